@@ -1,0 +1,3 @@
+from scandepot.cli.main import main
+
+main()

@@ -1,0 +1,223 @@
+"""Resources and their files, at project, subject, session and scan level.
+
+One router factory serves all four levels, so the rules cannot drift apart:
+
+    .../resources                       GET list, POST create
+    .../resources/{resource}            GET, DELETE
+    .../resources/{resource}/files      GET list
+    .../resources/{resource}/files/{path}  PUT upload (raw body), GET/HEAD download, DELETE
+"""
+
+# No `from __future__ import annotations` here: FastAPI must resolve the per-level ``Ref``
+# alias, which only exists inside build_router(), when the routes are declared.
+import mimetypes
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from scandepot.api.deps import ActorDep, CtxDep, PageDep
+from scandepot.api.digests import expected_digests, repr_digest, verify
+from scandepot.api.v1.schemas import (
+    FileOut,
+    PageOut,
+    ResourceOut,
+    UploadOut,
+    file_out,
+    page_out,
+    resource_out,
+    upload_out,
+)
+from scandepot.archive import files, resources
+from scandepot.archive.resources import OwnerRef, ResourceCreate
+from scandepot.errors import Invalid, TooLarge
+
+BUFFER = 1024 * 1024
+
+
+def project_ref(project: str) -> OwnerRef:
+    return OwnerRef(project)
+
+
+def subject_ref(project: str, subject: str) -> OwnerRef:
+    return OwnerRef(project, subject=subject)
+
+
+def session_ref(project: str, session: str) -> OwnerRef:
+    return OwnerRef(project, session=session)
+
+
+def scan_ref(project: str, session: str, scan: str) -> OwnerRef:
+    return OwnerRef(project, session=session, scan=scan)
+
+
+LEVELS: list[tuple[str, str, Callable[..., OwnerRef]]] = [
+    ("project", "/projects/{project}", project_ref),
+    ("subject", "/projects/{project}/subjects/{subject}", subject_ref),
+    ("session", "/projects/{project}/sessions/{session}", session_ref),
+    ("scan", "/projects/{project}/sessions/{session}/scans/{scan}", scan_ref),
+]
+
+
+def _check_declared_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    if not declared.isdigit():
+        raise Invalid("Content-Length must be a number.", field="content-length")
+    if int(declared) > limit:
+        raise TooLarge(f"The file is larger than the limit of {limit} bytes.")
+
+
+def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> APIRouter:
+    router = APIRouter(prefix=f"{prefix}/resources", tags=[f"{level} resources"])
+    Ref = Annotated[OwnerRef, Depends(ref_dep)]
+
+    @router.get("", response_model=list[ResourceOut], name=f"list_{level}_resources")
+    def list_resources(ctx: CtxDep, actor: ActorDep, ref: Ref) -> list[ResourceOut]:
+        return [resource_out(v) for v in resources.list_resources(ctx, actor, ref)]
+
+    @router.post(
+        "",
+        response_model=ResourceOut,
+        status_code=status.HTTP_201_CREATED,
+        name=f"create_{level}_resource",
+    )
+    def create_resource(
+        ctx: CtxDep, actor: ActorDep, ref: Ref, body: ResourceCreate
+    ) -> ResourceOut:
+        return resource_out(resources.create(ctx, actor, ref, body))
+
+    @router.get("/{resource}", response_model=ResourceOut, name=f"get_{level}_resource")
+    def get_resource(ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str) -> ResourceOut:
+        return resource_out(resources.get(ctx, actor, ref, resource))
+
+    @router.delete(
+        "/{resource}", status_code=status.HTTP_204_NO_CONTENT, name=f"delete_{level}_resource"
+    )
+    def delete_resource(ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str) -> None:
+        resources.delete(ctx, actor, ref, resource)
+
+    @router.get("/{resource}/files", response_model=PageOut[FileOut], name=f"list_{level}_files")
+    def list_files(
+        ctx: CtxDep,
+        actor: ActorDep,
+        ref: Ref,
+        resource: str,
+        page: PageDep,
+        path: Annotated[str | None, Query(max_length=1024, description="'*' wildcard")] = None,
+    ) -> PageOut[FileOut]:
+        return page_out(files.list_files(ctx, actor, ref, resource, page, path=path), file_out)
+
+    @router.put(
+        "/{resource}/files/{path:path}",
+        response_model=UploadOut,
+        status_code=status.HTTP_201_CREATED,
+        name=f"upload_{level}_file",
+        responses={200: {"model": UploadOut, "description": "Replaced (overwrite=true)"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
+    )
+    async def upload_file(
+        request: Request,
+        ctx: CtxDep,
+        actor: ActorDep,
+        ref: Ref,
+        resource: str,
+        path: str,
+        overwrite: Annotated[bool, Query(description="Replace an existing file.")] = False,
+        format: Annotated[str | None, Query(max_length=64)] = None,
+        content: Annotated[str | None, Query(max_length=255)] = None,
+    ) -> JSONResponse:
+        path = await run_in_threadpool(
+            files.prepare_upload, ctx, actor, ref, resource, path, overwrite=overwrite
+        )
+        limit = ctx.settings.max_upload_bytes
+        _check_declared_length(request, limit)
+        expected = expected_digests(request.headers)
+        staged = await run_in_threadpool(ctx.store.stage)
+        try:
+            buffer = bytearray()
+            async for chunk in request.stream():
+                if staged.size + len(buffer) + len(chunk) > limit:
+                    raise TooLarge(f"The file is larger than the limit of {limit} bytes.")
+                buffer += chunk
+                if len(buffer) >= BUFFER:
+                    await run_in_threadpool(staged.write, bytes(buffer))
+                    buffer.clear()
+            if buffer:
+                await run_in_threadpool(staged.write, bytes(buffer))
+            verify(expected, await run_in_threadpool(staged.finish))
+            result = await run_in_threadpool(
+                lambda: files.commit_upload(
+                    ctx,
+                    actor,
+                    ref,
+                    resource,
+                    path,
+                    staged,
+                    overwrite=overwrite,
+                    format=format,
+                    content=content,
+                )
+            )
+        finally:
+            await run_in_threadpool(staged.discard)
+        body: dict[str, Any] = upload_out(result).model_dump(mode="json")
+        return JSONResponse(
+            body,
+            status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+            headers={"etag": f'"{result.file.sha256}"'},
+        )
+
+    @router.api_route(
+        "/{resource}/files/{path:path}",
+        methods=["GET", "HEAD"],
+        name=f"download_{level}_file",
+        response_class=FileResponse,
+        responses={
+            200: {"content": {"application/octet-stream": {}}},
+            206: {"description": "Partial content (Range)"},
+            304: {"description": "Not modified (If-None-Match)"},
+        },
+    )
+    def download_file(
+        request: Request, ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str
+    ) -> Response:
+        found = files.locate(ctx, actor, ref, resource, path)
+        etag = f'"{found.file.sha256}"'
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match is not None:
+            tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+            if etag in tags or "*" in tags:
+                return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"etag": etag})
+        name = PurePosixPath(found.file.path).name
+        media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return FileResponse(
+            found.path,
+            media_type=media_type,
+            filename=name,
+            headers={"etag": etag, "repr-digest": repr_digest(found.file.sha256)},
+        )
+
+    @router.delete(
+        "/{resource}/files/{path:path}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        name=f"delete_{level}_file",
+    )
+    def delete_file(ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str) -> None:
+        files.delete(ctx, actor, ref, resource, path)
+
+    return router
+
+
+routers = [build_router(level, prefix, dep) for level, prefix, dep in LEVELS]

@@ -1,0 +1,42 @@
+"""create_app(settings): routers, middleware, error mapping. Wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from scandepot import __version__
+from scandepot.api import errors, health, v1
+from scandepot.api.limits import BodySizeLimit
+from scandepot.context import Context
+from scandepot.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, ctx: Context | None = None) -> FastAPI:
+    """The ASGI application. Pass ``ctx`` to share a context (and its engine) with the caller."""
+    settings = settings or (ctx.settings if ctx else Settings())
+    context = ctx or Context.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if ctx is None:
+            context.close()
+
+    app = FastAPI(
+        title="scandepot",
+        version=__version__,
+        summary="A research imaging archive.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = context
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(v1.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app

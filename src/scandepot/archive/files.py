@@ -1,0 +1,176 @@
+"""Files inside resources: upload (streamed, durable, atomic), download, list, delete."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.actors import Actor
+from scandepot.access.permissions import Action
+from scandepot.archive import resources
+from scandepot.archive.labels import check_file_path, check_label
+from scandepot.archive.listing import Page, PageRequest, like, paginate
+from scandepot.archive.models import File, Resource
+from scandepot.archive.resources import OwnerRef
+from scandepot.context import Context
+from scandepot.db.base import utcnow
+from scandepot.errors import Conflict, NotFound
+from scandepot.storage.store import StagedFile
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    file: File
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    file: File
+    created: bool
+
+
+def prepare_upload(
+    ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str, *, overwrite: bool
+) -> str:
+    """Check the request before any byte is accepted; returns the normalised path."""
+    check_label(resource, field="resource")
+    path = check_file_path(path)
+    with ctx.db.read() as db:
+        resources.load_owner(db, actor, ref, Action.DELETE if overwrite else Action.UPLOAD)
+    return path
+
+
+def _check_tree(db: DBSession, resource: Resource, path: str) -> File | None:
+    """The file already at ``path``, if any; refuses a path that clashes with a folder."""
+    parts = PurePosixPath(path).parts
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    clash = db.scalar(
+        select(File.path).where(
+            File.resource_id == resource.id,
+            or_(File.path.in_(prefixes), File.path.startswith(path + "/", autoescape=True)),
+        )
+    )
+    if clash is not None:
+        raise Conflict(
+            f"'{path}' clashes with the existing file '{clash}' (a name cannot be both a file "
+            "and a folder).",
+            field="path",
+        )
+    return db.scalar(select(File).where(File.resource_id == resource.id, File.path == path))
+
+
+def commit_upload(
+    ctx: Context,
+    actor: Actor,
+    ref: OwnerRef,
+    resource: str,
+    path: str,
+    staged: StagedFile,
+    *,
+    overwrite: bool = False,
+    format: str | None = None,
+    content: str | None = None,
+) -> UploadResult:
+    """Publish a staged file and record it; nothing is visible unless both succeed."""
+    digest = staged.finish()
+    with ctx.db.write() as db:
+        owner = resources.load_owner(db, actor, ref, Action.DELETE if overwrite else Action.UPLOAD)
+        res = resources.find_or_create(db, owner, resource)
+        existing = _check_tree(db, res, path)
+        if existing is not None and not overwrite:
+            raise Conflict(
+                f"'{path}' already exists in resource '{resource}'; "
+                "ask for overwrite to replace it.",
+                field="path",
+            )
+        dest = ctx.archive_path(owner.resource_files_dir(resource) / path)
+        if existing is None:
+            record = File(resource_id=res.id, path=path)
+            db.add(record)
+        else:
+            record = existing
+        record.size, record.md5, record.sha256 = digest.size, digest.md5, digest.sha256
+        record.format = format if format is not None else record.format
+        record.content = content if content is not None else record.content
+        record.updated_at = utcnow()
+        db.flush()
+        backup = _keep_backup(ctx, dest) if existing is not None else None
+        staged.publish(dest, overwrite=existing is not None)
+        try:
+            db.commit()
+        except BaseException:
+            _undo_publish(dest, backup)
+            raise
+        if backup is not None:
+            backup.unlink(missing_ok=True)
+    return UploadResult(record, created=existing is None)
+
+
+def _keep_backup(ctx: Context, dest: Path) -> Path | None:
+    """A hard link to the file about to be replaced, so a failed commit can restore it."""
+    if not dest.exists():
+        return None
+    backup = ctx.store.tmp / f"{os.urandom(8).hex()}.replaced"
+    os.link(dest, backup)
+    return backup
+
+
+def _undo_publish(dest: Path, backup: Path | None) -> None:
+    if backup is not None:
+        os.replace(backup, dest)
+    else:
+        dest.unlink(missing_ok=True)
+
+
+def locate(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) -> Located:
+    path = check_file_path(path)
+    with ctx.db.read() as db:
+        owner = resources.load_owner(db, actor, ref, Action.DOWNLOAD)
+        res = resources.find(db, owner, resource, ref)
+        record = db.scalar(select(File).where(File.resource_id == res.id, File.path == path))
+        if record is None:
+            raise NotFound(f"File '{path}' not found in resource '{resource}'.", field="path")
+        return Located(record, ctx.archive_path(owner.resource_files_dir(resource) / path))
+
+
+def list_files(
+    ctx: Context,
+    actor: Actor,
+    ref: OwnerRef,
+    resource: str,
+    page: PageRequest,
+    *,
+    path: str | None = None,
+) -> Page[File]:
+    with ctx.db.read() as db:
+        owner = resources.load_owner(db, actor, ref, Action.READ)
+        res = resources.find(db, owner, resource, ref)
+        stmt = select(File).where(File.resource_id == res.id)
+        if path:
+            stmt = stmt.where(like(File.path, path))
+        return paginate(
+            db,
+            stmt,
+            page,
+            sort_fields={"path": File.path, "size": File.size, "created": File.created_at},
+            default_sort="path",
+            tiebreak=File.id,
+        )
+
+
+def delete(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) -> None:
+    path = check_file_path(path)
+    with ctx.db.write() as db:
+        owner = resources.load_owner(db, actor, ref, Action.DELETE)
+        res = resources.find(db, owner, resource, ref)
+        record = db.scalar(select(File).where(File.resource_id == res.id, File.path == path))
+        if record is None:
+            raise NotFound(f"File '{path}' not found in resource '{resource}'.", field="path")
+        db.delete(record)
+        dest = ctx.archive_path(owner.resource_files_dir(resource) / path)
+    ctx.store.remove_file(dest)

@@ -1,0 +1,58 @@
+"""The rules for labels and for file paths inside a resource."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from scandepot.errors import Invalid
+
+LABEL_RULE = "letters, digits, '-' and '_', at most 64 characters"
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+PATH_MAX = 1024
+PATH_PART_MAX = 255
+
+
+def check_label(value: object, *, field: str = "label") -> str:
+    """Return ``value`` if it is a valid label; otherwise raise :class:`Invalid` naming the rule."""
+    if not isinstance(value, str) or not _LABEL.fullmatch(value):
+        shown = value if isinstance(value, str) and len(value) <= 80 else None
+        detail = f" (got {shown!r})" if shown is not None else ""
+        raise Invalid(f"{field} must be {LABEL_RULE}{detail}.", field=field)
+    return value
+
+
+def check_file_path(value: str, *, field: str = "path") -> str:
+    """Normalise and check a relative file path inside a resource.
+
+    Refused: empty paths, absolute paths, '.' and '..' parts, backslashes, NUL and other
+    control characters, empty parts (``a//b``), over-long paths. Paths are stored in NFC so
+    that the same name typed on two systems is the same file.
+    """
+
+    def bad(reason: str) -> Invalid:
+        return Invalid(f"{field} {reason}.", field=field)
+
+    if not value:
+        raise bad("must not be empty")
+    if "\x00" in value:
+        raise bad("must not contain NUL")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise bad("must not contain control characters")
+    if "\\" in value:
+        raise bad("must not contain backslashes")
+    if value.startswith("/"):
+        raise bad("must be relative, not absolute")
+    value = unicodedata.normalize("NFC", value)
+    if len(value.encode()) > PATH_MAX:
+        raise bad(f"must be at most {PATH_MAX} bytes")
+    parts = value.split("/")
+    for part in parts:
+        if part == "":
+            raise bad("must not contain empty parts ('//' or a trailing '/')")
+        if part in (".", ".."):
+            raise bad("must not contain '.' or '..' parts")
+        if len(part.encode()) > PATH_PART_MAX:
+            raise bad(f"parts must be at most {PATH_PART_MAX} bytes")
+    return value

@@ -1,0 +1,74 @@
+"""Where things live on disk, computed from labels.
+
+    archive/{project}/resources/{resource}/files/...
+    archive/{project}/subjects/{subject}/resources/{resource}/files/...
+    archive/{project}/subjects/{subject}/sessions/{session}/resources/{resource}/files/...
+    archive/{project}/subjects/{subject}/sessions/{session}/scans/{scan}/resources/{resource}/files/...
+
+The fixed folder names (``subjects``, ``sessions``, ``scans``, ``resources``) sit between
+labels, so no label can ever collide with them. A relabel or move renames one folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from scandepot.archive.models import Project, ResourceLevel, Scan, Session, Subject
+
+
+def project_dir(project: str) -> PurePosixPath:
+    return PurePosixPath(project)
+
+
+def subject_dir(project: str, subject: str) -> PurePosixPath:
+    return project_dir(project) / "subjects" / subject
+
+
+def session_dir(project: str, subject: str, session: str) -> PurePosixPath:
+    return subject_dir(project, subject) / "sessions" / session
+
+
+def scan_dir(project: str, subject: str, session: str, scan: str) -> PurePosixPath:
+    return session_dir(project, subject, session) / "scans" / scan
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """What a resource hangs from: a project, subject, session or scan, loaded."""
+
+    project: Project
+    subject: Subject | None = None
+    session: Session | None = None
+    scan: Scan | None = None
+
+    @property
+    def level(self) -> ResourceLevel:
+        if self.scan is not None:
+            return ResourceLevel.SCAN
+        if self.session is not None:
+            return ResourceLevel.SESSION
+        if self.subject is not None:
+            return ResourceLevel.SUBJECT
+        return ResourceLevel.PROJECT
+
+    @property
+    def key(self) -> str:
+        """The parent key stored on resources, unique per owner."""
+        obj = self.scan or self.session or self.subject or self.project
+        return f"{self.level.value}:{obj.id}"
+
+    @property
+    def dir(self) -> PurePosixPath:
+        p = self.project.label
+        if self.scan is not None:
+            assert self.session is not None
+            return scan_dir(p, self.session.subject.label, self.session.label, self.scan.label)
+        if self.session is not None:
+            return session_dir(p, self.session.subject.label, self.session.label)
+        if self.subject is not None:
+            return subject_dir(p, self.subject.label)
+        return project_dir(p)
+
+    def resource_files_dir(self, resource: str) -> PurePosixPath:
+        return self.dir / "resources" / resource / "files"

@@ -1,0 +1,285 @@
+"""The catalog: Project > Subject > Session > Scan > Resource > File.
+
+Every object has a label (what people type, may change) and a stable site-wide ID
+(subjects ``SD_S00001``, sessions ``SD_E00001``; projects use their immutable label).
+Columns that hold a DICOM attribute carry its keyword as the Python name and its tag in
+a comment; the SQL column name is the snake_case form.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from scandepot.db.base import Base, UTCDateTime, utcnow
+
+LABEL_LENGTH = 64
+UID_LENGTH = 64  # PS3.5 §9.1: a UID is at most 64 characters
+
+
+class Accessibility(enum.StrEnum):
+    PRIVATE = "private"
+    PROTECTED = "protected"
+    PUBLIC = "public"
+
+
+class UploadDestination(enum.StrEnum):
+    PREARCHIVE = "prearchive"
+    ARCHIVE = "archive"
+    ARCHIVE_OVERWRITE = "archive-overwrite"
+
+
+class SeriesFilterMode(enum.StrEnum):
+    OFF = "off"
+    ALLOW = "allow"  # only series whose description matches one of the patterns
+    DENY = "deny"  # every series except those matching one of the patterns
+
+
+class ConflictPolicy(enum.StrEnum):
+    KEEP = "keep"  # keep what is archived, refuse the incoming copy, flag it
+    REPLACE = "replace"  # replace what is archived, report what was replaced
+
+
+class ScanQuality(enum.StrEnum):
+    USABLE = "usable"
+    QUESTIONABLE = "questionable"
+    UNUSABLE = "unusable"
+
+
+class Sex(enum.StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class ResourceLevel(enum.StrEnum):
+    PROJECT = "project"
+    SUBJECT = "subject"
+    SESSION = "session"
+    SCAN = "scan"
+
+
+class Counter(Base):
+    """Monotonic counters behind site-wide IDs (one row per kind)."""
+
+    __tablename__ = "counter"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class Project(Base):
+    __tablename__ = "project"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    keywords: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    accessibility: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=Accessibility.PRIVATE.value
+    )
+    upload_destination: Mapped[str] = mapped_column(
+        String(32), nullable=False, default=UploadDestination.PREARCHIVE.value
+    )
+    allow_subject_creation: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    bulk_upload_allowed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    series_filter_mode: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=SeriesFilterMode.OFF.value
+    )
+    series_filter: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    notification_recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    conflict_policy: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=ConflictPolicy.KEEP.value
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class Subject(Base):
+    __tablename__ = "subject"
+    __table_args__ = (UniqueConstraint("project_id", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    accession: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), nullable=False)
+    sex: Mapped[str | None] = mapped_column(String(16))
+    age: Mapped[int | None] = mapped_column(Integer)  # years, at first session
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    group: Mapped[str | None] = mapped_column("group_name", String(LABEL_LENGTH))
+    fields: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
+
+
+class Session(Base):
+    """An imaging session (XNAT: experiment); one DICOM study in the usual case."""
+
+    __tablename__ = "session"
+    __table_args__ = (UniqueConstraint("project_id", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    accession: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    subject_id: Mapped[int] = mapped_column(
+        ForeignKey("subject.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), nullable=False)
+    modality: Mapped[str | None] = mapped_column(String(16), index=True)
+    date: Mapped[date | None] = mapped_column(Date, index=True)  # (0008,0020) local, as given
+    time: Mapped[time | None] = mapped_column(Time)  # (0008,0030) local, as given
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # (0020,000D) Study Instance UID
+    StudyInstanceUID: Mapped[str | None] = mapped_column(
+        "study_instance_uid", String(UID_LENGTH), index=True
+    )
+    # (0008,0050) Accession Number
+    AccessionNumber: Mapped[str | None] = mapped_column("accession_number", String(16))
+    # (0008,1030) Study Description
+    StudyDescription: Mapped[str | None] = mapped_column("study_description", String(64))
+    # (0010,0010) Patient's Name
+    PatientName: Mapped[str | None] = mapped_column("patient_name", String(324))
+    # (0010,0020) Patient ID
+    PatientID: Mapped[str | None] = mapped_column("patient_id", String(64))
+    # (0010,0030) Patient's Birth Date, as given (DA)
+    PatientBirthDate: Mapped[str | None] = mapped_column("patient_birth_date", String(8))
+    # (0010,0040) Patient's Sex
+    PatientSex: Mapped[str | None] = mapped_column("patient_sex", String(16))
+    # (0008,0090) Referring Physician's Name
+    ReferringPhysicianName: Mapped[str | None] = mapped_column(
+        "referring_physician_name", String(324)
+    )
+    # (0008,0061) Modalities in Study, backslash-separated as in DICOM
+    ModalitiesInStudy: Mapped[str | None] = mapped_column("modalities_in_study", String(64))
+    # (0008,0080) Institution Name
+    InstitutionName: Mapped[str | None] = mapped_column("institution_name", String(64))
+    # (0008,0070) Manufacturer
+    Manufacturer: Mapped[str | None] = mapped_column("manufacturer", String(64))
+    # (0008,1090) Manufacturer's Model Name
+    ManufacturerModelName: Mapped[str | None] = mapped_column("manufacturer_model_name", String(64))
+    # (0008,1010) Station Name
+    StationName: Mapped[str | None] = mapped_column("station_name", String(16))
+    # (0018,0087) Magnetic Field Strength, tesla
+    MagneticFieldStrength: Mapped[float | None] = mapped_column("magnetic_field_strength", Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
+    subject: Mapped[Subject] = relationship(lazy="joined", innerjoin=True)
+
+
+class Scan(Base):
+    """One acquisition in a session; one DICOM series in the usual case."""
+
+    __tablename__ = "scan"
+    __table_args__ = (UniqueConstraint("session_id", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("session.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    # The scan ID within its session: the Series Number as text, by convention.
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), nullable=False)
+    type: Mapped[str | None] = mapped_column(String(64))  # Series Description unless edited
+    # (0020,000E) Series Instance UID
+    SeriesInstanceUID: Mapped[str | None] = mapped_column(
+        "series_instance_uid", String(UID_LENGTH), index=True
+    )
+    # (0020,0011) Series Number
+    SeriesNumber: Mapped[int | None] = mapped_column("series_number", Integer)
+    # (0008,103E) Series Description
+    SeriesDescription: Mapped[str | None] = mapped_column("series_description", String(64))
+    # (0008,0060) Modality
+    Modality: Mapped[str | None] = mapped_column("modality", String(16))
+    # (0018,0015) Body Part Examined
+    BodyPartExamined: Mapped[str | None] = mapped_column("body_part_examined", String(16))
+    frames: Mapped[int | None] = mapped_column(Integer)
+    quality: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=ScanQuality.USABLE.value
+    )
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    session: Mapped[Session] = relationship(lazy="joined", innerjoin=True)
+
+
+class Resource(Base):
+    """A labelled folder of files (DICOM, NIFTI, QA, ...) at any level of the hierarchy."""
+
+    __tablename__ = "resource"
+    __table_args__ = (UniqueConstraint("parent_key", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), nullable=False)
+    # "project:1", "subject:7", "session:9", "scan:42": one key for uniqueness of labels
+    # under whichever parent the resource hangs from.
+    parent_key: Mapped[str] = mapped_column(String(48), nullable=False)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subject.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("session.id", ondelete="CASCADE"), index=True
+    )
+    scan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scan.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), nullable=False)
+    format: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class File(Base):
+    __tablename__ = "file"
+    __table_args__ = (UniqueConstraint("resource_id", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resource.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    path: Mapped[str] = mapped_column(String(1024), nullable=False)  # POSIX, inside files/
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    md5: Mapped[str] = mapped_column(String(32), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    format: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    resource: Mapped[Resource] = relationship(lazy="raise")

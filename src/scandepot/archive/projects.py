@@ -1,0 +1,198 @@
+"""Projects: create, read, list, configure, delete."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access import permissions
+from scandepot.access.actors import Actor
+from scandepot.access.models import ProjectRole, Role
+from scandepot.access.permissions import Action, Level
+from scandepot.archive import layout
+from scandepot.archive.labels import check_label
+from scandepot.archive.listing import Page, PageRequest, like, paginate
+from scandepot.archive.models import (
+    Accessibility,
+    ConflictPolicy,
+    Project,
+    Scan,
+    SeriesFilterMode,
+    Session,
+    Subject,
+    UploadDestination,
+)
+from scandepot.context import Context
+from scandepot.errors import Conflict
+
+
+class ProjectSettings(BaseModel):
+    """The settings an owner changes; every field optional so that PATCH can send a few."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=10_000)
+    keywords: list[str] | None = Field(default=None, max_length=100)
+    accessibility: Accessibility | None = None
+    upload_destination: UploadDestination | None = None
+    allow_subject_creation: bool | None = None
+    bulk_upload_allowed: bool | None = None
+    series_filter_mode: SeriesFilterMode | None = None
+    series_filter: list[str] | None = Field(default=None, max_length=200)
+    notification_recipients: list[EmailStr] | None = Field(default=None, max_length=100)
+    conflict_policy: ConflictPolicy | None = None
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not k.strip() or len(k) > 64 for k in value):
+            raise ValueError("keywords must be non-empty and at most 64 characters each")
+        return value
+
+    @field_validator("series_filter")
+    @classmethod
+    def _patterns(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or []:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"'{pattern}' is not a regular expression: {exc}") from None
+        return value
+
+
+class ProjectCreate(ProjectSettings):
+    id: str = Field(max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectView:
+    project: Project
+    level: Level
+    role: Role | None
+    subjects: int
+    sessions: int
+    scans: int
+
+
+def _counts() -> tuple[Any, Any, Any]:
+    subjects = (
+        select(func.count(Subject.id)).where(Subject.project_id == Project.id).scalar_subquery()
+    )
+    sessions = (
+        select(func.count(Session.id)).where(Session.project_id == Project.id).scalar_subquery()
+    )
+    scans = (
+        select(func.count(Scan.id))
+        .join(Session, Scan.session_id == Session.id)
+        .where(Session.project_id == Project.id)
+        .scalar_subquery()
+    )
+    return subjects, sessions, scans
+
+
+def _with_counts() -> Select[Any]:
+    return select(Project, *_counts())
+
+
+def load(db: DBSession, actor: Actor, label: str, action: Action) -> Project:
+    """The project ``label``, if ``actor`` may do ``action`` on it; fails closed."""
+    project = db.scalar(select(Project).where(Project.label == label))
+    if project is None:
+        raise permissions.unknown_project(actor, label)
+    permissions.require(db, actor, action, project)
+    return project
+
+
+def _view(db: DBSession, actor: Actor, row: Any) -> ProjectView:
+    project, subjects, sessions, scans = row
+    return ProjectView(
+        project=project,
+        level=permissions.level_on(db, actor, project),
+        role=permissions.role_of(db, actor, project.id),
+        subjects=subjects,
+        sessions=sessions,
+        scans=scans,
+    )
+
+
+def get(ctx: Context, actor: Actor, label: str) -> ProjectView:
+    with ctx.db.read() as db:
+        project = load(db, actor, label, Action.SEE)
+        row = db.execute(_with_counts().where(Project.id == project.id)).one()
+        return _view(db, actor, row)
+
+
+def list_projects(
+    ctx: Context, actor: Actor, page: PageRequest, *, q: str | None = None
+) -> Page[ProjectView]:
+    subjects, sessions, _scans = _counts()
+    stmt = _with_counts().where(permissions.permission_clause(actor, Level.SEE))
+    if q:
+        stmt = stmt.where(like(Project.label, q) | like(Project.name, q))
+    with ctx.db.read() as db:
+        result = paginate(
+            db,
+            stmt,
+            page,
+            sort_fields={
+                "id": Project.label,
+                "name": Project.name,
+                "created": Project.created_at,
+                "subjects": subjects,
+                "sessions": sessions,
+            },
+            default_sort="id",
+            tiebreak=Project.id,
+        )
+        items = [_view(db, actor, row) for row in result.items]
+    return Page(items=items, total=result.total, limit=result.limit, offset=result.offset)
+
+
+def create(ctx: Context, actor: Actor, data: ProjectCreate) -> ProjectView:
+    permissions.require_signed_in(actor)
+    label = check_label(data.id, field="id")
+    values = data.model_dump(exclude_none=True, exclude={"id"})
+    values.setdefault("name", label)
+    with ctx.db.write() as db:
+        if db.scalar(select(Project.id).where(func.lower(Project.label) == label.lower())):
+            raise Conflict(f"A project with ID '{label}' already exists.", field="id")
+        project = Project(label=label, **values)
+        db.add(project)
+        db.flush()
+        if actor.user_id is not None:
+            db.add(ProjectRole(project_id=project.id, user_id=actor.user_id, role=Role.OWNER))
+    return get(ctx, actor, label)
+
+
+def update(ctx: Context, actor: Actor, label: str, data: ProjectSettings) -> ProjectView:
+    with ctx.db.write() as db:
+        project = load(db, actor, label, Action.CONFIGURE)
+        for key, value in data.model_dump(exclude_unset=True).items():
+            if value is None:
+                continue
+            setattr(project, key, value)
+    return get(ctx, actor, label)
+
+
+def delete(ctx: Context, actor: Actor, label: str, *, recursive: bool = False) -> None:
+    with ctx.db.write() as db:
+        project = load(db, actor, label, Action.DELETE)
+        has_subjects = db.scalar(
+            select(func.count(Subject.id)).where(Subject.project_id == project.id)
+        )
+        if has_subjects and not recursive:
+            raise Conflict(
+                f"Project '{label}' has {has_subjects} subject(s); "
+                "delete them first or ask for a recursive delete."
+            )
+        db.delete(project)
+    # The catalog forgets first; a crash before the files go leaves only files that
+    # `scandepot check` reports as not catalogued, never a catalog entry without its file.
+    ctx.store.remove_tree(ctx.archive_path(layout.project_dir(label)))

@@ -1,0 +1,154 @@
+"""Resources: labelled folders of files (DICOM, NIFTI, QA, ...) at every level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.actors import Actor
+from scandepot.access.permissions import Action
+from scandepot.archive import projects, scans, sessions, subjects
+from scandepot.archive.labels import check_label
+from scandepot.archive.layout import Owner
+from scandepot.archive.models import File, Resource
+from scandepot.context import Context
+from scandepot.errors import Conflict, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    """The labels that address a resource's owner, as they appear in URLs."""
+
+    project: str
+    subject: str | None = None
+    session: str | None = None
+    scan: str | None = None
+
+    def describe(self) -> str:
+        if self.scan is not None:
+            return f"scan '{self.scan}' of session '{self.session}'"
+        if self.session is not None:
+            return f"session '{self.session}'"
+        if self.subject is not None:
+            return f"subject '{self.subject}'"
+        return f"project '{self.project}'"
+
+
+class ResourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str
+    format: str | None = Field(default=None, max_length=64)
+    content: str | None = Field(default=None, max_length=255)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceView:
+    resource: Resource
+    file_count: int
+    size: int
+
+
+def load_owner(db: DBSession, actor: Actor, ref: OwnerRef, action: Action) -> Owner:
+    if ref.scan is not None:
+        assert ref.session is not None
+        scan = scans.load(db, actor, ref.project, ref.session, ref.scan, action)
+        return Owner(scan.session.project, scan.session.subject, scan.session, scan)
+    if ref.session is not None:
+        session = sessions.load(db, actor, ref.project, ref.session, action)
+        return Owner(session.project, session.subject, session)
+    if ref.subject is not None:
+        subject = subjects.load(db, actor, ref.project, ref.subject, action)
+        return Owner(subject.project, subject)
+    return Owner(projects.load(db, actor, ref.project, action))
+
+
+def find(db: DBSession, owner: Owner, label: str, ref: OwnerRef) -> Resource:
+    resource = db.scalar(
+        select(Resource).where(Resource.parent_key == owner.key, Resource.label == label)
+    )
+    if resource is None:
+        raise NotFound(f"Resource '{label}' not found in {ref.describe()}.", field="resource")
+    return resource
+
+
+def find_or_create(db: DBSession, owner: Owner, label: str) -> Resource:
+    check_label(label, field="resource")
+    resource = db.scalar(
+        select(Resource).where(Resource.parent_key == owner.key, Resource.label == label)
+    )
+    if resource is None:
+        resource = new_resource(owner, label)
+        db.add(resource)
+        db.flush()
+    return resource
+
+
+def new_resource(
+    owner: Owner, label: str, *, format: str | None = None, content: str | None = None
+) -> Resource:
+    return Resource(
+        level=owner.level.value,
+        parent_key=owner.key,
+        project_id=owner.project.id,
+        subject_id=owner.subject.id if owner.subject else None,
+        session_id=owner.session.id if owner.session else None,
+        scan_id=owner.scan.id if owner.scan else None,
+        label=label,
+        format=format,
+        content=content,
+    )
+
+
+def _views(db: DBSession, owner: Owner) -> list[ResourceView]:
+    rows = db.execute(
+        select(Resource, func.count(File.id), func.coalesce(func.sum(File.size), 0))
+        .outerjoin(File, File.resource_id == Resource.id)
+        .where(Resource.parent_key == owner.key)
+        .group_by(Resource.id)
+        .order_by(Resource.label)
+    ).all()
+    return [ResourceView(r, int(count), int(size)) for r, count, size in rows]
+
+
+def list_resources(ctx: Context, actor: Actor, ref: OwnerRef) -> list[ResourceView]:
+    with ctx.db.read() as db:
+        return _views(db, load_owner(db, actor, ref, Action.READ))
+
+
+def get(ctx: Context, actor: Actor, ref: OwnerRef, label: str) -> ResourceView:
+    with ctx.db.read() as db:
+        owner = load_owner(db, actor, ref, Action.READ)
+        find(db, owner, label, ref)
+        return next(v for v in _views(db, owner) if v.resource.label == label)
+
+
+def create(ctx: Context, actor: Actor, ref: OwnerRef, data: ResourceCreate) -> ResourceView:
+    label = check_label(data.label, field="label")
+    with ctx.db.write() as db:
+        owner = load_owner(db, actor, ref, Action.UPLOAD)
+        exists = db.scalar(
+            select(Resource.id).where(
+                Resource.parent_key == owner.key, func.lower(Resource.label) == label.lower()
+            )
+        )
+        if exists:
+            raise Conflict(
+                f"A resource labelled '{label}' already exists in {ref.describe()}.", field="label"
+            )
+        resource = new_resource(owner, label, format=data.format, content=data.content)
+        db.add(resource)
+        db.flush()
+        return ResourceView(resource, 0, 0)
+
+
+def delete(ctx: Context, actor: Actor, ref: OwnerRef, label: str) -> None:
+    with ctx.db.write() as db:
+        owner = load_owner(db, actor, ref, Action.DELETE)
+        resource = find(db, owner, label, ref)
+        folder = owner.resource_files_dir(label).parent
+        db.delete(resource)
+    ctx.store.remove_tree(ctx.archive_path(folder))

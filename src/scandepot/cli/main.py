@@ -1,0 +1,129 @@
+"""The ``scandepot`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from scandepot import __version__
+from scandepot.access.users import ADMIN_LOGIN, ensure_admin
+from scandepot.app import create_app
+from scandepot.archive.check import check as check_archive
+from scandepot.cli.common import DatabaseUrlOption, DataDirOption, load_settings, open_context
+from scandepot.db.migrate import current_revision
+
+app = typer.Typer(
+    name="scandepot",
+    help="A research imaging archive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def serve(
+    data_dir: Path | None = DataDirOption,
+    database_url: str | None = DatabaseUrlOption,
+    host: str | None = typer.Option(None, "--host", help="[env: SCANDEPOT_HTTP_HOST]"),
+    port: int | None = typer.Option(None, "--port", help="[env: SCANDEPOT_HTTP_PORT]"),
+) -> None:
+    """Run the archive: migrate the catalog, create the admin account, serve HTTP."""
+    settings = load_settings(
+        data_dir=data_dir, database_url=database_url, http_host=host, http_port=port
+    )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx = open_context(settings)
+    ctx.store.clean()
+    password = ensure_admin(ctx)
+    if password is not None:
+        typer.echo(
+            f"Created the site admin account '{ADMIN_LOGIN}' with password: {password}\n"
+            "It is shown only this once. Set SCANDEPOT_ADMIN_PASSWORD before the first start "
+            "to choose it instead."
+        )
+    typer.echo(
+        f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
+        f"serving on http://{settings.http_host}:{settings.http_port}/"
+    )
+    try:
+        uvicorn.run(
+            create_app(ctx=ctx),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level=settings.log_level,
+            h11_max_incomplete_event_size=settings.max_header_bytes,
+            server_header=False,
+        )
+    finally:
+        ctx.close()
+
+
+@app.command()
+def migrate(
+    data_dir: Path | None = DataDirOption,
+    database_url: str | None = DatabaseUrlOption,
+) -> None:
+    """Bring the catalog schema up to date (serve does this too, at every start)."""
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+    ctx = open_context(settings)
+    typer.echo(f"catalog at revision {current_revision(ctx.db)}")
+    ctx.close()
+
+
+@app.command()
+def check(
+    data_dir: Path | None = DataDirOption,
+    database_url: str | None = DatabaseUrlOption,
+    quick: bool = typer.Option(False, "--quick", help="Compare sizes only, skip checksums."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Prove that the catalog and the file store agree; exit 1 when they do not."""
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+    ctx = open_context(settings, migrate=False)
+    try:
+        report = check_archive(ctx, checksums=not quick)
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "checked": report.checked,
+                    "missing": report.missing,
+                    "uncatalogued": report.uncatalogued,
+                    "mismatched": report.mismatched,
+                },
+                indent=2,
+            )
+        )
+    else:
+        for title, items in (
+            ("missing (catalogued, not on disk)", report.missing),
+            ("not catalogued (on disk only)", report.uncatalogued),
+            ("size or checksum differs", report.mismatched),
+        ):
+            for item in items:
+                typer.echo(f"{title}: {item}")
+        verdict = "OK" if report.ok else "DAMAGED"
+        problems = len(report.missing) + len(report.uncatalogued) + len(report.mismatched)
+        typer.echo(f"{verdict}: {report.checked} catalogued files checked, {problems} problem(s).")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,9 @@
+"""Imports every model module so that ``Base.metadata`` holds the whole schema."""
+
+from scandepot.access import models as access_models
+from scandepot.archive import models as archive_models
+from scandepot.db.base import Base
+
+metadata = Base.metadata
+
+__all__ = ["access_models", "archive_models", "metadata"]

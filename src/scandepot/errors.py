@@ -1,0 +1,53 @@
+"""Domain errors, raised by services and mapped to HTTP once, in app.py.
+
+Services never build HTTP responses; the CLI maps the same errors to exit codes.
+"""
+
+from __future__ import annotations
+
+
+class ScandepotError(Exception):
+    """Base of every error a client may see. ``code`` is stable and machine-readable."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Unauthorized(ScandepotError):
+    """The request needs a signed-in user (or the credentials were wrong)."""
+
+    code = "unauthorized"
+
+    def __init__(self, message: str = "Authentication required.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(ScandepotError):
+    code = "forbidden"
+
+    def __init__(self, message: str = "You do not have permission to do this.") -> None:
+        super().__init__(message)
+
+
+class NotFound(ScandepotError):
+    code = "not_found"
+
+
+class Invalid(ScandepotError):
+    """Input that breaks a rule; ``field`` names the input that was wrong."""
+
+    code = "invalid"
+
+
+class Conflict(ScandepotError):
+    """The request is well formed but clashes with what is stored (duplicates, non-empty)."""
+
+    code = "conflict"
+
+
+class TooLarge(ScandepotError):
+    code = "too_large"

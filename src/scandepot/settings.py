@@ -1,0 +1,90 @@
+"""All settings in one place.
+
+Each setting is read, highest precedence first, from: arguments given in code (the CLI
+options), the environment (``SCANDEPOT_<NAME>``), the TOML file named by
+``SCANDEPOT_CONFIG`` (keys in lower case, without the prefix), then the default.
+docs/settings.md lists every one; a test keeps that list complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCANDEPOT_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("scandepot-data"),
+        description="Folder for the file store and, by default, the SQLite catalog.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the catalog; default: SQLite in the data folder. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP port.")
+    site_id: str = Field(
+        default="SD",
+        pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$",
+        description="Prefix of site-wide IDs (SD_S00001 subjects, SD_E00001 sessions). "
+        "Set it once, before the first subject is created.",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the 'admin' account created on first start; "
+        "when unset one is generated and printed once.",
+    )
+    max_request_bytes: int = Field(
+        default=1 * MiB, gt=0, description="Largest request body other than a file upload."
+    )
+    max_upload_bytes: int = Field(
+        default=100 * GiB, gt=0, description="Largest single file upload."
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, description="Largest request head (request line + headers)."
+    )
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("SCANDEPOT_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def catalog_url(self) -> str:
+        """The database URL in force: the setting, or SQLite inside the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'scandepot.db').resolve()}"

@@ -1,0 +1,233 @@
+"""Durable, atomic file operations.
+
+A file is written to a temporary name under ``tmp/`` in the data folder (the same file
+system as the archive, so the final step is a rename), hashed while it is written,
+fsynced, then linked or renamed to its final name and the folder fsynced. Only after that
+does the caller record it in the catalog. A write that fails at any point removes its
+temporary file; one killed outright leaves only a temporary file, which nothing serves and
+:meth:`FileStore.clean` removes.
+
+Temporary files live in one folder rather than beside their destination so that a
+relabel or delete that renames a session's folder can never race with a half-written file
+inside it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from scandepot.errors import Conflict
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDigest:
+    size: int
+    md5: str
+    sha256: str
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(path: Path) -> None:
+    """``mkdir -p`` that fsyncs each parent whose entries it changed."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        fsync_dir(folder.parent)
+
+
+class StagedFile:
+    """A file being written under a temporary name; see the module docstring."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self._fh: BinaryIO | None = open(tmp_path, "xb")  # noqa: SIM115 - closed in finish()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self._size = 0
+        self.digest: StoredDigest | None = None
+
+    def write(self, chunk: bytes) -> None:
+        assert self._fh is not None, "write after finish"
+        self._fh.write(chunk)
+        self._md5.update(chunk)
+        self._sha256.update(chunk)
+        self._size += len(chunk)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def finish(self) -> StoredDigest:
+        """Flush and fsync the bytes; after this the content is durable under its temp name."""
+        if self.digest is None:
+            assert self._fh is not None
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+            self.digest = StoredDigest(self._size, self._md5.hexdigest(), self._sha256.hexdigest())
+        return self.digest
+
+    def publish(self, dest: Path, *, overwrite: bool = False) -> None:
+        """Give the finished file its final name, atomically.
+
+        Without ``overwrite`` an existing file at ``dest`` is never replaced (a hard link
+        fails if the name exists, so two writers cannot both win).
+        """
+        self.finish()
+        make_dirs(dest.parent)
+        if overwrite:
+            os.replace(self.tmp_path, dest)
+        else:
+            try:
+                os.link(self.tmp_path, dest)
+            except FileExistsError:
+                raise Conflict(f"A file already exists at '{dest.name}'.", field="path") from None
+            except OSError as exc:  # file systems without hard links
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                if dest.exists():
+                    raise Conflict(
+                        f"A file already exists at '{dest.name}'.", field="path"
+                    ) from None
+                os.rename(self.tmp_path, dest)
+            else:
+                os.unlink(self.tmp_path)
+        fsync_dir(dest.parent)
+
+    def discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.tmp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> StagedFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Published files no longer exist under the temporary name; anything else goes.
+        self.discard()
+
+
+class FileStore:
+    """The folders under the data folder: ``archive/``, ``tmp/`` and ``trash/``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.archive = self.data_dir / "archive"
+        self.tmp = self.data_dir / "tmp"
+        self.trash = self.data_dir / "trash"
+
+    def ensure(self) -> None:
+        for folder in (self.archive, self.tmp, self.trash):
+            make_dirs(folder)
+
+    def reachable(self) -> bool:
+        """True when the store can be written: used by the readiness probe."""
+        try:
+            probe = self.tmp / f".probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError:
+            return False
+        return True
+
+    def stage(self) -> StagedFile:
+        return StagedFile(self.tmp / f"{uuid.uuid4().hex}.part")
+
+    def write(
+        self, dest: Path, chunks: Iterable[bytes], *, overwrite: bool = False
+    ) -> StoredDigest:
+        """Write ``chunks`` to ``dest`` durably and atomically (for callers with no catalog)."""
+        with self.stage() as staged:
+            for chunk in chunks:
+                staged.write(chunk)
+            digest = staged.finish()
+            staged.publish(dest, overwrite=overwrite)
+        return digest
+
+    def move_tree(self, src: Path, dst: Path) -> None:
+        """Rename a folder (a relabel or a move); ``dst`` must not exist."""
+        if not src.exists():
+            return
+        if dst.exists():
+            raise Conflict(f"The folder '{dst.relative_to(self.data_dir)}' already exists.")
+        make_dirs(dst.parent)
+        os.rename(src, dst)
+        fsync_dir(dst.parent)
+        if src.parent != dst.parent:
+            fsync_dir(src.parent)
+
+    def remove_tree(self, path: Path) -> None:
+        """Delete a folder: first renamed into ``trash/`` (atomic), then removed."""
+        if not path.exists():
+            return
+        target = self.trash / uuid.uuid4().hex
+        os.rename(path, target)
+        fsync_dir(path.parent)
+        shutil.rmtree(target, ignore_errors=True)
+
+    def remove_file(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        fsync_dir(path.parent)
+
+    def clean(self, *, older_than_s: float = 24 * 3600) -> int:
+        """Remove temporary files left by killed writers, and anything in the trash."""
+        removed = 0
+        cutoff = time.time() - older_than_s
+        if self.tmp.exists():
+            for entry in self.tmp.iterdir():
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    entry.unlink(missing_ok=True)
+                    removed += 1
+        if self.trash.exists():
+            for entry in self.trash.iterdir():
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
+                removed += 1
+        return removed
+
+
+def file_digest(path: Path) -> StoredDigest:
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+    return StoredDigest(size, md5.hexdigest(), sha256.hexdigest())
