@@ -1,0 +1,27 @@
+# The two commands of the README's Quick start, and the steps behind them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint install services
+
+serve: $(STAMP)
+	$(BIN)/scandepot serve
+
+test: $(STAMP) services lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	PYTHON=$(PYTHON) scripts/bootstrap.sh $(VENV)
+	touch $(STAMP)
+
+services:
+	scripts/ensure-services.sh

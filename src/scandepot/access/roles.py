@@ -1,0 +1,87 @@
+"""Project roles: who is owner, member or collaborator of a project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.actors import Actor
+from scandepot.access.models import ProjectRole, Role, User
+from scandepot.access.permissions import Action
+from scandepot.archive import projects
+from scandepot.context import Context
+from scandepot.errors import Conflict, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    login: str
+    full_name: str
+    role: Role
+
+
+def _user(db: DBSession, login: str) -> User:
+    user = db.scalar(select(User).where(User.login == login))
+    if user is None:
+        raise NotFound(f"User '{login}' not found.", field="login")
+    return user
+
+
+def list_roles(ctx: Context, actor: Actor, project: str) -> list[Membership]:
+    with ctx.db.read() as db:
+        proj = projects.load(db, actor, project, Action.READ)
+        rows = db.execute(
+            select(User.login, User.full_name, ProjectRole.role)
+            .join(ProjectRole, ProjectRole.user_id == User.id)
+            .where(ProjectRole.project_id == proj.id)
+            .order_by(ProjectRole.role.desc(), User.login)
+        ).all()
+    return [Membership(login, name, Role(role)) for login, name, role in rows]
+
+
+def _owners(db: DBSession, project_id: int) -> int:
+    return (
+        db.scalar(
+            select(func.count(ProjectRole.id)).where(
+                ProjectRole.project_id == project_id, ProjectRole.role == Role.OWNER
+            )
+        )
+        or 0
+    )
+
+
+def set_role(ctx: Context, actor: Actor, project: str, login: str, role: Role) -> Membership:
+    """Give ``login`` ``role`` in ``project`` (adding or changing); a project keeps an owner."""
+    with ctx.db.write() as db:
+        proj = projects.load(db, actor, project, Action.MANAGE_USERS)
+        user = _user(db, login)
+        current = db.scalar(
+            select(ProjectRole)
+            .where(ProjectRole.project_id == proj.id, ProjectRole.user_id == user.id)
+            .with_for_update()
+        )
+        if current is None:
+            db.add(ProjectRole(project_id=proj.id, user_id=user.id, role=int(role)))
+        else:
+            if current.role == Role.OWNER and role != Role.OWNER and _owners(db, proj.id) <= 1:
+                raise Conflict(f"'{login}' is the last owner of '{project}'; add another first.")
+            current.role = int(role)
+        return Membership(user.login, user.full_name, role)
+
+
+def remove_role(ctx: Context, actor: Actor, project: str, login: str) -> None:
+    with ctx.db.write() as db:
+        proj = projects.load(db, actor, project, Action.MANAGE_USERS)
+        user = _user(db, login)
+        current = db.scalar(
+            select(ProjectRole)
+            .where(ProjectRole.project_id == proj.id, ProjectRole.user_id == user.id)
+            .with_for_update()
+        )
+        if current is None:
+            raise NotFound(f"'{login}' has no role in '{project}'.", field="login")
+        if current.role == Role.OWNER and _owners(db, proj.id) <= 1:
+            raise Conflict(f"'{login}' is the last owner of '{project}'; add another first.")
+        db.delete(current)

@@ -1,0 +1,204 @@
+"""Fixtures a reader understands at once.
+
+``settings`` is parametrized over the two catalogs a site can run on: the embedded SQLite
+and a real PostgreSQL server (127.0.0.1:5432, trust auth). A test that uses ``settings``,
+``ctx``, ``client`` or ``actors`` runs on both; when PostgreSQL cannot be reached its
+variant fails, it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from scandepot.access import roles
+from scandepot.access.actors import SYSTEM
+from scandepot.access.models import Role, User
+from scandepot.access.passwords import hash_password
+from scandepot.app import create_app
+from scandepot.archive import projects
+from scandepot.archive.projects import ProjectCreate
+from scandepot.context import Context
+from scandepot.db.engine import Database
+from scandepot.db.migrate import upgrade
+from scandepot.db.schema import metadata
+from scandepot.settings import Settings
+
+PG_SERVER = os.environ.get("SCANDEPOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+PASSWORD = "correct-horse-battery"
+ROLES = ("owner", "member", "collaborator")
+ACTOR_NAMES = ("anonymous", "outsider", "collaborator", "member", "owner", "admin")
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "scandepot.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
+    name = f"scandepot_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"PostgreSQL at {PG_SERVER} is needed and cannot be reached: {exc}")
+    url = f"{PG_SERVER}/{name}"
+    db = Database(url)
+    upgrade(db)
+    db.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _reset_postgresql(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text("INSERT INTO counter (name, value) VALUES ('subject', 0), ('session', 0)"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    if backend == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), data_dir / "scandepot.db")
+        return Settings(data_dir=data_dir, admin_password=PASSWORD)
+    url = request.getfixturevalue("pg_url")
+    _reset_postgresql(url)
+    return Settings(data_dir=data_dir, database_url=url, admin_password=PASSWORD)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    context = Context.from_settings(settings)
+    context.store.ensure()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def app(ctx: Context) -> Any:
+    return create_app(ctx=ctx)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def users(ctx: Context, password_hash: str) -> dict[str, User]:
+    """One account per actor kind, all with the password ``PASSWORD``."""
+    made: dict[str, User] = {}
+    with ctx.db.write() as db:
+        for name in ACTOR_NAMES[1:]:
+            user = User(
+                login=name,
+                full_name=name.title(),
+                email=f"{name}@example.org",
+                password_hash=password_hash,
+                is_site_admin=name == "admin",
+            )
+            db.add(user)
+            made[name] = user
+    return made
+
+
+@pytest.fixture
+def actors(users: dict[str, User]) -> dict[str, tuple[str, str] | None]:
+    """HTTP Basic credentials per actor kind; ``None`` for anonymous."""
+    auth: dict[str, tuple[str, str] | None] = {"anonymous": None}
+    auth.update({name: (name, PASSWORD) for name in users})
+    return auth
+
+
+@pytest.fixture
+def make_project(ctx: Context, users: dict[str, User]) -> Callable[..., str]:
+    """Create a project with owner, member and collaborator; returns its ID."""
+    counter = iter(range(1, 1000))
+
+    def make(accessibility: str = "private", label: str | None = None, **fields: Any) -> str:
+        label = label or f"P{next(counter):03d}"
+        projects.create(
+            ctx, SYSTEM, ProjectCreate(id=label, accessibility=accessibility, **fields)
+        )
+        for role in ROLES:
+            roles.set_role(ctx, SYSTEM, label, role, Role.parse(role))
+        return label
+
+    return make
+
+
+class LiveServer:
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("live server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app: Any) -> Iterator[LiveServer]:
+    """The app behind a real uvicorn on a loopback port, for concurrency and wire tests."""
+    with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        yield c
+
+

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from scandepot.errors import Conflict
+from scandepot.storage.store import FileStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileStore:
+    s = FileStore(tmp_path / "data")
+    s.ensure()
+    return s
+
+
+def test_write_is_durable_and_checksummed(store: FileStore) -> None:
+    dest = store.archive / "p" / "x" / "f.bin"
+    digest = store.write(dest, [b"abc", b"def"])
+    assert dest.read_bytes() == b"abcdef"
+    assert digest.size == 6
+    assert digest.sha256 == hashlib.sha256(b"abcdef").hexdigest()
+    assert digest.md5 == hashlib.md5(b"abcdef").hexdigest()
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_existing_file_is_never_replaced_without_overwrite(store: FileStore) -> None:
+    dest = store.archive / "f.bin"
+    store.write(dest, [b"first"])
+    with pytest.raises(Conflict):
+        store.write(dest, [b"second"])
+    assert dest.read_bytes() == b"first"
+    assert list(store.tmp.iterdir()) == []
+    store.write(dest, [b"second"], overwrite=True)
+    assert dest.read_bytes() == b"second"
+
+
+def test_failure_half_way_leaves_nothing(store: FileStore) -> None:
+    dest = store.archive / "f.bin"
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b"x" * 1000
+        raise OSError("disk pulled out")
+
+    with pytest.raises(OSError, match="disk pulled out"):
+        store.write(dest, chunks())
+    assert not dest.exists()
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_fsync_failure_leaves_nothing(store: FileStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    dest = store.archive / "f.bin"
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="I/O error"):
+        store.write(dest, [b"data"])
+    monkeypatch.undo()
+    assert not dest.exists()
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_move_and_remove_tree(store: FileStore) -> None:
+    store.write(store.archive / "a" / "f.bin", [b"1"])
+    store.move_tree(store.archive / "a", store.archive / "b" / "c")
+    assert (store.archive / "b" / "c" / "f.bin").read_bytes() == b"1"
+    assert not (store.archive / "a").exists()
+    store.write(store.archive / "d" / "g.bin", [b"2"])
+    with pytest.raises(Conflict):
+        store.move_tree(store.archive / "d", store.archive / "b" / "c")
+    store.remove_tree(store.archive / "b")
+    assert not (store.archive / "b").exists()
+    assert list(store.trash.iterdir()) == []
+
+
+def test_clean_removes_stale_temporary_files_only(store: FileStore) -> None:
+    stale = store.tmp / "old.part"
+    stale.write_bytes(b"x")
+    os.utime(stale, (1, 1))
+    fresh = store.tmp / "new.part"
+    fresh.write_bytes(b"y")
+    (store.trash / "leftover").mkdir()
+    assert store.clean() == 2
+    assert not stale.exists()
+    assert fresh.exists()
+    assert list(store.trash.iterdir()) == []
