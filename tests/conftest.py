@@ -81,7 +81,9 @@ def _reset_postgresql(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(text("INSERT INTO counter (name, value) VALUES ('subject', 0), ('session', 0)"))
+        conn.execute(
+            text("INSERT INTO counter (name, value) VALUES ('subject', 0), ('session', 0)")
+        )
     engine.dispose()
 
 
@@ -154,9 +156,7 @@ def make_project(ctx: Context, users: dict[str, User]) -> Callable[..., str]:
 
     def make(accessibility: str = "private", label: str | None = None, **fields: Any) -> str:
         label = label or f"P{next(counter):03d}"
-        projects.create(
-            ctx, SYSTEM, ProjectCreate(id=label, accessibility=accessibility, **fields)
-        )
+        projects.create(ctx, SYSTEM, ProjectCreate(id=label, accessibility=accessibility, **fields))
         for role in ROLES:
             roles.set_role(ctx, SYSTEM, label, role, Role.parse(role))
         return label
@@ -200,5 +200,3 @@ def live_server(app: Any) -> Iterator[LiveServer]:
 def http(live_server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server.url, timeout=30) as c:
         yield c
-
-

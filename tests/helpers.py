@@ -32,13 +32,18 @@ def create_tree(
     assert r.status_code == 201, r.text
     r = client.post(
         f"{API}/projects/{project}/sessions/{session}/scans",
-        json={"id": scan, "SeriesNumber": int(scan) if scan.isdigit() else None,
-              "SeriesDescription": "T1w MPRAGE", "Modality": "MR"},
+        json={
+            "id": scan,
+            "SeriesNumber": int(scan) if scan.isdigit() else None,
+            "SeriesDescription": "T1w MPRAGE",
+            "Modality": "MR",
+        },
         auth=auth,
     )
     assert r.status_code == 201, r.text
 
 
-def scan_files_url(project: str = "P1", session: str = "E1", scan: str = "1",
-                   resource: str = "DICOM") -> str:
+def scan_files_url(
+    project: str = "P1", session: str = "E1", scan: str = "1", resource: str = "DICOM"
+) -> str:
     return f"{API}/projects/{project}/sessions/{session}/scans/{scan}/resources/{resource}/files"

@@ -23,8 +23,9 @@ def tree(client: TestClient, users: object) -> None:
 
 
 def test_round_trip_with_checksums(client: TestClient, ctx: Context, tree: None) -> None:
-    r = client.put(f"{scan_files_url()}/dir/img 1.dcm?format=DICOM&content=RAW", content=BODY,
-                   auth=ADMIN)
+    r = client.put(
+        f"{scan_files_url()}/dir/img 1.dcm?format=DICOM&content=RAW", content=BODY, auth=ADMIN
+    )
     assert r.status_code == 201, r.text
     meta = r.json()
     assert meta["size"] == len(BODY)
@@ -41,19 +42,23 @@ def test_round_trip_with_checksums(client: TestClient, ctx: Context, tree: None)
 
     listing = client.get(scan_files_url(), auth=ADMIN).json()
     assert [f["path"] for f in listing["items"]] == ["dir/img 1.dcm"]
-    resource = client.get(f"{API}/projects/P1/sessions/E1/scans/1/resources/DICOM",
-                          auth=ADMIN).json()
+    resource = client.get(
+        f"{API}/projects/P1/sessions/E1/scans/1/resources/DICOM", auth=ADMIN
+    ).json()
     assert (resource["file_count"], resource["size"]) == (1, len(BODY))
     on_disk = ctx.store.archive / "P1/subjects/S1/sessions/E1/scans/1/resources/DICOM/files"
     assert (on_disk / "dir" / "img 1.dcm").read_bytes() == BODY
 
 
-@pytest.mark.parametrize("level_url", [
-    f"{API}/projects/P1/resources/R/files",
-    f"{API}/projects/P1/subjects/S1/resources/R/files",
-    f"{API}/projects/P1/sessions/E1/resources/R/files",
-    f"{API}/projects/P1/sessions/E1/scans/1/resources/R/files",
-])
+@pytest.mark.parametrize(
+    "level_url",
+    [
+        f"{API}/projects/P1/resources/R/files",
+        f"{API}/projects/P1/subjects/S1/resources/R/files",
+        f"{API}/projects/P1/sessions/E1/resources/R/files",
+        f"{API}/projects/P1/sessions/E1/scans/1/resources/R/files",
+    ],
+)
 def test_every_level_takes_files(client: TestClient, tree: None, level_url: str) -> None:
     assert client.put(f"{level_url}/x.txt", content=b"x", auth=ADMIN).status_code == 201
     assert client.get(f"{level_url}/x.txt", auth=ADMIN).content == b"x"
@@ -109,16 +114,20 @@ def test_declared_digest_is_verified(client: TestClient, ctx: Context, tree: Non
     url = f"{scan_files_url()}/a.bin"
     good = base64.b64encode(hashlib.sha256(b"data").digest()).decode()
     bad = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
-    r = client.put(url, content=b"data", headers={"content-digest": f"sha-256=:{bad}:"},
-                   auth=ADMIN)
+    r = client.put(url, content=b"data", headers={"content-digest": f"sha-256=:{bad}:"}, auth=ADMIN)
     assert r.status_code == 422 and r.json()["error"]["field"] == "body"
     assert client.get(url, auth=ADMIN).status_code == 404
     md5 = base64.b64encode(hashlib.md5(b"data").digest()).decode()
-    r = client.put(url, content=b"data",
-                   headers={"content-digest": f"sha-256=:{good}:", "content-md5": md5}, auth=ADMIN)
+    r = client.put(
+        url,
+        content=b"data",
+        headers={"content-digest": f"sha-256=:{good}:", "content-md5": md5},
+        auth=ADMIN,
+    )
     assert r.status_code == 201
-    r = client.put(f"{scan_files_url()}/b.bin", content=b"x",
-                   headers={"content-digest": "garbage"}, auth=ADMIN)
+    r = client.put(
+        f"{scan_files_url()}/b.bin", content=b"x", headers={"content-digest": "garbage"}, auth=ADMIN
+    )
     assert r.status_code == 422
     assert list(ctx.store.tmp.iterdir()) == []
 
@@ -133,19 +142,21 @@ def test_a_name_cannot_be_file_and_folder(client: TestClient, tree: None) -> Non
     assert client.put(f"{scan_files_url()}/eXf", content=b"x", auth=ADMIN).status_code == 201
 
 
-@pytest.mark.parametrize("path", [
-    "..%2F..%2Fetc%2Fpasswd",
-    "a/..%2F..%2Fx",
-    "%2Fetc%2Fpasswd",
-    "a%00b",
-    "a%5Cb",
-    "..%5Cx",
-    "a%0Ab",
-    "%2E/a",
-    "%2E%2E/x",
-])
-def test_path_traversal_is_refused(client: TestClient, ctx: Context, tree: None,
-                                   path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..%2F..%2Fetc%2Fpasswd",
+        "a/..%2F..%2Fx",
+        "%2Fetc%2Fpasswd",
+        "a%00b",
+        "a%5Cb",
+        "..%5Cx",
+        "a%0Ab",
+        "%2E/a",
+        "%2E%2E/x",
+    ],
+)
+def test_path_traversal_is_refused(client: TestClient, ctx: Context, tree: None, path: str) -> None:
     r = client.put(f"{scan_files_url()}/{path}", content=b"evil", auth=ADMIN)
     assert r.status_code in (404, 422), r.text
     assert "error" in r.json()
@@ -153,8 +164,11 @@ def test_path_traversal_is_refused(client: TestClient, ctx: Context, tree: None,
     assert r.status_code in (404, 422)
     with ctx.db.read() as db:
         assert db.scalar(select(func.count(File.id))) == 0
-    written = [p for p in ctx.store.data_dir.rglob("*") if p.is_file()
-               and p.name not in {"scandepot.db", "scandepot.db-wal", "scandepot.db-shm"}]
+    written = [
+        p
+        for p in ctx.store.data_dir.rglob("*")
+        if p.is_file() and p.name not in {"scandepot.db", "scandepot.db-wal", "scandepot.db-shm"}
+    ]
     assert written == []
 
 

@@ -60,8 +60,13 @@ def test_update_fields(client: TestClient, users: object) -> None:
     create_tree(client)
     r = client.patch(
         f"{API}/projects/P1",
-        json={"name": "Pilot", "accessibility": "protected", "series_filter_mode": "deny",
-              "series_filter": ["^localizer", "(?i)scout"], "keywords": ["MRI"]},
+        json={
+            "name": "Pilot",
+            "accessibility": "protected",
+            "series_filter_mode": "deny",
+            "series_filter": ["^localizer", "(?i)scout"],
+            "keywords": ["MRI"],
+        },
         auth=ADMIN,
     )
     assert r.status_code == 200, r.text
@@ -72,16 +77,22 @@ def test_update_fields(client: TestClient, users: object) -> None:
         auth=ADMIN,
     )
     assert r.json()["fields"] == {"handedness": "left"} and r.json()["sex"] == "female"
-    r = client.patch(f"{API}/projects/P1/sessions/E1/scans/1",
-                     json={"quality": "questionable", "note": "motion"}, auth=ADMIN)
+    r = client.patch(
+        f"{API}/projects/P1/sessions/E1/scans/1",
+        json={"quality": "questionable", "note": "motion"},
+        auth=ADMIN,
+    )
     assert (r.json()["quality"], r.json()["note"]) == ("questionable", "motion")
 
 
 def test_listing_pages_sorts_and_filters(client: TestClient, users: object) -> None:
     client.post(f"{API}/projects", json={"id": "P1"}, auth=ADMIN)
     for i in range(7):
-        client.post(f"{API}/projects/P1/subjects",
-                    json={"label": f"sub_{i:02d}", "group": "a" if i % 2 else "b"}, auth=ADMIN)
+        client.post(
+            f"{API}/projects/P1/subjects",
+            json={"label": f"sub_{i:02d}", "group": "a" if i % 2 else "b"},
+            auth=ADMIN,
+        )
     client.post(f"{API}/projects/P1/subjects", json={"label": "other01"}, auth=ADMIN)
     page = client.get(f"{API}/projects/P1/subjects?limit=3&offset=3&sort=-label", auth=ADMIN)
     body = page.json()
@@ -98,8 +109,11 @@ def test_listing_pages_sorts_and_filters(client: TestClient, users: object) -> N
 def test_session_filters_by_date_and_subject(client: TestClient, users: object) -> None:
     create_tree(client)
     client.post(f"{API}/projects/P1/subjects", json={"label": "S2"}, auth=ADMIN)
-    client.post(f"{API}/projects/P1/sessions",
-                json={"label": "E2", "subject": "S2", "date": "2025-01-01"}, auth=ADMIN)
+    client.post(
+        f"{API}/projects/P1/sessions",
+        json={"label": "E2", "subject": "S2", "date": "2025-01-01"},
+        auth=ADMIN,
+    )
     url = f"{API}/projects/P1/sessions"
     assert client.get(f"{url}?date_from=2024-12-31", auth=ADMIN).json()["total"] == 1
     assert client.get(f"{url}?subject=S1", auth=ADMIN).json()["items"][0]["label"] == "E1"
@@ -113,8 +127,9 @@ def test_deleting_a_session_removes_scans_resources_and_files(
     for name in ("a.dcm", "b.dcm"):
         r = client.put(f"{scan_files_url()}/{name}", content=b"DICM" * 10, auth=ADMIN)
         assert r.status_code == 201, r.text
-    client.put(f"{API}/projects/P1/sessions/E1/resources/NOTES/files/n.txt", content=b"n",
-               auth=ADMIN)
+    client.put(
+        f"{API}/projects/P1/sessions/E1/resources/NOTES/files/n.txt", content=b"n", auth=ADMIN
+    )
     session_dir = ctx.store.archive / "P1" / "subjects" / "S1" / "sessions" / "E1"
     assert (session_dir / "scans" / "1" / "resources" / "DICOM" / "files" / "a.dcm").exists()
 
@@ -149,12 +164,20 @@ def test_relabel_moves_folders_and_keeps_files_reachable(
 ) -> None:
     create_tree(client)
     client.put(f"{scan_files_url()}/a.dcm", content=b"payload", auth=ADMIN)
-    assert client.patch(f"{API}/projects/P1/subjects/S1", json={"label": "S9"},
-                        auth=ADMIN).status_code == 200
-    assert client.patch(f"{API}/projects/P1/sessions/E1", json={"label": "E9"},
-                        auth=ADMIN).status_code == 200
-    assert client.patch(f"{API}/projects/P1/sessions/E9/scans/1", json={"id": "2"},
-                        auth=ADMIN).status_code == 200
+    assert (
+        client.patch(f"{API}/projects/P1/subjects/S1", json={"label": "S9"}, auth=ADMIN).status_code
+        == 200
+    )
+    assert (
+        client.patch(f"{API}/projects/P1/sessions/E1", json={"label": "E9"}, auth=ADMIN).status_code
+        == 200
+    )
+    assert (
+        client.patch(
+            f"{API}/projects/P1/sessions/E9/scans/1", json={"id": "2"}, auth=ADMIN
+        ).status_code
+        == 200
+    )
     new = ctx.store.archive / "P1/subjects/S9/sessions/E9/scans/2/resources/DICOM/files/a.dcm"
     assert new.read_bytes() == b"payload"
     assert not (ctx.store.archive / "P1/subjects/S1").exists()
@@ -178,8 +201,7 @@ def test_failed_relabel_leaves_folders_in_place(
     client: TestClient, ctx: Context, users: object
 ) -> None:
     create_tree(client)
-    client.post(f"{API}/projects/P1/sessions",
-                json={"label": "E2", "subject": "S1"}, auth=ADMIN)
+    client.post(f"{API}/projects/P1/sessions", json={"label": "E2", "subject": "S1"}, auth=ADMIN)
     client.put(f"{scan_files_url()}/a.dcm", content=b"payload", auth=ADMIN)
     r = client.patch(f"{API}/projects/P1/sessions/E1", json={"label": "E2"}, auth=ADMIN)
     assert r.status_code == 409

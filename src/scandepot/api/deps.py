@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -30,7 +29,7 @@ def get_actor(request: Request) -> Actor:
         raise Unauthorized("Unsupported or malformed Authorization header.")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         raise Unauthorized("Malformed Basic credentials.") from None
     login, sep, password = decoded.partition(":")
     if not sep or not login:

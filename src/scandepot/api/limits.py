@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scandepot.api.errors import error_response
@@ -15,8 +16,12 @@ from scandepot.api.errors import error_response
 STREAMED = re.compile(r"/resources/[^/]+/files/.")
 
 
-class BodyLimit(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive``; an HTTPException so that body parsing passes it on and the
+    app's error mapping answers 413 in the usual shape."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
 class BodySizeLimit:
@@ -43,7 +48,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyLimit()
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -54,7 +59,7 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyLimit:
+        except BodyTooLarge:
             if started:
                 raise
             await self._refuse(scope, receive, send)

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
-from scandepot.archive.layout import Owner
+from scandepot.archive.layout import owner_dir, resource_files_dir
 from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
 from scandepot.context import Context
 from scandepot.storage.store import file_digest
@@ -28,22 +27,35 @@ class Report:
         return not (self.missing or self.uncatalogued or self.mismatched)
 
 
-def _catalogued(ctx: Context) -> Iterator[tuple[File, Path]]:
-    subject = aliased(Subject)
-    with ctx.db.read() as db:
-        rows = db.execute(
-            select(File, Resource, Project, subject, Session, Scan)
-            .join(Resource, File.resource_id == Resource.id)
-            .join(Project, Resource.project_id == Project.id)
-            .outerjoin(Scan, Resource.scan_id == Scan.id)
-            .outerjoin(Session, Resource.session_id == Session.id)
-            .outerjoin(subject, Resource.subject_id == subject.id)
-            .execution_options(yield_per=1000)
+def _catalogued(ctx: Context) -> Iterator[tuple[str, int, str, Path]]:
+    """(path, size, sha256, where it should be) for every catalogued file, streamed.
+
+    Plain columns rather than entities: subject, session and scan are absent for
+    resources higher up, and the models' eager joins must not turn those outer joins
+    into inner ones.
+    """
+    stmt = (
+        select(
+            File.path,
+            File.size,
+            File.sha256,
+            Resource.label,
+            Project.label,
+            Subject.label,
+            Session.label,
+            Scan.label,
         )
-        for file, resource, project, subj, session, scan in rows:
-            owner = Owner(project, subj, session, scan)
-            relative = owner.resource_files_dir(resource.label) / file.path
-            yield file, ctx.archive_path(relative)
+        .join(Resource, File.resource_id == Resource.id)
+        .join(Project, Resource.project_id == Project.id)
+        .outerjoin(Subject, Resource.subject_id == Subject.id)
+        .outerjoin(Session, Resource.session_id == Session.id)
+        .outerjoin(Scan, Resource.scan_id == Scan.id)
+        .execution_options(yield_per=1000)
+    )
+    with ctx.db.read() as db:
+        for path, size, sha256, resource, project, subject, session, scan in db.execute(stmt):
+            folder = resource_files_dir(owner_dir(project, subject, session, scan), resource)
+            yield path, size, sha256, ctx.archive_path(folder / path)
 
 
 def check(ctx: Context, *, checksums: bool = True) -> Report:
@@ -54,7 +66,7 @@ def check(ctx: Context, *, checksums: bool = True) -> Report:
     report = Report()
     known: set[str] = set()
     root = ctx.store.archive
-    for record, path in _catalogued(ctx):
+    for _relative, size_expected, sha256, path in _catalogued(ctx):
         report.checked += 1
         shown = str(path.relative_to(root))
         known.add(shown)
@@ -63,9 +75,9 @@ def check(ctx: Context, *, checksums: bool = True) -> Report:
         except FileNotFoundError:
             report.missing.append(shown)
             continue
-        if size != record.size:
-            report.mismatched.append(f"{shown}: size {size}, catalog says {record.size}")
-        elif checksums and file_digest(path).sha256 != record.sha256:
+        if size != size_expected:
+            report.mismatched.append(f"{shown}: size {size}, catalog says {size_expected}")
+        elif checksums and file_digest(path).sha256 != sha256:
             report.mismatched.append(f"{shown}: SHA-256 differs from the catalog")
     for folder, _dirs, names in os.walk(root):
         for name in names:

@@ -33,6 +33,23 @@ def scan_dir(project: str, subject: str, session: str, scan: str) -> PurePosixPa
     return session_dir(project, subject, session) / "scans" / scan
 
 
+def owner_dir(
+    project: str, subject: str | None, session: str | None, scan: str | None
+) -> PurePosixPath:
+    """The folder of whatever a resource hangs from, given the labels down to it."""
+    if subject is None:
+        return project_dir(project)
+    if session is None:
+        return subject_dir(project, subject)
+    if scan is None:
+        return session_dir(project, subject, session)
+    return scan_dir(project, subject, session, scan)
+
+
+def resource_files_dir(owner: PurePosixPath, resource: str) -> PurePosixPath:
+    return owner / "resources" / resource / "files"
+
+
 @dataclass(frozen=True, slots=True)
 class Owner:
     """What a resource hangs from: a project, subject, session or scan, loaded."""
@@ -60,15 +77,13 @@ class Owner:
 
     @property
     def dir(self) -> PurePosixPath:
-        p = self.project.label
-        if self.scan is not None:
-            assert self.session is not None
-            return scan_dir(p, self.session.subject.label, self.session.label, self.scan.label)
-        if self.session is not None:
-            return session_dir(p, self.session.subject.label, self.session.label)
-        if self.subject is not None:
-            return subject_dir(p, self.subject.label)
-        return project_dir(p)
+        subject = self.session.subject if self.session is not None else self.subject
+        return owner_dir(
+            self.project.label,
+            subject.label if subject is not None else None,
+            self.session.label if self.session is not None else None,
+            self.scan.label if self.scan is not None else None,
+        )
 
     def resource_files_dir(self, resource: str) -> PurePosixPath:
-        return self.dir / "resources" / resource / "files"
+        return resource_files_dir(self.dir, resource)

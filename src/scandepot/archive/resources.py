@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
@@ -76,14 +77,21 @@ def find(db: DBSession, owner: Owner, label: str, ref: OwnerRef) -> Resource:
 
 
 def find_or_create(db: DBSession, owner: Owner, label: str) -> Resource:
+    """The resource ``label`` of ``owner``, created if missing. Safe against a concurrent
+    creator: the loser of the race rolls back to a savepoint and takes the winner's row."""
     check_label(label, field="resource")
-    resource = db.scalar(
-        select(Resource).where(Resource.parent_key == owner.key, Resource.label == label)
-    )
-    if resource is None:
-        resource = new_resource(owner, label)
-        db.add(resource)
-        db.flush()
+    query = select(Resource).where(Resource.parent_key == owner.key, Resource.label == label)
+    resource = db.scalar(query)
+    if resource is not None:
+        return resource
+    try:
+        with db.begin_nested():
+            resource = new_resource(owner, label)
+            db.add(resource)
+    except IntegrityError:
+        resource = db.scalar(query)
+        if resource is None:
+            raise
     return resource
 
 

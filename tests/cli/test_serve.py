@@ -1,0 +1,158 @@
+"""`scandepot serve` as a real process: first start, restart, and a SIGKILL mid-upload."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+
+from tests.conftest import _reset_postgresql
+from tests.helpers import API
+
+SCANDEPOT = [sys.executable, "-m", "scandepot"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / f"serve-{self.port}.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [*SCANDEPOT, "serve", "--port", str(self.port), *args],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start:\n{self.log.read_text()}")
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def env() -> Iterator[dict[str, str]]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SCANDEPOT_")}
+    yield clean
+
+
+def test_first_start_with_no_arguments(tmp_path: Path, env: dict[str, str]) -> None:
+    server = Server(tmp_path, env)
+    try:
+        out = server.output()
+        assert "Created the site admin account 'admin' with password: " in out
+        password = out.split("with password: ")[1].split()[0]
+        data = tmp_path / "scandepot-data"
+        assert (data / "scandepot.db").exists() and (data / "archive").is_dir()
+        ready = httpx.get(f"{server.url}/readyz").json()
+        assert ready == {"status": "ready", "checks": {"database": True, "file_store": True}}
+        r = httpx.post(f"{server.url}{API}/projects", json={"id": "P1"}, auth=("admin", password))
+        assert r.status_code == 201
+        assert httpx.get(f"{server.url}/api/v1/openapi.json").json()["info"]["title"] == "scandepot"
+    finally:
+        server.stop()
+    # Restart: the account exists, no new password is printed, the data is still there.
+    again = Server(tmp_path, env)
+    try:
+        assert "with password" not in again.output()
+        r = httpx.get(f"{again.url}{API}/projects/P1", auth=("admin", password))
+        assert r.status_code == 200
+    finally:
+        again.stop()
+
+
+def test_serve_on_postgresql(tmp_path: Path, env: dict[str, str], pg_url: str) -> None:
+    _reset_postgresql(pg_url)
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM user_account")
+    engine.dispose()
+    env = {**env, "SCANDEPOT_ADMIN_PASSWORD": "pg-admin-pass"}
+    server = Server(tmp_path, env, "--database-url", pg_url, "--data-dir", str(tmp_path / "d"))
+    try:
+        assert "with password" not in server.output()
+        r = httpx.post(
+            f"{server.url}{API}/projects", json={"id": "PG1"}, auth=("admin", "pg-admin-pass")
+        )
+        assert r.status_code == 201, r.text
+        assert not (tmp_path / "d" / "scandepot.db").exists()
+    finally:
+        server.stop()
+
+
+def test_sigkill_mid_upload_leaves_nothing_visible(tmp_path: Path, env: dict[str, str]) -> None:
+    env = {**env, "SCANDEPOT_ADMIN_PASSWORD": "kill-test-pass"}
+    auth = ("admin", "kill-test-pass")
+    server = Server(tmp_path, env)
+    base = f"{server.url}{API}/projects/P1/resources/R/files"
+    assert (
+        httpx.post(f"{server.url}{API}/projects", json={"id": "P1"}, auth=auth).status_code == 201
+    )
+    assert httpx.put(f"{base}/done.bin", content=b"acknowledged", auth=auth).status_code == 201
+
+    sent = threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        for _ in range(200):
+            yield b"x" * 65536
+            sent.set()
+            time.sleep(0.02)
+
+    def upload() -> None:
+        try:
+            httpx.put(f"{base}/half.bin", content=slow_body(), auth=auth, timeout=30)
+        except httpx.TransportError:
+            pass
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    assert sent.wait(10)
+    time.sleep(0.3)  # let some megabytes reach the server's temporary file
+    server.stop(signal.SIGKILL)
+    thread.join(timeout=30)
+
+    data = tmp_path / "scandepot-data"
+    visible = sorted(p.name for p in (data / "archive").rglob("*") if p.is_file())
+    assert visible == ["done.bin"]
+    check = subprocess.run(
+        [*SCANDEPOT, "check"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    again = Server(tmp_path, env)
+    base = f"{again.url}{API}/projects/P1/resources/R/files"
+    try:
+        assert httpx.get(f"{base}/done.bin", auth=auth).content == b"acknowledged"
+        assert httpx.get(f"{base}/half.bin", auth=auth).status_code == 404
+    finally:
+        again.stop()
