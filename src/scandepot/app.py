@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from scandepot import __version__
 from scandepot.api import errors, health, v1
-from scandepot.api.limits import BodySizeLimit
+from scandepot.api.limits import RequestLimits
 from scandepot.context import Context
 from scandepot.settings import Settings
 
@@ -38,5 +38,9 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
     errors.install(app)
     app.include_router(health.router)
     app.include_router(v1.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestLimits,
+        max_bytes=settings.max_request_bytes,
+        max_header_bytes=settings.max_header_bytes,
+    )
     return app

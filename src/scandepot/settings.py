@@ -23,6 +23,10 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
+class SettingsFileError(Exception):
+    pass
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCANDEPOT_", extra="forbid")
 
@@ -79,6 +83,10 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("SCANDEPOT_CONFIG")
         if config_file:
+            if not Path(config_file).is_file():
+                raise SettingsFileError(
+                    f"SCANDEPOT_CONFIG names '{config_file}', which is not a file."
+                )
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 

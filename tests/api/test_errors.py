@@ -186,3 +186,10 @@ def test_oversized_headers_on_the_wire(live_server: LiveServer) -> None:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
         reply = sock.recv(1024)
     assert reply.startswith(b"HTTP/1.1 4"), reply[:100]
+
+
+def test_oversized_headers_in_the_app(client: TestClient, ctx: Context) -> None:
+    big = "a" * (ctx.settings.max_header_bytes + 1)
+    r = client.get("/healthz", headers={"x-big": big})
+    assert r.status_code == 431 and error_of(r)["code"] == "headers_too_large"
+    assert client.get("/healthz", headers={"x-ok": "a" * 1000}).status_code == 200

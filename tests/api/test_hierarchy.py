@@ -206,3 +206,43 @@ def test_failed_relabel_leaves_folders_in_place(
     r = client.patch(f"{API}/projects/P1/sessions/E1", json={"label": "E2"}, auth=ADMIN)
     assert r.status_code == 409
     assert Path(ctx.store.archive / "P1/subjects/S1/sessions/E1").is_dir()
+
+
+def test_changing_only_the_case_of_a_label(client: TestClient, ctx: Context, users: object) -> None:
+    create_tree(client)
+    client.put(f"{scan_files_url()}/a.dcm", content=b"x", auth=ADMIN)
+    r = client.patch(f"{API}/projects/P1/sessions/E1", json={"label": "e1"}, auth=ADMIN)
+    assert r.status_code == 200, r.text
+    sessions = ctx.store.archive / "P1/subjects/S1/sessions"
+    assert [p.name for p in sessions.iterdir()] == ["e1"]
+    assert client.get(f"{scan_files_url(session='e1')}/a.dcm", auth=ADMIN).content == b"x"
+
+
+def test_resource_labels_differing_only_in_case_are_refused(
+    client: TestClient, users: object
+) -> None:
+    create_tree(client)
+    assert (
+        client.put(f"{scan_files_url(resource='DICOM')}/a", content=b"x", auth=ADMIN).status_code
+        == 201
+    )
+    r = client.put(f"{scan_files_url(resource='dicom')}/b", content=b"x", auth=ADMIN)
+    assert r.status_code == 409 and r.json()["error"]["field"] == "resource"
+
+
+def test_wildcards_ignore_case_on_every_backend(client: TestClient, users: object) -> None:
+    create_tree(client)
+    found = client.get(f"{API}/projects/P1/sessions/E1/scans?type=*mprage*", auth=ADMIN).json()
+    assert found["total"] == 1
+    assert client.get(f"{API}/projects?q=p*", auth=ADMIN).json()["total"] == 1
+
+
+def test_openapi_document(client: TestClient) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    assert doc["info"]["title"] == "scandepot"
+    ids = [op["operationId"] for path in doc["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    assert (
+        "/api/v1/projects/{project}/sessions/{session}/scans/{scan}/resources/{resource}"
+        "/files/{path}" in doc["paths"]
+    )

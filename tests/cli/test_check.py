@@ -63,3 +63,24 @@ def test_check_text_output(ctx: Context) -> None:
     assert result.exit_code == 1
     assert "not catalogued (on disk only): orphan.bin" in result.stdout
     assert "DAMAGED" in result.stdout
+
+
+def test_check_refuses_a_missing_or_unmigrated_catalog(tmp_path: object) -> None:
+    from pathlib import Path
+
+    base = Path(str(tmp_path))
+    result = runner.invoke(cli, ["check", "--data-dir", str(base / "nowhere")])
+    assert result.exit_code == 2
+    assert "no data folder" in result.stderr
+    assert not (base / "nowhere").exists()
+    (base / "empty").mkdir()
+    result = runner.invoke(cli, ["check", "--data-dir", str(base / "empty")])
+    assert result.exit_code == 2
+    assert "scandepot migrate" in result.stderr
+
+
+def test_settings_errors_are_reported_by_name(tmp_path: object) -> None:
+    result = runner.invoke(cli, ["check"], env={"SCANDEPOT_CONFIG": "/nonexistent.toml"})
+    assert result.exit_code == 2 and "not a file" in result.stderr
+    result = runner.invoke(cli, ["check"], env={"SCANDEPOT_HTTP_PORT": "eighty"})
+    assert result.exit_code == 2 and "SCANDEPOT_HTTP_PORT" in result.stderr

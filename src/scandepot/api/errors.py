@@ -36,6 +36,7 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
     422: "invalid",
+    431: "headers_too_large",
 }
 
 

@@ -11,11 +11,13 @@ from scandepot.api.deps import CtxDep
 router = APIRouter(tags=["health"])
 
 
+@router.head("/healthz", include_in_schema=False)
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.head("/readyz", include_in_schema=False)
 @router.get("/readyz")
 def readyz(ctx: CtxDep) -> JSONResponse:
     checks = {"database": False, "file_store": ctx.store.reachable()}

@@ -1,4 +1,7 @@
-"""A limit on request bodies, enforced before the application reads them.
+"""Limits on request heads and bodies, enforced before the application reads them.
+
+A head larger than ``max_header_bytes`` is refused with 431 (the server's own parser
+limit guards against heads that never end; this one is exact whatever the parser).
 
 File uploads (PUT .../files/...) stream to disk and enforce their own, larger limit; every
 other body is JSON or a form and may not exceed ``max_request_bytes``.
@@ -24,12 +27,26 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
-class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+class RequestLimits:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_header_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_header_bytes = max_header_bytes
+
+    @staticmethod
+    def _head_size(scope: Scope) -> int:
+        line = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._head_size(scope) > self.max_header_bytes:
+            response = error_response(
+                431,
+                "headers_too_large",
+                f"The request line and headers exceed {self.max_header_bytes} bytes.",
+            )
+            await response(scope, receive, send)
+            return
         if scope["type"] != "http" or (scope["method"] == "PUT" and STREAMED.search(scope["path"])):
             await self.app(scope, receive, send)
             return

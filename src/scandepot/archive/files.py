@@ -80,6 +80,7 @@ def commit_upload(
     digest = staged.finish()
     with ctx.db.write() as db:
         owner = resources.load_owner(db, actor, ref, Action.DELETE if overwrite else Action.UPLOAD)
+        resources.hold_labels(db, owner)
         res = resources.find_or_create(db, owner, resource)
         existing = _check_tree(db, res, path)
         if existing is not None and not overwrite:
@@ -98,6 +99,8 @@ def commit_upload(
         record.format = format if format is not None else record.format
         record.content = content if content is not None else record.content
         record.updated_at = utcnow()
+        if existing is None:
+            record.created_at = record.updated_at
         db.flush()
         backup = _keep_backup(ctx, dest) if existing is not None else None
         staged.publish(dest, overwrite=existing is not None)

@@ -71,6 +71,7 @@ def paginate(
 
 
 def like(column: SQLColumnExpression[Any], pattern: str) -> ColumnElement[bool]:
-    """Match ``pattern`` where ``*`` stands for any run of characters; nothing else is special."""
+    """Match ``pattern``, ignoring case, where ``*`` stands for any run of characters;
+    nothing else is special. (ILIKE on PostgreSQL, lower() LIKE lower() on SQLite.)"""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(escaped.replace("*", "%"), escape="\\")
+    return column.ilike(escaped.replace("*", "%"), escape="\\")

@@ -67,6 +67,19 @@ def load_owner(db: DBSession, actor: Actor, ref: OwnerRef, action: Action) -> Ow
     return Owner(projects.load(db, actor, ref.project, action))
 
 
+def hold_labels(db: DBSession, owner: Owner) -> None:
+    """Share-lock the rows whose labels make up the owner's folder, and re-read them.
+
+    A file is placed under a path built from labels; a relabel, move or delete committed
+    meanwhile would leave it in a folder nobody knows. On PostgreSQL a relabel's UPDATE
+    waits for this lock (and this lock for a relabel in flight); SQLite has one writer.
+    """
+    subject = owner.session.subject if owner.session is not None else owner.subject
+    for row in (subject, owner.session, owner.scan):
+        if row is not None:
+            db.refresh(row, with_for_update={"read": True})
+
+
 def find(db: DBSession, owner: Owner, label: str, ref: OwnerRef) -> Resource:
     resource = db.scalar(
         select(Resource).where(Resource.parent_key == owner.key, Resource.label == label)
@@ -80,9 +93,18 @@ def find_or_create(db: DBSession, owner: Owner, label: str) -> Resource:
     """The resource ``label`` of ``owner``, created if missing. Safe against a concurrent
     creator: the loser of the race rolls back to a savepoint and takes the winner's row."""
     check_label(label, field="resource")
-    query = select(Resource).where(Resource.parent_key == owner.key, Resource.label == label)
+    query = select(Resource).where(
+        Resource.parent_key == owner.key, func.lower(Resource.label) == label.lower()
+    )
     resource = db.scalar(query)
     if resource is not None:
+        if resource.label != label:
+            # Folders named DICOM and dicom would collide on case-insensitive file systems.
+            raise Conflict(
+                f"A resource labelled '{resource.label}' already exists; labels differing "
+                "only in case are not allowed.",
+                field="resource",
+            )
         return resource
     try:
         with db.begin_nested():

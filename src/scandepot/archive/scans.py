@@ -57,13 +57,15 @@ def load(
     return found
 
 
-def _ensure_free(db: DBSession, session: Session, label: str) -> None:
+def _ensure_free(
+    db: DBSession, session: Session, label: str, *, exclude: int | None = None
+) -> None:
     taken = db.scalar(
         select(Scan.id).where(
             Scan.session_id == session.id, func.lower(Scan.label) == label.lower()
         )
     )
-    if taken:
+    if taken and taken != exclude:
         raise Conflict(
             f"A scan with ID '{label}' already exists in session '{session.label}'.", field="id"
         )
@@ -133,7 +135,7 @@ def update(
         found = load(db, actor, project, session, scan, Action.EDIT)
         if new_label is not None and new_label != found.label:
             check_label(new_label, field="id")
-            _ensure_free(db, found.session, new_label)
+            _ensure_free(db, found.session, new_label, exclude=found.id)
             old_dir = _scan_dir(found.session, found.label)
             found.label = new_label
             db.flush()

@@ -75,13 +75,15 @@ def load(db: DBSession, actor: Actor, project: str, label: str, action: Action) 
     return session
 
 
-def _ensure_free(db: DBSession, project: Project, label: str) -> None:
+def _ensure_free(
+    db: DBSession, project: Project, label: str, *, exclude: int | None = None
+) -> None:
     taken = db.scalar(
         select(Session.id).where(
             Session.project_id == project.id, func.lower(Session.label) == label.lower()
         )
     )
-    if taken:
+    if taken and taken != exclude:
         raise Conflict(
             f"A session labelled '{label}' already exists in project '{project.label}'.",
             field="label",
@@ -175,7 +177,7 @@ def update(ctx: Context, actor: Actor, project: str, label: str, data: SessionFi
         old_dir = layout.session_dir(project, session.subject.label, session.label)
         if new_label is not None and new_label != session.label:
             check_label(new_label)
-            _ensure_free(db, session.project, new_label)
+            _ensure_free(db, session.project, new_label, exclude=session.id)
             session.label = new_label
         if new_subject is not None and new_subject != session.subject.label:
             subject = _subject(db, session.project, check_label(new_subject, field="subject"))

@@ -52,13 +52,15 @@ def load(db: DBSession, actor: Actor, project: str, label: str, action: Action) 
     return subject
 
 
-def _ensure_free(db: DBSession, project: Project, label: str) -> None:
+def _ensure_free(
+    db: DBSession, project: Project, label: str, *, exclude: int | None = None
+) -> None:
     taken = db.scalar(
         select(Subject.id).where(
             Subject.project_id == project.id, func.lower(Subject.label) == label.lower()
         )
     )
-    if taken:
+    if taken and taken != exclude:
         raise Conflict(
             f"A subject labelled '{label}' already exists in project '{project.label}'.",
             field="label",
@@ -129,7 +131,7 @@ def update(ctx: Context, actor: Actor, project: str, label: str, data: SubjectFi
         new_label = changes.pop("label", None)
         if new_label is not None and new_label != subject.label:
             check_label(new_label)
-            _ensure_free(db, subject.project, new_label)
+            _ensure_free(db, subject.project, new_label, exclude=subject.id)
             old_dir = layout.subject_dir(project, subject.label)
             subject.label = new_label
             db.flush()

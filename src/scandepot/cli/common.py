@@ -6,16 +6,17 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from scandepot.context import Context
-from scandepot.db.migrate import upgrade
-from scandepot.settings import Settings
+from scandepot.db.migrate import current_revision, head_revision, upgrade
+from scandepot.settings import Settings, SettingsFileError
 
 DataDirOption = typer.Option(
-    None, "--data-dir", help="Data folder [env: SCANDEPOT_DATA_DIR]", show_default=False
+    None, "--data-dir", help="Data folder (env SCANDEPOT_DATA_DIR).", show_default=False
 )
 DatabaseUrlOption = typer.Option(
-    None, "--database-url", help="Catalog database URL [env: SCANDEPOT_DATABASE_URL]"
+    None, "--database-url", help="Catalog database URL (env SCANDEPOT_DATABASE_URL)."
 )
 
 
@@ -23,11 +24,37 @@ def load_settings(**overrides: Any) -> Settings:
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(**given)
+    except SettingsFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     except ValidationError as exc:
         for error in exc.errors():
-            name = "SCANDEPOT_" + "_".join(str(p) for p in error["loc"]).upper()
-            typer.echo(f"error: {name}: {error['msg']}", err=True)
+            key = "_".join(str(p) for p in error["loc"])
+            typer.echo(f"error: setting {key} (SCANDEPOT_{key.upper()}): {error['msg']}", err=True)
         raise typer.Exit(2) from None
+
+
+def open_existing(settings: Settings) -> Context:
+    """A context on a data folder and catalog that must already exist and be up to date."""
+    if not settings.data_dir.is_dir():
+        typer.echo(f"error: no data folder at {settings.data_dir.resolve()}", err=True)
+        raise typer.Exit(2)
+    ctx = Context.from_settings(settings)
+    try:
+        revision = current_revision(ctx.db)
+    except SQLAlchemyError as exc:
+        ctx.close()
+        typer.echo(f"error: cannot open the catalog: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if revision != head_revision():
+        ctx.close()
+        typer.echo(
+            f"error: the catalog is at revision {revision}, not {head_revision()}; "
+            "run `scandepot migrate` first.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return ctx
 
 
 def open_context(settings: Settings, *, migrate: bool = True) -> Context:

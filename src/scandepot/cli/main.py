@@ -13,7 +13,13 @@ from scandepot import __version__
 from scandepot.access.users import ADMIN_LOGIN, ensure_admin
 from scandepot.app import create_app
 from scandepot.archive.check import check as check_archive
-from scandepot.cli.common import DatabaseUrlOption, DataDirOption, load_settings, open_context
+from scandepot.cli.common import (
+    DatabaseUrlOption,
+    DataDirOption,
+    load_settings,
+    open_context,
+    open_existing,
+)
 from scandepot.db.migrate import current_revision
 
 app = typer.Typer(
@@ -29,8 +35,10 @@ app = typer.Typer(
 def serve(
     data_dir: Path | None = DataDirOption,
     database_url: str | None = DatabaseUrlOption,
-    host: str | None = typer.Option(None, "--host", help="[env: SCANDEPOT_HTTP_HOST]"),
-    port: int | None = typer.Option(None, "--port", help="[env: SCANDEPOT_HTTP_PORT]"),
+    host: str | None = typer.Option(
+        None, "--host", help="Address to bind (env SCANDEPOT_HTTP_HOST)."
+    ),
+    port: int | None = typer.Option(None, "--port", help="HTTP port (env SCANDEPOT_HTTP_PORT)."),
 ) -> None:
     """Run the archive: migrate the catalog, create the admin account, serve HTTP."""
     settings = load_settings(
@@ -86,7 +94,7 @@ def check(
 ) -> None:
     """Prove that the catalog and the file store agree; exit 1 when they do not."""
     settings = load_settings(data_dir=data_dir, database_url=database_url)
-    ctx = open_context(settings, migrate=False)
+    ctx = open_existing(settings)
     try:
         report = check_archive(ctx, checksums=not quick)
     finally:

@@ -179,9 +179,13 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
             headers={"etag": f'"{result.file.sha256}"'},
         )
 
-    @router.api_route(
+    @router.head(
         "/{resource}/files/{path:path}",
-        methods=["GET", "HEAD"],
+        name=f"head_{level}_file",
+        include_in_schema=False,
+    )
+    @router.get(
+        "/{resource}/files/{path:path}",
         name=f"download_{level}_file",
         response_class=FileResponse,
         responses={
