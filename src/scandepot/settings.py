@@ -61,6 +61,21 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         default=64 * 1024, ge=4096, description="Largest request head (request line + headers)."
     )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 90, description="How long a browser sign-in lasts."
+    )
+    login_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed sign-ins allowed per account in the window."
+    )
+    login_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed sign-ins allowed per client address in the window."
+    )
+    login_failure_window_s: int = Field(
+        default=900, ge=1, description="The window, in seconds, over which failures count."
+    )
+    token_max_days: int | None = Field(
+        default=None, ge=1, description="Longest lifetime of an API token; unset: no limit."
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
     @field_validator("log_level")

@@ -54,6 +54,11 @@ class _VerifiedCache:
 _verified = _VerifiedCache()
 
 
+def is_remembered(password_hash: str | None, password: str) -> bool:
+    """True when this password was proven for this hash a short while ago."""
+    return password_hash is not None and _verified.hit(password_hash, password)
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

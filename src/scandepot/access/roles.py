@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.models import ProjectRole, Role, User
 from scandepot.access.permissions import Action
@@ -62,12 +63,16 @@ def set_role(ctx: Context, actor: Actor, project: str, login: str, role: Role) -
             .where(ProjectRole.project_id == proj.id, ProjectRole.user_id == user.id)
             .with_for_update()
         )
+        old = Role(current.role).word if current is not None else None
         if current is None:
             db.add(ProjectRole(project_id=proj.id, user_id=user.id, role=int(role)))
         else:
             if current.role == Role.OWNER and role != Role.OWNER and _owners(db, proj.id) <= 1:
                 raise Conflict(f"'{login}' is the last owner of '{project}'; add another first.")
             current.role = int(role)
+        audit.record(
+            db, actor, "project.role_set", project=project, target=login, old=old, new=role.word
+        )
         return Membership(user.login, user.full_name, role)
 
 
@@ -85,3 +90,11 @@ def remove_role(ctx: Context, actor: Actor, project: str, login: str) -> None:
         if current.role == Role.OWNER and _owners(db, proj.id) <= 1:
             raise Conflict(f"'{login}' is the last owner of '{project}'; add another first.")
         db.delete(current)
+        audit.record(
+            db,
+            actor,
+            "project.role_removed",
+            project=project,
+            target=login,
+            old=Role(current.role).word,
+        )

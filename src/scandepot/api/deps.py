@@ -7,11 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from scandepot.access import users
+from scandepot.access import logins, tokens, users
 from scandepot.access.actors import ANONYMOUS, Actor
 from scandepot.archive.listing import MAX_LIMIT, PageRequest
 from scandepot.context import Context
 from scandepot.errors import Unauthorized
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
 
 
 def get_ctx(request: Request) -> Context:
@@ -19,25 +22,50 @@ def get_ctx(request: Request) -> Context:
     return ctx
 
 
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def get_actor(request: Request) -> Actor:
-    """Who is asking. No credentials: anonymous. Bad credentials: 401, never anonymous."""
+    """Who is asking: a Bearer token, HTTP Basic, or the session cookie, in that order.
+
+    No credentials at all: anonymous. Credentials that fail: 401, never anonymous.
+    """
+    ctx = get_ctx(request)
+    address = client_address(request)
     header = request.headers.get("authorization")
-    if header is None:
-        return ANONYMOUS
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if scheme.lower() == "bearer" and value:
+            actor = tokens.authenticate(ctx, value, address=address)
+            if actor is None:
+                raise Unauthorized("Invalid credentials.")
+            return actor
+        if scheme.lower() == "basic" and value:
+            login, password = _basic(value)
+            return users.sign_in(ctx, login, password, address=address, method="basic")
         raise Unauthorized("Unsupported or malformed Authorization header.")
+    secret = request.cookies.get(logins.COOKIE)
+    if secret:
+        resolved = logins.resolve(ctx, secret, address=address)
+        if resolved is None:
+            raise Unauthorized("Your sign-in has ended; sign in again.")
+        if request.method not in SAFE_METHODS:
+            logins.check_csrf(resolved.csrf_token, request.headers.get(CSRF_HEADER))
+        return resolved.actor
+    return ANONYMOUS.at(address)
+
+
+def _basic(value: str) -> tuple[str, str]:
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         raise Unauthorized("Malformed Basic credentials.") from None
     login, sep, password = decoded.partition(":")
     if not sep or not login:
         raise Unauthorized("Malformed Basic credentials.")
-    actor = users.authenticate_password(get_ctx(request), login, password)
-    if actor is None:
-        raise Unauthorized("Invalid credentials.")
-    return actor
+    return login, password
 
 
 def page_request(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from scandepot import errors
+from scandepot.access.throttle import TooManyAttempts
 
 log = logging.getLogger("scandepot.api")
 
@@ -56,6 +57,9 @@ def error_response(
 
 def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.ScandepotError)
+    if isinstance(exc, TooManyAttempts):
+        retry = {"retry-after": str(exc.retry_after_s)}
+        return error_response(429, exc.code, exc.message, None, retry)
     status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
     headers = {"www-authenticate": 'Basic realm="scandepot"'} if status == 401 else None
     return error_response(status, exc.code, exc.message, exc.field, headers)

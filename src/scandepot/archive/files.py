@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import resources
@@ -141,6 +142,14 @@ def locate(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) 
         return Located(record, ctx.archive_path(owner.resource_files_dir(resource) / path))
 
 
+def download(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) -> Located:
+    """:func:`locate`, recorded in the audit log as a download."""
+    found = locate(ctx, actor, ref, resource, path)
+    target = str(found.path.relative_to(ctx.store.archive))
+    audit.record_now(ctx, actor, "file.downloaded", project=ref.project, target=target)
+    return found
+
+
 def list_files(
     ctx: Context,
     actor: Actor,
@@ -175,5 +184,7 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) 
         if record is None:
             raise NotFound(f"File '{path}' not found in resource '{resource}'.", field="path")
         db.delete(record)
-        dest = ctx.archive_path(owner.resource_files_dir(resource) / path)
+        where = owner.resource_files_dir(resource) / path
+        audit.record(db, actor, "file.deleted", project=ref.project, target=str(where))
+        dest = ctx.archive_path(where)
     ctx.store.remove_file(dest)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.access import permissions
+from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
 from scandepot.access.models import ProjectRole, Role
 from scandepot.access.permissions import Action, Level
@@ -168,16 +168,32 @@ def create(ctx: Context, actor: Actor, data: ProjectCreate) -> ProjectView:
         db.flush()
         if actor.user_id is not None:
             db.add(ProjectRole(project_id=project.id, user_id=actor.user_id, role=Role.OWNER))
+        audit.record(
+            db, actor, "project.created", project=label, accessibility=project.accessibility
+        )
     return get(ctx, actor, label)
 
 
 def update(ctx: Context, actor: Actor, label: str, data: ProjectSettings) -> ProjectView:
     with ctx.db.write() as db:
         project = load(db, actor, label, Action.CONFIGURE)
+        changed = {}
         for key, value in data.model_dump(exclude_unset=True).items():
-            if value is None:
+            if value is None or getattr(project, key) == value:
                 continue
+            if key == "accessibility":
+                audit.record(
+                    db,
+                    actor,
+                    "project.accessibility",
+                    project=label,
+                    old=project.accessibility,
+                    new=str(value),
+                )
             setattr(project, key, value)
+            changed[key] = value
+        if changed:
+            audit.record(db, actor, "project.updated", project=label, fields=sorted(changed))
     return get(ctx, actor, label)
 
 
@@ -193,6 +209,7 @@ def delete(ctx: Context, actor: Actor, label: str, *, recursive: bool = False) -
                 "delete them first or ask for a recursive delete."
             )
         db.delete(project)
+        audit.record(db, actor, "project.deleted", project=label, recursive=recursive)
     # The catalog forgets first; a crash before the files go leaves only files that
     # `scandepot check` reports as not catalogued, never a catalog entry without its file.
     ctx.store.remove_tree(ctx.archive_path(layout.project_dir(label)))

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, scans, sessions, subjects
@@ -181,4 +182,5 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, label: str) -> None:
         resource = find(db, owner, label, ref)
         folder = owner.resource_files_dir(label).parent
         db.delete(resource)
+        audit.record(db, actor, "resource.deleted", project=ref.project, target=str(folder))
     ctx.store.remove_tree(ctx.archive_path(folder))

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, sessions
@@ -154,4 +155,5 @@ def delete(ctx: Context, actor: Actor, project: str, session: str, scan: str) ->
         found = load(db, actor, project, session, scan, Action.DELETE)
         folder = _scan_dir(found.session, found.label)
         db.delete(found)
+        audit.record(db, actor, "scan.deleted", project=project, target=f"{session}/{scan}")
     ctx.store.remove_tree(ctx.archive_path(folder))

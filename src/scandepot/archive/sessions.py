@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
@@ -195,4 +196,5 @@ def delete(ctx: Context, actor: Actor, project: str, label: str) -> None:
         session = load(db, actor, project, label, Action.DELETE)
         folder = layout.session_dir(project, session.subject.label, session.label)
         db.delete(session)
+        audit.record(db, actor, "session.deleted", project=project, target=label)
     ctx.store.remove_tree(ctx.archive_path(folder))

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
@@ -153,4 +154,5 @@ def delete(
                 "delete them first or ask for a recursive delete."
             )
         db.delete(subject)
+        audit.record(db, actor, "subject.deleted", project=project, target=label)
     ctx.store.remove_tree(ctx.archive_path(layout.subject_dir(project, label)))

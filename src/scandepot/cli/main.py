@@ -13,6 +13,7 @@ from scandepot import __version__
 from scandepot.access.users import ADMIN_LOGIN, ensure_admin
 from scandepot.app import create_app
 from scandepot.archive.check import check as check_archive
+from scandepot.cli import user
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
@@ -125,6 +126,9 @@ def check(
         typer.echo(f"{verdict}: {report.checked} catalogued files checked, {problems} problem(s).")
     if not report.ok:
         raise typer.Exit(1)
+
+
+app.add_typer(user.app, name="user")
 
 
 @app.command()

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.v1 import projects, resources, scans, sessions, subjects
+from scandepot.api.v1 import (
+    audit,
+    auth,
+    members,
+    projects,
+    resources,
+    scans,
+    sessions,
+    subjects,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1")
-for sub in (projects.router, subjects.router, sessions.router, scans.router, *resources.routers):
+for sub in (
+    auth.router,
+    users.router,
+    audit.router,
+    projects.router,
+    members.router,
+    subjects.router,
+    sessions.router,
+    scans.router,
+    *resources.routers,
+):
     router.include_router(sub)

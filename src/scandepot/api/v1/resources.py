@@ -184,6 +184,11 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
         name=f"head_{level}_file",
         include_in_schema=False,
     )
+    def head_file(
+        request: Request, ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str
+    ) -> Response:
+        return _file_response(request, files.locate(ctx, actor, ref, resource, path))
+
     @router.get(
         "/{resource}/files/{path:path}",
         name=f"download_{level}_file",
@@ -197,21 +202,7 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
     def download_file(
         request: Request, ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str
     ) -> Response:
-        found = files.locate(ctx, actor, ref, resource, path)
-        etag = f'"{found.file.sha256}"'
-        if_none_match = request.headers.get("if-none-match")
-        if if_none_match is not None:
-            tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-            if etag in tags or "*" in tags:
-                return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"etag": etag})
-        name = PurePosixPath(found.file.path).name
-        media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        return FileResponse(
-            found.path,
-            media_type=media_type,
-            filename=name,
-            headers={"etag": etag, "repr-digest": repr_digest(found.file.sha256)},
-        )
+        return _file_response(request, files.download(ctx, actor, ref, resource, path))
 
     @router.delete(
         "/{resource}/files/{path:path}",
@@ -222,6 +213,25 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
         files.delete(ctx, actor, ref, resource, path)
 
     return router
+
+
+def _file_response(request: Request, found: files.Located) -> Response:
+    """The file with its ETag (the quoted SHA-256) and digest; Range and If-Range are
+    handled by Starlette's FileResponse, If-None-Match here."""
+    etag = f'"{found.file.sha256}"'
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        if etag in tags or "*" in tags:
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"etag": etag})
+    name = PurePosixPath(found.file.path).name
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(
+        found.path,
+        media_type=media_type,
+        filename=name,
+        headers={"etag": etag, "repr-digest": repr_digest(found.file.sha256)},
+    )
 
 
 routers = [build_router(level, prefix, dep) for level, prefix, dep in LEVELS]

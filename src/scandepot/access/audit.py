@@ -1,0 +1,89 @@
+"""The audit log: sign-ins (failed ones too), role and accessibility changes, deletes,
+downloads and archive operations, with who, what, when and from where.
+
+Events are written in the same transaction as the change they describe, so the log never
+claims what did not happen and never misses what did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.actors import Actor
+from scandepot.access.models import AuditEvent
+from scandepot.access.permissions import require_site_admin
+from scandepot.archive.listing import Page, PageRequest, paginate
+from scandepot.context import Context
+
+
+def record(
+    db: DBSession,
+    actor: Actor,
+    action: str,
+    *,
+    project: str | None = None,
+    target: str | None = None,
+    login: str | None = None,
+    **detail: Any,
+) -> None:
+    """Add an event to the caller's transaction. ``login`` overrides the actor's login
+    (a failed sign-in names the account that was tried)."""
+    db.add(
+        AuditEvent(
+            actor_id=actor.user_id,
+            actor_login=(login if login is not None else actor.login)[:64],
+            address=actor.address,
+            action=action,
+            project=project,
+            target=target[:1024] if target else None,
+            detail={k: v for k, v in detail.items() if v is not None},
+        )
+    )
+
+
+def record_now(ctx: Context, actor: Actor, action: str, **kwargs: Any) -> None:
+    """Record an event in a transaction of its own (for reads such as downloads)."""
+    with ctx.db.write() as db:
+        record(db, actor, action, **kwargs)
+
+
+def list_events(
+    ctx: Context,
+    actor: Actor,
+    page: PageRequest,
+    *,
+    action: str | None = None,
+    login: str | None = None,
+    project: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Page[AuditEvent]:
+    require_site_admin(actor)
+    stmt = select(AuditEvent)
+    if action:
+        stmt = stmt.where(
+            AuditEvent.action.startswith(action.rstrip("*"), autoescape=True)
+            if action.endswith("*")
+            else AuditEvent.action == action
+        )
+    if login:
+        stmt = stmt.where(AuditEvent.actor_login == login)
+    if project:
+        stmt = stmt.where(AuditEvent.project == project)
+    if since:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until:
+        stmt = stmt.where(AuditEvent.at < until)
+    with ctx.db.read() as db:
+        return paginate(
+            db,
+            stmt,
+            page,
+            sort_fields={"at": AuditEvent.at, "action": AuditEvent.action},
+            default_sort="-at",
+            tiebreak=AuditEvent.id.desc(),
+        )

@@ -1,0 +1,56 @@
+"""Failed sign-ins are limited per account and per client address.
+
+The audit log is the record: failures counted are ``auth.login_failed`` events inside the
+window (per account, only those after its last successful sign-in), so the limit holds
+across processes and replicas sharing the catalog, and lifts by itself as time passes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.models import AuditEvent
+from scandepot.db.base import utcnow
+from scandepot.errors import ScandepotError
+from scandepot.settings import Settings
+
+FAILED = "auth.login_failed"
+SUCCEEDED = "auth.login"
+
+
+class TooManyAttempts(ScandepotError):
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__("Too many failed sign-ins; try again later.")
+        self.retry_after_s = retry_after_s
+
+
+def check(db: DBSession, settings: Settings, *, login: str, address: str | None) -> None:
+    """Raise :class:`TooManyAttempts` if either limit is reached."""
+    now = utcnow()
+    window_start = now - dt.timedelta(seconds=settings.login_failure_window_s)
+    last_success = db.scalar(
+        select(func.max(AuditEvent.at)).where(
+            AuditEvent.action == SUCCEEDED, AuditEvent.actor_login == login
+        )
+    )
+    since = max(window_start, last_success) if last_success else window_start
+    limits = [(AuditEvent.actor_login == login, since, settings.login_failures_per_account)]
+    if address:
+        limits.append(
+            (AuditEvent.address == address, window_start, settings.login_failures_per_address)
+        )
+    for condition, start, limit in limits:
+        oldest, count = db.execute(
+            select(func.min(AuditEvent.at), func.count(AuditEvent.id)).where(
+                AuditEvent.action == FAILED, condition, AuditEvent.at >= start
+            )
+        ).one()
+        if count >= limit:
+            lifts = oldest + dt.timedelta(seconds=settings.login_failure_window_s)
+            raise TooManyAttempts(max(1, math.ceil((lifts - now).total_seconds())))

@@ -1,0 +1,289 @@
+"""Every route of the app, for every actor and every accessibility, with the exact status.
+
+The routes come from the app's own route table (its OpenAPI document, plus the HEAD
+twins of GET routes): a route without a row in ROUTES fails the test. A refused request
+must change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from scandepot.access import roles, tokens
+from scandepot.access.actors import SYSTEM
+from scandepot.access.models import ApiToken, ProjectRole, Role, User
+from scandepot.access.tokens import TokenCreate
+from scandepot.app import create_app
+from scandepot.archive import projects
+from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
+from scandepot.context import Context
+from scandepot.settings import Settings
+from tests.conftest import ACTOR_NAMES, PASSWORD
+
+OK = "ok"
+ACCESSIBILITIES = ("private", "protected", "public")
+
+# Expected outcome per level, for the actors in ACTOR_NAMES order:
+#   anonymous, outsider, collaborator, member, owner, admin
+SITE = {
+    "public": (OK, OK, OK, OK, OK, OK),
+    "signed_in": (401, OK, OK, OK, OK, OK),
+    "site_admin": (401, 403, 403, 403, 403, OK),
+}
+PROJECT = {
+    ("private", "see"): (401, 404, OK, OK, OK, OK),
+    ("private", "read"): (401, 404, OK, OK, OK, OK),
+    ("private", "write"): (401, 404, 403, OK, OK, OK),
+    ("private", "manage"): (401, 404, 403, 403, OK, OK),
+    ("protected", "see"): (401, OK, OK, OK, OK, OK),
+    ("protected", "read"): (401, 403, OK, OK, OK, OK),
+    ("protected", "write"): (401, 403, 403, OK, OK, OK),
+    ("protected", "manage"): (401, 403, 403, 403, OK, OK),
+    ("public", "see"): (OK, OK, OK, OK, OK, OK),
+    ("public", "read"): (OK, OK, OK, OK, OK, OK),
+    ("public", "write"): (401, 403, 403, OK, OK, OK),
+    ("public", "manage"): (401, 403, 403, 403, OK, OK),
+}
+
+P = "/api/v1/projects/{project}"
+LEVEL_PREFIXES = {
+    "project": P,
+    "subject": P + "/subjects/{subject}",
+    "session": P + "/sessions/{session}",
+    "scan": P + "/sessions/{session}/scans/{scan}",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    level: str  # a key of SITE, or see/read/write/manage on the project
+    success: int
+    body: Callable[[str], Any] | None = None  # actor name -> JSON body
+    content: bytes | None = None  # raw body
+    query: str = ""
+    params: dict[str, Any] = field(default_factory=dict)  # path values beyond the defaults
+
+
+def _label(prefix: str) -> Callable[[str], dict[str, str]]:
+    return lambda actor: {"label": f"{prefix}_{actor}"}
+
+
+ROUTES: dict[tuple[str, str], Row] = {
+    ("GET", "/healthz"): Row("public", 200),
+    ("GET", "/readyz"): Row("public", 200),
+    ("HEAD", "/healthz"): Row("public", 200),
+    ("HEAD", "/readyz"): Row("public", 200),
+    ("POST", "/api/v1/auth/login"): Row(
+        "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}
+    ),
+    ("POST", "/api/v1/auth/logout"): Row("public", 204),
+    ("GET", "/api/v1/auth/me"): Row("signed_in", 200),
+    ("POST", "/api/v1/auth/password"): Row(
+        "signed_in", 204, body=lambda a: {"current_password": PASSWORD, "new_password": PASSWORD}
+    ),
+    ("GET", "/api/v1/auth/tokens"): Row("signed_in", 200),
+    ("POST", "/api/v1/auth/tokens"): Row("signed_in", 201, body=lambda a: {"name": "t"}),
+    ("DELETE", "/api/v1/auth/tokens/{token_id}"): Row("signed_in", 204),
+    ("GET", "/api/v1/users"): Row("site_admin", 200),
+    ("POST", "/api/v1/users"): Row(
+        "site_admin", 201, body=lambda a: {"login": f"new_{a}", "password": PASSWORD}
+    ),
+    ("GET", "/api/v1/users/{login}"): Row("site_admin", 200),
+    ("PATCH", "/api/v1/users/{login}"): Row("site_admin", 200, body=lambda a: {"full_name": a}),
+    ("GET", "/api/v1/audit"): Row("site_admin", 200),
+    ("GET", "/api/v1/projects"): Row("public", 200),
+    ("POST", "/api/v1/projects"): Row("signed_in", 201, body=lambda a: {"id": f"NEW_{a}"}),
+    ("GET", P): Row("see", 200),
+    ("PATCH", P): Row("manage", 200, body=lambda a: {"description": f"by {a}"}),
+    ("DELETE", P): Row("manage", 204, query="?recursive=true"),
+    ("GET", P + "/users"): Row("read", 200),
+    ("PUT", P + "/users/{login}"): Row("manage", 200, body=lambda a: {"role": "member"}),
+    ("DELETE", P + "/users/{login}"): Row("manage", 204, params={"login": "spare"}),
+    ("GET", P + "/subjects"): Row("read", 200),
+    ("POST", P + "/subjects"): Row("write", 201, body=_label("S")),
+    ("GET", P + "/subjects/{subject}"): Row("read", 200),
+    ("PATCH", P + "/subjects/{subject}"): Row("write", 200, body=lambda a: {"group": a}),
+    ("DELETE", P + "/subjects/{subject}"): Row("manage", 204, query="?recursive=true"),
+    ("GET", P + "/sessions"): Row("read", 200),
+    ("POST", P + "/sessions"): Row(
+        "write", 201, body=lambda a: {"label": f"E_{a}", "subject": "S1"}
+    ),
+    ("GET", P + "/sessions/{session}"): Row("read", 200),
+    ("PATCH", P + "/sessions/{session}"): Row("write", 200, body=lambda a: {"note": a}),
+    ("DELETE", P + "/sessions/{session}"): Row("manage", 204),
+    ("GET", P + "/sessions/{session}/scans"): Row("read", 200),
+    ("POST", P + "/sessions/{session}/scans"): Row("write", 201, body=lambda a: {"id": f"C_{a}"}),
+    ("GET", P + "/sessions/{session}/scans/{scan}"): Row("read", 200),
+    ("PATCH", P + "/sessions/{session}/scans/{scan}"): Row(
+        "write", 200, body=lambda a: {"quality": "questionable"}
+    ),
+    ("DELETE", P + "/sessions/{session}/scans/{scan}"): Row("manage", 204),
+}
+for _prefix in LEVEL_PREFIXES.values():
+    ROUTES.update(
+        {
+            ("GET", _prefix + "/resources"): Row("read", 200),
+            ("POST", _prefix + "/resources"): Row("write", 201, body=_label("R")),
+            ("GET", _prefix + "/resources/{resource}"): Row("read", 200),
+            ("DELETE", _prefix + "/resources/{resource}"): Row("manage", 204),
+            ("GET", _prefix + "/resources/{resource}/files"): Row("read", 200),
+            ("PUT", _prefix + "/resources/{resource}/files/{path}"): Row(
+                "write", 201, content=b"new bytes", params={"path": "new.dcm"}
+            ),
+            ("GET", _prefix + "/resources/{resource}/files/{path}"): Row("read", 200),
+            ("HEAD", _prefix + "/resources/{resource}/files/{path}"): Row("read", 200),
+            ("DELETE", _prefix + "/resources/{resource}/files/{path}"): Row("manage", 204),
+        }
+    )
+
+
+def app_routes() -> set[tuple[str, str]]:
+    """The app's route table: every operation of its OpenAPI document, and HEAD twins."""
+    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    found = set()
+    for path, operations in app.openapi()["paths"].items():
+        for method in operations:
+            found.add((method.upper(), path))
+    for method, path in list(found):
+        if method == "GET" and (path.endswith("/files/{path}") or path in ("/healthz", "/readyz")):
+            found.add(("HEAD", path))
+    return found
+
+
+def test_every_route_has_a_row() -> None:
+    routes = app_routes()
+    assert sorted(routes - set(ROUTES)) == [], "routes without a row in ROUTES"
+    assert sorted(set(ROUTES) - routes) == [], "rows for routes that do not exist"
+
+
+def expected(row: Row, accessibility: str, actor_index: int) -> int:
+    outcome = (SITE[row.level] if row.level in SITE else PROJECT[accessibility, row.level])[
+        actor_index
+    ]
+    return row.success if outcome == OK else int(outcome)
+
+
+def build_world(ctx: Context, accessibility: str) -> None:
+    """Project P with owner, member and collaborator, a subject, session and scan, and a
+    resource with one file at every level; the spare user holds a collaborator role."""
+    from scandepot.archive import files, resources, scans, sessions, subjects
+    from scandepot.archive.projects import ProjectCreate
+    from scandepot.archive.resources import OwnerRef
+    from scandepot.archive.scans import ScanCreate
+    from scandepot.archive.sessions import SessionCreate
+    from scandepot.archive.subjects import SubjectCreate
+
+    projects.create(ctx, SYSTEM, ProjectCreate(id="P", accessibility=accessibility))
+    for name in ("owner", "member", "collaborator"):
+        roles.set_role(ctx, SYSTEM, "P", name, Role.parse(name))
+    roles.set_role(ctx, SYSTEM, "P", "spare", Role.COLLABORATOR)
+    subjects.create(ctx, SYSTEM, "P", SubjectCreate(label="S1"))
+    sessions.create(ctx, SYSTEM, "P", SessionCreate(label="E1", subject="S1"))
+    scans.create(ctx, SYSTEM, "P", "E1", ScanCreate(id="1"))
+    for ref in (
+        OwnerRef("P"),
+        OwnerRef("P", subject="S1"),
+        OwnerRef("P", session="E1"),
+        OwnerRef("P", session="E1", scan="1"),
+    ):
+        with ctx.store.stage() as staged:
+            staged.write(b"DICM bytes")
+            files.commit_upload(ctx, SYSTEM, ref, "DICOM", "a.dcm", staged)
+    del resources
+
+
+def snapshot(ctx: Context) -> tuple[Any, ...]:
+    """What a refused request must not change."""
+    with ctx.db.read() as db:
+        counts = tuple(
+            db.scalar(select(func.count()).select_from(model))
+            for model in (Project, Subject, Session, Scan, Resource, File, ProjectRole, User)
+        )
+        project = db.scalar(select(Project).where(Project.label == "P"))
+        described = project.description if project else None
+        live_tokens = db.scalar(
+            select(func.count(ApiToken.id)).where(ApiToken.revoked_at.is_(None))
+        )
+        notes = tuple(db.scalars(select(Session.note).order_by(Session.id)))
+    return counts, described, live_tokens, notes
+
+
+def reset(ctx: Context, accessibility: str) -> None:
+    if projects_exist(ctx):
+        projects.delete(ctx, SYSTEM, "P", recursive=True)
+    build_world(ctx, accessibility)
+
+
+def projects_exist(ctx: Context) -> bool:
+    with ctx.db.read() as db:
+        return db.scalar(select(Project.id).where(Project.label == "P")) is not None
+
+
+@pytest.fixture
+def spare(ctx: Context, users: dict[str, User], password_hash: str) -> None:
+    with ctx.db.write() as db:
+        db.add(User(login="spare", full_name="Spare", password_hash=password_hash))
+
+
+@pytest.mark.parametrize("accessibility", ACCESSIBILITIES)
+@pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_route(
+    route: tuple[str, str],
+    accessibility: str,
+    ctx: Context,
+    client: TestClient,
+    actors: dict[str, Any],
+    spare: None,
+) -> None:
+    method, template = route
+    row = ROUTES[route]
+    build_world(ctx, accessibility)
+    for index, name in enumerate(ACTOR_NAMES):
+        values = {
+            "project": "P",
+            "subject": "S1",
+            "session": "E1",
+            "scan": "1",
+            "resource": "DICOM",
+            "path": "a.dcm",
+            "login": "spare",
+            **row.params,
+        }
+        if "{token_id}" in template:
+            owner = {"anonymous": "spare"}.get(name, name)
+            actor = _actor_of(ctx, owner)
+            values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
+        url = template.format(**values) + row.query
+        before = snapshot(ctx)
+        r = client.request(
+            method,
+            url,
+            auth=actors[name],
+            json=row.body(name) if row.body else None,
+            content=row.content,
+        )
+        want = expected(row, accessibility, index)
+        assert r.status_code == want, f"{method} {url} as {name}: {r.status_code} {r.text}"
+        if r.status_code >= 400:
+            if method != "HEAD":
+                assert set(r.json()) == {"error"}
+            if method not in ("GET", "HEAD") or "token_id" in values:
+                after = snapshot(ctx)
+                assert after == before, f"refused {method} {url} as {name} changed something"
+        elif method not in ("GET", "HEAD"):
+            reset(ctx, accessibility)
+
+
+def _actor_of(ctx: Context, login: str) -> Any:
+    from scandepot.access.users import actor_for
+
+    with ctx.db.read() as db:
+        user = db.scalar(select(User).where(User.login == login))
+    assert user is not None
+    return actor_for(user)
