@@ -10,7 +10,7 @@ serve: $(STAMP)
 	$(BIN)/scandepot serve
 
 test: $(STAMP) services lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

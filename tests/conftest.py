@@ -9,7 +9,6 @@ variant fails, it is never skipped.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -35,6 +34,7 @@ from scandepot.db.engine import Database
 from scandepot.db.migrate import upgrade
 from scandepot.db.schema import metadata
 from scandepot.settings import Settings
+from scandepot.storage.store import FileStore
 
 PG_SERVER = os.environ.get("SCANDEPOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PASSWORD = "correct-horse-battery"
@@ -48,12 +48,14 @@ def password_hash() -> str:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "scandepot.db"
-    db = Database(f"sqlite:///{path}")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One migrated SQLite catalog for the run, emptied before each test."""
+    path = tmp_path_factory.mktemp("catalog") / "scandepot.db"
+    url = f"sqlite:///{path}"
+    db = Database(url)
     upgrade(db)
     db.dispose()
-    return path
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -71,20 +73,37 @@ def pg_url() -> Iterator[str]:
     upgrade(db)
     db.dispose()
     yield url
+    for engine in list(_ENGINES.values()):
+        engine.dispose()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
-def _reset_postgresql(url: str) -> None:
-    engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(
+# One Database (engine, pool and compiled-statement cache) per catalog for the whole run:
+# building engines per test costs more than the tests themselves.
+_ENGINES: dict[str, Database] = {}
+
+
+def shared_database(url: str) -> Database:
+    if url not in _ENGINES:
+        _ENGINES[url] = Database(url)
+    return _ENGINES[url]
+
+
+def empty_catalog(db: Database) -> None:
+    """Remove every row, then seed what the migrations seed."""
+    tables = list(reversed(metadata.sorted_tables))
+    with db.write() as session:
+        if db.is_sqlite:
+            for table in tables:
+                session.execute(table.delete())
+        else:
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        session.execute(
             text("INSERT INTO counter (name, value) VALUES ('subject', 0), ('session', 0)")
         )
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -96,20 +115,19 @@ def backend(request: pytest.FixtureRequest) -> str:
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    if backend == "sqlite":
-        shutil.copy(request.getfixturevalue("sqlite_template"), data_dir / "scandepot.db")
-        return Settings(data_dir=data_dir, admin_password=PASSWORD)
-    url = request.getfixturevalue("pg_url")
-    _reset_postgresql(url)
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
+    empty_catalog(shared_database(url))
     return Settings(data_dir=data_dir, database_url=url, admin_password=PASSWORD)
 
 
 @pytest.fixture
-def ctx(settings: Settings) -> Iterator[Context]:
-    context = Context.from_settings(settings)
+def ctx(settings: Settings) -> Context:
+    assert settings.database_url is not None
+    context = Context(
+        settings, shared_database(settings.database_url), FileStore(settings.data_dir)
+    )
     context.store.ensure()
-    yield context
-    context.close()
+    return context
 
 
 @pytest.fixture

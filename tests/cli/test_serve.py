@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
-from tests.conftest import _reset_postgresql
+from tests.conftest import empty_catalog, shared_database
 from tests.helpers import API
 
 SCANDEPOT = [sys.executable, "-m", "scandepot"]
@@ -92,7 +92,7 @@ def test_first_start_with_no_arguments(tmp_path: Path, env: dict[str, str]) -> N
 
 
 def test_serve_on_postgresql(tmp_path: Path, env: dict[str, str], pg_url: str) -> None:
-    _reset_postgresql(pg_url)
+    empty_catalog(shared_database(pg_url))
     engine = create_engine(pg_url)
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM user_account")
