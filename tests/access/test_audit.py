@@ -62,3 +62,28 @@ def test_the_audit_log_records_the_required_events(
 def test_only_site_admins_read_the_audit_log(client: TestClient, actors: dict[str, Any]) -> None:
     assert client.get(f"{API}/audit").status_code == 401
     assert client.get(f"{API}/audit", auth=actors["owner"]).status_code == 403
+
+
+def test_overwrites_are_recorded_and_not_modified_answers_are_not(
+    client: TestClient, make_project: Callable[..., str], actors: dict[str, Any]
+) -> None:
+    project = make_project("private")
+    url = f"{API}/projects/{project}/resources/R/files/a.txt"
+    client.put(url, content=b"1", auth=actors["owner"])
+    client.put(f"{url}?overwrite=true", content=b"2", auth=actors["owner"])
+    etag = client.get(url, auth=actors["member"]).headers["etag"]
+    assert (
+        client.get(url, headers={"if-none-match": etag}, auth=actors["member"]).status_code == 304
+    )
+    client.get(url, headers={"range": "bytes=0-0"}, auth=actors["member"])
+    replaced = events(client, action="file.replaced")
+    assert [(e["actor"], e["project"]) for e in replaced] == [("owner", project)]
+    downloads = events(client, action="file.downloaded")
+    assert sorted(e["detail"].get("range", "") for e in downloads) == ["", "bytes=0-0"]
+
+
+def test_times_without_a_zone_are_utc(client: TestClient, users: object) -> None:
+    r = client.get(f"{API}/audit", params={"since": "2024-03-01T00:00:00"}, auth=ADMIN)
+    assert r.status_code == 200
+    r = client.get(f"{API}/audit", params={"since": "yesterday"}, auth=ADMIN)
+    assert r.status_code == 422

@@ -242,3 +242,23 @@ def test_a_success_resets_the_account_count(
     for _ in range(limit - 1):
         client.post(f"{API}/auth/login", json={"login": "member", "password": "guess"})
     sign_in(client, "member")
+
+
+def test_a_token_cannot_mint_tokens(client: TestClient, users: object) -> None:
+    token = client.post(f"{API}/auth/tokens", json={"name": "t"}, auth=("member", PASSWORD)).json()[
+        "token"
+    ]
+    r = client.post(f"{API}/auth/tokens", json={"name": "u"}, headers=bearer(token))
+    assert r.status_code == 403
+    assert len(client.get(f"{API}/auth/tokens", headers=bearer(token)).json()) == 1
+
+
+def test_a_new_password_lifts_the_limit(client: TestClient, ctx: Context, users: object) -> None:
+    for _ in range(ctx.settings.login_failures_per_account):
+        client.post(f"{API}/auth/login", json={"login": "member", "password": "guess"})
+    assert client.get(f"{API}/auth/me", auth=("member", PASSWORD)).status_code == 429
+    r = client.patch(
+        f"{API}/users/member", json={"password": "set-by-the-admin"}, auth=("admin", PASSWORD)
+    )
+    assert r.status_code == 200
+    assert client.get(f"{API}/auth/me", auth=("member", "set-by-the-admin")).status_code == 200

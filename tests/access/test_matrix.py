@@ -39,14 +39,18 @@ SITE = {
 PROJECT = {
     ("private", "see"): (401, 404, OK, OK, OK, OK),
     ("private", "read"): (401, 404, OK, OK, OK, OK),
+    ("private", "role"): (401, 404, OK, OK, OK, OK),
     ("private", "write"): (401, 404, 403, OK, OK, OK),
     ("private", "manage"): (401, 404, 403, 403, OK, OK),
     ("protected", "see"): (401, OK, OK, OK, OK, OK),
     ("protected", "read"): (401, 403, OK, OK, OK, OK),
+    ("protected", "role"): (401, 403, OK, OK, OK, OK),
     ("protected", "write"): (401, 403, 403, OK, OK, OK),
     ("protected", "manage"): (401, 403, 403, 403, OK, OK),
     ("public", "see"): (OK, OK, OK, OK, OK, OK),
     ("public", "read"): (OK, OK, OK, OK, OK, OK),
+    # The people of a public project are not public: it takes a role to list them.
+    ("public", "role"): (401, 403, OK, OK, OK, OK),
     ("public", "write"): (401, 403, 403, OK, OK, OK),
     ("public", "manage"): (401, 403, 403, 403, OK, OK),
 }
@@ -62,7 +66,7 @@ LEVEL_PREFIXES = {
 
 @dataclass(frozen=True)
 class Row:
-    level: str  # a key of SITE, or see/read/write/manage on the project
+    level: str  # a key of SITE, or see/read/role/write/manage on the project
     success: int
     body: Callable[[str], Any] | None = None  # actor name -> JSON body
     content: bytes | None = None  # raw body
@@ -102,7 +106,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", P): Row("see", 200),
     ("PATCH", P): Row("manage", 200, body=lambda a: {"description": f"by {a}"}),
     ("DELETE", P): Row("manage", 204, query="?recursive=true"),
-    ("GET", P + "/users"): Row("read", 200),
+    ("GET", P + "/users"): Row("role", 200),
     ("PUT", P + "/users/{login}"): Row("manage", 200, body=lambda a: {"role": "member"}),
     ("DELETE", P + "/users/{login}"): Row("manage", 204, params={"login": "spare"}),
     ("GET", P + "/subjects"): Row("read", 200),

@@ -99,3 +99,12 @@ def test_creator_of_a_project_becomes_its_owner(client: TestClient, actors: dict
     assert r.status_code == 201 and r.json()["role"] == "owner"
     members = client.get(f"{API}/projects/MINE/users", auth=actors["outsider"]).json()
     assert members == [{"login": "outsider", "full_name": "Outsider", "role": "owner"}]
+
+
+def test_public_project_people_are_not_public(
+    client: TestClient, make_project: Callable[..., str], actors: dict[str, Any]
+) -> None:
+    project = make_project("public")
+    assert client.get(f"{API}/projects/{project}/subjects").status_code == 200
+    assert client.get(f"{API}/projects/{project}/users").status_code == 401
+    assert client.get(f"{API}/projects/{project}/users", auth=actors["outsider"]).status_code == 403

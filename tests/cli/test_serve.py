@@ -156,3 +156,19 @@ def test_sigkill_mid_upload_leaves_nothing_visible(tmp_path: Path, env: dict[str
         assert httpx.get(f"{base}/half.bin", auth=auth).status_code == 404
     finally:
         again.stop()
+
+
+def test_a_too_short_admin_password_stops_the_first_start(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    env = {**env, "SCANDEPOT_ADMIN_PASSWORD": "short"}
+    done = subprocess.run(
+        [*SCANDEPOT, "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "SCANDEPOT_ADMIN_PASSWORD must be at least 8 characters" in done.stderr

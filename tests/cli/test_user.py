@@ -66,3 +66,14 @@ def test_user_commands(ctx: Context, client: TestClient) -> None:
     assert me(client, "alice", "brand-new-pass").status_code == 200
     code, _, err = run(ctx, "disable", "nobody")
     assert code == 1 and "not found" in err
+
+
+def test_user_command_errors(ctx: Context, client: TestClient) -> None:
+    code, _, err = run(ctx, "add", "erin", "--email", "not-an-email", "--password", "long-enough")
+    assert code == 1 and "email" in err and "Traceback" not in err
+    assert me(client, "erin", "long-enough").status_code == 401
+    run(ctx, "add", "root2", "--site-admin", "--password", "long-enough")
+    # The admin fixture account does not exist here: root2 is the only site admin.
+    code, _, err = run(ctx, "disable", "root2")
+    assert code == 1 and "last enabled site administrator" in err
+    assert me(client, "root2", "long-enough").status_code == 200

@@ -51,6 +51,11 @@ def record_now(ctx: Context, actor: Actor, action: str, **kwargs: Any) -> None:
         record(db, actor, action, **kwargs)
 
 
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """A time given without a zone is taken as UTC, the zone the log is kept in."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
 def list_events(
     ctx: Context,
     actor: Actor,
@@ -75,9 +80,9 @@ def list_events(
     if project:
         stmt = stmt.where(AuditEvent.project == project)
     if since:
-        stmt = stmt.where(AuditEvent.at >= since)
+        stmt = stmt.where(AuditEvent.at >= _utc(since))
     if until:
-        stmt = stmt.where(AuditEvent.at < until)
+        stmt = stmt.where(AuditEvent.at < _utc(until))
     with ctx.db.read() as db:
         return paginate(
             db,

@@ -2,8 +2,8 @@
 
 The cookie holds a random secret; the catalog keeps its SHA-256, so a copy of the
 catalog cannot be used to sign in. State-changing requests made with the cookie must
-carry the session's CSRF token (``X-CSRF-Token`` header, or the ``csrf_token`` field of
-a form); SameSite=Lax keeps other sites' pages from sending the cookie on most requests.
+carry the session's CSRF token in the ``X-CSRF-Token`` header; SameSite=Lax keeps other
+sites' pages from sending the cookie on most requests.
 """
 
 from __future__ import annotations

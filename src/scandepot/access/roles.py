@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.models import ProjectRole, Role, User
-from scandepot.access.permissions import Action
+from scandepot.access.permissions import Action, role_of
 from scandepot.archive import projects
 from scandepot.context import Context
-from scandepot.errors import Conflict, NotFound
+from scandepot.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +31,12 @@ def _user(db: DBSession, login: str) -> User:
 
 
 def list_roles(ctx: Context, actor: Actor, project: str) -> list[Membership]:
+    """Who holds which role: for those who hold one (and site admins). A public project's
+    data is open to all; its list of people is not."""
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.READ)
+        if not actor.is_site_admin and role_of(db, actor, proj.id) is None:
+            raise Unauthorized() if actor.is_anonymous else Forbidden()
         rows = db.execute(
             select(User.login, User.full_name, ProjectRole.role)
             .join(ProjectRole, ProjectRole.user_id == User.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.models import AuditEvent
@@ -20,6 +20,7 @@ from scandepot.settings import Settings
 
 FAILED = "auth.login_failed"
 SUCCEEDED = "auth.login"
+PASSWORD_CHANGED = "auth.password_changed"
 
 
 class TooManyAttempts(ScandepotError):
@@ -34,9 +35,14 @@ def check(db: DBSession, settings: Settings, *, login: str, address: str | None)
     """Raise :class:`TooManyAttempts` if either limit is reached."""
     now = utcnow()
     window_start = now - dt.timedelta(seconds=settings.login_failure_window_s)
+    # A successful sign-in, or a new password (set by the user or an administrator),
+    # starts the account's count afresh.
     last_success = db.scalar(
         select(func.max(AuditEvent.at)).where(
-            AuditEvent.action == SUCCEEDED, AuditEvent.actor_login == login
+            or_(
+                and_(AuditEvent.action == SUCCEEDED, AuditEvent.actor_login == login),
+                and_(AuditEvent.action == PASSWORD_CHANGED, AuditEvent.target == login),
+            )
         )
     )
     since = max(window_start, last_success) if last_success else window_start

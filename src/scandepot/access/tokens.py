@@ -22,7 +22,7 @@ from scandepot.access.permissions import require_signed_in
 from scandepot.archive.labels import check_label
 from scandepot.context import Context
 from scandepot.db.base import utcnow
-from scandepot.errors import Invalid, NotFound
+from scandepot.errors import Forbidden, Invalid, NotFound
 
 PREFIX = "sdt_"
 _SHOWN = 12  # characters kept in clear: "sdt_" and 8 more
@@ -47,6 +47,9 @@ def digest(token: str) -> str:
 
 def create(ctx: Context, actor: Actor, data: TokenCreate) -> NewToken:
     require_signed_in(actor)
+    if actor.via == "token":
+        # A leaked token must not be able to mint others that outlive it.
+        raise Forbidden("Create API tokens with a password or a browser sign-in, not a token.")
     name = check_label(data.name, field="name")
     days = data.expires_in_days
     limit = ctx.settings.token_max_days

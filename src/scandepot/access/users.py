@@ -89,6 +89,7 @@ def ensure_admin(ctx: Context) -> str | None:
             return None
         configured = ctx.settings.admin_password
         password = configured.get_secret_value() if configured else generate_password()
+        check_password(password, field="SCANDEPOT_ADMIN_PASSWORD")
         db.add(
             User(
                 login=ADMIN_LOGIN,
@@ -196,6 +197,8 @@ def update(ctx: Context, actor: Actor, login: str, data: UserUpdate) -> User:
         if changes.get("enabled") is not None and changes["enabled"] != user.enabled:
             if not changes["enabled"] and user.id == actor.user_id:
                 raise Conflict("You cannot disable your own account.")
+            if not changes["enabled"]:
+                _keep_an_admin(db, user)
             user.enabled = changes["enabled"]
             audit.record(
                 db, actor, "user.enabled" if user.enabled else "user.disabled", target=login
@@ -213,11 +216,16 @@ def update(ctx: Context, actor: Actor, login: str, data: UserUpdate) -> User:
 
 
 def _keep_an_admin(db: DBSession, user: User) -> None:
-    admins = db.scalar(
-        select(func.count(User.id)).where(User.is_site_admin.is_(True), User.enabled.is_(True))
+    """Refuse to demote or disable the last enabled site administrator."""
+    if not (user.is_site_admin and user.enabled):
+        return
+    others = db.scalar(
+        select(func.count(User.id)).where(
+            User.is_site_admin.is_(True), User.enabled.is_(True), User.id != user.id
+        )
     )
-    if user.is_site_admin and (admins or 0) <= 1:
-        raise Conflict(f"'{user.login}' is the last site administrator.")
+    if not others:
+        raise Conflict(f"'{user.login}' is the last enabled site administrator.")
 
 
 def _set_password(
@@ -230,7 +238,7 @@ def _set_password(
     if keep_session is not None:
         stmt = stmt.where(LoginSession.id != keep_session)
     db.execute(stmt)
-    audit.record(db, actor, "auth.password_changed", target=user.login)
+    audit.record(db, actor, throttle.PASSWORD_CHANGED, target=user.login)
 
 
 def change_own_password(ctx: Context, actor: Actor, current: str, new: str) -> None:

@@ -112,6 +112,14 @@ def commit_upload(
             raise
         if backup is not None:
             backup.unlink(missing_ok=True)
+    if existing is not None:
+        audit.record_now(
+            ctx,
+            actor,
+            "file.replaced",
+            project=ref.project,
+            target=str(dest.relative_to(ctx.store.archive)),
+        )
     return UploadResult(record, created=existing is None)
 
 
@@ -142,12 +150,12 @@ def locate(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) 
         return Located(record, ctx.archive_path(owner.resource_files_dir(resource) / path))
 
 
-def download(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) -> Located:
-    """:func:`locate`, recorded in the audit log as a download."""
-    found = locate(ctx, actor, ref, resource, path)
+def record_download(
+    ctx: Context, actor: Actor, project: str, found: Located, *, range: str | None = None
+) -> None:
+    """Note in the audit log that ``found`` was sent (whole, or the ``range`` asked for)."""
     target = str(found.path.relative_to(ctx.store.archive))
-    audit.record_now(ctx, actor, "file.downloaded", project=ref.project, target=target)
-    return found
+    audit.record_now(ctx, actor, "file.downloaded", project=project, target=target, range=range)
 
 
 def list_files(

@@ -22,6 +22,7 @@ from scandepot.cli.common import (
     open_existing,
 )
 from scandepot.db.migrate import current_revision
+from scandepot.errors import ScandepotError
 
 app = typer.Typer(
     name="scandepot",
@@ -50,7 +51,12 @@ def serve(
     )
     ctx = open_context(settings)
     ctx.store.clean()
-    password = ensure_admin(ctx)
+    try:
+        password = ensure_admin(ctx)
+    except ScandepotError as exc:
+        ctx.close()
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     if password is not None:
         typer.echo(
             f"Created the site admin account '{ADMIN_LOGIN}' with password: {password}\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from scandepot.access import users
 from scandepot.access.actors import SYSTEM
@@ -52,7 +53,6 @@ def add(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Create an account."""
-    ctx = _context(data_dir, database_url)
     try:
         data = UserCreate(
             login=login,
@@ -61,6 +61,12 @@ def add(
             password=_ask_password(password, generate),
             site_admin=site_admin,
         )
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(1) from None
+    ctx = _context(data_dir, database_url)
+    try:
         _user, generated = users.create(ctx, SYSTEM, data)
     except ScandepotError as exc:
         raise _fail(exc) from None

@@ -202,7 +202,13 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
     def download_file(
         request: Request, ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str
     ) -> Response:
-        return _file_response(request, files.download(ctx, actor, ref, resource, path))
+        found = files.locate(ctx, actor, ref, resource, path)
+        response = _file_response(request, found)
+        if response.status_code != status.HTTP_304_NOT_MODIFIED:
+            files.record_download(
+                ctx, actor, ref.project, found, range=request.headers.get("range")
+            )
+        return response
 
     @router.delete(
         "/{resource}/files/{path:path}",
