@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from scandepot.db.engine import Database
+from scandepot.events import EventBus
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 
@@ -15,6 +16,7 @@ class Context:
     settings: Settings
     db: Database
     store: FileStore
+    events: EventBus = field(default_factory=EventBus)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:
