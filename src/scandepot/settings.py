@@ -76,6 +76,37 @@ class Settings(BaseSettings):
     token_max_days: int | None = Field(
         default=None, ge=1, description="Longest lifetime of an API token; unset: no limit."
     )
+    ae_title: str = Field(
+        default="SCANDEPOT",
+        pattern=r"^[ -~]{1,16}$",
+        description="The DICOM receiver's AE title.",
+    )
+    dicom_host: str = Field(default="127.0.0.1", description="Address the DICOM receiver binds.")
+    dicom_port: int = Field(default=11112, ge=0, le=65535, description="DICOM receiver port.")
+    dicom_allowed_aes: list[str] = Field(
+        default_factory=list,
+        description="Calling AE titles allowed to send; empty: any. "
+        'Environment: a JSON list, e.g. ["SCANNER1","SCANNER2"].',
+    )
+    ae_projects: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further AE titles the receiver answers to, each with its default "
+        'project. Environment: a JSON object, e.g. {"MRI_PILOT": "PILOT"}.',
+    )
+    dicom_max_pdu: int = Field(
+        default=262_144, ge=0, description="Largest PDU the receiver accepts; 0: no limit."
+    )
+    dicom_max_associations: int = Field(
+        default=16, ge=1, description="Associations the receiver serves at once."
+    )
+    dicom_timeout_s: float = Field(
+        default=60, gt=0, description="How long a silent association is kept open."
+    )
+    prearchive_quiet_s: float = Field(
+        default=10,
+        ge=0,
+        description="Quiet time after the last instance before a staged session is built.",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
     @field_validator("log_level")

@@ -72,7 +72,7 @@ class StagedFile:
         self._size = 0
         self.digest: StoredDigest | None = None
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
         assert self._fh is not None, "write after finish"
         self._fh.write(chunk)
         self._md5.update(chunk)

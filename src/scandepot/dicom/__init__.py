@@ -1,0 +1,1 @@
+"""DICOM: header extraction, routing rules, synthetic test data."""

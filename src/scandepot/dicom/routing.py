@@ -1,0 +1,82 @@
+"""Where an instance goes: project, subject and session labels from its header.
+
+The rules, first match wins (docs/dicom.md explains them for scanner operators):
+
+1. Study Description (0008,1030) holding ``xnat://project/subject/session`` (subject and
+   session may be left out: ``xnat://project`` or ``xnat://project/subject``);
+2. ``Project: P Subject: S Session: E`` in Patient Comments (0010,4000), then in Study
+   Comments (0032,4000); any of the three may be missing;
+3. the project configured for the called AE title;
+4. otherwise the instance is unassigned: it waits in the prearchive for someone to route it.
+
+Subject defaults to Patient's Name (0010,0010), session to Patient ID (0010,0020).
+Values become labels predictably: every run of characters other than letters, digits,
+'-' and '_' becomes one '_', '_' is trimmed from both ends, and the result is cut at 64
+characters; a value left empty counts as absent. Nothing is refused at this stage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scandepot.dicom.headers import Header
+
+_XNAT = re.compile(r"xnat://([^/\s]+)(?:/([^/\s]+))?(?:/([^/\s]+))?", re.IGNORECASE)
+_PAIR = re.compile(r"\b(Project|Subject|Session)\s*:\s*([^\s;,]+)", re.IGNORECASE)
+_BAD = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    project: str | None
+    subject: str | None
+    session: str | None
+    rule: str  # which rule decided the project: study-description, patient-comments, ...
+
+
+def clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    label = _BAD.sub("_", value).strip("_")[:64].strip("_")
+    return label or None
+
+
+def _pairs(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    return {key.lower(): value for key, value in _PAIR.findall(text)}
+
+
+def route(header: Header, *, called_ae: str, ae_projects: Mapping[str, str]) -> Route:
+    project = subject = session = None
+    rule = "unassigned"
+    match = _XNAT.search(header.StudyDescription or "")
+    if match:
+        project, subject, session = match.groups()
+        rule = "study-description"
+    else:
+        for where, text in (
+            ("patient-comments", header.PatientComments),
+            ("study-comments", header.StudyComments),
+        ):
+            found = _pairs(text)
+            if "project" in found:
+                project, subject, session = (
+                    found.get("project"),
+                    found.get("subject"),
+                    found.get("session"),
+                )
+                rule = where
+                break
+        else:
+            if called_ae.strip() in ae_projects:
+                project = ae_projects[called_ae.strip()]
+                rule = "called-ae"
+    return Route(
+        project=clean(project),
+        subject=clean(subject) or clean(header.PatientName),
+        session=clean(session) or clean(header.PatientID),
+        rule=rule,
+    )

@@ -1,0 +1,145 @@
+"""Staging: sessions received but not yet archived, and every DICOM instance.
+
+A staging session is keyed by (project or unassigned, StudyInstanceUID). Its instances
+wait in the prearchive spool until the session is archived, when they move (a rename)
+into the archive and the same instance rows then point at their scan and file.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from scandepot.archive.models import UID_LENGTH
+from scandepot.db.base import Base, UTCDateTime, utcnow
+
+UNASSIGNED = ""  # the project key of sessions that no rule routed to a project
+
+
+class Status(enum.StrEnum):
+    RECEIVING = "RECEIVING"
+    READY = "READY"
+    BUILDING = "BUILDING"
+    ARCHIVING = "ARCHIVING"
+    CONFLICT = "CONFLICT"
+    ERROR = "ERROR"
+
+
+class PrearchiveSession(Base):
+    __tablename__ = "prearchive_session"
+    __table_args__ = (UniqueConstraint("project_key", "study_instance_uid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The project's ID, or UNASSIGNED: part of the key, so never NULL.
+    project_key: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    # (0020,000D) Study Instance UID
+    StudyInstanceUID: Mapped[str] = mapped_column(
+        "study_instance_uid", String(UID_LENGTH), nullable=False
+    )
+    subject: Mapped[str | None] = mapped_column(String(64))  # routed labels
+    session: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=Status.RECEIVING)
+    routing: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    problems: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    scans: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    overwrite: Mapped[bool] = mapped_column(default=False, nullable=False)
+    # Study attributes as received (the first instance's), for the archived session.
+    PatientName: Mapped[str | None] = mapped_column("patient_name", String(324))
+    PatientID: Mapped[str | None] = mapped_column("patient_id", String(64))
+    PatientBirthDate: Mapped[str | None] = mapped_column("patient_birth_date", String(8))
+    PatientSex: Mapped[str | None] = mapped_column("patient_sex", String(16))
+    StudyDate: Mapped[date | None] = mapped_column("study_date", Date)
+    StudyTime: Mapped[time | None] = mapped_column("study_time", Time)
+    StudyDescription: Mapped[str | None] = mapped_column("study_description", String(64))
+    AccessionNumber: Mapped[str | None] = mapped_column("accession_number", String(16))
+    ReferringPhysicianName: Mapped[str | None] = mapped_column(
+        "referring_physician_name", String(324)
+    )
+    InstitutionName: Mapped[str | None] = mapped_column("institution_name", String(64))
+    Manufacturer: Mapped[str | None] = mapped_column("manufacturer", String(64))
+    ManufacturerModelName: Mapped[str | None] = mapped_column("manufacturer_model_name", String(64))
+    StationName: Mapped[str | None] = mapped_column("station_name", String(16))
+    MagneticFieldStrength: Mapped[float | None] = mapped_column("magnetic_field_strength")
+    source: Mapped[str | None] = mapped_column(String(128))  # e.g. "dicom:SCANNER1"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_received_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class Instance(Base):
+    """One DICOM instance, in the prearchive or in the archive."""
+
+    __tablename__ = "dicom_instance"
+    __table_args__ = (
+        Index("ix_dicom_instance_sop_instance_uid", "sop_instance_uid"),
+        Index("ix_dicom_instance_prearchive_sop", "prearchive_id", "sop_instance_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    prearchive_id: Mapped[int | None] = mapped_column(
+        ForeignKey("prearchive_session.id", ondelete="CASCADE"), index=True
+    )
+    scan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scan.id", ondelete="CASCADE"), index=True
+    )
+    file_id: Mapped[int | None] = mapped_column(
+        ForeignKey("file.id", ondelete="CASCADE"), index=True
+    )
+    # (0008,0018) SOP Instance UID
+    SOPInstanceUID: Mapped[str] = mapped_column(
+        "sop_instance_uid", String(UID_LENGTH), nullable=False
+    )
+    # (0008,0016) SOP Class UID
+    SOPClassUID: Mapped[str] = mapped_column("sop_class_uid", String(UID_LENGTH), nullable=False)
+    # (0002,0010) Transfer Syntax UID
+    TransferSyntaxUID: Mapped[str] = mapped_column(
+        "transfer_syntax_uid", String(UID_LENGTH), nullable=False
+    )
+    # (0020,000D) Study Instance UID
+    StudyInstanceUID: Mapped[str] = mapped_column(
+        "study_instance_uid", String(UID_LENGTH), nullable=False
+    )
+    # (0020,000E) Series Instance UID
+    SeriesInstanceUID: Mapped[str] = mapped_column(
+        "series_instance_uid", String(UID_LENGTH), nullable=False, index=True
+    )
+    # (0020,0011) Series Number
+    SeriesNumber: Mapped[int | None] = mapped_column("series_number", Integer)
+    # (0008,103E) Series Description
+    SeriesDescription: Mapped[str | None] = mapped_column("series_description", String(64))
+    # (0008,0060) Modality
+    Modality: Mapped[str | None] = mapped_column("modality", String(16))
+    # (0018,0015) Body Part Examined
+    BodyPartExamined: Mapped[str | None] = mapped_column("body_part_examined", String(16))
+    # (0020,0013) Instance Number
+    InstanceNumber: Mapped[int | None] = mapped_column("instance_number", Integer)
+    # (0028,0008) Number of Frames
+    NumberOfFrames: Mapped[int | None] = mapped_column("number_of_frames", Integer)
+    spool_path: Mapped[str | None] = mapped_column(String(1024))  # while in the prearchive
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    md5: Mapped[str] = mapped_column(String(32), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # An incoming copy of an instance already held, with other bytes: kept, not used
+    # unless someone archives with overwrite (ConflictPolicy.KEEP) or used (REPLACE).
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
