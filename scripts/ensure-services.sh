@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Make sure the PostgreSQL server the test suite uses (127.0.0.1:5432, trust auth) is up.
+# Make sure what the test suite talks to is there: dcmtk, and the PostgreSQL server
+# (127.0.0.1:5432, trust auth).
 # Installs and starts it when absent; the suite fails, never skips, when it cannot be reached.
 set -euo pipefail
+
+# The DICOM peers the suite talks to: dcmtk's storescu and echoscu.
+if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk
+fi
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_dataset
 from pydicom.tag import Tag
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from scandepot.errors import Invalid
 
@@ -45,7 +48,8 @@ KEYWORDS = (
     "StationName",
     "MagneticFieldStrength",
 )
-_TAGS = [Tag(k) for k in KEYWORDS]
+_TAGS: list[Any] = [Tag(k) for k in KEYWORDS]
+_DEFLATED_OR_BIG = {DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian}
 
 
 class NotDicom(Invalid):
@@ -141,6 +145,33 @@ def _time(value: Any) -> dt.time | None:
     return None
 
 
+_PIXEL_DATA_LE = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+
+
+def _stop_at_pixels(tag: Any, vr: Any, length: Any) -> bool:
+    return bool(tag >= 0x7FE00010)
+
+
+def read_header_bytes(head: bytes, transfer_syntax: str) -> Header | None:
+    """Parse a data set header from its first bytes (no File Meta), or None when those
+    bytes may not hold all of it (then read the file)."""
+    if transfer_syntax in _DEFLATED_OR_BIG or _PIXEL_DATA_LE not in head:
+        return None
+    try:
+        ds = read_dataset(
+            BytesIO(head),
+            is_implicit_VR=transfer_syntax == ImplicitVRLittleEndian,
+            is_little_endian=True,
+            stop_when=_stop_at_pixels,
+            specific_tags=_TAGS,
+        )
+        return _header(ds, transfer_syntax)
+    except NotDicom:
+        return None
+    except Exception:  # noqa: BLE001 - fall back to reading the whole file
+        return None
+
+
 def read_header(path: Path, *, transfer_syntax: str | None = None) -> Header:
     """Parse the header of a Part 10 file; :class:`NotDicom` says why one cannot be filed."""
     try:
@@ -151,6 +182,10 @@ def read_header(path: Path, *, transfer_syntax: str | None = None) -> Header:
         raise NotDicom(f"Not a readable DICOM instance: {type(exc).__name__}") from None
     meta = getattr(ds, "file_meta", None)
     syntax = transfer_syntax or (str(meta.get("TransferSyntaxUID", "")) if meta else "")
+    return _header(ds, syntax, meta)
+
+
+def _header(ds: Any, syntax: str, meta: Any = None) -> Header:
     sop_class = _uid(ds, "SOPClassUID", required=False) or (
         str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""
     )

@@ -30,7 +30,7 @@ from pynetdicom.presentation import PresentationContext
 
 from scandepot import __version__
 from scandepot.context import Context
-from scandepot.dicom.headers import NotDicom
+from scandepot.dicom.headers import NotDicom, read_header_bytes
 from scandepot.ingest import commands
 from scandepot.ingest.receive import Source, receive
 from scandepot.storage.store import StagedFile
@@ -40,6 +40,7 @@ log = logging.getLogger("scandepot.dicom")
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.10207.1"  # under pydicom's root
 IMPLEMENTATION_VERSION = f"SCANDEPOT_{__version__}"[:16]
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
+HEAD_BYTES = 65536  # enough for the header of nearly every instance
 VERIFICATION = "1.2.840.10008.1.1"
 
 # C-STORE statuses, PS3.4 Annex B.2.3
@@ -258,6 +259,7 @@ class Association:
         context_id = 0
         staged: StagedFile | None = None
         store_failed: int | None = None
+        head = bytearray()  # the data set's first bytes, to read its header from memory
         source = Source(
             "dicom", called_ae=self.called_ae, calling_ae=self.calling_ae, address=self.address
         )
@@ -304,6 +306,8 @@ class Association:
                     else:  # data set fragment
                         if message is None or pc_id != context_id:
                             raise Abort("data set fragment without its command")
+                        if len(head) < HEAD_BYTES:
+                            head += data[: HEAD_BYTES - len(head)]
                         if staged is not None and store_failed is None:
                             try:
                                 staged.write(data)
@@ -311,7 +315,9 @@ class Association:
                                 log.error("cannot write incoming instance: %s", exc)
                                 store_failed = OUT_OF_RESOURCES
                         if control & 0x02:  # last fragment: file it, then answer
-                            status = store_failed or self._file(staged, source)
+                            syntax = self.contexts[context_id][1]
+                            status = store_failed or self._file(staged, source, head, syntax)
+                            head.clear()
                             if staged is not None:
                                 staged.discard()
                             staged = None
@@ -341,11 +347,12 @@ class Association:
             return None, OUT_OF_RESOURCES
         return staged, None
 
-    def _file(self, staged: StagedFile | None, source: Source) -> int:
+    def _file(self, staged: StagedFile | None, source: Source, head: bytearray, syntax: str) -> int:
         if staged is None:
             return OUT_OF_RESOURCES
         try:
-            receive(self.ctx, staged, source)
+            header = read_header_bytes(bytes(head), syntax)
+            receive(self.ctx, staged, source, header=header)
         except NotDicom as exc:
             log.warning("refused an instance from %s: %s", self.calling_ae, exc.message)
             return CANNOT_UNDERSTAND

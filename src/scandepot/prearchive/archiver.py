@@ -1,0 +1,278 @@
+"""Archiving a staged session: subject and session created or merged, files moved.
+
+Files move from the prearchive spool into the archive layout without copying: each is
+hard-linked at its archive name, the catalog change commits, and only then are the spool
+names removed. A crash before the commit leaves the spool whole (and links the catalog
+does not know, which a retry reuses); a failed commit removes the new links. Merge rules:
+
+- no session with the label: a new session;
+- a session with the label and the same StudyInstanceUID: merged; new scans are added,
+  existing scans keep their files unless ``overwrite``, and then replaced files are reported;
+- a session with the label and another StudyInstanceUID: CONFLICT, "Invalid modification
+  of session UID"; nothing moves;
+- a scan ID held by another SeriesInstanceUID: CONFLICT naming both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access import audit
+from scandepot.access.actors import Actor
+from scandepot.archive import layout, resources
+from scandepot.archive.ids import next_accession
+from scandepot.archive.models import File, Project, Scan, Session, Subject
+from scandepot.context import Context
+from scandepot.dicom.routing import clean
+from scandepot.errors import Conflict, Invalid
+from scandepot.events import SessionArchived, SessionNeedsAttention
+from scandepot.prearchive import builder
+from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.storage.store import fsync_dir, make_dirs
+
+DICOM_RESOURCE = "DICOM"
+
+
+@dataclass
+class Archived:
+    project: str
+    subject: str
+    session: str
+    session_id: str
+    merged: bool
+    scans: list[str] = field(default_factory=list)
+    files: int = 0
+    unchanged: int = 0  # instances already archived with the same bytes
+    replaced: list[str] = field(default_factory=list)  # with overwrite
+    kept: list[str] = field(default_factory=list)  # differing instances not replaced
+    left_out: list[str] = field(default_factory=list)  # series filtered out
+
+
+def _subject(db: DBSession, ctx: Context, project: Project, label: str) -> Subject:
+    subject = db.scalar(
+        select(Subject).where(Subject.project_id == project.id, Subject.label == label)
+    )
+    if subject is None:
+        subject = Subject(
+            project_id=project.id,
+            label=label,
+            accession=next_accession(db, "subject", ctx.settings.site_id),
+            fields={},
+        )
+        db.add(subject)
+        db.flush()
+        subject.project = project
+    return subject
+
+
+def _session(
+    db: DBSession,
+    ctx: Context,
+    project: Project,
+    subject: Subject,
+    label: str,
+    staged: PrearchiveSession,
+) -> tuple[Session, bool]:
+    session = db.scalar(
+        select(Session).where(Session.project_id == project.id, Session.label == label)
+    )
+    if session is not None:
+        return session, True
+    modalities = sorted({s["Modality"] for s in staged.scans if s.get("Modality")})
+    session = Session(
+        project_id=project.id,
+        subject_id=subject.id,
+        label=label,
+        accession=next_accession(db, "session", ctx.settings.site_id),
+        modality=modalities[0] if len(modalities) == 1 else ("/".join(modalities) or None),
+        date=staged.StudyDate,
+        time=staged.StudyTime,
+        note="",
+        StudyInstanceUID=staged.StudyInstanceUID,
+        AccessionNumber=staged.AccessionNumber,
+        StudyDescription=staged.StudyDescription,
+        PatientName=staged.PatientName,
+        PatientID=staged.PatientID,
+        PatientBirthDate=staged.PatientBirthDate,
+        PatientSex=staged.PatientSex,
+        ReferringPhysicianName=staged.ReferringPhysicianName,
+        ModalitiesInStudy="\\\\".join(modalities)[:64] or None,
+        InstitutionName=staged.InstitutionName,
+        Manufacturer=staged.Manufacturer,
+        ManufacturerModelName=staged.ManufacturerModelName,
+        StationName=staged.StationName,
+        MagneticFieldStrength=staged.MagneticFieldStrength,
+    )
+    db.add(session)
+    db.flush()
+    session.project, session.subject = project, subject
+    return session, False
+
+
+def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool = False) -> Archived:
+    """Move a staged session into the archive. Access is the caller's business (the
+    prearchive operations check it); the builder calls this as the system."""
+    linked: list[Path] = []  # new archive names, removed again if the commit fails
+    replaced_backups: list[tuple[Path, Path]] = []
+    try:
+        with ctx.db.write() as db:
+            staged = db.get(PrearchiveSession, prearchive_id, with_for_update=True)
+            if staged is None:
+                raise Invalid(f"Staged session {prearchive_id} not found.", field="id")
+            if staged.project_key == UNASSIGNED:
+                raise Conflict("Route the session to a project before archiving it.")
+            result = builder.build(db, staged)
+            if result.conflicts and not overwrite:
+                staged.status = Status.CONFLICT
+                db.commit()
+                raise Conflict("; ".join(result.conflicts))
+            if result.conflicts and any("session UID" in c for c in result.conflicts):
+                # overwrite replaces files, never a session's identity.
+                staged.status = Status.CONFLICT
+                db.commit()
+                raise Conflict("; ".join(result.conflicts))
+            staged.status = Status.ARCHIVING
+            project = db.scalar(select(Project).where(Project.label == staged.project_key))
+            assert project is not None
+            subject_label, session_label = clean(staged.subject), clean(staged.session)
+            assert subject_label and session_label
+            subject = _subject(db, ctx, project, subject_label)
+            session, merged = _session(db, ctx, project, subject, session_label, staged)
+            out = Archived(project.label, subject.label, session.label, session.accession, merged)
+            folders: set[Path] = set()
+            for item in staged.scans:
+                if item["excluded"]:
+                    out.left_out.append(item["id"])
+                    continue
+                scan = db.scalar(
+                    select(Scan).where(Scan.session_id == session.id, Scan.label == item["id"])
+                )
+                if scan is None:
+                    scan = Scan(
+                        session_id=session.id,
+                        label=item["id"],
+                        type=item["SeriesDescription"],
+                        SeriesInstanceUID=item["SeriesInstanceUID"],
+                        SeriesNumber=item["SeriesNumber"],
+                        SeriesDescription=item["SeriesDescription"],
+                        Modality=item["Modality"],
+                        BodyPartExamined=item["BodyPartExamined"],
+                        note="",
+                    )
+                    db.add(scan)
+                    db.flush()
+                scan.session = session
+                owner = layout.Owner(project, subject, session, scan)
+                resource = resources.find_or_create(db, owner, DICOM_RESOURCE)
+                folder = ctx.archive_path(owner.resource_files_dir(DICOM_RESOURCE))
+                make_dirs(folder)
+                folders.add(folder)
+                instances = db.scalars(
+                    select(Instance).where(
+                        Instance.prearchive_id == staged.id,
+                        Instance.SeriesInstanceUID == item["SeriesInstanceUID"],
+                        Instance.duplicate_of.is_(None),
+                    )
+                ).all()
+                touched = False
+                for inst in instances:
+                    name = f"{inst.SOPInstanceUID}.dcm"
+                    dest = folder / name
+                    record = db.scalar(
+                        select(File).where(File.resource_id == resource.id, File.path == name)
+                    )
+                    spool = ctx.store.data_dir / str(inst.spool_path)
+                    if record is not None:
+                        if record.sha256 == inst.sha256:
+                            out.unchanged += 1
+                            continue
+                        if not overwrite:
+                            out.kept.append(f"{item['id']}/{name}")
+                            continue
+                        backup = ctx.store.tmp / f"{os.urandom(8).hex()}.replaced"
+                        os.link(dest, backup)
+                        replaced_backups.append((backup, dest))
+                        incoming = ctx.store.tmp / f"{os.urandom(8).hex()}.incoming"
+                        os.link(spool, incoming)
+                        os.replace(incoming, dest)
+                        db.execute(delete(Instance).where(Instance.file_id == record.id))
+                        out.replaced.append(f"{item['id']}/{name}")
+                    else:
+                        _link(spool, dest)
+                        linked.append(dest)
+                        record = File(resource_id=resource.id, path=name, format="DICOM")
+                        db.add(record)
+                    record.size, record.md5, record.sha256 = inst.size, inst.md5, inst.sha256
+                    db.flush()
+                    inst.prearchive_id = None
+                    inst.scan_id = scan.id
+                    inst.file_id = record.id
+                    inst.spool_path = None
+                    out.files += 1
+                    touched = True
+                frames = item.get("frames")
+                if frames and (scan.frames or 0) < frames:
+                    scan.frames = frames
+                if touched:
+                    out.scans.append(item["id"])
+            for folder in folders:
+                fsync_dir(folder)
+            audit.record(
+                db,
+                actor,
+                "prearchive.archived",
+                project=project.label,
+                target=f"{subject.label}/{session.label}",
+                files=out.files,
+                merged=merged,
+                overwrite=overwrite,
+                replaced=len(out.replaced) or None,
+            )
+            db.delete(staged)
+    except BaseException:
+        for dest in linked:
+            dest.unlink(missing_ok=True)
+        for backup, dest in replaced_backups:
+            if backup.exists():
+                os.replace(backup, dest)
+        raise
+    for backup, _dest in replaced_backups:
+        backup.unlink(missing_ok=True)
+    ctx.store.remove_tree(ctx.store.data_dir / "prearchive" / str(prearchive_id))
+    ctx.events.publish(
+        SessionArchived(
+            project=out.project,
+            subject=out.subject,
+            session=out.session,
+            session_id=out.session_id,
+            scans=tuple(out.scans),
+            merged=out.merged,
+        )
+    )
+    return out
+
+
+def _link(spool: Path, dest: Path) -> None:
+    try:
+        os.link(spool, dest)
+    except FileExistsError:
+        # Left by an archive interrupted before its commit: the very same file is fine.
+        if not os.path.samefile(spool, dest):
+            raise
+
+
+def needs_attention(ctx: Context, staged: PrearchiveSession, reason: str) -> None:
+    ctx.events.publish(
+        SessionNeedsAttention(
+            prearchive_id=staged.id,
+            project=staged.project_key or None,
+            StudyInstanceUID=staged.StudyInstanceUID,
+            status=staged.status,
+            reason=reason,
+        )
+    )

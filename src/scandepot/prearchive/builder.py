@@ -1,0 +1,150 @@
+"""Building staged sessions: scans from series, the project's series filter, conflicts.
+
+A session is built once no instance has arrived for the quiet time
+(SCANDEPOT_PREARCHIVE_QUIET_S). Building reads only the catalog; it moves nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.archive.labels import LABEL_RULE
+from scandepot.archive.models import Project, Scan, SeriesFilterMode, Session, Subject
+from scandepot.dicom.routing import clean
+from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    scans: list[dict[str, Any]]
+    problems: list[str]
+    conflicts: list[str]
+
+
+def _series_filter(project: Project | None) -> tuple[str, list[re.Pattern[str]]]:
+    if project is None or project.series_filter_mode == SeriesFilterMode.OFF:
+        return SeriesFilterMode.OFF, []
+    return project.series_filter_mode, [re.compile(p) for p in project.series_filter]
+
+
+def _excluded(mode: str, patterns: list[re.Pattern[str]], description: str) -> bool:
+    if mode == SeriesFilterMode.OFF:
+        return False
+    hit = any(p.search(description) for p in patterns)
+    return not hit if mode == SeriesFilterMode.ALLOW else hit
+
+
+def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
+    """Scans (one per series, ID = Series Number), what is left out, and the conflicts
+    archiving would meet."""
+    project = (
+        db.scalar(select(Project).where(Project.label == staged.project_key))
+        if staged.project_key != UNASSIGNED
+        else None
+    )
+    rows = db.execute(
+        select(
+            Instance.SeriesInstanceUID,
+            func.min(Instance.SeriesNumber),
+            func.min(Instance.SeriesDescription),
+            func.min(Instance.Modality),
+            func.min(Instance.BodyPartExamined),
+            func.count(Instance.id),
+            func.sum(Instance.size),
+            func.sum(func.coalesce(Instance.NumberOfFrames, 1)),
+        )
+        .where(Instance.prearchive_id == staged.id, Instance.duplicate_of.is_(None))
+        .group_by(Instance.SeriesInstanceUID)
+        .order_by(func.min(Instance.SeriesNumber), Instance.SeriesInstanceUID)
+    ).all()
+    mode, patterns = _series_filter(project)
+    scans: list[dict[str, Any]] = []
+    problems: list[str] = []
+    taken: set[str] = set()
+    for uid, number, description, modality, body_part, count, size, frames in rows:
+        base = str(number) if number is not None else "0"
+        scan_id, k = base, 1
+        while scan_id in taken:  # two series with one number: 5, 5-2, 5-3 ...
+            k += 1
+            scan_id = f"{base}-{k}"
+        taken.add(scan_id)
+        excluded = _excluded(mode, patterns, description or "")
+        if excluded:
+            what = description or "no description"
+            problems.append(f"Series {scan_id} ({what}) left out by the series filter.")
+        scans.append(
+            {
+                "id": scan_id,
+                "SeriesInstanceUID": uid,
+                "SeriesNumber": number,
+                "SeriesDescription": description,
+                "Modality": modality,
+                "BodyPartExamined": body_part,
+                "files": int(count),
+                "size": int(size or 0),
+                "frames": int(frames or 0),
+                "excluded": excluded,
+            }
+        )
+    if project is None:
+        # Not a conflict: the session waits until someone routes it to a project.
+        problems.append("No project: route the session to a project to archive it.")
+        return Plan(scans, problems, [])
+    return Plan(scans, problems, conflicts_with_archive(db, staged, project, scans))
+
+
+def conflicts_with_archive(
+    db: DBSession, staged: PrearchiveSession, project: Project, scans: list[dict[str, Any]]
+) -> list[str]:
+    found: list[str] = []
+    subject_label, session_label = clean(staged.subject), clean(staged.session)
+    if subject_label is None or session_label is None:
+        return [f"Subject and session labels are needed ({LABEL_RULE})."]
+    subject = db.scalar(
+        select(Subject).where(Subject.project_id == project.id, Subject.label == subject_label)
+    )
+    if subject is None and not project.allow_subject_creation:
+        found.append(
+            f"Subject '{subject_label}' does not exist and the project does not allow "
+            "creating subjects."
+        )
+    session = db.scalar(
+        select(Session).where(Session.project_id == project.id, Session.label == session_label)
+    )
+    if session is None:
+        return found
+    if session.StudyInstanceUID not in (None, staged.StudyInstanceUID):
+        found.append("Invalid modification of session UID")
+    if subject is not None and session.subject_id != subject.id:
+        found.append(
+            f"Session '{session_label}' belongs to subject '{session.subject.label}', "
+            f"not '{subject_label}'."
+        )
+    existing = {
+        scan.label: scan for scan in db.scalars(select(Scan).where(Scan.session_id == session.id))
+    }
+    for item in scans:
+        if item["excluded"]:
+            continue
+        scan = existing.get(item["id"])
+        if scan is not None and scan.SeriesInstanceUID not in (None, item["SeriesInstanceUID"]):
+            found.append(
+                f"Scan {item['id']} exists with Series Instance UID {scan.SeriesInstanceUID}; "
+                f"the incoming scan {item['id']} has {item['SeriesInstanceUID']}."
+            )
+    return found
+
+
+def build(db: DBSession, staged: PrearchiveSession) -> Plan:
+    """Record the plan on the staged session and set its status (READY or CONFLICT)."""
+    result = plan(db, staged)
+    staged.scans = result.scans
+    kept = [p for p in staged.problems if "arrived again with other bytes" in p]
+    staged.problems = kept + result.problems + result.conflicts
+    staged.status = Status.CONFLICT if result.conflicts else Status.READY
+    return result

@@ -1,0 +1,146 @@
+"""The prearchive builder: builds sessions that have gone quiet, and archives them when
+their project says so. Runs in ``scandepot serve`` and ``scandepot dicom``; several can
+run against one catalog (a session is claimed before it is built)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import threading
+from typing import Any
+
+from sqlalchemy import CursorResult, select, update
+
+from scandepot.access.actors import SYSTEM
+from scandepot.archive.models import Project, UploadDestination
+from scandepot.context import Context
+from scandepot.db.base import utcnow
+from scandepot.errors import ScandepotError
+from scandepot.prearchive import archiver, builder
+from scandepot.prearchive.models import UNASSIGNED, PrearchiveSession, Status
+
+log = logging.getLogger("scandepot.prearchive")
+
+
+def _claim(ctx: Context, staged_id: int, cutoff: dt.datetime) -> bool:
+    with ctx.db.write() as db:
+        claimed: CursorResult[Any] = db.execute(  # type: ignore[assignment]
+            update(PrearchiveSession)
+            .where(
+                PrearchiveSession.id == staged_id,
+                PrearchiveSession.status == Status.RECEIVING,
+                PrearchiveSession.last_received_at <= cutoff,
+            )
+            .values(status=Status.BUILDING)
+        )
+        return bool(claimed.rowcount)
+
+
+def build_one(ctx: Context, staged_id: int) -> str:
+    """Build a claimed session, then archive it if its project archives automatically."""
+    with ctx.db.write() as db:
+        staged = db.get(PrearchiveSession, staged_id)
+        if staged is None:
+            return "gone"
+        plan = builder.build(db, staged)
+        destination = None
+        if staged.project_key != UNASSIGNED:
+            destination = db.scalar(
+                select(Project.upload_destination).where(Project.label == staged.project_key)
+            )
+        status = staged.status
+    if status == Status.CONFLICT or staged.project_key == UNASSIGNED:
+        archiver.needs_attention(ctx, staged, "; ".join(plan.conflicts or plan.problems))
+        return status
+    if destination in (UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE):
+        overwrite = destination == UploadDestination.ARCHIVE_OVERWRITE
+        try:
+            archiver.archive(ctx, SYSTEM, staged_id, overwrite=overwrite)
+        except ScandepotError as exc:
+            log.warning("staged session %d not archived: %s", staged_id, exc.message)
+            archiver.needs_attention(ctx, staged, exc.message)
+            return Status.CONFLICT
+        except Exception as exc:
+            log.exception("archiving staged session %d failed", staged_id)
+            _fail(ctx, staged_id, f"Archiving failed: {type(exc).__name__}: {exc}")
+            return Status.ERROR
+        return "archived"
+    return status
+
+
+def _fail(ctx: Context, staged_id: int, reason: str) -> None:
+    with ctx.db.write() as db:
+        staged = db.get(PrearchiveSession, staged_id)
+        if staged is not None:
+            staged.status = Status.ERROR
+            staged.problems = [*staged.problems, reason]
+
+
+def run_once(ctx: Context) -> int:
+    """Build every session quiet for long enough; returns how many were handled."""
+    cutoff = utcnow() - dt.timedelta(seconds=ctx.settings.prearchive_quiet_s)
+    with ctx.db.read() as db:
+        due = db.scalars(
+            select(PrearchiveSession.id)
+            .where(
+                PrearchiveSession.status == Status.RECEIVING,
+                PrearchiveSession.last_received_at <= cutoff,
+            )
+            .order_by(PrearchiveSession.last_received_at)
+        ).all()
+    handled = 0
+    for staged_id in due:
+        if not _claim(ctx, staged_id, cutoff):
+            continue
+        try:
+            outcome = build_one(ctx, staged_id)
+            log.info("staged session %d: %s", staged_id, outcome)
+        except Exception as exc:
+            log.exception("building staged session %d failed", staged_id)
+            _fail(ctx, staged_id, f"Building failed: {type(exc).__name__}: {exc}")
+        handled += 1
+    return handled
+
+
+def recover(ctx: Context) -> None:
+    """After a crash: sessions caught mid-build are built again; spool folders whose
+    session was archived (or deleted) are removed."""
+    with ctx.db.write() as db:
+        db.execute(
+            update(PrearchiveSession)
+            .where(PrearchiveSession.status.in_([Status.BUILDING, Status.ARCHIVING]))
+            .values(status=Status.RECEIVING)
+        )
+        known = {str(i) for i in db.scalars(select(PrearchiveSession.id))}
+    spool = ctx.store.data_dir / "prearchive"
+    if spool.is_dir():
+        for folder in spool.iterdir():
+            if folder.is_dir() and folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+class Builder:
+    """Runs :func:`run_once` every ``interval`` seconds on a thread of its own."""
+
+    def __init__(self, ctx: Context, *, interval: float = 1.0) -> None:
+        self.ctx = ctx
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="prearchive-builder", daemon=True)
+
+    def start(self) -> Builder:
+        recover(self.ctx)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                run_once(self.ctx)
+            except Exception:
+                log.exception("prearchive builder pass failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
