@@ -18,7 +18,6 @@ characters; a value left empty counts as absent. Nothing is refused at this stag
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from scandepot.dicom.headers import Header
@@ -49,7 +48,8 @@ def _pairs(text: str | None) -> dict[str, str]:
     return {key.lower(): value for key, value in _PAIR.findall(text)}
 
 
-def route(header: Header, *, called_ae: str, ae_projects: Mapping[str, str]) -> Route:
+def route(header: Header, *, default_project: str | None = None) -> Route:
+    """Apply the rules; ``default_project`` is the one configured for the called AE title."""
     project = subject = session = None
     rule = "unassigned"
     match = _XNAT.search(header.StudyDescription or "")
@@ -71,8 +71,8 @@ def route(header: Header, *, called_ae: str, ae_projects: Mapping[str, str]) -> 
                 rule = where
                 break
         else:
-            if called_ae.strip() in ae_projects:
-                project = ae_projects[called_ae.strip()]
+            if default_project:
+                project = default_project
                 rule = "called-ae"
     return Route(
         project=clean(project),

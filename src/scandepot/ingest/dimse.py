@@ -261,7 +261,11 @@ class Association:
         store_failed: int | None = None
         head = bytearray()  # the data set's first bytes, to read its header from memory
         source = Source(
-            "dicom", called_ae=self.called_ae, calling_ae=self.calling_ae, address=self.address
+            "dicom",
+            called_ae=self.called_ae,
+            calling_ae=self.calling_ae,
+            address=self.address,
+            default_project=self.settings.ae_projects.get(self.called_ae),
         )
         try:
             while True:

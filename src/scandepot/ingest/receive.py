@@ -38,6 +38,8 @@ class Source:
     project: str | None = None
     subject: str | None = None
     session: str | None = None
+    # The project configured for the AE title the sender called (routing rule 3).
+    default_project: str | None = None
 
     @property
     def label(self) -> str:
@@ -62,7 +64,7 @@ def spool_path(ctx: Context, prearchive_id: int, header: Header, suffix: str = "
 
 
 def _route(ctx: Context, header: Header, source: Source) -> Route:
-    routed = route(header, called_ae=source.called_ae, ae_projects=ctx.settings.ae_projects)
+    routed = route(header, default_project=source.default_project)
     if source.project is None:
         return routed
     return Route(
