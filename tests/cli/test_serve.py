@@ -33,6 +33,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"serve-{self.port}.log"
+        self.dicom_port = free_port()
+        env = {**env, "SCANDEPOT_DICOM_PORT": str(self.dicom_port)}
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [*SCANDEPOT, "serve", "--port", str(self.port), *args],
@@ -162,6 +164,7 @@ def test_a_too_short_admin_password_stops_the_first_start(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     env = {**env, "SCANDEPOT_ADMIN_PASSWORD": "short"}
+    env["SCANDEPOT_DICOM_PORT"] = str(free_port())
     done = subprocess.run(
         [*SCANDEPOT, "serve", "--port", str(free_port())],
         cwd=tmp_path,
@@ -172,3 +175,56 @@ def test_a_too_short_admin_password_stops_the_first_start(
     )
     assert done.returncode == 2
     assert "SCANDEPOT_ADMIN_PASSWORD must be at least 8 characters" in done.stderr
+
+
+def test_serve_receives_dicom_and_archives(tmp_path: Path, env: dict[str, str]) -> None:
+    env = {
+        **env,
+        "SCANDEPOT_ADMIN_PASSWORD": "dicom-test-pass",
+        "SCANDEPOT_PREARCHIVE_QUIET_S": "0.5",
+    }
+    auth = ("admin", "dicom-test-pass")
+    server = Server(tmp_path, env)
+    try:
+        r = httpx.post(
+            f"{server.url}{API}/projects",
+            json={"id": "PILOT", "upload_destination": "archive"},
+            auth=auth,
+        )
+        assert r.status_code == 201
+        from scandepot.dicom.synthetic import Series, Study
+        from tests.ingest.conftest import write_study
+
+        files = write_study(
+            tmp_path / "in", Study(StudyDescription="xnat://PILOT/s1/e1"), [Series(1, "T1w")]
+        )
+        echo = subprocess.run(
+            ["echoscu", "-aec", "SCANDEPOT", "127.0.0.1", str(server.dicom_port)],
+            capture_output=True,
+            timeout=30,
+        )
+        assert echo.returncode == 0
+        sent = subprocess.run(
+            [
+                "storescu",
+                "-aec",
+                "SCANDEPOT",
+                "127.0.0.1",
+                str(server.dicom_port),
+                *map(str, files),
+            ],
+            capture_output=True,
+            timeout=60,
+            env={**os.environ, "TCP_NODELAY": "1"},
+        )
+        assert sent.returncode == 0, sent.stderr
+        deadline = time.monotonic() + 20
+        url = f"{server.url}{API}/projects/PILOT/sessions/e1/scans/1/resources/DICOM/files"
+        while time.monotonic() < deadline:
+            r = httpx.get(url, auth=auth)
+            if r.status_code == 200 and r.json()["total"] == len(files):
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["total"] == len(files), r.text
+    finally:
+        server.stop()

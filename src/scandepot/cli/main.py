@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 from pathlib import Path
 
 import typer
@@ -21,8 +23,11 @@ from scandepot.cli.common import (
     open_context,
     open_existing,
 )
+from scandepot.context import Context
 from scandepot.db.migrate import current_revision
 from scandepot.errors import ScandepotError
+from scandepot.ingest.dimse import Receiver
+from scandepot.prearchive.worker import Builder
 
 app = typer.Typer(
     name="scandepot",
@@ -63,9 +68,11 @@ def serve(
             "It is shown only this once. Set SCANDEPOT_ADMIN_PASSWORD before the first start "
             "to choose it instead."
         )
+    receiver, builder = _start_dicom(ctx)
     typer.echo(
         f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
-        f"serving on http://{settings.http_host}:{settings.http_port}/"
+        f"serving on http://{settings.http_host}:{settings.http_port}/, "
+        f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
     )
     try:
         uvicorn.run(
@@ -77,7 +84,45 @@ def serve(
             server_header=False,
         )
     finally:
+        receiver.stop()
+        builder.stop()
         ctx.close()
+
+
+def _start_dicom(ctx: Context) -> tuple[Receiver, Builder]:
+    try:
+        receiver = Receiver(ctx).start()
+    except OSError as exc:
+        ctx.close()
+        s = ctx.settings
+        typer.echo(
+            f"error: cannot listen for DICOM on {s.dicom_host}:{s.dicom_port}: {exc}", err=True
+        )
+        raise typer.Exit(2) from None
+    return receiver, Builder(ctx).start()
+
+
+@app.command()
+def dicom(
+    data_dir: Path | None = DataDirOption,
+    database_url: str | None = DatabaseUrlOption,
+    port: int | None = typer.Option(None, "--port", help="DICOM port (env SCANDEPOT_DICOM_PORT)."),
+) -> None:
+    """Run only the DICOM receiver and the prearchive builder (to scale out receiving)."""
+    settings = load_settings(data_dir=data_dir, database_url=database_url, dicom_port=port)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx = open_context(settings)
+    receiver, builder = _start_dicom(ctx)
+    typer.echo(f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    receiver.stop()
+    builder.stop()
+    ctx.close()
 
 
 @app.command()
