@@ -9,8 +9,10 @@ moved or replaced while the archive is being sent) aborts the stream; see
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,24 @@ class Download:
                 "download %s of project %s aborted: %s", self.filename, self.resolved.project, exc
             )
             raise
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """:meth:`chunks` with the next chunk made in a worker thread while this one is
+        sent: reading and hashing overlap with the socket writes. At most two chunks are
+        held."""
+        loop = asyncio.get_running_loop()
+        chunks = self.chunks()
+        pending = loop.run_in_executor(None, next, chunks, None)
+        try:
+            while (chunk := await pending) is not None:
+                pending = loop.run_in_executor(None, next, chunks, None)
+                yield chunk
+        finally:
+            # The client left or the stream failed: let the worker finish its chunk, then
+            # close the generator (and the file it has open) in a thread of its own.
+            with contextlib.suppress(BaseException):
+                await pending
+            await loop.run_in_executor(None, chunks.close)
 
 
 def _resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Resolved:

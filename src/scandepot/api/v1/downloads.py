@@ -49,7 +49,7 @@ router = APIRouter(tags=["downloads"])
 def _archive(ctx: Any, actor: Any, target: Target, layout: Layout, fmt: Format) -> Any:
     download = downloads.prepare(ctx, actor, target, layout, fmt)
     return StreamingResponse(
-        download.chunks(),
+        download.stream(),
         media_type=fmt.media_type,
         headers={"content-disposition": f'attachment; filename="{download.filename}"'},
     )
