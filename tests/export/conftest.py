@@ -32,6 +32,12 @@ class World:
                 out[key] = body
         return out
 
+    def files_below_sessions(
+        self,
+    ) -> dict[tuple[str, str | None, str | None, str, str], bytes]:
+        """What a project selection takes: session- and scan-level resources."""
+        return {k: v for k, v in self.files.items() if k[1] is not None}
+
 
 SCANS = {"1": "T1w MPRAGE", "2": "EPI rest", "10": "EPI task"}
 

@@ -144,7 +144,8 @@ def _names(items: Sequence[str]) -> str:
 
 
 def _require_all(wanted: Sequence[str], found: Iterable[str], message: str, field: str) -> None:
-    missing = [w for w in wanted if w not in set(found)]
+    present = set(found)
+    missing = [w for w in wanted if w not in present]
     if missing:
         raise NotFound(message.format(names=_names(missing)), field=field)
 
