@@ -174,17 +174,23 @@ def _zip_pieces(members: Iterable[Member]) -> Iterator[bytes]:
     # No `with`: leaving a with-block on an error would write the central directory and
     # make a cut archive look whole. Only a complete run closes the file.
     archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
-    for member in members:
-        info = zipfile.ZipInfo(member.name, date_time=_dos_time(member.modified))
-        info.compress_type = zipfile.ZIP_STORED
-        info.file_size = member.size
-        info.external_attr = 0o644 << 16
-        entry = archive.open(info, "w")
-        for chunk in read_checked(member):
-            entry.write(chunk)
+    try:
+        for member in members:
+            info = zipfile.ZipInfo(member.name, date_time=_dos_time(member.modified))
+            info.compress_type = zipfile.ZIP_STORED
+            info.file_size = member.size
+            info.external_attr = 0o644 << 16
+            entry = archive.open(info, "w")
+            for chunk in read_checked(member):
+                entry.write(chunk)
+                yield sink.take()
+            entry.close()
             yield sink.take()
-        entry.close()
-        yield sink.take()
+    except BaseException:
+        # Abandon the archive: with no file object, ZipFile.close() (which its __del__
+        # calls) writes nothing, so no end records can follow a failure.
+        archive.fp = None
+        raise
     archive.close()
     yield sink.take()
 
