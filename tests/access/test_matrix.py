@@ -147,6 +147,15 @@ for _prefix in LEVEL_PREFIXES.values():
     )
 
 
+# Archive downloads and manifests: read level, like a single file.
+for _prefix in (P, LEVEL_PREFIXES["session"], LEVEL_PREFIXES["scan"]):
+    ROUTES[("GET", _prefix + "/download")] = Row("read", 200, query="?format=tar")
+    ROUTES[("GET", _prefix + "/manifest")] = Row("read", 200)
+for _prefix in LEVEL_PREFIXES.values():
+    ROUTES[("GET", _prefix + "/resources/{resource}/download")] = Row("read", 200)
+    ROUTES[("GET", _prefix + "/resources/{resource}/manifest")] = Row("read", 200)
+
+
 def app_routes() -> set[tuple[str, str]]:
     """The app's route table: every operation of its OpenAPI document, and HEAD twins."""
     app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))

@@ -15,7 +15,7 @@ from scandepot import __version__
 from scandepot.access.users import ADMIN_LOGIN, ensure_admin
 from scandepot.app import create_app
 from scandepot.archive.check import check as check_archive
-from scandepot.cli import user
+from scandepot.cli import download, user
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
@@ -180,6 +180,7 @@ def check(
 
 
 app.add_typer(user.app, name="user")
+app.command("download")(download.download)
 
 
 @app.command()

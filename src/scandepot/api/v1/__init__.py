@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from scandepot.api.v1 import (
     audit,
     auth,
+    downloads,
     members,
     projects,
     resources,
@@ -27,5 +28,6 @@ for sub in (
     sessions.router,
     scans.router,
     *resources.routers,
+    downloads.router,
 ):
     router.include_router(sub)

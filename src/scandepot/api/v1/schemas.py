@@ -255,3 +255,28 @@ def page_out(page: Page[Any], convert: Callable[[Any], T]) -> PageOut[T]:
         limit=page.limit,
         offset=page.offset,
     )
+
+
+class ManifestFileOut(BaseModel):
+    name: str  # where the file is in the archive (and under DEST for `scandepot download`)
+    size: int
+    sha256: str
+    md5: str
+    url: str  # its single-file download route (Range, If-Range and ETag work there)
+    subject: str | None
+    session: str | None
+    scan: str | None
+    scan_type: str | None
+    resource: str
+    path: str
+
+
+class ManifestOut(BaseModel):
+    manifest_version: int
+    project: str
+    layout: str
+    selection: dict[str, Any]
+    created: str
+    file_count: int
+    total_size: int
+    files: list[ManifestFileOut]

@@ -1,0 +1,167 @@
+"""Archive downloads and their manifests.
+
+/projects/{project}/download | manifest                        a selection in the project
+/projects/{project}/sessions/{session}/download | manifest     a session (or its scans)
+.../sessions/{session}/scans/{scan}/download | manifest        a scan
+.../resources/{resource}/download | manifest                   one resource, every level
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from scandepot.api.deps import ActorDep, CtxDep
+from scandepot.api.v1.resources import LEVELS
+from scandepot.api.v1.schemas import ManifestOut
+from scandepot.archive.resources import OwnerRef
+from scandepot.export import downloads
+from scandepot.export.archives import Format
+from scandepot.export.downloads import ProjectTarget, ResourceTarget, Target
+from scandepot.export.layouts import Layout
+from scandepot.export.selection import Selection, scan_choice, split_list
+
+P = "/projects/{project}"
+ARCHIVE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {f.media_type: {} for f in Format}, "description": "The archive"}
+}
+
+FormatQuery = Annotated[Format, Query(description="zip, tar or tar.gz")]
+LayoutQuery = Annotated[Layout, Query(description="Folder layout inside the archive")]
+ListQuery = Annotated[
+    list[str] | None, Query(description="Comma-separated, or the parameter repeated")
+]
+Resources = Annotated[
+    list[str] | None, Query(description="Resource labels, e.g. DICOM,NIFTI (default: all)")
+]
+Scans = Annotated[list[str] | None, Query(description="Scan IDs, comma-separated, or ALL")]
+ScanTypes = Annotated[
+    str | None, Query(max_length=200, description="Regular expression searched in scan types")
+]
+
+router = APIRouter(tags=["downloads"])
+
+
+def _archive(ctx: Any, actor: Any, target: Target, layout: Layout, fmt: Format) -> Any:
+    download = downloads.prepare(ctx, actor, target, layout, fmt)
+    return StreamingResponse(
+        download.stream(),
+        media_type=fmt.media_type,
+        headers={"content-disposition": f'attachment; filename="{download.filename}"'},
+    )
+
+
+def project_target(
+    project: str,
+    sessions: ListQuery = None,
+    subjects: ListQuery = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    scans: Scans = None,
+    scan_types: ScanTypes = None,
+    resources: Resources = None,
+) -> ProjectTarget:
+    selection = Selection(
+        sessions=split_list(sessions, field="sessions"),
+        subjects=split_list(subjects, field="subjects"),
+        date_from=date_from,
+        date_to=date_to,
+        scans=scan_choice(scans),
+        scan_types=scan_types,
+        resources=split_list(resources, field="resources"),
+    )
+    return ProjectTarget(project, selection)
+
+
+def session_target(
+    project: str,
+    session: str,
+    scans: Scans = None,
+    scan_types: ScanTypes = None,
+    resources: Resources = None,
+) -> ProjectTarget:
+    selection = Selection(
+        sessions=split_list([session], field="session"),
+        scans=scan_choice(scans),
+        scan_types=scan_types,
+        resources=split_list(resources, field="resources"),
+    )
+    return ProjectTarget(project, selection)
+
+
+def scan_target(
+    project: str, session: str, scan: str, resources: Resources = None
+) -> ProjectTarget:
+    selection = Selection(
+        sessions=split_list([session], field="session"),
+        scans=split_list([scan], field="scan"),
+        resources=split_list(resources, field="resources"),
+    )
+    return ProjectTarget(project, selection)
+
+
+_SCOPES: list[tuple[str, str, Callable[..., ProjectTarget]]] = [
+    ("project", P, project_target),
+    ("session", P + "/sessions/{session}", session_target),
+    ("scan", P + "/sessions/{session}/scans/{scan}", scan_target),
+]
+
+
+def _add_selection_routes(name: str, prefix: str, dep: Callable[..., ProjectTarget]) -> None:
+    @router.get(prefix + "/download", name=f"download_{name}", responses=ARCHIVE)
+    def download(
+        ctx: CtxDep,
+        actor: ActorDep,
+        format: FormatQuery = Format.ZIP,
+        layout: LayoutQuery = Layout.TREE,
+        target: ProjectTarget = Depends(dep),
+    ) -> StreamingResponse:
+        response: StreamingResponse = _archive(ctx, actor, target, layout, format)
+        return response
+
+    @router.get(prefix + "/manifest", name=f"{name}_manifest", response_model=ManifestOut)
+    def manifest(
+        ctx: CtxDep,
+        actor: ActorDep,
+        layout: LayoutQuery = Layout.TREE,
+        target: ProjectTarget = Depends(dep),
+    ) -> dict[str, Any]:
+        return downloads.get_manifest(ctx, actor, target, layout)
+
+
+def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> None:
+    base = prefix + "/resources/{resource}"
+
+    @router.get(base + "/download", name=f"download_{level}_resource", responses=ARCHIVE)
+    def download(
+        ctx: CtxDep,
+        actor: ActorDep,
+        resource: str,
+        format: FormatQuery = Format.ZIP,
+        layout: LayoutQuery = Layout.TREE,
+        ref: OwnerRef = Depends(ref_dep),
+    ) -> StreamingResponse:
+        response: StreamingResponse = _archive(
+            ctx, actor, ResourceTarget(ref, resource), layout, format
+        )
+        return response
+
+    @router.get(base + "/manifest", name=f"{level}_resource_manifest", response_model=ManifestOut)
+    def manifest(
+        ctx: CtxDep,
+        actor: ActorDep,
+        resource: str,
+        layout: LayoutQuery = Layout.TREE,
+        ref: OwnerRef = Depends(ref_dep),
+    ) -> dict[str, Any]:
+        return downloads.get_manifest(ctx, actor, ResourceTarget(ref, resource), layout)
+
+
+for _name, _prefix, _dep in _SCOPES:
+    _add_selection_routes(_name, _prefix, _dep)
+for _level, _prefix, _ref_dep in LEVELS:
+    _add_resource_routes(_level, _prefix, _ref_dep)

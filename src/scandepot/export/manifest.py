@@ -1,0 +1,56 @@
+"""The manifest of a download: every file with its size and SHA-256.
+
+The same document is the first member of every archive (``manifest.json``, beside
+``manifest.sha256`` for ``sha256sum -c``) and the answer of the manifest routes, so that a
+client can check an extracted archive or fetch the files one by one and check those.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scandepot.db.base import utcnow
+from scandepot.export.selection import Resolved
+
+MANIFEST_NAME = "manifest.json"
+SHA256SUMS_NAME = "manifest.sha256"
+VERSION = 1
+
+
+def build(resolved: Resolved) -> dict[str, Any]:
+    return {
+        "manifest_version": VERSION,
+        "project": resolved.project,
+        "layout": resolved.layout.value,
+        "selection": resolved.selection,
+        "created": utcnow().isoformat().replace("+00:00", "Z"),
+        "file_count": len(resolved.entries),
+        "total_size": resolved.total_size,
+        "files": [
+            {
+                "name": e.name,
+                "size": e.size,
+                "sha256": e.sha256,
+                "md5": e.md5,
+                "url": e.url,
+                "subject": e.where.subject,
+                "session": e.where.session,
+                "scan": e.where.scan,
+                "scan_type": e.where.scan_type,
+                "resource": e.where.resource,
+                "path": e.where.path,
+            }
+            for e in resolved.entries
+        ],
+    }
+
+
+def to_bytes(manifest: dict[str, Any]) -> bytes:
+    return json.dumps(manifest, indent=1, ensure_ascii=False).encode() + b"\n"
+
+
+def sha256sums(resolved: Resolved) -> bytes:
+    """``sha256sum`` format, ``{hex}  {name}`` a line, for ``sha256sum -c manifest.sha256``.
+    (File paths never hold newlines or backslashes: the path rule refuses them.)"""
+    return "".join(f"{e.sha256}  {e.name}\n" for e in resolved.entries).encode()

@@ -1,0 +1,326 @@
+"""What a download contains: a selection resolved to files, each with its archive name.
+
+Access is checked once, at the project (:attr:`Action.DOWNLOAD`); everything else is SQL
+limited to that project. The scan-type pattern is a Python regular expression applied to
+the scan rows, so that it means the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Literal
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.actors import Actor
+from scandepot.access.permissions import Action
+from scandepot.archive import layout, projects, resources
+from scandepot.archive.labels import check_label
+from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
+from scandepot.archive.resources import OwnerRef
+from scandepot.errors import Invalid, NotFound
+from scandepot.export.layouts import Layout, Where, archive_name, check_unique
+
+ALL: Literal["ALL"] = "ALL"
+PATTERN_MAX = 200
+_IN_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
+
+ScanChoice = tuple[str, ...] | Literal["ALL"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """A choice of files in one project; empty fields do not filter.
+
+    ``scans``: ``None`` takes session-level resources and every scan; ``"ALL"`` every scan
+    and no session-level resources; a tuple of scan IDs those scans. A ``scan_types``
+    pattern, like any choice of scans, leaves session-level resources out.
+    """
+
+    sessions: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    scans: ScanChoice = None
+    scan_types: str | None = None
+    resources: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        """The selection as recorded in the audit log and the manifest (only what is set)."""
+        found: dict[str, Any] = {
+            "sessions": list(self.sessions),
+            "subjects": list(self.subjects),
+            "date_from": self.date_from.isoformat() if self.date_from else None,
+            "date_to": self.date_to.isoformat() if self.date_to else None,
+            "scans": self.scans if isinstance(self.scans, str) else list(self.scans or ()),
+            "scan_types": self.scan_types,
+            "resources": list(self.resources),
+        }
+        return {k: v for k, v in found.items() if v}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One selected file: where it goes in the archive, what it must be, where it is."""
+
+    name: str
+    where: Where
+    size: int
+    sha256: str
+    md5: str
+    modified: dt.datetime
+    source: PurePosixPath  # relative to the file store's archive folder
+    url: str  # the single-file download route, for clients that fetch files one by one
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    project: str
+    layout: Layout
+    entries: list[Entry]
+    selection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+
+def split_list(values: Iterable[str] | None, *, field: str) -> tuple[str, ...]:
+    """``["DICOM,NIFTI", "QA"]`` to ``("DICOM", "NIFTI", "QA")``: repeated and comma-separated
+    values both work; each must be a label."""
+    found: dict[str, None] = {}
+    for value in values or ():
+        for item in value.split(","):
+            item = item.strip()
+            if item:
+                found[check_label(item, field=field)] = None
+    return tuple(found)
+
+
+def scan_choice(values: Iterable[str] | None) -> ScanChoice:
+    items = split_list(values, field="scans")
+    if not items:
+        return None
+    if ALL in items:
+        if len(items) > 1:
+            raise Invalid("scans is either ALL or a list of scan IDs, not both.", field="scans")
+        return ALL
+    return items
+
+
+def compile_pattern(pattern: str | None) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    if len(pattern) > PATTERN_MAX:
+        raise Invalid(f"scan_types is longer than {PATTERN_MAX} characters.", field="scan_types")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise Invalid(
+            f"scan_types '{pattern}' is not a regular expression: {exc}.", field="scan_types"
+        ) from None
+
+
+def file_url(project: str, w: Where) -> str:
+    parts = ["/api/v1/projects", quote(project, safe="")]
+    if w.session is not None:
+        parts += ["sessions", quote(w.session, safe="")]
+        if w.scan is not None:
+            parts += ["scans", quote(w.scan, safe="")]
+    elif w.subject is not None:
+        parts += ["subjects", quote(w.subject, safe="")]
+    parts += ["resources", quote(w.resource, safe=""), "files", quote(w.path, safe="/")]
+    return "/".join(parts)
+
+
+def _names(items: Sequence[str]) -> str:
+    return ", ".join(f"'{i}'" for i in items)
+
+
+def _require_all(wanted: Sequence[str], found: Iterable[str], message: str, field: str) -> None:
+    present = set(found)
+    missing = [w for w in wanted if w not in present]
+    if missing:
+        raise NotFound(message.format(names=_names(missing)), field=field)
+
+
+def _scan_sort_key(scan: str | None) -> tuple[int, int, str]:
+    if scan is None:
+        return (0, 0, "")
+    return (1, int(scan), "") if scan.isdigit() else (2, 0, scan)
+
+
+def _sort_key(w: Where) -> tuple[Any, ...]:
+    return (w.subject or "", w.session or "", _scan_sort_key(w.scan), w.resource, w.path)
+
+
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    where_base: Where  # path empty: filled per file
+    dir: PurePosixPath
+
+
+def _files(db: DBSession, project: str, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]:
+    entries: list[Entry] = []
+    ids = list(owners)
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        rows = db.execute(
+            select(
+                File.resource_id, File.path, File.size, File.sha256, File.md5, File.updated_at
+            ).where(File.resource_id.in_(chunk))
+        ).all()
+        for resource_id, path, size, sha256, md5, updated in rows:
+            owner = owners[resource_id]
+            b = owner.where_base
+            w = Where(b.subject, b.session, b.scan, b.scan_type, b.resource, path)
+            entries.append(
+                Entry(
+                    name=archive_name(lay, w),
+                    where=w,
+                    size=size,
+                    sha256=sha256,
+                    md5=md5,
+                    modified=updated,
+                    source=layout.resource_files_dir(owner.dir, b.resource) / path,
+                    url=file_url(project, w),
+                )
+            )
+    entries.sort(key=lambda e: _sort_key(e.where))
+    check_unique(lay, (e.name for e in entries))
+    return entries
+
+
+def _check_named(db: DBSession, proj: Project, sel: Selection) -> None:
+    """Every session and subject named must exist (a typo must not silently shrink the
+    download)."""
+    if sel.sessions:
+        found = db.scalars(
+            select(Session.label).where(
+                Session.project_id == proj.id, Session.label.in_(sel.sessions)
+            )
+        )
+        _require_all(
+            sel.sessions,
+            found,
+            f"Session(s) {{names}} not found in project '{proj.label}'.",
+            "sessions",
+        )
+    if sel.subjects:
+        found = db.scalars(
+            select(Subject.label).where(
+                Subject.project_id == proj.id, Subject.label.in_(sel.subjects)
+            )
+        )
+        _require_all(
+            sel.subjects,
+            found,
+            f"Subject(s) {{names}} not found in project '{proj.label}'.",
+            "subjects",
+        )
+
+
+def resolve_selection(
+    db: DBSession, actor: Actor, project: str, sel: Selection, lay: Layout
+) -> Resolved:
+    proj = projects.load(db, actor, project, Action.DOWNLOAD)
+    pattern = compile_pattern(sel.scan_types)
+    _check_named(db, proj, sel)
+    stmt = (
+        select(
+            Resource.id,
+            Resource.label,
+            Scan.label,
+            Scan.type,
+            Session.label,
+            Subject.label,
+        )
+        .join(Session, Resource.session_id == Session.id)
+        # The subject of the session as it is now (a session may have moved to another).
+        .join(Subject, Session.subject_id == Subject.id)
+        .outerjoin(Scan, Resource.scan_id == Scan.id)
+        .where(Resource.project_id == proj.id)
+    )
+    if sel.sessions:
+        stmt = stmt.where(Session.label.in_(sel.sessions))
+    if sel.subjects:
+        stmt = stmt.where(Subject.label.in_(sel.subjects))
+    if sel.date_from:
+        stmt = stmt.where(Session.date >= sel.date_from)
+    if sel.date_to:
+        stmt = stmt.where(Session.date <= sel.date_to)
+    if sel.scans is not None or pattern is not None:
+        stmt = stmt.where(Resource.scan_id.is_not(None))
+    if isinstance(sel.scans, tuple):
+        stmt = stmt.where(Scan.label.in_(sel.scans))
+    rows = db.execute(stmt).all()
+    if isinstance(sel.scans, tuple):
+        scans_in_selection = select(Scan.label).join(Session, Scan.session_id == Session.id)
+        scans_in_selection = scans_in_selection.where(
+            Session.project_id == proj.id, Scan.label.in_(sel.scans)
+        )
+        if sel.sessions:
+            scans_in_selection = scans_in_selection.where(Session.label.in_(sel.sessions))
+        _require_all(
+            sel.scans,
+            db.scalars(scans_in_selection),
+            "Scan(s) {names} not found in the selected session(s).",
+            "scans",
+        )
+    if pattern is not None:
+        rows = [r for r in rows if pattern.search(r[3] or "")]
+        if not rows:
+            raise NotFound(
+                f"No scan in the selection has a type that matches '{sel.scan_types}'.",
+                field="scan_types",
+            )
+    if sel.resources:
+        _require_all(
+            sel.resources,
+            (r[1] for r in rows),
+            "No resource labelled {names} in the selected session(s) and scan(s).",
+            "resources",
+        )
+        rows = [r for r in rows if r[1] in sel.resources]
+    owners = {
+        rid: _Owner(
+            Where(subject, session, scan, scan_type, label, ""),
+            layout.owner_dir(proj.label, subject, session, scan),
+        )
+        for rid, label, scan, scan_type, session, subject in rows
+    }
+    entries = _files(db, proj.label, lay, owners)
+    if not entries:
+        raise NotFound("The selection matches no files.", field="selection")
+    return Resolved(proj.label, lay, entries, sel.describe())
+
+
+def resolve_resource(
+    db: DBSession, actor: Actor, ref: OwnerRef, label: str, lay: Layout
+) -> Resolved:
+    owner = resources.load_owner(db, actor, ref, Action.DOWNLOAD)
+    found = resources.find(db, owner, label, ref)
+    subject = owner.session.subject if owner.session is not None else owner.subject
+    where = Where(
+        subject.label if subject is not None else None,
+        owner.session.label if owner.session is not None else None,
+        owner.scan.label if owner.scan is not None else None,
+        owner.scan.type if owner.scan is not None else None,
+        label,
+        "",
+    )
+    entries = _files(db, owner.project.label, lay, {found.id: _Owner(where, owner.dir)})
+    if not entries:
+        raise NotFound(f"Resource '{label}' of {ref.describe()} has no files.", field="resource")
+    described: dict[str, Any] = {"resource": label}
+    for key in ("subject", "session", "scan"):
+        value = getattr(ref, key)
+        if value is not None:
+            described[key] = value
+    return Resolved(owner.project.label, lay, entries, described)

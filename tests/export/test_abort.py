@@ -1,0 +1,114 @@
+"""A file that vanishes or changes while an archive is sent ends the response without the
+archive's closing records: the client gets an error, never a cut archive that looks whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from scandepot.export.archives import Format, Member, SourceChanged, stream
+from tests.conftest import LiveServer
+from tests.helpers import ADMIN, API
+
+NOW = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+BIG = 40  # files of 1 MiB: more than socket buffers hold, so the server is mid-stream
+
+
+def members(tmp_path: Path, count: int = 3) -> list[Member]:
+    found = []
+    for i in range(count):
+        path = tmp_path / f"{i}.bin"
+        body = bytes([i]) * 5000
+        path.write_bytes(body)
+        found.append(Member(f"d/{i}.bin", len(body), NOW, path, hashlib.sha256(body).hexdigest()))
+    return found
+
+
+def collect(fmt: Format, items: list[Member]) -> tuple[bytes, Exception | None]:
+    out = bytearray()
+    try:
+        for chunk in stream(fmt, items):
+            out += chunk
+    except SourceChanged as exc:
+        return bytes(out), exc
+    return bytes(out), None
+
+
+@pytest.mark.parametrize("fmt", list(Format))
+@pytest.mark.parametrize("damage", ["deleted", "replaced", "grown", "shrunk"])
+def test_writer_stops_before_the_end_records(tmp_path: Path, fmt: Format, damage: str) -> None:
+    items = members(tmp_path)
+    whole, error = collect(fmt, items)
+    assert error is None
+    target = items[1].path
+    assert target is not None
+    if damage == "deleted":
+        target.unlink()
+    elif damage == "replaced":
+        target.write_bytes(b"\x09" * 5000)
+    elif damage == "grown":
+        target.write_bytes(bytes([1]) * 5001)
+    else:
+        target.write_bytes(bytes([1]) * 4999)
+    cut, error = collect(fmt, items)
+    assert isinstance(error, SourceChanged)
+    assert len(cut) < len(whole)
+    # The readers refuse what was sent before the error.
+    if fmt is Format.ZIP:
+        with pytest.raises(zipfile.BadZipFile):
+            zipfile.ZipFile(io.BytesIO(cut))
+    elif fmt is Format.TAR_GZ:
+        with pytest.raises((EOFError, zlib.error, tarfile.ReadError)):
+            with tarfile.open(fileobj=io.BytesIO(cut), mode="r:gz") as t:
+                t.getmembers()
+    else:
+        # A tar has no index: what tells the cut is the missing end-of-archive blocks (and,
+        # on the wire, the missing end of the response).
+        assert not cut.endswith(b"\0" * 1024)
+
+
+@pytest.fixture
+def big_session(client: TestClient, users: object) -> None:
+    assert client.post(f"{API}/projects", json={"id": "P1"}, auth=ADMIN).status_code == 201
+    base = f"{API}/projects/P1"
+    client.post(f"{base}/subjects", json={"label": "S1"}, auth=ADMIN)
+    client.post(f"{base}/sessions", json={"label": "E1", "subject": "S1"}, auth=ADMIN)
+    client.post(f"{base}/sessions/E1/scans", json={"id": "1"}, auth=ADMIN)
+    chunk = b"\xab" * (1024 * 1024)
+    for i in range(BIG):
+        url = f"{base}/sessions/E1/scans/1/resources/DICOM/files/{i:03d}.dcm"
+        assert client.put(url, content=chunk, auth=ADMIN).status_code == 201
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar"])
+@pytest.mark.parametrize("change", ["delete", "relabel"])
+def test_session_deleted_or_moved_mid_download(
+    client: TestClient, big_session: None, live_server: LiveServer, fmt: str, change: str
+) -> None:
+    url = f"{live_server.url}{API}/projects/P1/sessions/E1/download?format={fmt}"
+    received = 0
+    with httpx.Client(timeout=30) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            with http.stream("GET", url, auth=ADMIN) as r:
+                assert r.status_code == 200
+                for chunk in r.iter_raw(64 * 1024):
+                    if received == 0:
+                        if change == "delete":
+                            gone = client.delete(f"{API}/projects/P1/sessions/E1", auth=ADMIN)
+                            assert gone.status_code == 204
+                        else:
+                            moved = client.patch(
+                                f"{API}/projects/P1/sessions/E1", json={"label": "E2"}, auth=ADMIN
+                            )
+                            assert moved.status_code == 200
+                    received += len(chunk)
+    assert 0 < received < BIG * 1024 * 1024
