@@ -195,6 +195,10 @@ def test_moving_a_session_to_another_subject(
     assert r.status_code == 200 and r.json()["subject"] == "S2"
     assert (ctx.store.archive / "P1/subjects/S2/sessions/E1").is_dir()
     assert not (ctx.store.archive / "P1/subjects/S1/sessions/E1").exists()
+    # The catalog and the disk still agree: resources below follow their session.
+    from scandepot.archive.check import check
+
+    assert check(ctx).ok
 
 
 def test_failed_relabel_leaves_folders_in_place(

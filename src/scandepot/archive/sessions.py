@@ -7,6 +7,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
@@ -16,7 +17,7 @@ from scandepot.archive import layout, projects
 from scandepot.archive.ids import next_accession
 from scandepot.archive.labels import check_label
 from scandepot.archive.listing import Page, PageRequest, like, paginate
-from scandepot.archive.models import Project, Session, Subject
+from scandepot.archive.models import Project, Resource, Session, Subject
 from scandepot.archive.relocate import relocations
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound
@@ -184,6 +185,12 @@ def update(ctx: Context, actor: Actor, project: str, label: str, data: SessionFi
             subject = _subject(db, session.project, check_label(new_subject, field="subject"))
             session.subject_id = subject.id
             session.subject = subject
+            # Resources below the session record their subject too (for paths and checks).
+            db.execute(
+                sql_update(Resource)
+                .where(Resource.session_id == session.id)
+                .values(subject_id=subject.id)
+            )
         for key, value in changes.items():
             setattr(session, key, "" if key == "note" and value is None else value)
         db.flush()
