@@ -23,6 +23,7 @@ from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
 from scandepot.context import Context
+from scandepot.prearchive.models import Instance, PrearchiveSession
 from scandepot.settings import Settings
 from tests.conftest import ACTOR_NAMES, PASSWORD
 
@@ -102,6 +103,14 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("PATCH", "/api/v1/users/{login}"): Row("site_admin", 200, body=lambda a: {"full_name": a}),
     ("GET", "/api/v1/audit"): Row("site_admin", 200),
     ("GET", "/api/v1/projects"): Row("public", 200),
+    ("GET", "/api/v1/prearchive"): Row("signed_in", 200),
+    ("GET", "/api/v1/prearchive/{staged_id}"): Row("write", 200),
+    ("PATCH", "/api/v1/prearchive/{staged_id}"): Row(
+        "write", 200, body=lambda a: {"subject": f"S_{a}"}
+    ),
+    ("POST", "/api/v1/prearchive/{staged_id}/rebuild"): Row("write", 200),
+    ("POST", "/api/v1/prearchive/{staged_id}/archive"): Row("manage", 200),
+    ("DELETE", "/api/v1/prearchive/{staged_id}"): Row("manage", 204),
     ("POST", "/api/v1/projects"): Row("signed_in", 201, body=lambda a: {"id": f"NEW_{a}"}),
     ("GET", P): Row("see", 200),
     ("PATCH", P): Row("manage", 200, body=lambda a: {"description": f"by {a}"}),
@@ -199,6 +208,7 @@ def build_world(ctx: Context, accessibility: str) -> None:
     subjects.create(ctx, SYSTEM, "P", SubjectCreate(label="S1"))
     sessions.create(ctx, SYSTEM, "P", SessionCreate(label="E1", subject="S1"))
     scans.create(ctx, SYSTEM, "P", "E1", ScanCreate(id="1"))
+    stage_one_instance(ctx)
     for ref in (
         OwnerRef("P"),
         OwnerRef("P", subject="S1"),
@@ -211,12 +221,40 @@ def build_world(ctx: Context, accessibility: str) -> None:
     del resources
 
 
+def stage_one_instance(ctx: Context) -> None:
+    """A staged session in project P, received like any instance."""
+    from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
+    from scandepot.ingest.receive import Source, receive
+
+    with ctx.store.stage() as staged:
+        staged.write(to_bytes(mr_instance(Study(), Series(), 1, rows=8, columns=8)))
+        receive(ctx, staged, Source("upload", project="P"))
+
+
+def staged_id(ctx: Context) -> int:
+    with ctx.db.read() as db:
+        found = db.scalar(select(PrearchiveSession.id).order_by(PrearchiveSession.id.desc()))
+    assert found is not None
+    return found
+
+
 def snapshot(ctx: Context) -> tuple[Any, ...]:
     """What a refused request must not change."""
     with ctx.db.read() as db:
         counts = tuple(
             db.scalar(select(func.count()).select_from(model))
-            for model in (Project, Subject, Session, Scan, Resource, File, ProjectRole, User)
+            for model in (
+                Project,
+                Subject,
+                Session,
+                Scan,
+                Resource,
+                File,
+                ProjectRole,
+                User,
+                PrearchiveSession,
+                Instance,
+            )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
         described = project.description if project else None
@@ -224,12 +262,16 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
             select(func.count(ApiToken.id)).where(ApiToken.revoked_at.is_(None))
         )
         notes = tuple(db.scalars(select(Session.note).order_by(Session.id)))
-    return counts, described, live_tokens, notes
+        staged = tuple(db.scalars(select(PrearchiveSession.subject)))
+    return counts, described, live_tokens, notes, staged
 
 
 def reset(ctx: Context, accessibility: str) -> None:
     if projects_exist(ctx):
         projects.delete(ctx, SYSTEM, "P", recursive=True)
+    with ctx.db.write() as db:
+        for leftover in db.scalars(select(PrearchiveSession)):
+            db.delete(leftover)
     build_world(ctx, accessibility)
 
 
@@ -268,6 +310,8 @@ def test_route(
             "login": "spare",
             **row.params,
         }
+        if "{staged_id}" in template:
+            values["staged_id"] = staged_id(ctx)
         if "{token_id}" in template:
             owner = {"anonymous": "spare"}.get(name, name)
             actor = _actor_of(ctx, owner)

@@ -45,6 +45,8 @@ class Action(enum.Enum):
     DELETE = Level.MANAGE
     CONFIGURE = Level.MANAGE
     MANAGE_USERS = Level.MANAGE
+    PREARCHIVE = Level.WRITE  # see, relabel and rebuild the project's staged sessions
+    ARCHIVE = Level.MANAGE  # archive staged sessions into the project, move them, delete
 
     @property
     def level(self) -> Level:

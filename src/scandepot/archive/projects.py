@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import Select, func, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit, permissions
@@ -29,6 +30,7 @@ from scandepot.archive.models import (
 )
 from scandepot.context import Context
 from scandepot.errors import Conflict
+from scandepot.prearchive.models import PrearchiveSession
 
 
 class ProjectSettings(BaseModel):
@@ -208,8 +210,19 @@ def delete(ctx: Context, actor: Actor, label: str, *, recursive: bool = False) -
                 f"Project '{label}' has {has_subjects} subject(s); "
                 "delete them first or ask for a recursive delete."
             )
+        staged = db.scalars(
+            select(PrearchiveSession.id).where(PrearchiveSession.project_key == label)
+        ).all()
+        if staged and not recursive:
+            raise Conflict(
+                f"Project '{label}' has {len(staged)} staged session(s) in the prearchive; "
+                "archive or delete them first, or ask for a recursive delete."
+            )
+        db.execute(sql_delete(PrearchiveSession).where(PrearchiveSession.project_key == label))
         db.delete(project)
         audit.record(db, actor, "project.deleted", project=label, recursive=recursive)
     # The catalog forgets first; a crash before the files go leaves only files that
     # `scandepot check` reports as not catalogued, never a catalog entry without its file.
     ctx.store.remove_tree(ctx.archive_path(layout.project_dir(label)))
+    for staged_id in staged:
+        ctx.store.remove_tree(ctx.store.data_dir / "prearchive" / str(staged_id))

@@ -16,6 +16,7 @@ from scandepot.access.users import ADMIN_LOGIN, ensure_admin
 from scandepot.app import create_app
 from scandepot.archive.check import check as check_archive
 from scandepot.cli import download, user
+from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
@@ -180,6 +181,7 @@ def check(
 
 
 app.add_typer(user.app, name="user")
+app.add_typer(prearchive_cli.app, name="prearchive")
 app.command("download")(download.download)
 
 

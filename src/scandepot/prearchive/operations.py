@@ -1,0 +1,190 @@
+"""What people do with staged sessions: list, show, relabel, move, rebuild, archive, delete.
+
+Members work on their project's staged sessions (see, relabel, rebuild); owners also
+archive them, move them into the project and delete them; unassigned sessions are for
+site administrators. Each staged session holds exactly one study (sessions are keyed by
+Study Instance UID), so studies never need separating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access import audit, permissions
+from scandepot.access.actors import Actor
+from scandepot.access.permissions import Action, Level
+from scandepot.archive import projects
+from scandepot.archive.labels import check_label
+from scandepot.archive.listing import Page, PageRequest, paginate
+from scandepot.archive.models import Project
+from scandepot.context import Context
+from scandepot.errors import Conflict, NotFound, Unauthorized
+from scandepot.prearchive import archiver, builder
+from scandepot.prearchive.archiver import Archived
+from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
+
+
+class Relabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project: str | None = None  # a move
+    subject: str | None = None
+    session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StagedView:
+    staged: PrearchiveSession
+    files: int
+    size: int
+
+
+def _not_found(staged_id: int) -> NotFound:
+    return NotFound(f"Staged session {staged_id} not found.", field="id")
+
+
+def load(db: DBSession, actor: Actor, staged_id: int, action: Action) -> PrearchiveSession:
+    """The staged session, if ``actor`` may do ``action`` on it; fails closed."""
+    staged = db.get(PrearchiveSession, staged_id)
+    if staged is None:
+        raise Unauthorized() if actor.is_anonymous else _not_found(staged_id)
+    if staged.project_key == UNASSIGNED:
+        if actor.is_site_admin:
+            return staged
+        raise Unauthorized() if actor.is_anonymous else _not_found(staged_id)
+    projects.load(db, actor, staged.project_key, action)
+    return staged
+
+
+def _view(db: DBSession, staged: PrearchiveSession) -> StagedView:
+    files, size = db.execute(
+        select(func.count(Instance.id), func.coalesce(func.sum(Instance.size), 0)).where(
+            Instance.prearchive_id == staged.id
+        )
+    ).one()
+    return StagedView(staged, int(files), int(size))
+
+
+def list_staged(
+    ctx: Context,
+    actor: Actor,
+    page: PageRequest,
+    *,
+    project: str | None = None,
+    status: Status | None = None,
+) -> Page[StagedView]:
+    permissions.require_signed_in(actor)
+    stmt = select(PrearchiveSession)
+    if not actor.is_site_admin:
+        allowed = select(Project.label).where(permissions.permission_clause(actor, Level.WRITE))
+        stmt = stmt.where(PrearchiveSession.project_key.in_(allowed))
+    if project is not None:
+        stmt = stmt.where(
+            PrearchiveSession.project_key == ("" if project == "unassigned" else project)
+        )
+    if status is not None:
+        stmt = stmt.where(PrearchiveSession.status == status.value)
+    with ctx.db.read() as db:
+        found = paginate(
+            db,
+            stmt,
+            page,
+            sort_fields={
+                "received": PrearchiveSession.last_received_at,
+                "created": PrearchiveSession.created_at,
+                "project": PrearchiveSession.project_key,
+                "status": PrearchiveSession.status,
+            },
+            default_sort="-received",
+            tiebreak=PrearchiveSession.id,
+        )
+        items = [_view(db, s) for s in found.items]
+    return Page(items=items, total=found.total, limit=found.limit, offset=found.offset)
+
+
+def get(ctx: Context, actor: Actor, staged_id: int) -> StagedView:
+    with ctx.db.read() as db:
+        return _view(db, load(db, actor, staged_id, Action.PREARCHIVE))
+
+
+def _busy(staged: PrearchiveSession) -> None:
+    if staged.status in (Status.BUILDING, Status.ARCHIVING):
+        raise Conflict(f"Staged session {staged.id} is {staged.status}; try again shortly.")
+
+
+def relabel(ctx: Context, actor: Actor, staged_id: int, data: Relabel) -> StagedView:
+    """Change the subject or session label, or move the session to another project
+    (owners of the target project, or site admins); the session is rebuilt."""
+    with ctx.db.write() as db:
+        staged = load(db, actor, staged_id, Action.PREARCHIVE)
+        _busy(staged)
+        changes: dict[str, str | None] = {}
+        if data.project is not None and data.project != staged.project_key:
+            if staged.project_key != UNASSIGNED:
+                projects.load(db, actor, staged.project_key, Action.ARCHIVE)
+            target = projects.load(db, actor, data.project, Action.ARCHIVE)
+            clash = db.scalar(
+                select(PrearchiveSession.id).where(
+                    PrearchiveSession.project_key == target.label,
+                    PrearchiveSession.StudyInstanceUID == staged.StudyInstanceUID,
+                )
+            )
+            if clash is not None:
+                raise Conflict(
+                    f"Project '{target.label}' already holds this study in staged session "
+                    f"{clash}; archive or delete that one first."
+                )
+            changes["project"] = staged.project_key or None
+            staged.project_key = target.label
+            staged.problems = [p for p in staged.problems if not p.startswith("Project '")]
+        if data.subject is not None:
+            changes["subject"] = staged.subject
+            staged.subject = check_label(data.subject, field="subject")
+        if data.session is not None:
+            changes["session"] = staged.session
+            staged.session = check_label(data.session, field="session")
+        builder.build(db, staged)
+        audit.record(
+            db,
+            actor,
+            "prearchive.relabelled",
+            project=staged.project_key or None,
+            target=f"prearchive:{staged.id}",
+            **{f"old_{k}": v for k, v in changes.items()},
+        )
+        return _view(db, staged)
+
+
+def rebuild(ctx: Context, actor: Actor, staged_id: int) -> StagedView:
+    with ctx.db.write() as db:
+        staged = load(db, actor, staged_id, Action.PREARCHIVE)
+        _busy(staged)
+        builder.build(db, staged)
+        return _view(db, staged)
+
+
+def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = False) -> Archived:
+    with ctx.db.read() as db:
+        staged = load(db, actor, staged_id, Action.ARCHIVE)
+        _busy(staged)
+    return archiver.archive(ctx, actor, staged_id, overwrite=overwrite)
+
+
+def delete(ctx: Context, actor: Actor, staged_id: int) -> None:
+    with ctx.db.write() as db:
+        staged = load(db, actor, staged_id, Action.ARCHIVE)
+        _busy(staged)
+        audit.record(
+            db,
+            actor,
+            "prearchive.deleted",
+            project=staged.project_key or None,
+            target=f"prearchive:{staged.id}",
+            StudyInstanceUID=staged.StudyInstanceUID,
+        )
+        db.delete(staged)
+    ctx.store.remove_tree(ctx.store.data_dir / "prearchive" / str(staged_id))
