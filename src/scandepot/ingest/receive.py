@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
@@ -77,14 +78,15 @@ def _route(ctx: Context, header: Header, source: Source) -> Route:
 
 def _staging_session(
     db: DBSession, project_key: str, header: Header, routed: Route, source: Source
-) -> PrearchiveSession:
-    query = select(PrearchiveSession).where(
+) -> tuple[int, list[str]]:
+    """The staging session's ID and problems, created on the study's first instance."""
+    query = select(PrearchiveSession.id, PrearchiveSession.problems).where(
         PrearchiveSession.project_key == project_key,
         PrearchiveSession.StudyInstanceUID == header.StudyInstanceUID,
     )
-    staged = db.scalar(query)
-    if staged is not None:
-        return staged
+    found = db.execute(query).first()
+    if found is not None:
+        return found.id, list(found.problems)
     try:
         with db.begin_nested():
             staged = PrearchiveSession(
@@ -116,16 +118,17 @@ def _staging_session(
                 staged.problems = [f"Project '{routed.project}' does not exist."]
             db.add(staged)
     except IntegrityError:
-        staged = db.scalar(query)
-        if staged is None:
+        found = db.execute(query).first()
+        if found is None:
             raise
-    return staged
+        return found.id, list(found.problems)
+    return staged.id, list(staged.problems)
 
 
-def _archived_copy(db: DBSession, project_id: int, header: Header) -> Instance | None:
-    """The archived instance of this project with the same SOP Instance UID, if any."""
+def _archived_copy(db: DBSession, project_id: int, header: Header) -> str | None:
+    """The SHA-256 of this project's archived instance with the same UID, if any."""
     return db.scalar(
-        select(Instance)
+        select(Instance.sha256)
         .join(Scan, Instance.scan_id == Scan.id)
         .join(Session, Scan.session_id == Session.id)
         .where(Instance.SOPInstanceUID == header.SOPInstanceUID, Session.project_id == project_id)
@@ -142,7 +145,10 @@ def receive(
     header = header or read_header(staged_file.tmp_path)
     routed = _route(ctx, header, source)
     published: Path | None = None
+    instances = cast(Table, Instance.__table__)
+    now = utcnow()
     try:
+        # Plain statements on the hot path: one small transaction per instance.
         with ctx.db.write() as db:
             project_id = None
             if routed.project is not None:
@@ -151,60 +157,65 @@ def receive(
             assert project_key is not None
             if project_id is not None:
                 archived = _archived_copy(db, project_id, header)
-                if archived is not None and archived.sha256 == digest.sha256:
+                if archived is not None and archived == digest.sha256:
                     return Received(None, duplicate=True)
-            staging = _staging_session(db, project_key, header, routed, source)
-            held = db.scalar(
-                select(Instance).where(
-                    Instance.prearchive_id == staging.id,
-                    Instance.SOPInstanceUID == header.SOPInstanceUID,
-                    Instance.duplicate_of.is_(None),
+            staging_id, problems = _staging_session(db, project_key, header, routed, source)
+            held = db.execute(
+                select(instances.c.id, instances.c.sha256).where(
+                    instances.c.prearchive_id == staging_id,
+                    instances.c.sop_instance_uid == header.SOPInstanceUID,
+                    instances.c.duplicate_of.is_(None),
                 )
-            )
+            ).first()
             if held is not None and held.sha256 == digest.sha256:
-                staging.last_received_at = utcnow()
-                return Received(staging.id, duplicate=True)
+                db.execute(
+                    update(PrearchiveSession)
+                    .where(PrearchiveSession.id == staging_id)
+                    .values(last_received_at=now)
+                )
+                return Received(staging_id, duplicate=True)
             conflict = held is not None
             suffix = f".{digest.sha256[:12]}" if conflict else ""
-            dest = spool_path(ctx, staging.id, header, suffix)
+            dest = spool_path(ctx, staging_id, header, suffix)
             if conflict and dest.exists():  # this very copy arrived before
-                return Received(staging.id, duplicate=True)
-            db.add(
-                Instance(
-                    prearchive_id=staging.id,
-                    SOPInstanceUID=header.SOPInstanceUID,
-                    SOPClassUID=header.SOPClassUID,
-                    TransferSyntaxUID=header.TransferSyntaxUID,
-                    StudyInstanceUID=header.StudyInstanceUID,
-                    SeriesInstanceUID=header.SeriesInstanceUID,
-                    SeriesNumber=header.SeriesNumber,
-                    SeriesDescription=header.SeriesDescription,
-                    Modality=header.Modality,
-                    BodyPartExamined=header.BodyPartExamined,
-                    InstanceNumber=header.InstanceNumber,
-                    NumberOfFrames=header.NumberOfFrames,
+                return Received(staging_id, duplicate=True)
+            db.execute(
+                instances.insert().values(
+                    prearchive_id=staging_id,
+                    sop_instance_uid=header.SOPInstanceUID,
+                    sop_class_uid=header.SOPClassUID,
+                    transfer_syntax_uid=header.TransferSyntaxUID,
+                    study_instance_uid=header.StudyInstanceUID,
+                    series_instance_uid=header.SeriesInstanceUID,
+                    series_number=header.SeriesNumber,
+                    series_description=header.SeriesDescription,
+                    modality=header.Modality,
+                    body_part_examined=header.BodyPartExamined,
+                    instance_number=header.InstanceNumber,
+                    number_of_frames=header.NumberOfFrames,
                     spool_path=str(dest.relative_to(ctx.store.data_dir)),
                     size=digest.size,
                     md5=digest.md5,
                     sha256=digest.sha256,
                     duplicate_of=held.id if held is not None else None,
+                    received_at=now,
                 )
             )
+            values: dict[str, object] = {"last_received_at": now, "status": Status.RECEIVING}
             if conflict:
                 note = (
                     f"Instance {header.SOPInstanceUID} arrived again with other bytes; "
                     "both copies are kept."
                 )
-                if note not in staging.problems:
-                    staging.problems = [*staging.problems, note]
-            staging.last_received_at = utcnow()
-            if staging.status != Status.RECEIVING:
-                staging.status = Status.RECEIVING
-            db.flush()
+                if note not in problems:
+                    values["problems"] = [*problems, note]
+            db.execute(
+                update(PrearchiveSession).where(PrearchiveSession.id == staging_id).values(values)
+            )
             staged_file.publish(dest)
             published = dest
     except BaseException:
         if published is not None:
             published.unlink(missing_ok=True)
         raise
-    return Received(staging.id, conflict=conflict)
+    return Received(staging_id, conflict=conflict)
