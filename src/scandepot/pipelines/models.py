@@ -77,9 +77,7 @@ class Job(Base):
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scan.id", ondelete="SET NULL"))
     target: Mapped[str] = mapped_column(String(160), nullable=False)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    status: Mapped[str] = mapped_column(
-        String(16), nullable=False, default=JobStatus.QUEUED.value
-    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=JobStatus.QUEUED.value)
     message: Mapped[str] = mapped_column(Text, nullable=False, default="")
     log: Mapped[str] = mapped_column(Text, nullable=False, default="")
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
