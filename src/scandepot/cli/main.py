@@ -13,7 +13,7 @@ from scandepot import __version__
 from scandepot.access.users import ADMIN_LOGIN, ensure_admin
 from scandepot.app import create_app
 from scandepot.archive.check import check as check_archive
-from scandepot.cli import user
+from scandepot.cli import pipelines, user
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
@@ -23,6 +23,7 @@ from scandepot.cli.common import (
 )
 from scandepot.db.migrate import current_revision
 from scandepot.errors import ScandepotError
+from scandepot.pipelines.executors import LocalExecutor
 
 app = typer.Typer(
     name="scandepot",
@@ -42,7 +43,8 @@ def serve(
     ),
     port: int | None = typer.Option(None, "--port", help="HTTP port (env SCANDEPOT_HTTP_PORT)."),
 ) -> None:
-    """Run the archive: migrate the catalog, create the admin account, serve HTTP."""
+    """Run the archive: migrate the catalog, create the admin account, serve HTTP and run
+    pipeline jobs (with the local executor)."""
     settings = load_settings(
         data_dir=data_dir, database_url=database_url, http_host=host, http_port=port
     )
@@ -67,6 +69,10 @@ def serve(
         f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
         f"serving on http://{settings.http_host}:{settings.http_port}/"
     )
+    executor = None
+    if settings.pipeline_executor == "local":
+        executor = LocalExecutor(ctx)
+        executor.start()
     try:
         uvicorn.run(
             create_app(ctx=ctx),
@@ -77,6 +83,8 @@ def serve(
             server_header=False,
         )
     finally:
+        if executor is not None:
+            executor.stop()
         ctx.close()
 
 
@@ -135,6 +143,9 @@ def check(
 
 
 app.add_typer(user.app, name="user")
+app.add_typer(pipelines.pipeline_app, name="pipeline")
+app.add_typer(pipelines.job_app, name="job")
+app.command("worker")(pipelines.worker)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from scandepot.api.v1 import (
     audit,
     auth,
     members,
+    pipelines,
     projects,
     resources,
     scans,
@@ -26,6 +27,7 @@ for sub in (
     subjects.router,
     sessions.router,
     scans.router,
+    pipelines.router,
     *resources.routers,
 ):
     router.include_router(sub)
