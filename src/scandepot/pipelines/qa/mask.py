@@ -27,7 +27,10 @@ def otsu_threshold(values: NDArray[np.floating], bins: int = 256) -> float:
     mean1 = np.cumsum(hist * centers) / np.maximum(weight1, 1e-12)
     mean2 = (np.cumsum((hist * centers)[::-1]) / np.maximum(weight2[::-1], 1e-12))[::-1]
     between = weight1[:-1] * weight2[1:] * (mean1[:-1] - mean2[1:]) ** 2
-    return float(centers[int(np.argmax(between))])
+    # Class one is bins 0..i, so the threshold is that bin's upper edge. An empty stretch
+    # of histogram between two modes gives equal scores: take the middle of it.
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-12))
+    return float(edges[int(best[len(best) // 2]) + 1])
 
 
 def head_mask(volume: NDArray[np.floating], *, min_voxels: int) -> NDArray[np.bool_]:
