@@ -104,7 +104,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]
     """Series written once per run: a 3D volume (with one marked voxel) and a 4D run."""
     root = tmp_path_factory.mktemp("dicom")
     volume = np.clip(phantom((32, 40, 12), noise=20, seed=1) + 100, 0, None)
-    volume[3, 5, 2] = 4000  # the brightest voxel, to check orientation
+    volume[12, 15, 5] = 4000  # the brightest voxel (inside the head), to check orientation
     run4d = np.clip(phantom((24, 28, 10, 8), noise=20, seed=2) + 100, 0, None)
     return {
         "t1": write_series(root / "t1", volume.astype(np.uint16), series_number=1),

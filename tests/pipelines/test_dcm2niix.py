@@ -48,11 +48,11 @@ def test_real_and_synthetic_scans_convert_with_orientation_and_sidecars(
     t1 = nib.load(nifti_dir(ctx, "E1", "1") / "1_T1w.nii.gz")
     assert t1.shape == (32, 40, 12)
     assert t1.header.get_zooms() == (1.0, 1.0, 1.5)
-    # The marked voxel was at column 3, row 5, slice 2: DICOM patient position (LPS)
-    # (3, 5, 3.0) mm, which is RAS (-3, -5, 3.0) whatever axes dcm2niix chose to flip.
+    # The marked voxel was at column 12, row 15, slice 5: DICOM patient position (LPS)
+    # (12, 15, 7.5) mm, which is RAS (-12, -15, 7.5) whatever axes dcm2niix flipped.
     data = np.asarray(t1.dataobj)
     brightest = np.unravel_index(int(data.argmax()), data.shape)
-    assert np.allclose(t1.affine @ [*brightest, 1], [-3.0, -5.0, 3.0, 1.0])
+    assert np.allclose(t1.affine @ [*brightest, 1], [-12.0, -15.0, 7.5, 1.0])
 
     bold = nib.load(nifti_dir(ctx, "E1", "2") / "2_bold.nii.gz")
     assert bold.shape == (24, 28, 10, 8)
