@@ -3,6 +3,7 @@ queued jobs in the test's process (the executors have tests of their own)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,6 +19,7 @@ from scandepot.archive.scans import ScanCreate
 from scandepot.archive.sessions import SessionCreate
 from scandepot.archive.subjects import SubjectCreate
 from scandepot.context import Context
+from scandepot.errors import Conflict
 from scandepot.events import SessionArchived
 from scandepot.pipelines import config, jobs, runner
 from scandepot.pipelines.config import ConfigUpdate
@@ -44,34 +46,33 @@ def upload(ctx: Context, ref: OwnerRef, paths: Iterable[Path]) -> None:
 @pytest.fixture
 def archive(ctx: Context) -> ArchiveFn:
     """Archive a session: ``scans`` maps scan IDs to the DICOM files of each."""
+    return lambda scans_files, **labels: archive_session(ctx, scans_files, **labels)
 
-    def make(
-        scans_files: dict[str, list[Path]],
-        *,
-        project: str = "PIPE",
-        subject: str = "S1",
-        session: str = "E1",
-    ) -> SessionArchived:
-        try:
-            projects.create(ctx, SYSTEM, ProjectCreate(id=project))
-        except Exception:  # noqa: BLE001 - the project of an earlier call
-            pass
-        try:
-            subjects.create(ctx, SYSTEM, project, SubjectCreate(label=subject))
-        except Exception:  # noqa: BLE001
-            pass
-        created = sessions.create(
-            ctx, SYSTEM, project, SessionCreate(label=session, subject=subject, modality="MR")
-        )
-        for number, (label, paths) in enumerate(scans_files.items(), start=1):
-            scans.create(
-                ctx, SYSTEM, project, session,
-                ScanCreate(id=label, SeriesNumber=number, Modality="MR"),
-            )  # fmt: skip
-            upload(ctx, OwnerRef(project, session=session, scan=label), paths)
-        return SessionArchived(project, subject, session, created.accession, tuple(scans_files))
 
-    return make
+def archive_session(
+    ctx: Context,
+    scans_files: dict[str, list[Path]],
+    *,
+    project: str = "PIPE",
+    subject: str = "S1",
+    session: str = "E1",
+) -> SessionArchived:
+    """A session built as the prearchive will: session, scans, DICOM files, as the system.
+    Returns the event the prearchive publishes (the caller publishes it)."""
+    with contextlib.suppress(Conflict):  # the project and subject of an earlier call
+        projects.create(ctx, SYSTEM, ProjectCreate(id=project))
+    with contextlib.suppress(Conflict):
+        subjects.create(ctx, SYSTEM, project, SubjectCreate(label=subject))
+    created = sessions.create(
+        ctx, SYSTEM, project, SessionCreate(label=session, subject=subject, modality="MR")
+    )
+    for number, (label, paths) in enumerate(scans_files.items(), start=1):
+        scans.create(
+            ctx, SYSTEM, project, session,
+            ScanCreate(id=label, SeriesNumber=number, Modality="MR"),
+        )  # fmt: skip
+        upload(ctx, OwnerRef(project, session=session, scan=label), paths)
+    return SessionArchived(project, subject, session, created.accession, tuple(scans_files))
 
 
 def enable(
