@@ -72,7 +72,9 @@ def write_series(
             ds.StudyTime = "101500"
             ds.SeriesDate = "20240301"
             ds.SeriesTime = "101500"
-            ds.AcquisitionTime = f"{101500 + t * int(repetition_time_s):06d}.000000"
+            seconds = 10 * 3600 + 15 * 60 + t * repetition_time_s
+            hh, mm, ss = int(seconds // 3600), int(seconds % 3600 // 60), seconds % 60
+            ds.AcquisitionTime = f"{hh:02d}{mm:02d}{ss:09.6f}"
             ds.SeriesNumber = series_number
             ds.SeriesDescription = description
             ds.ProtocolName = description
