@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot import __version__
 from scandepot.archive import outputs
+from scandepot.archive.layout import Owner
 from scandepot.archive.models import Project, Resource, Scan
 from scandepot.archive.outputs import OutputFolder
 from scandepot.context import Context
@@ -154,8 +155,6 @@ def _targets(ctx: Context, job: Job) -> list[ScanTarget]:
         targets = []
         for scan in found:
             session = scan.session
-            from scandepot.archive.layout import Owner
-
             owner = Owner(session.project, session.subject, session, scan)
             labels = db.scalars(select(Resource.label).where(Resource.parent_key == owner.key))
             targets.append(
