@@ -22,7 +22,9 @@ from scandepot.access.actors import SYSTEM
 from scandepot.archive.listing import PageRequest
 from scandepot.cli.common import open_context
 from scandepot.context import Context
+from scandepot.events import JobFinished
 from scandepot.pipelines import jobs, wiring
+from scandepot.pipelines.executors import LocalExecutor
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job
 from scandepot.settings import Settings
@@ -171,3 +173,48 @@ def test_celery_workers_run_auto_launched_jobs(
     scan_dir = ctx.store.archive / "PIPE/subjects/S1/sessions/E1/scans/2/resources"
     assert (scan_dir / "QA/files/2_bold_qa.json").is_file()
     assert (scan_dir / "SNAPSHOTS/files/2_bold.png").is_file()
+
+
+def test_local_executor_in_a_server_process_announces_finished_jobs(
+    ctx: Context, synthetic: dict[str, list[Path]]
+) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"pipeline_poll_s": 0.2})
+    wiring.install(ctx)
+    finished: list[JobFinished] = []
+    ctx.events.subscribe(JobFinished, finished.append)
+    executor = LocalExecutor(ctx, workers=2)
+    executor.start()
+    try:
+        event = archive_session(ctx, {"1": synthetic["t1"]})
+        enable(ctx, "PIPE", "dcm2niix", "snapshots")
+        ctx.events.publish(event)
+        ended = wait_all_finished(ctx, 2, timeout=60)
+    finally:
+        executor.stop()
+    assert [(j.pipeline, j.status) for j in ended] == [
+        ("dcm2niix", "succeeded"),
+        ("snapshots", "succeeded"),
+    ], [j.message for j in ended]
+    deadline = time.monotonic() + 5
+    while len(finished) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted((e.pipeline, e.status) for e in finished) == [
+        ("dcm2niix", "succeeded"),
+        ("snapshots", "succeeded"),
+    ]
+
+
+def test_a_launch_while_the_broker_is_down_is_quick_and_left_for_the_sweep(
+    ctx: Context, synthetic: dict[str, list[Path]]
+) -> None:
+    ctx.settings = ctx.settings.model_copy(
+        update={"pipeline_executor": "celery", "celery_broker_url": "redis://127.0.0.1:9/0"}
+    )
+    wiring.install(ctx)
+    archive_session(ctx, {"1": synthetic["t1"]})
+    enable(ctx, "PIPE", "dcm2niix", auto=False)
+    start = time.monotonic()
+    job = jobs.launch(ctx, SYSTEM, "PIPE", "E1", LaunchRequest("dcm2niix"))
+    assert time.monotonic() - start < 3
+    assert jobs.get(ctx, SYSTEM, "PIPE", job.id).dispatched_at is None
+    assert jobs.undispatched(ctx, older_than_s=0) == [job.id]

@@ -22,6 +22,11 @@ log = logging.getLogger("scandepot.pipelines")
 
 
 def make_celery(settings: Settings, ctx: Context | None = None) -> Any:
+    transport: dict[str, Any] = {"visibility_timeout": 24 * 3600}
+    if ctx is None:
+        # A sender (the server, the CLI) must not hold a request for seconds of retries
+        # when the broker is down: the job stays queued and a worker's sweep sends it.
+        transport.update(socket_connect_timeout=2, max_retries=0)
     app = Celery("scandepot", broker=settings.celery_broker_url, set_as_current=False)
     app.conf.update(
         task_default_queue=settings.celery_queue,
@@ -30,7 +35,7 @@ def make_celery(settings: Settings, ctx: Context | None = None) -> Any:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 24 * 3600},
+        broker_transport_options=transport,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
     )

@@ -113,6 +113,9 @@ class LocalExecutor:
         if self._stopping.is_set():
             return
         error = future.exception()
+        if error is None:
+            # The pool process announced the end on its own bus; subscribers live here.
+            jobs.announce(self.ctx, job_id)
         if error is not None and token is not None:
             # The worker process died (killed, out of memory): the job did not end cleanly.
             log.error("job %s: worker process failed: %r", job_id, error)

@@ -448,6 +448,25 @@ def finish(ctx: Context, job_id: int, token: str, outcome: Outcome) -> list[Job]
     return ended
 
 
+def announce(ctx: Context, job_id: int) -> None:
+    """Publish JobFinished for a job (and those ended with it) that another process ran."""
+    with ctx.db.read() as db:
+        job = db.get(Job, job_id)
+        if job is None or not JobStatus(job.status).finished:
+            return
+        project = db.get(Project, job.project_id)
+        assert project is not None
+        ended = [job]
+        ended += db.scalars(
+            select(Job).where(
+                Job.after_job_id == job_id,
+                Job.status == JobStatus.CANCELLED.value,
+                Job.started_at.is_(None),
+            )
+        ).all()
+    announce_ended(ctx, project.label, ended)
+
+
 def announce_ended(ctx: Context, project: str, ended: Sequence[Job]) -> None:
     for job in ended:
         _announce_finished(ctx, project, job)
