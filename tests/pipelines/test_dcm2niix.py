@@ -17,6 +17,7 @@ from scandepot.pipelines import dcm2niix, jobs
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import JobStatus
 from tests.pipelines.conftest import ArchiveFn, enable, run_queued
+from tests.pipelines.dicom import pydicom_file
 
 
 def nifti_dir(ctx: Context, session: str, scan: str, project: str = "PIPE") -> Path:
@@ -40,7 +41,15 @@ def catalogued(ctx: Context, scan: str, resource: str = "NIFTI") -> list[str]:
 def test_real_and_synthetic_scans_convert_with_orientation_and_sidecars(
     ctx: Context, archive: ArchiveFn, real: dict[str, list[Path]], synthetic: dict[str, list[Path]]
 ) -> None:
-    archive({"1": synthetic["t1"], "2": synthetic["bold"], "3": real["epi"], "4": real["dwi"]})
+    archive(
+        {
+            "1": synthetic["t1"],
+            "2": synthetic["bold"],
+            "3": real["epi"],
+            "4": real["dwi"],
+            "5": [pydicom_file("MR_small.dcm")],
+        }
+    )
     enable(ctx, "PIPE", "dcm2niix", auto=False)
     job = jobs.launch(ctx, SYSTEM, "PIPE", "E1", LaunchRequest("dcm2niix"))
     assert run_queued(ctx) == [JobStatus.SUCCEEDED]
@@ -76,11 +85,14 @@ def test_real_and_synthetic_scans_convert_with_orientation_and_sidecars(
     bvals = (nifti_dir(ctx, "E1", "4") / f"{stem}.bval").read_text().split()
     assert len(bvals) == 3
 
+    small = nib.load(next(nifti_dir(ctx, "E1", "5").glob("*.nii.gz")))
+    assert small.shape == (64, 64, 1)  # pydicom's one-slice MR test file
+
     record = jobs.get(ctx, SYSTEM, "PIPE", job.id)
     assert record.versions["dcm2niix"] == dcm2niix.version()
     assert record.versions["dcm2niix"].startswith("v1.0.")
-    assert [s["status"] for s in record.outputs["scans"]] == ["converted"] * 4
-    assert record.message == "4 converted, 0 failed, 0 skipped."
+    assert [s["status"] for s in record.outputs["scans"]] == ["converted"] * 5
+    assert record.message == "5 converted, 0 failed, 0 skipped."
     assert "-ba y" in record.log and "Convert 12 DICOM" in record.log
 
 
