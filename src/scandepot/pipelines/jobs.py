@@ -289,9 +289,8 @@ def list_jobs(
         if pipeline:
             stmt = stmt.where(Job.pipeline == pipeline)
         if session:
-            stmt = stmt.where(
-                or_(Job.target == session, Job.target.startswith(session + "/", autoescape=True))
-            )
+            # By the session as it is labelled now (a job's target text keeps the old label).
+            stmt = stmt.join(Session, Session.id == Job.session_id).where(Session.label == session)
         return paginate(
             db,
             stmt,
