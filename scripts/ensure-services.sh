@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Make sure what the test suite talks to is there: dcmtk, and the PostgreSQL server
-# (127.0.0.1:5432, trust auth).
-# Installs and starts it when absent; the suite fails, never skips, when it cannot be reached.
+# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), PostgreSQL
+# (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379, the Celery broker of the pipeline
+# tests). Installs and starts them when absent; the suite fails, never skips, when one
+# cannot be reached.
 set -euo pipefail
 
 # The DICOM peers the suite talks to: dcmtk's storescu and echoscu.
@@ -34,6 +35,23 @@ if ! pg_up; then
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
     if ! wait_for pg_up; then
         echo "ensure-services: PostgreSQL did not start on 127.0.0.1:5432" >&2
+        exit 1
+    fi
+fi
+
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+fi
+
+if ! redis_up; then
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+        --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    if ! wait_for redis_up; then
+        echo "ensure-services: Redis did not start on 127.0.0.1:6379" >&2
         exit 1
     fi
 fi

@@ -11,11 +11,18 @@ from scandepot import __version__
 from scandepot.api import errors, health, v1
 from scandepot.api.limits import RequestLimits
 from scandepot.context import Context
+from scandepot.pipelines import wiring
 from scandepot.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, ctx: Context | None = None) -> FastAPI:
-    """The ASGI application. Pass ``ctx`` to share a context (and its engine) with the caller."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    ctx: Context | None = None,
+    install_pipelines: bool = True,
+) -> FastAPI:
+    """The ASGI application. Pass ``ctx`` to share a context (and its engine) with the
+    caller; pass ``install_pipelines=False`` when the caller wires pipelines to it itself."""
     settings = settings or (ctx.settings if ctx else Settings())
     context = ctx or Context.from_settings(settings)
 
@@ -35,6 +42,8 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         lifespan=lifespan,
     )
     app.state.ctx = context
+    if install_pipelines:
+        wiring.install(context)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(v1.router)

@@ -42,6 +42,15 @@ class SessionNeedsAttention:
 
 
 @dataclass(frozen=True, slots=True)
+class JobQueued:
+    """A pipeline job was recorded as queued; executors that feed workers send it on."""
+
+    job_id: int
+    pipeline: str
+    project: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobFinished:
     job_id: int
     pipeline: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -108,6 +109,36 @@ class Settings(BaseSettings):
         description="Quiet time after the last instance before a staged session is built.",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    pipeline_executor: Literal["local", "celery"] = Field(
+        default="local",
+        description="Where pipeline jobs run: 'local' (a process pool inside `scandepot serve`) "
+        "or 'celery' (`scandepot worker` processes fed through the Celery broker).",
+    )
+    pipeline_workers: int = Field(
+        default=2, ge=1, le=256, description="Jobs the local executor runs at once."
+    )
+    pipeline_poll_s: float = Field(
+        default=2.0, gt=0, le=300, description="How often executors look for queued jobs."
+    )
+    pipeline_heartbeat_s: float = Field(
+        default=10.0, gt=0, le=600, description="How often a running job proves it is alive."
+    )
+    pipeline_stale_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A running job silent this long is taken as interrupted and queued again.",
+    )
+    pipeline_max_attempts: int = Field(
+        default=3, ge=1, le=100, description="Interruptions after which a job is failed."
+    )
+    celery_broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Celery broker (Redis or RabbitMQ) URL."
+    )
+    celery_queue: str = Field(
+        default="scandepot",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="Name of the Celery queue pipeline jobs are sent to.",
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from scandepot.access import roles, tokens
 from scandepot.access.actors import SYSTEM
@@ -23,6 +23,10 @@ from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
 from scandepot.context import Context
+from scandepot.pipelines import config, jobs
+from scandepot.pipelines.config import ConfigUpdate
+from scandepot.pipelines.jobs import LaunchRequest
+from scandepot.pipelines.models import Job, PipelineConfig
 from scandepot.prearchive.models import Instance, PrearchiveSession
 from scandepot.settings import Settings
 from tests.conftest import ACTOR_NAMES, PASSWORD
@@ -137,6 +141,23 @@ ROUTES: dict[tuple[str, str], Row] = {
         "write", 200, body=lambda a: {"quality": "questionable"}
     ),
     ("DELETE", P + "/sessions/{session}/scans/{scan}"): Row("manage", 204),
+    ("GET", "/api/v1/pipelines"): Row("public", 200),
+    ("GET", P + "/pipelines"): Row("read", 200),
+    ("GET", P + "/pipelines/{pipeline}"): Row("read", 200),
+    ("PATCH", P + "/pipelines/{pipeline}"): Row(
+        "manage", 200, body=lambda a: {"auto_launch": True}
+    ),
+    ("POST", P + "/sessions/{session}/jobs"): Row(
+        "write", 202, body=lambda a: {"pipeline": "dcm2niix"}
+    ),
+    ("POST", P + "/sessions/{session}/scans/{scan}/jobs"): Row(
+        "write", 202, body=lambda a: {"pipeline": "dcm2niix"}
+    ),
+    ("GET", P + "/jobs"): Row("read", 200),
+    ("GET", P + "/jobs/{job}"): Row("read", 200),
+    ("GET", P + "/jobs/{job}/log"): Row("read", 200),
+    ("POST", P + "/jobs/{job}/rerun"): Row("write", 202),
+    ("POST", P + "/jobs/{job}/cancel"): Row("write", 200, params={"job": "queued"}),
 }
 for _prefix in LEVEL_PREFIXES.values():
     ROUTES.update(
@@ -193,7 +214,8 @@ def expected(row: Row, accessibility: str, actor_index: int) -> int:
 
 def build_world(ctx: Context, accessibility: str) -> None:
     """Project P with owner, member and collaborator, a subject, session and scan, and a
-    resource with one file at every level; the spare user holds a collaborator role."""
+    resource with one file at every level; the spare user holds a collaborator role;
+    dcm2niix enabled, with one finished and one queued job."""
     from scandepot.archive import files, resources, scans, sessions, subjects
     from scandepot.archive.projects import ProjectCreate
     from scandepot.archive.resources import OwnerRef
@@ -219,6 +241,18 @@ def build_world(ctx: Context, accessibility: str) -> None:
             staged.write(b"DICM bytes")
             files.commit_upload(ctx, SYSTEM, ref, "DICOM", "a.dcm", staged)
     del resources
+    config.configure(ctx, SYSTEM, "P", "dcm2niix", ConfigUpdate(enabled=True))
+    done = jobs.launch(ctx, SYSTEM, "P", "E1", LaunchRequest("dcm2niix"))
+    with ctx.db.write() as db:
+        db.execute(update(Job).where(Job.id == done.id).values(status="succeeded"))
+    jobs.launch(ctx, SYSTEM, "P", "E1", LaunchRequest("dcm2niix"), scan="1")
+
+
+def job_id(ctx: Context, status: str) -> int:
+    with ctx.db.read() as db:
+        found = db.scalar(select(Job.id).where(Job.status == status).order_by(Job.id.desc()))
+    assert found is not None
+    return found
 
 
 def stage_one_instance(ctx: Context) -> None:
@@ -263,7 +297,9 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         )
         notes = tuple(db.scalars(select(Session.note).order_by(Session.id)))
         staged = tuple(db.scalars(select(PrearchiveSession.subject)))
-    return counts, described, live_tokens, notes, staged
+        job_states = tuple(db.execute(select(Job.status, Job.cancel_requested)).all())
+        pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
+    return counts, described, live_tokens, notes, staged, job_states, pipelines
 
 
 def reset(ctx: Context, accessibility: str) -> None:
@@ -308,10 +344,13 @@ def test_route(
             "resource": "DICOM",
             "path": "a.dcm",
             "login": "spare",
+            "pipeline": "dcm2niix",
             **row.params,
         }
         if "{staged_id}" in template:
             values["staged_id"] = staged_id(ctx)
+        if "{job}" in template:
+            values["job"] = job_id(ctx, "queued" if row.params.get("job") else "succeeded")
         if "{token_id}" in template:
             owner = {"anonymous": "spare"}.get(name, name)
             actor = _actor_of(ctx, owner)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,16 @@ def test_clean_removes_stale_temporary_files_only(store: FileStore) -> None:
     assert not stale.exists()
     assert fresh.exists()
     assert list(store.trash.iterdir()) == []
+
+
+def test_clean_removes_work_folders_of_killed_jobs(store: FileStore) -> None:
+    store.ensure()
+    old = store.tmp / "job-7-0123abcd"
+    (old / "dcm2niix").mkdir(parents=True)
+    (old / "dcm2niix" / "x.nii.gz").write_bytes(b"half")
+    recent = store.tmp / "job-8-4567ef01"
+    recent.mkdir()
+    past = time.time() - 2 * 24 * 3600
+    os.utime(old, (past, past))
+    assert store.clean() == 1
+    assert not old.exists() and recent.is_dir()

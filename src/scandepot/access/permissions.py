@@ -42,6 +42,7 @@ class Action(enum.Enum):
     CREATE = Level.WRITE
     UPLOAD = Level.WRITE
     EDIT = Level.WRITE
+    LAUNCH = Level.WRITE  # run pipelines, re-run and cancel jobs
     DELETE = Level.MANAGE
     CONFIGURE = Level.MANAGE
     MANAGE_USERS = Level.MANAGE

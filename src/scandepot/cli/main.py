@@ -15,7 +15,7 @@ from scandepot import __version__
 from scandepot.access.users import ADMIN_LOGIN, ensure_admin
 from scandepot.app import create_app
 from scandepot.archive.check import check as check_archive
-from scandepot.cli import download, user
+from scandepot.cli import download, pipelines, user
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
@@ -28,6 +28,8 @@ from scandepot.context import Context
 from scandepot.db.migrate import current_revision
 from scandepot.errors import ScandepotError
 from scandepot.ingest.dimse import Receiver
+from scandepot.pipelines import wiring
+from scandepot.pipelines.executors import LocalExecutor
 from scandepot.prearchive.worker import Builder
 
 app = typer.Typer(
@@ -48,7 +50,8 @@ def serve(
     ),
     port: int | None = typer.Option(None, "--port", help="HTTP port (env SCANDEPOT_HTTP_PORT)."),
 ) -> None:
-    """Run the archive: migrate the catalog, create the admin account, serve HTTP."""
+    """Run the archive: migrate the catalog, create the admin account, serve HTTP and run
+    pipeline jobs (with the local executor)."""
     settings = load_settings(
         data_dir=data_dir, database_url=database_url, http_host=host, http_port=port
     )
@@ -69,15 +72,20 @@ def serve(
             "It is shown only this once. Set SCANDEPOT_ADMIN_PASSWORD before the first start "
             "to choose it instead."
         )
+    app_ = create_app(ctx=ctx)  # subscribes pipelines before anything can be archived
     receiver, builder = _start_dicom(ctx)
     typer.echo(
         f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
         f"serving on http://{settings.http_host}:{settings.http_port}/, "
         f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
     )
+    executor = None
+    if settings.pipeline_executor == "local":
+        executor = LocalExecutor(ctx)
+        executor.start()
     try:
         uvicorn.run(
-            create_app(ctx=ctx),
+            app_,
             host=settings.http_host,
             port=settings.http_port,
             log_level=settings.log_level,
@@ -87,6 +95,8 @@ def serve(
     finally:
         receiver.stop()
         builder.stop()
+        if executor is not None:
+            executor.stop()
         ctx.close()
 
 
@@ -115,6 +125,7 @@ def dicom(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     ctx = open_context(settings)
+    wiring.install(ctx)  # sessions archived here queue their pipeline jobs
     receiver, builder = _start_dicom(ctx)
     typer.echo(f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}")
     stop = threading.Event()
@@ -183,6 +194,9 @@ def check(
 app.add_typer(user.app, name="user")
 app.add_typer(prearchive_cli.app, name="prearchive")
 app.command("download")(download.download)
+app.add_typer(pipelines.pipeline_app, name="pipeline")
+app.add_typer(pipelines.job_app, name="job")
+app.command("worker")(pipelines.worker)
 
 
 @app.command()

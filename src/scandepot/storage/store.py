@@ -206,13 +206,19 @@ class FileStore:
         fsync_dir(path.parent)
 
     def clean(self, *, older_than_s: float = 24 * 3600) -> int:
-        """Remove temporary files left by killed writers, and anything in the trash."""
+        """Remove temporary files and work folders (pipeline jobs) left by killed writers,
+        and anything in the trash."""
         removed = 0
         cutoff = time.time() - older_than_s
         if self.tmp.exists():
             for entry in self.tmp.iterdir():
-                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                if entry.stat().st_mtime >= cutoff:
+                    continue
+                if entry.is_file():
                     entry.unlink(missing_ok=True)
+                    removed += 1
+                elif entry.is_dir() and entry.name.startswith("job-"):
+                    shutil.rmtree(entry, ignore_errors=True)
                     removed += 1
         if self.trash.exists():
             for entry in self.trash.iterdir():

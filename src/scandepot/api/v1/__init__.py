@@ -9,6 +9,7 @@ from scandepot.api.v1 import (
     auth,
     downloads,
     members,
+    pipelines,
     prearchive,
     projects,
     resources,
@@ -29,6 +30,7 @@ for sub in (
     subjects.router,
     sessions.router,
     scans.router,
+    pipelines.router,
     *resources.routers,
     downloads.router,
 ):

@@ -1,0 +1,287 @@
+"""C-STORE throughput of scandepot against Orthanc, in the same run.
+
+Both receivers and dcmtk's storescu run inside a private network namespace made for the
+run (only its loopback is up): Orthanc 1.10 listens on every interface. Run as root:
+
+    .venv/bin/python bench/dicom_store.py [--instances 2000] [--memory-instances 20000]
+
+Prints instances per second for one association (130 KB MR instances), four concurrent
+associations, and 9 KB instances; the ratio to Orthanc for each; the time from the last
+instance of a session to that session being archived (auto-archive, default quiet time);
+and the receiver's resident memory while it takes in --memory-instances small instances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scandepot.access.actors import SYSTEM
+from scandepot.archive import projects
+from scandepot.archive.projects import ProjectCreate
+from scandepot.context import Context
+from scandepot.db.migrate import upgrade
+from scandepot.dicom.synthetic import Series, Study, mr_instance
+from scandepot.settings import Settings
+
+ORTHANC_PORT, SCANDEPOT_PORT = 4242, 11112
+
+
+def make_instances(folder: Path, count: int, size: int, study: Study) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    series = Series(1, "bench")
+    paths = []
+    for i in range(1, count + 1):
+        path = folder / f"{i:06d}.dcm"
+        mr_instance(study, series, i, rows=size, columns=size).save_as(
+            path, enforce_file_format=True
+        )
+        paths.append(path)
+    return paths
+
+
+class Namespace:
+    def __init__(self) -> None:
+        self.name = f"sdbench{os.getpid()}"
+
+    def __enter__(self) -> Namespace:
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        self.run(["ip", "link", "set", "lo", "up"], check=True)
+        return self
+
+    def cmd(self, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def run(self, argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(self.cmd(argv), **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["ip", "netns", "delete", self.name], check=False)
+
+
+def wait_echo(ns: Namespace, port: int, aet: str) -> None:
+    for _ in range(300):
+        if (
+            ns.run(["echoscu", "-aec", aet, "127.0.0.1", str(port)], capture_output=True).returncode
+            == 0
+        ):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"no echo from {aet} on {port}")
+
+
+def send(ns: Namespace, port: int, aet: str, files: list[Path], associations: int = 1) -> float:
+    """Seconds to store ``files`` over ``associations`` concurrent storescu processes."""
+    chunks = [files[i::associations] for i in range(associations)]
+    env = {**os.environ, "TCP_NODELAY": "1"}
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            ns.cmd(["storescu", "-aec", aet, "127.0.0.1", str(port), *map(str, chunk)]),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for chunk in chunks
+    ]
+    for proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"storescu failed: {err.decode()[-500:]}")
+    return time.perf_counter() - start
+
+
+def start_orthanc(ns: Namespace, work: Path) -> subprocess.Popen[bytes]:
+    storage = work / "orthanc"
+    shutil.rmtree(storage, ignore_errors=True)
+    config = work / "orthanc.json"
+    config.write_text(
+        json.dumps(
+            {
+                "Name": "bench",
+                "StorageDirectory": str(storage),
+                "IndexDirectory": str(storage),
+                "DicomAet": "ORTHANC",
+                "DicomPort": ORTHANC_PORT,
+                "HttpPort": 8042,
+                "RemoteAccessAllowed": False,
+                "AuthenticationEnabled": False,
+                "TcpNoDelay": True,
+                "DicomCheckCalledAet": False,
+                "Plugins": [],
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        ns.cmd(["env", "TCP_NODELAY=1", "Orthanc", str(config)]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_echo(ns, ORTHANC_PORT, "ORTHANC")
+    return proc
+
+
+def start_scandepot(ns: Namespace, data: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ns.cmd(
+            [
+                sys.executable,
+                "-m",
+                "scandepot",
+                "dicom",
+                "--data-dir",
+                str(data),
+                "--port",
+                str(SCANDEPOT_PORT),
+            ]
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_echo(ns, SCANDEPOT_PORT, "SCANDEPOT")
+    return proc
+
+
+def prepare_catalog(data: Path) -> Context:
+    shutil.rmtree(data, ignore_errors=True)
+    ctx = Context.from_settings(Settings(data_dir=data))
+    data.mkdir(parents=True)
+    ctx.store.ensure()
+    upgrade(ctx.db)
+    projects.create(ctx, SYSTEM, ProjectCreate(id="BENCH", upload_destination="archive"))
+    return ctx
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of the receiver: the python process under `ip netns exec`."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    target = int(children.stdout.split()[0]) if children.stdout.strip() else pid
+    for line in Path(f"/proc/{target}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--instances", type=int, default=2000)
+    parser.add_argument("--memory-instances", type=int, default=20000)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sdbench")
+    args = parser.parse_args()
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    n = args.instances
+    print(f"making {n} instances of 256x256 and {n} of 64x64 (16-bit)...", flush=True)
+    big = make_instances(work / "big", n, 256, Study(StudyDescription="xnat://BENCH/s1/e1"))
+    small = make_instances(work / "small", n, 64, Study(StudyDescription="xnat://BENCH/s2/e2"))
+    size_big = big[0].stat().st_size // 1024
+    size_small = small[0].stat().st_size // 1024
+    results: dict[str, dict[str, float]] = {}
+    with Namespace() as ns:
+        for peer in ("orthanc", "scandepot"):
+            rates = results.setdefault(peer, {})
+            for label, files, assocs in (
+                (f"1 association, {size_big} KB", big, 1),
+                (f"4 associations, {size_big} KB", big, 4),
+                (f"1 association, {size_small} KB", small, 1),
+            ):
+                if peer == "orthanc":
+                    proc = start_orthanc(ns, work)
+                    port, aet = ORTHANC_PORT, "ORTHANC"
+                else:
+                    ctx = prepare_catalog(work / "data")
+                    ctx.close()
+                    proc = start_scandepot(ns, work / "data")
+                    port, aet = SCANDEPOT_PORT, "SCANDEPOT"
+                try:
+                    seconds = send(ns, port, aet, files, assocs)
+                finally:
+                    stop(proc)
+                rates[label] = n / seconds
+                print(f"{peer:10s} {label:28s} {n / seconds:8.1f} instances/s", flush=True)
+        print()
+        print(f"{'':28s} {'scandepot':>10s} {'Orthanc':>10s} {'ratio':>7s}")
+        for label, rate in results["scandepot"].items():
+            other = results["orthanc"][label]
+            print(f"{label:28s} {rate:10.1f} {other:10.1f} {rate / other:7.2f}")
+
+        # Last instance to archived, with the default quiet time.
+        ctx = prepare_catalog(work / "data")
+        proc = start_scandepot(ns, work / "data")
+        try:
+            send(ns, SCANDEPOT_PORT, "SCANDEPOT", big)
+            sent = time.perf_counter()
+            from sqlalchemy import func, select
+
+            from scandepot.archive.models import File
+
+            while True:
+                with ctx.db.read() as db:
+                    if (db.scalar(select(func.count(File.id))) or 0) >= n:
+                        break
+                if time.perf_counter() - sent > 120:
+                    raise RuntimeError("session not archived within 120 s")
+                time.sleep(0.1)
+            print(
+                f"\nlast instance to archived ({n} instances, quiet time "
+                f"{ctx.settings.prearchive_quiet_s:g} s): {time.perf_counter() - sent:.1f} s"
+            )
+        finally:
+            stop(proc)
+            ctx.close()
+
+        # Memory while taking in many instances.
+        m = args.memory_instances
+        many = make_instances(work / "many", m, 64, Study(StudyDescription="xnat://BENCH/s3/e3"))
+        ctx = prepare_catalog(work / "data")
+        ctx.close()
+        proc = start_scandepot(ns, work / "data")
+        try:
+            samples: list[int] = []
+            sender = subprocess.Popen(
+                ns.cmd(
+                    [
+                        "storescu",
+                        "-aec",
+                        "SCANDEPOT",
+                        "127.0.0.1",
+                        str(SCANDEPOT_PORT),
+                        "+sd",
+                        str(work / "many"),
+                    ]
+                ),
+                env={**os.environ, "TCP_NODELAY": "1"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            while sender.poll() is None:
+                samples.append(rss_kib(proc.pid))
+                time.sleep(0.5)
+            quarter = max(1, len(samples) // 4)
+            print(
+                f"receiver RSS over {m} instances: first quarter max "
+                f"{max(samples[:quarter]) / 1024:.0f} MiB, last quarter max "
+                f"{max(samples[-quarter:]) / 1024:.0f} MiB, peak {max(samples) / 1024:.0f} MiB"
+            )
+        finally:
+            stop(proc)
+        del many
+
+
+if __name__ == "__main__":
+    main()

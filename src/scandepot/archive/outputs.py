@@ -1,0 +1,169 @@
+"""Publish folders of generated files (pipeline outputs) into resources, all or nothing.
+
+Each folder, written beforehand under ``tmp/`` (the archive's file system), replaces the
+whole content of one resource: its files are fsynced and hashed, then in one catalog
+transaction the resource's old rows give way to the new ones while on disk the old
+``files/`` folder is renamed into the trash and the new one renamed into place. If the
+transaction fails the renames are undone, so either every folder of a call is catalogued
+and visible or none is, and what was there before stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.archive import resources
+from scandepot.archive.layout import Owner
+from scandepot.archive.models import File, Scan, Session
+from scandepot.context import Context
+from scandepot.db.base import utcnow
+from scandepot.errors import NotFound
+from scandepot.storage.store import CHUNK, StoredDigest, fsync_dir, make_dirs
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFolder:
+    """``folder``'s files become the resource ``label`` of a session or of one of its scans."""
+
+    folder: Path
+    label: str
+    session_id: int
+    scan_id: int | None = None
+    format: str | None = None
+    content: str | None = None
+
+
+def _sync_and_hash(path: Path) -> StoredDigest:
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+        os.fsync(fh.fileno())
+    return StoredDigest(size, md5.hexdigest(), sha256.hexdigest())
+
+
+def _prepare(folder: Path) -> dict[str, StoredDigest]:
+    files: dict[str, StoredDigest] = {}
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(root) / name
+            files[path.relative_to(folder).as_posix()] = _sync_and_hash(path)
+        fsync_dir(Path(root))
+    return files
+
+
+def _owner(db: DBSession, item: OutputFolder) -> Owner:
+    session = db.get(Session, item.session_id)
+    if session is None:
+        raise NotFound("The session was deleted meanwhile.", field="session")
+    if item.scan_id is None:
+        return Owner(session.project, session.subject, session)
+    scan = db.get(Scan, item.scan_id)
+    if scan is None:
+        raise NotFound("The scan was deleted meanwhile.", field="scan")
+    return Owner(session.project, session.subject, session, scan)
+
+
+def publish(
+    ctx: Context,
+    items: Sequence[OutputFolder],
+    *,
+    in_transaction: Callable[[DBSession], None] | None = None,
+) -> dict[str, list[str]]:
+    """Publish every folder (see the module docstring). ``in_transaction`` runs inside the
+    catalog transaction (to check and record the job that made the outputs). Returns, per
+    archive path of a resource's folder, the files published there."""
+    prepared = [(item, _prepare(item.folder)) for item in items]
+    moves: list[tuple[Path, Path]] = []  # (from, to), in the order done
+    old_dirs: list[Path] = []
+    published: dict[str, list[str]] = {}
+    try:
+        with ctx.db.write() as db:
+            if in_transaction is not None:
+                in_transaction(db)
+            for item, files in prepared:
+                owner = _owner(db, item)
+                resources.hold_labels(db, owner)
+                res = resources.find_or_create(db, owner, item.label)
+                if item.format is not None:
+                    res.format = item.format
+                if item.content is not None:
+                    res.content = item.content
+                db.execute(delete(File).where(File.resource_id == res.id))
+                now = utcnow()
+                for path, digest in sorted(files.items()):
+                    db.add(
+                        File(
+                            resource_id=res.id,
+                            path=path,
+                            size=digest.size,
+                            md5=digest.md5,
+                            sha256=digest.sha256,
+                            format=_format_of(path),
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                db.flush()
+                where = owner.resource_files_dir(item.label)
+                dest = ctx.archive_path(where)
+                if dest.exists():
+                    aside = ctx.store.trash / uuid.uuid4().hex
+                    os.rename(dest, aside)
+                    moves.append((dest, aside))
+                    old_dirs.append(aside)
+                make_dirs(dest.parent)
+                os.rename(item.folder, dest)
+                moves.append((item.folder, dest))
+                fsync_dir(dest.parent)
+                published[str(where)] = sorted(files)
+            # Leaving the block commits; a failure there lands in the except below.
+    except BaseException:
+        for src, dst in reversed(moves):
+            if dst.exists():
+                os.rename(dst, src)
+        raise
+    for aside in old_dirs:
+        ctx.store.remove_tree(aside)
+    return published
+
+
+def _format_of(path: str) -> str | None:
+    name = path.lower()
+    for suffix, kind in (
+        (".nii.gz", "NIFTI"),
+        (".nii", "NIFTI"),
+        (".json", "JSON"),
+        (".png", "PNG"),
+        (".bval", "BVAL"),
+        (".bvec", "BVEC"),
+    ):
+        if name.endswith(suffix):
+            return kind
+    return None
+
+
+def resource_dir(ctx: Context, session_id: int, scan_id: int | None, label: str) -> Path | None:
+    """Where a resource's files are on disk, or None when the resource does not exist."""
+    from scandepot.archive.models import Resource
+
+    with ctx.db.read() as db:
+        owner = _owner(db, OutputFolder(Path(), label, session_id, scan_id))
+        found = db.scalar(
+            select(Resource.id).where(Resource.parent_key == owner.key, Resource.label == label)
+        )
+        if found is None:
+            return None
+        return ctx.archive_path(owner.resource_files_dir(label))

@@ -1,0 +1,207 @@
+"""Executors: where claimed jobs run. One small interface, two implementations.
+
+- :class:`LocalExecutor`, the embedded default, inside ``scandepot serve``: a thread
+  claims queued jobs from the catalog and runs each in a process pool; queued jobs, and
+  running jobs whose heartbeat went stale (a server killed mid-job), are picked up again
+  after a restart.
+- :class:`CeleryExecutor` sends job IDs to a Celery queue (Redis or RabbitMQ broker);
+  ``scandepot worker`` processes, on this machine or others sharing the catalog and the
+  file store, claim and run them with the same runner.
+
+The catalog stays the truth either way: a message only says "look at job N"; the claim
+decides who runs it, so a duplicate or late message does nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import multiprocessing
+import os
+import socket
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Protocol
+
+from scandepot.context import Context
+from scandepot.events import JobQueued
+from scandepot.pipelines import jobs, runner
+from scandepot.pipelines.models import JobStatus
+from scandepot.settings import Settings
+
+log = logging.getLogger("scandepot.pipelines")
+
+
+class Executor(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def submit(self, job_ids: list[int]) -> None:
+        """Jobs were queued (or became ready): run them when a slot is free."""
+
+
+def worker_name(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
+
+
+# ---- the local process pool ----
+
+_child_ctx: Context | None = None
+
+
+def _child_init(settings: Settings) -> None:
+    """Each pool process opens its own catalog connections (never shared across fork)."""
+    global _child_ctx
+    _child_ctx = Context.from_settings(settings)
+
+
+def _child_run(job_id: int, token: str) -> str:
+    assert _child_ctx is not None
+    # The executor's thread wakes on completion and claims what became ready.
+    return runner.execute(_child_ctx, job_id, token, dispatch=lambda _ids: None).value
+
+
+class LocalExecutor:
+    def __init__(self, ctx: Context, *, workers: int | None = None) -> None:
+        self.ctx = ctx
+        self.workers = workers or ctx.settings.pipeline_workers
+        self.name = worker_name("local")
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._running: dict[int, str] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._pool = self._new_pool()
+        self.ctx.events.subscribe(JobQueued, lambda _event: self._wake.set())
+        self._thread = threading.Thread(target=self._loop, name="local-executor", daemon=True)
+        self._thread.start()
+        log.info("local executor: %d worker process(es)", self.workers)
+
+    def submit(self, job_ids: list[int]) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001 - keep serving; the next tick retries
+                log.exception("local executor: claiming jobs failed")
+            self._wake.wait(self.ctx.settings.pipeline_poll_s)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        for job_id in jobs.requeue_stale(self.ctx):
+            log.warning("job %s was interrupted; queued again", job_id)
+        with self._lock:
+            free = self.workers - len(self._running)
+        if free <= 0 or self._stopping.is_set():
+            return
+        for job_id, token in jobs.claim_next(self.ctx, self.name, free):
+            assert self._pool is not None
+            with self._lock:
+                self._running[job_id] = token
+            future = self._pool.submit(_child_run, job_id, token)
+            future.add_done_callback(functools.partial(self._done, job_id))
+
+    def _done(self, job_id: int, future: Future[str]) -> None:
+        with self._lock:
+            token = self._running.pop(job_id, None)
+        if self._stopping.is_set():
+            return
+        error = future.exception()
+        if error is None:
+            # The pool process announced the end on its own bus; subscribers live here.
+            jobs.announce(self.ctx, job_id)
+        if error is not None and token is not None:
+            # The worker process died (killed, out of memory): the job did not end cleanly.
+            log.error("job %s: worker process failed: %r", job_id, error)
+            jobs.finish(
+                self.ctx,
+                job_id,
+                token,
+                jobs.Outcome(JobStatus.FAILED, f"The worker process failed: {error!r}", "", {}, {}),
+            )
+            self._restart_pool()
+        self._wake.set()
+
+    def _restart_pool(self) -> None:
+        # A pool whose process died is broken for good; make a new one.
+        old, self._pool = self._pool, self._new_pool()
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=True)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the parent has threads and open catalog connections.
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_init,
+            initargs=(self.ctx.settings,),
+        )
+
+    def stop(self) -> None:
+        """Stop taking jobs; jobs still running are put back in the queue for next time."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        with self._lock:
+            held = list(self._running.items())
+            self._running.clear()
+        pool = self._pool
+        if pool is not None:
+            processes: dict[Any, Any] = getattr(pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+        if held:
+            jobs.release(self.ctx, held, "Interrupted by a shutdown; queued again.")
+
+
+# ---- Celery ----
+
+
+class CeleryExecutor:
+    """Sends jobs to the Celery queue; workers run them (``scandepot worker``)."""
+
+    def __init__(self, ctx: Context, *, app: Any = None) -> None:
+        from scandepot.pipelines.celery_app import make_celery
+
+        self.ctx = ctx
+        self.app = app if app is not None else make_celery(ctx.settings)
+
+    def start(self) -> None:
+        self.ctx.events.subscribe(JobQueued, lambda event: self.submit([event.job_id]))
+
+    def stop(self) -> None:
+        return None
+
+    def submit(self, job_ids: list[int]) -> None:
+        """Send each claimable job; a job the broker did not take stays queued and is sent
+        again by the workers' sweep."""
+        from scandepot.pipelines.celery_app import TASK
+
+        sent = []
+        ready = set(jobs.claimable_ids(self.ctx, 10_000)) if job_ids else set()
+        for job_id in job_ids:
+            if job_id not in ready:
+                continue  # waits for another job; sent when that one ends
+            try:
+                self.app.send_task(
+                    TASK, args=[job_id], queue=self.ctx.settings.celery_queue, retry=False
+                )
+            except Exception:  # noqa: BLE001 - broker down: the sweep sends it later
+                log.warning("could not send job %s to the Celery broker", job_id, exc_info=True)
+                continue
+            sent.append(job_id)
+        jobs.mark_dispatched(self.ctx, sent)
+
+
+def for_settings(ctx: Context) -> Executor:
+    if ctx.settings.pipeline_executor == "celery":
+        return CeleryExecutor(ctx)
+    return LocalExecutor(ctx)

@@ -1,0 +1,276 @@
+"""Run one claimed job: the same code under the local executor and in Celery workers.
+
+The pipeline writes into a work folder under ``tmp/``; nothing it makes is visible until
+the end, when every output folder is published and the job's record is written in one
+catalog transaction (archive/outputs.py). A job that fails or is cancelled leaves no
+output behind. While it runs, a heartbeat thread keeps the record fresh and notices a
+cancel request or the loss of the claim, which stops the pipeline at its next check.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot import __version__
+from scandepot.archive import outputs
+from scandepot.archive.layout import Owner
+from scandepot.archive.models import Project, Resource, Scan
+from scandepot.archive.outputs import OutputFolder
+from scandepot.context import Context
+from scandepot.pipelines import jobs
+from scandepot.pipelines.jobs import Outcome
+from scandepot.pipelines.models import Job, JobStatus
+
+log = logging.getLogger("scandepot.pipelines")
+
+
+class PipelineError(Exception):
+    """The job cannot succeed; the message is what its record shows."""
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTarget:
+    """A scan a job works on, as it is when the job starts."""
+
+    scan_id: int
+    session_id: int
+    label: str
+    type: str | None
+    Modality: str | None  # (0008,0060)
+    SeriesDescription: str | None  # (0008,103E)
+    resources: dict[str, Path]  # label -> folder of its files, for existing resources
+
+
+@dataclass
+class JobRun:
+    """What a pipeline is handed: its parameters, a work folder, a log, and the means to
+    stop early and to declare outputs."""
+
+    job_id: int
+    pipeline: str
+    parameters: dict[str, Any]
+    workdir: Path
+    targets: list[ScanTarget]
+    whole_session: bool
+    stop: threading.Event = field(default_factory=threading.Event)
+    outputs: list[OutputFolder] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    _lines: list[str] = field(default_factory=list)
+
+    def log(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        for line in message.rstrip("\n").splitlines() or [""]:
+            self._lines.append(f"{stamp} {line}")
+
+    @property
+    def log_text(self) -> str:
+        return "\n".join(self._lines) + ("\n" if self._lines else "")
+
+    def check(self) -> None:
+        if self.stop.is_set():
+            raise Cancelled()
+
+    def folder(self, *parts: str) -> Path:
+        path = self.workdir.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def run(
+        self, argv: Sequence[str], *, timeout_s: float, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a program, its output into the log; stopped on cancel or after timeout_s."""
+        self.log("$ " + " ".join(argv))
+        with subprocess.Popen(
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+            start_new_session=True,
+        ) as proc:
+            deadline = time.monotonic() + timeout_s
+            out: str | None = None
+            while out is None:
+                try:
+                    out, _ = proc.communicate(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    if self.stop.is_set() or time.monotonic() > deadline:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.communicate()
+                        if self.stop.is_set():
+                            raise Cancelled() from None
+                        raise PipelineError(
+                            f"{Path(argv[0]).name} ran longer than {timeout_s:g} s; stopped."
+                        ) from None
+            self.log(out)
+        return subprocess.CompletedProcess(list(argv), proc.returncode, out, None)
+
+    def publish(self, folder: Path, label: str, target: ScanTarget, fmt: str, content: str) -> None:
+        if any(folder.iterdir()):
+            self.outputs.append(
+                OutputFolder(folder, label, target.session_id, target.scan_id, fmt, content)
+            )
+
+
+class Pipeline(Protocol):
+    def __call__(self, run: JobRun) -> None: ...
+
+
+def _pipelines() -> dict[str, Pipeline]:
+    # Imported here: numpy, scipy and nibabel load only in processes that run jobs.
+    from scandepot.pipelines import dcm2niix, snapshots
+    from scandepot.pipelines.qa import run as qa
+
+    return {"dcm2niix": dcm2niix.run, "qa": qa.run, "snapshots": snapshots.run}
+
+
+def _targets(ctx: Context, job: Job) -> list[ScanTarget]:
+    with ctx.db.read() as db:
+        if job.session_id is None or (job.target.count("/") and job.scan_id is None):
+            raise PipelineError(f"The target '{job.target}' was deleted.")
+        stmt = select(Scan).where(Scan.session_id == job.session_id)
+        if job.scan_id is not None:
+            stmt = stmt.where(Scan.id == job.scan_id)
+        found = db.scalars(stmt.order_by(Scan.SeriesNumber, Scan.label)).all()
+        targets = []
+        for scan in found:
+            session = scan.session
+            owner = Owner(session.project, session.subject, session, scan)
+            labels = db.scalars(select(Resource.label).where(Resource.parent_key == owner.key))
+            targets.append(
+                ScanTarget(
+                    scan.id,
+                    session.id,
+                    scan.label,
+                    scan.type,
+                    scan.Modality,
+                    scan.SeriesDescription,
+                    {label: ctx.archive_path(owner.resource_files_dir(label)) for label in labels},
+                )
+            )
+        return targets
+
+
+class Heartbeat(threading.Thread):
+    """Keeps the job's record fresh; sets ``stop`` on cancel or when the claim is lost."""
+
+    def __init__(self, ctx: Context, job_id: int, token: str, stop: threading.Event) -> None:
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.ctx, self.job_id, self.token, self.stop = ctx, job_id, token, stop
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.ctx.settings.pipeline_heartbeat_s):
+            try:
+                if not jobs.heartbeat(self.ctx, self.job_id, self.token):
+                    self.stop.set()
+            except Exception:  # noqa: BLE001 - a database hiccup must not kill the job
+                log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+
+
+def execute(
+    ctx: Context, job_id: int, token: str, *, dispatch: Callable[[list[int]], None]
+) -> JobStatus:
+    """Run a job this process has claimed, record how it ended, and hand on the jobs that
+    waited for it."""
+    with ctx.db.read() as db:
+        job = db.get(Job, job_id)
+        assert job is not None
+        project = db.get(Project, job.project_id)
+        assert project is not None
+        label = project.label
+    workdir = ctx.store.tmp / f"job-{job_id}-{token[:8]}"
+    workdir.mkdir(parents=True)
+    run = JobRun(
+        job_id, job.pipeline, dict(job.parameters), workdir, [], whole_session=job.scan_id is None
+    )
+    run.versions["scandepot"] = __version__
+    run.log(f"job {job_id}: {job.pipeline} on {label}/{job.target} (attempt {job.attempts})")
+    beat = Heartbeat(ctx, job_id, token, run.stop)
+    beat.start()
+    status, message = JobStatus.FAILED, ""
+    ended: list[Job] = []
+    try:
+        try:
+            run.targets = _targets(ctx, job)
+            _pipelines()[job.pipeline](run)
+            run.check()
+            status = JobStatus(run.report.pop("status", JobStatus.SUCCEEDED.value))
+            message = str(run.report.pop("message", ""))
+        except Cancelled:
+            status, message = JobStatus.CANCELLED, "Cancelled while running."
+            run.outputs.clear()
+        except PipelineError as exc:
+            status, message = JobStatus.FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in a pipeline fails only its job
+            status, message = JobStatus.FAILED, f"Internal error: {exc!r}"
+            run.log(traceback.format_exc())
+        if status is not JobStatus.SUCCEEDED:
+            run.outputs.clear()
+        run.log(f"{status.value}: {message}" if message else status.value)
+        ended = _record(ctx, run, token, status, message)
+    finally:
+        beat.done.set()
+        shutil.rmtree(workdir, ignore_errors=True)
+    jobs.announce_ended(ctx, label, ended)
+    ready = jobs.waiting_on(ctx, job_id)
+    if ready:
+        dispatch(ready)
+    return JobStatus(ended[0].status) if ended else status
+
+
+def _record(ctx: Context, run: JobRun, token: str, status: JobStatus, message: str) -> list[Job]:
+    ended: list[Job] = []
+
+    def outcome(report: dict[str, Any]) -> Outcome:
+        return Outcome(status, message, run.log_text, report, run.versions)
+
+    def in_transaction(db: DBSession) -> None:
+        job = jobs.holds(db, run.job_id, token)
+        if job.cancel_requested:
+            raise Cancelled()
+        ended.extend(jobs.record_outcome(db, job, outcome({**run.report, "files": {}})))
+
+    if run.outputs:
+        try:
+            files = outputs.publish(ctx, run.outputs, in_transaction=in_transaction)
+        except Cancelled:
+            status, message = JobStatus.CANCELLED, "Cancelled while running."
+            ended = []
+        except Exception as exc:  # noqa: BLE001 - recorded as the job's failure
+            run.log(traceback.format_exc())
+            status, message = JobStatus.FAILED, f"Publishing the outputs failed: {exc}"
+            ended = []
+        else:
+            _set_files(ctx, run.job_id, files)
+            for job in ended[:1]:
+                job.outputs = {**job.outputs, "files": files}
+            return ended
+    return jobs.finish(ctx, run.job_id, token, outcome(run.report)) or ended
+
+
+def _set_files(ctx: Context, job_id: int, files: dict[str, list[str]]) -> None:
+    with ctx.db.write() as db:
+        job = db.get(Job, job_id)
+        if job is not None:
+            job.outputs = {**job.outputs, "files": files}
