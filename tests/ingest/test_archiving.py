@@ -232,3 +232,25 @@ def test_series_filter_leaves_out_and_reports(
     assert set(scans_of(client, "e1")) == {"2"}
     assert result_holder and result_holder[0].scans == ("2",)
     assert check(ctx).ok
+
+
+def test_conflict_policy_replace_overwrites_differing_files(
+    ctx: Context, pilot: str, storescu: Send, client: TestClient, tmp_path: Path
+) -> None:
+    projects.update(ctx, SYSTEM, "PILOT", ProjectSettings(conflict_policy="replace"))
+    study, series = Study(StudyDescription="xnat://PILOT/s1/e1"), Series(1, "T1w")
+    first = mr_instance(study, series, 1, rows=16, columns=16, seed=1)
+    first.save_as(tmp_path / "v1.dcm", enforce_file_format=True)
+    assert storescu(tmp_path / "v1.dcm").returncode == 0
+    build(ctx)
+    second = mr_instance(
+        study, series, 1, rows=16, columns=16, seed=2, SOPInstanceUID=first.SOPInstanceUID
+    )
+    second.save_as(tmp_path / "v2.dcm", enforce_file_format=True)
+    assert storescu(tmp_path / "v2.dcm").returncode == 0
+    build(ctx)
+    url = (
+        f"{API}/projects/PILOT/sessions/e1/scans/1/resources/DICOM/files/{first.SOPInstanceUID}.dcm"
+    )
+    assert dcmread(BytesIO(client.get(url, auth=ADMIN).content)).PixelData == second.PixelData
+    assert check(ctx).ok

@@ -11,6 +11,9 @@ does not know, which a retry reuses); a failed commit removes the new links. Mer
 - a session with the label and another StudyInstanceUID: CONFLICT, "Invalid modification
   of session UID"; nothing moves;
 - a scan ID held by another SeriesInstanceUID: CONFLICT naming both.
+
+Archiving with overwrite, or into a project whose conflict policy is ``replace``, replaces
+archived files that differ from the incoming ones; conflicts always need a relabel.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.archive import layout, resources
 from scandepot.archive.ids import next_accession
-from scandepot.archive.models import File, Project, Scan, Session, Subject
+from scandepot.archive.models import ConflictPolicy, File, Project, Scan, Session, Subject
 from scandepot.context import Context
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
@@ -127,18 +130,16 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
             if staged.project_key == UNASSIGNED:
                 raise Conflict("Route the session to a project before archiving it.")
             result = builder.build(db, staged)
-            if result.conflicts and not overwrite:
-                staged.status = Status.CONFLICT
-                db.commit()
-                raise Conflict("; ".join(result.conflicts))
-            if result.conflicts and any("session UID" in c for c in result.conflicts):
-                # overwrite replaces files, never a session's identity.
+            if result.conflicts:
+                # Overwrite replaces differing files; it never changes which study a
+                # session is, or which series a scan is: those need a relabel.
                 staged.status = Status.CONFLICT
                 db.commit()
                 raise Conflict("; ".join(result.conflicts))
             staged.status = Status.ARCHIVING
             project = db.scalar(select(Project).where(Project.label == staged.project_key))
             assert project is not None
+            overwrite = overwrite or project.conflict_policy == ConflictPolicy.REPLACE
             subject_label, session_label = clean(staged.subject), clean(staged.session)
             assert subject_label and session_label
             subject = _subject(db, ctx, project, subject_label)
