@@ -228,3 +228,77 @@ def test_serve_receives_dicom_and_archives(tmp_path: Path, env: dict[str, str]) 
         assert r.status_code == 200 and r.json()["total"] == len(files), r.text
     finally:
         server.stop()
+
+
+def test_scanner_to_nifti_without_a_hand_touching_it(tmp_path: Path, env: dict[str, str]) -> None:
+    """storescu -> receiver -> auto-archive -> auto-launched pipelines on the local pool."""
+    env = {
+        **env,
+        "SCANDEPOT_ADMIN_PASSWORD": "e2e-test-pass",
+        "SCANDEPOT_PREARCHIVE_QUIET_S": "0.5",
+        "SCANDEPOT_PIPELINE_POLL_S": "0.5",
+    }
+    auth = ("admin", "e2e-test-pass")
+    server = Server(tmp_path, env)
+    base = f"{server.url}{API}/projects/PILOT"
+    try:
+        r = httpx.post(
+            f"{server.url}{API}/projects",
+            json={"id": "PILOT", "upload_destination": "archive"},
+            auth=auth,
+        )
+        assert r.status_code == 201
+        for pipeline in ("dcm2niix", "qa", "snapshots"):
+            r = httpx.patch(
+                f"{base}/pipelines/{pipeline}",
+                json={"enabled": True, "auto_launch": True},
+                auth=auth,
+            )
+            assert r.status_code == 200, r.text
+        from scandepot.dicom.synthetic import Series, Study
+        from tests.ingest.conftest import write_study
+
+        files = write_study(
+            tmp_path / "in",
+            Study(StudyDescription="xnat://PILOT/s1/e1"),
+            [Series(1, "T1w")],
+            per_series=24,
+            size=48,
+            phantom_slices=24,
+        )
+        sent = subprocess.run(
+            [
+                "storescu",
+                "-aec",
+                "SCANDEPOT",
+                "127.0.0.1",
+                str(server.dicom_port),
+                *map(str, files),
+            ],
+            capture_output=True,
+            timeout=60,
+            env={**os.environ, "TCP_NODELAY": "1"},
+        )
+        assert sent.returncode == 0, sent.stderr
+        scan = f"{base}/sessions/e1/scans/1/resources"
+        deadline = time.monotonic() + 120
+        labels: set[str] = set()
+        while time.monotonic() < deadline:
+            r = httpx.get(scan, auth=auth)
+            if r.status_code == 200:
+                labels = {res["label"] for res in r.json()}
+                if {"DICOM", "NIFTI", "QA", "SNAPSHOTS"} <= labels:
+                    break
+            time.sleep(0.5)
+        assert {"DICOM", "NIFTI", "QA", "SNAPSHOTS"} <= labels, (
+            labels,
+            httpx.get(f"{base}/jobs", auth=auth).text,
+        )
+        nifti = httpx.get(f"{scan}/NIFTI/files", auth=auth).json()["items"]
+        assert any(f["path"].endswith(".nii.gz") for f in nifti)
+        assert any(f["path"].endswith(".json") for f in nifti)
+        jobs = httpx.get(f"{base}/jobs", auth=auth).json()["items"]
+        assert {j["pipeline"] for j in jobs} == {"dcm2niix", "qa", "snapshots"}
+        assert all(j["status"] == "succeeded" for j in jobs), jobs
+    finally:
+        server.stop()

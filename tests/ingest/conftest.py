@@ -35,13 +35,19 @@ def events(ctx: Context) -> list[Any]:
 
 
 def write_study(
-    folder: Path, study: Study, series: list[Series], per_series: int = 3, **kwargs: Any
+    folder: Path,
+    study: Study,
+    series: list[Series],
+    per_series: int = 3,
+    *,
+    size: int = 32,
+    **kwargs: Any,
 ) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for s in series:
         for number in range(1, per_series + 1):
-            ds = mr_instance(study, s, number, rows=32, columns=32, **kwargs)
+            ds = mr_instance(study, s, number, rows=size, columns=size, **kwargs)
             path = folder / f"{s.SeriesNumber}-{number}.dcm"
             ds.save_as(path, enforce_file_format=True)
             paths.append(path)

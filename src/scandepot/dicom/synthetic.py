@@ -55,9 +55,19 @@ def mr_instance(
     columns: int = 256,
     seed: int | None = None,
     SOPInstanceUID: str | None = None,
+    phantom_slices: int | None = None,
 ) -> Dataset:
     rng = np.random.default_rng(seed if seed is not None else instance_number)
-    pixels = rng.integers(0, 4096, size=(rows, columns), dtype=np.uint16)
+    if phantom_slices:
+        # A ball of signal in low background noise: slice ``instance_number`` of a head.
+        y, x = np.mgrid[0:rows, 0:columns]
+        z = instance_number - (phantom_slices + 1) / 2
+        radius = 0.4 * min(rows, columns, phantom_slices * 2)
+        inside = (y - rows / 2) ** 2 + (x - columns / 2) ** 2 + (2 * z) ** 2 < radius**2
+        signal = np.where(inside, 2000.0, 0.0) + rng.normal(50, 20, size=(rows, columns))
+        pixels = np.clip(signal, 0, 4095).astype(np.uint16)
+    else:
+        pixels = rng.integers(0, 4096, size=(rows, columns), dtype=np.uint16)
     ds = Dataset()
     ds.SOPClassUID = MRImageStorage
     ds.SOPInstanceUID = SOPInstanceUID or generate_uid(UID_ROOT)
