@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -10,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scandepot.context import Context
 from scandepot.db.migrate import current_revision, head_revision, upgrade
+from scandepot.errors import ScandepotError
 from scandepot.settings import Settings, SettingsFileError
 
 DataDirOption = typer.Option(
@@ -32,6 +35,16 @@ def load_settings(**overrides: Any) -> Settings:
             key = "_".join(str(p) for p in error["loc"])
             typer.echo(f"error: setting {key} (SCANDEPOT_{key.upper()}): {error['msg']}", err=True)
         raise typer.Exit(2) from None
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Domain errors become one line on stderr, ``error: ...``, and exit code 1."""
+    try:
+        yield
+    except ScandepotError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
 
 
 def open_existing(settings: Settings) -> Context:

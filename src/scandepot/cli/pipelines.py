@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,14 @@ import typer
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.listing import PageRequest
-from scandepot.cli.common import DatabaseUrlOption, DataDirOption, load_settings, open_existing
+from scandepot.cli.common import (
+    DatabaseUrlOption,
+    DataDirOption,
+    load_settings,
+    open_existing,
+    service_errors,
+)
 from scandepot.context import Context
-from scandepot.errors import ScandepotError
 from scandepot.pipelines import config, jobs, wiring
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
@@ -30,11 +36,6 @@ def _context(data_dir: Path | None, database_url: str | None, **settings: Any) -
     ctx = open_existing(load_settings(data_dir=data_dir, database_url=database_url, **settings))
     wiring.install(ctx)  # so that a job launched here reaches Celery workers when configured
     return ctx
-
-
-def _fail(exc: ScandepotError) -> typer.Exit:
-    typer.echo(f"error: {exc.message}", err=True)
-    return typer.Exit(1)
 
 
 def _params(pairs: list[str]) -> dict[str, Any]:
@@ -72,16 +73,12 @@ def pipeline_list(
             typer.echo(f"{p.name}\t{p.title}\t{p.description}")
         return
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         for view in config.list_configs(ctx, SYSTEM, project):
             typer.echo(
                 f"{view.pipeline.name}\tenabled={view.enabled}\tauto_launch={view.auto_launch}"
                 f"\t{json.dumps(view.parameters)}"
             )
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
 
 
 @pipeline_app.command("configure")
@@ -99,12 +96,8 @@ def pipeline_configure(
     """Change a project's settings for one pipeline (parameters replace the stored ones)."""
     update = ConfigUpdate(enabled=enable, auto_launch=auto, parameters=_params(params) or None)
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         view = config.configure(ctx, SYSTEM, project, pipeline, update)
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
     typer.echo(
         f"{pipeline}: enabled={view.enabled} auto_launch={view.auto_launch} "
         f"parameters={json.dumps(view.parameters)}"
@@ -123,13 +116,9 @@ def pipeline_launch(
 ) -> None:
     """Queue a pipeline on a session (or one scan); prints the job ID."""
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         request = LaunchRequest(pipeline, _params(params) or None)
         job = jobs.launch(ctx, SYSTEM, project, session, request, scan=scan)
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
     typer.echo(f"queued job {job.id}")
 
 
@@ -145,7 +134,7 @@ def job_list(
 ) -> None:
     """List a project's jobs, newest first: ID, pipeline, target, status, message."""
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         page = jobs.list_jobs(
             ctx,
             SYSTEM,
@@ -155,22 +144,14 @@ def job_list(
             pipeline=pipeline,
             session=session,
         )
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
     for job in page.items:
         typer.echo(_job_line(job))
 
 
 def _one(project: str, job_id: int, data_dir: Path | None, database_url: str | None) -> Job:
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         return jobs.get(ctx, SYSTEM, project, job_id)
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
 
 
 @job_app.command("show")
@@ -207,12 +188,8 @@ def job_rerun(
 ) -> None:
     """Queue a finished job again (same pipeline, target, parameters)."""
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         job = jobs.rerun(ctx, SYSTEM, project, job_id)
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
     typer.echo(f"queued job {job.id}")
 
 
@@ -225,12 +202,8 @@ def job_cancel(
 ) -> None:
     """Cancel a queued job, or ask a running one to stop."""
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         job = jobs.cancel(ctx, SYSTEM, project, job_id)
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
     typer.echo(
         f"job {job.id}: {job.status}" + (" (stop requested)" if job.cancel_requested else "")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
@@ -11,9 +12,14 @@ import typer
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.listing import MAX_LIMIT, PageRequest
-from scandepot.cli.common import DatabaseUrlOption, DataDirOption, load_settings, open_existing
+from scandepot.cli.common import (
+    DatabaseUrlOption,
+    DataDirOption,
+    load_settings,
+    open_existing,
+    service_errors,
+)
 from scandepot.context import Context
-from scandepot.errors import ScandepotError
 from scandepot.prearchive import operations
 from scandepot.prearchive.models import Status
 from scandepot.prearchive.operations import Relabel, StagedView
@@ -24,13 +30,8 @@ T = TypeVar("T")
 
 def _run(data_dir: Path | None, database_url: str | None, work: Callable[[Context], T]) -> T:
     ctx = open_existing(load_settings(data_dir=data_dir, database_url=database_url))
-    try:
+    with closing(ctx), service_errors():
         return work(ctx)
-    except ScandepotError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        ctx.close()
 
 
 def _line(view: StagedView) -> str:

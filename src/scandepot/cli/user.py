@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import typer
@@ -12,9 +13,14 @@ from scandepot.access.actors import SYSTEM
 from scandepot.access.passwords import generate_password
 from scandepot.access.users import UserCreate, UserUpdate
 from scandepot.archive.listing import MAX_LIMIT, PageRequest
-from scandepot.cli.common import DatabaseUrlOption, DataDirOption, load_settings, open_existing
+from scandepot.cli.common import (
+    DatabaseUrlOption,
+    DataDirOption,
+    load_settings,
+    open_existing,
+    service_errors,
+)
 from scandepot.context import Context
-from scandepot.errors import ScandepotError
 
 app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 
@@ -27,11 +33,6 @@ PasswordOption = typer.Option(
 
 def _context(data_dir: Path | None, database_url: str | None) -> Context:
     return open_existing(load_settings(data_dir=data_dir, database_url=database_url))
-
-
-def _fail(exc: ScandepotError) -> typer.Exit:
-    typer.echo(f"error: {exc.message}", err=True)
-    return typer.Exit(1)
 
 
 def _ask_password(given: str | None, generate: bool) -> str | None:
@@ -66,12 +67,8 @@ def add(
             typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(1) from None
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         _user, generated = users.create(ctx, SYSTEM, data)
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
     typer.echo(f"created {login}" + (f" with password: {generated}" if generated else ""))
 
 
@@ -100,12 +97,8 @@ def list_users(
 
 def _update(login: str, data: UserUpdate, data_dir: Path | None, database_url: str | None) -> None:
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         users.update(ctx, SYSTEM, login, data)
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
 
 
 @app.command("disable")
@@ -141,12 +134,8 @@ def set_password(
     """Set an account's password; its browser sign-ins end."""
     chosen = _ask_password(password, generate) or generate_password()
     ctx = _context(data_dir, database_url)
-    try:
+    with closing(ctx), service_errors():
         users.set_password(ctx, SYSTEM, login, chosen)
-    except ScandepotError as exc:
-        raise _fail(exc) from None
-    finally:
-        ctx.close()
     typer.echo(
         f"password of {login} set" + (f": {chosen}" if password is None and generate else "")
     )
