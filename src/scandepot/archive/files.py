@@ -102,6 +102,9 @@ def commit_upload(
         record.updated_at = utcnow()
         if existing is None:
             record.created_at = record.updated_at
+        else:
+            where = str(owner.resource_files_dir(resource) / path)
+            audit.record(db, actor, "file.replaced", project=ref.project, target=where)
         db.flush()
         backup = _keep_backup(ctx, dest) if existing is not None else None
         staged.publish(dest, overwrite=existing is not None)
@@ -112,14 +115,6 @@ def commit_upload(
             raise
         if backup is not None:
             backup.unlink(missing_ok=True)
-    if existing is not None:
-        audit.record_now(
-            ctx,
-            actor,
-            "file.replaced",
-            project=ref.project,
-            target=str(dest.relative_to(ctx.store.archive)),
-        )
     return UploadResult(record, created=existing is None)
 
 
