@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
+from sqlalchemy.orm import Session as DBSession
 
 from scandepot.errors import Invalid
 
@@ -21,6 +25,24 @@ def check_label(value: object, *, field: str = "label") -> str:
         detail = f" (got {shown!r})" if shown is not None else ""
         raise Invalid(f"{field} must be {LABEL_RULE}{detail}.", field=field)
     return value
+
+
+def label_taken(
+    db: DBSession,
+    id_column: SQLColumnExpression[Any],
+    label_column: SQLColumnExpression[str],
+    scope: ColumnElement[bool],
+    label: str,
+    *,
+    exclude: int | None = None,
+) -> bool:
+    """Whether another row under ``scope`` has ``label``, ignoring case: labels name
+    folders, and folders differing only in case collide on case-insensitive file systems.
+    ``exclude`` is the row being relabelled (it may change only the case of its label)."""
+    stmt = select(id_column).where(scope, func.lower(label_column) == label.lower())
+    if exclude is not None:
+        stmt = stmt.where(id_column != exclude)
+    return db.scalar(stmt.limit(1)) is not None
 
 
 def check_file_path(value: str, *, field: str = "path") -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, true
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session as DBSession
 
@@ -16,7 +16,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.models import ProjectRole, Role
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import layout
-from scandepot.archive.labels import check_label
+from scandepot.archive.labels import check_label, label_taken
 from scandepot.archive.listing import Page, PageRequest, like, paginate
 from scandepot.archive.models import (
     Accessibility,
@@ -163,7 +163,7 @@ def create(ctx: Context, actor: Actor, data: ProjectCreate) -> ProjectView:
     values = data.model_dump(exclude_none=True, exclude={"id"})
     values.setdefault("name", label)
     with ctx.db.write() as db:
-        if db.scalar(select(Project.id).where(func.lower(Project.label) == label.lower())):
+        if label_taken(db, Project.id, Project.label, true(), label):
             raise Conflict(f"A project with ID '{label}' already exists.", field="id")
         project = Project(label=label, **values)
         db.add(project)

@@ -13,7 +13,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, scans, sessions, subjects
-from scandepot.archive.labels import check_label
+from scandepot.archive.labels import check_label, label_taken
 from scandepot.archive.layout import Owner
 from scandepot.archive.models import File, Resource
 from scandepot.context import Context
@@ -161,12 +161,8 @@ def create(ctx: Context, actor: Actor, ref: OwnerRef, data: ResourceCreate) -> R
     label = check_label(data.label, field="label")
     with ctx.db.write() as db:
         owner = load_owner(db, actor, ref, Action.UPLOAD)
-        exists = db.scalar(
-            select(Resource.id).where(
-                Resource.parent_key == owner.key, func.lower(Resource.label) == label.lower()
-            )
-        )
-        if exists:
+        scope = Resource.parent_key == owner.key
+        if label_taken(db, Resource.id, Resource.label, scope, label):
             raise Conflict(
                 f"A resource labelled '{label}' already exists in {ref.describe()}.", field="label"
             )

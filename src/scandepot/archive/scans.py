@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, sessions
-from scandepot.archive.labels import check_label
+from scandepot.archive.labels import check_label, label_taken
 from scandepot.archive.listing import Page, PageRequest, like, paginate
 from scandepot.archive.models import Scan, ScanQuality, Session
 from scandepot.archive.relocate import relocations
@@ -61,12 +61,8 @@ def load(
 def _ensure_free(
     db: DBSession, session: Session, label: str, *, exclude: int | None = None
 ) -> None:
-    taken = db.scalar(
-        select(Scan.id).where(
-            Scan.session_id == session.id, func.lower(Scan.label) == label.lower()
-        )
-    )
-    if taken and taken != exclude:
+    scope = Scan.session_id == session.id
+    if label_taken(db, Scan.id, Scan.label, scope, label, exclude=exclude):
         raise Conflict(
             f"A scan with ID '{label}' already exists in session '{session.label}'.", field="id"
         )

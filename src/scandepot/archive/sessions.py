@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session as DBSession
 
@@ -15,7 +15,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
 from scandepot.archive.ids import next_accession
-from scandepot.archive.labels import check_label
+from scandepot.archive.labels import check_label, label_taken
 from scandepot.archive.listing import Page, PageRequest, like, paginate
 from scandepot.archive.models import Project, Resource, Session, Subject
 from scandepot.archive.relocate import relocations
@@ -80,12 +80,8 @@ def load(db: DBSession, actor: Actor, project: str, label: str, action: Action) 
 def _ensure_free(
     db: DBSession, project: Project, label: str, *, exclude: int | None = None
 ) -> None:
-    taken = db.scalar(
-        select(Session.id).where(
-            Session.project_id == project.id, func.lower(Session.label) == label.lower()
-        )
-    )
-    if taken and taken != exclude:
+    scope = Session.project_id == project.id
+    if label_taken(db, Session.id, Session.label, scope, label, exclude=exclude):
         raise Conflict(
             f"A session labelled '{label}' already exists in project '{project.label}'.",
             field="label",

@@ -11,7 +11,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
 from scandepot.archive.ids import next_accession
-from scandepot.archive.labels import check_label
+from scandepot.archive.labels import check_label, label_taken
 from scandepot.archive.listing import Page, PageRequest, like, paginate
 from scandepot.archive.models import Project, Session, Sex, Subject
 from scandepot.archive.relocate import relocations
@@ -56,12 +56,8 @@ def load(db: DBSession, actor: Actor, project: str, label: str, action: Action) 
 def _ensure_free(
     db: DBSession, project: Project, label: str, *, exclude: int | None = None
 ) -> None:
-    taken = db.scalar(
-        select(Subject.id).where(
-            Subject.project_id == project.id, func.lower(Subject.label) == label.lower()
-        )
-    )
-    if taken and taken != exclude:
+    scope = Subject.project_id == project.id
+    if label_taken(db, Subject.id, Subject.label, scope, label, exclude=exclude):
         raise Conflict(
             f"A subject labelled '{label}' already exists in project '{project.label}'.",
             field="label",
