@@ -189,15 +189,17 @@ def test_local_executor_in_a_server_process_announces_finished_jobs(
         enable(ctx, "PIPE", "dcm2niix", "snapshots")
         ctx.events.publish(event)
         ended = wait_all_finished(ctx, 2, timeout=60)
+        # The server announces a job once it sees the pool finish it, a moment after the
+        # record says so: wait while the executor still runs.
+        deadline = time.monotonic() + 15
+        while len(finished) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         executor.stop()
     assert [(j.pipeline, j.status) for j in ended] == [
         ("dcm2niix", "succeeded"),
         ("snapshots", "succeeded"),
     ], [j.message for j in ended]
-    deadline = time.monotonic() + 5
-    while len(finished) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert sorted((e.pipeline, e.status) for e in finished) == [
         ("dcm2niix", "succeeded"),
         ("snapshots", "succeeded"),
