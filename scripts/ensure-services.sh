@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), PostgreSQL
+# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, PostgreSQL
 # (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379, the Celery broker of the pipeline
 # tests). Installs and starts them when absent; the suite fails, never skips, when one
 # cannot be reached.
@@ -9,6 +9,12 @@ set -euo pipefail
 if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk
+fi
+
+# zip and unzip: the upload tests make and read archives with the standard tools.
+if ! command -v zip >/dev/null || ! command -v unzip >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip unzip
 fi
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
