@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -127,7 +127,7 @@ def _is_archive(path: Path) -> bool:
     return True
 
 
-def find(paths: list[Path], workdir: Path, *, jobs: int = 4) -> tuple[list[Found], int]:
+def find(paths: list[Path], workdir: Path, *, jobs: int | None = None) -> tuple[list[Found], int]:
     """Every DICOM instance under ``paths`` (archives expanded into ``workdir``), and how
     many other files were left out."""
     candidates: list[Path] = []
@@ -145,8 +145,11 @@ def find(paths: list[Path], workdir: Path, *, jobs: int = 4) -> tuple[list[Found
                     raise Refused(f"{path}: {exc.message}") from None
             else:
                 candidates.append(path)
-    with ThreadPoolExecutor(jobs) as pool:
-        examined = list(pool.map(_examine, candidates))
+    if len(candidates) < 200:
+        examined = [_examine(p) for p in candidates]
+    else:  # parsing headers is interpreter work: spread it over the cores
+        with ProcessPoolExecutor(jobs) as procs:
+            examined = list(procs.map(_examine, candidates, chunksize=64))
     found = [f for f in examined if f is not None]
     unique = list({f.SOPInstanceUID: f for f in found}.values())
     return unique, len(candidates) - len(found)
