@@ -13,8 +13,8 @@ from scandepot.access import audit, users
 from scandepot.access.permissions import require_site_admin
 from scandepot.access.users import UserCreate, UserUpdate
 from scandepot.archive.listing import PageRequest
-from scandepot.errors import Conflict, Invalid
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, words
+from scandepot.errors import Invalid, ScandepotError
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
 from scandepot.web.render import page, redirect
 
 router = APIRouter(prefix="/admin")
@@ -58,7 +58,9 @@ def user_create(request: Request, ctx: CtxDep, form: PostedDep) -> Response:
             site_admin=form.flag("site_admin"),
         )
         user, password = users.create(ctx, form.actor, data)
-    except (ValidationError, Invalid, Conflict) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect("/admin/users", error=words(exc))
     if not password:
         return redirect(f"/admin/users?q={user.login}", ok=f"Account {user.login} is created.")
@@ -90,7 +92,9 @@ def user_update(ctx: CtxDep, form: PostedDep, login: str) -> Response:
             enabled=form.flag("enabled"),
         )
         users.update(ctx, form.actor, login, data)
-    except (ValidationError, Invalid, Conflict) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back, ok=f"Account {login} is saved.")
 

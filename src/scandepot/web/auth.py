@@ -14,7 +14,7 @@ from scandepot.access.permissions import require_signed_in
 from scandepot.access.tokens import TokenCreate
 from scandepot.api.deps import client_address
 from scandepot.errors import Invalid, ScandepotError
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, words
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
 from scandepot.web.render import page, redirect
 
 router = APIRouter()
@@ -120,6 +120,8 @@ def token_create(request: Request, ctx: CtxDep, form: PostedDep) -> Response:
         )
         new = tokens.create(ctx, form.actor, data)
     except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect("/tokens", error=words(exc))
     return page(
         request,

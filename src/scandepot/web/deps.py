@@ -19,7 +19,7 @@ from scandepot.access import logins
 from scandepot.access.actors import ANONYMOUS, Actor
 from scandepot.api.deps import CSRF_HEADER, client_address, get_actor, get_ctx
 from scandepot.context import Context
-from scandepot.errors import ScandepotError
+from scandepot.errors import Conflict, Invalid, NotFound, ScandepotError
 
 CSRF_FIELD = "csrf_token"
 
@@ -102,3 +102,11 @@ def words(exc: Exception) -> str:
         message = str(found[0]["msg"])
         return f"{where}: {message}" if where else message
     return str(exc)
+
+
+def mistake(exc: Exception) -> bool:
+    """An error in what was typed, told on the form's own page; anything else (a refusal,
+    something that is not there) is an error page."""
+    if isinstance(exc, Invalid | Conflict | ValidationError):
+        return True
+    return isinstance(exc, NotFound) and exc.field in ("login", "pipeline")

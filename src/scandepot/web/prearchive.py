@@ -10,11 +10,11 @@ from pydantic import ValidationError
 
 from scandepot.access.permissions import require_signed_in
 from scandepot.archive.listing import PageRequest
-from scandepot.errors import Conflict, Invalid, NotFound
+from scandepot.errors import Invalid, NotFound, ScandepotError
 from scandepot.prearchive import operations
 from scandepot.prearchive.models import Status
 from scandepot.prearchive.operations import Relabel
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, words
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
 from scandepot.web.render import page, redirect
 
 router = APIRouter()
@@ -86,6 +86,8 @@ def staged_action(ctx: CtxDep, form: PostedDep, staged_id: int, what: str) -> Re
                 ok=f"Archived {done.files} file(s) into {done.project} / {done.subject} / "
                 f"{done.session}.",
             )
-    except (ValidationError, Invalid, Conflict) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     raise NotFound(f"No action '{what}' on staged sessions.")

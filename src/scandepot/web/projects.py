@@ -21,10 +21,10 @@ from scandepot.archive.models import (
     UploadDestination,
 )
 from scandepot.archive.projects import ProjectCreate, ProjectSettings
-from scandepot.errors import Conflict, Forbidden, Invalid, NotFound, ScandepotError
+from scandepot.errors import Forbidden, Invalid, ScandepotError, Unauthorized
 from scandepot.pipelines import config
 from scandepot.pipelines.config import ConfigUpdate
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, words
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
 from scandepot.web.render import page, redirect
 
 router = APIRouter()
@@ -89,7 +89,9 @@ def project_create(ctx: CtxDep, form: PostedDep) -> Response:
             accessibility=Accessibility(form.text("accessibility") or "private"),
         )
         view = projects.create(ctx, form.actor, data)
-    except (ScandepotError, ValidationError, ValueError) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect("/projects", error=words(exc))
     label = view.project.label
     return redirect(f"/projects/{label}", ok=f"Project {label} is created; you are its owner.")
@@ -104,7 +106,7 @@ def project_page(
     ctx: CtxDep,
     visitor: VisitorDep,
     project: str,
-    tab: Annotated[str, Query(max_length=16)] = "sessions",
+    tab: Annotated[str | None, Query(max_length=16)] = None,
     label: Text = None,
     subject: Text = None,
     modality: Text = None,
@@ -117,10 +119,15 @@ def project_page(
     actor = visitor.actor
     view = projects.get(ctx, actor, project)
     tabs = [t for t in TABS if _may_open(view.level, t)]
-    if tab not in TABS:
+    if tab is not None and tab not in TABS:
         raise Invalid(f"No tab '{tab}'; choose from: {', '.join(TABS)}.", field="tab")
-    if tab not in tabs and view.level >= Level.READ:
-        raise Forbidden("Only the project's owners manage it.")
+    if tab is not None and tab not in tabs:
+        if actor.is_anonymous:
+            raise Unauthorized()
+        if tab == "manage":
+            raise Forbidden("Only the project's owners manage it.")
+        raise Forbidden()
+    tab = tab or "sessions"
     context: dict[str, Any] = {"view": view, "p": view.project, "tab": tab, "tabs": tabs}
     params = {
         "tab": tab,
@@ -190,7 +197,9 @@ def project_settings(ctx: CtxDep, form: PostedDep, project: str) -> Response:
             }
         )
         projects.update(ctx, form.actor, project, data)
-    except (ValidationError, Invalid, Conflict) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back, ok="The project settings are saved.")
 
@@ -201,7 +210,9 @@ def project_accessibility(ctx: CtxDep, form: PostedDep, project: str) -> Respons
     try:
         data = ProjectSettings.model_validate({"accessibility": form.text("accessibility")})
         projects.update(ctx, form.actor, project, data)
-    except (ValidationError, Invalid) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back, ok=f"The project is now {data.accessibility}.")
 
@@ -216,7 +227,9 @@ def role_set(ctx: CtxDep, form: PostedDep, project: str) -> Response:
         return redirect(back, error="Choose owner, member or collaborator.")
     try:
         roles.set_role(ctx, form.actor, project, login, role)
-    except (Invalid, Conflict, NotFound) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back, ok=f"{login} is now {role.word} of {project}.")
 
@@ -226,7 +239,9 @@ def role_remove(ctx: CtxDep, form: PostedDep, project: str, login: str) -> Respo
     back = f"/projects/{project}?tab=access"
     try:
         roles.remove_role(ctx, form.actor, project, login)
-    except (Conflict, NotFound) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back, ok=f"{login} no longer holds a role in {project}.")
 
@@ -249,6 +264,8 @@ def pipeline_settings(ctx: CtxDep, form: PostedDep, project: str, pipeline: str)
             enabled=form.flag("enabled"), auto_launch=form.flag("auto_launch"), parameters=changed
         )
         config.configure(ctx, form.actor, project, pipeline, update)
-    except (ValidationError, Invalid) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back, ok=f"The settings of {info.title} are saved.")

@@ -15,10 +15,10 @@ from scandepot.archive.models import ScanQuality
 from scandepot.archive.resources import OwnerRef
 from scandepot.archive.scans import ScanFields
 from scandepot.archive.sessions import SessionFields
-from scandepot.errors import Conflict, Invalid, NotFound
+from scandepot.errors import NotFound, ScandepotError
 from scandepot.pipelines import config, jobs, results
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, words
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
 from scandepot.web.render import page, redirect
 
 router = APIRouter()
@@ -111,7 +111,9 @@ def session_note(ctx: CtxDep, form: PostedDep, project: str, session: str) -> Re
     back = _session_url(project, session)
     try:
         sessions.update(ctx, form.actor, project, session, SessionFields(note=form.text("note")))
-    except (ValidationError, Invalid) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back + "#notes", ok="The note is saved.")
 
@@ -125,7 +127,9 @@ def scan_quality(ctx: CtxDep, form: PostedDep, project: str, session: str, scan:
             given["note"] = form.text("note")
         fields = ScanFields.model_validate(given)
         scans.update(ctx, form.actor, project, session, scan, fields)
-    except (ValidationError, Invalid) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back + f"#scan-{scan}", ok=f"Scan {scan} is marked {fields.quality}.")
 
@@ -138,7 +142,9 @@ def job_launch(ctx: CtxDep, form: PostedDep, project: str, session: str) -> Resp
         job = jobs.launch(
             ctx, form.actor, project, session, LaunchRequest(pipeline), scan=form.text("scan")
         )
-    except (Invalid, Conflict, NotFound) as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     return redirect(back + "#jobs", ok=f"Job {job.id} ({pipeline}) is queued.")
 
@@ -170,6 +176,8 @@ def job_action(ctx: CtxDep, form: PostedDep, project: str, job: int, what: str) 
         if what == "cancel":
             jobs.cancel(ctx, form.actor, project, job)
             return redirect(back, ok=f"Job {job} is cancelled, or asked to stop.")
-    except Conflict as exc:
+    except (ScandepotError, ValidationError) as exc:
+        if not mistake(exc):
+            raise
         return redirect(back, error=words(exc))
     raise NotFound(f"No action '{what}' on jobs.")
