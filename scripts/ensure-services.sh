@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), Debian's
+# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, Debian's
 # headless Chromium (the browser tests drive /usr/bin/chromium with Playwright), PostgreSQL
 # (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379, the Celery broker of the pipeline
 # tests). Installs and starts them when absent; the suite fails, never skips, when one
@@ -10,6 +10,12 @@ set -euo pipefail
 if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk
+fi
+
+# zip and unzip: the upload tests make and read archives with the standard tools.
+if ! command -v zip >/dev/null || ! command -v unzip >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip unzip
 fi
 
 # The browser the web tests drive; Playwright's own browser builds are never downloaded.

@@ -11,10 +11,18 @@ class ScandepotError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        details: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # Itemised reasons (e.g. each refused member of an upload), when there are several.
+        self.details = details
 
 
 class Unauthorized(ScandepotError):
@@ -51,3 +59,9 @@ class Conflict(ScandepotError):
 
 class TooLarge(ScandepotError):
     code = "too_large"
+
+
+class Unsupported(ScandepotError):
+    """Content of a kind the service does not take (e.g. an upload that is no archive)."""
+
+    code = "unsupported_media_type"

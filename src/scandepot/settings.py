@@ -108,6 +108,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Quiet time after the last instance before a staged session is built.",
     )
+    import_max_expanded_bytes: int = Field(
+        default=500 * GiB,
+        gt=0,
+        description="Largest total size the files of one uploaded archive may expand to.",
+    )
+    import_max_ratio: float = Field(
+        default=200,
+        gt=1,
+        description="Largest ratio of expanded to uploaded bytes (zip bombs); checked once "
+        "an upload has expanded past 64 MiB.",
+    )
+    import_max_members: int = Field(
+        default=1_000_000, gt=0, description="Most entries one uploaded archive may hold."
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     pipeline_executor: Literal["local", "celery"] = Field(
         default="local",

@@ -1,4 +1,5 @@
-"""The one JSON error shape: {"error": {"code", "message", "field"}}."""
+"""The one JSON error shape: {"error": {"code", "message", "field"}}, plus "details" (a
+list of {"name", "reason"}) when an error has several parts."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ STATUS = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.TooLarge: 413,
+    errors.Unsupported: 415,
     errors.Invalid: 422,
 }
 
@@ -47,12 +49,12 @@ def error_response(
     message: str,
     field: str | None = None,
     headers: dict[str, str] | None = None,
+    details: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "field": field}},
-        status_code=status,
-        headers=headers,
-    )
+    error: dict[str, object] = {"code": code, "message": message, "field": field}
+    if details:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def _domain(request: Request, exc: Exception) -> JSONResponse:
@@ -62,7 +64,7 @@ def _domain(request: Request, exc: Exception) -> JSONResponse:
         return error_response(429, exc.code, exc.message, None, retry)
     status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
     headers = {"www-authenticate": 'Basic realm="scandepot"'} if status == 401 else None
-    return error_response(status, exc.code, exc.message, exc.field, headers)
+    return error_response(status, exc.code, exc.message, exc.field, headers, exc.details)
 
 
 def _validation(request: Request, exc: Exception) -> JSONResponse:

@@ -3,8 +3,9 @@
 A head larger than ``max_header_bytes`` is refused with 431 (the server's own parser
 limit guards against heads that never end; this one is exact whatever the parser).
 
-File uploads (PUT .../files/...) stream to disk and enforce their own, larger limit; every
-other body is JSON or a form and may not exceed ``max_request_bytes``.
+File uploads (PUT .../files/...) and archive imports (POST /api/v1/projects/P/import)
+stream to disk and enforce their own, larger limit; every other body is JSON or a form and
+may not exceed ``max_request_bytes``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scandepot.api.errors import error_response
 
-STREAMED = re.compile(r"/resources/[^/]+/files/.")
+STREAMED = {
+    "PUT": re.compile(r"/resources/[^/]+/files/."),  # a file, into a resource
+    "POST": re.compile(r"^/api/v1/projects/[^/]+/import$"),  # an archive, to import
+}
 
 
 class BodyTooLarge(HTTPException):
@@ -47,7 +51,8 @@ class RequestLimits:
             )
             await response(scope, receive, send)
             return
-        if scope["type"] != "http" or (scope["method"] == "PUT" and STREAMED.search(scope["path"])):
+        streamed = STREAMED.get(scope.get("method", "")) if scope["type"] == "http" else None
+        if scope["type"] != "http" or (streamed and streamed.search(scope["path"])):
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes

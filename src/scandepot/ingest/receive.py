@@ -41,6 +41,12 @@ class Source:
     session: str | None = None
     # The project configured for the AE title the sender called (routing rule 3).
     default_project: str | None = None
+    # Keep the staged session for an explicit archive request (uploads to the prearchive,
+    # and uploads that archive once every file is in).
+    hold: bool = False
+    # An instance archived in the project with the same bytes counts as held already;
+    # not so for an upload that replaces the archived session.
+    skip_archived: bool = True
 
     @property
     def label(self) -> str:
@@ -64,7 +70,8 @@ def spool_path(ctx: Context, prearchive_id: int, header: Header, suffix: str = "
     )
 
 
-def _route(ctx: Context, header: Header, source: Source) -> Route:
+def route_for(header: Header, source: Source) -> Route:
+    """Where ``header``'s instance goes for ``source``: what it gives wins over the rules."""
     routed = route(header, default_project=source.default_project)
     if source.project is None:
         return routed
@@ -99,6 +106,7 @@ def _staging_session(
                 problems=[],
                 scans=[],
                 source=source.label[:128],
+                hold=source.hold,
                 PatientName=header.PatientName,
                 PatientID=header.PatientID,
                 PatientBirthDate=header.PatientBirthDate,
@@ -143,7 +151,7 @@ def receive(
     published). Raises :class:`~scandepot.dicom.headers.NotDicom` for what cannot be filed."""
     digest = staged_file.finish()
     header = header or read_header(staged_file.tmp_path)
-    routed = _route(ctx, header, source)
+    routed = route_for(header, source)
     published: Path | None = None
     instances = cast(Table, Instance.__table__)
     now = utcnow()
@@ -155,7 +163,7 @@ def receive(
                 project_id = db.scalar(select(Project.id).where(Project.label == routed.project))
             project_key = routed.project if project_id is not None else UNASSIGNED
             assert project_key is not None
-            if project_id is not None:
+            if project_id is not None and source.skip_archived:
                 archived = _archived_copy(db, project_id, header)
                 if archived is not None and archived == digest.sha256:
                     return Received(None, duplicate=True)
@@ -202,6 +210,8 @@ def receive(
                 )
             )
             values: dict[str, object] = {"last_received_at": now, "status": Status.RECEIVING}
+            if source.hold:
+                values["hold"] = True
             if conflict:
                 note = (
                     f"Instance {header.SOPInstanceUID} arrived again with other bytes; "

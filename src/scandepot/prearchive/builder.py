@@ -26,13 +26,13 @@ class Plan:
     conflicts: list[str]
 
 
-def _series_filter(project: Project | None) -> tuple[str, list[re.Pattern[str]]]:
+def series_filter(project: Project | None) -> tuple[str, list[re.Pattern[str]]]:
     if project is None or project.series_filter_mode == SeriesFilterMode.OFF:
         return SeriesFilterMode.OFF, []
     return project.series_filter_mode, [re.compile(p) for p in project.series_filter]
 
 
-def _excluded(mode: str, patterns: list[re.Pattern[str]], description: str) -> bool:
+def excluded(mode: str, patterns: list[re.Pattern[str]], description: str) -> bool:
     if mode == SeriesFilterMode.OFF:
         return False
     hit = any(p.search(description) for p in patterns)
@@ -62,7 +62,7 @@ def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
         .group_by(Instance.SeriesInstanceUID)
         .order_by(func.min(Instance.SeriesNumber), Instance.SeriesInstanceUID)
     ).all()
-    mode, patterns = _series_filter(project)
+    mode, patterns = series_filter(project)
     scans: list[dict[str, Any]] = []
     problems: list[str] = []
     taken: set[str] = set()
@@ -73,8 +73,8 @@ def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
             k += 1
             scan_id = f"{base}-{k}"
         taken.add(scan_id)
-        excluded = _excluded(mode, patterns, description or "")
-        if excluded:
+        left_out = excluded(mode, patterns, description or "")
+        if left_out:
             what = description or "no description"
             problems.append(f"Series {scan_id} ({what}) left out by the series filter.")
         scans.append(
@@ -88,7 +88,7 @@ def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
                 "files": int(count),
                 "size": int(size or 0),
                 "frames": int(frames or 0),
-                "excluded": excluded,
+                "excluded": left_out,
             }
         )
     if project is None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,6 +59,9 @@ class PrearchiveSession(Base):
     problems: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     scans: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     overwrite: Mapped[bool] = mapped_column(default=False, nullable=False)
+    # Set by uploads to the prearchive: built when quiet, but archived only on request,
+    # whatever the project's upload destination.
+    hold: Mapped[bool] = mapped_column(default=False, nullable=False, server_default=false())
     # Study attributes as received (the first instance's), for the archived session.
     PatientName: Mapped[str | None] = mapped_column("patient_name", String(324))
     PatientID: Mapped[str | None] = mapped_column("patient_id", String(64))

@@ -20,7 +20,7 @@ from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects
 from scandepot.archive.labels import check_label
 from scandepot.archive.listing import Page, PageRequest, paginate
-from scandepot.archive.models import Project
+from scandepot.archive.models import Project, UploadDestination
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound, Unauthorized
 from scandepot.prearchive import archiver, builder
@@ -168,8 +168,16 @@ def rebuild(ctx: Context, actor: Actor, staged_id: int) -> StagedView:
 
 
 def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = False) -> Archived:
+    """Owners archive staged sessions; in a project that archives what arrives by itself
+    (upload destination ``archive``), members may too, rather than wait for the builder:
+    that is how an upload held in the prearchive is finished."""
     with ctx.db.read() as db:
-        staged = load(db, actor, staged_id, Action.ARCHIVE)
+        staged = load(db, actor, staged_id, Action.PREARCHIVE)
+        destination = db.scalar(
+            select(Project.upload_destination).where(Project.label == staged.project_key)
+        )
+        if destination in (None, UploadDestination.PREARCHIVE) or overwrite:
+            staged = load(db, actor, staged_id, Action.ARCHIVE)
         _busy(staged)
     return archiver.archive(ctx, actor, staged_id, overwrite=overwrite)
 

@@ -38,7 +38,8 @@ def _claim(ctx: Context, staged_id: int, cutoff: dt.datetime) -> bool:
 
 
 def build_one(ctx: Context, staged_id: int) -> str:
-    """Build a claimed session, then archive it if its project archives automatically."""
+    """Build a claimed session, then archive it if its project archives automatically
+    (unless an upload holds it for an explicit archive request)."""
     with ctx.db.write() as db:
         staged = db.get(PrearchiveSession, staged_id)
         if staged is None:
@@ -49,11 +50,11 @@ def build_one(ctx: Context, staged_id: int) -> str:
             destination = db.scalar(
                 select(Project.upload_destination).where(Project.label == staged.project_key)
             )
-        status = staged.status
+        status, held = staged.status, staged.hold
     if status == Status.CONFLICT or staged.project_key == UNASSIGNED:
         archiver.needs_attention(ctx, staged, "; ".join(plan.conflicts or plan.problems))
         return status
-    if destination in (UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE):
+    if not held and destination in (UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE):
         overwrite = destination == UploadDestination.ARCHIVE_OVERWRITE
         try:
             archiver.archive(ctx, SYSTEM, staged_id, overwrite=overwrite)

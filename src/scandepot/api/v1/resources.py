@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from scandepot.api.bodies import check_declared_length, stream_body
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
 from scandepot.api.digests import expected_digests, repr_digest, verify
 from scandepot.api.v1.schemas import (
@@ -33,9 +34,6 @@ from scandepot.api.v1.schemas import (
 )
 from scandepot.archive import files, resources
 from scandepot.archive.resources import OwnerRef, ResourceCreate
-from scandepot.errors import Invalid, TooLarge
-
-BUFFER = 1024 * 1024
 
 
 def project_ref(project: str) -> OwnerRef:
@@ -60,16 +58,6 @@ LEVELS: list[tuple[str, str, Callable[..., OwnerRef]]] = [
     ("session", "/projects/{project}/sessions/{session}", session_ref),
     ("scan", "/projects/{project}/sessions/{session}/scans/{scan}", scan_ref),
 ]
-
-
-def _check_declared_length(request: Request, limit: int) -> None:
-    declared = request.headers.get("content-length")
-    if declared is None:
-        return
-    if not declared.isdigit():
-        raise Invalid("Content-Length must be a number.", field="content-length")
-    if int(declared) > limit:
-        raise TooLarge(f"The file is larger than the limit of {limit} bytes.")
 
 
 def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> APIRouter:
@@ -142,20 +130,11 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
             files.prepare_upload, ctx, actor, ref, resource, path, overwrite=overwrite
         )
         limit = ctx.settings.max_upload_bytes
-        _check_declared_length(request, limit)
+        check_declared_length(request, limit)
         expected = expected_digests(request.headers)
         staged = await run_in_threadpool(ctx.store.stage)
         try:
-            buffer = bytearray()
-            async for chunk in request.stream():
-                if staged.size + len(buffer) + len(chunk) > limit:
-                    raise TooLarge(f"The file is larger than the limit of {limit} bytes.")
-                buffer += chunk
-                if len(buffer) >= BUFFER:
-                    await run_in_threadpool(staged.write, bytes(buffer))
-                    buffer.clear()
-            if buffer:
-                await run_in_threadpool(staged.write, bytes(buffer))
+            await stream_body(request, staged.write, limit)
             verify(expected, await run_in_threadpool(staged.finish))
             result = await run_in_threadpool(
                 lambda: files.commit_upload(
