@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from scandepot.access.actors import SYSTEM
 from scandepot.archive import projects
 from scandepot.archive.projects import ProjectSettings
 from scandepot.context import Context
+from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.prearchive.models import PrearchiveSession
 from tests.web.conftest import receive_study, screenshot, sign_in
 
@@ -208,3 +210,48 @@ def test_settings_are_read_only_for_members(page: Any, brain: str, ctx: Context)
     assert page.get_by_text("This project is protected.").count() == 0
     page.get_by_role("link", name="Access").click()
     page.get_by_text("This project is protected.").wait_for()
+
+
+def test_upload_a_zip_through_the_form_and_see_it_arrive(
+    page: Any, brain: str, ctx: Context, tmp_path: Path
+) -> None:
+    study = Study(PatientID="PAT002", StudyDescription="Research^Follow-up")
+    pack = io.BytesIO()
+    with zipfile.ZipFile(pack, "w") as archive:
+        for number, description in ((4, "T1w MPRAGE"), (5, "DWI 64dir")):
+            series = Series(number, description)
+            for k in range(1, 4):
+                ds = mr_instance(study, series, k, rows=32, columns=32)
+                archive.writestr(f"study/{number}/{k}.dcm", to_bytes(ds))
+        archive.writestr("study/README.txt", "not DICOM")
+    upload = tmp_path / "follow-up.zip"
+    upload.write_bytes(pack.getvalue())
+
+    sign_in(page, "member", start="/upload?project=Brain01")
+    page.get_by_label("Take subject and session from the DICOM headers").uncheck()
+    page.get_by_label("Subject", exact=True).fill("sub-02")
+    page.get_by_label("Session", exact=True).fill("ses-02")
+    page.get_by_label("Destination").select_option("archive")
+    page.get_by_label("Compressed file").set_input_files(str(upload))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    result = page.locator("#u-result")
+    result.get_by_text("Received 6 files").wait_for()
+    assert page.locator("#u-progress").evaluate("p => p.value") == 100
+    text = result.inner_text()
+    assert "Brain01 / sub-02 / ses-02: archived, 2 scans." in text
+    assert "Scan 5: DWI 64dir (MR), 3 files" in text
+    assert "1 file skipped" in text and "README.txt" in text
+    screenshot(page, "upload-done")
+    result.get_by_role("link", name="Brain01 / sub-02 / ses-02").click()
+    page.get_by_role("heading", name="Session ses-02").wait_for()
+    assert page.locator("table.scans tbody.scan").count() == 2
+    # A refusal is told in words too.
+    page.goto("/upload?project=Brain01")
+    page.get_by_label("Take subject and session from the DICOM headers").uncheck()
+    page.get_by_label("Subject", exact=True).fill("sub-02")
+    page.get_by_label("Session", exact=True).fill("ses-02")
+    page.get_by_label("Destination").select_option("archive")
+    page.get_by_label("Compressed file").set_input_files(str(upload))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.locator("#u-result.flash-error").wait_for()
+    assert "ses-02" in page.locator("#u-result").inner_text()

@@ -53,21 +53,28 @@
       var p = document.createElement("p");
       p.append("Session ");
       var link = document.createElement("a");
-      link.href = s.status === "archived" || answer.destination === "archive"
+      link.href = s.status === "archived"
         ? "/projects/" + encodeURIComponent(s.project) + "/sessions/" + encodeURIComponent(s.session)
-        : "/prearchive";
-      link.textContent = s.project + " / " + s.subject + " / " + s.session;
-      p.append(link, ": " + s.status + ", " + plural((s.scans || []).length, "scan") + ".");
+        : (s.staged_id ? "/prearchive/" + s.staged_id : "/prearchive");
+      link.textContent = s.project + " / " + (s.subject || "no subject") + " / " + (s.session || "no session");
+      var where = s.status === "archived" ? "archived" : "in the prearchive (" + s.status + ")";
+      p.append(link, ": " + where + ", " + plural((s.scans || []).length, "scan") + ".");
       box.appendChild(p);
       if (s.scans && s.scans.length) {
         var list = document.createElement("ul");
         list.className = "files";
         s.scans.forEach(function (c) {
-          list.appendChild(text("li", "Scan " + c.label + ": " + (c.series_description || "no description") +
-            " (" + (c.modality || "?") + "), " + plural(c.files, "file") + ", " + size(c.size)));
+          var label = c.id || c.label;
+          var description = c.SeriesDescription || c.series_description || "no description";
+          var modality = c.Modality || c.modality || "?";
+          list.appendChild(text("li", "Scan " + label + ": " + description + " (" + modality + "), " +
+            plural(c.files, "file") + ", " + size(c.size)));
         });
         box.appendChild(list);
       }
+      (s.problems || []).forEach(function (problem) {
+        box.appendChild(text("p", "Problem: " + problem));
+      });
     });
     if (answer.skipped && answer.skipped.length) {
       box.appendChild(text("p", plural(answer.skipped.length, "file") + " skipped:"));
