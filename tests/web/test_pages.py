@@ -8,6 +8,7 @@ are sent to the sign-in page; others get the API's answers, as pages.
 from __future__ import annotations
 
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from scandepot.access.actors import SYSTEM
 from scandepot.access.models import User
@@ -23,6 +24,7 @@ from scandepot.archive import files, projects
 from scandepot.archive.models import Project
 from scandepot.archive.resources import OwnerRef
 from scandepot.context import Context
+from scandepot.pipelines.models import Job
 from tests.access.test_matrix import build_world, job_id, staged_id
 from tests.conftest import ACTOR_NAMES, PASSWORD
 
@@ -268,3 +270,44 @@ def test_project_filters_are_checked(
     assert r.status_code == 422 and "is not a date" in r.text
     with ctx.db.read() as db:
         assert db.scalar(select(Project.id).where(Project.label == "P")) is not None
+
+
+def test_quality_metrics_and_job_logs_are_shown(
+    ctx: Context, client: TestClient, actors: dict[str, Any], world: Any
+) -> None:
+    world("private")
+    report = {
+        "image": "1_T1w.nii.gz",
+        "kind": "structural",
+        "metrics": {"snr": 12.3456, "efc": 0.5},
+    }
+    with ctx.store.stage() as staged:
+        staged.write(json.dumps(report).encode())
+        ref = OwnerRef("P", session="E1", scan="1")
+        files.commit_upload(ctx, SYSTEM, ref, "QA", "1_T1w_qa.json", staged)
+    page = client.get(E, auth=actors["collaborator"]).text
+    assert "1_T1w.nii.gz (structural)" in page and "12.35" in page and "efc" in page
+    job = job_id(ctx, "succeeded")
+    with ctx.db.write() as db:
+        db.execute(update(Job).where(Job.id == job).values(log="converting <scan 1>\ndone"))
+    page = client.get(f"{P}/jobs/{job}", auth=actors["collaborator"]).text
+    assert "converting &lt;scan 1&gt;" in page  # escaped, never markup
+    assert "Run again" not in page  # collaborators read jobs, they do not launch them
+    assert "Run again" in client.get(f"{P}/jobs/{job}", auth=actors["member"]).text
+
+
+def test_a_bug_is_a_page_with_a_reference(
+    client: TestClient, actors: dict[str, Any], world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scandepot.archive import overview
+
+    world("private")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(overview, "session_overview", broken)
+    with TestClient(client.app, raise_server_exceptions=False) as quiet:
+        r = quiet.get(E, auth=actors["owner"])
+    assert r.status_code == 500 and "text/html" in r.headers["content-type"]
+    assert "Internal error (reference" in r.text
