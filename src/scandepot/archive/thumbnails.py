@@ -74,18 +74,26 @@ def find_source(ctx: Context, actor: Actor, project: str, session: str, scan: st
         return Source(path, middle.sha256, "dicom")
 
 
-def thumbnail(
-    ctx: Context, actor: Actor, project: str, session: str, scan: str, *, width: int = WIDTH
-) -> Picture:
-    source = find_source(ctx, actor, project, session, scan)
+def etag(source: Source, *, width: int = WIDTH) -> str:
+    """The picture's entity tag: it changes when its file does, and only then."""
+    return f'"{source.sha256[:32]}-{width}"'
+
+
+def draw(source: Source, *, width: int = WIDTH) -> Picture:
     try:
         image = _open(source)
     except Exception as exc:  # noqa: BLE001 - pydicom, numpy and Pillow fail in many ways
-        raise NotFound(f"Scan '{scan}' cannot be drawn: {exc}", field="scan") from None
+        raise NotFound(f"The picture cannot be drawn: {exc}", field="scan") from None
     image.thumbnail((width, width * 4), Image.Resampling.BILINEAR)
     out = io.BytesIO()
     image.save(out, format="PNG")
-    return Picture(out.getvalue(), f'"{source.sha256[:32]}-{width}"')
+    return Picture(out.getvalue(), etag(source, width=width))
+
+
+def thumbnail(
+    ctx: Context, actor: Actor, project: str, session: str, scan: str, *, width: int = WIDTH
+) -> Picture:
+    return draw(find_source(ctx, actor, project, session, scan), width=width)
 
 
 def _open(source: Source) -> Image.Image:

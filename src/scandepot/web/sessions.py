@@ -95,11 +95,12 @@ def resource_page(
 def scan_thumbnail(
     request: Request, ctx: CtxDep, visitor: VisitorDep, project: str, session: str, scan: str
 ) -> Response:
-    picture = thumbnails.thumbnail(ctx, visitor.actor, project, session, scan)
-    headers = {"etag": picture.etag, "cache-control": "private, max-age=300"}
-    if request.headers.get("if-none-match") == picture.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(picture.png, media_type="image/png", headers=headers)
+    source = thumbnails.find_source(ctx, visitor.actor, project, session, scan)
+    tag = thumbnails.etag(source)
+    headers = {"etag": tag, "cache-control": "private, max-age=300"}
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)  # not drawn again
+    return Response(thumbnails.draw(source).png, media_type="image/png", headers=headers)
 
 
 def _session_url(project: str, session: str) -> str:
