@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         "an upload has expanded past 64 MiB.",
     )
     import_max_members: int = Field(
-        default=1_000_000, gt=0, description="Most entries one uploaded archive may hold."
+        default=200_000, gt=0, description="Most entries one uploaded archive may hold."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     pipeline_executor: Literal["local", "celery"] = Field(

@@ -79,6 +79,18 @@ class Row:
     params: dict[str, Any] = field(default_factory=dict)  # path values beyond the defaults
 
 
+def _one_instance_zip() -> bytes:
+    import io
+    import zipfile
+
+    from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("1.dcm", to_bytes(mr_instance(Study(), Series(), 1, rows=8, columns=8)))
+    return out.getvalue()
+
+
 def _label(prefix: str) -> Callable[[str], dict[str, str]]:
     return lambda actor: {"label": f"{prefix}_{actor}"}
 
@@ -115,6 +127,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/prearchive/{staged_id}/rebuild"): Row("write", 200),
     ("POST", "/api/v1/prearchive/{staged_id}/archive"): Row("manage", 200),
     ("DELETE", "/api/v1/prearchive/{staged_id}"): Row("manage", 204),
+    ("POST", P + "/import"): Row("write", 200, content=_one_instance_zip()),
+    ("POST", P + "/held"): Row("write", 200, body=lambda a: {"instances": []}),
     ("POST", "/api/v1/projects"): Row("signed_in", 201, body=lambda a: {"id": f"NEW_{a}"}),
     ("GET", P): Row("see", 200),
     ("PATCH", P): Row("manage", 200, body=lambda a: {"description": f"by {a}"}),

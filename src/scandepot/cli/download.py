@@ -27,16 +27,11 @@ from typing import Any
 import httpx
 import typer
 
+from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, error_message, resolve
 from scandepot.export.layouts import Layout
 
 CHUNK = 1024 * 1024
-TOKEN_ENV = "SCANDEPOT_TOKEN"
-URL_ENV = "SCANDEPOT_URL"
 STATE = ".scandepot"
-
-
-class Refused(Exception):
-    """The server said no: nothing to resume, the command stops."""
 
 
 class Incomplete(Exception):
@@ -71,23 +66,6 @@ class RateLimit:
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-
-
-def _token(token_file: Path | None) -> str | None:
-    if token_file is not None:
-        try:
-            return token_file.read_text().strip() or None
-        except OSError as exc:
-            raise Refused(f"cannot read the token file {token_file}: {exc.strerror}") from None
-    return os.environ.get(TOKEN_ENV) or None
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{response.status_code} {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return f"{response.status_code} {response.reason_phrase}"
 
 
 def _target(dest: Path, name: str) -> Path:
@@ -135,7 +113,7 @@ def _fetch(
                     part.unlink(missing_ok=True)
                     raise Incomplete(f"{entry['name']}: the server refused the range; run again")
                 if response.status_code not in (200, 206):
-                    raise Refused(f"{entry['name']}: {_error_message(response)}")
+                    raise Refused(f"{entry['name']}: {error_message(response)}")
                 mode = "ab" if response.status_code == 206 else "wb"
                 if mode == "wb" and offset:
                     progress.add(-offset)
@@ -158,7 +136,7 @@ def _manifest(client: httpx.Client, project: str, params: dict[str, Any]) -> dic
     except httpx.TransportError as exc:
         raise Refused(f"cannot reach the server: {exc}") from None
     if response.status_code != 200:
-        raise Refused(_error_message(response))
+        raise Refused(error_message(response))
     manifest: dict[str, Any] = response.json()
     return manifest
 
@@ -182,12 +160,8 @@ def download(
         None, "--resources", help="Resource labels, e.g. DICOM,NIFTI (default: all)."
     ),
     layout: Layout = typer.Option(Layout.TREE, "--layout", help="Folder layout under DEST."),
-    url: str = typer.Option(
-        "http://127.0.0.1:8080", "--url", envvar=URL_ENV, help="The server's address."
-    ),
-    token_file: Path | None = typer.Option(
-        None, "--token-file", help=f"File holding an API token (default: ${TOKEN_ENV})."
-    ),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+    token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),
     jobs: int = typer.Option(4, "--jobs", min=1, max=32, help="Files fetched at once."),
     limit_rate: int = typer.Option(
         0, "--limit-rate", min=0, help="Bytes per second over all transfers (0: no limit)."
@@ -195,7 +169,7 @@ def download(
 ) -> None:
     """Download a selection from a server into a folder: resumes, then verifies every file."""
     try:
-        token = _token(token_file)
+        remote = resolve(url, token_file)
     except Refused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -210,10 +184,7 @@ def download(
         "resources": resources,
     }
     params = {k: v for k, v in params.items() if v}
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    timeout = httpx.Timeout(60, connect=10)
-    limits = httpx.Limits(max_connections=jobs + 1)
-    with httpx.Client(base_url=url, headers=headers, timeout=timeout, limits=limits) as client:
+    with remote.client(connections=jobs) as client:
         try:
             manifest = _manifest(client, project, params)
             entries: list[dict[str, Any]] = manifest["files"]

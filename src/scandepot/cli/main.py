@@ -15,7 +15,7 @@ from scandepot import __version__
 from scandepot.access.users import ADMIN_LOGIN, ensure_admin
 from scandepot.app import create_app
 from scandepot.archive.check import check as check_archive
-from scandepot.cli import download, pipelines, user
+from scandepot.cli import download, login, pipelines, upload, user
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
@@ -194,6 +194,8 @@ def check(
 app.add_typer(user.app, name="user")
 app.add_typer(prearchive_cli.app, name="prearchive")
 app.command("download")(download.download)
+app.command("upload")(upload.upload)
+app.command("login")(login.login)
 app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")
 app.command("worker")(pipelines.worker)

@@ -1,0 +1,96 @@
+"""What the commands that talk to a server share: where it is, the API token, errors.
+
+The token comes from ``--token-file``, else ``$SCANDEPOT_TOKEN``, else the credentials
+file that ``scandepot login`` writes (``$XDG_CONFIG_HOME/scandepot/credentials.json``,
+readable by its owner only), which also remembers the server's address. A password is
+never taken on the command line, where other users could see it in the process list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+TOKEN_ENV = "SCANDEPOT_TOKEN"
+URL_ENV = "SCANDEPOT_URL"
+DEFAULT_URL = "http://127.0.0.1:8080"
+URL_HELP = (
+    f"The server's address (default: ${URL_ENV}, the one `scandepot login` saved, "
+    f"or {DEFAULT_URL})."
+)
+TOKEN_HELP = (
+    f"File holding an API token (default: ${TOKEN_ENV}, or the one `scandepot login` saved)."
+)
+
+
+class Refused(Exception):
+    """The server said no, or cannot be asked: the command stops."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    url: str
+    token: str | None
+
+    def client(self, *, connections: int = 4, timeout: float = 60) -> httpx.Client:
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10),
+            limits=httpx.Limits(max_connections=connections + 1),
+        )
+
+
+def credentials_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "scandepot" / "credentials.json"
+
+
+def save_credentials(url: str, token: str) -> Path:
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"url": url, "token": token}, fh)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _saved() -> dict[str, str]:
+    path = credentials_path()
+    if not path.exists():
+        return {}
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise Refused(f"cannot read {path}: {exc}; run `scandepot login` again") from None
+    return {k: v for k, v in saved.items() if isinstance(v, str)} if isinstance(saved, dict) else {}
+
+
+def resolve(url: str | None, token_file: Path | None) -> Remote:
+    """The server and token in force (see the module docstring)."""
+    saved = _saved()
+    token: str | None
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip() or None
+        except OSError as exc:
+            raise Refused(f"cannot read the token file {token_file}: {exc.strerror}") from None
+    else:
+        token = os.environ.get(TOKEN_ENV) or saved.get("token") or None
+    return Remote(url or os.environ.get(URL_ENV) or saved.get("url") or DEFAULT_URL, token)
+
+
+def error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{response.status_code} {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} {response.reason_phrase}"
