@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from scandepot import __version__
+from scandepot import __version__, web
 from scandepot.api import errors, health, v1
 from scandepot.api.limits import RequestLimits
 from scandepot.context import Context
@@ -47,6 +47,7 @@ def create_app(
     errors.install(app)
     app.include_router(health.router)
     app.include_router(v1.router)
+    web.install(app)
     app.add_middleware(
         RequestLimits,
         max_bytes=settings.max_request_bytes,

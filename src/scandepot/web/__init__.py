@@ -1,0 +1,25 @@
+"""The web interface: server-rendered pages over the same services as the API.
+
+Every page is a few lines: read the visitor and the input, call the services (which check
+permissions through access/permissions.py), render a template. Pages stay out of the
+OpenAPI document; tests/web checks who may see each of them.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from scandepot.web import admin, auth, errors, prearchive, projects, sessions, transfer
+from scandepot.web.render import HERE
+
+router = APIRouter(include_in_schema=False)
+for _module in (auth, projects, sessions, prearchive, transfer, admin):
+    router.include_router(_module.router)
+
+
+def install(app: FastAPI) -> None:
+    """Mount the pages and static files; call after the API's error handlers."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    errors.install(app)

@@ -1,0 +1,92 @@
+"""The upload page (the compressed uploader) and the download page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from scandepot.access.permissions import Level, require_signed_in
+from scandepot.archive import projects, sessions
+from scandepot.archive.listing import PageRequest
+from scandepot.export.archives import Format
+from scandepot.export.choices import download_choices, exact_types
+from scandepot.export.layouts import Layout
+from scandepot.web.deps import CtxDep, VisitorDep
+from scandepot.web.projects import search
+from scandepot.web.render import page, redirect
+
+router = APIRouter()
+
+Label = Annotated[str | None, Query(max_length=64)]
+Labels = Annotated[list[str] | None, Query(max_length=1000)]
+
+
+@router.get("/upload")
+def upload_page(
+    request: Request, ctx: CtxDep, visitor: VisitorDep, project: Label = None
+) -> Response:
+    require_signed_in(visitor.actor)
+    found = projects.list_projects(ctx, visitor.actor, PageRequest(limit=1000, sort="id"))
+    writable = [v for v in found.items if v.level >= Level.WRITE]
+    return page(
+        request,
+        visitor,
+        "upload.html",
+        title="Upload",
+        projects=writable,
+        chosen=project,
+    )
+
+
+@router.get("/download")
+def download_page(
+    request: Request,
+    ctx: CtxDep,
+    visitor: VisitorDep,
+    project: Label = None,
+    label: Label = None,
+    session: Labels = None,
+) -> Response:
+    found = projects.list_projects(ctx, visitor.actor, PageRequest(limit=1000, sort="id"))
+    readable = [v for v in found.items if v.level >= Level.READ]
+    context: dict[str, Any] = {
+        "projects": readable,
+        "chosen": project,
+        "label": label or "",
+        "picked": session,
+    }
+    if project:
+        context["sessions"] = sessions.list_sessions(
+            ctx, visitor.actor, project, PageRequest(limit=1000), label=search(label)
+        )
+        context["choices"] = download_choices(ctx, visitor.actor, project)
+        context["layouts"] = list(Layout)
+        context["formats"] = list(Format)
+    return page(request, visitor, "download.html", title="Download", **context)
+
+
+@router.get("/download/archive")
+def download_archive(
+    project: Annotated[str, Query(max_length=64)],
+    session: Labels = None,
+    resource: Labels = None,
+    scan_type: Labels = None,
+    layout: Layout = Layout.TREE,
+    format: Format = Format.ZIP,
+) -> Response:
+    """Turn the page's choices into the download route's query; the archive streams from
+    there, checked there."""
+    if not session:
+        back = f"/download?project={quote(project, safe='')}"
+        return redirect(back, error="Choose at least one session to download.")
+    query: list[tuple[str, str]] = [("layout", layout.value), ("format", format.value)]
+    query += [("sessions", s) for s in session or []]
+    query += [("resources", r) for r in resource or []]
+    pattern = exact_types(scan_type or [])
+    if pattern:
+        query.append(("scan_types", pattern))
+    url = f"/api/v1/projects/{quote(project, safe='')}/download?{urlencode(query)}"
+    return RedirectResponse(url, status_code=303)

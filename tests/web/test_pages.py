@@ -1,0 +1,313 @@
+"""Who may open each page and send each form, on both catalogs, without a browser.
+
+Pages are left out of the OpenAPI document (tests/access/test_matrix.py covers the API),
+so they have their own table here. Anonymous visitors asking for a page they may not see
+are sent to the sign-in page; others get the API's answers, as pages.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import select, update
+
+from scandepot.access.actors import SYSTEM
+from scandepot.access.models import User
+from scandepot.archive import files, projects
+from scandepot.archive.models import Project
+from scandepot.archive.resources import OwnerRef
+from scandepot.context import Context
+from scandepot.pipelines.models import Job
+from tests.access.test_matrix import build_world, job_id, staged_id
+from tests.conftest import ACTOR_NAMES, PASSWORD
+
+OK = "ok"
+LOGIN = "login"  # a redirect to the sign-in page
+ACCESSIBILITIES = ("private", "protected", "public")
+
+SITE = {
+    "public": (OK, OK, OK, OK, OK, OK),
+    "signed_in": (LOGIN, OK, OK, OK, OK, OK),
+    "site_admin": (LOGIN, 403, 403, 403, 403, OK),
+}
+PROJECT = {
+    ("private", "see"): (LOGIN, 404, OK, OK, OK, OK),
+    ("private", "read"): (LOGIN, 404, OK, OK, OK, OK),
+    ("private", "write"): (LOGIN, 404, 403, OK, OK, OK),
+    ("private", "manage"): (LOGIN, 404, 403, 403, OK, OK),
+    ("protected", "see"): (LOGIN, OK, OK, OK, OK, OK),
+    ("protected", "read"): (LOGIN, 403, OK, OK, OK, OK),
+    ("protected", "write"): (LOGIN, 403, 403, OK, OK, OK),
+    ("protected", "manage"): (LOGIN, 403, 403, 403, OK, OK),
+    ("public", "see"): (OK, OK, OK, OK, OK, OK),
+    ("public", "read"): (OK, OK, OK, OK, OK, OK),
+    ("public", "write"): (LOGIN, 403, 403, OK, OK, OK),
+    ("public", "manage"): (LOGIN, 403, 403, 403, OK, OK),
+}
+P = "/projects/P"
+E = P + "/sessions/E1"
+
+
+@dataclass(frozen=True)
+class Page:
+    level: str
+    form: dict[str, Any] | None = None  # sent as a POST form when given
+    success: int = 200
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PAGES: dict[str, Page] = {
+    "/": Page("public"),
+    "/projects": Page("public"),
+    "/projects?q=P": Page("public"),
+    "/download": Page("public"),
+    "/tokens": Page("signed_in"),
+    "/upload": Page("signed_in"),
+    "/prearchive": Page("signed_in"),
+    "/admin/users": Page("site_admin"),
+    "/admin/audit": Page("site_admin"),
+    P: Page("see"),
+    P + "?tab=sessions": Page("read"),
+    P + "?tab=subjects": Page("read"),
+    P + "?tab=access": Page("read"),
+    P + "?tab=pipelines": Page("read"),
+    P + "?tab=manage": Page("manage"),
+    P + "?tab=sessions&modality=MR&date_from=2024-01-01&sort=-date": Page("read"),
+    P + "/subjects/S1": Page("read"),
+    E: Page("read"),
+    E + "/resources/DICOM": Page("read"),
+    E + "/resources/DICOM?scan=1": Page("read"),
+    E + "/scans/1/thumbnail.png": Page("read"),
+    P + "/jobs/{job}": Page("read"),
+    "/download?project=P": Page("read"),
+    "/prearchive/{staged_id}": Page("write"),
+    # Forms: the answer is a redirect back with a message (303).
+    E + "/note": Page("write", form={"note": "seen"}, success=303),
+    E + "/scans/1": Page("write", form={"quality": "questionable"}, success=303),
+    E + "/jobs": Page("write", form={"pipeline": "dcm2niix"}, success=303),
+    P + "/settings": Page("manage", form={"name": "P", "conflict_policy": "keep"}, success=303),
+    P + "/accessibility": Page("manage", form={"accessibility": "{accessibility}"}, success=303),
+    P + "/roles": Page("manage", form={"login": "spare", "role": "collaborator"}, success=303),
+    P + "/pipelines/snapshots": Page("manage", form={"enabled": "on"}, success=303),
+    "/prearchive/{staged_id}/rebuild": Page("write", form={}, success=303),
+}
+
+
+def expected(page: Page, accessibility: str, index: int) -> int | str:
+    table = SITE[page.level] if page.level in SITE else PROJECT[accessibility, page.level]
+    outcome = table[index]
+    if outcome == LOGIN and page.form is not None:
+        return 401  # a form sent without signing in is refused, not redirected
+    return page.success if outcome == OK else outcome
+
+
+@pytest.fixture
+def world(ctx: Context, users: dict[str, User], password_hash: str) -> Any:
+    with ctx.db.write() as db:
+        db.add(User(login="spare", full_name="Spare", password_hash=password_hash))
+
+    def build(accessibility: str) -> None:
+        build_world(ctx, accessibility)
+        picture = io.BytesIO()
+        Image.new("L", (64, 32), 128).save(picture, format="PNG")
+        with ctx.store.stage() as staged:
+            staged.write(picture.getvalue())
+            ref = OwnerRef("P", session="E1", scan="1")
+            files.commit_upload(ctx, SYSTEM, ref, "SNAPSHOTS", "1_T1w.png", staged)
+
+    return build
+
+
+def answer(r: Any) -> int | str:
+    if r.status_code == 303 and r.headers["location"].startswith("/login?next="):
+        return LOGIN
+    return int(r.status_code)
+
+
+@pytest.mark.parametrize("accessibility", ACCESSIBILITIES)
+def test_who_may_open_each_page(
+    accessibility: str, ctx: Context, client: TestClient, actors: dict[str, Any], world: Any
+) -> None:
+    world(accessibility)
+    wrong = []
+    for template, spec in PAGES.items():
+        for index, name in enumerate(ACTOR_NAMES):
+            url = template.format(staged_id=staged_id(ctx), job=job_id(ctx, "succeeded"))
+            if spec.form is None:
+                r = client.get(url, auth=actors[name], follow_redirects=False)
+            else:
+                form = {k: v.format(accessibility=accessibility) for k, v in spec.form.items()}
+                r = client.post(url, data=form, auth=actors[name], follow_redirects=False)
+            want = expected(spec, accessibility, index)
+            if answer(r) != want:
+                wrong.append(f"{url} as {name}: {answer(r)}, expected {want}")
+            elif isinstance(want, int) and want >= 400:
+                assert "text/html" in r.headers["content-type"], url
+    assert wrong == []
+
+
+def _signed_in(client: TestClient, login: str) -> str:
+    """Sign in through the form; returns the page's CSRF token."""
+    client.cookies.clear()
+    assert client.get("/login").status_code == 200
+    r = client.post(
+        "/login",
+        data={
+            "login": login,
+            "password": PASSWORD,
+            "login_token": client.cookies["scandepot_login"],
+            "next": "/projects",
+        },
+        follow_redirects=False,
+    )
+    assert (r.status_code, r.headers["location"]) == (303, "/projects")
+    page = client.get("/").text
+    found = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def test_forms_need_the_csrf_token(ctx: Context, client: TestClient, world: Any) -> None:
+    world("private")
+    token = _signed_in(client, "owner")
+    r = client.post(P + "/settings", data={"name": "Renamed"}, follow_redirects=False)
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = client.post(
+        P + "/settings", data={"name": "Renamed", "csrf_token": "wrong"}, follow_redirects=False
+    )
+    assert r.status_code == 403
+    assert projects.get(ctx, SYSTEM, "P").project.name == "P"
+    r = client.post(P + "/settings", data={"name": "Renamed", "csrf_token": token})
+    assert r.status_code == 200 and "The project settings are saved." in r.text
+    assert projects.get(ctx, SYSTEM, "P").project.name == "Renamed"
+
+
+def test_sign_in_needs_the_form_cookie_and_shows_errors_in_words(
+    client: TestClient, users: dict[str, User]
+) -> None:
+    client.get("/login")
+    form = {"login": "owner", "password": "wrong", "next": "/"}
+    r = client.post("/login", data={**form, "login_token": "forged"})
+    assert r.status_code == 403
+    r = client.post("/login", data={**form, "login_token": client.cookies["scandepot_login"]})
+    assert r.status_code == 401 and "Invalid credentials." in r.text
+    # A sign-in never sends people to another site.
+    r = client.post(
+        "/login",
+        data={
+            **form,
+            "password": PASSWORD,
+            "next": "//evil.example/",
+            "login_token": client.cookies["scandepot_login"],
+        },
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/"
+
+
+def test_collaborator_sees_no_manage_tab_and_outsider_no_private_project(
+    ctx: Context, client: TestClient, actors: dict[str, Any], world: Any, make_project: Any
+) -> None:
+    world("private")
+    make_project("public", label="OPEN")
+    tabs = re.compile(r'<nav class="tabs".*?</nav>', re.S)
+    for name, manage in [("collaborator", False), ("member", False), ("owner", True)]:
+        page = client.get(P, auth=actors[name]).text
+        [nav] = tabs.findall(page)
+        assert ("?tab=manage" in nav) is manage, name
+        assert "?tab=access" in nav and "?tab=pipelines" in nav
+    for url in ("/", "/projects", "/download", "/projects?q=*"):
+        mark = 'value="{}"' if url == "/download" else 'href="/projects/{}"'
+        page = client.get(url, auth=actors["outsider"]).text
+        assert mark.format("P") not in page and mark.format("OPEN") in page, url
+        assert mark.format("P") in client.get(url, auth=actors["collaborator"]).text
+    r = client.get(P, auth=actors["outsider"])
+    assert r.status_code == 404 and "Project &#39;P&#39; not found." in r.text
+
+
+def test_the_session_page_shows_scans_files_and_jobs(
+    ctx: Context, client: TestClient, actors: dict[str, Any], world: Any
+) -> None:
+    world("private")
+    page = client.get(E, auth=actors["collaborator"]).text
+    assert 'id="scan-1"' in page and "thumbnail.png" in page
+    assert "SNAPSHOTS" in page and "DICOM" in page
+    assert "dcm2niix" in page  # the jobs table
+    assert 'name="quality"' not in page  # collaborators read, they do not mark
+    assert 'name="quality"' in client.get(E, auth=actors["member"]).text
+    r = client.get(E + "/scans/1/thumbnail.png", auth=actors["collaborator"])
+    assert r.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(r.content)).size[0] <= 192
+    again = client.get(
+        E + "/scans/1/thumbnail.png",
+        auth=actors["collaborator"],
+        headers={"if-none-match": r.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+
+def test_unknown_pages_and_bad_input_are_pages(client: TestClient, actors: dict[str, Any]) -> None:
+    r = client.get("/no-such-page")
+    assert r.status_code == 404 and "There is no page here." in r.text
+    r = client.get("/projects?offset=-1")
+    assert r.status_code == 422 and "text/html" in r.headers["content-type"]
+    # The API keeps its JSON errors.
+    assert client.get("/api/v1/no-such-route").json()["error"]["code"] == "not_found"
+
+
+def test_project_filters_are_checked(
+    client: TestClient, actors: dict[str, Any], world: Any, ctx: Context
+) -> None:
+    world("private")
+    r = client.get(P + "?date_from=yesterday", auth=actors["owner"])
+    assert r.status_code == 422 and "is not a date" in r.text
+    with ctx.db.read() as db:
+        assert db.scalar(select(Project.id).where(Project.label == "P")) is not None
+
+
+def test_quality_metrics_and_job_logs_are_shown(
+    ctx: Context, client: TestClient, actors: dict[str, Any], world: Any
+) -> None:
+    world("private")
+    report = {
+        "image": "1_T1w.nii.gz",
+        "kind": "structural",
+        "metrics": {"snr": 12.3456, "efc": 0.5},
+    }
+    with ctx.store.stage() as staged:
+        staged.write(json.dumps(report).encode())
+        ref = OwnerRef("P", session="E1", scan="1")
+        files.commit_upload(ctx, SYSTEM, ref, "QA", "1_T1w_qa.json", staged)
+    page = client.get(E, auth=actors["collaborator"]).text
+    assert "1_T1w.nii.gz (structural)" in page and "12.35" in page and "efc" in page
+    job = job_id(ctx, "succeeded")
+    with ctx.db.write() as db:
+        db.execute(update(Job).where(Job.id == job).values(log="converting <scan 1>\ndone"))
+    page = client.get(f"{P}/jobs/{job}", auth=actors["collaborator"]).text
+    assert "converting &lt;scan 1&gt;" in page  # escaped, never markup
+    assert "Run again" not in page  # collaborators read jobs, they do not launch them
+    assert "Run again" in client.get(f"{P}/jobs/{job}", auth=actors["member"]).text
+
+
+def test_a_bug_is_a_page_with_a_reference(
+    client: TestClient, actors: dict[str, Any], world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scandepot.archive import overview
+
+    world("private")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(overview, "session_overview", broken)
+    with TestClient(client.app, raise_server_exceptions=False) as quiet:
+        r = quiet.get(E, auth=actors["owner"])
+    assert r.status_code == 500 and "text/html" in r.headers["content-type"]
+    assert "Internal error (reference" in r.text
