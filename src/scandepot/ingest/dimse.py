@@ -30,9 +30,10 @@ from pynetdicom.presentation import PresentationContext
 
 from scandepot import __version__
 from scandepot.context import Context
-from scandepot.dicom.headers import NotDicom, read_header_bytes
+from scandepot.dicom.headers import NotDicom, read_header, read_header_bytes
 from scandepot.ingest import commands
-from scandepot.ingest.receive import Source, receive
+from scandepot.ingest.group import GroupCommit
+from scandepot.ingest.receive import Incoming, Placements, Source
 from scandepot.storage.store import StagedFile
 
 log = logging.getLogger("scandepot.dicom")
@@ -96,6 +97,10 @@ class DimseSettings:
         return {self.ae_title.strip(), *(k.strip() for k in self.ae_projects)}
 
 
+_PDU_HEAD = struct.Struct(">BBI")
+_PDV_LENGTH = struct.Struct(">I")
+
+
 def _pdu(pdu_type: int, body: bytes) -> bytes:
     return struct.pack(">BBI", pdu_type, 0, len(body)) + body
 
@@ -115,6 +120,7 @@ class Association:
         sock: socket.socket,
         address: str,
         admit: Callable[[], bool],
+        group: GroupCommit,
     ) -> None:
         self.ctx = ctx
         self.settings = settings
@@ -125,28 +131,35 @@ class Association:
         self.calling_ae = ""
         self.called_ae = ""
         self.stored = 0
+        self.group = group
+        self.placements = Placements()  # this sender's projects and staging sessions
+        self._head = bytearray(6)
+        self._head_view = memoryview(self._head)
+        self._body = bytearray(settings.max_pdu or 65536)
 
     # -- reading -------------------------------------------------------------------------
-    def _read_exact(self, n: int) -> bytes:
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
+    def _read_into(self, view: memoryview) -> None:
+        got, n = 0, len(view)
         while got < n:
             chunk = self.sock.recv_into(view[got:], n - got)
             if chunk == 0:
                 raise ConnectionError("peer closed the connection")
             got += chunk
-        return bytes(buf)
 
-    def _read_pdu(self) -> tuple[int, bytes]:
-        head = self._read_exact(6)
-        pdu_type, _, length = struct.unpack(">BBI", head)
+    def _read_pdu(self) -> tuple[int, memoryview]:
+        """The next PDU's type and body, in a buffer reused for the next PDU."""
+        self._read_into(self._head_view)
+        pdu_type, _, length = _PDU_HEAD.unpack(self._head)
         limit = self.settings.max_pdu
         if pdu_type == 0x04 and limit and length > limit + 6:
             raise Abort(f"P-DATA-TF of {length} bytes exceeds the maximum of {limit}")
         if pdu_type != 0x04 and length > 1 << 20:
             raise Abort(f"PDU of type {pdu_type:#x} with an implausible length {length}")
-        return pdu_type, head + self._read_exact(length)
+        if length > len(self._body):
+            self._body = bytearray(length)
+        body = memoryview(self._body)[:length]
+        self._read_into(body)
+        return pdu_type, body
 
     # -- association establishment ------------------------------------------------------
     def _reject(self, result: int, source: int, reason: int) -> None:
@@ -221,10 +234,10 @@ class Association:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(self.settings.timeout_s)
         try:
-            pdu_type, raw = self._read_pdu()
+            pdu_type, body = self._read_pdu()
             if pdu_type != 0x01:
                 raise Abort(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type:#x}")
-            if not self._negotiate(raw):
+            if not self._negotiate(bytes(self._head) + bytes(body)):
                 return
             self._serve()
         except Abort as exc:
@@ -269,7 +282,7 @@ class Association:
         )
         try:
             while True:
-                pdu_type, raw = self._read_pdu()
+                pdu_type, view = self._read_pdu()
                 if pdu_type == 0x05:  # A-RELEASE-RQ
                     self.sock.sendall(_pdu(0x06, b"\x00" * 4))
                     return
@@ -277,11 +290,10 @@ class Association:
                     return
                 if pdu_type != 0x04:
                     raise Abort(f"unexpected PDU type {pdu_type:#x}")
-                view = memoryview(raw)[6:]
                 while view:
                     if len(view) < 6:
                         raise Abort("truncated presentation data value item")
-                    (item_length,) = struct.unpack(">I", view[:4])
+                    (item_length,) = _PDV_LENGTH.unpack_from(view)
                     if item_length < 2 or item_length > len(view) - 4:
                         raise Abort("malformed presentation data value item")
                     pc_id, control = view[4], view[5]
@@ -355,8 +367,9 @@ class Association:
         if staged is None:
             return OUT_OF_RESOURCES
         try:
-            header = read_header_bytes(bytes(head), syntax)
-            receive(self.ctx, staged, source, header=header)
+            staged.seal()
+            header = read_header_bytes(bytes(head), syntax) or read_header(staged.tmp_path)
+            self.group.file(Incoming(staged, source, header, self.placements))
         except NotDicom as exc:
             log.warning("refused an instance from %s: %s", self.calling_ae, exc.message)
             return CANNOT_UNDERSTAND
@@ -392,6 +405,7 @@ class Receiver:
         self._active = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.group = GroupCommit(ctx)
 
     @property
     def port(self) -> int:
@@ -413,7 +427,7 @@ class Receiver:
             return admitted[0]
 
         try:
-            Association(self.ctx, self.settings, sock, address, admit).run()
+            Association(self.ctx, self.settings, sock, address, admit, self.group).run()
         finally:
             if admitted[0]:
                 with self._lock:
