@@ -11,11 +11,15 @@ the C-STORE response. No decode of the data set, no queues, no polling.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import signal
 import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom import __version__ as pynetdicom_version
@@ -34,6 +38,7 @@ from scandepot.dicom.headers import NotDicom, read_header, read_header_bytes
 from scandepot.ingest import commands
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Incoming, Placements, Source
+from scandepot.settings import Settings
 from scandepot.storage.store import StagedFile
 
 log = logging.getLogger("scandepot.dicom")
@@ -77,6 +82,8 @@ class DimseSettings:
     max_pdu: int = 262_144
     max_associations: int = 16
     timeout_s: float = 60.0
+    processes: int = 1  # receiving processes on the port, this one included
+    reuse_port: bool = False
 
     @classmethod
     def from_context(cls, ctx: Context) -> DimseSettings:
@@ -90,6 +97,7 @@ class DimseSettings:
             max_pdu=s.dicom_max_pdu,
             max_associations=s.dicom_max_associations,
             timeout_s=s.dicom_timeout_s,
+            processes=s.dicom_processes,
         )
 
     @property
@@ -136,6 +144,7 @@ class Association:
         self._head = bytearray(6)
         self._head_view = memoryview(self._head)
         self._body = bytearray(settings.max_pdu or 65536)
+        self._next: StagedFile | None = None  # the next instance's temporary file
 
     # -- reading -------------------------------------------------------------------------
     def _read_into(self, view: memoryview) -> None:
@@ -333,15 +342,27 @@ class Association:
                         if control & 0x02:  # last fragment: file it, then answer
                             syntax = self.contexts[context_id][1]
                             status = store_failed or self._file(staged, source, head, syntax)
-                            head.clear()
-                            if staged is not None:
-                                staged.discard()
-                            staged = None
                             self._respond(context_id, message, C_STORE_RSP, status)
+                            # Tidying up, while the sender reads its next instance.
+                            head.clear()
                             message = None
+                            if staged is not None:
+                                staged.discard()  # the temporary name; a spool name stays
+                            staged = None
+                            self._prepare_next()
         finally:
             if staged is not None:
                 staged.discard()
+            if self._next is not None:
+                self._next.discard()
+                self._next = None
+
+    def _prepare_next(self) -> None:
+        """Create the next instance's temporary file now, not on its critical path."""
+        try:
+            self._next = self.ctx.store.stage()
+        except OSError:
+            self._next = None
 
     def _begin_store(
         self, message: dict[int, int | str], pc_id: int
@@ -356,7 +377,7 @@ class Association:
             self.calling_ae or "UNKNOWN",
         )
         try:
-            staged = self.ctx.store.stage()
+            staged, self._next = self._next or self.ctx.store.stage(), None
             staged.write(preamble)
         except OSError as exc:
             log.error("cannot stage incoming instance: %s", exc)
@@ -406,6 +427,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.group = GroupCommit(ctx)
+        self._workers: list[_Worker] = []
 
     @property
     def port(self) -> int:
@@ -434,16 +456,22 @@ class Receiver:
                     self._active -= 1
 
     def start(self) -> Receiver:
-        listener = socket.create_server((self.settings.host, self.settings.port), reuse_port=False)
+        settings = self.settings
+        reuse = settings.reuse_port or settings.processes > 1
+        listener = socket.create_server((settings.host, settings.port), reuse_port=reuse)
         listener.settimeout(0.5)
         self._listener = listener
         self._thread = threading.Thread(target=self._accept_loop, name="dicom-accept", daemon=True)
         self._thread.start()
+        for _ in range(settings.processes - 1):
+            self._workers.append(_Worker.start(self.ctx, settings, self.port))
         log.info(
-            "DICOM receiver %s listening on %s:%d (pynetdicom %s for negotiation)",
-            self.settings.ae_title,
-            self.settings.host,
+            "DICOM receiver %s listening on %s:%d in %d process(es) (pynetdicom %s for "
+            "negotiation)",
+            settings.ae_title,
+            settings.host,
             self.port,
+            settings.processes,
             pynetdicom_version,
         )
         return self
@@ -470,5 +498,56 @@ class Receiver:
         self._stopping.set()
         if self._listener is not None:
             self._listener.close()
+        for worker in self._workers:
+            worker.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+class _Worker:
+    """A further receiving process on the same port (SO_REUSEPORT): its own interpreter,
+    catalog engine and group commit; no prearchive builder. It ends when told to, or when
+    the process that started it is gone (its end of the pipe closes)."""
+
+    def __init__(self, process: BaseProcess, pipe: Connection) -> None:
+        self.process = process
+        self.pipe = pipe
+
+    @classmethod
+    def start(cls, ctx: Context, settings: DimseSettings, port: int) -> _Worker:
+        mp = multiprocessing.get_context("spawn")
+        ours, theirs = mp.Pipe()
+        child = replace(settings, port=port, processes=1, reuse_port=True)
+        process = mp.Process(
+            target=_worker_main, args=(ctx.settings, child, theirs), name="dicom-worker"
+        )
+        process.start()
+        theirs.close()
+        if not ours.poll(30) or ours.recv() != "listening":
+            process.kill()
+            raise OSError("a DICOM receiving process did not start")
+        return cls(process, ours)
+
+    def stop(self) -> None:
+        self.pipe.close()  # the worker sees the end of the pipe and stops
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+
+
+def _worker_main(app_settings: Settings, settings: DimseSettings, pipe: Connection) -> None:
+    logging.basicConfig(
+        level=app_settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C goes to the parent
+    ctx = Context.from_settings(app_settings)
+    receiver = Receiver(ctx, settings).start()
+    pipe.send("listening")
+    try:
+        pipe.recv()
+    except (EOFError, OSError):
+        pass
+    finally:
+        receiver.stop()
+        ctx.close()

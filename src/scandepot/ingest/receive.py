@@ -440,7 +440,8 @@ def file_batch(ctx: Context, batch: list[Incoming]) -> None:
     fsynced, then the transaction commits (one fsync of the catalog for the batch).
     An instance that fails alone gets ``error`` and leaves nothing behind; when the
     batch as a whole fails (the commit, an fsync) the exception propagates and nothing
-    of the batch stays linked or catalogued.
+    of the batch stays linked or catalogued. The callers discard the staged files (their
+    temporary names) afterwards.
     """
     now = utcnow()
     try:
@@ -476,9 +477,7 @@ def file_batch(ctx: Context, batch: list[Incoming]) -> None:
             _unlink(item)
         raise
     for item in batch:
-        if item.dest is not None:
-            item.staged.discard()  # the temporary name; the spool name stays
-            item.dest = None
+        item.dest = None  # kept: the caller's discard removes only the temporary name
 
 
 def _unlink(item: Incoming) -> None:
@@ -490,8 +489,9 @@ def _unlink(item: Incoming) -> None:
 def receive(
     ctx: Context, staged_file: StagedFile, source: Source, *, header: Header | None = None
 ) -> Received:
-    """File one instance. The caller discards ``staged_file`` afterwards (a no-op once
-    published). Raises :class:`~scandepot.dicom.headers.NotDicom` for what cannot be filed."""
+    """File one instance. The caller discards ``staged_file`` afterwards (that removes
+    its temporary name; the spool name stays). Raises
+    :class:`~scandepot.dicom.headers.NotDicom` for what cannot be filed."""
     staged_file.seal()
     header = header or read_header(staged_file.tmp_path)
     item = Incoming(staged_file, source, header)
