@@ -219,6 +219,7 @@ _SINGLE_VALUED = {"LT", "ST", "UT"}  # a backslash is text in these, a separator
 _CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 _ELEMENT = struct.Struct("<HHI")
 _EXPLICIT = struct.Struct("<HH2sH")
+_LONG_LENGTH = struct.Struct("<I")
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 
@@ -241,7 +242,7 @@ def _element(head: bytes, offset: int, implicit: bool) -> tuple[int, bytes | Non
     if vr in _LONG_VRS:
         if offset + 12 > len(head):
             raise _Unusual("short")
-        return tag, vr, _ELEMENT.unpack_from(head, offset + 8)[2], offset + 12
+        return tag, vr, _LONG_LENGTH.unpack_from(head, offset + 8)[0], offset + 12
     return tag, vr, short, offset + 8
 
 

@@ -293,6 +293,9 @@ class Association:
             while True:
                 pdu_type, view = self._read_pdu()
                 if pdu_type == 0x05:  # A-RELEASE-RQ
+                    if self._next is not None:  # nothing of ours left in tmp/ once released
+                        self._next.discard()
+                        self._next = None
                     self.sock.sendall(_pdu(0x06, b"\x00" * 4))
                     return
                 if pdu_type == 0x07:  # A-ABORT
