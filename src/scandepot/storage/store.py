@@ -7,6 +7,13 @@ does the caller record it in the catalog. A write that fails at any point remove
 temporary file; one killed outright leaves only a temporary file, which nothing serves and
 :meth:`FileStore.clean` removes.
 
+The DICOM receiver takes the same steps in another order (:meth:`StagedFile.link`, then
+:meth:`StagedFile.finish`, then :func:`fsync_dir`, then the catalog commit): linking the
+final name before the file's fsync puts the name in the same journal commit as the data
+on ext4 and XFS, so the folder's fsync that follows finds nothing left to write. The
+guarantee is the same: nothing is committed to the catalog, and nothing acknowledged,
+before the bytes and the name are durable.
+
 Temporary files live in one folder rather than beside their destination so that a
 relabel or delete that renames a session's folder can never race with a half-written file
 inside it.
