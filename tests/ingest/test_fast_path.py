@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from pydicom import Dataset, dcmread
 from pydicom.data import get_testdata_file
+from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pynetdicom import AE
 from pynetdicom.association import Association as ScuAssociation
 from pynetdicom.sop_class import MRImageStorage
@@ -386,6 +388,28 @@ def test_the_lean_scan_gives_up_on_what_it_does_not_know() -> None:
     # The receiver's entry point falls back to pydicom and still reads it.
     header = headers.read_header_bytes(body, str(ds.file_meta.TransferSyntaxUID))
     assert header is not None and header.SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_what_the_lean_scan_would_refuse_goes_to_pydicom() -> None:
+    """Elements out of order: the scan stops at the first one past (0032,4000) and misses
+    the SOP Instance UID after it; pydicom, reading on, finds it."""
+    ds = mr_instance(Study(), Series(), 1, rows=8, columns=8)
+    ds.PerformedProcedureStepDescription = "after (0032,4000)"  # (0040,0254)
+    uid = ds.SOPInstanceUID
+    pixels = ds.PixelData
+    del ds.SOPInstanceUID, ds.PixelData
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    body = DicomBytesIO()
+    body.is_little_endian = True
+    body.is_implicit_VR = syntax == headers.ImplicitVRLittleEndian
+    write_dataset(body, ds)
+    late = Dataset()
+    late.SOPInstanceUID = uid
+    late.PixelData = pixels
+    late["PixelData"].VR = "OW"
+    write_dataset(body, late)
+    header = headers.read_header_bytes(body.getvalue(), syntax)
+    assert header is not None and header.SOPInstanceUID == uid
 
 
 def test_staged_file_sync_then_link_is_durable_under_both_names(tmp_path: Path) -> None:

@@ -165,7 +165,10 @@ def read_header_bytes(head: bytes, transfer_syntax: str) -> Header | None:
     except _Unusual:
         values = None
     if values is not None:
-        return _header(values, transfer_syntax)
+        try:
+            return _header(values, transfer_syntax)
+        except NotDicom:
+            pass  # pydicom has the last word before anything is refused
     if _PIXEL_DATA_LE not in head:
         return None
     try:
