@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     dicom_max_associations: int = Field(
         default=16, ge=1, description="Associations the receiver serves at once."
     )
+    dicom_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes receiving DICOM on the one port (SO_REUSEPORT), each with "
+        "its own catalog connections; worth more than 1 with PostgreSQL.",
+    )
     dicom_timeout_s: float = Field(
         default=60, gt=0, description="How long a silent association is kept open."
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -33,9 +33,8 @@ class Database:
             _configure_sqlite(self.engine)
         self._write_lock = threading.Lock()
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(
-            self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -53,6 +52,20 @@ class Database:
         try:
             with self._writer() as session, session.begin():
                 yield session
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """:meth:`write` for Core statements: the same locking, without an ORM session
+        (the receiver's hot path, where the session's own cost shows)."""
+        lock = self._write_lock if self.is_sqlite else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._write_engine.begin() as connection:
+                yield connection
         finally:
             if lock is not None:
                 lock.release()

@@ -6,12 +6,14 @@ Only the header is parsed (up to the pixel data); the bytes on disk stay as rece
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
+from pydicom.datadict import dictionary_VR
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_dataset
 from pydicom.tag import Tag
@@ -155,12 +157,24 @@ def _stop_at_pixels(tag: Any, vr: Any, length: Any) -> bool:
 def read_header_bytes(head: bytes, transfer_syntax: str) -> Header | None:
     """Parse a data set header from its first bytes (no File Meta), or None when those
     bytes may not hold all of it (then read the file)."""
-    if transfer_syntax in _DEFLATED_OR_BIG or _PIXEL_DATA_LE not in head:
+    if transfer_syntax in _DEFLATED_OR_BIG:
+        return None
+    implicit = transfer_syntax == ImplicitVRLittleEndian
+    try:
+        values = _scan(head, implicit)
+    except _Unusual:
+        values = None
+    if values is not None:
+        try:
+            return _header(values, transfer_syntax)
+        except NotDicom:
+            pass  # pydicom has the last word before anything is refused
+    if _PIXEL_DATA_LE not in head:
         return None
     try:
         ds = read_dataset(
             BytesIO(head),
-            is_implicit_VR=transfer_syntax == ImplicitVRLittleEndian,
+            is_implicit_VR=implicit,
             is_little_endian=True,
             stop_when=_stop_at_pixels,
             specific_tags=_TAGS,
@@ -170,6 +184,133 @@ def read_header_bytes(head: bytes, transfer_syntax: str) -> Header | None:
         return None
     except Exception:  # noqa: BLE001 - fall back to reading the whole file
         return None
+
+
+# -- a lean reader for the common case --------------------------------------------------
+# pydicom's general reader costs most of a millisecond per header, more than everything
+# else the receiver does per instance. The attributes above all sit in the first groups of
+# a little endian data set, so :func:`_scan` walks its elements up to (0032,4000) and reads
+# just those. Anything outside the plain case (a character set other than ASCII, Latin-1
+# or UTF-8, a value with several values, a number pydicom would read more leniently, a
+# header longer than the bytes at hand) makes it give up, and pydicom reads the header.
+
+
+class _Unusual(Exception):
+    pass
+
+
+_WANTED: dict[int, tuple[str, str]] = {
+    int(tag): (keyword, dictionary_VR(tag)) for keyword, tag in zip(KEYWORDS, _TAGS, strict=True)
+}
+_LAST_WANTED = max(_WANTED)
+_LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"SV",
+    b"UV",
+}
+_SINGLE_VALUED = {"LT", "ST", "UT"}  # a backslash is text in these, a separator elsewhere
+_CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+_ELEMENT = struct.Struct("<HHI")
+_EXPLICIT = struct.Struct("<HH2sH")
+_LONG_LENGTH = struct.Struct("<I")
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+
+
+class _Values(dict[str, Any]):
+    """The values :func:`_header` reads, as pydicom would give them."""
+
+
+def _element(head: bytes, offset: int, implicit: bool) -> tuple[int, bytes | None, int, int]:
+    """(tag, VR or None, value length, value offset) of the element at ``offset``."""
+    if offset + 8 > len(head):
+        raise _Unusual("short")
+    group, element, length = _ELEMENT.unpack_from(head, offset)
+    tag = group << 16 | element
+    if implicit or group == 0xFFFE:
+        return tag, None, length, offset + 8
+    _, _, vr, short = _EXPLICIT.unpack_from(head, offset)
+    if not (vr.isalpha() and vr.isupper()):
+        raise _Unusual("implicit VR under an explicit VR transfer syntax")
+    if vr in _LONG_VRS:
+        if offset + 12 > len(head):
+            raise _Unusual("short")
+        return tag, vr, _LONG_LENGTH.unpack_from(head, offset + 8)[0], offset + 12
+    return tag, vr, short, offset + 8
+
+
+def _skip_sequence(head: bytes, offset: int, implicit: bool) -> int:
+    """The offset after an undefined-length value whose items start at ``offset``."""
+    while True:
+        tag, _, length, offset = _element(head, offset, True)
+        if tag == _SEQUENCE_END:
+            return offset
+        if tag != _ITEM:
+            raise _Unusual("not an item")
+        if length != _UNDEFINED:
+            offset += length
+            continue
+        while True:  # the item's elements, up to its delimiter
+            tag, _, length, offset = _element(head, offset, implicit)
+            if tag == _ITEM_END:
+                break
+            offset = (
+                _skip_sequence(head, offset, implicit) if length == _UNDEFINED else offset + length
+            )
+
+
+def _scan(head: bytes, implicit: bool) -> _Values | None:
+    raw: dict[int, bytes] = {}
+    offset = 0
+    while True:
+        if offset >= len(head):
+            return None  # the header goes on past the bytes at hand
+        tag, vr, length, offset = _element(head, offset, implicit)
+        if tag > _LAST_WANTED:
+            break
+        if length == _UNDEFINED:
+            offset = _skip_sequence(head, offset, implicit)
+            continue
+        if tag in _WANTED:
+            if vr is not None and vr.decode("latin-1") != _WANTED[tag][1]:
+                raise _Unusual("VR")
+            if offset + length > len(head):
+                return None
+            raw[tag] = head[offset : offset + length]
+        offset += length
+    charset = raw.pop(0x00080005, b"").decode("latin-1").strip(" \x00")
+    encoding = _CHARSETS.get(charset)
+    if encoding is None:
+        raise _Unusual("character set")
+    values = _Values()
+    for tag, value in raw.items():
+        keyword, kind = _WANTED[tag]
+        text = value.decode("ascii" if kind == "UI" else encoding).rstrip(" \x00")
+        if kind not in _SINGLE_VALUED and "\\" in text:
+            raise _Unusual("several values")
+        if kind == "IS" and text.strip():
+            try:
+                values[keyword] = int(text)
+            except ValueError:
+                raise _Unusual("IS") from None
+        elif kind == "DS" and text.strip():
+            try:
+                values[keyword] = float(text)
+            except ValueError:
+                raise _Unusual("DS") from None
+        else:
+            values[keyword] = text.lstrip(" ") if kind not in _SINGLE_VALUED else text
+    return values
 
 
 def read_header(path: Path, *, transfer_syntax: str | None = None) -> Header:

@@ -11,11 +11,15 @@ the C-STORE response. No decode of the data set, no queues, no polling.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import signal
 import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom import __version__ as pynetdicom_version
@@ -30,9 +34,11 @@ from pynetdicom.presentation import PresentationContext
 
 from scandepot import __version__
 from scandepot.context import Context
-from scandepot.dicom.headers import NotDicom, read_header_bytes
+from scandepot.dicom.headers import NotDicom, read_header, read_header_bytes
 from scandepot.ingest import commands
-from scandepot.ingest.receive import Source, receive
+from scandepot.ingest.group import GroupCommit
+from scandepot.ingest.receive import Incoming, Placements, Source
+from scandepot.settings import Settings
 from scandepot.storage.store import StagedFile
 
 log = logging.getLogger("scandepot.dicom")
@@ -76,6 +82,8 @@ class DimseSettings:
     max_pdu: int = 262_144
     max_associations: int = 16
     timeout_s: float = 60.0
+    processes: int = 1  # receiving processes on the port, this one included
+    reuse_port: bool = False
 
     @classmethod
     def from_context(cls, ctx: Context) -> DimseSettings:
@@ -89,11 +97,16 @@ class DimseSettings:
             max_pdu=s.dicom_max_pdu,
             max_associations=s.dicom_max_associations,
             timeout_s=s.dicom_timeout_s,
+            processes=s.dicom_processes,
         )
 
     @property
     def called_titles(self) -> set[str]:
         return {self.ae_title.strip(), *(k.strip() for k in self.ae_projects)}
+
+
+_PDU_HEAD = struct.Struct(">BBI")
+_PDV_LENGTH = struct.Struct(">I")
 
 
 def _pdu(pdu_type: int, body: bytes) -> bytes:
@@ -115,6 +128,7 @@ class Association:
         sock: socket.socket,
         address: str,
         admit: Callable[[], bool],
+        group: GroupCommit,
     ) -> None:
         self.ctx = ctx
         self.settings = settings
@@ -125,28 +139,36 @@ class Association:
         self.calling_ae = ""
         self.called_ae = ""
         self.stored = 0
+        self.group = group
+        self.placements = Placements()  # this sender's projects and staging sessions
+        self._head = bytearray(6)
+        self._head_view = memoryview(self._head)
+        self._body = bytearray(settings.max_pdu or 65536)
+        self._next: StagedFile | None = None  # the next instance's temporary file
 
     # -- reading -------------------------------------------------------------------------
-    def _read_exact(self, n: int) -> bytes:
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
+    def _read_into(self, view: memoryview) -> None:
+        got, n = 0, len(view)
         while got < n:
             chunk = self.sock.recv_into(view[got:], n - got)
             if chunk == 0:
                 raise ConnectionError("peer closed the connection")
             got += chunk
-        return bytes(buf)
 
-    def _read_pdu(self) -> tuple[int, bytes]:
-        head = self._read_exact(6)
-        pdu_type, _, length = struct.unpack(">BBI", head)
+    def _read_pdu(self) -> tuple[int, memoryview]:
+        """The next PDU's type and body, in a buffer reused for the next PDU."""
+        self._read_into(self._head_view)
+        pdu_type, _, length = _PDU_HEAD.unpack(self._head)
         limit = self.settings.max_pdu
         if pdu_type == 0x04 and limit and length > limit + 6:
             raise Abort(f"P-DATA-TF of {length} bytes exceeds the maximum of {limit}")
         if pdu_type != 0x04 and length > 1 << 20:
             raise Abort(f"PDU of type {pdu_type:#x} with an implausible length {length}")
-        return pdu_type, head + self._read_exact(length)
+        if length > len(self._body):
+            self._body = bytearray(length)
+        body = memoryview(self._body)[:length]
+        self._read_into(body)
+        return pdu_type, body
 
     # -- association establishment ------------------------------------------------------
     def _reject(self, result: int, source: int, reason: int) -> None:
@@ -221,10 +243,10 @@ class Association:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(self.settings.timeout_s)
         try:
-            pdu_type, raw = self._read_pdu()
+            pdu_type, body = self._read_pdu()
             if pdu_type != 0x01:
                 raise Abort(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type:#x}")
-            if not self._negotiate(raw):
+            if not self._negotiate(bytes(self._head) + bytes(body)):
                 return
             self._serve()
         except Abort as exc:
@@ -269,19 +291,21 @@ class Association:
         )
         try:
             while True:
-                pdu_type, raw = self._read_pdu()
+                pdu_type, view = self._read_pdu()
                 if pdu_type == 0x05:  # A-RELEASE-RQ
+                    if self._next is not None:  # nothing of ours left in tmp/ once released
+                        self._next.discard()
+                        self._next = None
                     self.sock.sendall(_pdu(0x06, b"\x00" * 4))
                     return
                 if pdu_type == 0x07:  # A-ABORT
                     return
                 if pdu_type != 0x04:
                     raise Abort(f"unexpected PDU type {pdu_type:#x}")
-                view = memoryview(raw)[6:]
                 while view:
                     if len(view) < 6:
                         raise Abort("truncated presentation data value item")
-                    (item_length,) = struct.unpack(">I", view[:4])
+                    (item_length,) = _PDV_LENGTH.unpack_from(view)
                     if item_length < 2 or item_length > len(view) - 4:
                         raise Abort("malformed presentation data value item")
                     pc_id, control = view[4], view[5]
@@ -321,15 +345,27 @@ class Association:
                         if control & 0x02:  # last fragment: file it, then answer
                             syntax = self.contexts[context_id][1]
                             status = store_failed or self._file(staged, source, head, syntax)
-                            head.clear()
-                            if staged is not None:
-                                staged.discard()
-                            staged = None
                             self._respond(context_id, message, C_STORE_RSP, status)
+                            # Tidying up, while the sender reads its next instance.
+                            head.clear()
                             message = None
+                            if staged is not None:
+                                staged.discard()  # the temporary name; a spool name stays
+                            staged = None
+                            self._prepare_next()
         finally:
             if staged is not None:
                 staged.discard()
+            if self._next is not None:
+                self._next.discard()
+                self._next = None
+
+    def _prepare_next(self) -> None:
+        """Create the next instance's temporary file now, not on its critical path."""
+        try:
+            self._next = self.ctx.store.stage()
+        except OSError:
+            self._next = None
 
     def _begin_store(
         self, message: dict[int, int | str], pc_id: int
@@ -344,7 +380,7 @@ class Association:
             self.calling_ae or "UNKNOWN",
         )
         try:
-            staged = self.ctx.store.stage()
+            staged, self._next = self._next or self.ctx.store.stage(), None
             staged.write(preamble)
         except OSError as exc:
             log.error("cannot stage incoming instance: %s", exc)
@@ -355,8 +391,9 @@ class Association:
         if staged is None:
             return OUT_OF_RESOURCES
         try:
-            header = read_header_bytes(bytes(head), syntax)
-            receive(self.ctx, staged, source, header=header)
+            staged.seal()
+            header = read_header_bytes(bytes(head), syntax) or read_header(staged.tmp_path)
+            self.group.file(Incoming(staged, source, header, self.placements))
         except NotDicom as exc:
             log.warning("refused an instance from %s: %s", self.calling_ae, exc.message)
             return CANNOT_UNDERSTAND
@@ -392,6 +429,8 @@ class Receiver:
         self._active = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.group = GroupCommit(ctx)
+        self._workers: list[_Worker] = []
 
     @property
     def port(self) -> int:
@@ -413,23 +452,29 @@ class Receiver:
             return admitted[0]
 
         try:
-            Association(self.ctx, self.settings, sock, address, admit).run()
+            Association(self.ctx, self.settings, sock, address, admit, self.group).run()
         finally:
             if admitted[0]:
                 with self._lock:
                     self._active -= 1
 
     def start(self) -> Receiver:
-        listener = socket.create_server((self.settings.host, self.settings.port), reuse_port=False)
+        settings = self.settings
+        reuse = settings.reuse_port or settings.processes > 1
+        listener = socket.create_server((settings.host, settings.port), reuse_port=reuse)
         listener.settimeout(0.5)
         self._listener = listener
         self._thread = threading.Thread(target=self._accept_loop, name="dicom-accept", daemon=True)
         self._thread.start()
+        for _ in range(settings.processes - 1):
+            self._workers.append(_Worker.start(self.ctx, settings, self.port))
         log.info(
-            "DICOM receiver %s listening on %s:%d (pynetdicom %s for negotiation)",
-            self.settings.ae_title,
-            self.settings.host,
+            "DICOM receiver %s listening on %s:%d in %d process(es) (pynetdicom %s for "
+            "negotiation)",
+            settings.ae_title,
+            settings.host,
             self.port,
+            settings.processes,
             pynetdicom_version,
         )
         return self
@@ -456,5 +501,56 @@ class Receiver:
         self._stopping.set()
         if self._listener is not None:
             self._listener.close()
+        for worker in self._workers:
+            worker.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+class _Worker:
+    """A further receiving process on the same port (SO_REUSEPORT): its own interpreter,
+    catalog engine and group commit; no prearchive builder. It ends when told to, or when
+    the process that started it is gone (its end of the pipe closes)."""
+
+    def __init__(self, process: BaseProcess, pipe: Connection) -> None:
+        self.process = process
+        self.pipe = pipe
+
+    @classmethod
+    def start(cls, ctx: Context, settings: DimseSettings, port: int) -> _Worker:
+        mp = multiprocessing.get_context("spawn")
+        ours, theirs = mp.Pipe()
+        child = replace(settings, port=port, processes=1, reuse_port=True)
+        process = mp.Process(
+            target=_worker_main, args=(ctx.settings, child, theirs), name="dicom-worker"
+        )
+        process.start()
+        theirs.close()
+        if not ours.poll(30) or ours.recv() != "listening":
+            process.kill()
+            raise OSError("a DICOM receiving process did not start")
+        return cls(process, ours)
+
+    def stop(self) -> None:
+        self.pipe.close()  # the worker sees the end of the pipe and stops
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+
+
+def _worker_main(app_settings: Settings, settings: DimseSettings, pipe: Connection) -> None:
+    logging.basicConfig(
+        level=app_settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C goes to the parent
+    ctx = Context.from_settings(app_settings)
+    receiver = Receiver(ctx, settings).start()
+    pipe.send("listening")
+    try:
+        pipe.recv()
+    except (EOFError, OSError):
+        pass
+    finally:
+        receiver.stop()
+        ctx.close()

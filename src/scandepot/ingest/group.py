@@ -1,0 +1,85 @@
+"""Group commit: instances from concurrent associations share one catalog transaction.
+
+An instance ready to be filed joins the queue. When no transaction is under way, the
+thread that brings it files the whole queue at once (it becomes the leader); instances
+that arrive meanwhile wait for the next transaction, which one of them leads. Each
+sender is answered only after the transaction that holds its instance has committed,
+so what is acknowledged is as durable as with a transaction per instance, at the cost of
+one catalog fsync per batch. A lone association pays nothing for this: its instance finds
+no transaction under way and is filed at once on its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from scandepot.context import Context
+from scandepot.ingest.receive import Incoming, Received, file_batch
+
+log = logging.getLogger("scandepot.ingest")
+
+MAX_BATCH = 64
+
+
+class GroupCommit:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._cv = threading.Condition()
+        self._queue: list[Incoming] = []
+        self._busy = False
+        self.batches = 0  # transactions run, for tests and logs
+        self.largest = 0
+
+    def file(self, item: Incoming) -> Received:
+        """File ``item`` (alone or with others); raises what filing it raised."""
+        if self._busy:
+            # A transaction is under way and this instance will wait for the next: make
+            # its bytes durable now, in parallel, so the leader's fsync of it is cheap.
+            item.staged.sync()
+        with self._cv:
+            self._queue.append(item)
+        while True:
+            with self._cv:
+                while self._busy and not item.settled:
+                    self._cv.wait()
+                if item.settled:
+                    return self._outcome(item)
+                # No transaction under way and this instance still queued: lead the next.
+                batch = self._queue[:MAX_BATCH]
+                del self._queue[:MAX_BATCH]
+                self._busy = True
+            try:
+                self._run(batch)
+            finally:
+                with self._cv:
+                    self._busy = False
+                    for done in batch:
+                        done.settled = True
+                    self._cv.notify_all()
+
+    def _run(self, batch: list[Incoming]) -> None:
+        self.batches += 1
+        self.largest = max(self.largest, len(batch))
+        try:
+            file_batch(self.ctx, batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].result, batch[0].error = None, exc
+                return
+            # The batch failed as a whole (its commit, an fsync, a deadlock on PostgreSQL):
+            # file each instance on its own, so that one bad apple costs only itself.
+            log.warning("a batch of %d instances failed (%s); filing one by one", len(batch), exc)
+            for item in batch:
+                item.result, item.error = None, None
+                try:
+                    file_batch(self.ctx, [item])
+                except Exception as one:
+                    item.result, item.error = None, one
+
+    @staticmethod
+    def _outcome(item: Incoming) -> Received:
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None
+        return item.result

@@ -1,0 +1,428 @@
+"""The receiver's fast path: group commit, per-association placements, several processes,
+and the lean header scan. Each on SQLite and PostgreSQL where the catalog is involved."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom import Dataset, dcmread
+from pydicom.data import get_testdata_file
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+from pynetdicom import AE
+from pynetdicom.association import Association as ScuAssociation
+from pynetdicom.sop_class import MRImageStorage
+from sqlalchemy import select
+
+from scandepot.access.actors import SYSTEM
+from scandepot.context import Context
+from scandepot.dicom import headers
+from scandepot.dicom.synthetic import Series, Study, mr_instance
+from scandepot.ingest import group as group_module
+from scandepot.ingest.dimse import DimseSettings, Receiver
+from scandepot.ingest.group import GroupCommit
+from scandepot.ingest.receive import Incoming, Placements, Received, Source, file_batch
+from scandepot.prearchive import operations, worker
+from scandepot.prearchive.models import Instance, PrearchiveSession
+from scandepot.storage.store import StagedFile
+from tests.ingest.conftest import write_study
+
+
+def rows(ctx: Context) -> list[Instance]:
+    with ctx.db.read() as db:
+        return list(db.scalars(select(Instance).order_by(Instance.id)))
+
+
+def staged_ids(ctx: Context) -> list[int]:
+    with ctx.db.read() as db:
+        return list(db.scalars(select(PrearchiveSession.id).order_by(PrearchiveSession.id)))
+
+
+def staged_rows(ctx: Context) -> list[tuple[int, Any]]:
+    """(ID, creation time) of each staging session: SQLite may give a new one the ID of
+    one deleted before it."""
+    with ctx.db.read() as db:
+        found = db.execute(
+            select(PrearchiveSession.id, PrearchiveSession.created_at).order_by(
+                PrearchiveSession.id
+            )
+        )
+        return [(r.id, r.created_at) for r in found]
+
+
+def assert_whole(ctx: Context) -> None:
+    """Every catalogued spool file is there with the catalogued bytes; tmp/ is empty."""
+    for row in rows(ctx):
+        if row.spool_path is None:
+            continue
+        data = (ctx.store.data_dir / row.spool_path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == row.sha256
+    assert list(ctx.store.tmp.iterdir()) == []
+
+
+def incoming(ctx: Context, ds: Dataset, placements: Placements | None = None) -> Incoming:
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    staged = ctx.store.stage()
+    staged.write(buffer.getvalue())
+    staged.seal()
+    header = headers.read_header(staged.tmp_path)
+    return Incoming(staged, Source("dicom", calling_ae="TEST"), header, placements)
+
+
+# -- group commit ---------------------------------------------------------------------
+
+
+def test_group_commit_files_waiting_instances_in_one_transaction(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one batch is filed, instances from other associations queue and go in the
+    next batch together; each sender learns its own result only once that has committed."""
+    study = Study()
+    series = [Series(n, f"series {n}") for n in range(1, 5)]
+    items = [incoming(ctx, mr_instance(study, s, 1, rows=8, columns=8)) for s in series]
+    batches: list[list[Incoming]] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def slow_first(c: Context, batch: list[Incoming]) -> None:
+        batches.append(list(batch))
+        if len(batches) == 1:
+            first_started.set()
+            assert release.wait(10)
+        file_batch(c, batch)
+
+    monkeypatch.setattr(group_module, "file_batch", slow_first)
+    committer = GroupCommit(ctx)
+    results: dict[int, Received] = {}
+
+    def send(i: int) -> None:
+        results[i] = committer.file(items[i])
+
+    leader = threading.Thread(target=send, args=(0,))
+    leader.start()
+    assert first_started.wait(10)
+    others = [threading.Thread(target=send, args=(i,)) for i in (1, 2, 3)]
+    for t in others:
+        t.start()
+    while len(committer._queue) < 3:  # all three wait for the next transaction
+        threading.Event().wait(0.01)
+    assert results == {}
+    release.set()
+    for t in [leader, *others]:
+        t.join(10)
+    assert [len(b) for b in batches] == [1, 3]
+    assert committer.batches == 2 and committer.largest == 3
+    assert {r.duplicate for r in results.values()} == {False}
+    assert len({r.prearchive_id for r in results.values()}) == 1  # one study, one session
+    for item in items:
+        item.staged.discard()
+    assert len(rows(ctx)) == 4
+    assert_whole(ctx)
+
+
+def test_one_bad_instance_in_a_batch_costs_only_itself(ctx: Context) -> None:
+    study = Study()
+    good = [incoming(ctx, mr_instance(study, Series(1), n, rows=8, columns=8)) for n in (1, 2)]
+    bad = incoming(ctx, mr_instance(study, Series(2), 1, rows=8, columns=8))
+    bad.staged.discard()  # its bytes are gone: linking it fails
+    batch = [good[0], bad, good[1]]
+    file_batch(ctx, batch)
+    assert bad.error is not None and bad.result is None
+    assert all(i.error is None and i.result is not None for i in good)
+    for item in batch:
+        item.staged.discard()
+    assert {r.SOPInstanceUID for r in rows(ctx)} == {i.header.SOPInstanceUID for i in good}
+    assert_whole(ctx)
+
+
+def test_concurrent_associations_all_land_once(
+    ctx: Context, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Four storescu associations at once, two studies: every instance catalogued once,
+    in one staging session per study, with its bytes."""
+    studies = [Study(), Study(PatientID="PAT002")]
+    chunks = []
+    for k in range(4):
+        study = studies[k % 2]
+        chunks.append(write_study(tmp_path / f"in{k}", study, [Series(10 + k)], per_series=15))
+    procs = [
+        subprocess.Popen(
+            ["storescu", "-aec", "SCANDEPOT", "127.0.0.1", str(receiver.port), *map(str, c)],
+            env={**os.environ, "TCP_NODELAY": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for c in chunks
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    found = rows(ctx)
+    assert len(found) == 60
+    assert len({r.SOPInstanceUID for r in found}) == 60
+    assert len(staged_ids(ctx)) == 2
+    assert_whole(ctx)
+
+
+# -- placements, with the staging session changed in the middle of an association ------
+
+
+@pytest.fixture
+def pilot(ctx: Context, make_project: Callable[..., str]) -> str:
+    ctx.settings.prearchive_quiet_s = 0
+    return make_project("private", label="PILOT", upload_destination="archive")
+
+
+@pytest.fixture
+def scu(receiver: Receiver) -> Iterator[ScuAssociation]:
+    ae = AE(ae_title="SCANNER1")
+    ae.add_requested_context(MRImageStorage)
+    assoc = ae.associate("127.0.0.1", receiver.port, ae_title="SCANDEPOT")
+    assert assoc.is_established
+    yield assoc
+    if assoc.is_established:
+        assoc.release()
+
+
+def store(assoc: ScuAssociation, ds: Dataset) -> None:
+    status = assoc.send_c_store(ds)
+    assert status.Status == 0x0000
+
+
+def test_a_session_archived_mid_association_is_not_reused(
+    ctx: Context, pilot: str, scu: ScuAssociation
+) -> None:
+    study, series = Study(StudyDescription="xnat://PILOT/s1/e1"), Series(1)
+    first = mr_instance(study, series, 1, rows=8, columns=8)
+    store(scu, first)
+    [before] = staged_rows(ctx)
+    worker.run_once(ctx)  # builds and auto-archives: the staging session is gone
+    assert staged_ids(ctx) == []
+    store(scu, first)  # the very instance archived: nothing new
+    assert staged_ids(ctx) == []
+    store(scu, mr_instance(study, series, 2, rows=8, columns=8))
+    [after] = staged_rows(ctx)
+    assert after != before
+    spooled = [r for r in rows(ctx) if r.prearchive_id is not None]
+    assert [(r.InstanceNumber, r.prearchive_id) for r in spooled] == [(2, after[0])]
+    scu.release()
+    assert_whole(ctx)
+
+
+def test_a_session_deleted_or_moved_mid_association_is_not_reused(
+    ctx: Context, pilot: str, make_project: Callable[..., str], scu: ScuAssociation
+) -> None:
+    study, series = Study(StudyDescription="xnat://PILOT/s1/e1"), Series(1)
+    store(scu, mr_instance(study, series, 1, rows=8, columns=8))
+    [first] = staged_rows(ctx)
+    operations.delete(ctx, SYSTEM, first[0])
+    store(scu, mr_instance(study, series, 2, rows=8, columns=8))
+    [(second, created)] = staged_rows(ctx)
+    assert (second, created) != first
+    assert [(r.InstanceNumber, r.prearchive_id) for r in rows(ctx)] == [(2, second)]
+
+    other = make_project("private", label="OTHER")
+    operations.relabel(ctx, SYSTEM, second, operations.Relabel(project=other))
+    store(scu, mr_instance(study, series, 3, rows=8, columns=8))
+    with ctx.db.read() as db:
+        sessions = {s.project_key: s.id for s in db.scalars(select(PrearchiveSession))}
+        where = {r.InstanceNumber: r.prearchive_id for r in db.scalars(select(Instance))}
+    # The moved session keeps what it had; the new instance routed to PILOT opens a new one.
+    assert sessions["OTHER"] == second
+    assert where == {2: second, 3: sessions["PILOT"]}
+    assert sessions["PILOT"] != second
+    scu.release()
+    assert_whole(ctx)
+
+
+def test_placements_are_looked_up_once_per_study(ctx: Context, pilot: str) -> None:
+    study, series = Study(StudyDescription="xnat://PILOT/s1/e1"), Series(1)
+    placements = Placements()
+    for n in (1, 2, 3):
+        item = incoming(ctx, mr_instance(study, series, n, rows=8, columns=8), placements)
+        file_batch(ctx, [item])
+        item.staged.discard()
+        cached = placements.get("PILOT", study.StudyInstanceUID)
+        assert cached is not None and cached.staging_id == item.result.prearchive_id  # type: ignore[union-attr]
+        assert series.SeriesInstanceUID in cached.clean_series
+    assert len(rows(ctx)) == 3
+    assert_whole(ctx)
+
+
+# -- several receiving processes -------------------------------------------------------
+
+
+def test_several_processes_share_the_port(ctx: Context, tmp_path: Path) -> None:
+    settings = DimseSettings.from_context(ctx)
+    settings.port = 0
+    settings.processes = 2
+    receiver = Receiver(ctx, settings).start()
+    try:
+        assert len(receiver._workers) == 1 and receiver._workers[0].process.is_alive()
+        study = Study()
+        chunks = [
+            write_study(tmp_path / f"in{k}", study, [Series(k + 1)], per_series=10)
+            for k in range(4)
+        ]
+        procs = [
+            subprocess.Popen(
+                ["storescu", "-aec", "SCANDEPOT", "127.0.0.1", str(receiver.port), *map(str, c)],
+                env={**os.environ, "TCP_NODELAY": "1"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for c in chunks
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+    finally:
+        receiver.stop()
+    assert not receiver._workers[0].process.is_alive()
+    found = rows(ctx)
+    assert len(found) == 40 and len({r.SOPInstanceUID for r in found}) == 40
+    assert len(staged_ids(ctx)) == 1
+    assert_whole(ctx)
+
+
+# -- the lean header scan ----------------------------------------------------------------
+
+
+def _data_set(path: Path) -> tuple[bytes, str] | None:
+    raw = path.read_bytes()
+    if raw[128:132] != b"DICM":
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            meta = dcmread(path, stop_before_pixels=True).file_meta
+        except Exception:  # noqa: BLE001 - not a file for this comparison
+            return None
+    syntax = meta.get("TransferSyntaxUID")
+    if syntax is None:
+        return None
+    length = int.from_bytes(raw[140:144], "little")
+    return raw[144 + length :], str(syntax)
+
+
+def _by_pydicom(body: bytes, syntax: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = read_dataset(
+                BytesIO(body),
+                is_implicit_VR=syntax == headers.ImplicitVRLittleEndian,
+                is_little_endian=True,
+                stop_when=headers._stop_at_pixels,
+                specific_tags=headers._TAGS,
+            )
+            return headers._header(ds, syntax)
+        except Exception as exc:  # noqa: BLE001 - compared as such
+            return type(exc)
+
+
+def test_the_lean_scan_reads_what_pydicom_reads(tmp_path: Path) -> None:
+    paths = sorted(Path(get_testdata_file("CT_small.dcm")).parent.rglob("*.dcm"))  # type: ignore[arg-type]
+    for n, kwargs in enumerate(
+        [
+            {},
+            {"PatientComments": "Project: P Subject: S Session: E"},
+            {"PatientName": "Müller^Jürgen"},
+        ]
+    ):
+        ds = mr_instance(Study(**kwargs), Series(), 1, rows=8, columns=8)
+        if n == 2:
+            ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.save_as(tmp_path / f"{n}.dcm", enforce_file_format=True)
+        paths.append(tmp_path / f"{n}.dcm")
+    scanned = 0
+    for path in paths:
+        found = _data_set(path)
+        if found is None or found[1] in headers._DEFLATED_OR_BIG:
+            continue
+        body, syntax = found
+        try:
+            values = headers._scan(
+                body[: headers_bytes()], syntax == headers.ImplicitVRLittleEndian
+            )
+        except headers._Unusual:
+            continue
+        if values is None:
+            continue
+        scanned += 1
+        try:
+            lean: Any = headers._header(values, syntax)
+        except Exception as exc:  # noqa: BLE001 - compared as such
+            lean = type(exc)
+        assert lean == _by_pydicom(body, syntax), path
+    assert scanned >= 60
+
+
+def headers_bytes() -> int:
+    from scandepot.ingest.dimse import HEAD_BYTES
+
+    return HEAD_BYTES
+
+
+def test_the_lean_scan_gives_up_on_what_it_does_not_know() -> None:
+    ds = mr_instance(Study(), Series(), 1, rows=8, columns=8)
+    ds.SpecificCharacterSet = "ISO_IR 144"  # Cyrillic: left to pydicom
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    raw = buffer.getvalue()
+    body = raw[144 + int.from_bytes(raw[140:144], "little") :]
+    with pytest.raises(headers._Unusual):
+        headers._scan(body, False)
+    # More header than bytes at hand: the receiver reads the file instead.
+    assert headers.read_header_bytes(body[:200], str(ds.file_meta.TransferSyntaxUID)) is None
+    # The receiver's entry point falls back to pydicom and still reads it.
+    header = headers.read_header_bytes(body, str(ds.file_meta.TransferSyntaxUID))
+    assert header is not None and header.SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_what_the_lean_scan_would_refuse_goes_to_pydicom() -> None:
+    """Elements out of order: the scan stops at the first one past (0032,4000) and misses
+    the SOP Instance UID after it; pydicom, reading on, finds it."""
+    ds = mr_instance(Study(), Series(), 1, rows=8, columns=8)
+    ds.PerformedProcedureStepDescription = "after (0032,4000)"  # (0040,0254)
+    uid = ds.SOPInstanceUID
+    pixels = ds.PixelData
+    del ds.SOPInstanceUID, ds.PixelData
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    body = DicomBytesIO()
+    body.is_little_endian = True
+    body.is_implicit_VR = syntax == headers.ImplicitVRLittleEndian
+    write_dataset(body, ds)
+    late = Dataset()
+    late.SOPInstanceUID = uid
+    late.PixelData = pixels
+    late["PixelData"].VR = "OW"
+    write_dataset(body, late)
+    header = headers.read_header_bytes(body.getvalue(), syntax)
+    assert header is not None and header.SOPInstanceUID == uid
+
+
+def test_staged_file_sync_then_link_is_durable_under_both_names(tmp_path: Path) -> None:
+    staged = StagedFile(tmp_path / "x.part")
+    staged.write(b"abc")
+    digest = staged.seal()
+    dest = tmp_path / "a" / "b.dcm"
+    staged.link(dest)
+    staged.finish()
+    staged.discard()
+    assert dest.read_bytes() == b"abc" and digest.size == 3
+    again = StagedFile(tmp_path / "y.part")
+    again.write(b"other")
+    again.link(dest, replace_orphan=True)  # an orphan left by a killed writer
+    again.discard()
+    assert dest.read_bytes() == b"other"
