@@ -36,7 +36,7 @@ import httpx
 import typer
 
 from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, error_message, resolve
-from scandepot.dicom.headers import NotDicom, read_header
+from scandepot.dicom.headers import NotDicom, read_file_header
 from scandepot.errors import ScandepotError
 from scandepot.ingest import unpack
 from scandepot.ingest.upload import Destination, Overwrite
@@ -85,7 +85,7 @@ def _sha256(path: Path) -> str:
 
 def _examine(path: Path) -> Found | None:
     try:
-        header = read_header(path)
+        header = read_file_header(path)
     except NotDicom:
         return None
     return Found(

@@ -20,6 +20,7 @@ import enum
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,11 +40,11 @@ from scandepot.archive.models import (
     UploadDestination,
 )
 from scandepot.context import Context
-from scandepot.dicom.headers import Header, NotDicom, read_header
+from scandepot.dicom.headers import Header, NotDicom, read_file_header
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Forbidden, Invalid
 from scandepot.ingest import unpack
-from scandepot.ingest.receive import Source, receive, route_for
+from scandepot.ingest.receive import Incoming, Placements, Source, file_batch, route_for
 from scandepot.prearchive import archiver, builder
 from scandepot.prearchive.archiver import Archived
 from scandepot.prearchive.models import Instance, PrearchiveSession, Status
@@ -52,6 +53,8 @@ from scandepot.storage.store import StagedFile
 log = logging.getLogger("scandepot.ingest")
 
 BUSY_WAIT_S = 60.0  # how long to wait for the builder to finish with a session
+BATCH = 64  # instances filed per catalog transaction
+SYNC_THREADS = 8  # files fsynced at once before each transaction (the disk merges them)
 
 
 class Destination(enum.StrEnum):
@@ -246,8 +249,8 @@ def _read_members(
         try:
             for chunk in member.chunks():
                 staged.write(chunk)
-            staged.finish()
-            header = read_header(staged.tmp_path)
+            staged.park()  # made durable in step 3, many at once
+            header = read_file_header(staged.tmp_path)
         except NotDicom as exc:
             staged.discard()
             unreadable.append(Skipped(member.name, exc.args[0]))
@@ -351,26 +354,37 @@ def _exists(
 
 
 def _receive(ctx: Context, items: list[_Item], source: Source) -> dict[int, Imported]:
-    """Step 3a: every file into the prearchive, as C-STORE data is."""
+    """Step 3a: every file into the prearchive, as C-STORE data is: in batches of one
+    catalog transaction each, the files of a batch fsynced in parallel first."""
     imported: dict[int, Imported] = {}
-    for item in items:
-        received = receive(ctx, item.staged, source, header=item.header)
-        item.staged.discard()
-        if received.prearchive_id is None:  # held in the archive already, byte for byte
-            continue
-        entry = imported.get(received.prearchive_id)
-        if entry is None:
-            entry = imported[received.prearchive_id] = Imported(
-                staged_id=received.prearchive_id,
-                project=source.project or "",
-                subject=None,
-                session=None,
-                StudyInstanceUID=item.header.StudyInstanceUID,
-                status=Status.RECEIVING,
-            )
-        entry.files += 1
-        if not received.duplicate:
-            entry.added += 1
+    placements = Placements()
+    with ThreadPoolExecutor(SYNC_THREADS) as pool:
+        for start in range(0, len(items), BATCH):
+            chunk = items[start : start + BATCH]
+            batch = [Incoming(i.staged, source, i.header, placements) for i in chunk]
+            list(pool.map(lambda i: i.staged.sync(), batch))
+            file_batch(ctx, batch)
+            for item, incoming in zip(chunk, batch, strict=True):
+                item.staged.discard()
+                if incoming.error is not None:
+                    raise incoming.error
+                received = incoming.result
+                assert received is not None
+                if received.prearchive_id is None:  # held in the archive already
+                    continue
+                entry = imported.get(received.prearchive_id)
+                if entry is None:
+                    entry = imported[received.prearchive_id] = Imported(
+                        staged_id=received.prearchive_id,
+                        project=source.project or "",
+                        subject=None,
+                        session=None,
+                        StudyInstanceUID=item.header.StudyInstanceUID,
+                        status=Status.RECEIVING,
+                    )
+                entry.files += 1
+                if not received.duplicate:
+                    entry.added += 1
     return imported
 
 

@@ -77,6 +77,7 @@ class StagedFile:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         self._size = 0
+        self._parked = False  # closed before its fsync: see park()
         self.digest: StoredDigest | None = None
 
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
@@ -99,12 +100,30 @@ class StagedFile:
             self.digest = StoredDigest(self._size, self._md5.hexdigest(), self._sha256.hexdigest())
         return self.digest
 
+    def park(self) -> StoredDigest:
+        """Seal and close the file without an fsync, for callers that hold many staged
+        files at once (an upload being unpacked); :meth:`sync` and :meth:`finish` open it
+        again to fsync it."""
+        digest = self.seal()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._parked = True
+        return digest
+
     def sync(self) -> None:
         """fsync the file. Names linked to it before this call are in the same journal
         commit on ext4 and XFS, so the fsync of their folder that POSIX asks for comes
         nearly free afterwards."""
         if self._fd is not None:
             os.fsync(self._fd)
+        elif self._parked:
+            fd = os.open(self.tmp_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._parked = False
 
     def finish(self) -> StoredDigest:
         """Seal and fsync; after this the content is durable under its temp name."""
@@ -113,6 +132,8 @@ class StagedFile:
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
+        elif self._parked:
+            self.sync()
         return digest
 
     def link(self, dest: Path, *, replace_orphan: bool = False) -> None:
