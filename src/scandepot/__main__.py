@@ -1,4 +1,4 @@
-from scandepot.cli.main import main
+from scandepot.cli.entry import main
 
 # Guarded: multiprocessing's spawn start method imports the main module in each child
 # process (the local executor's pool does), which must not run the command line again.

@@ -7,15 +7,12 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 
 from scandepot import __version__
-from scandepot.access.users import ADMIN_LOGIN, ensure_admin
-from scandepot.app import create_app
-from scandepot.archive.check import check as check_archive
-from scandepot.cli import download, login, pipelines, upload, user
+from scandepot.cli import client, pipelines, user
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
@@ -24,13 +21,16 @@ from scandepot.cli.common import (
     open_context,
     open_existing,
 )
-from scandepot.context import Context
-from scandepot.db.migrate import current_revision
 from scandepot.errors import ScandepotError
-from scandepot.ingest.dimse import Receiver
-from scandepot.pipelines import wiring
-from scandepot.pipelines.executors import LocalExecutor
-from scandepot.prearchive.worker import Builder
+
+if TYPE_CHECKING:
+    from scandepot.context import Context
+    from scandepot.ingest.dimse import Receiver
+    from scandepot.prearchive.worker import Builder
+
+# The server's parts (FastAPI, the web pages, the receiver, the pipelines) are imported
+# by the commands that run them: `scandepot upload` and the other client commands start
+# without paying for them.
 
 app = typer.Typer(
     name="scandepot",
@@ -52,6 +52,12 @@ def serve(
 ) -> None:
     """Run the archive: migrate the catalog, create the admin account, serve HTTP and run
     pipeline jobs (with the local executor)."""
+    import uvicorn
+
+    from scandepot.access.users import ADMIN_LOGIN, ensure_admin
+    from scandepot.app import create_app
+    from scandepot.pipelines.executors import LocalExecutor
+
     settings = load_settings(
         data_dir=data_dir, database_url=database_url, http_host=host, http_port=port
     )
@@ -101,6 +107,9 @@ def serve(
 
 
 def _start_dicom(ctx: Context) -> tuple[Receiver, Builder]:
+    from scandepot.ingest.dimse import Receiver
+    from scandepot.prearchive.worker import Builder
+
     try:
         receiver = Receiver(ctx).start()
     except OSError as exc:
@@ -120,6 +129,8 @@ def dicom(
     port: int | None = typer.Option(None, "--port", help="DICOM port (env SCANDEPOT_DICOM_PORT)."),
 ) -> None:
     """Run only the DICOM receiver and the prearchive builder (to scale out receiving)."""
+    from scandepot.pipelines import wiring
+
     settings = load_settings(data_dir=data_dir, database_url=database_url, dicom_port=port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
@@ -143,6 +154,8 @@ def migrate(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Bring the catalog schema up to date (serve does this too, at every start)."""
+    from scandepot.db.migrate import current_revision
+
     settings = load_settings(data_dir=data_dir, database_url=database_url)
     ctx = open_context(settings)
     typer.echo(f"catalog at revision {current_revision(ctx.db)}")
@@ -157,6 +170,8 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Prove that the catalog and the file store agree; exit 1 when they do not."""
+    from scandepot.archive.check import check as check_archive
+
     settings = load_settings(data_dir=data_dir, database_url=database_url)
     ctx = open_existing(settings)
     try:
@@ -193,9 +208,7 @@ def check(
 
 app.add_typer(user.app, name="user")
 app.add_typer(prearchive_cli.app, name="prearchive")
-app.command("download")(download.download)
-app.command("upload")(upload.upload)
-app.command("login")(login.login)
+app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")
 app.command("worker")(pipelines.worker)

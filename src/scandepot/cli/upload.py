@@ -39,7 +39,7 @@ from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, error_message, r
 from scandepot.dicom.headers import NotDicom, read_file_header
 from scandepot.errors import ScandepotError
 from scandepot.ingest import unpack
-from scandepot.ingest.upload import Destination, Overwrite
+from scandepot.ingest.modes import Destination, Overwrite
 
 CHUNK = 1024 * 1024
 HELD_BATCH = 5000
@@ -335,7 +335,7 @@ def upload(
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be sent; send nothing."),
     streams: int = typer.Option(4, "--streams", min=1, max=16, help="Uploads at once."),
     batch_mb: int = typer.Option(
-        256, "--batch-mb", min=1, help="Megabytes per upload stream (a resumable unit)."
+        64, "--batch-mb", min=1, help="Megabytes per upload stream (a resumable unit)."
     ),
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
     token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),

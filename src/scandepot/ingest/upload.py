@@ -16,7 +16,6 @@ three steps, so that bad input changes nothing:
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -44,6 +43,7 @@ from scandepot.dicom.headers import Header, NotDicom, read_file_header
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Forbidden, Invalid
 from scandepot.ingest import unpack
+from scandepot.ingest.modes import Destination, Overwrite
 from scandepot.ingest.receive import Incoming, Placements, Source, file_batch, route_for
 from scandepot.prearchive import archiver, builder
 from scandepot.prearchive.archiver import Archived
@@ -55,19 +55,6 @@ log = logging.getLogger("scandepot.ingest")
 BUSY_WAIT_S = 60.0  # how long to wait for the builder to finish with a session
 BATCH = 64  # instances filed per catalog transaction
 SYNC_THREADS = 8  # files fsynced at once before each transaction (the disk merges them)
-
-
-class Destination(enum.StrEnum):
-    PREARCHIVE = "prearchive"
-    ARCHIVE = "archive"
-
-
-class Overwrite(enum.StrEnum):
-    """What to do when a session with the label is archived already."""
-
-    NONE = "none"  # refuse the upload
-    APPEND = "append"  # add to it (merge rules; differing files kept aside and flagged)
-    DELETE = "delete"  # delete it, then archive the upload in its place
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from scandepot.api.bodies import stream_body
 from scandepot.api.deps import ActorDep, CtxDep
 from scandepot.ingest import upload
-from scandepot.ingest.upload import Destination, Overwrite
+from scandepot.ingest.modes import Destination, Overwrite
 
 router = APIRouter(prefix="/projects/{project}", tags=["uploads"])
 

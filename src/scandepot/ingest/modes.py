@@ -1,0 +1,21 @@
+"""The choices an upload makes: where it goes, and what happens to a session that exists.
+
+A module of its own so that the command line can name them without loading the server.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Destination(enum.StrEnum):
+    PREARCHIVE = "prearchive"
+    ARCHIVE = "archive"
+
+
+class Overwrite(enum.StrEnum):
+    """What to do when a session with the label is archived already."""
+
+    NONE = "none"  # refuse the upload
+    APPEND = "append"  # add to it (merge rules; differing files kept aside and flagged)
+    DELETE = "delete"  # delete it, then archive the upload in its place
