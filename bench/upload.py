@@ -125,6 +125,7 @@ def main() -> None:
                 "import (curl)": [],
                 "scandepot upload": [],
             }
+            extra: list[float] = []  # server memory above its level before each import
             for r in range(args.repeat):
                 start = time.perf_counter()
                 subprocess.run(
@@ -134,7 +135,10 @@ def main() -> None:
                     check=True,
                 )
                 rates["C-STORE (storescu)"].append(time.perf_counter() - start)
+                Path(f"/proc/{server.pid}/clear_refs").write_text("5")
+                rss = proc_kb(server.pid, "VmRSS")
                 rates["import (curl)"].append(import_zip(base, f"R{r}IM", body))
+                extra.append((proc_kb(server.pid, "VmHWM") - rss) / 1024)
                 start = time.perf_counter()
                 subprocess.run(
                     [sys.executable, "-m", "scandepot", "upload", str(root / "session")]
@@ -153,6 +157,7 @@ def main() -> None:
                     f"{way:<22}{s:>9.1f}{total / s / 1e6:>8.1f}{len(paths) / s:>8.0f}"
                     f"{peer / s:>12.2f}"
                 )
+            print(f"server memory during the import of the session: +{max(extra):.0f} MiB")
             if args.big_gb > 0:
                 count = int(args.big_gb * 1e9 / (total / len(paths)))
                 big_paths = write_session(root / "big", count, start=1)

@@ -103,7 +103,11 @@ class Result:
 class _Item:
     name: str
     staged: StagedFile
-    header: Header
+    StudyInstanceUID: str
+    # Kept for the first file of each study only (its routing is checked before anything
+    # is received); the others are read again when filed, so that memory does not grow
+    # with the number of files by more than a few hundred bytes each.
+    header: Header | None
 
 
 def prepare(ctx: Context, actor: Actor, project: str, options: Options) -> Destination:
@@ -224,6 +228,7 @@ def _read_members(
         max_members=ctx.settings.import_max_members,
     )
     unreadable: list[Skipped] = []
+    studies_seen: set[str] = set()
     for member in unpack.members(body, fmt, limits):
         if isinstance(member, str):
             if not member.endswith("/"):
@@ -250,14 +255,16 @@ def _read_members(
             what = header.SeriesDescription or "no description"
             skipped.append(Skipped(member.name, f"Left out by the series filter ({what})."))
             continue
-        items.append(_Item(member.name, staged, header))
+        first = header.StudyInstanceUID not in studies_seen
+        studies_seen.add(header.StudyInstanceUID)
+        items.append(_Item(member.name, staged, header.StudyInstanceUID, header if first else None))
     return unreadable
 
 
 def _studies(items: list[_Item]) -> dict[str, list[_Item]]:
     found: dict[str, list[_Item]] = {}
     for item in items:
-        found.setdefault(item.header.StudyInstanceUID, []).append(item)
+        found.setdefault(item.StudyInstanceUID, []).append(item)
     return found
 
 
@@ -287,7 +294,9 @@ def _check(
         )
     problems: list[dict[str, str]] = []
     for study_uid, study_items in studies.items():
-        routed = route_for(study_items[0].header, source)
+        first = study_items[0].header
+        assert first is not None
+        routed = route_for(first, source)
         subject, session = clean(routed.subject), clean(routed.session)
         if destination == Destination.ARCHIVE and (subject is None or session is None):
             problems.append(
@@ -348,7 +357,12 @@ def _receive(ctx: Context, items: list[_Item], source: Source) -> dict[int, Impo
     with ThreadPoolExecutor(SYNC_THREADS) as pool:
         for start in range(0, len(items), BATCH):
             chunk = items[start : start + BATCH]
-            batch = [Incoming(i.staged, source, i.header, placements) for i in chunk]
+            batch = [
+                Incoming(
+                    i.staged, source, i.header or read_file_header(i.staged.tmp_path), placements
+                )
+                for i in chunk
+            ]
             list(pool.map(lambda i: i.staged.sync(), batch))
             file_batch(ctx, batch)
             for item, incoming in zip(chunk, batch, strict=True):
@@ -366,7 +380,7 @@ def _receive(ctx: Context, items: list[_Item], source: Source) -> dict[int, Impo
                         project=source.project or "",
                         subject=None,
                         session=None,
-                        StudyInstanceUID=item.header.StudyInstanceUID,
+                        StudyInstanceUID=item.StudyInstanceUID,
                         status=Status.RECEIVING,
                     )
                 entry.files += 1
