@@ -102,7 +102,10 @@ def empty_catalog(db: Database) -> None:
             names = ", ".join(f'"{t.name}"' for t in tables)
             session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         session.execute(
-            text("INSERT INTO counter (name, value) VALUES ('subject', 0), ('session', 0)")
+            text(
+                "INSERT INTO counter (name, value) "
+                "VALUES ('subject', 0), ('session', 0), ('prearchive', 0)"
+            )
         )
 
 

@@ -1,4 +1,7 @@
-"""Site-wide IDs: SD_S00001 for subjects, SD_E00001 for sessions. They never change."""
+"""Site-wide IDs: SD_S00001 for subjects, SD_E00001 for sessions. They never change.
+
+The same counters number staged sessions, whose number names their spool folder.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +13,23 @@ from scandepot.archive.models import Counter
 KINDS = {"subject": "S", "session": "E"}
 
 
-def next_accession(db: DBSession, kind: str, site_id: str) -> str:
-    """Draw the next ID of ``kind`` inside the caller's transaction.
+def next_value(db: DBSession, kind: str) -> int:
+    """Draw the next number of counter ``kind`` inside the caller's transaction.
 
     ``UPDATE ... RETURNING`` takes the counter row's lock on PostgreSQL and runs under the
-    single writer on SQLite, so two transactions never draw the same number.
+    single writer on SQLite, so two transactions never draw the same number, and a number
+    drawn by a transaction that commits is never drawn again (unlike SQLite's row IDs,
+    which reuse the highest one after it is deleted).
     """
-    value = db.execute(
+    value: int = db.execute(
         update(Counter)
         .where(Counter.name == kind)
         .values(value=Counter.value + 1)
         .returning(Counter.value)
     ).scalar_one()
-    return f"{site_id}_{KINDS[kind]}{value:05d}"
+    return value
+
+
+def next_accession(db: DBSession, kind: str, site_id: str) -> str:
+    """Draw the next site-wide ID of ``kind`` (subject or session)."""
+    return f"{site_id}_{KINDS[kind]}{next_value(db, kind):05d}"

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.archive.ids import next_value
 from scandepot.archive.models import Project, Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import UTCDateTime, utcnow
@@ -98,6 +99,9 @@ def _staging_session(
     try:
         with db.begin_nested():
             staged = PrearchiveSession(
+                # Never a number used before: it names the spool folder, which an archive
+                # or delete of an earlier session with that number removes after its commit.
+                id=next_value(db, "prearchive"),
                 project_key=project_key,
                 StudyInstanceUID=header.StudyInstanceUID,
                 subject=routed.subject,
