@@ -4,6 +4,7 @@ file is left behind."""
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import zipfile
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
+from tests.conftest import PASSWORD
 from tests.helpers import API
 from tests.ingest.conftest import write_study
 from tests.ingest.test_upload import nothing_left, post, tar_dir, zip_dir
@@ -268,4 +270,35 @@ def test_upload_size_limit(
     ctx.settings.max_upload_bytes = 1000
     r = post(client, project, zip_bytes({"1.dcm": dicom}), actors["member"])
     refused(r, 413, "larger than the limit")
+    nothing_left(ctx)
+
+
+def test_upload_cut_off_mid_body(
+    ctx: Context,
+    live_server: Any,
+    users: Any,
+    project: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The sender goes away half-way: nothing is kept, and the log says so in one line
+    rather than as an internal error."""
+    import base64
+    import socket
+    import time
+
+    caplog.set_level(logging.INFO, logger="scandepot.api")
+    host, port = live_server.url.removeprefix("http://").split(":")
+    credentials = base64.b64encode(b"member:" + PASSWORD.encode()).decode()
+    head = (
+        f"POST /api/v1/projects/{project}/import HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Basic {credentials}\r\nContent-Length: 10000000\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head.encode() + b"PK\x03\x04" + b"\0" * 1_000_000)
+        time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while "went away" not in caplog.text:
+        assert time.monotonic() < deadline, caplog.text
+        time.sleep(0.05)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     nothing_left(ctx)

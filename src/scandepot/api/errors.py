@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from scandepot import errors
 from scandepot.access.throttle import TooManyAttempts
@@ -90,6 +91,13 @@ def _integrity(request: Request, exc: Exception) -> JSONResponse:
     return error_response(409, "conflict", "The change conflicts with a record stored meanwhile.")
 
 
+def _disconnected(request: Request, exc: Exception) -> JSONResponse:
+    # The client went away while sending its body (an upload cancelled or cut off): what
+    # it sent is discarded by the route; there is nobody left to answer.
+    log.info("client went away during %s %s", request.method, request.url.path)
+    return error_response(400, "bad_request", "The client closed the connection mid-request.")
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     ref = uuid.uuid4().hex[:12]
     log.exception("unhandled error %s on %s %s", ref, request.method, request.url.path)
@@ -101,4 +109,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(ClientDisconnect, _disconnected)
     app.add_exception_handler(Exception, _unexpected)
