@@ -27,15 +27,19 @@ from typing import Any
 import httpx
 import typer
 
-from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, error_message, resolve
+from scandepot.cli.remote import (
+    CHUNK,
+    TOKEN_HELP,
+    URL_HELP,
+    Incomplete,
+    Refused,
+    error_message,
+    file_sha256,
+    resolve,
+)
 from scandepot.export.layouts import Layout
 
-CHUNK = 1024 * 1024
 STATE = ".scandepot"
-
-
-class Incomplete(Exception):
-    """A transfer ended early; what arrived is kept for the next run."""
 
 
 @dataclass
@@ -81,14 +85,6 @@ def _target(dest: Path, name: str) -> Path:
 def _partial(dest: Path, entry: dict[str, Any]) -> Path:
     key = hashlib.sha256(entry["name"].encode()).hexdigest()[:40]
     return dest / STATE / "partial" / key
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fetch(
@@ -259,7 +255,7 @@ def _verify(entries: list[dict[str, Any]], targets: list[Path], jobs: int) -> li
         entry, target = pair
         if not target.is_file():
             return None  # not fetched: reported as incomplete
-        if target.stat().st_size == entry["size"] and _sha256(target) == entry["sha256"]:
+        if target.stat().st_size == entry["size"] and file_sha256(target) == entry["sha256"]:
             return None
         target.unlink()
         return str(entry["name"])

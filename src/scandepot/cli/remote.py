@@ -8,6 +8,7 @@ never taken on the command line, where other users could see it in the process l
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import httpx
 TOKEN_ENV = "SCANDEPOT_TOKEN"
 URL_ENV = "SCANDEPOT_URL"
 DEFAULT_URL = "http://127.0.0.1:8080"
+CHUNK = 1024 * 1024
 URL_HELP = (
     f"The server's address (default: ${URL_ENV}, the one `scandepot login` saved, "
     f"or {DEFAULT_URL})."
@@ -29,6 +31,19 @@ TOKEN_HELP = (
 
 class Refused(Exception):
     """The server said no, or cannot be asked: the command stops."""
+
+
+class Incomplete(Exception):
+    """A transfer ended early; what got across is kept for the next run to resume from."""
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a local file, the checksum the server catalogues."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

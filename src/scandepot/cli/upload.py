@@ -19,7 +19,6 @@ again); 2 refused (credentials, access, bad options, nothing to send).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 import tarfile
@@ -35,13 +34,22 @@ from typing import Any, NoReturn
 import httpx
 import typer
 
-from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, error_message, resolve
+from scandepot.cli.remote import (
+    CHUNK,
+    TOKEN_HELP,
+    URL_HELP,
+    Incomplete,
+    Refused,
+    Remote,
+    error_message,
+    file_sha256,
+    resolve,
+)
 from scandepot.dicom.headers import NotDicom, read_file_header
 from scandepot.errors import ScandepotError
 from scandepot.ingest import unpack
 from scandepot.ingest.modes import Destination, Overwrite
 
-CHUNK = 1024 * 1024
 HELD_BATCH = 5000
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
@@ -75,14 +83,6 @@ class Study:
         )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _examine(path: Path) -> Found | None:
     try:
         header = read_file_header(path)
@@ -91,7 +91,7 @@ def _examine(path: Path) -> Found | None:
     return Found(
         path=path,
         size=path.stat().st_size,
-        sha256=_sha256(path),
+        sha256=file_sha256(path),
         SOPInstanceUID=header.SOPInstanceUID,
         StudyInstanceUID=header.StudyInstanceUID,
         SeriesInstanceUID=header.SeriesInstanceUID,
@@ -212,10 +212,9 @@ def _tar_members(files: list[Found]) -> tuple[list[tuple[bytes, Found]], int]:
 
 
 class Progress:
-    def __init__(self, bar: Any, files_total: int) -> None:
+    def __init__(self, bar: Any) -> None:
         self.bar = bar
-        self.files_total = files_total
-        self.files = 0
+        self.files = 0  # sent and taken by the server
         self.lock = threading.Lock()
 
     def add(self, n: int) -> None:
@@ -246,20 +245,15 @@ def _stream(heads: list[tuple[bytes, Found]], progress: Progress) -> Iterator[by
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
-    files: list[Found]
-    final: bool  # the last of its session: archives it with --to archive
-
-
 def _send(
     client: httpx.Client,
     project: str,
-    batch: Batch,
+    files: list[Found],
     params: dict[str, str],
     progress: Progress,
-) -> dict[str, Any]:
-    heads, length = _tar_members(batch.files)
+) -> None:
+    """One import of ``files`` as a tar stream; the server takes it whole or not at all."""
+    heads, length = _tar_members(files)
     try:
         response = client.post(
             f"/api/v1/projects/{project}/import",
@@ -271,13 +265,7 @@ def _send(
         raise Incomplete(f"a stream was cut off ({exc}); run again to send the rest") from None
     if response.status_code != 200:
         raise Refused(error_message(response))
-    progress.done(len(batch.files))
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
-class Incomplete(Exception):
-    """A transfer ended early; what the server holds is kept for the next run."""
+    progress.done(len(files))
 
 
 def held(client: httpx.Client, project: str, files: list[Found]) -> dict[str, tuple[str, str]]:
@@ -398,7 +386,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _run(
-    remote: Any,
+    remote: Remote,
     project: str,
     studies: list[Study],
     files: list[Found],
@@ -435,7 +423,7 @@ def _run(
         problems: list[str] = []
         started = time.monotonic()
         with typer.progressbar(length=max(total, 1), label="uploading", file=sys.stderr) as bar:
-            progress = Progress(bar, count)
+            progress = Progress(bar)
             pool = ThreadPoolExecutor(streams)
             try:
                 for st in studies:
@@ -508,7 +496,7 @@ def _send_study(
     """All but the last batch at once, then the last (which archives with --to archive)."""
     problems: list[str] = []
     head, last = batches[:-1], batches[-1:]
-    futures = [pool.submit(_send, client, project, Batch(b, False), params, progress) for b in head]
+    futures = [pool.submit(_send, client, project, b, params, progress) for b in head]
     for future in futures:
         exc = future.exception()
         if exc is not None:
@@ -520,7 +508,7 @@ def _send_study(
         final.update(destination="archive", overwrite=overwrite.value)
     if last:
         try:
-            _send(client, project, Batch(last[0], True), final, progress)
+            _send(client, project, last[0], final, progress)
         except (Refused, Incomplete) as exc:
             problems.append(_describe(exc))
     elif to == Destination.ARCHIVE:
