@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 
 from scandepot.access import logins, tokens, users
 from scandepot.access.actors import ANONYMOUS, Actor
@@ -55,6 +55,23 @@ def get_actor(request: Request) -> Actor:
             logins.check_csrf(resolved.csrf_token, request.headers.get(CSRF_HEADER))
         return resolved.actor
     return ANONYMOUS.at(address)
+
+
+def set_session_cookie(response: Response, request: Request, signed: logins.SignedIn) -> None:
+    """Give the browser its sign-in: the same cookie for the API and the web pages."""
+    response.set_cookie(
+        logins.COOKIE,
+        signed.secret,
+        expires=signed.expires_at,
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="lax",
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(logins.COOKIE, path="/")
 
 
 def _basic(value: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from scandepot.access import logins, tokens, users
 from scandepot.access.permissions import require_signed_in
 from scandepot.access.tokens import TokenCreate
-from scandepot.api.deps import client_address
+from scandepot.api.deps import clear_session_cookie, client_address, set_session_cookie
 from scandepot.errors import Invalid, ScandepotError
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
 from scandepot.web.render import page, redirect
@@ -75,15 +75,7 @@ def login(request: Request, ctx: CtxDep, form: PostedDep) -> Response:
         )
     signed = logins.open_session(ctx, actor, user_agent=request.headers.get("user-agent"))
     response = redirect(target)
-    response.set_cookie(
-        logins.COOKIE,
-        signed.secret,
-        expires=signed.expires_at,
-        httponly=True,
-        secure=request.url.scheme == "https",
-        samesite="lax",
-        path="/",
-    )
+    set_session_cookie(response, request, signed)
     response.delete_cookie(LOGIN_CSRF, path="/login")
     return response
 
@@ -92,7 +84,7 @@ def login(request: Request, ctx: CtxDep, form: PostedDep) -> Response:
 def logout(ctx: CtxDep, form: PostedDep) -> Response:
     logins.close_session(ctx, form.actor)
     response = redirect("/login", ok="You are signed out.")
-    response.delete_cookie(logins.COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 

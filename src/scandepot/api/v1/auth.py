@@ -8,7 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from scandepot.access import logins, tokens, users
 from scandepot.access.permissions import require_signed_in
 from scandepot.access.tokens import TokenCreate
-from scandepot.api.deps import ActorDep, CtxDep, client_address
+from scandepot.api.deps import (
+    ActorDep,
+    CtxDep,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
 from scandepot.api.v1.accounts import (
     MeOut,
     NewTokenOut,
@@ -39,15 +45,7 @@ def login(request: Request, response: Response, ctx: CtxDep, body: Credentials) 
     """Sign in with a password; sets the session cookie and returns the CSRF token."""
     actor = users.sign_in(ctx, body.login, body.password, address=client_address(request))
     signed = logins.open_session(ctx, actor, user_agent=request.headers.get("user-agent"))
-    response.set_cookie(
-        logins.COOKIE,
-        signed.secret,
-        expires=signed.expires_at,
-        httponly=True,
-        secure=request.url.scheme == "https",
-        samesite="lax",
-        path="/",
-    )
+    set_session_cookie(response, request, signed)
     me = users.get(ctx, signed.actor, actor.login)
     return MeOut(**user_out(me).model_dump(), csrf_token=signed.csrf_token)
 
@@ -55,7 +53,7 @@ def login(request: Request, response: Response, ctx: CtxDep, body: Credentials) 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(ctx: CtxDep, actor: ActorDep, response: Response) -> None:
     logins.close_session(ctx, actor)
-    response.delete_cookie(logins.COOKIE, path="/")
+    clear_session_cookie(response)
 
 
 @router.get("/me", response_model=MeOut)
