@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,16 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-HOST = "127.0.0.1"
-PASSWORD = "bench-password-123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+from serving import PASSWORD, proc_kb, reset_peak, serve, server_env
 
 
 def build(data_dir: Path, instances: int, size: int) -> list[Path]:
@@ -65,13 +55,6 @@ def build(data_dir: Path, instances: int, size: int) -> list[Path]:
                 files.commit_upload(ctx, SYSTEM, ref, "DICOM", f"{i:06d}.dcm", staged)
     ctx.close()
     return sorted(p for p in (data_dir / "archive").rglob("*.dcm"))
-
-
-def proc_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def cat_rate(paths: list[Path], total: int) -> float:
@@ -112,23 +95,7 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         paths = build(data_dir, args.instances, args.size)
         total = sum(p.stat().st_size for p in paths)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SCANDEPOT_")}
-        env.update(SCANDEPOT_ADMIN_PASSWORD=PASSWORD, SCANDEPOT_LOG_LEVEL="warning")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "scandepot", "serve", "--data-dir", str(data_dir)]
-            + ["--host", HOST, "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        base = f"http://{HOST}:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+        with serve(data_dir, server_env()) as (server, base):
             url = f"{base}/api/v1/projects/BENCH/sessions/E1/download"
             curl(f"{base}/api/v1/projects/BENCH/sessions/E1/manifest")  # warm the server
             cat_rate(paths, total)  # warm the page cache
@@ -142,8 +109,7 @@ def main() -> None:
                 for _ in range(args.repeat):
                     cats.append(cat_rate(paths, total))
                     # Reset the peak to the present, so that VmHWM is this download's peak.
-                    Path(f"/proc/{server.pid}/clear_refs").write_text("5")
-                    rss = proc_kb(server.pid, "VmRSS")
+                    rss = reset_peak(server.pid)
                     ttfb, size, seconds = curl(f"{url}?format={fmt}")
                     extras.append((proc_kb(server.pid, "VmHWM") - rss) / 1024)
                     rates.append(size / seconds / 1e6)
@@ -155,9 +121,6 @@ def main() -> None:
                     f"{fmt:<8}{rate:>10.0f}{rate / raw:>8.2f}{statistics.median(ttfbs):>10.0f}"
                     f"{max(extras):>10.1f}"
                 )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,15 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-HOST = "127.0.0.1"
-PASSWORD = "bench-password-123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+from serving import HOST, PASSWORD, free_port, proc_kb, reset_peak, serve, server_env
 
 
 def write_session(folder: Path, instances: int, *, start: int = 0) -> list[Path]:
@@ -51,13 +42,6 @@ def write_session(folder: Path, instances: int, *, start: int = 0) -> list[Path]
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
-
-
-def proc_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def import_zip(base: str, project: str, body: Path) -> float:
@@ -84,31 +68,14 @@ def main() -> None:
         total = sum(p.stat().st_size for p in paths)
         body = root / "session.zip"
         subprocess.run(["zip", "-q0r", str(body), "."], cwd=root / "session", check=True)
-        port, dicom_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SCANDEPOT_")}
+        dicom_port = free_port()
         projects = [f"R{r}{way}" for r in range(args.repeat) for way in ("CS", "IM", "CL")]
-        env.update(
-            SCANDEPOT_ADMIN_PASSWORD=PASSWORD,
-            SCANDEPOT_LOG_LEVEL="warning",
+        env = server_env(
             SCANDEPOT_DICOM_PORT=str(dicom_port),
             SCANDEPOT_PREARCHIVE_QUIET_S="3600",
             SCANDEPOT_AE_PROJECTS="{" + ",".join(f'"{p}": "{p}"' for p in projects) + "}",
         )
-        data_dir = root / "data"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "scandepot", "serve", "--data-dir", str(data_dir)]
-            + ["--host", HOST, "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        base = f"http://{HOST}:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+        with serve(root / "data", env) as (server, base):
             auth = ("admin", PASSWORD)
             for p in projects + ["BIG"]:
                 httpx.post(f"{base}/api/v1/projects", json={"id": p}, auth=auth).raise_for_status()
@@ -135,8 +102,7 @@ def main() -> None:
                     check=True,
                 )
                 rates["C-STORE (storescu)"].append(time.perf_counter() - start)
-                Path(f"/proc/{server.pid}/clear_refs").write_text("5")
-                rss = proc_kb(server.pid, "VmRSS")
+                rss = reset_peak(server.pid)
                 rates["import (curl)"].append(import_zip(base, f"R{r}IM", body))
                 extra.append((proc_kb(server.pid, "VmHWM") - rss) / 1024)
                 start = time.perf_counter()
@@ -165,8 +131,7 @@ def main() -> None:
                 subprocess.run(["zip", "-q0r", str(big), "."], cwd=root / "big", check=True)
                 for p in big_paths:
                     p.unlink()
-                Path(f"/proc/{server.pid}/clear_refs").write_text("5")
-                rss = proc_kb(server.pid, "VmRSS")
+                rss = reset_peak(server.pid)
                 seconds = import_zip(base, "BIG", big)
                 peak = proc_kb(server.pid, "VmHWM")
                 size = big.stat().st_size
@@ -175,9 +140,6 @@ def main() -> None:
                     f"({size / seconds / 1e6:.0f} MB/s); server RSS before {rss / 1024:.0f} MiB, "
                     f"peak {peak / 1024:.0f} MiB (+{(peak - rss) / 1024:.0f} MiB)"
                 )
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
 
 
 if __name__ == "__main__":
