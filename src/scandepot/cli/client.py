@@ -7,13 +7,19 @@ import typer
 
 from scandepot.cli import download, login, upload
 
-app = typer.Typer(
-    name="scandepot",
-    help="A research imaging archive.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+
+def new_app() -> typer.Typer:
+    """The ``scandepot`` command group, as both apps present it."""
+    return typer.Typer(
+        name="scandepot",
+        help="A research imaging archive.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+
+app = new_app()
 app.command("download")(download.download)
 app.command("upload")(upload.upload)
 app.command("login")(login.login)

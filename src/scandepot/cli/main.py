@@ -32,13 +32,7 @@ if TYPE_CHECKING:
 # by the commands that run them: `scandepot upload` and the other client commands start
 # without paying for them.
 
-app = typer.Typer(
-    name="scandepot",
-    help="A research imaging archive.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = client.new_app()
 
 
 @app.command()
