@@ -438,13 +438,16 @@ def _archive(
 ) -> None:
     """Step 3c: archive every staged session of the upload, or none."""
     if options.overwrite == Overwrite.DELETE:
-        for entry in imported.values():
-            with ctx.db.read() as db:
-                target = db.scalar(select(Project).where(Project.label == project))
-                assert target is not None and entry.session is not None
-                present = _exists(db, Session, target.id, entry.session)
-            if present:
-                sessions.delete(ctx, actor, project, entry.session)
+        with ctx.db.read() as db:
+            target = db.scalar(select(Project).where(Project.label == project))
+            assert target is not None
+            present = [
+                e.session
+                for e in imported.values()
+                if e.session is not None and _exists(db, Session, target.id, e.session)
+            ]
+        for label in present:
+            sessions.delete(ctx, actor, project, label)
         with ctx.db.write() as db:  # conflicts with the deleted sessions are gone
             for entry in imported.values():
                 staged = db.get(PrearchiveSession, entry.staged_id)
