@@ -26,6 +26,7 @@ from scandepot.access import roles
 from scandepot.access.actors import SYSTEM
 from scandepot.access.models import Role, User
 from scandepot.access.passwords import hash_password
+from scandepot.api import server
 from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.archive.projects import ProjectCreate
@@ -187,7 +188,7 @@ def make_project(ctx: Context, users: dict[str, User]) -> Callable[..., str]:
 
 class LiveServer:
     def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        config = server.config(app, host="127.0.0.1", port=0, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

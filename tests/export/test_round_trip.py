@@ -7,16 +7,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from scandepot.export.layouts import Layout, Where, archive_name
+from tests.conftest import LiveServer
 from tests.export.conftest import BASE, World
 from tests.helpers import ADMIN
 
@@ -82,6 +85,29 @@ def test_session_round_trip(client: TestClient, world: World, fmt: str, layout: 
     assert {k: v for k, v in api.items() if k != "created"} == {
         k: v for k, v in manifest.items() if k != "created"
     }
+
+
+@pytest.mark.parametrize("layout", [Layout.TREE, Layout.FLAT])
+def test_tar_over_the_real_server_is_sent_from_the_files(
+    world: World, live_server: LiveServer, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind `scandepot serve`'s HTTP server the tar's files go out by sendfile(2), one
+    call or more per file, and the archive is the same as the one read through Python."""
+    calls: list[int] = []
+    sendfile = os.sendfile
+
+    def counting(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        calls.append(in_fd)
+        return sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", counting)
+    url = f"{live_server.url}{BASE}/sessions/E1/download?format=tar&layout={layout}"
+    r = httpx.get(url, auth=ADMIN, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-length"] == str(len(r.content))
+    expected = expected_names(world.select(session="E1"), layout)
+    check_manifest(read_archive("tar", r.content), expected)
+    assert len(set(calls)) >= 1 and len(calls) >= len([b for b in expected.values() if b])
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -49,6 +49,7 @@ def serve(
     import uvicorn
 
     from scandepot.access.users import ADMIN_LOGIN, ensure_admin
+    from scandepot.api import server
     from scandepot.app import create_app
     from scandepot.pipelines.executors import LocalExecutor
 
@@ -84,7 +85,7 @@ def serve(
         executor = LocalExecutor(ctx)
         executor.start()
     try:
-        uvicorn.run(
+        config = server.config(
             app_,
             host=settings.http_host,
             port=settings.http_port,
@@ -92,6 +93,7 @@ def serve(
             h11_max_incomplete_event_size=settings.max_header_bytes,
             server_header=False,
         )
+        uvicorn.Server(config).run()
     finally:
         receiver.stop()
         builder.stop()

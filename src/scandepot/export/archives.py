@@ -4,34 +4,41 @@ Each writer is a generator of byte chunks of about :data:`BATCH` bytes; it holds
 chunk and one read buffer at a time, whatever the size of the archive, and never writes
 a temporary copy.
 
-Every file is checked while it is sent: it must still exist and have the size and
-SHA-256 the catalog gave when the download started. If not (deleted, moved, replaced
-meanwhile) the writer raises :class:`SourceChanged` *before* the archive's closing
-records (the zip central directory, the tar end-of-archive blocks, the gzip trailer), so
-the response ends without them and no reader can take the archive for whole.
+Every file is checked as it is sent: it must still exist, have the size the catalog gave,
+and not have changed since the download began (its inode change time, which every write,
+rename or replacement sets and nothing can set back). If it was deleted, moved, replaced
+or resized meanwhile, the writer raises :class:`SourceChanged` *before* the archive's
+closing records (the zip central directory, the tar end-of-archive blocks, the gzip
+trailer), so the response ends without them and no reader can take the archive for
+whole. The bytes themselves are not hashed again on the way out: that would halve the
+rate on a small server, and the archive carries the catalog's SHA-256 of every file
+(``manifest.sha256``, ``manifest.json``) for the client to check end to end, which also covers
+the network; ``scandepot check`` verifies the files at rest.
 
 zip: entries are stored (imaging data hardly compresses, and stored is fast), written by
 the standard library's :mod:`zipfile` to a non-seekable stream, so each entry has a data
 descriptor (APPNOTE 4.3.9) after its bytes; ZIP64 records are used per entry and for the
 central directory when sizes or offsets need them (APPNOTE 4.3.14).
 tar: headers from :mod:`tarfile` in the pax format (POSIX.1-2001), which holds names of
-any length and sizes over 8 GiB.
+any length and sizes over 8 GiB. Its length is known before the first byte
+(:func:`tar_size`), so a tar is sent with ``Content-Length``: a client that receives less
+knows it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import io
+import os
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 READ = 1024 * 1024
+READ_AHEAD = 8 * 1024 * 1024  # what is asked of the kernel ahead of sending a file
 BATCH = 1024 * 1024
 GZIP_LEVEL = 6  # gzip's own default: tar.gz is for smaller, not faster, downloads
 _BLOCK = tarfile.BLOCKSIZE
@@ -63,43 +70,77 @@ class Member:
     name: str
     size: int
     modified: dt.datetime
-    path: Path | None = None
-    sha256: str | None = None
+    path: str | None = None
     data: bytes | None = None
 
 
-def read_checked(member: Member) -> Iterator[bytes]:
-    """The member's bytes; raises :class:`SourceChanged` when the file is missing or its
-    size or SHA-256 is not the one expected. The last chunk is only given after the check
-    passed, so a changed file never reaches the client whole."""
-    if member.data is not None:
-        yield member.data
-        return
-    assert member.path is not None and member.sha256 is not None
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A member's file, opened and checked; for a server that sends files itself."""
+
+    name: str
+    file: io.FileIO
+    size: int
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def open_checked(member: Member, started_ns: int) -> Opened:
+    """Open the member's file; raises :class:`SourceChanged` when it is missing, is not the
+    size catalogued, or changed after ``started_ns`` (``time.time_ns()`` taken before the
+    catalog was read). Asks the kernel to read ahead the start of the file, which it does
+    while earlier files are being sent."""
+    assert member.path is not None
     try:
-        fh = open(member.path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        fh = open(member.path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
     except OSError as exc:
         raise SourceChanged(f"'{member.name}' cannot be read: {exc.strerror}") from None
-    with fh:
-        digest = hashlib.sha256()
+    try:
+        status = os.fstat(fh.fileno())
+        if status.st_ctime_ns > started_ns:
+            raise SourceChanged(f"'{member.name}' changed after the download began")
+        if status.st_size != member.size:
+            raise SourceChanged(
+                f"'{member.name}' is {status.st_size} bytes, not the {member.size} catalogued"
+            )
+        os.posix_fadvise(fh.fileno(), 0, min(member.size, READ_AHEAD), os.POSIX_FADV_WILLNEED)
+    except BaseException:
+        fh.close()
+        raise
+    return Opened(member.name, fh, member.size)
+
+
+def _read(opened: Opened) -> Iterator[bytes]:
+    """The file's bytes, exactly ``size`` of them. The last chunk is only given once the
+    end was reached where expected, so a file cut short or grown meanwhile never reaches
+    the client whole."""
+    with opened.file as fh:
         sent = 0
         pending: bytes | None = None
         while True:
             # One byte more than the rest, to notice a file that grew.
-            chunk = fh.read(min(READ, member.size - sent + 1))
+            chunk = fh.read(min(READ, opened.size - sent + 1))
             if not chunk:
                 break
             sent += len(chunk)
-            if sent > member.size:
-                raise SourceChanged(f"'{member.name}' is larger than catalogued")
-            digest.update(chunk)
+            if sent > opened.size:
+                raise SourceChanged(f"'{opened.name}' is larger than catalogued")
             if pending is not None:
                 yield pending
             pending = chunk
-        if sent != member.size or digest.hexdigest() != member.sha256:
-            raise SourceChanged(f"'{member.name}' differs from its catalogued size or SHA-256")
+        if sent != opened.size:
+            raise SourceChanged(f"'{opened.name}' is smaller than catalogued")
         if pending is not None:
             yield pending
+
+
+def read_checked(member: Member, started_ns: int) -> Iterator[bytes]:
+    """The member's bytes, its file checked as :func:`open_checked` and :func:`_read` do."""
+    if member.data is not None:
+        yield member.data
+    else:
+        yield from _read(open_checked(member, started_ns))
 
 
 def _batched(pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -117,23 +158,70 @@ def _batched(pieces: Iterable[bytes]) -> Iterator[bytes]:
         yield b"".join(buffer)
 
 
-def _tar_pieces(members: Iterable[Member]) -> Iterator[bytes]:
+def _tar_info(member: Member) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(member.name)
+    info.size = member.size
+    info.mtime = int(member.modified.timestamp())
+    info.mode = 0o644
+    return info
+
+
+def _tar_header(info: tarfile.TarInfo) -> bytes:
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+_OCTAL_11 = 8**11  # the largest size or mtime a ustar header holds, plus one
+
+
+def _tar_header_size(member: Member) -> int:
+    # One block unless tarfile needs a pax extended header (a name that is not ASCII or is
+    # longer than the ustar field, a number too large for its octal field); then ask it.
+    if (
+        member.name.isascii()
+        and len(member.name) <= tarfile.LENGTH_NAME
+        and 0 <= member.size < _OCTAL_11
+        and 0 <= member.modified.timestamp() < _OCTAL_11
+    ):
+        return _BLOCK
+    return len(_tar_header(_tar_info(member)))
+
+
+def _tar_end(written: int) -> int:
+    # Two zero blocks, then zeros up to a whole record, as tar(1) writes.
+    return 2 * _BLOCK + (-(written + 2 * _BLOCK) % _RECORD)
+
+
+def tar_size(members: Iterable[Member]) -> int:
+    """The exact length of the tar :func:`stream` makes of these members."""
+    written = sum(_tar_header_size(m) + m.size + (-m.size % _BLOCK) for m in members)
+    return written + _tar_end(written)
+
+
+def tar_parts(members: Iterable[Member], started_ns: int) -> Iterator[bytes | Opened]:
+    """The tar as bytes (headers, padding, members held in memory) and opened files, for a
+    server that sends files without reading them; the consumer closes each file. Bytes
+    between two files come as one piece."""
     written = 0
+    pending = b""
     for member in members:
-        info = tarfile.TarInfo(member.name)
-        info.size = member.size
-        info.mtime = int(member.modified.timestamp())
-        info.mode = 0o644
-        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-        yield header
-        yield from read_checked(member)
-        padding = -member.size % _BLOCK
-        yield b"\0" * padding
-        written += len(header) + member.size + padding
-    # End of archive: two zero blocks, then zeros up to a whole record, as tar(1) writes.
-    end = 2 * _BLOCK
-    end += -(written + end) % _RECORD
-    yield b"\0" * end
+        header = _tar_header(_tar_info(member))
+        padding = b"\0" * (-member.size % _BLOCK)
+        if member.data is not None:
+            pending += header + member.data + padding
+        else:
+            yield pending + header
+            yield open_checked(member, started_ns)
+            pending = padding
+        written += len(header) + member.size + len(padding)
+    yield pending + b"\0" * _tar_end(written)
+
+
+def _tar_pieces(members: Iterable[Member], started_ns: int) -> Iterator[bytes]:
+    for part in tar_parts(members, started_ns):
+        if isinstance(part, Opened):
+            yield from _read(part)
+        else:
+            yield part
 
 
 def _gzip(pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -169,7 +257,7 @@ def _dos_time(moment: dt.datetime) -> tuple[int, int, int, int, int, int]:
     return (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
-def _zip_pieces(members: Iterable[Member]) -> Iterator[bytes]:
+def _zip_pieces(members: Iterable[Member], started_ns: int) -> Iterator[bytes]:
     sink = _Sink()
     # No `with`: leaving a with-block on an error would write the central directory and
     # make a cut archive look whole. Only a complete run closes the file.
@@ -181,7 +269,7 @@ def _zip_pieces(members: Iterable[Member]) -> Iterator[bytes]:
             info.file_size = member.size
             info.external_attr = 0o644 << 16
             entry = archive.open(info, "w")
-            for chunk in read_checked(member):
+            for chunk in read_checked(member, started_ns):
                 entry.write(chunk)
                 yield sink.take()
             entry.close()
@@ -195,10 +283,11 @@ def _zip_pieces(members: Iterable[Member]) -> Iterator[bytes]:
     yield sink.take()
 
 
-def stream(fmt: Format, members: Iterable[Member]) -> Iterator[bytes]:
-    """The archive in chunks of about :data:`BATCH` bytes."""
+def stream(fmt: Format, members: Iterable[Member], started_ns: int) -> Iterator[bytes]:
+    """The archive in chunks of about :data:`BATCH` bytes; see :func:`read_checked` for
+    ``started_ns``."""
     if fmt is Format.ZIP:
-        return _batched(_zip_pieces(members))
+        return _batched(_zip_pieces(members, started_ns))
     if fmt is Format.TAR:
-        return _batched(_tar_pieces(members))
-    return _batched(_gzip(_tar_pieces(members)))
+        return _batched(_tar_pieces(members, started_ns))
+    return _batched(_gzip(_tar_pieces(members, started_ns)))

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Generator
+import time
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
@@ -22,11 +23,26 @@ from scandepot.archive.resources import OwnerRef
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.export import manifest
-from scandepot.export.archives import Format, Member, SourceChanged, stream
+from scandepot.export.archives import (
+    Format,
+    Member,
+    Opened,
+    SourceChanged,
+    stream,
+    tar_parts,
+    tar_size,
+)
 from scandepot.export.layouts import Layout
 from scandepot.export.selection import Resolved, Selection, resolve_resource, resolve_selection
 
 log = logging.getLogger("scandepot.export")
+T = TypeVar("T")
+R = TypeVar("R")
+# A batch of parts for a server that sends files itself: files opened (and read ahead by
+# the kernel) while the batch before is sent. Larger than a chunk of bytes, since it holds
+# descriptors, not data; fewer handovers between threads.
+BATCH_FILES = 64
+BATCH_AHEAD = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,39 +80,90 @@ Target = ProjectTarget | ResourceTarget
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """A download that passed every check; :meth:`chunks` sends it."""
+    """A download that passed every check; :meth:`stream` or :meth:`parts` sends it."""
 
     resolved: Resolved
     format: Format
     filename: str
     members: list[Member]
+    started_ns: int  # before the catalog was read: files changed later are refused
+    length: int | None  # the archive's size in bytes when known before it is made (tar)
 
-    def chunks(self) -> Generator[bytes, None, None]:
+    def _logged(self, pieces: Iterator[T]) -> Generator[T, None, None]:
         try:
-            yield from stream(self.format, self.members)
+            yield from pieces
         except SourceChanged as exc:
             log.warning(
                 "download %s of project %s aborted: %s", self.filename, self.resolved.project, exc
             )
             raise
 
+    def chunks(self) -> Generator[bytes, None, None]:
+        """The archive in chunks of about a megabyte."""
+        return self._logged(stream(self.format, self.members, self.started_ns))
+
     async def stream(self) -> AsyncIterator[bytes]:
         """:meth:`chunks` with the next chunk made in a worker thread while this one is
-        sent: reading and hashing overlap with the socket writes. At most two chunks are
-        held."""
-        loop = asyncio.get_running_loop()
-        chunks = self.chunks()
-        pending = loop.run_in_executor(None, next, chunks, None)
-        try:
-            while (chunk := await pending) is not None:
-                pending = loop.run_in_executor(None, next, chunks, None)
-                yield chunk
-        finally:
-            # The client left or the stream failed: let the worker finish its chunk, then
-            # close the generator (and the file it has open) in a thread of its own.
-            with contextlib.suppress(BaseException):
-                await pending
-            await loop.run_in_executor(None, chunks.close)
+        sent: reading overlaps with the socket writes. At most two chunks are held."""
+        async for chunk in _prefetched(self.chunks(), lambda gen: next(gen, None)):
+            if chunk is None:
+                return
+            yield chunk
+
+    async def parts(self) -> AsyncIterator[bytes | Opened]:
+        """A tar as bytes and opened files, for a server that sends files itself
+        (:mod:`scandepot.api.server`). Files are opened and checked in a worker thread a
+        batch ahead of the one being sent, so the kernel reads ahead meanwhile; a batch's
+        files are closed once the consumer is past it."""
+        assert self.format is Format.TAR
+        parts = self._logged(tar_parts(self.members, self.started_ns))
+        async for batch in _prefetched(parts, _next_batch, discard=_close_files):
+            if not batch:
+                return
+            try:
+                for part in batch:
+                    yield part
+            finally:
+                _close_files(batch)
+
+
+def _close_files(parts: list[bytes | Opened]) -> None:
+    for part in parts:
+        if isinstance(part, Opened):
+            part.close()
+
+
+def _next_batch(parts: Iterator[bytes | Opened]) -> list[bytes | Opened]:
+    batch: list[bytes | Opened] = []
+    size = 0
+    for part in parts:
+        batch.append(part)
+        size += part.size if isinstance(part, Opened) else len(part)
+        if size >= BATCH_AHEAD or len(batch) >= BATCH_FILES:
+            break
+    return batch
+
+
+async def _prefetched(
+    source: Generator[T, None, None],
+    take: Callable[[Generator[T, None, None]], R],
+    discard: Callable[[R], None] = lambda result: None,
+) -> AsyncIterator[R]:
+    """``take(source)`` again and again, each in a worker thread while the caller handles
+    the previous result; the caller stops at a result that means the end. When it stops,
+    for any reason, the result in the making is awaited and given to ``discard``, and the
+    source is closed in a thread of its own."""
+    loop = asyncio.get_running_loop()
+    pending = loop.run_in_executor(None, take, source)
+    try:
+        while True:
+            result = await pending
+            pending = loop.run_in_executor(None, take, source)
+            yield result
+    finally:
+        with contextlib.suppress(BaseException):
+            discard(await pending)
+        await loop.run_in_executor(None, source.close)
 
 
 def _resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Resolved:
@@ -111,15 +178,17 @@ def get_manifest(ctx: Context, actor: Actor, target: Target, layout: Layout) -> 
 
 
 def prepare(ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format) -> Download:
+    started_ns = time.time_ns()
     resolved = _resolve(ctx, actor, target, layout)
     now = utcnow()
     listed = manifest.to_bytes(manifest.build(resolved))
     sums = manifest.sha256sums(resolved)
+    archive = ctx.store.archive
     members = [
         Member(manifest.MANIFEST_NAME, len(listed), now, data=listed),
         Member(manifest.SHA256SUMS_NAME, len(sums), now, data=sums),
         *(
-            Member(e.name, e.size, e.modified, path=ctx.archive_path(e.source), sha256=e.sha256)
+            Member(e.name, e.size, e.modified, path=f"{archive}/{e.source}")
             for e in resolved.entries
         ),
     ]
@@ -136,4 +205,5 @@ def prepare(ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: For
         files=len(resolved.entries),
         bytes=resolved.total_size,
     )
-    return Download(resolved, fmt, filename, members)
+    length = tar_size(members) if fmt is Format.TAR else None
+    return Download(resolved, fmt, filename, members, started_ns, length)

@@ -78,9 +78,11 @@ def check_unique(layout: Layout, names: Iterable[str]) -> None:
                 field="layout",
             )
         seen.add(name)
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            folders.add("/".join(parts[:i]))
+        # Add the folders above the name; once one is known, so are those above it.
+        folder = name.rpartition("/")[0]
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
     clash = seen & folders
     if clash:
         raise Conflict(

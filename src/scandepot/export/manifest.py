@@ -16,6 +16,7 @@ from scandepot.export.selection import Resolved
 MANIFEST_NAME = "manifest.json"
 SHA256SUMS_NAME = "manifest.sha256"
 VERSION = 1
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def build(resolved: Resolved) -> dict[str, Any]:
@@ -47,7 +48,11 @@ def build(resolved: Resolved) -> dict[str, Any]:
 
 
 def to_bytes(manifest: dict[str, Any]) -> bytes:
-    return json.dumps(manifest, indent=1, ensure_ascii=False).encode() + b"\n"
+    """The manifest as JSON with one file a line: readable, and made by the C encoder
+    (an indented dump goes through the pure-Python one, ten times slower)."""
+    head = {k: v for k, v in manifest.items() if k != "files"}
+    files = ",\n ".join(map(_ENCODE, manifest["files"]))
+    return f'{_ENCODE(head)[:-1]}, "files": [\n {files}\n]}}\n'.encode()
 
 
 def sha256sums(resolved: Resolved) -> bytes:

@@ -75,7 +75,7 @@ class Entry:
     sha256: str
     md5: str
     modified: dt.datetime
-    source: PurePosixPath  # relative to the file store's archive folder
+    source: str  # POSIX path relative to the file store's archive folder
     url: str  # the single-file download route, for clients that fetch files one by one
 
 
@@ -127,7 +127,8 @@ def compile_pattern(pattern: str | None) -> re.Pattern[str] | None:
         ) from None
 
 
-def file_url(project: str, w: Where) -> str:
+def files_url(project: str, w: Where) -> str:
+    """The route of the resource's files; a file's own is this, '/' and its quoted path."""
     parts = ["/api/v1/projects", quote(project, safe="")]
     if w.session is not None:
         parts += ["sessions", quote(w.session, safe="")]
@@ -135,7 +136,7 @@ def file_url(project: str, w: Where) -> str:
             parts += ["scans", quote(w.scan, safe="")]
     elif w.subject is not None:
         parts += ["subjects", quote(w.subject, safe="")]
-    parts += ["resources", quote(w.resource, safe=""), "files", quote(w.path, safe="/")]
+    parts += ["resources", quote(w.resource, safe=""), "files"]
     return "/".join(parts)
 
 
@@ -162,11 +163,19 @@ def _sort_key(w: Where) -> tuple[Any, ...]:
 
 @dataclass(frozen=True, slots=True)
 class _Owner:
+    """What the files of one resource share, worked out once for all of them."""
+
     where_base: Where  # path empty: filled per file
-    dir: PurePosixPath
+    files_dir: str  # relative to the archive folder
+    files_url: str
+
+    @classmethod
+    def of(cls, project: str, where: Where, owner_dir: PurePosixPath) -> _Owner:
+        files_dir = str(layout.resource_files_dir(owner_dir, where.resource))
+        return cls(where, files_dir, files_url(project, where))
 
 
-def _files(db: DBSession, project: str, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]:
+def _files(db: DBSession, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]:
     entries: list[Entry] = []
     ids = list(owners)
     for start in range(0, len(ids), _IN_CHUNK):
@@ -188,8 +197,8 @@ def _files(db: DBSession, project: str, lay: Layout, owners: dict[int, _Owner]) 
                     sha256=sha256,
                     md5=md5,
                     modified=updated,
-                    source=layout.resource_files_dir(owner.dir, b.resource) / path,
-                    url=file_url(project, w),
+                    source=f"{owner.files_dir}/{path}",
+                    url=f"{owner.files_url}/{quote(path, safe='/')}",
                 )
             )
     entries.sort(key=lambda e: _sort_key(e.where))
@@ -289,13 +298,14 @@ def resolve_selection(
         )
         rows = [r for r in rows if r[1] in sel.resources]
     owners = {
-        rid: _Owner(
+        rid: _Owner.of(
+            proj.label,
             Where(subject, session, scan, scan_type, label, ""),
             layout.owner_dir(proj.label, subject, session, scan),
         )
         for rid, label, scan, scan_type, session, subject in rows
     }
-    entries = _files(db, proj.label, lay, owners)
+    entries = _files(db, lay, owners)
     if not entries:
         raise NotFound("The selection matches no files.", field="selection")
     return Resolved(proj.label, lay, entries, sel.describe())
@@ -315,7 +325,8 @@ def resolve_resource(
         label,
         "",
     )
-    entries = _files(db, owner.project.label, lay, {found.id: _Owner(where, owner.dir)})
+    owners = {found.id: _Owner.of(owner.project.label, where, owner.dir)}
+    entries = _files(db, lay, owners)
     if not entries:
         raise NotFound(f"Resource '{label}' of {ref.describe()} has no files.", field="resource")
     described: dict[str, Any] = {"resource": label}
