@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,8 +28,9 @@ from scandepot.export.archives import (
     Member,
     Opened,
     SourceChanged,
+    open_checked,
     stream,
-    tar_parts,
+    tar_layout,
     tar_size,
 )
 from scandepot.export.layouts import Layout
@@ -112,33 +113,43 @@ class Download:
 
     async def parts(self) -> AsyncIterator[bytes | Opened]:
         """A tar as bytes and opened files, for a server that sends files itself
-        (:mod:`scandepot.api.server`). Files are opened and checked in a worker thread a
-        batch ahead of the one being sent, so the kernel reads ahead meanwhile; a batch's
-        files are closed once the consumer is past it."""
+        (:mod:`scandepot.api.server`). The tar headers are made here, in the event loop
+        (made in a worker thread they would hold the GIL while the loop waits for it);
+        the files are opened and checked in a worker thread a batch ahead of the one being
+        sent, so the kernel reads ahead meanwhile. A batch's files are closed once the
+        consumer is past it."""
         assert self.format is Format.TAR
-        parts = self._logged(tar_parts(self.members, self.started_ns))
-        async for batch in _prefetched(parts, _next_batch, discard=_close_files):
-            if not batch:
-                return
-            try:
-                for part in batch:
+        files = (open_checked(m, self.started_ns) for m in self.members if m.data is None)
+        batches = _prefetched(self._logged(files), _next_batch, discard=_close_files)
+        batch: list[Opened] = []
+        taken = 0
+        try:
+            for part in tar_layout(self.members):
+                if not isinstance(part, Member):
                     yield part
-            finally:
-                _close_files(batch)
+                    continue
+                if taken == len(batch):
+                    _close_files(batch)
+                    batch, taken = await anext(batches), 0
+                assert batch[taken].name == part.name
+                taken += 1
+                yield batch[taken - 1]
+        finally:
+            _close_files(batch)
+            await batches.aclose()
 
 
-def _close_files(parts: list[bytes | Opened]) -> None:
-    for part in parts:
-        if isinstance(part, Opened):
-            part.close()
+def _close_files(files: list[Opened]) -> None:
+    for opened in files:
+        opened.close()
 
 
-def _next_batch(parts: Iterator[bytes | Opened]) -> list[bytes | Opened]:
-    batch: list[bytes | Opened] = []
+def _next_batch(files: Iterator[Opened]) -> list[Opened]:
+    batch: list[Opened] = []
     size = 0
-    for part in parts:
-        batch.append(part)
-        size += part.size if isinstance(part, Opened) else len(part)
+    for opened in files:
+        batch.append(opened)
+        size += opened.size
         if size >= BATCH_AHEAD or len(batch) >= BATCH_FILES:
             break
     return batch
@@ -148,7 +159,7 @@ async def _prefetched(
     source: Generator[T, None, None],
     take: Callable[[Generator[T, None, None]], R],
     discard: Callable[[R], None] = lambda result: None,
-) -> AsyncIterator[R]:
+) -> AsyncGenerator[R, None]:
     """``take(source)`` again and again, each in a worker thread while the caller handles
     the previous result; the caller stops at a result that means the end. When it stops,
     for any reason, the result in the making is awaited and given to ``discard``, and the

@@ -7,9 +7,10 @@ contain a dot, can never collide with them.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from scandepot.errors import Conflict
@@ -63,6 +64,15 @@ def archive_name(layout: Layout, w: Where) -> str:
     if w.scan is not None:
         parts.append(scan_folder(w.scan, w.scan_type))
     return "/".join([*parts, w.resource, w.path])
+
+
+def namer(layout: Layout, w: Where) -> Callable[[str], str]:
+    """:func:`archive_name` for the files of one resource (``w`` without its path): the
+    part before the path is worked out once."""
+    head = archive_name(layout, dataclasses.replace(w, path=""))
+    if layout is Layout.FLAT:
+        return lambda path: head + path.replace("/", "_")
+    return lambda path: head + path
 
 
 def check_unique(layout: Layout, names: Iterable[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -25,7 +25,7 @@ from scandepot.archive.labels import check_label
 from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
 from scandepot.archive.resources import OwnerRef
 from scandepot.errors import Invalid, NotFound
-from scandepot.export.layouts import Layout, Where, archive_name, check_unique
+from scandepot.export.layouts import Layout, Where, check_unique, namer
 
 ALL: Literal["ALL"] = "ALL"
 PATTERN_MAX = 200
@@ -157,10 +157,6 @@ def _scan_sort_key(scan: str | None) -> tuple[int, int, str]:
     return (1, int(scan), "") if scan.isdigit() else (2, 0, scan)
 
 
-def _sort_key(w: Where) -> tuple[Any, ...]:
-    return (w.subject or "", w.session or "", _scan_sort_key(w.scan), w.resource, w.path)
-
-
 @dataclass(frozen=True, slots=True)
 class _Owner:
     """What the files of one resource share, worked out once for all of them."""
@@ -168,15 +164,24 @@ class _Owner:
     where_base: Where  # path empty: filled per file
     files_dir: str  # relative to the archive folder
     files_url: str
+    sort_key: tuple[Any, ...]  # files sort by this, then by path
+    name: Callable[[str], str]  # the archive name of a path, in the layout asked for
 
     @classmethod
-    def of(cls, project: str, where: Where, owner_dir: PurePosixPath) -> _Owner:
+    def of(cls, project: str, lay: Layout, where: Where, owner_dir: PurePosixPath) -> _Owner:
         files_dir = str(layout.resource_files_dir(owner_dir, where.resource))
-        return cls(where, files_dir, files_url(project, where))
+        sort_key = (
+            where.subject or "",
+            where.session or "",
+            _scan_sort_key(where.scan),
+            where.resource,
+        )
+        return cls(where, files_dir, files_url(project, where), sort_key, namer(lay, where))
 
 
 def _files(db: DBSession, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]:
     entries: list[Entry] = []
+    keyed: list[tuple[tuple[Any, ...], str, int]] = []
     ids = list(owners)
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
@@ -189,9 +194,10 @@ def _files(db: DBSession, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]
             owner = owners[resource_id]
             b = owner.where_base
             w = Where(b.subject, b.session, b.scan, b.scan_type, b.resource, path)
+            keyed.append((owner.sort_key, path, len(keyed)))
             entries.append(
                 Entry(
-                    name=archive_name(lay, w),
+                    name=owner.name(path),
                     where=w,
                     size=size,
                     sha256=sha256,
@@ -201,7 +207,8 @@ def _files(db: DBSession, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]
                     url=f"{owner.files_url}/{quote(path, safe='/')}",
                 )
             )
-    entries.sort(key=lambda e: _sort_key(e.where))
+    keyed.sort()
+    entries = [entries[i] for _, _, i in keyed]
     check_unique(lay, (e.name for e in entries))
     return entries
 
@@ -300,6 +307,7 @@ def resolve_selection(
     owners = {
         rid: _Owner.of(
             proj.label,
+            lay,
             Where(subject, session, scan, scan_type, label, ""),
             layout.owner_dir(proj.label, subject, session, scan),
         )
@@ -325,7 +333,7 @@ def resolve_resource(
         label,
         "",
     )
-    owners = {found.id: _Owner.of(owner.project.label, where, owner.dir)}
+    owners = {found.id: _Owner.of(owner.project.label, lay, where, owner.dir)}
     entries = _files(db, lay, owners)
     if not entries:
         raise NotFound(f"Resource '{label}' of {ref.describe()} has no files.", field="resource")

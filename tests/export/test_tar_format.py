@@ -1,17 +1,19 @@
-"""A tar's length is known before it is made, for Content-Length: it must be exact for any
-name, size and time, including those that need pax extended headers."""
+"""The tar writer: its length is known before it is made (for Content-Length) and must be
+exact for any name, size and time, including those that need pax extended headers; the
+headers it packs itself are the ones tarfile packs, and tar(1) reads them."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import subprocess
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
-from scandepot.export.archives import Format, Member, stream, tar_size
+from scandepot.export.archives import Format, Member, _tar_header, stream, tar_size
 
 UTC = dt.UTC
 NAMES = {
@@ -55,3 +57,30 @@ def test_the_end_pads_to_a_whole_record(tmp_path: Path, count: int) -> None:
     body = b"".join(stream(Format.TAR, items, time.time_ns()))
     assert len(body) % tarfile.RECORDSIZE == 0
     assert tar_size(items) == len(body)
+
+
+@pytest.mark.parametrize("name", list(NAMES))
+@pytest.mark.parametrize("moment", list(TIMES))
+@pytest.mark.parametrize("size", [0, 1, 130_000, 8**11 - 1, 8**11])
+def test_headers_are_the_ones_tarfile_packs(name: str, moment: str, size: int) -> None:
+    member = Member(NAMES[name], size, TIMES[moment], "/unused")
+    info = tarfile.TarInfo(member.name)
+    info.size, info.mtime, info.mode = size, int(member.modified.timestamp()), 0o644
+    assert _tar_header(member) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def test_tar_lists_what_was_written(tmp_path: Path) -> None:
+    items = members(tmp_path, NAMES["plain"], TIMES["now"], [0, 7, 130_000])
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(b"".join(stream(Format.TAR, items, time.time_ns())))
+    listing = subprocess.run(
+        ["tar", "--numeric-owner", "--utc", "-tvf", str(archive)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len(listing) == len(items)
+    for line, item in zip(listing, items, strict=True):
+        mode, owner, size, day, clock, name = line.split(maxsplit=5)
+        assert (mode, owner, int(size), name) == ("-rw-r--r--", "0/0", item.size, item.name)
+        assert f"{day} {clock}" == "2024-03-01 12:00"
