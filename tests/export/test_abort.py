@@ -3,8 +3,10 @@ archive's closing records: the client gets an error, never a cut archive that lo
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
+import socket
 import tarfile
 import time
 import zipfile
@@ -16,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scandepot.export import downloads
-from scandepot.export.archives import Format, Member, SourceChanged, stream
+from scandepot.export.archives import Format, Member, Opened, SourceChanged, stream
 from tests.conftest import LiveServer
 from tests.helpers import ADMIN, API
 
@@ -127,3 +129,31 @@ def test_session_deleted_or_moved_mid_download(
                             assert moved.status_code == 200
                     received += len(chunk)
     assert 0 < received < BIG * 1024 * 1024
+
+
+def test_a_client_that_leaves_stops_the_tar(
+    big_session: None, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stops opening (and reading ahead) files once the client is gone."""
+    monkeypatch.setattr(downloads, "BATCH_FILES", 2)
+    opened: list[str] = []
+    open_checked = downloads.open_checked
+
+    def counting(member: Member, started_ns: int) -> Opened:
+        opened.append(member.name)
+        return open_checked(member, started_ns)
+
+    monkeypatch.setattr(downloads, "open_checked", counting)
+    url = f"{live_server.url}{API}/projects/P1/sessions/E1/download?format=tar"
+    port = int(live_server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        token = base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
+        path = url.split(str(port), 1)[1]
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {token}\r\n\r\n".encode()
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    time.sleep(1)  # what the server would have opened by now, had it gone on
+    assert 0 < len(opened) < BIG
+    # The live server is still there for others.
+    assert httpx.get(f"{live_server.url}/healthz", timeout=10).status_code == 200

@@ -10,7 +10,7 @@ moved or replaced while the archive is being sent) aborts the stream; see
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
@@ -162,19 +162,28 @@ async def _prefetched(
 ) -> AsyncGenerator[R, None]:
     """``take(source)`` again and again, each in a worker thread while the caller handles
     the previous result; the caller stops at a result that means the end. When it stops,
-    for any reason, the result in the making is awaited and given to ``discard``, and the
-    source is closed in a thread of its own."""
+    for any reason (the client gone and the response cancelled included), the result in
+    the making is given to ``discard`` once ready and the source is closed: nothing here
+    waits for that, since a cancelled task cannot wait."""
     loop = asyncio.get_running_loop()
     pending = loop.run_in_executor(None, take, source)
     try:
         while True:
-            result = await pending
+            # Shielded: cancelled, this task stops waiting but the work goes on to its end,
+            # and its result (open files) is not lost.
+            result = await asyncio.shield(pending)
             pending = loop.run_in_executor(None, take, source)
             yield result
     finally:
-        with contextlib.suppress(BaseException):
-            discard(await pending)
-        await loop.run_in_executor(None, source.close)
+        pending.add_done_callback(functools.partial(_finish, source, discard))
+
+
+def _finish(
+    source: Generator[T, None, None], discard: Callable[[R], None], done: asyncio.Future[R]
+) -> None:
+    if not done.cancelled() and done.exception() is None:
+        discard(done.result())
+    source.close()
 
 
 def _resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Resolved:
