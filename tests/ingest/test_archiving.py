@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable
 from io import BytesIO
@@ -166,6 +167,28 @@ def test_another_study_under_a_taken_label_is_a_conflict(
     assert conflict.status == Status.CONFLICT
     assert "Invalid modification of session UID" in conflict.problems
     assert any(isinstance(e, SessionNeedsAttention) for e in events)
+
+
+def test_routing_labels_differing_only_in_case_name_the_same_session(
+    ctx: Context, pilot: str, storescu: Send, client: TestClient, tmp_path: Path
+) -> None:
+    study = Study(StudyDescription="xnat://PILOT/s1/e1")
+    assert storescu(*write_study(tmp_path / "a", study, [Series(1, "T1w")])).returncode == 0
+    build(ctx)
+    shouted = dataclasses.replace(study, StudyDescription="xnat://PILOT/S1/E1")
+    assert storescu(*write_study(tmp_path / "b", shouted, [Series(2, "T2w")])).returncode == 0
+    build(ctx)
+    assert set(scans_of(client, "e1")) == {"1", "2"}
+    listed = client.get(f"{API}/projects/PILOT/sessions", auth=ADMIN).json()["items"]
+    assert [s["label"] for s in listed] == ["e1"]
+    # Another study under the same label in other case is the usual conflict.
+    other = Study(StudyDescription="xnat://PILOT/S1/E1")
+    assert storescu(*write_study(tmp_path / "c", other, [Series(3, "T1w")])).returncode == 0
+    build(ctx)
+    [conflict] = staged(ctx)
+    assert conflict.status == Status.CONFLICT
+    assert "Invalid modification of session UID" in conflict.problems
+    assert check(ctx).ok
 
 
 def test_a_scan_number_held_by_another_series_is_a_conflict(

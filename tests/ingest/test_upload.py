@@ -269,6 +269,41 @@ def test_overwrite_none_append_and_delete(
     assert staged_count(ctx) == 0
 
 
+def test_labels_differing_only_in_case_name_the_same_session(
+    ctx: Context, client: Client, actors: dict[str, Any], project: str, tmp_path: Path
+) -> None:
+    """Labels are unique ignoring case (they name folders): an upload for SES-01 beside an
+    archived ses-01 is for that session, under every overwrite mode."""
+    study = Study()
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_study(first, study, [Series(1, "T1w")], per_series=2)
+    write_study(second, study, [Series(2, "T2w")], per_series=3)
+    owner = actors["owner"]
+    assert _archive_once(client, project, first, tmp_path / "1.zip", owner).status_code == 200
+
+    def upload(name: str, **kw: Any) -> Any:
+        body = zip_dir(second, tmp_path / name)
+        labels = {"subject": "SUB-01", "session": "SES-01"}
+        return post(client, project, body, owner, destination="archive", **labels, **kw)
+
+    r = upload("2.zip")
+    assert r.status_code == 409 and "exists already" in r.json()["error"]["message"]
+    assert upload("3.zip", overwrite="append").status_code == 200
+    sessions = client.get(f"{API}/projects/{project}/sessions", auth=owner).json()["items"]
+    assert [s["label"] for s in sessions] == ["ses-01"]
+    subjects = client.get(f"{API}/projects/{project}/subjects", auth=owner).json()["items"]
+    assert [s["label"] for s in subjects] == ["sub-01"]
+    scans = f"{API}/projects/{project}/sessions/ses-01/scans"
+    assert [s["id"] for s in client.get(scans, auth=owner).json()["items"]] == ["1", "2"]
+    # delete replaces the session: the new one has the label given.
+    assert upload("4.zip", overwrite="delete").status_code == 200
+    sessions = client.get(f"{API}/projects/{project}/sessions", auth=owner).json()["items"]
+    assert [s["label"] for s in sessions] == ["SES-01"]
+    scans = f"{API}/projects/{project}/sessions/SES-01/scans"
+    assert [s["id"] for s in client.get(scans, auth=owner).json()["items"]] == ["2"]
+    assert staged_count(ctx) == 0
+
+
 def test_members_may_not_archive_into_a_reviewed_project(
     ctx: Context,
     client: Client,

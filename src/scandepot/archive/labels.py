@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.archive.models import Session, Subject
 from scandepot.errors import Invalid
+
+Labelled = TypeVar("Labelled", Subject, Session)
 
 LABEL_RULE = "letters, digits, '-' and '_', at most 64 characters"
 _LABEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -78,3 +81,19 @@ def check_file_path(value: str, *, field: str = "path") -> str:
         if len(part.encode()) > PATH_PART_MAX:
             raise bad(f"parts must be at most {PATH_PART_MAX} bytes")
     return value
+
+
+def find_labelled(
+    db: DBSession, model: type[Labelled], project_id: int, label: str
+) -> Labelled | None:
+    """The subject or session of a project that ``label`` names, ignoring case, as
+    :func:`label_taken` does: data arriving for ``ses01`` goes to the archived ``SES01``
+    (merged, or a conflict), never to a second folder differing only in case. Should rows
+    differing only in case exist from before, the exact spelling is taken."""
+    stmt = (
+        select(model)
+        .where(model.project_id == project_id, func.lower(model.label) == label.lower())
+        .order_by(model.label != label)
+        .limit(1)
+    )
+    return db.scalar(stmt)

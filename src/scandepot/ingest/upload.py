@@ -30,7 +30,7 @@ from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects, sessions
-from scandepot.archive.labels import LABEL_RULE, check_label
+from scandepot.archive.labels import LABEL_RULE, check_label, find_labelled
 from scandepot.archive.models import (
     Project,
     Scan,
@@ -309,7 +309,7 @@ def _check(
             continue
         if subject is None:
             continue
-        subject_known = _exists(db, Subject, target.id, subject)
+        subject_known = find_labelled(db, Subject, target.id, subject) is not None
         if not subject_known and not target.allow_subject_creation:
             problems.append(
                 {
@@ -322,7 +322,7 @@ def _check(
             destination == Destination.ARCHIVE
             and options.overwrite == Overwrite.NONE
             and session is not None
-            and _exists(db, Session, target.id, session)
+            and find_labelled(db, Session, target.id, session) is not None
         ):
             problems.append(
                 {
@@ -338,15 +338,6 @@ def _check(
             field="body",
             details=problems,
         )
-
-
-def _exists(
-    db: DBSession, model: type[Subject] | type[Session], project_id: int, label: str
-) -> bool:
-    found = db.scalar(
-        select(model.id).where(model.project_id == project_id, model.label == label).limit(1)
-    )
-    return found is not None
 
 
 def _receive(ctx: Context, items: list[_Item], source: Source) -> dict[int, Imported]:
@@ -441,11 +432,12 @@ def _archive(
         with ctx.db.read() as db:
             target = db.scalar(select(Project).where(Project.label == project))
             assert target is not None
-            present = [
-                e.session
+            found = (
+                find_labelled(db, Session, target.id, e.session)
                 for e in imported.values()
-                if e.session is not None and _exists(db, Session, target.id, e.session)
-            ]
+                if e.session is not None
+            )
+            present = [session.label for session in found if session is not None]
         for label in present:
             sessions.delete(ctx, actor, project, label)
         with ctx.db.write() as db:  # conflicts with the deleted sessions are gone

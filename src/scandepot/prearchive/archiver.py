@@ -29,6 +29,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.archive import layout, resources
 from scandepot.archive.ids import next_accession
+from scandepot.archive.labels import find_labelled
 from scandepot.archive.models import ConflictPolicy, File, Project, Scan, Session, Subject
 from scandepot.context import Context
 from scandepot.dicom.routing import clean
@@ -57,9 +58,7 @@ class Archived:
 
 
 def _subject(db: DBSession, ctx: Context, project: Project, label: str) -> Subject:
-    subject = db.scalar(
-        select(Subject).where(Subject.project_id == project.id, Subject.label == label)
-    )
+    subject = find_labelled(db, Subject, project.id, label)
     if subject is None:
         subject = Subject(
             project_id=project.id,
@@ -81,9 +80,7 @@ def _session(
     label: str,
     staged: PrearchiveSession,
 ) -> tuple[Session, bool]:
-    session = db.scalar(
-        select(Session).where(Session.project_id == project.id, Session.label == label)
-    )
+    session = find_labelled(db, Session, project.id, label)
     if session is not None:
         return session, True
     modalities = sorted({s["Modality"] for s in staged.scans if s.get("Modality")})

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.archive.labels import LABEL_RULE
+from scandepot.archive.labels import LABEL_RULE, find_labelled
 from scandepot.archive.models import Project, Scan, SeriesFilterMode, Session, Subject
 from scandepot.dicom.routing import clean
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
@@ -105,17 +105,13 @@ def conflicts_with_archive(
     subject_label, session_label = clean(staged.subject), clean(staged.session)
     if subject_label is None or session_label is None:
         return [f"Subject and session labels are needed ({LABEL_RULE})."]
-    subject = db.scalar(
-        select(Subject).where(Subject.project_id == project.id, Subject.label == subject_label)
-    )
+    subject = find_labelled(db, Subject, project.id, subject_label)
     if subject is None and not project.allow_subject_creation:
         found.append(
             f"Subject '{subject_label}' does not exist and the project does not allow "
             "creating subjects."
         )
-    session = db.scalar(
-        select(Session).where(Session.project_id == project.id, Session.label == session_label)
-    )
+    session = find_labelled(db, Session, project.id, session_label)
     if session is None:
         return found
     if session.StudyInstanceUID not in (None, staged.StudyInstanceUID):
