@@ -7,13 +7,17 @@ test's docstring and in docs/qa.md.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from scandepot.pipelines.qa import functional, structural
 from scandepot.pipelines.qa.mask import MaskError, head_mask, otsu_threshold
+from scandepot.pipelines.qa.run import assess
+from scandepot.pipelines.runner import PipelineError
 from tests.pipelines.dicom import phantom
 
 SIGNAL, NOISE, OFFSET = 1000.0, 20.0, 100.0
@@ -160,3 +164,17 @@ def test_outlier_fraction_finds_spikes() -> None:
     fraction = functional.outliers(ts, 0.001)
     assert fraction[50] == pytest.approx(0.02, abs=0.005)
     assert np.delete(fraction, 50).max() < 0.003
+
+
+def test_an_image_that_cannot_be_assessed_says_why(tmp_path: Path) -> None:
+    """A head that fills the field of view leaves no air to measure noise in: the image is
+    refused with that reason (the job reports it), not as an error of the pipeline."""
+    data = np.zeros((20, 20, 20), np.float32)
+    data[1:19, 1:19, 1:19] = SIGNAL
+    data += np.random.default_rng(5).normal(0, NOISE, data.shape).astype(np.float32)
+    path = tmp_path / "full.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    parameters = {"skip_volumes": 0, "outlier_q": 0.001, "min_mask_voxels": 500, "plots": False}
+    with pytest.raises(PipelineError, match="full.nii.gz: No background left outside"):
+        assess(path, parameters, tmp_path)
+    assert not list(tmp_path.glob("*_qa.json"))

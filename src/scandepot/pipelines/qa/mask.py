@@ -14,7 +14,8 @@ MIN_EDGE = 8  # voxels along each spatial axis; anything smaller is not a volume
 
 
 class MaskError(ValueError):
-    pass
+    """No head mask can be made, or it leaves nothing to measure against: the image cannot
+    be assessed, for a reason to tell the people who look at the job."""
 
 
 def otsu_threshold(values: NDArray[np.floating], bins: int = 256) -> float:

@@ -54,15 +54,14 @@ def assess(path: Path, parameters: dict[str, Any], out: Path) -> dict[str, Any]:
         reference = data
     try:
         mask = head_mask(reference, min_voxels=parameters["min_mask_voxels"])
+        if kind == "functional":
+            values = functional.metrics(data, mask, outlier_q=parameters["outlier_q"])
+            spatial = structural.metrics(reference, mask, zooms)
+            values.update({k: v for k, v in spatial.items() if k != "qi1"})
+        else:
+            values = structural.metrics(reference, mask, zooms)
     except MaskError as exc:
         raise PipelineError(f"{path.name}: {exc}") from None
-    if kind == "functional":
-        values = functional.metrics(data, mask, outlier_q=parameters["outlier_q"])
-        values.update(
-            {k: v for k, v in structural.metrics(reference, mask, zooms).items() if k != "qi1"}
-        )
-    else:
-        values = structural.metrics(reference, mask, zooms)
     report = {
         "image": path.name,
         "kind": kind,

@@ -13,6 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from scandepot.pipelines.qa.mask import MaskError
+
 Array = NDArray[np.floating]
 Mask = NDArray[np.bool_]
 
@@ -97,7 +99,7 @@ def qi1(data: Array, air: Mask) -> float:
 def metrics(data: Array, mask: Mask, zooms: tuple[float, ...]) -> dict[str, float]:
     air = background(mask)
     if not air.any():
-        raise ValueError("No background left outside the head mask; SNR cannot be measured.")
+        raise MaskError("No background left outside the head mask; SNR cannot be measured.")
     out = {
         "snr": snr(data, mask, air),
         "fber": fber(data, mask, air),
