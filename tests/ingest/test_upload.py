@@ -236,15 +236,21 @@ def _archive_once(client: Client, project: str, root: Path, out: Path, auth: Any
     )
 
 
-def test_overwrite_none_append_and_delete(
-    ctx: Context, client: Client, actors: dict[str, Any], project: str, tmp_path: Path
-) -> None:
+def _archive_first_series(client: Client, project: str, owner: Any, tmp_path: Path) -> Path:
+    """Archive series 1 of a study as sub-01/ses-01; return a folder with its series 2."""
     study = Study()
     first, second = tmp_path / "first", tmp_path / "second"
     write_study(first, study, [Series(1, "T1w")], per_series=2)
     write_study(second, study, [Series(2, "T2w")], per_series=3)
-    owner = actors["owner"]
     assert _archive_once(client, project, first, tmp_path / "1.zip", owner).status_code == 200
+    return second
+
+
+def test_overwrite_none_append_and_delete(
+    ctx: Context, client: Client, actors: dict[str, Any], project: str, tmp_path: Path
+) -> None:
+    owner = actors["owner"]
+    second = _archive_first_series(client, project, owner, tmp_path)
 
     r = _archive_once(client, project, second, tmp_path / "2.zip", owner)
     assert r.status_code == 409, r.text
@@ -274,12 +280,8 @@ def test_labels_differing_only_in_case_name_the_same_session(
 ) -> None:
     """Labels are unique ignoring case (they name folders): an upload for SES-01 beside an
     archived ses-01 is for that session, under every overwrite mode."""
-    study = Study()
-    first, second = tmp_path / "first", tmp_path / "second"
-    write_study(first, study, [Series(1, "T1w")], per_series=2)
-    write_study(second, study, [Series(2, "T2w")], per_series=3)
     owner = actors["owner"]
-    assert _archive_once(client, project, first, tmp_path / "1.zip", owner).status_code == 200
+    second = _archive_first_series(client, project, owner, tmp_path)
 
     def upload(name: str, **kw: Any) -> Any:
         body = zip_dir(second, tmp_path / name)
