@@ -14,8 +14,8 @@ from scandepot.access.permissions import require_site_admin
 from scandepot.access.users import UserCreate, UserUpdate
 from scandepot.archive.listing import PageRequest
 from scandepot.errors import Invalid, ScandepotError
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
-from scandepot.web.render import page, redirect
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
+from scandepot.web.render import back_to_form, page, redirect
 
 router = APIRouter(prefix="/admin")
 
@@ -59,9 +59,7 @@ def user_create(request: Request, ctx: CtxDep, form: PostedDep) -> Response:
         )
         user, password = users.create(ctx, form.actor, data)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect("/admin/users", error=words(exc))
+        return back_to_form("/admin/users", exc)
     if not password:
         return redirect(f"/admin/users?q={user.login}", ok=f"Account {user.login} is created.")
     # A generated password is shown on this page once, and never carried in a redirect.
@@ -93,9 +91,7 @@ def user_update(ctx: CtxDep, form: PostedDep, login: str) -> Response:
         )
         users.update(ctx, form.actor, login, data)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back, ok=f"Account {login} is saved.")
 
 

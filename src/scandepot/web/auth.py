@@ -14,8 +14,8 @@ from scandepot.access.permissions import require_signed_in
 from scandepot.access.tokens import TokenCreate
 from scandepot.api.deps import clear_session_cookie, client_address, set_session_cookie
 from scandepot.errors import Invalid, ScandepotError
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
-from scandepot.web.render import page, redirect
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
+from scandepot.web.render import back_to_form, page, redirect
 
 router = APIRouter()
 
@@ -112,9 +112,7 @@ def token_create(request: Request, ctx: CtxDep, form: PostedDep) -> Response:
         )
         new = tokens.create(ctx, form.actor, data)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect("/tokens", error=words(exc))
+        return back_to_form("/tokens", exc)
     return page(
         request,
         form.visitor,

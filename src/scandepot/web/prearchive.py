@@ -14,8 +14,8 @@ from scandepot.errors import Invalid, NotFound, ScandepotError
 from scandepot.prearchive import operations
 from scandepot.prearchive.models import Status
 from scandepot.prearchive.operations import Relabel
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
-from scandepot.web.render import page, redirect
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
+from scandepot.web.render import back_to_form, page, redirect
 
 router = APIRouter()
 
@@ -87,7 +87,5 @@ def staged_action(ctx: CtxDep, form: PostedDep, staged_id: int, what: str) -> Re
                 f"{done.session}.",
             )
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     raise NotFound(f"No action '{what}' on staged sessions.")

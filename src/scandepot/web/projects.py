@@ -24,8 +24,8 @@ from scandepot.archive.projects import ProjectCreate, ProjectSettings
 from scandepot.errors import Forbidden, Invalid, ScandepotError, Unauthorized
 from scandepot.pipelines import config
 from scandepot.pipelines.config import ConfigUpdate
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
-from scandepot.web.render import page, redirect
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
+from scandepot.web.render import back_to_form, page, redirect
 
 router = APIRouter()
 
@@ -90,9 +90,7 @@ def project_create(ctx: CtxDep, form: PostedDep) -> Response:
         )
         view = projects.create(ctx, form.actor, data)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect("/projects", error=words(exc))
+        return back_to_form("/projects", exc)
     label = view.project.label
     return redirect(f"/projects/{label}", ok=f"Project {label} is created; you are its owner.")
 
@@ -198,9 +196,7 @@ def project_settings(ctx: CtxDep, form: PostedDep, project: str) -> Response:
         )
         projects.update(ctx, form.actor, project, data)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back, ok="The project settings are saved.")
 
 
@@ -211,9 +207,7 @@ def project_accessibility(ctx: CtxDep, form: PostedDep, project: str) -> Respons
         data = ProjectSettings.model_validate({"accessibility": form.text("accessibility")})
         projects.update(ctx, form.actor, project, data)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back, ok=f"The project is now {data.accessibility}.")
 
 
@@ -228,9 +222,7 @@ def role_set(ctx: CtxDep, form: PostedDep, project: str) -> Response:
     try:
         roles.set_role(ctx, form.actor, project, login, role)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back, ok=f"{login} is now {role.word} of {project}.")
 
 
@@ -240,9 +232,7 @@ def role_remove(ctx: CtxDep, form: PostedDep, project: str, login: str) -> Respo
     try:
         roles.remove_role(ctx, form.actor, project, login)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back, ok=f"{login} no longer holds a role in {project}.")
 
 
@@ -265,7 +255,5 @@ def pipeline_settings(ctx: CtxDep, form: PostedDep, project: str, pipeline: str)
         )
         config.configure(ctx, form.actor, project, pipeline, update)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back, ok=f"The settings of {info.title} are saved.")

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
 
 from scandepot import __version__
-from scandepot.web.deps import Visitor
+from scandepot.web.deps import Visitor, mistake, words
 
 HERE = Path(__file__).resolve().parent
 FLASH = "scandepot_flash"
@@ -83,6 +83,14 @@ def page(
     if flash:
         response.delete_cookie(FLASH, path="/")
     return response
+
+
+def back_to_form(back: str, exc: Exception) -> RedirectResponse:
+    """Back to the form's page at ``back``, telling what was typed wrong; anything else (a
+    refusal, something that is not there) is raised on, for the error page."""
+    if not mistake(exc):
+        raise exc
+    return redirect(back, error=words(exc))
 
 
 def redirect(url: str, *, ok: str | None = None, error: str | None = None) -> RedirectResponse:

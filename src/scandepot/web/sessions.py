@@ -18,8 +18,8 @@ from scandepot.archive.sessions import SessionFields
 from scandepot.errors import NotFound, ScandepotError
 from scandepot.pipelines import config, jobs, results
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.web.deps import CtxDep, PostedDep, VisitorDep, mistake, words
-from scandepot.web.render import page, redirect
+from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
+from scandepot.web.render import back_to_form, page, redirect
 
 router = APIRouter()
 P = "/projects/{project}"
@@ -113,9 +113,7 @@ def session_note(ctx: CtxDep, form: PostedDep, project: str, session: str) -> Re
     try:
         sessions.update(ctx, form.actor, project, session, SessionFields(note=form.text("note")))
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back + "#notes", ok="The note is saved.")
 
 
@@ -129,9 +127,7 @@ def scan_quality(ctx: CtxDep, form: PostedDep, project: str, session: str, scan:
         fields = ScanFields.model_validate(given)
         scans.update(ctx, form.actor, project, session, scan, fields)
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back + f"#scan-{scan}", ok=f"Scan {scan} is marked {fields.quality}.")
 
 
@@ -144,9 +140,7 @@ def job_launch(ctx: CtxDep, form: PostedDep, project: str, session: str) -> Resp
             ctx, form.actor, project, session, LaunchRequest(pipeline), scan=form.text("scan")
         )
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     return redirect(back + "#jobs", ok=f"Job {job.id} ({pipeline}) is queued.")
 
 
@@ -178,7 +172,5 @@ def job_action(ctx: CtxDep, form: PostedDep, project: str, job: int, what: str) 
             jobs.cancel(ctx, form.actor, project, job)
             return redirect(back, ok=f"Job {job} is cancelled, or asked to stop.")
     except (ScandepotError, ValidationError) as exc:
-        if not mistake(exc):
-            raise
-        return redirect(back, error=words(exc))
+        return back_to_form(back, exc)
     raise NotFound(f"No action '{what}' on jobs.")
