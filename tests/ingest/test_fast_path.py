@@ -60,6 +60,22 @@ def staged_rows(ctx: Context) -> list[tuple[int, Any]]:
         return [(r.id, r.created_at) for r in found]
 
 
+def send_at_once(port: int, chunks: list[list[Path]]) -> None:
+    """One storescu association for each chunk, all at the same time; each must succeed."""
+    procs = [
+        subprocess.Popen(
+            ["storescu", "-aec", "SCANDEPOT", "127.0.0.1", str(port), *map(str, c)],
+            env={**os.environ, "TCP_NODELAY": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for c in chunks
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+
+
 def assert_whole(ctx: Context) -> None:
     """Every catalogued spool file is there with the catalogued bytes; tmp/ is empty."""
     for row in rows(ctx):
@@ -155,18 +171,7 @@ def test_concurrent_associations_all_land_once(
     for k in range(4):
         study = studies[k % 2]
         chunks.append(write_study(tmp_path / f"in{k}", study, [Series(10 + k)], per_series=15))
-    procs = [
-        subprocess.Popen(
-            ["storescu", "-aec", "SCANDEPOT", "127.0.0.1", str(receiver.port), *map(str, c)],
-            env={**os.environ, "TCP_NODELAY": "1"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for c in chunks
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+    send_at_once(receiver.port, chunks)
     found = rows(ctx)
     assert len(found) == 60
     assert len({r.SOPInstanceUID for r in found}) == 60
@@ -274,18 +279,7 @@ def test_several_processes_share_the_port(ctx: Context, tmp_path: Path) -> None:
             write_study(tmp_path / f"in{k}", study, [Series(k + 1)], per_series=10)
             for k in range(4)
         ]
-        procs = [
-            subprocess.Popen(
-                ["storescu", "-aec", "SCANDEPOT", "127.0.0.1", str(receiver.port), *map(str, c)],
-                env={**os.environ, "TCP_NODELAY": "1"},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            for c in chunks
-        ]
-        for proc in procs:
-            _, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
+        send_at_once(receiver.port, chunks)
     finally:
         receiver.stop()
     assert not receiver._workers[0].process.is_alive()

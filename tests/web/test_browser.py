@@ -212,6 +212,17 @@ def test_settings_are_read_only_for_members(page: Any, brain: str, ctx: Context)
     page.get_by_text("This project is protected.").wait_for()
 
 
+def upload_to_archive(page: Any, upload: Path, *, subject: str, session: str) -> None:
+    """Fill the upload form for ``upload`` with these labels, straight to the archive, and
+    send it."""
+    page.get_by_label("Take subject and session from the DICOM headers").uncheck()
+    page.get_by_label("Subject", exact=True).fill(subject)
+    page.get_by_label("Session", exact=True).fill(session)
+    page.get_by_label("Destination").select_option("archive")
+    page.get_by_label("Compressed file").set_input_files(str(upload))
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+
 def test_upload_a_zip_through_the_form_and_see_it_arrive(
     page: Any, brain: str, ctx: Context, tmp_path: Path
 ) -> None:
@@ -228,12 +239,7 @@ def test_upload_a_zip_through_the_form_and_see_it_arrive(
     upload.write_bytes(pack.getvalue())
 
     sign_in(page, "member", start="/upload?project=Brain01")
-    page.get_by_label("Take subject and session from the DICOM headers").uncheck()
-    page.get_by_label("Subject", exact=True).fill("sub-02")
-    page.get_by_label("Session", exact=True).fill("ses-02")
-    page.get_by_label("Destination").select_option("archive")
-    page.get_by_label("Compressed file").set_input_files(str(upload))
-    page.get_by_role("button", name="Upload", exact=True).click()
+    upload_to_archive(page, upload, subject="sub-02", session="ses-02")
     result = page.locator("#u-result")
     result.get_by_text("Received 6 files").wait_for()
     assert page.locator("#u-progress").evaluate("p => p.value") == 100
@@ -247,11 +253,6 @@ def test_upload_a_zip_through_the_form_and_see_it_arrive(
     assert page.locator("table.scans tbody.scan").count() == 2
     # A refusal is told in words too.
     page.goto("/upload?project=Brain01")
-    page.get_by_label("Take subject and session from the DICOM headers").uncheck()
-    page.get_by_label("Subject", exact=True).fill("sub-02")
-    page.get_by_label("Session", exact=True).fill("ses-02")
-    page.get_by_label("Destination").select_option("archive")
-    page.get_by_label("Compressed file").set_input_files(str(upload))
-    page.get_by_role("button", name="Upload", exact=True).click()
+    upload_to_archive(page, upload, subject="sub-02", session="ses-02")
     page.locator("#u-result.flash-error").wait_for()
     assert "ses-02" in page.locator("#u-result").inner_text()
