@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from scandepot.access import permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
-from scandepot.archive import sessions
+from scandepot.archive import resources, sessions
 from scandepot.archive.models import File, Resource, Scan, Session
 from scandepot.archive.resources import ResourceView
 from scandepot.context import Context
@@ -80,13 +80,7 @@ def session_overview(ctx: Context, actor: Actor, project: str, label: str) -> Se
             )
         )
         scan_ids = [s.id for s in scan_rows]
-        resources = db.execute(
-            select(Resource, func.count(File.id), func.coalesce(func.sum(File.size), 0))
-            .outerjoin(File, File.resource_id == Resource.id)
-            .where(Resource.session_id == session.id)
-            .group_by(Resource.id)
-            .order_by(Resource.label)
-        ).all()
+        found = resources.views(db, Resource.session_id == session.id)
         counts = db.execute(
             select(
                 Instance.scan_id,
@@ -117,12 +111,11 @@ def session_overview(ctx: Context, actor: Actor, project: str, label: str) -> Se
 
     by_scan: dict[int, list[ResourceView]] = defaultdict(list)
     own: list[ResourceView] = []
-    for resource, count, size in resources:
-        view = ResourceView(resource, int(count), int(size))
-        if resource.scan_id is None:
+    for view in found:
+        if view.resource.scan_id is None:
             own.append(view)
         else:
-            by_scan[resource.scan_id].append(view)
+            by_scan[view.resource.scan_id].append(view)
     classes: dict[int, set[str]] = defaultdict(set)
     syntaxes: dict[int, set[str]] = defaultdict(set)
     for scan_id, sop_class, syntax in kinds:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
@@ -134,15 +134,20 @@ def new_resource(
     )
 
 
-def _views(db: DBSession, owner: Owner) -> list[ResourceView]:
+def views(db: DBSession, where: ColumnElement[bool]) -> list[ResourceView]:
+    """The resources ``where`` selects, by label, each with its file count and size."""
     rows = db.execute(
         select(Resource, func.count(File.id), func.coalesce(func.sum(File.size), 0))
         .outerjoin(File, File.resource_id == Resource.id)
-        .where(Resource.parent_key == owner.key)
+        .where(where)
         .group_by(Resource.id)
         .order_by(Resource.label)
     ).all()
     return [ResourceView(r, int(count), int(size)) for r, count, size in rows]
+
+
+def _views(db: DBSession, owner: Owner) -> list[ResourceView]:
+    return views(db, Resource.parent_key == owner.key)
 
 
 def list_resources(ctx: Context, actor: Actor, ref: OwnerRef) -> list[ResourceView]:
