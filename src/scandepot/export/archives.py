@@ -19,8 +19,9 @@ zip: entries are stored (imaging data hardly compresses, and stored is fast), wr
 the standard library's :mod:`zipfile` to a non-seekable stream, so each entry has a data
 descriptor (APPNOTE 4.3.9) after its bytes; ZIP64 records are used per entry and for the
 central directory when sizes or offsets need them (APPNOTE 4.3.14).
-tar: headers from :mod:`tarfile` in the pax format (POSIX.1-2001), which holds names of
-any length and sizes over 8 GiB. Its length is known before the first byte
+tar: the pax format (POSIX.1-2001), which holds names of any length and sizes over 8 GiB;
+headers that fit one ustar block are packed here as :mod:`tarfile` packs them, the others
+come from tarfile. Its length is known before the first byte
 (:func:`tar_size`), so a tar is sent with ``Content-Length``: a client that receives less
 knows it.
 """
