@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -47,3 +49,14 @@ def scan_files_url(
     project: str = "P1", session: str = "E1", scan: str = "1", resource: str = "DICOM"
 ) -> str:
     return f"{API}/projects/{project}/sessions/{session}/scans/{scan}/resources/{resource}/files"
+
+
+def data_set_bytes(path: Path) -> bytes:
+    """A DICOM file's bytes after its File Meta Information: what a sender sent of it,
+    which the receiver must keep as it came."""
+    raw = path.read_bytes()
+    assert raw[128:132] == b"DICM", path
+    # (0002,0000) File Meta Information Group Length, explicit VR UL: tag, VR, length, value.
+    assert raw[132:136] == b"\x02\x00\x00\x00", path
+    (group_length,) = struct.unpack_from("<I", raw, 140)
+    return raw[144 + group_length :]

@@ -363,7 +363,7 @@ class Association:
     def _prepare_next(self) -> None:
         """Create the next instance's temporary file now, not on its critical path."""
         try:
-            self._next = self.ctx.store.stage()
+            self._next = self.ctx.store.stage(hashed=False)
         except OSError:
             self._next = None
 
@@ -380,7 +380,7 @@ class Association:
             self.calling_ae or "UNKNOWN",
         )
         try:
-            staged, self._next = self._next or self.ctx.store.stage(), None
+            staged, self._next = self._next or self.ctx.store.stage(hashed=False), None
             staged.write(preamble)
         except OSError as exc:
             log.error("cannot stage incoming instance: %s", exc)
@@ -391,7 +391,7 @@ class Association:
         if staged is None:
             return OUT_OF_RESOURCES
         try:
-            staged.seal()
+            staged.end()
             header = read_header_bytes(bytes(head), syntax) or read_header(staged.tmp_path)
             self.group.file(Incoming(staged, source, header, self.placements))
         except NotDicom as exc:

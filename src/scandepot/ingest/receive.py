@@ -24,7 +24,7 @@ from scandepot.db.base import UTCDateTime, utcnow
 from scandepot.dicom.headers import Header, read_header
 from scandepot.dicom.routing import Route, route
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
-from scandepot.storage.store import StagedFile, fsync_dir
+from scandepot.storage.store import StagedFile, file_digest, fsync_dir
 
 log = logging.getLogger("scandepot.ingest")
 
@@ -239,7 +239,7 @@ class _Statements:
         )
         self.project = _Raw(select(Project.id).where(Project.label == bindparam("label")), dialect)
         self.held = _Raw(
-            select(i.c.id, i.c.sha256)
+            select(i.c.id, i.c.sha256, i.c.spool_path)
             .where(
                 i.c.prearchive_id == bindparam("staging_id"),
                 i.c.sop_instance_uid == bindparam("sop"),
@@ -270,6 +270,12 @@ class _Statements:
             .join(Scan, i.c.scan_id == Scan.id)
             .join(Session, Scan.session_id == Session.id)
             .where(Session.project_id == bindparam("project_id"))
+        )
+        self.fill = _Raw(
+            update(i)
+            .where(i.c.id == bindparam("instance_id"))
+            .values(md5=bindparam("new_md5"), sha256=bindparam("new_sha256")),
+            dialect,
         )
         self.archived_series = _Raw(
             archived_in_project.where(i.c.series_instance_uid == bindparam("series")).limit(1),
@@ -315,10 +321,16 @@ def _prepared(conn: Connection) -> _Statements:
 
 
 def _archived(
-    cursor: Any, sql: _Statements, project_id: int, header: Header, sha256: str, clean: set[str]
+    cursor: Any,
+    sql: _Statements,
+    project_id: int,
+    header: Header,
+    staged: StagedFile,
+    clean: set[str],
 ) -> bool:
     """Whether the project holds this very instance (same UID, same bytes) archived. A
-    series found without archived instances goes into ``clean``: not looked up again."""
+    series found without archived instances goes into ``clean``: not looked up again.
+    The incoming file is hashed only when an archived copy is found."""
     series = header.SeriesInstanceUID
     if series in clean:
         return False
@@ -328,7 +340,18 @@ def _archived(
         return False
     params = {"project_id": project_id, "sop": header.SOPInstanceUID}
     found = sql.archived_copy.run(cursor, params).fetchone()
-    return found is not None and found[0] == sha256
+    return found is not None and found[0] == staged.seal().sha256
+
+
+def _held_sha256(ctx: Context, cursor: Any, sql: _Statements, held: Any) -> str:
+    """The SHA-256 of a staged instance, computed now (and recorded) if it has none yet."""
+    instance_id, sha256, path = held
+    if sha256 is not None:
+        return str(sha256)
+    digest = file_digest(ctx.store.data_dir / path)
+    params = {"instance_id": instance_id, "new_md5": digest.md5, "new_sha256": digest.sha256}
+    sql.fill.run(cursor, params)
+    return digest.sha256
 
 
 def _place(
@@ -338,7 +361,7 @@ def _place(
     header: Header,
     routed: Route,
     source: Source,
-    sha256: str,
+    staged: StagedFile,
 ) -> _Placement | None:
     """Look up the project and (creating it if needed) the staging session of an
     instance's study; None when the project holds this very instance archived."""
@@ -352,7 +375,7 @@ def _place(
     if (
         project_id is not None
         and source.skip_archived
-        and _archived(cursor, sql, project_id, header, sha256, clean)
+        and _archived(cursor, sql, project_id, header, staged, clean)
     ):
         return None
     with DBSession(bind=conn, join_transaction_mode="create_savepoint") as db:
@@ -371,15 +394,15 @@ def _place(
 def _file_one(
     ctx: Context, conn: Connection, cursor: Any, sql: _Statements, item: Incoming, now: dt.datetime
 ) -> None:
-    header, source = item.header, item.source
-    digest = item.staged.seal()
+    header, source, staged = item.header, item.source, item.staged
+    size = staged.end()  # hashed here only if a copy must be compared: see digests
     routed = route_for(header, source)
     placements = item.placements or Placements()
     study, series, sop = header.StudyInstanceUID, header.SeriesInstanceUID, header.SOPInstanceUID
     place = placements.get(routed.project, study)
     for _attempt in range(2):
         if place is None:
-            place = _place(conn, cursor, sql, header, routed, source, digest.sha256)
+            place = _place(conn, cursor, sql, header, routed, source, staged)
             if place is None:
                 item.result = Received(None, duplicate=True)
                 return
@@ -387,7 +410,7 @@ def _file_one(
         elif (
             place.project_id is not None
             and source.skip_archived
-            and _archived(cursor, sql, place.project_id, header, digest.sha256, place.clean_series)
+            and _archived(cursor, sql, place.project_id, header, staged, place.clean_series)
         ):
             # A copy found is found in the catalog as it is now. A look-up skipped for a
             # clean series is made again if the entry proves stale (the touch below).
@@ -395,9 +418,9 @@ def _file_one(
             return
         held = sql.held.run(cursor, {"staging_id": place.staging_id, "sop": sop}).fetchone()
         conflict = held is not None
-        same = conflict and held[1] == digest.sha256
+        same = conflict and _held_sha256(ctx, cursor, sql, held) == staged.seal().sha256
         dest = spool_path(
-            ctx, place.staging_id, header, f".{digest.sha256[:12]}" if conflict else ""
+            ctx, place.staging_id, header, f".{staged.seal().sha256[:12]}" if conflict else ""
         )
         known = same or (conflict and dest.exists())  # this very copy arrived before
         touch = sql.touch if known else sql.touch_receiving
@@ -418,7 +441,8 @@ def _file_one(
     if known:
         item.result = Received(place.staging_id, duplicate=True)
         return
-    item.staged.link(dest, replace_orphan=not conflict)
+    staged.link(dest, replace_orphan=not conflict)
+    digest = staged.digest
     item.dest = dest
     sql.insert.run(
         cursor,
@@ -436,9 +460,9 @@ def _file_one(
             "instance_number": header.InstanceNumber,
             "number_of_frames": header.NumberOfFrames,
             "spool_path": str(dest.relative_to(ctx.store.data_dir)),
-            "size": digest.size,
-            "md5": digest.md5,
-            "sha256": digest.sha256,
+            "size": size,
+            "md5": digest.md5 if digest is not None else None,
+            "sha256": digest.sha256 if digest is not None else None,
             "duplicate_of": held[0] if held is not None else None,
             "received_at": now,
         },
@@ -492,7 +516,7 @@ def file_batch(ctx: Context, batch: list[Incoming]) -> None:
             folders = set()
             for item in batch:
                 if item.dest is not None:
-                    item.staged.finish()
+                    item.staged.sync()
                     folders.add(item.dest.parent)
             for folder in folders:
                 fsync_dir(folder)
@@ -516,7 +540,7 @@ def receive(
     """File one instance. The caller discards ``staged_file`` afterwards (that removes
     its temporary name; the spool name stays). Raises
     :class:`~scandepot.dicom.headers.NotDicom` for what cannot be filed."""
-    staged_file.seal()
+    staged_file.end()
     header = header or read_header(staged_file.tmp_path)
     item = Incoming(staged_file, source, header)
     file_batch(ctx, [item])

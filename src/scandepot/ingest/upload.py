@@ -472,7 +472,9 @@ class Held:
 
 def held(ctx: Context, actor: Actor, project: str, wanted: Iterable[tuple[str, str]]) -> list[Held]:
     """Which of (SOPInstanceUID, SHA-256) the project holds already, in its prearchive or
-    its archive, with those very bytes: what a resumed upload need not send again."""
+    its archive, with those very bytes: what a resumed upload need not send again.
+    Instances received over DICOM and not yet hashed (until their session is built) are
+    not reported: sent again, they are compared on arrival and count as duplicates."""
     pairs = list(dict.fromkeys(wanted))
     found: list[Held] = []
     with ctx.db.read() as db:
@@ -484,14 +486,14 @@ def held(ctx: Context, actor: Actor, project: str, wanted: Iterable[tuple[str, s
                 .join(PrearchiveSession, Instance.prearchive_id == PrearchiveSession.id)
                 .where(match, PrearchiveSession.project_key == target.label)
             ).all()
-            found += [Held(u, h, f"prearchive:{i}") for u, h, i in staged_rows]
+            found += [Held(u, h, f"prearchive:{i}") for u, h, i in staged_rows if h is not None]
             archived_rows = db.execute(
                 select(Instance.SOPInstanceUID, Instance.sha256, Session.accession)
                 .join(Scan, Instance.scan_id == Scan.id)
                 .join(Session, Scan.session_id == Session.id)
                 .where(match, Session.project_id == target.id)
             ).all()
-            found += [Held(u, h, f"archive:{a}") for u, h, a in archived_rows]
+            found += [Held(u, h, f"archive:{a}") for u, h, a in archived_rows if h is not None]
     return found
 
 

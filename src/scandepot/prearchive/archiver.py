@@ -35,7 +35,7 @@ from scandepot.context import Context
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import SessionArchived, SessionNeedsAttention
-from scandepot.prearchive import builder
+from scandepot.prearchive import builder, digests
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.storage.store import fsync_dir, make_dirs
 
@@ -119,6 +119,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
     prearchive operations check it); the builder calls this as the system."""
     linked: list[Path] = []  # new archive names, removed again if the commit fails
     replaced_backups: list[tuple[Path, Path]] = []
+    digests.complete(ctx, prearchive_id)  # outside the transaction: files are read
     try:
         with ctx.db.write() as db:
             staged = db.get(PrearchiveSession, prearchive_id, with_for_update=True)
@@ -185,6 +186,9 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
                         select(File).where(File.resource_id == resource.id, File.path == name)
                     )
                     spool = ctx.store.data_dir / str(inst.spool_path)
+                    if inst.md5 is None or inst.sha256 is None:  # arrived since complete()
+                        digest = digests.of_staged(ctx, inst.spool_path, inst.size)
+                        inst.md5, inst.sha256 = digest.md5, digest.sha256
                     if record is not None:
                         if record.sha256 == inst.sha256:
                             out.unchanged += 1

@@ -140,8 +140,10 @@ class Instance(Base):
     NumberOfFrames: Mapped[int | None] = mapped_column("number_of_frames", Integer)
     spool_path: Mapped[str | None] = mapped_column(String(1024))  # while in the prearchive
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    md5: Mapped[str] = mapped_column(String(32), nullable=False)
-    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # None until computed: the DICOM receiver leaves them to the build (see
+    # prearchive.digests); an archived instance always has both.
+    md5: Mapped[str | None] = mapped_column(String(32))
+    sha256: Mapped[str | None] = mapped_column(String(64))
     # An incoming copy of an instance already held, with other bytes: kept, not used
     # unless someone archives with overwrite (ConflictPolicy.KEEP) or used (REPLACE).
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)

@@ -17,7 +17,7 @@ from scandepot.archive.models import Project, UploadDestination
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
-from scandepot.prearchive import archiver, builder
+from scandepot.prearchive import archiver, builder, digests
 from scandepot.prearchive.models import UNASSIGNED, PrearchiveSession, Status
 
 log = logging.getLogger("scandepot.prearchive")
@@ -40,6 +40,7 @@ def _claim(ctx: Context, staged_id: int, cutoff: dt.datetime) -> bool:
 def build_one(ctx: Context, staged_id: int) -> str:
     """Build a claimed session, then archive it if its project archives automatically
     (unless an upload holds it for an explicit archive request)."""
+    digests.complete(ctx, staged_id)
     with ctx.db.write() as db:
         staged = db.get(PrearchiveSession, staged_id)
         if staged is None:

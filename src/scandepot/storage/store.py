@@ -8,11 +8,13 @@ temporary file; one killed outright leaves only a temporary file, which nothing 
 :meth:`FileStore.clean` removes.
 
 The DICOM receiver takes the same steps in another order (:meth:`StagedFile.link`, then
-:meth:`StagedFile.finish`, then :func:`fsync_dir`, then the catalog commit): linking the
+:meth:`StagedFile.sync`, then :func:`fsync_dir`, then the catalog commit): linking the
 final name before the file's fsync puts the name in the same journal commit as the data
-on ext4 and XFS, so the folder's fsync that follows finds nothing left to write. The
+on ext4 and XFS, so the folder's fsync that follows finds little left to write. The
 guarantee is the same: nothing is committed to the catalog, and nothing acknowledged,
-before the bytes and the name are durable.
+before the bytes and the name are durable. It also stages without hashing
+(``hashed=False``): the checksums are computed when the staged session is built, see
+:mod:`scandepot.prearchive.digests`.
 
 Temporary files live in one folder rather than beside their destination so that a
 relabel or delete that renames a session's folder can never race with a half-written file
@@ -70,34 +72,51 @@ def make_dirs(path: Path) -> None:
 class StagedFile:
     """A file being written under a temporary name; see the module docstring."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, hashed: bool = True) -> None:
         self.tmp_path = tmp_path
         # Unbuffered: callers write chunks of kilobytes, which go straight to the kernel.
         self._fd: int | None = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._sha256 = hashlib.sha256()
+        # Hashed while written, or (hashed=False) read back and hashed only if asked.
+        self._hashes = (hashlib.md5(usedforsecurity=False), hashlib.sha256()) if hashed else None
         self._size = 0
+        self._ended = False
         self._parked = False  # closed before its fsync: see park()
         self.digest: StoredDigest | None = None
 
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        assert self._fd is not None and self.digest is None, "write after seal"
+        assert self._fd is not None and not self._ended, "write after seal"
         view = memoryview(chunk)
         written = 0
         while written < len(view):
             written += os.write(self._fd, view[written:])
-        self._md5.update(view)
-        self._sha256.update(view)
+        if self._hashes is not None:
+            self._hashes[0].update(view)
+            self._hashes[1].update(view)
         self._size += len(view)
 
     @property
     def size(self) -> int:
         return self._size
 
+    def end(self) -> int:
+        """No more bytes: the size written. :attr:`digest` is known from here on when the
+        file was hashed while written; otherwise :meth:`seal` reads it back to hash it."""
+        if not self._ended:
+            self._ended = True
+            if self._hashes is not None:
+                md5, sha256 = self._hashes
+                self.digest = StoredDigest(self._size, md5.hexdigest(), sha256.hexdigest())
+        return self._size
+
     def seal(self) -> StoredDigest:
         """No more bytes: the digest of what was written (nothing is fsynced yet)."""
+        self.end()
         if self.digest is None:
-            self.digest = StoredDigest(self._size, self._md5.hexdigest(), self._sha256.hexdigest())
+            self.digest = file_digest(self.tmp_path)
+            if self.digest.size != self._size:
+                raise OSError(
+                    errno.EIO, f"{self.tmp_path} holds {self.digest.size} bytes, not {self._size}"
+                )
         return self.digest
 
     def park(self) -> StoredDigest:
@@ -142,7 +161,7 @@ class StagedFile:
         The temporary name stays until :meth:`discard`. With ``replace_orphan`` a file
         already at ``dest`` (left by a writer killed before its catalog commit) is
         replaced; otherwise it is a :class:`Conflict`."""
-        self.seal()
+        self.end()
         make_dirs(dest.parent)
         try:
             os.link(self.tmp_path, dest)
@@ -222,8 +241,8 @@ class FileStore:
             return False
         return True
 
-    def stage(self) -> StagedFile:
-        return StagedFile(self.tmp / f"{uuid.uuid4().hex}.part")
+    def stage(self, *, hashed: bool = True) -> StagedFile:
+        return StagedFile(self.tmp / f"{uuid.uuid4().hex}.part", hashed=hashed)
 
     def write(
         self, dest: Path, chunks: Iterable[bytes], *, overwrite: bool = False
