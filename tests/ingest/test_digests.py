@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,21 @@ def test_arrivals_are_hashed_when_their_session_is_built(
     assert {(r.md5, r.sha256) for r in rows} == {(None, None)}
     assert worker.run_once(ctx) == 1
     assert_hashed(ctx, staged_rows(ctx))
+
+
+def test_a_session_that_stopped_receiving_is_hashed_while_it_waits(
+    ctx: Context, storescu: Send, review: str, tmp_path: Path
+) -> None:
+    ctx.settings.prearchive_quiet_s = 60
+    files = write_study(tmp_path, Study(StudyDescription="xnat://REVIEW/s1/e1"), [Series(1, "T1w")])
+    assert storescu(*files).returncode == 0
+    assert worker.hash_settled(ctx) == 0  # still receiving, as far as anyone knows
+    time.sleep(worker.SETTLE_S + 0.2)
+    assert worker.run_once(ctx) == 0  # nothing built: the quiet time has not passed
+    rows = staged_rows(ctx)
+    assert_hashed(ctx, rows)
+    with ctx.db.read() as db:
+        assert db.scalar(select(PrearchiveSession.status)) == Status.RECEIVING
 
 
 def test_a_copy_arriving_before_the_build_is_compared_by_its_bytes(

@@ -79,8 +79,35 @@ def _fail(ctx: Context, staged_id: int, reason: str) -> None:
             staged.problems = [*staged.problems, reason]
 
 
+# A session with no new instance for this long (or the quiet time, if shorter) has the
+# checksums of what it holds computed while it waits for its build.
+SETTLE_S = 1.0
+
+
+def hash_settled(ctx: Context) -> int:
+    """Checksums for the instances of sessions that stopped receiving a moment ago, so
+    that the build, after the quiet time, does not wait for them; returns how many."""
+    settle = min(SETTLE_S, ctx.settings.prearchive_quiet_s)
+    settled = utcnow() - dt.timedelta(seconds=settle)
+    with ctx.db.read() as db:
+        waiting = db.scalars(
+            select(PrearchiveSession.id).where(
+                PrearchiveSession.status == Status.RECEIVING,
+                PrearchiveSession.last_received_at <= settled,
+            )
+        ).all()
+    hashed = 0
+    for staged_id in waiting:
+        try:
+            hashed += digests.complete(ctx, staged_id)
+        except Exception as exc:  # the build meets it again, and says so
+            log.warning("checksums of staged session %d: %s", staged_id, exc)
+    return hashed
+
+
 def run_once(ctx: Context) -> int:
     """Build every session quiet for long enough; returns how many were handled."""
+    hash_settled(ctx)
     cutoff = utcnow() - dt.timedelta(seconds=ctx.settings.prearchive_quiet_s)
     with ctx.db.read() as db:
         due = db.scalars(
