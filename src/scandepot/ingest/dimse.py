@@ -392,6 +392,7 @@ class Association:
             return OUT_OF_RESOURCES
         try:
             staged.end()
+            self.group.start_sync(staged)  # runs while the header is read and filed
             header = read_header_bytes(bytes(head), syntax) or read_header(staged.tmp_path)
             self.group.file(Incoming(staged, source, header, self.placements))
         except NotDicom as exc:
@@ -505,6 +506,7 @@ class Receiver:
             worker.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.group.close()
 
 
 class _Worker:

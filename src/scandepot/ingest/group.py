@@ -13,30 +13,41 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from scandepot.context import Context
 from scandepot.ingest.receive import Incoming, Received, file_batch
+from scandepot.storage.store import StagedFile
 
 log = logging.getLogger("scandepot.ingest")
 
 MAX_BATCH = 64
+SYNC_THREADS = 8
 
 
 class GroupCommit:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # fsyncs of instances' bytes, started as soon as the last byte is written: they
+        # run while the header is read and the catalog statements run (os.fsync releases
+        # the GIL), and filing waits for each before its commit.
+        self._syncer = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="fsync")
         self._cv = threading.Condition()
         self._queue: list[Incoming] = []
         self._busy = False
         self.batches = 0  # transactions run, for tests and logs
         self.largest = 0
 
+    def start_sync(self, staged: StagedFile) -> None:
+        """Start the fsync of an instance's bytes (all written) now."""
+        staged.sync_in(self._syncer)
+
+    def close(self) -> None:
+        self._syncer.shutdown(wait=False)
+
     def file(self, item: Incoming) -> Received:
         """File ``item`` (alone or with others); raises what filing it raised."""
-        if self._busy:
-            # A transaction is under way and this instance will wait for the next: make
-            # its bytes durable now, in parallel, so the leader's fsync of it is cheap.
-            item.staged.sync()
+        self.start_sync(item.staged)  # if the caller has not: it runs while this waits
         with self._cv:
             self._queue.append(item)
         while True:

@@ -23,6 +23,7 @@ inside it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -30,6 +31,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -81,6 +83,8 @@ class StagedFile:
         self._size = 0
         self._ended = False
         self._parked = False  # closed before its fsync: see park()
+        self._syncing: Future[None] | None = None  # an fsync under way: see sync_in()
+        self._synced = False  # fsynced after its last byte: another fsync is not needed
         self.digest: StoredDigest | None = None
 
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
@@ -130,11 +134,24 @@ class StagedFile:
             self._parked = True
         return digest
 
+    def sync_in(self, pool: Executor) -> None:
+        """Start the fsync of a file that has all its bytes (:meth:`end`) on ``pool``, so
+        that it runs while the caller does other work; :meth:`sync` waits for it."""
+        assert self._ended, "sync_in before end"
+        if self._fd is not None and self._syncing is None and not self._synced:
+            self._syncing = pool.submit(os.fsync, self._fd)
+
     def sync(self) -> None:
-        """fsync the file. Names linked to it before this call are in the same journal
-        commit on ext4 and XFS, so the fsync of their folder that POSIX asks for comes
-        nearly free afterwards."""
-        if self._fd is not None:
+        """fsync the file (once: after its last byte, a second fsync has nothing to do,
+        yet would still flush the device's cache). Names linked to it before this call
+        are in the same journal commit on ext4 and XFS, so the fsync of their folder that
+        POSIX asks for comes nearly free afterwards."""
+        if self._syncing is not None:
+            syncing, self._syncing = self._syncing, None
+            syncing.result()
+        elif self._synced:
+            return
+        elif self._fd is not None:
             os.fsync(self._fd)
         elif self._parked:
             fd = os.open(self.tmp_path, os.O_RDONLY)
@@ -143,16 +160,15 @@ class StagedFile:
             finally:
                 os.close(fd)
             self._parked = False
+        self._synced = self._ended
 
     def finish(self) -> StoredDigest:
         """Seal and fsync; after this the content is durable under its temp name."""
         digest = self.seal()
+        self.sync()
         if self._fd is not None:
-            os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
-        elif self._parked:
-            self.sync()
         return digest
 
     def link(self, dest: Path, *, replace_orphan: bool = False) -> None:
@@ -200,6 +216,10 @@ class StagedFile:
         fsync_dir(dest.parent)
 
     def discard(self) -> None:
+        if self._syncing is not None:  # the descriptor stays open until its fsync ends
+            syncing, self._syncing = self._syncing, None
+            with contextlib.suppress(OSError):
+                syncing.result()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
