@@ -35,6 +35,7 @@ class Database:
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._write_connection: Connection | None = None  # SQLite: see write_connection
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -60,17 +61,24 @@ class Database:
     def write_connection(self) -> Iterator[Connection]:
         """:meth:`write` for Core statements: the same locking, without an ORM session
         (the receiver's hot path, where the session's own cost shows)."""
-        lock = self._write_lock if self.is_sqlite else None
-        if lock is not None:
-            lock.acquire()
-        try:
+        if not self.is_sqlite:
             with self._write_engine.begin() as connection:
                 yield connection
-        finally:
-            if lock is not None:
-                lock.release()
+            return
+        # SQLite has one writer at a time, so one connection, kept, serves them all: a
+        # connection taken from the pool and given back costs more than most statements.
+        with self._write_lock:
+            kept = self._write_connection
+            if kept is None or kept.closed or kept.invalidated:
+                kept = self._write_connection = self._write_engine.connect()
+            with kept.begin():
+                yield kept
 
     def dispose(self) -> None:
+        with self._write_lock:
+            if self._write_connection is not None:
+                self._write_connection.close()
+                self._write_connection = None
         self.engine.dispose()
 
 
@@ -91,4 +99,6 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # On the driver's connection: a statement through SQLAlchemy's execution path
+        # costs more than the BEGIN itself, on every write transaction.
+        connection.connection.driver_connection.execute(f"BEGIN {mode}")
