@@ -127,24 +127,26 @@ def _uid(ds: Any, keyword: str, *, required: bool) -> str:
 
 
 def _date(value: Any) -> dt.date | None:
-    text = str(value or "").strip()
+    """A DA value (YYYYMMDD), or None when it is not a date."""
+    text = str(value or "").strip()[:8]
+    if len(text) < 8 or not (text.isascii() and text.isdigit()):
+        return None
     try:
-        return dt.datetime.strptime(text[:8], "%Y%m%d").date() if len(text) >= 8 else None
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
     except ValueError:
         return None
 
 
 def _time(value: Any) -> dt.time | None:
-    text = str(value or "").strip().replace(":", "")
-    digits = text.split(".")[0]
+    """A TM value (HHMMSS.FFFFFF, or HHMM; ACR-NEMA's colons allowed) to the second."""
+    digits = str(value or "").strip().replace(":", "").split(".")[0]
+    part = digits[:6] if len(digits) >= 6 else digits[:4]
+    if len(part) < 4 or not (part.isascii() and part.isdigit()):
+        return None
     try:
-        if len(digits) >= 6:
-            return dt.datetime.strptime(digits[:6], "%H%M%S").time()
-        if len(digits) >= 4:
-            return dt.datetime.strptime(digits[:4], "%H%M").time()
+        return dt.time(int(part[:2]), int(part[2:4]), int(part[4:6] or 0))
     except ValueError:
         return None
-    return None
 
 
 _PIXEL_DATA_LE = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
