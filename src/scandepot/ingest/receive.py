@@ -62,14 +62,10 @@ class Received:
     conflict: bool = False  # the same UID with other bytes: kept aside and flagged
 
 
-def spool_path(ctx: Context, prearchive_id: int, header: Header, suffix: str = "") -> Path:
-    return (
-        ctx.store.data_dir
-        / "prearchive"
-        / str(prearchive_id)
-        / header.SeriesInstanceUID
-        / f"{header.SOPInstanceUID}{suffix}.dcm"
-    )
+def spool_name(prearchive_id: int, header: Header, suffix: str = "") -> str:
+    """Where a staged instance is kept, relative to the data folder (as catalogued)."""
+    series, sop = header.SeriesInstanceUID, header.SOPInstanceUID
+    return f"prearchive/{prearchive_id}/{series}/{sop}{suffix}.dcm"
 
 
 def route_for(header: Header, source: Source) -> Route:
@@ -419,9 +415,10 @@ def _file_one(
         held = sql.held.run(cursor, {"staging_id": place.staging_id, "sop": sop}).fetchone()
         conflict = held is not None
         same = conflict and _held_sha256(ctx, cursor, sql, held) == staged.seal().sha256
-        dest = spool_path(
-            ctx, place.staging_id, header, f".{staged.seal().sha256[:12]}" if conflict else ""
+        name = spool_name(
+            place.staging_id, header, f".{staged.seal().sha256[:12]}" if conflict else ""
         )
+        dest = ctx.store.data_dir / name
         known = same or (conflict and dest.exists())  # this very copy arrived before
         touch = sql.touch if known else sql.touch_receiving
         owner = {
@@ -459,7 +456,7 @@ def _file_one(
             "body_part_examined": header.BodyPartExamined,
             "instance_number": header.InstanceNumber,
             "number_of_frames": header.NumberOfFrames,
-            "spool_path": str(dest.relative_to(ctx.store.data_dir)),
+            "spool_path": name,
             "size": size,
             "md5": digest.md5 if digest is not None else None,
             "sha256": digest.sha256 if digest is not None else None,

@@ -178,7 +178,15 @@ class StagedFile:
         already at ``dest`` (left by a writer killed before its catalog commit) is
         replaced; otherwise it is a :class:`Conflict`."""
         self.end()
-        make_dirs(dest.parent)
+        try:
+            self._link(dest, replace_orphan)
+        except FileNotFoundError:
+            # A new folder: made (its parents fsynced) only now, which spares every file
+            # linked into a folder that exists a look-up.
+            make_dirs(dest.parent)
+            self._link(dest, replace_orphan)
+
+    def _link(self, dest: Path, replace_orphan: bool) -> None:
         try:
             os.link(self.tmp_path, dest)
         except FileExistsError:
