@@ -17,6 +17,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -144,7 +145,8 @@ class Association:
         self._head = bytearray(6)
         self._head_view = memoryview(self._head)
         self._body = bytearray(settings.max_pdu or 65536)
-        self._next: StagedFile | None = None  # the next instance's temporary file
+        # The next instance's temporary file, made in the background: see _turn_over().
+        self._next: Future[StagedFile | None] | None = None
 
     # -- reading -------------------------------------------------------------------------
     def _read_into(self, view: memoryview) -> None:
@@ -293,9 +295,7 @@ class Association:
             while True:
                 pdu_type, view = self._read_pdu()
                 if pdu_type == 0x05:  # A-RELEASE-RQ
-                    if self._next is not None:  # nothing of ours left in tmp/ once released
-                        self._next.discard()
-                        self._next = None
+                    self._drop_next()  # nothing of ours left in tmp/ once released
                     self.sock.sendall(_pdu(0x06, b"\x00" * 4))
                     return
                 if pdu_type == 0x07:  # A-ABORT
@@ -346,26 +346,40 @@ class Association:
                             syntax = self.contexts[context_id][1]
                             status = store_failed or self._file(staged, source, head, syntax)
                             self._respond(context_id, message, C_STORE_RSP, status)
-                            # Tidying up, while the sender reads its next instance.
                             head.clear()
                             message = None
-                            if staged is not None:
-                                staged.discard()  # the temporary name; a spool name stays
+                            self._next = self.group.background(self._turn_over, staged)
                             staged = None
-                            self._prepare_next()
         finally:
             if staged is not None:
                 staged.discard()
-            if self._next is not None:
-                self._next.discard()
-                self._next = None
+            self._drop_next()
 
-    def _prepare_next(self) -> None:
-        """Create the next instance's temporary file now, not on its critical path."""
+    def _turn_over(self, filed: StagedFile | None) -> StagedFile | None:
+        """Off the sender's path, while it reads its next instance: remove the temporary
+        name of the instance just answered (a spool name stays) and make the next one's
+        temporary file."""
+        if filed is not None:
+            filed.discard()
         try:
-            self._next = self.ctx.store.stage(hashed=False)
+            return self.ctx.store.stage(hashed=False)
         except OSError:
-            self._next = None
+            return None  # made again when needed, and refused then if it still fails
+
+    def _take_next(self) -> StagedFile | None:
+        upcoming, self._next = self._next, None
+        if upcoming is None:
+            return None
+        try:
+            return upcoming.result()
+        except OSError as exc:  # removing the last temporary name failed: tmp/ is cleaned
+            log.warning("temporary file not removed: %s", exc)
+            return None
+
+    def _drop_next(self) -> None:
+        upcoming = self._take_next()
+        if upcoming is not None:
+            upcoming.discard()
 
     def _begin_store(
         self, message: dict[int, int | str], pc_id: int
@@ -380,7 +394,7 @@ class Association:
             self.calling_ae or "UNKNOWN",
         )
         try:
-            staged, self._next = self._next or self.ctx.store.stage(hashed=False), None
+            staged = self._take_next() or self.ctx.store.stage(hashed=False)
             staged.write(preamble)
         except OSError as exc:
             log.error("cannot stage incoming instance: %s", exc)
