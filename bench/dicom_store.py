@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import projects
@@ -107,25 +108,47 @@ def send(ns: Namespace, port: int, aet: str, files: list[Path], associations: in
     return time.perf_counter() - start
 
 
-def clear(folder: Path) -> None:
-    """Remove what an earlier run left in ``folder``, and let the file system settle.
+def fresh(scratch: Path) -> Path:
+    """A new, empty folder for one receiver's run (removed after it with :func:`remove`)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    settle(scratch)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
 
-    On ext4 without a journal, inode allocation passes over inodes freed in the last few
-    seconds (minutes while their table blocks are dirty), checking each: a receiver
-    started right after a large tree was deleted pays up to 0.5 ms for every file it
-    creates. Both peers start after a sync and a short wait, as on a server that has not
-    just deleted thousands of files.
+
+def remove(run: Path) -> None:
+    shutil.rmtree(run, ignore_errors=True)
+    os.sync()
+
+
+def settle(scratch: Path, *, fast_us: float = 100.0, limit_s: float = 120.0) -> None:
+    """Wait until files can be created at the usual speed again.
+
+    On ext4 without a journal (this machine's), creating a file while thousands of inodes
+    nearby were freed in the last seconds costs up to 0.7 ms instead of 0.02 to 0.07 ms
+    (the allocator checks each recently freed inode), and every run deletes thousands of
+    files. Both peers would pay it, and no server that has not just deleted a session
+    does: each run starts once 50 files take less than ``fast_us`` each to create.
     """
-    if folder.exists():
-        shutil.rmtree(folder)
+    deadline = time.monotonic() + limit_s
+    while True:
+        probe = Path(tempfile.mkdtemp(prefix="probe-", dir=scratch))
+        start = time.perf_counter()
+        for i in range(50):
+            os.close(os.open(probe / str(i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        each_us = (time.perf_counter() - start) / 50 * 1e6
+        shutil.rmtree(probe)
+        if each_us < fast_us:
+            return
+        if time.monotonic() > deadline:
+            print(f"  (file creation still takes {each_us:.0f} us; going on)", flush=True)
+            return
         os.sync()
-        time.sleep(6)
+        time.sleep(5)
 
 
-def start_orthanc(ns: Namespace, work: Path) -> subprocess.Popen[bytes]:
-    storage = work / "orthanc"
-    clear(storage)
-    config = work / "orthanc.json"
+def start_orthanc(ns: Namespace, run: Path) -> subprocess.Popen[bytes]:
+    storage = run / "orthanc"
+    config = run / "orthanc.json"
     config.write_text(
         json.dumps(
             {
@@ -175,7 +198,6 @@ def start_scandepot(ns: Namespace, data: Path, processes: int = 1) -> subprocess
 
 
 def prepare_catalog(data: Path) -> Context:
-    clear(data)
     ctx = Context.from_settings(Settings(data_dir=data))
     data.mkdir(parents=True)
     ctx.store.ensure()
@@ -208,6 +230,15 @@ def main() -> None:
     parser.add_argument("--memory-instances", type=int, default=20000)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sdbench")
     parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "sdbench-runs",
+        help="where each run's fresh storage folder is made (and removed)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each case on each peer; medians shown"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="only the first case (1 association, 130 KB), without the archive and memory runs",
@@ -221,7 +252,7 @@ def main() -> None:
     small = make_instances(work / "small", n, 64, Study(StudyDescription="xnat://BENCH/s2/e2"))
     size_big = big[0].stat().st_size // 1024
     size_small = small[0].stat().st_size // 1024
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, list[float]]] = {}
     with Namespace() as ns:
         cases = [
             (f"1 association, {size_big} KB", big, 1, 1),
@@ -232,38 +263,48 @@ def main() -> None:
         ]
         if args.quick:
             del cases[1:]
-        # Each case on Orthanc then at once on scandepot: the machine's other load changes
-        # less between the two figures of a ratio than over the whole run.
+        # Each case on Orthanc then at once on scandepot, --repeat times: the machine's
+        # other load changes less between the two figures of a pair than over the run.
         for label, files, assocs, processes in cases:
-            for peer in ("orthanc", "scandepot"):
-                rates = results.setdefault(peer, {})
-                if peer == "orthanc":
-                    if processes > 1:
+            for _round in range(args.repeat):
+                for peer in ("orthanc", "scandepot"):
+                    if peer == "orthanc" and processes > 1:
                         continue
-                    proc = start_orthanc(ns, work)
-                    port, aet = ORTHANC_PORT, "ORTHANC"
-                else:
-                    ctx = prepare_catalog(work / "data")
-                    ctx.close()
-                    proc = start_scandepot(ns, work / "data", processes)
-                    port, aet = SCANDEPOT_PORT, "SCANDEPOT"
-                try:
-                    seconds = send(ns, port, aet, files, assocs)
-                finally:
-                    stop(proc)
-                rates[label] = n / seconds
-                print(f"{peer:10s} {label:40s} {n / seconds:8.1f} instances/s", flush=True)
+                    run = fresh(args.scratch)
+                    try:
+                        if peer == "orthanc":
+                            proc = start_orthanc(ns, run)
+                            port, aet = ORTHANC_PORT, "ORTHANC"
+                        else:
+                            prepare_catalog(run / "data").close()
+                            proc = start_scandepot(ns, run / "data", processes)
+                            port, aet = SCANDEPOT_PORT, "SCANDEPOT"
+                        try:
+                            seconds = send(ns, port, aet, files, assocs)
+                        finally:
+                            stop(proc)
+                    finally:
+                        remove(run)
+                    results.setdefault(peer, {}).setdefault(label, []).append(n / seconds)
+                    print(f"{peer:10s} {label:40s} {n / seconds:8.1f} instances/s", flush=True)
         print()
-        print(f"{'':40s} {'scandepot':>10s} {'Orthanc':>10s} {'ratio':>7s}")
-        for label, rate in results["scandepot"].items():
-            other = results["orthanc"][label.removesuffix(", 2 processes")]
-            print(f"{label:40s} {rate:10.1f} {other:10.1f} {rate / other:7.2f}")
+        print(f"medians of {args.repeat} (ratio: of the pairs, each run right after the other)")
+        print(f"{'':40s} {'scandepot':>10s} {'Orthanc':>10s} {'ratio':>7s}  ratios")
+        for label, ours in results["scandepot"].items():
+            theirs = results["orthanc"][label.removesuffix(", 2 processes")]
+            ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+            listed = " ".join(f"{r:.2f}" for r in ratios)
+            print(
+                f"{label:40s} {median(ours):10.1f} {median(theirs):10.1f} "
+                f"{median(ratios):7.2f}  {listed}"
+            )
         if args.quick:
             return
 
         # Last instance to archived, with the default quiet time.
-        ctx = prepare_catalog(work / "data")
-        proc = start_scandepot(ns, work / "data")
+        run = fresh(args.scratch)
+        ctx = prepare_catalog(run / "data")
+        proc = start_scandepot(ns, run / "data")
         try:
             send(ns, SCANDEPOT_PORT, "SCANDEPOT", big)
             sent = time.perf_counter()
@@ -285,13 +326,14 @@ def main() -> None:
         finally:
             stop(proc)
             ctx.close()
+            remove(run)
 
         # Memory while taking in many instances.
         m = args.memory_instances
         many = make_instances(work / "many", m, 64, Study(StudyDescription="xnat://BENCH/s3/e3"))
-        ctx = prepare_catalog(work / "data")
-        ctx.close()
-        proc = start_scandepot(ns, work / "data")
+        run = fresh(args.scratch)
+        prepare_catalog(run / "data").close()
+        proc = start_scandepot(ns, run / "data")
         try:
             samples: list[int] = []
             sender = subprocess.Popen(
@@ -321,6 +363,7 @@ def main() -> None:
             )
         finally:
             stop(proc)
+            remove(run)
         del many
 
 
