@@ -17,7 +17,6 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -145,8 +144,7 @@ class Association:
         self._head = bytearray(6)
         self._head_view = memoryview(self._head)
         self._body = bytearray(settings.max_pdu or 65536)
-        # The next instance's temporary file, made in the background: see _turn_over().
-        self._next: Future[StagedFile | None] | None = None
+        self._next: StagedFile | None = None  # the next instance's temporary file
 
     # -- reading -------------------------------------------------------------------------
     def _read_into(self, view: memoryview) -> None:
@@ -295,7 +293,9 @@ class Association:
             while True:
                 pdu_type, view = self._read_pdu()
                 if pdu_type == 0x05:  # A-RELEASE-RQ
-                    self._drop_next()  # nothing of ours left in tmp/ once released
+                    if self._next is not None:  # nothing of ours left in tmp/ once released
+                        self._next.discard()
+                        self._next = None
                     self.sock.sendall(_pdu(0x06, b"\x00" * 4))
                     return
                 if pdu_type == 0x07:  # A-ABORT
@@ -346,40 +346,26 @@ class Association:
                             syntax = self.contexts[context_id][1]
                             status = store_failed or self._file(staged, source, head, syntax)
                             self._respond(context_id, message, C_STORE_RSP, status)
+                            # Tidying up, while the sender reads its next instance.
                             head.clear()
                             message = None
-                            self._next = self.group.background(self._turn_over, staged)
+                            if staged is not None:
+                                staged.discard()  # the temporary name; a spool name stays
                             staged = None
+                            self._prepare_next()
         finally:
             if staged is not None:
                 staged.discard()
-            self._drop_next()
+            if self._next is not None:
+                self._next.discard()
+                self._next = None
 
-    def _turn_over(self, filed: StagedFile | None) -> StagedFile | None:
-        """Off the sender's path, while it reads its next instance: remove the temporary
-        name of the instance just answered (a spool name stays) and make the next one's
-        temporary file."""
-        if filed is not None:
-            filed.discard()
+    def _prepare_next(self) -> None:
+        """Create the next instance's temporary file now, not on its critical path."""
         try:
-            return self.ctx.store.stage(hashed=False)
+            self._next = self.ctx.store.stage(hashed=False)
         except OSError:
-            return None  # made again when needed, and refused then if it still fails
-
-    def _take_next(self) -> StagedFile | None:
-        upcoming, self._next = self._next, None
-        if upcoming is None:
-            return None
-        try:
-            return upcoming.result()
-        except OSError as exc:  # removing the last temporary name failed: tmp/ is cleaned
-            log.warning("temporary file not removed: %s", exc)
-            return None
-
-    def _drop_next(self) -> None:
-        upcoming = self._take_next()
-        if upcoming is not None:
-            upcoming.discard()
+            self._next = None
 
     def _begin_store(
         self, message: dict[int, int | str], pc_id: int
@@ -394,7 +380,7 @@ class Association:
             self.calling_ae or "UNKNOWN",
         )
         try:
-            staged = self._take_next() or self.ctx.store.stage(hashed=False)
+            staged, self._next = self._next or self.ctx.store.stage(hashed=False), None
             staged.write(preamble)
         except OSError as exc:
             log.error("cannot stage incoming instance: %s", exc)

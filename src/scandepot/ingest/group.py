@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
 
 from scandepot.context import Context
 from scandepot.ingest.receive import Incoming, Received, file_batch
@@ -24,17 +22,16 @@ from scandepot.storage.store import StagedFile
 log = logging.getLogger("scandepot.ingest")
 
 MAX_BATCH = 64
-IO_THREADS = 8
-T = TypeVar("T")
+SYNC_THREADS = 8
 
 
 class GroupCommit:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        # File-system work kept off the senders' path (the calls release the GIL): the
-        # fsync of an instance's bytes, started with its last byte and waited for before
-        # its commit, and the receivers' temporary files, made and removed.
-        self._io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="dicom-io")
+        # fsyncs of instances' bytes, started as soon as the last byte is written: they
+        # run while the header is read and the catalog statements run (os.fsync releases
+        # the GIL), and filing waits for each before its commit.
+        self._syncer = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="fsync")
         self._cv = threading.Condition()
         self._queue: list[Incoming] = []
         self._busy = False
@@ -43,25 +40,10 @@ class GroupCommit:
 
     def start_sync(self, staged: StagedFile) -> None:
         """Start the fsync of an instance's bytes (all written) now."""
-        try:
-            staged.sync_in(self._io)
-        except RuntimeError:  # shut down: filing fsyncs it inline
-            pass
-
-    def background(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Run ``fn`` on a thread for file-system work (inline once closed)."""
-        try:
-            return self._io.submit(fn, *args)
-        except RuntimeError:  # shut down: the receiver is stopping
-            done: Future[T] = Future()
-            try:
-                done.set_result(fn(*args))
-            except Exception as exc:
-                done.set_exception(exc)
-            return done
+        staged.sync_in(self._syncer)
 
     def close(self) -> None:
-        self._io.shutdown(wait=False)
+        self._syncer.shutdown(wait=False)
 
     def file(self, item: Incoming) -> Received:
         """File ``item`` (alone or with others); raises what filing it raised."""
