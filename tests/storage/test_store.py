@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,77 @@ def test_clean_removes_work_folders_of_killed_jobs(store: FileStore) -> None:
     os.utime(old, (past, past))
     assert store.clean() == 1
     assert not old.exists() and recent.is_dir()
+
+
+def test_unhashed_staging_hashes_only_when_asked(store: FileStore) -> None:
+    staged = store.stage(hashed=False)
+    staged.write(b"abc")
+    staged.write(b"def")
+    assert staged.end() == 6
+    assert staged.digest is None  # nothing hashed on the way in
+    digest = staged.seal()  # read back
+    assert (digest.size, digest.sha256) == (6, hashlib.sha256(b"abcdef").hexdigest())
+    assert digest.md5 == hashlib.md5(b"abcdef").hexdigest()
+    with pytest.raises(AssertionError, match="write after seal"):
+        staged.write(b"more")
+    staged.discard()
+
+
+def test_an_unhashed_file_that_changed_on_disk_is_not_hashed_as_received(
+    store: FileStore,
+) -> None:
+    staged = store.stage(hashed=False)
+    staged.write(b"abcdef")
+    staged.end()
+    with open(staged.tmp_path, "ab") as other:  # someone else's bytes
+        other.write(b"!")
+    with pytest.raises(OSError, match="holds 7 bytes, not 6"):
+        staged.seal()
+    staged.discard()
+
+
+def test_a_staged_file_is_fsynced_once_and_in_the_background_when_asked(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    staged = store.stage(hashed=False)
+    staged.write(b"x" * 100_000)
+    with pytest.raises(AssertionError, match="sync_in before end"):
+        staged.sync_in(ThreadPoolExecutor(1))
+    staged.end()
+    with ThreadPoolExecutor(1) as pool:
+        staged.sync_in(pool)
+        staged.sync_in(pool)  # already under way: not a second one
+        staged.sync()  # waits for it
+        staged.sync()  # nothing written since: no fsync, no device flush
+    assert len(synced) == 1
+    dest = store.archive / "new" / "folder" / "f.bin"
+    staged.link(dest)  # the folder is made when the link finds it missing
+    staged.discard()
+    assert dest.read_bytes() == b"x" * 100_000
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_a_failed_background_fsync_is_raised_to_whoever_waits_for_it(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_fsync(fd: int) -> None:
+        raise OSError("I/O error")
+
+    staged = store.stage(hashed=False)
+    staged.write(b"data")
+    staged.end()
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with ThreadPoolExecutor(1) as pool:
+        staged.sync_in(pool)
+        with pytest.raises(OSError, match="I/O error"):
+            staged.sync()
+    staged.discard()
+    assert list(store.tmp.iterdir()) == []
