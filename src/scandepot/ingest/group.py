@@ -40,7 +40,10 @@ class GroupCommit:
 
     def start_sync(self, staged: StagedFile) -> None:
         """Start the fsync of an instance's bytes (all written) now."""
-        staged.sync_in(self._syncer)
+        try:
+            staged.sync_in(self._syncer)
+        except RuntimeError:  # closed, the receiver stopping: filing fsyncs it inline
+            pass
 
     def close(self) -> None:
         self._syncer.shutdown(wait=False)

@@ -7,14 +7,16 @@ does the caller record it in the catalog. A write that fails at any point remove
 temporary file; one killed outright leaves only a temporary file, which nothing serves and
 :meth:`FileStore.clean` removes.
 
-The DICOM receiver takes the same steps in another order (:meth:`StagedFile.link`, then
-:meth:`StagedFile.sync`, then :func:`fsync_dir`, then the catalog commit): linking the
-final name before the file's fsync puts the name in the same journal commit as the data
-on ext4 and XFS, so the folder's fsync that follows finds little left to write. The
-guarantee is the same: nothing is committed to the catalog, and nothing acknowledged,
-before the bytes and the name are durable. It also stages without hashing
-(``hashed=False``): the checksums are computed when the staged session is built, see
-:mod:`scandepot.prearchive.digests`.
+Filing an instance (:mod:`scandepot.ingest.receive`) takes the same steps in another
+order: :meth:`StagedFile.link`, then :meth:`StagedFile.sync`, then :func:`fsync_dir`, then
+the catalog commit. Linking the final name before the file's fsync puts the name in the
+same journal commit as the data on ext4 and XFS, so the folder's fsync that follows finds
+little left to write. The DICOM receiver starts the fsync earlier still
+(:meth:`StagedFile.sync_in`, with the last byte), so that it runs while the instance is
+filed, and waits for it before the folder's fsync. The guarantee is the same: nothing is
+committed to the catalog, and nothing acknowledged, before the bytes and the name are
+durable. The receiver also stages without hashing (``hashed=False``): the checksums are
+computed later, see :mod:`scandepot.prearchive.digests`.
 
 Temporary files live in one folder rather than beside their destination so that a
 relabel or delete that renames a session's folder can never race with a half-written file
