@@ -178,13 +178,17 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
                         Instance.duplicate_of.is_(None),
                     )
                 ).all()
-                touched = False
+                # The scan's archived files at once, not one look-up per instance; the new
+                # File rows are flushed once per scan, not once per instance.
+                archived = {
+                    f.path: f
+                    for f in db.scalars(select(File).where(File.resource_id == resource.id))
+                }
+                moved: list[tuple[Instance, File]] = []
                 for inst in instances:
                     name = f"{inst.SOPInstanceUID}.dcm"
                     dest = folder / name
-                    record = db.scalar(
-                        select(File).where(File.resource_id == resource.id, File.path == name)
-                    )
+                    record = archived.get(name)
                     spool = ctx.store.data_dir / str(inst.spool_path)
                     if inst.md5 is None or inst.sha256 is None:  # arrived since complete()
                         digest = digests.of_staged(ctx, inst.spool_path, inst.size)
@@ -209,14 +213,17 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
                         linked.append(dest)
                         record = File(resource_id=resource.id, path=name, format="DICOM")
                         db.add(record)
+                        archived[name] = record
                     record.size, record.md5, record.sha256 = inst.size, inst.md5, inst.sha256
-                    db.flush()
+                    moved.append((inst, record))
+                db.flush()
+                for inst, record in moved:
                     inst.prearchive_id = None
                     inst.scan_id = scan.id
                     inst.file_id = record.id
                     inst.spool_path = None
-                    out.files += 1
-                    touched = True
+                out.files += len(moved)
+                touched = bool(moved)
                 frames = item.get("frames")
                 if frames and (scan.frames or 0) < frames:
                     scan.frames = frames
