@@ -23,8 +23,9 @@ from scandepot.context import Context
 from scandepot.db.base import UTCDateTime, utcnow
 from scandepot.dicom.headers import Header, read_header
 from scandepot.dicom.routing import Route, route
+from scandepot.prearchive import digests
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
-from scandepot.storage.store import StagedFile, file_digest, fsync_dir
+from scandepot.storage.store import StagedFile, fsync_dir
 
 log = logging.getLogger("scandepot.ingest")
 
@@ -235,7 +236,7 @@ class _Statements:
         )
         self.project = _Raw(select(Project.id).where(Project.label == bindparam("label")), dialect)
         self.held = _Raw(
-            select(i.c.id, i.c.sha256, i.c.spool_path)
+            select(i.c.id, i.c.sha256, i.c.spool_path, i.c.size)
             .where(
                 i.c.prearchive_id == bindparam("staging_id"),
                 i.c.sop_instance_uid == bindparam("sop"),
@@ -341,10 +342,10 @@ def _archived(
 
 def _held_sha256(ctx: Context, cursor: Any, sql: _Statements, held: Any) -> str:
     """The SHA-256 of a staged instance, computed now (and recorded) if it has none yet."""
-    instance_id, sha256, path = held
+    instance_id, sha256, path, size = held
     if sha256 is not None:
         return str(sha256)
-    digest = file_digest(ctx.store.data_dir / path)
+    digest = digests.of_staged(ctx, path, size)
     params = {"instance_id": instance_id, "new_md5": digest.md5, "new_sha256": digest.sha256}
     sql.fill.run(cursor, params)
     return digest.sha256
