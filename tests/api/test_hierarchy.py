@@ -222,6 +222,32 @@ def test_changing_only_the_case_of_a_label(client: TestClient, ctx: Context, use
     assert client.get(f"{scan_files_url(session='e1')}/a.dcm", auth=ADMIN).content == b"x"
 
 
+def test_every_look_up_by_label_ignores_case(
+    client: TestClient, ctx: Context, users: object
+) -> None:
+    """One rule for every look-up: a case-only relabel leaves the old spelling working."""
+    create_tree(client)
+    client.put(f"{scan_files_url()}/a.dcm", content=b"x", auth=ADMIN)
+    r = client.patch(f"{API}/projects/P1/sessions/E1", json={"label": "ses-01"}, auth=ADMIN)
+    assert r.status_code == 200, r.text
+    r = client.patch(f"{API}/projects/P1/sessions/ses-01", json={"label": "SES-01"}, auth=ADMIN)
+    assert r.status_code == 200, r.text
+    r = client.get(f"{API}/projects/P1/sessions/ses-01", auth=ADMIN)
+    assert r.status_code == 200 and r.json()["label"] == "SES-01"
+    assert client.get(f"{API}/projects/P1/subjects/s1", auth=ADMIN).json()["label"] == "S1"
+    r = client.get(f"{API}/projects/P1/sessions", params={"subject": "s1"}, auth=ADMIN)
+    assert [s["label"] for s in r.json()["items"]] == ["SES-01"]
+    url = scan_files_url(session="ses-01", resource="dicom")
+    assert client.get(f"{url}/a.dcm", auth=ADMIN).content == b"x"
+    assert client.get(f"{API}/projects/P1/sessions/ses-01/scans/1", auth=ADMIN).status_code == 200
+    # Changes through the other spelling act on the folders the labels name.
+    assert client.delete(f"{url}/a.dcm", auth=ADMIN).status_code == 204
+    assert not list((ctx.store.archive / "P1/subjects/S1").rglob("a.dcm"))
+    r = client.delete(f"{API}/projects/P1/subjects/s1?recursive=true", auth=ADMIN)
+    assert r.status_code == 204, r.text
+    assert not (ctx.store.archive / "P1/subjects/S1").exists()
+
+
 def test_resource_labels_differing_only_in_case_are_refused(
     client: TestClient, users: object
 ) -> None:

@@ -122,6 +122,19 @@ def test_routing_to_a_missing_project_is_flagged(
     assert "Project 'NOPE' does not exist." in waiting.problems
 
 
+def test_routing_finds_the_project_ignoring_case(
+    ctx: Context, pilot: str, storescu: Send, client: TestClient, tmp_path: Path
+) -> None:
+    study = Study(StudyDescription="xnat://pilot/sub 01/ses-01")
+    files = write_study(tmp_path / "in", study, [Series(1, "T1w")])
+    assert storescu(*files).returncode == 0
+    build(ctx)
+    assert staged(ctx) == []
+    r = client.get(f"{API}/projects/PILOT/sessions/ses-01", auth=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["subject"] == "sub_01"
+
+
 def test_review_projects_keep_sessions_ready(
     ctx: Context, make_project: Callable[..., str], storescu: Send, tmp_path: Path
 ) -> None:

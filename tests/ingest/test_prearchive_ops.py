@@ -70,6 +70,37 @@ def test_unassigned_sessions_are_for_site_admins(
     assert check(ctx).ok
 
 
+def test_a_session_routed_to_an_unreachable_project_is_shown_to_its_owners(
+    ctx: Context,
+    make_project: Callable[..., str],
+    storescu: Send,
+    client: TestClient,
+    actors: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    # The project the header names does not exist when the study arrives.
+    ctx.settings.prearchive_quiet_s = 0
+    study = Study(StudyDescription="xnat://pilot/sub 01/ses-01")
+    files = write_study(tmp_path / "in", study, [Series(1, "T1w")], per_series=2)
+    assert storescu(*files).returncode == 0
+    make_project("private", label="PILOT")  # review: sessions wait in the prearchive
+    make_project("private", label="OTHER")
+    listing = client.get(PRE, auth=actors["owner"]).json()
+    [item] = listing["items"]
+    assert item["project"] is None
+    assert item["routing"]["project"] == "pilot"
+    assert "Project 'pilot' does not exist." in item["problems"]
+    assert client.get(f"{PRE}/{item['id']}", auth=actors["owner"]).status_code == 200
+    # Members see their project's staged sessions, not the ones waiting to be put there.
+    assert client.get(PRE, auth=actors["member"]).json()["total"] == 0
+    assert client.get(f"{PRE}/{item['id']}", auth=actors["member"]).status_code == 404
+    # A rebuild finds the project ignoring case, as labels are matched.
+    r = client.post(f"{PRE}/{item['id']}/rebuild", auth=actors["owner"])
+    assert r.status_code == 200, r.text
+    assert r.json()["project"] == "PILOT" and r.json()["status"] == "READY"
+    assert r.json()["subject"] == "sub_01" and r.json()["problems"] == []
+
+
 def test_relabel_resolves_a_conflict(
     ctx: Context,
     pilot: str,

@@ -90,7 +90,7 @@ def commit_upload(
                 "ask for overwrite to replace it.",
                 field="path",
             )
-        dest = ctx.archive_path(owner.resource_files_dir(resource) / path)
+        dest = ctx.archive_path(owner.resource_files_dir(res.label) / path)
         if existing is None:
             record = File(resource_id=res.id, path=path)
             db.add(record)
@@ -103,7 +103,7 @@ def commit_upload(
         if existing is None:
             record.created_at = record.updated_at
         else:
-            where = str(owner.resource_files_dir(resource) / path)
+            where = str(owner.resource_files_dir(res.label) / path)
             audit.record(db, actor, "file.replaced", project=ref.project, target=where)
         db.flush()
         backup = _keep_backup(ctx, dest) if existing is not None else None
@@ -142,7 +142,7 @@ def locate(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) 
         record = db.scalar(select(File).where(File.resource_id == res.id, File.path == path))
         if record is None:
             raise NotFound(f"File '{path}' not found in resource '{resource}'.", field="path")
-        return Located(record, ctx.archive_path(owner.resource_files_dir(resource) / path))
+        return Located(record, ctx.archive_path(owner.resource_files_dir(res.label) / path))
 
 
 def record_download(
@@ -187,7 +187,7 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) 
         if record is None:
             raise NotFound(f"File '{path}' not found in resource '{resource}'.", field="path")
         db.delete(record)
-        where = owner.resource_files_dir(resource) / path
+        where = owner.resource_files_dir(res.label) / path
         audit.record(db, actor, "file.deleted", project=ref.project, target=str(where))
         dest = ctx.archive_path(where)
     ctx.store.remove_file(dest)

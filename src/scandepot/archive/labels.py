@@ -6,13 +6,14 @@ import re
 import unicodedata
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.archive.models import Session, Subject
 from scandepot.errors import Invalid
 
 Labelled = TypeVar("Labelled", Subject, Session)
+Query = TypeVar("Query", bound=Select[Any])
 
 LABEL_RULE = "letters, digits, '-' and '_', at most 64 characters"
 _LABEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -30,6 +31,19 @@ def check_label(value: object, *, field: str = "label") -> str:
     return value
 
 
+def same_label(column: SQLColumnExpression[str], label: str) -> ColumnElement[bool]:
+    """The one rule every look-up by label follows: labels compare ignoring case, as
+    :func:`label_taken` keeps them unique (a relabel from ``ses-01`` to ``SES-01`` still
+    answers to ``ses-01``)."""
+    return func.lower(column) == label.lower()
+
+
+def by_label(stmt: Query, column: SQLColumnExpression[str], label: str) -> Query:
+    """``stmt`` narrowed to the one row that ``label`` names under :func:`same_label`.
+    Should rows differing only in case exist from before, the exact spelling is taken."""
+    return stmt.where(same_label(column, label)).order_by(column != label).limit(1)
+
+
 def label_taken(
     db: DBSession,
     id_column: SQLColumnExpression[Any],
@@ -42,7 +56,7 @@ def label_taken(
     """Whether another row under ``scope`` has ``label``, ignoring case: labels name
     folders, and folders differing only in case collide on case-insensitive file systems.
     ``exclude`` is the row being relabelled (it may change only the case of its label)."""
-    stmt = select(id_column).where(scope, func.lower(label_column) == label.lower())
+    stmt = select(id_column).where(scope, same_label(label_column, label))
     if exclude is not None:
         stmt = stmt.where(id_column != exclude)
     return db.scalar(stmt.limit(1)) is not None
@@ -90,10 +104,6 @@ def find_labelled(
     :func:`label_taken` does: data arriving for ``ses01`` goes to the archived ``SES01``
     (merged, or a conflict), never to a second folder differing only in case. Should rows
     differing only in case exist from before, the exact spelling is taken."""
-    stmt = (
-        select(model)
-        .where(model.project_id == project_id, func.lower(model.label) == label.lower())
-        .order_by(model.label != label)
-        .limit(1)
+    return db.scalar(
+        by_label(select(model).where(model.project_id == project_id), model.label, label)
     )
-    return db.scalar(stmt)

@@ -13,7 +13,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, scans, sessions, subjects
-from scandepot.archive.labels import check_label, label_taken
+from scandepot.archive.labels import by_label, check_label, label_taken
 from scandepot.archive.layout import Owner
 from scandepot.archive.models import File, Resource
 from scandepot.context import Context
@@ -83,7 +83,7 @@ def hold_labels(db: DBSession, owner: Owner) -> None:
 
 def find(db: DBSession, owner: Owner, label: str, ref: OwnerRef) -> Resource:
     resource = db.scalar(
-        select(Resource).where(Resource.parent_key == owner.key, Resource.label == label)
+        by_label(select(Resource).where(Resource.parent_key == owner.key), Resource.label, label)
     )
     if resource is None:
         raise NotFound(f"Resource '{label}' not found in {ref.describe()}.", field="resource")
@@ -94,8 +94,8 @@ def find_or_create(db: DBSession, owner: Owner, label: str) -> Resource:
     """The resource ``label`` of ``owner``, created if missing. Safe against a concurrent
     creator: the loser of the race rolls back to a savepoint and takes the winner's row."""
     check_label(label, field="resource")
-    query = select(Resource).where(
-        Resource.parent_key == owner.key, func.lower(Resource.label) == label.lower()
+    query = by_label(
+        select(Resource).where(Resource.parent_key == owner.key), Resource.label, label
     )
     resource = db.scalar(query)
     if resource is not None:
@@ -158,8 +158,8 @@ def list_resources(ctx: Context, actor: Actor, ref: OwnerRef) -> list[ResourceVi
 def get(ctx: Context, actor: Actor, ref: OwnerRef, label: str) -> ResourceView:
     with ctx.db.read() as db:
         owner = load_owner(db, actor, ref, Action.READ)
-        find(db, owner, label, ref)
-        return next(v for v in _views(db, owner) if v.resource.label == label)
+        found = find(db, owner, label, ref)
+        return next(v for v in _views(db, owner) if v.resource.id == found.id)
 
 
 def create(ctx: Context, actor: Actor, ref: OwnerRef, data: ResourceCreate) -> ResourceView:
@@ -181,7 +181,7 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, label: str) -> None:
     with ctx.db.write() as db:
         owner = load_owner(db, actor, ref, Action.DELETE)
         resource = find(db, owner, label, ref)
-        folder = owner.resource_files_dir(label).parent
+        folder = owner.resource_files_dir(resource.label).parent
         db.delete(resource)
         audit.record(db, actor, "resource.deleted", project=ref.project, target=str(folder))
     ctx.store.remove_tree(ctx.archive_path(folder))

@@ -12,7 +12,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, sessions
-from scandepot.archive.labels import check_label, label_taken
+from scandepot.archive.labels import by_label, check_label, label_taken
 from scandepot.archive.listing import Page, PageRequest, like, paginate
 from scandepot.archive.models import Scan, ScanQuality, Session
 from scandepot.archive.relocate import relocations
@@ -52,7 +52,7 @@ def load(
     db: DBSession, actor: Actor, project: str, session: str, scan: str, action: Action
 ) -> Scan:
     parent = sessions.load(db, actor, project, session, action)
-    found = db.scalar(select(Scan).where(Scan.session_id == parent.id, Scan.label == scan))
+    found = db.scalar(by_label(select(Scan).where(Scan.session_id == parent.id), Scan.label, scan))
     if found is None:
         raise NotFound(f"Scan '{scan}' not found in session '{session}'.", field="scan")
     return found

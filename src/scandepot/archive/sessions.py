@@ -15,7 +15,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
 from scandepot.archive.ids import next_accession
-from scandepot.archive.labels import check_label, label_taken
+from scandepot.archive.labels import by_label, check_label, label_taken, same_label
 from scandepot.archive.listing import Page, PageRequest, like, paginate
 from scandepot.archive.models import Project, Resource, Session, Subject
 from scandepot.archive.relocate import relocations
@@ -70,7 +70,7 @@ class SessionCreate(SessionFields):
 def load(db: DBSession, actor: Actor, project: str, label: str, action: Action) -> Session:
     proj = projects.load(db, actor, project, action)
     session = db.scalar(
-        select(Session).where(Session.project_id == proj.id, Session.label == label)
+        by_label(select(Session).where(Session.project_id == proj.id), Session.label, label)
     )
     if session is None:
         raise NotFound(f"Session '{label}' not found in project '{project}'.", field="session")
@@ -90,7 +90,7 @@ def _ensure_free(
 
 def _subject(db: DBSession, project: Project, label: str) -> Subject:
     subject = db.scalar(
-        select(Subject).where(Subject.project_id == project.id, Subject.label == label)
+        by_label(select(Subject).where(Subject.project_id == project.id), Subject.label, label)
     )
     if subject is None:
         raise NotFound(
@@ -122,7 +122,7 @@ def list_sessions(
         if label:
             stmt = stmt.where(like(Session.label, label))
         if subject:
-            stmt = stmt.where(Subject.label == subject)
+            stmt = stmt.where(same_label(Subject.label, subject))
         if modality:
             stmt = stmt.where(Session.modality == modality)
         if date_from:
@@ -172,6 +172,7 @@ def update(ctx: Context, actor: Actor, project: str, label: str, data: SessionFi
     new_subject = changes.pop("subject", None)
     with relocations(ctx) as moves, ctx.db.write() as db:
         session = load(db, actor, project, label, Action.EDIT)
+        project = session.project.label
         old_dir = layout.session_dir(project, session.subject.label, session.label)
         if new_label is not None and new_label != session.label:
             check_label(new_label)
@@ -197,7 +198,7 @@ def update(ctx: Context, actor: Actor, project: str, label: str, data: SessionFi
 def delete(ctx: Context, actor: Actor, project: str, label: str) -> None:
     with ctx.db.write() as db:
         session = load(db, actor, project, label, Action.DELETE)
-        folder = layout.session_dir(project, session.subject.label, session.label)
+        folder = layout.session_dir(session.project.label, session.subject.label, session.label)
         db.delete(session)
-        audit.record(db, actor, "session.deleted", project=project, target=label)
+        audit.record(db, actor, "session.deleted", project=project, target=session.label)
     ctx.store.remove_tree(ctx.archive_path(folder))

@@ -11,7 +11,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
 from scandepot.archive.ids import next_accession
-from scandepot.archive.labels import check_label, label_taken
+from scandepot.archive.labels import by_label, check_label, label_taken
 from scandepot.archive.listing import Page, PageRequest, like, paginate
 from scandepot.archive.models import Project, Session, Sex, Subject
 from scandepot.archive.relocate import relocations
@@ -46,7 +46,7 @@ class SubjectCreate(SubjectFields):
 def load(db: DBSession, actor: Actor, project: str, label: str, action: Action) -> Subject:
     proj = projects.load(db, actor, project, action)
     subject = db.scalar(
-        select(Subject).where(Subject.project_id == proj.id, Subject.label == label)
+        by_label(select(Subject).where(Subject.project_id == proj.id), Subject.label, label)
     )
     if subject is None:
         raise NotFound(f"Subject '{label}' not found in project '{project}'.", field="subject")
@@ -129,10 +129,10 @@ def update(ctx: Context, actor: Actor, project: str, label: str, data: SubjectFi
         if new_label is not None and new_label != subject.label:
             check_label(new_label)
             _ensure_free(db, subject.project, new_label, exclude=subject.id)
-            old_dir = layout.subject_dir(project, subject.label)
+            old_dir = layout.subject_dir(subject.project.label, subject.label)
             subject.label = new_label
             db.flush()
-            moves.move(old_dir, layout.subject_dir(project, new_label))
+            moves.move(old_dir, layout.subject_dir(subject.project.label, new_label))
         for key, value in changes.items():
             setattr(subject, key, {} if key == "fields" and value is None else value)
         return subject
@@ -149,6 +149,7 @@ def delete(
                 f"Subject '{label}' has {sessions} session(s); "
                 "delete them first or ask for a recursive delete."
             )
+        folder = layout.subject_dir(subject.project.label, subject.label)
         db.delete(subject)
-        audit.record(db, actor, "subject.deleted", project=project, target=label)
-    ctx.store.remove_tree(ctx.archive_path(layout.subject_dir(project, label)))
+        audit.record(db, actor, "subject.deleted", project=project, target=subject.label)
+    ctx.store.remove_tree(ctx.archive_path(folder))

@@ -10,9 +10,12 @@ The rules, first match wins (docs/dicom.md explains them for scanner operators):
 4. otherwise the instance is unassigned: it waits in the prearchive for someone to route it.
 
 Subject defaults to Patient's Name (0010,0010), session to Patient ID (0010,0020).
-Values become labels predictably: every run of characters other than letters, digits,
-'-' and '_' becomes one '_', '_' is trimmed from both ends, and the result is cut at 64
-characters; a value left empty counts as absent. Nothing is refused at this stage.
+A value runs to the next '/' (``xnat://``) or to the next key, ';', ',' or line end
+(comments), spaces included, and becomes a label predictably as a whole: every run of
+characters other than letters, digits, '-' and '_' becomes one '_', '_' is trimmed from
+both ends, and the result is cut at 64 characters; a value left empty counts as absent.
+Nothing is refused at this stage. The project is matched to a project ID ignoring case
+where the staged session is resolved (prearchive.builder), as labels are.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from dataclasses import dataclass
 
 from scandepot.dicom.headers import Header
 
-_XNAT = re.compile(r"xnat://([^/\s]+)(?:/([^/\s]+))?(?:/([^/\s]+))?", re.IGNORECASE)
-_PAIR = re.compile(r"\b(Project|Subject|Session)\s*:\s*([^\s;,]+)", re.IGNORECASE)
+# A value runs to the next '/', spaces included ("xnat://P/sub 01" names subject sub_01).
+_XNAT = re.compile(r"xnat://([^/]+)(?:/([^/]*))?(?:/([^/]*))?", re.IGNORECASE)
+# A value runs to the next key, ';', ',' or line end, spaces included.
+_KEY = r"\b(?:Project|Subject|Session)\s*:"
+_PAIR = re.compile(rf"\b(Project|Subject|Session)\s*:\s*((?:(?!{_KEY})[^;,\r\n])*)", re.IGNORECASE)
 _BAD = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -45,7 +51,7 @@ def clean(value: str | None) -> str | None:
 def _pairs(text: str | None) -> dict[str, str]:
     if not text:
         return {}
-    return {key.lower(): value for key, value in _PAIR.findall(text)}
+    return {key.lower(): value for key, value in _PAIR.findall(text) if value.strip()}
 
 
 def route(header: Header, *, default_project: str | None = None) -> Route:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.archive.labels import LABEL_RULE, find_labelled
+from scandepot.archive.labels import LABEL_RULE, by_label, find_labelled
 from scandepot.archive.models import Project, Scan, SeriesFilterMode, Session, Subject
 from scandepot.dicom.routing import clean
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
@@ -37,6 +37,42 @@ def excluded(mode: str, patterns: list[re.Pattern[str]], description: str) -> bo
         return False
     hit = any(p.search(description) for p in patterns)
     return not hit if mode == SeriesFilterMode.ALLOW else hit
+
+
+NO_PROJECT = "No project: route the session to a project to archive it."
+
+
+def routed_project(staged: PrearchiveSession) -> str | None:
+    """The project ID the routing rules named for ``staged``, as the header spelled it."""
+    value = (staged.routing or {}).get("project")
+    return value if isinstance(value, str) and value else None
+
+
+def _resolve(db: DBSession, staged: PrearchiveSession) -> str | None:
+    """Put an unassigned session into the project its routing names, matched ignoring
+    case as labels are (``xnat://pilot`` reaches project ``PILOT``); otherwise return
+    why it stays unassigned."""
+    routed = routed_project(staged)
+    if staged.project_key != UNASSIGNED:
+        return None
+    if routed is None:
+        return NO_PROJECT
+    project = db.scalar(by_label(select(Project), Project.label, routed))
+    if project is None:
+        return f"Project '{routed}' does not exist."
+    clash = db.scalar(
+        select(PrearchiveSession.id).where(
+            PrearchiveSession.project_key == project.label,
+            PrearchiveSession.StudyInstanceUID == staged.StudyInstanceUID,
+        )
+    )
+    if clash is not None:
+        return (
+            f"Project '{project.label}' already holds this study in staged session {clash}; "
+            "archive or delete that one first."
+        )
+    staged.project_key = project.label
+    return None
 
 
 def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
@@ -93,7 +129,7 @@ def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
         )
     if project is None:
         # Not a conflict: the session waits until someone routes it to a project.
-        problems.append("No project: route the session to a project to archive it.")
+        problems.append(_resolve(db, staged) or NO_PROJECT)
         return Plan(scans, problems, [])
     return Plan(scans, problems, conflicts_with_archive(db, staged, project, scans))
 
@@ -137,7 +173,9 @@ def conflicts_with_archive(
 
 
 def build(db: DBSession, staged: PrearchiveSession) -> Plan:
-    """Record the plan on the staged session and set its status (READY or CONFLICT)."""
+    """Record the plan on the staged session and set its status (READY or CONFLICT); an
+    unassigned session whose routing names a project (in any case) is put into it."""
+    _resolve(db, staged)
     result = plan(db, staged)
     staged.scans = result.scans
     kept = [p for p in staged.problems if "arrived again with other bytes" in p]

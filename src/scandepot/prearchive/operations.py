@@ -2,8 +2,10 @@
 
 Members work on their project's staged sessions (see, relabel, rebuild); owners also
 archive them, move them into the project and delete them; unassigned sessions are for
-site administrators. Each staged session holds exactly one study (sessions are keyed by
-Study Instance UID), so studies never need separating.
+site administrators, and for the owners of the project their routing names (matched
+ignoring case): a session that could not reach its project is shown to the people who
+can put it there, with the reason among its problems. Each staged session holds exactly
+one study (sessions are keyed by Study Instance UID), so studies never need separating.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects
-from scandepot.archive.labels import check_label
+from scandepot.archive.labels import by_label, check_label
 from scandepot.archive.listing import Page, PageRequest, paginate
 from scandepot.archive.models import Project, UploadDestination
 from scandepot.context import Context
@@ -53,11 +55,33 @@ def load(db: DBSession, actor: Actor, staged_id: int, action: Action) -> Prearch
     if staged is None:
         raise Unauthorized() if actor.is_anonymous else _not_found(staged_id)
     if staged.project_key == UNASSIGNED:
-        if actor.is_site_admin:
+        if actor.is_site_admin or _owns_routed(db, actor, staged):
             return staged
         raise Unauthorized() if actor.is_anonymous else _not_found(staged_id)
     projects.load(db, actor, staged.project_key, action)
     return staged
+
+
+def _owns_routed(db: DBSession, actor: Actor, staged: PrearchiveSession) -> bool:
+    routed = builder.routed_project(staged)
+    if routed is None or actor.is_anonymous:
+        return False
+    project = db.scalar(by_label(select(Project), Project.label, routed))
+    return project is not None and permissions.level_on(db, actor, project) >= Level.MANAGE
+
+
+def _visible(actor: Actor) -> ColumnElement[bool]:
+    """The staged sessions ``actor`` may list: those of projects they work in, and the
+    unassigned ones whose routing names a project they own (:func:`_owns_routed`)."""
+    allowed = select(Project.label).where(permissions.permission_clause(actor, Level.WRITE))
+    owned = select(func.lower(Project.label)).where(
+        permissions.permission_clause(actor, Level.MANAGE)
+    )
+    routed = func.lower(PrearchiveSession.routing["project"].as_string())
+    return or_(
+        PrearchiveSession.project_key.in_(allowed),
+        and_(PrearchiveSession.project_key == UNASSIGNED, routed.in_(owned)),
+    )
 
 
 def _view(db: DBSession, staged: PrearchiveSession) -> StagedView:
@@ -80,8 +104,7 @@ def list_staged(
     permissions.require_signed_in(actor)
     stmt = select(PrearchiveSession)
     if not actor.is_site_admin:
-        allowed = select(Project.label).where(permissions.permission_clause(actor, Level.WRITE))
-        stmt = stmt.where(PrearchiveSession.project_key.in_(allowed))
+        stmt = stmt.where(_visible(actor))
     if project is not None:
         stmt = stmt.where(
             PrearchiveSession.project_key == ("" if project == "unassigned" else project)
