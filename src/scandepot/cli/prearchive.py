@@ -36,8 +36,10 @@ def _run(data_dir: Path | None, database_url: str | None, work: Callable[[Contex
 
 def _line(view: StagedView) -> str:
     s = view.staged
+    # A label no routing rule gave is shown as such, never as Python's None.
+    subject, session = s.subject or "(no subject)", s.session or "(no session)"
     return (
-        f"{s.id}\t{s.status}\t{s.project_key or '(unassigned)'}\t{s.subject}\t{s.session}\t"
+        f"{s.id}\t{s.status}\t{s.project_key or '(unassigned)'}\t{subject}\t{session}\t"
         f"{len(s.scans)} scans\t{view.files} files\t{s.StudyInstanceUID}"
     )
 
