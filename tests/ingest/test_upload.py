@@ -6,7 +6,9 @@ Archives are made with the standard tools (zip, tar) from real Part 10 files.
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -354,3 +356,55 @@ def test_held_names_what_need_not_be_sent_again(
         client.post(url, json={"instances": query}, auth=actors["collaborator"]).status_code == 403
     )
     assert client.post(url, json={"instances": query}, auth=actors["outsider"]).status_code == 404
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar", "tar.gz"])
+def test_a_download_of_scandepot_imports_again(
+    ctx: Context,
+    client: Client,
+    actors: dict[str, Any],
+    project: str,
+    make_project: Callable[..., str],
+    tmp_path: Path,
+    fmt: str,
+) -> None:
+    """Its own manifests are recognised, not refused as unparsable, and check the bytes."""
+    owner = actors["owner"]
+    root = tmp_path / "src"
+    write_study(root, Study(), [Series(1, "T1w")], per_series=3)
+    r = post(
+        client,
+        project,
+        tar_dir(root, tmp_path / "up.tgz"),
+        owner,
+        subject="s1",
+        session="e1",
+        destination="archive",
+    )
+    assert r.status_code == 200, r.text
+    url = f"{API}/projects/{project}/sessions/e1/download"
+    download = client.get(url, params={"format": fmt}, auth=owner)
+    assert download.status_code == 200, download.text
+    other = make_project("private", label="COPY")
+    r = post(
+        client, other, download.content, owner, subject="s1", session="e1", destination="archive"
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["files"] == 3 and r.json()["skipped"] == []
+    if fmt == "zip":
+        return
+    # A member whose bytes differ from what the manifest lists refuses the archive.
+    out, flipped = io.BytesIO(), False
+    with (
+        tarfile.open(fileobj=io.BytesIO(download.content)) as archive,
+        tarfile.open(fileobj=out, mode="w") as copy,
+    ):
+        for info in archive:
+            stream = archive.extractfile(info)
+            data = stream.read() if stream is not None else b""
+            if info.name.endswith(".dcm") and not flipped:
+                data, flipped = data[:-1] + bytes([data[-1] ^ 1]), True
+            copy.addfile(info, io.BytesIO(data))
+    r = post(client, other, out.getvalue(), owner, subject="s2", session="e2")
+    assert r.status_code == 422, r.text
+    assert "manifest lists" in r.json()["error"]["message"]

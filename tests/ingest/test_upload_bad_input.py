@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import subprocess
+import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -174,6 +175,31 @@ def test_truncated_archives(
     cut = body[: len(body) // 2]
     refused(post(client, project, cut, actors["member"]), 422, "truncated or damaged")
     nothing_left(ctx)
+
+
+def test_a_tar_cut_at_a_member_boundary_is_refused(
+    ctx: Context, client: TestClient, actors: dict[str, Any], project: str, dicom: bytes
+) -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for number in (1, 2, 3):
+            info = tarfile.TarInfo(f"{number}.dcm")
+            info.size = len(dicom)
+            archive.addfile(info, io.BytesIO(dicom))
+    body = out.getvalue()
+    # After the first member's header and data (rounded to a block), before the second.
+    cut = body[: 512 + (len(dicom) + 511) // 512 * 512]
+    refused(post(client, project, cut, actors["member"]), 422, "two zero blocks")
+    nothing_left(ctx)
+
+
+def test_folders_in_a_tar_are_not_listed_as_skipped(
+    client: TestClient, actors: dict[str, Any], project: str, good: Path, tmp_path: Path
+) -> None:
+    (good / "deeper" / "still").mkdir(parents=True)
+    r = post(client, project, tar_dir(good, tmp_path / "up.tar", "cf"), actors["member"])
+    assert r.status_code == 200, r.text
+    assert r.json()["files"] == 2 and r.json()["skipped"] == []
 
 
 def test_encrypted_zip(
