@@ -6,6 +6,7 @@ Only the header is parsed (up to the pixel data); the bytes on disk stay as rece
 from __future__ import annotations
 
 import datetime as dt
+import math
 import struct
 from dataclasses import dataclass
 from io import BytesIO
@@ -19,6 +20,7 @@ from pydicom.filereader import read_dataset
 from pydicom.tag import Tag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
+from scandepot.dicom import uids
 from scandepot.errors import Invalid
 
 KEYWORDS = (
@@ -96,34 +98,53 @@ def _text(ds: Any, keyword: str, limit: int) -> str | None:
     value = ds.get(keyword)
     if value is None or value == "":
         return None
-    return str(value).strip()[:limit] or None
+    # NUL is no character of a text VR (PS3.5 §6.2), and no catalog column takes it.
+    return str(value).replace("\x00", "").strip()[:limit] or None
+
+
+# PS3.5 Table 6.2-1: an IS value lies in -2^31 .. 2^31 - 1. Anything outside (which a
+# catalog column cannot hold either) is read as absent, like any other unreadable number.
+_IS_RANGE = range(-(2**31), 2**31)
 
 
 def _int(ds: Any, keyword: str) -> int | None:
     value = ds.get(keyword)
     try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        number = int(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is None or number in _IS_RANGE else None
 
 
 def _float(ds: Any, keyword: str) -> float | None:
     value = ds.get(keyword)
     try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        number = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is None or math.isfinite(number) else None
 
 
 def _uid(ds: Any, keyword: str, *, required: bool) -> str:
-    value = str(ds.get(keyword) or "").strip().rstrip("\x00")
+    """A UID attribute checked against the UID grammar: these name spool files."""
+    value = uids.unpad(str(ds.get(keyword) or ""))
     if not value:
         if required:
             raise NotDicom(f"The instance has no {keyword}.")
         return ""
-    if len(value) > 64:
-        raise NotDicom(f"{keyword} is longer than 64 characters.")
-    return value
+    return _checked(value, keyword)
+
+
+def _checked(value: str, keyword: str) -> str:
+    try:
+        return uids.check(value, keyword)
+    except uids.InvalidUID as exc:
+        raise NotDicom(str(exc)) from None
+
+
+def _meta_uid(meta: Any, keyword: str) -> str:
+    """A File Meta UID, checked like the data set's; empty when absent."""
+    return _uid(meta, keyword, required=False) if meta is not None else ""
 
 
 def _date(value: Any) -> dt.date | None:
@@ -297,7 +318,10 @@ def _scan(head: bytes, implicit: bool) -> _Values | None:
     values = _Values()
     for tag, value in raw.items():
         keyword, kind = _WANTED[tag]
-        text = value.decode("ascii" if kind == "UI" else encoding).rstrip(" \x00")
+        try:
+            text = value.decode("ascii" if kind == "UI" else encoding).rstrip(" \x00")
+        except UnicodeDecodeError:
+            raise _Unusual("undecodable value") from None
         if kind not in _SINGLE_VALUED and "\\" in text:
             raise _Unusual("several values")
         if kind == "IS" and text.strip():
@@ -371,11 +395,14 @@ def read_header(path: Path, *, transfer_syntax: str | None = None) -> Header:
 
 
 def _header(ds: Any, syntax: str, meta: Any = None) -> Header:
-    sop_class = _uid(ds, "SOPClassUID", required=False) or (
-        str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""
+    sop_class = _uid(ds, "SOPClassUID", required=False) or _meta_uid(
+        meta, "MediaStorageSOPClassUID"
     )
     if not sop_class:
         raise NotDicom("The instance has no SOPClassUID.")
+    syntax = uids.unpad(syntax)
+    if syntax:
+        syntax = _checked(syntax, "TransferSyntaxUID")
     try:
         return Header(
             SOPClassUID=sop_class,

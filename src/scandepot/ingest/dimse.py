@@ -34,7 +34,8 @@ from pynetdicom.presentation import PresentationContext
 
 from scandepot import __version__
 from scandepot.context import Context
-from scandepot.dicom.headers import NotDicom, read_header, read_header_bytes
+from scandepot.dicom.headers import read_header, read_header_bytes
+from scandepot.errors import ScandepotError
 from scandepot.ingest import commands
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Incoming, Placements, Source
@@ -395,7 +396,7 @@ class Association:
             self.group.start_sync(staged)  # runs while the header is read and filed
             header = read_header_bytes(bytes(head), syntax) or read_header(staged.tmp_path)
             self.group.file(Incoming(staged, source, header, self.placements))
-        except NotDicom as exc:
+        except ScandepotError as exc:  # NotDicom, or a refusal: sending again cannot help
             log.warning("refused an instance from %s: %s", self.calling_ae, exc.message)
             return CANNOT_UNDERSTAND
         except Exception:

@@ -21,8 +21,10 @@ from scandepot.archive.ids import next_value
 from scandepot.archive.models import Project, Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import UTCDateTime, utcnow
-from scandepot.dicom.headers import Header, read_header
+from scandepot.dicom import uids
+from scandepot.dicom.headers import Header, NotDicom, read_header
 from scandepot.dicom.routing import Route, route
+from scandepot.errors import Conflict
 from scandepot.prearchive import digests
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.storage.store import StagedFile, fsync_dir
@@ -64,8 +66,14 @@ class Received:
 
 
 def spool_name(prearchive_id: int, header: Header, suffix: str = "") -> str:
-    """Where a staged instance is kept, relative to the data folder (as catalogued)."""
+    """Where a staged instance is kept, relative to the data folder (as catalogued).
+
+    The UIDs were checked when the header was read; they are checked again here, where
+    they become a path, so that no way of making a :class:`Header` can name a file
+    outside the spool."""
     series, sop = header.SeriesInstanceUID, header.SOPInstanceUID
+    if not (uids.is_valid(series) and uids.is_valid(sop)):
+        raise NotDicom(f"Not a UID: SeriesInstanceUID {series!r} or SOPInstanceUID {sop!r}.")
     return f"prearchive/{prearchive_id}/{series}/{sop}{suffix}.dcm"
 
 
@@ -268,6 +276,9 @@ class _Statements:
             .join(Session, Scan.session_id == Session.id)
             .where(Session.project_id == bindparam("project_id"))
         )
+        self.spooled = _Raw(
+            select(i.c.id).where(i.c.spool_path == bindparam("spool_path")).limit(1), dialect
+        )
         self.fill = _Raw(
             update(i)
             .where(i.c.id == bindparam("instance_id"))
@@ -439,7 +450,17 @@ def _file_one(
     if known:
         item.result = Received(place.staging_id, duplicate=True)
         return
-    staged.link(dest, replace_orphan=not conflict)
+    try:
+        staged.link(dest)
+    except Conflict:
+        # A name left by a writer killed before its commit may be replaced; a name the
+        # catalog knows never is (PS3.5 UIDs cannot reach outside the spool, but a file
+        # that is in the catalog stays as it is whatever arrives).
+        if conflict or sql.spooled.run(cursor, {"spool_path": name}).fetchone() is not None:
+            raise Conflict(
+                f"Instance {sop} would replace a staged file the catalog holds.", field="dicom"
+            ) from None
+        staged.link(dest, replace_orphan=True)
     digest = staged.digest
     item.dest = dest
     sql.insert.run(
