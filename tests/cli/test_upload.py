@@ -133,6 +133,40 @@ def test_to_the_archive_with_labels(
     assert "only its owners may upload straight into the archive" in refused.stderr
 
 
+def test_a_refused_archive_says_so_and_what_to_do(
+    ctx: Context, users: dict[str, User], project: str, live_server: LiveServer, tmp_path: Path
+) -> None:
+    """A member's --to archive into a project that reviews uploads: several streams go in,
+    the last (which archives) is refused; the refusal is the message, not a rerun."""
+    folder = tmp_path / "zipped"
+    write_study(folder, Study(), [Series(1, "T1w")], per_series=11, size=512)
+    subprocess.run(["zip", "-qr", str(tmp_path / "study.zip"), "."], cwd=folder, check=True)
+    token = token_for(ctx, users["member"])
+    args = ["--to", "archive", "--batch-mb", "1", "--subject", "s1", "--session", "e1"]
+    out = run(live_server, token, tmp_path, str(tmp_path / "study.zip"), *args)
+    text = out.stdout + out.stderr
+    assert out.returncode == 2, text
+    assert "only its owners may upload straight into the archive" in out.stderr
+    assert "--to prearchive" in out.stderr and "not where you asked" in out.stdout
+    assert "scandepot-upload-" not in text and "run again" not in text
+
+
+def test_files_held_under_other_labels_are_not_verified(
+    ctx: Context, users: dict[str, User], project: str, live_server: LiveServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "one"
+    write_study(folder, Study(), [Series(1, "T1w")], per_series=2)
+    token = token_for(ctx, users["owner"])
+    first = ["--subject", "sub-01", "--session", "ses-01", "--to", "archive"]
+    assert run(live_server, token, tmp_path, str(folder), *first).returncode == 0
+    again = run(live_server, token, tmp_path, str(folder), *first)
+    assert again.returncode == 0 and "Verified: all 2 files" in again.stdout
+    other = ["--subject", "sub-01", "--session", "ses-02", "--to", "archive"]
+    moved = run(live_server, token, tmp_path, str(folder), *other)
+    assert moved.returncode == 1, moved.stdout + moved.stderr
+    assert "Verified" not in moved.stdout and "not where you asked" in moved.stdout
+
+
 def test_killed_half_way_then_run_again(
     ctx: Context,
     users: dict[str, User],

@@ -11,10 +11,12 @@
    last stream of each session archives it (with ``--overwrite``). Interrupted, a stream
    leaves nothing behind on the server; run the command again to send what is missing.
 4. At the end the server is asked again: every instance must be held with the local
-   SHA-256, or the command exits 1.
+   SHA-256 where the user asked for it (``--subject``, ``--session``, and the archive
+   with ``--to archive``; see cli.verify), or the command exits 1.
 
 Exit codes: 0 everything sent and verified; 1 something is missing or differs (run
-again); 2 refused (credentials, access, bad options, nothing to send).
+again); 2 refused (credentials, access, bad options, nothing to send): running again
+would not help, and the command does not suggest it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from scandepot.cli.remote import (
     file_sha256,
     resolve,
 )
+from scandepot.cli.verify import Asked, Places, report, verified
 from scandepot.dicom.headers import NotDicom, read_file_header
 from scandepot.errors import ScandepotError
 from scandepot.ingest import unpack
@@ -56,7 +59,8 @@ _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    path: Path
+    path: Path  # a temporary file for a member of an archive
+    shown: str  # the name the user knows: the path given, or archive:member
     size: int
     sha256: str
     SOPInstanceUID: str
@@ -83,13 +87,15 @@ class Study:
         )
 
 
-def _examine(path: Path) -> Found | None:
+def _examine(candidate: tuple[Path, str]) -> Found | None:
+    path, shown = candidate
     try:
         header = read_file_header(path)
     except NotDicom:
         return None
     return Found(
         path=path,
+        shown=shown,
         size=path.stat().st_size,
         sha256=file_sha256(path),
         SOPInstanceUID=header.SOPInstanceUID,
@@ -103,9 +109,9 @@ def _examine(path: Path) -> Found | None:
     )
 
 
-def _expand(archive: Path, into: Path) -> Iterator[Path]:
+def _expand(archive: Path, into: Path) -> Iterator[tuple[Path, str]]:
     """The members of a local archive, written under ``into`` by number (never by their
-    own names), with the server's safety rules."""
+    own names), with the server's safety rules; each with the name to show for it."""
     limits = unpack.Limits(max_expanded_bytes=1 << 50, max_ratio=1e9, max_members=1 << 40)
     fmt = unpack.sniff(archive)
     folder = Path(tempfile.mkdtemp(dir=into))
@@ -116,7 +122,7 @@ def _expand(archive: Path, into: Path) -> Iterator[Path]:
         with open(target, "wb") as out:
             for chunk in member.chunks():
                 out.write(chunk)
-        yield target
+        yield target, f"{archive}:{member.name}"
 
 
 def _is_archive(path: Path) -> bool:
@@ -130,7 +136,7 @@ def _is_archive(path: Path) -> bool:
 def find(paths: list[Path], workdir: Path, *, jobs: int | None = None) -> tuple[list[Found], int]:
     """Every DICOM instance under ``paths`` (archives expanded into ``workdir``), and how
     many other files were left out."""
-    candidates: list[Path] = []
+    candidates: list[tuple[Path, str]] = []
     for root in paths:
         if not root.exists():
             raise Refused(f"{root}: no such file or folder")
@@ -144,7 +150,7 @@ def find(paths: list[Path], workdir: Path, *, jobs: int | None = None) -> tuple[
                 except ScandepotError as exc:
                     raise Refused(f"{path}: {exc.message}") from None
             else:
-                candidates.append(path)
+                candidates.append((path, str(path)))
     if len(candidates) < 200:
         examined = [_examine(p) for p in candidates]
     else:  # parsing headers is interpreter work: spread it over the cores
@@ -234,11 +240,11 @@ def _stream(heads: list[tuple[bytes, Found]], progress: Progress) -> Iterator[by
             while chunk := fh.read(CHUNK):
                 sent += len(chunk)
                 if sent > f.size:
-                    raise Refused(f"{f.path} grew while it was being sent")
+                    raise Refused(f"{f.shown} grew while it was being sent")
                 progress.add(len(chunk))
                 yield chunk
         if sent != f.size:
-            raise Refused(f"{f.path} changed size while it was being sent")
+            raise Refused(f"{f.shown} changed size while it was being sent")
         padding = -f.size % tarfile.BLOCKSIZE
         if padding:
             yield b"\0" * padding
@@ -264,8 +270,14 @@ def _send(
     except httpx.TransportError as exc:
         raise Incomplete(f"a stream was cut off ({exc}); run again to send the rest") from None
     if response.status_code != 200:
-        raise Refused(error_message(response))
+        raise _Refusal(error_message(response), response.status_code)
     progress.done(len(files))
+
+
+class _Refusal(Refused):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def held(client: httpx.Client, project: str, files: list[Found]) -> dict[str, tuple[str, str]]:
@@ -367,9 +379,8 @@ def upload(
         typer.echo(f"\nChosen: {len(files)} files, {_human(sum(f.size for f in files))}.")
         if dry_run:
             return
-        code = _run(
-            remote, project, selected, files, subject, session, to, overwrite, streams, batch_mb
-        )
+        asked = Asked(project, to, subject=subject, session=session)
+        code = _run(remote, asked, selected, files, overwrite, streams, batch_mb)
     raise typer.Exit(code)
 
 
@@ -387,19 +398,21 @@ def _fail(message: str) -> NoReturn:
 
 def _run(
     remote: Remote,
-    project: str,
+    asked: Asked,
     studies: list[Study],
     files: list[Found],
-    subject: str | None,
-    session: str | None,
-    to: Destination,
     overwrite: Overwrite,
     streams: int,
     batch_mb: int,
 ) -> int:
+    project, subject, session, to = asked.project, asked.subject, asked.session, asked.to
     with remote.client(connections=streams, timeout=600) as client:
+        places = Places(client, asked)
         try:
             have = held(client, project, files)
+            # Held under other labels is not what was asked for: sent again, a staged
+            # copy takes the labels asked for (an archived one is reported at the end).
+            have = {k: v for k, v in have.items() if places.fits(v[1])}
         except Refused as exc:
             _fail(str(exc))
         if overwrite == Overwrite.DELETE:  # archived copies are to be replaced: send again
@@ -458,15 +471,13 @@ def _run(
             typer.echo(f"error: {p}", err=True)
         try:
             after = held(client, project, files)
+            archived_only = to == Destination.ARCHIVE
+            bad = [f for f in files if not verified(f, after, places, archived_only)]
         except Refused as exc:
             _fail(str(exc))
-    bad = [f for f in files if after.get(f.SOPInstanceUID, ("", ""))[0] != f.sha256]
-    for f in bad[:20]:
-        typer.echo(f"not on the server with these bytes: {f.path}", err=True)
     refused = any(p.startswith("refused") for p in problems)
     if bad:
-        typer.echo(f"{len(bad)} of {len(files)} file(s) not verified; run again to resume.")
-        return 2 if refused else 1
+        return report(bad, files, after, refused=refused)
     where = sorted({after[f.SOPInstanceUID][1] for f in files})
     typer.echo(f"Verified: all {len(files)} files are on the server ({', '.join(where)}).")
     if problems:
@@ -509,6 +520,8 @@ def _send_study(
     if last:
         try:
             _send(client, project, last[0], final, progress)
+        except _Refusal as exc:
+            problems.append(_describe(exc) + _hint(exc, to, project))
         except (Refused, Incomplete) as exc:
             problems.append(_describe(exc))
     elif to == Destination.ARCHIVE:
@@ -519,6 +532,16 @@ def _send_study(
                     f"refused: archiving staged session {staged_id}: {error_message(response)}"
                 )
     return problems
+
+
+def _hint(exc: _Refusal, to: Destination, project: str) -> str:
+    """What to do when the stream that archives is refused access."""
+    if exc.status != 403 or to != Destination.ARCHIVE:
+        return ""
+    return (
+        " Nothing was archived; what was sent waits in the prearchive. Send with "
+        f"--to prearchive, or ask an owner of project '{project}' to archive it."
+    )
 
 
 def _describe(exc: BaseException) -> str:
