@@ -232,6 +232,27 @@ def test_collaborator_sees_no_manage_tab_and_outsider_no_private_project(
     assert r.status_code == 404 and "Project &#39;P&#39; not found." in r.text
 
 
+def test_manage_and_access_tabs_say_what_settings_do(
+    client: TestClient, actors: dict[str, Any], make_project: Any
+) -> None:
+    make_project("private", label="CLOSED")
+    make_project("public", label="OPEN")
+    manage = client.get("/projects/CLOSED?tab=manage", auth=actors["owner"]).text
+    assert "Allow several sessions in one upload" in manage
+    assert "compressed" not in manage
+    assert "this version sends none" in manage  # the recipients field promises nothing
+    # Owners are warned before making a project public; everyone sees that one is.
+    access = client.get("/projects/CLOSED?tab=access", auth=actors["owner"]).text
+    assert "Before making this project public" in access and "Patient" in access
+    assert (
+        "public-warning"
+        not in client.get("/projects/CLOSED?tab=access", auth=actors["member"]).text
+    )
+    for who in ("owner", "anonymous"):
+        page = client.get("/projects/OPEN?tab=access", auth=actors[who]).text
+        assert "This project is public." in page and "without signing in" in page, who
+
+
 def test_the_session_page_shows_scans_files_and_jobs(
     ctx: Context, client: TestClient, actors: dict[str, Any], world: Any
 ) -> None:
