@@ -57,3 +57,73 @@ def test_every_route_is_documented(docs_text: str, tmp_path: Path) -> None:
     }
     assert routes, "the app declares no routes"
     assert sorted(routes - documented) == []
+
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "scandepot"
+# A documented default: `value` (default), or (default 64) / default `prearchive` / default: 4.
+_DEFAULT_AFTER = re.compile(r"`([^`]+)` \(default\)")
+_DEFAULT_BEFORE = re.compile(r"\bdefault:? (?:`([^`]+)`|(\d+)\b)", re.IGNORECASE)
+
+
+def _option_defaults(group: Any) -> dict[str, set[str]]:
+    """Each option of every command, with the defaults it has (a name may recur)."""
+    found: dict[str, set[str]] = {}
+    for command in group.commands.values():
+        if hasattr(command, "commands"):
+            for name, values in _option_defaults(command).items():
+                found.setdefault(name, set()).update(values)
+            continue
+        for param in command.params:
+            default = getattr(param.default, "value", param.default)
+            for name in param.opts:
+                if name.startswith("--") and default is not None:
+                    found.setdefault(name, set()).add(str(default))
+    return found
+
+
+def test_documented_option_defaults_are_the_real_ones(docs_text: str) -> None:
+    """A row of an options table that gives a default (and no setting that supplies it)
+    gives the one the command has."""
+    options = _option_defaults(typer.main.get_command(cli))
+    checked, wrong = 0, []
+    for row in re.findall(r"^\| `(--[a-z-]+)[^|]*\|(.*)$", docs_text, re.MULTILINE):
+        name, text = row
+        if "SCANDEPOT_" in text or name not in options:
+            continue
+        match = _DEFAULT_AFTER.search(text) or _DEFAULT_BEFORE.search(text)
+        if match is None:
+            continue
+        documented = next(g for g in match.groups() if g)
+        checked += 1
+        if documented not in options[name]:
+            wrong.append((name, documented, sorted(options[name])))
+    assert checked >= 4, "the docs give no option defaults this test can read"
+    assert wrong == []
+
+
+def _source_text() -> str:
+    """The package's source with implicitly concatenated string literals joined."""
+    text = "\n".join(p.read_text() for p in sorted(SRC.rglob("*.py")))
+    return re.sub(r"\"\s*\n\s*[rbf]*\"", "", text)
+
+
+def test_documented_problem_messages_are_the_real_ones(docs_text: str) -> None:
+    """Every message the docs quote as 'the problem "..."' is one the code records: in the
+    quote, 'X' and N stand for the values the code fills in."""
+    quoted = re.findall(r'problem "([^"]+)"', re.sub(r"\s+", " ", docs_text))
+    assert quoted, "the docs quote no problem messages"
+    source = _source_text()
+    missing = []
+    for message in set(quoted):
+        parts = re.split(r"('X'|\bN\b)", message)
+        pattern = "".join(
+            "'\\{[^{}]+\\}'"
+            if part == "'X'"
+            else "\\{[^{}]+\\}"
+            if part == "N"
+            else re.escape(part)
+            for part in parts
+        )
+        if not re.search(pattern, source):
+            missing.append(message)
+    assert missing == []
