@@ -18,9 +18,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from scandepot.export import zip_format
 from scandepot.export.layouts import Layout, Where, archive_name
 from tests.conftest import LiveServer
 from tests.export.conftest import BASE, World
+from tests.export.test_zip_format import check_agrees
 from tests.helpers import ADMIN
 
 FORMATS = ("zip", "tar", "tar.gz")
@@ -87,12 +89,18 @@ def test_session_round_trip(client: TestClient, world: World, fmt: str, layout: 
     }
 
 
+@pytest.mark.parametrize("fmt", ["tar", "zip"])
 @pytest.mark.parametrize("layout", [Layout.TREE, Layout.FLAT])
-def test_tar_over_the_real_server_is_sent_from_the_files(
-    world: World, live_server: LiveServer, layout: Layout, monkeypatch: pytest.MonkeyPatch
+def test_over_the_real_server_files_are_sent_from_the_files(
+    world: World,
+    live_server: LiveServer,
+    fmt: str,
+    layout: Layout,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Behind `scandepot serve`'s HTTP server the tar's files go out by sendfile(2), one
-    call or more per file, and the archive is the same as the one read through Python."""
+    """Behind `scandepot serve`'s HTTP server the files of a tar or zip go out by
+    sendfile(2), one call or more per file, with Content-Length, and the archive is the
+    same as the one read through Python."""
     calls: list[int] = []
     sendfile = os.sendfile
 
@@ -101,12 +109,14 @@ def test_tar_over_the_real_server_is_sent_from_the_files(
         return sendfile(out_fd, in_fd, offset, count)
 
     monkeypatch.setattr(os, "sendfile", counting)
-    url = f"{live_server.url}{BASE}/sessions/E1/download?format=tar&layout={layout}"
+    url = f"{live_server.url}{BASE}/sessions/E1/download?format={fmt}&layout={layout}"
     r = httpx.get(url, auth=ADMIN, timeout=30)
     assert r.status_code == 200, r.text
     assert r.headers["content-length"] == str(len(r.content))
     expected = expected_names(world.select(session="E1"), layout)
-    check_manifest(read_archive("tar", r.content), expected)
+    check_manifest(read_archive(fmt, r.content), expected)
+    if fmt == "zip":
+        check_agrees(r.content)  # sizes and CRC in the local headers, as in the directory
     assert len(set(calls)) >= 1 and len(calls) >= len([b for b in expected.values() if b])
 
 
@@ -114,7 +124,7 @@ def test_tar_over_the_real_server_is_sent_from_the_files(
 def test_real_tools_read_the_archive(
     client: TestClient, world: World, fmt: str, tmp_path: Path
 ) -> None:
-    """unzip and tar extract it, and sha256sum -c accepts it."""
+    """unzip and tar extract it (gzip -t tests a tar.gz), and sha256sum -c accepts it."""
     tool = "unzip" if fmt == "zip" else "tar"
     if shutil.which(tool) is None or shutil.which("sha256sum") is None:
         pytest.fail(f"{tool} and sha256sum are needed (Debian packages unzip, tar, coreutils)")
@@ -126,7 +136,11 @@ def test_real_tools_read_the_archive(
     if fmt == "zip":
         subprocess.run(["unzip", "-q", str(archive), "-d", str(out)], check=True)
     else:
-        subprocess.run(["tar", "-xf", str(archive), "-C", str(out)], check=True)
+        if fmt == "tar.gz":  # a plain gzip member, whatever deflate made it
+            subprocess.run(["gzip", "-t", str(archive)], check=True)
+        subprocess.run(
+            ["tar", "-xzf" if fmt == "tar.gz" else "-xf", str(archive), "-C", str(out)], check=True
+        )
     subprocess.run(["sha256sum", "--quiet", "-c", "manifest.sha256"], cwd=out, check=True)
     for name, content in expected_names(world.files_below_sessions(), Layout.TREE).items():
         assert (out / name).read_bytes() == content
@@ -136,12 +150,15 @@ def test_zip64_records(
     client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """With the ZIP64 threshold lowered, every entry and the end of the archive use ZIP64
-    records, as an archive over 4 GiB does; readers still take it."""
-    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 100)
-    body = client.get(f"{BASE}/sessions/E1/download?format=zip", auth=ADMIN).content
+    records, as an archive over 2 GiB does; readers still take it, and its length was
+    still known up front."""
+    monkeypatch.setattr(zip_format, "ZIP64_LIMIT", 100)
+    r = client.get(f"{BASE}/sessions/E1/download?format=zip", auth=ADMIN)
+    body = r.content
     monkeypatch.undo()
-    assert zipfile.structEndArchive64 is not None
+    assert r.headers["content-length"] == str(len(body))
     assert body.rfind(zipfile.stringEndArchive64) > 0
+    check_agrees(body)
     members = read_archive("zip", body)
     check_manifest(members, expected_names(world.select(session="E1"), Layout.TREE))
     archive = tmp_path / "a.zip"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,9 +35,10 @@ def assert_hashed(ctx: Context, rows: list[Instance]) -> None:
     assert rows
     for row in rows:
         data = (ctx.store.data_dir / str(row.spool_path)).read_bytes()
-        assert (row.md5, row.sha256) == (
+        assert (row.md5, row.sha256, row.crc32) == (
             hashlib.md5(data, usedforsecurity=False).hexdigest(),
             hashlib.sha256(data).hexdigest(),
+            zlib.crc32(data),
         )
 
 
@@ -96,6 +98,9 @@ def test_archiving_before_the_build_hashes_what_it_archives(
     with ctx.db.read() as db:
         recorded = db.scalars(select(File)).all()
     assert len(recorded) == len(files) and all(f.md5 and f.sha256 for f in recorded)
+    # The CRC-32 a zip download puts ahead of each file's bytes (APPNOTE 4.4.7).
+    on_disk = {p.name: zlib.crc32(p.read_bytes()) for p in ctx.store.archive.rglob("*.dcm")}
+    assert {f.path: f.crc32 for f in recorded} == on_disk
     report = check(ctx, checksums=True)
     assert report.checked == len(files) and report.ok, report
 

@@ -97,6 +97,7 @@ def commit_upload(
         else:
             record = existing
         record.size, record.md5, record.sha256 = digest.size, digest.md5, digest.sha256
+        record.crc32 = digest.crc32
         record.format = format if format is not None else record.format
         record.content = content if content is not None else record.content
         record.updated_at = utcnow()

@@ -275,6 +275,10 @@ class File(Base):
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     md5: Mapped[str] = mapped_column(String(32), nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # CRC-32 (APPNOTE 4.4.7), for zip downloads that send sizes and CRC ahead of the bytes.
+    # None for a file not read since it was added (migration 0008 fills what it can read):
+    # the zip writer then computes it as it opens the file.
+    crc32: Mapped[int | None] = mapped_column(BigInteger)
     format: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -10,7 +10,6 @@ and visible or none is, and what was there before stays.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from scandepot.archive.models import File, Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import NotFound
-from scandepot.storage.store import CHUNK, StoredDigest, fsync_dir, make_dirs
+from scandepot.storage.store import StoredDigest, file_digest, fsync_dir, make_dirs
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,25 +40,12 @@ class OutputFolder:
     content: str | None = None
 
 
-def _sync_and_hash(path: Path) -> StoredDigest:
-    md5 = hashlib.md5(usedforsecurity=False)
-    sha256 = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            md5.update(chunk)
-            sha256.update(chunk)
-            size += len(chunk)
-        os.fsync(fh.fileno())
-    return StoredDigest(size, md5.hexdigest(), sha256.hexdigest())
-
-
 def _prepare(folder: Path) -> dict[str, StoredDigest]:
     files: dict[str, StoredDigest] = {}
     for root, _dirs, names in os.walk(folder):
         for name in names:
             path = Path(root) / name
-            files[path.relative_to(folder).as_posix()] = _sync_and_hash(path)
+            files[path.relative_to(folder).as_posix()] = file_digest(path, sync=True)
         fsync_dir(Path(root))
     return files
 
@@ -111,6 +97,7 @@ def publish(
                             size=digest.size,
                             md5=digest.md5,
                             sha256=digest.sha256,
+                            crc32=digest.crc32,
                             format=_format_of(path),
                             created_at=now,
                             updated_at=now,

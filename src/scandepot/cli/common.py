@@ -76,5 +76,5 @@ def open_context(settings: Settings, *, migrate: bool = True) -> Context:
     ctx = Context.from_settings(settings)
     ctx.store.ensure()
     if migrate:
-        upgrade(ctx.db)
+        upgrade(ctx.db, archive=ctx.store.archive)
     return ctx

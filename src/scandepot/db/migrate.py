@@ -23,8 +23,11 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "head", *, archive: Path | None = None) -> None:
+    """Migrate to ``revision``. ``archive`` is the archive folder, for migrations that
+    fill a column from the files (0008, the CRC-32s); without it they leave it empty."""
     config = alembic_config()
+    config.attributes["archive"] = archive
     engine = db.engine.execution_options(sqlite_begin="IMMEDIATE")
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":

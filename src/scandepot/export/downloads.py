@@ -28,10 +28,12 @@ from scandepot.export.archives import (
     Member,
     Opened,
     SourceChanged,
+    archive_size,
+    needs_crc,
     open_checked,
     stream,
-    tar_layout,
-    tar_size,
+    with_crc,
+    writer,
 )
 from scandepot.export.layouts import Layout
 from scandepot.export.selection import Resolved, Selection, resolve_resource, resolve_selection
@@ -88,7 +90,7 @@ class Download:
     filename: str
     members: list[Member]
     started_ns: int  # before the catalog was read: files changed later are refused
-    length: int | None  # the archive's size in bytes when known before it is made (tar)
+    length: int | None  # the archive's size in bytes when known before it is made (tar, zip)
 
     def _logged(self, pieces: Iterator[T]) -> Generator[T, None, None]:
         try:
@@ -112,31 +114,44 @@ class Download:
             yield chunk
 
     async def parts(self) -> AsyncIterator[bytes | Opened]:
-        """A tar as bytes and opened files, for a server that sends files itself
-        (:mod:`scandepot.api.server`). The tar headers are made here, in the event loop
-        (made in a worker thread they would hold the GIL while the loop waits for it);
-        the files are opened and checked in a worker thread a batch ahead of the one being
-        sent, so the kernel reads ahead meanwhile. A batch's files are closed once the
-        consumer is past it."""
-        assert self.format is Format.TAR
-        files = (open_checked(m, self.started_ns) for m in self.members if m.data is None)
+        """A tar or zip as bytes and opened files, for a server that sends files itself
+        (:mod:`scandepot.api.server`). The headers are made here, in the event loop (made
+        in a worker thread they would hold the GIL while the loop waits for it); the files
+        are opened and checked (and a zip's CRC-32 computed where the catalog has none) in
+        a worker thread a batch ahead of the one being sent, so the kernel reads ahead
+        meanwhile. A batch's files are closed once the consumer is past it."""
+        assert self.length is not None, "tar.gz is compressed in Python: use stream()"
+        crc = needs_crc(self.format)
+        started = self.started_ns
+        files = (_opened(m, started, crc=crc) for m in self.members if m.data is None)
         batches = _prefetched(self._logged(files), _next_batch, discard=_close_files)
         batch: list[Opened] = []
         taken = 0
+        out = writer(self.format)
+        pending = b""
         try:
-            for part in tar_layout(self.members):
-                if not isinstance(part, Member):
-                    yield part
+            for member in self.members:
+                if member.data is not None:
+                    pending += out.head(member, member.crc32) + member.data + out.tail(member)
                     continue
                 if taken == len(batch):
                     _close_files(batch)
                     batch, taken = await anext(batches), 0
-                assert batch[taken].name == part.name
+                opened = batch[taken]
+                assert opened.name == member.name
                 taken += 1
-                yield batch[taken - 1]
+                yield pending + out.head(member, opened.crc32)
+                yield opened
+                pending = out.tail(member)
+            yield pending + out.end()
         finally:
             _close_files(batch)
             await batches.aclose()
+
+
+def _opened(member: Member, started_ns: int, *, crc: bool) -> Opened:
+    opened = open_checked(member, started_ns)
+    return with_crc(opened) if crc else opened
 
 
 def _close_files(files: list[Opened]) -> None:
@@ -208,7 +223,7 @@ def prepare(ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: For
         Member(manifest.MANIFEST_NAME, len(listed), now, data=listed),
         Member(manifest.SHA256SUMS_NAME, len(sums), now, data=sums),
         *(
-            Member(e.name, e.size, e.modified, path=f"{archive}/{e.source}")
+            Member(e.name, e.size, e.modified, path=f"{archive}/{e.source}", crc32=e.crc32)
             for e in resolved.entries
         ),
     ]
@@ -225,5 +240,5 @@ def prepare(ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: For
         files=len(resolved.entries),
         bytes=resolved.total_size,
     )
-    length = tar_size(members) if fmt is Format.TAR else None
+    length = archive_size(fmt, members)
     return Download(resolved, fmt, filename, members, started_ns, length)

@@ -77,6 +77,7 @@ class Entry:
     modified: dt.datetime
     source: str  # POSIX path relative to the file store's archive folder
     url: str  # the single-file download route, for clients that fetch files one by one
+    crc32: int | None = None  # as catalogued; None: not known yet (see File.crc32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +188,16 @@ def _files(db: DBSession, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]
         chunk = ids[start : start + _IN_CHUNK]
         rows = db.execute(
             select(
-                File.resource_id, File.path, File.size, File.sha256, File.md5, File.updated_at
+                File.resource_id,
+                File.path,
+                File.size,
+                File.sha256,
+                File.md5,
+                File.updated_at,
+                File.crc32,
             ).where(File.resource_id.in_(chunk))
         ).all()
-        for resource_id, path, size, sha256, md5, updated in rows:
+        for resource_id, path, size, sha256, md5, updated, crc32 in rows:
             owner = owners[resource_id]
             b = owner.where_base
             w = Where(b.subject, b.session, b.scan, b.scan_type, b.resource, path)
@@ -205,6 +212,7 @@ def _files(db: DBSession, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]
                     modified=updated,
                     source=f"{owner.files_dir}/{path}",
                     url=f"{owner.files_url}/{quote(path, safe='/')}",
+                    crc32=crc32,
                 )
             )
     keyed.sort()

@@ -282,7 +282,11 @@ class _Statements:
         self.fill = _Raw(
             update(i)
             .where(i.c.id == bindparam("instance_id"))
-            .values(md5=bindparam("new_md5"), sha256=bindparam("new_sha256")),
+            .values(
+                md5=bindparam("new_md5"),
+                sha256=bindparam("new_sha256"),
+                crc32=bindparam("new_crc32"),
+            ),
             dialect,
         )
         self.archived_series = _Raw(
@@ -309,6 +313,7 @@ class _Statements:
             "size",
             "md5",
             "sha256",
+            "crc32",
             "duplicate_of",
             "received_at",
         ]
@@ -357,7 +362,12 @@ def _held_sha256(ctx: Context, cursor: Any, sql: _Statements, held: Any) -> str:
     if sha256 is not None:
         return str(sha256)
     digest = digests.of_staged(ctx, path, size)
-    params = {"instance_id": instance_id, "new_md5": digest.md5, "new_sha256": digest.sha256}
+    params = {
+        "instance_id": instance_id,
+        "new_md5": digest.md5,
+        "new_sha256": digest.sha256,
+        "new_crc32": digest.crc32,
+    }
     sql.fill.run(cursor, params)
     return digest.sha256
 
@@ -482,6 +492,7 @@ def _file_one(
             "size": size,
             "md5": digest.md5 if digest is not None else None,
             "sha256": digest.sha256 if digest is not None else None,
+            "crc32": digest.crc32 if digest is not None else None,
             "duplicate_of": held[0] if held is not None else None,
             "received_at": now,
         },

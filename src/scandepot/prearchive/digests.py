@@ -1,7 +1,8 @@
 """Checksums of staged instances that were received without them.
 
 The DICOM receiver answers a sender once an instance's bytes, its name and its catalog
-row are durable, without hashing the bytes on the way in: the MD5 and SHA-256 of a
+row are durable, without hashing the bytes on the way in: the MD5 and SHA-256 (and the
+CRC-32 a zip download needs, in the same pass) of a
 130 KB instance take about 0.35 ms, a fifth of what a sender waits for each instance.
 They are computed here instead: for a session that has received nothing for a second,
 while it waits for its build (the prearchive builder's pass), then at the build for
@@ -60,7 +61,12 @@ def complete(ctx: Context, prearchive_id: int) -> int:
     with ThreadPoolExecutor(max_workers=HASHERS) as pool:
         digests = list(pool.map(hashed, rows))
     found = [
-        {"row_id": row.id, "new_md5": digest.md5, "new_sha256": digest.sha256}
+        {
+            "row_id": row.id,
+            "new_md5": digest.md5,
+            "new_sha256": digest.sha256,
+            "new_crc32": digest.crc32,
+        }
         for row, digest in zip(rows, digests, strict=True)
         if digest is not None
     ]
@@ -75,5 +81,5 @@ _table = cast(Table, Instance.__table__)
 _FILL = (
     update(_table)
     .where(_table.c.id == bindparam("row_id"), _table.c.sha256.is_(None))
-    .values(md5=bindparam("new_md5"), sha256=bindparam("new_sha256"))
+    .values(md5=bindparam("new_md5"), sha256=bindparam("new_sha256"), crc32=bindparam("new_crc32"))
 )

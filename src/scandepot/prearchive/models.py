@@ -144,6 +144,7 @@ class Instance(Base):
     # prearchive.digests); an archived instance always has both.
     md5: Mapped[str | None] = mapped_column(String(32))
     sha256: Mapped[str | None] = mapped_column(String(64))
+    crc32: Mapped[int | None] = mapped_column(BigInteger)  # computed with them; File.crc32
     # An incoming copy of an instance already held, with other bytes: kept, not used
     # unless someone archives with overwrite (ConflictPolicy.KEEP) or used (REPLACE).
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)

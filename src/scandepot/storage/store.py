@@ -32,6 +32,7 @@ import os
 import shutil
 import time
 import uuid
+import zlib
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -48,6 +49,30 @@ class StoredDigest:
     size: int
     md5: str
     sha256: str
+    # The CRC-32 a zip entry carries (APPNOTE 4.4.7): kept so that a zip download can
+    # put it in the local header before the bytes and send them from the file.
+    crc32: int
+
+
+class Hasher:
+    """MD5, SHA-256 and CRC-32 of bytes fed in order: every checksum in one pass."""
+
+    __slots__ = ("_crc32", "_md5", "_sha256", "size")
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self._crc32 = 0
+        self.size = 0
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._md5.update(chunk)
+        self._sha256.update(chunk)
+        self._crc32 = zlib.crc32(chunk, self._crc32)
+        self.size += len(chunk)
+
+    def digest(self) -> StoredDigest:
+        return StoredDigest(self.size, self._md5.hexdigest(), self._sha256.hexdigest(), self._crc32)
 
 
 def fsync_dir(path: Path) -> None:
@@ -81,7 +106,7 @@ class StagedFile:
         # Unbuffered: callers write chunks of kilobytes, which go straight to the kernel.
         self._fd: int | None = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         # Hashed while written, or (hashed=False) read back and hashed only if asked.
-        self._hashes = (hashlib.md5(usedforsecurity=False), hashlib.sha256()) if hashed else None
+        self._hasher = Hasher() if hashed else None
         self._size = 0
         self._ended = False
         self._parked = False  # closed before its fsync: see park()
@@ -95,9 +120,8 @@ class StagedFile:
         written = 0
         while written < len(view):
             written += os.write(self._fd, view[written:])
-        if self._hashes is not None:
-            self._hashes[0].update(view)
-            self._hashes[1].update(view)
+        if self._hasher is not None:
+            self._hasher.update(view)
         self._size += len(view)
 
     @property
@@ -109,9 +133,8 @@ class StagedFile:
         file was hashed while written; otherwise :meth:`seal` reads it back to hash it."""
         if not self._ended:
             self._ended = True
-            if self._hashes is not None:
-                md5, sha256 = self._hashes
-                self.digest = StoredDigest(self._size, md5.hexdigest(), sha256.hexdigest())
+            if self._hasher is not None:
+                self.digest = self._hasher.digest()
         return self._size
 
     def seal(self) -> StoredDigest:
@@ -335,13 +358,12 @@ class FileStore:
         return removed
 
 
-def file_digest(path: Path) -> StoredDigest:
-    md5 = hashlib.md5(usedforsecurity=False)
-    sha256 = hashlib.sha256()
-    size = 0
+def file_digest(path: Path, *, sync: bool = False) -> StoredDigest:
+    """The checksums of a file, read once; with ``sync`` it is fsynced too."""
+    hasher = Hasher()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
-            md5.update(chunk)
-            sha256.update(chunk)
-            size += len(chunk)
-    return StoredDigest(size, md5.hexdigest(), sha256.hexdigest())
+            hasher.update(chunk)
+        if sync:
+            os.fsync(fh.fileno())
+    return hasher.digest()

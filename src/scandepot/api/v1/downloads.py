@@ -49,9 +49,10 @@ router = APIRouter(tags=["downloads"])
 
 
 class ArchiveResponse(StreamingResponse):
-    """An archive download. A tar has its length up front; where the server offers the
-    zero-copy send extension (``scandepot serve`` does, see :mod:`scandepot.api.server`)
-    its files go from the page cache to the socket without being read into Python."""
+    """An archive download. A tar or zip has its length up front; where the server offers
+    the zero-copy send extension (``scandepot serve`` does, see
+    :mod:`scandepot.api.server`) its files go from the page cache to the socket without
+    being read into Python. A tar.gz is compressed in Python, chunk by chunk."""
 
     def __init__(self, download: downloads.Download) -> None:
         headers = {"content-disposition": f'attachment; filename="{download.filename}"'}
@@ -62,7 +63,7 @@ class ArchiveResponse(StreamingResponse):
         self.zero_copy = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.zero_copy = self.download.format is Format.TAR and ZEROCOPY in scope.get(
+        self.zero_copy = self.download.length is not None and ZEROCOPY in scope.get(
             "extensions", {}
         )
         await super().__call__(scope, receive, send)
