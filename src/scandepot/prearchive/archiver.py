@@ -35,9 +35,9 @@ from scandepot.context import Context
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import SessionArchived, SessionNeedsAttention
-from scandepot.prearchive import builder, digests
+from scandepot.prearchive import builder, digests, journal
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
-from scandepot.storage.store import fsync_dir, make_dirs
+from scandepot.storage.store import file_digest, fsync_dir, make_dirs
 
 DICOM_RESOURCE = "DICOM"
 
@@ -119,6 +119,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
     prearchive operations check it); the builder calls this as the system."""
     linked: list[Path] = []  # new archive names, removed again if the commit fails
     replaced_backups: list[tuple[Path, Path]] = []
+    log_ = journal.Journal(ctx, prearchive_id)  # the same, for a process killed meanwhile
     digests.complete(ctx, prearchive_id)  # outside the transaction: files are read
     try:
         with ctx.db.write() as db:
@@ -184,38 +185,51 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
                     f.path: f
                     for f in db.scalars(select(File).where(File.resource_id == resource.id))
                 }
-                moved: list[tuple[Instance, File]] = []
+                # First what each instance needs, then the journal, then the changes.
+                links: list[tuple[Instance, str]] = []
+                replacements: list[tuple[Instance, File, Path]] = []
                 for inst in instances:
-                    name = f"{inst.SOPInstanceUID}.dcm"
-                    dest = folder / name
+                    name = journal.archive_name(inst.SOPInstanceUID)
                     record = archived.get(name)
-                    spool = ctx.store.data_dir / str(inst.spool_path)
                     if inst.md5 is None or inst.sha256 is None:  # arrived since complete()
                         digest = digests.of_staged(ctx, inst.spool_path, inst.size)
                         inst.md5, inst.sha256 = digest.md5, digest.sha256
-                    if record is not None:
-                        if record.sha256 == inst.sha256:
-                            out.unchanged += 1
-                            continue
-                        if not overwrite:
-                            out.kept.append(f"{item['id']}/{name}")
-                            continue
-                        backup = ctx.store.tmp / f"{os.urandom(8).hex()}.replaced"
-                        os.link(dest, backup)
-                        replaced_backups.append((backup, dest))
-                        incoming = ctx.store.tmp / f"{os.urandom(8).hex()}.incoming"
-                        os.link(spool, incoming)
-                        os.replace(incoming, dest)
-                        db.execute(delete(Instance).where(Instance.file_id == record.id))
-                        out.replaced.append(f"{item['id']}/{name}")
+                    if record is None:
+                        links.append((inst, name))
+                    elif record.sha256 == inst.sha256:
+                        out.unchanged += 1
+                    elif not overwrite:
+                        out.kept.append(f"{item['id']}/{name}")
                     else:
-                        _link(spool, dest)
-                        linked.append(dest)
-                        record = File(resource_id=resource.id, path=name, format="DICOM")
-                        db.add(record)
-                        archived[name] = record
-                    record.size, record.md5, record.sha256 = inst.size, inst.md5, inst.sha256
+                        backup = ctx.store.tmp / f"{os.urandom(8).hex()}.replaced"
+                        replacements.append((inst, record, backup))
+                        log_.will_replace(backup, folder / name)
+                if links:
+                    log_.will_link(folder, item["SeriesInstanceUID"])
+                if links or replacements:
+                    log_.write()
+                moved: list[tuple[Instance, File]] = []
+                for inst, record, backup in replacements:
+                    dest = folder / str(record.path)
+                    os.link(dest, backup)
+                    replaced_backups.append((backup, dest))
+                    incoming = ctx.store.tmp / f"{os.urandom(8).hex()}.incoming"
+                    os.link(ctx.store.data_dir / str(inst.spool_path), incoming)
+                    os.replace(incoming, dest)
+                    db.execute(delete(Instance).where(Instance.file_id == record.id))
+                    out.replaced.append(f"{item['id']}/{record.path}")
                     moved.append((inst, record))
+                for inst, name in links:
+                    dest = folder / name
+                    _link(ctx.store.data_dir / str(inst.spool_path), dest, inst)
+                    linked.append(dest)
+                    record = File(resource_id=resource.id, path=name, format="DICOM")
+                    db.add(record)
+                    archived[name] = record
+                    moved.append((inst, record))
+                for inst, record in moved:
+                    assert inst.md5 is not None and inst.sha256 is not None  # filled above
+                    record.size, record.md5, record.sha256 = inst.size, inst.md5, inst.sha256
                 db.flush()
                 for inst, record in moved:
                     inst.prearchive_id = None
@@ -249,6 +263,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
         for backup, dest in replaced_backups:
             if backup.exists():
                 os.replace(backup, dest)
+        log_.remove()
         raise
     for backup, _dest in replaced_backups:
         backup.unlink(missing_ok=True)
@@ -266,13 +281,26 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
     return out
 
 
-def _link(spool: Path, dest: Path) -> None:
+def _link(spool: Path, dest: Path, inst: Instance) -> None:
+    """Link a staged file at its archive name, which the catalog does not hold.
+
+    A file already there was left by an archive that did not commit (one killed before
+    the journal existed, or whose staged session was deleted since): the very same file,
+    or one with the same bytes, is taken as done; other bytes are not replaced, the
+    archive stops with the file named."""
     try:
         os.link(spool, dest)
     except FileExistsError:
-        # Left by an archive interrupted before its commit: the very same file is fine.
-        if not os.path.samefile(spool, dest):
-            raise
+        if os.path.samefile(spool, dest):
+            return
+        there = file_digest(dest)
+        if (there.size, there.sha256) == (inst.size, inst.sha256):
+            return
+        raise Conflict(
+            f"A file the catalog does not hold is in the way at '{dest.name}' "
+            f"({there.size} bytes, other than the {inst.size} received); "
+            "`scandepot check` lists such files."
+        ) from None
 
 
 def needs_attention(ctx: Context, staged: PrearchiveSession, reason: str) -> None:

@@ -17,7 +17,7 @@ from scandepot.archive.models import Project, UploadDestination
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
-from scandepot.prearchive import archiver, builder, digests
+from scandepot.prearchive import archiver, builder, digests, journal
 from scandepot.prearchive.models import UNASSIGNED, PrearchiveSession, Status
 
 log = logging.getLogger("scandepot.prearchive")
@@ -133,12 +133,36 @@ def run_once(ctx: Context) -> int:
 
 
 def recover(ctx: Context) -> None:
-    """After a crash: sessions caught mid-build are built again; spool folders whose
-    session was archived (or deleted) are removed."""
+    """After a crash: archives that did not commit are undone (:mod:`journal`), whatever
+    the status of their staged session; sessions caught mid-build, and sessions ready in
+    a project that archives on its own (an archive that was under way), are built and
+    archived again; spool folders whose session was archived (or deleted) are removed."""
+    with ctx.db.read() as db:
+        existing = set(db.scalars(select(PrearchiveSession.id)))
+    for staged_id in journal.pending(ctx):
+        if staged_id in existing:
+            undone = journal.undo(ctx, staged_id)
+            log.warning(
+                "staged session %d: an interrupted archive undone (%d files)", staged_id, undone
+            )
+    automatic = select(Project.label).where(
+        Project.upload_destination.in_(
+            [UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE]
+        )
+    )
     with ctx.db.write() as db:
         db.execute(
             update(PrearchiveSession)
             .where(PrearchiveSession.status.in_([Status.BUILDING, Status.ARCHIVING]))
+            .values(status=Status.RECEIVING)
+        )
+        db.execute(
+            update(PrearchiveSession)
+            .where(
+                PrearchiveSession.status == Status.READY,
+                PrearchiveSession.hold.is_(False),
+                PrearchiveSession.project_key.in_(automatic),
+            )
             .values(status=Status.RECEIVING)
         )
         known = {str(i) for i in db.scalars(select(PrearchiveSession.id))}
