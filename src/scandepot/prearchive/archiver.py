@@ -191,9 +191,11 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
                 for inst in instances:
                     name = journal.archive_name(inst.SOPInstanceUID)
                     record = archived.get(name)
-                    if inst.md5 is None or inst.sha256 is None:  # arrived since complete()
+                    # Arrived since complete(), or staged before CRC-32s were kept.
+                    if inst.md5 is None or inst.sha256 is None or inst.crc32 is None:
                         digest = digests.of_staged(ctx, inst.spool_path, inst.size)
                         inst.md5, inst.sha256 = digest.md5, digest.sha256
+                        inst.crc32 = digest.crc32
                     if record is None:
                         links.append((inst, name))
                     elif record.sha256 == inst.sha256:
@@ -230,6 +232,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
                 for inst, record in moved:
                     assert inst.md5 is not None and inst.sha256 is not None  # filled above
                     record.size, record.md5, record.sha256 = inst.size, inst.md5, inst.sha256
+                    record.crc32 = inst.crc32
                 db.flush()
                 for inst, record in moved:
                     inst.prearchive_id = None
