@@ -244,7 +244,7 @@ def test_scanner_to_nifti_without_a_hand_touching_it(tmp_path: Path, env: dict[s
     try:
         r = httpx.post(
             f"{server.url}{API}/projects",
-            json={"id": "PILOT", "upload_destination": "archive"},
+            json={"id": "PILOT", "upload_destination": "archive", "session_complete_after_min": 0},
             auth=auth,
         )
         assert r.status_code == 201

@@ -56,11 +56,17 @@ def archive_session(
     project: str = "PIPE",
     subject: str = "S1",
     session: str = "E1",
+    complete_after_min: int = 0,
 ) -> SessionArchived:
     """A session built as the prearchive will: session, scans, DICOM files, as the system.
-    Returns the event the prearchive publishes (the caller publishes it)."""
+    Returns the event the prearchive publishes (the caller publishes it). Auto-launched
+    pipelines start at once unless ``complete_after_min`` says otherwise."""
     with contextlib.suppress(Conflict):  # the project and subject of an earlier call
-        projects.create(ctx, SYSTEM, ProjectCreate(id=project))
+        projects.create(
+            ctx,
+            SYSTEM,
+            ProjectCreate(id=project, session_complete_after_min=complete_after_min),
+        )
     with contextlib.suppress(Conflict):
         subjects.create(ctx, SYSTEM, project, SubjectCreate(label=subject))
     created = sessions.create(

@@ -23,7 +23,7 @@ from scandepot.archive.listing import PageRequest
 from scandepot.cli.common import open_context
 from scandepot.context import Context
 from scandepot.events import JobFinished
-from scandepot.pipelines import jobs, wiring
+from scandepot.pipelines import autolaunch, jobs, wiring
 from scandepot.pipelines.executors import LocalExecutor
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job
@@ -60,7 +60,7 @@ def test_serve_runs_jobs_queued_while_it_was_down_and_resumes_an_interrupted_one
     try:
         first = archive_session(ctx, {"1": synthetic["t1"], "2": synthetic["bold"]})
         enable(ctx, "PIPE", "dcm2niix", "qa", "snapshots")
-        jobs.auto_launch(ctx, first)  # queued while no server runs
+        autolaunch.auto_launch(ctx, first)  # queued while no server runs
         archive_session(ctx, {"1": synthetic["t1"]}, session="E2")
         # A job a previous server had claimed when it died: running, heartbeat gone stale.
         interrupted = jobs.launch(ctx, SYSTEM, "PIPE", "E2", LaunchRequest("dcm2niix"))
@@ -165,9 +165,9 @@ def test_celery_workers_run_auto_launched_jobs(
         output = worker.stop()
     assert [(j.pipeline, j.target, j.status) for j in ended] == [
         ("dcm2niix", "E0", "succeeded"),
-        ("dcm2niix", "E1", "succeeded"),
-        ("qa", "E1", "succeeded"),
-        ("snapshots", "E1", "succeeded"),
+        ("dcm2niix", "E1, scans 1, 2", "succeeded"),
+        ("qa", "E1, scans 1, 2", "succeeded"),
+        ("snapshots", "E1, scans 1, 2", "succeeded"),
     ], output
     assert all(j.worker and j.worker.startswith("celery:") for j in ended)
     scan_dir = ctx.store.archive / "PIPE/subjects/S1/sessions/E1/scans/2/resources"

@@ -21,7 +21,7 @@ from scandepot.archive.resources import OwnerRef
 from scandepot.context import Context
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import JobFinished
-from scandepot.pipelines import jobs, runner, wiring
+from scandepot.pipelines import autolaunch, jobs, runner, wiring
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job, JobStatus
 from scandepot.pipelines.runner import JobRun
@@ -183,7 +183,7 @@ def test_cancel_a_queued_job_and_its_dependents(
 ) -> None:
     event = archive({"1": synthetic["t1"]})
     enable(ctx, "PIPE", "dcm2niix", "qa")
-    made = jobs.auto_launch(ctx, event)
+    made = autolaunch.auto_launch(ctx, event)
     jobs.cancel(ctx, SYSTEM, "PIPE", made[0].id)
     ended = {j.pipeline: j for j in jobs.list_jobs(ctx, SYSTEM, "PIPE", PageRequest()).items}
     assert ended["dcm2niix"].status == "cancelled"

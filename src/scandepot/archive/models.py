@@ -30,6 +30,7 @@ from scandepot.db.base import Base, UTCDateTime, utcnow
 
 LABEL_LENGTH = 64
 UID_LENGTH = 64  # PS3.5 §9.1: a UID is at most 64 characters
+SESSION_COMPLETE_AFTER_MIN = 5
 
 
 class Accessibility(enum.StrEnum):
@@ -106,6 +107,11 @@ class Project(Base):
     notification_recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     conflict_policy: Mapped[str] = mapped_column(
         String(16), nullable=False, default=ConflictPolicy.KEEP.value
+    )
+    # Quiet minutes after the last archived series before auto-launched pipelines start:
+    # a session acquired series by series is processed once, not once per series.
+    session_complete_after_min: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=SESSION_COMPLETE_AFTER_MIN
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

@@ -49,6 +49,7 @@ class ProjectSettings(BaseModel):
     series_filter: list[str] | None = Field(default=None, max_length=200)
     notification_recipients: list[EmailStr] | None = Field(default=None, max_length=100)
     conflict_policy: ConflictPolicy | None = None
+    session_complete_after_min: int | None = Field(default=None, ge=0, le=1440)
 
     @field_validator("keywords")
     @classmethod

@@ -4,6 +4,9 @@
       |                  |  \\--stale heartbeat--> queued (attempts left) | failed
       \\--cancel--> cancelled      \\--cancel--> cancel_requested, the runner stops
 
+A queued job with a ``not_before`` time (auto-launched, waiting for its session to be
+complete: pipelines/autolaunch.py) is not claimed before then.
+
 A claim is one conditional UPDATE (``WHERE status = 'queued'``): of two executors that
 try, exactly one changes the row, on SQLite and on PostgreSQL alike, without table
 locks or SKIP LOCKED. The claim token then guards every later change by the runner.
@@ -17,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.orm import Session as DBSession
 from sqlalchemy.orm import aliased
 
 from scandepot.access import audit
-from scandepot.access.actors import SYSTEM, Actor
+from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, scans, sessions
 from scandepot.archive.listing import Page, PageRequest, paginate
@@ -30,11 +33,12 @@ from scandepot.archive.models import Project, Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, NotFound
-from scandepot.events import JobFinished, JobQueued, SessionArchived
+from scandepot.events import JobFinished, JobQueued
 from scandepot.pipelines import config
 from scandepot.pipelines.models import FINISHED, Job, JobStatus, PipelineConfig
 
 LOG_LIMIT = 1_000_000  # characters of log kept per job: the head and the tail
+WAITING = "Waiting until "  # how the message of a job held back by not_before begins
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,7 @@ def _pending_before(db: DBSession, job: Job) -> int | None:
     )
 
 
-def _new_job(
+def new_job(
     db: DBSession,
     project: Project,
     session: Session,
@@ -123,7 +127,7 @@ def _enabled(db: DBSession, project: Project, pipeline: str) -> PipelineConfig:
     return row
 
 
-def _announce(ctx: Context, project: str, created: Sequence[Job]) -> None:
+def announce_queued(ctx: Context, project: str, created: Sequence[Job]) -> None:
     for job in created:
         ctx.events.publish(JobQueued(job.id, job.pipeline, project))
 
@@ -151,7 +155,7 @@ def launch(
         parameters = config.check_parameters(
             request.pipeline, {**row.parameters, **(request.parameters or {})}
         )
-        job = _new_job(
+        job = new_job(
             db,
             found_session.project,
             found_session,
@@ -169,45 +173,8 @@ def launch(
             job=job.id,
             pipeline=job.pipeline,
         )
-    _announce(ctx, project, [job])
+    announce_queued(ctx, project, [job])
     return job
-
-
-def auto_launch(ctx: Context, event: SessionArchived) -> list[Job]:
-    """Queue every enabled auto-launch pipeline on a session just archived."""
-    with ctx.db.write() as db:
-        session = db.scalar(select(Session).where(Session.accession == event.session_id))
-        if session is None:
-            return []
-        rows = {
-            r.pipeline: r
-            for r in db.scalars(
-                select(PipelineConfig).where(
-                    PipelineConfig.project_id == session.project_id,
-                    PipelineConfig.enabled.is_(True),
-                    PipelineConfig.auto_launch.is_(True),
-                )
-            )
-        }
-        created: dict[str, Job] = {}
-        for name in config.ORDER:
-            row = rows.get(name)
-            if row is None:
-                continue
-            after = next((created[p].id for p in config.info(name).after if p in created), None)
-            created[name] = _new_job(
-                db,
-                session.project,
-                session,
-                None,
-                name,
-                config.check_parameters(name, row.parameters),
-                launched_by=SYSTEM.login,
-                after=after,
-            )
-        jobs = list(created.values())
-    _announce(ctx, session.project.label, jobs)
-    return jobs
 
 
 def rerun(ctx: Context, actor: Actor, project: str, job_id: int) -> Job:
@@ -222,7 +189,7 @@ def rerun(ctx: Context, actor: Actor, project: str, job_id: int) -> Job:
         scan = db.get(Scan, old.scan_id) if old.scan_id is not None else None
         assert session is not None
         _enabled(db, session.project, old.pipeline)
-        job = _new_job(
+        job = new_job(
             db,
             session.project,
             session,
@@ -232,6 +199,8 @@ def rerun(ctx: Context, actor: Actor, project: str, job_id: int) -> Job:
             launched_by=actor.login,
             rerun_of=old.id,
         )
+        if old.scan_ids is not None:  # the scans an auto-launched job covered, again
+            job.scan_ids, job.target = list(old.scan_ids), old.target
         audit.record(
             db,
             actor,
@@ -242,7 +211,7 @@ def rerun(ctx: Context, actor: Actor, project: str, job_id: int) -> Job:
             pipeline=job.pipeline,
             rerun_of=old.id,
         )
-    _announce(ctx, project, [job])
+    announce_queued(ctx, project, [job])
     return job
 
 
@@ -344,6 +313,7 @@ def _claimable() -> Any:
     return and_(
         Job.status == JobStatus.QUEUED.value,
         Job.cancel_requested.is_(False),
+        or_(Job.not_before.is_(None), Job.not_before <= utcnow()),
         or_(
             Job.after_job_id.is_(None),
             exists().where(parent.id == Job.after_job_id, parent.status.in_(_finished_values())),
@@ -361,6 +331,8 @@ def claim(ctx: Context, job_id: int, worker: str) -> str | None:
             .where(Job.id == job_id, _claimable())
             .values(
                 status=JobStatus.RUNNING.value,
+                # It waits no longer; any other note (an interruption) stays.
+                message=case((Job.message.startswith(WAITING), ""), else_=Job.message),
                 claim=token,
                 worker=worker[:128],
                 started_at=now,

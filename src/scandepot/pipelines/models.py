@@ -76,6 +76,9 @@ class Job(Base):
     )
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scan.id", ondelete="SET NULL"))
     target: Mapped[str] = mapped_column(String(160), nullable=False)
+    # The scans (catalog IDs) an auto-launched session job covers: those archived since
+    # the last launch. NULL: every scan of the session (or the one scan of a scan job).
+    scan_ids: Mapped[list[int] | None] = mapped_column(JSON)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=JobStatus.QUEUED.value)
     message: Mapped[str] = mapped_column(Text, nullable=False, default="")
@@ -94,6 +97,9 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Not claimed before this time: auto-launched jobs wait for the session to be complete
+    # (the project's session_complete_after_min); each new series pushes it back.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

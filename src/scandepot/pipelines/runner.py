@@ -151,6 +151,8 @@ def _targets(ctx: Context, job: Job) -> list[ScanTarget]:
         stmt = select(Scan).where(Scan.session_id == job.session_id)
         if job.scan_id is not None:
             stmt = stmt.where(Scan.id == job.scan_id)
+        elif job.scan_ids is not None:  # auto-launched: the scans archived since the last
+            stmt = stmt.where(Scan.id.in_(job.scan_ids))
         found = db.scalars(stmt.order_by(Scan.SeriesNumber, Scan.label)).all()
         targets = []
         for scan in found:

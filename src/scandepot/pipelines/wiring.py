@@ -8,14 +8,14 @@ import logging
 
 from scandepot.context import Context
 from scandepot.events import SessionArchived
-from scandepot.pipelines import jobs
+from scandepot.pipelines import autolaunch
 
 log = logging.getLogger("scandepot.pipelines")
 
 
 def install(ctx: Context) -> None:
     def on_archived(event: SessionArchived) -> None:
-        launched = jobs.auto_launch(ctx, event)
+        launched = autolaunch.auto_launch(ctx, event)
         if launched:
             log.info(
                 "session %s/%s archived: queued %s",

@@ -192,6 +192,7 @@ def project_settings(ctx: CtxDep, form: PostedDep, project: str) -> Response:
                 "series_filter": form.lines("series_filter"),
                 "notification_recipients": form.lines("notification_recipients", commas=True),
                 "conflict_policy": form.text("conflict_policy"),
+                "session_complete_after_min": form.text("session_complete_after_min"),
             }
         )
         projects.update(ctx, form.actor, project, data)

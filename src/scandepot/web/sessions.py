@@ -16,7 +16,7 @@ from scandepot.archive.resources import OwnerRef
 from scandepot.archive.scans import ScanFields
 from scandepot.archive.sessions import SessionFields
 from scandepot.errors import NotFound, ScandepotError
-from scandepot.pipelines import config, jobs, results
+from scandepot.pipelines import autolaunch, config, jobs, results
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
 from scandepot.web.render import back_to_form, page, redirect
@@ -56,6 +56,7 @@ def session_page(
         o=seen,
         e=seen.session,
         jobs=found_jobs,
+        waiting=autolaunch.waiting(found_jobs.items),
         qa=results.qa_metrics(ctx, actor, project, session),
         launchable=launchable,
         qualities=list(ScanQuality),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
 from scandepot.api.v1.schemas import API, PageOut
-from scandepot.pipelines import config, jobs
+from scandepot.pipelines import autolaunch, config, jobs
 from scandepot.pipelines.config import ConfigUpdate, ConfigView, PipelineInfo
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job, JobStatus
@@ -63,6 +63,8 @@ class JobOut(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    # Auto-launched jobs wait for their session to be complete; ``message`` says why.
+    waiting_until: dt.datetime | None
     url: str
     log_url: str
 
@@ -108,6 +110,7 @@ def job_out(project: str, job: Job) -> JobOut:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        waiting_until=autolaunch.waiting_until(job),
         url=url,
         log_url=f"{url}/log",
     )

@@ -41,6 +41,7 @@ class ProjectSettingsOut(BaseModel):
     series_filter: list[str]
     notification_recipients: list[str]
     conflict_policy: str
+    session_complete_after_min: int
 
 
 class ProjectOut(BaseModel):
