@@ -1,4 +1,5 @@
-"""`scandepot serve` as a real process: first start, restart, and a SIGKILL mid-upload."""
+"""`scandepot serve` as a real process: first start, restart, a SIGKILL mid-upload, and
+what its stop leaves behind."""
 
 from __future__ import annotations
 
@@ -57,9 +58,9 @@ class Server:
     def output(self) -> str:
         return self.log.read_text()
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> int:
         self.proc.send_signal(sig)
-        self.proc.wait(timeout=20)
+        return self.proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -302,3 +303,108 @@ def test_scanner_to_nifti_without_a_hand_touching_it(tmp_path: Path, env: dict[s
         assert all(j["status"] == "succeeded" for j in jobs), jobs
     finally:
         server.stop()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below ``pid``, from /proc (zombies count as gone)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def living(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def gone_within(pids: set[int], seconds: float) -> set[int]:
+    """Those of ``pids`` still alive after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while living(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return living(pids)
+
+
+def serve_with_a_pool(tmp_path: Path, env: dict[str, str]) -> tuple[Server, set[int]]:
+    """A server whose pipeline pool has run a job; returns it with its child processes."""
+    from scandepot.access.actors import SYSTEM
+    from scandepot.archive import projects, sessions, subjects
+    from scandepot.archive.projects import ProjectCreate
+    from scandepot.archive.sessions import SessionCreate
+    from scandepot.archive.subjects import SubjectCreate
+    from scandepot.cli.common import open_context
+    from scandepot.pipelines import config, jobs
+    from scandepot.pipelines.config import ConfigUpdate
+    from scandepot.pipelines.jobs import LaunchRequest
+    from scandepot.settings import Settings
+
+    data = tmp_path / "data"
+    ctx = open_context(Settings(data_dir=data))
+    try:
+        projects.create(ctx, SYSTEM, ProjectCreate(id="P1"))
+        subjects.create(ctx, SYSTEM, "P1", SubjectCreate(label="S1"))
+        sessions.create(ctx, SYSTEM, "P1", SessionCreate(label="E1", subject="S1"))
+        config.configure(ctx, SYSTEM, "P1", "dcm2niix", ConfigUpdate(enabled=True))
+        job = jobs.launch(ctx, SYSTEM, "P1", "E1", LaunchRequest("dcm2niix"))
+    finally:
+        ctx.close()
+    env = {
+        **env,
+        "SCANDEPOT_DATA_DIR": str(data),
+        "SCANDEPOT_ADMIN_PASSWORD": "stop-test-pass",
+        "SCANDEPOT_PIPELINE_POLL_S": "0.2",
+    }
+    server = Server(tmp_path, env)
+    url = f"{server.url}{API}/projects/P1/jobs/{job.id}"
+    deadline = time.monotonic() + 60
+    while httpx.get(url, auth=("admin", "stop-test-pass")).json()["finished_at"] is None:
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.2)
+    children = descendants(server.proc.pid)
+    # At least a pool process and the multiprocessing resource tracker.
+    assert len(children) >= 2, server.output()
+    return server, children
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_serve_cleanly_with_every_child(
+    tmp_path: Path, env: dict[str, str], sig: int
+) -> None:
+    server, children = serve_with_a_pool(tmp_path, env)
+    assert server.stop(sig) == 0, server.output()
+    assert gone_within(children, 5) == set(), server.output()
+    assert "Finished server process" in server.output()
+
+
+def test_the_children_of_a_sigkilled_serve_end_on_their_own(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    server, children = serve_with_a_pool(tmp_path, env)
+    try:
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+        assert gone_within(children, 10) == set()
+    finally:
+        for pid in living(children):  # not to leave them to the next test
+            os.kill(pid, signal.SIGKILL)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from scandepot import __version__
-from scandepot.cli import client, pipelines, user
+from scandepot.cli import client, pipelines, stopping, user
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
@@ -74,17 +74,18 @@ def serve(
             "to choose it instead."
         )
     app_ = create_app(ctx=ctx)  # subscribes pipelines before anything can be archived
-    receiver, builder = _start_dicom(ctx)
-    typer.echo(
-        f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
-        f"serving on http://{settings.http_host}:{settings.http_port}/, "
-        f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
-    )
-    executor = None
-    if settings.pipeline_executor == "local":
-        executor = LocalExecutor(ctx)
-        executor.start()
+    stopping.exit_on_signals()
+    receiver, builder, executor = None, None, None
     try:
+        receiver, builder = _start_dicom(ctx)
+        typer.echo(
+            f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
+            f"serving on http://{settings.http_host}:{settings.http_port}/, "
+            f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
+        )
+        if settings.pipeline_executor == "local":
+            executor = LocalExecutor(ctx)
+            executor.start()
         config = server.config(
             app_,
             host=settings.http_host,
@@ -95,10 +96,12 @@ def serve(
         )
         uvicorn.Server(config).run()
     finally:
-        receiver.stop()
-        builder.stop()
+        if receiver is not None:
+            receiver.stop()
+        if builder is not None:
+            builder.stop()
         if executor is not None:
-            executor.stop()
+            executor.stop()  # ends the pool's processes
         ctx.close()
 
 

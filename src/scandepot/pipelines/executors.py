@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import socket
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol
 
@@ -48,12 +49,27 @@ def worker_name(kind: str) -> str:
 # ---- the local process pool ----
 
 _child_ctx: Context | None = None
+PARENT_POLL_S = 1.0
 
 
-def _child_init(settings: Settings) -> None:
-    """Each pool process opens its own catalog connections (never shared across fork)."""
+def _child_init(settings: Settings, parent: int) -> None:
+    """Each pool process opens its own catalog connections (never shared across fork),
+    and ends when the server that started it is gone."""
     global _child_ctx
     _child_ctx = Context.from_settings(settings)
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """A pool process waits on a queue whose writing end every pool process holds too, so
+    a SIGKILLed server's pool never sees it close: without this it would live on under
+    PID 1, holding the multiprocessing resource tracker alive as well. Polling the parent
+    works on every POSIX system, and unlike PR_SET_PDEATHSIG it does not fire when the
+    server thread that happened to start this process ends."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    log.warning("pool process %d: the server (%d) is gone; exiting", os.getpid(), parent)
+    os._exit(1)
 
 
 def _child_run(job_id: int, token: str) -> str:
@@ -140,7 +156,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_init,
-            initargs=(self.ctx.settings,),
+            initargs=(self.ctx.settings, os.getpid()),
         )
 
     def stop(self) -> None:
