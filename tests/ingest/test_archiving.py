@@ -128,6 +128,8 @@ def test_routing_finds_the_project_ignoring_case(
     study = Study(StudyDescription="xnat://pilot/sub 01/ses-01")
     files = write_study(tmp_path / "in", study, [Series(1, "T1w")])
     assert storescu(*files).returncode == 0
+    [arrived] = staged(ctx)
+    assert arrived.project_key == "PILOT"  # on arrival, not only once built
     build(ctx)
     assert staged(ctx) == []
     r = client.get(f"{API}/projects/PILOT/sessions/ses-01", auth=ADMIN)

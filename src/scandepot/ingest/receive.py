@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
@@ -242,7 +242,14 @@ class _Statements:
         self.created = _Raw(
             select(s.c.created_at).where(s.c.id == bindparam("staging_id")), dialect
         )
-        self.project = _Raw(select(Project.id).where(Project.label == bindparam("label")), dialect)
+        # Project IDs in routing match ignoring case, as labels do (archive.labels).
+        self.project = _Raw(
+            select(Project.id, Project.label)
+            .where(func.lower(Project.label) == func.lower(bindparam("label")))
+            .order_by(Project.label != bindparam("exact"))
+            .limit(1),
+            dialect,
+        )
         self.held = _Raw(
             select(i.c.id, i.c.sha256, i.c.spool_path, i.c.size)
             .where(
@@ -385,9 +392,12 @@ def _place(
     instance's study; None when the project holds this very instance archived."""
     project_id = None
     if routed.project is not None:
-        found = sql.project.run(cursor, {"label": routed.project}).fetchone()
-        project_id = found[0] if found is not None else None
-    project_key = routed.project if project_id is not None else UNASSIGNED
+        params = {"label": routed.project, "exact": routed.project}
+        found = sql.project.run(cursor, params).fetchone()
+        if found is not None:
+            project_id, project_key = found[0], str(found[1])
+    if project_id is None:
+        project_key = UNASSIGNED
     assert project_key is not None
     clean: set[str] = set()
     if (
