@@ -393,9 +393,13 @@ def test_a_signal_stops_serve_cleanly_with_every_child(
     tmp_path: Path, env: dict[str, str], sig: int
 ) -> None:
     server, children = serve_with_a_pool(tmp_path, env)
-    assert server.stop(sig) == 0, server.output()
-    assert gone_within(children, 5) == set(), server.output()
-    assert "Finished server process" in server.output()
+    try:
+        assert server.stop(sig) == 0, server.output()
+        assert gone_within(children, 5) == set(), server.output()
+        assert "Finished server process" in server.output()
+    finally:
+        for pid in living(children):  # not to leave them behind when it fails
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_the_children_of_a_sigkilled_serve_end_on_their_own(
