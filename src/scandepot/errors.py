@@ -65,3 +65,17 @@ class Unsupported(ScandepotError):
     """Content of a kind the service does not take (e.g. an upload that is no archive)."""
 
     code = "unsupported_media_type"
+
+
+class OutOfSpace(ScandepotError):
+    """The file store's disk (or the service account's quota) is full: nothing was kept,
+    and the same request can succeed once space is freed (HTTP 507, RFC 4918 §11.5)."""
+
+    code = "insufficient_storage"
+
+    def __init__(
+        self,
+        message: str = "The server is out of storage space; nothing was stored. "
+        "Try again once an administrator has freed space.",
+    ) -> None:
+        super().__init__(message)

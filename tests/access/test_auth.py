@@ -262,3 +262,28 @@ def test_a_new_password_lifts_the_limit(client: TestClient, ctx: Context, users:
     )
     assert r.status_code == 200
     assert client.get(f"{API}/auth/me", auth=("member", "set-by-the-admin")).status_code == 200
+
+
+def test_guesses_at_the_current_password_count_as_failed_sign_ins(
+    client: TestClient, ctx: Context, users: object
+) -> None:
+    token = client.post(f"{API}/auth/tokens", json={"name": "t"}, auth=("member", PASSWORD)).json()[
+        "token"
+    ]
+    limit = ctx.settings.login_failures_per_account
+    guess = {"current_password": "guess", "new_password": "a-new-long-password"}
+    for _ in range(limit):
+        r = client.post(f"{API}/auth/password", json=guess, headers=bearer(token))
+        assert r.status_code == 422 and r.json()["error"]["field"] == "current_password"
+    with ctx.db.read() as db:
+        failed = db.scalars(
+            select(AuditEvent).where(AuditEvent.action == "auth.login_failed")
+        ).all()
+    assert len(failed) == limit
+    assert {(e.actor_login, e.detail["method"]) for e in failed} == {("member", "password_change")}
+    # Now the limit holds here, and at sign-in, even with the right password.
+    right = {"current_password": PASSWORD, "new_password": "a-new-long-password"}
+    r = client.post(f"{API}/auth/password", json=right, headers=bearer(token))
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    r = client.post(f"{API}/auth/login", json={"login": "member", "password": PASSWORD})
+    assert r.status_code == 429

@@ -40,6 +40,10 @@ SITE = {
     "public": (OK, OK, OK, OK, OK, OK),
     "signed_in": (401, OK, OK, OK, OK, OK),
     "site_admin": (401, 403, 403, 403, 403, OK),
+    # Staged sessions, whatever the accessibility: below write they do not exist for you
+    # (their numbers count from 1; a 403 or a project's name would say which exist).
+    "staged_write": (401, 404, 404, OK, OK, OK),
+    "staged_manage": (401, 404, 404, 403, OK, OK),
 }
 PROJECT = {
     ("private", "see"): (401, 404, OK, OK, OK, OK),
@@ -120,13 +124,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/audit"): Row("site_admin", 200),
     ("GET", "/api/v1/projects"): Row("public", 200),
     ("GET", "/api/v1/prearchive"): Row("signed_in", 200),
-    ("GET", "/api/v1/prearchive/{staged_id}"): Row("write", 200),
+    ("GET", "/api/v1/prearchive/{staged_id}"): Row("staged_write", 200),
     ("PATCH", "/api/v1/prearchive/{staged_id}"): Row(
-        "write", 200, body=lambda a: {"subject": f"S_{a}"}
+        "staged_write", 200, body=lambda a: {"subject": f"S_{a}"}
     ),
-    ("POST", "/api/v1/prearchive/{staged_id}/rebuild"): Row("write", 200),
-    ("POST", "/api/v1/prearchive/{staged_id}/archive"): Row("manage", 200),
-    ("DELETE", "/api/v1/prearchive/{staged_id}"): Row("manage", 204),
+    ("POST", "/api/v1/prearchive/{staged_id}/rebuild"): Row("staged_write", 200),
+    ("POST", "/api/v1/prearchive/{staged_id}/archive"): Row("staged_manage", 200),
+    ("DELETE", "/api/v1/prearchive/{staged_id}"): Row("staged_manage", 204),
     ("POST", P + "/import"): Row("write", 200, content=_one_instance_zip()),
     ("POST", P + "/held"): Row("write", 200, body=lambda a: {"instances": []}),
     ("POST", "/api/v1/projects"): Row("signed_in", 201, body=lambda a: {"id": f"NEW_{a}"}),

@@ -8,7 +8,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from scandepot.archive.listing import PageRequest
 from scandepot.context import Context
+from scandepot.errors import Invalid
 from tests.conftest import LiveServer
 from tests.helpers import ADMIN, API, create_tree
 
@@ -153,6 +155,22 @@ def test_paging_parameters_are_checked(client: TestClient, tree: None) -> None:
         r = client.get(f"{API}/projects?{query}", auth=ADMIN)
         assert r.status_code == 422, query
         assert error_of(r)["field"] in ("limit", "offset")
+
+
+@pytest.mark.parametrize("offset", [2**63, 2**64 + 7, 10**30])
+def test_an_offset_beyond_64_bits_is_refused(client: TestClient, tree: None, offset: int) -> None:
+    for route in ("/projects", "/projects/P1/sessions", "/prearchive", "/audit"):
+        r = client.get(f"{API}{route}?offset={offset}", auth=ADMIN)
+        assert r.status_code == 422, (route, r.text)
+        assert error_of(r)["field"] == "offset"
+    r = client.get(f"{API}/projects?offset={2**63 - 1}", auth=ADMIN)
+    assert r.status_code == 200 and r.json()["items"] == []
+
+
+def test_a_page_offset_beyond_64_bits_is_invalid() -> None:
+    with pytest.raises(Invalid) as refused:
+        PageRequest(offset=2**63)
+    assert refused.value.field == "offset"
 
 
 @pytest.mark.parametrize(

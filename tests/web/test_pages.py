@@ -36,6 +36,8 @@ SITE = {
     "public": (OK, OK, OK, OK, OK, OK),
     "signed_in": (LOGIN, OK, OK, OK, OK, OK),
     "site_admin": (LOGIN, 403, 403, 403, 403, OK),
+    # Staged sessions are hidden below write, whatever the accessibility (issue 14).
+    "staged_write": (LOGIN, 404, 404, OK, OK, OK),
 }
 PROJECT = {
     ("private", "see"): (LOGIN, 404, OK, OK, OK, OK),
@@ -87,7 +89,7 @@ PAGES: dict[str, Page] = {
     E + "/scans/1/thumbnail.png": Page("read"),
     P + "/jobs/{job}": Page("read"),
     "/download?project=P": Page("read"),
-    "/prearchive/{staged_id}": Page("write"),
+    "/prearchive/{staged_id}": Page("staged_write"),
     # Forms: the answer is a redirect back with a message (303).
     E + "/note": Page("write", form={"note": "seen"}, success=303),
     E + "/scans/1": Page("write", form={"quality": "questionable"}, success=303),
@@ -96,7 +98,7 @@ PAGES: dict[str, Page] = {
     P + "/accessibility": Page("manage", form={"accessibility": "{accessibility}"}, success=303),
     P + "/roles": Page("manage", form={"login": "spare", "role": "collaborator"}, success=303),
     P + "/pipelines/snapshots": Page("manage", form={"enabled": "on"}, success=303),
-    "/prearchive/{staged_id}/rebuild": Page("write", form={}, success=303),
+    "/prearchive/{staged_id}/rebuild": Page("staged_write", form={}, success=303),
 }
 
 

@@ -242,13 +242,19 @@ def _set_password(
 
 
 def change_own_password(ctx: Context, actor: Actor, current: str, new: str) -> None:
+    """A wrong current password is a failed sign-in: counted and limited with them (a
+    stolen token must not become unlimited guesses at the password) and audited."""
     require_signed_in(actor)
+    with ctx.db.read() as db:
+        throttle.check(db, ctx.settings, login=actor.login, address=actor.address)
     check_password(new, field="new_password")
     with ctx.db.write() as db:
         user = db.get(User, actor.user_id)
-        if user is None or not verify_password(user.password_hash, current):
-            raise Invalid("The current password is not right.", field="current_password")
-        _set_password(db, actor, user, new, keep_session=actor.login_session_id)
+        if user is not None and verify_password(user.password_hash, current):
+            _set_password(db, actor, user, new, keep_session=actor.login_session_id)
+            return
+    audit.record_now(ctx, actor, throttle.FAILED, method="password_change")
+    raise Invalid("The current password is not right.", field="current_password")
 
 
 def set_password(ctx: Context, actor: Actor, login: str, password: str) -> None:

@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request, Response
 
 from scandepot.access import logins, tokens, users
 from scandepot.access.actors import ANONYMOUS, Actor
-from scandepot.archive.listing import MAX_LIMIT, PageRequest
+from scandepot.archive.listing import MAX_LIMIT, MAX_OFFSET, PageRequest
 from scandepot.context import Context
 from scandepot.errors import Unauthorized
 
@@ -87,7 +87,7 @@ def _basic(value: str) -> tuple[str, str]:
 
 def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
     sort: Annotated[
         str | None,
         Query(max_length=200, description="Fields to sort by, comma-separated; '-' descends."),

@@ -26,6 +26,7 @@ STATUS = {
     errors.TooLarge: 413,
     errors.Unsupported: 415,
     errors.Invalid: 422,
+    errors.OutOfSpace: 507,
 }
 
 _HTTP_CODES = {
@@ -41,6 +42,7 @@ _HTTP_CODES = {
     416: "range_not_satisfiable",
     422: "invalid",
     431: "headers_too_large",
+    507: "insufficient_storage",
 }
 
 

@@ -14,6 +14,7 @@ from scandepot.errors import Invalid
 T = TypeVar("T")
 
 MAX_LIMIT = 1000
+MAX_OFFSET = 2**63 - 1  # OFFSET is a signed 64-bit integer in SQLite and PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +26,8 @@ class PageRequest:
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:
             raise Invalid(f"limit must be between 1 and {MAX_LIMIT}.", field="limit")
-        if self.offset < 0:
-            raise Invalid("offset must not be negative.", field="offset")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise Invalid(f"offset must be between 0 and {MAX_OFFSET}.", field="offset")
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,7 +150,7 @@ def download(
     date_to: str | None = typer.Option(None, "--date-to", help="Sessions on or before."),
     scans: str | None = typer.Option(None, "--scans", help="Scan IDs (1,3) or ALL."),
     scan_types: str | None = typer.Option(
-        None, "--scan-types", help="Regular expression searched in scan types."
+        None, "--scan-types", help="RE2 regular expression searched in scan types."
     ),
     resources: str | None = typer.Option(
         None, "--resources", help="Resource labels, e.g. DICOM,NIFTI (default: all)."

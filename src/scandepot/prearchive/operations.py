@@ -29,6 +29,8 @@ from scandepot.prearchive import archiver, builder
 from scandepot.prearchive.archiver import Archived
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 
+VISIBLE = Action.PREARCHIVE.level  # the level below which staged sessions stay unseen
+
 
 class Relabel(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -45,20 +47,31 @@ class StagedView:
     size: int
 
 
+MAX_ID = 2**63 - 1  # the largest ID a catalog holds (BIGINT); beyond it nothing exists
+
+
 def _not_found(staged_id: int) -> NotFound:
     return NotFound(f"Staged session {staged_id} not found.", field="id")
 
 
 def load(db: DBSession, actor: Actor, staged_id: int, action: Action) -> PrearchiveSession:
-    """The staged session, if ``actor`` may do ``action`` on it; fails closed."""
-    staged = db.get(PrearchiveSession, staged_id)
+    """The staged session, if ``actor`` may do ``action`` on it; fails closed.
+
+    Staged sessions are numbered from 1, so whoever may not see a staged session is told
+    exactly what they would be told of a number never given: the same status and message,
+    never the project's name, or a 403 that says it exists.
+    """
+    staged = db.get(PrearchiveSession, staged_id) if 0 < staged_id <= MAX_ID else None
     if staged is None:
         raise Unauthorized() if actor.is_anonymous else _not_found(staged_id)
     if staged.project_key == UNASSIGNED:
         if actor.is_site_admin or _owns_routed(db, actor, staged):
             return staged
         raise Unauthorized() if actor.is_anonymous else _not_found(staged_id)
-    projects.load(db, actor, staged.project_key, action)
+    project = db.scalar(by_label(select(Project), Project.label, staged.project_key))
+    if project is None or permissions.level_on(db, actor, project) < VISIBLE:
+        raise Unauthorized() if actor.is_anonymous else _not_found(staged_id)
+    permissions.require(db, actor, action, project)
     return staged
 
 

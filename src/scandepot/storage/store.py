@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from scandepot.errors import Conflict
+from scandepot.errors import Conflict, OutOfSpace
+from scandepot.storage import space
 
 CHUNK = 1024 * 1024
 
@@ -118,8 +119,13 @@ class StagedFile:
         assert self._fd is not None and not self._ended, "write after seal"
         view = memoryview(chunk)
         written = 0
-        while written < len(view):
-            written += os.write(self._fd, view[written:])
+        try:
+            while written < len(view):
+                written += os.write(self._fd, view[written:])
+        except OSError as exc:
+            if space.is_full(exc):  # the caller's clean-up (discard) removes the file
+                raise OutOfSpace() from exc
+            raise
         if self._hasher is not None:
             self._hasher.update(view)
         self._size += len(view)
@@ -166,6 +172,7 @@ class StagedFile:
         if self._fd is not None and self._syncing is None and not self._synced:
             self._syncing = pool.submit(os.fsync, self._fd)
 
+    @space.guarded()
     def sync(self) -> None:
         """fsync the file (once: after its last byte, a second fsync has nothing to do,
         yet would still flush the device's cache). Names linked to it before this call
@@ -196,6 +203,7 @@ class StagedFile:
             self._fd = None
         return digest
 
+    @space.guarded()
     def link(self, dest: Path, *, replace_orphan: bool = False) -> None:
         """Give the sealed file a second name, ``dest``, without any fsync: the caller
         calls :meth:`finish` and fsyncs ``dest``'s folder before it relies on the name.
@@ -221,6 +229,7 @@ class StagedFile:
             os.link(self.tmp_path, side)
             os.replace(side, dest)
 
+    @space.guarded()
     def publish(self, dest: Path, *, overwrite: bool = False) -> None:
         """Give the finished file its final name, atomically.
 
@@ -294,6 +303,7 @@ class FileStore:
             return False
         return True
 
+    @space.guarded()
     def stage(self, *, hashed: bool = True) -> StagedFile:
         return StagedFile(self.tmp / f"{uuid.uuid4().hex}.part", hashed=hashed)
 
@@ -308,6 +318,7 @@ class FileStore:
             staged.publish(dest, overwrite=overwrite)
         return digest
 
+    @space.guarded()
     def move_tree(self, src: Path, dst: Path) -> None:
         """Rename a folder (a relabel or a move); ``dst`` must not exist."""
         if not src.exists():

@@ -39,6 +39,7 @@ TITLES = {
     413: "Too large",
     422: "Invalid input",
     429: "Too many attempts",
+    507: "Out of storage space",
 }
 
 

@@ -101,7 +101,8 @@ def scan_thumbnail(
     headers = {"etag": tag, "cache-control": "private, max-age=300"}
     if request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers=headers)  # not drawn again
-    return Response(thumbnails.draw(source).png, media_type="image/png", headers=headers)
+    drawn = thumbnails.picture(ctx, source)  # drawn on its first view only, then kept
+    return Response(drawn.png, media_type="image/png", headers=headers)
 
 
 def _session_url(project: str, session: str) -> str:

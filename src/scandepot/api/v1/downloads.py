@@ -42,7 +42,7 @@ Resources = Annotated[
 ]
 Scans = Annotated[list[str] | None, Query(description="Scan IDs, comma-separated, or ALL")]
 ScanTypes = Annotated[
-    str | None, Query(max_length=200, description="Regular expression searched in scan types")
+    str | None, Query(max_length=200, description="RE2 regular expression searched in scan types")
 ]
 
 router = APIRouter(tags=["downloads"])

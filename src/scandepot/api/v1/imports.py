@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -115,18 +114,17 @@ async def import_archive(
         ignore_unparsable=ignore_unparsable,
     )
     where = await run_in_threadpool(upload.prepare, ctx, actor, project, options)
-    body = ctx.store.tmp / f"{uuid.uuid4().hex}.upload"
-    out = await run_in_threadpool(open, body, "xb")
+    # Through storage/ like every file: a full disk is its OutOfSpace, and discard()
+    # leaves nothing behind whatever happens.
+    body = await run_in_threadpool(ctx.store.stage, hashed=False)
     try:
-        try:
-            await stream_body(request, out.write, ctx.settings.max_upload_bytes)
-        finally:
-            await run_in_threadpool(out.close)
+        await stream_body(request, body.write, ctx.settings.max_upload_bytes)
+        body.end()
         result = await run_in_threadpool(
-            lambda: upload.run(ctx, actor, project, options, body, destination=where)
+            lambda: upload.run(ctx, actor, project, options, body.tmp_path, destination=where)
         )
     finally:
-        await run_in_threadpool(body.unlink, True)
+        await run_in_threadpool(body.discard)
     return ImportOut(
         project=result.project,
         destination=result.destination.value,
