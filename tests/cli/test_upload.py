@@ -163,8 +163,11 @@ def test_files_held_under_other_labels_are_not_verified(
     assert again.returncode == 0 and "Verified: all 2 files" in again.stdout
     other = ["--subject", "sub-01", "--session", "ses-02", "--to", "archive"]
     moved = run(live_server, token, tmp_path, str(folder), *other)
-    assert moved.returncode == 1, moved.stdout + moved.stderr
+    # The server refuses to copy or move what it holds (exit 2: running again cannot
+    # help), naming where the files are.
+    assert moved.returncode == 2, moved.stdout + moved.stderr
     assert "Verified" not in moved.stdout and "not where you asked" in moved.stdout
+    assert "archived session SD_E00001 (sub-01/ses-01)" in moved.stderr
 
 
 def test_killed_half_way_then_run_again(

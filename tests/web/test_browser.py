@@ -241,10 +241,11 @@ def test_upload_a_zip_through_the_form_and_see_it_arrive(
     sign_in(page, "member", start="/upload?project=Brain01")
     upload_to_archive(page, upload, subject="sub-02", session="ses-02")
     result = page.locator("#u-result")
-    result.get_by_text("Received 6 files").wait_for()
+    result.get_by_text("The upload held 6 DICOM files").wait_for()
     assert page.locator("#u-progress").evaluate("p => p.value") == 100
     text = result.inner_text()
-    assert "Brain01 / sub-02 / ses-02: archived, 2 scans." in text
+    assert "6 new, sent to the archive." in text
+    assert "Brain01 / sub-02 / ses-02: archived, 6 of 6 files new, 2 scans." in text
     assert "Scan 5: DWI 64dir (MR), 3 files" in text
     assert "1 file skipped" in text and "README.txt" in text
     screenshot(page, "upload-done")
@@ -256,3 +257,14 @@ def test_upload_a_zip_through_the_form_and_see_it_arrive(
     upload_to_archive(page, upload, subject="sub-02", session="ses-02")
     page.locator("#u-result.flash-error").wait_for()
     assert "ses-02" in page.locator("#u-result").inner_text()
+    # The same files again with the labels from their headers: named where they are.
+    page.goto("/upload?project=Brain01")
+    page.get_by_label("Destination").select_option("archive")
+    page.get_by_label("Compressed file").set_input_files(str(upload))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    result.get_by_text("none new").wait_for()
+    held = result.locator("a", has_text="archived session SD_E")
+    assert held.inner_text().endswith("(sub-02 / ses-02)")
+    assert "6 files held already, nothing added" in result.inner_text()
+    held.click()
+    page.get_by_role("heading", name="Session ses-02").wait_for()

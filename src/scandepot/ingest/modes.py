@@ -6,6 +6,7 @@ A module of its own so that the command line can name them without loading the s
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class Destination(enum.StrEnum):
@@ -19,3 +20,12 @@ class Overwrite(enum.StrEnum):
     NONE = "none"  # refuse the upload
     APPEND = "append"  # add to it (merge rules; differing files kept aside and flagged)
     DELETE = "delete"  # delete it, then archive the upload in its place
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    subject: str | None = None
+    session: str | None = None
+    destination: Destination | None = None  # None: the project's upload destination
+    overwrite: Overwrite = Overwrite.NONE
+    ignore_unparsable: bool = False

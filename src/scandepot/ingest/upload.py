@@ -18,52 +18,39 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.orm import Session as DBSession
+from sqlalchemy import select
 
 from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects, sessions
-from scandepot.archive.labels import LABEL_RULE, check_label, find_labelled
+from scandepot.archive.labels import check_label, find_labelled
 from scandepot.archive.models import (
     Project,
-    Scan,
     Session,
-    Subject,
     UploadDestination,
 )
 from scandepot.context import Context
-from scandepot.dicom.headers import Header, NotDicom, read_file_header
-from scandepot.dicom.routing import clean
+from scandepot.dicom.headers import NotDicom, read_file_header
 from scandepot.errors import Conflict, Forbidden, Invalid
-from scandepot.ingest import unpack
-from scandepot.ingest.modes import Destination, Overwrite
-from scandepot.ingest.receive import Incoming, Placements, Source, file_batch, route_for
+from scandepot.ingest import held as held_
+from scandepot.ingest import unpack, upload_checks
+from scandepot.ingest.modes import Destination, Options, Overwrite
+from scandepot.ingest.receive import Incoming, Placements, Source, file_batch
+from scandepot.ingest.upload_checks import Member
 from scandepot.prearchive import archiver, builder
 from scandepot.prearchive.archiver import Archived
-from scandepot.prearchive.models import Instance, PrearchiveSession, Status
-from scandepot.storage.store import StagedFile
+from scandepot.prearchive.models import PrearchiveSession, Status
 
 log = logging.getLogger("scandepot.ingest")
 
 BUSY_WAIT_S = 60.0  # how long to wait for the builder to finish with a session
 BATCH = 64  # instances filed per catalog transaction
 SYNC_THREADS = 8  # files fsynced at once before each transaction (the disk merges them)
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    subject: str | None = None
-    session: str | None = None
-    destination: Destination | None = None  # None: the project's upload destination
-    overwrite: Overwrite = Overwrite.NONE
-    ignore_unparsable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,19 +82,11 @@ class Result:
     destination: Destination
     files: int  # DICOM files found in the upload
     size: int  # bytes uploaded
+    dicom_size: int  # bytes of those DICOM files
     sessions: list[Imported]
     skipped: list[Skipped]
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    name: str
-    staged: StagedFile
-    StudyInstanceUID: str
-    # Kept for the first file of each study only (its routing is checked before anything
-    # is received); the others are read again when filed, so that memory does not grow
-    # with the number of files by more than a few hundred bytes each.
-    header: Header | None
+    # Where the files of the upload that were held already are (nothing was added there).
+    held: list[held_.Place] = field(default_factory=list)
 
 
 def prepare(ctx: Context, actor: Actor, project: str, options: Options) -> Destination:
@@ -148,7 +127,7 @@ def run(
     """Import the archive at ``body`` (see the module docstring). ``destination`` is what
     :func:`prepare` returned."""
     fmt = unpack.sniff(body)
-    items: list[_Item] = []
+    items: list[Member] = []
     skipped: list[Skipped] = []
     try:
         unreadable = _read_members(ctx, project, body, fmt, items, skipped)
@@ -178,7 +157,7 @@ def run(
         )
         studies = _studies(items)
         with ctx.db.read() as db:
-            _check(db, actor, project, options, destination, studies, source)
+            places = upload_checks.check(db, actor, project, options, destination, studies, source)
         imported = _receive(ctx, items, source)
     finally:
         for item in items:
@@ -191,8 +170,10 @@ def run(
         destination=destination,
         files=len(items),
         size=body.stat().st_size,
+        dicom_size=sum(item.staged.size for item in items),
         sessions=list(imported.values()),
         skipped=skipped,
+        held=places,
     )
     audit.record_now(
         ctx,
@@ -214,7 +195,7 @@ def _read_members(
     project: str,
     body: Path,
     fmt: unpack.Format,
-    items: list[_Item],
+    items: list[Member],
     skipped: list[Skipped],
 ) -> list[Skipped]:
     """Step 1: each member to a temporary file, with its header; returns the non-DICOM."""
@@ -257,90 +238,26 @@ def _read_members(
             continue
         first = header.StudyInstanceUID not in studies_seen
         studies_seen.add(header.StudyInstanceUID)
-        items.append(_Item(member.name, staged, header.StudyInstanceUID, header if first else None))
+        items.append(
+            Member(
+                member.name,
+                staged,
+                header.StudyInstanceUID,
+                header.SOPInstanceUID,
+                header if first else None,
+            )
+        )
     return unreadable
 
 
-def _studies(items: list[_Item]) -> dict[str, list[_Item]]:
-    found: dict[str, list[_Item]] = {}
+def _studies(items: list[Member]) -> dict[str, list[Member]]:
+    found: dict[str, list[Member]] = {}
     for item in items:
         found.setdefault(item.StudyInstanceUID, []).append(item)
     return found
 
 
-def _check(
-    db: DBSession,
-    actor: Actor,
-    project: str,
-    options: Options,
-    destination: Destination,
-    studies: dict[str, list[_Item]],
-    source: Source,
-) -> None:
-    """Step 2: the project's rules, before anything is received."""
-    target = db.scalar(select(Project).where(Project.label == project))
-    assert target is not None
-    if len(studies) > 1 and not target.bulk_upload_allowed:
-        raise Invalid(
-            f"The upload holds {len(studies)} studies and project '{project}' takes one "
-            "session per upload (bulk uploads are not allowed).",
-            field="body",
-        )
-    if len(studies) > 1 and options.session is not None:
-        raise Invalid(
-            f"A session label was given but the upload holds {len(studies)} studies; "
-            "upload them one at a time, or let the labels come from the DICOM headers.",
-            field="session",
-        )
-    problems: list[dict[str, str]] = []
-    for study_uid, study_items in studies.items():
-        first = study_items[0].header
-        assert first is not None
-        routed = route_for(first, source)
-        subject, session = clean(routed.subject), clean(routed.session)
-        if destination == Destination.ARCHIVE and (subject is None or session is None):
-            problems.append(
-                {
-                    "name": study_uid,
-                    "reason": "No subject or session label could be derived from the "
-                    f"headers; give them ({LABEL_RULE}).",
-                }
-            )
-            continue
-        if subject is None:
-            continue
-        subject_known = find_labelled(db, Subject, target.id, subject) is not None
-        if not subject_known and not target.allow_subject_creation:
-            problems.append(
-                {
-                    "name": study_uid,
-                    "reason": f"Subject '{subject}' does not exist and project '{project}' "
-                    "does not allow creating subjects.",
-                }
-            )
-        if (
-            destination == Destination.ARCHIVE
-            and options.overwrite == Overwrite.NONE
-            and session is not None
-            and find_labelled(db, Session, target.id, session) is not None
-        ):
-            problems.append(
-                {
-                    "name": study_uid,
-                    "reason": f"Session '{session}' exists already; upload with "
-                    "overwrite=append to add to it or overwrite=delete to replace it.",
-                }
-            )
-    if problems:
-        error = Conflict if any("exists already" in p["reason"] for p in problems) else Invalid
-        raise error(
-            f"{problems[0]['reason']} Nothing was imported.",
-            field="body",
-            details=problems,
-        )
-
-
-def _receive(ctx: Context, items: list[_Item], source: Source) -> dict[int, Imported]:
+def _receive(ctx: Context, items: list[Member], source: Source) -> dict[int, Imported]:
     """Step 3a: every file into the prearchive, as C-STORE data is: in batches of one
     catalog transaction each, the files of a batch fsynced in parallel first."""
     imported: dict[int, Imported] = {}
@@ -461,42 +378,3 @@ def _archive(
         entry.archived = archiver.archive(ctx, actor, entry.staged_id)
         entry.status = "archived"
         entry.subject, entry.session = entry.archived.subject, entry.archived.session
-
-
-@dataclass(frozen=True, slots=True)
-class Held:
-    SOPInstanceUID: str
-    sha256: str
-    where: str  # "prearchive:<id>" or "archive:<session ID>"
-
-
-def held(ctx: Context, actor: Actor, project: str, wanted: Iterable[tuple[str, str]]) -> list[Held]:
-    """Which of (SOPInstanceUID, SHA-256) the project holds already, in its prearchive or
-    its archive, with those very bytes: what a resumed upload need not send again.
-    Instances received over DICOM and not yet hashed (until their session is built) are
-    not reported: sent again, they are compared on arrival and count as duplicates."""
-    pairs = list(dict.fromkeys(wanted))
-    found: list[Held] = []
-    with ctx.db.read() as db:
-        target = projects.load(db, actor, project, Action.UPLOAD)
-        for batch in _batches(pairs, 400):
-            match = tuple_(Instance.SOPInstanceUID, Instance.sha256).in_(batch)
-            staged_rows = db.execute(
-                select(Instance.SOPInstanceUID, Instance.sha256, Instance.prearchive_id)
-                .join(PrearchiveSession, Instance.prearchive_id == PrearchiveSession.id)
-                .where(match, PrearchiveSession.project_key == target.label)
-            ).all()
-            found += [Held(u, h, f"prearchive:{i}") for u, h, i in staged_rows if h is not None]
-            archived_rows = db.execute(
-                select(Instance.SOPInstanceUID, Instance.sha256, Session.accession)
-                .join(Scan, Instance.scan_id == Scan.id)
-                .join(Session, Scan.session_id == Session.id)
-                .where(match, Session.project_id == target.id)
-            ).all()
-            found += [Held(u, h, f"archive:{a}") for u, h, a in archived_rows if h is not None]
-    return found
-
-
-def _batches(pairs: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
-    for start in range(0, len(pairs), size):
-        yield pairs[start : start + size]

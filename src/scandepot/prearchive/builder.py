@@ -148,6 +148,7 @@ def conflicts_with_archive(
             "creating subjects."
         )
     session = find_labelled(db, Session, project.id, session_label)
+    found += _archived_as_another(db, staged, project, session)
     if session is None:
         return found
     if session.StudyInstanceUID not in (None, staged.StudyInstanceUID):
@@ -170,6 +171,32 @@ def conflicts_with_archive(
                 f"the incoming scan {item['id']} has {item['SeriesInstanceUID']}."
             )
     return found
+
+
+def _archived_as_another(
+    db: DBSession, staged: PrearchiveSession, project: Project, session: Session | None
+) -> list[str]:
+    """A study is one session of a project: archived under one label, it is not archived
+    again under another (whichever way it came: C-STORE, upload, a move in the
+    prearchive); merging means relabelling the staged session to that label."""
+    other = db.execute(
+        select(Session.label, Session.accession, Subject.label)
+        .join(Subject, Session.subject_id == Subject.id)
+        .where(
+            Session.project_id == project.id,
+            Session.StudyInstanceUID == staged.StudyInstanceUID,
+            Session.id != (session.id if session is not None else -1),
+        )
+        .limit(1)
+    ).first()
+    if other is None:
+        return []
+    label, accession, subject = other
+    return [
+        f"Study {staged.StudyInstanceUID} is archived already in project '{project.label}' "
+        f"as session '{label}' ({accession}, subject '{subject}'); relabel this staged "
+        f"session to '{subject}/{label}' to merge into it."
+    ]
 
 
 def build(db: DBSession, staged: PrearchiveSession) -> Plan:

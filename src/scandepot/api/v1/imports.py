@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from scandepot.api.bodies import stream_body
 from scandepot.api.deps import ActorDep, CtxDep
-from scandepot.ingest import upload
-from scandepot.ingest.modes import Destination, Overwrite
+from scandepot.ingest import held, upload
+from scandepot.ingest.modes import Destination, Options, Overwrite
 
 router = APIRouter(prefix="/projects/{project}", tags=["uploads"])
 
@@ -40,13 +40,42 @@ class ImportedOut(BaseModel):
     url: str
 
 
+class HeldPlaceOut(BaseModel):
+    """A session that held some of the upload's files already (nothing added to it)."""
+
+    where: str  # "archive" or "prearchive"
+    session_id: str | None  # archived: its site-wide ID (SD_E...)
+    staged_id: int | None  # staged: its number
+    subject: str | None
+    session: str | None
+    files: int
+    url: str
+
+
 class ImportOut(BaseModel):
     project: str
     destination: str
-    files: int
-    bytes: int
+    files: int  # DICOM files in the upload
+    bytes: int  # the upload's size
+    dicom_bytes: int  # the DICOM files' size
     sessions: list[ImportedOut]
     skipped: list[SkippedOut]
+    held: list[HeldPlaceOut]
+
+
+def _held_out(project: str, place: held.Place) -> HeldPlaceOut:
+    archived = place.kind == held.ARCHIVE
+    return HeldPlaceOut(
+        where=place.kind,
+        session_id=place.ref if archived else None,
+        staged_id=None if archived else int(place.ref),
+        subject=place.subject,
+        session=place.session,
+        files=place.files,
+        url=f"{API}/projects/{project}/sessions/{place.session}"
+        if archived
+        else f"{API}/prearchive/{place.ref}",
+    )
 
 
 def _imported_out(entry: upload.Imported) -> ImportedOut:
@@ -106,7 +135,7 @@ async def import_archive(
         bool, Query(description="Skip files that are not DICOM instead of refusing.")
     ] = False,
 ) -> ImportOut:
-    options = upload.Options(
+    options = Options(
         subject=subject,
         session=session,
         destination=destination,
@@ -130,8 +159,10 @@ async def import_archive(
         destination=result.destination.value,
         files=result.files,
         bytes=result.size,
+        dicom_bytes=result.dicom_size,
         sessions=[_imported_out(s) for s in result.sessions],
         skipped=[SkippedOut(name=s.name, reason=s.reason) for s in result.skipped],
+        held=[_held_out(result.project, p) for p in result.held],
     )
 
 
@@ -162,7 +193,7 @@ class HeldAnswer(BaseModel):
 def held_instances(ctx: CtxDep, actor: ActorDep, project: str, body: HeldQuery) -> HeldAnswer:
     """Of the instances named, those the project holds with the very same bytes
     (SHA-256), in its prearchive or its archive."""
-    found = upload.held(ctx, actor, project, ((i.SOPInstanceUID, i.sha256) for i in body.instances))
+    found = held.held(ctx, actor, project, ((i.SOPInstanceUID, i.sha256) for i in body.instances))
     return HeldAnswer(
         held=[
             HeldOut(SOPInstanceUID=h.SOPInstanceUID, sha256=h.sha256, where=h.where) for h in found

@@ -47,8 +47,23 @@
   function showResult(box, answer) {
     box.replaceChildren();
     box.className = "flash flash-ok";
-    box.appendChild(text("p", "Received " + plural(answer.files, "file") + " (" + size(answer.bytes) +
-      ") into the " + answer.destination + "."));
+    var added = (answer.sessions || []).reduce(function (n, s) { return n + s.added; }, 0);
+    box.appendChild(text("p", "The upload held " + plural(answer.files, "DICOM file") + " (" +
+      size(answer.dicom_bytes) + "); " + (added ? added + " new, sent to the " + answer.destination
+      : "none new") + "."));
+    (answer.held || []).forEach(function (h) {
+      var p = document.createElement("p");
+      p.append(plural(h.files, "file") + " held already, nothing added, in ");
+      var link = document.createElement("a");
+      link.href = h.where === "archive"
+        ? "/projects/" + encodeURIComponent(answer.project) + "/sessions/" + encodeURIComponent(h.session)
+        : "/prearchive/" + h.staged_id;
+      link.textContent = (h.where === "archive" ? "archived session " + h.session_id
+        : "staged session " + h.staged_id) + " (" + (h.subject || "no subject") + " / " +
+        (h.session || "no session") + ")";
+      p.append(link, ".");
+      box.appendChild(p);
+    });
     (answer.sessions || []).forEach(function (s) {
       var p = document.createElement("p");
       p.append("Session ");
@@ -58,7 +73,8 @@
         : (s.staged_id ? "/prearchive/" + s.staged_id : "/prearchive");
       link.textContent = s.project + " / " + (s.subject || "no subject") + " / " + (s.session || "no session");
       var where = s.status === "archived" ? "archived" : "in the prearchive (" + s.status + ")";
-      p.append(link, ": " + where + ", " + plural((s.scans || []).length, "scan") + ".");
+      p.append(link, ": " + where + ", " + s.added + " of " + plural(s.files, "file") + " new, " +
+        plural((s.scans || []).length, "scan") + ".");
       box.appendChild(p);
       if (s.scans && s.scans.length) {
         var list = document.createElement("ul");

@@ -1,0 +1,190 @@
+"""Step 2 of an import (:mod:`scandepot.ingest.upload`): the project's rules, checked
+against what the upload holds before anything is received, so that a refused upload
+changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.actors import Actor
+from scandepot.archive.labels import LABEL_RULE, find_labelled
+from scandepot.archive.models import Project, Session, Subject
+from scandepot.dicom.headers import Header
+from scandepot.dicom.routing import clean
+from scandepot.errors import Conflict, Invalid
+from scandepot.ingest import held as held_
+from scandepot.ingest.modes import Destination, Options, Overwrite
+from scandepot.ingest.receive import Source, route_for
+from scandepot.prearchive.models import PrearchiveSession
+from scandepot.storage.store import StagedFile
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A DICOM file of an upload, staged and hashed, before it is filed."""
+
+    name: str
+    staged: StagedFile
+    StudyInstanceUID: str
+    SOPInstanceUID: str
+    # Kept for the first file of each study only (its routing is checked before anything
+    # is received); the others are read again when filed, so that memory does not grow
+    # with the number of files by more than a few hundred bytes each.
+    header: Header | None
+
+
+def check(
+    db: DBSession,
+    actor: Actor,
+    project: str,
+    options: Options,
+    destination: Destination,
+    studies: dict[str, list[Member]],
+    source: Source,
+) -> list[held_.Place]:
+    """Step 2: the project's rules, before anything is received. Returns where the files
+    held already are.
+
+    An upload never moves, relabels or removes a session it did not make: a study staged
+    already under other labels than those asked for, or held in full under other labels,
+    is refused with the place named; two studies that would become one archived session
+    are refused before either is archived (all or none)."""
+    target = db.scalar(select(Project).where(Project.label == project))
+    assert target is not None
+    if len(studies) > 1 and not target.bulk_upload_allowed:
+        raise Invalid(
+            f"The upload holds {len(studies)} studies and project '{project}' takes one "
+            "session per upload (bulk uploads are not allowed).",
+            field="body",
+        )
+    if len(studies) > 1 and options.session is not None:
+        raise Invalid(
+            f"A session label was given but the upload holds {len(studies)} studies; "
+            "upload them one at a time, or let the labels come from the DICOM headers.",
+            field="session",
+        )
+    problems: list[dict[str, str]] = []
+    clashes: set[str] = set()
+    found: list[held_.Place] = []
+    becomes: dict[tuple[str, str], str] = {}  # archived (subject, session) -> study
+    for study_uid, study_items in studies.items():
+        first = study_items[0].header
+        assert first is not None
+        routed = route_for(first, source)
+        subject, session = clean(routed.subject), clean(routed.session)
+        places = _held_places(db, target, study_items)
+        found += places
+        refusal = _elsewhere(db, target, options, study_uid, study_items, places)
+        if refusal is not None:
+            problems.append({"name": study_uid, "reason": refusal})
+            clashes.add(refusal)
+            continue
+        if destination == Destination.ARCHIVE and subject and session:
+            key = (subject.lower(), session.lower())
+            if key in becomes:
+                why = (
+                    f"Studies {becomes[key]} and {study_uid} would both become session "
+                    f"'{session}' of subject '{subject}'; upload them one at a time with "
+                    "their own session labels."
+                )
+                problems.append({"name": study_uid, "reason": why})
+                clashes.add(why)
+                continue
+            becomes[key] = study_uid
+        if destination == Destination.ARCHIVE and (subject is None or session is None):
+            problems.append(
+                {
+                    "name": study_uid,
+                    "reason": "No subject or session label could be derived from the "
+                    f"headers; give them ({LABEL_RULE}).",
+                }
+            )
+            continue
+        if subject is None:
+            continue
+        subject_known = find_labelled(db, Subject, target.id, subject) is not None
+        if not subject_known and not target.allow_subject_creation:
+            problems.append(
+                {
+                    "name": study_uid,
+                    "reason": f"Subject '{subject}' does not exist and project '{project}' "
+                    "does not allow creating subjects.",
+                }
+            )
+        if (
+            destination == Destination.ARCHIVE
+            and options.overwrite == Overwrite.NONE
+            and session is not None
+            and find_labelled(db, Session, target.id, session) is not None
+        ):
+            why = (
+                f"Session '{session}' exists already; upload with overwrite=append to add "
+                "to it or overwrite=delete to replace it."
+            )
+            problems.append({"name": study_uid, "reason": why})
+            clashes.add(why)
+    if problems:
+        # What the project holds is in the way (409); otherwise the input breaks a rule.
+        error = Conflict if any(p["reason"] in clashes for p in problems) else Invalid
+        raise error(
+            f"{problems[0]['reason']} Nothing was imported.",
+            field="body",
+            details=problems,
+        )
+    return found
+
+
+def _held_places(db: DBSession, target: Project, items: list[Member]) -> list[held_.Place]:
+    pairs = []
+    for item in items:
+        assert item.staged.digest is not None  # parked: sealed and hashed
+        pairs.append((item.SOPInstanceUID, item.staged.digest.sha256))
+    return held_.places(db, target, pairs)
+
+
+def _differs(options: Options, subject: str | None, session: str | None) -> bool:
+    """Whether the labels asked for name another subject or session than these."""
+
+    def other(asked: str | None, there: str | None) -> bool:
+        return asked is not None and (there is None or asked.lower() != there.lower())
+
+    return other(options.subject, subject) or other(options.session, session)
+
+
+def _elsewhere(
+    db: DBSession,
+    target: Project,
+    options: Options,
+    study_uid: str,
+    items: list[Member],
+    places: list[held_.Place],
+) -> str | None:
+    """Why the study cannot go where the upload asks without changing a session the upload
+    did not make; None when it can."""
+    staged = db.execute(
+        select(PrearchiveSession.id, PrearchiveSession.subject, PrearchiveSession.session).where(
+            PrearchiveSession.project_key == target.label,
+            PrearchiveSession.StudyInstanceUID == study_uid,
+        )
+    ).first()
+    if staged is not None and _differs(options, staged.subject, staged.session):
+        there = held_.Place(held_.PREARCHIVE, str(staged.id), staged.subject, staged.session, 0)
+        return (
+            f"Study {study_uid} is staged already in {there.described}; an upload does not "
+            "relabel a staged session it did not make. Archive, relabel or delete that one "
+            "first, or upload without labels to add to it."
+        )
+    if sum(p.files for p in places) < len(items):
+        return None
+    moved = [p for p in places if _differs(options, p.subject, p.session)]
+    if not moved:
+        return None
+    return (
+        f"All {len(items)} files of study {study_uid} are held already, in "
+        f"{', '.join(p.described for p in moved)}; an upload does not copy or move data the "
+        "project holds. Nothing needs sending to keep them there; a copy under new labels "
+        "is a transfer between sessions, not an upload."
+    )
