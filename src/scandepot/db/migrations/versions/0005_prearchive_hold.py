@@ -15,11 +15,16 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, not a batch rebuild: on SQLite a rebuild drops prearchive_session,
+# and with foreign keys on that deletes every staged instance (ON DELETE CASCADE).
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("prearchive_session") as batch:
-        batch.add_column(sa.Column("hold", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column(
+        "prearchive_session",
+        sa.Column("hold", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("prearchive_session") as batch:
-        batch.drop_column("hold")
+    op.drop_column("prearchive_session", "hold")  # SQLite 3.35 or newer

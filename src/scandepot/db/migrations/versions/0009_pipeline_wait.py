@@ -23,24 +23,27 @@ depends_on = None
 UTC = scandepot.db.base.UTCDateTime(timezone=True)
 
 
+# Plain ALTER TABLE both ways, never a batch rebuild: on SQLite a rebuild drops the table,
+# and with foreign keys on that cascades into every subject, session and file of the
+# catalog (tests/db/test_migrations.py keeps a catalog through a round trip).
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("project") as batch:
-        batch.add_column(
-            sa.Column(
-                "session_complete_after_min",
-                sa.Integer(),
-                nullable=False,
-                server_default=sa.text("5"),
-            )
-        )
-    with op.batch_alter_table("job") as batch:
-        batch.add_column(sa.Column("scan_ids", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("not_before", UTC, nullable=True))
+    op.add_column(
+        "project",
+        sa.Column(
+            "session_complete_after_min",
+            sa.Integer(),
+            nullable=False,
+            server_default=sa.text("5"),
+        ),
+    )
+    op.add_column("job", sa.Column("scan_ids", sa.JSON(), nullable=True))
+    op.add_column("job", sa.Column("not_before", UTC, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("job") as batch:
-        batch.drop_column("not_before")
-        batch.drop_column("scan_ids")
-    with op.batch_alter_table("project") as batch:
-        batch.drop_column("session_complete_after_min")
+    # ALTER TABLE ... DROP COLUMN needs SQLite 3.35 or newer.
+    op.drop_column("job", "not_before")
+    op.drop_column("job", "scan_ids")
+    op.drop_column("project", "session_complete_after_min")
