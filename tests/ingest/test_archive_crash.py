@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 
 import pytest
@@ -31,7 +32,7 @@ SERIES = 3
 # archive's own file operations (or after the catalog commit, for "commit").
 CHILD = textwrap.dedent(
     """
-    import os, signal, sys
+    import os, signal, sys, time
     from pathlib import Path
     from scandepot.access.actors import SYSTEM
     from scandepot.context import Context
@@ -50,12 +51,22 @@ CHILD = textwrap.dedent(
             return real(*args, **kwargs)
         return call
 
+    def pausing(real):
+        def call(*args, **kwargs):
+            if calls["count"] == int(n):
+                time.sleep(3)  # an archive under way while another process starts
+            calls["count"] += 1
+            return real(*args, **kwargs)
+        return call
+
     if where == "commit":  # the catalog committed, the spool not yet removed
         ctx.store.remove_tree = dying(ctx.store.remove_tree)
+    elif where == "pause":
+        archiver.os.link = pausing(os.link)
     else:
         setattr(archiver.os, where, dying(getattr(os, where)))
     archiver.archive(ctx, SYSTEM, int(staged), overwrite=overwrite == "1")
-    sys.exit(3)  # the kill point was never reached
+    sys.exit(0 if where == "pause" else 3)  # 3: the kill point was never reached
     """
 )
 
@@ -79,9 +90,27 @@ def stage(ctx: Context, study: Study, series: list[Series], seed: int = 0) -> in
     return found
 
 
+def child_args(ctx: Context, staged: int, where: str, n: int, *, overwrite: bool) -> list[str]:
+    assert ctx.settings.database_url is not None
+    return [
+        sys.executable,
+        "-c",
+        CHILD,
+        str(ctx.store.data_dir),
+        ctx.settings.database_url,
+        str(staged),
+        where,
+        str(n),
+        "1" if overwrite else "0",
+    ]
+
+
+CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
 def archive_and_die(ctx: Context, staged: int, where: str, n: int, *, overwrite: bool) -> int:
     assert ctx.settings.database_url is not None
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = CHILD_ENV
     child = subprocess.run(
         [
             sys.executable,
@@ -203,3 +232,32 @@ def test_kill_9_while_overwriting_restores_the_archived_files(
     done = archiver.archive(ctx, SYSTEM, staged, overwrite=True)
     assert len(done.replaced) == SERIES * PER_SERIES
     assert check(ctx).ok
+
+
+def test_recovery_in_another_process_leaves_a_live_archive_alone(
+    ctx: Context, study: tuple[Study, list[Series]]
+) -> None:
+    """Several processes run a builder against one catalog (serve and scandepot dicom):
+    one that starts while another archives must not take that archive for a crashed one."""
+    ctx.settings.prearchive_quiet_s = 3600
+    staged = stage(ctx, *study)
+    ready(ctx, staged)
+    child = subprocess.Popen(
+        child_args(ctx, staged, "pause", 5, overwrite=False),
+        env=CHILD_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        journal_file = ctx.store.data_dir / "prearchive" / str(staged) / journal.NAME
+        deadline = time.monotonic() + 60
+        while not journal_file.exists():  # the archive has started linking
+            assert child.poll() is None and time.monotonic() < deadline, child.stdout
+            time.sleep(0.05)
+        worker.recover(ctx)  # waits for the live archive, then finds nothing to undo
+    finally:
+        out, _ = child.communicate(timeout=120)
+    assert child.returncode == 0, out
+    assert files_of(ctx) == SERIES * PER_SERIES
+    report = check(ctx)
+    assert report.ok, report

@@ -108,6 +108,12 @@ def test_archived_data_uploaded_again_is_named_where_it_is(
     assert held["where"] == "archive" and held["session_id"] == session_id
     assert (held["subject"], held["session"], held["files"]) == ("s1", "e1", 2)
     assert client.get(held["url"], auth=actors["owner"]).status_code == 200
+    # With its own labels too (no "exists already": nothing would be added).
+    own = post(
+        client, project, body, actors["owner"], subject="s1", session="e1", destination="archive"
+    )
+    assert own.status_code == 200, own.text
+    assert own.json()["sessions"] == [] and own.json()["held"][0]["session_id"] == session_id
 
 
 def test_two_studies_to_one_session_label_archive_neither(
@@ -155,3 +161,67 @@ def test_a_study_is_not_archived_again_under_another_label(
     with pytest.raises(Exception, match="archived already"):
         archiver.archive(ctx, SYSTEM, second, overwrite=True)
     assert sessions_count(ctx) == 1
+
+
+def test_an_upload_does_not_archive_or_hold_a_staged_session_it_did_not_make(
+    ctx: Context, client: TestClient, actors: dict[str, Any], project: str
+) -> None:
+    body = zipped(Study(StudyInstanceUID="1.2.3.4.6"))
+    first = post(client, project, body, actors["member"], subject="sub-05", session="ses-zip")
+    assert first.status_code == 200, first.text
+    [staged] = first.json()["sessions"]
+    # The owner's upload without labels, to the archive: the member's session stays staged.
+    r = post(client, project, body, actors["owner"], destination="archive")
+    assert r.status_code == 409, r.text
+    assert "sent by upload:member" in r.json()["error"]["message"]
+    kept = client.get(f"{API}/prearchive/{staged['staged_id']}", auth=actors["member"])
+    assert kept.status_code == 200 and kept.json()["session"] == "ses-zip"
+    assert sessions_count(ctx) == 0
+
+
+def test_an_upload_adding_to_a_scanners_session_leaves_it_to_archive_on_its_own(
+    ctx: Context, client: TestClient, actors: dict[str, Any], make_project: Callable[..., str]
+) -> None:
+    ctx.settings.prearchive_quiet_s = 3600
+    make_project("private", label="AUTO", upload_destination="archive")
+    study = Study(StudyInstanceUID="1.2.3.4.7", StudyDescription="xnat://AUTO/s1/e1")
+    staged = ctx.store.stage()
+    staged.write(to_bytes(mr_instance(study, SERIES[0], 9, rows=8, columns=8)))
+    got = receive(ctx, staged, Source("dicom", calling_ae="SCANNER1"))
+    staged.discard()
+    r = post(client, "AUTO", zipped(study), actors["owner"], destination="prearchive")
+    assert r.status_code == 200, r.text
+    with ctx.db.read() as db:
+        row = db.get(PrearchiveSession, got.prearchive_id)
+        assert row is not None
+        assert not row.hold and row.status == Status.RECEIVING  # the builder archives it
+        assert row.source == "dicom:SCANNER1"
+
+
+def test_new_files_of_an_archived_study_under_new_labels_are_refused_before_staging(
+    ctx: Context, client: TestClient, actors: dict[str, Any], project: str
+) -> None:
+    study = Study(StudyInstanceUID="1.2.3.4.8")
+    first = post(
+        client,
+        project,
+        zipped(study),
+        actors["owner"],
+        subject="s1",
+        session="e1",
+        destination="archive",
+    )
+    assert first.status_code == 200, first.text
+    bigger = zipped(study, per_series=3)  # the two archived files and one new
+    r = post(
+        client,
+        project,
+        bigger,
+        actors["owner"],
+        subject="s1",
+        session="e9",
+        destination="archive",
+    )
+    assert r.status_code == 409, r.text
+    assert "as session 'e1'" in r.json()["error"]["message"]
+    assert staged_count(ctx) == 0 and sessions_count(ctx) == 1

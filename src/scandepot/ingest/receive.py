@@ -52,10 +52,15 @@ class Source:
     # An instance archived in the project with the same bytes counts as held already;
     # not so for an upload that replaces the archived session.
     skip_archived: bool = True
+    # Who sent it, for an upload: the signed-in user's login.
+    by: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.kind}:{self.calling_ae}" if self.calling_ae else self.kind
+        """Recorded as the staged session's source: who made it (an upload may change
+        only the staged sessions its own sender made)."""
+        who = self.calling_ae or self.by
+        return (f"{self.kind}:{who}" if who else self.kind)[:128]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,7 @@ def _staging_session(
                 routing={"rule": routed.rule, "project": routed.project},
                 problems=[],
                 scans=[],
-                source=source.label[:128],
+                source=source.label,
                 hold=source.hold,
                 PatientName=header.PatientName,
                 PatientID=header.PatientID,
@@ -411,7 +416,10 @@ def _place(
         if source.hold:  # held from its first instance of this sender on
             db.execute(
                 update(PrearchiveSession)
-                .where(PrearchiveSession.id == staging_id)
+                .where(
+                    PrearchiveSession.id == staging_id,
+                    PrearchiveSession.source == source.label,  # never another's session
+                )
                 .values(hold=True)
             )
         db.commit()

@@ -154,6 +154,7 @@ def run(
             session=options.session,
             hold=True,
             skip_archived=options.overwrite != Overwrite.DELETE,
+            by=actor.login,
         )
         studies = _studies(items)
         with ctx.db.read() as db:
@@ -162,7 +163,7 @@ def run(
     finally:
         for item in items:
             item.staged.discard()
-    _settle(ctx, imported, options)
+    _settle(ctx, imported, options, source)
     if destination == Destination.ARCHIVE:
         _archive(ctx, actor, project, imported, options)
     result = Result(
@@ -297,8 +298,9 @@ def _receive(ctx: Context, items: list[Member], source: Source) -> dict[int, Imp
     return imported
 
 
-def _settle(ctx: Context, imported: dict[int, Imported], options: Options) -> None:
-    """Step 3b: apply the given labels and build each staged session now."""
+def _settle(ctx: Context, imported: dict[int, Imported], options: Options, source: Source) -> None:
+    """Step 3b: apply the given labels and build each staged session this upload's sender
+    made, now."""
     for staged_id, entry in imported.items():
         deadline = time.monotonic() + BUSY_WAIT_S
         while True:
@@ -309,6 +311,11 @@ def _settle(ctx: Context, imported: dict[int, Imported], options: Options) -> No
                         f"Staged session {staged_id} was archived or deleted while the "
                         "upload was being received; upload again."
                     )
+                if staged.source != source.label:
+                    # Another sender's session, which the upload added to: it stays as
+                    # its sender left it (its labels, hold and build are theirs).
+                    _describe(entry, staged)
+                    break
                 if staged.status not in (Status.BUILDING, Status.ARCHIVING):
                     staged.hold = True
                     if options.subject is not None:
@@ -367,7 +374,8 @@ def _archive(
     if blocked:
         raise Conflict(
             f"Staged session {blocked[0].staged_id} cannot be archived: "
-            f"{'; '.join(blocked[0].problems) or blocked[0].status}. Nothing was archived; "
+            f"{'; '.join(p.rstrip('.') for p in blocked[0].problems) or blocked[0].status}. "
+            "Nothing was archived; "
             "the upload waits in the prearchive.",
             details=[
                 {"name": f"prearchive:{e.staged_id}", "reason": "; ".join(e.problems)}

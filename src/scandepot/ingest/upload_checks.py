@@ -18,6 +18,7 @@ from scandepot.errors import Conflict, Invalid
 from scandepot.ingest import held as held_
 from scandepot.ingest.modes import Destination, Options, Overwrite
 from scandepot.ingest.receive import Source, route_for
+from scandepot.prearchive import builder
 from scandepot.prearchive.models import PrearchiveSession
 from scandepot.storage.store import StagedFile
 
@@ -77,7 +78,20 @@ def check(
         subject, session = clean(routed.subject), clean(routed.session)
         places = _held_places(db, target, study_items)
         found += places
-        refusal = _elsewhere(db, target, options, study_uid, study_items, places)
+        held_in_full = sum(p.files for p in places) >= len(study_items)
+        if destination == Destination.ARCHIVE and session is not None and not held_in_full:
+            archived = find_labelled(db, Session, target.id, session)
+            elsewhere = builder.archived_as(
+                db, target, study_uid, besides=archived.id if archived is not None else -1
+            )
+            if elsewhere is not None:
+                why = f"{elsewhere}, or send it to the prearchive."
+                problems.append({"name": study_uid, "reason": why})
+                clashes.add(why)
+                continue
+        refusal = _elsewhere(
+            db, target, options, destination, source, study_uid, study_items, places
+        )
         if refusal is not None:
             problems.append({"name": study_uid, "reason": refusal})
             clashes.add(refusal)
@@ -117,6 +131,7 @@ def check(
         if (
             destination == Destination.ARCHIVE
             and options.overwrite == Overwrite.NONE
+            and not held_in_full  # nothing would be added: the answer says where it is
             and session is not None
             and find_labelled(db, Session, target.id, session) is not None
         ):
@@ -158,6 +173,8 @@ def _elsewhere(
     db: DBSession,
     target: Project,
     options: Options,
+    destination: Destination,
+    source: Source,
     study_uid: str,
     items: list[Member],
     places: list[held_.Place],
@@ -165,18 +182,31 @@ def _elsewhere(
     """Why the study cannot go where the upload asks without changing a session the upload
     did not make; None when it can."""
     staged = db.execute(
-        select(PrearchiveSession.id, PrearchiveSession.subject, PrearchiveSession.session).where(
+        select(
+            PrearchiveSession.id,
+            PrearchiveSession.subject,
+            PrearchiveSession.session,
+            PrearchiveSession.source,
+        ).where(
             PrearchiveSession.project_key == target.label,
             PrearchiveSession.StudyInstanceUID == study_uid,
         )
     ).first()
-    if staged is not None and _differs(options, staged.subject, staged.session):
+    if staged is not None:
         there = held_.Place(held_.PREARCHIVE, str(staged.id), staged.subject, staged.session, 0)
-        return (
-            f"Study {study_uid} is staged already in {there.described}; an upload does not "
-            "relabel a staged session it did not make. Archive, relabel or delete that one "
-            "first, or upload without labels to add to it."
-        )
+        if _differs(options, staged.subject, staged.session):
+            return (
+                f"Study {study_uid} is staged already in {there.described}; an upload does "
+                "not relabel a staged session. Archive, relabel or delete that one first, or "
+                "upload without labels to add to it."
+            )
+        if destination == Destination.ARCHIVE and staged.source != source.label:
+            return (
+                f"Study {study_uid} is staged already in {there.described}, sent by "
+                f"{staged.source or 'another sender'}; an upload does not archive a staged "
+                "session it did not make. Archive that one from the prearchive, or upload to "
+                "the prearchive to add to it."
+            )
     if sum(p.files for p in places) < len(items):
         return None
     moved = [p for p in places if _differs(options, p.subject, p.session)]

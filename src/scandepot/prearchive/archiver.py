@@ -117,8 +117,9 @@ def _session(
 def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool = False) -> Archived:
     """Move a staged session into the archive. Access is the caller's business (the
     prearchive operations check it); the builder calls this as the system."""
-    linked: list[Path] = []  # new archive names, removed again if the commit fails
-    replaced_backups: list[tuple[Path, Path]] = []
+    # Taken back (storage.take_back) if the commit fails, names relative to the data folder:
+    linked: list[tuple[str, str]] = []  # (spool name, new archive name)
+    replaced_backups: list[tuple[str, str]] = []  # (backup, archived name)
     log_ = journal.Journal(ctx, prearchive_id)  # the same, for a process killed meanwhile
     digests.complete(ctx, prearchive_id)  # outside the transaction: files are read
     try:
@@ -214,7 +215,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
                 for inst, record, backup in replacements:
                     dest = folder / str(record.path)
                     os.link(dest, backup)
-                    replaced_backups.append((backup, dest))
+                    replaced_backups.append((_relative(ctx, backup), _relative(ctx, dest)))
                     incoming = ctx.store.tmp / f"{os.urandom(8).hex()}.incoming"
                     os.link(ctx.store.data_dir / str(inst.spool_path), incoming)
                     os.replace(incoming, dest)
@@ -224,7 +225,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
                 for inst, name in links:
                     dest = folder / name
                     _link(ctx.store.data_dir / str(inst.spool_path), dest, inst)
-                    linked.append(dest)
+                    linked.append((str(inst.spool_path), _relative(ctx, dest)))
                     record = File(resource_id=resource.id, path=name, format="DICOM")
                     db.add(record)
                     archived[name] = record
@@ -261,15 +262,11 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
             )
             db.delete(staged)
     except BaseException:
-        for dest in linked:
-            dest.unlink(missing_ok=True)
-        for backup, dest in replaced_backups:
-            if backup.exists():
-                os.replace(backup, dest)
+        ctx.store.take_back(linked, replaced_backups)
         log_.remove()
         raise
-    for backup, _dest in replaced_backups:
-        backup.unlink(missing_ok=True)
+    for backup_name, _dest in replaced_backups:
+        (ctx.store.data_dir / backup_name).unlink(missing_ok=True)
     ctx.store.remove_tree(ctx.store.data_dir / "prearchive" / str(prearchive_id))
     ctx.events.publish(
         SessionArchived(
@@ -282,6 +279,10 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
         )
     )
     return out
+
+
+def _relative(ctx: Context, path: Path) -> str:
+    return str(path.relative_to(ctx.store.data_dir))
 
 
 def _link(spool: Path, dest: Path, inst: Instance) -> None:

@@ -148,7 +148,11 @@ def conflicts_with_archive(
             "creating subjects."
         )
     session = find_labelled(db, Session, project.id, session_label)
-    found += _archived_as_another(db, staged, project, session)
+    elsewhere = archived_as(
+        db, project, staged.StudyInstanceUID, besides=session.id if session is not None else -1
+    )
+    if elsewhere is not None:
+        found.append(f"{elsewhere}.")
     if session is None:
         return found
     if session.StudyInstanceUID not in (None, staged.StudyInstanceUID):
@@ -173,30 +177,29 @@ def conflicts_with_archive(
     return found
 
 
-def _archived_as_another(
-    db: DBSession, staged: PrearchiveSession, project: Project, session: Session | None
-) -> list[str]:
-    """A study is one session of a project: archived under one label, it is not archived
-    again under another (whichever way it came: C-STORE, upload, a move in the
-    prearchive); merging means relabelling the staged session to that label."""
+def archived_as(db: DBSession, project: Project, study: str, *, besides: int = -1) -> str | None:
+    """Why ``study`` cannot be archived in ``project`` under a session label other than
+    the one it has there (the session ``besides`` aside): a study is one session of a
+    project, whichever way it came (C-STORE, upload, a move in the prearchive); merging
+    means giving it that label. None when the project holds it under no other label."""
     other = db.execute(
         select(Session.label, Session.accession, Subject.label)
         .join(Subject, Session.subject_id == Subject.id)
         .where(
             Session.project_id == project.id,
-            Session.StudyInstanceUID == staged.StudyInstanceUID,
-            Session.id != (session.id if session is not None else -1),
+            Session.StudyInstanceUID == study,
+            Session.id != besides,
         )
         .limit(1)
     ).first()
     if other is None:
-        return []
+        return None
     label, accession, subject = other
-    return [
-        f"Study {staged.StudyInstanceUID} is archived already in project '{project.label}' "
-        f"as session '{label}' ({accession}, subject '{subject}'); relabel this staged "
-        f"session to '{subject}/{label}' to merge into it."
-    ]
+    return (
+        f"Study {study} is archived already in project '{project.label}' as session "
+        f"'{label}' ({accession}, subject '{subject}'); give it the labels "
+        f"'{subject}/{label}' to merge into it"
+    )
 
 
 def build(db: DBSession, staged: PrearchiveSession) -> Plan:

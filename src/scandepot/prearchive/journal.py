@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from sqlalchemy import select
@@ -26,8 +25,7 @@ from sqlalchemy import select
 from scandepot.context import Context
 from scandepot.dicom import uids
 from scandepot.errors import Invalid
-from scandepot.prearchive.models import Instance
-from scandepot.storage.store import fsync_dir
+from scandepot.prearchive.models import Instance, PrearchiveSession
 
 log = logging.getLogger("scandepot.prearchive")
 
@@ -87,49 +85,42 @@ def pending(ctx: Context) -> list[int]:
 def undo(ctx: Context, prearchive_id: int) -> int:
     """Take back what an archive that did not commit changed; returns how many files.
 
+    The undo holds the staged session as an archive does (its row locked, and on SQLite
+    the one writer's lock) for as long as it changes files, so it never undoes an archive
+    that another process is running now: that one holds the lock until it commits (and
+    the staged session is gone: nothing to undo) or rolls back (and undoes itself).
     Only a link that is the spool file itself is removed (the same inode): a file that
     was in the archive before is never touched, and a backup is put back only over the
     name it was taken from."""
     journal = ctx.store.data_dir / "prearchive" / str(prearchive_id) / NAME
-    try:
-        entries = json.loads(journal.read_bytes())
-        links = [(str(f), str(s)) for f, s in entries.get("links", [])]
-        replaced = [(str(b), str(d)) for b, d in entries.get("replaced", [])]
-    except (OSError, ValueError, TypeError) as exc:
-        # Written atomically, so only a hand-edited journal gets here; the spool stays.
-        log.error("archive journal of staged session %d unreadable: %s", prearchive_id, exc)
-        return 0
-    data = ctx.store.data_dir
-    undone = 0
-    with ctx.db.read() as db:
+    with ctx.db.write() as db:
+        staged = db.get(PrearchiveSession, prearchive_id, with_for_update=True)
+        if staged is None or not journal.is_file():
+            return 0  # committed meanwhile, or undone by the archive itself
+        try:
+            entries = json.loads(journal.read_bytes())
+            links = [(str(f), str(s)) for f, s in entries.get("links", [])]
+            replaced = [(str(b), str(d)) for b, d in entries.get("replaced", [])]
+        except (OSError, ValueError, TypeError) as exc:
+            # Written atomically, so only a hand-edited journal gets here; the spool stays.
+            log.error("archive journal of staged session %d unreadable: %s", prearchive_id, exc)
+            return 0
         rows = db.execute(
             select(Instance.SeriesInstanceUID, Instance.SOPInstanceUID, Instance.spool_path).where(
                 Instance.prearchive_id == prearchive_id, Instance.spool_path.is_not(None)
             )
         ).all()
-    by_series: dict[str, list[tuple[str, str]]] = {}
-    for series, sop, spool_path in rows:
-        by_series.setdefault(series, []).append((sop, str(spool_path)))
-    folders: set[Path] = set()
-    for folder, series in links:
-        for sop, spool_path in by_series.get(series, []):
-            if not uids.is_valid(sop):
-                continue
-            dest = data / folder / f"{sop}.dcm"
-            try:
-                ours = os.path.samefile(data / spool_path, dest)
-            except OSError:  # not linked yet, or no spool file
-                continue
-            if ours:
-                dest.unlink()
-                folders.add(dest.parent)
-                undone += 1
-    for backup, original in replaced:
-        if (data / backup).exists():
-            os.replace(data / backup, data / original)
-            folders.add((data / original).parent)
-            undone += 1
-    for folder_path in folders:
-        fsync_dir(folder_path)
-    ctx.store.remove_file(journal)
+        by_series: dict[str, list[tuple[str, str]]] = {}
+        for series, sop, spool_path in rows:
+            if uids.is_valid(sop):
+                by_series.setdefault(series, []).append((sop, str(spool_path)))
+        undone = ctx.store.take_back(
+            [
+                (f"{spool_path}", f"{folder}/{sop}.dcm")
+                for folder, series in links
+                for sop, spool_path in by_series.get(series, [])
+            ],
+            replaced,
+        )
+        ctx.store.remove_file(journal)
     return undone

@@ -140,8 +140,14 @@ def recover(ctx: Context) -> None:
     with ctx.db.read() as db:
         existing = set(db.scalars(select(PrearchiveSession.id)))
     for staged_id in journal.pending(ctx):
-        if staged_id in existing:
+        if staged_id not in existing:
+            continue  # archived: the spool folder and its journal go below
+        try:
             undone = journal.undo(ctx, staged_id)
+        except Exception:  # the catalog busy for long: the next start tries again
+            log.exception("staged session %d: an interrupted archive not undone", staged_id)
+            continue
+        if undone:
             log.warning(
                 "staged session %d: an interrupted archive undone (%d files)", staged_id, undone
             )

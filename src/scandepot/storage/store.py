@@ -347,6 +347,31 @@ class FileStore:
             return
         fsync_dir(path.parent)
 
+    def take_back(self, links: list[tuple[str, str]], backups: list[tuple[str, str]]) -> int:
+        """Undo links and replacements that a commit did not follow (names relative to the
+        data folder): each ``(source, link)`` whose link is still the source file itself
+        (the same inode) is removed, and each ``(backup, original)`` whose backup exists is
+        put back over the original. Returns how many names changed."""
+        changed: set[Path] = set()
+        for source, link in links:
+            path = self.data_dir / link
+            try:
+                if not os.path.samefile(self.data_dir / source, path):
+                    continue
+                path.unlink()
+            except FileNotFoundError:  # never linked, or taken back already
+                continue
+            changed.add(path)
+        for backup, original in backups:
+            try:
+                os.replace(self.data_dir / backup, self.data_dir / original)
+            except FileNotFoundError:  # not made yet, or put back already
+                continue
+            changed.add(self.data_dir / original)
+        for folder in {path.parent for path in changed}:
+            fsync_dir(folder)
+        return len(changed)
+
     def clean(self, *, older_than_s: float = 24 * 3600) -> int:
         """Remove temporary files and work folders (pipeline jobs) left by killed writers,
         and anything in the trash."""
