@@ -84,14 +84,8 @@ def test_a_many_frame_instance_draws_in_little_memory(
     assert first != 0
 
 
-def test_a_second_view_reads_the_kept_picture(
-    ctx: Context,
-    client: Any,
-    actors: dict[str, Any],
-    archive_one: Callable[[Dataset], thumbnails.Source],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    source = archive_one(jpeg_instance(frames=4))
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The frames decoded from here on."""
     decoded: list[int | None] = []
     real = thumbnails.decode_frame
 
@@ -100,16 +94,43 @@ def test_a_second_view_reads_the_kept_picture(
         return real(fh, index=index)
 
     monkeypatch.setattr(thumbnails, "decode_frame", counting)
+    return decoded
+
+
+def test_the_picture_is_drawn_when_the_scan_is_archived(
+    ctx: Context,
+    client: Any,
+    actors: dict[str, Any],
+    archive_one: Callable[[Dataset], thumbnails.Source],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = archive_one(jpeg_instance(frames=4))  # the app is wired: pictures drawn
+    client.app.state.thumbnails.wait()
+    kept = thumbnails.stored_path(ctx, source)
+    assert kept.is_file() and kept.name.startswith(source.sha256)
+    decoded = counted(monkeypatch)
     first = client.get(f"{E}/scans/1/thumbnail.png")
     assert first.status_code == 200 and first.headers["content-type"] == "image/png"
-    assert decoded == [2]
-    kept = thumbnails.stored_path(ctx, source)
-    assert kept.read_bytes() == first.content
-    assert kept.name.startswith(source.sha256)
+    assert first.content == kept.read_bytes()
     again = client.get(f"{E}/scans/1/thumbnail.png", auth=actors["outsider"])
     assert again.status_code == 200 and again.content == first.content
-    assert decoded == [2]  # not decoded again
+    assert decoded == []  # no page view decoded anything
     assert list(ctx.store.tmp.iterdir()) == []
+
+
+def test_a_picture_missing_is_drawn_once_on_its_first_view(
+    ctx: Context,
+    archive_one: Callable[[Dataset], thumbnails.Source],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = archive_one(jpeg_instance(frames=4))  # no app: nothing drew it
+    assert not thumbnails.stored_path(ctx, source).exists()
+    decoded = counted(monkeypatch)
+    first = thumbnails.picture(ctx, source)
+    assert decoded == [2]  # the middle frame alone
+    assert thumbnails.stored_path(ctx, source).read_bytes() == first.png
+    assert thumbnails.picture(ctx, source).png == first.png
+    assert decoded == [2]  # not decoded again
 
 
 def test_an_instance_over_the_limits_is_not_drawn(

@@ -128,6 +128,7 @@ def dicom(
     port: int | None = typer.Option(None, "--port", help="DICOM port (env SCANDEPOT_DICOM_PORT)."),
 ) -> None:
     """Run only the DICOM receiver and the prearchive builder (to scale out receiving)."""
+    from scandepot.archive import thumbnail_drawer
     from scandepot.pipelines import wiring
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, dicom_port=port)
@@ -136,6 +137,7 @@ def dicom(
     )
     ctx = open_context(settings)
     wiring.install(ctx)  # sessions archived here queue their pipeline jobs
+    thumbnail_drawer.install(ctx)  # and get their scans' pictures
     receiver, builder = _start_dicom(ctx)
     typer.echo(f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}")
     stop = threading.Event()
