@@ -48,17 +48,14 @@ IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.10207.1"  # under pydicom'
 IMPLEMENTATION_VERSION = f"SCANDEPOT_{__version__}"[:16]
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 HEAD_BYTES = 65536  # enough for the header of nearly every instance
-VERIFICATION = "1.2.840.10008.1.1"
 
 # C-STORE statuses, PS3.4 Annex B.2.3
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
-DATA_SET_DOES_NOT_MATCH = 0xA900
 
 C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
 C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
-NO_DATA_SET = 0x0101
 
 # Query/retrieve and other services are not offered: their abstract syntaxes are refused.
 _NOT_STORAGE_PREFIXES = (
