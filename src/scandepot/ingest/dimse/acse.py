@@ -1,0 +1,149 @@
+"""Association establishment: whether to accept an A-ASSOCIATE-RQ, and on what terms.
+
+PS3.8 §7.1 (A-ASSOCIATE service), §9.3.2-9.3.4 (the RQ, AC and RJ PDUs) and Annex D
+(user information: maximum length, implementation class UID and version name). The
+PDUs are decoded and encoded by pynetdicom; the decisions are ours: the AE titles we
+answer to and accept calls from, storage only (no query/retrieve, worklist or print),
+and the sender's first transfer syntax for each context, so that the bytes are kept as
+sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydicom.uid import ImplicitVRLittleEndian
+from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import (
+    A_ASSOCIATE,
+    ImplementationClassUIDNotification,
+    ImplementationVersionNameNotification,
+    MaximumLengthNotification,
+)
+from pynetdicom.presentation import PresentationContext
+
+from scandepot import __version__
+from scandepot.ingest.dimse.settings import DimseSettings
+
+log = logging.getLogger("scandepot.dicom")
+
+IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.10207.1"  # under pydicom's root
+IMPLEMENTATION_VERSION = f"SCANDEPOT_{__version__}"[:16]
+APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # the DICOM application context, PS3.7 A.2.1
+
+# Query/retrieve and other services are not offered: their abstract syntaxes are refused.
+_NOT_STORAGE_PREFIXES = (
+    "1.2.840.10008.5.1.4.1.2.",  # Query/Retrieve information models
+    "1.2.840.10008.5.1.4.31",  # Modality Worklist
+    "1.2.840.10008.3.1.2.",  # Study component management, detached management
+    "1.2.840.10008.5.1.1.",  # Print management
+)
+
+# A-ASSOCIATE-RJ (result, source, reason), PS3.8 §9.3.4
+_NO_APPLICATION_CONTEXT = (0x01, 0x01, 0x02)  # application context name not supported
+_CALLING_AE_UNKNOWN = (0x01, 0x01, 0x03)  # calling AE title not recognised
+_CALLED_AE_UNKNOWN = (0x01, 0x01, 0x07)  # called AE title not recognised
+_TOO_MANY = (0x02, 0x03, 0x02)  # transient: local limit exceeded
+
+
+@dataclass
+class Negotiation:
+    """An A-ASSOCIATE-RQ answered: the PDU to send and, when accepted, the contexts."""
+
+    answer: bytes  # the A-ASSOCIATE-AC or -RJ
+    calling_ae: str
+    called_ae: str
+    accepted: bool = False
+    # presentation context ID -> (abstract syntax, transfer syntax)
+    contexts: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+def negotiate(
+    raw: bytes, settings: DimseSettings, admit: Callable[[], bool], address: str
+) -> Negotiation:
+    """Answer the A-ASSOCIATE-RQ ``raw``; ``admit`` is asked last, and only once."""
+    rq = A_ASSOCIATE_RQ()
+    rq.decode(raw)
+    request = rq.to_primitive()
+    calling_ae = str(request.calling_ae_title).strip()
+    called_ae = str(request.called_ae_title).strip()
+    refusal = _refusal(request, calling_ae, called_ae, settings, address)
+    if refusal is None and not admit():
+        refusal = _TOO_MANY
+    if refusal is not None:
+        return Negotiation(_reject(*refusal), calling_ae, called_ae)
+    results, contexts = _presentation_contexts(request)
+    answer = _accept(request, results, settings.max_pdu)
+    return Negotiation(answer, calling_ae, called_ae, accepted=True, contexts=contexts)
+
+
+def _refusal(
+    request: A_ASSOCIATE, calling_ae: str, called_ae: str, settings: DimseSettings, address: str
+) -> tuple[int, int, int] | None:
+    if request.application_context_name != APPLICATION_CONTEXT:
+        return _NO_APPLICATION_CONTEXT
+    allowed = settings.allowed_calling
+    if allowed and calling_ae not in allowed:
+        log.warning("refused calling AE %r from %s", calling_ae, address)
+        return _CALLING_AE_UNKNOWN
+    if called_ae not in settings.called_titles:
+        log.warning("refused called AE %r from %s", called_ae, address)
+        return _CALLED_AE_UNKNOWN
+    return None
+
+
+def _reject(result: int, source: int, reason: int) -> bytes:
+    primitive = A_ASSOCIATE()
+    primitive.result = result
+    primitive.result_source = source
+    primitive.diagnostic = reason
+    rj = A_ASSOCIATE_RJ()
+    rj.from_primitive(primitive)
+    return bytes(rj.encode())
+
+
+def _presentation_contexts(
+    request: A_ASSOCIATE,
+) -> tuple[list[PresentationContext], dict[int, tuple[str, str]]]:
+    """Each proposed context's result (PS3.8 §9.3.3.2), and the accepted ones by ID."""
+    results: list[PresentationContext] = []
+    contexts: dict[int, tuple[str, str]] = {}
+    for proposed in request.presentation_context_definition_list:
+        answer = PresentationContext()
+        answer.context_id = proposed.context_id
+        answer.abstract_syntax = proposed.abstract_syntax
+        abstract = str(proposed.abstract_syntax)
+        offered = [str(ts) for ts in proposed.transfer_syntax]
+        if abstract.startswith(_NOT_STORAGE_PREFIXES) or not offered:
+            answer.result = 0x03  # abstract syntax not supported
+            answer.transfer_syntax = [offered[0] if offered else ImplicitVRLittleEndian]
+        else:
+            # Keep the bytes as sent: take the sender's first choice of transfer syntax.
+            answer.result = 0x00
+            answer.transfer_syntax = [offered[0]]
+            contexts[int(proposed.context_id or 0)] = (abstract, offered[0])
+        results.append(answer)
+    return results, contexts
+
+
+def _accept(request: A_ASSOCIATE, results: list[PresentationContext], max_pdu: int) -> bytes:
+    """The A-ASSOCIATE-AC, with our user information (PS3.7 D.3.3.1, D.3.3.2)."""
+    max_length = MaximumLengthNotification()
+    max_length.maximum_length_received = max_pdu
+    impl_uid = ImplementationClassUIDNotification()
+    impl_uid.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+    impl_name = ImplementationVersionNameNotification()
+    impl_name.implementation_version_name = IMPLEMENTATION_VERSION
+    accept = A_ASSOCIATE()
+    accept.application_context_name = APPLICATION_CONTEXT
+    accept.calling_ae_title = request.calling_ae_title
+    accept.called_ae_title = request.called_ae_title
+    accept.result = 0x00
+    accept.result_source = 0x01
+    accept.presentation_context_definition_results_list = results
+    accept.user_information = [max_length, impl_uid, impl_name]
+    ac = A_ASSOCIATE_AC()
+    ac.from_primitive(accept)
+    return bytes(ac.encode())

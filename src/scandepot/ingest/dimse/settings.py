@@ -1,0 +1,40 @@
+"""What a DICOM receiver is told: its AE titles, address, limits and processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scandepot.context import Context
+
+
+@dataclass
+class DimseSettings:
+    ae_title: str
+    host: str
+    port: int
+    allowed_calling: frozenset[str] = frozenset()
+    ae_projects: dict[str, str] = field(default_factory=dict)
+    max_pdu: int = 262_144
+    max_associations: int = 16
+    timeout_s: float = 60.0
+    processes: int = 1  # receiving processes on the port, this one included
+    reuse_port: bool = False
+
+    @classmethod
+    def from_context(cls, ctx: Context) -> DimseSettings:
+        s = ctx.settings
+        return cls(
+            ae_title=s.ae_title,
+            host=s.dicom_host,
+            port=s.dicom_port,
+            allowed_calling=frozenset(a.strip() for a in s.dicom_allowed_aes),
+            ae_projects=dict(s.ae_projects),
+            max_pdu=s.dicom_max_pdu,
+            max_associations=s.dicom_max_associations,
+            timeout_s=s.dicom_timeout_s,
+            processes=s.dicom_processes,
+        )
+
+    @property
+    def called_titles(self) -> set[str]:
+        return {self.ae_title.strip(), *(k.strip() for k in self.ae_projects)}
