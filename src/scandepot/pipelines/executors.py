@@ -215,9 +215,3 @@ class CeleryExecutor:
                 continue
             sent.append(job_id)
         jobs.mark_dispatched(self.ctx, sent)
-
-
-def for_settings(ctx: Context) -> Executor:
-    if ctx.settings.pipeline_executor == "celery":
-        return CeleryExecutor(ctx)
-    return LocalExecutor(ctx)
