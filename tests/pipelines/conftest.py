@@ -21,7 +21,7 @@ from scandepot.archive.subjects import SubjectCreate
 from scandepot.context import Context
 from scandepot.errors import Conflict
 from scandepot.events import SessionArchived
-from scandepot.pipelines import config, jobs, runner
+from scandepot.pipelines import config, queue, runner
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.models import JobStatus
 from tests.pipelines.dicom import (
@@ -98,7 +98,7 @@ def run_queued(ctx: Context, *, limit: int = 50) -> list[JobStatus]:
     """Claim and run queued jobs in this process until none is left."""
     ended = []
     for _ in range(limit):
-        taken = jobs.claim_next(ctx, "test", 1)
+        taken = queue.claim_next(ctx, "test", 1)
         if not taken:
             return ended
         job_id, token = taken[0]

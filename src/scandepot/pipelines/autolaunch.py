@@ -24,7 +24,7 @@ from scandepot.archive.models import Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.events import SessionArchived
-from scandepot.pipelines import config, jobs
+from scandepot.pipelines import config, jobs, queue
 from scandepot.pipelines.models import Job, JobStatus, PipelineConfig
 
 TARGET_LENGTH = 160  # Job.target
@@ -32,7 +32,7 @@ TARGET_LENGTH = 160  # Job.target
 
 def waiting_message(minutes: int, until: dt.datetime) -> str:
     return (
-        f"{jobs.WAITING}{minutes} minutes after the last series arrived, "
+        f"{queue.WAITING}{minutes} minutes after the last series arrived, "
         f"at {until.astimezone(dt.UTC):%H:%M} UTC."
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 
 from scandepot.context import Context
-from scandepot.pipelines import jobs, runner
+from scandepot.pipelines import queue, runner
 from scandepot.settings import Settings
 
 TASK = "scandepot.run_job"
@@ -45,13 +45,13 @@ def make_celery(settings: Settings, ctx: Context | None = None) -> Any:
 
 
 def _register(app: Any, ctx: Context) -> None:
-    from scandepot.pipelines.executors import CeleryExecutor, worker_name
+    from scandepot.pipelines.executors import CeleryExecutor
 
     sender = CeleryExecutor(ctx, app=app)
 
     @app.task(name=TASK, bind=True)  # type: ignore[untyped-decorator]
     def run_job(task: Any, job_id: int) -> str:
-        token = jobs.claim(ctx, job_id, worker_name("celery"))
+        token = queue.claim(ctx, job_id, queue.worker_name("celery"))
         if token is None:
             return "not claimable"  # running elsewhere, finished, or waiting: nothing to do
         return runner.execute(ctx, job_id, token, dispatch=sender.submit).value
@@ -74,8 +74,8 @@ class Sweeper(threading.Thread):
     def run(self) -> None:
         while True:
             try:
-                jobs.requeue_stale(self.ctx)
-                pending = jobs.undispatched(
+                queue.requeue_stale(self.ctx)
+                pending = queue.undispatched(
                     self.ctx, older_than_s=self.ctx.settings.pipeline_stale_after_s
                 )
                 if pending:

@@ -18,7 +18,6 @@ import functools
 import logging
 import multiprocessing
 import os
-import socket
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,7 +25,7 @@ from typing import Any, Protocol
 
 from scandepot.context import Context
 from scandepot.events import JobQueued
-from scandepot.pipelines import jobs, runner
+from scandepot.pipelines import queue, runner
 from scandepot.pipelines.models import JobStatus
 from scandepot.settings import Settings
 
@@ -40,10 +39,6 @@ class Executor(Protocol):
 
     def submit(self, job_ids: list[int]) -> None:
         """Jobs were queued (or became ready): run them when a slot is free."""
-
-
-def worker_name(kind: str) -> str:
-    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
 
 
 # ---- the local process pool ----
@@ -82,7 +77,7 @@ class LocalExecutor:
     def __init__(self, ctx: Context, *, workers: int | None = None) -> None:
         self.ctx = ctx
         self.workers = workers or ctx.settings.pipeline_workers
-        self.name = worker_name("local")
+        self.name = queue.worker_name("local")
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -110,13 +105,13 @@ class LocalExecutor:
             self._wake.clear()
 
     def _tick(self) -> None:
-        for job_id in jobs.requeue_stale(self.ctx):
+        for job_id in queue.requeue_stale(self.ctx):
             log.warning("job %s was interrupted; queued again", job_id)
         with self._lock:
             free = self.workers - len(self._running)
         if free <= 0 or self._stopping.is_set():
             return
-        for job_id, token in jobs.claim_next(self.ctx, self.name, free):
+        for job_id, token in queue.claim_next(self.ctx, self.name, free):
             assert self._pool is not None
             with self._lock:
                 self._running[job_id] = token
@@ -131,15 +126,17 @@ class LocalExecutor:
         error = future.exception()
         if error is None:
             # The pool process announced the end on its own bus; subscribers live here.
-            jobs.announce(self.ctx, job_id)
+            queue.announce(self.ctx, job_id)
         if error is not None and token is not None:
             # The worker process died (killed, out of memory): the job did not end cleanly.
             log.error("job %s: worker process failed: %r", job_id, error)
-            jobs.finish(
+            queue.finish(
                 self.ctx,
                 job_id,
                 token,
-                jobs.Outcome(JobStatus.FAILED, f"The worker process failed: {error!r}", "", {}, {}),
+                queue.Outcome(
+                    JobStatus.FAILED, f"The worker process failed: {error!r}", "", {}, {}
+                ),
             )
             self._restart_pool()
         self._wake.set()
@@ -175,7 +172,7 @@ class LocalExecutor:
                 process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
         if held:
-            jobs.release(self.ctx, held, "Interrupted by a shutdown; queued again.")
+            queue.release(self.ctx, held, "Interrupted by a shutdown; queued again.")
 
 
 # ---- Celery ----
@@ -202,7 +199,7 @@ class CeleryExecutor:
         from scandepot.pipelines.celery_app import TASK
 
         sent = []
-        ready = set(jobs.claimable_ids(self.ctx, 10_000)) if job_ids else set()
+        ready = set(queue.claimable_ids(self.ctx, 10_000)) if job_ids else set()
         for job_id in job_ids:
             if job_id not in ready:
                 continue  # waits for another job; sent when that one ends
@@ -214,4 +211,4 @@ class CeleryExecutor:
                 log.warning("could not send job %s to the Celery broker", job_id, exc_info=True)
                 continue
             sent.append(job_id)
-        jobs.mark_dispatched(self.ctx, sent)
+        queue.mark_dispatched(self.ctx, sent)

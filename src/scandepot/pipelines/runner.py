@@ -31,9 +31,9 @@ from scandepot.archive.layout import Owner
 from scandepot.archive.models import Project, Resource, Scan
 from scandepot.archive.outputs import OutputFolder
 from scandepot.context import Context
-from scandepot.pipelines import jobs
-from scandepot.pipelines.jobs import Outcome
+from scandepot.pipelines import queue
 from scandepot.pipelines.models import Job, JobStatus
+from scandepot.pipelines.queue import Outcome
 
 log = logging.getLogger("scandepot.pipelines")
 
@@ -184,7 +184,7 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self.done.wait(self.ctx.settings.pipeline_heartbeat_s):
             try:
-                if not jobs.heartbeat(self.ctx, self.job_id, self.token):
+                if not queue.heartbeat(self.ctx, self.job_id, self.token):
                     self.stop.set()
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the job
                 log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
@@ -234,8 +234,8 @@ def execute(
     finally:
         beat.done.set()
         shutil.rmtree(workdir, ignore_errors=True)
-    jobs.announce_ended(ctx, label, ended)
-    ready = jobs.waiting_on(ctx, job_id)
+    queue.announce_ended(ctx, label, ended)
+    ready = queue.waiting_on(ctx, job_id)
     if ready:
         dispatch(ready)
     return JobStatus(ended[0].status) if ended else status
@@ -248,10 +248,10 @@ def _record(ctx: Context, run: JobRun, token: str, status: JobStatus, message: s
         return Outcome(status, message, run.log_text, report, run.versions)
 
     def in_transaction(db: DBSession) -> None:
-        job = jobs.holds(db, run.job_id, token)
+        job = queue.holds(db, run.job_id, token)
         if job.cancel_requested:
             raise Cancelled()
-        ended.extend(jobs.record_outcome(db, job, outcome({**run.report, "files": {}})))
+        ended.extend(queue.record_outcome(db, job, outcome({**run.report, "files": {}})))
 
     if run.outputs:
         try:
@@ -268,7 +268,7 @@ def _record(ctx: Context, run: JobRun, token: str, status: JobStatus, message: s
             for job in ended[:1]:
                 job.outputs = {**job.outputs, "files": files}
             return ended
-    return jobs.finish(ctx, run.job_id, token, outcome(run.report)) or ended
+    return queue.finish(ctx, run.job_id, token, outcome(run.report)) or ended
 
 
 def _set_files(ctx: Context, job_id: int, files: dict[str, list[str]]) -> None:
