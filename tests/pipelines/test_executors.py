@@ -23,7 +23,7 @@ from scandepot.archive.listing import PageRequest
 from scandepot.cli.common import open_context
 from scandepot.context import Context
 from scandepot.events import JobFinished
-from scandepot.pipelines import autolaunch, jobs, queue, wiring
+from scandepot.pipelines import autolaunch, builtin, jobs, queue, wiring
 from scandepot.pipelines.executors import LocalExecutor
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job
@@ -182,7 +182,7 @@ def test_local_executor_in_a_server_process_announces_finished_jobs(
     wiring.install(ctx)
     finished: list[JobFinished] = []
     ctx.events.subscribe(JobFinished, finished.append)
-    executor = LocalExecutor(ctx, workers=2)
+    executor = LocalExecutor(ctx, pipelines=builtin.pipelines(), workers=2)
     executor.start()
     try:
         event = archive_session(ctx, {"1": synthetic["t1"]})

@@ -21,10 +21,10 @@ from scandepot.archive.resources import OwnerRef
 from scandepot.context import Context
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import JobFinished
-from scandepot.pipelines import autolaunch, jobs, queue, runner, wiring
+from scandepot.pipelines import autolaunch, jobs, queue, wiring
+from scandepot.pipelines.jobrun import JobRun
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job, JobStatus
-from scandepot.pipelines.runner import JobRun
 from tests.pipelines.conftest import ArchiveFn, enable, run_queued
 from tests.pipelines.dicom import write_series
 
@@ -206,15 +206,15 @@ def test_cancel_a_running_job_stops_it_without_outputs(
     ctx: Context,
     archive: ArchiveFn,
     synthetic: dict[str, list[Path]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ctx.settings = ctx.settings.model_copy(update={"pipeline_heartbeat_s": 0.05})
     archive({"1": synthetic["t1"]})
     enable(ctx, "PIPE", "dcm2niix", auto=False)
-    monkeypatch.setattr(runner, "_pipelines", lambda: {"dcm2niix": slow_pipeline})
     job = jobs.launch(ctx, SYSTEM, "PIPE", "E1", LaunchRequest("dcm2niix"))
     outcome: list[JobStatus] = []
-    worker = threading.Thread(target=lambda: outcome.extend(run_queued(ctx)))
+    worker = threading.Thread(
+        target=lambda: outcome.extend(run_queued(ctx, pipelines={"dcm2niix": slow_pipeline}))
+    )
     worker.start()
     deadline = time.monotonic() + 10
     while jobs.get(ctx, SYSTEM, "PIPE", job.id).status != "running":

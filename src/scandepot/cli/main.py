@@ -51,6 +51,7 @@ def serve(
     from scandepot.access.users import ADMIN_LOGIN, ensure_admin
     from scandepot.api import server
     from scandepot.app import create_app
+    from scandepot.pipelines import builtin
     from scandepot.pipelines.executors import LocalExecutor
 
     settings = load_settings(
@@ -84,7 +85,7 @@ def serve(
             f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
         )
         if settings.pipeline_executor == "local":
-            executor = LocalExecutor(ctx)
+            executor = LocalExecutor(ctx, pipelines=builtin.pipelines())
             executor.start()
         config = server.config(
             app_,

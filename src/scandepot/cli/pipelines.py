@@ -221,6 +221,7 @@ def worker(
     ),
 ) -> None:
     """Run pipeline jobs from the Celery queue, against the shared catalog and file store."""
+    from scandepot.pipelines import builtin
     from scandepot.pipelines.celery_app import Sweeper, make_celery
 
     settings = load_settings(
@@ -234,7 +235,7 @@ def worker(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     ctx = open_existing(settings)
-    app = make_celery(settings, ctx)
+    app = make_celery(settings, ctx, pipelines=builtin.pipelines())
     sweeper = Sweeper(ctx, app)
     sweeper.start()
     typer.echo(

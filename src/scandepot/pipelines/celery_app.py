@@ -15,13 +15,16 @@ from celery import Celery
 
 from scandepot.context import Context
 from scandepot.pipelines import queue, runner
+from scandepot.pipelines.jobrun import Pipelines
 from scandepot.settings import Settings
 
 TASK = "scandepot.run_job"
 log = logging.getLogger("scandepot.pipelines")
 
 
-def make_celery(settings: Settings, ctx: Context | None = None) -> Any:
+def make_celery(
+    settings: Settings, ctx: Context | None = None, *, pipelines: Pipelines | None = None
+) -> Any:
     transport: dict[str, Any] = {"visibility_timeout": 24 * 3600}
     if ctx is None:
         # A sender (the server, the CLI) must not hold a request for seconds of retries
@@ -40,11 +43,12 @@ def make_celery(settings: Settings, ctx: Context | None = None) -> Any:
         worker_redirect_stdouts=False,
     )
     if ctx is not None:
-        _register(app, ctx)
+        assert pipelines is not None, "a worker runs jobs with the pipelines it is given"
+        _register(app, ctx, pipelines)
     return app
 
 
-def _register(app: Any, ctx: Context) -> None:
+def _register(app: Any, ctx: Context, pipelines: Pipelines) -> None:
     from scandepot.pipelines.executors import CeleryExecutor
 
     sender = CeleryExecutor(ctx, app=app)
@@ -54,7 +58,7 @@ def _register(app: Any, ctx: Context) -> None:
         token = queue.claim(ctx, job_id, queue.worker_name("celery"))
         if token is None:
             return "not claimable"  # running elsewhere, finished, or waiting: nothing to do
-        return runner.execute(ctx, job_id, token, dispatch=sender.submit).value
+        return runner.execute(ctx, job_id, token, pipelines=pipelines, dispatch=sender.submit).value
 
     del run_job
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from scandepot.context import Context
 from scandepot.events import JobQueued
 from scandepot.pipelines import queue, runner
+from scandepot.pipelines.jobrun import Pipelines
 from scandepot.pipelines.models import JobStatus
 from scandepot.settings import Settings
 
@@ -43,15 +44,16 @@ class Executor(Protocol):
 
 # ---- the local process pool ----
 
-_child_ctx: Context | None = None
+# What a pool process runs jobs with, set once as it starts.
+_child: tuple[Context, Pipelines] | None = None
 PARENT_POLL_S = 1.0
 
 
-def _child_init(settings: Settings, parent: int) -> None:
+def _child_init(settings: Settings, pipelines: Pipelines, parent: int) -> None:
     """Each pool process opens its own catalog connections (never shared across fork),
     and ends when the server that started it is gone."""
-    global _child_ctx
-    _child_ctx = Context.from_settings(settings)
+    global _child
+    _child = (Context.from_settings(settings), pipelines)
     threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
 
 
@@ -68,14 +70,17 @@ def _watch_parent(parent: int) -> None:
 
 
 def _child_run(job_id: int, token: str) -> str:
-    assert _child_ctx is not None
+    assert _child is not None
+    ctx, pipelines = _child
     # The executor's thread wakes on completion and claims what became ready.
-    return runner.execute(_child_ctx, job_id, token, dispatch=lambda _ids: None).value
+    return runner.execute(ctx, job_id, token, pipelines=pipelines, dispatch=lambda _ids: None).value
 
 
 class LocalExecutor:
-    def __init__(self, ctx: Context, *, workers: int | None = None) -> None:
+    def __init__(self, ctx: Context, *, pipelines: Pipelines, workers: int | None = None) -> None:
         self.ctx = ctx
+        # A plain dict of module-level functions: pickled by name into each pool process.
+        self.pipelines = dict(pipelines)
         self.workers = workers or ctx.settings.pipeline_workers
         self.name = queue.worker_name("local")
         self._wake = threading.Event()
@@ -153,7 +158,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_init,
-            initargs=(self.ctx.settings, os.getpid()),
+            initargs=(self.ctx.settings, self.pipelines, os.getpid()),
         )
 
     def stop(self) -> None:
