@@ -1,15 +1,16 @@
 """Executors: where claimed jobs run. One small interface, two implementations.
 
-- :class:`LocalExecutor`, the embedded default, inside ``scandepot serve``: a thread
-  claims queued jobs from the catalog and runs each in a process pool; queued jobs, and
-  running jobs whose heartbeat went stale (a server killed mid-job), are picked up again
-  after a restart.
-- :class:`CeleryExecutor` sends job IDs to a Celery queue (Redis or RabbitMQ broker);
-  ``scandepot worker`` processes, on this machine or others sharing the catalog and the
-  file store, claim and run them with the same runner.
+- :class:`LocalExecutor` (here), the embedded default, inside ``scandepot serve``: a
+  thread claims queued jobs from the catalog and runs each in a process pool; queued
+  jobs, and running jobs whose heartbeat went stale (a server killed mid-job), are picked
+  up again after a restart.
+- :class:`~scandepot.pipelines.celery_app.CeleryExecutor` sends job IDs to a Celery queue
+  (Redis or RabbitMQ broker); ``scandepot worker`` processes, on this machine or others
+  sharing the catalog and the file store, claim and run them with the same runner
+  (pipelines/celery_worker.py).
 
-The catalog stays the truth either way: a message only says "look at job N"; the claim
-decides who runs it, so a duplicate or late message does nothing.
+The settings choose one in a single place, pipelines/wiring.py. The catalog stays the
+truth either way: the claim decides who runs a job.
 """
 
 from __future__ import annotations
@@ -178,42 +179,3 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
         if held:
             queue.release(self.ctx, held, "Interrupted by a shutdown; queued again.")
-
-
-# ---- Celery ----
-
-
-class CeleryExecutor:
-    """Sends jobs to the Celery queue; workers run them (``scandepot worker``)."""
-
-    def __init__(self, ctx: Context, *, app: Any = None) -> None:
-        from scandepot.pipelines.celery_app import make_celery
-
-        self.ctx = ctx
-        self.app = app if app is not None else make_celery(ctx.settings)
-
-    def start(self) -> None:
-        self.ctx.events.subscribe(JobQueued, lambda event: self.submit([event.job_id]))
-
-    def stop(self) -> None:
-        return None
-
-    def submit(self, job_ids: list[int]) -> None:
-        """Send each claimable job; a job the broker did not take stays queued and is sent
-        again by the workers' sweep."""
-        from scandepot.pipelines.celery_app import TASK
-
-        sent = []
-        ready = set(queue.claimable_ids(self.ctx, 10_000)) if job_ids else set()
-        for job_id in job_ids:
-            if job_id not in ready:
-                continue  # waits for another job; sent when that one ends
-            try:
-                self.app.send_task(
-                    TASK, args=[job_id], queue=self.ctx.settings.celery_queue, retry=False
-                )
-            except Exception:  # noqa: BLE001 - broker down: the sweep sends it later
-                log.warning("could not send job %s to the Celery broker", job_id, exc_info=True)
-                continue
-            sent.append(job_id)
-        queue.mark_dispatched(self.ctx, sent)
