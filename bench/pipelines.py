@@ -30,7 +30,7 @@ from tests.pipelines.dicom import phantom, write_series  # noqa: E402
 
 from scandepot.access.actors import SYSTEM  # noqa: E402
 from scandepot.cli.common import open_context  # noqa: E402
-from scandepot.pipelines import dcm2niix, jobs, runner  # noqa: E402
+from scandepot.pipelines import builtin, dcm2niix, jobs, queue, runner  # noqa: E402
 from scandepot.pipelines.config import check_parameters  # noqa: E402
 from scandepot.pipelines.jobs import LaunchRequest  # noqa: E402
 from scandepot.pipelines.qa.run import assess  # noqa: E402
@@ -64,9 +64,11 @@ def pipeline(ctx: object, count: int) -> float:
     assert isinstance(ctx, Context)
     job = jobs.launch(ctx, SYSTEM, "BENCH", "E1", LaunchRequest("dcm2niix"))
     start = time.perf_counter()
-    token = jobs.claim(ctx, job.id, "bench")
+    token = queue.claim(ctx, job.id, "bench")
     assert token is not None
-    status = runner.execute(ctx, job.id, token, dispatch=lambda _ids: None)
+    status = runner.execute(
+        ctx, job.id, token, pipelines=builtin.pipelines(), dispatch=lambda _ids: None
+    )
     elapsed = time.perf_counter() - start
     assert status.value == "succeeded", jobs.get(ctx, SYSTEM, "BENCH", job.id).message
     return elapsed

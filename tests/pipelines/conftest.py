@@ -21,8 +21,9 @@ from scandepot.archive.subjects import SubjectCreate
 from scandepot.context import Context
 from scandepot.errors import Conflict
 from scandepot.events import SessionArchived
-from scandepot.pipelines import config, jobs, runner
+from scandepot.pipelines import builtin, config, queue, runner
 from scandepot.pipelines.config import ConfigUpdate
+from scandepot.pipelines.jobrun import Pipelines
 from scandepot.pipelines.models import JobStatus
 from tests.pipelines.dicom import (
     DWI_SERIES,
@@ -94,15 +95,21 @@ def enable(
         )
 
 
-def run_queued(ctx: Context, *, limit: int = 50) -> list[JobStatus]:
-    """Claim and run queued jobs in this process until none is left."""
+def run_queued(
+    ctx: Context, *, limit: int = 50, pipelines: Pipelines | None = None
+) -> list[JobStatus]:
+    """Claim and run queued jobs in this process until none is left, with the pipelines
+    scandepot ships unless ``pipelines`` says otherwise."""
+    run_with = builtin.pipelines() if pipelines is None else pipelines
     ended = []
     for _ in range(limit):
-        taken = jobs.claim_next(ctx, "test", 1)
+        taken = queue.claim_next(ctx, "test", 1)
         if not taken:
             return ended
         job_id, token = taken[0]
-        ended.append(runner.execute(ctx, job_id, token, dispatch=lambda _ids: None))
+        ended.append(
+            runner.execute(ctx, job_id, token, pipelines=run_with, dispatch=lambda _ids: None)
+        )
     return ended
 
 

@@ -18,7 +18,7 @@ from scandepot.archive.scans import ScanCreate
 from scandepot.cli.common import open_context
 from scandepot.context import Context
 from scandepot.events import SessionArchived
-from scandepot.pipelines import autolaunch, jobs, wiring
+from scandepot.pipelines import autolaunch, jobs, queue, wiring
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job, JobStatus
 from tests.conftest import PASSWORD
@@ -113,7 +113,7 @@ def test_series_within_the_quiet_time_postpone_one_launch_that_covers_them(
     assert waiting[0].message == (
         f"Waiting until 5 minutes after the last series arrived, at {first_due:%H:%M} UTC."
     )
-    assert jobs.claimable_ids(ctx, 10) == [] and run_queued(ctx) == []
+    assert queue.claimable_ids(ctx, 10) == [] and run_queued(ctx) == []
 
     ctx.events.publish(merge(ctx, first, "2", synthetic["bold"]))
     postponed = all_jobs(ctx)
@@ -154,7 +154,7 @@ def test_a_series_after_the_launch_began_gets_a_launch_of_its_own(
     first = archive({"1": synthetic["t1"]})
     enable(ctx, "PIPE", "dcm2niix", "qa")
     made = autolaunch.auto_launch(ctx, first)
-    assert jobs.claim(ctx, made[0].id, "test") is not None  # dcm2niix runs, QA waits on it
+    assert queue.claim(ctx, made[0].id, "test") is not None  # dcm2niix runs, QA waits on it
     again = autolaunch.auto_launch(ctx, merge(ctx, first, "2", synthetic["bold"]))
     assert [(j.pipeline, j.target) for j in again] == [
         ("dcm2niix", "E1, scans 2"),
@@ -191,4 +191,4 @@ def test_a_launch_by_hand_does_not_wait(
     archive({"1": synthetic["t1"]}, complete_after_min=5)
     enable(ctx, "PIPE", "dcm2niix", auto=False)
     job = jobs.launch(ctx, SYSTEM, "PIPE", "E1", LaunchRequest("dcm2niix"))
-    assert job.not_before is None and jobs.claimable_ids(ctx, 10) == [job.id]
+    assert job.not_before is None and queue.claimable_ids(ctx, 10) == [job.id]

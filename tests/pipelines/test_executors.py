@@ -23,7 +23,7 @@ from scandepot.archive.listing import PageRequest
 from scandepot.cli.common import open_context
 from scandepot.context import Context
 from scandepot.events import JobFinished
-from scandepot.pipelines import autolaunch, jobs, wiring
+from scandepot.pipelines import autolaunch, builtin, jobs, queue, wiring
 from scandepot.pipelines.executors import LocalExecutor
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job
@@ -64,7 +64,7 @@ def test_serve_runs_jobs_queued_while_it_was_down_and_resumes_an_interrupted_one
         archive_session(ctx, {"1": synthetic["t1"]}, session="E2")
         # A job a previous server had claimed when it died: running, heartbeat gone stale.
         interrupted = jobs.launch(ctx, SYSTEM, "PIPE", "E2", LaunchRequest("dcm2niix"))
-        assert jobs.claim(ctx, interrupted.id, "local:dead-host:1") is not None
+        assert queue.claim(ctx, interrupted.id, "local:dead-host:1") is not None
         stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
         with ctx.db.write() as db:
             db.execute(update(Job).where(Job.id == interrupted.id).values(heartbeat_at=stale))
@@ -182,7 +182,7 @@ def test_local_executor_in_a_server_process_announces_finished_jobs(
     wiring.install(ctx)
     finished: list[JobFinished] = []
     ctx.events.subscribe(JobFinished, finished.append)
-    executor = LocalExecutor(ctx, workers=2)
+    executor = LocalExecutor(ctx, pipelines=builtin.pipelines(), workers=2)
     executor.start()
     try:
         event = archive_session(ctx, {"1": synthetic["t1"]})
@@ -219,4 +219,4 @@ def test_a_launch_while_the_broker_is_down_is_quick_and_left_for_the_sweep(
     job = jobs.launch(ctx, SYSTEM, "PIPE", "E1", LaunchRequest("dcm2niix"))
     assert time.monotonic() - start < 3
     assert jobs.get(ctx, SYSTEM, "PIPE", job.id).dispatched_at is None
-    assert jobs.undispatched(ctx, older_than_s=0) == [job.id]
+    assert queue.undispatched(ctx, older_than_s=0) == [job.id]

@@ -21,10 +21,10 @@ from scandepot.archive.resources import OwnerRef
 from scandepot.context import Context
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import JobFinished
-from scandepot.pipelines import autolaunch, jobs, runner, wiring
+from scandepot.pipelines import autolaunch, jobs, queue, wiring
+from scandepot.pipelines.jobrun import JobRun
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.models import Job, JobStatus
-from scandepot.pipelines.runner import JobRun
 from tests.pipelines.conftest import ArchiveFn, enable, run_queued
 from tests.pipelines.dicom import write_series
 
@@ -64,7 +64,7 @@ def test_auto_launch_gives_every_archived_session_nifti_snapshots_and_metrics(
     ]
     assert queued[1].after_job_id == queued[0].id == queued[2].after_job_id
     # QA and snapshots wait for the NIfTI: only dcm2niix can be claimed now.
-    assert jobs.claimable_ids(ctx, 10) == [queued[0].id]
+    assert queue.claimable_ids(ctx, 10) == [queued[0].id]
 
     assert run_queued(ctx) == [JobStatus.SUCCEEDED] * 3
     assert [(e.pipeline, e.status) for e in finished] == [
@@ -206,15 +206,15 @@ def test_cancel_a_running_job_stops_it_without_outputs(
     ctx: Context,
     archive: ArchiveFn,
     synthetic: dict[str, list[Path]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ctx.settings = ctx.settings.model_copy(update={"pipeline_heartbeat_s": 0.05})
     archive({"1": synthetic["t1"]})
     enable(ctx, "PIPE", "dcm2niix", auto=False)
-    monkeypatch.setattr(runner, "_pipelines", lambda: {"dcm2niix": slow_pipeline})
     job = jobs.launch(ctx, SYSTEM, "PIPE", "E1", LaunchRequest("dcm2niix"))
     outcome: list[JobStatus] = []
-    worker = threading.Thread(target=lambda: outcome.extend(run_queued(ctx)))
+    worker = threading.Thread(
+        target=lambda: outcome.extend(run_queued(ctx, pipelines={"dcm2niix": slow_pipeline}))
+    )
     worker.start()
     deadline = time.monotonic() + 10
     while jobs.get(ctx, SYSTEM, "PIPE", job.id).status != "running":
@@ -234,15 +234,15 @@ def test_a_silent_runner_loses_its_job_and_cannot_finish_it(
     archive({"1": synthetic["t1"]})
     enable(ctx, "PIPE", "dcm2niix", auto=False)
     job = jobs.launch(ctx, SYSTEM, "PIPE", "E1", LaunchRequest("dcm2niix"))
-    [(job_id, old_token)] = jobs.claim_next(ctx, "gone", 1)
-    assert jobs.claim(ctx, job_id, "second") is None  # one claim at a time
+    [(job_id, old_token)] = queue.claim_next(ctx, "gone", 1)
+    assert queue.claim(ctx, job_id, "second") is None  # one claim at a time
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with ctx.db.write() as db:
         db.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=long_ago))
-    assert jobs.requeue_stale(ctx) == [job_id]
+    assert queue.requeue_stale(ctx) == [job_id]
     record = jobs.get(ctx, SYSTEM, "PIPE", job.id)
     assert record.status == "queued" and "Interrupted (no heartbeat from gone" in record.message
-    assert not jobs.heartbeat(ctx, job_id, old_token)  # the old runner is told to stop
+    assert not queue.heartbeat(ctx, job_id, old_token)  # the old runner is told to stop
     assert run_queued(ctx) == [JobStatus.SUCCEEDED]
     assert jobs.get(ctx, SYSTEM, "PIPE", job.id).attempts == 2
 
@@ -255,10 +255,10 @@ def test_a_job_interrupted_too_often_fails(
     jobs.launch(ctx, SYSTEM, "PIPE", "E1", LaunchRequest("dcm2niix"))
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     for _ in range(ctx.settings.pipeline_max_attempts):
-        [(job_id, _token)] = jobs.claim_next(ctx, "crashy", 1)
+        [(job_id, _token)] = queue.claim_next(ctx, "crashy", 1)
         with ctx.db.write() as db:
             db.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=long_ago))
-        jobs.requeue_stale(ctx)
+        queue.requeue_stale(ctx)
     with ctx.db.read() as db:
         record = db.scalars(select(Job)).one()
     assert record.status == "failed" and "Failed after 3 attempts" in record.message

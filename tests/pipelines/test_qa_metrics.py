@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from scandepot.pipelines.jobrun import PipelineError
 from scandepot.pipelines.qa import functional, structural
 from scandepot.pipelines.qa.mask import MaskError, head_mask, otsu_threshold
 from scandepot.pipelines.qa.run import assess
-from scandepot.pipelines.runner import PipelineError
 from tests.pipelines.dicom import phantom
 
 SIGNAL, NOISE, OFFSET = 1000.0, 20.0, 100.0

@@ -51,7 +51,7 @@ def serve(
     from scandepot.access.users import ADMIN_LOGIN, ensure_admin
     from scandepot.api import server
     from scandepot.app import create_app
-    from scandepot.pipelines.executors import LocalExecutor
+    from scandepot.pipelines import builtin, wiring
 
     settings = load_settings(
         data_dir=data_dir, database_url=database_url, http_host=host, http_port=port
@@ -73,19 +73,18 @@ def serve(
             "It is shown only this once. Set SCANDEPOT_ADMIN_PASSWORD before the first start "
             "to choose it instead."
         )
-    app_ = create_app(ctx=ctx)  # subscribes pipelines before anything can be archived
+    app_ = create_app(ctx=ctx, install_pipelines=False)
     stopping.exit_on_signals()
     receiver, builder, executor = None, None, None
     try:
+        # Before anything can be archived; runs jobs here under the local executor.
+        executor = wiring.install(ctx, pipelines=builtin.pipelines())
         receiver, builder = _start_dicom(ctx)
         typer.echo(
             f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
             f"serving on http://{settings.http_host}:{settings.http_port}/, "
             f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
         )
-        if settings.pipeline_executor == "local":
-            executor = LocalExecutor(ctx)
-            executor.start()
         config = server.config(
             app_,
             host=settings.http_host,

@@ -221,7 +221,8 @@ def worker(
     ),
 ) -> None:
     """Run pipeline jobs from the Celery queue, against the shared catalog and file store."""
-    from scandepot.pipelines.celery_app import Sweeper, make_celery
+    from scandepot.pipelines import builtin
+    from scandepot.pipelines.celery_worker import Sweeper, worker_app
 
     settings = load_settings(
         data_dir=data_dir,
@@ -234,7 +235,7 @@ def worker(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     ctx = open_existing(settings)
-    app = make_celery(settings, ctx)
+    app = worker_app(ctx, pipelines=builtin.pipelines())
     sweeper = Sweeper(ctx, app)
     sweeper.start()
     typer.echo(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
@@ -24,7 +25,7 @@ from scandepot.archive.models import Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.events import SessionArchived
-from scandepot.pipelines import config, jobs
+from scandepot.pipelines import config, jobs, queue
 from scandepot.pipelines.models import Job, JobStatus, PipelineConfig
 
 TARGET_LENGTH = 160  # Job.target
@@ -32,7 +33,7 @@ TARGET_LENGTH = 160  # Job.target
 
 def waiting_message(minutes: int, until: dt.datetime) -> str:
     return (
-        f"{jobs.WAITING}{minutes} minutes after the last series arrived, "
+        f"{queue.WAITING}{minutes} minutes after the last series arrived, "
         f"at {until.astimezone(dt.UTC):%H:%M} UTC."
     )
 
@@ -79,59 +80,92 @@ def auto_launch(ctx: Context, event: SessionArchived) -> list[Job]:
         session = db.scalar(select(Session).where(Session.accession == event.session_id))
         if session is None:
             return []
-        rows = {
-            r.pipeline: r
-            for r in db.scalars(
-                select(PipelineConfig).where(
-                    PipelineConfig.project_id == session.project_id,
-                    PipelineConfig.enabled.is_(True),
-                    PipelineConfig.auto_launch.is_(True),
-                )
-            )
-        }
-        labels = {
-            scan_id: label
-            for scan_id, label in db.execute(
-                select(Scan.id, Scan.label).where(Scan.session_id == session.id)
-            )
-        }
+        rows = _auto_launched(db, session.project_id)
+        labels = _scan_labels(db, session.id)
         added = [i for i, label in labels.items() if label in event.scans]
         if not rows or not added:
             return []
         minutes = session.project.session_complete_after_min
         until = now + dt.timedelta(minutes=minutes)
-        message = waiting_message(minutes, until) if minutes else ""
-        pending = _pending(db, session.id)
-        launch: dict[str, Job] = {}
-        created: list[Job] = []
-        for name in config.ORDER:
-            row = rows.get(name)
-            if row is None:
-                continue
-            job = pending.get(name)
-            if job is None:
-                after = next((launch[p].id for p in config.info(name).after if p in launch), None)
-                job = jobs.new_job(
-                    db,
-                    session.project,
-                    session,
-                    None,
-                    name,
-                    config.check_parameters(name, row.parameters),
-                    launched_by=SYSTEM.login,
-                    after=after,
-                )
-                job.scan_ids = []
-                created.append(job)
-            scan_ids = sorted({*(job.scan_ids or ()), *added})
-            job.scan_ids = scan_ids
-            job.target = _target(session, [labels[i] for i in scan_ids if i in labels])
-            job.not_before = until
-            job.message = message
-            launch[name] = job
+        arrival = _Arrival(labels, added, until, waiting_message(minutes, until) if minutes else "")
+        created = _queue_or_postpone(db, session, rows, arrival)
         project = session.project.label
     jobs.announce_queued(ctx, project, created)
     return created
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """What one archive brought to a session, and how long its launch now waits."""
+
+    labels: dict[int, str]  # every scan of the session: id -> label
+    added: list[int]  # the scans this archive added or changed
+    until: dt.datetime  # not_before of the session's launch
+    message: str  # what a job waiting until then says
+
+
+def _auto_launched(db: DBSession, project_id: int) -> dict[str, PipelineConfig]:
+    """The project's pipelines that are enabled and launch on their own, by name."""
+    return {
+        r.pipeline: r
+        for r in db.scalars(
+            select(PipelineConfig).where(
+                PipelineConfig.project_id == project_id,
+                PipelineConfig.enabled.is_(True),
+                PipelineConfig.auto_launch.is_(True),
+            )
+        )
+    }
+
+
+def _scan_labels(db: DBSession, session_id: int) -> dict[int, str]:
+    return {
+        scan_id: label
+        for scan_id, label in db.execute(
+            select(Scan.id, Scan.label).where(Scan.session_id == session_id)
+        )
+    }
+
+
+def _queue_or_postpone(
+    db: DBSession, session: Session, rows: dict[str, PipelineConfig], arrival: _Arrival
+) -> list[Job]:
+    """In launch order, one job per pipeline: the waiting one takes the new scans and the
+    later time, or a new one is queued after the pipeline it reads from. Returns the new."""
+    pending = _pending(db, session.id)
+    launch: dict[str, Job] = {}
+    created: list[Job] = []
+    for name in config.ORDER:
+        row = rows.get(name)
+        if row is None:
+            continue
+        job = pending.get(name)
+        if job is None:
+            after = next((launch[p].id for p in config.info(name).after if p in launch), None)
+            job = _new_job(db, session, row, after=after)
+            created.append(job)
+        scan_ids = sorted({*(job.scan_ids or ()), *arrival.added})
+        job.scan_ids = scan_ids
+        job.target = _target(session, [arrival.labels[i] for i in scan_ids if i in arrival.labels])
+        job.not_before = arrival.until
+        job.message = arrival.message
+        launch[name] = job
+    return created
+
+
+def _new_job(db: DBSession, session: Session, row: PipelineConfig, *, after: int | None) -> Job:
+    job = jobs.new_job(
+        db,
+        session.project,
+        session,
+        None,
+        row.pipeline,
+        config.check_parameters(row.pipeline, row.parameters),
+        launched_by=SYSTEM.login,
+        after=after,
+    )
+    job.scan_ids = []
+    return job
 
 
 def waiting_until(job: Job, *, now: dt.datetime | None = None) -> dt.datetime | None:

@@ -1,29 +1,30 @@
-"""The Celery application behind ``scandepot worker`` and :class:`CeleryExecutor`.
+"""The Celery application, and :class:`CeleryExecutor`, which sends it jobs.
 
 Messages carry only a job ID. Late acknowledgement with a prefetch of one means a worker
 that dies mid-job leaves its message to another worker; that worker's claim fails while
-the record says running, and the stale-heartbeat sweep queues the job again.
+the record says running, and the stale-heartbeat sweep queues the job again. What a
+worker does with a message is in pipelines/celery_worker.py.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from celery import Celery
 
 from scandepot.context import Context
-from scandepot.pipelines import jobs, runner
+from scandepot.events import JobQueued
+from scandepot.pipelines import queue
 from scandepot.settings import Settings
 
 TASK = "scandepot.run_job"
 log = logging.getLogger("scandepot.pipelines")
 
 
-def make_celery(settings: Settings, ctx: Context | None = None) -> Any:
+def make_celery(settings: Settings, *, worker: bool = False) -> Any:
     transport: dict[str, Any] = {"visibility_timeout": 24 * 3600}
-    if ctx is None:
+    if not worker:
         # A sender (the server, the CLI) must not hold a request for seconds of retries
         # when the broker is down: the job stays queued and a worker's sweep sends it.
         transport.update(socket_connect_timeout=2, max_retries=0)
@@ -39,48 +40,36 @@ def make_celery(settings: Settings, ctx: Context | None = None) -> Any:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
     )
-    if ctx is not None:
-        _register(app, ctx)
     return app
 
 
-def _register(app: Any, ctx: Context) -> None:
-    from scandepot.pipelines.executors import CeleryExecutor, worker_name
+class CeleryExecutor:
+    """Sends jobs to the Celery queue; workers run them (``scandepot worker``)."""
 
-    sender = CeleryExecutor(ctx, app=app)
-
-    @app.task(name=TASK, bind=True)  # type: ignore[untyped-decorator]
-    def run_job(task: Any, job_id: int) -> str:
-        token = jobs.claim(ctx, job_id, worker_name("celery"))
-        if token is None:
-            return "not claimable"  # running elsewhere, finished, or waiting: nothing to do
-        return runner.execute(ctx, job_id, token, dispatch=sender.submit).value
-
-    del run_job
-
-
-class Sweeper(threading.Thread):
-    """In each worker: queue interrupted jobs again, and send jobs no message was sent for
-    (queued while the broker was down, or whose message was lost)."""
-
-    def __init__(self, ctx: Context, app: Any) -> None:
-        super().__init__(name="celery-sweeper", daemon=True)
-        from scandepot.pipelines.executors import CeleryExecutor
-
+    def __init__(self, ctx: Context, *, app: Any = None) -> None:
         self.ctx = ctx
-        self.sender = CeleryExecutor(ctx, app=app)
-        self.done = threading.Event()
+        self.app = app if app is not None else make_celery(ctx.settings)
 
-    def run(self) -> None:
-        while True:
+    def start(self) -> None:
+        self.ctx.events.subscribe(JobQueued, lambda event: self.submit([event.job_id]))
+
+    def stop(self) -> None:
+        return None
+
+    def submit(self, job_ids: list[int]) -> None:
+        """Send each claimable job; a job the broker did not take stays queued and is sent
+        again by the workers' sweep."""
+        sent = []
+        ready = set(queue.claimable_ids(self.ctx, 10_000)) if job_ids else set()
+        for job_id in job_ids:
+            if job_id not in ready:
+                continue  # waits for another job; sent when that one ends
             try:
-                jobs.requeue_stale(self.ctx)
-                pending = jobs.undispatched(
-                    self.ctx, older_than_s=self.ctx.settings.pipeline_stale_after_s
+                self.app.send_task(
+                    TASK, args=[job_id], queue=self.ctx.settings.celery_queue, retry=False
                 )
-                if pending:
-                    self.sender.submit(pending)
-            except Exception:  # noqa: BLE001 - the next round retries
-                log.warning("worker sweep failed", exc_info=True)
-            if self.done.wait(self.ctx.settings.pipeline_poll_s):
-                return
+            except Exception:  # noqa: BLE001 - broker down: the sweep sends it later
+                log.warning("could not send job %s to the Celery broker", job_id, exc_info=True)
+                continue
+            sent.append(job_id)
+        queue.mark_dispatched(self.ctx, sent)

@@ -209,12 +209,3 @@ def configure(
             parameters=row.parameters,
         )
         return _view(name, row)
-
-
-def project_config(ctx: Context, project_id: int, name: str) -> PipelineConfig | None:
-    with ctx.db.read() as db:
-        return db.scalar(
-            select(PipelineConfig).where(
-                PipelineConfig.project_id == project_id, PipelineConfig.pipeline == name
-            )
-        )

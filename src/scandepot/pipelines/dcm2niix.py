@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from scandepot.pipelines.runner import JobRun, PipelineError, ScanTarget
+from scandepot.pipelines.jobrun import JobRun, PipelineError, ScanTarget
 
 NIFTI = "NIFTI"
 DICOM = "DICOM"

@@ -1,15 +1,16 @@
 """Executors: where claimed jobs run. One small interface, two implementations.
 
-- :class:`LocalExecutor`, the embedded default, inside ``scandepot serve``: a thread
-  claims queued jobs from the catalog and runs each in a process pool; queued jobs, and
-  running jobs whose heartbeat went stale (a server killed mid-job), are picked up again
-  after a restart.
-- :class:`CeleryExecutor` sends job IDs to a Celery queue (Redis or RabbitMQ broker);
-  ``scandepot worker`` processes, on this machine or others sharing the catalog and the
-  file store, claim and run them with the same runner.
+- :class:`LocalExecutor` (here), the embedded default, inside ``scandepot serve``: a
+  thread claims queued jobs from the catalog and runs each in a process pool; queued
+  jobs, and running jobs whose heartbeat went stale (a server killed mid-job), are picked
+  up again after a restart.
+- :class:`~scandepot.pipelines.celery_app.CeleryExecutor` sends job IDs to a Celery queue
+  (Redis or RabbitMQ broker); ``scandepot worker`` processes, on this machine or others
+  sharing the catalog and the file store, claim and run them with the same runner
+  (pipelines/celery_worker.py).
 
-The catalog stays the truth either way: a message only says "look at job N"; the claim
-decides who runs it, so a duplicate or late message does nothing.
+The settings choose one in a single place, pipelines/wiring.py. The catalog stays the
+truth either way: the claim decides who runs a job.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import functools
 import logging
 import multiprocessing
 import os
-import socket
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,7 +26,8 @@ from typing import Any, Protocol
 
 from scandepot.context import Context
 from scandepot.events import JobQueued
-from scandepot.pipelines import jobs, runner
+from scandepot.pipelines import queue, runner
+from scandepot.pipelines.jobrun import Pipelines
 from scandepot.pipelines.models import JobStatus
 from scandepot.settings import Settings
 
@@ -42,21 +43,18 @@ class Executor(Protocol):
         """Jobs were queued (or became ready): run them when a slot is free."""
 
 
-def worker_name(kind: str) -> str:
-    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
-
-
 # ---- the local process pool ----
 
-_child_ctx: Context | None = None
+# What a pool process runs jobs with, set once as it starts.
+_child: tuple[Context, Pipelines] | None = None
 PARENT_POLL_S = 1.0
 
 
-def _child_init(settings: Settings, parent: int) -> None:
+def _child_init(settings: Settings, pipelines: Pipelines, parent: int) -> None:
     """Each pool process opens its own catalog connections (never shared across fork),
     and ends when the server that started it is gone."""
-    global _child_ctx
-    _child_ctx = Context.from_settings(settings)
+    global _child
+    _child = (Context.from_settings(settings), pipelines)
     threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
 
 
@@ -73,16 +71,19 @@ def _watch_parent(parent: int) -> None:
 
 
 def _child_run(job_id: int, token: str) -> str:
-    assert _child_ctx is not None
+    assert _child is not None
+    ctx, pipelines = _child
     # The executor's thread wakes on completion and claims what became ready.
-    return runner.execute(_child_ctx, job_id, token, dispatch=lambda _ids: None).value
+    return runner.execute(ctx, job_id, token, pipelines=pipelines, dispatch=lambda _ids: None).value
 
 
 class LocalExecutor:
-    def __init__(self, ctx: Context, *, workers: int | None = None) -> None:
+    def __init__(self, ctx: Context, *, pipelines: Pipelines, workers: int | None = None) -> None:
         self.ctx = ctx
+        # A plain dict of module-level functions: pickled by name into each pool process.
+        self.pipelines = dict(pipelines)
         self.workers = workers or ctx.settings.pipeline_workers
-        self.name = worker_name("local")
+        self.name = queue.worker_name("local")
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -110,13 +111,13 @@ class LocalExecutor:
             self._wake.clear()
 
     def _tick(self) -> None:
-        for job_id in jobs.requeue_stale(self.ctx):
+        for job_id in queue.requeue_stale(self.ctx):
             log.warning("job %s was interrupted; queued again", job_id)
         with self._lock:
             free = self.workers - len(self._running)
         if free <= 0 or self._stopping.is_set():
             return
-        for job_id, token in jobs.claim_next(self.ctx, self.name, free):
+        for job_id, token in queue.claim_next(self.ctx, self.name, free):
             assert self._pool is not None
             with self._lock:
                 self._running[job_id] = token
@@ -131,15 +132,17 @@ class LocalExecutor:
         error = future.exception()
         if error is None:
             # The pool process announced the end on its own bus; subscribers live here.
-            jobs.announce(self.ctx, job_id)
+            queue.announce(self.ctx, job_id)
         if error is not None and token is not None:
             # The worker process died (killed, out of memory): the job did not end cleanly.
             log.error("job %s: worker process failed: %r", job_id, error)
-            jobs.finish(
+            queue.finish(
                 self.ctx,
                 job_id,
                 token,
-                jobs.Outcome(JobStatus.FAILED, f"The worker process failed: {error!r}", "", {}, {}),
+                queue.Outcome(
+                    JobStatus.FAILED, f"The worker process failed: {error!r}", "", {}, {}
+                ),
             )
             self._restart_pool()
         self._wake.set()
@@ -156,7 +159,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_init,
-            initargs=(self.ctx.settings, os.getpid()),
+            initargs=(self.ctx.settings, self.pipelines, os.getpid()),
         )
 
     def stop(self) -> None:
@@ -175,49 +178,4 @@ class LocalExecutor:
                 process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
         if held:
-            jobs.release(self.ctx, held, "Interrupted by a shutdown; queued again.")
-
-
-# ---- Celery ----
-
-
-class CeleryExecutor:
-    """Sends jobs to the Celery queue; workers run them (``scandepot worker``)."""
-
-    def __init__(self, ctx: Context, *, app: Any = None) -> None:
-        from scandepot.pipelines.celery_app import make_celery
-
-        self.ctx = ctx
-        self.app = app if app is not None else make_celery(ctx.settings)
-
-    def start(self) -> None:
-        self.ctx.events.subscribe(JobQueued, lambda event: self.submit([event.job_id]))
-
-    def stop(self) -> None:
-        return None
-
-    def submit(self, job_ids: list[int]) -> None:
-        """Send each claimable job; a job the broker did not take stays queued and is sent
-        again by the workers' sweep."""
-        from scandepot.pipelines.celery_app import TASK
-
-        sent = []
-        ready = set(jobs.claimable_ids(self.ctx, 10_000)) if job_ids else set()
-        for job_id in job_ids:
-            if job_id not in ready:
-                continue  # waits for another job; sent when that one ends
-            try:
-                self.app.send_task(
-                    TASK, args=[job_id], queue=self.ctx.settings.celery_queue, retry=False
-                )
-            except Exception:  # noqa: BLE001 - broker down: the sweep sends it later
-                log.warning("could not send job %s to the Celery broker", job_id, exc_info=True)
-                continue
-            sent.append(job_id)
-        jobs.mark_dispatched(self.ctx, sent)
-
-
-def for_settings(ctx: Context) -> Executor:
-    if ctx.settings.pipeline_executor == "celery":
-        return CeleryExecutor(ctx)
-    return LocalExecutor(ctx)
+            queue.release(self.ctx, held, "Interrupted by a shutdown; queued again.")

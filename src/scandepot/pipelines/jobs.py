@@ -1,28 +1,18 @@
-"""Job records and their state machine.
+"""Jobs as people see them: launch, re-run, cancel, show and list, with the permission
+checks and the audit record of each.
 
-    queued --claim--> running --finish--> succeeded | failed | cancelled
-      |                  |  \\--stale heartbeat--> queued (attempts left) | failed
-      \\--cancel--> cancelled      \\--cancel--> cancel_requested, the runner stops
-
-A queued job with a ``not_before`` time (auto-launched, waiting for its session to be
-complete: pipelines/autolaunch.py) is not claimed before then.
-
-A claim is one conditional UPDATE (``WHERE status = 'queued'``): of two executors that
-try, exactly one changes the row, on SQLite and on PostgreSQL alike, without table
-locks or SKIP LOCKED. The claim token then guards every later change by the runner.
+A job's life after it is queued (claim, heartbeat, requeue, the wait for ``not_before``)
+is the queue's: pipelines/queue.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as DBSession
-from sqlalchemy.orm import aliased
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
@@ -31,24 +21,16 @@ from scandepot.archive import projects, scans, sessions
 from scandepot.archive.listing import Page, PageRequest, paginate
 from scandepot.archive.models import Project, Scan, Session
 from scandepot.context import Context
-from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, NotFound
-from scandepot.events import JobFinished, JobQueued
-from scandepot.pipelines import config
-from scandepot.pipelines.models import FINISHED, Job, JobStatus, PipelineConfig
-
-LOG_LIMIT = 1_000_000  # characters of log kept per job: the head and the tail
-WAITING = "Waiting until "  # how the message of a job held back by not_before begins
+from scandepot.events import JobQueued
+from scandepot.pipelines import config, queue
+from scandepot.pipelines.models import Job, JobStatus, PipelineConfig
 
 
 @dataclass(frozen=True, slots=True)
 class LaunchRequest:
     pipeline: str
     parameters: dict[str, Any] | None = None
-
-
-def _finished_values() -> list[str]:
-    return [s.value for s in FINISHED]
 
 
 def _load_job(db: DBSession, actor: Actor, project: str, job_id: int, action: Action) -> Job:
@@ -69,7 +51,7 @@ def _pending_before(db: DBSession, job: Job) -> int | None:
         .where(
             Job.session_id == job.session_id,
             Job.pipeline.in_(before),
-            Job.status.not_in(_finished_values()),
+            Job.status.not_in(queue.finished_values()),
             or_(Job.scan_id.is_(None), Job.scan_id == job.scan_id),
         )
         .order_by(Job.id.desc())
@@ -224,14 +206,13 @@ def cancel(ctx: Context, actor: Actor, project: str, job_id: int) -> Job:
         if status.finished:
             raise Conflict(f"Job {job_id} has already {status.value}.", field="job")
         if status is JobStatus.QUEUED:
-            _end(job, JobStatus.CANCELLED, f"Cancelled by {actor.login} before it started.")
-            finished.append(job)
-            finished += _settle_dependents(db, job)
+            finished = queue.cancel_queued(
+                db, job, f"Cancelled by {actor.login} before it started."
+            )
         else:
             job.cancel_requested = True
         audit.record(db, actor, "job.cancelled", project=project, target=job.target, job=job.id)
-    for done in finished:
-        _announce_finished(ctx, project, done)
+    queue.announce_ended(ctx, project, finished)
     return job
 
 
@@ -272,258 +253,4 @@ def list_jobs(
             },
             default_sort="-id",
             tiebreak=Job.id.desc(),
-        )
-
-
-# ---- the runner's side (acts as the system) ----
-
-
-def _end(job: Job, status: JobStatus, message: str) -> None:
-    job.status = status.value
-    job.message = message
-    job.finished_at = utcnow()
-    job.claim = None
-
-
-def _settle_dependents(db: DBSession, parent: Job) -> list[Job]:
-    """Jobs waiting for ``parent``: they run after a success, end with it otherwise."""
-    if parent.status == JobStatus.SUCCEEDED.value:
-        return []
-    waiting = db.scalars(
-        select(Job).where(Job.after_job_id == parent.id, Job.status == JobStatus.QUEUED.value)
-    ).all()
-    ended: list[Job] = []
-    for job in waiting:
-        _end(
-            job,
-            JobStatus.CANCELLED,
-            f"Not run: job {parent.id} ({parent.pipeline}) it depends on {parent.status}.",
-        )
-        ended.append(job)
-        ended += _settle_dependents(db, job)
-    return ended
-
-
-def _announce_finished(ctx: Context, project: str, job: Job) -> None:
-    ctx.events.publish(JobFinished(job.id, job.pipeline, project, job.status, job.target))
-
-
-def _claimable() -> Any:
-    parent = aliased(Job)
-    return and_(
-        Job.status == JobStatus.QUEUED.value,
-        Job.cancel_requested.is_(False),
-        or_(Job.not_before.is_(None), Job.not_before <= utcnow()),
-        or_(
-            Job.after_job_id.is_(None),
-            exists().where(parent.id == Job.after_job_id, parent.status.in_(_finished_values())),
-        ),
-    )
-
-
-def claim(ctx: Context, job_id: int, worker: str) -> str | None:
-    """Take a queued job whose prerequisites have finished; the claim token, or None."""
-    token = uuid.uuid4().hex
-    now = utcnow()
-    with ctx.db.write() as db:
-        result = db.execute(
-            update(Job)
-            .where(Job.id == job_id, _claimable())
-            .values(
-                status=JobStatus.RUNNING.value,
-                # It waits no longer; any other note (an interruption) stays.
-                message=case((Job.message.startswith(WAITING), ""), else_=Job.message),
-                claim=token,
-                worker=worker[:128],
-                started_at=now,
-                heartbeat_at=now,
-                attempts=Job.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        claimed = result.rowcount == 1  # type: ignore[attr-defined]
-    return token if claimed else None
-
-
-def claimable_ids(ctx: Context, limit: int) -> list[int]:
-    with ctx.db.read() as db:
-        return list(db.scalars(select(Job.id).where(_claimable()).order_by(Job.id).limit(limit)))
-
-
-def claim_next(ctx: Context, worker: str, limit: int) -> list[tuple[int, str]]:
-    """Claim up to ``limit`` jobs, oldest first."""
-    taken: list[tuple[int, str]] = []
-    for job_id in claimable_ids(ctx, limit * 2):
-        if len(taken) >= limit:
-            break
-        token = claim(ctx, job_id, worker)
-        if token is not None:
-            taken.append((job_id, token))
-    return taken
-
-
-def heartbeat(ctx: Context, job_id: int, token: str) -> bool:
-    """Prove the runner is alive. False when it should stop: cancelled, or no longer its job."""
-    with ctx.db.write() as db:
-        job = db.get(Job, job_id)
-        if job is None or job.claim != token or job.status != JobStatus.RUNNING.value:
-            return False
-        job.heartbeat_at = utcnow()
-        return not job.cancel_requested
-
-
-def holds(db: DBSession, job_id: int, token: str) -> Job:
-    """The job, locked, if this runner still holds it; Conflict otherwise."""
-    job = db.scalar(select(Job).where(Job.id == job_id).with_for_update())
-    if job is None or job.claim != token or job.status != JobStatus.RUNNING.value:
-        raise Conflict(f"Job {job_id} is no longer held by this runner.")
-    return job
-
-
-def trim_log(text: str) -> str:
-    if len(text) <= LOG_LIMIT:
-        return text
-    half = LOG_LIMIT // 2
-    return text[:half] + "\n[... log shortened ...]\n" + text[-half:]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: JobStatus
-    message: str
-    log: str
-    outputs: dict[str, Any]
-    versions: dict[str, str]
-
-
-def record_outcome(db: DBSession, job: Job, outcome: Outcome) -> list[Job]:
-    """Write how the job ended into the caller's transaction; returns jobs ended with it."""
-    _end(job, outcome.status, outcome.message)
-    job.log = trim_log(outcome.log)
-    job.outputs = outcome.outputs
-    job.versions = outcome.versions
-    return [job, *_settle_dependents(db, job)]
-
-
-def finish(ctx: Context, job_id: int, token: str, outcome: Outcome) -> list[Job]:
-    """Record the end of a job this runner holds (outputs already published or none)."""
-    with ctx.db.write() as db:
-        job = db.scalar(select(Job).where(Job.id == job_id).with_for_update())
-        if job is None or job.claim != token:
-            return []
-        ended = record_outcome(db, job, outcome)
-        project = db.get(Project, job.project_id)
-        assert project is not None
-        label = project.label
-    announce_ended(ctx, label, ended)
-    return ended
-
-
-def announce(ctx: Context, job_id: int) -> None:
-    """Publish JobFinished for a job (and those ended with it) that another process ran."""
-    with ctx.db.read() as db:
-        job = db.get(Job, job_id)
-        if job is None or not JobStatus(job.status).finished:
-            return
-        project = db.get(Project, job.project_id)
-        assert project is not None
-        ended = [job]
-        ended += db.scalars(
-            select(Job).where(
-                Job.after_job_id == job_id,
-                Job.status == JobStatus.CANCELLED.value,
-                Job.started_at.is_(None),
-            )
-        ).all()
-    announce_ended(ctx, project.label, ended)
-
-
-def announce_ended(ctx: Context, project: str, ended: Sequence[Job]) -> None:
-    for job in ended:
-        _announce_finished(ctx, project, job)
-
-
-def waiting_on(ctx: Context, job_id: int) -> list[int]:
-    """Queued jobs that were waiting for ``job_id`` (now claimable if it succeeded)."""
-    with ctx.db.read() as db:
-        return list(
-            db.scalars(
-                select(Job.id).where(
-                    Job.after_job_id == job_id, Job.status == JobStatus.QUEUED.value
-                )
-            )
-        )
-
-
-def release(ctx: Context, held: Sequence[tuple[int, str]], reason: str) -> None:
-    """Put jobs back in the queue (an executor stopping while they run)."""
-    with ctx.db.write() as db:
-        for job_id, token in held:
-            db.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.claim == token, Job.status == "running")
-                .values(status=JobStatus.QUEUED.value, claim=None, message=reason)
-                .execution_options(synchronize_session=False)
-            )
-
-
-def requeue_stale(ctx: Context) -> list[int]:
-    """Running jobs whose runner went silent: queued again, or failed after too many tries."""
-    settings = ctx.settings
-    cutoff = utcnow() - dt.timedelta(seconds=settings.pipeline_stale_after_s)
-    requeued: list[int] = []
-    ended: list[tuple[str, list[Job]]] = []
-    with ctx.db.write() as db:
-        stale = db.scalars(
-            select(Job).where(Job.status == JobStatus.RUNNING.value, Job.heartbeat_at < cutoff)
-        ).all()
-        for job in stale:
-            note = f"Interrupted (no heartbeat from {job.worker} since {job.heartbeat_at})."
-            if job.cancel_requested:
-                done = record_outcome(db, job, _interrupted(job, JobStatus.CANCELLED, note))
-            elif job.attempts >= settings.pipeline_max_attempts:
-                note += f" Failed after {job.attempts} attempts."
-                done = record_outcome(db, job, _interrupted(job, JobStatus.FAILED, note))
-            else:
-                job.status = JobStatus.QUEUED.value
-                job.claim = None
-                job.message = note + " Queued again."
-                job.dispatched_at = None
-                requeued.append(job.id)
-                continue
-            project = db.get(Project, job.project_id)
-            assert project is not None
-            ended.append((project.label, done))
-    for label, done in ended:
-        announce_ended(ctx, label, done)
-    return requeued
-
-
-def _interrupted(job: Job, status: JobStatus, note: str) -> Outcome:
-    return Outcome(status, note, job.log, job.outputs, job.versions)
-
-
-def undispatched(ctx: Context, *, older_than_s: float) -> list[int]:
-    """Claimable jobs never sent to a worker, or sent long ago (a message lost)."""
-    cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
-    with ctx.db.read() as db:
-        return list(
-            db.scalars(
-                select(Job.id)
-                .where(_claimable(), or_(Job.dispatched_at.is_(None), Job.dispatched_at < cutoff))
-                .order_by(Job.id)
-                .limit(1000)
-            )
-        )
-
-
-def mark_dispatched(ctx: Context, job_ids: Sequence[int]) -> None:
-    if not job_ids:
-        return
-    with ctx.db.write() as db:
-        db.execute(
-            update(Job)
-            .where(Job.id.in_(list(job_ids)))
-            .values(dispatched_at=utcnow())
-            .execution_options(synchronize_session=False)
         )

@@ -10,17 +10,11 @@ cancel request or the loss of the claim, which stops the pipeline at its next ch
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
-import subprocess
 import threading
-import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
@@ -29,119 +23,13 @@ from scandepot import __version__
 from scandepot.archive import outputs
 from scandepot.archive.layout import Owner
 from scandepot.archive.models import Project, Resource, Scan
-from scandepot.archive.outputs import OutputFolder
 from scandepot.context import Context
-from scandepot.pipelines import jobs
-from scandepot.pipelines.jobs import Outcome
+from scandepot.pipelines import queue
+from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError, Pipelines, ScanTarget
 from scandepot.pipelines.models import Job, JobStatus
+from scandepot.pipelines.queue import Outcome
 
 log = logging.getLogger("scandepot.pipelines")
-
-
-class PipelineError(Exception):
-    """The job cannot succeed; the message is what its record shows."""
-
-
-class Cancelled(Exception):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ScanTarget:
-    """A scan a job works on, as it is when the job starts."""
-
-    scan_id: int
-    session_id: int
-    label: str
-    type: str | None
-    Modality: str | None  # (0008,0060)
-    SeriesDescription: str | None  # (0008,103E)
-    resources: dict[str, Path]  # label -> folder of its files, for existing resources
-
-
-@dataclass
-class JobRun:
-    """What a pipeline is handed: its parameters, a work folder, a log, and the means to
-    stop early and to declare outputs."""
-
-    job_id: int
-    pipeline: str
-    parameters: dict[str, Any]
-    workdir: Path
-    targets: list[ScanTarget]
-    whole_session: bool
-    stop: threading.Event = field(default_factory=threading.Event)
-    outputs: list[OutputFolder] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=dict)
-    _lines: list[str] = field(default_factory=list)
-
-    def log(self, message: str) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        for line in message.rstrip("\n").splitlines() or [""]:
-            self._lines.append(f"{stamp} {line}")
-
-    @property
-    def log_text(self) -> str:
-        return "\n".join(self._lines) + ("\n" if self._lines else "")
-
-    def check(self) -> None:
-        if self.stop.is_set():
-            raise Cancelled()
-
-    def folder(self, *parts: str) -> Path:
-        path = self.workdir.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def run(
-        self, argv: Sequence[str], *, timeout_s: float, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a program, its output into the log; stopped on cancel or after timeout_s."""
-        self.log("$ " + " ".join(argv))
-        with subprocess.Popen(
-            list(argv),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            env=env,
-            start_new_session=True,
-        ) as proc:
-            deadline = time.monotonic() + timeout_s
-            out: str | None = None
-            while out is None:
-                try:
-                    out, _ = proc.communicate(timeout=0.2)
-                except subprocess.TimeoutExpired:
-                    if self.stop.is_set() or time.monotonic() > deadline:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        proc.communicate()
-                        if self.stop.is_set():
-                            raise Cancelled() from None
-                        raise PipelineError(
-                            f"{Path(argv[0]).name} ran longer than {timeout_s:g} s; stopped."
-                        ) from None
-            self.log(out)
-        return subprocess.CompletedProcess(list(argv), proc.returncode, out, None)
-
-    def publish(self, folder: Path, label: str, target: ScanTarget, fmt: str, content: str) -> None:
-        if any(folder.iterdir()):
-            self.outputs.append(
-                OutputFolder(folder, label, target.session_id, target.scan_id, fmt, content)
-            )
-
-
-class Pipeline(Protocol):
-    def __call__(self, run: JobRun) -> None: ...
-
-
-def _pipelines() -> dict[str, Pipeline]:
-    # Imported here: numpy, scipy and nibabel load only in processes that run jobs.
-    from scandepot.pipelines import dcm2niix, snapshots
-    from scandepot.pipelines.qa import run as qa
-
-    return {"dcm2niix": dcm2niix.run, "qa": qa.run, "snapshots": snapshots.run}
 
 
 def _targets(ctx: Context, job: Job) -> list[ScanTarget]:
@@ -184,17 +72,22 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self.done.wait(self.ctx.settings.pipeline_heartbeat_s):
             try:
-                if not jobs.heartbeat(self.ctx, self.job_id, self.token):
+                if not queue.heartbeat(self.ctx, self.job_id, self.token):
                     self.stop.set()
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the job
                 log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
 
 
 def execute(
-    ctx: Context, job_id: int, token: str, *, dispatch: Callable[[list[int]], None]
+    ctx: Context,
+    job_id: int,
+    token: str,
+    *,
+    pipelines: Pipelines,
+    dispatch: Callable[[list[int]], None],
 ) -> JobStatus:
-    """Run a job this process has claimed, record how it ended, and hand on the jobs that
-    waited for it."""
+    """Run a job this process has claimed with the pipeline of its name, record how it
+    ended, and hand on the jobs that waited for it."""
     with ctx.db.read() as db:
         job = db.get(Job, job_id)
         assert job is not None
@@ -215,7 +108,7 @@ def execute(
     try:
         try:
             run.targets = _targets(ctx, job)
-            _pipelines()[job.pipeline](run)
+            pipelines[job.pipeline](run)
             run.check()
             status = JobStatus(run.report.pop("status", JobStatus.SUCCEEDED.value))
             message = str(run.report.pop("message", ""))
@@ -234,8 +127,8 @@ def execute(
     finally:
         beat.done.set()
         shutil.rmtree(workdir, ignore_errors=True)
-    jobs.announce_ended(ctx, label, ended)
-    ready = jobs.waiting_on(ctx, job_id)
+    queue.announce_ended(ctx, label, ended)
+    ready = queue.waiting_on(ctx, job_id)
     if ready:
         dispatch(ready)
     return JobStatus(ended[0].status) if ended else status
@@ -248,10 +141,10 @@ def _record(ctx: Context, run: JobRun, token: str, status: JobStatus, message: s
         return Outcome(status, message, run.log_text, report, run.versions)
 
     def in_transaction(db: DBSession) -> None:
-        job = jobs.holds(db, run.job_id, token)
+        job = queue.holds(db, run.job_id, token)
         if job.cancel_requested:
             raise Cancelled()
-        ended.extend(jobs.record_outcome(db, job, outcome({**run.report, "files": {}})))
+        ended.extend(queue.record_outcome(db, job, outcome({**run.report, "files": {}})))
 
     if run.outputs:
         try:
@@ -268,7 +161,7 @@ def _record(ctx: Context, run: JobRun, token: str, status: JobStatus, message: s
             for job in ended[:1]:
                 job.outputs = {**job.outputs, "files": files}
             return ended
-    return jobs.finish(ctx, run.job_id, token, outcome(run.report)) or ended
+    return queue.finish(ctx, run.job_id, token, outcome(run.report)) or ended
 
 
 def _set_files(ctx: Context, job_id: int, files: dict[str, list[str]]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scandepot.pipelines import png
-from scandepot.pipelines.runner import JobRun, PipelineError
+from scandepot.pipelines.jobrun import JobRun, PipelineError
 
 SNAPSHOTS = "SNAPSHOTS"
 

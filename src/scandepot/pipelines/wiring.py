@@ -1,6 +1,6 @@
-"""Connect pipelines to the rest: auto-launch on "session archived", hand queued jobs to
-the configured executor. Called where a context is built for serving (create_app) and by
-``scandepot worker``; never at import time."""
+"""Connect pipelines to the rest: auto-launch on "session archived", and the executor the
+settings choose. Called where a context is built for serving (create_app, ``scandepot
+serve``, ``scandepot dicom``) and by the pipeline commands; never at import time."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ import logging
 from scandepot.context import Context
 from scandepot.events import SessionArchived
 from scandepot.pipelines import autolaunch
+from scandepot.pipelines.executors import Executor, LocalExecutor
+from scandepot.pipelines.jobrun import Pipelines
 
 log = logging.getLogger("scandepot.pipelines")
 
 
-def install(ctx: Context) -> None:
+def install(ctx: Context, *, pipelines: Pipelines | None = None) -> Executor | None:
+    """Queue the auto-launched jobs of each archived session, and start the executor;
+    returns it for the caller to stop. ``pipelines`` are given by a process that runs jobs
+    itself (``scandepot serve``)."""
+
     def on_archived(event: SessionArchived) -> None:
         launched = autolaunch.auto_launch(ctx, event)
         if launched:
@@ -25,7 +31,22 @@ def install(ctx: Context) -> None:
             )
 
     ctx.events.subscribe(SessionArchived, on_archived)
-    if ctx.settings.pipeline_executor == "celery":
-        from scandepot.pipelines.executors import CeleryExecutor
+    executor = choose(ctx, pipelines=pipelines)
+    if executor is not None:
+        executor.start()
+    return executor
 
-        CeleryExecutor(ctx).start()
+
+def choose(ctx: Context, *, pipelines: Pipelines | None) -> Executor | None:
+    """The one place ``pipeline_executor`` is read. Under ``celery`` every process that
+    queues jobs sends them to the broker; under ``local`` the process given ``pipelines``
+    runs them in its pool, and any other leaves them to that process's poll."""
+    if ctx.settings.pipeline_executor == "celery":
+        # Imported only here: Celery loads in processes configured for it, not in every
+        # CLI command.
+        from scandepot.pipelines.celery_app import CeleryExecutor
+
+        return CeleryExecutor(ctx)
+    if pipelines is not None:
+        return LocalExecutor(ctx, pipelines=pipelines)
+    return None

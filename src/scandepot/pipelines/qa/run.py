@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from scandepot.pipelines import png
+from scandepot.pipelines.jobrun import JobRun, PipelineError
 from scandepot.pipelines.qa import functional, structural
 from scandepot.pipelines.qa.mask import MaskError, head_mask
-from scandepot.pipelines.runner import JobRun, PipelineError
 from scandepot.pipelines.snapshots import load, niftis, stem
 
 QA = "QA"
