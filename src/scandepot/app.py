@@ -23,8 +23,7 @@ def create_app(
     install_pipelines: bool = True,
 ) -> FastAPI:
     """The ASGI application. Pass ``ctx`` to share a context (and its engine) with the
-    caller; pass ``install_pipelines=False`` when the caller wires pipelines (and the
-    pictures drawn at archive time) to it itself."""
+    caller; pass ``install_pipelines=False`` when the caller wires pipelines to it itself."""
     settings = settings or (ctx.settings if ctx else Settings())
     context = ctx or Context.from_settings(settings)
 
@@ -46,7 +45,7 @@ def create_app(
     app.state.ctx = context
     if install_pipelines:
         wiring.install(context)
-        app.state.thumbnails = thumbnail_drawer.install(context)
+    app.state.thumbnails = thumbnail_drawer.install(context)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(v1.router)
