@@ -96,6 +96,36 @@ def test_selection_and_layout(
     assert tree_of(dest) == expected_names(want, Layout.FLAT)
 
 
+def test_single_files(
+    world: World,  # noqa: F811
+    live_server: LiveServer,
+    token: str,
+    tmp_path: Path,
+) -> None:
+    """--file names files relative to the one --session, or with their session."""
+    dest = tmp_path / "dest"
+    args = [
+        *("--session", "E1"),
+        *("--file", "scans/10/resources/NIFTI/files/sub/10.nii.gz"),
+        *("--file", "sessions/E3/resources/QA/files/report.txt"),
+    ]
+    result = run(live_server, dest, token, *args)
+    assert result.returncode == 0, result.stderr
+    want = {
+        k: world.files[k]
+        for k in [
+            ("S1", "E1", "10", "NIFTI", "sub/10.nii.gz"),
+            ("S2", "E3", None, "QA", "report.txt"),
+        ]
+    }
+    assert tree_of(dest) == expected_names(want, Layout.TREE)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["file_count"] == 2
+    result = run(live_server, tmp_path / "e", token, "--file", "sessions/E1/resources/QA/files/x")
+    assert result.returncode == 2
+    assert "File(s) 'sessions/E1/resources/QA/files/x' not found" in result.stderr
+
+
 @pytest.fixture
 def big_file(client: TestClient, world: World) -> bytes:  # noqa: F811
     body = os.urandom(BIG)

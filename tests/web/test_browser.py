@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -163,6 +164,41 @@ def test_download_a_session_and_check_the_zip(page: Any, brain: str) -> None:
     dicom = [n for n in names if n.endswith(".dcm")]
     assert len(dicom) == 12 and all(n.startswith("ses-01/1-T1w_MPRAGE/DICOM/") for n in dicom)
     assert any("manifest" in n.lower() for n in names)
+
+
+def test_tick_single_files_of_a_session_and_check_the_zip(page: Any, brain: str) -> None:
+    """From the session page to its files: two files of one scan ticked by hand, every
+    file of another scan by its group's "All" box (the script), one zip of just those."""
+    sign_in(page, "collaborator", start="/projects/Brain01/sessions/ses-01")
+    page.get_by_role("link", name="Choose single files…").click()
+    page.locator("#files").wait_for()
+    groups = page.locator("#files details.file-group")
+    first = groups.filter(has_text="DICOM of scan 1")
+    first.locator("summary").click()
+    boxes = first.locator('input[name="file"]')
+    chosen = [boxes.nth(0).get_attribute("value"), boxes.nth(3).get_attribute("value")]
+    boxes.nth(0).check()
+    boxes.nth(3).check()
+    second = groups.filter(has_text="DICOM of scan 2")
+    second.locator("summary").click()
+    second.get_by_label("All of DICOM of scan 2 (BOLD rest)").check()
+    assert page.locator('input[name="file"]:checked').count() == 2 + 12
+    screenshot(page, "download-files")
+    with page.expect_download() as waiting:
+        page.get_by_role("button", name="Download", exact=True).click()
+    download = waiting.value
+    assert download.suggested_filename == "Brain01-ses-01.zip"
+    with zipfile.ZipFile(io.BytesIO(download.path().read_bytes())) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+        manifest = json.loads(archive.read("manifest.json"))
+    dicom = [n for n in names if n.endswith(".dcm")]
+    assert len(dicom) == 14 and manifest["file_count"] == 14
+    scan1 = [n for n in dicom if "/scans/1-" in n]
+    assert sorted(n.rsplit("/", 1)[1] for n in scan1) == sorted(
+        str(c).rsplit("/", 1)[1] for c in chosen
+    )
+    assert sum("/scans/2-" in n for n in dicom) == 12
 
 
 def test_a_collaborator_sees_no_manage_tab_and_an_outsider_no_private_project(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,7 @@ PAGES: dict[str, Page] = {
     E + "/scans/1/thumbnail.png": Page("read"),
     P + "/jobs/{job}": Page("read"),
     "/download?project=P": Page("read"),
+    "/download?project=P&session=E1": Page("read"),
     "/prearchive/{staged_id}": Page("staged_write"),
     # Forms: the answer is a redirect back with a message (303).
     E + "/note": Page("write", form={"note": "seen"}, success=303),
@@ -274,6 +276,52 @@ def test_the_session_page_shows_scans_files_and_jobs(
         headers={"if-none-match": r.headers["etag"]},
     )
     assert again.status_code == 304
+
+
+def test_single_files_are_ticked_and_downloaded_without_javascript(
+    ctx: Context, client: TestClient, actors: dict[str, Any], world: Any
+) -> None:
+    """The download page lists one session's files; the plain form's query, sent as a
+    browser sends it, gives a zip of exactly the files ticked, manifest included."""
+    world("private")
+    who = actors["collaborator"]
+    page = client.get("/download?project=P&session=E1", auth=who).text
+    scan_file = "sessions/E1/scans/1/resources/DICOM/files/a.dcm"
+    own_file = "sessions/E1/resources/DICOM/files/a.dcm"
+    picture = "sessions/E1/scans/1/resources/SNAPSHOTS/files/1_T1w.png"
+    for name in (scan_file, own_file, picture):
+        assert f'name="file" value="{name}"' in page
+    assert "Files of session E1" in page
+    assert client.get(E, auth=who).text.count("session=E1#files") == 1  # the session page
+    query = [("project", "P"), ("session", "E1"), ("file", scan_file), ("file", own_file)]
+    r = client.get("/download/archive", params=query, auth=who, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/api/v1/projects/P/download?")
+    r = client.get(r.headers["location"], auth=who)
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        names = z.namelist()
+        manifest = json.loads(z.read("manifest.json"))
+    assert sorted(names) == [
+        "S1/E1/resources/DICOM/files/a.dcm",
+        "S1/E1/scans/1/resources/DICOM/files/a.dcm",
+        "manifest.json",
+        "manifest.sha256",
+    ]
+    assert [f["path"] for f in manifest["files"]] == ["a.dcm", "a.dcm"]
+    assert manifest["selection"]["files"] == [scan_file, own_file]
+    # The resource page ticks files the same way.
+    page = client.get(E + "/resources/DICOM?scan=1", auth=who).text
+    assert f'name="file" value="{scan_file}"' in page
+    # Nothing ticked: back to the page, saying so.
+    r = client.get("/download/archive?project=P", auth=who, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/download?project=P")
+    # Someone who may not read the project sees no list and gets no file.
+    assert client.get("/download?project=P&session=E1", auth=actors["outsider"]).status_code == 404
+    r = client.get(
+        "/api/v1/projects/P/download", params={"files": scan_file}, auth=actors["outsider"]
+    )
+    assert r.status_code == 404
 
 
 def test_unknown_pages_and_bad_input_are_pages(client: TestClient, actors: dict[str, Any]) -> None:

@@ -155,6 +155,12 @@ def download(
     resources: str | None = typer.Option(
         None, "--resources", help="Resource labels, e.g. DICOM,NIFTI (default: all)."
     ),
+    file: list[str] = typer.Option(
+        [],
+        "--file",
+        help="A single file, e.g. sessions/MR1/scans/3/resources/DICOM/files/0001.dcm "
+        "(without sessions/MR1/ when one --session is given); repeat for more.",
+    ),
     layout: Layout = typer.Option(Layout.TREE, "--layout", help="Folder layout under DEST."),
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
     token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),
@@ -178,6 +184,7 @@ def download(
         "scans": scans,
         "scan_types": scan_types,
         "resources": resources,
+        "files": file or None,
     }
     params = {k: v for k, v in params.items() if v}
     with remote.client(connections=jobs) as client:

@@ -58,8 +58,8 @@ class ProjectTarget:
     def stem(self) -> str:
         parts = [self.project]
         sel = self.selection
-        if len(sel.sessions) == 1:
-            parts.append(sel.sessions[0])
+        if len(sel.session_labels) == 1:
+            parts.append(sel.session_labels[0])
             if isinstance(sel.scans, tuple) and len(sel.scans) == 1:
                 parts.append(sel.scans[0])
         return "-".join(parts)

@@ -11,14 +11,16 @@ see docs/downloads.md for the syntax.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import re2
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
@@ -29,6 +31,8 @@ from scandepot.archive.models import File, Project, Resource, Scan, Session, Sub
 from scandepot.archive.resources import OwnerRef
 from scandepot.errors import Invalid, NotFound
 from scandepot.export.layouts import Layout, Where, check_unique, namer
+from scandepot.export.picked import FileRef, find_files
+from scandepot.export.picked import names as file_names
 
 ALL: Literal["ALL"] = "ALL"
 PATTERN_MAX = 200
@@ -44,6 +48,10 @@ class Selection:
     ``scans``: ``None`` takes session-level resources and every scan; ``"ALL"`` every scan
     and no session-level resources; a tuple of scan IDs those scans. A ``scan_types``
     pattern, like any choice of scans, leaves session-level resources out.
+
+    ``files`` names single files (:mod:`scandepot.export.picked`): naming a file chooses
+    its session too, and a session with files named gives those files only; the other
+    choices still apply to them, and a named file they leave out is refused.
     """
 
     sessions: tuple[str, ...] = ()
@@ -53,6 +61,14 @@ class Selection:
     scans: ScanChoice = None
     scan_types: str | None = None
     resources: tuple[str, ...] = ()
+    files: tuple[FileRef, ...] = ()
+
+    @property
+    def session_labels(self) -> tuple[str, ...]:
+        """The sessions chosen by label or through their files (empty: no such choice)."""
+        found = dict.fromkeys(self.sessions)
+        found.update(dict.fromkeys(f.session for f in self.files))
+        return tuple(found)
 
     def describe(self) -> dict[str, Any]:
         """The selection as recorded in the audit log and the manifest (only what is set)."""
@@ -64,6 +80,7 @@ class Selection:
             "scans": self.scans if isinstance(self.scans, str) else list(self.scans or ()),
             "scan_types": self.scan_types,
             "resources": list(self.resources),
+            "files": [str(f) for f in self.files],
         }
         return {k: v for k, v in found.items() if v}
 
@@ -202,41 +219,59 @@ class _Owner:
         return cls(where, files_dir, files_url(project, where), sort_key, namer(lay, where))
 
 
-def _files(db: DBSession, lay: Layout, owners: dict[int, _Owner]) -> list[Entry]:
-    entries: list[Entry] = []
-    keyed: list[tuple[tuple[Any, ...], str, int]] = []
-    ids = list(owners)
+_FILE_COLUMNS = (
+    File.resource_id,
+    File.path,
+    File.size,
+    File.sha256,
+    File.md5,
+    File.updated_at,
+    File.crc32,
+)
+
+
+def _file_rows(
+    db: DBSession, column: InstrumentedAttribute[int], ids: Sequence[int]
+) -> Iterator[Any]:
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
-        rows = db.execute(
-            select(
-                File.resource_id,
-                File.path,
-                File.size,
-                File.sha256,
-                File.md5,
-                File.updated_at,
-                File.crc32,
-            ).where(File.resource_id.in_(chunk))
-        ).all()
-        for resource_id, path, size, sha256, md5, updated, crc32 in rows:
-            owner = owners[resource_id]
-            b = owner.where_base
-            w = Where(b.subject, b.session, b.scan, b.scan_type, b.resource, path)
-            keyed.append((owner.sort_key, path, len(keyed)))
-            entries.append(
-                Entry(
-                    name=owner.name(path),
-                    where=w,
-                    size=size,
-                    sha256=sha256,
-                    md5=md5,
-                    modified=updated,
-                    source=f"{owner.files_dir}/{path}",
-                    url=f"{owner.files_url}/{quote(path, safe='/')}",
-                    crc32=crc32,
-                )
+        yield from db.execute(select(*_FILE_COLUMNS).where(column.in_(chunk))).all()
+
+
+def _files(
+    db: DBSession,
+    lay: Layout,
+    owners: dict[int, _Owner],
+    *,
+    whole: Sequence[int],
+    picked: Sequence[int] = (),
+) -> list[Entry]:
+    """Every file of the ``whole`` resources, and the ``picked`` files (by ID); each of
+    their resources is in ``owners``."""
+    entries: list[Entry] = []
+    keyed: list[tuple[tuple[Any, ...], str, int]] = []
+    chosen = list(_file_rows(db, File.id, picked))
+    if len(chosen) != len(picked):  # deleted since they were looked up: never a silent skip
+        raise NotFound("Chosen files were deleted meanwhile; choose again.", field="files")
+    rows = chain(_file_rows(db, File.resource_id, whole), chosen)
+    for resource_id, path, size, sha256, md5, updated, crc32 in rows:
+        owner = owners[resource_id]
+        b = owner.where_base
+        w = Where(b.subject, b.session, b.scan, b.scan_type, b.resource, path)
+        keyed.append((owner.sort_key, path, len(keyed)))
+        entries.append(
+            Entry(
+                name=owner.name(path),
+                where=w,
+                size=size,
+                sha256=sha256,
+                md5=md5,
+                modified=updated,
+                source=f"{owner.files_dir}/{path}",
+                url=f"{owner.files_url}/{quote(path, safe='/')}",
+                crc32=crc32,
             )
+        )
     keyed.sort()
     entries = [entries[i] for _, _, i in keyed]
     check_unique(lay, (e.name for e in entries))
@@ -272,12 +307,16 @@ def _check_named(db: DBSession, proj: Project, sel: Selection) -> None:
         )
 
 
-def resolve_selection(
-    db: DBSession, actor: Actor, project: str, sel: Selection, lay: Layout
-) -> Resolved:
-    proj = projects.load(db, actor, project, Action.DOWNLOAD)
-    pattern = compile_pattern(sel.scan_types)
-    _check_named(db, proj, sel)
+# Resource ID and label, scan label and type (None for a session resource), session, subject
+_ResourceRow = Row[int, str, str | None, str | None, str, str]
+
+
+def _resource_rows(
+    db: DBSession, proj: Project, sel: Selection, pattern: Pattern | None
+) -> Sequence[_ResourceRow]:
+    """The resources that the choices other than ``files`` take; a name among them that
+    matches nothing is refused."""
+    sessions = sel.session_labels
     stmt = (
         select(
             Resource.id,
@@ -293,8 +332,8 @@ def resolve_selection(
         .outerjoin(Scan, Resource.scan_id == Scan.id)
         .where(Resource.project_id == proj.id)
     )
-    if sel.sessions:
-        stmt = stmt.where(Session.label.in_(sel.sessions))
+    if sessions:
+        stmt = stmt.where(Session.label.in_(sessions))
     if sel.subjects:
         stmt = stmt.where(Subject.label.in_(sel.subjects))
     if sel.date_from:
@@ -305,14 +344,14 @@ def resolve_selection(
         stmt = stmt.where(Resource.scan_id.is_not(None))
     if isinstance(sel.scans, tuple):
         stmt = stmt.where(Scan.label.in_(sel.scans))
-    rows = db.execute(stmt).all()
+    rows = list(db.execute(stmt).all())
     if isinstance(sel.scans, tuple):
         scans_in_selection = select(Scan.label).join(Session, Scan.session_id == Session.id)
         scans_in_selection = scans_in_selection.where(
             Session.project_id == proj.id, Scan.label.in_(sel.scans)
         )
-        if sel.sessions:
-            scans_in_selection = scans_in_selection.where(Session.label.in_(sel.sessions))
+        if sessions:
+            scans_in_selection = scans_in_selection.where(Session.label.in_(sessions))
         _require_all(
             sel.scans,
             db.scalars(scans_in_selection),
@@ -334,6 +373,30 @@ def resolve_selection(
             "resources",
         )
         rows = [r for r in rows if r[1] in sel.resources]
+    return rows
+
+
+def resolve_selection(
+    db: DBSession, actor: Actor, project: str, sel: Selection, lay: Layout
+) -> Resolved:
+    proj = projects.load(db, actor, project, Action.DOWNLOAD)
+    pattern = compile_pattern(sel.scan_types)
+    _check_named(db, proj, sel)
+    picked = find_files(db, proj.id, proj.label, sel.files) if sel.files else {}
+    rows = _resource_rows(db, proj, sel, pattern)
+    taken = {r[0] for r in rows}
+    left_out = [f for f in sel.files if picked[f].resource_id not in taken]
+    if left_out:
+        raise Invalid(
+            f"File(s) {file_names(left_out)} are left out by the other choices "
+            "(subjects, dates, scans, scan_types, resources); name them there too, or "
+            "leave those choices out.",
+            field="files",
+        )
+    # A session with files named gives those files only.
+    narrowed = {f.session for f in sel.files}
+    holding = {found.resource_id for found in picked.values()}
+    rows = [r for r in rows if r[4] not in narrowed or r[0] in holding]
     owners = {
         rid: _Owner.of(
             proj.label,
@@ -343,7 +406,9 @@ def resolve_selection(
         )
         for rid, label, scan, scan_type, session, subject in rows
     }
-    entries = _files(db, lay, owners)
+    whole = [r[0] for r in rows if r[4] not in narrowed]
+    chosen = [found.file_id for found in picked.values()]
+    entries = _files(db, lay, owners, whole=whole, picked=chosen)
     if not entries:
         raise NotFound("The selection matches no files.", field="selection")
     return Resolved(proj.label, lay, entries, sel.describe())
@@ -364,7 +429,7 @@ def resolve_resource(
         "",
     )
     owners = {found.id: _Owner.of(owner.project.label, lay, where, owner.dir)}
-    entries = _files(db, lay, owners)
+    entries = _files(db, lay, owners, whole=[found.id])
     if not entries:
         raise NotFound(f"Resource '{label}' of {ref.describe()} has no files.", field="resource")
     described: dict[str, Any] = {"resource": label}

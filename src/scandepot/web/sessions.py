@@ -16,6 +16,7 @@ from scandepot.archive.resources import OwnerRef
 from scandepot.archive.scans import ScanFields
 from scandepot.archive.sessions import SessionFields
 from scandepot.errors import NotFound, ScandepotError
+from scandepot.export.archives import Format
 from scandepot.pipelines import autolaunch, config, jobs, results
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
@@ -89,6 +90,7 @@ def resource_page(
         resource=resource,
         found=listed,
         files_url=f"{base}/resources/{resource}/files",
+        formats=list(Format),
     )
 
 

@@ -12,7 +12,7 @@ from scandepot.access.permissions import Level, require_signed_in
 from scandepot.archive import projects, sessions
 from scandepot.archive.listing import PageRequest
 from scandepot.export.archives import Format
-from scandepot.export.choices import download_choices, exact_types
+from scandepot.export.choices import MAX_FILES, download_choices, exact_types, session_files
 from scandepot.export.layouts import Layout
 from scandepot.web.deps import CtxDep, VisitorDep
 from scandepot.web.projects import search
@@ -22,6 +22,7 @@ router = APIRouter()
 
 Label = Annotated[str | None, Query(max_length=64)]
 Labels = Annotated[list[str] | None, Query(max_length=1000)]
+Names = Annotated[list[str] | None, Query(max_length=MAX_FILES)]
 
 
 @router.get("/upload")
@@ -65,6 +66,9 @@ def download_page(
         context["choices"] = download_choices(ctx, visitor.actor, project)
         context["layouts"] = list(Layout)
         context["formats"] = list(Format)
+        if session and len(session) == 1:  # one session: its files, to tick single ones
+            context["files"] = session_files(ctx, visitor.actor, project, session[0])
+            context["max_files"] = MAX_FILES
     return page(request, visitor, "download.html", title="Download", **context)
 
 
@@ -74,16 +78,19 @@ def download_archive(
     session: Labels = None,
     resource: Labels = None,
     scan_type: Labels = None,
+    file: Names = None,
     layout: Layout = Layout.TREE,
     format: Format = Format.ZIP,
 ) -> Response:
     """Turn the page's choices into the download route's query; the archive streams from
-    there, checked there."""
-    if not session:
+    there, checked there. Files are named relative to the project, as the page lists them
+    (a ticked file chooses its session, which then gives those files only)."""
+    if not session and not file:
         back = f"/download?project={quote(project, safe='')}"
-        return redirect(back, error="Choose at least one session to download.")
+        return redirect(back, error="Choose at least one session or file to download.")
     query: list[tuple[str, str]] = [("layout", layout.value), ("format", format.value)]
     query += [("sessions", s) for s in session or []]
+    query += [("files", f) for f in file or []]
     query += [("resources", r) for r in resource or []]
     pattern = exact_types(scan_type or [])
     if pattern:

@@ -25,6 +25,7 @@ from scandepot.export import downloads
 from scandepot.export.archives import Format, Opened
 from scandepot.export.downloads import ProjectTarget, ResourceTarget, Target
 from scandepot.export.layouts import Layout
+from scandepot.export.picked import parse_files
 from scandepot.export.selection import Selection, scan_choice, split_list
 
 P = "/projects/{project}"
@@ -41,6 +42,14 @@ Resources = Annotated[
     list[str] | None, Query(description="Resource labels, e.g. DICOM,NIFTI (default: all)")
 ]
 Scans = Annotated[list[str] | None, Query(description="Scan IDs, comma-separated, or ALL")]
+Files = Annotated[
+    list[str] | None,
+    Query(
+        description="Single files, named by their route relative to this one, e.g. "
+        "scans/3/resources/DICOM/files/0001.dcm on a session; repeat the parameter "
+        "(never comma-separated). A session with files named gives those files only."
+    ),
+]
 ScanTypes = Annotated[
     str | None, Query(max_length=200, description="RE2 regular expression searched in scan types")
 ]
@@ -97,15 +106,19 @@ def project_target(
     scans: Scans = None,
     scan_types: ScanTypes = None,
     resources: Resources = None,
+    files: Files = None,
 ) -> ProjectTarget:
+    chosen = split_list(sessions, field="sessions")
+    one = chosen[0] if len(chosen) == 1 else None
     selection = Selection(
-        sessions=split_list(sessions, field="sessions"),
+        sessions=chosen,
         subjects=split_list(subjects, field="subjects"),
         date_from=date_from,
         date_to=date_to,
         scans=scan_choice(scans),
         scan_types=scan_types,
         resources=split_list(resources, field="resources"),
+        files=parse_files(files, route="project", session=one),
     )
     return ProjectTarget(project, selection)
 
@@ -116,23 +129,26 @@ def session_target(
     scans: Scans = None,
     scan_types: ScanTypes = None,
     resources: Resources = None,
+    files: Files = None,
 ) -> ProjectTarget:
     selection = Selection(
         sessions=split_list([session], field="session"),
         scans=scan_choice(scans),
         scan_types=scan_types,
         resources=split_list(resources, field="resources"),
+        files=parse_files(files, route="session", session=session),
     )
     return ProjectTarget(project, selection)
 
 
 def scan_target(
-    project: str, session: str, scan: str, resources: Resources = None
+    project: str, session: str, scan: str, resources: Resources = None, files: Files = None
 ) -> ProjectTarget:
     selection = Selection(
         sessions=split_list([session], field="session"),
         scans=split_list([scan], field="scan"),
         resources=split_list(resources, field="resources"),
+        files=parse_files(files, route="scan", session=session, scan=scan),
     )
     return ProjectTarget(project, selection)
 

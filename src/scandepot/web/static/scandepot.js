@@ -17,12 +17,14 @@
     }
   });
 
-  // "All shown" checkboxes.
+  // "All shown" checkboxes: every box of that name in the form, or in the nearest
+  // element marked data-check-scope (the files of one resource).
   document.addEventListener("change", function (event) {
     var box = event.target;
     var name = box.getAttribute && box.getAttribute("data-check-all");
     if (!name) return;
-    box.form.querySelectorAll('input[name="' + name + '"]').forEach(function (other) {
+    var scope = box.closest("[data-check-scope]") || box.form;
+    scope.querySelectorAll('input[name="' + name + '"]').forEach(function (other) {
       other.checked = box.checked;
     });
   });
