@@ -288,11 +288,12 @@ def test_upload_a_zip_through_the_form_and_see_it_arrive(
     result.get_by_role("link", name="Brain01 / sub-02 / ses-02").click()
     page.get_by_role("heading", name="Session ses-02").wait_for()
     assert page.locator("table.scans tbody.scan").count() == 2
-    # A refusal is told in words too.
+    # A refusal is told in words too: the same files under other labels.
     page.goto("/upload?project=Brain01")
-    upload_to_archive(page, upload, subject="sub-02", session="ses-02")
+    upload_to_archive(page, upload, subject="sub-02", session="ses-03")
     page.locator("#u-result.flash-error").wait_for()
-    assert "ses-02" in page.locator("#u-result").inner_text()
+    refusal = page.locator("#u-result").inner_text()
+    assert "held already, in archived session" in refusal and "(sub-02/ses-02)" in refusal
     # The same files again with the labels from their headers: named where they are.
     page.goto("/upload?project=Brain01")
     page.get_by_label("Destination").select_option("archive")
