@@ -14,7 +14,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from scandepot.errors import OutOfSpace
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -51,7 +54,7 @@ class Database:
         if lock is not None:
             lock.acquire()
         try:
-            with self._writer() as session, session.begin():
+            with _full_as_out_of_space(), self._writer() as session, session.begin():
                 yield session
         finally:
             if lock is not None:
@@ -62,7 +65,7 @@ class Database:
         """:meth:`write` for Core statements: the same locking, without an ORM session
         (the receiver's hot path, where the session's own cost shows)."""
         if not self.is_sqlite:
-            with self._write_engine.begin() as connection:
+            with _full_as_out_of_space(), self._write_engine.begin() as connection:
                 yield connection
             return
         # SQLite has one writer at a time, so one connection, kept, serves them all: a
@@ -71,7 +74,7 @@ class Database:
             kept = self._write_connection
             if kept is None or kept.closed or kept.invalidated:
                 kept = self._write_connection = self._write_engine.connect()
-            with kept.begin():
+            with _full_as_out_of_space(), kept.begin():
                 yield kept
 
     def dispose(self) -> None:
@@ -80,6 +83,42 @@ class Database:
                 self._write_connection.close()
                 self._write_connection = None
         self.engine.dispose()
+
+
+# SQLITE_FULL (https://sqlite.org/rescode.html#full) and PostgreSQL's disk_full (53100):
+# the catalog's disk is full, which is the server's condition, not the request's fault.
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+@contextmanager
+def _full_as_out_of_space() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if _is_full(exc):
+            raise OutOfSpace(
+                "The server is out of storage space for its catalog; nothing was stored. "
+                "The same request will succeed once space is freed."
+            ) from exc
+        raise
+
+
+def _is_full(exc: BaseException) -> bool:
+    """Whether the driver said the disk is full, here or in what led to ``exc`` (the
+    receiver's raw statements raise the driver's own errors, and SQLite may roll the
+    whole transaction back on SQLITE_FULL, so that a savepoint's rollback fails after)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        error = current.orig if isinstance(current, DBAPIError) else current
+        if getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        if getattr(error, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _configure_sqlite(engine: Engine) -> None:

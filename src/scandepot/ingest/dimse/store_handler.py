@@ -13,7 +13,7 @@ import logging
 
 from scandepot.context import Context
 from scandepot.dicom.headers import read_header, read_header_bytes
-from scandepot.errors import ScandepotError
+from scandepot.errors import OutOfSpace, ScandepotError
 from scandepot.ingest.dimse import commands
 from scandepot.ingest.dimse.acse import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
 from scandepot.ingest.dimse.service import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS
@@ -83,6 +83,9 @@ class PrearchiveStore:
                 staged.tmp_path
             )
             self.group.file(Incoming(staged, self.source, header, self.placements))
+        except OutOfSpace as exc:  # the server's condition: the sender tries again later
+            log.error("could not file an instance from %s: %s", self.source.calling_ae, exc)
+            return OUT_OF_RESOURCES
         except ScandepotError as exc:  # NotDicom, or a refusal: sending again cannot help
             log.warning("refused an instance from %s: %s", self.source.calling_ae, exc.message)
             return CANNOT_UNDERSTAND
