@@ -154,10 +154,22 @@ def ready(ctx: Context, staged: int) -> None:
         assert row.status == Status.READY
 
 
-@pytest.mark.parametrize(
-    ("where", "n"),
-    [("link", 0), ("link", 1), ("link", 7), ("link", 13), ("link", 23), ("commit", 0)],
-)
+# Each point on one catalog, the first and last of each kind on both (a child process
+# per case: the points are many, the catalog matters little to where files are).
+KILL_POINTS = [
+    ("sqlite", "link", 0),
+    ("postgresql", "link", 0),
+    ("sqlite", "link", 1),
+    ("postgresql", "link", 7),
+    ("sqlite", "link", 13),
+    ("sqlite", "link", 23),
+    ("postgresql", "link", 23),
+    ("sqlite", "commit", 0),
+    ("postgresql", "commit", 0),
+]
+
+
+@pytest.mark.parametrize(("backend", "where", "n"), KILL_POINTS)
 def test_kill_9_while_archiving_then_restart(
     ctx: Context, study: tuple[Study, list[Series]], where: str, n: int
 ) -> None:
