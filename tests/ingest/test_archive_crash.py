@@ -109,21 +109,9 @@ CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
 
 def archive_and_die(ctx: Context, staged: int, where: str, n: int, *, overwrite: bool) -> int:
-    assert ctx.settings.database_url is not None
-    env = CHILD_ENV
     child = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            str(ctx.store.data_dir),
-            ctx.settings.database_url,
-            str(staged),
-            where,
-            str(n),
-            "1" if overwrite else "0",
-        ],
-        env=env,
+        child_args(ctx, staged, where, n, overwrite=overwrite),
+        env=CHILD_ENV,
         capture_output=True,
         text=True,
         timeout=120,
