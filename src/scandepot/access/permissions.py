@@ -19,8 +19,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
-from scandepot.access.models import ProjectRole, Role
-from scandepot.archive.models import Accessibility, Project
+from scandepot.catalog.access import ProjectRole, Role
+from scandepot.catalog.archive import Accessibility, Project
 from scandepot.errors import Forbidden, NotFound, Unauthorized
 
 

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
-from scandepot.access.models import ProjectRole, Role, User
 from scandepot.access.permissions import Action, role_of
 from scandepot.archive import projects
+from scandepot.catalog.access import ProjectRole, Role, User
 from scandepot.context import Context
 from scandepot.errors import Conflict, Forbidden, NotFound, Unauthorized
 
