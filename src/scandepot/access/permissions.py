@@ -98,6 +98,15 @@ def require(db: DBSession, actor: Actor, action: Action, project: Project) -> Le
     raise Forbidden()
 
 
+def load_project(db: DBSession, actor: Actor, label: str, action: Action) -> Project:
+    """The project ``label``, if ``actor`` may do ``action`` on it; fails closed."""
+    project = db.scalar(select(Project).where(Project.label == label))
+    if project is None:
+        raise unknown_project(actor, label)
+    require(db, actor, action, project)
+    return project
+
+
 def require_site_admin(actor: Actor) -> None:
     if actor.is_site_admin:
         return

@@ -104,13 +104,9 @@ def _with_counts() -> Select[Any]:
     return select(Project, *_counts())
 
 
-def load(db: DBSession, actor: Actor, label: str, action: Action) -> Project:
-    """The project ``label``, if ``actor`` may do ``action`` on it; fails closed."""
-    project = db.scalar(select(Project).where(Project.label == label))
-    if project is None:
-        raise permissions.unknown_project(actor, label)
-    permissions.require(db, actor, action, project)
-    return project
+# The check lives in access/ (roles.py loads projects too, and access sits below archive);
+# services load a project here, as they load subjects and sessions from their modules.
+load = permissions.load_project
 
 
 def _view(db: DBSession, actor: Actor, row: Any) -> ProjectView:
