@@ -308,7 +308,7 @@ def main() -> None:
             sent = time.perf_counter()
             from sqlalchemy import func, select
 
-            from scandepot.archive.models import File
+            from scandepot.catalog.archive import File
 
             while True:
                 with ctx.db.read() as db:

@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scandepot.access import roles, users  # noqa: E402
 from scandepot.access.actors import SYSTEM  # noqa: E402
-from scandepot.access.models import Role  # noqa: E402
 from scandepot.access.users import UserCreate  # noqa: E402
 from scandepot.app import create_app  # noqa: E402
 from scandepot.archive import projects  # noqa: E402
-from scandepot.archive.models import Counter, Project, Scan, Session, Subject  # noqa: E402
 from scandepot.archive.projects import ProjectCreate  # noqa: E402
+from scandepot.catalog.access import Role  # noqa: E402
+from scandepot.catalog.archive import Counter, Project, Scan, Session, Subject  # noqa: E402
 from scandepot.cli.common import open_context  # noqa: E402
 from scandepot.context import Context  # noqa: E402
 from scandepot.settings import Settings  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from scandepot.access.models import ApiToken, AuditEvent
+from scandepot.catalog.access import ApiToken, AuditEvent
 from scandepot.context import Context
 from tests.conftest import PASSWORD
 from tests.helpers import API

@@ -17,17 +17,17 @@ from sqlalchemy import func, select, update
 
 from scandepot.access import roles, tokens
 from scandepot.access.actors import SYSTEM
-from scandepot.access.models import ApiToken, ProjectRole, Role, User
 from scandepot.access.tokens import TokenCreate
 from scandepot.app import create_app
 from scandepot.archive import projects
-from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
+from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
+from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
+from scandepot.catalog.pipelines import Job, PipelineConfig
+from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.context import Context
 from scandepot.pipelines import config, jobs
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.pipelines.models import Job, PipelineConfig
-from scandepot.prearchive.models import Instance, PrearchiveSession
 from scandepot.settings import Settings
 from tests.conftest import ACTOR_NAMES, PASSWORD
 

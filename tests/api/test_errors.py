@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from scandepot.archive.listing import PageRequest
+from scandepot.catalog.paging import PageRequest
 from scandepot.context import Context
 from scandepot.errors import Invalid
 from tests.conftest import LiveServer

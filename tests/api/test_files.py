@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from scandepot.archive.models import File
+from scandepot.catalog.archive import File
 from scandepot.context import Context
 from tests.helpers import ADMIN, API, create_tree, scan_files_url
 

@@ -139,7 +139,7 @@ def test_deleting_a_session_removes_scans_resources_and_files(
     with ctx.db.read() as db:
         from sqlalchemy import func, select
 
-        from scandepot.archive.models import File, Resource, Scan
+        from scandepot.catalog.archive import File, Resource, Scan
 
         assert db.scalar(select(func.count(Scan.id))) == 0
         assert db.scalar(select(func.count(Resource.id))) == 0

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as ORMSession
 
 from scandepot.archive.check import check
-from scandepot.archive.models import File
+from scandepot.catalog.archive import File
 from scandepot.context import Context
 from scandepot.storage.store import StagedFile
 from tests.helpers import ADMIN, create_tree, scan_files_url

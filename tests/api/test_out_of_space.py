@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from scandepot.archive.models import File
+from scandepot.catalog.archive import File
+from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
-from scandepot.prearchive.models import Instance
 from tests.helpers import ADMIN, API, create_tree, scan_files_url
 from tests.ingest.conftest import write_study
 from tests.ingest.test_upload import zip_dir

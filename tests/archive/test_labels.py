@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from scandepot.archive.labels import check_file_path, check_label
+from scandepot.catalog.labels import check_file_path, check_label
 from scandepot.errors import Invalid
 
 

@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scandepot.access import tokens
-from scandepot.access.models import User
 from scandepot.access.tokens import TokenCreate
 from scandepot.access.users import actor_for
+from scandepot.catalog.access import User
 from scandepot.context import Context
 from scandepot.export.layouts import Layout
 from tests.conftest import LiveServer

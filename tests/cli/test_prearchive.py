@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from scandepot.catalog.prearchive import PrearchiveSession, Status
 from scandepot.cli.prearchive import _line
-from scandepot.prearchive.models import PrearchiveSession, Status
 from scandepot.prearchive.operations import StagedView
 
 

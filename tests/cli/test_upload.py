@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from scandepot.access import tokens
-from scandepot.access.models import User
 from scandepot.access.tokens import TokenCreate
 from scandepot.access.users import actor_for
+from scandepot.catalog.access import User
+from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.cli.main import app as cli
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
-from scandepot.prearchive.models import Instance, PrearchiveSession
 from tests.conftest import PASSWORD, LiveServer
 from tests.ingest.conftest import write_study
 

@@ -18,12 +18,12 @@ from sqlalchemy import create_engine, select, text, update
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import files, projects, scans, sessions, subjects
-from scandepot.archive.models import File
 from scandepot.archive.projects import ProjectCreate
 from scandepot.archive.resources import OwnerRef
 from scandepot.archive.scans import ScanCreate
 from scandepot.archive.sessions import SessionCreate
 from scandepot.archive.subjects import SubjectCreate
+from scandepot.catalog.archive import File
 from scandepot.context import Context
 from scandepot.db.engine import Database
 from scandepot.db.migrate import MIGRATIONS, upgrade

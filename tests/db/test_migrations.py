@@ -14,10 +14,10 @@ from scandepot.archive import projects, sessions, subjects
 from scandepot.archive.projects import ProjectCreate
 from scandepot.archive.sessions import SessionCreate
 from scandepot.archive.subjects import SubjectCreate
+from scandepot.catalog.schema import metadata
 from scandepot.context import Context
 from scandepot.db.engine import Database
 from scandepot.db.migrate import alembic_config, current_revision, head_revision, upgrade
-from scandepot.db.schema import metadata
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 

@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.check import check
-from scandepot.archive.models import File, Session
+from scandepot.catalog.archive import File, Session
+from scandepot.catalog.prearchive import PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import archiver, builder, journal, operations, worker
-from scandepot.prearchive.models import PrearchiveSession, Status
 
 PER_SERIES = 8
 SERIES = 3

@@ -18,11 +18,11 @@ from scandepot.access.actors import SYSTEM
 from scandepot.archive import projects
 from scandepot.archive.check import check
 from scandepot.archive.projects import ProjectSettings
+from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.events import SessionArchived, SessionNeedsAttention
 from scandepot.prearchive import archiver, worker
-from scandepot.prearchive.models import UNASSIGNED, PrearchiveSession, Status
 from tests.helpers import ADMIN, API
 from tests.ingest.conftest import write_study
 

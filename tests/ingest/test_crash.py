@@ -12,9 +12,9 @@ from pathlib import Path
 from pydicom import dcmread
 from sqlalchemy import select
 
+from scandepot.catalog.prearchive import Instance
 from scandepot.db.engine import Database
 from scandepot.dicom.synthetic import Series, Study
-from scandepot.prearchive.models import Instance
 from tests.cli.test_serve import free_port
 from tests.helpers import data_set_bytes
 from tests.ingest.conftest import write_study

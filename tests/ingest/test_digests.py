@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.check import check
-from scandepot.archive.models import File
+from scandepot.catalog.archive import File
+from scandepot.catalog.prearchive import Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.prearchive import archiver, digests, worker
-from scandepot.prearchive.models import Instance, PrearchiveSession, Status
 from tests.ingest.conftest import write_study
 
 Send = Callable[..., subprocess.CompletedProcess[str]]

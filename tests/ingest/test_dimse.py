@@ -12,10 +12,10 @@ from pynetdicom import AE
 from pynetdicom.sop_class import MRImageStorage
 from sqlalchemy import func, select
 
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.ingest.dimse import Receiver
-from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 from tests.ingest.conftest import write_study
 
 Send = Callable[..., subprocess.CompletedProcess[str]]

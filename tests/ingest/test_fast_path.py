@@ -25,6 +25,7 @@ from pynetdicom.sop_class import MRImageStorage
 from sqlalchemy import select
 
 from scandepot.access.actors import SYSTEM
+from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom import headers
 from scandepot.dicom.synthetic import Series, Study, mr_instance
@@ -33,7 +34,6 @@ from scandepot.ingest.dimse import DimseSettings, Receiver
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Incoming, Placements, Received, Source, file_batch
 from scandepot.prearchive import operations, worker
-from scandepot.prearchive.models import Instance, PrearchiveSession
 from scandepot.storage.store import StagedFile
 from tests.ingest.conftest import write_study
 

@@ -24,12 +24,12 @@ from pynetdicom.sop_class import MRImageStorage
 from sqlalchemy import select
 
 from scandepot.archive.check import check
+from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.dicom import uids
 from scandepot.dicom.headers import Header, NotDicom, read_file_header
 from scandepot.ingest.dimse import Receiver
 from scandepot.ingest.receive import Source, receive
-from scandepot.prearchive.models import Instance
 from tests.ingest.test_upload import post
 
 PARSER_CASES = 10_000

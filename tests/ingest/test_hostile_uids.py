@@ -18,12 +18,12 @@ from pydicom.dataset import Dataset
 from sqlalchemy import func, select
 
 from scandepot.archive.check import check
+from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.dicom import uids
 from scandepot.dicom.headers import NotDicom, read_file_header, read_header
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
-from scandepot.prearchive.models import Instance
 from tests.ingest.test_upload import post
 
 GOOD = ["0", "1.2", "1.2.840.10008.5.1.4.1.1.4", "1." + "9" * 62, "2.25.0"]

@@ -17,11 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from scandepot.archive.models import File, Session
+from scandepot.catalog.archive import File, Session
+from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.prearchive import worker
-from scandepot.prearchive.models import Instance, PrearchiveSession
 from tests.helpers import API
 from tests.ingest.conftest import write_study
 

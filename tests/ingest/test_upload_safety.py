@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from scandepot.access.actors import SYSTEM
-from scandepot.access.models import AuditEvent
-from scandepot.archive.models import Session
+from scandepot.catalog.access import AuditEvent
+from scandepot.catalog.archive import Session
+from scandepot.catalog.prearchive import PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import archiver, builder
-from scandepot.prearchive.models import PrearchiveSession, Status
 from tests.helpers import API
 from tests.ingest.test_upload import post, staged_count
 

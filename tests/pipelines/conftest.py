@@ -18,13 +18,13 @@ from scandepot.archive.resources import OwnerRef
 from scandepot.archive.scans import ScanCreate
 from scandepot.archive.sessions import SessionCreate
 from scandepot.archive.subjects import SubjectCreate
+from scandepot.catalog.pipelines import JobStatus
 from scandepot.context import Context
 from scandepot.errors import Conflict
 from scandepot.events import SessionArchived
 from scandepot.pipelines import builtin, config, queue, runner
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobrun import Pipelines
-from scandepot.pipelines.models import JobStatus
 from tests.pipelines.dicom import (
     DWI_SERIES,
     EPI_MOSAIC,

@@ -15,12 +15,12 @@ from scandepot.access.actors import SYSTEM
 from scandepot.archive import scans
 from scandepot.archive.resources import OwnerRef
 from scandepot.archive.scans import ScanCreate
+from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.cli.common import open_context
 from scandepot.context import Context
 from scandepot.events import SessionArchived
 from scandepot.pipelines import autolaunch, jobs, queue, wiring
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.pipelines.models import Job, JobStatus
 from tests.conftest import PASSWORD
 from tests.helpers import ADMIN, API
 from tests.pipelines.conftest import ArchiveFn, enable, run_queued, upload

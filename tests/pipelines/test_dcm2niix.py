@@ -10,12 +10,12 @@ import numpy as np
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import files
-from scandepot.archive.listing import PageRequest
 from scandepot.archive.resources import OwnerRef
+from scandepot.catalog.paging import PageRequest
+from scandepot.catalog.pipelines import JobStatus
 from scandepot.context import Context
 from scandepot.pipelines import dcm2niix, jobs
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.pipelines.models import JobStatus
 from tests.pipelines.conftest import ArchiveFn, enable, run_queued
 from tests.pipelines.dicom import pydicom_file
 

@@ -19,14 +19,14 @@ import redis
 from sqlalchemy import select, update
 
 from scandepot.access.actors import SYSTEM
-from scandepot.archive.listing import PageRequest
+from scandepot.catalog.paging import PageRequest
+from scandepot.catalog.pipelines import Job
 from scandepot.cli.common import open_context
 from scandepot.context import Context
 from scandepot.events import JobFinished
 from scandepot.pipelines import autolaunch, builtin, jobs, queue, wiring
 from scandepot.pipelines.executors import LocalExecutor
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.pipelines.models import Job
 from scandepot.settings import Settings
 from tests.cli.test_serve import Server
 from tests.pipelines.conftest import archive_session, enable

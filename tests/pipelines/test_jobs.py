@@ -16,15 +16,15 @@ from sqlalchemy import select, update
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import files
 from scandepot.archive.check import check
-from scandepot.archive.listing import PageRequest
 from scandepot.archive.resources import OwnerRef
+from scandepot.catalog.paging import PageRequest
+from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.context import Context
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import JobFinished
 from scandepot.pipelines import autolaunch, jobs, queue, wiring
 from scandepot.pipelines.jobrun import JobRun
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.pipelines.models import Job, JobStatus
 from tests.pipelines.conftest import ArchiveFn, enable, run_queued
 from tests.pipelines.dicom import write_series
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import projects
 from scandepot.archive.projects import ProjectSettings
+from scandepot.catalog.prearchive import PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
-from scandepot.prearchive.models import PrearchiveSession
 from tests.web.conftest import receive_study, screenshot, sign_in
 
 

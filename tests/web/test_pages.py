@@ -20,12 +20,12 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from scandepot.access.actors import SYSTEM
-from scandepot.access.models import User
 from scandepot.archive import files, projects
-from scandepot.archive.models import Project
 from scandepot.archive.resources import OwnerRef
+from scandepot.catalog.access import User
+from scandepot.catalog.archive import Project
+from scandepot.catalog.pipelines import Job
 from scandepot.context import Context
-from scandepot.pipelines.models import Job
 from tests.access.test_matrix import build_world, job_id, staged_id
 from tests.conftest import ACTOR_NAMES, PASSWORD
 

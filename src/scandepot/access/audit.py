@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
-from scandepot.access.models import AuditEvent
 from scandepot.access.permissions import require_site_admin
-from scandepot.archive.listing import Page, PageRequest, paginate
+from scandepot.catalog.access import AuditEvent
+from scandepot.catalog.paging import Page, PageRequest, paginate
 from scandepot.context import Context
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 
 from scandepot.access import audit, throttle
 from scandepot.access.actors import Actor
-from scandepot.access.models import LoginSession, User
+from scandepot.catalog.access import LoginSession, User
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Forbidden

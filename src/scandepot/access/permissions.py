@@ -19,8 +19,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
-from scandepot.access.models import ProjectRole, Role
-from scandepot.archive.models import Accessibility, Project
+from scandepot.catalog.access import ProjectRole, Role
+from scandepot.catalog.archive import Accessibility, Project
 from scandepot.errors import Forbidden, NotFound, Unauthorized
 
 
@@ -96,6 +96,15 @@ def require(db: DBSession, actor: Actor, action: Action, project: Project) -> Le
     if level == Level.NONE:
         raise project_not_found(project.label)
     raise Forbidden()
+
+
+def load_project(db: DBSession, actor: Actor, label: str, action: Action) -> Project:
+    """The project ``label``, if ``actor`` may do ``action`` on it; fails closed."""
+    project = db.scalar(select(Project).where(Project.label == label))
+    if project is None:
+        raise unknown_project(actor, label)
+    require(db, actor, action, project)
+    return project
 
 
 def require_site_admin(actor: Actor) -> None:

@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
-from scandepot.access.models import ProjectRole, Role, User
-from scandepot.access.permissions import Action, role_of
-from scandepot.archive import projects
+from scandepot.access.permissions import Action, load_project, role_of
+from scandepot.catalog.access import ProjectRole, Role, User
 from scandepot.context import Context
 from scandepot.errors import Conflict, Forbidden, NotFound, Unauthorized
 
@@ -34,7 +33,7 @@ def list_roles(ctx: Context, actor: Actor, project: str) -> list[Membership]:
     """Who holds which role: for those who hold one (and site admins). A public project's
     data is open to all; its list of people is not."""
     with ctx.db.read() as db:
-        proj = projects.load(db, actor, project, Action.READ)
+        proj = load_project(db, actor, project, Action.READ)
         if not actor.is_site_admin and role_of(db, actor, proj.id) is None:
             raise Unauthorized() if actor.is_anonymous else Forbidden()
         rows = db.execute(
@@ -60,7 +59,7 @@ def _owners(db: DBSession, project_id: int) -> int:
 def set_role(ctx: Context, actor: Actor, project: str, login: str, role: Role) -> Membership:
     """Give ``login`` ``role`` in ``project`` (adding or changing); a project keeps an owner."""
     with ctx.db.write() as db:
-        proj = projects.load(db, actor, project, Action.MANAGE_USERS)
+        proj = load_project(db, actor, project, Action.MANAGE_USERS)
         user = _user(db, login)
         current = db.scalar(
             select(ProjectRole)
@@ -82,7 +81,7 @@ def set_role(ctx: Context, actor: Actor, project: str, login: str, role: Role) -
 
 def remove_role(ctx: Context, actor: Actor, project: str, login: str) -> None:
     with ctx.db.write() as db:
-        proj = projects.load(db, actor, project, Action.MANAGE_USERS)
+        proj = load_project(db, actor, project, Action.MANAGE_USERS)
         user = _user(db, login)
         current = db.scalar(
             select(ProjectRole)

@@ -13,7 +13,7 @@ import math
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.access.models import AuditEvent
+from scandepot.catalog.access import AuditEvent
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
 from scandepot.settings import Settings

@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
-from scandepot.access.models import ApiToken, User
 from scandepot.access.permissions import require_signed_in
-from scandepot.archive.labels import check_label
+from scandepot.catalog.access import ApiToken, User
+from scandepot.catalog.labels import check_label
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Forbidden, Invalid, NotFound

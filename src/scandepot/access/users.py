@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit, throttle
 from scandepot.access.actors import Actor
-from scandepot.access.models import LoginSession, User
 from scandepot.access.passwords import (
     MIN_LENGTH,
     generate_password,
@@ -19,7 +18,8 @@ from scandepot.access.passwords import (
     verify_password,
 )
 from scandepot.access.permissions import require_signed_in, require_site_admin
-from scandepot.archive.listing import Page, PageRequest, like, paginate
+from scandepot.catalog.access import LoginSession, User
+from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, Invalid, NotFound, Unauthorized

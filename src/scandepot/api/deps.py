@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request, Response
 
 from scandepot.access import logins, tokens, users
 from scandepot.access.actors import ANONYMOUS, Actor
-from scandepot.archive.listing import MAX_LIMIT, MAX_OFFSET, PageRequest
+from scandepot.catalog.paging import MAX_LIMIT, MAX_OFFSET, PageRequest
 from scandepot.context import Context
 from scandepot.errors import Unauthorized
 

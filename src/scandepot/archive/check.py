@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from scandepot.archive.layout import owner_dir, resource_files_dir
-from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
+from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
 from scandepot.context import Context
 from scandepot.storage.store import file_digest
 

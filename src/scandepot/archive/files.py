@@ -13,10 +13,10 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import resources
-from scandepot.archive.labels import check_file_path, check_label
-from scandepot.archive.listing import Page, PageRequest, like, paginate
-from scandepot.archive.models import File, Resource
 from scandepot.archive.resources import OwnerRef
+from scandepot.catalog.archive import File, Resource
+from scandepot.catalog.labels import check_file_path, check_label
+from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, NotFound

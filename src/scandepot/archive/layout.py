@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from scandepot.archive.models import Project, ResourceLevel, Scan, Session, Subject
+from scandepot.catalog.archive import Project, ResourceLevel, Scan, Session, Subject
 
 
 def project_dir(project: str) -> PurePosixPath:

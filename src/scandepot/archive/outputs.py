@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.archive import resources
 from scandepot.archive.layout import Owner
-from scandepot.archive.models import File, Scan, Session
+from scandepot.catalog.archive import File, Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import NotFound
@@ -144,7 +144,7 @@ def _format_of(path: str) -> str | None:
 
 def resource_dir(ctx: Context, session_id: int, scan_id: int | None, label: str) -> Path | None:
     """Where a resource's files are on disk, or None when the resource does not exist."""
-    from scandepot.archive.models import Resource
+    from scandepot.catalog.archive import Resource
 
     with ctx.db.read() as db:
         owner = _owner(db, OutputFolder(Path(), label, session_id, scan_id))

@@ -18,10 +18,10 @@ from scandepot.access import permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import resources, sessions
-from scandepot.archive.models import File, Resource, Scan, Session
 from scandepot.archive.resources import ResourceView
+from scandepot.catalog.archive import File, Resource, Scan, Session
+from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
-from scandepot.prearchive.models import Instance
 
 SNAPSHOTS = "SNAPSHOTS"  # the resource the snapshots pipeline writes its PNGs into
 

@@ -13,12 +13,10 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
-from scandepot.access.models import ProjectRole, Role
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import layout
-from scandepot.archive.labels import check_label, label_taken
-from scandepot.archive.listing import Page, PageRequest, like, paginate
-from scandepot.archive.models import (
+from scandepot.catalog.access import ProjectRole, Role
+from scandepot.catalog.archive import (
     Accessibility,
     ConflictPolicy,
     Project,
@@ -28,9 +26,11 @@ from scandepot.archive.models import (
     Subject,
     UploadDestination,
 )
+from scandepot.catalog.labels import check_label, label_taken
+from scandepot.catalog.paging import Page, PageRequest, like, paginate
+from scandepot.catalog.prearchive import PrearchiveSession
 from scandepot.context import Context
 from scandepot.errors import Conflict
-from scandepot.prearchive.models import PrearchiveSession
 
 
 class ProjectSettings(BaseModel):
@@ -104,13 +104,9 @@ def _with_counts() -> Select[Any]:
     return select(Project, *_counts())
 
 
-def load(db: DBSession, actor: Actor, label: str, action: Action) -> Project:
-    """The project ``label``, if ``actor`` may do ``action`` on it; fails closed."""
-    project = db.scalar(select(Project).where(Project.label == label))
-    if project is None:
-        raise permissions.unknown_project(actor, label)
-    permissions.require(db, actor, action, project)
-    return project
+# The check lives in access/ (roles.py loads projects too, and access sits below archive);
+# services load a project here, as they load subjects and sessions from their modules.
+load = permissions.load_project
 
 
 def _view(db: DBSession, actor: Actor, row: Any) -> ProjectView:

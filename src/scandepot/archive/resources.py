@@ -13,9 +13,9 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, scans, sessions, subjects
-from scandepot.archive.labels import by_label, check_label, label_taken
 from scandepot.archive.layout import Owner
-from scandepot.archive.models import File, Resource
+from scandepot.catalog.archive import File, Resource
+from scandepot.catalog.labels import by_label, check_label, label_taken
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound
 

@@ -12,10 +12,10 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, sessions
-from scandepot.archive.labels import by_label, check_label, label_taken
-from scandepot.archive.listing import Page, PageRequest, like, paginate
-from scandepot.archive.models import Scan, ScanQuality, Session
 from scandepot.archive.relocate import relocations
+from scandepot.catalog.archive import Scan, ScanQuality, Session
+from scandepot.catalog.labels import by_label, check_label, label_taken
+from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound
 

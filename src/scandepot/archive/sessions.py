@@ -14,11 +14,11 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
-from scandepot.archive.ids import next_accession
-from scandepot.archive.labels import by_label, check_label, label_taken, same_label
-from scandepot.archive.listing import Page, PageRequest, like, paginate
-from scandepot.archive.models import Project, Resource, Session, Subject
 from scandepot.archive.relocate import relocations
+from scandepot.catalog.archive import Project, Resource, Session, Subject
+from scandepot.catalog.ids import next_accession
+from scandepot.catalog.labels import by_label, check_label, label_taken, same_label
+from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound
 

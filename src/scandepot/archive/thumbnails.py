@@ -27,11 +27,11 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import scans
 from scandepot.archive.layout import Owner
-from scandepot.archive.models import File, Resource
 from scandepot.archive.overview import SNAPSHOTS
+from scandepot.catalog.archive import File, Resource
+from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.errors import NotFound, TooLarge
-from scandepot.prearchive.models import Instance
 
 WIDTH = 192  # pixels: a column of a scans table on a laptop screen
 MAX_SOURCE_BYTES = 1 << 30  # an instance (or snapshot) file larger than this is not drawn

@@ -14,7 +14,8 @@ from typing import Any
 import typer
 
 from scandepot.access.actors import SYSTEM
-from scandepot.archive.listing import PageRequest
+from scandepot.catalog.paging import PageRequest
+from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
@@ -26,7 +27,6 @@ from scandepot.context import Context
 from scandepot.pipelines import config, jobs, wiring
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.pipelines.models import Job, JobStatus
 
 pipeline_app = typer.Typer(help="Pipelines and their settings per project.", no_args_is_help=True)
 job_app = typer.Typer(help="Pipeline jobs: list, show, log, re-run, cancel.", no_args_is_help=True)

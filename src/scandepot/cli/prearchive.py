@@ -11,7 +11,8 @@ from typing import TypeVar
 import typer
 
 from scandepot.access.actors import SYSTEM
-from scandepot.archive.listing import MAX_LIMIT, PageRequest
+from scandepot.catalog.paging import MAX_LIMIT, PageRequest
+from scandepot.catalog.prearchive import Status
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
@@ -21,7 +22,6 @@ from scandepot.cli.common import (
 )
 from scandepot.context import Context
 from scandepot.prearchive import operations
-from scandepot.prearchive.models import Status
 from scandepot.prearchive.operations import Relabel, StagedView
 
 app = typer.Typer(help="Staged sessions in the prearchive.", no_args_is_help=True)

@@ -12,7 +12,7 @@ from scandepot.access import users
 from scandepot.access.actors import SYSTEM
 from scandepot.access.passwords import generate_password
 from scandepot.access.users import UserCreate, UserUpdate
-from scandepot.archive.listing import MAX_LIMIT, PageRequest
+from scandepot.catalog.paging import MAX_LIMIT, PageRequest
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,

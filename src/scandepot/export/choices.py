@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, sessions
-from scandepot.archive.models import File, Resource, Scan, Session
+from scandepot.catalog.archive import File, Resource, Scan, Session
 from scandepot.context import Context
 from scandepot.export.picked import FileRef
 

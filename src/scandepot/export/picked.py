@@ -10,7 +10,7 @@ see :mod:`scandepot.api.v1.resources`), relative to the download route it is giv
 - on a scan's: ``resources/DICOM/files/0001.dcm``.
 
 Names are not URL-quoted (a query string is decoded once, by the server). Every part is
-checked against its grammar (labels, :func:`~scandepot.archive.labels.check_file_path`)
+checked against its grammar (labels, :func:`~scandepot.catalog.labels.check_file_path`)
 and every file is then looked up in the catalog: a request never names a path on disk.
 """
 
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.archive.labels import check_file_path, check_label
-from scandepot.archive.models import File, Resource, Scan, Session
+from scandepot.catalog.archive import File, Resource, Scan, Session
+from scandepot.catalog.labels import check_file_path, check_label
 from scandepot.errors import Invalid, NotFound
 
 FIELD = "files"

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects, resources
-from scandepot.archive.labels import check_label
-from scandepot.archive.models import File, Project, Resource, Scan, Session, Subject
 from scandepot.archive.resources import OwnerRef
+from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
+from scandepot.catalog.labels import check_label
 from scandepot.errors import Invalid, NotFound
 from scandepot.export.layouts import Layout, Where, check_unique, namer
 from scandepot.export.picked import FileRef, find_files

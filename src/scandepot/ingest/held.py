@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects
-from scandepot.archive.models import Project, Scan, Session, Subject
+from scandepot.catalog.archive import Project, Scan, Session, Subject
+from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.context import Context
-from scandepot.prearchive.models import Instance, PrearchiveSession
 
 ARCHIVE, PREARCHIVE = "archive", "prearchive"
 

@@ -17,8 +17,9 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, updat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.archive.ids import next_value
-from scandepot.archive.models import Project, Scan, Session
+from scandepot.catalog.archive import Project, Scan, Session
+from scandepot.catalog.ids import next_value
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.db.base import UTCDateTime, utcnow
 from scandepot.dicom import uids
@@ -26,7 +27,6 @@ from scandepot.dicom.headers import Header, NotDicom, read_header
 from scandepot.dicom.routing import Route, route
 from scandepot.errors import Conflict
 from scandepot.prearchive import digests
-from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.storage.store import StagedFile, fsync_dir
 
 log = logging.getLogger("scandepot.ingest")

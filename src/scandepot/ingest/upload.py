@@ -28,12 +28,13 @@ from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects, sessions
-from scandepot.archive.labels import check_label, find_labelled
-from scandepot.archive.models import (
+from scandepot.catalog.archive import (
     Project,
     Session,
     UploadDestination,
 )
+from scandepot.catalog.labels import check_label, find_labelled
+from scandepot.catalog.prearchive import PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.headers import NotDicom, read_file_header
 from scandepot.errors import Conflict, Forbidden, Invalid
@@ -44,7 +45,6 @@ from scandepot.ingest.receive import Incoming, Placements, Source, file_batch
 from scandepot.ingest.upload_checks import Member
 from scandepot.prearchive import archiver, builder
 from scandepot.prearchive.archiver import Archived
-from scandepot.prearchive.models import PrearchiveSession, Status
 
 log = logging.getLogger("scandepot.ingest")
 

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
-from scandepot.archive.labels import LABEL_RULE, find_labelled
-from scandepot.archive.models import Project, Session, Subject
+from scandepot.catalog.archive import Project, Session, Subject
+from scandepot.catalog.labels import LABEL_RULE, find_labelled
+from scandepot.catalog.prearchive import PrearchiveSession
 from scandepot.dicom.headers import Header
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
@@ -19,7 +20,6 @@ from scandepot.ingest import held as held_
 from scandepot.ingest.modes import Destination, Options, Overwrite
 from scandepot.ingest.receive import Source, route_for
 from scandepot.prearchive import builder
-from scandepot.prearchive.models import PrearchiveSession
 from scandepot.storage.store import StagedFile
 
 

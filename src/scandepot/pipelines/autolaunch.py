@@ -21,12 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import SYSTEM
-from scandepot.archive.models import Scan, Session
+from scandepot.catalog.archive import Scan, Session
+from scandepot.catalog.pipelines import Job, JobStatus, PipelineConfig
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.events import SessionArchived
 from scandepot.pipelines import config, jobs, queue
-from scandepot.pipelines.models import Job, JobStatus, PipelineConfig
 
 TARGET_LENGTH = 160  # Job.target
 

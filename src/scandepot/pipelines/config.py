@@ -17,9 +17,9 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects
+from scandepot.catalog.pipelines import PipelineConfig
 from scandepot.context import Context
 from scandepot.errors import Invalid, NotFound
-from scandepot.pipelines.models import PipelineConfig
 
 
 class Parameters(BaseModel):

@@ -24,11 +24,11 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol
 
+from scandepot.catalog.pipelines import JobStatus
 from scandepot.context import Context
 from scandepot.events import JobQueued
 from scandepot.pipelines import queue, runner
 from scandepot.pipelines.jobrun import Pipelines
-from scandepot.pipelines.models import JobStatus
 from scandepot.settings import Settings
 
 log = logging.getLogger("scandepot.pipelines")

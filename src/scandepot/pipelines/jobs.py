@@ -18,13 +18,13 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, scans, sessions
-from scandepot.archive.listing import Page, PageRequest, paginate
-from scandepot.archive.models import Project, Scan, Session
+from scandepot.catalog.archive import Project, Scan, Session
+from scandepot.catalog.paging import Page, PageRequest, paginate
+from scandepot.catalog.pipelines import Job, JobStatus, PipelineConfig
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound
 from scandepot.events import JobQueued
 from scandepot.pipelines import config, queue
-from scandepot.pipelines.models import Job, JobStatus, PipelineConfig
 
 
 @dataclass(frozen=True, slots=True)

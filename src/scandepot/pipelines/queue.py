@@ -28,12 +28,12 @@ from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.orm import Session as DBSession
 from sqlalchemy.orm import aliased
 
-from scandepot.archive.models import Project
+from scandepot.catalog.archive import Project
+from scandepot.catalog.pipelines import FINISHED, Job, JobStatus
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Conflict
 from scandepot.events import JobFinished
-from scandepot.pipelines.models import FINISHED, Job, JobStatus
 
 LOG_LIMIT = 1_000_000  # characters of log kept per job: the head and the tail
 WAITING = "Waiting until "  # how the message of a job held back by not_before begins

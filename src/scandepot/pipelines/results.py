@@ -14,7 +14,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import sessions
 from scandepot.archive.layout import Owner
-from scandepot.archive.models import File, Resource, Scan
+from scandepot.catalog.archive import File, Resource, Scan
 from scandepot.context import Context
 from scandepot.pipelines.qa.run import QA
 

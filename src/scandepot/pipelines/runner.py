@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot import __version__
 from scandepot.archive import outputs
 from scandepot.archive.layout import Owner
-from scandepot.archive.models import Project, Resource, Scan
+from scandepot.catalog.archive import Project, Resource, Scan
+from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.context import Context
 from scandepot.pipelines import queue
 from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError, Pipelines, ScanTarget
-from scandepot.pipelines.models import Job, JobStatus
 from scandepot.pipelines.queue import Outcome
 
 log = logging.getLogger("scandepot.pipelines")

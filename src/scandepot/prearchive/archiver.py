@@ -28,15 +28,15 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.archive import layout, resources
-from scandepot.archive.ids import next_accession
-from scandepot.archive.labels import find_labelled
-from scandepot.archive.models import ConflictPolicy, File, Project, Scan, Session, Subject
+from scandepot.catalog.archive import ConflictPolicy, File, Project, Scan, Session, Subject
+from scandepot.catalog.ids import next_accession
+from scandepot.catalog.labels import find_labelled
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import SessionArchived, SessionNeedsAttention
 from scandepot.prearchive import builder, digests, journal
-from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.storage.store import file_digest, fsync_dir, make_dirs
 
 DICOM_RESOURCE = "DICOM"

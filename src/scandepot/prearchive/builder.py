@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.archive.labels import LABEL_RULE, by_label, find_labelled
-from scandepot.archive.models import Project, Scan, SeriesFilterMode, Session, Subject
+from scandepot.catalog.archive import Project, Scan, SeriesFilterMode, Session, Subject
+from scandepot.catalog.labels import LABEL_RULE, by_label, find_labelled
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.dicom.routing import clean
-from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 
 
 @dataclass(frozen=True, slots=True)

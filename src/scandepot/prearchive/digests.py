@@ -19,9 +19,9 @@ from typing import cast
 
 from sqlalchemy import Row, Table, bindparam, select, update
 
+from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.errors import Conflict
-from scandepot.prearchive.models import Instance
 from scandepot.storage.store import StoredDigest, file_digest
 
 # hashlib releases the GIL on large buffers: files are read and hashed two at a time.

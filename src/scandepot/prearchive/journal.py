@@ -22,10 +22,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom import uids
 from scandepot.errors import Invalid
-from scandepot.prearchive.models import Instance, PrearchiveSession
 
 log = logging.getLogger("scandepot.prearchive")
 

@@ -20,14 +20,14 @@ from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects
-from scandepot.archive.labels import by_label, check_label
-from scandepot.archive.listing import Page, PageRequest, paginate
-from scandepot.archive.models import Project, UploadDestination
+from scandepot.catalog.archive import Project, UploadDestination
+from scandepot.catalog.labels import by_label, check_label
+from scandepot.catalog.paging import Page, PageRequest, paginate
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound, Unauthorized
 from scandepot.prearchive import archiver, builder
 from scandepot.prearchive.archiver import Archived
-from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 
 VISIBLE = Action.PREARCHIVE.level  # the level below which staged sessions stay unseen
 

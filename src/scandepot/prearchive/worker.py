@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 
 from scandepot.access.actors import SYSTEM
-from scandepot.archive.models import Project, UploadDestination
+from scandepot.catalog.archive import Project, UploadDestination
+from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
 from scandepot.prearchive import archiver, builder, digests, journal
-from scandepot.prearchive.models import UNASSIGNED, PrearchiveSession, Status
 
 log = logging.getLogger("scandepot.prearchive")
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from scandepot.access import audit, users
 from scandepot.access.permissions import require_site_admin
 from scandepot.access.users import UserCreate, UserUpdate
-from scandepot.archive.listing import PageRequest
+from scandepot.catalog.paging import PageRequest
 from scandepot.errors import Invalid, ScandepotError
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
 from scandepot.web.render import back_to_form, page, redirect

@@ -9,10 +9,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from scandepot.access.permissions import require_signed_in
-from scandepot.archive.listing import PageRequest
+from scandepot.catalog.paging import PageRequest
+from scandepot.catalog.prearchive import Status
 from scandepot.errors import Invalid, NotFound, ScandepotError
 from scandepot.prearchive import operations
-from scandepot.prearchive.models import Status
 from scandepot.prearchive.operations import Relabel
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
 from scandepot.web.render import back_to_form, page, redirect

@@ -10,17 +10,17 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from scandepot.access import roles
-from scandepot.access.models import Role
 from scandepot.access.permissions import Level, require_signed_in
 from scandepot.archive import projects, sessions, subjects
-from scandepot.archive.listing import PageRequest
-from scandepot.archive.models import (
+from scandepot.archive.projects import ProjectCreate, ProjectSettings
+from scandepot.catalog.access import Role
+from scandepot.catalog.archive import (
     Accessibility,
     ConflictPolicy,
     SeriesFilterMode,
     UploadDestination,
 )
-from scandepot.archive.projects import ProjectCreate, ProjectSettings
+from scandepot.catalog.paging import PageRequest
 from scandepot.errors import Forbidden, Invalid, ScandepotError, Unauthorized
 from scandepot.pipelines import config
 from scandepot.pipelines.config import ConfigUpdate

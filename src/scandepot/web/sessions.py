@@ -10,11 +10,11 @@ from pydantic import ValidationError
 
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import files, overview, projects, scans, sessions, subjects, thumbnails
-from scandepot.archive.listing import PageRequest
-from scandepot.archive.models import ScanQuality
 from scandepot.archive.resources import OwnerRef
 from scandepot.archive.scans import ScanFields
 from scandepot.archive.sessions import SessionFields
+from scandepot.catalog.archive import ScanQuality
+from scandepot.catalog.paging import PageRequest
 from scandepot.errors import NotFound, ScandepotError
 from scandepot.export.archives import Format
 from scandepot.pipelines import autolaunch, config, jobs, results

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from scandepot.access.permissions import Level, require_signed_in
 from scandepot.archive import projects, sessions
-from scandepot.archive.listing import PageRequest
+from scandepot.catalog.paging import PageRequest
 from scandepot.export.archives import Format
 from scandepot.export.choices import MAX_FILES, download_choices, exact_types, session_files
 from scandepot.export.layouts import Layout

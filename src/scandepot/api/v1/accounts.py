@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from scandepot.access.models import ApiToken, AuditEvent, User
 from scandepot.access.roles import Membership
+from scandepot.catalog.access import ApiToken, AuditEvent, User
 
 
 class UserOut(BaseModel):

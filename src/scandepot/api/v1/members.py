@@ -6,9 +6,9 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict
 
 from scandepot.access import roles
-from scandepot.access.models import Role
 from scandepot.api.deps import ActorDep, CtxDep
 from scandepot.api.v1.accounts import MemberOut, member_out
+from scandepot.catalog.access import Role
 from scandepot.errors import Invalid
 
 router = APIRouter(prefix="/projects/{project}/users", tags=["project users"])

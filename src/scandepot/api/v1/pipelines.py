@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
 from scandepot.api.v1.schemas import API, PageOut
+from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.pipelines import autolaunch, config, jobs
 from scandepot.pipelines.config import ConfigUpdate, ConfigView, PipelineInfo
 from scandepot.pipelines.jobs import LaunchRequest
-from scandepot.pipelines.models import Job, JobStatus
 
 router = APIRouter(tags=["pipelines"])
 P = "/projects/{project}"

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
 from scandepot.api.v1.schemas import PageOut, page_out
+from scandepot.catalog.prearchive import Status
 from scandepot.prearchive import operations
 from scandepot.prearchive.archiver import Archived
-from scandepot.prearchive.models import Status
 from scandepot.prearchive.operations import Relabel, StagedView
 
 router = APIRouter(prefix="/prearchive", tags=["prearchive"])

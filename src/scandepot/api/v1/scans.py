@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response, status
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
 from scandepot.api.v1.schemas import PageOut, ScanOut, page_out, scan_out
 from scandepot.archive import scans
-from scandepot.archive.models import ScanQuality
 from scandepot.archive.scans import ScanCreate, ScanFields
+from scandepot.catalog.archive import ScanQuality
 
 router = APIRouter(prefix="/projects/{project}/sessions/{session}/scans", tags=["scans"])
 

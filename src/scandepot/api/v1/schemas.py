@@ -10,10 +10,10 @@ from pydantic import BaseModel
 
 from scandepot.access.permissions import Level
 from scandepot.archive.files import UploadResult
-from scandepot.archive.listing import Page
-from scandepot.archive.models import File, Scan, Session, Subject
 from scandepot.archive.projects import ProjectView
 from scandepot.archive.resources import ResourceView
+from scandepot.catalog.archive import File, Scan, Session, Subject
+from scandepot.catalog.paging import Page
 
 T = TypeVar("T")
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response, status
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
 from scandepot.api.v1.schemas import PageOut, SubjectOut, page_out, subject_out
 from scandepot.archive import subjects
-from scandepot.archive.models import Sex
 from scandepot.archive.subjects import SubjectCreate, SubjectFields
+from scandepot.catalog.archive import Sex
 
 router = APIRouter(prefix="/projects/{project}/subjects", tags=["subjects"])
 

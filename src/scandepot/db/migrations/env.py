@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from scandepot.db.schema import metadata
+from scandepot.catalog.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.archive.models import Session, Subject
+from scandepot.catalog.archive import Session, Subject
 from scandepot.errors import Invalid
 
 Labelled = TypeVar("Labelled", Subject, Session)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.archive.models import Counter
+from scandepot.catalog.archive import Counter
 
 KINDS = {"subject": "S", "session": "E"}
 

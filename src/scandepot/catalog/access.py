@@ -1,4 +1,4 @@
-"""Accounts and project roles."""
+"""Accounts and project roles: the tables of access/."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scandepot.archive.models import UID_LENGTH
+from scandepot.catalog.archive import UID_LENGTH
 from scandepot.db.base import Base, UTCDateTime, utcnow
 
 UNASSIGNED = ""  # the project key of sessions that no rule routed to a project

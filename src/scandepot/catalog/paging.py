@@ -1,4 +1,4 @@
-"""Paging, sorting and wildcard filters shared by every listing."""
+"""Paging, sorting and wildcard filters shared by every listing (the services' queries)."""
 
 from __future__ import annotations
 

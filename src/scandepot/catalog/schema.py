@@ -1,0 +1,14 @@
+"""The whole schema: importing every table module fills ``Base.metadata``.
+
+Alembic's environment (db/migrations/env.py) and the tests compare the database with it.
+"""
+
+from scandepot.catalog import access, archive, pipelines, prearchive
+from scandepot.db.base import Base
+
+metadata = Base.metadata
+
+# Imported for the tables they declare on Base.metadata.
+TABLE_MODULES = (access, archive, pipelines, prearchive)
+
+__all__ = ["TABLE_MODULES", "metadata"]

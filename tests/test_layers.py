@@ -1,0 +1,328 @@
+"""The layers of shared/DESIGN.md, measured from the code's imports (issue 15).
+
+Every ``import`` under src/scandepot is read with :mod:`ast`, those inside functions and
+``if TYPE_CHECKING:`` blocks included: an import deferred into a function is still a
+dependency, only a hidden one. Top to bottom::
+
+    interfaces   __main__, cli, app, api (v1, xnat, dicomweb), web, sftp
+    http         what api and web share
+    services     ingest, prearchive, archive, access, export, pipelines, ...
+    context      the bundle every service is handed (settings, catalog, file store, events)
+    libraries    catalog (tables, paging, labels, counters), storage, dicom
+    foundation   db, settings, events, errors, the package itself (its version)
+
+A module imports its own package, or a package of a lower layer. Services import each
+other only along :data:`SERVICE_DEPENDENCIES`, a one-way graph; interfaces only to wire
+the process together. No packages and no modules import each other in a circle, and no
+module is over 500 lines. The DIMSE receiver (ingest/dimse) is an interface living inside
+ingest/; it is counted as ingest.
+
+Functions over 60 lines are not checked yet: fifteen remain (archiver.archive,
+receive._file_one, upload_checks.check, ...), split in later work.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+PACKAGE = SRC / "scandepot"
+
+LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("interfaces", frozenset({"__main__", "cli", "app", "api", "web", "sftp"})),
+    ("http", frozenset({"http"})),
+    (
+        "services",
+        frozenset(
+            {
+                "ingest",
+                "prearchive",
+                "archive",
+                "access",
+                "export",
+                "pipelines",
+                "transfers",
+                "deid",
+                "push",
+                "clinical",
+                "datasets",
+                "datalad",
+                "notify",
+                "retention",
+            }
+        ),
+    ),
+    ("context", frozenset({"context"})),
+    # Alembic loads db/migrations by path (db/migrate.py names the folder, never imports
+    # it); its environment compares the database with the catalog's tables, so it stands
+    # beside the catalog rather than inside db/.
+    ("libraries", frozenset({"catalog", "storage", "dicom", "db.migrations"})),
+    ("foundation", frozenset({"db", "settings", "events", "errors", "scandepot"})),
+)
+
+# Who may use whom among the services: always downwards in this order, never back.
+#   ingest -> prearchive -> archive -> access
+# ingest stages what arrives and archives what it built (upload); prearchive builds and
+# archives staged sessions into archive/; every service loads through archive's loaders
+# and access's one permission check. export and pipelines read the archive.
+SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
+    "ingest": frozenset({"prearchive", "archive", "access"}),
+    "prearchive": frozenset({"archive", "access"}),
+    "archive": frozenset({"access"}),
+    "export": frozenset({"archive", "access"}),
+    "pipelines": frozenset({"archive", "access"}),
+    "access": frozenset(),
+}
+
+# Interfaces do not use each other, except to wire the process together.
+INTERFACE_DEPENDENCIES: dict[str, frozenset[str]] = {
+    "__main__": frozenset({"cli"}),
+    "cli": frozenset({"app"}),  # `scandepot serve` runs the HTTP app
+    "app": frozenset({"api", "web"}),  # the one ASGI app mounts both
+}
+
+# Crossings issue 15 removes in work running beside this test: the shared http/ layer
+# takes api's dependencies and error mapping from web, and the CLI stops borrowing the
+# API's response builders. Delete an entry once the crossing is gone (a test says when).
+KNOWN_INTERFACE_CROSSINGS: frozenset[tuple[str, str]] = frozenset({("web", "api"), ("cli", "api")})
+
+# Module cycles issue 15 removes beside this test (verify.py names upload.py's Found for
+# its types only); delete an entry once the cycle is gone (a test says when).
+KNOWN_MODULE_CYCLES: frozenset[frozenset[str]] = frozenset(
+    {frozenset({"scandepot.cli.upload", "scandepot.cli.verify"})}
+)
+
+MAX_MODULE_LINES = 500
+# Modules past the limit that issue 15 splits in work running beside this test; each may
+# not grow, and its entry goes once it is under the limit (a test says when).
+OVERSIZED: dict[str, int] = {
+    "cli/upload.py": 552,
+    "ingest/receive.py": 596,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    path: Path  # the importing file
+    line: int
+    source: str  # the importing module, dotted
+    target: str  # the imported module, dotted
+
+    def __str__(self) -> str:
+        where = self.path.relative_to(SRC.parent)
+        return f"{where}:{self.line}: {self.source} imports {self.target}"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_module(dotted: str) -> bool:
+    base = SRC.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _resolve(path: Path, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    package = package[: len(package) - node.level + 1]
+    return ".".join([*package, *([node.module] if node.module else [])])
+
+
+def imports_of(path: Path) -> Iterator[Import]:
+    source = module_name(path)
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve(path, node)
+            # `from scandepot.archive import projects` imports the module projects.
+            targets = [
+                f"{base}.{a.name}" if is_module(f"{base}.{a.name}") else base for a in node.names
+            ]
+        else:
+            continue
+        for target in targets:
+            if target == "scandepot" or target.startswith("scandepot."):
+                yield Import(path, node.lineno, source, target)
+
+
+@cache
+def all_imports() -> tuple[Import, ...]:
+    return tuple(i for path in modules() for i in imports_of(path))
+
+
+def unit(dotted: str) -> str:
+    """The package (or top-level module) a module belongs to, as LAYERS names them."""
+    parts = dotted.split(".")[1:]
+    if not parts:
+        return "scandepot"
+    if parts[:2] == ["db", "migrations"]:
+        return "db.migrations"
+    return parts[0]
+
+
+def layer(name: str) -> int:
+    for rank, (_, members) in enumerate(LAYERS):
+        if name in members:
+            return rank
+    raise AssertionError(f"scandepot.{name} is in no layer: add it to LAYERS in {__file__}")
+
+
+def layer_name(name: str) -> str:
+    return LAYERS[layer(name)][0]
+
+
+def crossings() -> Iterator[tuple[Import, str, str]]:
+    for imp in all_imports():
+        a, b = unit(imp.source), unit(imp.target)
+        if a != b:
+            yield imp, a, b
+
+
+def test_every_package_has_a_layer() -> None:
+    names = {unit(module_name(path)) for path in modules()}
+    unplaced = sorted(n for n in names if not any(n in m for _, m in LAYERS))
+    assert not unplaced, f"in no layer (add them to LAYERS): {unplaced}"
+
+
+def test_no_import_goes_up_a_layer() -> None:
+    bad = [
+        f"{imp}: {a} ({layer_name(a)}) may not import {b} ({layer_name(b)}), a layer above"
+        for imp, a, b in crossings()
+        if layer(b) < layer(a)
+    ]
+    assert not bad, "imports against the layers:\n" + "\n".join(bad)
+
+
+def test_services_use_each_other_one_way() -> None:
+    services = LAYERS[layer("archive")][1]
+    bad = [
+        f"{imp}: {a} -> {b} is not in SERVICE_DEPENDENCIES"
+        for imp, a, b in crossings()
+        if a in services and b in services and b not in SERVICE_DEPENDENCIES.get(a, frozenset())
+    ]
+    assert not bad, "imports between services outside the one-way list:\n" + "\n".join(bad)
+
+
+def test_interfaces_do_not_use_each_other() -> None:
+    interfaces = LAYERS[0][1]
+    bad = [
+        f"{imp}: interface {a} imports interface {b}"
+        for imp, a, b in crossings()
+        if a in interfaces
+        and b in interfaces
+        and b not in INTERFACE_DEPENDENCIES.get(a, frozenset())
+        and (a, b) not in KNOWN_INTERFACE_CROSSINGS
+    ]
+    assert not bad, "imports between interfaces:\n" + "\n".join(bad)
+
+
+def test_known_interface_crossings_still_exist() -> None:
+    seen = {(a, b) for _, a, b in crossings()}
+    gone = sorted(KNOWN_INTERFACE_CROSSINGS - seen)
+    assert not gone, f"no longer crossed, delete from KNOWN_INTERFACE_CROSSINGS: {gone}"
+
+
+@pytest.mark.parametrize(
+    "graph", [SERVICE_DEPENDENCIES, INTERFACE_DEPENDENCIES], ids=["services", "interfaces"]
+)
+def test_allowed_dependencies_have_no_cycle(graph: dict[str, frozenset[str]]) -> None:
+    assert _cycle(graph) is None, f"the allowed dependencies go round: {_cycle(graph)}"
+
+
+def test_no_cycle_between_packages() -> None:
+    graph: dict[str, set[str]] = {}
+    first: dict[tuple[str, str], Import] = {}
+    for imp, a, b in crossings():
+        graph.setdefault(a, set()).add(b)
+        first.setdefault((a, b), imp)
+    cycle = _cycle({k: frozenset(v) for k, v in graph.items()})
+    if cycle is not None:
+        steps = "\n".join(str(first[a, b]) for a, b in zip(cycle, cycle[1:], strict=False))
+        pytest.fail(f"packages import each other in a circle, {' -> '.join(cycle)}:\n{steps}")
+
+
+def module_cycles() -> list[list[str]]:
+    """Every cycle between modules, each as a path that ends where it starts."""
+    graph: dict[str, set[str]] = {}
+    for imp in all_imports():
+        if imp.source != imp.target:
+            graph.setdefault(imp.source, set()).add(imp.target)
+    cycles: list[list[str]] = []
+    while (cycle := _cycle({k: frozenset(v) for k, v in graph.items()})) is not None:
+        cycles.append(cycle)
+        graph[cycle[-2]].discard(cycle[-1])  # break it, look for the next
+    return cycles
+
+
+def test_no_cycle_between_modules() -> None:
+    found = [c for c in module_cycles() if frozenset(c) not in KNOWN_MODULE_CYCLES]
+    assert not found, "modules import each other in a circle:\n" + "\n".join(
+        " -> ".join(c) for c in found
+    )
+
+
+def test_known_module_cycles_still_exist() -> None:
+    gone = KNOWN_MODULE_CYCLES - {frozenset(c) for c in module_cycles()}
+    assert not gone, f"no longer a cycle, delete from KNOWN_MODULE_CYCLES: {sorted(gone)}"
+
+
+def _cycle(graph: dict[str, frozenset[str]]) -> list[str] | None:
+    """A cycle of ``graph`` as a path that ends where it starts, or None."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return path[path.index(node) :] + [node]
+        if node in done:
+            return None
+        for nxt in sorted(graph.get(node, ())):
+            found = visit(nxt, [*path, node])
+            if found is not None:
+                return found
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        found = visit(start, [])
+        if found is not None:
+            return found
+    return None
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def test_no_module_over_500_lines() -> None:
+    bad = []
+    for path in modules():
+        name = path.relative_to(PACKAGE).as_posix()
+        limit = OVERSIZED.get(name, MAX_MODULE_LINES)
+        if _lines(path) > limit:
+            bad.append(f"src/scandepot/{name}: {_lines(path)} lines (at most {limit})")
+    assert not bad, "modules to split by idea:\n" + "\n".join(bad)
+
+
+def test_oversized_modules_are_still_oversized() -> None:
+    done = [
+        name
+        for name in OVERSIZED
+        if not (PACKAGE / name).is_file() or _lines(PACKAGE / name) <= MAX_MODULE_LINES
+    ]
+    assert not done, f"now under {MAX_MODULE_LINES} lines, delete from OVERSIZED: {done}"
