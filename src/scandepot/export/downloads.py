@@ -115,7 +115,7 @@ class Download:
 
     async def parts(self) -> AsyncIterator[bytes | Opened]:
         """A tar or zip as bytes and opened files, for a server that sends files itself
-        (:mod:`scandepot.api.server`). The headers are made here, in the event loop (made
+        (:mod:`scandepot.http.server`). The headers are made here, in the event loop (made
         in a worker thread they would hold the GIL while the loop waits for it); the files
         are opened and checked (and a zip's CRC-32 computed where the catalog has none) in
         a worker thread a batch ahead of the one being sent, so the kernel reads ahead

@@ -14,19 +14,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from scandepot.api.deps import ActorDep, CtxDep
-from scandepot.api.server import ZEROCOPY
 from scandepot.api.v1.resources import LEVELS
 from scandepot.api.v1.schemas import ManifestOut
 from scandepot.archive.resources import OwnerRef
 from scandepot.export import downloads
-from scandepot.export.archives import Format, Opened
+from scandepot.export.archives import Format
 from scandepot.export.downloads import ProjectTarget, ResourceTarget, Target
 from scandepot.export.layouts import Layout
 from scandepot.export.picked import parse_files
 from scandepot.export.selection import Selection, scan_choice, split_list
+from scandepot.http.responses import ArchiveResponse
 
 P = "/projects/{project}"
 ARCHIVE: dict[int | str, dict[str, Any]] = {
@@ -55,42 +54,6 @@ ScanTypes = Annotated[
 ]
 
 router = APIRouter(tags=["downloads"])
-
-
-class ArchiveResponse(StreamingResponse):
-    """An archive download. A tar or zip has its length up front; where the server offers
-    the zero-copy send extension (``scandepot serve`` does, see
-    :mod:`scandepot.api.server`) its files go from the page cache to the socket without
-    being read into Python. A tar.gz is compressed in Python, chunk by chunk."""
-
-    def __init__(self, download: downloads.Download) -> None:
-        headers = {"content-disposition": f'attachment; filename="{download.filename}"'}
-        if download.length is not None:
-            headers["content-length"] = str(download.length)
-        super().__init__(download.stream(), media_type=download.format.media_type, headers=headers)
-        self.download = download
-        self.zero_copy = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.zero_copy = self.download.length is not None and ZEROCOPY in scope.get(
-            "extensions", {}
-        )
-        await super().__call__(scope, receive, send)
-
-    async def stream_response(self, send: Send) -> None:
-        if not self.zero_copy:
-            await super().stream_response(send)
-            return
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        async for part in self.download.parts():
-            if isinstance(part, Opened):
-                message = {"file": part.file, "offset": 0, "count": part.size}
-                await send({"type": ZEROCOPY, **message, "more_body": True})
-            else:
-                await send({"type": "http.response.body", "body": part, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _archive(ctx: Any, actor: Any, target: Target, layout: Layout, fmt: Format) -> Any:
