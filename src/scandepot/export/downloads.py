@@ -36,6 +36,7 @@ from scandepot.export.archives import (
     writer,
 )
 from scandepot.export.layouts import Layout
+from scandepot.export.manifest import FileUrl
 from scandepot.export.selection import Resolved, Selection, resolve_resource, resolve_selection
 
 log = logging.getLogger("scandepot.export")
@@ -208,15 +209,20 @@ def _resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Reso
         return resolve_selection(db, actor, target.project, target.selection, layout)
 
 
-def get_manifest(ctx: Context, actor: Actor, target: Target, layout: Layout) -> dict[str, Any]:
-    return manifest.build(_resolve(ctx, actor, target, layout))
+def get_manifest(
+    ctx: Context, actor: Actor, target: Target, layout: Layout, *, file_url: FileUrl
+) -> dict[str, Any]:
+    return manifest.build(_resolve(ctx, actor, target, layout), file_url=file_url)
 
 
-def prepare(ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format) -> Download:
+def prepare(
+    ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format, *, file_url: FileUrl
+) -> Download:
+    """Check and resolve a download; ``file_url`` gives the manifest each file's route."""
     started_ns = time.time_ns()
     resolved = _resolve(ctx, actor, target, layout)
     now = utcnow()
-    listed = manifest.to_bytes(manifest.build(resolved))
+    listed = manifest.to_bytes(manifest.build(resolved, file_url=file_url))
     sums = manifest.sha256sums(resolved)
     archive = ctx.store.archive
     members = [

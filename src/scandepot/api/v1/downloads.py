@@ -9,20 +9,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from scandepot.api.deps import ActorDep, CtxDep
 from scandepot.api.v1.resources import LEVELS
-from scandepot.api.v1.schemas import ManifestOut
+from scandepot.api.v1.schemas import API, ManifestOut
 from scandepot.archive.resources import OwnerRef
 from scandepot.export import downloads
 from scandepot.export.archives import Format
 from scandepot.export.downloads import ProjectTarget, ResourceTarget, Target
-from scandepot.export.layouts import Layout
+from scandepot.export.layouts import Layout, Where
 from scandepot.export.picked import parse_files
 from scandepot.export.selection import Selection, scan_choice, split_list
 from scandepot.http.responses import ArchiveResponse
@@ -56,8 +58,30 @@ ScanTypes = Annotated[
 router = APIRouter(tags=["downloads"])
 
 
+def file_url(project: str, w: Where) -> str:
+    """The single-file download route of a file, for clients that fetch files one by one."""
+    route = _files_route(project, w.subject, w.session, w.scan, w.resource)
+    return f"{route}/{quote(w.path, safe='/')}"
+
+
+@functools.lru_cache(maxsize=1024)  # a download's files share a few resources
+def _files_route(
+    project: str, subject: str | None, session: str | None, scan: str | None, resource: str
+) -> str:
+    parts = [f"{API}/projects", quote(project, safe="")]
+    if session is not None:
+        parts += ["sessions", quote(session, safe="")]
+        if scan is not None:
+            parts += ["scans", quote(scan, safe="")]
+    elif subject is not None:
+        parts += ["subjects", quote(subject, safe="")]
+    parts += ["resources", quote(resource, safe=""), "files"]
+    return "/".join(parts)
+
+
 def _archive(ctx: Any, actor: Any, target: Target, layout: Layout, fmt: Format) -> Any:
-    return ArchiveResponse(downloads.prepare(ctx, actor, target, layout, fmt))
+    download = downloads.prepare(ctx, actor, target, layout, fmt, file_url=file_url)
+    return ArchiveResponse(download)
 
 
 def project_target(
@@ -142,7 +166,7 @@ def _add_selection_routes(name: str, prefix: str, dep: Callable[..., ProjectTarg
         layout: LayoutQuery = Layout.TREE,
         target: ProjectTarget = Depends(dep),
     ) -> dict[str, Any]:
-        return downloads.get_manifest(ctx, actor, target, layout)
+        return downloads.get_manifest(ctx, actor, target, layout, file_url=file_url)
 
 
 def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> None:
@@ -170,7 +194,8 @@ def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRe
         layout: LayoutQuery = Layout.TREE,
         ref: OwnerRef = Depends(ref_dep),
     ) -> dict[str, Any]:
-        return downloads.get_manifest(ctx, actor, ResourceTarget(ref, resource), layout)
+        target = ResourceTarget(ref, resource)
+        return downloads.get_manifest(ctx, actor, target, layout, file_url=file_url)
 
 
 for _name, _prefix, _dep in _SCOPES:
