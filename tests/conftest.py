@@ -25,7 +25,6 @@ from sqlalchemy import create_engine, text
 from scandepot.access import roles
 from scandepot.access.actors import SYSTEM
 from scandepot.access.passwords import hash_password
-from scandepot.api import server
 from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.archive.projects import ProjectCreate
@@ -34,6 +33,7 @@ from scandepot.catalog.schema import metadata
 from scandepot.context import Context
 from scandepot.db.engine import Database
 from scandepot.db.migrate import upgrade
+from scandepot.http import server
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 

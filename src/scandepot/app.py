@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from scandepot import __version__, web
-from scandepot.api import errors, health, v1
-from scandepot.api.limits import RequestLimits
+from scandepot.api import health, v1
 from scandepot.archive import thumbnail_drawer
 from scandepot.context import Context
+from scandepot.http import errors
+from scandepot.http.limits import RequestLimits
 from scandepot.pipelines import wiring
 from scandepot.settings import Settings
+from scandepot.web.errors import render as error_page
 
 
 def create_app(
@@ -46,7 +48,7 @@ def create_app(
     if install_pipelines:
         wiring.install(context)
     app.state.thumbnails = thumbnail_drawer.install(context)
-    errors.install(app)
+    errors.install(app, pages=error_page)
     app.include_router(health.router)
     app.include_router(v1.router)
     web.install(app)

@@ -1,6 +1,7 @@
-"""Domain errors, raised by services and mapped to HTTP once, in app.py.
+"""Domain errors, raised by services; each knows the HTTP status it stands for.
 
-Services never build HTTP responses; the CLI maps the same errors to exit codes.
+Services never build HTTP responses: :mod:`scandepot.http.errors` turns an error into
+one, for the API (JSON) and the pages alike; the CLI maps the same errors to exit codes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ class ScandepotError(Exception):
     """Base of every error a client may see. ``code`` is stable and machine-readable."""
 
     code = "error"
+    status = 500  # the HTTP status code of a response that reports it
 
     def __init__(
         self,
@@ -29,6 +31,7 @@ class Unauthorized(ScandepotError):
     """The request needs a signed-in user (or the credentials were wrong)."""
 
     code = "unauthorized"
+    status = 401
 
     def __init__(self, message: str = "Authentication required.") -> None:
         super().__init__(message)
@@ -36,6 +39,7 @@ class Unauthorized(ScandepotError):
 
 class Forbidden(ScandepotError):
     code = "forbidden"
+    status = 403
 
     def __init__(self, message: str = "You do not have permission to do this.") -> None:
         super().__init__(message)
@@ -43,28 +47,33 @@ class Forbidden(ScandepotError):
 
 class NotFound(ScandepotError):
     code = "not_found"
+    status = 404
 
 
 class Invalid(ScandepotError):
     """Input that breaks a rule; ``field`` names the input that was wrong."""
 
     code = "invalid"
+    status = 422
 
 
 class Conflict(ScandepotError):
     """The request is well formed but clashes with what is stored (duplicates, non-empty)."""
 
     code = "conflict"
+    status = 409
 
 
 class TooLarge(ScandepotError):
     code = "too_large"
+    status = 413
 
 
 class Unsupported(ScandepotError):
     """Content of a kind the service does not take (e.g. an upload that is no archive)."""
 
     code = "unsupported_media_type"
+    status = 415
 
 
 class OutOfSpace(ScandepotError):
@@ -72,6 +81,7 @@ class OutOfSpace(ScandepotError):
     and the same request can succeed once space is freed (HTTP 507, RFC 4918 §11.5)."""
 
     code = "insufficient_storage"
+    status = 507
 
     def __init__(
         self,

@@ -312,7 +312,7 @@ def test_upload_cut_off_mid_body(
     import socket
     import time
 
-    caplog.set_level(logging.INFO, logger="scandepot.api")
+    caplog.set_level(logging.INFO, logger="scandepot.http")
     host, port = live_server.url.removeprefix("http://").split(":")
     credentials = base64.b64encode(b"member:" + PASSWORD.encode()).decode()
     head = (

@@ -25,6 +25,7 @@ PASSWORD_CHANGED = "auth.password_changed"
 
 class TooManyAttempts(ScandepotError):
     code = "too_many_attempts"
+    status = 429
 
     def __init__(self, retry_after_s: int) -> None:
         super().__init__("Too many failed sign-ins; try again later.")

@@ -49,8 +49,8 @@ def serve(
     import uvicorn
 
     from scandepot.access.users import ADMIN_LOGIN, ensure_admin
-    from scandepot.api import server
     from scandepot.app import create_app
+    from scandepot.http import server
     from scandepot.pipelines import builtin, wiring
 
     settings = load_settings(

@@ -5,6 +5,7 @@ Run on a machine that shares the catalog and the file store; they act as the sys
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from contextlib import closing
@@ -27,6 +28,7 @@ from scandepot.context import Context
 from scandepot.pipelines import config, jobs, wiring
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
+from scandepot.pipelines.records import job_record
 
 pipeline_app = typer.Typer(help="Pipelines and their settings per project.", no_args_is_help=True)
 job_app = typer.Typer(help="Pipeline jobs: list, show, log, re-run, cancel.", no_args_is_help=True)
@@ -148,6 +150,13 @@ def job_list(
         typer.echo(_job_line(job))
 
 
+def _json_time(value: object) -> str:
+    """Times as the API writes them: ISO 8601, UTC as ``Z``."""
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    return value.isoformat().replace("+00:00", "Z")
+
+
 def _one(project: str, job_id: int, data_dir: Path | None, database_url: str | None) -> Job:
     ctx = _context(data_dir, database_url)
     with closing(ctx), service_errors():
@@ -162,10 +171,8 @@ def job_show(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Print one job's record as JSON (without its log)."""
-    from scandepot.api.v1.pipelines import job_out
-
-    job = _one(project, job_id, data_dir, database_url)
-    typer.echo(job_out(project, job).model_dump_json(indent=2))
+    record = job_record(project, _one(project, job_id, data_dir, database_url))
+    typer.echo(json.dumps(record, indent=2, default=_json_time))
 
 
 @job_app.command("log")

@@ -36,6 +36,7 @@ from scandepot.export.archives import (
     writer,
 )
 from scandepot.export.layouts import Layout
+from scandepot.export.manifest import FileUrl
 from scandepot.export.selection import Resolved, Selection, resolve_resource, resolve_selection
 
 log = logging.getLogger("scandepot.export")
@@ -115,7 +116,7 @@ class Download:
 
     async def parts(self) -> AsyncIterator[bytes | Opened]:
         """A tar or zip as bytes and opened files, for a server that sends files itself
-        (:mod:`scandepot.api.server`). The headers are made here, in the event loop (made
+        (:mod:`scandepot.http.server`). The headers are made here, in the event loop (made
         in a worker thread they would hold the GIL while the loop waits for it); the files
         are opened and checked (and a zip's CRC-32 computed where the catalog has none) in
         a worker thread a batch ahead of the one being sent, so the kernel reads ahead
@@ -208,15 +209,20 @@ def _resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Reso
         return resolve_selection(db, actor, target.project, target.selection, layout)
 
 
-def get_manifest(ctx: Context, actor: Actor, target: Target, layout: Layout) -> dict[str, Any]:
-    return manifest.build(_resolve(ctx, actor, target, layout))
+def get_manifest(
+    ctx: Context, actor: Actor, target: Target, layout: Layout, *, file_url: FileUrl
+) -> dict[str, Any]:
+    return manifest.build(_resolve(ctx, actor, target, layout), file_url=file_url)
 
 
-def prepare(ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format) -> Download:
+def prepare(
+    ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format, *, file_url: FileUrl
+) -> Download:
+    """Check and resolve a download; ``file_url`` gives the manifest each file's route."""
     started_ns = time.time_ns()
     resolved = _resolve(ctx, actor, target, layout)
     now = utcnow()
-    listed = manifest.to_bytes(manifest.build(resolved))
+    listed = manifest.to_bytes(manifest.build(resolved, file_url=file_url))
     sums = manifest.sha256sums(resolved)
     archive = ctx.store.archive
     members = [

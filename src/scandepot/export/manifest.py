@@ -3,15 +3,22 @@
 The same document is the first member of every archive (``manifest.json``, beside
 ``manifest.sha256`` for ``sha256sum -c``) and the answer of the manifest routes, so that a
 client can check an extracted archive or fetch the files one by one and check those.
+Where to fetch a file is the interface's to say (``file_url``): the service knows
+labels, not routes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from scandepot.db.base import utcnow
+from scandepot.export.layouts import Where
 from scandepot.export.selection import Resolved
+
+# The URL of one file of a project: (project, where it is), to the route that serves it.
+FileUrl = Callable[[str, Where], str]
 
 MANIFEST_NAME = "manifest.json"
 SHA256SUMS_NAME = "manifest.sha256"
@@ -19,7 +26,8 @@ VERSION = 1
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def build(resolved: Resolved) -> dict[str, Any]:
+def build(resolved: Resolved, *, file_url: FileUrl) -> dict[str, Any]:
+    project = resolved.project
     return {
         "manifest_version": VERSION,
         "project": resolved.project,
@@ -34,7 +42,7 @@ def build(resolved: Resolved) -> dict[str, Any]:
                 "size": e.size,
                 "sha256": e.sha256,
                 "md5": e.md5,
-                "url": e.url,
+                "url": file_url(project, e.where),
                 "subject": e.where.subject,
                 "session": e.where.session,
                 "scan": e.where.scan,

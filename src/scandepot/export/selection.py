@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
-from urllib.parse import quote
 
 import re2
 from sqlalchemy import Row, select
@@ -96,7 +95,6 @@ class Entry:
     md5: str
     modified: dt.datetime
     source: str  # POSIX path relative to the file store's archive folder
-    url: str  # the single-file download route, for clients that fetch files one by one
     crc32: int | None = None  # as catalogued; None: not known yet (see File.crc32)
 
 
@@ -167,19 +165,6 @@ def compile_pattern(pattern: str | None) -> Pattern | None:
     return compiled
 
 
-def files_url(project: str, w: Where) -> str:
-    """The route of the resource's files; a file's own is this, '/' and its quoted path."""
-    parts = ["/api/v1/projects", quote(project, safe="")]
-    if w.session is not None:
-        parts += ["sessions", quote(w.session, safe="")]
-        if w.scan is not None:
-            parts += ["scans", quote(w.scan, safe="")]
-    elif w.subject is not None:
-        parts += ["subjects", quote(w.subject, safe="")]
-    parts += ["resources", quote(w.resource, safe=""), "files"]
-    return "/".join(parts)
-
-
 def _names(items: Sequence[str]) -> str:
     return ", ".join(f"'{i}'" for i in items)
 
@@ -203,12 +188,11 @@ class _Owner:
 
     where_base: Where  # path empty: filled per file
     files_dir: str  # relative to the archive folder
-    files_url: str
     sort_key: tuple[Any, ...]  # files sort by this, then by path
     name: Callable[[str], str]  # the archive name of a path, in the layout asked for
 
     @classmethod
-    def of(cls, project: str, lay: Layout, where: Where, owner_dir: PurePosixPath) -> _Owner:
+    def of(cls, lay: Layout, where: Where, owner_dir: PurePosixPath) -> _Owner:
         files_dir = str(layout.resource_files_dir(owner_dir, where.resource))
         sort_key = (
             where.subject or "",
@@ -216,7 +200,7 @@ class _Owner:
             _scan_sort_key(where.scan),
             where.resource,
         )
-        return cls(where, files_dir, files_url(project, where), sort_key, namer(lay, where))
+        return cls(where, files_dir, sort_key, namer(lay, where))
 
 
 _FILE_COLUMNS = (
@@ -268,7 +252,6 @@ def _files(
                 md5=md5,
                 modified=updated,
                 source=f"{owner.files_dir}/{path}",
-                url=f"{owner.files_url}/{quote(path, safe='/')}",
                 crc32=crc32,
             )
         )
@@ -399,7 +382,6 @@ def resolve_selection(
     rows = [r for r in rows if r[4] not in narrowed or r[0] in holding]
     owners = {
         rid: _Owner.of(
-            proj.label,
             lay,
             Where(subject, session, scan, scan_type, label, ""),
             layout.owner_dir(proj.label, subject, session, scan),
@@ -428,7 +410,7 @@ def resolve_resource(
         label,
         "",
     )
-    owners = {found.id: _Owner.of(owner.project.label, lay, where, owner.dir)}
+    owners = {found.id: _Owner.of(lay, where, owner.dir)}
     entries = _files(db, lay, owners, whole=[found.id])
     if not entries:
         raise NotFound(f"Resource '{label}' of {ref.describe()} has no files.", field="resource")

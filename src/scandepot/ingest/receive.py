@@ -247,7 +247,7 @@ class _Statements:
         self.created = _Raw(
             select(s.c.created_at).where(s.c.id == bindparam("staging_id")), dialect
         )
-        # Project IDs in routing match ignoring case, as labels do (archive.labels).
+        # Project IDs in routing match ignoring case, as labels do (catalog.labels).
         self.project = _Raw(
             select(Project.id, Project.label)
             .where(func.lower(Project.label) == func.lower(bindparam("label")))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from scandepot.web import admin, auth, errors, prearchive, projects, sessions, transfer
+from scandepot.web import admin, auth, prearchive, projects, sessions, transfer
 from scandepot.web.render import HERE
 
 router = APIRouter(include_in_schema=False)
@@ -19,7 +19,7 @@ for _module in (auth, projects, sessions, prearchive, transfer, admin):
 
 
 def install(app: FastAPI) -> None:
-    """Mount the pages and static files; call after the API's error handlers."""
+    """Mount the pages and static files. Errors become pages through
+    :func:`scandepot.web.errors.render`, given to :func:`scandepot.http.errors.install`."""
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    errors.install(app)

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from scandepot.access import logins, tokens, users
 from scandepot.access.permissions import require_signed_in
 from scandepot.access.tokens import TokenCreate
-from scandepot.api.deps import clear_session_cookie, client_address, set_session_cookie
 from scandepot.errors import Invalid, ScandepotError
+from scandepot.http.deps import clear_session_cookie, client_address, set_session_cookie
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
 from scandepot.web.render import back_to_form, page, redirect
 

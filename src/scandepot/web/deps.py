@@ -2,8 +2,9 @@
 
 Pages are for browsers: the session cookie comes first. A state-changing form carries the
 session's CSRF token in the hidden field ``csrf_token`` (or the ``X-CSRF-Token`` header,
-for scripts on the pages), checked with the same function the API uses. A cookie whose
-session has ended makes the visitor anonymous, so that pages ask them to sign in again.
+for scripts on the pages), checked with the same function the API uses
+(:mod:`scandepot.http.deps`). A cookie whose session has ended makes the visitor
+anonymous, so that pages ask them to sign in again.
 """
 
 from __future__ import annotations
@@ -17,9 +18,21 @@ from starlette.datastructures import FormData
 
 from scandepot.access import logins
 from scandepot.access.actors import ANONYMOUS, Actor
-from scandepot.api.deps import CSRF_HEADER, client_address, get_actor, get_ctx
-from scandepot.context import Context
 from scandepot.errors import Conflict, Invalid, NotFound, ScandepotError
+from scandepot.http.deps import CtxDep, check_csrf, client_address, get_actor, signed_in
+
+__all__ = [
+    "CSRF_FIELD",
+    "CtxDep",
+    "Posted",
+    "PostedDep",
+    "Visitor",
+    "VisitorDep",
+    "get_visitor",
+    "mistake",
+    "posted",
+    "words",
+]
 
 CSRF_FIELD = "csrf_token"
 
@@ -35,12 +48,10 @@ class Visitor:
 
 
 def get_visitor(request: Request) -> Visitor:
-    secret = request.cookies.get(logins.COOKIE)
-    if secret and "authorization" not in request.headers:
-        address = client_address(request)
-        resolved = logins.resolve(get_ctx(request), secret, address=address)
+    if request.cookies.get(logins.COOKIE) and "authorization" not in request.headers:
+        resolved = signed_in(request)
         if resolved is None:
-            return Visitor(ANONYMOUS.at(address))
+            return Visitor(ANONYMOUS.at(client_address(request)))
         return Visitor(resolved.actor, resolved.csrf_token)
     return Visitor(get_actor(request))
 
@@ -80,14 +91,12 @@ async def posted(request: Request) -> Posted:
     form = await request.form()
     if visitor.csrf_token is not None:
         given = form.get(CSRF_FIELD)
-        token = given if isinstance(given, str) else request.headers.get(CSRF_HEADER)
-        logins.check_csrf(visitor.csrf_token, token)
+        check_csrf(request, visitor.csrf_token, given if isinstance(given, str) else None)
     return Posted(visitor, form)
 
 
 VisitorDep = Annotated[Visitor, Depends(get_visitor)]
 PostedDep = Annotated[Posted, Depends(posted)]
-CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
 def words(exc: Exception) -> str:

@@ -8,13 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scandepot.access import logins, tokens, users
 from scandepot.access.permissions import require_signed_in
 from scandepot.access.tokens import TokenCreate
-from scandepot.api.deps import (
-    ActorDep,
-    CtxDep,
-    clear_session_cookie,
-    client_address,
-    set_session_cookie,
-)
+from scandepot.api.deps import ActorDep, CtxDep
 from scandepot.api.v1.accounts import (
     MeOut,
     NewTokenOut,
@@ -22,6 +16,7 @@ from scandepot.api.v1.accounts import (
     token_out,
     user_out,
 )
+from scandepot.http.deps import clear_session_cookie, client_address, set_session_cookie
 
 router = APIRouter(prefix="/auth", tags=["authentication"])
 

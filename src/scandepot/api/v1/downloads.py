@@ -9,24 +9,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from scandepot.api.deps import ActorDep, CtxDep
-from scandepot.api.server import ZEROCOPY
 from scandepot.api.v1.resources import LEVELS
-from scandepot.api.v1.schemas import ManifestOut
+from scandepot.api.v1.schemas import API, ManifestOut
 from scandepot.archive.resources import OwnerRef
 from scandepot.export import downloads
-from scandepot.export.archives import Format, Opened
+from scandepot.export.archives import Format
 from scandepot.export.downloads import ProjectTarget, ResourceTarget, Target
-from scandepot.export.layouts import Layout
+from scandepot.export.layouts import Layout, Where
 from scandepot.export.picked import parse_files
 from scandepot.export.selection import Selection, scan_choice, split_list
+from scandepot.http.responses import ArchiveResponse
 
 P = "/projects/{project}"
 ARCHIVE: dict[int | str, dict[str, Any]] = {
@@ -57,44 +58,30 @@ ScanTypes = Annotated[
 router = APIRouter(tags=["downloads"])
 
 
-class ArchiveResponse(StreamingResponse):
-    """An archive download. A tar or zip has its length up front; where the server offers
-    the zero-copy send extension (``scandepot serve`` does, see
-    :mod:`scandepot.api.server`) its files go from the page cache to the socket without
-    being read into Python. A tar.gz is compressed in Python, chunk by chunk."""
+def file_url(project: str, w: Where) -> str:
+    """The single-file download route of a file, for clients that fetch files one by one."""
+    route = _files_route(project, w.subject, w.session, w.scan, w.resource)
+    return f"{route}/{quote(w.path, safe='/')}"
 
-    def __init__(self, download: downloads.Download) -> None:
-        headers = {"content-disposition": f'attachment; filename="{download.filename}"'}
-        if download.length is not None:
-            headers["content-length"] = str(download.length)
-        super().__init__(download.stream(), media_type=download.format.media_type, headers=headers)
-        self.download = download
-        self.zero_copy = False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.zero_copy = self.download.length is not None and ZEROCOPY in scope.get(
-            "extensions", {}
-        )
-        await super().__call__(scope, receive, send)
-
-    async def stream_response(self, send: Send) -> None:
-        if not self.zero_copy:
-            await super().stream_response(send)
-            return
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        async for part in self.download.parts():
-            if isinstance(part, Opened):
-                message = {"file": part.file, "offset": 0, "count": part.size}
-                await send({"type": ZEROCOPY, **message, "more_body": True})
-            else:
-                await send({"type": "http.response.body", "body": part, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+@functools.lru_cache(maxsize=1024)  # a download's files share a few resources
+def _files_route(
+    project: str, subject: str | None, session: str | None, scan: str | None, resource: str
+) -> str:
+    parts = [f"{API}/projects", quote(project, safe="")]
+    if session is not None:
+        parts += ["sessions", quote(session, safe="")]
+        if scan is not None:
+            parts += ["scans", quote(scan, safe="")]
+    elif subject is not None:
+        parts += ["subjects", quote(subject, safe="")]
+    parts += ["resources", quote(resource, safe=""), "files"]
+    return "/".join(parts)
 
 
 def _archive(ctx: Any, actor: Any, target: Target, layout: Layout, fmt: Format) -> Any:
-    return ArchiveResponse(downloads.prepare(ctx, actor, target, layout, fmt))
+    download = downloads.prepare(ctx, actor, target, layout, fmt, file_url=file_url)
+    return ArchiveResponse(download)
 
 
 def project_target(
@@ -179,7 +166,7 @@ def _add_selection_routes(name: str, prefix: str, dep: Callable[..., ProjectTarg
         layout: LayoutQuery = Layout.TREE,
         target: ProjectTarget = Depends(dep),
     ) -> dict[str, Any]:
-        return downloads.get_manifest(ctx, actor, target, layout)
+        return downloads.get_manifest(ctx, actor, target, layout, file_url=file_url)
 
 
 def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> None:
@@ -207,7 +194,8 @@ def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRe
         layout: LayoutQuery = Layout.TREE,
         ref: OwnerRef = Depends(ref_dep),
     ) -> dict[str, Any]:
-        return downloads.get_manifest(ctx, actor, ResourceTarget(ref, resource), layout)
+        target = ResourceTarget(ref, resource)
+        return downloads.get_manifest(ctx, actor, target, layout, file_url=file_url)
 
 
 for _name, _prefix, _dep in _SCOPES:

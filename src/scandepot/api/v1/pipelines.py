@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
 from scandepot.api.v1.schemas import API, PageOut
 from scandepot.catalog.pipelines import Job, JobStatus
-from scandepot.pipelines import autolaunch, config, jobs
+from scandepot.pipelines import config, jobs
 from scandepot.pipelines.config import ConfigUpdate, ConfigView, PipelineInfo
 from scandepot.pipelines.jobs import LaunchRequest
+from scandepot.pipelines.records import job_record
 
 router = APIRouter(tags=["pipelines"])
 P = "/projects/{project}"
@@ -91,29 +92,7 @@ def _config_out(view: ConfigView) -> ConfigOut:
 
 def job_out(project: str, job: Job) -> JobOut:
     url = f"{API}/projects/{project}/jobs/{job.id}"
-    return JobOut(
-        id=job.id,
-        project=project,
-        pipeline=job.pipeline,
-        target=job.target,
-        parameters=job.parameters,
-        status=job.status,
-        message=job.message,
-        outputs=job.outputs,
-        versions=job.versions,
-        launched_by=job.launched_by,
-        after_job=job.after_job_id,
-        rerun_of=job.rerun_of,
-        attempts=job.attempts,
-        cancel_requested=job.cancel_requested,
-        worker=job.worker,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        waiting_until=autolaunch.waiting_until(job),
-        url=url,
-        log_url=f"{url}/log",
-    )
+    return JobOut(**job_record(project, job), url=url, log_url=f"{url}/log")
 
 
 @router.get("/pipelines", response_model=list[PipelineOut])

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scandepot.api.server import ZEROCOPY
+from scandepot.http.responses import ZEROCOPY
 from tests.conftest import LiveServer
 
 BIG = 8 * 1024 * 1024  # more than a loopback socket takes at once: uvicorn has to buffer

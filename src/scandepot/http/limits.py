@@ -15,7 +15,7 @@ import re
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scandepot.api.errors import error_response
+from scandepot.http.errors import Problem, error_response
 
 STREAMED = {
     "PUT": re.compile(r"/resources/[^/]+/files/."),  # a file, into a resource
@@ -44,11 +44,8 @@ class RequestLimits:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._head_size(scope) > self.max_header_bytes:
-            response = error_response(
-                431,
-                "headers_too_large",
-                f"The request line and headers exceed {self.max_header_bytes} bytes.",
-            )
+            too_long = f"The request line and headers exceed {self.max_header_bytes} bytes."
+            response = error_response(Problem(431, "headers_too_large", too_long))
             await response(scope, receive, send)
             return
         streamed = STREAMED.get(scope.get("method", "")) if scope["type"] == "http" else None
@@ -87,7 +84,6 @@ class RequestLimits:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "too_large", f"The request body is larger than {self.max_bytes} bytes."
-        )
+        too_large = f"The request body is larger than {self.max_bytes} bytes."
+        response = error_response(Problem(413, "too_large", too_large))
         await response(scope, receive, send)

@@ -1,5 +1,9 @@
 """The HTTP server: uvicorn (h11) with the ASGI zero-copy send extension.
 
+This module is the one that depends on uvicorn's and h11's private internals (tested in
+tests/http/test_server.py); :class:`scandepot.http.responses.ArchiveResponse` uses only
+the extension, as the ASGI specification defines it.
+
 A tar download is mostly whole files. Read into Python and written to the socket, each
 byte is copied twice on the server; ``sendfile(2)`` hands the page cache to the socket
 instead, which more than doubles the rate on a small machine. The ASGI specification
@@ -34,7 +38,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
-ZEROCOPY = "http.response.zerocopysend"
+from scandepot.http.responses import ZEROCOPY
+
 _CLIENT_GONE = {errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN}
 
 
