@@ -21,12 +21,12 @@ from scandepot.archive.ids import next_value
 from scandepot.archive.models import Project, Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import UTCDateTime, utcnow
-from scandepot.dicom import uids
-from scandepot.dicom.headers import Header, NotDicom, read_header
+from scandepot.dicom.headers import Header, read_header
 from scandepot.dicom.routing import Route, route
 from scandepot.errors import Conflict
 from scandepot.prearchive import digests
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.storage import spool
 from scandepot.storage.store import StagedFile, fsync_dir
 
 log = logging.getLogger("scandepot.ingest")
@@ -68,18 +68,6 @@ class Received:
     prearchive_id: int | None
     duplicate: bool = False  # the same bytes were already held: nothing added
     conflict: bool = False  # the same UID with other bytes: kept aside and flagged
-
-
-def spool_name(prearchive_id: int, header: Header, suffix: str = "") -> str:
-    """Where a staged instance is kept, relative to the data folder (as catalogued).
-
-    The UIDs were checked when the header was read; they are checked again here, where
-    they become a path, so that no way of making a :class:`Header` can name a file
-    outside the spool."""
-    series, sop = header.SeriesInstanceUID, header.SOPInstanceUID
-    if not (uids.is_valid(series) and uids.is_valid(sop)):
-        raise NotDicom(f"Not a UID: SeriesInstanceUID {series!r} or SOPInstanceUID {sop!r}.")
-    return f"prearchive/{prearchive_id}/{series}/{sop}{suffix}.dcm"
 
 
 def route_for(header: Header, source: Source) -> Route:
@@ -455,8 +443,8 @@ def _file_one(
         held = sql.held.run(cursor, {"staging_id": place.staging_id, "sop": sop}).fetchone()
         conflict = held is not None
         same = conflict and _held_sha256(ctx, cursor, sql, held) == staged.seal().sha256
-        name = spool_name(
-            place.staging_id, header, f".{staged.seal().sha256[:12]}" if conflict else ""
+        name = spool.name(
+            place.staging_id, series, sop, f".{staged.seal().sha256[:12]}" if conflict else ""
         )
         dest = ctx.store.data_dir / name
         known = same or (conflict and dest.exists())  # this very copy arrived before

@@ -28,6 +28,7 @@ from scandepot.errors import Conflict, NotFound, Unauthorized
 from scandepot.prearchive import archiver, builder
 from scandepot.prearchive.archiver import Archived
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.storage import spool
 
 VISIBLE = Action.PREARCHIVE.level  # the level below which staged sessions stay unseen
 
@@ -231,4 +232,4 @@ def delete(ctx: Context, actor: Actor, staged_id: int) -> None:
             StudyInstanceUID=staged.StudyInstanceUID,
         )
         db.delete(staged)
-    ctx.store.remove_tree(ctx.store.data_dir / "prearchive" / str(staged_id))
+    ctx.store.remove_tree(spool.folder(ctx.store, staged_id))

@@ -19,6 +19,7 @@ from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
 from scandepot.prearchive import archiver, builder, digests, journal
 from scandepot.prearchive.models import UNASSIGNED, PrearchiveSession, Status
+from scandepot.storage import spool
 
 log = logging.getLogger("scandepot.prearchive")
 
@@ -172,9 +173,9 @@ def recover(ctx: Context) -> None:
             .values(status=Status.RECEIVING)
         )
         known = {str(i) for i in db.scalars(select(PrearchiveSession.id))}
-    spool = ctx.store.data_dir / "prearchive"
-    if spool.is_dir():
-        for folder in spool.iterdir():
+    root = spool.root(ctx.store)
+    if root.is_dir():
+        for folder in root.iterdir():
             if folder.is_dir() and folder.name not in known:
                 shutil.rmtree(folder, ignore_errors=True)
 
