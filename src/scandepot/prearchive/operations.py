@@ -25,9 +25,10 @@ from scandepot.archive.listing import Page, PageRequest, paginate
 from scandepot.archive.models import Project, UploadDestination
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound, Unauthorized
-from scandepot.prearchive import archiver, builder
+from scandepot.prearchive import archiver, builder, problems
 from scandepot.prearchive.archiver import Archived
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.prearchive.problems import Kind
 from scandepot.storage import spool
 
 VISIBLE = Action.PREARCHIVE.level  # the level below which staged sessions stay unseen
@@ -177,7 +178,7 @@ def relabel(ctx: Context, actor: Actor, staged_id: int, data: Relabel) -> Staged
                 )
             changes["project"] = staged.project_key or None
             staged.project_key = target.label
-            staged.problems = [p for p in staged.problems if not p.startswith("Project '")]
+            staged.problem_records = problems.without(staged.problem_records, Kind.PROJECT)
         if data.subject is not None:
             changes["subject"] = staged.subject
             staged.subject = check_label(data.subject, field="subject")

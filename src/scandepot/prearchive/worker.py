@@ -17,7 +17,7 @@ from scandepot.archive.models import Project, UploadDestination
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
-from scandepot.prearchive import archiver, builder, digests, journal
+from scandepot.prearchive import archiver, builder, digests, journal, problems
 from scandepot.prearchive.models import UNASSIGNED, PrearchiveSession, Status
 from scandepot.storage import spool
 
@@ -54,7 +54,7 @@ def build_one(ctx: Context, staged_id: int) -> str:
             )
         status, held = staged.status, staged.hold
     if status == Status.CONFLICT or staged.project_key == UNASSIGNED:
-        archiver.needs_attention(ctx, staged, "; ".join(plan.conflicts or plan.problems))
+        archiver.needs_attention(ctx, staged, plan.reasons())
         return status
     if not held and destination in (UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE):
         overwrite = destination == UploadDestination.ARCHIVE_OVERWRITE
@@ -77,7 +77,8 @@ def _fail(ctx: Context, staged_id: int, reason: str) -> None:
         staged = db.get(PrearchiveSession, staged_id)
         if staged is not None:
             staged.status = Status.ERROR
-            staged.problems = [*staged.problems, reason]
+            failed = problems.Problem(problems.Kind.FAILED, reason)
+            staged.problem_records = [*staged.problem_records, failed.stored()]
 
 
 # A session with no new instance for this long (or the quiet time, if shorter) has the
