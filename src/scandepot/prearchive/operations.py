@@ -22,11 +22,12 @@ from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects
 from scandepot.archive.labels import by_label, check_label
 from scandepot.archive.listing import Page, PageRequest, paginate
-from scandepot.archive.models import Project, UploadDestination
+from scandepot.archive.models import Project
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound, Unauthorized
 from scandepot.prearchive import archiver, builder, problems
 from scandepot.prearchive.archiver import Archived
+from scandepot.prearchive.destination import archives_after_build
 from scandepot.prearchive.models import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.prearchive.problems import Kind
 from scandepot.storage import spool
@@ -214,7 +215,7 @@ def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = Fal
         destination = db.scalar(
             select(Project.upload_destination).where(Project.label == staged.project_key)
         )
-        if destination in (None, UploadDestination.PREARCHIVE) or overwrite:
+        if not archives_after_build(destination) or overwrite:
             staged = load(db, actor, staged_id, Action.ARCHIVE)
         _busy(staged)
     return archiver.archive(ctx, actor, staged_id, overwrite=overwrite)

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 
 from scandepot.access.actors import SYSTEM
-from scandepot.archive.models import Project, UploadDestination
+from scandepot.archive.models import Project
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
 from scandepot.prearchive import archiver, builder, digests, journal, problems
+from scandepot.prearchive.destination import AUTOMATIC, archives_after_build, overwrites
 from scandepot.prearchive.models import UNASSIGNED, PrearchiveSession, Status
 from scandepot.storage import spool
 
@@ -56,10 +57,9 @@ def build_one(ctx: Context, staged_id: int) -> str:
     if status == Status.CONFLICT or staged.project_key == UNASSIGNED:
         archiver.needs_attention(ctx, staged, plan.reasons())
         return status
-    if not held and destination in (UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE):
-        overwrite = destination == UploadDestination.ARCHIVE_OVERWRITE
+    if not held and archives_after_build(destination):
         try:
-            archiver.archive(ctx, SYSTEM, staged_id, overwrite=overwrite)
+            archiver.archive(ctx, SYSTEM, staged_id, overwrite=overwrites(destination))
         except ScandepotError as exc:
             log.warning("staged session %d not archived: %s", staged_id, exc.message)
             archiver.needs_attention(ctx, staged, exc.message)
@@ -153,11 +153,7 @@ def recover(ctx: Context) -> None:
             log.warning(
                 "staged session %d: an interrupted archive undone (%d files)", staged_id, undone
             )
-    automatic = select(Project.label).where(
-        Project.upload_destination.in_(
-            [UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE]
-        )
-    )
+    automatic = select(Project.label).where(Project.upload_destination.in_(AUTOMATIC))
     with ctx.db.write() as db:
         db.execute(
             update(PrearchiveSession)
