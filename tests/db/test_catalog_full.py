@@ -13,15 +13,15 @@ from pynetdicom import AE
 from pynetdicom.sop_class import MRImageStorage
 from sqlalchemy import event, func, select, text
 
-from scandepot.access.models import User
 from scandepot.app import create_app
+from scandepot.catalog.access import User
+from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.db.engine import Database
 from scandepot.db.migrate import upgrade
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.errors import OutOfSpace
 from scandepot.ingest.dimse import DimseSettings, Receiver
-from scandepot.prearchive.models import Instance
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 from tests.conftest import PASSWORD

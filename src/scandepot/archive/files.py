@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -20,6 +19,7 @@ from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, NotFound
+from scandepot.storage.changes import Changes
 from scandepot.storage.store import StagedFile
 
 
@@ -79,7 +79,8 @@ def commit_upload(
 ) -> UploadResult:
     """Publish a staged file and record it; nothing is visible unless both succeed."""
     digest = staged.finish()
-    with ctx.db.write() as db:
+    # The file replaced is kept until the commit, and put back if it fails.
+    with Changes(ctx.store) as changes, ctx.db.write() as db:
         owner = resources.load_owner(db, actor, ref, Action.DELETE if overwrite else Action.UPLOAD)
         resources.hold_labels(db, owner)
         res = resources.find_or_create(db, owner, resource)
@@ -107,32 +108,8 @@ def commit_upload(
             where = str(owner.resource_files_dir(res.label) / path)
             audit.record(db, actor, "file.replaced", project=ref.project, target=where)
         db.flush()
-        backup = _keep_backup(ctx, dest) if existing is not None else None
-        staged.publish(dest, overwrite=existing is not None)
-        try:
-            db.commit()
-        except BaseException:
-            _undo_publish(dest, backup)
-            raise
-        if backup is not None:
-            backup.unlink(missing_ok=True)
+        changes.publish(staged, dest, overwrite=existing is not None)
     return UploadResult(record, created=existing is None)
-
-
-def _keep_backup(ctx: Context, dest: Path) -> Path | None:
-    """A hard link to the file about to be replaced, so a failed commit can restore it."""
-    if not dest.exists():
-        return None
-    backup = ctx.store.tmp / f"{os.urandom(8).hex()}.replaced"
-    os.link(dest, backup)
-    return backup
-
-
-def _undo_publish(dest: Path, backup: Path | None) -> None:
-    if backup is not None:
-        os.replace(backup, dest)
-    else:
-        dest.unlink(missing_ok=True)
 
 
 def locate(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) -> Located:

@@ -11,7 +11,6 @@ and visible or none is, and what was there before stays.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,8 @@ from scandepot.catalog.archive import File, Scan, Session
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import NotFound
-from scandepot.storage.store import StoredDigest, file_digest, fsync_dir, make_dirs
+from scandepot.storage.changes import Changes
+from scandepot.storage.store import StoredDigest, file_digest, fsync_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,58 +72,41 @@ def publish(
     catalog transaction (to check and record the job that made the outputs). Returns, per
     archive path of a resource's folder, the files published there."""
     prepared = [(item, _prepare(item.folder)) for item in items]
-    moves: list[tuple[Path, Path]] = []  # (from, to), in the order done
-    old_dirs: list[Path] = []
     published: dict[str, list[str]] = {}
-    try:
-        with ctx.db.write() as db:
-            if in_transaction is not None:
-                in_transaction(db)
-            for item, files in prepared:
-                owner = _owner(db, item)
-                resources.hold_labels(db, owner)
-                res = resources.find_or_create(db, owner, item.label)
-                if item.format is not None:
-                    res.format = item.format
-                if item.content is not None:
-                    res.content = item.content
-                db.execute(delete(File).where(File.resource_id == res.id))
-                now = utcnow()
-                for path, digest in sorted(files.items()):
-                    db.add(
-                        File(
-                            resource_id=res.id,
-                            path=path,
-                            size=digest.size,
-                            md5=digest.md5,
-                            sha256=digest.sha256,
-                            crc32=digest.crc32,
-                            format=_format_of(path),
-                            created_at=now,
-                            updated_at=now,
-                        )
+    # Leaving the inner block commits; the folders move back if that fails.
+    with Changes(ctx.store) as changes, ctx.db.write() as db:
+        if in_transaction is not None:
+            in_transaction(db)
+        for item, files in prepared:
+            owner = _owner(db, item)
+            resources.hold_labels(db, owner)
+            res = resources.find_or_create(db, owner, item.label)
+            if item.format is not None:
+                res.format = item.format
+            if item.content is not None:
+                res.content = item.content
+            db.execute(delete(File).where(File.resource_id == res.id))
+            now = utcnow()
+            for path, digest in sorted(files.items()):
+                db.add(
+                    File(
+                        resource_id=res.id,
+                        path=path,
+                        size=digest.size,
+                        md5=digest.md5,
+                        sha256=digest.sha256,
+                        crc32=digest.crc32,
+                        format=_format_of(path),
+                        created_at=now,
+                        updated_at=now,
                     )
-                db.flush()
-                where = owner.resource_files_dir(item.label)
-                dest = ctx.archive_path(where)
-                if dest.exists():
-                    aside = ctx.store.trash / uuid.uuid4().hex
-                    os.rename(dest, aside)
-                    moves.append((dest, aside))
-                    old_dirs.append(aside)
-                make_dirs(dest.parent)
-                os.rename(item.folder, dest)
-                moves.append((item.folder, dest))
-                fsync_dir(dest.parent)
-                published[str(where)] = sorted(files)
-            # Leaving the block commits; a failure there lands in the except below.
-    except BaseException:
-        for src, dst in reversed(moves):
-            if dst.exists():
-                os.rename(dst, src)
-        raise
-    for aside in old_dirs:
-        ctx.store.remove_tree(aside)
+                )
+            db.flush()
+            where = owner.resource_files_dir(item.label)
+            dest = ctx.archive_path(where)
+            changes.set_aside(dest)  # the old files: into the trash at the commit
+            changes.move_tree(item.folder, dest)
+            published[str(where)] = sorted(files)
     return published
 
 

@@ -31,6 +31,7 @@ from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.catalog.prearchive import PrearchiveSession
 from scandepot.context import Context
 from scandepot.errors import Conflict
+from scandepot.storage import spool
 
 
 class ProjectSettings(BaseModel):
@@ -222,4 +223,4 @@ def delete(ctx: Context, actor: Actor, label: str, *, recursive: bool = False) -
     # `scandepot check` reports as not catalogued, never a catalog entry without its file.
     ctx.store.remove_tree(ctx.archive_path(layout.project_dir(label)))
     for staged_id in staged:
-        ctx.store.remove_tree(ctx.store.data_dir / "prearchive" / str(staged_id))
+        ctx.store.remove_tree(spool.folder(ctx.store, staged_id))

@@ -4,38 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from scandepot.context import Context
+from scandepot.storage.changes import Changes
 
 
 class Relocations:
-    def __init__(self, ctx: Context) -> None:
+    """Moves of archive folders, named by their archive paths."""
+
+    def __init__(self, ctx: Context, changes: Changes) -> None:
         self._ctx = ctx
-        self._done: list[tuple[Path, Path]] = []
+        self._changes = changes
 
     def move(self, old: PurePosixPath, new: PurePosixPath) -> None:
-        if old == new:
-            return
-        src, dst = self._ctx.archive_path(old), self._ctx.archive_path(new)
-        if not src.exists():
-            return
-        self._ctx.store.move_tree(src, dst)
-        self._done.append((src, dst))
-
-    def undo(self) -> None:
-        for src, dst in reversed(self._done):
-            self._ctx.store.move_tree(dst, src)
-        self._done.clear()
+        self._changes.move_tree(self._ctx.archive_path(old), self._ctx.archive_path(new))
 
 
 @contextmanager
 def relocations(ctx: Context) -> Iterator[Relocations]:
     """Use as ``with relocations(ctx) as moves, ctx.db.write() as db:`` so that a failed
     commit (which raises on leaving the inner block) moves every folder back."""
-    moves = Relocations(ctx)
-    try:
-        yield moves
-    except BaseException:
-        moves.undo()
-        raise
+    with Changes(ctx.store) as changes:
+        yield Relocations(ctx, changes)

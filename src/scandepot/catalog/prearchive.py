@@ -56,7 +56,10 @@ class PrearchiveSession(Base):
     session: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=Status.RECEIVING)
     routing: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    problems: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # Kind and text of each (scandepot.prearchive.problems); read as text by `problems`.
+    problem_records: Mapped[list[Any]] = mapped_column(
+        "problems", JSON, nullable=False, default=list
+    )
     scans: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     overwrite: Mapped[bool] = mapped_column(default=False, nullable=False)
     # Set by uploads to the prearchive: built when quiet, but archived only on request,
@@ -87,6 +90,11 @@ class PrearchiveSession(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
     )
+
+    @property
+    def problems(self) -> list[str]:
+        """The problems as people read them (a bare text: stored before they had kinds)."""
+        return [p["text"] if isinstance(p, dict) else str(p) for p in self.problem_records]
 
 
 class Instance(Base):

@@ -22,11 +22,11 @@ from scandepot.catalog.ids import next_value
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.db.base import UTCDateTime, utcnow
-from scandepot.dicom import uids
-from scandepot.dicom.headers import Header, NotDicom, read_header
+from scandepot.dicom.headers import Header, read_header
 from scandepot.dicom.routing import Route, route
 from scandepot.errors import Conflict
-from scandepot.prearchive import digests
+from scandepot.prearchive import digests, problems
+from scandepot.storage import spool
 from scandepot.storage.store import StagedFile, fsync_dir
 
 log = logging.getLogger("scandepot.ingest")
@@ -70,18 +70,6 @@ class Received:
     conflict: bool = False  # the same UID with other bytes: kept aside and flagged
 
 
-def spool_name(prearchive_id: int, header: Header, suffix: str = "") -> str:
-    """Where a staged instance is kept, relative to the data folder (as catalogued).
-
-    The UIDs were checked when the header was read; they are checked again here, where
-    they become a path, so that no way of making a :class:`Header` can name a file
-    outside the spool."""
-    series, sop = header.SeriesInstanceUID, header.SOPInstanceUID
-    if not (uids.is_valid(series) and uids.is_valid(sop)):
-        raise NotDicom(f"Not a UID: SeriesInstanceUID {series!r} or SOPInstanceUID {sop!r}.")
-    return f"prearchive/{prearchive_id}/{series}/{sop}{suffix}.dcm"
-
-
 def route_for(header: Header, source: Source) -> Route:
     """Where ``header``'s instance goes for ``source``: what it gives wins over the rules."""
     routed = route(header, default_project=source.default_project)
@@ -97,15 +85,15 @@ def route_for(header: Header, source: Source) -> Route:
 
 def _staging_session(
     db: DBSession, project_key: str, header: Header, routed: Route, source: Source
-) -> tuple[int, list[str]]:
-    """The staging session's ID and problems, created on the study's first instance."""
-    query = select(PrearchiveSession.id, PrearchiveSession.problems).where(
+) -> int:
+    """The staging session's ID, the session created on the study's first instance."""
+    query = select(PrearchiveSession.id).where(
         PrearchiveSession.project_key == project_key,
         PrearchiveSession.StudyInstanceUID == header.StudyInstanceUID,
     )
-    found = db.execute(query).first()
+    found = db.scalar(query)
     if found is not None:
-        return found.id, list(found.problems)
+        return found
     try:
         with db.begin_nested():
             staged = PrearchiveSession(
@@ -118,7 +106,7 @@ def _staging_session(
                 session=routed.session,
                 status=Status.RECEIVING,
                 routing={"rule": routed.rule, "project": routed.project},
-                problems=[],
+                problem_records=[],
                 scans=[],
                 source=source.label,
                 hold=source.hold,
@@ -138,14 +126,14 @@ def _staging_session(
                 MagneticFieldStrength=header.MagneticFieldStrength,
             )
             if routed.project is not None and project_key == UNASSIGNED:
-                staged.problems = [f"Project '{routed.project}' does not exist."]
+                staged.problem_records = problems.store([problems.missing_project(routed.project)])
             db.add(staged)
     except IntegrityError:
-        found = db.execute(query).first()
+        found = db.scalar(query)
         if found is None:
             raise
-        return found.id, list(found.problems)
-    return staged.id, list(staged.problems)
+        return found
+    return staged.id
 
 
 def _archived_copy(db: DBSession, project_id: int, header: Header) -> str | None:
@@ -412,7 +400,7 @@ def _place(
     ):
         return None
     with DBSession(bind=conn, join_transaction_mode="create_savepoint") as db:
-        staging_id, _problems = _staging_session(db, project_key, header, routed, source)
+        staging_id = _staging_session(db, project_key, header, routed, source)
         if source.hold:  # held from its first instance of this sender on
             db.execute(
                 update(PrearchiveSession)
@@ -455,8 +443,8 @@ def _file_one(
         held = sql.held.run(cursor, {"staging_id": place.staging_id, "sop": sop}).fetchone()
         conflict = held is not None
         same = conflict and _held_sha256(ctx, cursor, sql, held) == staged.seal().sha256
-        name = spool_name(
-            place.staging_id, header, f".{staged.seal().sha256[:12]}" if conflict else ""
+        name = spool.name(
+            place.staging_id, series, sop, f".{staged.seal().sha256[:12]}" if conflict else ""
         )
         dest = ctx.store.data_dir / name
         known = same or (conflict and dest.exists())  # this very copy arrived before
@@ -516,16 +504,19 @@ def _file_one(
         },
     )
     if conflict:
-        note = f"Instance {sop} arrived again with other bytes; both copies are kept."
-        problems = conn.scalar(
-            select(PrearchiveSession.problems).where(PrearchiveSession.id == place.staging_id)
-        )
-        if problems is not None and note not in problems:
-            conn.execute(
-                update(PrearchiveSession)
-                .where(PrearchiveSession.id == place.staging_id)
-                .values(problems=[*problems, note])
+        stored = conn.scalar(
+            select(PrearchiveSession.problem_records).where(
+                PrearchiveSession.id == place.staging_id
             )
+        )
+        if stored is not None:
+            noted = problems.add(stored, problems.arrived_again(sop))
+            if noted != stored:
+                conn.execute(
+                    update(PrearchiveSession)
+                    .where(PrearchiveSession.id == place.staging_id)
+                    .values(problem_records=noted)
+                )
     item.result = Received(place.staging_id, conflict=conflict)
 
 

@@ -31,7 +31,6 @@ from scandepot.archive import projects, sessions
 from scandepot.catalog.archive import (
     Project,
     Session,
-    UploadDestination,
 )
 from scandepot.catalog.labels import check_label, find_labelled
 from scandepot.catalog.prearchive import PrearchiveSession, Status
@@ -45,6 +44,7 @@ from scandepot.ingest.receive import Incoming, Placements, Source, file_batch
 from scandepot.ingest.upload_checks import Member
 from scandepot.prearchive import archiver, builder
 from scandepot.prearchive.archiver import Archived
+from scandepot.prearchive.destination import archives_after_build
 
 log = logging.getLogger("scandepot.ingest")
 
@@ -99,7 +99,7 @@ def prepare(ctx: Context, actor: Actor, project: str, options: Options) -> Desti
     with ctx.db.read() as db:
         target = projects.load(db, actor, project, Action.UPLOAD)
         level = permissions.level_on(db, actor, target)
-        archives = target.upload_destination != UploadDestination.PREARCHIVE
+        archives = archives_after_build(target.upload_destination)
         destination = options.destination or (
             Destination.ARCHIVE if archives else Destination.PREARCHIVE
         )

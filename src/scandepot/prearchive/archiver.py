@@ -18,9 +18,12 @@ archived files that differ from the incoming ones; conflicts always need a relab
 
 from __future__ import annotations
 
-import os
+# Not used here: the crash tests (tests/ingest/test_archive_crash.py) reach the os module
+# through this name to stop a process at one of its file operations.
+import os  # noqa: F401
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DBSession
@@ -37,7 +40,9 @@ from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import SessionArchived, SessionNeedsAttention
 from scandepot.prearchive import builder, digests, journal
-from scandepot.storage.store import file_digest, fsync_dir, make_dirs
+from scandepot.storage import spool
+from scandepot.storage.changes import Changes, Link
+from scandepot.storage.store import make_dirs
 
 DICOM_RESOURCE = "DICOM"
 
@@ -117,157 +122,55 @@ def _session(
 def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool = False) -> Archived:
     """Move a staged session into the archive. Access is the caller's business (the
     prearchive operations check it); the builder calls this as the system."""
-    # Taken back (storage.take_back) if the commit fails, names relative to the data folder:
-    linked: list[tuple[str, str]] = []  # (spool name, new archive name)
-    replaced_backups: list[tuple[str, str]] = []  # (backup, archived name)
-    log_ = journal.Journal(ctx, prearchive_id)  # the same, for a process killed meanwhile
     digests.complete(ctx, prearchive_id)  # outside the transaction: files are read
-    try:
-        with ctx.db.write() as db:
-            staged = db.get(PrearchiveSession, prearchive_id, with_for_update=True)
-            if staged is None:
-                raise Invalid(f"Staged session {prearchive_id} not found.", field="id")
-            if staged.project_key == UNASSIGNED:
-                raise Conflict("Route the session to a project before archiving it.")
-            result = builder.build(db, staged)
-            if result.conflicts:
-                # Overwrite replaces differing files; it never changes which study a
-                # session is, or which series a scan is: those need a relabel.
-                staged.status = Status.CONFLICT
-                db.commit()
-                raise Conflict("; ".join(result.conflicts))
-            staged.status = Status.ARCHIVING
-            project = db.scalar(select(Project).where(Project.label == staged.project_key))
-            assert project is not None
-            overwrite = overwrite or project.conflict_policy == ConflictPolicy.REPLACE
-            subject_label, session_label = clean(staged.subject), clean(staged.session)
-            assert subject_label and session_label
-            subject = _subject(db, ctx, project, subject_label)
-            session, merged = _session(db, ctx, project, subject, session_label, staged)
-            out = Archived(project.label, subject.label, session.label, session.accession, merged)
-            folders: set[Path] = set()
-            for item in staged.scans:
-                if item["excluded"]:
-                    out.left_out.append(item["id"])
-                    continue
-                scan = db.scalar(
-                    select(Scan).where(Scan.session_id == session.id, Scan.label == item["id"])
-                )
-                if scan is None:
-                    scan = Scan(
-                        session_id=session.id,
-                        label=item["id"],
-                        type=item["SeriesDescription"],
-                        SeriesInstanceUID=item["SeriesInstanceUID"],
-                        SeriesNumber=item["SeriesNumber"],
-                        SeriesDescription=item["SeriesDescription"],
-                        Modality=item["Modality"],
-                        BodyPartExamined=item["BodyPartExamined"],
-                        note="",
-                    )
-                    db.add(scan)
-                    db.flush()
-                scan.session = session
-                owner = layout.Owner(project, subject, session, scan)
-                resource = resources.find_or_create(db, owner, DICOM_RESOURCE)
-                folder = ctx.archive_path(owner.resource_files_dir(DICOM_RESOURCE))
-                make_dirs(folder)
-                folders.add(folder)
-                instances = db.scalars(
-                    select(Instance).where(
-                        Instance.prearchive_id == staged.id,
-                        Instance.SeriesInstanceUID == item["SeriesInstanceUID"],
-                        Instance.duplicate_of.is_(None),
-                    )
-                ).all()
-                # The scan's archived files at once, not one look-up per instance; the new
-                # File rows are flushed once per scan, not once per instance.
-                archived = {
-                    f.path: f
-                    for f in db.scalars(select(File).where(File.resource_id == resource.id))
-                }
-                # First what each instance needs, then the journal, then the changes.
-                links: list[tuple[Instance, str]] = []
-                replacements: list[tuple[Instance, File, Path]] = []
-                for inst in instances:
-                    name = journal.archive_name(inst.SOPInstanceUID)
-                    record = archived.get(name)
-                    # Arrived since complete(), or staged before CRC-32s were kept.
-                    if inst.md5 is None or inst.sha256 is None or inst.crc32 is None:
-                        digest = digests.of_staged(ctx, inst.spool_path, inst.size)
-                        inst.md5, inst.sha256 = digest.md5, digest.sha256
-                        inst.crc32 = digest.crc32
-                    if record is None:
-                        links.append((inst, name))
-                    elif record.sha256 == inst.sha256:
-                        out.unchanged += 1
-                    elif not overwrite:
-                        out.kept.append(f"{item['id']}/{name}")
-                    else:
-                        backup = ctx.store.tmp / f"{os.urandom(8).hex()}.replaced"
-                        replacements.append((inst, record, backup))
-                        log_.will_replace(backup, folder / name)
-                if links:
-                    log_.will_link(folder, item["SeriesInstanceUID"])
-                if links or replacements:
-                    log_.write()
-                moved: list[tuple[Instance, File]] = []
-                for inst, record, backup in replacements:
-                    dest = folder / str(record.path)
-                    os.link(dest, backup)
-                    replaced_backups.append((_relative(ctx, backup), _relative(ctx, dest)))
-                    incoming = ctx.store.tmp / f"{os.urandom(8).hex()}.incoming"
-                    os.link(ctx.store.data_dir / str(inst.spool_path), incoming)
-                    os.replace(incoming, dest)
-                    db.execute(delete(Instance).where(Instance.file_id == record.id))
-                    out.replaced.append(f"{item['id']}/{record.path}")
-                    moved.append((inst, record))
-                for inst, name in links:
-                    dest = folder / name
-                    _link(ctx.store.data_dir / str(inst.spool_path), dest, inst)
-                    linked.append((str(inst.spool_path), _relative(ctx, dest)))
-                    record = File(resource_id=resource.id, path=name, format="DICOM")
-                    db.add(record)
-                    archived[name] = record
-                    moved.append((inst, record))
-                for inst, record in moved:
-                    assert inst.md5 is not None and inst.sha256 is not None  # filled above
-                    record.size, record.md5, record.sha256 = inst.size, inst.md5, inst.sha256
-                    record.crc32 = inst.crc32
-                db.flush()
-                for inst, record in moved:
-                    inst.prearchive_id = None
-                    inst.scan_id = scan.id
-                    inst.file_id = record.id
-                    inst.spool_path = None
-                out.files += len(moved)
-                touched = bool(moved)
-                frames = item.get("frames")
-                if frames and (scan.frames or 0) < frames:
-                    scan.frames = frames
-                if touched:
-                    out.scans.append(item["id"])
-            for folder in folders:
-                fsync_dir(folder)
-            audit.record(
-                db,
-                actor,
-                "prearchive.archived",
-                project=project.label,
-                target=f"{subject.label}/{session.label}",
-                files=out.files,
-                merged=merged,
-                overwrite=overwrite,
-                replaced=len(out.replaced) or None,
-            )
-            db.delete(staged)
-    except BaseException:
-        ctx.store.take_back(linked, replaced_backups)
-        log_.remove()
-        raise
-    for backup_name, _dest in replaced_backups:
-        (ctx.store.data_dir / backup_name).unlink(missing_ok=True)
-    ctx.store.remove_tree(ctx.store.data_dir / "prearchive" / str(prearchive_id))
+    # The file changes are written down before they are made, for a process killed
+    # meanwhile (journal.undo), and taken back if the commit fails.
+    with (
+        Changes(ctx.store, journal=journal.path(ctx, prearchive_id)) as changes,
+        ctx.db.write() as db,
+    ):
+        staged = db.get(PrearchiveSession, prearchive_id, with_for_update=True)
+        if staged is None:
+            raise Invalid(f"Staged session {prearchive_id} not found.", field="id")
+        if staged.project_key == UNASSIGNED:
+            raise Conflict("Route the session to a project before archiving it.")
+        result = builder.build(db, staged)
+        if result.conflicts:
+            # Overwrite replaces differing files; it never changes which study a
+            # session is, or which series a scan is: those need a relabel.
+            staged.status = Status.CONFLICT
+            db.commit()
+            raise Conflict("; ".join(result.conflicts))
+        staged.status = Status.ARCHIVING
+        project = db.scalar(select(Project).where(Project.label == staged.project_key))
+        assert project is not None
+        overwrite = overwrite or project.conflict_policy == ConflictPolicy.REPLACE
+        subject_label, session_label = clean(staged.subject), clean(staged.session)
+        assert subject_label and session_label
+        subject = _subject(db, ctx, project, subject_label)
+        session, merged = _session(db, ctx, project, subject, session_label, staged)
+        out = Archived(project.label, subject.label, session.label, session.accession, merged)
+        folders: set[Path] = set()
+        for item in staged.scans:
+            if item["excluded"]:
+                out.left_out.append(item["id"])
+                continue
+            owner = layout.Owner(project, subject, session, _scan(db, session, item))
+            folders.add(_file_scan(ctx, db, changes, staged, owner, item, overwrite, out))
+        changes.sync_folders(sorted(folders))
+        audit.record(
+            db,
+            actor,
+            "prearchive.archived",
+            project=project.label,
+            target=f"{subject.label}/{session.label}",
+            files=out.files,
+            merged=merged,
+            overwrite=overwrite,
+            replaced=len(out.replaced) or None,
+        )
+        db.delete(staged)
+    ctx.store.remove_tree(spool.folder(ctx.store, prearchive_id))
     ctx.events.publish(
         SessionArchived(
             project=out.project,
@@ -281,30 +184,106 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
     return out
 
 
-def _relative(ctx: Context, path: Path) -> str:
-    return str(path.relative_to(ctx.store.data_dir))
+def _scan(db: DBSession, session: Session, item: dict[str, Any]) -> Scan:
+    """The archived scan a staged scan goes into, made if new."""
+    scan = db.scalar(select(Scan).where(Scan.session_id == session.id, Scan.label == item["id"]))
+    if scan is None:
+        scan = Scan(
+            session_id=session.id,
+            label=item["id"],
+            type=item["SeriesDescription"],
+            SeriesInstanceUID=item["SeriesInstanceUID"],
+            SeriesNumber=item["SeriesNumber"],
+            SeriesDescription=item["SeriesDescription"],
+            Modality=item["Modality"],
+            BodyPartExamined=item["BodyPartExamined"],
+            note="",
+        )
+        db.add(scan)
+        db.flush()
+    scan.session = session
+    return scan
 
 
-def _link(spool: Path, dest: Path, inst: Instance) -> None:
-    """Link a staged file at its archive name, which the catalog does not hold.
-
-    A file already there was left by an archive that did not commit (one killed before
-    the journal existed, or whose staged session was deleted since): the very same file,
-    or one with the same bytes, is taken as done; other bytes are not replaced, the
-    archive stops with the file named."""
-    try:
-        os.link(spool, dest)
-    except FileExistsError:
-        if os.path.samefile(spool, dest):
-            return
-        there = file_digest(dest)
-        if (there.size, there.sha256) == (inst.size, inst.sha256):
-            return
-        raise Conflict(
-            f"A file the catalog does not hold is in the way at '{dest.name}' "
-            f"({there.size} bytes, other than the {inst.size} received); "
-            "`scandepot check` lists such files."
-        ) from None
+def _file_scan(
+    ctx: Context,
+    db: DBSession,
+    changes: Changes,
+    staged: PrearchiveSession,
+    owner: layout.Owner,
+    item: dict[str, Any],
+    overwrite: bool,
+    out: Archived,
+) -> Path:
+    """Link (or, with overwrite, replace) one staged series' files at their archive
+    names and catalogue them; returns the folder, which the caller fsyncs."""
+    assert owner.scan is not None
+    scan = owner.scan
+    resource = resources.find_or_create(db, owner, DICOM_RESOURCE)
+    folder = ctx.archive_path(owner.resource_files_dir(DICOM_RESOURCE))
+    make_dirs(folder)
+    instances = db.scalars(
+        select(Instance).where(
+            Instance.prearchive_id == staged.id,
+            Instance.SeriesInstanceUID == item["SeriesInstanceUID"],
+            Instance.duplicate_of.is_(None),
+        )
+    ).all()
+    # The scan's archived files at once, not one look-up per instance; the new File rows
+    # are flushed once per scan, not once per instance.
+    archived = {f.path: f for f in db.scalars(select(File).where(File.resource_id == resource.id))}
+    # First what each instance needs, then the changes (written down before they are made).
+    links: list[tuple[Instance, str]] = []
+    replacements: list[tuple[Instance, File]] = []
+    for inst in instances:
+        name = journal.archive_name(inst.SOPInstanceUID)
+        record = archived.get(name)
+        # Arrived since complete(), or staged before CRC-32s were kept.
+        if inst.md5 is None or inst.sha256 is None or inst.crc32 is None:
+            digest = digests.of_staged(ctx, inst.spool_path, inst.size)
+            inst.md5, inst.sha256, inst.crc32 = digest.md5, digest.sha256, digest.crc32
+        if record is None:
+            links.append((inst, name))
+        elif record.sha256 == inst.sha256:
+            out.unchanged += 1
+        elif not overwrite:
+            out.kept.append(f"{item['id']}/{name}")
+        else:
+            replacements.append((inst, record))
+    data = ctx.store.data_dir
+    changes.replace([(data / str(i.spool_path), folder / str(r.path)) for i, r in replacements])
+    moved: list[tuple[Instance, File]] = []
+    for inst, record in replacements:
+        db.execute(delete(Instance).where(Instance.file_id == record.id))
+        out.replaced.append(f"{item['id']}/{record.path}")
+        moved.append((inst, record))
+    # A file already at an archive name the catalog does not hold was left by an archive
+    # that did not commit (one killed before journals, or whose staged session was deleted
+    # since): the same bytes are taken as done, other bytes stop the archive.
+    changes.link(
+        [Link(data / str(i.spool_path), folder / name, i.size, i.sha256) for i, name in links]
+    )
+    for inst, name in links:
+        record = File(resource_id=resource.id, path=name, format="DICOM")
+        db.add(record)
+        moved.append((inst, record))
+    for inst, record in moved:
+        assert inst.md5 is not None and inst.sha256 is not None  # filled above
+        record.size, record.md5, record.sha256 = inst.size, inst.md5, inst.sha256
+        record.crc32 = inst.crc32
+    db.flush()
+    for inst, record in moved:
+        inst.prearchive_id = None
+        inst.scan_id = scan.id
+        inst.file_id = record.id
+        inst.spool_path = None
+    out.files += len(moved)
+    frames = item.get("frames")
+    if frames and (scan.frames or 0) < frames:
+        scan.frames = frames
+    if moved:
+        out.scans.append(item["id"])
+    return folder
 
 
 def needs_attention(ctx: Context, staged: PrearchiveSession, reason: str) -> None:

@@ -17,13 +17,19 @@ from scandepot.catalog.archive import Project, Scan, SeriesFilterMode, Session, 
 from scandepot.catalog.labels import LABEL_RULE, by_label, find_labelled
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.dicom.routing import clean
+from scandepot.prearchive import problems as problems_
+from scandepot.prearchive.problems import Kind, Problem
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     scans: list[dict[str, Any]]
-    problems: list[str]
+    problems: list[Problem]
     conflicts: list[str]
+
+    def reasons(self) -> str:
+        """Why the session waits, in a sentence or a few."""
+        return "; ".join(self.conflicts or [p.text for p in self.problems])
 
 
 def series_filter(project: Project | None) -> tuple[str, list[re.Pattern[str]]]:
@@ -39,7 +45,7 @@ def excluded(mode: str, patterns: list[re.Pattern[str]], description: str) -> bo
     return not hit if mode == SeriesFilterMode.ALLOW else hit
 
 
-NO_PROJECT = "No project: route the session to a project to archive it."
+NO_PROJECT = Problem(Kind.NO_PROJECT, "No project: route the session to a project to archive it.")
 
 
 def routed_project(staged: PrearchiveSession) -> str | None:
@@ -48,7 +54,7 @@ def routed_project(staged: PrearchiveSession) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _resolve(db: DBSession, staged: PrearchiveSession) -> str | None:
+def _resolve(db: DBSession, staged: PrearchiveSession) -> Problem | None:
     """Put an unassigned session into the project its routing names, matched ignoring
     case as labels are (``xnat://pilot`` reaches project ``PILOT``); otherwise return
     why it stays unassigned."""
@@ -59,7 +65,7 @@ def _resolve(db: DBSession, staged: PrearchiveSession) -> str | None:
         return NO_PROJECT
     project = db.scalar(by_label(select(Project), Project.label, routed))
     if project is None:
-        return f"Project '{routed}' does not exist."
+        return problems_.missing_project(routed)
     clash = db.scalar(
         select(PrearchiveSession.id).where(
             PrearchiveSession.project_key == project.label,
@@ -67,9 +73,10 @@ def _resolve(db: DBSession, staged: PrearchiveSession) -> str | None:
         )
     )
     if clash is not None:
-        return (
+        return Problem(
+            Kind.PROJECT,
             f"Project '{project.label}' already holds this study in staged session {clash}; "
-            "archive or delete that one first."
+            "archive or delete that one first.",
         )
     staged.project_key = project.label
     return None
@@ -100,7 +107,7 @@ def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
     ).all()
     mode, patterns = series_filter(project)
     scans: list[dict[str, Any]] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     taken: set[str] = set()
     for uid, number, description, modality, body_part, count, size, frames in rows:
         base = str(number) if number is not None else "0"
@@ -112,7 +119,9 @@ def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
         left_out = excluded(mode, patterns, description or "")
         if left_out:
             what = description or "no description"
-            problems.append(f"Series {scan_id} ({what}) left out by the series filter.")
+            problems.append(
+                Problem(Kind.LEFT_OUT, f"Series {scan_id} ({what}) left out by the series filter.")
+            )
         scans.append(
             {
                 "id": scan_id,
@@ -208,7 +217,8 @@ def build(db: DBSession, staged: PrearchiveSession) -> Plan:
     _resolve(db, staged)
     result = plan(db, staged)
     staged.scans = result.scans
-    kept = [p for p in staged.problems if "arrived again with other bytes" in p]
-    staged.problems = kept + result.problems + result.conflicts
+    kept = [p for p in problems_.load(staged.problem_records) if p.kind in problems_.KEPT_BY_BUILD]
+    conflicts = [Problem(Kind.CONFLICT, text) for text in result.conflicts]
+    staged.problem_records = problems_.store([*kept, *result.problems, *conflicts])
     staged.status = Status.CONFLICT if result.conflicts else Status.READY
     return result

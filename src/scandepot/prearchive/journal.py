@@ -4,9 +4,10 @@ before the change, so that a process killed mid-archive can be undone at start-u
 Archiving a staged session links its spool files into the archive and, with overwrite,
 replaces archived files (keeping a backup of each), all before one catalog commit. A
 crash before that commit leaves links the catalog does not know and replaced files
-whose catalogued checksums are the old ones. The journal, ``prearchive/{id}/archiving.json``
-beside the spool, is rewritten (durably, through storage/) before each scan's changes:
-the folders the session's series are linked into, and each replacement's backup.
+whose catalogued checksums are the old ones. The archive's file changes
+(:class:`~scandepot.storage.changes.Changes`) are written down in a journal,
+``prearchive/{id}/archiving.json`` beside the spool, before they are made: each link
+and each replacement's backup.
 
 The commit deletes the staged session, and its spool folder (journal included) goes with
 it: a journal found beside a staged session that still exists is an archive that did
@@ -21,11 +22,14 @@ import logging
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom import uids
 from scandepot.errors import Invalid
+from scandepot.storage import spool
+from scandepot.storage.changes import undo_journal
 
 log = logging.getLogger("scandepot.prearchive")
 
@@ -43,41 +47,19 @@ def archive_name(sop_instance_uid: str) -> str:
     return f"{sop_instance_uid}.dcm"
 
 
-class Journal:
-    """The archive folder changes of one archive, recorded before they are made."""
-
-    def __init__(self, ctx: Context, prearchive_id: int) -> None:
-        self._ctx = ctx
-        self.path = ctx.store.data_dir / "prearchive" / str(prearchive_id) / NAME
-        self._links: list[tuple[str, str]] = []  # (archive folder, SeriesInstanceUID)
-        self._replaced: list[tuple[str, str]] = []  # (backup in tmp/, archived file)
-
-    def will_link(self, folder: Path, series: str) -> None:
-        self._links.append((self._relative(folder), series))
-
-    def will_replace(self, backup: Path, dest: Path) -> None:
-        self._replaced.append((self._relative(backup), self._relative(dest)))
-
-    def write(self) -> None:
-        """Make what was announced durable; call before making the changes."""
-        body = json.dumps({"links": self._links, "replaced": self._replaced}).encode()
-        self._ctx.store.write(self.path, [body], overwrite=True)
-
-    def remove(self) -> None:
-        self._ctx.store.remove_file(self.path)
-
-    def _relative(self, path: Path) -> str:
-        return str(path.relative_to(self._ctx.store.data_dir))
+def path(ctx: Context, prearchive_id: int) -> Path:
+    """The journal of an archive of the staged session ``prearchive_id``."""
+    return spool.folder(ctx.store, prearchive_id) / NAME
 
 
 def pending(ctx: Context) -> list[int]:
     """The staged sessions whose spool holds a journal: archives that did not commit."""
-    spool = ctx.store.data_dir / "prearchive"
-    if not spool.is_dir():
+    root = spool.root(ctx.store)
+    if not root.is_dir():
         return []
     return sorted(
         int(folder.name)
-        for folder in spool.iterdir()
+        for folder in root.iterdir()
         if folder.name.isdigit() and (folder / NAME).is_file()
     )
 
@@ -92,35 +74,48 @@ def undo(ctx: Context, prearchive_id: int) -> int:
     Only a link that is the spool file itself is removed (the same inode): a file that
     was in the archive before is never touched, and a backup is put back only over the
     name it was taken from."""
-    journal = ctx.store.data_dir / "prearchive" / str(prearchive_id) / NAME
+    journal = path(ctx, prearchive_id)
     with ctx.db.write() as db:
         staged = db.get(PrearchiveSession, prearchive_id, with_for_update=True)
         if staged is None or not journal.is_file():
             return 0  # committed meanwhile, or undone by the archive itself
         try:
-            entries = json.loads(journal.read_bytes())
-            links = [(str(f), str(s)) for f, s in entries.get("links", [])]
-            replaced = [(str(b), str(d)) for b, d in entries.get("replaced", [])]
-        except (OSError, ValueError, TypeError) as exc:
-            # Written atomically, so only a hand-edited journal gets here; the spool stays.
+            body = journal.read_bytes()
+        except OSError as exc:
             log.error("archive journal of staged session %d unreadable: %s", prearchive_id, exc)
             return 0
-        rows = db.execute(
-            select(Instance.SeriesInstanceUID, Instance.SOPInstanceUID, Instance.spool_path).where(
-                Instance.prearchive_id == prearchive_id, Instance.spool_path.is_not(None)
-            )
-        ).all()
-        by_series: dict[str, list[tuple[str, str]]] = {}
-        for series, sop, spool_path in rows:
-            if uids.is_valid(sop):
-                by_series.setdefault(series, []).append((sop, str(spool_path)))
-        undone = ctx.store.take_back(
-            [
-                (f"{spool_path}", f"{folder}/{sop}.dcm")
-                for folder, series in links
-                for sop, spool_path in by_series.get(series, [])
-            ],
-            replaced,
+        if body.startswith(b'{"links"'):
+            return _undo_whole(ctx, db, prearchive_id, journal, body)
+        return undo_journal(ctx.store, journal)
+
+
+def _undo_whole(ctx: Context, db: DBSession, prearchive_id: int, journal: Path, body: bytes) -> int:
+    """A journal written whole by an earlier version, left by a crash before an upgrade:
+    the folders each series was linked into, and the backups."""
+    try:
+        entries = json.loads(body)
+        links = [(str(f), str(s)) for f, s in entries.get("links", [])]
+        replaced = [(str(b), str(d)) for b, d in entries.get("replaced", [])]
+    except (ValueError, TypeError) as exc:
+        # Written atomically, so only a hand-edited journal gets here; the spool stays.
+        log.error("archive journal of staged session %d unreadable: %s", prearchive_id, exc)
+        return 0
+    rows = db.execute(
+        select(Instance.SeriesInstanceUID, Instance.SOPInstanceUID, Instance.spool_path).where(
+            Instance.prearchive_id == prearchive_id, Instance.spool_path.is_not(None)
         )
-        ctx.store.remove_file(journal)
+    ).all()
+    by_series: dict[str, list[tuple[str, str]]] = {}
+    for series, sop, spool_path in rows:
+        if uids.is_valid(sop):
+            by_series.setdefault(series, []).append((sop, str(spool_path)))
+    undone = ctx.store.take_back(
+        [
+            (f"{spool_path}", f"{folder}/{sop}.dcm")
+            for folder, series in links
+            for sop, spool_path in by_series.get(series, [])
+        ],
+        replaced,
+    )
+    ctx.store.remove_file(journal)
     return undone

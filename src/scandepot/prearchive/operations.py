@@ -20,14 +20,17 @@ from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects
-from scandepot.catalog.archive import Project, UploadDestination
+from scandepot.catalog.archive import Project
 from scandepot.catalog.labels import by_label, check_label
 from scandepot.catalog.paging import Page, PageRequest, paginate
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound, Unauthorized
-from scandepot.prearchive import archiver, builder
+from scandepot.prearchive import archiver, builder, problems
 from scandepot.prearchive.archiver import Archived
+from scandepot.prearchive.destination import archives_after_build
+from scandepot.prearchive.problems import Kind
+from scandepot.storage import spool
 
 VISIBLE = Action.PREARCHIVE.level  # the level below which staged sessions stay unseen
 
@@ -176,7 +179,7 @@ def relabel(ctx: Context, actor: Actor, staged_id: int, data: Relabel) -> Staged
                 )
             changes["project"] = staged.project_key or None
             staged.project_key = target.label
-            staged.problems = [p for p in staged.problems if not p.startswith("Project '")]
+            staged.problem_records = problems.without(staged.problem_records, Kind.PROJECT)
         if data.subject is not None:
             changes["subject"] = staged.subject
             staged.subject = check_label(data.subject, field="subject")
@@ -212,7 +215,7 @@ def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = Fal
         destination = db.scalar(
             select(Project.upload_destination).where(Project.label == staged.project_key)
         )
-        if destination in (None, UploadDestination.PREARCHIVE) or overwrite:
+        if not archives_after_build(destination) or overwrite:
             staged = load(db, actor, staged_id, Action.ARCHIVE)
         _busy(staged)
     return archiver.archive(ctx, actor, staged_id, overwrite=overwrite)
@@ -231,4 +234,4 @@ def delete(ctx: Context, actor: Actor, staged_id: int) -> None:
             StudyInstanceUID=staged.StudyInstanceUID,
         )
         db.delete(staged)
-    ctx.store.remove_tree(ctx.store.data_dir / "prearchive" / str(staged_id))
+    ctx.store.remove_tree(spool.folder(ctx.store, staged_id))

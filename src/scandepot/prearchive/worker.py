@@ -13,12 +13,14 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 
 from scandepot.access.actors import SYSTEM
-from scandepot.catalog.archive import Project, UploadDestination
+from scandepot.catalog.archive import Project
 from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
-from scandepot.prearchive import archiver, builder, digests, journal
+from scandepot.prearchive import archiver, builder, digests, journal, problems
+from scandepot.prearchive.destination import AUTOMATIC, archives_after_build, overwrites
+from scandepot.storage import spool
 
 log = logging.getLogger("scandepot.prearchive")
 
@@ -53,12 +55,11 @@ def build_one(ctx: Context, staged_id: int) -> str:
             )
         status, held = staged.status, staged.hold
     if status == Status.CONFLICT or staged.project_key == UNASSIGNED:
-        archiver.needs_attention(ctx, staged, "; ".join(plan.conflicts or plan.problems))
+        archiver.needs_attention(ctx, staged, plan.reasons())
         return status
-    if not held and destination in (UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE):
-        overwrite = destination == UploadDestination.ARCHIVE_OVERWRITE
+    if not held and archives_after_build(destination):
         try:
-            archiver.archive(ctx, SYSTEM, staged_id, overwrite=overwrite)
+            archiver.archive(ctx, SYSTEM, staged_id, overwrite=overwrites(destination))
         except ScandepotError as exc:
             log.warning("staged session %d not archived: %s", staged_id, exc.message)
             archiver.needs_attention(ctx, staged, exc.message)
@@ -76,7 +77,8 @@ def _fail(ctx: Context, staged_id: int, reason: str) -> None:
         staged = db.get(PrearchiveSession, staged_id)
         if staged is not None:
             staged.status = Status.ERROR
-            staged.problems = [*staged.problems, reason]
+            failed = problems.Problem(problems.Kind.FAILED, reason)
+            staged.problem_records = [*staged.problem_records, failed.stored()]
 
 
 # A session with no new instance for this long (or the quiet time, if shorter) has the
@@ -151,11 +153,7 @@ def recover(ctx: Context) -> None:
             log.warning(
                 "staged session %d: an interrupted archive undone (%d files)", staged_id, undone
             )
-    automatic = select(Project.label).where(
-        Project.upload_destination.in_(
-            [UploadDestination.ARCHIVE, UploadDestination.ARCHIVE_OVERWRITE]
-        )
-    )
+    automatic = select(Project.label).where(Project.upload_destination.in_(AUTOMATIC))
     with ctx.db.write() as db:
         db.execute(
             update(PrearchiveSession)
@@ -172,9 +170,9 @@ def recover(ctx: Context) -> None:
             .values(status=Status.RECEIVING)
         )
         known = {str(i) for i in db.scalars(select(PrearchiveSession.id))}
-    spool = ctx.store.data_dir / "prearchive"
-    if spool.is_dir():
-        for folder in spool.iterdir():
+    root = spool.root(ctx.store)
+    if root.is_dir():
+        for folder in root.iterdir():
             if folder.is_dir() and folder.name not in known:
                 shutil.rmtree(folder, ignore_errors=True)
 
