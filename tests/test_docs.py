@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import typer.main
 
+from scandepot.access.audit import AuditAction
 from scandepot.app import create_app
 from scandepot.cli.main import app as cli
 from scandepot.settings import Settings
@@ -127,3 +128,14 @@ def test_documented_problem_messages_are_the_real_ones(docs_text: str) -> None:
         if not re.search(pattern, source):
             missing.append(message)
     assert missing == []
+
+
+def test_every_audit_action_is_documented_and_no_other() -> None:
+    """docs/access.md's table of audit actions lists exactly the actions recorded."""
+    text = (DOCS / "access.md").read_text()
+    table = text[text.index("| Action | Recorded when |") :].split("\n\n")[0]
+    documented = set(
+        re.findall(r"^\| `([a-z_]+\.[a-z_]+)`(?:, `([a-z_]+\.[a-z_]+)`)?", table, re.M)
+    )
+    names = {name for pair in documented for name in pair if name}
+    assert names == {action.value for action in AuditAction}

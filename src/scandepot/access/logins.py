@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 
 from scandepot.access import audit, throttle
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.catalog.access import LoginSession, User
 from scandepot.context import Context
 from scandepot.db.base import utcnow
@@ -118,4 +119,4 @@ def close_session(ctx: Context, actor: Actor) -> None:
         return
     with ctx.db.write() as db:
         db.execute(delete(LoginSession).where(LoginSession.id == actor.login_session_id))
-        audit.record(db, actor, "auth.logout")
+        audit.record(db, actor, AuditAction.AUTH_LOGOUT)

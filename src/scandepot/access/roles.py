@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, load_project, role_of
 from scandepot.catalog.access import ProjectRole, Role, User
 from scandepot.context import Context
@@ -74,7 +75,13 @@ def set_role(ctx: Context, actor: Actor, project: str, login: str, role: Role) -
                 raise Conflict(f"'{login}' is the last owner of '{project}'; add another first.")
             current.role = int(role)
         audit.record(
-            db, actor, "project.role_set", project=project, target=login, old=old, new=role.word
+            db,
+            actor,
+            AuditAction.PROJECT_ROLE_SET,
+            project=project,
+            target=login,
+            old=old,
+            new=role.word,
         )
         return Membership(user.login, user.full_name, role)
 
@@ -96,7 +103,7 @@ def remove_role(ctx: Context, actor: Actor, project: str, login: str) -> None:
         audit.record(
             db,
             actor,
-            "project.role_removed",
+            AuditAction.PROJECT_ROLE_REMOVED,
             project=project,
             target=login,
             old=Role(current.role).word,

@@ -13,14 +13,15 @@ import math
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access.audit import AuditAction
 from scandepot.catalog.access import AuditEvent
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
 from scandepot.settings import Settings
 
-FAILED = "auth.login_failed"
-SUCCEEDED = "auth.login"
-PASSWORD_CHANGED = "auth.password_changed"
+FAILED = AuditAction.AUTH_LOGIN_FAILED
+SUCCEEDED = AuditAction.AUTH_LOGIN
+PASSWORD_CHANGED = AuditAction.AUTH_PASSWORD_CHANGED
 
 
 class TooManyAttempts(ScandepotError):

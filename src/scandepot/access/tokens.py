@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import require_signed_in
 from scandepot.catalog.access import ApiToken, User
 from scandepot.catalog.labels import check_label
@@ -71,7 +72,9 @@ def create(ctx: Context, actor: Actor, data: TokenCreate) -> NewToken:
     with ctx.db.write() as db:
         db.add(record)
         db.flush()
-        audit.record(db, actor, "auth.token_created", target=f"token:{record.id}", name=name)
+        audit.record(
+            db, actor, AuditAction.AUTH_TOKEN_CREATED, target=f"token:{record.id}", name=name
+        )
     return NewToken(record, token)
 
 
@@ -100,7 +103,7 @@ def revoke(ctx: Context, actor: Actor, token_id: int) -> None:
         if record is None:
             raise NotFound(f"Token {token_id} not found.", field="token_id")
         record.revoked_at = utcnow()
-        audit.record(db, actor, "auth.token_revoked", target=f"token:{record.id}")
+        audit.record(db, actor, AuditAction.AUTH_TOKEN_REVOKED, target=f"token:{record.id}")
 
 
 def authenticate(ctx: Context, token: str, *, address: str | None) -> Actor | None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit, throttle
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.passwords import (
     MIN_LENGTH,
     generate_password,
@@ -181,7 +182,7 @@ def create(ctx: Context, actor: Actor, data: UserCreate) -> tuple[User, str | No
             enabled=data.enabled,
         )
         db.add(user)
-        audit.record(db, actor, "user.created", target=login, site_admin=data.site_admin)
+        audit.record(db, actor, AuditAction.USER_CREATED, target=login, site_admin=data.site_admin)
     return user, generated
 
 
@@ -201,7 +202,10 @@ def update(ctx: Context, actor: Actor, login: str, data: UserUpdate) -> User:
                 _keep_an_admin(db, user)
             user.enabled = changes["enabled"]
             audit.record(
-                db, actor, "user.enabled" if user.enabled else "user.disabled", target=login
+                db,
+                actor,
+                AuditAction.USER_ENABLED if user.enabled else AuditAction.USER_DISABLED,
+                target=login,
             )
             if not user.enabled:
                 db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
@@ -209,7 +213,9 @@ def update(ctx: Context, actor: Actor, login: str, data: UserUpdate) -> User:
             if not changes["site_admin"]:
                 _keep_an_admin(db, user)
             user.is_site_admin = changes["site_admin"]
-            audit.record(db, actor, "user.site_admin", target=login, site_admin=user.is_site_admin)
+            audit.record(
+                db, actor, AuditAction.USER_SITE_ADMIN, target=login, site_admin=user.is_site_admin
+            )
         if changes.get("password") is not None:
             _set_password(db, actor, user, check_password(changes["password"]))
         return user

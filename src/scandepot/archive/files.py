@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import resources
 from scandepot.archive.resources import OwnerRef
@@ -106,7 +107,7 @@ def commit_upload(
             record.created_at = record.updated_at
         else:
             where = str(owner.resource_files_dir(res.label) / path)
-            audit.record(db, actor, "file.replaced", project=ref.project, target=where)
+            audit.record(db, actor, AuditAction.FILE_REPLACED, project=ref.project, target=where)
         db.flush()
         changes.publish(staged, dest, overwrite=existing is not None)
     return UploadResult(record, created=existing is None)
@@ -128,7 +129,9 @@ def record_download(
 ) -> None:
     """Note in the audit log that ``found`` was sent (whole, or the ``range`` asked for)."""
     target = str(found.path.relative_to(ctx.store.archive))
-    audit.record_now(ctx, actor, "file.downloaded", project=project, target=target, range=range)
+    audit.record_now(
+        ctx, actor, AuditAction.FILE_DOWNLOADED, project=project, target=target, range=range
+    )
 
 
 def list_files(
@@ -166,6 +169,6 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) 
             raise NotFound(f"File '{path}' not found in resource '{resource}'.", field="path")
         db.delete(record)
         where = owner.resource_files_dir(res.label) / path
-        audit.record(db, actor, "file.deleted", project=ref.project, target=str(where))
+        audit.record(db, actor, AuditAction.FILE_DELETED, project=ref.project, target=str(where))
         dest = ctx.archive_path(where)
     ctx.store.remove_file(dest)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import layout
 from scandepot.catalog.access import ProjectRole, Role
@@ -169,7 +170,11 @@ def create(ctx: Context, actor: Actor, data: ProjectCreate) -> ProjectView:
         if actor.user_id is not None:
             db.add(ProjectRole(project_id=project.id, user_id=actor.user_id, role=Role.OWNER))
         audit.record(
-            db, actor, "project.created", project=label, accessibility=project.accessibility
+            db,
+            actor,
+            AuditAction.PROJECT_CREATED,
+            project=label,
+            accessibility=project.accessibility,
         )
     return get(ctx, actor, label)
 
@@ -185,7 +190,7 @@ def update(ctx: Context, actor: Actor, label: str, data: ProjectSettings) -> Pro
                 audit.record(
                     db,
                     actor,
-                    "project.accessibility",
+                    AuditAction.PROJECT_ACCESSIBILITY,
                     project=label,
                     old=project.accessibility,
                     new=str(value),
@@ -193,7 +198,9 @@ def update(ctx: Context, actor: Actor, label: str, data: ProjectSettings) -> Pro
             setattr(project, key, value)
             changed[key] = value
         if changed:
-            audit.record(db, actor, "project.updated", project=label, fields=sorted(changed))
+            audit.record(
+                db, actor, AuditAction.PROJECT_UPDATED, project=label, fields=sorted(changed)
+            )
     return get(ctx, actor, label)
 
 
@@ -218,7 +225,7 @@ def delete(ctx: Context, actor: Actor, label: str, *, recursive: bool = False) -
             )
         db.execute(sql_delete(PrearchiveSession).where(PrearchiveSession.project_key == label))
         db.delete(project)
-        audit.record(db, actor, "project.deleted", project=label, recursive=recursive)
+        audit.record(db, actor, AuditAction.PROJECT_DELETED, project=label, recursive=recursive)
     # The catalog forgets first; a crash before the files go leaves only files that
     # `scandepot check` reports as not catalogued, never a catalog entry without its file.
     ctx.store.remove_tree(ctx.archive_path(layout.project_dir(label)))

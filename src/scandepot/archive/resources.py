@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, scans, sessions, subjects
 from scandepot.archive.layout import Owner
@@ -183,5 +184,7 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, label: str) -> None:
         resource = find(db, owner, label, ref)
         folder = owner.resource_files_dir(resource.label).parent
         db.delete(resource)
-        audit.record(db, actor, "resource.deleted", project=ref.project, target=str(folder))
+        audit.record(
+            db, actor, AuditAction.RESOURCE_DELETED, project=ref.project, target=str(folder)
+        )
     ctx.store.remove_tree(ctx.archive_path(folder))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, sessions
 from scandepot.archive.relocate import relocations
@@ -151,5 +152,7 @@ def delete(ctx: Context, actor: Actor, project: str, session: str, scan: str) ->
         found = load(db, actor, project, session, scan, Action.DELETE)
         folder = _scan_dir(found.session, found.label)
         db.delete(found)
-        audit.record(db, actor, "scan.deleted", project=project, target=f"{session}/{scan}")
+        audit.record(
+            db, actor, AuditAction.SCAN_DELETED, project=project, target=f"{session}/{scan}"
+        )
     ctx.store.remove_tree(ctx.archive_path(folder))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
 from scandepot.archive.relocate import relocations
@@ -200,5 +201,5 @@ def delete(ctx: Context, actor: Actor, project: str, label: str) -> None:
         session = load(db, actor, project, label, Action.DELETE)
         folder = layout.session_dir(session.project.label, session.subject.label, session.label)
         db.delete(session)
-        audit.record(db, actor, "session.deleted", project=project, target=session.label)
+        audit.record(db, actor, AuditAction.SESSION_DELETED, project=project, target=session.label)
     ctx.store.remove_tree(ctx.archive_path(folder))

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
 from scandepot.archive.relocate import relocations
@@ -151,5 +152,5 @@ def delete(
             )
         folder = layout.subject_dir(subject.project.label, subject.label)
         db.delete(subject)
-        audit.record(db, actor, "subject.deleted", project=project, target=subject.label)
+        audit.record(db, actor, AuditAction.SUBJECT_DELETED, project=project, target=subject.label)
     ctx.store.remove_tree(ctx.archive_path(folder))

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.archive.resources import OwnerRef
 from scandepot.context import Context
 from scandepot.db.base import utcnow
@@ -237,7 +238,7 @@ def prepare(
     audit.record_now(
         ctx,
         actor,
-        "download.archive",
+        AuditAction.DOWNLOAD_ARCHIVE,
         project=resolved.project,
         target=filename,
         format=fmt.value,

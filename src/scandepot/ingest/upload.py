@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects, sessions
 from scandepot.catalog.archive import (
@@ -179,7 +180,7 @@ def run(
     audit.record_now(
         ctx,
         actor,
-        "upload.imported",
+        AuditAction.UPLOAD_IMPORTED,
         project=project,
         files=result.files,
         added=sum(s.added for s in result.sessions),

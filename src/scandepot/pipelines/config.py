@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import projects
 from scandepot.catalog.pipelines import PipelineConfig
@@ -201,7 +202,7 @@ def configure(
         audit.record(
             db,
             actor,
-            "pipeline.configured",
+            AuditAction.PIPELINE_CONFIGURED,
             project=project,
             target=name,
             enabled=row.enabled,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import projects, scans, sessions
 from scandepot.catalog.archive import Project, Scan, Session
@@ -149,7 +150,7 @@ def launch(
         audit.record(
             db,
             actor,
-            "job.launched",
+            AuditAction.JOB_LAUNCHED,
             project=project,
             target=job.target,
             job=job.id,
@@ -186,7 +187,7 @@ def rerun(ctx: Context, actor: Actor, project: str, job_id: int) -> Job:
         audit.record(
             db,
             actor,
-            "job.launched",
+            AuditAction.JOB_LAUNCHED,
             project=project,
             target=job.target,
             job=job.id,
@@ -211,7 +212,9 @@ def cancel(ctx: Context, actor: Actor, project: str, job_id: int) -> Job:
             )
         else:
             job.cancel_requested = True
-        audit.record(db, actor, "job.cancelled", project=project, target=job.target, job=job.id)
+        audit.record(
+            db, actor, AuditAction.JOB_CANCELLED, project=project, target=job.target, job=job.id
+        )
     queue.announce_ended(ctx, project, finished)
     return job
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.archive import layout, resources
 from scandepot.catalog.archive import ConflictPolicy, File, Project, Scan, Session, Subject
 from scandepot.catalog.ids import next_accession
@@ -161,7 +162,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
         audit.record(
             db,
             actor,
-            "prearchive.archived",
+            AuditAction.PREARCHIVE_ARCHIVED,
             project=project.label,
             target=f"{subject.label}/{session.label}",
             files=out.files,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects
 from scandepot.catalog.archive import Project
@@ -190,7 +191,7 @@ def relabel(ctx: Context, actor: Actor, staged_id: int, data: Relabel) -> Staged
         audit.record(
             db,
             actor,
-            "prearchive.relabelled",
+            AuditAction.PREARCHIVE_RELABELLED,
             project=staged.project_key or None,
             target=f"prearchive:{staged.id}",
             **{f"old_{k}": v for k, v in changes.items()},
@@ -228,7 +229,7 @@ def delete(ctx: Context, actor: Actor, staged_id: int) -> None:
         audit.record(
             db,
             actor,
-            "prearchive.deleted",
+            AuditAction.PREARCHIVE_DELETED,
             project=staged.project_key or None,
             target=f"prearchive:{staged.id}",
             StudyInstanceUID=staged.StudyInstanceUID,
