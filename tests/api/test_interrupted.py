@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session as ORMSession
+from sqlalchemy import event, func, select
 
 from scandepot.archive.check import check
 from scandepot.catalog.archive import File
@@ -52,24 +53,25 @@ def test_crash_while_writing_bytes(
     assert list(ctx.store.tmp.iterdir()) == []
 
 
-def test_crash_between_rename_and_commit(
-    client: TestClient, ctx: Context, tree: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_crash_between_rename_and_commit(client: TestClient, ctx: Context, tree: None) -> None:
     client.put(f"{scan_files_url()}/keep.dcm", content=b"old", auth=ADMIN)
 
-    def failing_commit(self: ORMSession) -> None:
+    def failing_commit(_connection: Any) -> None:
         raise OSError("connection to the database lost")
 
-    monkeypatch.setattr(ORMSession, "commit", failing_commit)
-    client_no_raise = TestClient(client.app, raise_server_exceptions=False)
-    r = client_no_raise.put(f"{scan_files_url()}/new.dcm", content=b"new", auth=ADMIN)
-    assert r.status_code == 500
-    # Overwrite: the replaced bytes come back when the catalog change fails.
-    r = client_no_raise.put(
-        f"{scan_files_url()}/keep.dcm?overwrite=true", content=b"newer", auth=ADMIN
-    )
-    assert r.status_code == 500
-    monkeypatch.undo()
+    # The database's own commit fails, whichever way the service reaches it.
+    event.listen(ctx.db.engine, "commit", failing_commit)
+    try:
+        client_no_raise = TestClient(client.app, raise_server_exceptions=False)
+        r = client_no_raise.put(f"{scan_files_url()}/new.dcm", content=b"new", auth=ADMIN)
+        assert r.status_code == 500
+        # Overwrite: the replaced bytes come back when the catalog change fails.
+        r = client_no_raise.put(
+            f"{scan_files_url()}/keep.dcm?overwrite=true", content=b"newer", auth=ADMIN
+        )
+        assert r.status_code == 500
+    finally:
+        event.remove(ctx.db.engine, "commit", failing_commit)
 
     assert files_in_catalog(ctx) == 1
     assert [p.rsplit("/", 1)[1] for p in visible_files(ctx)] == ["keep.dcm"]
