@@ -127,18 +127,6 @@ def sign_in(
     return actor
 
 
-def authenticate_password(
-    ctx: Context, login: str, password: str, *, address: str | None = None
-) -> Actor | None:
-    """For callers that only need a yes or no (no rate limit, no audit)."""
-    with ctx.db.read() as db:
-        user = db.scalar(select(User).where(User.login == login))
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.enabled:
-        return None
-    return actor_for(user, address=address, via="password")
-
-
 def list_users(
     ctx: Context, actor: Actor, page: PageRequest, *, q: str | None = None
 ) -> Page[User]:

@@ -136,17 +136,6 @@ def _staging_session(
     return staged.id
 
 
-def _archived_copy(db: DBSession, project_id: int, header: Header) -> str | None:
-    """The SHA-256 of this project's archived instance with the same UID, if any."""
-    return db.scalar(
-        select(Instance.sha256)
-        .join(Scan, Instance.scan_id == Scan.id)
-        .join(Session, Scan.session_id == Session.id)
-        .where(Instance.SOPInstanceUID == header.SOPInstanceUID, Session.project_id == project_id)
-        .limit(1)
-    )
-
-
 @dataclass(slots=True)
 class Incoming:
     """One instance to file: its bytes written to ``staged`` (not yet fsynced), its

@@ -29,7 +29,6 @@ from scandepot.web.render import back_to_form, page, redirect
 
 router = APIRouter()
 
-PAGE_SIZES = (25, 50, 100, 200)
 Text = Annotated[str | None, Query(max_length=200)]
 Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=200)]
