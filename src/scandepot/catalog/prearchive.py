@@ -19,7 +19,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     Time,
     UniqueConstraint,
     false,
@@ -61,7 +60,6 @@ class PrearchiveSession(Base):
         "problems", JSON, nullable=False, default=list
     )
     scans: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
-    overwrite: Mapped[bool] = mapped_column(default=False, nullable=False)
     # Set by uploads to the prearchive: built when quiet, but archived only on request,
     # whatever the project's upload destination.
     hold: Mapped[bool] = mapped_column(default=False, nullable=False, server_default=false())
@@ -157,4 +155,3 @@ class Instance(Base):
     # unless someone archives with overwrite (ConflictPolicy.KEEP) or used (REPLACE).
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    note: Mapped[str | None] = mapped_column(Text)
