@@ -17,14 +17,10 @@ every backup back, whatever status the session shows.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session as DBSession
-
-from scandepot.catalog.prearchive import Instance, PrearchiveSession
+from scandepot.catalog.prearchive import PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom import uids
 from scandepot.errors import Invalid
@@ -80,42 +76,7 @@ def undo(ctx: Context, prearchive_id: int) -> int:
         if staged is None or not journal.is_file():
             return 0  # committed meanwhile, or undone by the archive itself
         try:
-            body = journal.read_bytes()
+            return undo_journal(ctx.store, journal)
         except OSError as exc:
             log.error("archive journal of staged session %d unreadable: %s", prearchive_id, exc)
             return 0
-        if body.startswith(b'{"links"'):
-            return _undo_whole(ctx, db, prearchive_id, journal, body)
-        return undo_journal(ctx.store, journal)
-
-
-def _undo_whole(ctx: Context, db: DBSession, prearchive_id: int, journal: Path, body: bytes) -> int:
-    """A journal written whole by an earlier version, left by a crash before an upgrade:
-    the folders each series was linked into, and the backups."""
-    try:
-        entries = json.loads(body)
-        links = [(str(f), str(s)) for f, s in entries.get("links", [])]
-        replaced = [(str(b), str(d)) for b, d in entries.get("replaced", [])]
-    except (ValueError, TypeError) as exc:
-        # Written atomically, so only a hand-edited journal gets here; the spool stays.
-        log.error("archive journal of staged session %d unreadable: %s", prearchive_id, exc)
-        return 0
-    rows = db.execute(
-        select(Instance.SeriesInstanceUID, Instance.SOPInstanceUID, Instance.spool_path).where(
-            Instance.prearchive_id == prearchive_id, Instance.spool_path.is_not(None)
-        )
-    ).all()
-    by_series: dict[str, list[tuple[str, str]]] = {}
-    for series, sop, spool_path in rows:
-        if uids.is_valid(sop):
-            by_series.setdefault(series, []).append((sop, str(spool_path)))
-    undone = ctx.store.take_back(
-        [
-            (f"{spool_path}", f"{folder}/{sop}.dcm")
-            for folder, series in links
-            for sop, spool_path in by_series.get(series, [])
-        ],
-        replaced,
-    )
-    ctx.store.remove_file(journal)
-    return undone
