@@ -1,6 +1,7 @@
 """Engines and units of work.
 
-Reads run concurrently. Writes go through :meth:`Database.write`: on SQLite one writer at
+Reads run concurrently. Writes go through one writer (:meth:`Database.write_connection`,
+and :meth:`Database.write`, the ORM over it): on SQLite one writer at
 a time (a process-wide lock, then ``BEGIN IMMEDIATE`` so that writers in other processes
 queue on the database lock instead of failing half-way with "database is locked"); on
 PostgreSQL writers run side by side and take row locks where they need them.
@@ -37,7 +38,7 @@ class Database:
         self._write_lock = threading.Lock()
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._writer = sessionmaker(expire_on_commit=False)
         self._write_connection: Connection | None = None  # SQLite: see write_connection
 
     @contextmanager
@@ -49,23 +50,25 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A unit of work committed at the end of the block, rolled back on any error."""
-        lock = self._write_lock if self.is_sqlite else None
-        if lock is not None:
-            lock.acquire()
-        try:
-            with _full_as_out_of_space(), self._writer() as session, session.begin():
+        """A unit of work committed at the end of the block, rolled back on any error: the
+        ORM's face of :meth:`write_connection`, on the same writer."""
+        with self._writer_connection() as connection, _full_as_out_of_space():
+            with self._writer(bind=connection) as session, session.begin():
                 yield session
-        finally:
-            if lock is not None:
-                lock.release()
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
-        """:meth:`write` for Core statements: the same locking, without an ORM session
-        (the receiver's hot path, where the session's own cost shows)."""
-        if not self.is_sqlite:
-            with _full_as_out_of_space(), self._write_engine.begin() as connection:
+        """The one way to write: a transaction on the writer's connection, committed at the
+        end of the block. :meth:`write` runs an ORM session on it; the receiver's hot path
+        runs statements compiled once (:mod:`scandepot.db.prepared`) on its cursor."""
+        with self._writer_connection() as connection, _full_as_out_of_space():
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def _writer_connection(self) -> Iterator[Connection]:
+        if not self.is_sqlite:  # writers run side by side, taking row locks
+            with self._write_engine.connect() as connection:
                 yield connection
             return
         # SQLite has one writer at a time, so one connection, kept, serves them all: a
@@ -74,8 +77,7 @@ class Database:
             kept = self._write_connection
             if kept is None or kept.closed or kept.invalidated:
                 kept = self._write_connection = self._write_engine.connect()
-            with _full_as_out_of_space(), kept.begin():
-                yield kept
+            yield kept
 
     def dispose(self) -> None:
         with self._write_lock:

@@ -11,20 +11,21 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.catalog.archive import Project, Scan, Session
 from scandepot.catalog.ids import next_value
-from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
 from scandepot.context import Context
-from scandepot.db.base import UTCDateTime, utcnow
+from scandepot.db import prepared
+from scandepot.db.base import utcnow
 from scandepot.dicom.headers import Header, read_header
 from scandepot.dicom.routing import Route, route
 from scandepot.errors import Conflict
+from scandepot.ingest.statements import STATEMENTS, Statements
 from scandepot.prearchive import digests, problems
 from scandepot.storage import spool
 from scandepot.storage.store import StagedFile, fsync_dir
@@ -189,142 +190,9 @@ class Placements:
         self._by_study.pop((project, study), None)
 
 
-class _Raw:
-    """A Core statement compiled once for a dialect and run on the DBAPI cursor: the hot
-    path's few statements, without SQLAlchemy's per-execution work (several times the
-    cost of the statement itself on SQLite)."""
-
-    def __init__(self, statement: Any, dialect: Any, *, as_stored: tuple[str, ...] = ()) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql: str = compiled.string
-        self.order: list[str] | None = list(compiled.positiontup) if compiled.positional else None
-        self.processors: dict[str, Any] = {}
-        self.fixed: dict[str, Any] = {}  # values given in the statement (a LIMIT, a status)
-        for name, bind in compiled.binds.items():
-            processor = bind.type.bind_processor(dialect)
-            if not bind.required:
-                value = bind.effective_value
-                self.fixed[name] = processor(value) if processor is not None else value
-            elif processor is not None and name not in as_stored:
-                self.processors[name] = processor
-
-    def run(self, cursor: Any, params: dict[str, Any]) -> Any:
-        params.update(self.fixed)
-        for name, processor in self.processors.items():
-            params[name] = processor(params[name])
-        if self.order is not None:
-            return cursor.execute(self.sql, [params[name] for name in self.order])
-        return cursor.execute(self.sql, params)
-
-
-class _Statements:
-    def __init__(self, dialect: Any) -> None:
-        i = cast(Table, Instance.__table__)
-        s = cast(Table, PrearchiveSession.__table__)
-        self.created = _Raw(
-            select(s.c.created_at).where(s.c.id == bindparam("staging_id")), dialect
-        )
-        # Project IDs in routing match ignoring case, as labels do (catalog.labels).
-        self.project = _Raw(
-            select(Project.id, Project.label)
-            .where(func.lower(Project.label) == func.lower(bindparam("label")))
-            .order_by(Project.label != bindparam("exact"))
-            .limit(1),
-            dialect,
-        )
-        self.held = _Raw(
-            select(i.c.id, i.c.sha256, i.c.spool_path, i.c.size)
-            .where(
-                i.c.prearchive_id == bindparam("staging_id"),
-                i.c.sop_instance_uid == bindparam("sop"),
-                i.c.duplicate_of.is_(None),
-            )
-            .limit(1),
-            dialect,
-        )
-        owner = (
-            (s.c.id == bindparam("staging_id"))
-            & (s.c.project_key == bindparam("key"))
-            & (s.c.study_instance_uid == bindparam("study"))
-            & (s.c.created_at == bindparam("created"))
-        )
-        stamp = {
-            "last_received_at": bindparam("now", type_=s.c.last_received_at.type),
-            "updated_at": bindparam("now2", type_=UTCDateTime),
-        }
-        # "created" is passed back as the created query returned it, unconverted.
-        self.touch = _Raw(update(s).where(owner).values(stamp), dialect, as_stored=("created",))
-        self.touch_receiving = _Raw(
-            update(s).where(owner).values({**stamp, "status": Status.RECEIVING.value}),
-            dialect,
-            as_stored=("created",),
-        )
-        archived_in_project = (
-            select(i.c.sha256)
-            .join(Scan, i.c.scan_id == Scan.id)
-            .join(Session, Scan.session_id == Session.id)
-            .where(Session.project_id == bindparam("project_id"))
-        )
-        self.spooled = _Raw(
-            select(i.c.id).where(i.c.spool_path == bindparam("spool_path")).limit(1), dialect
-        )
-        self.fill = _Raw(
-            update(i)
-            .where(i.c.id == bindparam("instance_id"))
-            .values(
-                md5=bindparam("new_md5"),
-                sha256=bindparam("new_sha256"),
-                crc32=bindparam("new_crc32"),
-            ),
-            dialect,
-        )
-        self.archived_series = _Raw(
-            archived_in_project.where(i.c.series_instance_uid == bindparam("series")).limit(1),
-            dialect,
-        )
-        self.archived_copy = _Raw(
-            archived_in_project.where(i.c.sop_instance_uid == bindparam("sop")).limit(1), dialect
-        )
-        columns = [
-            "prearchive_id",
-            "sop_instance_uid",
-            "sop_class_uid",
-            "transfer_syntax_uid",
-            "study_instance_uid",
-            "series_instance_uid",
-            "series_number",
-            "series_description",
-            "modality",
-            "body_part_examined",
-            "instance_number",
-            "number_of_frames",
-            "spool_path",
-            "size",
-            "md5",
-            "sha256",
-            "crc32",
-            "duplicate_of",
-            "received_at",
-        ]
-        self.insert = _Raw(
-            insert(i).values({c: bindparam(c, type_=i.c[c].type) for c in columns}), dialect
-        )
-
-
-_statements: dict[str, _Statements] = {}
-
-
-def _prepared(conn: Connection) -> _Statements:
-    dialect = conn.dialect
-    found = _statements.get(dialect.name)
-    if found is None:
-        found = _statements[dialect.name] = _Statements(dialect)
-    return found
-
-
 def _archived(
     cursor: Any,
-    sql: _Statements,
+    sql: Statements,
     project_id: int,
     header: Header,
     staged: StagedFile,
@@ -345,7 +213,7 @@ def _archived(
     return found is not None and found[0] == staged.seal().sha256
 
 
-def _held_sha256(ctx: Context, cursor: Any, sql: _Statements, held: Any) -> str:
+def _held_sha256(ctx: Context, cursor: Any, sql: Statements, held: Any) -> str:
     """The SHA-256 of a staged instance, computed now (and recorded) if it has none yet."""
     instance_id, sha256, path, size = held
     if sha256 is not None:
@@ -364,7 +232,7 @@ def _held_sha256(ctx: Context, cursor: Any, sql: _Statements, held: Any) -> str:
 def _place(
     conn: Connection,
     cursor: Any,
-    sql: _Statements,
+    sql: Statements,
     header: Header,
     routed: Route,
     source: Source,
@@ -404,21 +272,53 @@ def _place(
     return _Placement(project_id, project_key, staging_id, created, clean)
 
 
+@dataclass(frozen=True, slots=True)
+class _Filing:
+    """Where one instance goes, and what its staged session holds of it already."""
+
+    place: _Placement
+    held: Any  # the staged instance of the same SOP Instance UID (a row), or None
+    name: str  # its spool name, relative to the data folder
+    known: bool  # this very copy (same bytes) is held already
+
+
 def _file_one(
-    ctx: Context, conn: Connection, cursor: Any, sql: _Statements, item: Incoming, now: dt.datetime
+    ctx: Context, conn: Connection, cursor: Any, sql: Statements, item: Incoming, now: dt.datetime
 ) -> None:
+    size = item.staged.end()  # hashed here only if a copy must be compared: see digests
+    filing = _find_place(ctx, conn, cursor, sql, item, now)
+    if filing is None:  # the project holds this very instance archived
+        item.result = Received(None, duplicate=True)
+        return
+    if filing.known:
+        item.result = Received(filing.place.staging_id, duplicate=True)
+        return
+    dest = ctx.store.data_dir / filing.name
+    _link(cursor, sql, item, filing, dest)
+    item.dest = dest
+    sql.insert.run(cursor, _instance_row(item, filing, size, now))
+    if filing.held is not None:
+        _note_arrived_again(conn, filing.place.staging_id, item.header.SOPInstanceUID)
+    item.result = Received(filing.place.staging_id, conflict=filing.held is not None)
+
+
+def _find_place(
+    ctx: Context, conn: Connection, cursor: Any, sql: Statements, item: Incoming, now: dt.datetime
+) -> _Filing | None:
+    """The staged session ``item`` goes into, its row touched in this transaction; None
+    when the project holds this very instance archived. A remembered placement whose row
+    changed meanwhile (archived, deleted, moved, re-created) is dropped, and the instance
+    placed afresh."""
     header, source, staged = item.header, item.source, item.staged
-    size = staged.end()  # hashed here only if a copy must be compared: see digests
     routed = route_for(header, source)
     placements = item.placements or Placements()
-    study, series, sop = header.StudyInstanceUID, header.SeriesInstanceUID, header.SOPInstanceUID
+    study = header.StudyInstanceUID
     place = placements.get(routed.project, study)
     for _attempt in range(2):
         if place is None:
             place = _place(conn, cursor, sql, header, routed, source, staged)
             if place is None:
-                item.result = Received(None, duplicate=True)
-                return
+                return None
             placements.put(routed.project, study, place)
         elif (
             place.project_id is not None
@@ -427,86 +327,102 @@ def _file_one(
         ):
             # A copy found is found in the catalog as it is now. A look-up skipped for a
             # clean series is made again if the entry proves stale (the touch below).
-            item.result = Received(None, duplicate=True)
-            return
-        held = sql.held.run(cursor, {"staging_id": place.staging_id, "sop": sop}).fetchone()
-        conflict = held is not None
-        same = conflict and _held_sha256(ctx, cursor, sql, held) == staged.seal().sha256
-        name = spool.name(
-            place.staging_id, series, sop, f".{staged.seal().sha256[:12]}" if conflict else ""
-        )
-        dest = ctx.store.data_dir / name
-        known = same or (conflict and dest.exists())  # this very copy arrived before
-        touch = sql.touch if known else sql.touch_receiving
-        owner = {
-            "staging_id": place.staging_id,
-            "key": place.project_key,
-            "study": study,
-            "created": place.created,
-            "now": now,
-            "now2": now,
-        }
-        if touch.run(cursor, owner).rowcount == 1:
-            break
-        placements.drop(routed.project, study)  # archived, deleted or moved meanwhile
+            return None
+        filing = _compare_held(ctx, cursor, sql, item, place)
+        if _touch(cursor, sql, filing, study, now):
+            return filing
+        placements.drop(routed.project, study)
         place = None
-    else:
-        raise RuntimeError(f"the staging session of study {study} changed while filing")
-    if known:
-        item.result = Received(place.staging_id, duplicate=True)
-        return
+    raise RuntimeError(f"the staging session of study {study} changed while filing")
+
+
+def _compare_held(
+    ctx: Context, cursor: Any, sql: Statements, item: Incoming, place: _Placement
+) -> _Filing:
+    """An instance already held under the same UID is compared by its bytes: the same
+    bytes are known; other bytes are kept beside it, under a name of their own."""
+    sop = item.header.SOPInstanceUID
+    held = sql.held.run(cursor, {"staging_id": place.staging_id, "sop": sop}).fetchone()
+    if held is None:
+        name = spool.name(place.staging_id, item.header.SeriesInstanceUID, sop, "")
+        return _Filing(place, None, name, known=False)
+    incoming = item.staged.seal().sha256
+    name = spool.name(place.staging_id, item.header.SeriesInstanceUID, sop, f".{incoming[:12]}")
+    same = _held_sha256(ctx, cursor, sql, held) == incoming
+    # Other bytes already kept under their own name: this very copy arrived before.
+    known = same or (ctx.store.data_dir / name).exists()
+    return _Filing(place, held, name, known)
+
+
+def _touch(cursor: Any, sql: Statements, filing: _Filing, study: str, now: dt.datetime) -> bool:
+    """Stamp the staged session as receiving, if its row is still the one placed."""
+    place = filing.place
+    touch = sql.touch if filing.known else sql.touch_receiving
+    owner = {
+        "staging_id": place.staging_id,
+        "key": place.project_key,
+        "study": study,
+        "created": place.created,
+        "now": now,
+        "now2": now,
+    }
+    return bool(touch.run(cursor, owner).rowcount == 1)
+
+
+def _link(cursor: Any, sql: Statements, item: Incoming, filing: _Filing, dest: Path) -> None:
     try:
-        staged.link(dest)
+        item.staged.link(dest)
     except Conflict:
         # A name left by a writer killed before its commit may be replaced; a name the
         # catalog knows never is (PS3.5 UIDs cannot reach outside the spool, but a file
         # that is in the catalog stays as it is whatever arrives).
-        if conflict or sql.spooled.run(cursor, {"spool_path": name}).fetchone() is not None:
+        known = sql.spooled.run(cursor, {"spool_path": filing.name}).fetchone() is not None
+        if filing.held is not None or known:
+            sop = item.header.SOPInstanceUID
             raise Conflict(
                 f"Instance {sop} would replace a staged file the catalog holds.", field="dicom"
             ) from None
-        staged.link(dest, replace_orphan=True)
-    digest = staged.digest
-    item.dest = dest
-    sql.insert.run(
-        cursor,
-        {
-            "prearchive_id": place.staging_id,
-            "sop_instance_uid": sop,
-            "sop_class_uid": header.SOPClassUID,
-            "transfer_syntax_uid": header.TransferSyntaxUID,
-            "study_instance_uid": study,
-            "series_instance_uid": series,
-            "series_number": header.SeriesNumber,
-            "series_description": header.SeriesDescription,
-            "modality": header.Modality,
-            "body_part_examined": header.BodyPartExamined,
-            "instance_number": header.InstanceNumber,
-            "number_of_frames": header.NumberOfFrames,
-            "spool_path": name,
-            "size": size,
-            "md5": digest.md5 if digest is not None else None,
-            "sha256": digest.sha256 if digest is not None else None,
-            "crc32": digest.crc32 if digest is not None else None,
-            "duplicate_of": held[0] if held is not None else None,
-            "received_at": now,
-        },
+        item.staged.link(dest, replace_orphan=True)
+
+
+def _instance_row(item: Incoming, filing: _Filing, size: int, now: dt.datetime) -> dict[str, Any]:
+    header, digest = item.header, item.staged.digest
+    return {
+        "prearchive_id": filing.place.staging_id,
+        "sop_instance_uid": header.SOPInstanceUID,
+        "sop_class_uid": header.SOPClassUID,
+        "transfer_syntax_uid": header.TransferSyntaxUID,
+        "study_instance_uid": header.StudyInstanceUID,
+        "series_instance_uid": header.SeriesInstanceUID,
+        "series_number": header.SeriesNumber,
+        "series_description": header.SeriesDescription,
+        "modality": header.Modality,
+        "body_part_examined": header.BodyPartExamined,
+        "instance_number": header.InstanceNumber,
+        "number_of_frames": header.NumberOfFrames,
+        "spool_path": filing.name,
+        "size": size,
+        "md5": digest.md5 if digest is not None else None,
+        "sha256": digest.sha256 if digest is not None else None,
+        "crc32": digest.crc32 if digest is not None else None,
+        "duplicate_of": filing.held[0] if filing.held is not None else None,
+        "received_at": now,
+    }
+
+
+def _note_arrived_again(conn: Connection, staging_id: int, sop: str) -> None:
+    """The staged session's problems say that an instance arrived again with other bytes."""
+    stored = conn.scalar(
+        select(PrearchiveSession.problem_records).where(PrearchiveSession.id == staging_id)
     )
-    if conflict:
-        stored = conn.scalar(
-            select(PrearchiveSession.problem_records).where(
-                PrearchiveSession.id == place.staging_id
+    if stored is not None:
+        noted = problems.add(stored, problems.arrived_again(sop))
+        if noted != stored:
+            conn.execute(
+                update(PrearchiveSession)
+                .where(PrearchiveSession.id == staging_id)
+                .values(problem_records=noted)
             )
-        )
-        if stored is not None:
-            noted = problems.add(stored, problems.arrived_again(sop))
-            if noted != stored:
-                conn.execute(
-                    update(PrearchiveSession)
-                    .where(PrearchiveSession.id == place.staging_id)
-                    .values(problem_records=noted)
-                )
-    item.result = Received(place.staging_id, conflict=conflict)
 
 
 def file_batch(ctx: Context, batch: list[Incoming]) -> None:
@@ -522,10 +438,8 @@ def file_batch(ctx: Context, batch: list[Incoming]) -> None:
     now = utcnow()
     try:
         with ctx.db.write_connection() as conn:
-            sql = _prepared(conn)
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            cursor = driver.cursor()
+            sql = STATEMENTS.on(conn)
+            cursor = prepared.cursor(conn)
             single = len(batch) == 1
             # One order for every batch: PostgreSQL row locks are then taken in one order.
             for item in sorted(batch, key=lambda i: i.header.StudyInstanceUID):
