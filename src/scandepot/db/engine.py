@@ -77,7 +77,10 @@ class Database:
             kept = self._write_connection
             if kept is None or kept.closed or kept.invalidated:
                 kept = self._write_connection = self._write_engine.connect()
-            yield kept
+            try:
+                yield kept
+            finally:
+                _end_transaction(kept)
 
     def dispose(self) -> None:
         with self._write_lock:
@@ -85,6 +88,20 @@ class Database:
                 self._write_connection.close()
                 self._write_connection = None
         self.engine.dispose()
+
+
+def _end_transaction(kept: Connection) -> None:
+    """Leave the kept connection with no transaction open, whatever ended the last one (a
+    commit that failed may leave SQLite's transaction open under SQLAlchemy's feet); when
+    that cannot be made sure, it is dropped and the next writer connects afresh."""
+    try:
+        if kept.in_transaction():
+            kept.rollback()
+        driver = kept.connection.driver_connection
+        if driver is not None and driver.in_transaction:
+            driver.rollback()
+    except Exception:
+        kept.invalidate()
 
 
 # SQLITE_FULL (https://sqlite.org/rescode.html#full) and PostgreSQL's disk_full (53100):

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.catalog.ids import next_value
-from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession
 from scandepot.context import Context
 from scandepot.db import prepared
 from scandepot.db.base import utcnow
@@ -27,6 +25,7 @@ from scandepot.dicom.routing import Route, route
 from scandepot.errors import Conflict
 from scandepot.ingest.statements import STATEMENTS, Statements
 from scandepot.prearchive import digests, problems
+from scandepot.prearchive.staged import open_for_study
 from scandepot.storage import spool
 from scandepot.storage.store import StagedFile, fsync_dir
 
@@ -82,59 +81,6 @@ def route_for(header: Header, source: Source) -> Route:
         session=source.session or routed.session,
         rule="given",
     )
-
-
-def _staging_session(
-    db: DBSession, project_key: str, header: Header, routed: Route, source: Source
-) -> int:
-    """The staging session's ID, the session created on the study's first instance."""
-    query = select(PrearchiveSession.id).where(
-        PrearchiveSession.project_key == project_key,
-        PrearchiveSession.StudyInstanceUID == header.StudyInstanceUID,
-    )
-    found = db.scalar(query)
-    if found is not None:
-        return found
-    try:
-        with db.begin_nested():
-            staged = PrearchiveSession(
-                # Never a number used before: it names the spool folder, which an archive
-                # or delete of an earlier session with that number removes after its commit.
-                id=next_value(db, "prearchive"),
-                project_key=project_key,
-                StudyInstanceUID=header.StudyInstanceUID,
-                subject=routed.subject,
-                session=routed.session,
-                status=Status.RECEIVING,
-                routing={"rule": routed.rule, "project": routed.project},
-                problem_records=[],
-                scans=[],
-                source=source.label,
-                hold=source.hold,
-                PatientName=header.PatientName,
-                PatientID=header.PatientID,
-                PatientBirthDate=header.PatientBirthDate,
-                PatientSex=header.PatientSex,
-                StudyDate=header.StudyDate,
-                StudyTime=header.StudyTime,
-                StudyDescription=header.StudyDescription,
-                AccessionNumber=header.AccessionNumber,
-                ReferringPhysicianName=header.ReferringPhysicianName,
-                InstitutionName=header.InstitutionName,
-                Manufacturer=header.Manufacturer,
-                ManufacturerModelName=header.ManufacturerModelName,
-                StationName=header.StationName,
-                MagneticFieldStrength=header.MagneticFieldStrength,
-            )
-            if routed.project is not None and project_key == UNASSIGNED:
-                staged.problem_records = problems.store([problems.missing_project(routed.project)])
-            db.add(staged)
-    except IntegrityError:
-        found = db.scalar(query)
-        if found is None:
-            raise
-        return found
-    return staged.id
 
 
 @dataclass(slots=True)
@@ -257,7 +203,9 @@ def _place(
     ):
         return None
     with DBSession(bind=conn, join_transaction_mode="create_savepoint") as db:
-        staging_id = _staging_session(db, project_key, header, routed, source)
+        staging_id = open_for_study(
+            db, project_key, header, routed, source=source.label, hold=source.hold
+        )
         if source.hold:  # held from its first instance of this sender on
             db.execute(
                 update(PrearchiveSession)

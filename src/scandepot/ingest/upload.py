@@ -17,7 +17,6 @@ three steps, so that bad input changes nothing:
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +42,12 @@ from scandepot.ingest import unpack, upload_checks
 from scandepot.ingest.modes import Destination, Options, Overwrite
 from scandepot.ingest.receive import Incoming, Placements, Source, file_batch
 from scandepot.ingest.upload_checks import Member
-from scandepot.prearchive import archiver, builder
+from scandepot.prearchive import archiver, builder, settle
 from scandepot.prearchive.archiver import Archived
 from scandepot.prearchive.destination import archives_after_build
 
 log = logging.getLogger("scandepot.ingest")
 
-BUSY_WAIT_S = 60.0  # how long to wait for the builder to finish with a session
 BATCH = 64  # instances filed per catalog transaction
 SYNC_THREADS = 8  # files fsynced at once before each transaction (the disk merges them)
 
@@ -301,34 +299,24 @@ def _receive(ctx: Context, items: list[Member], source: Source) -> dict[int, Imp
 
 def _settle(ctx: Context, imported: dict[int, Imported], options: Options, source: Source) -> None:
     """Step 3b: apply the given labels and build each staged session this upload's sender
-    made, now."""
+    made, now (once the builder, if it took one meanwhile, has let it go)."""
     for staged_id, entry in imported.items():
-        deadline = time.monotonic() + BUSY_WAIT_S
-        while True:
-            with ctx.db.write() as db:
-                staged = db.get(PrearchiveSession, staged_id)
-                if staged is None:
-                    raise Conflict(
-                        f"Staged session {staged_id} was archived or deleted while the "
-                        "upload was being received; upload again."
-                    )
-                if staged.source != source.label:
-                    # Another sender's session, which the upload added to: it stays as
-                    # its sender left it (its labels, hold and build are theirs).
-                    _describe(entry, staged)
-                    break
-                if staged.status not in (Status.BUILDING, Status.ARCHIVING):
-                    staged.hold = True
-                    if options.subject is not None:
-                        staged.subject = options.subject
-                    if options.session is not None:
-                        staged.session = options.session
-                    builder.build(db, staged)
-                    _describe(entry, staged)
-                    break
-            if time.monotonic() > deadline:
-                raise Conflict(f"Staged session {staged_id} is busy; try again shortly.")
-            time.sleep(0.2)
+        with settle.settled(ctx, staged_id) as (db, staged):
+            if staged is None:
+                raise Conflict(
+                    f"Staged session {staged_id} was archived or deleted while the "
+                    "upload was being received; upload again."
+                )
+            if staged.source == source.label:
+                staged.hold = True
+                if options.subject is not None:
+                    staged.subject = options.subject
+                if options.session is not None:
+                    staged.session = options.session
+                builder.build(db, staged)
+            # Otherwise another sender's session, which the upload added to: it stays as
+            # its sender left it (its labels, hold and build are theirs).
+            _describe(entry, staged)
 
 
 def _describe(entry: Imported, staged: PrearchiveSession) -> None:

@@ -135,7 +135,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
             raise Invalid(f"Staged session {prearchive_id} not found.", field="id")
         if staged.project_key == UNASSIGNED:
             raise Conflict("Route the session to a project before archiving it.")
-        result = builder.build(db, staged)
+        result = builder.for_archive(db, staged)
         if result.conflicts:
             # Overwrite replaces differing files; it never changes which study a
             # session is, or which series a scan is: those need a relabel.

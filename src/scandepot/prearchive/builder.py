@@ -222,3 +222,20 @@ def build(db: DBSession, staged: PrearchiveSession) -> Plan:
     staged.problem_records = problems_.store([*kept, *result.problems, *conflicts])
     staged.status = Status.CONFLICT if result.conflicts else Status.READY
     return result
+
+
+def for_archive(db: DBSession, staged: PrearchiveSession) -> Plan:
+    """The plan archiving follows: the one the last build recorded, while the session is
+    READY (an instance arriving, a relabel or a move sets it building again), with its
+    conflicts with the archive checked again now, since the archive may have changed
+    meanwhile; a session in any other state is built now."""
+    project = db.scalar(select(Project).where(Project.label == staged.project_key))
+    if staged.status != Status.READY or project is None:
+        return build(db, staged)
+    recorded = problems_.load(staged.problem_records)
+    conflicts = conflicts_with_archive(db, staged, project, staged.scans)
+    if conflicts:
+        found = [Problem(Kind.CONFLICT, text) for text in conflicts]
+        staged.problem_records = problems_.store([*recorded, *found])
+        staged.status = Status.CONFLICT
+    return Plan(list(staged.scans), recorded, conflicts)

@@ -18,7 +18,7 @@ from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
-from scandepot.prearchive import archiver, builder, digests, journal, problems
+from scandepot.prearchive import archiver, builder, digests, journal, problems, settle
 from scandepot.prearchive.destination import AUTOMATIC, archives_after_build, overwrites
 from scandepot.storage import spool
 
@@ -130,6 +130,8 @@ def run_once(ctx: Context) -> int:
         except Exception as exc:
             log.exception("building staged session %d failed", staged_id)
             _fail(ctx, staged_id, f"Building failed: {type(exc).__name__}: {exc}")
+        finally:
+            settle.let_go()
         handled += 1
     return handled
 
