@@ -102,7 +102,6 @@ MAX_MODULE_LINES = 500
 # not grow, and its entry goes once it is under the limit (a test says when).
 OVERSIZED: dict[str, int] = {
     "cli/upload.py": 552,
-    "ingest/receive.py": 576,
 }
 
 

@@ -62,9 +62,9 @@ CHILD = textwrap.dedent(
     if where == "commit":  # the catalog committed, the spool not yet removed
         ctx.store.remove_tree = dying(ctx.store.remove_tree)
     elif where == "pause":
-        archiver.os.link = pausing(os.link)
+        os.link = pausing(os.link)
     else:
-        setattr(archiver.os, where, dying(getattr(os, where)))
+        setattr(os, where, dying(getattr(os, where)))  # the process's own file calls
     archiver.archive(ctx, SYSTEM, int(staged), overwrite=overwrite == "1")
     sys.exit(0 if where == "pause" else 3)  # 3: the kill point was never reached
     """

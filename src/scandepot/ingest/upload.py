@@ -130,21 +130,7 @@ def run(
     skipped: list[Skipped] = []
     try:
         unreadable = _read_members(ctx, project, body, fmt, items, skipped)
-        if unreadable and not options.ignore_unparsable:
-            raise Invalid(
-                f"{len(unreadable)} file(s) in the upload are not DICOM, the first "
-                f"'{unreadable[0].name}': {unreadable[0].reason} Nothing was imported; "
-                "remove them or set ignore_unparsable.",
-                field="body",
-                details=[{"name": s.name, "reason": s.reason} for s in unreadable[:100]],
-            )
-        skipped += unreadable
-        if not items:
-            raise Invalid(
-                "The upload holds no DICOM files; nothing was imported.",
-                field="body",
-                details=[{"name": s.name, "reason": s.reason} for s in skipped[:100]],
-            )
+        _refuse_unreadable(options, items, skipped, unreadable)
         source = Source(
             kind="upload",
             address=actor.address,
@@ -175,19 +161,45 @@ def run(
         skipped=skipped,
         held=places,
     )
+    _audit(ctx, actor, options, result)
+    return result
+
+
+def _audit(ctx: Context, actor: Actor, options: Options, result: Result) -> None:
     audit.record_now(
         ctx,
         actor,
         AuditAction.UPLOAD_IMPORTED,
-        project=project,
+        project=result.project,
         files=result.files,
         added=sum(s.added for s in result.sessions),
-        skipped=len(skipped) or None,
-        destination=destination.value,
+        skipped=len(result.skipped) or None,
+        destination=result.destination.value,
         overwrite=options.overwrite.value,
         sessions=[f"{s.subject}/{s.session}" for s in result.sessions],
     )
-    return result
+
+
+def _refuse_unreadable(
+    options: Options, items: list[Member], skipped: list[Skipped], unreadable: list[Skipped]
+) -> None:
+    """Files that are not DICOM refuse the upload unless ``ignore_unparsable`` (then they
+    join ``skipped``); so does an upload without DICOM files."""
+    if unreadable and not options.ignore_unparsable:
+        raise Invalid(
+            f"{len(unreadable)} file(s) in the upload are not DICOM, the first "
+            f"'{unreadable[0].name}': {unreadable[0].reason} Nothing was imported; "
+            "remove them or set ignore_unparsable.",
+            field="body",
+            details=[{"name": s.name, "reason": s.reason} for s in unreadable[:100]],
+        )
+    skipped += unreadable
+    if not items:
+        raise Invalid(
+            "The upload holds no DICOM files; nothing was imported.",
+            field="body",
+            details=[{"name": s.name, "reason": s.reason} for s in skipped[:100]],
+        )
 
 
 def _read_members(

@@ -37,6 +37,29 @@ class Member:
     header: Header | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    reason: str
+    clash: bool  # what the project holds is in the way (409), not a rule of the input (400)
+
+
+@dataclass
+class _Upload:
+    """What every study of one upload is checked against."""
+
+    db: DBSession
+    target: Project
+    options: Options
+    destination: Destination
+    source: Source
+    # The archived sessions the studies checked so far become: (subject, session) -> study.
+    becomes: dict[tuple[str, str], str]
+
+    @property
+    def archiving(self) -> bool:
+        return self.destination == Destination.ARCHIVE
+
+
 def check(
     db: DBSession,
     actor: Actor,
@@ -55,100 +78,104 @@ def check(
     are refused before either is archived (all or none)."""
     target = db.scalar(select(Project).where(Project.label == project))
     assert target is not None
-    if len(studies) > 1 and not target.bulk_upload_allowed:
+    _check_study_count(target, options, len(studies))
+    upload = _Upload(db, target, options, destination, source, becomes={})
+    refused: list[tuple[str, _Refusal]] = []
+    found: list[held_.Place] = []
+    for study_uid, study_items in studies.items():
+        places = _held_places(db, target, study_items)
+        found += places
+        refused += [(study_uid, r) for r in _refusals(upload, study_uid, study_items, places)]
+    if refused:
+        # What the project holds is in the way (409); otherwise the input breaks a rule.
+        error = Conflict if any(r.clash for _, r in refused) else Invalid
+        raise error(
+            f"{refused[0][1].reason} Nothing was imported.",
+            field="body",
+            details=[{"name": study, "reason": r.reason} for study, r in refused],
+        )
+    return found
+
+
+def _check_study_count(target: Project, options: Options, count: int) -> None:
+    if count > 1 and not target.bulk_upload_allowed:
         raise Invalid(
-            f"The upload holds {len(studies)} studies and project '{project}' takes one "
+            f"The upload holds {count} studies and project '{target.label}' takes one "
             "session per upload (bulk uploads are not allowed).",
             field="body",
         )
-    if len(studies) > 1 and options.session is not None:
+    if count > 1 and options.session is not None:
         raise Invalid(
-            f"A session label was given but the upload holds {len(studies)} studies; "
+            f"A session label was given but the upload holds {count} studies; "
             "upload them one at a time, or let the labels come from the DICOM headers.",
             field="session",
         )
-    problems: list[dict[str, str]] = []
-    clashes: set[str] = set()
-    found: list[held_.Place] = []
-    becomes: dict[tuple[str, str], str] = {}  # archived (subject, session) -> study
-    for study_uid, study_items in studies.items():
-        first = study_items[0].header
-        assert first is not None
-        routed = route_for(first, source)
-        subject, session = clean(routed.subject), clean(routed.session)
-        places = _held_places(db, target, study_items)
-        found += places
-        held_in_full = sum(p.files for p in places) >= len(study_items)
-        if destination == Destination.ARCHIVE and session is not None and not held_in_full:
-            archived = find_labelled(db, Session, target.id, session)
-            elsewhere = builder.archived_as(
-                db, target, study_uid, besides=archived.id if archived is not None else -1
-            )
-            if elsewhere is not None:
-                why = f"{elsewhere}, or send it to the prearchive."
-                problems.append({"name": study_uid, "reason": why})
-                clashes.add(why)
-                continue
-        refusal = _elsewhere(
-            db, target, options, destination, source, study_uid, study_items, places
-        )
-        if refusal is not None:
-            problems.append({"name": study_uid, "reason": refusal})
-            clashes.add(refusal)
-            continue
-        if destination == Destination.ARCHIVE and subject and session:
-            key = (subject.lower(), session.lower())
-            if key in becomes:
-                why = (
-                    f"Studies {becomes[key]} and {study_uid} would both become session "
-                    f"'{session}' of subject '{subject}'; upload them one at a time with "
-                    "their own session labels."
-                )
-                problems.append({"name": study_uid, "reason": why})
-                clashes.add(why)
-                continue
-            becomes[key] = study_uid
-        if destination == Destination.ARCHIVE and (subject is None or session is None):
-            problems.append(
-                {
-                    "name": study_uid,
-                    "reason": "No subject or session label could be derived from the "
-                    f"headers; give them ({LABEL_RULE}).",
-                }
-            )
-            continue
-        if subject is None:
-            continue
-        subject_known = find_labelled(db, Subject, target.id, subject) is not None
-        if not subject_known and not target.allow_subject_creation:
-            problems.append(
-                {
-                    "name": study_uid,
-                    "reason": f"Subject '{subject}' does not exist and project '{project}' "
-                    "does not allow creating subjects.",
-                }
-            )
-        if (
-            destination == Destination.ARCHIVE
-            and options.overwrite == Overwrite.NONE
-            and not held_in_full  # nothing would be added: the answer says where it is
-            and session is not None
-            and find_labelled(db, Session, target.id, session) is not None
-        ):
+
+
+def _refusals(
+    upload: _Upload, study_uid: str, items: list[Member], places: list[held_.Place]
+) -> list[_Refusal]:
+    """Why one study of the upload cannot go where it is sent (none when it can)."""
+    first = items[0].header
+    assert first is not None
+    routed = route_for(first, upload.source)
+    subject, session = clean(routed.subject), clean(routed.session)
+    held_in_full = sum(p.files for p in places) >= len(items)
+    if upload.archiving and session is not None and not held_in_full:
+        archived = find_labelled(upload.db, Session, upload.target.id, session)
+        besides = archived.id if archived is not None else -1
+        elsewhere = builder.archived_as(upload.db, upload.target, study_uid, besides=besides)
+        if elsewhere is not None:
+            return [_Refusal(f"{elsewhere}, or send it to the prearchive.", clash=True)]
+    refusal = _elsewhere(upload, study_uid, items, places)
+    if refusal is not None:
+        return [_Refusal(refusal, clash=True)]
+    if upload.archiving and subject and session:
+        key = (subject.lower(), session.lower())
+        if key in upload.becomes:
             why = (
-                f"Session '{session}' exists already; upload with overwrite=append to add "
-                "to it or overwrite=delete to replace it."
+                f"Studies {upload.becomes[key]} and {study_uid} would both become session "
+                f"'{session}' of subject '{subject}'; upload them one at a time with "
+                "their own session labels."
             )
-            problems.append({"name": study_uid, "reason": why})
-            clashes.add(why)
-    if problems:
-        # What the project holds is in the way (409); otherwise the input breaks a rule.
-        error = Conflict if any(p["reason"] in clashes for p in problems) else Invalid
-        raise error(
-            f"{problems[0]['reason']} Nothing was imported.",
-            field="body",
-            details=problems,
+            return [_Refusal(why, clash=True)]
+        upload.becomes[key] = study_uid
+    if upload.archiving and (subject is None or session is None):
+        why = (
+            "No subject or session label could be derived from the headers; "
+            f"give them ({LABEL_RULE})."
         )
+        return [_Refusal(why, clash=False)]
+    if subject is None:
+        return []
+    return _label_refusals(upload, subject, session, held_in_full)
+
+
+def _label_refusals(
+    upload: _Upload, subject: str, session: str | None, held_in_full: bool
+) -> list[_Refusal]:
+    """What the project's labels say against a study going to ``subject/session``."""
+    found: list[_Refusal] = []
+    target = upload.target
+    subject_known = find_labelled(upload.db, Subject, target.id, subject) is not None
+    if not subject_known and not target.allow_subject_creation:
+        why = (
+            f"Subject '{subject}' does not exist and project '{target.label}' "
+            "does not allow creating subjects."
+        )
+        found.append(_Refusal(why, clash=False))
+    if (
+        upload.archiving
+        and upload.options.overwrite == Overwrite.NONE
+        and not held_in_full  # nothing would be added: the answer says where it is
+        and session is not None
+        and find_labelled(upload.db, Session, target.id, session) is not None
+    ):
+        why = (
+            f"Session '{session}' exists already; upload with overwrite=append to add "
+            "to it or overwrite=delete to replace it."
+        )
+        found.append(_Refusal(why, clash=True))
     return found
 
 
@@ -170,17 +197,11 @@ def _differs(options: Options, subject: str | None, session: str | None) -> bool
 
 
 def _elsewhere(
-    db: DBSession,
-    target: Project,
-    options: Options,
-    destination: Destination,
-    source: Source,
-    study_uid: str,
-    items: list[Member],
-    places: list[held_.Place],
+    upload: _Upload, study_uid: str, items: list[Member], places: list[held_.Place]
 ) -> str | None:
     """Why the study cannot go where the upload asks without changing a session the upload
     did not make; None when it can."""
+    db, target, options = upload.db, upload.target, upload.options
     staged = db.execute(
         select(
             PrearchiveSession.id,
@@ -200,7 +221,7 @@ def _elsewhere(
                 "not relabel a staged session. Archive, relabel or delete that one first, or "
                 "upload without labels to add to it."
             )
-        if destination == Destination.ARCHIVE and staged.source != source.label:
+        if upload.archiving and staged.source != upload.source.label:
             return (
                 f"Study {study_uid} is staged already in {there.described}, sent by "
                 f"{staged.source or 'another sender'}; an upload does not archive a staged "

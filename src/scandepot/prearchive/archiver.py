@@ -18,9 +18,7 @@ archived files that differ from the incoming ones; conflicts always need a relab
 
 from __future__ import annotations
 
-# Not used here: the crash tests (tests/ingest/test_archive_crash.py) reach the os module
-# through this name to stop a process at one of its file operations.
-import os  # noqa: F401
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,34 +140,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
             staged.status = Status.CONFLICT
             db.commit()
             raise Conflict("; ".join(result.conflicts))
-        staged.status = Status.ARCHIVING
-        project = db.scalar(select(Project).where(Project.label == staged.project_key))
-        assert project is not None
-        overwrite = overwrite or project.conflict_policy == ConflictPolicy.REPLACE
-        subject_label, session_label = clean(staged.subject), clean(staged.session)
-        assert subject_label and session_label
-        subject = _subject(db, ctx, project, subject_label)
-        session, merged = _session(db, ctx, project, subject, session_label, staged)
-        out = Archived(project.label, subject.label, session.label, session.accession, merged)
-        folders: set[Path] = set()
-        for item in staged.scans:
-            if item["excluded"]:
-                out.left_out.append(item["id"])
-                continue
-            owner = layout.Owner(project, subject, session, _scan(db, session, item))
-            folders.add(_file_scan(ctx, db, changes, staged, owner, item, overwrite, out))
-        changes.sync_folders(sorted(folders))
-        audit.record(
-            db,
-            actor,
-            AuditAction.PREARCHIVE_ARCHIVED,
-            project=project.label,
-            target=f"{subject.label}/{session.label}",
-            files=out.files,
-            merged=merged,
-            overwrite=overwrite,
-            replaced=len(out.replaced) or None,
-        )
+        out = _into_archive(ctx, db, changes, actor, staged, overwrite)
         db.delete(staged)
     ctx.store.remove_tree(spool.folder(ctx.store, prearchive_id))
     ctx.events.publish(
@@ -181,6 +152,47 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
             scans=tuple(out.scans),
             merged=out.merged,
         )
+    )
+    return out
+
+
+def _into_archive(
+    ctx: Context,
+    db: DBSession,
+    changes: Changes,
+    actor: Actor,
+    staged: PrearchiveSession,
+    overwrite: bool,
+) -> Archived:
+    """The archive's side of one staged session: its subject and session made or found,
+    each planned scan's files linked and catalogued, the folders synced, an audit entry."""
+    staged.status = Status.ARCHIVING
+    project = db.scalar(select(Project).where(Project.label == staged.project_key))
+    assert project is not None
+    overwrite = overwrite or project.conflict_policy == ConflictPolicy.REPLACE
+    subject_label, session_label = clean(staged.subject), clean(staged.session)
+    assert subject_label and session_label
+    subject = _subject(db, ctx, project, subject_label)
+    session, merged = _session(db, ctx, project, subject, session_label, staged)
+    out = Archived(project.label, subject.label, session.label, session.accession, merged)
+    folders: set[Path] = set()
+    for item in staged.scans:
+        if item["excluded"]:
+            out.left_out.append(item["id"])
+            continue
+        owner = layout.Owner(project, subject, session, _scan(db, session, item))
+        folders.add(_file_scan(ctx, db, changes, staged, owner, item, overwrite, out))
+    changes.sync_folders(sorted(folders))
+    audit.record(
+        db,
+        actor,
+        AuditAction.PREARCHIVE_ARCHIVED,
+        project=project.label,
+        target=f"{subject.label}/{session.label}",
+        files=out.files,
+        merged=merged,
+        overwrite=overwrite,
+        replaced=len(out.replaced) or None,
     )
     return out
 
@@ -233,13 +245,50 @@ def _file_scan(
     # The scan's archived files at once, not one look-up per instance; the new File rows
     # are flushed once per scan, not once per instance.
     archived = {f.path: f for f in db.scalars(select(File).where(File.resource_id == resource.id))}
+    links, replacements = _sort(ctx, instances, archived, item["id"], overwrite, out)
+    data = ctx.store.data_dir
     # First what each instance needs, then the changes (written down before they are made).
+    changes.replace([(data / str(i.spool_path), folder / str(r.path)) for i, r in replacements])
+    for _inst, record in replacements:
+        db.execute(delete(Instance).where(Instance.file_id == record.id))
+        out.replaced.append(f"{item['id']}/{record.path}")
+    # A file already at an archive name the catalog does not hold was left by an archive
+    # that did not commit (one killed before journals, or whose staged session was deleted
+    # since): the same bytes are taken as done, other bytes stop the archive.
+    changes.link(
+        [Link(data / str(i.spool_path), folder / name, i.size, i.sha256) for i, name in links]
+    )
+    added = [
+        (inst, File(resource_id=resource.id, path=name, format="DICOM")) for inst, name in links
+    ]
+    db.add_all(record for _inst, record in added)
+    _catalogue(db, scan, [*replacements, *added])
+    out.files += len(replacements) + len(added)
+    frames = item.get("frames")
+    if frames and (scan.frames or 0) < frames:
+        scan.frames = frames
+    if replacements or added:
+        out.scans.append(item["id"])
+    return folder
+
+
+def _sort(
+    ctx: Context,
+    instances: Sequence[Instance],
+    archived: dict[str, File],
+    scan_id: str,
+    overwrite: bool,
+    out: Archived,
+) -> tuple[list[tuple[Instance, str]], list[tuple[Instance, File]]]:
+    """Which instances are linked at a new archive name, and which replace an archived
+    file (with overwrite); the same bytes archived already, or other bytes kept without
+    overwrite, are counted in ``out``."""
     links: list[tuple[Instance, str]] = []
     replacements: list[tuple[Instance, File]] = []
     for inst in instances:
         name = journal.archive_name(inst.SOPInstanceUID)
         record = archived.get(name)
-        # Arrived since complete(), or staged before CRC-32s were kept.
+        # Arrived since the build's checksums, or staged before CRC-32s were kept.
         if inst.md5 is None or inst.sha256 is None or inst.crc32 is None:
             digest = digests.of_staged(ctx, inst.spool_path, inst.size)
             inst.md5, inst.sha256, inst.crc32 = digest.md5, digest.sha256, digest.crc32
@@ -248,28 +297,16 @@ def _file_scan(
         elif record.sha256 == inst.sha256:
             out.unchanged += 1
         elif not overwrite:
-            out.kept.append(f"{item['id']}/{name}")
+            out.kept.append(f"{scan_id}/{name}")
         else:
             replacements.append((inst, record))
-    data = ctx.store.data_dir
-    changes.replace([(data / str(i.spool_path), folder / str(r.path)) for i, r in replacements])
-    moved: list[tuple[Instance, File]] = []
-    for inst, record in replacements:
-        db.execute(delete(Instance).where(Instance.file_id == record.id))
-        out.replaced.append(f"{item['id']}/{record.path}")
-        moved.append((inst, record))
-    # A file already at an archive name the catalog does not hold was left by an archive
-    # that did not commit (one killed before journals, or whose staged session was deleted
-    # since): the same bytes are taken as done, other bytes stop the archive.
-    changes.link(
-        [Link(data / str(i.spool_path), folder / name, i.size, i.sha256) for i, name in links]
-    )
-    for inst, name in links:
-        record = File(resource_id=resource.id, path=name, format="DICOM")
-        db.add(record)
-        moved.append((inst, record))
+    return links, replacements
+
+
+def _catalogue(db: DBSession, scan: Scan, moved: list[tuple[Instance, File]]) -> None:
+    """Each instance becomes the archived instance of its file, with its checksums."""
     for inst, record in moved:
-        assert inst.md5 is not None and inst.sha256 is not None  # filled above
+        assert inst.md5 is not None and inst.sha256 is not None  # filled by _sort
         record.size, record.md5, record.sha256 = inst.size, inst.md5, inst.sha256
         record.crc32 = inst.crc32
     db.flush()
@@ -278,13 +315,6 @@ def _file_scan(
         inst.scan_id = scan.id
         inst.file_id = record.id
         inst.spool_path = None
-    out.files += len(moved)
-    frames = item.get("frames")
-    if frames and (scan.frames or 0) < frames:
-        scan.frames = frames
-    if moved:
-        out.scans.append(item["id"])
-    return folder
 
 
 def needs_attention(ctx: Context, staged: PrearchiveSession, reason: str) -> None:
