@@ -9,14 +9,12 @@ few such statements for every instance, inside the writer's transaction and its 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-
-T = TypeVar("T")
 
 
 class Prepared:
@@ -49,21 +47,6 @@ class Prepared:
         if self.order is not None:
             return cursor.execute(self.sql, [params[name] for name in self.order])
         return cursor.execute(self.sql, params)
-
-
-class PerDialect(Generic[T]):
-    """A set of prepared statements made once per dialect, on first use."""
-
-    def __init__(self, make: Callable[[Dialect], T]) -> None:
-        self._make = make
-        self._made: dict[str, T] = {}
-
-    def on(self, connection: Connection) -> T:
-        dialect = connection.dialect
-        found = self._made.get(dialect.name)
-        if found is None:
-            found = self._made[dialect.name] = self._make(dialect)
-        return found
 
 
 def cursor(connection: Connection) -> Any:

@@ -37,7 +37,7 @@ from scandepot.export.archives import (
     writer,
 )
 from scandepot.export.layouts import Layout
-from scandepot.export.manifest import FileUrl
+from scandepot.export.manifest import FileRoutes
 from scandepot.export.selection import Resolved, Selection, resolve_resource, resolve_selection
 
 log = logging.getLogger("scandepot.export")
@@ -211,19 +211,19 @@ def _resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Reso
 
 
 def get_manifest(
-    ctx: Context, actor: Actor, target: Target, layout: Layout, *, file_url: FileUrl
+    ctx: Context, actor: Actor, target: Target, layout: Layout, *, routes: FileRoutes
 ) -> dict[str, Any]:
-    return manifest.build(_resolve(ctx, actor, target, layout), file_url=file_url)
+    return manifest.build(_resolve(ctx, actor, target, layout), routes=routes)
 
 
 def prepare(
-    ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format, *, file_url: FileUrl
+    ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format, *, routes: FileRoutes
 ) -> Download:
-    """Check and resolve a download; ``file_url`` gives the manifest each file's route."""
+    """Check and resolve a download; ``routes`` give the manifest each file's route."""
     started_ns = time.time_ns()
     resolved = _resolve(ctx, actor, target, layout)
     now = utcnow()
-    listed = manifest.to_bytes(manifest.build(resolved, file_url=file_url))
+    listed = manifest.to_bytes(manifest.build(resolved, routes=routes))
     sums = manifest.sha256sums(resolved)
     archive = ctx.store.archive
     members = [

@@ -3,22 +3,56 @@
 The same document is the first member of every archive (``manifest.json``, beside
 ``manifest.sha256`` for ``sha256sum -c``) and the answer of the manifest routes, so that a
 client can check an extracted archive or fetch the files one by one and check those.
-Where to fetch a file is the interface's to say (``file_url``): the service knows
-labels, not routes.
+Where to fetch a file is the interface's to say (:class:`FileRoutes`, templates it
+hands over): the service knows labels, not routes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from scandepot.db.base import utcnow
 from scandepot.export.layouts import Where
 from scandepot.export.selection import Resolved
 
-# The URL of one file of a project: (project, where it is), to the route that serves it.
-FileUrl = Callable[[str, Where], str]
+
+@dataclass(frozen=True, slots=True)
+class FileRoutes:
+    """The routes that serve one file, by the level its resource hangs from: templates
+    in which ``{project}``, ``{subject}``, ``{session}``, ``{scan}`` and ``{resource}``
+    are replaced by the labels, quoted, and that end where the file's path follows."""
+
+    project: str
+    subject: str
+    session: str
+    scan: str
+
+    def url(self, project: str, w: Where) -> str:
+        if w.session is not None:
+            template = self.scan if w.scan is not None else self.session
+        else:
+            template = self.subject if w.subject is not None else self.project
+        route = _route(template, project, w.subject, w.session, w.scan, w.resource)
+        return f"{route}/{quote(w.path, safe='/')}"
+
+
+@functools.lru_cache(maxsize=1024)  # a download's files share a few resources
+def _route(
+    template: str,
+    project: str,
+    subject: str | None,
+    session: str | None,
+    scan: str | None,
+    resource: str,
+) -> str:
+    labels = {"project": project, "subject": subject, "session": session, "scan": scan}
+    labels["resource"] = resource
+    return template.format(**{k: quote(v or "", safe="") for k, v in labels.items()})
+
 
 MANIFEST_NAME = "manifest.json"
 SHA256SUMS_NAME = "manifest.sha256"
@@ -26,7 +60,7 @@ VERSION = 1
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def build(resolved: Resolved, *, file_url: FileUrl) -> dict[str, Any]:
+def build(resolved: Resolved, *, routes: FileRoutes) -> dict[str, Any]:
     project = resolved.project
     return {
         "manifest_version": VERSION,
@@ -42,7 +76,7 @@ def build(resolved: Resolved, *, file_url: FileUrl) -> dict[str, Any]:
                 "size": e.size,
                 "sha256": e.sha256,
                 "md5": e.md5,
-                "url": file_url(project, e.where),
+                "url": routes.url(project, e.where),
                 "subject": e.where.subject,
                 "session": e.where.session,
                 "scan": e.where.scan,

@@ -23,7 +23,8 @@ from scandepot.db.base import utcnow
 from scandepot.dicom.headers import Header, read_header
 from scandepot.dicom.routing import Route, route
 from scandepot.errors import Conflict
-from scandepot.ingest.statements import STATEMENTS, Statements
+from scandepot.ingest import statements
+from scandepot.ingest.statements import Statements
 from scandepot.prearchive import digests, problems
 from scandepot.prearchive.staged import open_for_study
 from scandepot.storage import spool
@@ -386,7 +387,7 @@ def file_batch(ctx: Context, batch: list[Incoming]) -> None:
     now = utcnow()
     try:
         with ctx.db.write_connection() as conn:
-            sql = STATEMENTS.on(conn)
+            sql = statements.on(conn)
             cursor = prepared.cursor(conn)
             single = len(batch) == 1
             # One order for every batch: PostgreSQL row locks are then taken in one order.

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
 
 from scandepot.catalog.archive import Project, Scan, Session
 from scandepot.catalog.prearchive import Instance, PrearchiveSession, Status
 from scandepot.db.base import UTCDateTime
-from scandepot.db.prepared import PerDialect, Prepared
+from scandepot.db.prepared import Prepared
 
 _i = cast(Table, Instance.__table__)
 _s = cast(Table, PrearchiveSession.__table__)
@@ -125,8 +125,15 @@ def _archived(dialect: Dialect) -> dict[str, Prepared]:
     }
 
 
-def _make(dialect: Dialect) -> Statements:
-    return Statements(**_staged_session(dialect), **_instances(dialect), **_archived(dialect))
+_made: dict[str, Statements] = {}
 
 
-STATEMENTS = PerDialect(_make)
+def on(connection: Connection) -> Statements:
+    """The statements for ``connection``'s dialect, prepared on first use."""
+    dialect = connection.dialect
+    found = _made.get(dialect.name)
+    if found is None:
+        found = _made[dialect.name] = Statements(
+            **_staged_session(dialect), **_instances(dialect), **_archived(dialect)
+        )
+    return found

@@ -9,10 +9,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
@@ -24,7 +22,8 @@ from scandepot.archive.resources import OwnerRef
 from scandepot.export import downloads
 from scandepot.export.archives import Format
 from scandepot.export.downloads import ProjectTarget, ResourceTarget, Target
-from scandepot.export.layouts import Layout, Where
+from scandepot.export.layouts import Layout
+from scandepot.export.manifest import FileRoutes
 from scandepot.export.picked import parse_files
 from scandepot.export.selection import Selection, scan_choice, split_list
 from scandepot.http.responses import ArchiveResponse
@@ -58,29 +57,20 @@ ScanTypes = Annotated[
 router = APIRouter(tags=["downloads"])
 
 
-def file_url(project: str, w: Where) -> str:
-    """The single-file download route of a file, for clients that fetch files one by one."""
-    route = _files_route(project, w.subject, w.session, w.scan, w.resource)
-    return f"{route}/{quote(w.path, safe='/')}"
-
-
-@functools.lru_cache(maxsize=1024)  # a download's files share a few resources
-def _files_route(
-    project: str, subject: str | None, session: str | None, scan: str | None, resource: str
-) -> str:
-    parts = [f"{API}/projects", quote(project, safe="")]
-    if session is not None:
-        parts += ["sessions", quote(session, safe="")]
-        if scan is not None:
-            parts += ["scans", quote(scan, safe="")]
-    elif subject is not None:
-        parts += ["subjects", quote(subject, safe="")]
-    parts += ["resources", quote(resource, safe=""), "files"]
-    return "/".join(parts)
+# Where the single-file routes serve each file, for clients that fetch files one by one.
+FILE_ROUTES = FileRoutes(
+    project=f"{API}/projects/{{project}}/resources/{{resource}}/files",
+    subject=f"{API}/projects/{{project}}/subjects/{{subject}}/resources/{{resource}}/files",
+    session=f"{API}/projects/{{project}}/sessions/{{session}}/resources/{{resource}}/files",
+    scan=(
+        f"{API}/projects/{{project}}/sessions/{{session}}/scans/{{scan}}"
+        "/resources/{resource}/files"
+    ),
+)
 
 
 def _archive(ctx: Any, actor: Any, target: Target, layout: Layout, fmt: Format) -> Any:
-    download = downloads.prepare(ctx, actor, target, layout, fmt, file_url=file_url)
+    download = downloads.prepare(ctx, actor, target, layout, fmt, routes=FILE_ROUTES)
     return ArchiveResponse(download)
 
 
@@ -166,7 +156,7 @@ def _add_selection_routes(name: str, prefix: str, dep: Callable[..., ProjectTarg
         layout: LayoutQuery = Layout.TREE,
         target: ProjectTarget = Depends(dep),
     ) -> dict[str, Any]:
-        return downloads.get_manifest(ctx, actor, target, layout, file_url=file_url)
+        return downloads.get_manifest(ctx, actor, target, layout, routes=FILE_ROUTES)
 
 
 def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> None:
@@ -195,7 +185,7 @@ def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRe
         ref: OwnerRef = Depends(ref_dep),
     ) -> dict[str, Any]:
         target = ResourceTarget(ref, resource)
-        return downloads.get_manifest(ctx, actor, target, layout, file_url=file_url)
+        return downloads.get_manifest(ctx, actor, target, layout, routes=FILE_ROUTES)
 
 
 for _name, _prefix, _dep in _SCOPES:
