@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pydicom.uid import UID
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import permissions
 from scandepot.access.actors import Actor
@@ -79,63 +80,10 @@ def session_overview(ctx: Context, actor: Actor, project: str, label: str) -> Se
                 .order_by(Scan.SeriesNumber, Scan.label)
             )
         )
-        scan_ids = [s.id for s in scan_rows]
         found = resources.views(db, Resource.session_id == session.id)
-        counts = db.execute(
-            select(
-                Instance.scan_id,
-                func.count(Instance.id),
-                func.sum(Instance.NumberOfFrames),
-                func.min(Instance.InstanceNumber),
-                func.max(Instance.InstanceNumber),
-            )
-            .where(Instance.scan_id.in_(scan_ids))
-            .group_by(Instance.scan_id)
-        ).all()
-        kinds = db.execute(
-            select(Instance.scan_id, Instance.SOPClassUID, Instance.TransferSyntaxUID)
-            .where(Instance.scan_id.in_(scan_ids))
-            .distinct()
-        ).all()
-        pictures = db.execute(
-            select(Resource.scan_id, func.min(File.path))
-            .join(File, File.resource_id == Resource.id)
-            .where(
-                Resource.session_id == session.id,
-                Resource.label == SNAPSHOTS,
-                Resource.scan_id.is_not(None),
-                File.path.like("%.png"),
-            )
-            .group_by(Resource.scan_id)
-        ).all()
-
-    by_scan: dict[int, list[ResourceView]] = defaultdict(list)
-    own: list[ResourceView] = []
-    for view in found:
-        if view.resource.scan_id is None:
-            own.append(view)
-        else:
-            by_scan[view.resource.scan_id].append(view)
-    classes: dict[int, set[str]] = defaultdict(set)
-    syntaxes: dict[int, set[str]] = defaultdict(set)
-    for scan_id, sop_class, syntax in kinds:
-        if scan_id is None:
-            continue
-        classes[scan_id].add(_uid_name(sop_class))
-        syntaxes[scan_id].add(_uid_name(syntax))
-    acquisitions = {
-        scan_id: Acquisition(
-            instances=int(n),
-            frames=int(frames) if frames is not None else None,
-            first_instance=first,
-            last_instance=last,
-            sop_classes=tuple(sorted(classes[scan_id])),
-            transfer_syntaxes=tuple(sorted(syntaxes[scan_id])),
-        )
-        for scan_id, n, frames, first, last in counts
-        if scan_id is not None
-    }
-    snapshot = dict(pictures)
+        acquisitions = _acquisitions(db, [s.id for s in scan_rows])
+        snapshot = _snapshots(db, session.id)
+    own, by_scan = _by_owner(found)
     summaries = [
         ScanSummary(
             scan=s,
@@ -157,3 +105,72 @@ def session_overview(ctx: Context, actor: Actor, project: str, label: str) -> Se
         size=sum(r.size for r in every),
         formats=sorted({r.resource.label for r in every}),
     )
+
+
+def _acquisitions(db: DBSession, scan_ids: list[int]) -> dict[int, Acquisition]:
+    """What the instance rows of each scan add up to; scans without any are left out."""
+    counts = db.execute(
+        select(
+            Instance.scan_id,
+            func.count(Instance.id),
+            func.sum(Instance.NumberOfFrames),
+            func.min(Instance.InstanceNumber),
+            func.max(Instance.InstanceNumber),
+        )
+        .where(Instance.scan_id.in_(scan_ids))
+        .group_by(Instance.scan_id)
+    ).all()
+    kinds = db.execute(
+        select(Instance.scan_id, Instance.SOPClassUID, Instance.TransferSyntaxUID)
+        .where(Instance.scan_id.in_(scan_ids))
+        .distinct()
+    ).all()
+    classes: dict[int, set[str]] = defaultdict(set)
+    syntaxes: dict[int, set[str]] = defaultdict(set)
+    for scan_id, sop_class, syntax in kinds:
+        if scan_id is None:
+            continue
+        classes[scan_id].add(_uid_name(sop_class))
+        syntaxes[scan_id].add(_uid_name(syntax))
+    return {
+        scan_id: Acquisition(
+            instances=int(n),
+            frames=int(frames) if frames is not None else None,
+            first_instance=first,
+            last_instance=last,
+            sop_classes=tuple(sorted(classes[scan_id])),
+            transfer_syntaxes=tuple(sorted(syntaxes[scan_id])),
+        )
+        for scan_id, n, frames, first, last in counts
+        if scan_id is not None
+    }
+
+
+def _snapshots(db: DBSession, session_id: int) -> dict[int, str]:
+    """Scan ID -> the first PNG of the scan's SNAPSHOTS resource, for scans with one."""
+    pictures = db.execute(
+        select(Resource.scan_id, func.min(File.path))
+        .join(File, File.resource_id == Resource.id)
+        .where(
+            Resource.session_id == session_id,
+            Resource.label == SNAPSHOTS,
+            Resource.scan_id.is_not(None),
+            File.path.like("%.png"),
+        )
+        .group_by(Resource.scan_id)
+    ).all()
+    return {scan_id: path for scan_id, path in pictures if scan_id is not None}
+
+
+def _by_owner(
+    found: list[ResourceView],
+) -> tuple[list[ResourceView], defaultdict[int, list[ResourceView]]]:
+    """The session's own resources, and those of each scan by scan ID."""
+    by_scan: defaultdict[int, list[ResourceView]] = defaultdict(list)
+    own: list[ResourceView] = []
+    for view in found:
+        if view.resource.scan_id is None:
+            own.append(view)
+        else:
+            by_scan[view.resource.scan_id].append(view)
+    return own, by_scan

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import typer
@@ -33,6 +33,7 @@ from scandepot.cli.remote import (
     URL_HELP,
     Incomplete,
     Refused,
+    Remote,
     error_message,
     file_sha256,
     resolve,
@@ -173,8 +174,7 @@ def download(
     try:
         remote = resolve(url, token_file)
     except Refused as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _refused([exc])
     params: dict[str, Any] = {
         "layout": layout.value,
         "sessions": session or None,
@@ -187,28 +187,62 @@ def download(
         "files": file or None,
     }
     params = {k: v for k, v in params.items() if v}
+    _download(remote, project, params, dest, jobs=jobs, limit_rate=limit_rate)
+
+
+def _download(
+    remote: Remote, project: str, params: dict[str, Any], dest: Path, *, jobs: int, limit_rate: int
+) -> None:
+    """Fetch what the manifest names and ``dest`` lacks, then verify every file."""
     with remote.client(connections=jobs) as client:
         try:
             manifest = _manifest(client, project, params)
-            entries: list[dict[str, Any]] = manifest["files"]
-            targets = [_target(dest, e["name"]) for e in entries]
+            targets = [_target(dest, e["name"]) for e in manifest["files"]]
         except Refused as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        (dest / STATE / "partial").mkdir(parents=True, exist_ok=True)
-        todo = [e for e, t in zip(entries, targets, strict=True) if not _present(t, e)]
-        done_bytes = sum(e["size"] for e in entries) - sum(e["size"] for e in todo)
-        done_bytes += sum(_partial_size(dest, e) for e in todo)
-        total = manifest["total_size"]
-        typer.echo(
-            f"{len(entries)} files, {total} bytes; {len(entries) - len(todo)} already here",
-            err=True,
-        )
-        problems = _transfer(client, dest, todo, total, done_bytes, jobs, limit_rate)
+            _refused([exc])
+        problems = _fetch_missing(client, dest, manifest, targets, jobs, limit_rate)
     if any(isinstance(p, Refused) for p in problems):
-        for p in problems:
-            typer.echo(f"error: {p}", err=True)
-        raise typer.Exit(2)
+        _refused(problems)
+    _finish(dest, manifest, targets, problems, jobs)
+
+
+def _refused(problems: list[Exception]) -> NoReturn:
+    for p in problems:
+        typer.echo(f"error: {p}", err=True)
+    raise typer.Exit(2) from None
+
+
+def _fetch_missing(
+    client: httpx.Client,
+    dest: Path,
+    manifest: dict[str, Any],
+    targets: list[Path],
+    jobs: int,
+    limit_rate: int,
+) -> list[Exception]:
+    """Fetch the files not in place yet, resuming those begun; what did not arrive."""
+    entries: list[dict[str, Any]] = manifest["files"]
+    (dest / STATE / "partial").mkdir(parents=True, exist_ok=True)
+    todo = [e for e, t in zip(entries, targets, strict=True) if not _present(t, e)]
+    done_bytes = sum(e["size"] for e in entries) - sum(e["size"] for e in todo)
+    done_bytes += sum(_partial_size(dest, e) for e in todo)
+    total = manifest["total_size"]
+    typer.echo(
+        f"{len(entries)} files, {total} bytes; {len(entries) - len(todo)} already here",
+        err=True,
+    )
+    return _transfer(client, dest, todo, total, done_bytes, jobs, limit_rate)
+
+
+def _finish(
+    dest: Path,
+    manifest: dict[str, Any],
+    targets: list[Path],
+    problems: list[Exception],
+    jobs: int,
+) -> None:
+    """Check every file; exit 1 when one is missing or differs, else save the manifest."""
+    entries: list[dict[str, Any]] = manifest["files"]
     bad = _verify(entries, targets, jobs)
     for p in problems:
         typer.echo(f"incomplete: {p}", err=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from scandepot.context import Context
     from scandepot.ingest.dimse import Receiver
     from scandepot.prearchive.worker import Builder
+    from scandepot.settings import Settings
 
 # The server's parts (FastAPI, the web pages, the receiver, the pipelines) are imported
 # by the commands that run them: `scandepot upload` and the other client commands start
@@ -46,21 +47,26 @@ def serve(
 ) -> None:
     """Run the archive: migrate the catalog, create the admin account, serve HTTP and run
     pipeline jobs (with the local executor)."""
-    import uvicorn
-
-    from scandepot.access.users import ADMIN_LOGIN, ensure_admin
-    from scandepot.app import create_app
-    from scandepot.http import server
-    from scandepot.pipelines import builtin, wiring
-
     settings = load_settings(
         data_dir=data_dir, database_url=database_url, http_host=host, http_port=port
     )
+    _log_to_stderr(settings)
+    ctx = open_context(settings)
+    ctx.store.clean()
+    _ensure_admin(ctx)
+    _serve(ctx)
+
+
+def _log_to_stderr(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx = open_context(settings)
-    ctx.store.clean()
+
+
+def _ensure_admin(ctx: Context) -> None:
+    """Create the site admin account at the first start, showing its password once."""
+    from scandepot.access.users import ADMIN_LOGIN, ensure_admin
+
     try:
         password = ensure_admin(ctx)
     except ScandepotError as exc:
@@ -73,6 +79,18 @@ def serve(
             "It is shown only this once. Set SCANDEPOT_ADMIN_PASSWORD before the first start "
             "to choose it instead."
         )
+
+
+def _serve(ctx: Context) -> None:
+    """Serve HTTP, run pipeline jobs and receive DICOM until a signal ends the process;
+    then stop every part and close ``ctx``."""
+    import uvicorn
+
+    from scandepot.app import create_app
+    from scandepot.http import server
+    from scandepot.pipelines import builtin, wiring
+
+    settings = ctx.settings
     app_ = create_app(ctx=ctx, install_pipelines=False)
     stopping.exit_on_signals()
     receiver, builder, executor = None, None, None
@@ -131,9 +149,7 @@ def dicom(
     from scandepot.pipelines import wiring
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, dicom_port=port)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    _log_to_stderr(settings)
     ctx = open_context(settings)
     wiring.install(ctx)  # sessions archived here queue their pipeline jobs
     thumbnail_drawer.install(ctx)  # and get their scans' pictures

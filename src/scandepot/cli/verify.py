@@ -9,17 +9,16 @@ asked for it, and is not counted as done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import typer
 
+from scandepot.cli.local_dicom import Found
 from scandepot.cli.remote import Refused, error_message
 from scandepot.ingest.modes import Destination
 
-if TYPE_CHECKING:
-    from scandepot.cli.upload import Found
-
+HELD_BATCH = 5000
 _PAGE = 1000
 
 
@@ -94,6 +93,29 @@ class Places:
                         break
             self._archived = {s["id"] for s in found if self.asked.labels(s["subject"], s["label"])}
         return self._archived
+
+
+def held(client: httpx.Client, project: str, files: list[Found]) -> dict[str, tuple[str, str]]:
+    """SOP Instance UID -> (SHA-256, where) for what the server holds of ``files``."""
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(files), HELD_BATCH):
+        batch = files[start : start + HELD_BATCH]
+        try:
+            response = client.post(
+                f"/api/v1/projects/{project}/held",
+                json={
+                    "instances": [
+                        {"SOPInstanceUID": f.SOPInstanceUID, "sha256": f.sha256} for f in batch
+                    ]
+                },
+            )
+        except httpx.TransportError as exc:
+            raise Refused(f"cannot reach the server: {exc}") from None
+        if response.status_code != 200:
+            raise Refused(error_message(response))
+        for item in response.json()["held"]:
+            found[item["SOPInstanceUID"]] = (item["sha256"], item["where"])
+    return found
 
 
 def verified(

@@ -59,24 +59,39 @@ def mr_instance(
 ) -> Dataset:
     rng = np.random.default_rng(seed if seed is not None else instance_number)
     if phantom_slices:
-        # A ball of signal in low background noise: slice ``instance_number`` of a head.
-        y, x = np.mgrid[0:rows, 0:columns]
-        z = instance_number - (phantom_slices + 1) / 2
-        radius = 0.4 * min(rows, columns, phantom_slices * 2)
-        inside = (y - rows / 2) ** 2 + (x - columns / 2) ** 2 + (2 * z) ** 2 < radius**2
-        signal = np.where(inside, 2000.0, 0.0) + rng.normal(50, 20, size=(rows, columns))
-        pixels = np.clip(signal, 0, 4095).astype(np.uint16)
+        pixels = _phantom_slice(rng, rows, columns, instance_number, phantom_slices)
     else:
         pixels = rng.integers(0, 4096, size=(rows, columns), dtype=np.uint16)
     ds = Dataset()
     ds.SOPClassUID = MRImageStorage
     ds.SOPInstanceUID = SOPInstanceUID or generate_uid(UID_ROOT)
+    _set_study(ds, study)
+    _set_series(ds, series, instance_number)
+    _set_equipment(ds)
+    _set_image(ds, pixels, instance_number)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    return ds
+
+
+def _phantom_slice(
+    rng: np.random.Generator, rows: int, columns: int, number: int, slices: int
+) -> np.ndarray[Any, np.dtype[np.uint16]]:
+    """A ball of signal in low background noise: slice ``number`` of a head."""
+    y, x = np.mgrid[0:rows, 0:columns]
+    z = number - (slices + 1) / 2
+    radius = 0.4 * min(rows, columns, slices * 2)
+    inside = (y - rows / 2) ** 2 + (x - columns / 2) ** 2 + (2 * z) ** 2 < radius**2
+    signal = np.where(inside, 2000.0, 0.0) + rng.normal(50, 20, size=(rows, columns))
+    return np.clip(signal, 0, 4095).astype(np.uint16)
+
+
+def _set_study(ds: Dataset, study: Study) -> None:
+    """The patient and the study, as the scanner's worklist gave them."""
     ds.StudyInstanceUID = study.StudyInstanceUID
-    ds.SeriesInstanceUID = series.SeriesInstanceUID
-    ds.Modality = series.Modality
-    ds.SeriesNumber = series.SeriesNumber
-    ds.SeriesDescription = series.SeriesDescription
-    ds.InstanceNumber = instance_number
     ds.PatientName = study.PatientName
     ds.PatientID = study.PatientID
     ds.PatientBirthDate = "19800101"
@@ -91,12 +106,28 @@ def mr_instance(
         ds.PatientComments = study.PatientComments
     if study.StudyComments is not None:
         ds.StudyComments = study.StudyComments
+
+
+def _set_series(ds: Dataset, series: Series, instance_number: int) -> None:
+    ds.SeriesInstanceUID = series.SeriesInstanceUID
+    ds.Modality = series.Modality
+    ds.SeriesNumber = series.SeriesNumber
+    ds.SeriesDescription = series.SeriesDescription
+    ds.InstanceNumber = instance_number
+
+
+def _set_equipment(ds: Dataset) -> None:
     ds.Manufacturer = "SYNTHETIC"
     ds.ManufacturerModelName = "Phantom 3T"
     ds.StationName = "MR1"
     ds.InstitutionName = "Imaging Centre"
     ds.MagneticFieldStrength = 3
     ds.BodyPartExamined = "BRAIN"
+
+
+def _set_image(ds: Dataset, pixels: np.ndarray[Any, Any], instance_number: int) -> None:
+    """One axial slice, 1 mm apart, of 12-bit unsigned pixels."""
+    rows, columns = pixels.shape
     ds.ImagePositionPatient = [0, 0, float(instance_number)]
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     ds.PixelSpacing = [1, 1]
@@ -110,12 +141,6 @@ def mr_instance(
     ds.HighBit = 11
     ds.PixelRepresentation = 0
     ds.PixelData = pixels.tobytes()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    return ds
 
 
 def to_bytes(ds: Dataset) -> bytes:

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
 
 import re2
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DBSession
 
@@ -299,48 +299,9 @@ def _resource_rows(
 ) -> Sequence[_ResourceRow]:
     """The resources that the choices other than ``files`` take; a name among them that
     matches nothing is refused."""
-    sessions = sel.session_labels
-    stmt = (
-        select(
-            Resource.id,
-            Resource.label,
-            Scan.label,
-            Scan.type,
-            Session.label,
-            Subject.label,
-        )
-        .join(Session, Resource.session_id == Session.id)
-        # The subject of the session as it is now (a session may have moved to another).
-        .join(Subject, Session.subject_id == Subject.id)
-        .outerjoin(Scan, Resource.scan_id == Scan.id)
-        .where(Resource.project_id == proj.id)
-    )
-    if sessions:
-        stmt = stmt.where(Session.label.in_(sessions))
-    if sel.subjects:
-        stmt = stmt.where(Subject.label.in_(sel.subjects))
-    if sel.date_from:
-        stmt = stmt.where(Session.date >= sel.date_from)
-    if sel.date_to:
-        stmt = stmt.where(Session.date <= sel.date_to)
-    if sel.scans is not None or pattern is not None:
-        stmt = stmt.where(Resource.scan_id.is_not(None))
+    rows = list(db.execute(_resources_chosen(proj, sel, pattern)).all())
     if isinstance(sel.scans, tuple):
-        stmt = stmt.where(Scan.label.in_(sel.scans))
-    rows = list(db.execute(stmt).all())
-    if isinstance(sel.scans, tuple):
-        scans_in_selection = select(Scan.label).join(Session, Scan.session_id == Session.id)
-        scans_in_selection = scans_in_selection.where(
-            Session.project_id == proj.id, Scan.label.in_(sel.scans)
-        )
-        if sessions:
-            scans_in_selection = scans_in_selection.where(Session.label.in_(sessions))
-        _require_all(
-            sel.scans,
-            db.scalars(scans_in_selection),
-            "Scan(s) {names} not found in the selected session(s).",
-            "scans",
-        )
+        _check_scans(db, proj, sel, sel.scans)
     if pattern is not None:
         rows = [r for r in rows if pattern.search(r[3] or "")]
         if not rows:
@@ -357,6 +318,55 @@ def _resource_rows(
         )
         rows = [r for r in rows if r[1] in sel.resources]
     return rows
+
+
+def _resources_chosen(
+    proj: Project, sel: Selection, pattern: Pattern | None
+) -> Select[int, str, str | None, str | None, str, str]:
+    """The query of the resources that the sessions, subjects, dates and scans chosen
+    take; the scan-type pattern is applied to its rows, and the resource labels after."""
+    stmt = (
+        select(
+            Resource.id,
+            Resource.label,
+            Scan.label,
+            Scan.type,
+            Session.label,
+            Subject.label,
+        )
+        .join(Session, Resource.session_id == Session.id)
+        # The subject of the session as it is now (a session may have moved to another).
+        .join(Subject, Session.subject_id == Subject.id)
+        .outerjoin(Scan, Resource.scan_id == Scan.id)
+        .where(Resource.project_id == proj.id)
+    )
+    if sel.session_labels:
+        stmt = stmt.where(Session.label.in_(sel.session_labels))
+    if sel.subjects:
+        stmt = stmt.where(Subject.label.in_(sel.subjects))
+    if sel.date_from:
+        stmt = stmt.where(Session.date >= sel.date_from)
+    if sel.date_to:
+        stmt = stmt.where(Session.date <= sel.date_to)
+    if sel.scans is not None or pattern is not None:
+        stmt = stmt.where(Resource.scan_id.is_not(None))
+    if isinstance(sel.scans, tuple):
+        stmt = stmt.where(Scan.label.in_(sel.scans))
+    return stmt
+
+
+def _check_scans(db: DBSession, proj: Project, sel: Selection, scans: tuple[str, ...]) -> None:
+    """Every scan named must be in a session chosen (a typo must not shrink the download)."""
+    stmt = select(Scan.label).join(Session, Scan.session_id == Session.id)
+    stmt = stmt.where(Session.project_id == proj.id, Scan.label.in_(scans))
+    if sel.session_labels:
+        stmt = stmt.where(Session.label.in_(sel.session_labels))
+    _require_all(
+        scans,
+        db.scalars(stmt),
+        "Scan(s) {names} not found in the selected session(s).",
+        "scans",
+    )
 
 
 def resolve_selection(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -10,9 +11,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from scandepot.access import roles
+from scandepot.access.actors import Actor
 from scandepot.access.permissions import Level, require_signed_in
 from scandepot.archive import projects, sessions, subjects
-from scandepot.archive.projects import ProjectCreate, ProjectSettings
+from scandepot.archive.projects import ProjectCreate, ProjectSettings, ProjectView
 from scandepot.catalog.access import Role
 from scandepot.catalog.archive import (
     Accessibility,
@@ -21,6 +23,7 @@ from scandepot.catalog.archive import (
     UploadDestination,
 )
 from scandepot.catalog.paging import PageRequest
+from scandepot.context import Context
 from scandepot.errors import Forbidden, Invalid, ScandepotError, Unauthorized
 from scandepot.pipelines import config
 from scandepot.pipelines.config import ConfigUpdate
@@ -116,16 +119,7 @@ def project_page(
     actor = visitor.actor
     view = projects.get(ctx, actor, project)
     tabs = [t for t in TABS if _may_open(view.level, t)]
-    if tab is not None and tab not in TABS:
-        raise Invalid(f"No tab '{tab}'; choose from: {', '.join(TABS)}.", field="tab")
-    if tab is not None and tab not in tabs:
-        if actor.is_anonymous:
-            raise Unauthorized()
-        if tab == "manage":
-            raise Forbidden("Only the project's owners manage it.")
-        raise Forbidden()
-    tab = tab or "sessions"
-    context: dict[str, Any] = {"view": view, "p": view.project, "tab": tab, "tabs": tabs}
+    tab = _chosen_tab(tab, tabs, actor)
     params = {
         "tab": tab,
         "label": label,
@@ -136,37 +130,90 @@ def project_page(
         "sort": sort,
         "limit": limit,
     }
-    context["params"] = params
-    paging = PageRequest(limit=limit, offset=offset, sort=sort)
+    listing = _Listing(
+        PageRequest(limit=limit, offset=offset, sort=sort),
+        label,
+        subject,
+        modality,
+        date_from,
+        date_to,
+    )
+    context: dict[str, Any] = {
+        "view": view,
+        "p": view.project,
+        "tab": tab,
+        "tabs": tabs,
+        "params": params,
+        **_tab_content(ctx, actor, view, project, tab, listing),
+        **_form_choices(),
+    }
+    return page(request, visitor, "project.html", title=view.project.name, **context)
+
+
+def _chosen_tab(tab: str | None, tabs: list[str], actor: Actor) -> str:
+    """The tab asked for, if the visitor may open it; the sessions by default."""
+    if tab is not None and tab not in TABS:
+        raise Invalid(f"No tab '{tab}'; choose from: {', '.join(TABS)}.", field="tab")
+    if tab is not None and tab not in tabs:
+        if actor.is_anonymous:
+            raise Unauthorized()
+        if tab == "manage":
+            raise Forbidden("Only the project's owners manage it.")
+        raise Forbidden()
+    return tab or "sessions"
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The page and the filters of the sessions and subjects tabs, as typed."""
+
+    paging: PageRequest
+    label: str | None
+    subject: str | None
+    modality: str | None
+    date_from: str | None
+    date_to: str | None
+
+
+def _tab_content(
+    ctx: Context, actor: Actor, view: ProjectView, project: str, tab: str, listing: _Listing
+) -> dict[str, Any]:
+    """What ``tab`` shows; a visitor who may see the project but not read it gets no tab."""
     if view.level < Level.READ:
-        tab = context["tab"] = "none"
-    elif tab == "sessions":
-        context["found"] = sessions.list_sessions(
+        return {"tab": "none"}
+    if tab == "sessions":
+        found = sessions.list_sessions(
             ctx,
             actor,
             project,
-            paging,
-            label=search(label),
-            subject=subject,
-            modality=modality,
-            date_from=day(date_from, "date_from"),
-            date_to=day(date_to, "date_to"),
+            listing.paging,
+            label=search(listing.label),
+            subject=listing.subject,
+            modality=listing.modality,
+            date_from=day(listing.date_from, "date_from"),
+            date_to=day(listing.date_to, "date_to"),
         )
-    elif tab == "subjects":
-        context["found"] = subjects.list_subjects(ctx, actor, project, paging, label=search(label))
-    elif tab == "access":
+        return {"found": found}
+    if tab == "subjects":
+        label = search(listing.label)
+        return {"found": subjects.list_subjects(ctx, actor, project, listing.paging, label=label)}
+    if tab == "access":
         may_list = view.role is not None or actor.is_site_admin
-        context["people"] = roles.list_roles(ctx, actor, project) if may_list else None
-    elif tab == "pipelines":
-        context["configs"] = config.list_configs(ctx, actor, project)
-    context.update(
-        destinations=list(UploadDestination),
-        filter_modes=list(SeriesFilterMode),
-        policies=list(ConflictPolicy),
-        accessibilities=list(Accessibility),
-        role_words=[r.word for r in sorted(Role, reverse=True)],
-    )
-    return page(request, visitor, "project.html", title=view.project.name, **context)
+        return {"people": roles.list_roles(ctx, actor, project) if may_list else None}
+    if tab == "pipelines":
+        return {"configs": config.list_configs(ctx, actor, project)}
+    return {}
+
+
+def _form_choices() -> dict[str, Any]:
+    """The choices the manage and access forms offer."""
+    return {
+        "destinations": list(UploadDestination),
+        "filter_modes": list(SeriesFilterMode),
+        "policies": list(ConflictPolicy),
+        "accessibilities": list(Accessibility),
+        "role_words": [r.word for r in sorted(Role, reverse=True)],
+    }
 
 
 def _may_open(level: Level, tab: str) -> bool:

@@ -9,7 +9,7 @@ One router factory serves all four levels, so the rules cannot drift apart:
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the per-level ``Ref``
-# alias, which only exists inside build_router(), when the routes are declared.
+# alias, which only exists inside the functions that declare the routes, when they do.
 import mimetypes
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from scandepot.access.actors import Actor
 from scandepot.api.bodies import check_declared_length, stream_body
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
 from scandepot.api.digests import expected_digests, repr_digest, verify
@@ -34,6 +35,7 @@ from scandepot.api.v1.schemas import (
 )
 from scandepot.archive import files, resources
 from scandepot.archive.resources import OwnerRef, ResourceCreate
+from scandepot.context import Context
 
 
 def project_ref(project: str) -> OwnerRef:
@@ -61,7 +63,16 @@ LEVELS: list[tuple[str, str, Callable[..., OwnerRef]]] = [
 
 
 def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> APIRouter:
+    """The routes of one level; ``ref_dep`` reads the owner's labels from the path."""
     router = APIRouter(prefix=f"{prefix}/resources", tags=[f"{level} resources"])
+    _add_resource_routes(router, level, ref_dep)
+    _add_upload_route(router, level, ref_dep)
+    _add_file_routes(router, level, ref_dep)
+    return router
+
+
+def _add_resource_routes(router: APIRouter, level: str, ref_dep: Callable[..., OwnerRef]) -> None:
+    """The resources of an owner, each resource, and the list of its files."""
     Ref = Annotated[OwnerRef, Depends(ref_dep)]
 
     @router.get("", response_model=list[ResourceOut], name=f"list_{level}_resources")
@@ -100,20 +111,30 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
     ) -> PageOut[FileOut]:
         return page_out(files.list_files(ctx, actor, ref, resource, page, path=path), file_out)
 
+
+_UPLOAD_DOCS: dict[str, Any] = {
+    "responses": {200: {"model": UploadOut, "description": "Replaced (overwrite=true)"}},
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+}
+
+
+def _add_upload_route(router: APIRouter, level: str, ref_dep: Callable[..., OwnerRef]) -> None:
+    """A file put into a resource, new or (with overwrite) replacing one."""
+    Ref = Annotated[OwnerRef, Depends(ref_dep)]
+
     @router.put(
         "/{resource}/files/{path:path}",
         response_model=UploadOut,
         status_code=status.HTTP_201_CREATED,
         name=f"upload_{level}_file",
-        responses={200: {"model": UploadOut, "description": "Replaced (overwrite=true)"}},
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-                },
-            }
-        },
+        **_UPLOAD_DOCS,
     )
     async def upload_file(
         request: Request,
@@ -126,37 +147,29 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
         format: Annotated[str | None, Query(max_length=64)] = None,
         content: Annotated[str | None, Query(max_length=255)] = None,
     ) -> JSONResponse:
-        path = await run_in_threadpool(
-            files.prepare_upload, ctx, actor, ref, resource, path, overwrite=overwrite
+        return await _upload(
+            request,
+            ctx,
+            actor,
+            ref,
+            resource,
+            path,
+            overwrite=overwrite,
+            format=format,
+            content=content,
         )
-        limit = ctx.settings.max_upload_bytes
-        check_declared_length(request, limit)
-        expected = expected_digests(request.headers)
-        staged = await run_in_threadpool(ctx.store.stage)
-        try:
-            await stream_body(request, staged.write, limit)
-            verify(expected, await run_in_threadpool(staged.finish))
-            result = await run_in_threadpool(
-                lambda: files.commit_upload(
-                    ctx,
-                    actor,
-                    ref,
-                    resource,
-                    path,
-                    staged,
-                    overwrite=overwrite,
-                    format=format,
-                    content=content,
-                )
-            )
-        finally:
-            await run_in_threadpool(staged.discard)
-        body: dict[str, Any] = upload_out(result).model_dump(mode="json")
-        return JSONResponse(
-            body,
-            status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-            headers={"etag": f'"{result.file.sha256}"'},
-        )
+
+
+_DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}},
+    206: {"description": "Partial content (Range)"},
+    304: {"description": "Not modified (If-None-Match)"},
+}
+
+
+def _add_file_routes(router: APIRouter, level: str, ref_dep: Callable[..., OwnerRef]) -> None:
+    """One file of a resource: its headers, its download, its removal."""
+    Ref = Annotated[OwnerRef, Depends(ref_dep)]
 
     @router.head(
         "/{resource}/files/{path:path}",
@@ -172,11 +185,7 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
         "/{resource}/files/{path:path}",
         name=f"download_{level}_file",
         response_class=FileResponse,
-        responses={
-            200: {"content": {"application/octet-stream": {}}},
-            206: {"description": "Partial content (Range)"},
-            304: {"description": "Not modified (If-None-Match)"},
-        },
+        responses=_DOWNLOAD_RESPONSES,
     )
     def download_file(
         request: Request, ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str
@@ -197,7 +206,52 @@ def build_router(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> A
     def delete_file(ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str) -> None:
         files.delete(ctx, actor, ref, resource, path)
 
-    return router
+
+async def _upload(
+    request: Request,
+    ctx: Context,
+    actor: Actor,
+    ref: OwnerRef,
+    resource: str,
+    path: str,
+    *,
+    overwrite: bool,
+    format: str | None,
+    content: str | None,
+) -> JSONResponse:
+    """Stream the body into the store, check it against the digests the client sent,
+    and catalogue it: 201 for a new file, 200 for one replaced."""
+    path = await run_in_threadpool(
+        files.prepare_upload, ctx, actor, ref, resource, path, overwrite=overwrite
+    )
+    limit = ctx.settings.max_upload_bytes
+    check_declared_length(request, limit)
+    expected = expected_digests(request.headers)
+    staged = await run_in_threadpool(ctx.store.stage)
+    try:
+        await stream_body(request, staged.write, limit)
+        verify(expected, await run_in_threadpool(staged.finish))
+        result = await run_in_threadpool(
+            lambda: files.commit_upload(
+                ctx,
+                actor,
+                ref,
+                resource,
+                path,
+                staged,
+                overwrite=overwrite,
+                format=format,
+                content=content,
+            )
+        )
+    finally:
+        await run_in_threadpool(staged.discard)
+    body: dict[str, Any] = upload_out(result).model_dump(mode="json")
+    return JSONResponse(
+        body,
+        status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        headers={"etag": f'"{result.file.sha256}"'},
+    )
 
 
 def _file_response(request: Request, found: files.Located) -> Response:
