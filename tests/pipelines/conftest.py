@@ -79,7 +79,7 @@ def archive_session(
             ScanCreate(id=label, SeriesNumber=number, Modality="MR"),
         )  # fmt: skip
         upload(ctx, OwnerRef(project, session=session, scan=label), paths)
-    return SessionArchived(project, subject, session, created.accession, tuple(scans_files))
+    return SessionArchived(project, subject, session, created.stable_id, tuple(scans_files))
 
 
 def enable(

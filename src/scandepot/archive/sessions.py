@@ -17,7 +17,7 @@ from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
 from scandepot.archive.relocate import relocations
 from scandepot.catalog.archive import Project, Resource, Session, Subject
-from scandepot.catalog.ids import next_accession
+from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import by_label, check_label, label_taken, same_label
 from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
@@ -136,7 +136,7 @@ def list_sessions(
             page,
             sort_fields={
                 "label": Session.label,
-                "id": Session.accession,
+                "id": Session.stable_id,
                 "subject": Subject.label,
                 "date": Session.date,
                 "modality": Session.modality,
@@ -158,7 +158,7 @@ def create(ctx: Context, actor: Actor, project: str, data: SessionCreate) -> Ses
             project_id=proj.id,
             subject_id=subject.id,
             label=label,
-            accession=next_accession(db, "session", ctx.settings.site_id),
+            stable_id=next_stable_id(db, "session", ctx.settings.site_id),
             **values,
         )
         db.add(session)

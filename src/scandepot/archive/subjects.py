@@ -13,7 +13,7 @@ from scandepot.access.permissions import Action
 from scandepot.archive import layout, projects
 from scandepot.archive.relocate import relocations
 from scandepot.catalog.archive import Project, Session, Sex, Subject
-from scandepot.catalog.ids import next_accession
+from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import by_label, check_label, label_taken
 from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
@@ -95,7 +95,7 @@ def list_subjects(
             page,
             sort_fields={
                 "label": Subject.label,
-                "id": Subject.accession,
+                "id": Subject.stable_id,
                 "group": Subject.group,
                 "created": Subject.created_at,
             },
@@ -113,7 +113,7 @@ def create(ctx: Context, actor: Actor, project: str, data: SubjectCreate) -> Sub
         subject = Subject(
             project_id=proj.id,
             label=label,
-            accession=next_accession(db, "subject", ctx.settings.site_id),
+            stable_id=next_stable_id(db, "subject", ctx.settings.site_id),
             **values,
         )
         db.add(subject)

@@ -124,7 +124,9 @@ class Subject(Base):
     __table_args__ = (UniqueConstraint("project_id", "label"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    accession: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    # The stable site-wide ID (SD_S00001, SD_E00001): labels change, this never does. Its
+    # column keeps the name it was created with, "accession".
+    stable_id: Mapped[str] = mapped_column("accession", String(32), unique=True, nullable=False)
     project_id: Mapped[int] = mapped_column(
         ForeignKey("project.id", ondelete="CASCADE"), nullable=False, index=True
     )
@@ -149,7 +151,9 @@ class Session(Base):
     __table_args__ = (UniqueConstraint("project_id", "label"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    accession: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    # The stable site-wide ID (SD_S00001, SD_E00001): labels change, this never does. Its
+    # column keeps the name it was created with, "accession".
+    stable_id: Mapped[str] = mapped_column("accession", String(32), unique=True, nullable=False)
     project_id: Mapped[int] = mapped_column(
         ForeignKey("project.id", ondelete="CASCADE"), nullable=False, index=True
     )

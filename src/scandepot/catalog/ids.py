@@ -30,6 +30,6 @@ def next_value(db: DBSession, kind: str) -> int:
     return value
 
 
-def next_accession(db: DBSession, kind: str, site_id: str) -> str:
+def next_stable_id(db: DBSession, kind: str, site_id: str) -> str:
     """Draw the next site-wide ID of ``kind`` (subject or session)."""
     return f"{site_id}_{KINDS[kind]}{next_value(db, kind):05d}"

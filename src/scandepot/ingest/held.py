@@ -67,11 +67,11 @@ def _rows(db: DBSession, target: Project, pairs: list[tuple[str, str]]) -> Itera
         ):
             if sha is not None:
                 yield sop, sha, PREARCHIVE, str(staged_id), subject, session
-        for sop, sha, accession, subject, session in db.execute(
+        for sop, sha, stable_id, subject, session in db.execute(
             select(
                 Instance.SOPInstanceUID,
                 Instance.sha256,
-                Session.accession,
+                Session.stable_id,
                 Subject.label,
                 Session.label,
             )
@@ -81,7 +81,7 @@ def _rows(db: DBSession, target: Project, pairs: list[tuple[str, str]]) -> Itera
             .where(match, Session.project_id == target.id)
         ):
             if sha is not None:
-                yield sop, sha, ARCHIVE, str(accession), subject, session
+                yield sop, sha, ARCHIVE, str(stable_id), subject, session
 
 
 def held(ctx: Context, actor: Actor, project: str, wanted: Iterable[tuple[str, str]]) -> list[Held]:

@@ -77,7 +77,7 @@ def auto_launch(ctx: Context, event: SessionArchived) -> list[Job]:
         return []
     now = utcnow()
     with ctx.db.write() as db:
-        session = db.scalar(select(Session).where(Session.accession == event.session_id))
+        session = db.scalar(select(Session).where(Session.stable_id == event.session_id))
         if session is None:
             return []
         rows = _auto_launched(db, session.project_id)

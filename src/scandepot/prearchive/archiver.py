@@ -31,7 +31,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.archive import layout, resources
 from scandepot.catalog.archive import ConflictPolicy, File, Project, Scan, Session, Subject
-from scandepot.catalog.ids import next_accession
+from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import find_labelled
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.context import Context
@@ -67,7 +67,7 @@ def _subject(db: DBSession, ctx: Context, project: Project, label: str) -> Subje
         subject = Subject(
             project_id=project.id,
             label=label,
-            accession=next_accession(db, "subject", ctx.settings.site_id),
+            stable_id=next_stable_id(db, "subject", ctx.settings.site_id),
             fields={},
         )
         db.add(subject)
@@ -92,7 +92,7 @@ def _session(
         project_id=project.id,
         subject_id=subject.id,
         label=label,
-        accession=next_accession(db, "session", ctx.settings.site_id),
+        stable_id=next_stable_id(db, "session", ctx.settings.site_id),
         modality=modalities[0] if len(modalities) == 1 else ("/".join(modalities) or None),
         date=staged.StudyDate,
         time=staged.StudyTime,
@@ -174,7 +174,7 @@ def _into_archive(
     assert subject_label and session_label
     subject = _subject(db, ctx, project, subject_label)
     session, merged = _session(db, ctx, project, subject, session_label, staged)
-    out = Archived(project.label, subject.label, session.label, session.accession, merged)
+    out = Archived(project.label, subject.label, session.label, session.stable_id, merged)
     folders: set[Path] = set()
     for item in staged.scans:
         if item["excluded"]:

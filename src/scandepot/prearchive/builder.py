@@ -192,7 +192,7 @@ def archived_as(db: DBSession, project: Project, study: str, *, besides: int = -
     project, whichever way it came (C-STORE, upload, a move in the prearchive); merging
     means giving it that label. None when the project holds it under no other label."""
     other = db.execute(
-        select(Session.label, Session.accession, Subject.label)
+        select(Session.label, Session.stable_id, Subject.label)
         .join(Subject, Session.subject_id == Subject.id)
         .where(
             Session.project_id == project.id,
@@ -203,10 +203,10 @@ def archived_as(db: DBSession, project: Project, study: str, *, besides: int = -
     ).first()
     if other is None:
         return None
-    label, accession, subject = other
+    label, stable_id, subject = other
     return (
         f"Study {study} is archived already in project '{project.label}' as session "
-        f"'{label}' ({accession}, subject '{subject}'); give it the labels "
+        f"'{label}' ({stable_id}, subject '{subject}'); give it the labels "
         f"'{subject}/{label}' to merge into it"
     )
 

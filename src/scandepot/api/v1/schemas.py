@@ -174,7 +174,7 @@ def project_out(view: ProjectView) -> ProjectOut:
 
 def subject_out(s: Subject) -> SubjectOut:
     return SubjectOut(
-        id=s.accession,
+        id=s.stable_id,
         label=s.label,
         project=s.project.label,
         sex=s.sex,
@@ -191,11 +191,11 @@ def subject_out(s: Subject) -> SubjectOut:
 def session_out(s: Session) -> SessionOut:
     dicom: dict[str, Any] = {key: getattr(s, key) for key in _SESSION_DICOM}
     return SessionOut(
-        id=s.accession,
+        id=s.stable_id,
         label=s.label,
         project=s.project.label,
         subject=s.subject.label,
-        subject_id=s.subject.accession,
+        subject_id=s.subject.stable_id,
         modality=s.modality,
         date=s.date,
         time=s.time,
