@@ -1,4 +1,4 @@
-"""Small helpers shared by the API tests."""
+"""Small helpers shared by the tests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+
+from scandepot.dicom.synthetic import Series, Study, mr_instance
 
 ADMIN = ("admin", "correct-horse-battery")
 API = "/api/v1"
@@ -60,3 +62,24 @@ def data_set_bytes(path: Path) -> bytes:
     assert raw[132:136] == b"\x02\x00\x00\x00", path
     (group_length,) = struct.unpack_from("<I", raw, 140)
     return raw[144 + group_length :]
+
+
+def write_study(
+    folder: Path,
+    study: Study,
+    series: list[Series],
+    per_series: int = 3,
+    *,
+    size: int = 32,
+    **kwargs: Any,
+) -> list[Path]:
+    """Synthetic MR instances of ``study`` written as DICOM files into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for s in series:
+        for number in range(1, per_series + 1):
+            ds = mr_instance(study, s, number, rows=size, columns=size, **kwargs)
+            path = folder / f"{s.SeriesNumber}-{number}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            paths.append(path)
+    return paths

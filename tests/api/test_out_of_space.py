@@ -16,8 +16,7 @@ from scandepot.catalog.archive import File
 from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
-from tests.helpers import ADMIN, API, create_tree, scan_files_url
-from tests.ingest.conftest import write_study
+from tests.helpers import ADMIN, API, create_tree, scan_files_url, write_study
 from tests.ingest.test_upload import zip_dir
 
 

@@ -194,7 +194,7 @@ def test_serve_receives_dicom_and_archives(tmp_path: Path, env: dict[str, str]) 
         )
         assert r.status_code == 201
         from scandepot.dicom.synthetic import Series, Study
-        from tests.ingest.conftest import write_study
+        from tests.helpers import write_study
 
         files = write_study(
             tmp_path / "in", Study(StudyDescription="xnat://PILOT/s1/e1"), [Series(1, "T1w")]
@@ -257,7 +257,7 @@ def test_scanner_to_nifti_without_a_hand_touching_it(tmp_path: Path, env: dict[s
             )
             assert r.status_code == 200, r.text
         from scandepot.dicom.synthetic import Series, Study
-        from tests.ingest.conftest import write_study
+        from tests.helpers import write_study
 
         files = write_study(
             tmp_path / "in",

@@ -16,8 +16,7 @@ from scandepot.catalog.prearchive import Instance
 from scandepot.db.engine import Database
 from scandepot.dicom.synthetic import Series, Study
 from tests.cli.test_serve import free_port
-from tests.helpers import data_set_bytes
-from tests.ingest.conftest import write_study
+from tests.helpers import data_set_bytes, write_study
 
 SCANDEPOT = [sys.executable, "-m", "scandepot"]
 

@@ -16,7 +16,7 @@ from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.ingest.dimse import Receiver
-from tests.ingest.conftest import write_study
+from tests.helpers import write_study
 
 Send = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -19,8 +19,7 @@ from fastapi.testclient import TestClient
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from tests.conftest import PASSWORD
-from tests.helpers import API
-from tests.ingest.conftest import write_study
+from tests.helpers import API, write_study
 from tests.ingest.test_upload import nothing_left, post, tar_dir, zip_dir
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scandepot.errors import Conflict
-from scandepot.storage.store import FileStore
+from scandepot.storage.store import FileStore, StagedFile
 
 
 @pytest.fixture
@@ -178,3 +178,19 @@ def test_a_failed_background_fsync_is_raised_to_whoever_waits_for_it(
             staged.sync()
     staged.discard()
     assert list(store.tmp.iterdir()) == []
+
+
+def test_staged_file_sync_then_link_is_durable_under_both_names(tmp_path: Path) -> None:
+    staged = StagedFile(tmp_path / "x.part")
+    staged.write(b"abc")
+    digest = staged.seal()
+    dest = tmp_path / "a" / "b.dcm"
+    staged.link(dest)
+    staged.finish()
+    staged.discard()
+    assert dest.read_bytes() == b"abc" and digest.size == 3
+    again = StagedFile(tmp_path / "y.part")
+    again.write(b"other")
+    again.link(dest, replace_orphan=True)  # an orphan left by a killed writer
+    again.discard()
+    assert dest.read_bytes() == b"other"

@@ -20,7 +20,7 @@ from scandepot.catalog.prearchive import Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.prearchive import archiver, digests, worker
-from tests.ingest.conftest import write_study
+from tests.helpers import write_study
 
 Send = Callable[..., subprocess.CompletedProcess[str]]
 

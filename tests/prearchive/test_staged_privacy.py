@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Study
 from tests.helpers import API
-from tests.ingest.test_prearchive_ops import PRE, Send, receive
+from tests.prearchive.test_operations import PRE, Send, receive
 
 MISSING = 999
 
