@@ -192,6 +192,27 @@ def make_project(ctx: Context, users: dict[str, User]) -> Callable[..., str]:
     return make
 
 
+# Fixtures that start or drive a program outside the test process: a test that uses one is
+# an interop test, and carries the marker (pyproject.toml) so that ``-m interop`` and
+# ``-m "not interop"`` choose it right.
+INTEROP_FIXTURES = frozenset({"storescu", "browser", "page"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if INTEROP_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("interop") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use a fixture of INTEROP_FIXTURES need @pytest.mark.interop:\n"
+            + "\n".join(unmarked)
+        )
+
+
 class LiveServer:
     def __init__(self, app: Any) -> None:
         config = server.config(app, host="127.0.0.1", port=0, log_level="warning")

@@ -20,6 +20,8 @@ from sqlalchemy import create_engine
 from tests.conftest import empty_catalog, shared_database
 from tests.helpers import API
 
+pytestmark = pytest.mark.interop
+
 SCANDEPOT = [sys.executable, "-m", "scandepot"]
 
 

@@ -27,6 +27,8 @@ from scandepot.dicom.synthetic import Series, Study
 from tests.conftest import PASSWORD, LiveServer
 from tests.helpers import write_study
 
+pytestmark = pytest.mark.interop
+
 UPLOAD = [sys.executable, "-m", "scandepot", "upload"]
 
 

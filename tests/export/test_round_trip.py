@@ -120,6 +120,7 @@ def test_over_the_real_server_files_are_sent_from_the_files(
     assert len(set(calls)) >= 1 and len(calls) >= len([b for b in expected.values() if b])
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_real_tools_read_the_archive(
     client: TestClient, world: World, fmt: str, tmp_path: Path
@@ -146,6 +147,7 @@ def test_real_tools_read_the_archive(
         assert (out / name).read_bytes() == content
 
 
+@pytest.mark.interop
 def test_zip64_records(
     client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -99,6 +99,7 @@ def test_local_headers_hold_sizes_and_crc(tmp_path: Path, name: str, catalogued:
     assert [data for *_, data in local[1:]] == [Path(str(m.path)).read_bytes() for m in items[1:]]
 
 
+@pytest.mark.interop
 def test_zip64_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the ZIP64 threshold lowered, entries carry ZIP64 sizes in their local and
     central headers, offsets in the central one, and the end has the ZIP64 record and
@@ -141,6 +142,7 @@ def test_times_outside_the_dos_range_are_clamped(
         assert z.infolist()[0].date_time == expected
 
 
+@pytest.mark.interop
 def test_unzip_tests_it(tmp_path: Path) -> None:
     if shutil.which("unzip") is None:
         pytest.fail("unzip is needed (Debian package unzip)")
@@ -152,6 +154,7 @@ def test_unzip_tests_it(tmp_path: Path) -> None:
     assert "No errors detected" in out.stdout
 
 
+@pytest.mark.interop
 def test_java_zip_input_stream_reads_it(tmp_path: Path) -> None:
     """`jar x` reading standard input goes through java.util.zip.ZipInputStream, which
     refuses a stored entry with a data descriptor ("only DEFLATED entries can have EXT

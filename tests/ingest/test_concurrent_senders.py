@@ -7,11 +7,15 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.ingest.dimse import DimseSettings, Receiver
 from tests.helpers import write_study
 from tests.ingest.test_fast_path import assert_whole, rows, staged_ids
+
+pytestmark = pytest.mark.interop
 
 
 def send_at_once(port: int, chunks: list[list[Path]]) -> None:

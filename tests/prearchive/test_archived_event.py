@@ -18,6 +18,8 @@ from scandepot.events import SessionArchived
 from scandepot.prearchive import worker
 from tests.helpers import write_study
 
+pytestmark = pytest.mark.interop
+
 Send = Callable[..., subprocess.CompletedProcess[str]]
 STUDY = Study(StudyDescription="xnat://PILOT/s1/e1")
 T1 = Series(1, "T1w")

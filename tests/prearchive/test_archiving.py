@@ -25,6 +25,8 @@ from scandepot.events import SessionArchived, SessionNeedsAttention
 from scandepot.prearchive import archiver, worker
 from tests.helpers import ADMIN, API, write_study
 
+pytestmark = pytest.mark.interop
+
 Send = Callable[..., subprocess.CompletedProcess[str]]
 
 

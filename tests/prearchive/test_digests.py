@@ -24,6 +24,8 @@ from tests.helpers import write_study
 
 Send = Callable[..., subprocess.CompletedProcess[str]]
 
+pytestmark = pytest.mark.interop
+
 
 def staged_rows(ctx: Context) -> list[Instance]:
     with ctx.db.read() as db:

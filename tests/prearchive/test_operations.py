@@ -18,6 +18,8 @@ from scandepot.dicom.synthetic import Series, Study
 from scandepot.prearchive import worker
 from tests.helpers import API, write_study
 
+pytestmark = pytest.mark.interop
+
 Send = Callable[..., subprocess.CompletedProcess[str]]
 PRE = f"{API}/prearchive"
 

@@ -46,6 +46,7 @@ def _answer(r: Any, staged: int) -> tuple[int, Any]:
 ASKS = [("GET", "", None), ("PATCH", "", {"subject": "x"}), ("POST", "/archive", None)]
 
 
+@pytest.mark.interop
 def test_a_hidden_session_reads_as_a_missing_one(
     client: TestClient, actors: dict[str, Any], staged_id: int
 ) -> None:
