@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,20 @@ from scandepot.dicom.synthetic import Series, Study, mr_instance
 
 ADMIN = ("admin", "correct-horse-battery")
 API = "/api/v1"
+
+
+class Clock:
+    """A UTC clock that stands still until the test moves it on, for code that takes a
+    ``clock``: time passes for a rule (a quiet time, an expiry) without a sleep."""
+
+    def __init__(self, now: dt.datetime | None = None) -> None:
+        self.now = now or dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
 
 
 def create_tree(
