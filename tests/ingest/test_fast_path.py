@@ -22,7 +22,6 @@ from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom import headers
 from scandepot.dicom.synthetic import Series, Study, mr_instance
-from scandepot.ingest import group as group_module
 from scandepot.ingest.dimse import Receiver
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Incoming, Placements, Received, Source, file_batch
@@ -76,9 +75,7 @@ def incoming(ctx: Context, ds: Dataset, placements: Placements | None = None) ->
 # -- group commit ---------------------------------------------------------------------
 
 
-def test_group_commit_files_waiting_instances_in_one_transaction(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_group_commit_files_waiting_instances_in_one_transaction(ctx: Context) -> None:
     """While one batch is filed, instances from other associations queue and go in the
     next batch together; each sender learns its own result only once that has committed."""
     study = Study()
@@ -94,8 +91,7 @@ def test_group_commit_files_waiting_instances_in_one_transaction(
             assert release.wait(10)
         file_batch(c, batch)
 
-    monkeypatch.setattr(group_module, "file_batch", slow_first)
-    committer = GroupCommit(ctx)
+    committer = GroupCommit(ctx, filing=slow_first)
     results: dict[int, Received] = {}
 
     def send(i: int) -> None:
@@ -107,7 +103,7 @@ def test_group_commit_files_waiting_instances_in_one_transaction(
     others = [threading.Thread(target=send, args=(i,)) for i in (1, 2, 3)]
     for t in others:
         t.start()
-    while len(committer._queue) < 3:  # all three wait for the next transaction
+    while committer.queued < 3:  # all three wait for the next transaction
         threading.Event().wait(0.01)
     assert results == {}
     release.set()
