@@ -26,6 +26,7 @@ from scandepot.catalog.access import User
 from scandepot.catalog.archive import Project
 from scandepot.catalog.pipelines import Job
 from scandepot.context import Context
+from scandepot.web.deps import get_visitor
 from tests.access.test_matrix import build_world, job_id, staged_id
 from tests.conftest import ACTOR_NAMES, PASSWORD
 
@@ -368,17 +369,19 @@ def test_quality_metrics_and_job_logs_are_shown(
 
 
 def test_a_bug_is_a_page_with_a_reference(
-    client: TestClient, actors: dict[str, Any], world: Any, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, actors: dict[str, Any], world: Any
 ) -> None:
-    from scandepot.archive import overview
-
     world("private")
 
-    def broken(*args: Any, **kwargs: Any) -> Any:
+    def broken() -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(overview, "session_overview", broken)
-    with TestClient(client.app, raise_server_exceptions=False) as quiet:
-        r = quiet.get(E, auth=actors["owner"])
+    app: Any = client.app
+    app.dependency_overrides[get_visitor] = broken  # FastAPI's hook: a bug in the page
+    try:
+        with TestClient(app, raise_server_exceptions=False) as quiet:
+            r = quiet.get(E, auth=actors["owner"])
+    finally:
+        app.dependency_overrides.clear()
     assert r.status_code == 500 and "text/html" in r.headers["content-type"]
     assert "Internal error (reference" in r.text
