@@ -18,8 +18,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from scandepot.export import zip_format
+from scandepot.access.users import actor_for
+from scandepot.catalog.access import User
+from scandepot.context import Context
+from scandepot.export import downloads
+from scandepot.export.archives import Format
+from scandepot.export.downloads import ProjectTarget
 from scandepot.export.layouts import Layout, Where, archive_name
+from scandepot.export.selection import Selection
+from scandepot.export.zip_format import Limits
 from scandepot.http.responses import ZEROCOPY
 from tests.conftest import LiveServer
 from tests.export.conftest import BASE, World
@@ -154,17 +161,22 @@ def test_real_tools_read_the_archive(
 
 
 @pytest.mark.interop
-def test_zip64_records(
-    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """With the ZIP64 threshold lowered, every entry and the end of the archive use ZIP64
-    records, as an archive over 2 GiB does; readers still take it, and its length was
-    still known up front."""
-    monkeypatch.setattr(zip_format, "ZIP64_LIMIT", 100)
-    r = client.get(f"{BASE}/sessions/E1/download?format=zip", auth=ADMIN)
-    body = r.content
-    monkeypatch.undo()
-    assert r.headers["content-length"] == str(len(body))
+def test_zip64_records(ctx: Context, world: World, users: dict[str, User], tmp_path: Path) -> None:
+    """A download made with the ZIP64 threshold lowered has ZIP64 records for every entry
+    and its end, as one over 2 GiB does; readers still take it, and the length announced
+    before it was made is its length."""
+    target = ProjectTarget("P1", Selection(sessions=("E1",)))
+    download = downloads.prepare(
+        ctx,
+        actor_for(users["admin"]),
+        target,
+        Layout.TREE,
+        Format.ZIP,
+        file_url=lambda project, where: f"/{project}/{where.path}",
+        zip_limits=Limits(size=100),
+    )
+    body = b"".join(download.chunks())
+    assert download.length == len(body)
     assert body.rfind(zipfile.stringEndArchive64) > 0
     check_agrees(body)
     members = read_archive("zip", body)

@@ -39,6 +39,7 @@ from scandepot.export.archives import (
 from scandepot.export.layouts import Layout
 from scandepot.export.manifest import FileUrl
 from scandepot.export.selection import Resolved, Selection, resolve_resource, resolve_selection
+from scandepot.export.zip_format import LIMITS, Limits
 
 log = logging.getLogger("scandepot.export")
 T = TypeVar("T")
@@ -93,6 +94,7 @@ class Download:
     members: list[Member]
     started_ns: int  # before the catalog was read: files changed later are refused
     length: int | None  # the archive's size in bytes when known before it is made (tar, zip)
+    zip_limits: Limits = LIMITS
 
     def _logged(self, pieces: Iterator[T]) -> Generator[T, None, None]:
         try:
@@ -105,7 +107,8 @@ class Download:
 
     def chunks(self) -> Generator[bytes, None, None]:
         """The archive in chunks of about a megabyte."""
-        return self._logged(stream(self.format, self.members, self.started_ns))
+        pieces = stream(self.format, self.members, self.started_ns, zip_limits=self.zip_limits)
+        return self._logged(pieces)
 
     async def stream(self) -> AsyncIterator[bytes]:
         """:meth:`chunks` with the next chunk made in a worker thread while this one is
@@ -129,7 +132,7 @@ class Download:
         batches = _prefetched(self._logged(files), _next_batch, discard=_close_files)
         batch: list[Opened] = []
         taken = 0
-        out = writer(self.format)
+        out = writer(self.format, zip_limits=self.zip_limits)
         pending = b""
         try:
             for member in self.members:
@@ -217,9 +220,17 @@ def get_manifest(
 
 
 def prepare(
-    ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format, *, file_url: FileUrl
+    ctx: Context,
+    actor: Actor,
+    target: Target,
+    layout: Layout,
+    fmt: Format,
+    *,
+    file_url: FileUrl,
+    zip_limits: Limits = LIMITS,
 ) -> Download:
-    """Check and resolve a download; ``file_url`` gives the manifest each file's route."""
+    """Check and resolve a download; ``file_url`` gives the manifest each file's route.
+    ``zip_limits``: where a zip takes ZIP64 records (lowered, a small one has them)."""
     started_ns = time.time_ns()
     resolved = _resolve(ctx, actor, target, layout)
     now = utcnow()
@@ -247,5 +258,5 @@ def prepare(
         files=len(resolved.entries),
         bytes=resolved.total_size,
     )
-    length = archive_size(fmt, members)
-    return Download(resolved, fmt, filename, members, started_ns, length)
+    length = archive_size(fmt, members, zip_limits=zip_limits)
+    return Download(resolved, fmt, filename, members, started_ns, length, zip_limits)
