@@ -45,9 +45,9 @@ log = logging.getLogger("scandepot.export")
 T = TypeVar("T")
 R = TypeVar("R")
 # A batch of parts for a server that sends files itself: files opened (and read ahead by
-# the kernel) while the batch before is sent. Larger than a chunk of bytes, since it holds
-# descriptors, not data; fewer handovers between threads.
-BATCH_FILES = 64
+# the kernel) while the batch before is sent; at most settings.download_files_ahead of
+# them and this many bytes. Larger than a chunk of bytes, since it holds descriptors, not
+# data; fewer handovers between threads.
 BATCH_AHEAD = 32 * 1024 * 1024
 
 
@@ -95,6 +95,7 @@ class Download:
     started_ns: int  # before the catalog was read: files changed later are refused
     length: int | None  # the archive's size in bytes when known before it is made (tar, zip)
     zip_limits: Limits = LIMITS
+    files_ahead: int = 64  # see _next_batch
 
     def _logged(self, pieces: Iterator[T]) -> Generator[T, None, None]:
         try:
@@ -129,7 +130,8 @@ class Download:
         crc = needs_crc(self.format)
         started = self.started_ns
         files = (_opened(m, started, crc=crc) for m in self.members if m.data is None)
-        batches = _prefetched(self._logged(files), _next_batch, discard=_close_files)
+        take = functools.partial(_next_batch, most=self.files_ahead)
+        batches = _prefetched(self._logged(files), take, discard=_close_files)
         batch: list[Opened] = []
         taken = 0
         out = writer(self.format, zip_limits=self.zip_limits)
@@ -164,13 +166,13 @@ def _close_files(files: list[Opened]) -> None:
         opened.close()
 
 
-def _next_batch(files: Iterator[Opened]) -> list[Opened]:
+def _next_batch(files: Iterator[Opened], *, most: int) -> list[Opened]:
     batch: list[Opened] = []
     size = 0
     for opened in files:
         batch.append(opened)
         size += opened.size
-        if size >= BATCH_AHEAD or len(batch) >= BATCH_FILES:
+        if size >= BATCH_AHEAD or len(batch) >= most:
             break
     return batch
 
@@ -259,4 +261,5 @@ def prepare(
         bytes=resolved.total_size,
     )
     length = archive_size(fmt, members, zip_limits=zip_limits)
-    return Download(resolved, fmt, filename, members, started_ns, length, zip_limits)
+    ahead = ctx.settings.download_files_ahead
+    return Download(resolved, fmt, filename, members, started_ns, length, zip_limits, ahead)
