@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,14 @@ def write_study(
             ds.save_as(path, enforce_file_format=True)
             paths.append(path)
     return paths
+
+
+def spooled(tmp: Path, size: int, timeout: float = 20) -> None:
+    """Wait until a temporary file in ``tmp`` holds ``size`` bytes or more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(FileNotFoundError):  # one that went meanwhile
+            if any(p.stat().st_size >= size for p in tmp.glob("*.part")):
+                return
+        assert time.monotonic() < deadline, f"nothing of {size} bytes in {tmp}"
+        time.sleep(0.02)

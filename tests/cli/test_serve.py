@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from tests.conftest import empty_catalog, shared_database
-from tests.helpers import API
+from tests.helpers import API, spooled
 
 pytestmark = pytest.mark.interop
 
@@ -142,7 +142,7 @@ def test_sigkill_mid_upload_leaves_nothing_visible(tmp_path: Path, env: dict[str
     thread = threading.Thread(target=upload)
     thread.start()
     assert sent.wait(10)
-    time.sleep(0.3)  # let some megabytes reach the server's temporary file
+    spooled(tmp_path / "scandepot-data" / "tmp", 1 << 20)  # some of it on the server's disk
     server.stop(signal.SIGKILL)
     thread.join(timeout=30)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from io import BytesIO
 from typing import Any
@@ -103,7 +104,9 @@ def test_group_commit_files_waiting_instances_in_one_transaction(ctx: Context) -
     others = [threading.Thread(target=send, args=(i,)) for i in (1, 2, 3)]
     for t in others:
         t.start()
+    deadline = time.monotonic() + 10
     while committer.queued < 3:  # all three wait for the next transaction
+        assert time.monotonic() < deadline, committer.queued
         threading.Event().wait(0.01)
     assert results == {}
     release.set()
