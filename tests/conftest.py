@@ -4,11 +4,16 @@
 and a real PostgreSQL server (127.0.0.1:5432, trust auth). A test that uses ``settings``,
 ``ctx``, ``client`` or ``actors`` runs on both; when PostgreSQL cannot be reached its
 variant fails, it is never skipped.
+
+``receiver`` is the DICOM receiver on a loopback port, and ``storescu`` sends files to it
+with dcmtk's storescu: a test that uses ``storescu`` is an interop test (see
+docs/architecture.md, "Tests").
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -34,6 +39,7 @@ from scandepot.context import Context
 from scandepot.db.engine import Database
 from scandepot.db.migrate import upgrade
 from scandepot.http import server
+from scandepot.ingest.dimse import DimseSettings, Receiver
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 
@@ -186,6 +192,27 @@ def make_project(ctx: Context, users: dict[str, User]) -> Callable[..., str]:
     return make
 
 
+# Fixtures that start or drive a program outside the test process: a test that uses one is
+# an interop test, and carries the marker (pyproject.toml) so that ``-m interop`` and
+# ``-m "not interop"`` choose it right.
+INTEROP_FIXTURES = frozenset({"storescu", "browser", "page"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if INTEROP_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("interop") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use a fixture of INTEROP_FIXTURES need @pytest.mark.interop:\n"
+            + "\n".join(unmarked)
+        )
+
+
 class LiveServer:
     def __init__(self, app: Any) -> None:
         config = server.config(app, host="127.0.0.1", port=0, log_level="warning")
@@ -222,3 +249,46 @@ def live_server(app: Any) -> Iterator[LiveServer]:
 def http(live_server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server.url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture
+def receiver(ctx: Context) -> Iterator[Receiver]:
+    """The DICOM receiver on a loopback port of its own; AE title MRI_PILOT routes to PILOT."""
+    settings = DimseSettings.from_context(ctx)
+    settings.port = 0
+    settings.ae_projects = {"MRI_PILOT": "PILOT"}
+    running = Receiver(ctx, settings).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def storescu(receiver: Receiver) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Send files to ``receiver`` with dcmtk's storescu, in one association."""
+
+    def send(
+        *files: Path,
+        called: str = "SCANDEPOT",
+        calling: str = "SCANNER1",
+        extra: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "storescu",
+                "-v",
+                "-aet",
+                calling,
+                "-aec",
+                called,
+                *extra,
+                "127.0.0.1",
+                str(receiver.port),
+                *map(str, files),
+            ],
+            env={**os.environ, "TCP_NODELAY": "1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return send

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     import_max_members: int = Field(
         default=200_000, gt=0, description="Most entries one uploaded archive may hold."
     )
+    download_files_ahead: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Files a tar or zip download sent by `scandepot serve` opens ahead of the "
+        "one it sends (at most 32 MiB of them).",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     pipeline_executor: Literal["local", "celery"] = Field(
         default="local",

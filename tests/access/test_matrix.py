@@ -1,8 +1,8 @@
 """Every route of the app, for every actor and every accessibility, with the exact status.
 
-The routes come from the app's own route table (its OpenAPI document, plus the HEAD
-twins of GET routes): a route without a row in ROUTES fails the test. A refused request
-must change nothing.
+The routes come from the app's own route table: the API's from its OpenAPI document (plus
+the HEAD twins of GET routes), the pages' from the routes left out of it. A route without
+a row in ROUTES or PAGES fails the test. A refused request must change nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -232,8 +233,9 @@ def expected(row: Row, accessibility: str, actor_index: int) -> int:
 
 def build_world(ctx: Context, accessibility: str) -> None:
     """Project P with owner, member and collaborator, a subject, session and scan, and a
-    resource with one file at every level; the spare user holds a collaborator role;
-    dcm2niix enabled, with one finished and one queued job."""
+    resource with one file at every level, and a snapshot picture of the scan; the spare
+    user holds a collaborator role; dcm2niix enabled, with one finished and one queued
+    job; a staged session."""
     from scandepot.archive import files, resources, scans, sessions, subjects
     from scandepot.archive.projects import ProjectCreate
     from scandepot.archive.resources import OwnerRef
@@ -258,12 +260,26 @@ def build_world(ctx: Context, accessibility: str) -> None:
         with ctx.store.stage() as staged:
             staged.write(b"DICM bytes")
             files.commit_upload(ctx, SYSTEM, ref, "DICOM", "a.dcm", staged)
+    with ctx.store.stage() as staged:  # the scan's picture comes from it
+        staged.write(_png())
+        ref = OwnerRef("P", session="E1", scan="1")
+        files.commit_upload(ctx, SYSTEM, ref, "SNAPSHOTS", "1_T1w.png", staged)
     del resources
     config.configure(ctx, SYSTEM, "P", "dcm2niix", ConfigUpdate(enabled=True))
     done = jobs.launch(ctx, SYSTEM, "P", "E1", LaunchRequest("dcm2niix"))
     with ctx.db.write() as db:
         db.execute(update(Job).where(Job.id == done.id).values(status="succeeded"))
     jobs.launch(ctx, SYSTEM, "P", "E1", LaunchRequest("dcm2niix"), scan="1")
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    picture = io.BytesIO()
+    Image.new("L", (64, 32), 128).save(picture, format="PNG")
+    return picture.getvalue()
 
 
 def job_id(ctx: Context, status: str) -> int:
@@ -309,11 +325,13 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
             )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
-        described = project.description if project else None
+        described = (project.name, project.description, project.accessibility) if project else None
         live_tokens = db.scalar(
             select(func.count(ApiToken.id)).where(ApiToken.revoked_at.is_(None))
         )
         notes = tuple(db.scalars(select(Session.note).order_by(Session.id)))
+        notes += tuple(db.execute(select(Scan.quality, Scan.note).order_by(Scan.id)))
+        notes += tuple(db.execute(select(User.full_name, User.enabled).order_by(User.id)))
         staged = tuple(db.scalars(select(PrearchiveSession.subject)))
         job_states = tuple(db.execute(select(Job.status, Job.cancel_requested)).all())
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
@@ -401,3 +419,207 @@ def _actor_of(ctx: Context, login: str) -> Any:
         user = db.scalar(select(User).where(User.login == login))
     assert user is not None
     return actor_for(user)
+
+
+# -- pages ----------------------------------------------------------------------------------
+# The pages (web/) are left out of the OpenAPI document. They answer at the same levels; an
+# anonymous visitor who asks for a page where the API says 401 is sent to the sign-in page
+# (LOGIN: a 303 to /login?next=...), and a form sent without signing in gets 401.
+LOGIN = "login"
+LOGIN_TOKEN = "matrix-login-form"  # the sign-in form's token, as its cookie repeats it
+W = "/projects/{project}"
+
+
+@dataclass(frozen=True)
+class Page:
+    level: str  # as Row.level
+    success: int = 200
+    # Sent as a POST form when given; "{actor}" and "{accessibility}" in values are filled.
+    form: dict[str, str] | None = None
+    query: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    outcomes: tuple[int | str, ...] | None = None  # per actor, where not as the level says
+    cookies: dict[str, str] = field(default_factory=dict)
+    spends: bool = False  # a success takes what the next actor needs: build the world again
+
+
+PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
+    ("GET", "/"): (Page("public"),),
+    # Signed in already: on to the page the form would have led to.
+    ("GET", "/login"): (Page("public", outcomes=(200, 303, 303, 303, 303, 303)),),
+    ("POST", "/login"): (
+        Page(
+            "public",
+            303,
+            form={"login": "spare", "password": PASSWORD, "login_token": LOGIN_TOKEN},
+            cookies={"scandepot_login": LOGIN_TOKEN},
+        ),
+    ),
+    ("POST", "/logout"): (Page("public", 303, form={}),),
+    ("GET", "/tokens"): (Page("signed_in"),),
+    ("POST", "/tokens"): (Page("signed_in", 200, form={"name": "t"}),),  # shows the token
+    ("POST", "/tokens/{token_id}/revoke"): (Page("signed_in", 303, form={}),),
+    ("GET", "/admin/users"): (Page("site_admin"), Page("site_admin", query="?q=spare")),
+    ("POST", "/admin/users"): (
+        Page("site_admin", 303, form={"login": "new_{actor}", "password": PASSWORD}),
+    ),
+    ("POST", "/admin/users/{login}"): (
+        Page("site_admin", 303, form={"full_name": "{actor}", "enabled": "on"}),
+    ),
+    ("GET", "/admin/audit"): (Page("site_admin"),),
+    ("GET", "/projects"): (Page("public"), Page("public", query="?q=P")),
+    ("POST", "/projects"): (Page("signed_in", 303, form={"id": "NEW_{actor}"}),),
+    ("GET", W): (
+        Page("see"),
+        Page("read", query="?tab=sessions"),
+        Page("read", query="?tab=sessions&modality=MR&date_from=2024-01-01&sort=-date"),
+        Page("read", query="?tab=subjects"),
+        Page("read", query="?tab=access"),  # the people only for those with a role
+        Page("read", query="?tab=pipelines"),
+        Page("manage", query="?tab=manage"),
+    ),
+    ("POST", W + "/settings"): (
+        Page("manage", 303, form={"name": "P", "conflict_policy": "keep"}),
+    ),
+    ("POST", W + "/accessibility"): (
+        Page("manage", 303, form={"accessibility": "{accessibility}"}),
+    ),
+    ("POST", W + "/roles"): (Page("manage", 303, form={"login": "spare", "role": "collaborator"}),),
+    ("POST", W + "/roles/{login}/remove"): (Page("manage", 303, form={}, spends=True),),
+    ("POST", W + "/pipelines/{pipeline}"): (
+        Page("manage", 303, form={"enabled": "on"}, params={"pipeline": "snapshots"}),
+    ),
+    ("GET", W + "/subjects/{subject}"): (Page("read"),),
+    ("GET", W + "/sessions/{session}"): (Page("read"),),
+    ("GET", W + "/sessions/{session}/resources/{resource}"): (
+        Page("read"),
+        Page("read", query="?scan=1"),
+    ),
+    ("GET", W + "/sessions/{session}/scans/{scan}/thumbnail.png"): (Page("read"),),
+    ("POST", W + "/sessions/{session}/note"): (Page("write", 303, form={"note": "{actor}"}),),
+    ("POST", W + "/sessions/{session}/scans/{scan}"): (
+        Page("write", 303, form={"quality": "questionable"}),
+    ),
+    ("POST", W + "/sessions/{session}/jobs"): (Page("write", 303, form={"pipeline": "dcm2niix"}),),
+    ("GET", W + "/jobs/{job}"): (Page("read"),),
+    ("POST", W + "/jobs/{job}/{what}"): (
+        Page("write", 303, form={}, params={"what": "rerun"}),
+        Page("write", 303, form={}, params={"what": "cancel", "job": "queued"}, spends=True),
+    ),
+    ("GET", "/upload"): (Page("signed_in"),),
+    ("GET", "/download"): (
+        Page("public"),
+        Page("read", query="?project=P"),
+        Page("read", query="?project=P&session=E1"),
+    ),
+    # On to the API's download route, which checks who asks (ROUTES).
+    ("GET", "/download/archive"): (Page("public", 303, query="?project=P&session=E1"),),
+    ("GET", "/prearchive"): (Page("signed_in"),),
+    ("GET", "/prearchive/{staged_id}"): (Page("staged_write"),),
+    ("POST", "/prearchive/{staged_id}/{what}"): (
+        Page("staged_write", 303, form={}, params={"what": "rebuild"}),
+        Page("staged_write", 303, form={"subject": "S_{actor}"}, params={"what": "relabel"}),
+        Page("staged_write", 303, form={"project": "P"}, params={"what": "move"}),
+        Page("staged_manage", 303, form={}, params={"what": "archive"}, spends=True),
+        Page("staged_manage", 303, form={}, params={"what": "delete"}, spends=True),
+    ),
+}
+
+
+def page_routes() -> set[tuple[str, str]]:
+    """The app's pages: the routes its OpenAPI document leaves out (read the way FastAPI
+    reads them for that document), but for the API's HEAD routes, which ROUTES holds."""
+    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    return {
+        (method, route.path)
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute)
+        and not route.include_in_schema
+        and not route.path.startswith(("/api/", "/healthz", "/readyz"))
+        for method in route.methods or ()
+    }
+
+
+def test_every_page_has_a_row() -> None:
+    routes = page_routes()
+    assert sorted(routes - set(PAGES)) == [], "pages without a row in PAGES"
+    assert sorted(set(PAGES) - routes) == [], "rows for pages that do not exist"
+
+
+def expected_page(page: Page, method: str, accessibility: str, actor_index: int) -> int | str:
+    if page.outcomes is not None:
+        return page.outcomes[actor_index]
+    table = (
+        SITE
+        if page.level in SITE
+        else {k[1]: v for k, v in PROJECT.items() if k[0] == accessibility}
+    )
+    outcome = table[page.level][actor_index]
+    if outcome == OK:
+        return page.success
+    return LOGIN if outcome == 401 and method == "GET" else int(outcome)
+
+
+def page_answer(r: Any) -> int | str:
+    if r.status_code == 303 and r.headers["location"].startswith("/login?next="):
+        return LOGIN
+    return int(r.status_code)
+
+
+@pytest.mark.parametrize("accessibility", ACCESSIBILITIES)
+@pytest.mark.parametrize("route", sorted(PAGES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_page(
+    route: tuple[str, str],
+    accessibility: str,
+    ctx: Context,
+    client: TestClient,
+    actors: dict[str, Any],
+    spare: None,
+) -> None:
+    method, template = route
+    build_world(ctx, accessibility)
+    wrong = []
+    for page in PAGES[route]:
+        for index, name in enumerate(ACTOR_NAMES):
+            values = {
+                "project": "P",
+                "subject": "S1",
+                "session": "E1",
+                "scan": "1",
+                "resource": "DICOM",
+                "login": "spare",
+                "pipeline": "dcm2niix",
+                **page.params,
+            }
+            if "{staged_id}" in template:
+                values["staged_id"] = staged_id(ctx)
+            if "{job}" in template:
+                values["job"] = job_id(ctx, "queued" if page.params.get("job") else "succeeded")
+            if "{token_id}" in template:
+                owner = {"anonymous": "spare"}.get(name, name)
+                actor = _actor_of(ctx, owner)
+                values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
+            url = template.format(**values) + page.query
+            for cookie, value in page.cookies.items():
+                client.cookies.set(cookie, value)
+            before = snapshot(ctx) if method != "GET" else None
+            if page.form is None:
+                r = client.request(method, url, auth=actors[name], follow_redirects=False)
+            else:
+                fields = {
+                    k: v.format(actor=name, accessibility=accessibility)
+                    for k, v in page.form.items()
+                }
+                r = client.post(url, data=fields, auth=actors[name], follow_redirects=False)
+            client.cookies.clear()  # a sign-in or a message on its way must not follow
+            want = expected_page(page, method, accessibility, index)
+            if page_answer(r) != want:
+                wrong.append(f"{method} {url} as {name}: {page_answer(r)}, expected {want}")
+            elif isinstance(want, int) and want >= 400:
+                assert "text/html" in r.headers["content-type"], url
+                if method != "GET":
+                    after = snapshot(ctx)
+                    assert after == before, f"refused {method} {url} as {name} changed something"
+            elif page.spends:
+                reset(ctx, accessibility)
+    assert wrong == []

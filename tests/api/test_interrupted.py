@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import event, func, select
 from scandepot.archive.check import check
 from scandepot.catalog.archive import File
 from scandepot.context import Context
-from scandepot.storage.store import StagedFile
+from scandepot.storage.store import Disk, FileStore
 from tests.helpers import ADMIN, create_tree, scan_files_url
 
 
@@ -29,16 +30,16 @@ def tree(client: TestClient, users: object) -> None:
     create_tree(client)
 
 
-def test_crash_while_writing_bytes(
-    client: TestClient, ctx: Context, tree: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_write = StagedFile.write
+class FailingDisk(Disk):
+    """A device that takes half of the first write, then fails."""
 
-    def failing_write(self: StagedFile, chunk: bytes) -> None:
-        real_write(self, chunk[: len(chunk) // 2])  # half the bytes reach the disk
-        raise OSError("No space left on device")
+    def write(self, fd: int, data: memoryview) -> int:
+        super().write(fd, data[: len(data) // 2])
+        raise OSError(errno.EIO, "Input/output error on the device")
 
-    monkeypatch.setattr(StagedFile, "write", failing_write)
+
+def test_crash_while_writing_bytes(client: TestClient, ctx: Context, tree: None) -> None:
+    ctx.store = FileStore(ctx.store.data_dir, disk=FailingDisk())
     client_no_raise = TestClient(client.app, raise_server_exceptions=False)
 
     def body():  # type: ignore[no-untyped-def]
@@ -47,7 +48,7 @@ def test_crash_while_writing_bytes(
 
     r = client_no_raise.put(f"{scan_files_url()}/a.dcm", content=body(), auth=ADMIN)
     assert r.status_code == 500
-    assert "No space" not in r.text and "Traceback" not in r.text
+    assert "Input/output" not in r.text and "Traceback" not in r.text
     assert files_in_catalog(ctx) == 0
     assert visible_files(ctx) == []
     assert list(ctx.store.tmp.iterdir()) == []

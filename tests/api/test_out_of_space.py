@@ -16,26 +16,30 @@ from scandepot.catalog.archive import File
 from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
-from tests.helpers import ADMIN, API, create_tree, scan_files_url
-from tests.ingest.conftest import write_study
+from scandepot.storage.store import Disk, FileStore
+from tests.helpers import ADMIN, API, create_tree, scan_files_url, write_study
 from tests.ingest.test_upload import zip_dir
 
 
-def fill_disk(monkeypatch: pytest.MonkeyPatch, ctx: Context, *, after: int = 0) -> list[int]:
-    """Let ``after`` writes into the store's temporary folder through, then fail each one
-    with ENOSPC, as a full file system does; writes elsewhere are untouched."""
-    real = os.write
-    allowed = [after]
+class FullDisk(Disk):
+    """A device with room for ``room`` more writes; each one after fails with ENOSPC, as a
+    full file system's does."""
 
-    def write(fd: int, data: Any) -> int:
-        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(ctx.store.tmp)):
-            if allowed[0] <= 0:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            allowed[0] -= 1
-        return real(fd, data)
+    def __init__(self, room: int = 0) -> None:
+        self.room = room
 
-    monkeypatch.setattr(os, "write", write)
-    return allowed
+    def write(self, fd: int, data: memoryview) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= 1
+        return super().write(fd, data)
+
+
+def fill_disk(ctx: Context, *, room: int = 0) -> FullDisk:
+    """The store's files go to a disk with room for ``room`` more writes from now on."""
+    disk = FullDisk(room)
+    ctx.store = FileStore(ctx.store.data_dir, disk=disk)
+    return disk
 
 
 def leftovers(ctx: Context) -> list[Path]:
@@ -49,18 +53,16 @@ def assert_out_of_space(r: Any) -> None:
     assert "out of storage space" in error["message"]
 
 
-def test_a_file_put_on_a_full_disk(
-    client: TestClient, ctx: Context, users: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_file_put_on_a_full_disk(client: TestClient, ctx: Context, users: object) -> None:
     create_tree(client)
     before = leftovers(ctx)
-    fill_disk(monkeypatch, ctx)
+    disk = fill_disk(ctx)
     r = client.put(f"{scan_files_url()}/a.dcm", content=b"x" * 3_000_000, auth=ADMIN)
     assert_out_of_space(r)
     assert leftovers(ctx) == before
     with ctx.db.read() as db:
         assert db.scalar(select(func.count(File.id))) == 0
-    monkeypatch.undo()  # space freed: the same request now succeeds
+    disk.room = 1000  # space freed: the same request now succeeds
     r = client.put(f"{scan_files_url()}/a.dcm", content=b"x" * 3_000_000, auth=ADMIN)
     assert r.status_code == 201, r.text
 
@@ -70,7 +72,6 @@ def test_an_import_on_a_full_disk(
     client: TestClient,
     ctx: Context,
     make_project: Callable[..., str],
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     after: int,
 ) -> None:
@@ -80,10 +81,10 @@ def test_an_import_on_a_full_disk(
     write_study(root, Study(), [Series(1, "T1w")], per_series=4, size=256)
     body = zip_dir(root, tmp_path / "up.zip")
     before = leftovers(ctx)
-    allowed = fill_disk(monkeypatch, ctx, after=after)
+    disk = fill_disk(ctx, room=after)
     r = client.post(f"{API}/projects/PILOT/import", content=body, auth=ADMIN)
     assert_out_of_space(r)
-    assert allowed == [0]
+    assert disk.room == 0
     assert leftovers(ctx) == before
     with ctx.db.read() as db:
         assert db.scalar(select(func.count(Instance.id))) == 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -27,14 +29,18 @@ SIDE = 256
 E = "/projects/P/sessions/E1"
 
 
-def jpeg_instance(frames: int = FRAMES, side: int = SIDE) -> Dataset:
+def jpeg_instance(frames: int = FRAMES, side: int = SIDE, *, only: int | None = None) -> Dataset:
     """A multi-frame JPEG (baseline, 8 bit) instance: each frame its own JPEG, as
-    encapsulated pixel data holds them (PS3.5 A.4)."""
+    encapsulated pixel data holds them (PS3.5 A.4). With ``only``, every other frame holds
+    bytes that are no JPEG: decoding any of them fails."""
     ds = mr_instance(Study(), Series(1, "cine"), 1, rows=side, columns=side)
     ds.SOPClassUID = SecondaryCaptureImageStorage
     y, x = np.mgrid[0:side, 0:side]
     encoded = []
     for k in range(frames):
+        if only is not None and k != only:
+            encoded.append(b"not a JPEG frame")
+            continue
         frame = ((x + y + 2 * k) % 256).astype(np.uint8)
         out = io.BytesIO()
         Image.fromarray(frame, mode="L").save(out, format="JPEG", quality=90)
@@ -84,17 +90,15 @@ def test_a_many_frame_instance_draws_in_little_memory(
     assert first != 0
 
 
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
-    """The frames decoded from here on."""
-    decoded: list[int | None] = []
-    real = thumbnails.decode_frame
-
-    def counting(fh: Any, *, index: int | None) -> Any:
-        decoded.append(index)
-        return real(fh, index=index)
-
-    monkeypatch.setattr(thumbnails, "decode_frame", counting)
-    return decoded
+@contextlib.contextmanager
+def away(source: thumbnails.Source) -> Iterator[None]:
+    """The source's file out of reach meanwhile: drawing a picture would fail."""
+    hidden = source.path.with_name(source.path.name + ".away")
+    source.path.rename(hidden)
+    try:
+        yield
+    finally:
+        hidden.rename(source.path)
 
 
 def test_the_picture_is_drawn_when_the_scan_is_archived(
@@ -102,48 +106,44 @@ def test_the_picture_is_drawn_when_the_scan_is_archived(
     client: Any,
     actors: dict[str, Any],
     archive_one: Callable[[Dataset], thumbnails.Source],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source = archive_one(jpeg_instance(frames=4))  # the app is wired: pictures drawn
     client.app.state.thumbnails.wait()
     kept = thumbnails.stored_path(ctx, source)
     assert kept.is_file() and kept.name.startswith(source.sha256)
-    decoded = counted(monkeypatch)
-    first = client.get(f"{E}/scans/1/thumbnail.png")
-    assert first.status_code == 200 and first.headers["content-type"] == "image/png"
-    assert first.content == kept.read_bytes()
-    again = client.get(f"{E}/scans/1/thumbnail.png", auth=actors["outsider"])
-    assert again.status_code == 200 and again.content == first.content
-    assert decoded == []  # no page view decoded anything
+    with away(source):  # no page view decodes anything
+        first = client.get(f"{E}/scans/1/thumbnail.png")
+        assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+        assert first.content == kept.read_bytes()
+        again = client.get(f"{E}/scans/1/thumbnail.png", auth=actors["outsider"])
+        assert again.status_code == 200 and again.content == first.content
     assert list(ctx.store.tmp.iterdir()) == []
 
 
 def test_a_picture_missing_is_drawn_once_on_its_first_view(
-    ctx: Context,
-    archive_one: Callable[[Dataset], thumbnails.Source],
-    monkeypatch: pytest.MonkeyPatch,
+    ctx: Context, archive_one: Callable[[Dataset], thumbnails.Source]
 ) -> None:
-    source = archive_one(jpeg_instance(frames=4))  # no app: nothing drew it
+    # Only the middle frame is a JPEG: the picture is drawn from it alone.
+    source = archive_one(jpeg_instance(frames=4, only=2))  # no app: nothing drew it
     assert not thumbnails.stored_path(ctx, source).exists()
-    decoded = counted(monkeypatch)
     first = thumbnails.picture(ctx, source)
-    assert decoded == [2]  # the middle frame alone
     assert thumbnails.stored_path(ctx, source).read_bytes() == first.png
-    assert thumbnails.picture(ctx, source).png == first.png
-    assert decoded == [2]  # not decoded again
+    with away(source):  # not decoded again
+        assert thumbnails.picture(ctx, source).png == first.png
 
 
 def test_an_instance_over_the_limits_is_not_drawn(
-    ctx: Context,
-    archive_one: Callable[[Dataset], thumbnails.Source],
-    monkeypatch: pytest.MonkeyPatch,
+    ctx: Context, archive_one: Callable[[Dataset], thumbnails.Source]
 ) -> None:
-    source = archive_one(jpeg_instance(frames=2, side=64))
-    monkeypatch.setattr(thumbnails, "MAX_FRAME_PIXELS", 64 * 64 - 1)
+    # Frames of 8192 x 8192 by the header (their JPEGs are small): over MAX_FRAME_PIXELS.
+    wide = jpeg_instance(frames=2, side=64)
+    wide.Rows = wide.Columns = 8192
+    assert 8192 * 8192 > thumbnails.MAX_FRAME_PIXELS
+    source = archive_one(wide)
     with pytest.raises(TooLarge, match="pixel values, over the limit"):
         thumbnails.picture(ctx, source)
-    monkeypatch.setattr(thumbnails, "MAX_FRAME_PIXELS", 64 * 64)
-    monkeypatch.setattr(thumbnails, "MAX_SOURCE_BYTES", source.path.stat().st_size - 1)
+    # A file past MAX_SOURCE_BYTES (sparse: it takes no room on the disk).
+    os.truncate(source.path, thumbnails.MAX_SOURCE_BYTES + 1)
     with pytest.raises(TooLarge, match="bytes, over the limit"):
         thumbnails.picture(ctx, source)
     assert not thumbnails.stored_path(ctx, source).exists()

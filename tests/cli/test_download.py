@@ -26,6 +26,8 @@ from tests.export.conftest import BASE, World, world  # noqa: F401 - the fixture
 from tests.export.test_round_trip import expected_names
 from tests.helpers import ADMIN
 
+pytestmark = pytest.mark.interop
+
 SCANDEPOT = [sys.executable, "-m", "scandepot", "download"]
 BIG = 8 * 1024 * 1024
 

@@ -18,7 +18,9 @@ import pytest
 from sqlalchemy import create_engine
 
 from tests.conftest import empty_catalog, shared_database
-from tests.helpers import API
+from tests.helpers import API, spooled
+
+pytestmark = pytest.mark.interop
 
 SCANDEPOT = [sys.executable, "-m", "scandepot"]
 
@@ -140,7 +142,7 @@ def test_sigkill_mid_upload_leaves_nothing_visible(tmp_path: Path, env: dict[str
     thread = threading.Thread(target=upload)
     thread.start()
     assert sent.wait(10)
-    time.sleep(0.3)  # let some megabytes reach the server's temporary file
+    spooled(tmp_path / "scandepot-data" / "tmp", 1 << 20)  # some of it on the server's disk
     server.stop(signal.SIGKILL)
     thread.join(timeout=30)
 
@@ -194,7 +196,7 @@ def test_serve_receives_dicom_and_archives(tmp_path: Path, env: dict[str, str]) 
         )
         assert r.status_code == 201
         from scandepot.dicom.synthetic import Series, Study
-        from tests.ingest.conftest import write_study
+        from tests.helpers import write_study
 
         files = write_study(
             tmp_path / "in", Study(StudyDescription="xnat://PILOT/s1/e1"), [Series(1, "T1w")]
@@ -257,7 +259,7 @@ def test_scanner_to_nifti_without_a_hand_touching_it(tmp_path: Path, env: dict[s
             )
             assert r.status_code == 200, r.text
         from scandepot.dicom.synthetic import Series, Study
-        from tests.ingest.conftest import write_study
+        from tests.helpers import write_study
 
         files = write_study(
             tmp_path / "in",

@@ -25,7 +25,9 @@ from scandepot.cli.main import app as cli
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from tests.conftest import PASSWORD, LiveServer
-from tests.ingest.conftest import write_study
+from tests.helpers import write_study
+
+pytestmark = pytest.mark.interop
 
 UPLOAD = [sys.executable, "-m", "scandepot", "upload"]
 

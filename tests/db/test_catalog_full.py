@@ -25,7 +25,7 @@ from scandepot.ingest.dimse import DimseSettings, Receiver
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 from tests.conftest import PASSWORD
-from tests.ingest.conftest import write_study
+from tests.helpers import write_study
 from tests.ingest.test_upload import zip_dir
 
 ROOM = {"pages": 0}  # 0: no limit; otherwise the catalog may grow to this many pages

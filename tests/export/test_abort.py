@@ -4,9 +4,12 @@ archive's closing records: the client gets an error, never a cut archive that lo
 from __future__ import annotations
 
 import base64
+import ctypes
 import datetime as dt
 import io
+import os
 import socket
+import struct
 import tarfile
 import time
 import zipfile
@@ -17,8 +20,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from scandepot.export import downloads
-from scandepot.export.archives import Format, Member, Opened, SourceChanged, stream
+from scandepot.context import Context
+from scandepot.export.archives import Format, Member, SourceChanged, stream
 from tests.conftest import LiveServer
 from tests.helpers import ADMIN, API
 
@@ -55,18 +58,11 @@ def test_writer_stops_before_the_end_records(tmp_path: Path, fmt: Format, damage
     assert error is None
     assert items[1].path is not None
     target = Path(items[1].path)
-    # File times come from a clock that ticks every few milliseconds: a change within the
-    # same tick as the start can look older. Real changes (an archive, a relabel) take
-    # longer than that to follow a download's start.
-    time.sleep(0.05)
     if damage == "deleted":
         target.unlink()
-    elif damage == "replaced":
-        target.write_bytes(b"\x09" * 5000)
-    elif damage == "grown":
-        target.write_bytes(bytes([1]) * 5001)
     else:
-        target.write_bytes(bytes([1]) * 4999)
+        size = {"replaced": 5000, "grown": 5001, "shrunk": 4999}[damage]
+        changed_after(target, started, b"\x09" * size)
     cut, error = collect(fmt, items, started)
     assert isinstance(error, SourceChanged)
     assert len(cut) < len(whole)
@@ -82,6 +78,54 @@ def test_writer_stops_before_the_end_records(tmp_path: Path, fmt: Format, damage
         # A tar has no index: what tells the cut is the missing end-of-archive blocks (and,
         # on the wire, the missing end of the response).
         assert not cut.endswith(b"\0" * 1024)
+
+
+def changed_after(target: Path, started_ns: int, content: bytes) -> None:
+    """Write ``content`` to ``target`` until the file system stamps the change after
+    ``started_ns``: file times come from a clock that ticks every few milliseconds, so a
+    change within the tick of the start can look older. Real changes (an archive, a
+    relabel) take longer than that to follow a download's start."""
+    deadline = time.monotonic() + 10
+    while True:
+        target.write_bytes(content)
+        if target.stat().st_ctime_ns > started_ns:
+            return
+        assert time.monotonic() < deadline, "the file system's clock did not move"
+
+
+class Opens:
+    """The files opened in a folder, as the kernel tells them (inotify, IN_OPEN)."""
+
+    IN_OPEN = 0x20
+    EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then name
+
+    def __init__(self, folder: Path) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, bytes(folder), self.IN_OPEN) < 0:
+            raise OSError(ctypes.get_errno(), "inotify")
+        self.names: list[str] = []
+
+    def __enter__(self) -> Opens:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+    def seen(self) -> list[str]:
+        """Every file opened so far (a name once per open)."""
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return self.names
+            at = 0
+            while at < len(data):
+                _, mask, _, length = self.EVENT.unpack_from(data, at)
+                name = data[at + self.EVENT.size : at + self.EVENT.size + length]
+                if mask & self.IN_OPEN and name.rstrip(b"\0"):
+                    self.names.append(name.rstrip(b"\0").decode())
+                at += self.EVENT.size + length
 
 
 @pytest.fixture
@@ -105,12 +149,12 @@ def test_session_deleted_or_moved_mid_download(
     live_server: LiveServer,
     fmt: str,
     change: str,
-    monkeypatch: pytest.MonkeyPatch,
+    ctx: Context,
 ) -> None:
     # A tar's files are opened a batch ahead of the one on the wire; a file already open is
     # sent as it was when the download began. Batches of two files leave most of these 40
     # unopened when the session goes.
-    monkeypatch.setattr(downloads, "BATCH_FILES", 2)
+    ctx.settings.download_files_ahead = 2
     url = f"{live_server.url}{API}/projects/P1/sessions/E1/download?format={fmt}"
     received = 0
     with httpx.Client(timeout=30) as http:
@@ -132,28 +176,23 @@ def test_session_deleted_or_moved_mid_download(
 
 
 def test_a_client_that_leaves_stops_the_tar(
-    big_session: None, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    big_session: None, live_server: LiveServer, ctx: Context
 ) -> None:
     """The server stops opening (and reading ahead) files once the client is gone."""
-    monkeypatch.setattr(downloads, "BATCH_FILES", 2)
-    opened: list[str] = []
-    open_checked = downloads.open_checked
-
-    def counting(member: Member, started_ns: int) -> Opened:
-        opened.append(member.name)
-        return open_checked(member, started_ns)
-
-    monkeypatch.setattr(downloads, "open_checked", counting)
+    ctx.settings.download_files_ahead = 2
     url = f"{live_server.url}{API}/projects/P1/sessions/E1/download?format=tar"
     port = int(live_server.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port)) as sock:
+    folder = ctx.store.archive / "P1/subjects/S1/sessions/E1/scans/1/resources/DICOM/files"
+    with Opens(folder) as opens, socket.create_connection(("127.0.0.1", port)) as sock:
         token = base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
         path = url.split(str(port), 1)[1]
         sock.sendall(
             f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {token}\r\n\r\n".encode()
         )
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-    time.sleep(1)  # what the server would have opened by now, had it gone on
+        sock.close()
+        time.sleep(1)  # what the server would have opened by now, had it gone on
+        opened = opens.seen()
     assert 0 < len(opened) < BIG
     # The live server is still there for others.
     assert httpx.get(f"{live_server.url}/healthz", timeout=10).status_code == 200

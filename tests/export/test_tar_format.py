@@ -69,6 +69,7 @@ def test_headers_are_the_ones_tarfile_packs(name: str, moment: str, size: int) -
     assert _tar_header(member) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+@pytest.mark.interop
 def test_tar_lists_what_was_written(tmp_path: Path) -> None:
     items = members(tmp_path, NAMES["plain"], TIMES["now"], [0, 7, 130_000])
     archive = tmp_path / "a.tar"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from scandepot.export import zip_format
 from scandepot.export.archives import Format, Member, archive_size, stream
+from scandepot.export.zip_format import LIMITS, Limits
 
 UTC = dt.UTC
 NOW = dt.datetime(2024, 3, 1, 12, 0, 7, tzinfo=UTC)
@@ -42,8 +42,8 @@ def members(tmp_path: Path, name: str, sizes: list[int], *, catalogued: bool) ->
     return found
 
 
-def make(items: list[Member]) -> bytes:
-    return b"".join(stream(Format.ZIP, items, time.time_ns()))
+def make(items: list[Member], limits: Limits = LIMITS) -> bytes:
+    return b"".join(stream(Format.ZIP, items, time.time_ns(), zip_limits=limits))
 
 
 def walk_local_headers(body: bytes) -> list[tuple[str, int, int, bytes]]:
@@ -99,14 +99,15 @@ def test_local_headers_hold_sizes_and_crc(tmp_path: Path, name: str, catalogued:
     assert [data for *_, data in local[1:]] == [Path(str(m.path)).read_bytes() for m in items[1:]]
 
 
-def test_zip64_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.interop
+def test_zip64_everywhere(tmp_path: Path) -> None:
     """With the ZIP64 threshold lowered, entries carry ZIP64 sizes in their local and
     central headers, offsets in the central one, and the end has the ZIP64 record and
     locator, as an archive over 2 GiB does; the length is still known up front."""
-    monkeypatch.setattr(zip_format, "ZIP64_LIMIT", 100)
+    small = Limits(size=100)
     items = members(tmp_path, NAMES["plain"], [50, 200, 5000, 0], catalogued=True)
-    body = make(items)
-    assert archive_size(Format.ZIP, items) == len(body)
+    body = make(items, small)
+    assert archive_size(Format.ZIP, items, zip_limits=small) == len(body)
     assert body.rfind(b"PK\x06\x06") > 0 and body.rfind(b"PK\x06\x07") > 0
     check_agrees(body)
     archive = tmp_path / "a.zip"
@@ -114,13 +115,11 @@ def test_zip64_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     subprocess.run(["unzip", "-tq", str(archive)], check=True, capture_output=True)
 
 
-def test_more_entries_than_the_end_record_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(zip_format, "ZIP_FILECOUNT_LIMIT", 3)
+def test_more_entries_than_the_end_record_counts(tmp_path: Path) -> None:
+    few = Limits(entries=3)
     items = members(tmp_path, "f", [10] * 5, catalogued=True)
-    body = make(items)
-    assert archive_size(Format.ZIP, items) == len(body)
+    body = make(items, few)
+    assert archive_size(Format.ZIP, items, zip_limits=few) == len(body)
     assert body.rfind(b"PK\x06\x06") > 0
     assert len(check_agrees(body)) == 6
 
@@ -141,6 +140,7 @@ def test_times_outside_the_dos_range_are_clamped(
         assert z.infolist()[0].date_time == expected
 
 
+@pytest.mark.interop
 def test_unzip_tests_it(tmp_path: Path) -> None:
     if shutil.which("unzip") is None:
         pytest.fail("unzip is needed (Debian package unzip)")
@@ -152,6 +152,7 @@ def test_unzip_tests_it(tmp_path: Path) -> None:
     assert "No errors detected" in out.stdout
 
 
+@pytest.mark.interop
 def test_java_zip_input_stream_reads_it(tmp_path: Path) -> None:
     """`jar x` reading standard input goes through java.util.zip.ZipInputStream, which
     refuses a stored entry with a data descriptor ("only DEFLATED entries can have EXT

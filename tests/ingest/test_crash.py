@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from pydicom import dcmread
 from sqlalchemy import select
 
@@ -16,8 +17,9 @@ from scandepot.catalog.prearchive import Instance
 from scandepot.db.engine import Database
 from scandepot.dicom.synthetic import Series, Study
 from tests.cli.test_serve import free_port
-from tests.helpers import data_set_bytes
-from tests.ingest.conftest import write_study
+from tests.helpers import data_set_bytes, write_study
+
+pytestmark = pytest.mark.interop
 
 SCANDEPOT = [sys.executable, "-m", "scandepot"]
 

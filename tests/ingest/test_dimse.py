@@ -1,4 +1,4 @@
-"""The DICOM receiver against dcmtk's echoscu and storescu, and pynetdicom as a sender."""
+"""The DICOM receiver against dcmtk's echoscu and storescu."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from pydicom import dcmread
-from pydicom.uid import ExplicitVRLittleEndian
-from pynetdicom import AE
-from pynetdicom.sop_class import MRImageStorage
 from sqlalchemy import func, select
 
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.ingest.dimse import Receiver
-from tests.ingest.conftest import write_study
+from tests.helpers import write_study
 
 Send = Callable[..., subprocess.CompletedProcess[str]]
+
+pytestmark = pytest.mark.interop
 
 
 def staged(ctx: Context) -> list[PrearchiveSession]:
@@ -106,43 +106,3 @@ def test_calling_and_called_titles(
     assert storescu(*files, calling="INTRUDER").returncode != 0
     assert storescu(*files, calling="SCANNER1").returncode == 0
     assert instances(ctx) == 1
-
-
-def test_bad_instances_fail_and_the_association_goes_on(ctx: Context, receiver: Receiver) -> None:
-    study, series = Study(), Series(1, "T1w")
-    good = mr_instance(study, series, 1, rows=16, columns=16)
-    no_study = mr_instance(study, series, 2, rows=16, columns=16)
-    del no_study.StudyInstanceUID
-    ae = AE(ae_title="PYNETDICOM")
-    ae.add_requested_context(MRImageStorage)
-    assoc = ae.associate("127.0.0.1", receiver.port, ae_title="SCANDEPOT")
-    assert assoc.is_established
-    failed = assoc.send_c_store(no_study)
-    ok = assoc.send_c_store(good)
-    assoc.release()
-    assert failed.Status == 0xC000
-    assert ok.Status == 0x0000
-    assert instances(ctx) == 1
-    assert list(ctx.store.tmp.iterdir()) == []
-
-
-def test_garbage_in_a_data_set_is_refused(ctx: Context, receiver: Receiver, tmp_path: Path) -> None:
-    junk = tmp_path / "junk.dcm"
-    ds = mr_instance(Study(), Series(), 1, rows=16, columns=16)
-    ds.save_as(junk, enforce_file_format=True)
-    raw = junk.read_bytes()
-    junk.write_bytes(raw[:400])  # cut in the middle of the header
-    ae = AE(ae_title="PYNETDICOM")
-    ae.add_requested_context(MRImageStorage, ExplicitVRLittleEndian)
-    assoc = ae.associate("127.0.0.1", receiver.port, ae_title="SCANDEPOT")
-    from pynetdicom import _config
-
-    _config.STORE_SEND_CHUNKED_DATASET = True
-    try:
-        status = assoc.send_c_store(junk)
-    finally:
-        _config.STORE_SEND_CHUNKED_DATASET = False
-        assoc.release()
-    assert status.Status in (0xC000, 0xA900) or status == ""  # refused, never stored
-    assert instances(ctx) == 0
-    assert list(ctx.store.tmp.iterdir()) == []

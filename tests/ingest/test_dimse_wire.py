@@ -1,7 +1,8 @@
-"""The receiver's upper layer and DIMSE service, spoken to PDU by PDU over a raw socket.
+"""The receiver's upper layer and DIMSE service, spoken to by pynetdicom in this process
+and PDU by PDU over a raw socket.
 
-dcmtk and pynetdicom send only well-formed conversations; these are the ones they never
-send (PS3.8 §9.3, PS3.7 §9).
+dcmtk and pynetdicom send only well-formed conversations; the raw socket sends the ones
+they never send (PS3.8 §9.3, PS3.7 §9). dcmtk's own senders: test_dimse.py.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import io
 import socket
 import struct
+from pathlib import Path
 
 from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom import AE
 from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
 from pynetdicom.presentation import PresentationContext
+from pynetdicom.sop_class import MRImageStorage
 from sqlalchemy import func, select
 
 from scandepot.catalog.prearchive import Instance
@@ -80,6 +84,11 @@ def read_pdu(sock: socket.socket) -> bytes:
     return data
 
 
+def instances(ctx: Context) -> int:
+    with ctx.db.read() as db:
+        return db.scalar(select(func.count(Instance.id))) or 0
+
+
 def status_of(c_store_rsp: bytes) -> int:
     at = c_store_rsp.index(struct.pack("<HHI", 0, 0x0900, 2))
     return int(struct.unpack_from("<H", c_store_rsp, at + 8)[0])
@@ -120,3 +129,43 @@ def test_an_unknown_called_ae_title_is_rejected(receiver: Receiver) -> None:
         sock.sendall(associate_rq(called="NOBODY"))
         # A-ASSOCIATE-RJ: rejected permanent, by the service user, called AE title unknown
         assert read_pdu(sock) == b"\x03\x00\x00\x00\x00\x04\x00\x01\x01\x07"
+
+
+def test_bad_instances_fail_and_the_association_goes_on(ctx: Context, receiver: Receiver) -> None:
+    study, series = Study(), Series(1, "T1w")
+    good = mr_instance(study, series, 1, rows=16, columns=16)
+    no_study = mr_instance(study, series, 2, rows=16, columns=16)
+    del no_study.StudyInstanceUID
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(MRImageStorage)
+    assoc = ae.associate("127.0.0.1", receiver.port, ae_title="SCANDEPOT")
+    assert assoc.is_established
+    failed = assoc.send_c_store(no_study)
+    ok = assoc.send_c_store(good)
+    assoc.release()
+    assert failed.Status == 0xC000
+    assert ok.Status == 0x0000
+    assert instances(ctx) == 1
+    assert list(ctx.store.tmp.iterdir()) == []
+
+
+def test_garbage_in_a_data_set_is_refused(ctx: Context, receiver: Receiver, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.dcm"
+    ds = mr_instance(Study(), Series(), 1, rows=16, columns=16)
+    ds.save_as(junk, enforce_file_format=True)
+    raw = junk.read_bytes()
+    junk.write_bytes(raw[:400])  # cut in the middle of the header
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(MRImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", receiver.port, ae_title="SCANDEPOT")
+    from pynetdicom import _config
+
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    try:
+        status = assoc.send_c_store(junk)
+    finally:
+        _config.STORE_SEND_CHUNKED_DATASET = False
+        assoc.release()
+    assert status.Status in (0xC000, 0xA900) or status == ""  # refused, never stored
+    assert instances(ctx) == 0
+    assert list(ctx.store.tmp.iterdir()) == []

@@ -115,6 +115,7 @@ def outside(tmp_path: Path, data_dir: Path) -> list[Path]:
     ]
 
 
+@pytest.mark.interop
 def test_c_store_of_a_traversing_uid_gets_c000_and_writes_nothing(
     ctx: Context, tmp_path: Path, storescu: Callable[..., Any], make_project: Callable[..., str]
 ) -> None:

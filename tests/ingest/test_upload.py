@@ -22,8 +22,7 @@ from scandepot.catalog.prearchive import Instance, PrearchiveSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.prearchive import worker
-from tests.helpers import API
-from tests.ingest.conftest import write_study
+from tests.helpers import API, write_study
 
 Client = TestClient
 

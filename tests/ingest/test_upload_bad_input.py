@@ -19,8 +19,7 @@ from fastapi.testclient import TestClient
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from tests.conftest import PASSWORD
-from tests.helpers import API
-from tests.ingest.conftest import write_study
+from tests.helpers import API, spooled, write_study
 from tests.ingest.test_upload import nothing_left, post, tar_dir, zip_dir
 
 
@@ -321,7 +320,7 @@ def test_upload_cut_off_mid_body(
     )
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(head.encode() + b"PK\x03\x04" + b"\0" * 1_000_000)
-        time.sleep(0.3)
+        spooled(ctx.store.tmp, 0)  # the server has opened the file the body goes to
     deadline = time.monotonic() + 10
     while "went away" not in caplog.text:
         assert time.monotonic() < deadline, caplog.text

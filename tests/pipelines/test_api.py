@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from scandepot.context import Context
 from tests.helpers import ADMIN, API
 from tests.pipelines.conftest import ArchiveFn, run_queued
+
+pytestmark = pytest.mark.interop  # the jobs run here convert with the dcm2niix binary
 
 B = f"{API}/projects/PIPE"
 

@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -52,6 +53,7 @@ def quiet_time_passes(ctx: Context) -> None:
         db.execute(update(Job).where(Job.not_before.is_not(None)).values(not_before=past))
 
 
+@pytest.mark.interop
 def test_a_merge_that_adds_a_scan_runs_pipelines_on_that_scan_only(
     ctx: Context, archive: ArchiveFn, synthetic: dict[str, list[Path]]
 ) -> None:
@@ -90,6 +92,7 @@ def test_a_merge_that_adds_nothing_runs_nothing(
     assert len(all_jobs(ctx)) == 3
 
 
+@pytest.mark.interop
 def test_series_within_the_quiet_time_postpone_one_launch_that_covers_them(
     ctx: Context,
     client: TestClient,
@@ -164,6 +167,7 @@ def test_a_series_after_the_launch_began_gets_a_launch_of_its_own(
     assert [j.target for j in all_jobs(ctx)[:2]] == ["E1, scans 1"] * 2
 
 
+@pytest.mark.interop
 def test_a_restart_keeps_the_pending_launch(
     ctx: Context, archive: ArchiveFn, synthetic: dict[str, list[Path]]
 ) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from scandepot.cli.main import app as cli
 from scandepot.context import Context
 from tests.pipelines.conftest import archive_session, run_queued
+
+pytestmark = pytest.mark.interop  # the jobs run here convert with the dcm2niix binary
 
 runner = CliRunner()
 

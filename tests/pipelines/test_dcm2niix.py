@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import files
@@ -38,6 +39,7 @@ def catalogued(ctx: Context, scan: str, resource: str = "NIFTI") -> list[str]:
     return [f.path for f in page.items]
 
 
+@pytest.mark.interop
 def test_real_and_synthetic_scans_convert_with_orientation_and_sidecars(
     ctx: Context, archive: ArchiveFn, real: dict[str, list[Path]], synthetic: dict[str, list[Path]]
 ) -> None:
@@ -96,6 +98,7 @@ def test_real_and_synthetic_scans_convert_with_orientation_and_sidecars(
     assert "-ba y" in record.log and "Convert 12 DICOM" in record.log
 
 
+@pytest.mark.interop
 def test_a_scan_that_cannot_convert_is_reported_and_the_session_goes_on(
     ctx: Context, archive: ArchiveFn, real: dict[str, list[Path]], synthetic: dict[str, list[Path]]
 ) -> None:

@@ -31,6 +31,8 @@ from scandepot.settings import Settings
 from tests.cli.test_serve import Server
 from tests.pipelines.conftest import archive_session, enable
 
+pytestmark = pytest.mark.interop
+
 REDIS = "redis://127.0.0.1:6379/0"
 
 

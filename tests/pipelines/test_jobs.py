@@ -46,6 +46,7 @@ def no_work_folders(ctx: Context) -> bool:
     return not any(p.name.startswith("job-") for p in ctx.store.tmp.iterdir())
 
 
+@pytest.mark.interop
 def test_auto_launch_gives_every_archived_session_nifti_snapshots_and_metrics(
     ctx: Context, archive: ArchiveFn, synthetic: dict[str, list[Path]]
 ) -> None:
@@ -114,6 +115,7 @@ def upload_nifti(ctx: Context, scan: str, name: str, data: bytes) -> None:
         )
 
 
+@pytest.mark.interop
 def test_bad_input_fails_the_job_with_a_clear_message_and_leaves_nothing(
     ctx: Context, archive: ArchiveFn, synthetic: dict[str, list[Path]], tmp_path: Path
 ) -> None:
@@ -153,6 +155,7 @@ def test_parameters_out_of_range_are_refused_before_anything_runs(
     assert jobs.list_jobs(ctx, SYSTEM, "PIPE", PageRequest()).total == 0
 
 
+@pytest.mark.interop
 def test_rerun_replaces_the_previous_outputs(
     ctx: Context, archive: ArchiveFn, synthetic: dict[str, list[Path]]
 ) -> None:
@@ -228,6 +231,7 @@ def test_cancel_a_running_job_stops_it_without_outputs(
     assert not resource_dir(ctx, "1", "NIFTI").exists() and no_work_folders(ctx)
 
 
+@pytest.mark.interop
 def test_a_silent_runner_loses_its_job_and_cannot_finish_it(
     ctx: Context, archive: ArchiveFn, synthetic: dict[str, list[Path]]
 ) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scandepot.errors import Conflict
-from scandepot.storage.store import FileStore
+from scandepot.storage.store import Disk, FileStore, StagedFile
 
 
 @pytest.fixture
@@ -53,16 +54,26 @@ def test_failure_half_way_leaves_nothing(store: FileStore) -> None:
     assert list(store.tmp.iterdir()) == []
 
 
-def test_fsync_failure_leaves_nothing(store: FileStore, monkeypatch: pytest.MonkeyPatch) -> None:
+class FailingDisk(Disk):
+    """A device whose fsync fails, from when ``failing`` is set; counts the fsyncs."""
+
+    def __init__(self, *, failing: bool = False) -> None:
+        self.failing = failing
+        self.synced: list[int] = []
+
+    def fsync(self, fd: int) -> None:
+        if self.failing:
+            raise OSError(errno.EIO, "I/O error")
+        self.synced.append(fd)
+        super().fsync(fd)
+
+
+def test_fsync_failure_leaves_nothing(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "data", disk=FailingDisk(failing=True))
+    store.ensure()
     dest = store.archive / "f.bin"
-
-    def broken_fsync(fd: int) -> None:
-        raise OSError("I/O error")
-
-    monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="I/O error"):
         store.write(dest, [b"data"])
-    monkeypatch.undo()
     assert not dest.exists()
     assert list(store.tmp.iterdir()) == []
 
@@ -133,17 +144,10 @@ def test_an_unhashed_file_that_changed_on_disk_is_not_hashed_as_received(
     staged.discard()
 
 
-def test_a_staged_file_is_fsynced_once_and_in_the_background_when_asked(
-    store: FileStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    synced: list[int] = []
-    real_fsync = os.fsync
-
-    def counting_fsync(fd: int) -> None:
-        synced.append(fd)
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", counting_fsync)
+def test_a_staged_file_is_fsynced_once_and_in_the_background_when_asked(tmp_path: Path) -> None:
+    disk = FailingDisk()
+    store = FileStore(tmp_path / "data", disk=disk)
+    store.ensure()
     staged = store.stage(hashed=False)
     staged.write(b"x" * 100_000)
     with pytest.raises(AssertionError, match="sync_in before end"):
@@ -154,7 +158,7 @@ def test_a_staged_file_is_fsynced_once_and_in_the_background_when_asked(
         staged.sync_in(pool)  # already under way: not a second one
         staged.sync()  # waits for it
         staged.sync()  # nothing written since: no fsync, no device flush
-    assert len(synced) == 1
+    assert len(disk.synced) == 1
     dest = store.archive / "new" / "folder" / "f.bin"
     staged.link(dest)  # the folder is made when the link finds it missing
     staged.discard()
@@ -162,19 +166,33 @@ def test_a_staged_file_is_fsynced_once_and_in_the_background_when_asked(
     assert list(store.tmp.iterdir()) == []
 
 
-def test_a_failed_background_fsync_is_raised_to_whoever_waits_for_it(
-    store: FileStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken_fsync(fd: int) -> None:
-        raise OSError("I/O error")
-
+def test_a_failed_background_fsync_is_raised_to_whoever_waits_for_it(tmp_path: Path) -> None:
+    disk = FailingDisk()
+    store = FileStore(tmp_path / "data", disk=disk)
+    store.ensure()
     staged = store.stage(hashed=False)
     staged.write(b"data")
     staged.end()
-    monkeypatch.setattr(os, "fsync", broken_fsync)
+    disk.failing = True
     with ThreadPoolExecutor(1) as pool:
         staged.sync_in(pool)
         with pytest.raises(OSError, match="I/O error"):
             staged.sync()
     staged.discard()
     assert list(store.tmp.iterdir()) == []
+
+
+def test_staged_file_sync_then_link_is_durable_under_both_names(tmp_path: Path) -> None:
+    staged = StagedFile(tmp_path / "x.part")
+    staged.write(b"abc")
+    digest = staged.seal()
+    dest = tmp_path / "a" / "b.dcm"
+    staged.link(dest)
+    staged.finish()
+    staged.discard()
+    assert dest.read_bytes() == b"abc" and digest.size == 3
+    again = StagedFile(tmp_path / "y.part")
+    again.write(b"other")
+    again.link(dest, replace_orphan=True)  # an orphan left by a killed writer
+    again.discard()
+    assert dest.read_bytes() == b"other"

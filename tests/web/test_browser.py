@@ -20,6 +20,8 @@ from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from tests.web.conftest import receive_study, screenshot, sign_in
 
+pytestmark = pytest.mark.interop
+
 
 @pytest.fixture
 def backend() -> str:

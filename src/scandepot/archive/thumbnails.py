@@ -178,7 +178,7 @@ def _from_dicom(path: Path) -> Image.Image:
 
 
 def decode_frame(fh: io.BufferedReader, *, index: int | None) -> NDArray[np.generic]:
-    """One frame's pixels (``index`` None: the instance's only frame); a seam for tests."""
+    """One frame's pixels (``index`` None: the instance's only frame)."""
     from pydicom.pixels.utils import pixel_array
 
     found: NDArray[np.generic] = pixel_array(fh, index=index)

@@ -47,7 +47,7 @@ from typing import Protocol
 
 from isal import isal_zlib
 
-from scandepot.export.zip_format import ZipWriter, zip_size
+from scandepot.export.zip_format import LIMITS, Limits, ZipWriter, zip_size
 
 READ = 1024 * 1024
 READ_AHEAD = 8 * 1024 * 1024  # what is asked of the kernel ahead of sending a file
@@ -285,8 +285,8 @@ class _TarWriter:
 
 
 class _ZipWriter:
-    def __init__(self) -> None:
-        self.zip = ZipWriter()
+    def __init__(self, limits: Limits) -> None:
+        self.zip = ZipWriter(limits=limits)
 
     def head(self, member: Member, crc32: int | None) -> bytes:
         if crc32 is None:  # a member in memory; a file's comes from with_crc()
@@ -301,9 +301,9 @@ class _ZipWriter:
         return self.zip.end()
 
 
-def writer(fmt: Format) -> Writer:
+def writer(fmt: Format, *, zip_limits: Limits = LIMITS) -> Writer:
     """The writer of the format (tar.gz: the tar, compressed by :func:`stream`)."""
-    return _ZipWriter() if fmt is Format.ZIP else _TarWriter()
+    return _ZipWriter(zip_limits) if fmt is Format.ZIP else _TarWriter()
 
 
 def needs_crc(fmt: Format) -> bool:
@@ -311,18 +311,22 @@ def needs_crc(fmt: Format) -> bool:
     return fmt is Format.ZIP
 
 
-def archive_size(fmt: Format, members: Iterable[Member]) -> int | None:
+def archive_size(
+    fmt: Format, members: Iterable[Member], *, zip_limits: Limits = LIMITS
+) -> int | None:
     """The exact length of the archive :func:`stream` makes, when known before it is
     made: tar and zip; not tar.gz."""
     if fmt is Format.TAR:
         return tar_size(members)
     if fmt is Format.ZIP:
-        return zip_size((m.name, m.size) for m in members)
+        return zip_size(((m.name, m.size) for m in members), limits=zip_limits)
     return None
 
 
-def _pieces(fmt: Format, members: Iterable[Member], started_ns: int) -> Iterator[bytes]:
-    out = writer(fmt)
+def _pieces(
+    fmt: Format, members: Iterable[Member], started_ns: int, zip_limits: Limits
+) -> Iterator[bytes]:
+    out = writer(fmt, zip_limits=zip_limits)
     for member in members:
         if member.data is not None:
             yield out.head(member, member.crc32)
@@ -356,10 +360,12 @@ def _gzip(pieces: Iterable[bytes]) -> Iterator[bytes]:
     yield compressor.flush()
 
 
-def stream(fmt: Format, members: Iterable[Member], started_ns: int) -> Iterator[bytes]:
+def stream(
+    fmt: Format, members: Iterable[Member], started_ns: int, *, zip_limits: Limits = LIMITS
+) -> Iterator[bytes]:
     """The archive in chunks of about :data:`BATCH` bytes; see :func:`open_checked` for
     ``started_ns``. A file that changed raises :class:`SourceChanged` before the closing
     records (the zip central directory, the tar end blocks, the gzip trailer)."""
     if fmt is Format.TAR_GZ:
-        return _batched(_gzip(_pieces(Format.TAR, members, started_ns)))
-    return _batched(_pieces(fmt, members, started_ns))
+        return _batched(_gzip(_pieces(Format.TAR, members, started_ns, zip_limits)))
+    return _batched(_pieces(fmt, members, started_ns, zip_limits))

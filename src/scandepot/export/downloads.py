@@ -39,14 +39,15 @@ from scandepot.export.archives import (
 from scandepot.export.layouts import Layout
 from scandepot.export.manifest import FileRoutes
 from scandepot.export.selection import Resolved, Selection, resolve_resource, resolve_selection
+from scandepot.export.zip_format import LIMITS, Limits
 
 log = logging.getLogger("scandepot.export")
 T = TypeVar("T")
 R = TypeVar("R")
 # A batch of parts for a server that sends files itself: files opened (and read ahead by
-# the kernel) while the batch before is sent. Larger than a chunk of bytes, since it holds
-# descriptors, not data; fewer handovers between threads.
-BATCH_FILES = 64
+# the kernel) while the batch before is sent; at most settings.download_files_ahead of
+# them and this many bytes. Larger than a chunk of bytes, since it holds descriptors, not
+# data; fewer handovers between threads.
 BATCH_AHEAD = 32 * 1024 * 1024
 
 
@@ -93,6 +94,8 @@ class Download:
     members: list[Member]
     started_ns: int  # before the catalog was read: files changed later are refused
     length: int | None  # the archive's size in bytes when known before it is made (tar, zip)
+    zip_limits: Limits = LIMITS
+    files_ahead: int = 64  # see _next_batch
 
     def _logged(self, pieces: Iterator[T]) -> Generator[T, None, None]:
         try:
@@ -105,7 +108,8 @@ class Download:
 
     def chunks(self) -> Generator[bytes, None, None]:
         """The archive in chunks of about a megabyte."""
-        return self._logged(stream(self.format, self.members, self.started_ns))
+        pieces = stream(self.format, self.members, self.started_ns, zip_limits=self.zip_limits)
+        return self._logged(pieces)
 
     async def stream(self) -> AsyncIterator[bytes]:
         """:meth:`chunks` with the next chunk made in a worker thread while this one is
@@ -126,10 +130,11 @@ class Download:
         crc = needs_crc(self.format)
         started = self.started_ns
         files = (_opened(m, started, crc=crc) for m in self.members if m.data is None)
-        batches = _prefetched(self._logged(files), _next_batch, discard=_close_files)
+        take = functools.partial(_next_batch, most=self.files_ahead)
+        batches = _prefetched(self._logged(files), take, discard=_close_files)
         batch: list[Opened] = []
         taken = 0
-        out = writer(self.format)
+        out = writer(self.format, zip_limits=self.zip_limits)
         pending = b""
         try:
             for member in self.members:
@@ -161,13 +166,13 @@ def _close_files(files: list[Opened]) -> None:
         opened.close()
 
 
-def _next_batch(files: Iterator[Opened]) -> list[Opened]:
+def _next_batch(files: Iterator[Opened], *, most: int) -> list[Opened]:
     batch: list[Opened] = []
     size = 0
     for opened in files:
         batch.append(opened)
         size += opened.size
-        if size >= BATCH_AHEAD or len(batch) >= BATCH_FILES:
+        if size >= BATCH_AHEAD or len(batch) >= most:
             break
     return batch
 
@@ -217,9 +222,17 @@ def get_manifest(
 
 
 def prepare(
-    ctx: Context, actor: Actor, target: Target, layout: Layout, fmt: Format, *, routes: FileRoutes
+    ctx: Context,
+    actor: Actor,
+    target: Target,
+    layout: Layout,
+    fmt: Format,
+    *,
+    routes: FileRoutes,
+    zip_limits: Limits = LIMITS,
 ) -> Download:
-    """Check and resolve a download; ``routes`` give the manifest each file's route."""
+    """Check and resolve a download; ``routes`` give the manifest each file's route.
+    ``zip_limits``: where a zip takes ZIP64 records (lowered, a small one has them)."""
     started_ns = time.time_ns()
     resolved = _resolve(ctx, actor, target, layout)
     now = utcnow()
@@ -247,5 +260,6 @@ def prepare(
         files=len(resolved.entries),
         bytes=resolved.total_size,
     )
-    length = archive_size(fmt, members)
-    return Download(resolved, fmt, filename, members, started_ns, length)
+    length = archive_size(fmt, members, zip_limits=zip_limits)
+    ahead = ctx.settings.download_files_ahead
+    return Download(resolved, fmt, filename, members, started_ns, length, zip_limits, ahead)

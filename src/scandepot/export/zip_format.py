@@ -15,7 +15,8 @@ entries, or a central directory past or over it, add the ZIP64 end of central di
 record and its locator (4.3.14, 4.3.15) before the end record.
 
 Nothing here depends on the bytes but the CRC: the length of the whole zip is known from
-the names and sizes alone (:func:`zip_size`).
+the names and sizes alone (:func:`zip_size`). Both take the thresholds as :class:`Limits`;
+lowered ones give a small zip the records of a large one.
 """
 
 from __future__ import annotations
@@ -23,9 +24,22 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 ZIP64_LIMIT = (1 << 31) - 1  # as zipfile.ZIP64_LIMIT
 ZIP_FILECOUNT_LIMIT = 0xFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Past ``size`` bytes a size or offset, and past ``entries`` the count of entries,
+    takes ZIP64 records."""
+
+    size: int = ZIP64_LIMIT
+    entries: int = ZIP_FILECOUNT_LIMIT
+
+
+LIMITS = Limits()
 _MAX32 = 0xFFFFFFFF
 _UTF8 = 1 << 11  # general purpose bit 11: the name is UTF-8 (APPNOTE 4.4.4, appendix D)
 _UNIX = 3  # "version made by", upper byte: the external attributes are Unix modes (4.4.2)
@@ -75,37 +89,38 @@ def _dos_time(moment: dt.datetime) -> tuple[int, int]:
     return date, (moment.hour << 11) | (moment.minute << 5) | (moment.second // 2)
 
 
-def _local_extra(size: int) -> int:
-    return _ZIP64_FIELD.size + 16 if size > ZIP64_LIMIT else 0
+def _local_extra(size: int, limits: Limits) -> int:
+    return _ZIP64_FIELD.size + 16 if size > limits.size else 0
 
 
-def _central_extra(size: int, offset: int) -> int:
-    count = (2 if size > ZIP64_LIMIT else 0) + (1 if offset > ZIP64_LIMIT else 0)
+def _central_extra(size: int, offset: int, limits: Limits) -> int:
+    count = (2 if size > limits.size else 0) + (1 if offset > limits.size else 0)
     return _ZIP64_FIELD.size + 8 * count if count else 0
 
 
-def _end_size(count: int, central: int, offset: int) -> int:
-    zip64 = count > ZIP_FILECOUNT_LIMIT or central > ZIP64_LIMIT or offset > ZIP64_LIMIT
-    return (_END64_SIZE if zip64 else 0) + _END.size
+def _needs_end64(count: int, central: int, offset: int, limits: Limits) -> bool:
+    return count > limits.entries or central > limits.size or offset > limits.size
 
 
-def zip_size(entries: Iterable[tuple[str, int]]) -> int:
+def zip_size(entries: Iterable[tuple[str, int]], *, limits: Limits = LIMITS) -> int:
     """The exact length of the zip :class:`ZipWriter` makes of these (name, size) entries,
     in this order."""
     offset = central = count = 0
     for name, size in entries:
         encoded = len(_encoded(name)[0])
-        central += _CENTRAL.size + encoded + _central_extra(size, offset)
-        offset += _LOCAL.size + encoded + _local_extra(size) + size
+        central += _CENTRAL.size + encoded + _central_extra(size, offset, limits)
+        offset += _LOCAL.size + encoded + _local_extra(size, limits) + size
         count += 1
-    return offset + central + _end_size(count, central, offset)
+    end64 = _END64_SIZE if _needs_end64(count, central, offset, limits) else 0
+    return offset + central + end64 + _END.size
 
 
 class ZipWriter:
     """Headers for entries given in order (:meth:`head` before each entry's bytes), then
     the central directory and the end records (:meth:`end`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, limits: Limits = LIMITS) -> None:
+        self.limits = limits
         self.offset = 0  # of the next local header
         self._central: list[bytes] = []
 
@@ -113,8 +128,8 @@ class ZipWriter:
         """The local header of an entry of ``size`` bytes whose CRC-32 is ``crc32``."""
         encoded, flags = _encoded(name)
         date, time = _dos_time(modified)
-        big = size > ZIP64_LIMIT
-        far = self.offset > ZIP64_LIMIT
+        big = size > self.limits.size
+        far = self.offset > self.limits.size
         sized = _MAX32 if big else size
         fields = (flags, 0, time, date, crc32, sized, sized, len(encoded))  # 0: stored
         local_extra = _zip64_field([size, size] if big else [])
@@ -136,7 +151,7 @@ class ZipWriter:
         central = b"".join(self._central)
         count, size, start = len(self._central), len(central), self.offset
         tail = b""
-        if count > ZIP_FILECOUNT_LIMIT or size > ZIP64_LIMIT or start > ZIP64_LIMIT:
+        if _needs_end64(count, size, start, self.limits):
             made = (_UNIX << 8) | _VERSION_ZIP64
             record = (made, _VERSION_ZIP64, 0, 0, count, count, size, start)
             tail = _END64.pack(_END64_SIG, _END64.size - 12, *record)

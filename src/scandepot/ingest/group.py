@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from scandepot.context import Context
@@ -26,8 +27,17 @@ SYNC_THREADS = 8
 
 
 class GroupCommit:
-    def __init__(self, ctx: Context) -> None:
+    """``filing`` files a batch in one transaction (:func:`file_batch`; a test hands one
+    that holds a batch back, to see the next one gather)."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        filing: Callable[[Context, list[Incoming]], None] = file_batch,
+    ) -> None:
         self.ctx = ctx
+        self.filing = filing
         # fsyncs of instances' bytes, started as soon as the last byte is written: they
         # run while the header is read and the catalog statements run (os.fsync releases
         # the GIL), and filing waits for each before its commit.
@@ -37,6 +47,12 @@ class GroupCommit:
         self._busy = False
         self.batches = 0  # transactions run, for tests and logs
         self.largest = 0
+
+    @property
+    def queued(self) -> int:
+        """Instances waiting for the next transaction."""
+        with self._cv:
+            return len(self._queue)
 
     def start_sync(self, staged: StagedFile) -> None:
         """Start the fsync of an instance's bytes (all written) now."""
@@ -76,7 +92,7 @@ class GroupCommit:
         self.batches += 1
         self.largest = max(self.largest, len(batch))
         try:
-            file_batch(self.ctx, batch)
+            self.filing(self.ctx, batch)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].result, batch[0].error = None, exc
@@ -87,7 +103,7 @@ class GroupCommit:
             for item in batch:
                 item.result, item.error = None, None
                 try:
-                    file_batch(self.ctx, [item])
+                    self.filing(self.ctx, [item])
                 except Exception as one:
                     item.result, item.error = None, one
 

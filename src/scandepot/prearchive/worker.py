@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import CursorResult, select, update
@@ -23,6 +24,10 @@ from scandepot.prearchive.destination import AUTOMATIC, archives_after_build, ov
 from scandepot.storage import spool
 
 log = logging.getLogger("scandepot.prearchive")
+
+# What the quiet and settle times are measured with: the current UTC time. A test hands
+# run_once and hash_settled one it moves on itself.
+Clock = Callable[[], dt.datetime]
 
 
 def _claim(ctx: Context, staged_id: int, cutoff: dt.datetime) -> bool:
@@ -86,11 +91,11 @@ def _fail(ctx: Context, staged_id: int, reason: str) -> None:
 SETTLE_S = 1.0
 
 
-def hash_settled(ctx: Context) -> int:
+def hash_settled(ctx: Context, *, clock: Clock = utcnow) -> int:
     """Checksums for the instances of sessions that stopped receiving a moment ago, so
     that the build, after the quiet time, does not wait for them; returns how many."""
     settle = min(SETTLE_S, ctx.settings.prearchive_quiet_s)
-    settled = utcnow() - dt.timedelta(seconds=settle)
+    settled = clock() - dt.timedelta(seconds=settle)
     with ctx.db.read() as db:
         waiting = db.scalars(
             select(PrearchiveSession.id).where(
@@ -107,10 +112,10 @@ def hash_settled(ctx: Context) -> int:
     return hashed
 
 
-def run_once(ctx: Context) -> int:
+def run_once(ctx: Context, *, clock: Clock = utcnow) -> int:
     """Build every session quiet for long enough; returns how many were handled."""
-    hash_settled(ctx)
-    cutoff = utcnow() - dt.timedelta(seconds=ctx.settings.prearchive_quiet_s)
+    hash_settled(ctx, clock=clock)
+    cutoff = clock() - dt.timedelta(seconds=ctx.settings.prearchive_quiet_s)
     with ctx.db.read() as db:
         due = db.scalars(
             select(PrearchiveSession.id)

@@ -21,6 +21,10 @@ computed later, see :mod:`scandepot.prearchive.digests`.
 Temporary files live in one folder rather than beside their destination so that a
 relabel or delete that renames a session's folder can never race with a half-written file
 inside it.
+
+A staged file's bytes reach the device through a :class:`Disk`: ``os.write`` and
+``os.fsync``. A store can be handed another, one that answers as a full or failing device
+does, to see what every way in makes of it.
 """
 
 from __future__ import annotations
@@ -43,6 +47,19 @@ from scandepot.errors import Conflict, OutOfSpace
 from scandepot.storage import space
 
 CHUNK = 1024 * 1024
+
+
+class Disk:
+    """The two calls through which a staged file's bytes and its fsync go."""
+
+    def write(self, fd: int, data: memoryview) -> int:
+        return os.write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+
+DISK = Disk()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +119,9 @@ def make_dirs(path: Path) -> None:
 class StagedFile:
     """A file being written under a temporary name; see the module docstring."""
 
-    def __init__(self, tmp_path: Path, *, hashed: bool = True) -> None:
+    def __init__(self, tmp_path: Path, *, hashed: bool = True, disk: Disk = DISK) -> None:
         self.tmp_path = tmp_path
+        self._disk = disk
         # Unbuffered: callers write chunks of kilobytes, which go straight to the kernel.
         self._fd: int | None = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         # Hashed while written, or (hashed=False) read back and hashed only if asked.
@@ -121,7 +139,7 @@ class StagedFile:
         written = 0
         try:
             while written < len(view):
-                written += os.write(self._fd, view[written:])
+                written += self._disk.write(self._fd, view[written:])
         except OSError as exc:
             if space.is_full(exc):  # the caller's clean-up (discard) removes the file
                 raise OutOfSpace() from exc
@@ -170,7 +188,7 @@ class StagedFile:
         that it runs while the caller does other work; :meth:`sync` waits for it."""
         assert self._ended, "sync_in before end"
         if self._fd is not None and self._syncing is None and not self._synced:
-            self._syncing = pool.submit(os.fsync, self._fd)
+            self._syncing = pool.submit(self._disk.fsync, self._fd)
 
     @space.guarded()
     def sync(self) -> None:
@@ -184,11 +202,11 @@ class StagedFile:
         elif self._synced:
             return
         elif self._fd is not None:
-            os.fsync(self._fd)
+            self._disk.fsync(self._fd)
         elif self._parked:
             fd = os.open(self.tmp_path, os.O_RDONLY)
             try:
-                os.fsync(fd)
+                self._disk.fsync(fd)
             finally:
                 os.close(fd)
             self._parked = False
@@ -283,8 +301,9 @@ class StagedFile:
 class FileStore:
     """The folders under the data folder: ``archive/``, ``tmp/`` and ``trash/``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, disk: Disk = DISK) -> None:
         self.data_dir = data_dir.resolve()
+        self.disk = disk
         self.archive = self.data_dir / "archive"
         self.tmp = self.data_dir / "tmp"
         self.trash = self.data_dir / "trash"
@@ -305,7 +324,7 @@ class FileStore:
 
     @space.guarded()
     def stage(self, *, hashed: bool = True) -> StagedFile:
-        return StagedFile(self.tmp / f"{uuid.uuid4().hex}.part", hashed=hashed)
+        return StagedFile(self.tmp / f"{uuid.uuid4().hex}.part", hashed=hashed, disk=self.disk)
 
     def write(
         self, dest: Path, chunks: Iterable[bytes], *, overwrite: bool = False

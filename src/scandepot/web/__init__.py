@@ -2,7 +2,7 @@
 
 Every page is a few lines: read the visitor and the input, call the services (which check
 permissions through access/permissions.py), render a template. Pages stay out of the
-OpenAPI document; tests/web checks who may see each of them.
+OpenAPI document; tests/access/test_matrix.py checks who may see each of them.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +19,11 @@ from scandepot.catalog.prearchive import Instance, PrearchiveSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.prearchive import archiver, digests, worker
-from tests.ingest.conftest import write_study
+from tests.helpers import Clock, write_study
 
 Send = Callable[..., subprocess.CompletedProcess[str]]
+
+pytestmark = pytest.mark.interop
 
 
 def staged_rows(ctx: Context) -> list[Instance]:
@@ -66,9 +67,12 @@ def test_a_session_that_stopped_receiving_is_hashed_while_it_waits(
     ctx.settings.prearchive_quiet_s = 60
     files = write_study(tmp_path, Study(StudyDescription="xnat://REVIEW/s1/e1"), [Series(1, "T1w")])
     assert storescu(*files).returncode == 0
-    assert worker.hash_settled(ctx) == 0  # still receiving, as far as anyone knows
-    time.sleep(worker.SETTLE_S + 0.2)
-    assert worker.run_once(ctx) == 0  # nothing built: the quiet time has not passed
+    with ctx.db.read() as db:
+        last = db.scalar(select(PrearchiveSession.last_received_at))
+    clock = Clock(last)  # the moment the last instance arrived
+    assert worker.hash_settled(ctx, clock=clock) == 0  # still receiving, as far as anyone knows
+    clock.advance(worker.SETTLE_S)
+    assert worker.run_once(ctx, clock=clock) == 0  # nothing built: the quiet time has not passed
     rows = staged_rows(ctx)
     assert_hashed(ctx, rows)
     with ctx.db.read() as db:

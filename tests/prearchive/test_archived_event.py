@@ -16,7 +16,9 @@ from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.events import SessionArchived
 from scandepot.prearchive import worker
-from tests.ingest.conftest import write_study
+from tests.helpers import write_study
+
+pytestmark = pytest.mark.interop
 
 Send = Callable[..., subprocess.CompletedProcess[str]]
 STUDY = Study(StudyDescription="xnat://PILOT/s1/e1")

@@ -23,8 +23,9 @@ from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.events import SessionArchived, SessionNeedsAttention
 from scandepot.prearchive import archiver, worker
-from tests.helpers import ADMIN, API
-from tests.ingest.conftest import write_study
+from tests.helpers import ADMIN, API, write_study
+
+pytestmark = pytest.mark.interop
 
 Send = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -33,6 +34,14 @@ Send = Callable[..., subprocess.CompletedProcess[str]]
 def pilot(ctx: Context, make_project: Callable[..., str]) -> str:
     ctx.settings.prearchive_quiet_s = 0
     return make_project("private", label="PILOT", upload_destination="archive")
+
+
+@pytest.fixture
+def events(ctx: Context) -> list[Any]:
+    seen: list[Any] = []
+    ctx.events.subscribe(SessionArchived, seen.append)
+    ctx.events.subscribe(SessionNeedsAttention, seen.append)
+    return seen
 
 
 def build(ctx: Context) -> None:

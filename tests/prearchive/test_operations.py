@@ -16,8 +16,9 @@ from scandepot.cli.main import app as cli
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.prearchive import worker
-from tests.helpers import API
-from tests.ingest.conftest import write_study
+from tests.helpers import API, write_study
+
+pytestmark = pytest.mark.interop
 
 Send = Callable[..., subprocess.CompletedProcess[str]]
 PRE = f"{API}/prearchive"

@@ -25,6 +25,8 @@ from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import archiver, builder, journal, operations, worker
 
+pytestmark = pytest.mark.interop
+
 PER_SERIES = 8
 SERIES = 3
 

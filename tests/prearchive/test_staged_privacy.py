@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Study
 from tests.helpers import API
-from tests.ingest.test_prearchive_ops import PRE, Send, receive
+from tests.prearchive.test_operations import PRE, Send, receive
 
 MISSING = 999
 
@@ -46,6 +46,7 @@ def _answer(r: Any, staged: int) -> tuple[int, Any]:
 ASKS = [("GET", "", None), ("PATCH", "", {"subject": "x"}), ("POST", "/archive", None)]
 
 
+@pytest.mark.interop
 def test_a_hidden_session_reads_as_a_missing_one(
     client: TestClient, actors: dict[str, Any], staged_id: int
 ) -> None:
