@@ -21,8 +21,7 @@ from fastapi.testclient import TestClient
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.prearchive import worker
-from tests.helpers import ADMIN, API
-from tests.ingest.conftest import receiver, storescu, write_study  # noqa: F401
+from tests.helpers import ADMIN, API, write_study
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -80,7 +79,7 @@ def traced() -> Iterator[Trace]:
 def test_one_instance_by_c_store_to_an_archived_file(
     ctx: Context,
     make_project: Callable[..., str],
-    storescu: Callable[..., subprocess.CompletedProcess[str]],  # noqa: F811
+    storescu: Callable[..., subprocess.CompletedProcess[str]],
     tmp_path: Path,
 ) -> None:
     make_project("private", label="PILOT", upload_destination="archive")
