@@ -34,7 +34,7 @@ class SessionArchived:
 class SessionNeedsAttention:
     """A staged session could not be archived on its own: a conflict, an error, no route."""
 
-    prearchive_id: int
+    staged_id: int
     project: str | None
     StudyInstanceUID: str  # (0020,000D)
     status: str

@@ -24,7 +24,7 @@ from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
 from scandepot.catalog.pipelines import Job, PipelineConfig
-from scandepot.catalog.prearchive import Instance, PrearchiveSession
+from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
 from scandepot.pipelines import config, jobs
 from scandepot.pipelines.config import ConfigUpdate
@@ -301,7 +301,7 @@ def stage_one_instance(ctx: Context) -> None:
 
 def staged_id(ctx: Context) -> int:
     with ctx.db.read() as db:
-        found = db.scalar(select(PrearchiveSession.id).order_by(PrearchiveSession.id.desc()))
+        found = db.scalar(select(StagedSession.id).order_by(StagedSession.id.desc()))
     assert found is not None
     return found
 
@@ -320,7 +320,7 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 File,
                 ProjectRole,
                 User,
-                PrearchiveSession,
+                StagedSession,
                 Instance,
             )
         )
@@ -332,7 +332,7 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         notes = tuple(db.scalars(select(Session.note).order_by(Session.id)))
         notes += tuple(db.execute(select(Scan.quality, Scan.note).order_by(Scan.id)))
         notes += tuple(db.execute(select(User.full_name, User.enabled).order_by(User.id)))
-        staged = tuple(db.scalars(select(PrearchiveSession.subject)))
+        staged = tuple(db.scalars(select(StagedSession.subject)))
         job_states = tuple(db.execute(select(Job.status, Job.cancel_requested)).all())
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
     return counts, described, live_tokens, notes, staged, job_states, pipelines
@@ -342,7 +342,7 @@ def reset(ctx: Context, accessibility: str) -> None:
     if projects_exist(ctx):
         projects.delete(ctx, SYSTEM, "P", recursive=True)
     with ctx.db.write() as db:
-        for leftover in db.scalars(select(PrearchiveSession)):
+        for leftover in db.scalars(select(StagedSession)):
             db.delete(leftover)
     build_world(ctx, accessibility)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from scandepot.catalog.prearchive import PrearchiveSession, Status
+from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.cli.prearchive import _line
 from scandepot.prearchive.operations import StagedView
 
 
 def test_a_missing_label_is_not_printed_as_none() -> None:
-    staged = PrearchiveSession(
+    staged = StagedSession(
         id=7,
         project_key="",
         StudyInstanceUID="1.2.3",

@@ -20,7 +20,7 @@ from scandepot.access import tokens
 from scandepot.access.tokens import TokenCreate
 from scandepot.access.users import actor_for
 from scandepot.catalog.access import User
-from scandepot.catalog.prearchive import Instance, PrearchiveSession
+from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.cli.main import app as cli
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
@@ -64,7 +64,7 @@ def run(
 
 def held_instances(ctx: Context) -> list[tuple[str, str | None]]:
     with ctx.db.read() as db:
-        rows = db.execute(select(Instance.SOPInstanceUID, Instance.prearchive_id)).all()
+        rows = db.execute(select(Instance.SOPInstanceUID, Instance.staged_id)).all()
     return [(uid, str(p)) for uid, p in rows]
 
 
@@ -101,7 +101,7 @@ def test_lists_sessions_and_scans_then_sends_and_verifies(
     assert "Verified: all 5 files are on the server" in done.stdout
     assert len(held_instances(ctx)) == 5
     with ctx.db.read() as db:
-        staged = db.scalars(select(PrearchiveSession)).all()
+        staged = db.scalars(select(StagedSession)).all()
     assert sorted((s.session, s.hold) for s in staged) == [("S1X", True), ("S2", True)]
     # Run again: nothing is sent twice.
     again = run(live_server, token, tmp_path, str(source), "--exclude", "^local", "--scans", "2-5")
@@ -125,7 +125,7 @@ def test_to_the_archive_with_labels(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "archive:SD_E" in done.stdout
     with ctx.db.read() as db:
-        assert db.scalar(select(func.count(PrearchiveSession.id))) == 0
+        assert db.scalar(select(func.count(StagedSession.id))) == 0
         assert db.scalar(select(func.count(Instance.id)).where(Instance.file_id.is_not(None))) == 6
     # Members of a project that reviews uploads may not send straight to the archive.
     other = tmp_path / "other"
@@ -204,7 +204,7 @@ def test_killed_half_way_then_run_again(
     uids = [uid for uid, _ in held_instances(ctx)]
     assert len(uids) == 300 and len(set(uids)) == 300  # everything, exactly once
     with ctx.db.read() as db:
-        assert db.scalar(select(func.count(PrearchiveSession.id))) == 0
+        assert db.scalar(select(func.count(StagedSession.id))) == 0
         assert db.scalar(select(func.count(Instance.id)).where(Instance.file_id.is_(None))) == 0
     assert list(ctx.store.tmp.iterdir()) == []
 

@@ -38,7 +38,7 @@ def test_concurrent_associations_all_land_once(
     ctx: Context, receiver: Receiver, tmp_path: Path
 ) -> None:
     """Four storescu associations at once, two studies: every instance catalogued once,
-    in one staging session per study, with its bytes."""
+    in one staged session per study, with its bytes."""
     studies = [Study(), Study(PatientID="PAT002")]
     chunks = []
     for k in range(4):

@@ -10,7 +10,7 @@ import pytest
 from pydicom import dcmread
 from sqlalchemy import func, select
 
-from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.ingest.dimse import Receiver
@@ -21,9 +21,9 @@ Send = Callable[..., subprocess.CompletedProcess[str]]
 pytestmark = pytest.mark.interop
 
 
-def staged(ctx: Context) -> list[PrearchiveSession]:
+def staged(ctx: Context) -> list[StagedSession]:
     with ctx.db.read() as db:
-        return list(db.scalars(select(PrearchiveSession).order_by(PrearchiveSession.id)))
+        return list(db.scalars(select(StagedSession).order_by(StagedSession.id)))
 
 
 def instances(ctx: Context) -> int:

@@ -19,7 +19,7 @@ from pynetdicom.sop_class import MRImageStorage
 from sqlalchemy import select
 
 from scandepot.access.actors import SYSTEM
-from scandepot.catalog.prearchive import Instance, PrearchiveSession
+from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
 from scandepot.dicom import headers
 from scandepot.dicom.synthetic import Series, Study, mr_instance
@@ -36,17 +36,15 @@ def rows(ctx: Context) -> list[Instance]:
 
 def staged_ids(ctx: Context) -> list[int]:
     with ctx.db.read() as db:
-        return list(db.scalars(select(PrearchiveSession.id).order_by(PrearchiveSession.id)))
+        return list(db.scalars(select(StagedSession.id).order_by(StagedSession.id)))
 
 
 def staged_rows(ctx: Context) -> list[tuple[int, Any]]:
-    """(ID, creation time) of each staging session: SQLite may give a new one the ID of
+    """(ID, creation time) of each staged session: SQLite may give a new one the ID of
     one deleted before it."""
     with ctx.db.read() as db:
         found = db.execute(
-            select(PrearchiveSession.id, PrearchiveSession.created_at).order_by(
-                PrearchiveSession.id
-            )
+            select(StagedSession.id, StagedSession.created_at).order_by(StagedSession.id)
         )
         return [(r.id, r.created_at) for r in found]
 
@@ -115,7 +113,7 @@ def test_group_commit_files_waiting_instances_in_one_transaction(ctx: Context) -
     assert [len(b) for b in batches] == [1, 3]
     assert committer.batches == 2 and committer.largest == 3
     assert {r.duplicate for r in results.values()} == {False}
-    assert len({r.prearchive_id for r in results.values()}) == 1  # one study, one session
+    assert len({r.staged_id for r in results.values()}) == 1  # one study, one session
     for item in items:
         item.staged.discard()
     assert len(rows(ctx)) == 4
@@ -137,7 +135,7 @@ def test_one_bad_instance_in_a_batch_costs_only_itself(ctx: Context) -> None:
     assert_whole(ctx)
 
 
-# -- placements, with the staging session changed in the middle of an association ------
+# -- placements, with the staged session changed in the middle of an association ------
 
 
 @pytest.fixture
@@ -169,15 +167,15 @@ def test_a_session_archived_mid_association_is_not_reused(
     first = mr_instance(study, series, 1, rows=8, columns=8)
     store(scu, first)
     [before] = staged_rows(ctx)
-    worker.run_once(ctx)  # builds and auto-archives: the staging session is gone
+    worker.run_once(ctx)  # builds and auto-archives: the staged session is gone
     assert staged_ids(ctx) == []
     store(scu, first)  # the very instance archived: nothing new
     assert staged_ids(ctx) == []
     store(scu, mr_instance(study, series, 2, rows=8, columns=8))
     [after] = staged_rows(ctx)
     assert after != before
-    spooled = [r for r in rows(ctx) if r.prearchive_id is not None]
-    assert [(r.InstanceNumber, r.prearchive_id) for r in spooled] == [(2, after[0])]
+    spooled = [r for r in rows(ctx) if r.staged_id is not None]
+    assert [(r.InstanceNumber, r.staged_id) for r in spooled] == [(2, after[0])]
     scu.release()
     assert_whole(ctx)
 
@@ -192,14 +190,14 @@ def test_a_session_deleted_or_moved_mid_association_is_not_reused(
     store(scu, mr_instance(study, series, 2, rows=8, columns=8))
     [(second, created)] = staged_rows(ctx)
     assert (second, created) != first
-    assert [(r.InstanceNumber, r.prearchive_id) for r in rows(ctx)] == [(2, second)]
+    assert [(r.InstanceNumber, r.staged_id) for r in rows(ctx)] == [(2, second)]
 
     other = make_project("private", label="OTHER")
     operations.relabel(ctx, SYSTEM, second, operations.Relabel(project=other))
     store(scu, mr_instance(study, series, 3, rows=8, columns=8))
     with ctx.db.read() as db:
-        sessions = {s.project_key: s.id for s in db.scalars(select(PrearchiveSession))}
-        where = {r.InstanceNumber: r.prearchive_id for r in db.scalars(select(Instance))}
+        sessions = {s.project_key: s.id for s in db.scalars(select(StagedSession))}
+        where = {r.InstanceNumber: r.staged_id for r in db.scalars(select(Instance))}
     # The moved session keeps what it had; the new instance routed to PILOT opens a new one.
     assert sessions["OTHER"] == second
     assert where == {2: second, 3: sessions["PILOT"]}
@@ -216,7 +214,7 @@ def test_placements_are_looked_up_once_per_study(ctx: Context, pilot: str) -> No
         file_batch(ctx, [item])
         item.staged.discard()
         cached = placements.get("PILOT", study.StudyInstanceUID)
-        assert cached is not None and cached.staging_id == item.result.prearchive_id  # type: ignore[union-attr]
+        assert cached is not None and cached.staged_id == item.result.staged_id  # type: ignore[union-attr]
         assert series.SeriesInstanceUID in cached.clean_series
     assert len(rows(ctx)) == 3
     assert_whole(ctx)

@@ -185,13 +185,13 @@ def test_a_catalogued_spool_file_is_never_replaced(
     staged.write(to_bytes(first))
     got = receive(ctx, staged, Source("upload"))
     staged.discard()
-    assert got.prearchive_id is not None
+    assert got.staged_id is not None
     with ctx.db.read() as db:
         (spool_path,) = db.scalars(select(Instance.spool_path)).all()
     kept = (ctx.store.data_dir / str(spool_path)).read_bytes()
 
     # The catalogued instance row goes out of the way of the held-copy look-up, as a
-    # crafted second staging session could make it: the name must still be refused.
+    # crafted second staged session could make it: the name must still be refused.
     with ctx.db.write() as db:
         row = db.scalars(select(Instance)).one()
         row.SOPInstanceUID = "1.2.3.4.5"

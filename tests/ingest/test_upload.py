@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from scandepot.catalog.archive import File, Session
-from scandepot.catalog.prearchive import Instance, PrearchiveSession
+from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.prearchive import worker
@@ -39,7 +39,7 @@ def tar_dir(folder: Path, out: Path, flags: str = "czf") -> bytes:
 
 def staged_count(ctx: Context) -> int:
     with ctx.db.read() as db:
-        return int(db.scalar(select(func.count(PrearchiveSession.id))) or 0)
+        return int(db.scalar(select(func.count(StagedSession.id))) or 0)
 
 
 def nothing_left(ctx: Context) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from scandepot.access.actors import SYSTEM
 from scandepot.catalog.access import AuditEvent
 from scandepot.catalog.archive import Session
-from scandepot.catalog.prearchive import PrearchiveSession, Status
+from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
@@ -146,14 +146,14 @@ def test_a_study_is_not_archived_again_under_another_label(
         staged.write(to_bytes(mr_instance(study, SERIES[0], n, rows=8, columns=8)))
         got = receive(ctx, staged, Source("dicom"))
         staged.discard()
-        assert got.prearchive_id is not None
-        return got.prearchive_id
+        assert got.staged_id is not None
+        return got.staged_id
 
     first = send(1, "xnat://PILOT/s1/e1")
     archiver.archive(ctx, SYSTEM, first)
     second = send(2, "xnat://PILOT/s1/e2")
     with ctx.db.write() as db:
-        row = db.get(PrearchiveSession, second)
+        row = db.get(StagedSession, second)
         assert row is not None
         plan = builder.build(db, row)
         assert row.status == Status.CONFLICT
@@ -192,7 +192,7 @@ def test_an_upload_adding_to_a_scanners_session_leaves_it_to_archive_on_its_own(
     r = post(client, "AUTO", zipped(study), actors["owner"], destination="prearchive")
     assert r.status_code == 200, r.text
     with ctx.db.read() as db:
-        row = db.get(PrearchiveSession, got.prearchive_id)
+        row = db.get(StagedSession, got.staged_id)
         assert row is not None
         assert not row.hold and row.status == Status.RECEIVING  # the builder archives it
         assert row.source == "dicom:SCANNER1"

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.check import check
 from scandepot.catalog.archive import File, Session
-from scandepot.catalog.prearchive import PrearchiveSession, Status
+from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
@@ -86,7 +86,7 @@ def stage(ctx: Context, study: Study, series: list[Series], seed: int = 0) -> in
             staged.write(to_bytes(ds))
             got = receive(ctx, staged, Source("upload"))
             staged.discard()
-            ids.add(got.prearchive_id)
+            ids.add(got.staged_id)
     (found,) = ids
     assert found is not None
     return found
@@ -138,7 +138,7 @@ def study(ctx: Context, make_project: Callable[..., str]) -> tuple[Study, list[S
 def ready(ctx: Context, staged: int) -> None:
     """Built, as the builder leaves a session before it archives it."""
     with ctx.db.write() as db:
-        row = db.get(PrearchiveSession, staged)
+        row = db.get(StagedSession, staged)
         assert row is not None
         builder.build(db, row)
         assert row.status == Status.READY
@@ -171,7 +171,7 @@ def test_kill_9_while_archiving_then_restart(
     assert check(ctx).ok, check(ctx)
     worker.run_once(ctx)  # the builder: a READY session of an auto-archiving project
     with ctx.db.read() as db:
-        assert db.scalar(select(func.count()).select_from(PrearchiveSession)) == 0
+        assert db.scalar(select(func.count()).select_from(StagedSession)) == 0
         assert db.scalar(select(func.count()).select_from(Session)) == 1
     assert files_of(ctx) == SERIES * PER_SERIES
     report = check(ctx)

@@ -18,7 +18,7 @@ from scandepot.access.actors import SYSTEM
 from scandepot.archive import projects
 from scandepot.archive.check import check
 from scandepot.archive.projects import ProjectSettings
-from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.events import SessionArchived, SessionNeedsAttention
@@ -48,9 +48,9 @@ def build(ctx: Context) -> None:
     assert worker.run_once(ctx) >= 1
 
 
-def staged(ctx: Context) -> list[PrearchiveSession]:
+def staged(ctx: Context) -> list[StagedSession]:
     with ctx.db.read() as db:
-        return list(db.scalars(select(PrearchiveSession).order_by(PrearchiveSession.id)))
+        return list(db.scalars(select(StagedSession).order_by(StagedSession.id)))
 
 
 def scans_of(client: TestClient, session: str) -> dict[str, Any]:
@@ -253,7 +253,7 @@ def test_overwrite_replaces_and_reports(
     changed2.save_as(tmp_path / "v3.dcm", enforce_file_format=True)
     for leftover in staged(ctx):
         with ctx.db.write() as db:
-            db.delete(db.get(PrearchiveSession, leftover.id))
+            db.delete(db.get(StagedSession, leftover.id))
     assert storescu(tmp_path / "v3.dcm").returncode == 0
     build(ctx)
     replaced = client.get(url, auth=ADMIN).content

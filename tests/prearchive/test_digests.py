@@ -15,7 +15,7 @@ from sqlalchemy import select
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.check import check
 from scandepot.catalog.archive import File
-from scandepot.catalog.prearchive import Instance, PrearchiveSession, Status
+from scandepot.catalog.prearchive import Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.prearchive import archiver, digests, worker
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.interop
 
 def staged_rows(ctx: Context) -> list[Instance]:
     with ctx.db.read() as db:
-        return list(db.scalars(select(Instance).where(Instance.prearchive_id.is_not(None))))
+        return list(db.scalars(select(Instance).where(Instance.staged_id.is_not(None))))
 
 
 def assert_hashed(ctx: Context, rows: list[Instance]) -> None:
@@ -68,7 +68,7 @@ def test_a_session_that_stopped_receiving_is_hashed_while_it_waits(
     files = write_study(tmp_path, Study(StudyDescription="xnat://REVIEW/s1/e1"), [Series(1, "T1w")])
     assert storescu(*files).returncode == 0
     with ctx.db.read() as db:
-        last = db.scalar(select(PrearchiveSession.last_received_at))
+        last = db.scalar(select(StagedSession.last_received_at))
     clock = Clock(last)  # the moment the last instance arrived
     assert worker.hash_settled(ctx, clock=clock) == 0  # still receiving, as far as anyone knows
     clock.advance(worker.SETTLE_S)
@@ -76,7 +76,7 @@ def test_a_session_that_stopped_receiving_is_hashed_while_it_waits(
     rows = staged_rows(ctx)
     assert_hashed(ctx, rows)
     with ctx.db.read() as db:
-        assert db.scalar(select(PrearchiveSession.status)) == Status.RECEIVING
+        assert db.scalar(select(StagedSession.status)) == Status.RECEIVING
 
 
 def test_a_copy_arriving_before_the_build_is_compared_by_its_bytes(
@@ -95,7 +95,7 @@ def test_archiving_before_the_build_hashes_what_it_archives(
 ) -> None:
     files = write_study(tmp_path, Study(StudyDescription="xnat://REVIEW/s1/e1"), [Series(1, "T1w")])
     assert storescu(*files).returncode == 0
-    [row] = {r.prearchive_id for r in staged_rows(ctx)}
+    [row] = {r.staged_id for r in staged_rows(ctx)}
     assert row is not None
     done = archiver.archive(ctx, SYSTEM, row)
     assert done.files == len(files)
@@ -119,7 +119,7 @@ def test_archiving_hashes_arrivals_it_finds_without_checksums(
     """An instance arriving between the archive's filling in and its transaction."""
     files = write_study(tmp_path, Study(StudyDescription="xnat://REVIEW/s1/e1"), [Series(1, "T1w")])
     assert storescu(*files).returncode == 0
-    [staged_id] = {r.prearchive_id for r in staged_rows(ctx)}
+    [staged_id] = {r.staged_id for r in staged_rows(ctx)}
     assert staged_id is not None
     monkeypatch.setattr(digests, "complete", lambda _ctx, _id: 0)
     assert archiver.archive(ctx, SYSTEM, staged_id).files == len(files)
@@ -136,7 +136,7 @@ def test_a_spool_file_that_lost_bytes_fails_the_build_clearly(
     spool.write_bytes(spool.read_bytes()[:-10])
     worker.run_once(ctx)
     with ctx.db.read() as db:
-        [session] = db.scalars(select(PrearchiveSession)).all()
+        [session] = db.scalars(select(StagedSession)).all()
     assert session.status == Status.ERROR
     assert any(f"holds {victim.size - 10} bytes; {victim.size} were" in p for p in session.problems)
     # No checksum was recorded from the damaged bytes.

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from scandepot.access.actors import SYSTEM
-from scandepot.catalog.prearchive import PrearchiveSession, Status
+from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.errors import Conflict
@@ -26,21 +26,19 @@ def stage(ctx: Context, study: Study, *, project: str = "PILOT", subject: str = 
         with ctx.store.stage() as staged:
             staged.write(to_bytes(ds))
             got = receive(ctx, staged, Source("upload", project=project, subject=subject))
-        staged_id = got.prearchive_id
+        staged_id = got.staged_id
     assert staged_id is not None
     return staged_id
 
 
 def set_status(ctx: Context, staged_id: int, status: Status) -> None:
     with ctx.db.write() as db:
-        db.execute(
-            update(PrearchiveSession).where(PrearchiveSession.id == staged_id).values(status=status)
-        )
+        db.execute(update(StagedSession).where(StagedSession.id == staged_id).values(status=status))
 
 
 def status_of(ctx: Context, staged_id: int) -> str | None:
     with ctx.db.read() as db:
-        staged = db.get(PrearchiveSession, staged_id)
+        staged = db.get(StagedSession, staged_id)
         return None if staged is None else staged.status
 
 
@@ -131,9 +129,9 @@ def test_what_the_archive_gained_since_the_build_is_checked_again(ctx: Context, 
     assert status_of(ctx, first) == Status.READY
     second = stage(ctx, Study(), subject="S1")
     with ctx.db.write() as db:
-        other = db.get(PrearchiveSession, second)
+        other = db.get(StagedSession, second)
         assert other is not None
-        first_session = db.get(PrearchiveSession, first)
+        first_session = db.get(StagedSession, first)
         assert first_session is not None
         other.session = first_session.session
     archiver.archive(ctx, SYSTEM, second)

@@ -16,8 +16,8 @@ def stage(ctx: Context, study: Study) -> int:
     with ctx.store.stage() as staged:
         staged.write(to_bytes(ds))
         received = receive(ctx, staged, Source("upload", project="PILOT"))
-    assert received.prearchive_id is not None
-    return received.prearchive_id
+    assert received.staged_id is not None
+    return received.staged_id
 
 
 def test_a_deleted_number_is_not_given_again(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import projects
 from scandepot.archive.projects import ProjectSettings
-from scandepot.catalog.prearchive import PrearchiveSession
+from scandepot.catalog.prearchive import StagedSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from tests.web.conftest import receive_study, screenshot, sign_in
@@ -130,9 +130,7 @@ def test_archive_a_session_from_the_prearchive(page: Any, ctx: Context, make_pro
     make_project("private", label="Review01", name="Reviewed uploads")
     receive_study(ctx, "Review01", subject="sub-07", session="ses-07", series=((3, "T2w"),))
     with ctx.db.read() as db:
-        staged = db.scalar(
-            select(PrearchiveSession).where(PrearchiveSession.project_key == "Review01")
-        )
+        staged = db.scalar(select(StagedSession).where(StagedSession.project_key == "Review01"))
     assert staged is not None and staged.status == "READY"
     sign_in(page, "owner", start="/prearchive")
     screenshot(page, "prearchive")

@@ -29,7 +29,7 @@ from scandepot.catalog.archive import (
 )
 from scandepot.catalog.labels import check_label, label_taken
 from scandepot.catalog.paging import Page, PageRequest, like, paginate
-from scandepot.catalog.prearchive import PrearchiveSession
+from scandepot.catalog.prearchive import StagedSession
 from scandepot.context import Context
 from scandepot.errors import Conflict
 from scandepot.storage import spool
@@ -216,14 +216,14 @@ def delete(ctx: Context, actor: Actor, label: str, *, recursive: bool = False) -
                 "delete them first or ask for a recursive delete."
             )
         staged = db.scalars(
-            select(PrearchiveSession.id).where(PrearchiveSession.project_key == label)
+            select(StagedSession.id).where(StagedSession.project_key == label)
         ).all()
         if staged and not recursive:
             raise Conflict(
                 f"Project '{label}' has {len(staged)} staged session(s) in the prearchive; "
                 "archive or delete them first, or ask for a recursive delete."
             )
-        db.execute(sql_delete(PrearchiveSession).where(PrearchiveSession.project_key == label))
+        db.execute(sql_delete(StagedSession).where(StagedSession.project_key == label))
         db.delete(project)
         audit.record(db, actor, AuditAction.PROJECT_DELETED, project=label, recursive=recursive)
     # The catalog forgets first; a crash before the files go leaves only files that

@@ -1,6 +1,6 @@
 """Staging: sessions received but not yet archived, and every DICOM instance.
 
-A staging session is keyed by (project or unassigned, StudyInstanceUID). Its instances
+A staged session is keyed by (project or unassigned, StudyInstanceUID). Its instances
 wait in the prearchive spool until the session is archived, when they move (a rename)
 into the archive and the same instance rows then point at their scan and file.
 """
@@ -40,7 +40,10 @@ class Status(enum.StrEnum):
     ERROR = "ERROR"
 
 
-class PrearchiveSession(Base):
+class StagedSession(Base):
+    """A session in the prearchive: one study's instances as received, waiting to be
+    built and archived (its table keeps the name it was created with)."""
+
     __tablename__ = "prearchive_session"
     __table_args__ = (UniqueConstraint("project_key", "study_instance_uid"),)
 
@@ -105,8 +108,9 @@ class Instance(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    prearchive_id: Mapped[int | None] = mapped_column(
-        ForeignKey("prearchive_session.id", ondelete="CASCADE"), index=True
+    # The staged session holding the instance until it is archived.
+    staged_id: Mapped[int | None] = mapped_column(
+        "prearchive_id", ForeignKey("prearchive_session.id", ondelete="CASCADE"), index=True
     )
     scan_id: Mapped[int | None] = mapped_column(
         ForeignKey("scan.id", ondelete="CASCADE"), index=True

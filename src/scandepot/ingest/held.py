@@ -14,7 +14,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.archive import projects
 from scandepot.catalog.archive import Project, Scan, Session, Subject
-from scandepot.catalog.prearchive import Instance, PrearchiveSession
+from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
 
 ARCHIVE, PREARCHIVE = "archive", "prearchive"
@@ -58,12 +58,12 @@ def _rows(db: DBSession, target: Project, pairs: list[tuple[str, str]]) -> Itera
             select(
                 Instance.SOPInstanceUID,
                 Instance.sha256,
-                Instance.prearchive_id,
-                PrearchiveSession.subject,
-                PrearchiveSession.session,
+                Instance.staged_id,
+                StagedSession.subject,
+                StagedSession.session,
             )
-            .join(PrearchiveSession, Instance.prearchive_id == PrearchiveSession.id)
-            .where(match, PrearchiveSession.project_key == target.label)
+            .join(StagedSession, Instance.staged_id == StagedSession.id)
+            .where(match, StagedSession.project_key == target.label)
         ):
             if sha is not None:
                 yield sop, sha, PREARCHIVE, str(staged_id), subject, session

@@ -1,7 +1,7 @@
 """The one way into scandepot for DICOM: C-STORE, uploads and STOW all end here.
 
 Each instance is written durably to the prearchive spool and recorded in the catalog
-before the caller is told it was stored. Instances are grouped into staging sessions by
+before the caller is told it was stored. Instances are grouped into staged sessions by
 (project, StudyInstanceUID).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession
+from scandepot.catalog.prearchive import UNASSIGNED, StagedSession
 from scandepot.context import Context
 from scandepot.db import prepared
 from scandepot.db.base import utcnow
@@ -66,7 +66,7 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    prearchive_id: int | None
+    staged_id: int | None
     duplicate: bool = False  # the same bytes were already held: nothing added
     conflict: bool = False  # the same UID with other bytes: kept aside and flagged
 
@@ -103,19 +103,19 @@ class Incoming:
 class _Placement:
     project_id: int | None
     project_key: str
-    staging_id: int
-    created: Any  # the staging session's created_at as stored: tells a re-created row apart
+    staged_id: int
+    created: Any  # the staged session's created_at as stored: tells a re-created row apart
     # Series of this study that the project held no archived instance of when first seen.
     clean_series: set[str]
 
 
 class Placements:
-    """Where one sender's instances go: the project and the staging session of each
+    """Where one sender's instances go: the project and the staged session of each
     study, looked up on the study's first instance rather than on every one, and for
     each series whether the project holds archived instances of it (when it does not,
     the per-instance look-up for an archived copy is skipped).
 
-    An entry is used only while its staging session row is unchanged: every instance
+    An entry is used only while its staged session row is unchanged: every instance
     filed through it updates that row with a condition on its ID, key and creation time
     in the same transaction, and when no row matches (the session was archived, deleted,
     moved to another project, or re-created meanwhile, by this process or another) the
@@ -185,7 +185,7 @@ def _place(
     source: Source,
     staged: StagedFile,
 ) -> _Placement | None:
-    """Look up the project and (creating it if needed) the staging session of an
+    """Look up the project and (creating it if needed) the staged session of an
     instance's study; None when the project holds this very instance archived."""
     project_id = None
     if routed.project is not None:
@@ -204,21 +204,21 @@ def _place(
     ):
         return None
     with DBSession(bind=conn, join_transaction_mode="create_savepoint") as db:
-        staging_id = open_for_study(
+        staged_id = open_for_study(
             db, project_key, header, routed, source=source.label, hold=source.hold
         )
         if source.hold:  # held from its first instance of this sender on
             db.execute(
-                update(PrearchiveSession)
+                update(StagedSession)
                 .where(
-                    PrearchiveSession.id == staging_id,
-                    PrearchiveSession.source == source.label,  # never another's session
+                    StagedSession.id == staged_id,
+                    StagedSession.source == source.label,  # never another's session
                 )
                 .values(hold=True)
             )
         db.commit()
-    (created,) = sql.created.run(cursor, {"staging_id": staging_id}).fetchone()
-    return _Placement(project_id, project_key, staging_id, created, clean)
+    (created,) = sql.created.run(cursor, {"staged_id": staged_id}).fetchone()
+    return _Placement(project_id, project_key, staged_id, created, clean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,15 +240,15 @@ def _file_one(
         item.result = Received(None, duplicate=True)
         return
     if filing.known:
-        item.result = Received(filing.place.staging_id, duplicate=True)
+        item.result = Received(filing.place.staged_id, duplicate=True)
         return
     dest = ctx.store.data_dir / filing.name
     _link(cursor, sql, item, filing, dest)
     item.dest = dest
     sql.insert.run(cursor, _instance_row(item, filing, size, now))
     if filing.held is not None:
-        _note_arrived_again(conn, filing.place.staging_id, item.header.SOPInstanceUID)
-    item.result = Received(filing.place.staging_id, conflict=filing.held is not None)
+        _note_arrived_again(conn, filing.place.staged_id, item.header.SOPInstanceUID)
+    item.result = Received(filing.place.staged_id, conflict=filing.held is not None)
 
 
 def _find_place(
@@ -282,7 +282,7 @@ def _find_place(
             return filing
         placements.drop(routed.project, study)
         place = None
-    raise RuntimeError(f"the staging session of study {study} changed while filing")
+    raise RuntimeError(f"the staged session of study {study} changed while filing")
 
 
 def _compare_held(
@@ -291,12 +291,12 @@ def _compare_held(
     """An instance already held under the same UID is compared by its bytes: the same
     bytes are known; other bytes are kept beside it, under a name of their own."""
     sop = item.header.SOPInstanceUID
-    held = sql.held.run(cursor, {"staging_id": place.staging_id, "sop": sop}).fetchone()
+    held = sql.held.run(cursor, {"staged_id": place.staged_id, "sop": sop}).fetchone()
     if held is None:
-        name = spool.name(place.staging_id, item.header.SeriesInstanceUID, sop, "")
+        name = spool.name(place.staged_id, item.header.SeriesInstanceUID, sop, "")
         return _Filing(place, None, name, known=False)
     incoming = item.staged.seal().sha256
-    name = spool.name(place.staging_id, item.header.SeriesInstanceUID, sop, f".{incoming[:12]}")
+    name = spool.name(place.staged_id, item.header.SeriesInstanceUID, sop, f".{incoming[:12]}")
     same = _held_sha256(ctx, cursor, sql, held) == incoming
     # Other bytes already kept under their own name: this very copy arrived before.
     known = same or (ctx.store.data_dir / name).exists()
@@ -308,7 +308,7 @@ def _touch(cursor: Any, sql: Statements, filing: _Filing, study: str, now: dt.da
     place = filing.place
     touch = sql.touch if filing.known else sql.touch_receiving
     owner = {
-        "staging_id": place.staging_id,
+        "staged_id": place.staged_id,
         "key": place.project_key,
         "study": study,
         "created": place.created,
@@ -337,7 +337,7 @@ def _link(cursor: Any, sql: Statements, item: Incoming, filing: _Filing, dest: P
 def _instance_row(item: Incoming, filing: _Filing, size: int, now: dt.datetime) -> dict[str, Any]:
     header, digest = item.header, item.staged.digest
     return {
-        "prearchive_id": filing.place.staging_id,
+        "prearchive_id": filing.place.staged_id,
         "sop_instance_uid": header.SOPInstanceUID,
         "sop_class_uid": header.SOPClassUID,
         "transfer_syntax_uid": header.TransferSyntaxUID,
@@ -359,17 +359,15 @@ def _instance_row(item: Incoming, filing: _Filing, size: int, now: dt.datetime) 
     }
 
 
-def _note_arrived_again(conn: Connection, staging_id: int, sop: str) -> None:
+def _note_arrived_again(conn: Connection, staged_id: int, sop: str) -> None:
     """The staged session's problems say that an instance arrived again with other bytes."""
-    stored = conn.scalar(
-        select(PrearchiveSession.problem_records).where(PrearchiveSession.id == staging_id)
-    )
+    stored = conn.scalar(select(StagedSession.problem_records).where(StagedSession.id == staged_id))
     if stored is not None:
         noted = problems.add(stored, problems.arrived_again(sop))
         if noted != stored:
             conn.execute(
-                update(PrearchiveSession)
-                .where(PrearchiveSession.id == staging_id)
+                update(StagedSession)
+                .where(StagedSession.id == staged_id)
                 .values(problem_records=noted)
             )
 

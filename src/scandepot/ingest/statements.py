@@ -10,12 +10,12 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, updat
 from sqlalchemy.engine import Dialect
 
 from scandepot.catalog.archive import Project, Scan, Session
-from scandepot.catalog.prearchive import Instance, PrearchiveSession, Status
+from scandepot.catalog.prearchive import Instance, StagedSession, Status
 from scandepot.db.base import UTCDateTime
 from scandepot.db.prepared import Prepared
 
 _i = cast(Table, Instance.__table__)
-_s = cast(Table, PrearchiveSession.__table__)
+_s = cast(Table, StagedSession.__table__)
 
 # The columns of an instance row the receiver writes, each a bind parameter of its name.
 INSTANCE_COLUMNS = (
@@ -64,7 +64,7 @@ def _staged_session(dialect: Dialect) -> dict[str, Prepared]:
         .limit(1)
     )
     owner = (
-        (_s.c.id == bindparam("staging_id"))
+        (_s.c.id == bindparam("staged_id"))
         & (_s.c.project_key == bindparam("key"))
         & (_s.c.study_instance_uid == bindparam("study"))
         & (_s.c.created_at == bindparam("created"))
@@ -77,7 +77,7 @@ def _staged_session(dialect: Dialect) -> dict[str, Prepared]:
     # "created" is passed back as the created query returned it, unconverted.
     return {
         "created": Prepared(
-            select(_s.c.created_at).where(_s.c.id == bindparam("staging_id")), dialect
+            select(_s.c.created_at).where(_s.c.id == bindparam("staged_id")), dialect
         ),
         "project": Prepared(project, dialect),
         "touch": Prepared(update(_s).where(owner).values(stamp), dialect, as_stored=("created",)),
@@ -89,7 +89,7 @@ def _staged_session(dialect: Dialect) -> dict[str, Prepared]:
 
 def _instances(dialect: Dialect) -> dict[str, Prepared]:
     held = select(_i.c.id, _i.c.sha256, _i.c.spool_path, _i.c.size).where(
-        _i.c.prearchive_id == bindparam("staging_id"),
+        _i.c.prearchive_id == bindparam("staged_id"),
         _i.c.sop_instance_uid == bindparam("sop"),
         _i.c.duplicate_of.is_(None),
     )

@@ -33,7 +33,7 @@ from scandepot.catalog.archive import (
     Session,
 )
 from scandepot.catalog.labels import check_label, find_labelled
-from scandepot.catalog.prearchive import PrearchiveSession, Status
+from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.headers import NotDicom, read_file_header
 from scandepot.errors import Conflict, Forbidden, Invalid
@@ -291,12 +291,12 @@ def _receive(ctx: Context, items: list[Member], source: Source) -> dict[int, Imp
                     raise incoming.error
                 received = incoming.result
                 assert received is not None
-                if received.prearchive_id is None:  # held in the archive already
+                if received.staged_id is None:  # held in the archive already
                     continue
-                entry = imported.get(received.prearchive_id)
+                entry = imported.get(received.staged_id)
                 if entry is None:
-                    entry = imported[received.prearchive_id] = Imported(
-                        staged_id=received.prearchive_id,
+                    entry = imported[received.staged_id] = Imported(
+                        staged_id=received.staged_id,
                         project=source.project or "",
                         subject=None,
                         session=None,
@@ -331,7 +331,7 @@ def _settle(ctx: Context, imported: dict[int, Imported], options: Options, sourc
             _describe(entry, staged)
 
 
-def _describe(entry: Imported, staged: PrearchiveSession) -> None:
+def _describe(entry: Imported, staged: StagedSession) -> None:
     entry.subject, entry.session = staged.subject, staged.session
     entry.status = staged.status
     entry.problems = list(staged.problems)
@@ -367,7 +367,7 @@ def _archive(
             sessions.delete(ctx, actor, project, label)
         with ctx.db.write() as db:  # conflicts with the deleted sessions are gone
             for entry in imported.values():
-                staged = db.get(PrearchiveSession, entry.staged_id)
+                staged = db.get(StagedSession, entry.staged_id)
                 if staged is not None:
                     builder.build(db, staged)
                     _describe(entry, staged)

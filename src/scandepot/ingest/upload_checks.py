@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access.actors import Actor
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.labels import LABEL_RULE, find_labelled
-from scandepot.catalog.prearchive import PrearchiveSession
+from scandepot.catalog.prearchive import StagedSession
 from scandepot.dicom.headers import Header
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
@@ -204,13 +204,13 @@ def _elsewhere(
     db, target, options = upload.db, upload.target, upload.options
     staged = db.execute(
         select(
-            PrearchiveSession.id,
-            PrearchiveSession.subject,
-            PrearchiveSession.session,
-            PrearchiveSession.source,
+            StagedSession.id,
+            StagedSession.subject,
+            StagedSession.session,
+            StagedSession.source,
         ).where(
-            PrearchiveSession.project_key == target.label,
-            PrearchiveSession.StudyInstanceUID == study_uid,
+            StagedSession.project_key == target.label,
+            StagedSession.StudyInstanceUID == study_uid,
         )
     ).first()
     if staged is not None:

@@ -33,7 +33,7 @@ from scandepot.archive import layout, resources
 from scandepot.catalog.archive import ConflictPolicy, File, Project, Scan, Session, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import find_labelled
-from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
@@ -82,7 +82,7 @@ def _session(
     project: Project,
     subject: Subject,
     label: str,
-    staged: PrearchiveSession,
+    staged: StagedSession,
 ) -> tuple[Session, bool]:
     session = find_labelled(db, Session, project.id, label)
     if session is not None:
@@ -118,19 +118,19 @@ def _session(
     return session, False
 
 
-def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool = False) -> Archived:
+def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = False) -> Archived:
     """Move a staged session into the archive. Access is the caller's business (the
     prearchive operations check it); the builder calls this as the system."""
-    digests.complete(ctx, prearchive_id)  # outside the transaction: files are read
+    digests.complete(ctx, staged_id)  # outside the transaction: files are read
     # The file changes are written down before they are made, for a process killed
     # meanwhile (journal.undo), and taken back if the commit fails.
     with (
-        Changes(ctx.store, journal=journal.path(ctx, prearchive_id)) as changes,
+        Changes(ctx.store, journal=journal.path(ctx, staged_id)) as changes,
         ctx.db.write() as db,
     ):
-        staged = db.get(PrearchiveSession, prearchive_id, with_for_update=True)
+        staged = db.get(StagedSession, staged_id, with_for_update=True)
         if staged is None:
-            raise Invalid(f"Staged session {prearchive_id} not found.", field="id")
+            raise Invalid(f"Staged session {staged_id} not found.", field="id")
         if staged.project_key == UNASSIGNED:
             raise Conflict("Route the session to a project before archiving it.")
         result = builder.for_archive(db, staged)
@@ -142,7 +142,7 @@ def archive(ctx: Context, actor: Actor, prearchive_id: int, *, overwrite: bool =
             raise Conflict("; ".join(result.conflicts))
         out = _into_archive(ctx, db, changes, actor, staged, overwrite)
         db.delete(staged)
-    ctx.store.remove_tree(spool.folder(ctx.store, prearchive_id))
+    ctx.store.remove_tree(spool.folder(ctx.store, staged_id))
     ctx.events.publish(
         SessionArchived(
             project=out.project,
@@ -161,7 +161,7 @@ def _into_archive(
     db: DBSession,
     changes: Changes,
     actor: Actor,
-    staged: PrearchiveSession,
+    staged: StagedSession,
     overwrite: bool,
 ) -> Archived:
     """The archive's side of one staged session: its subject and session made or found,
@@ -222,7 +222,7 @@ def _file_scan(
     ctx: Context,
     db: DBSession,
     changes: Changes,
-    staged: PrearchiveSession,
+    staged: StagedSession,
     owner: layout.Owner,
     item: dict[str, Any],
     overwrite: bool,
@@ -237,7 +237,7 @@ def _file_scan(
     make_dirs(folder)
     instances = db.scalars(
         select(Instance).where(
-            Instance.prearchive_id == staged.id,
+            Instance.staged_id == staged.id,
             Instance.SeriesInstanceUID == item["SeriesInstanceUID"],
             Instance.duplicate_of.is_(None),
         )
@@ -311,16 +311,16 @@ def _catalogue(db: DBSession, scan: Scan, moved: list[tuple[Instance, File]]) ->
         record.crc32 = inst.crc32
     db.flush()
     for inst, record in moved:
-        inst.prearchive_id = None
+        inst.staged_id = None
         inst.scan_id = scan.id
         inst.file_id = record.id
         inst.spool_path = None
 
 
-def needs_attention(ctx: Context, staged: PrearchiveSession, reason: str) -> None:
+def needs_attention(ctx: Context, staged: StagedSession, reason: str) -> None:
     ctx.events.publish(
         SessionNeedsAttention(
-            prearchive_id=staged.id,
+            staged_id=staged.id,
             project=staged.project_key or None,
             StudyInstanceUID=staged.StudyInstanceUID,
             status=staged.status,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.archive import Project, Scan, SeriesFilterMode, Session, Subject
 from scandepot.catalog.labels import LABEL_RULE, by_label, find_labelled
-from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.dicom.routing import clean
 from scandepot.prearchive import problems as problems_
 from scandepot.prearchive.problems import Kind, Problem
@@ -48,13 +48,13 @@ def excluded(mode: str, patterns: list[re.Pattern[str]], description: str) -> bo
 NO_PROJECT = Problem(Kind.NO_PROJECT, "No project: route the session to a project to archive it.")
 
 
-def routed_project(staged: PrearchiveSession) -> str | None:
+def routed_project(staged: StagedSession) -> str | None:
     """The project ID the routing rules named for ``staged``, as the header spelled it."""
     value = (staged.routing or {}).get("project")
     return value if isinstance(value, str) and value else None
 
 
-def _resolve(db: DBSession, staged: PrearchiveSession) -> Problem | None:
+def _resolve(db: DBSession, staged: StagedSession) -> Problem | None:
     """Put an unassigned session into the project its routing names, matched ignoring
     case as labels are (``xnat://pilot`` reaches project ``PILOT``); otherwise return
     why it stays unassigned."""
@@ -67,9 +67,9 @@ def _resolve(db: DBSession, staged: PrearchiveSession) -> Problem | None:
     if project is None:
         return problems_.missing_project(routed)
     clash = db.scalar(
-        select(PrearchiveSession.id).where(
-            PrearchiveSession.project_key == project.label,
-            PrearchiveSession.StudyInstanceUID == staged.StudyInstanceUID,
+        select(StagedSession.id).where(
+            StagedSession.project_key == project.label,
+            StagedSession.StudyInstanceUID == staged.StudyInstanceUID,
         )
     )
     if clash is not None:
@@ -82,7 +82,7 @@ def _resolve(db: DBSession, staged: PrearchiveSession) -> Problem | None:
     return None
 
 
-def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
+def plan(db: DBSession, staged: StagedSession) -> Plan:
     """Scans (one per series, ID = Series Number), what is left out, and the conflicts
     archiving would meet."""
     project = (
@@ -101,7 +101,7 @@ def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
             func.sum(Instance.size),
             func.sum(func.coalesce(Instance.NumberOfFrames, 1)),
         )
-        .where(Instance.prearchive_id == staged.id, Instance.duplicate_of.is_(None))
+        .where(Instance.staged_id == staged.id, Instance.duplicate_of.is_(None))
         .group_by(Instance.SeriesInstanceUID)
         .order_by(func.min(Instance.SeriesNumber), Instance.SeriesInstanceUID)
     ).all()
@@ -144,7 +144,7 @@ def plan(db: DBSession, staged: PrearchiveSession) -> Plan:
 
 
 def conflicts_with_archive(
-    db: DBSession, staged: PrearchiveSession, project: Project, scans: list[dict[str, Any]]
+    db: DBSession, staged: StagedSession, project: Project, scans: list[dict[str, Any]]
 ) -> list[str]:
     found: list[str] = []
     subject_label, session_label = clean(staged.subject), clean(staged.session)
@@ -211,7 +211,7 @@ def archived_as(db: DBSession, project: Project, study: str, *, besides: int = -
     )
 
 
-def build(db: DBSession, staged: PrearchiveSession) -> Plan:
+def build(db: DBSession, staged: StagedSession) -> Plan:
     """Record the plan on the staged session and set its status (READY or CONFLICT); an
     unassigned session whose routing names a project (in any case) is put into it."""
     _resolve(db, staged)
@@ -224,7 +224,7 @@ def build(db: DBSession, staged: PrearchiveSession) -> Plan:
     return result
 
 
-def for_archive(db: DBSession, staged: PrearchiveSession) -> Plan:
+def for_archive(db: DBSession, staged: StagedSession) -> Plan:
     """The plan archiving follows: the one the last build recorded, while the session is
     READY (an instance arriving, a relabel or a move sets it building again), with its
     conflicts with the archive checked again now, since the archive may have changed

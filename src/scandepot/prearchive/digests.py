@@ -40,13 +40,13 @@ def of_staged(ctx: Context, spool_path: str | None, size: int) -> StoredDigest:
     return digest
 
 
-def complete(ctx: Context, prearchive_id: int) -> int:
+def complete(ctx: Context, staged_id: int) -> int:
     """Fill in the checksums a staged session's instances lack; returns how many. The
     files are read outside any transaction; the rows are updated in one short one."""
     with ctx.db.read() as db:
         rows = db.execute(
             select(Instance.id, Instance.spool_path, Instance.size).where(
-                Instance.prearchive_id == prearchive_id, Instance.sha256.is_(None)
+                Instance.staged_id == staged_id, Instance.sha256.is_(None)
             )
         ).all()
     if not rows:

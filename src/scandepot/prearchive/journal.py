@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from scandepot.catalog.prearchive import PrearchiveSession
+from scandepot.catalog.prearchive import StagedSession
 from scandepot.context import Context
 from scandepot.dicom import uids
 from scandepot.errors import Invalid
@@ -43,9 +43,9 @@ def archive_name(sop_instance_uid: str) -> str:
     return f"{sop_instance_uid}.dcm"
 
 
-def path(ctx: Context, prearchive_id: int) -> Path:
-    """The journal of an archive of the staged session ``prearchive_id``."""
-    return spool.folder(ctx.store, prearchive_id) / NAME
+def path(ctx: Context, staged_id: int) -> Path:
+    """The journal of an archive of the staged session ``staged_id``."""
+    return spool.folder(ctx.store, staged_id) / NAME
 
 
 def pending(ctx: Context) -> list[int]:
@@ -60,7 +60,7 @@ def pending(ctx: Context) -> list[int]:
     )
 
 
-def undo(ctx: Context, prearchive_id: int) -> int:
+def undo(ctx: Context, staged_id: int) -> int:
     """Take back what an archive that did not commit changed; returns how many files.
 
     The undo holds the staged session as an archive does (its row locked, and on SQLite
@@ -70,13 +70,13 @@ def undo(ctx: Context, prearchive_id: int) -> int:
     Only a link that is the spool file itself is removed (the same inode): a file that
     was in the archive before is never touched, and a backup is put back only over the
     name it was taken from."""
-    journal = path(ctx, prearchive_id)
+    journal = path(ctx, staged_id)
     with ctx.db.write() as db:
-        staged = db.get(PrearchiveSession, prearchive_id, with_for_update=True)
+        staged = db.get(StagedSession, staged_id, with_for_update=True)
         if staged is None or not journal.is_file():
             return 0  # committed meanwhile, or undone by the archive itself
         try:
             return undo_journal(ctx.store, journal)
         except OSError as exc:
-            log.error("archive journal of staged session %d unreadable: %s", prearchive_id, exc)
+            log.error("archive journal of staged session %d unreadable: %s", staged_id, exc)
             return 0

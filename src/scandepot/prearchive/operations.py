@@ -24,7 +24,7 @@ from scandepot.archive import projects
 from scandepot.catalog.archive import Project
 from scandepot.catalog.labels import by_label, check_label
 from scandepot.catalog.paging import Page, PageRequest, paginate
-from scandepot.catalog.prearchive import UNASSIGNED, Instance, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound, Unauthorized
 from scandepot.prearchive import archiver, builder, problems
@@ -46,7 +46,7 @@ class Relabel(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class StagedView:
-    staged: PrearchiveSession
+    staged: StagedSession
     files: int
     size: int
 
@@ -58,14 +58,14 @@ def _not_found(staged_id: int) -> NotFound:
     return NotFound(f"Staged session {staged_id} not found.", field="id")
 
 
-def load(db: DBSession, actor: Actor, staged_id: int, action: Action) -> PrearchiveSession:
+def load(db: DBSession, actor: Actor, staged_id: int, action: Action) -> StagedSession:
     """The staged session, if ``actor`` may do ``action`` on it; fails closed.
 
     Staged sessions are numbered from 1, so whoever may not see a staged session is told
     exactly what they would be told of a number never given: the same status and message,
     never the project's name, or a 403 that says it exists.
     """
-    staged = db.get(PrearchiveSession, staged_id) if 0 < staged_id <= MAX_ID else None
+    staged = db.get(StagedSession, staged_id) if 0 < staged_id <= MAX_ID else None
     if staged is None:
         raise Unauthorized() if actor.is_anonymous else _not_found(staged_id)
     if staged.project_key == UNASSIGNED:
@@ -79,7 +79,7 @@ def load(db: DBSession, actor: Actor, staged_id: int, action: Action) -> Prearch
     return staged
 
 
-def _owns_routed(db: DBSession, actor: Actor, staged: PrearchiveSession) -> bool:
+def _owns_routed(db: DBSession, actor: Actor, staged: StagedSession) -> bool:
     routed = builder.routed_project(staged)
     if routed is None or actor.is_anonymous:
         return False
@@ -94,17 +94,17 @@ def _visible(actor: Actor) -> ColumnElement[bool]:
     owned = select(func.lower(Project.label)).where(
         permissions.permission_clause(actor, Level.MANAGE)
     )
-    routed = func.lower(PrearchiveSession.routing["project"].as_string())
+    routed = func.lower(StagedSession.routing["project"].as_string())
     return or_(
-        PrearchiveSession.project_key.in_(allowed),
-        and_(PrearchiveSession.project_key == UNASSIGNED, routed.in_(owned)),
+        StagedSession.project_key.in_(allowed),
+        and_(StagedSession.project_key == UNASSIGNED, routed.in_(owned)),
     )
 
 
-def _view(db: DBSession, staged: PrearchiveSession) -> StagedView:
+def _view(db: DBSession, staged: StagedSession) -> StagedView:
     files, size = db.execute(
         select(func.count(Instance.id), func.coalesce(func.sum(Instance.size), 0)).where(
-            Instance.prearchive_id == staged.id
+            Instance.staged_id == staged.id
         )
     ).one()
     return StagedView(staged, int(files), int(size))
@@ -119,28 +119,26 @@ def list_staged(
     status: Status | None = None,
 ) -> Page[StagedView]:
     permissions.require_signed_in(actor)
-    stmt = select(PrearchiveSession)
+    stmt = select(StagedSession)
     if not actor.is_site_admin:
         stmt = stmt.where(_visible(actor))
     if project is not None:
-        stmt = stmt.where(
-            PrearchiveSession.project_key == ("" if project == "unassigned" else project)
-        )
+        stmt = stmt.where(StagedSession.project_key == ("" if project == "unassigned" else project))
     if status is not None:
-        stmt = stmt.where(PrearchiveSession.status == status.value)
+        stmt = stmt.where(StagedSession.status == status.value)
     with ctx.db.read() as db:
         found = paginate(
             db,
             stmt,
             page,
             sort_fields={
-                "received": PrearchiveSession.last_received_at,
-                "created": PrearchiveSession.created_at,
-                "project": PrearchiveSession.project_key,
-                "status": PrearchiveSession.status,
+                "received": StagedSession.last_received_at,
+                "created": StagedSession.created_at,
+                "project": StagedSession.project_key,
+                "status": StagedSession.status,
             },
             default_sort="-received",
-            tiebreak=PrearchiveSession.id,
+            tiebreak=StagedSession.id,
         )
         items = [_view(db, s) for s in found.items]
     return Page(items=items, total=found.total, limit=found.limit, offset=found.offset)
@@ -151,7 +149,7 @@ def get(ctx: Context, actor: Actor, staged_id: int) -> StagedView:
         return _view(db, load(db, actor, staged_id, Action.PREARCHIVE))
 
 
-def _busy(staged: PrearchiveSession) -> None:
+def _busy(staged: StagedSession) -> None:
     if staged.status in (Status.BUILDING, Status.ARCHIVING):
         raise Conflict(f"Staged session {staged.id} is {staged.status}; try again shortly.")
 
@@ -168,9 +166,9 @@ def relabel(ctx: Context, actor: Actor, staged_id: int, data: Relabel) -> Staged
                 projects.load(db, actor, staged.project_key, Action.ARCHIVE)
             target = projects.load(db, actor, data.project, Action.ARCHIVE)
             clash = db.scalar(
-                select(PrearchiveSession.id).where(
-                    PrearchiveSession.project_key == target.label,
-                    PrearchiveSession.StudyInstanceUID == staged.StudyInstanceUID,
+                select(StagedSession.id).where(
+                    StagedSession.project_key == target.label,
+                    StagedSession.StudyInstanceUID == staged.StudyInstanceUID,
                 )
             )
             if clash is not None:

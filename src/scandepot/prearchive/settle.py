@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.catalog.prearchive import PrearchiveSession, Status
+from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
 from scandepot.errors import Conflict
 
@@ -36,14 +36,14 @@ def let_go() -> None:
 @contextmanager
 def settled(
     ctx: Context, staged_id: int, *, timeout: float = WAIT_S
-) -> Iterator[tuple[DBSession, PrearchiveSession | None]]:
+) -> Iterator[tuple[DBSession, StagedSession | None]]:
     """A write transaction holding the staged session (locked on PostgreSQL) once no
     builder has it; ``None`` in its place when it is gone (archived or deleted). Raises
     :class:`Conflict` after ``timeout`` seconds of waiting."""
     deadline = time.monotonic() + timeout
     while True:
         with ctx.db.write() as db:
-            staged = db.get(PrearchiveSession, staged_id, with_for_update=True)
+            staged = db.get(StagedSession, staged_id, with_for_update=True)
             if staged is None or staged.status not in BUSY:
                 yield db, staged
                 return

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.ids import next_value
-from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, StagedSession, Status
 from scandepot.dicom.headers import Header
 from scandepot.dicom.routing import Route
 from scandepot.prearchive import problems
@@ -19,16 +19,16 @@ def open_for_study(
     """The ID of the staged session of ``header``'s study in ``project_key``, created on
     the study's first instance with what routing gave, the study's attributes and who
     sent it (``source``). Safe against another writer creating it at the same time."""
-    query = select(PrearchiveSession.id).where(
-        PrearchiveSession.project_key == project_key,
-        PrearchiveSession.StudyInstanceUID == header.StudyInstanceUID,
+    query = select(StagedSession.id).where(
+        StagedSession.project_key == project_key,
+        StagedSession.StudyInstanceUID == header.StudyInstanceUID,
     )
     found = db.scalar(query)
     if found is not None:
         return found
     try:
         with db.begin_nested():
-            staged = PrearchiveSession(
+            staged = StagedSession(
                 # Never a number used before: it names the spool folder, which an archive
                 # or delete of an earlier session with that number removes after its commit.
                 id=next_value(db, "prearchive"),

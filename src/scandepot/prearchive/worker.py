@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, select, update
 
 from scandepot.access.actors import SYSTEM
 from scandepot.catalog.archive import Project
-from scandepot.catalog.prearchive import UNASSIGNED, PrearchiveSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, StagedSession, Status
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
@@ -33,11 +33,11 @@ Clock = Callable[[], dt.datetime]
 def _claim(ctx: Context, staged_id: int, cutoff: dt.datetime) -> bool:
     with ctx.db.write() as db:
         claimed: CursorResult[Any] = db.execute(  # type: ignore[assignment]
-            update(PrearchiveSession)
+            update(StagedSession)
             .where(
-                PrearchiveSession.id == staged_id,
-                PrearchiveSession.status == Status.RECEIVING,
-                PrearchiveSession.last_received_at <= cutoff,
+                StagedSession.id == staged_id,
+                StagedSession.status == Status.RECEIVING,
+                StagedSession.last_received_at <= cutoff,
             )
             .values(status=Status.BUILDING)
         )
@@ -49,7 +49,7 @@ def build_one(ctx: Context, staged_id: int) -> str:
     (unless an upload holds it for an explicit archive request)."""
     digests.complete(ctx, staged_id)
     with ctx.db.write() as db:
-        staged = db.get(PrearchiveSession, staged_id)
+        staged = db.get(StagedSession, staged_id)
         if staged is None:
             return "gone"
         plan = builder.build(db, staged)
@@ -79,7 +79,7 @@ def build_one(ctx: Context, staged_id: int) -> str:
 
 def _fail(ctx: Context, staged_id: int, reason: str) -> None:
     with ctx.db.write() as db:
-        staged = db.get(PrearchiveSession, staged_id)
+        staged = db.get(StagedSession, staged_id)
         if staged is not None:
             staged.status = Status.ERROR
             failed = problems.Problem(problems.Kind.FAILED, reason)
@@ -98,9 +98,9 @@ def hash_settled(ctx: Context, *, clock: Clock = utcnow) -> int:
     settled = clock() - dt.timedelta(seconds=settle)
     with ctx.db.read() as db:
         waiting = db.scalars(
-            select(PrearchiveSession.id).where(
-                PrearchiveSession.status == Status.RECEIVING,
-                PrearchiveSession.last_received_at <= settled,
+            select(StagedSession.id).where(
+                StagedSession.status == Status.RECEIVING,
+                StagedSession.last_received_at <= settled,
             )
         ).all()
     hashed = 0
@@ -118,12 +118,12 @@ def run_once(ctx: Context, *, clock: Clock = utcnow) -> int:
     cutoff = clock() - dt.timedelta(seconds=ctx.settings.prearchive_quiet_s)
     with ctx.db.read() as db:
         due = db.scalars(
-            select(PrearchiveSession.id)
+            select(StagedSession.id)
             .where(
-                PrearchiveSession.status == Status.RECEIVING,
-                PrearchiveSession.last_received_at <= cutoff,
+                StagedSession.status == Status.RECEIVING,
+                StagedSession.last_received_at <= cutoff,
             )
-            .order_by(PrearchiveSession.last_received_at)
+            .order_by(StagedSession.last_received_at)
         ).all()
     handled = 0
     for staged_id in due:
@@ -147,7 +147,7 @@ def recover(ctx: Context) -> None:
     a project that archives on its own (an archive that was under way), are built and
     archived again; spool folders whose session was archived (or deleted) are removed."""
     with ctx.db.read() as db:
-        existing = set(db.scalars(select(PrearchiveSession.id)))
+        existing = set(db.scalars(select(StagedSession.id)))
     for staged_id in journal.pending(ctx):
         if staged_id not in existing:
             continue  # archived: the spool folder and its journal go below
@@ -163,20 +163,20 @@ def recover(ctx: Context) -> None:
     automatic = select(Project.label).where(Project.upload_destination.in_(AUTOMATIC))
     with ctx.db.write() as db:
         db.execute(
-            update(PrearchiveSession)
-            .where(PrearchiveSession.status.in_([Status.BUILDING, Status.ARCHIVING]))
+            update(StagedSession)
+            .where(StagedSession.status.in_([Status.BUILDING, Status.ARCHIVING]))
             .values(status=Status.RECEIVING)
         )
         db.execute(
-            update(PrearchiveSession)
+            update(StagedSession)
             .where(
-                PrearchiveSession.status == Status.READY,
-                PrearchiveSession.hold.is_(False),
-                PrearchiveSession.project_key.in_(automatic),
+                StagedSession.status == Status.READY,
+                StagedSession.hold.is_(False),
+                StagedSession.project_key.in_(automatic),
             )
             .values(status=Status.RECEIVING)
         )
-        known = {str(i) for i in db.scalars(select(PrearchiveSession.id))}
+        known = {str(i) for i in db.scalars(select(StagedSession.id))}
     root = spool.root(ctx.store)
     if root.is_dir():
         for folder in root.iterdir():

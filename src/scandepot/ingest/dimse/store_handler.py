@@ -33,7 +33,7 @@ class PrearchiveStore:
         self.ctx = ctx
         self.group = group
         self.source = source
-        self.placements = Placements()  # this sender's projects and staging sessions
+        self.placements = Placements()  # this sender's projects and staged sessions
         self._staged: StagedFile | None = None
         self._failed: int | None = None  # the status, once writing the instance failed
         self._syntax = ""
