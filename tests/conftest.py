@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 from scandepot.access import roles
 from scandepot.access.actors import SYSTEM
 from scandepot.access.passwords import hash_password
-from scandepot.app import create_app
+from scandepot.app import attach, create_app
 from scandepot.archive import projects
 from scandepot.archive.projects import ProjectCreate
 from scandepot.catalog.access import Role, User
@@ -140,9 +140,21 @@ def ctx(settings: Settings) -> Context:
     return context
 
 
+_built: list[Any] = []  # the application of this test process, built on first use
+
+
 @pytest.fixture
-def app(ctx: Context) -> Any:
-    return create_app(ctx=ctx)
+def app(ctx: Context) -> Iterator[Any]:
+    """The application, pointed at this test's context: built once a process, since
+    FastAPI works out every route's dependencies on an application's first request."""
+    if not _built:
+        _built.append(create_app(ctx=ctx))
+    else:
+        attach(_built[0], ctx)
+    yield _built[0]
+    # Pictures still being drawn would read this test's catalog while the next one empties it.
+    _built[0].state.thumbnails.wait()
+    _built[0].dependency_overrides.clear()
 
 
 @pytest.fixture
@@ -215,6 +227,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 class LiveServer:
     def __init__(self, app: Any) -> None:
+        self.app = app
         config = server.config(app, host="127.0.0.1", port=0, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

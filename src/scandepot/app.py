@@ -1,4 +1,10 @@
-"""create_app(settings): routers, middleware, error mapping. Wiring only."""
+"""create_app(settings): routers, middleware, error mapping. Wiring only.
+
+The routes, middleware and error pages do not depend on the context; :func:`attach` points
+an application at one. FastAPI works out each route's dependencies on the first request an
+application serves (a few hundred milliseconds for all of them), so a test suite builds the
+application once and attaches each test's context to it.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +38,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        if ctx is None:
-            context.close()
+        if ctx is None:  # made here, so closed here
+            app.state.ctx.close()
 
     app = FastAPI(
         title="scandepot",
@@ -44,10 +50,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.ctx = context
-    if install_pipelines:
-        wiring.install(context)
-    app.state.thumbnails = thumbnail_drawer.install(context)
+    attach(app, context, install_pipelines=install_pipelines)
     errors.install(app, pages=error_page)
     app.include_router(health.router)
     app.include_router(v1.router)
@@ -58,3 +61,12 @@ def create_app(
         max_header_bytes=settings.max_header_bytes,
     )
     return app
+
+
+def attach(app: FastAPI, context: Context, *, install_pipelines: bool = True) -> None:
+    """Point ``app`` at ``context``: the services its routes call, and the pipelines and
+    scan pictures that follow its archived sessions."""
+    app.state.ctx = context
+    if install_pipelines:
+        wiring.install(context)
+    app.state.thumbnails = thumbnail_drawer.install(context)

@@ -206,6 +206,7 @@ def test_killed_half_way_then_run_again(
     with ctx.db.read() as db:
         assert db.scalar(select(func.count(StagedSession.id))) == 0
         assert db.scalar(select(func.count(Instance.id)).where(Instance.file_id.is_(None))) == 0
+    live_server.app.state.thumbnails.wait()  # the scans' pictures are drawn after the archive
     assert list(ctx.store.tmp.iterdir()) == []
 
 

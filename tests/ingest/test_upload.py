@@ -142,6 +142,7 @@ def test_tar_and_tgz_with_given_labels_into_the_archive(
         auth=actors["owner"],
     ).json()
     assert files["total"] == 4
+    client.app.state.thumbnails.wait()  # the scan's picture is drawn after the archive
     assert staged_count(ctx) == 0 and list(ctx.store.tmp.iterdir()) == []
 
 
