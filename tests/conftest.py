@@ -102,12 +102,13 @@ def empty_catalog(db: Database) -> None:
     """Remove every row, then seed what the migrations seed."""
     tables = list(reversed(metadata.sorted_tables))
     with db.write() as session:
-        if db.is_sqlite:
-            for table in tables:
-                session.execute(table.delete())
-        else:
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in tables:
+            session.execute(table.delete())
+        if not db.is_sqlite:
+            # DELETE and setval: a TRUNCATE of every table costs ten times as much, per test.
+            session.execute(
+                text("SELECT setval(oid::regclass, 1, false) FROM pg_class WHERE relkind = 'S'")
+            )
         session.execute(
             text(
                 "INSERT INTO counter (name, value) "
