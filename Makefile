@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 serve: $(STAMP)
 	$(BIN)/scandepot serve
 
+# One test worker more than cores: a third of the run waits on disks, databases and peers.
 test: $(STAMP) services lint
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n $$(( $$(nproc) + 1 ))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
