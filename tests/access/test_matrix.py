@@ -402,25 +402,7 @@ def test_route(
     row = ROUTES[route]
     for accessibility in worlds(ctx, accessibilities):
         for index, name in enumerate(ACTOR_NAMES):
-            values = {
-                "project": "P",
-                "subject": "S1",
-                "session": "E1",
-                "scan": "1",
-                "resource": "DICOM",
-                "path": "a.dcm",
-                "login": "spare",
-                "pipeline": "dcm2niix",
-                **row.params,
-            }
-            if "{staged_id}" in template:
-                values["staged_id"] = staged_id(ctx)
-            if "{job}" in template:
-                values["job"] = job_id(ctx, "queued" if row.params.get("job") else "succeeded")
-            if "{token_id}" in template:
-                owner = {"anonymous": "spare"}.get(name, name)
-                actor = _actor_of(ctx, owner)
-                values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
+            values = url_values(ctx, template, row.params, name)
             url = template.format(**values) + row.query
             compared = method not in ("GET", "HEAD") or "token_id" in values
             before = snapshot(ctx) if compared else None
@@ -441,6 +423,31 @@ def test_route(
                     assert after == before, f"refused {method} {url} as {name} changed something"
             elif method not in ("GET", "HEAD") and index < len(ACTOR_NAMES) - 1:
                 reset(ctx, accessibility)  # for the next actor (after the last: no one)
+
+
+def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -> dict[str, Any]:
+    """What fills a route's template for actor ``name`` in the world: the labels, and the
+    staged session, job or (one of the actor's own) token the route names."""
+    values = {
+        "project": "P",
+        "subject": "S1",
+        "session": "E1",
+        "scan": "1",
+        "resource": "DICOM",
+        "path": "a.dcm",
+        "login": "spare",
+        "pipeline": "dcm2niix",
+        **params,
+    }
+    if "{staged_id}" in template:
+        values["staged_id"] = staged_id(ctx)
+    if "{job}" in template:
+        values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
+    if "{token_id}" in template:
+        owner = {"anonymous": "spare"}.get(name, name)
+        actor = _actor_of(ctx, owner)
+        values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
+    return values
 
 
 def _actor_of(ctx: Context, login: str) -> Any:
@@ -611,24 +618,7 @@ def test_page(
     for accessibility in worlds(ctx, accessibilities):
         for page in PAGES[route]:
             for index, name in enumerate(ACTOR_NAMES):
-                values = {
-                    "project": "P",
-                    "subject": "S1",
-                    "session": "E1",
-                    "scan": "1",
-                    "resource": "DICOM",
-                    "login": "spare",
-                    "pipeline": "dcm2niix",
-                    **page.params,
-                }
-                if "{staged_id}" in template:
-                    values["staged_id"] = staged_id(ctx)
-                if "{job}" in template:
-                    values["job"] = job_id(ctx, "queued" if page.params.get("job") else "succeeded")
-                if "{token_id}" in template:
-                    owner = {"anonymous": "spare"}.get(name, name)
-                    actor = _actor_of(ctx, owner)
-                    values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
+                values = url_values(ctx, template, page.params, name)
                 url = template.format(**values) + page.query
                 for cookie, value in page.cookies.items():
                     client.cookies.set(cookie, value)
