@@ -27,7 +27,7 @@ from scandepot.catalog.paging import Page, PageRequest, paginate
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound, Unauthorized
-from scandepot.prearchive import archiver, builder, problems
+from scandepot.prearchive import archiver, builder, problems, settle
 from scandepot.prearchive.archiver import Archived
 from scandepot.prearchive.destination import archives_after_build
 from scandepot.prearchive.problems import Kind
@@ -150,7 +150,7 @@ def get(ctx: Context, actor: Actor, staged_id: int) -> StagedView:
 
 
 def _busy(staged: StagedSession) -> None:
-    if staged.status in (Status.BUILDING, Status.ARCHIVING):
+    if staged.status in settle.BUSY:
         raise Conflict(f"Staged session {staged.id} is {staged.status}; try again shortly.")
 
 

@@ -20,7 +20,7 @@ from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
 from scandepot.errors import Conflict
 
-BUSY = frozenset({Status.BUILDING, Status.ARCHIVING})
+BUSY = frozenset({Status.BUILDING, Status.ARCHIVING})  # held by a builder or an archive
 WAIT_S = 60.0  # how long a caller waits, by default, before it is told to try again
 LOOK_AGAIN_S = 0.2  # for builders in other processes
 

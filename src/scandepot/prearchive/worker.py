@@ -94,8 +94,8 @@ SETTLE_S = 1.0
 def hash_settled(ctx: Context, *, clock: Clock = utcnow) -> int:
     """Checksums for the instances of sessions that stopped receiving a moment ago, so
     that the build, after the quiet time, does not wait for them; returns how many."""
-    settle = min(SETTLE_S, ctx.settings.prearchive_quiet_s)
-    settled = clock() - dt.timedelta(seconds=settle)
+    settle_s = min(SETTLE_S, ctx.settings.prearchive_quiet_s)
+    settled = clock() - dt.timedelta(seconds=settle_s)
     with ctx.db.read() as db:
         waiting = db.scalars(
             select(StagedSession.id).where(
@@ -164,7 +164,7 @@ def recover(ctx: Context) -> None:
     with ctx.db.write() as db:
         db.execute(
             update(StagedSession)
-            .where(StagedSession.status.in_([Status.BUILDING, Status.ARCHIVING]))
+            .where(StagedSession.status.in_(settle.BUSY))
             .values(status=Status.RECEIVING)
         )
         db.execute(
