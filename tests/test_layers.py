@@ -54,6 +54,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "datalad",
                 "notify",
                 "retention",
+                "query",
+                "retrieve",
             }
         ),
     ),
@@ -76,6 +78,8 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "archive": frozenset({"access"}),
     "export": frozenset({"archive", "access"}),
     "pipelines": frozenset({"archive", "access"}),
+    "query": frozenset({"archive", "access"}),
+    "retrieve": frozenset({"query", "archive", "access"}),
     "access": frozenset(),
 }
 

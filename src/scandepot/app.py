@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from scandepot import __version__, web
-from scandepot.api import health, v1
+from scandepot.api import dicomweb, health, v1
 from scandepot.archive import thumbnail_drawer
 from scandepot.context import Context
 from scandepot.http import errors
@@ -54,6 +54,7 @@ def create_app(
     errors.install(app, pages=error_page)
     app.include_router(health.router)
     app.include_router(v1.router)
+    app.include_router(dicomweb.router)
     web.install(app)
     app.add_middleware(
         RequestLimits,

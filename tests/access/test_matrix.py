@@ -63,6 +63,11 @@ PROJECT = {
     ("public", "role"): (401, 403, OK, OK, OK, OK),
     ("public", "write"): (401, 403, 403, OK, OK, OK),
     ("public", "manage"): (401, 403, 403, 403, OK, OK),
+    # The site-wide DICOMweb root names no project: what the caller may not read does not
+    # exist there, for anonymous callers too (a 401 would say that it does).
+    ("private", "site_read"): (404, 404, OK, OK, OK, OK),
+    ("protected", "site_read"): (404, 404, OK, OK, OK, OK),
+    ("public", "site_read"): (OK, OK, OK, OK, OK, OK),
 }
 
 P = "/api/v1/projects/{project}"
@@ -205,6 +210,21 @@ for _prefix in LEVEL_PREFIXES.values():
     ROUTES[("GET", _prefix + "/resources/{resource}/manifest")] = Row("read", 200)
 
 
+# -- DICOMweb --------------------------------------------------------------------------------
+# Every route under both roots: the project's ("read", "write": the project's rules) and the
+# site-wide one ("public" for searches, which match only what the caller may read;
+# "site_read" for retrievals of the world's study). {study}, {series}, {instance} name the
+# world's archived instance.
+DW = "/dicomweb"
+DWP = "/dicomweb/projects/{project}"
+
+# STOW-RS rows.
+
+# QIDO-RS rows.
+
+# WADO-RS and WADO-URI rows.
+
+
 def app_routes() -> set[tuple[str, str]]:
     """The app's route table: every operation of its OpenAPI document, and HEAD twins."""
     app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
@@ -251,6 +271,7 @@ def build_world(ctx: Context, accessibility: str) -> None:
     sessions.create(ctx, SYSTEM, "P", SessionCreate(label="E1", subject="S1"))
     scans.create(ctx, SYSTEM, "P", "E1", ScanCreate(id="1"))
     stage_one_instance(ctx)
+    archive_one_instance(ctx)
     for ref in (
         OwnerRef("P"),
         OwnerRef("P", subject="S1"),
@@ -297,6 +318,33 @@ def stage_one_instance(ctx: Context) -> None:
     with ctx.store.stage() as staged:
         staged.write(to_bytes(mr_instance(Study(), Series(), 1, rows=8, columns=8)))
         receive(ctx, staged, Source("upload", project="P"))
+
+
+# The archived DICOM instance of the world, for the DICOMweb routes.
+WORLD_STUDY = "1.2.826.0.1.3680043.8.498.77001"
+WORLD_SERIES = "1.2.826.0.1.3680043.8.498.77002"
+WORLD_INSTANCE = "1.2.826.0.1.3680043.8.498.77003"
+
+
+def archive_one_instance(ctx: Context) -> None:
+    """One MR instance archived into project P (a session of its own), received and
+    archived like any upload."""
+    from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
+    from scandepot.ingest.receive import Source, receive
+    from scandepot.prearchive import operations
+
+    study = Study(PatientName="World^One", PatientID="W1", StudyInstanceUID=WORLD_STUDY)
+    series = Series(SeriesInstanceUID=WORLD_SERIES)
+    ds = mr_instance(study, series, 1, rows=8, columns=8, SOPInstanceUID=WORLD_INSTANCE)
+    with ctx.store.stage() as staged:
+        staged.write(to_bytes(ds))
+        receive(ctx, staged, Source("upload", project="P"))
+    with ctx.db.read() as db:
+        held = db.scalar(
+            select(StagedSession.id).where(StagedSession.StudyInstanceUID == WORLD_STUDY)
+        )
+    assert held is not None
+    operations.archive(ctx, SYSTEM, held)
 
 
 def staged_id(ctx: Context) -> int:
@@ -437,6 +485,9 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         "path": "a.dcm",
         "login": "spare",
         "pipeline": "dcm2niix",
+        "study": WORLD_STUDY,
+        "series": WORLD_SERIES,
+        "instance": WORLD_INSTANCE,
         **params,
     }
     if "{staged_id}" in template:

@@ -1,0 +1,48 @@
+"""Whose view of the archive a DICOM query or retrieval runs in.
+
+A scope is an actor and either one project (``/dicomweb/projects/{project}``, a DIMSE
+peer mapped to a project) or the whole site (``/dicomweb``): every project the actor may
+read. The site-wide view shows a study archived in several projects once, made of the
+copies the actor may read (docs/dicomweb.md); nothing of a project the actor may not read
+is ever matched, counted or returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.actors import Actor
+from scandepot.access.permissions import Action, Level, load_project, permission_clause
+from scandepot.catalog.archive import Project
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The actor, and the project the view is limited to (None: the whole site)."""
+
+    actor: Actor
+    project_id: int | None = None
+    project_label: str | None = None
+
+    @property
+    def site_wide(self) -> bool:
+        return self.project_id is None
+
+    def projects(self) -> ColumnElement[bool]:
+        """SQL condition on :class:`Project` rows: the projects this view reads from."""
+        readable = permission_clause(self.actor, Level.READ)
+        if self.project_id is None:
+            return readable
+        return and_(Project.id == self.project_id, readable)
+
+
+def open_scope(db: DBSession, actor: Actor, project: str | None, action: Action) -> Scope:
+    """The view of ``project`` (failing closed as every loader does: 401, 404 or 403), or
+    of the whole site when ``project`` is None."""
+    if project is None:
+        return Scope(actor)
+    found = load_project(db, actor, project, action)
+    return Scope(actor, found.id, found.label)
