@@ -55,6 +55,7 @@ __all__ = ["MEDIA_TYPE", "Answer", "NotAcceptable", "Request", "Store", "dumps",
 
 BATCH = 64  # instances filed per catalog transaction (and staged files open at once)
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR: an index, not an instance
+PART10_HEAD = bytes(128) + b"DICM"  # the preamble and prefix of a Part 10 file
 # fsyncs of complete parts, started with their last byte: they run while the next part
 # arrives, and filing waits for each.
 _SYNCER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stow-fsync")
@@ -83,6 +84,7 @@ class _Part:
     staged: StagedFile | None = None
     size: int = 0
     failure: tuple[int, str] | None = None  # known before its end: the part fails
+    head: bytearray | None = field(default_factory=bytearray)  # until its form is known
 
 
 @dataclass(slots=True)
@@ -195,7 +197,23 @@ class Store:
         if part.size > limit:  # the bytes up to the limit stay, to name it in the answer
             part.failure = (res.TOO_LARGE, f"The instance is larger than {limit} bytes.")
             chunk = chunk[: limit - before]
+        if part.head is not None and len(part.head) + len(chunk) < len(PART10_HEAD):
+            part.head += chunk
+            return
+        self._write(part, chunk)
+
+    def _write(self, part: _Part, chunk: memoryview | bytes) -> None:
+        """Write ``chunk`` after the part's first bytes, once they show its form: a
+        Part 10 file that starts with its File Meta Information, without the preamble
+        and "DICM" (as pydicom writes by default), is stored with them (PS3.10 7.1)."""
+        assert part.staged is not None
         try:
+            if part.head is not None:
+                head, part.head = bytes(part.head) + bytes(chunk), None
+                meta_first = head[:2] == b"\x02\x00" and head[4:6].isalpha()
+                if head[128:132] != b"DICM" and meta_first:
+                    part.staged.write(PART10_HEAD)
+                chunk = head
             part.staged.write(chunk)
         except OutOfSpace as exc:
             part.staged.discard()
@@ -205,18 +223,19 @@ class Store:
     def end(self) -> None:
         part, self._part = self._part, None
         assert part is not None
+        if part.staged is not None and part.head is not None:  # shorter than a preamble
+            self._write(part, b"")
         staged = part.staged
-        if staged is None:
-            assert part.failure is not None
-            self._outcomes.append(Outcome("", "", failure=part.failure[0], reason=part.failure[1]))
+        if part.failure is None:
+            assert staged is not None
+            self._accept(staged)
             return
-        if part.failure is not None:
+        sop_class = sop_instance = ""
+        if staged is not None:
             sop_class, sop_instance = _uids_of(staged.tmp_path)
             staged.discard()
-            code, reason = part.failure
-            self._outcomes.append(Outcome(sop_class, sop_instance, failure=code, reason=reason))
-            return
-        self._accept(staged)
+        code, reason = part.failure
+        self._outcomes.append(Outcome(sop_class, sop_instance, failure=code, reason=reason))
 
     def _accept(self, staged: StagedFile) -> None:
         """A whole DICOM part: checked, then queued for filing (its fsync started)."""
