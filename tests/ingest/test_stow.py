@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from scandepot.access.actors import ANONYMOUS, Actor
 from scandepot.access.users import actor_for
-from scandepot.catalog.access import User
+from scandepot.catalog.access import AuditEvent, User
 from scandepot.catalog.archive import Project
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession
 from scandepot.context import Context
@@ -542,3 +542,12 @@ def test_a_part_larger_than_any_buffer_streams_through_bounded_memory(
     assert peak < 16 * 1024 * 1024, f"peak {peak} bytes while streaming {size}"
     [(_, path, _)] = catalogued(ctx)
     assert (ctx.store.data_dir / path).stat().st_size == size
+
+
+def test_each_request_is_audited_per_project(ctx: Context, project: str, member: Actor) -> None:
+    sent = [instance(number=n) for n in (1, 2)]
+    run(ctx, member, multipart(map(to_bytes, [*sent, sent[0]])), project=project)
+    with ctx.db.read() as db:
+        [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "upload.imported")).all()
+    assert (event.actor_login, event.project) == ("member", project)
+    assert event.detail == {"via": "stow", "files": 3, "added": 2}
