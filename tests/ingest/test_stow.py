@@ -551,3 +551,19 @@ def test_each_request_is_audited_per_project(ctx: Context, project: str, member:
         [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "upload.imported")).all()
     assert (event.actor_login, event.project) == ("member", project)
     assert event.detail == {"via": "stow", "files": 3, "added": 2}
+
+
+def test_boundaries_longer_than_rfc_2046_allows_as_orthanc_sends_them(
+    ctx: Context, project: str, member: Actor
+) -> None:
+    boundary = "7ca7fea5-0023-4474-ad81-637ec08eb6ac-7ca7fea5-0023-4474-ad81-637ec08eb6ac"
+    assert len(boundary) == 73
+    body = multipart([to_bytes(instance())]).replace(BOUNDARY.encode(), boundary.encode())
+    answer = run(
+        ctx, member, body, project=project, content_type=CONTENT_TYPE.replace(BOUNDARY, boundary)
+    )
+    assert answer.status == 200
+    too_long = f"multipart/related; type=application/dicom; boundary={'b' * 201}"
+    request = stow.Request(project, None, too_long, None, "http://x/dicomweb")
+    with pytest.raises(Malformed, match="boundary"):
+        stow.open_store(ctx, member, request)

@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from scandepot.errors import ScandepotError
 
+MAX_BOUNDARY = 200
 MAX_PREAMBLE = 64 * 1024  # bytes skipped before the first boundary, at most
 MAX_PART_HEADERS = 32  # header lines of one part
 MAX_HEADER_BYTES = 8 * 1024  # bytes of one header line
@@ -56,8 +57,9 @@ class Splitter:
     """Feed it the body with :meth:`feed`, then :meth:`close` it."""
 
     def __init__(self, boundary: str, sink: Sink) -> None:
-        if not boundary or len(boundary) > 70 or not boundary.isascii():
-            raise Malformed("The multipart boundary must be 1 to 70 ASCII characters (RFC 2046).")
+        # RFC 2046 allows 70 characters; Orthanc 1.10's STOW client sends 73: be lenient.
+        if not boundary or len(boundary) > MAX_BOUNDARY or not boundary.isascii():
+            raise Malformed(f"The multipart boundary must be 1 to {MAX_BOUNDARY} ASCII characters.")
         self._sink = sink
         self._delimiter = b"--" + boundary.encode("ascii")
         self._preamble: bytearray | None = bytearray()  # until the first boundary is found
