@@ -567,3 +567,22 @@ def test_boundaries_longer_than_rfc_2046_allows_as_orthanc_sends_them(
     request = stow.Request(project, None, too_long, None, "http://x/dicomweb")
     with pytest.raises(Malformed, match="boundary"):
         stow.open_store(ctx, member, request)
+
+
+def test_a_full_disk_fails_the_parts_it_cannot_hold(
+    ctx: Context, project: str, member: Actor
+) -> None:
+    from tests.api.test_out_of_space import fill_disk
+
+    sent = [instance(number=n) for n in (1, 2, 3)]
+    fill_disk(ctx, room=2)  # one write per small part
+    answer = run(ctx, member, multipart(map(to_bytes, sent)), project=project)
+    assert answer.status == 202
+    assert [value(i, "00081155") for i in referenced(answer)] == [
+        ds.SOPInstanceUID for ds in sent[:2]
+    ]
+    [item] = failed(answer)
+    assert value(item, "00081197") == res.OUT_OF_RESOURCES
+    assert "out of storage space" in value(item, "00091001")
+    assert sorted(r[0] for r in catalogued(ctx)) == sorted(ds.SOPInstanceUID for ds in sent[:2])
+    assert leftovers(ctx) == []
