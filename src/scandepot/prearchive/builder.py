@@ -100,6 +100,8 @@ def plan(db: DBSession, staged: StagedSession) -> Plan:
             func.count(Instance.id),
             func.sum(Instance.size),
             func.sum(func.coalesce(Instance.NumberOfFrames, 1)),
+            func.min(Instance.SeriesDate),
+            func.min(Instance.SeriesTime),
         )
         .where(Instance.staged_id == staged.id, Instance.duplicate_of.is_(None))
         .group_by(Instance.SeriesInstanceUID)
@@ -109,7 +111,7 @@ def plan(db: DBSession, staged: StagedSession) -> Plan:
     scans: list[dict[str, Any]] = []
     problems: list[Problem] = []
     taken: set[str] = set()
-    for uid, number, description, modality, body_part, count, size, frames in rows:
+    for uid, number, description, modality, body_part, count, size, frames, day, at in rows:
         base = str(number) if number is not None else "0"
         scan_id, k = base, 1
         while scan_id in taken:  # two series with one number: 5, 5-2, 5-3 ...
@@ -133,6 +135,8 @@ def plan(db: DBSession, staged: StagedSession) -> Plan:
                 "files": int(count),
                 "size": int(size or 0),
                 "frames": int(frames or 0),
+                "SeriesDate": day.isoformat() if day is not None else None,
+                "SeriesTime": at.isoformat() if at is not None else None,
                 "excluded": left_out,
             }
         )
