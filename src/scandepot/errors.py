@@ -65,6 +65,13 @@ class BadRequest(Invalid):
     status = 400
 
 
+class NotAcceptable(ScandepotError):
+    """No media type the service can answer in is acceptable to the client (Accept)."""
+
+    code = "not_acceptable"
+    status = 406
+
+
 class Conflict(ScandepotError):
     """The request is well formed but clashes with what is stored (duplicates, non-empty)."""
 
