@@ -19,8 +19,8 @@ archived files that differ from the incoming ones; conflicts always need a relab
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, time
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 

@@ -193,6 +193,7 @@ def keyword_of(name: str, parameter: str | None = None) -> str:
         if keyword:
             return str(keyword)
         raise BadRequest(f"{name} is no attribute of the DICOM dictionary.", field=field)
-    if name and tag_for_keyword(name) is not None:
-        return str(dictionary_keyword(tag_for_keyword(name)))
+    tag = tag_for_keyword(name) if name else None
+    if tag is not None:
+        return str(dictionary_keyword(tag))
     raise BadRequest(f"{name!r} is no DICOM attribute keyword or tag.", field=field)

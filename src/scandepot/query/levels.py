@@ -4,7 +4,7 @@ projects), in a stable order, one page of it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydicom import Dataset
 from sqlalchemy import ColumnElement, Select, distinct, exists, func, or_, select, true
@@ -15,10 +15,8 @@ from scandepot.catalog.archive import Project, Scan, Session
 from scandepot.catalog.prearchive import Instance
 from scandepot.query import matching, results, stats
 from scandepot.query.attributes import ATTRIBUTES, Level
+from scandepot.query.request import Query
 from scandepot.query.scope import Scope
-
-if TYPE_CHECKING:
-    from scandepot.query.search import Query
 
 
 def find(
@@ -32,7 +30,7 @@ def find(
         Level.SERIES: _series,
         Level.IMAGE: _instances,
     }[query.level]
-    statement = finder(scope, query, conditions)
+    statement: Select[*tuple[Any, ...]] = finder(scope, query, conditions)
     if query.offset:
         statement = statement.offset(query.offset)
     if limit is not None:
@@ -69,9 +67,7 @@ def _modalities(value: str, dialect: str) -> ColumnElement[bool]:
         return true()
     scan = aliased(Scan)
     wanted = [v.strip(" ") for v in value.replace(",", "\\").split("\\") if v.strip(" ")]
-    either = or_(
-        *(matching.text(scan.Modality, v, fuzzy=False, dialect=dialect) for v in wanted)
-    )
+    either = or_(*(matching.text(scan.Modality, v, fuzzy=False, dialect=dialect) for v in wanted))
     return exists(select(scan.id).where(scan.session_id == Session.id, either))
 
 
@@ -79,7 +75,7 @@ def _in_scope(scope: Scope) -> list[ColumnElement[bool]]:
     return [scope.projects(), Session.StudyInstanceUID.is_not(None)]
 
 
-def _patients(scope: Scope, query: Query, where: list[Any]) -> Select[Any]:
+def _patients(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[Any, ...]]:
     return (
         select(
             Session.PatientID,
@@ -93,7 +89,7 @@ def _patients(scope: Scope, query: Query, where: list[Any]) -> Select[Any]:
     )
 
 
-def _studies(scope: Scope, query: Query, where: list[Any]) -> Select[Any]:
+def _studies(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[Any, ...]]:
     return (
         select(Session.StudyInstanceUID, func.min(Session.id))
         .join(Project, Project.id == Session.project_id)
@@ -103,7 +99,7 @@ def _studies(scope: Scope, query: Query, where: list[Any]) -> Select[Any]:
     )
 
 
-def _series(scope: Scope, query: Query, where: list[Any]) -> Select[Any]:
+def _series(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[Any, ...]]:
     statement = (
         select(Scan.SeriesInstanceUID, func.min(Scan.id))
         .join(Session, Session.id == Scan.session_id)
@@ -117,7 +113,7 @@ def _series(scope: Scope, query: Query, where: list[Any]) -> Select[Any]:
     )
 
 
-def _instances(scope: Scope, query: Query, where: list[Any]) -> Select[Any]:
+def _instances(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[Any, ...]]:
     statement = (
         select(Instance.SOPInstanceUID, func.min(Instance.id))
         .join(Scan, Scan.id == Instance.scan_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Date, Time, and_, func, or_, true
 
@@ -57,14 +57,14 @@ def condition(
     if is_universal(value):
         return true()
     if vr == "UI":
-        return column.in_(uids(value, keyword))  # type: ignore[no-any-return]
+        return _bool(column.in_(uids(value, keyword)))
     if vr == "DA":
         return _dates(column, value, keyword)
     if vr == "TM":
         low, high = time_range(value, keyword)
         return _between(column, low, high)
     if vr in _NUMBER_VRS:
-        return column == _number(value, keyword)  # type: ignore[no-any-return]
+        return _bool(column == _number(value, keyword))
     if vr in _STRING_VRS:
         return text(column, value.strip(" "), fuzzy=fuzzy and vr == "PN", dialect=dialect)
     raise BadRequest(f"{keyword} cannot be matched on.", field=keyword)
@@ -74,14 +74,16 @@ def text(column: Any, value: str, *, fuzzy: bool, dialect: str) -> ColumnElement
     """Single value, wildcard or fuzzy (person name) matching of a text column."""
     if fuzzy:
         parts = [_like(part) + "%" for part in value.split("^")]
-        return func.lower(column).like(  # type: ignore[no-any-return]
-            "^".join(parts).lower(), escape="\\"
-        )
+        return _bool(func.lower(column).like("^".join(parts).lower(), escape="\\"))
     if "*" not in value and "?" not in value:
-        return column == value  # type: ignore[no-any-return]
+        return _bool(column == value)
     if dialect == "sqlite":  # LIKE ignores case there; GLOB does not
-        return column.op("GLOB")(_glob(value))  # type: ignore[no-any-return]
-    return column.like(_like(value), escape="\\")  # type: ignore[no-any-return]
+        return _bool(column.op("GLOB")(_glob(value)))
+    return _bool(column.like(_like(value), escape="\\"))
+
+
+def _bool(clause: Any) -> ColumnElement[bool]:
+    return cast(ColumnElement[bool], clause)
 
 
 def _like(value: str) -> str:
@@ -206,8 +208,10 @@ def date_time(
         beyond = date_column > day if after else date_column < day
         on_day = date_column == day
         if at is not None:
-            on_day = and_(on_day, or_(time_column.is_(None), time_column >= at)) if after else and_(
-                on_day, or_(time_column.is_(None), time_column <= at)
+            on_day = (
+                and_(on_day, or_(time_column.is_(None), time_column >= at))
+                if after
+                else and_(on_day, or_(time_column.is_(None), time_column <= at))
             )
         parts.append(or_(beyond, on_day))
     if days == (None, None):

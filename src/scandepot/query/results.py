@@ -4,7 +4,7 @@ the copy that stands for it and the counts of :mod:`.stats`."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydicom import Dataset, config
 from pydicom.dataelem import DataElement
@@ -16,10 +16,8 @@ from scandepot.catalog.archive import Scan, Session
 from scandepot.catalog.prearchive import Instance
 from scandepot.query import stats
 from scandepot.query.attributes import ATTRIBUTES, REQUIRED, UNIQUE, Level, allowed, level_of
+from scandepot.query.request import Query
 from scandepot.query.scope import Scope
-
-if TYPE_CHECKING:
-    from scandepot.query.search import Query
 
 ONLINE = "ONLINE"  # Instance Availability: everything the catalog holds is on line
 

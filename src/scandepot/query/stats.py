@@ -55,7 +55,7 @@ def _copies(db: DBSession, scope: Scope, uids: list[str]) -> dict[str, list[int]
     ).all()
     found: dict[str, list[int]] = defaultdict(list)
     for uid, session_id in rows:
-        found[uid].append(session_id)
+        found[str(uid)].append(session_id)
     return found
 
 
@@ -74,7 +74,7 @@ def studies(db: DBSession, scope: Scope, uids: list[str]) -> dict[str, StudyStat
     ).all()
     for session_id, modality in modalities:
         found = stats[owner[session_id]].modalities
-        if modality not in found:
+        if modality is not None and modality not in found:
             found.append(modality)
     for item in stats.values():
         item.modalities.sort()
@@ -123,15 +123,16 @@ def series(
         query = query.where(Session.StudyInstanceUID == study)
     copies: dict[str, list[int]] = defaultdict(list)
     for uid, scan_id in db.execute(query):
-        copies[uid].append(scan_id)
+        copies[str(uid)].append(scan_id)
     counts = dict.fromkeys(copies, 0)
     owner = {ids[0]: uid for uid, ids in copies.items() if len(ids) == 1}
-    for scan_id, count in db.execute(
+    for held_by, count in db.execute(
         select(Instance.scan_id, func.count(Instance.id))
         .where(Instance.scan_id.in_(list(owner)))
         .group_by(Instance.scan_id)
     ):
-        counts[owner[scan_id]] = count
+        if held_by is not None:
+            counts[owner[held_by]] = count
     several = [i for ids in copies.values() if len(ids) > 1 for i in ids]
     if several:
         for uid, count in db.execute(
@@ -140,5 +141,5 @@ def series(
             .where(Scan.id.in_(several))
             .group_by(Scan.SeriesInstanceUID)
         ):
-            counts[uid] = count
+            counts[str(uid)] = count
     return counts

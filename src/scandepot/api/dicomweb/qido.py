@@ -1,8 +1,9 @@
 """QIDO-RS (PS3.18 §10.6): searches for studies, series and instances, in every path form,
 answered in ``application/dicom+json``. The engine is :mod:`scandepot.query`; here the
 request is read and the answer shaped: each result's Retrieve URL points at the root the
-search came in on; no match is 200 with an empty array (CP-2473, which PS3.18 §8.3.4.4.1's
-204 is being corrected to); a page that leaves matches behind says so in a Warning header. docs/dicomweb.md is the conformance statement."""
+search came in on; no match is 200 with an empty array (CP-2473 corrects PS3.18
+§8.3.4.4.1's 204 to that); a page that leaves matches behind says so in a Warning header.
+docs/dicomweb.md is the conformance statement."""
 
 from __future__ import annotations
 
@@ -111,9 +112,7 @@ def search_study_series(request: Request, ctx: CtxDep, scope: ReadScope, study: 
 
 @router.head("/studies/{study}/instances", include_in_schema=False)
 @router.get("/studies/{study}/instances")
-def search_study_instances(
-    request: Request, ctx: CtxDep, scope: ReadScope, study: str
-) -> Response:
+def search_study_instances(request: Request, ctx: CtxDep, scope: ReadScope, study: str) -> Response:
     return _search(request, ctx, scope, Level.IMAGE, study)
 
 
