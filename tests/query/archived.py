@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from scandepot.access.actors import SYSTEM
 from scandepot.catalog.prearchive import StagedSession
 from scandepot.context import Context
-from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
+from scandepot.dicom.synthetic import UID_ROOT, Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import operations
 
@@ -27,7 +28,9 @@ def archive_study(
     source = Source("upload", project=project, subject=study.PatientID, session=label)
     for s in series:
         for number in range(1, per_series + 1):
-            ds = mr_instance(study, s, number, rows=8, columns=8)
+            # The same UID for the same instance of a series archived in two projects.
+            uid = generate_uid(UID_ROOT, entropy_srcs=[s.SeriesInstanceUID, str(number)])
+            ds = mr_instance(study, s, number, rows=8, columns=8, SOPInstanceUID=uid)
             ds.SeriesDate = study.StudyDate
             ds.SeriesTime = study.StudyTime
             with ctx.store.stage() as staged:
