@@ -267,3 +267,16 @@ def test_series_of_an_unknown_study_are_none(ctx: Context, three: str) -> None:
         "PAT002",
         "PAT003",
     ]
+
+
+def test_bulk_loaded_studies_are_found(ctx: Context, make_project: Callable[..., str]) -> None:
+    from scandepot.query import bulk
+
+    project = make_project("private")
+    bulk.load(ctx, project, studies=30, series=2, instances=3, batch=7)
+    found = search(ctx, Scope(SYSTEM), Query(Level.STUDY, {"PatientName": "DOE*"}))
+    assert found and all(str(ds.PatientName).startswith("DOE^") for ds in found)
+    every = search(ctx, Scope(SYSTEM), Query(Level.STUDY))
+    assert len(every) == 30
+    assert {ds.NumberOfStudyRelatedInstances for ds in every} == {6}
+    assert len(search(ctx, Scope(SYSTEM), Query(Level.IMAGE))) == 180
