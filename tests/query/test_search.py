@@ -280,3 +280,11 @@ def test_bulk_loaded_studies_are_found(ctx: Context, make_project: Callable[...,
     assert len(every) == 30
     assert {ds.NumberOfStudyRelatedInstances for ds in every} == {6}
     assert len(search(ctx, Scope(SYSTEM), Query(Level.IMAGE))) == 180
+
+
+def test_results_as_dicom_json_as_pydicom_writes_them(ctx: Context, three: str) -> None:
+    from scandepot.query.results import to_json
+
+    for level in Level:
+        for ds in search(ctx, Scope(SYSTEM), Query(level, include="all")):
+            assert to_json(ds) == ds.to_json_dict()

@@ -36,16 +36,8 @@ class Attribute:
     level: Level
     column: Any = None  # the catalog column (an ORM attribute), or None when computed
     computed: str | None = None  # the name of a computed value (see query.results)
-
-    @property
-    def tag(self) -> int:
-        found = tag_for_keyword(self.keyword)
-        assert found is not None, self.keyword
-        return int(found)
-
-    @property
-    def vr(self) -> str:
-        return str(dictionary_VR(self.tag))
+    tag: int = 0
+    vr: str = ""
 
     @property
     def matchable(self) -> bool:
@@ -54,7 +46,9 @@ class Attribute:
 
 
 def _a(keyword: str, level: Level, column: Any = None, computed: str | None = None) -> Attribute:
-    return Attribute(keyword, level, column, computed)
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    return Attribute(keyword, level, column, computed, int(tag), str(dictionary_VR(tag)))
 
 
 _P, _ST, _SE, _I = Level.PATIENT, Level.STUDY, Level.SERIES, Level.IMAGE

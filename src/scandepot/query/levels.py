@@ -119,7 +119,7 @@ def _instances(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[An
         .join(Scan, Scan.id == Instance.scan_id)
         .join(Session, Session.id == Scan.session_id)
         .join(Project, Project.id == Session.project_id)
-        .where(*_in_scope(scope), Instance.file_id.is_not(None), *where)
+        .where(*_in_scope(scope), *where)
     )
     if query.study is not None:
         statement = statement.where(Instance.StudyInstanceUID == query.study)

@@ -28,22 +28,24 @@ class StudyStats:
     instances: int = 0
 
 
-def has_instances(session: type[Session] | None = None) -> ColumnElement[bool]:
+# An instance with a scan is archived: the archiver sets its scan and its file in one
+# transaction, and deleting the file deletes the instance. These conditions need only the
+# indexes on scan.session_id and dicom_instance.scan_id.
+
+
+def has_instances() -> ColumnElement[bool]:
     """A session holds an archived DICOM instance (the correlated condition)."""
     scan, instance = aliased(Scan), aliased(Instance)
-    owner = session or Session
     return exists(
         select(instance.id)
         .join(scan, scan.id == instance.scan_id)
-        .where(scan.session_id == owner.id, instance.file_id.is_not(None))
+        .where(scan.session_id == Session.id)
     )
 
 
 def scan_has_instances() -> ColumnElement[bool]:
     instance = aliased(Instance)
-    return exists(
-        select(instance.id).where(instance.scan_id == Scan.id, instance.file_id.is_not(None))
-    )
+    return exists(select(instance.id).where(instance.scan_id == Scan.id))
 
 
 def _copies(db: DBSession, scope: Scope, uids: list[str]) -> dict[str, list[int]]:

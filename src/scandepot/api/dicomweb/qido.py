@@ -18,6 +18,7 @@ from scandepot.errors import NotAcceptable
 from scandepot.http.deps import CtxDep
 from scandepot.query.attributes import Level
 from scandepot.query.params import qido
+from scandepot.query.results import to_json
 from scandepot.query.search import Page
 
 router = APIRouter(tags=["dicomweb"])
@@ -63,7 +64,7 @@ def _answer(request: Request, found: Page, level: Level) -> Response:
     root = _root(request)
     body = []
     for ds in found.results:
-        result = ds.to_json_dict()
+        result = to_json(ds)
         result[_RETRIEVE_URL] = {"vr": "UR", "Value": [_url(root, result, level)]}
         body.append(result)
     headers = {}
