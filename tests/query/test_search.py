@@ -288,3 +288,12 @@ def test_results_as_dicom_json_as_pydicom_writes_them(ctx: Context, three: str) 
     for level in Level:
         for ds in search(ctx, Scope(SYSTEM), Query(level, include="all")):
             assert to_json(ds) == ds.to_json_dict()
+
+
+def test_every_required_key_is_in_the_table() -> None:
+    from scandepot.query.attributes import ATTRIBUTES, CFIND_REQUIRED, UNIQUE
+
+    for table in (REQUIRED, CFIND_REQUIRED):
+        for level, keywords in table.items():
+            assert all(k in ATTRIBUTES for k in keywords), level
+    assert all(UNIQUE[level] in CFIND_REQUIRED[level] for level in Level)

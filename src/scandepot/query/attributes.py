@@ -156,6 +156,23 @@ REQUIRED: dict[Level, tuple[str, ...]] = {
     ),
 }
 
+# C-FIND's required (R) and unique (U) keys of each level (PS3.4 C.6.1.1.2 to C.6.1.1.5,
+# Patient Root and Study Root alike): an SCP returns them for every match.
+CFIND_REQUIRED: dict[Level, tuple[str, ...]] = {
+    Level.PATIENT: ("PatientName", "PatientID"),
+    Level.STUDY: (
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "PatientName",
+        "PatientID",
+        "StudyID",
+        "StudyInstanceUID",
+    ),
+    Level.SERIES: ("Modality", "SeriesNumber", "SeriesInstanceUID"),
+    Level.IMAGE: ("InstanceNumber", "SOPInstanceUID"),
+}
+
 # Attributes of these levels belong to a query at the key's level (PATIENT with STUDY:
 # in the Study Root model a patient's attributes are a study's).
 _LEVELS_OF = {
