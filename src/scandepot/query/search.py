@@ -34,7 +34,6 @@ _NOT_KEYS = frozenset(
         "SpecificCharacterSet",
         "RetrieveAETitle",
         "TimezoneOffsetFromUTC",
-        "InstanceAvailability",
         "QueryRetrieveView",
     }
 )
