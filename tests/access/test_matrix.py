@@ -256,7 +256,19 @@ ROUTES[("POST", DW + "/studies/{study}")] = Row(
     headers=STOW,
 )
 
-# QIDO-RS rows.
+# QIDO-RS rows. Under the project's root a reader finds the world's study; the site-wide
+# root answers everyone with what they may read (tests/api/dicomweb/test_qido.py checks
+# what each finds there).
+for _path in (
+    "/studies",
+    "/series",
+    "/instances",
+    "/studies/{study}/series",
+    "/studies/{study}/instances",
+    "/studies/{study}/series/{series}/instances",
+):
+    ROUTES[("GET", DWP + _path)] = Row("read", 200)
+    ROUTES[("GET", DW + _path)] = Row("public", 200)
 
 # WADO-RS and WADO-URI rows.
 
