@@ -21,9 +21,11 @@ def archive_study(
     per_series: int = 2,
     *,
     session: str | None = None,
+    zone: str | None = None,
 ) -> None:
     """Every instance of ``series`` received into ``project`` and the session archived
-    (labelled ``session``, by default after the study's UID)."""
+    (labelled ``session``, by default after the study's UID), its instances in time
+    zone ``zone`` (Timezone Offset From UTC) when one is given."""
     label = session or "E" + study.StudyInstanceUID.rsplit(".", 1)[-1][-8:]
     source = Source("upload", project=project, subject=study.PatientID, session=label)
     for s in series:
@@ -33,6 +35,10 @@ def archive_study(
             ds = mr_instance(study, s, number, rows=8, columns=8, SOPInstanceUID=uid)
             ds.SeriesDate = study.StudyDate
             ds.SeriesTime = study.StudyTime
+            ds.PerformedProcedureStepStartDate = study.StudyDate
+            ds.PerformedProcedureStepStartTime = study.StudyTime
+            if zone is not None:
+                ds.TimezoneOffsetFromUTC = zone
             with ctx.store.stage() as staged:
                 staged.write(to_bytes(ds))
                 receive(ctx, staged, source)

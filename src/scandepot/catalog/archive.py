@@ -179,6 +179,8 @@ class Session(Base):
     AccessionNumber: Mapped[str | None] = mapped_column("accession_number", String(16))
     # (0020,0010) Study ID
     StudyID: Mapped[str | None] = mapped_column("study_id", String(16))
+    # (0008,0201) Timezone Offset From UTC (+HHMM or -HHMM) of the study's first instance
+    TimezoneOffsetFromUTC: Mapped[str | None] = mapped_column("timezone_offset_from_utc", String(5))
     # (0008,1030) Study Description
     StudyDescription: Mapped[str | None] = mapped_column("study_description", String(64))
     # (0010,0010) Patient's Name
@@ -242,6 +244,13 @@ class Scan(Base):
     # (0008,0021) Series Date and (0008,0031) Series Time, local, as given
     SeriesDate: Mapped[date | None] = mapped_column("series_date", Date)
     SeriesTime: Mapped[time | None] = mapped_column("series_time", Time)
+    # (0040,0244), (0040,0245) Performed Procedure Step Start Date and Time, as given
+    PerformedProcedureStepStartDate: Mapped[date | None] = mapped_column(
+        "performed_procedure_step_start_date", Date
+    )
+    PerformedProcedureStepStartTime: Mapped[time | None] = mapped_column(
+        "performed_procedure_step_start_time", Time
+    )
     frames: Mapped[int | None] = mapped_column(Integer)
     quality: Mapped[str] = mapped_column(
         String(16), nullable=False, default=ScanQuality.USABLE.value

@@ -76,6 +76,7 @@ class StagedSession(Base):
     StudyDescription: Mapped[str | None] = mapped_column("study_description", String(64))
     AccessionNumber: Mapped[str | None] = mapped_column("accession_number", String(16))
     StudyID: Mapped[str | None] = mapped_column("study_id", String(16))
+    TimezoneOffsetFromUTC: Mapped[str | None] = mapped_column("timezone_offset_from_utc", String(5))
     ReferringPhysicianName: Mapped[str | None] = mapped_column(
         "referring_physician_name", String(324)
     )
@@ -156,6 +157,13 @@ class Instance(Base):
     # (0008,0021) Series Date, (0008,0031) Series Time: the scan takes its series' first
     SeriesDate: Mapped[date | None] = mapped_column("series_date", Date)
     SeriesTime: Mapped[time | None] = mapped_column("series_time", Time)
+    # (0040,0244), (0040,0245) Performed Procedure Step Start Date and Time: likewise
+    PerformedProcedureStepStartDate: Mapped[date | None] = mapped_column(
+        "performed_procedure_step_start_date", Date
+    )
+    PerformedProcedureStepStartTime: Mapped[time | None] = mapped_column(
+        "performed_procedure_step_start_time", Time
+    )
     spool_path: Mapped[str | None] = mapped_column(String(1024))  # while in the prearchive
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     # None until computed: the DICOM receiver leaves them to the build (see

@@ -57,6 +57,9 @@ KEYWORDS = (
     "Rows",
     "Columns",
     "BitsAllocated",
+    "TimezoneOffsetFromUTC",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
 )
 _TAGS: list[Any] = [Tag(k) for k in KEYWORDS]
 _DEFLATED_OR_BIG = {DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian}
@@ -104,6 +107,9 @@ class Header:
     Rows: int | None = None
     Columns: int | None = None
     BitsAllocated: int | None = None
+    TimezoneOffsetFromUTC: str | None = None
+    PerformedProcedureStepStartDate: dt.date | None = None
+    PerformedProcedureStepStartTime: dt.time | None = None
 
 
 def _text(ds: Any, keyword: str, limit: int) -> str | None:
@@ -171,15 +177,29 @@ def _date(value: Any) -> dt.date | None:
 
 
 def _time(value: Any) -> dt.time | None:
-    """A TM value (HHMMSS.FFFFFF, or HHMM; ACR-NEMA's colons allowed) to the second."""
-    digits = str(value or "").strip().replace(":", "").split(".")[0]
+    """A TM value (HHMMSS.FFFFFF, HHMMSS, HHMM; ACR-NEMA's colons allowed), with its
+    fraction of a second when it has one; None when it is not a time."""
+    digits, _, fraction = str(value or "").strip().replace(":", "").partition(".")
     part = digits[:6] if len(digits) >= 6 else digits[:4]
+    fraction = fraction[:6] if len(digits) >= 6 else ""
     if len(part) < 4 or not (part.isascii() and part.isdigit()):
         return None
+    if fraction and not (fraction.isascii() and fraction.isdigit()):
+        fraction = ""
     try:
-        return dt.time(int(part[:2]), int(part[2:4]), int(part[4:6] or 0))
+        seconds = min(int(part[4:6] or 0), 59)  # a leap second is read as :59
+        return dt.time(int(part[:2]), int(part[2:4]), seconds, int(fraction.ljust(6, "0")))
     except ValueError:
         return None
+
+
+def _timezone(value: Any) -> str | None:
+    """A Timezone Offset From UTC (``&ZZZZ``, PS3.3 C.12.1.1.8), or None when not one."""
+    text = str(value or "").strip()
+    if len(text) != 5 or text[0] not in "+-" or not (text[1:].isascii() and text[1:].isdigit()):
+        return None
+    hours, minutes = int(text[1:3]), int(text[3:])
+    return text if hours <= 14 and minutes < 60 else None
 
 
 _PIXEL_DATA_LE = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
@@ -224,7 +244,7 @@ def read_header_bytes(head: bytes, transfer_syntax: str) -> Header | None:
 # -- a lean reader for the common case --------------------------------------------------
 # pydicom's general reader costs most of a millisecond per header, more than everything
 # else the receiver does per instance. The attributes above all sit in the first groups of
-# a little endian data set, so :func:`_scan` walks its elements up to (0032,4000) and reads
+# a little endian data set, so :func:`_scan` walks its elements up to (0040,0245) and reads
 # just those. Anything outside the plain case (a character set other than ASCII, Latin-1
 # or UTF-8, a value with several values, a number pydicom would read more leniently, a
 # header longer than the bytes at hand) makes it give up, and pydicom reads the header.
@@ -455,6 +475,9 @@ def _header(ds: Any, syntax: str, meta: Any = None) -> Header:
             Rows=_int(ds, "Rows"),
             Columns=_int(ds, "Columns"),
             BitsAllocated=_int(ds, "BitsAllocated"),
+            TimezoneOffsetFromUTC=_timezone(ds.get("TimezoneOffsetFromUTC")),
+            PerformedProcedureStepStartDate=_date(ds.get("PerformedProcedureStepStartDate")),
+            PerformedProcedureStepStartTime=_time(ds.get("PerformedProcedureStepStartTime")),
         )
     except NotDicom:
         raise

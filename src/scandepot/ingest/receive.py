@@ -354,6 +354,8 @@ def _instance_row(item: Incoming, filing: _Filing, size: int, now: dt.datetime) 
         "bits_allocated": header.BitsAllocated,
         "series_date": header.SeriesDate,
         "series_time": header.SeriesTime,
+        "performed_procedure_step_start_date": header.PerformedProcedureStepStartDate,
+        "performed_procedure_step_start_time": header.PerformedProcedureStepStartTime,
         "spool_path": filing.name,
         "size": size,
         "md5": digest.md5 if digest is not None else None,

@@ -36,6 +36,8 @@ INSTANCE_COLUMNS = (
     "bits_allocated",
     "series_date",
     "series_time",
+    "performed_procedure_step_start_date",
+    "performed_procedure_step_start_time",
     "spool_path",
     "size",
     "md5",

@@ -101,6 +101,7 @@ def _session(
         StudyInstanceUID=staged.StudyInstanceUID,
         AccessionNumber=staged.AccessionNumber,
         StudyID=staged.StudyID,
+        TimezoneOffsetFromUTC=staged.TimezoneOffsetFromUTC,
         StudyDescription=staged.StudyDescription,
         PatientName=staged.PatientName,
         PatientID=staged.PatientID,
@@ -214,6 +215,8 @@ def _scan(db: DBSession, session: Session, item: dict[str, Any]) -> Scan:
             BodyPartExamined=item["BodyPartExamined"],
             SeriesDate=_plan_date(item.get("SeriesDate")),
             SeriesTime=_plan_time(item.get("SeriesTime")),
+            PerformedProcedureStepStartDate=_plan_date(item.get("PerformedProcedureStepStartDate")),
+            PerformedProcedureStepStartTime=_plan_time(item.get("PerformedProcedureStepStartTime")),
             note="",
         )
         db.add(scan)

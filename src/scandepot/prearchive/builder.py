@@ -97,11 +97,29 @@ def _series_rows(db: DBSession, staged: StagedSession) -> Sequence[Row[*tuple[An
             func.sum(func.coalesce(Instance.NumberOfFrames, 1)),
             func.min(Instance.SeriesDate),
             func.min(Instance.SeriesTime),
+            func.min(Instance.PerformedProcedureStepStartDate),
+            func.min(Instance.PerformedProcedureStepStartTime),
         )
         .where(Instance.staged_id == staged.id, Instance.duplicate_of.is_(None))
         .group_by(Instance.SeriesInstanceUID)
         .order_by(func.min(Instance.SeriesNumber), Instance.SeriesInstanceUID)
     ).all()
+
+
+_DATES_AND_TIMES = (
+    "SeriesDate",
+    "SeriesTime",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+)
+
+
+def _dates_and_times(values: Sequence[Any]) -> dict[str, str | None]:
+    """A series' dates and times as the plan keeps them (ISO 8601 text), by keyword."""
+    return {
+        keyword: value.isoformat() if value is not None else None
+        for keyword, value in zip(_DATES_AND_TIMES, values, strict=True)
+    }
 
 
 def plan(db: DBSession, staged: StagedSession) -> Plan:
@@ -117,7 +135,8 @@ def plan(db: DBSession, staged: StagedSession) -> Plan:
     scans: list[dict[str, Any]] = []
     problems: list[Problem] = []
     taken: set[str] = set()
-    for uid, number, description, modality, body_part, count, size, frames, day, at in rows:
+    for row in rows:
+        uid, number, description, modality, body_part, count, size, frames = row[:8]
         base = str(number) if number is not None else "0"
         scan_id, k = base, 1
         while scan_id in taken:  # two series with one number: 5, 5-2, 5-3 ...
@@ -141,8 +160,7 @@ def plan(db: DBSession, staged: StagedSession) -> Plan:
                 "files": int(count),
                 "size": int(size or 0),
                 "frames": int(frames or 0),
-                "SeriesDate": day.isoformat() if day is not None else None,
-                "SeriesTime": at.isoformat() if at is not None else None,
+                **_dates_and_times(row[8:]),
                 "excluded": left_out,
             }
         )

@@ -51,6 +51,7 @@ def open_for_study(
                 StudyDescription=header.StudyDescription,
                 AccessionNumber=header.AccessionNumber,
                 StudyID=header.StudyID,
+                TimezoneOffsetFromUTC=header.TimezoneOffsetFromUTC,
                 ReferringPhysicianName=header.ReferringPhysicianName,
                 InstitutionName=header.InstitutionName,
                 Manufacturer=header.Manufacturer,

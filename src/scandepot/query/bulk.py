@@ -8,7 +8,8 @@ per scan, and a file and an archived instance row per instance, in batches of wh
 studies (one transaction each). No file is written: searches find these studies, but
 retrieving their instances fails. Patient names are ``{FAMILY}^{GIVEN}`` from small
 lists (so ``PatientName=DOE*`` matches about one study in ten), dates spread over
-2015-2024, each series MR, CT or PT.
+2015-2024 (times to the millisecond, in one of a few time zones), each series MR, CT or
+PT, started a few minutes after the one before it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from scandepot.errors import NotFound
 FAMILIES = ("DOE", "SMITH", "JONES", "BROWN", "MARTIN", "GARCIA", "MILLER", "WILSON", "LEE", "KIM")
 GIVENS = ("JANE", "JOHN", "ANNA", "PAUL", "MARIA", "PETER")
 MODALITIES = ("MR", "MR", "MR", "CT", "PT")
+ZONES = ("+0000", "+0100", "+0200", "-0500")
 ROOT = "1.2.826.0.1.3680043.8.498.7"  # pydicom's UID root, then ours
 MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -90,6 +92,8 @@ class _Rows:
         rng, uid = self.rng, f"{ROOT}.{number + 1}"
         name = f"{rng.choice(FAMILIES)}^{rng.choice(GIVENS)}"
         day = dt.date(2015, 1, 1) + dt.timedelta(days=rng.randrange(3650))
+        start = dt.datetime.combine(day, dt.time(rng.randrange(7, 19), rng.randrange(60)))
+        start += dt.timedelta(milliseconds=rng.randrange(60_000))
         subject, session = self._id("subject"), self._id("session")
         label = f"BULK{uid.rsplit('.', 1)[-1]}"
         common = {"project_id": self.project_id, "created_at": self.now, "updated_at": self.now}
@@ -103,24 +107,33 @@ class _Rows:
                 "subject_id": subject,
                 "label": label,
                 "date": day,
-                "time": dt.time(rng.randrange(7, 19), rng.randrange(60)),
+                "time": start.time(),
                 "note": "",
                 "study_instance_uid": uid,
                 "patient_name": name,
                 "patient_id": f"PID{number + 1:07d}",
                 "patient_sex": rng.choice("FM"),
                 "study_id": "1",
+                "timezone_offset_from_utc": rng.choice(ZONES),
                 "accession_number": f"A{number + 1:07d}",
                 **common,
             }
         )
         for k in range(1, series + 1):
-            self._series(session, f"{uid}.{k}", k, instances, uid)
+            begun = start + dt.timedelta(minutes=5 * (k - 1), milliseconds=rng.randrange(1000))
+            self._series(session, f"{uid}.{k}", k, instances, uid, begun)
 
-    def _series(self, session: int, uid: str, number: int, instances: int, study: str) -> None:
+    def _series(
+        self, session: int, uid: str, number: int, instances: int, study: str, begun: dt.datetime
+    ) -> None:
         scan, resource = self._id("scan"), self._id("resource")
         modality = self.rng.choice(MODALITIES)
         stamp = {"created_at": self.now, "updated_at": self.now}
+        when = {"series_date": begun.date(), "series_time": begun.time()}
+        when |= {
+            "performed_procedure_step_start_date": begun.date(),
+            "performed_procedure_step_start_time": begun.time(),
+        }
         self.rows["scan"].append(
             {
                 "id": scan,
@@ -129,8 +142,10 @@ class _Rows:
                 "series_instance_uid": uid,
                 "series_number": number,
                 "modality": modality,
+                "series_description": f"{modality} series {number}",
                 "quality": "usable",
                 "note": "",
+                **when,
                 **stamp,
             }
         )
@@ -148,11 +163,19 @@ class _Rows:
             }
         )
         for n in range(1, instances + 1):
-            self._instance(scan, resource, f"{uid}.{n}", n, study, uid, stamp)
+            self._instance(scan, resource, f"{uid}.{n}", n, (study, uid), stamp, when)
 
     def _instance(
-        self, scan: int, resource: int, sop: str, n: int, study: str, series: str, stamp: Any
+        self,
+        scan: int,
+        resource: int,
+        sop: str,
+        n: int,
+        parents: tuple[str, str],
+        stamp: Any,
+        when: dict[str, Any],
     ) -> None:
+        study, series = parents
         file = self._id("file")
         self.rows["file"].append(
             {"id": file, "resource_id": resource, "path": f"{sop}.dcm", "size": 1, "md5": "0" * 32}
@@ -174,6 +197,7 @@ class _Rows:
                 "bits_allocated": 16,
                 "size": 1,
                 "received_at": self.now,
+                **when,
             }
         )
 
