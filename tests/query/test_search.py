@@ -21,7 +21,9 @@ from scandepot.query.scope import Scope
 from scandepot.query.search import Query, from_identifier, page, search
 from tests.query.archived import archive_study
 
-JANE = Study(PatientName="Doe^Jane", PatientID="PAT001", StudyDate="20240301", StudyTime="093000")
+JANE = Study(
+    PatientName="Doe^Jane", PatientID="PAT001", StudyDate="20240301", StudyTime="093000.25"
+)
 JOHN = Study(PatientName="Doe^John", PatientID="PAT002", StudyDate="20240115", StudyTime="140000")
 ANNA = Study(PatientName="Smith^Anna", PatientID="PAT003", StudyDate="20231201", StudyTime="170000")
 JANE_MR, JANE_CT = Series(1, "T1w", "MR"), Series(2, "scout", "CT")
@@ -60,6 +62,10 @@ def test_study_matching(ctx: Context, three: str) -> None:
     assert studies(ctx, site, StudyDate="20240301") == ["Doe^Jane"]
     assert studies(ctx, site, StudyTime="0900-1000") == ["Doe^Jane"]
     assert studies(ctx, site, StudyTime="14") == ["Doe^John"]  # the whole hour
+    assert studies(ctx, site, StudyTime="093000") == ["Doe^Jane"]  # the whole second
+    assert studies(ctx, site, StudyTime="093000.25") == ["Doe^Jane"]
+    assert studies(ctx, site, StudyTime="-093000.24") == []  # 09:30:00.25 is later
+    assert studies(ctx, site, StudyTime="093000.3-") == ["Doe^John", "Smith^Anna"]
     assert studies(ctx, site, ModalitiesInStudy="CT") == ["Doe^Jane"]
     assert studies(ctx, site, ModalitiesInStudy="PT\\CT") == ["Doe^Jane", "Smith^Anna"]
     assert studies(ctx, site, ModalitiesInStudy="MR", PatientName="Doe*") == [
@@ -97,12 +103,13 @@ def test_study_results_hold_the_required_attributes_and_counts(ctx: Context, thr
     (jane,) = search(ctx, Scope(SYSTEM), Query(Level.STUDY, {"PatientID": "PAT001"}))
     assert set(REQUIRED[Level.STUDY]) <= set(jane.dir())
     assert jane.StudyInstanceUID == JANE.StudyInstanceUID
-    assert (jane.StudyDate, jane.StudyTime, jane.StudyID) == ("20240301", "093000", "1")
+    assert (jane.StudyDate, jane.StudyTime, jane.StudyID) == ("20240301", "093000.250000", "1")
     assert list(jane.ModalitiesInStudy) == ["CT", "MR"]
     assert jane.NumberOfStudyRelatedSeries == 2
     assert jane.NumberOfStudyRelatedInstances == 4
     assert jane.InstanceAvailability == "ONLINE"
     assert "SeriesInstanceUID" not in jane  # a series attribute: not at the study level
+    assert "TimezoneOffsetFromUTC" not in jane  # "if known": the instances had none
 
 
 def test_series_and_instances(ctx: Context, three: str) -> None:
@@ -112,7 +119,11 @@ def test_series_and_instances(ctx: Context, three: str) -> None:
         (1, "MR", 2),
         (2, "CT", 2),
     ]
-    assert series[0].SeriesDate == "20240301" and series[0].SeriesTime == "093000"
+    pps = series[0].PerformedProcedureStepStartDate, series[0].PerformedProcedureStepStartTime
+    assert pps == ("20240301", "093000.250000")
+    assert "SeriesDate" not in series[0]  # returned when asked for
+    asked = Query(Level.SERIES, study=JANE.StudyInstanceUID, include=frozenset({"SeriesTime"}))
+    assert search(ctx, site, asked)[0].SeriesTime == "093000.250000"
     assert "PatientName" not in series[0]  # a study's series: no study attributes
     everywhere = search(ctx, site, Query(Level.SERIES, {"Modality": "MR"}))
     assert {str(s.PatientName) for s in everywhere} == {"Doe^Jane", "Doe^John"}  # all series
@@ -123,12 +134,33 @@ def test_series_and_instances(ctx: Context, three: str) -> None:
     first = instances[0]
     assert set(REQUIRED[Level.IMAGE]) <= set(first.dir())
     assert (first.Rows, first.Columns, first.BitsAllocated) == (8, 8, 16)
+    assert "NumberOfFrames" not in first  # "if known": a single frame instance has none
+    named = Query(query.level, study=query.study, include=frozenset({"NumberOfFrames"}))
+    assert search(ctx, site, named)[0]["NumberOfFrames"].value is None  # asked: empty
     assert first.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4"
     assert "Modality" not in first  # a series' instances: no series attributes
     numbered = search(ctx, site, Query(Level.IMAGE, {"InstanceNumber": "2", "Modality": "PT"}))
     assert [(i.PatientName, i.Modality, i.InstanceNumber) for i in numbered] == [
         ("Smith^Anna", "PT", 2)
     ]
+
+
+def test_the_time_zone_is_returned_at_every_level_when_known(
+    ctx: Context, make_project: Callable[..., str]
+) -> None:
+    """Timezone Offset From UTC of the study's first instance (PS3.18 Tables 10.6.3-3,
+    -4, -5: "shall be present if known"); left out of a study whose instances had none."""
+    project = make_project("private")
+    zoned = Study(PatientName="Zoned^Pat", PatientID="Z1", StudyDate="20240601")
+    archive_study(ctx, project, zoned, [Series(1)], zone="-0500")
+    archive_study(ctx, project, JOHN, [JOHN_MR])
+    site = Scope(SYSTEM)
+    for level in (Level.STUDY, Level.SERIES, Level.IMAGE):
+        found = search(ctx, site, Query(level))
+        assert [ds.get("TimezoneOffsetFromUTC") for ds in found if ds.PatientID == "Z1"] == [
+            "-0500"
+        ] * (1 if level != Level.IMAGE else 2)
+        assert all("TimezoneOffsetFromUTC" not in ds for ds in found if ds.PatientID != "Z1")
 
 
 def test_include_and_paging(ctx: Context, three: str) -> None:
@@ -226,6 +258,7 @@ def test_only_readable_copies_are_counted(
         (Query(Level.STUDY, {"StudyDate": "20241301"}), "StudyDate"),
         (Query(Level.STUDY, {"StudyDate": "20240101-20240201-20240301"}), "StudyDate"),
         (Query(Level.STUDY, {"StudyTime": "25"}), "StudyTime"),
+        (Query(Level.STUDY, {"TimezoneOffsetFromUTC": "+0100"}), "TimezoneOffsetFromUTC"),
         (Query(Level.STUDY, {"StudyInstanceUID": "1.2.abc"}), "StudyInstanceUID"),
         (Query(Level.STUDY, {"StudyInstanceUID": "1.2*"}), "StudyInstanceUID"),
         (Query(Level.SERIES, {"SeriesNumber": "one"}), "SeriesNumber"),

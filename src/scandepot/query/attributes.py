@@ -2,8 +2,9 @@
 
 One table for QIDO-RS and C-FIND: each attribute's tag, VR, query level, and either the
 catalog column that holds it or the name of the value the engine computes (counts,
-Modalities in Study, Instance Availability). ``REQUIRED`` holds the return attributes
-PS3.18 §10.6.3.3 (Tables 10.6.3-3, -4, -5) asks of each level; ``UNIQUE`` the unique key.
+Modalities in Study, Instance Availability, Timezone Offset From UTC). ``REQUIRED`` and
+``IF_KNOWN`` hold the return attributes PS3.18 §10.6.3.3 (Tables 10.6.3-3, -4, -5) asks
+of each level; ``UNIQUE`` the unique key.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ ATTRIBUTES: dict[str, Attribute] = {
         _a("BodyPartExamined", _SE, Scan.BodyPartExamined),
         _a("SeriesDate", _SE, Scan.SeriesDate),
         _a("SeriesTime", _SE, Scan.SeriesTime),
+        _a("PerformedProcedureStepStartDate", _SE, Scan.PerformedProcedureStepStartDate),
+        _a("PerformedProcedureStepStartTime", _SE, Scan.PerformedProcedureStepStartTime),
         _a("Manufacturer", _SE, Session.Manufacturer),
         _a("ManufacturerModelName", _SE, Session.ManufacturerModelName),
         _a("InstitutionName", _SE, Session.InstitutionName),
@@ -97,6 +100,10 @@ ATTRIBUTES: dict[str, Attribute] = {
         _a("AvailableTransferSyntaxUID", _I, Instance.TransferSyntaxUID),
         # Every level: everything the catalog holds is on line.
         _a("InstanceAvailability", _I, computed="availability"),
+        # Every level: the zone of the study's dates and times (its first instance's),
+        # returned, never matched: in a query it would say in which zone the query's own
+        # times are (PS3.4 C.2.2.2.5), which scandepot does not support.
+        _a("TimezoneOffsetFromUTC", _ST, computed="timezone"),
     )
 }
 
@@ -107,10 +114,9 @@ UNIQUE = {
     Level.IMAGE: "SOPInstanceUID",
 }
 
-# PS3.18 Tables 10.6.3-3, -4, -5 (what the catalog knows of them; Timezone Offset From
-# UTC, Performed Procedure Step Start Date/Time and the Request Attributes Sequence are
-# "if known", and it does not know them). Retrieve URL is added by QIDO-RS, which knows
-# the root a search came in on.
+# PS3.18 Tables 10.6.3-3, -4, -5: the attributes of Type R and U, returned for every
+# result, empty when the instances did not have them. Retrieve URL is added by QIDO-RS,
+# which knows the root a search came in on. (PATIENT is C-FIND's only.)
 REQUIRED: dict[Level, tuple[str, ...]] = {
     Level.PATIENT: (
         "PatientName",
@@ -123,7 +129,6 @@ REQUIRED: dict[Level, tuple[str, ...]] = {
         "StudyDate",
         "StudyTime",
         "AccessionNumber",
-        "InstanceAvailability",
         "ModalitiesInStudy",
         "ReferringPhysicianName",
         "PatientName",
@@ -137,18 +142,32 @@ REQUIRED: dict[Level, tuple[str, ...]] = {
     ),
     Level.SERIES: (
         "Modality",
-        "SeriesDescription",
         "SeriesInstanceUID",
         "SeriesNumber",
         "NumberOfSeriesRelatedInstances",
-        "SeriesDate",
-        "SeriesTime",
     ),
     Level.IMAGE: (
         "SOPClassUID",
         "SOPInstanceUID",
-        "InstanceAvailability",
         "InstanceNumber",
+    ),
+}
+
+# The same tables' attributes of Type C, "shall be present if known": returned when the
+# catalog has a value, left out when it has none (unless the request names them). The
+# Request Attributes Sequence of a series is not kept, so never known.
+IF_KNOWN: dict[Level, tuple[str, ...]] = {
+    Level.PATIENT: (),
+    Level.STUDY: ("InstanceAvailability", "TimezoneOffsetFromUTC"),
+    Level.SERIES: (
+        "TimezoneOffsetFromUTC",
+        "SeriesDescription",
+        "PerformedProcedureStepStartDate",
+        "PerformedProcedureStepStartTime",
+    ),
+    Level.IMAGE: (
+        "InstanceAvailability",
+        "TimezoneOffsetFromUTC",
         "Rows",
         "Columns",
         "BitsAllocated",
@@ -183,10 +202,14 @@ _LEVELS_OF = {
 }
 
 
+# Attributes of whatever level is searched.
+_EVERY_LEVEL = frozenset({"InstanceAvailability", "TimezoneOffsetFromUTC"})
+
+
 def level_of(keyword: str, query_level: Level) -> Level:
     """The level an attribute counts at in a query of ``query_level``."""
-    if keyword == "InstanceAvailability":
-        return query_level  # available at every level
+    if keyword in _EVERY_LEVEL:
+        return query_level
     return ATTRIBUTES[keyword].level
 
 

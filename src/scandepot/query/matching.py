@@ -7,9 +7,10 @@
 - wildcards: ``*`` any run of characters, ``?`` one character (not for UIDs, dates,
   times or numbers); SQL's own wildcard characters in the value are matched literally;
 - UID lists: ``uid\\uid`` (QIDO-RS's commas are turned into backslashes first);
-- ranges of dates and times: ``A-B``, ``A-``, ``-B``; a partial time (``HH``, ``HHMM``)
-  stands for the whole hour or minute; Study Date and Study Time given together are
-  matched as one date-time range (C.2.2.2.5.1);
+- ranges of dates and times: ``A-B``, ``A-``, ``-B``; a time stands for the whole
+  hour, minute or second it names (``14``, ``1430``, ``143000``: any fraction of that
+  second); Study Date and Study Time given together are matched as one date-time range
+  (C.2.2.2.5.1);
 - fuzzy matching of person names (``fuzzymatching=true``): case-insensitive, and each
   ``^``-separated component given matches the start of the name's component
   (``doe^j`` finds ``Doe^Jane`` and ``Doeson^John``).
@@ -169,17 +170,21 @@ def time_range(value: str, keyword: str) -> tuple[dt.time | None, dt.time | None
 
 
 def _time(text: str, keyword: str, *, end: bool) -> dt.time:
-    """A TM value to the second; a partial one (HH, HHMM) at the start or the end of
-    the hour or minute it names (the catalog keeps times to the second)."""
+    """A TM value; a partial one (``HH``, ``HHMM``, ``HHMMSS``, ``HHMMSS.F``) at the
+    start or, with ``end``, the last microsecond of the hour, minute, second or fraction
+    it names (the catalog keeps times to the microsecond)."""
     found = _TIME.match(text.replace(":", ""))
     if found:
-        hours, minutes, seconds = found.group(1), found.group(2), found.group(3)
+        hours, minutes, seconds, fraction = found.groups()
         fill = 59 if end else 0
+        digits = (fraction or ".")[1:] if seconds else ""
+        micro = int(digits.ljust(6, "9" if end else "0"))
         try:
             return dt.time(
                 int(hours),
                 int(minutes) if minutes else fill,
                 min(int(seconds), 59) if seconds else fill,
+                micro,
             )
         except ValueError:
             pass

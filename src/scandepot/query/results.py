@@ -17,33 +17,60 @@ from sqlalchemy.orm import lazyload
 from scandepot.catalog.archive import Scan, Session
 from scandepot.catalog.prearchive import Instance
 from scandepot.query import stats
-from scandepot.query.attributes import ATTRIBUTES, REQUIRED, UNIQUE, Level, allowed, level_of
+from scandepot.query.attributes import (
+    ATTRIBUTES,
+    IF_KNOWN,
+    REQUIRED,
+    UNIQUE,
+    Level,
+    allowed,
+    level_of,
+)
 from scandepot.query.request import Query
 from scandepot.query.scope import Scope
 
 ONLINE = "ONLINE"  # Instance Availability: everything the catalog holds is on line
 
 
+def _levels(query: Query) -> list[Level]:
+    """The levels whose return attributes a search returns (PS3.18 §10.6.3.3): its own,
+    at a search over all series or instances the study's, and at a search over all
+    instances or a study's instances the series'."""
+    found = [query.level]
+    if query.level in (Level.SERIES, Level.IMAGE) and query.study is None:
+        found.append(Level.STUDY)
+    if query.level == Level.IMAGE and query.series is None:
+        found.append(Level.SERIES)
+    return found
+
+
 def wanted(query: Query) -> list[str]:
-    """The return attributes of ``query``: the level's required ones (and at a search
-    over all series or instances, those of the levels above), the unique keys above, the
-    matched and the included ones, as far as the level has them."""
+    """The return attributes of ``query``: the required and conditional ones of
+    :func:`_levels`, the unique keys above, the matched and the included ones, as far as
+    the level has them."""
     level = query.level
-    found: list[str] = list(REQUIRED[level])
+    found: list[str] = []
+    for shown in _levels(query):
+        found += REQUIRED[shown] + IF_KNOWN[shown]
     if level in (Level.SERIES, Level.IMAGE):
         found.append(UNIQUE[Level.STUDY])
-        if query.study is None:
-            found += REQUIRED[Level.STUDY]
     if level == Level.IMAGE:
         found.append(UNIQUE[Level.SERIES])
-        if query.series is None:
-            found += REQUIRED[Level.SERIES]
     found += [k for k in query.matches if k in ATTRIBUTES]
     if query.include == "all":
         found += [k for k in ATTRIBUTES if _own_level(k, level)]
     else:
         found += [k for k in query.include if k in ATTRIBUTES and allowed(k, level)]
     return list(dict.fromkeys(found))
+
+
+def if_known(query: Query) -> frozenset[str]:
+    """The return attributes of ``query`` left out of a result that has no value for
+    them: the conditional ones ("shall be present if known"), unless the request names
+    them as a matching key or in ``includefield`` (then they are returned empty, as any
+    return key is)."""
+    named = set(query.matches) | (set() if query.include == "all" else set(query.include))
+    return frozenset(k for shown in _levels(query) for k in IF_KNOWN[shown] if k not in named)
 
 
 def _own_level(keyword: str, level: Level) -> bool:
@@ -56,7 +83,7 @@ def _own_level(keyword: str, level: Level) -> bool:
 def build(db: DBSession, scope: Scope, query: Query, rows: list[tuple[Any, ...]]) -> list[Dataset]:
     if not rows:
         return []
-    keywords = wanted(query)
+    keywords, unknown_out = wanted(query), if_known(query)
     objects = _load(db, query.level, [row[1] for row in rows])
     computed = {ATTRIBUTES[k].computed for k in keywords} - {None}
     sessions = [objects[row[1]][Session] for row in rows]
@@ -80,8 +107,9 @@ def build(db: DBSession, scope: Scope, query: Query, rows: list[tuple[Any, ...]]
             "series_instances": series_counts.get(str(getattr(scan, "SeriesInstanceUID", ""))),
             "patient_studies": row[2] if query.level == Level.PATIENT else None,
             "availability": ONLINE,
+            "timezone": session.TimezoneOffsetFromUTC,
         }
-        out.append(_dataset(keywords, found, values))
+        out.append(_dataset(keywords, found, values, unknown_out))
     return out
 
 
@@ -112,7 +140,12 @@ def _load(db: DBSession, level: Level, ids: list[int]) -> dict[int, dict[type, A
     return found
 
 
-def _dataset(keywords: list[str], rows: dict[type, Any], computed: dict[str, Any]) -> Dataset:
+def _dataset(
+    keywords: list[str],
+    rows: dict[type, Any],
+    computed: dict[str, Any],
+    unknown_out: frozenset[str],
+) -> Dataset:
     elements: dict[Any, Any] = {}
     for keyword in keywords:
         attribute = ATTRIBUTES[keyword]
@@ -121,6 +154,8 @@ def _dataset(keywords: list[str], rows: dict[type, Any], computed: dict[str, Any
             value = getattr(owner, attribute.column.key) if owner is not None else None
         else:
             value = computed.get(attribute.computed or "")
+        if keyword in unknown_out and (value is None or value == ""):
+            continue
         elements[attribute.tag] = _element(attribute.tag, attribute.vr, value)
     return Dataset(elements)
 
@@ -147,14 +182,14 @@ def to_json(ds: Dataset) -> dict[str, Any]:
 
 def _element(tag: int, vr: str, value: Any) -> DataElement:
     """An element holding a catalog value as DICOM has it (dates as YYYYMMDD, times as
-    HHMMSS, names as PersonName); as stored, not checked again (it came from an
-    instance's header)."""
+    HHMMSS and the fraction of a second when there is one, names as PersonName); as
+    stored, not checked again (it came from an instance's header)."""
     if value is None or value == "":
         value = None
     elif isinstance(value, dt.date):
         value = value.strftime("%Y%m%d")
     elif isinstance(value, dt.time):
-        value = value.strftime("%H%M%S")
+        value = value.strftime("%H%M%S.%f" if value.microsecond else "%H%M%S")
     elif isinstance(value, list):
         # One value is held as itself (pydicom's VM is then 1), several as a MultiValue.
         value = (MultiValue(str, value) if len(value) > 1 else value[0]) if value else None
