@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from pydicom.config import disable_value_validation
 from pydicom.data import get_testdata_file
 
 from scandepot.dicom.headers import NotDicom, read_file_header, read_header
@@ -36,3 +38,32 @@ def test_garbage_is_refused(tmp_path: Path, body: bytes) -> None:
     path.write_bytes(body)
     with pytest.raises(NotDicom):
         read_file_header(path)
+
+
+@pytest.mark.parametrize(
+    ("study_time", "zone", "expected"),
+    [
+        ("133834.250000", "-0500", (dt.time(13, 38, 34, 250000), "-0500")),
+        ("133834.25", "+0100", (dt.time(13, 38, 34, 250000), "+0100")),
+        ("1338", "+1400", (dt.time(13, 38), "+1400")),
+        ("235960", "0500", (dt.time(23, 59, 59), None)),  # a leap second; no sign: no zone
+        ("13:38:34.5", "+2500", (dt.time(13, 38, 34, 500000), None)),  # ACR-NEMA; no zone
+        ("1338xx", "-05:00", (None, None)),
+    ],
+)
+def test_times_keep_their_fraction_and_the_zone_its_form(
+    tmp_path: Path, study_time: str, zone: str, expected: tuple[object, object]
+) -> None:
+    """Both readers (the lean scan and pydicom) keep a time's fraction of a second, and a
+    Timezone Offset From UTC only in its form (&ZZZZ, PS3.3 C.12.1.1.8)."""
+    with disable_value_validation():  # some of these are what a sender should not send
+        ds = mr_instance(Study(StudyTime=study_time), Series(), 1, rows=8, columns=8)
+        ds.TimezoneOffsetFromUTC = zone
+        ds.PerformedProcedureStepStartDate = "20240301"
+        ds.PerformedProcedureStepStartTime = study_time
+        ds.save_as(tmp_path / "t.dcm", enforce_file_format=True)
+    for reader in (read_file_header, read_header):
+        header = reader(tmp_path / "t.dcm")
+        assert (header.StudyTime, header.TimezoneOffsetFromUTC) == expected
+        assert header.PerformedProcedureStepStartTime == expected[0]
+        assert header.PerformedProcedureStepStartDate == dt.date(2024, 3, 1)
