@@ -72,6 +72,9 @@ def test_every_path_form(client: TestClient, actors: dict[str, Any], world: str)
         first(instances[0], RETRIEVE_URL) == f"{base}/series/{CT.SeriesInstanceUID}/instances/{sop}"
     )
     assert (first(instances[0], "00280010"), first(instances[0], "00280100")) == (8, 16)
+    assert "00280008" not in instances[0]  # Number of Frames: "if known", and single-frame
+    named = get(client, f"{root}/instances", auth, includefield="NumberOfFrames", limit="1")
+    assert named[0]["00280008"] == {"vr": "IS"}  # asked for: returned, empty
     assert len(get(client, f"{root}/studies/{JANE.StudyInstanceUID}/instances", auth)) == 4
     assert len(get(client, f"{root}/series", auth)) == 3
     every = get(client, f"{root}/instances", auth)
