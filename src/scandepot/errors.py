@@ -89,3 +89,19 @@ class OutOfSpace(ScandepotError):
         "Try again once an administrator has freed space.",
     ) -> None:
         super().__init__(message)
+
+
+class BadRequest(ScandepotError):
+    """A request that is malformed as such (a value outside its grammar), as DICOMweb
+    answers it (PS3.18: 400), where the rest of the API says :class:`Invalid`."""
+
+    code = "bad_request"
+    status = 400
+
+
+class NotAcceptable(ScandepotError):
+    """No representation the request accepts (its ``Accept``, or a transfer syntax asked
+    for) can be made of what is stored."""
+
+    code = "not_acceptable"
+    status = 406
