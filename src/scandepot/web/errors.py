@@ -22,7 +22,7 @@ from scandepot.http.errors import Problem
 from scandepot.web.deps import Visitor, get_visitor
 from scandepot.web.render import page, redirect
 
-NOT_PAGES = ("/api/", "/healthz", "/readyz", "/static/", "/docs")
+NOT_PAGES = ("/api/", "/healthz", "/readyz", "/static/", "/docs", "/dicomweb", "/wado")
 
 TITLES = {
     400: "Bad request",
