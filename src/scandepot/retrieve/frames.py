@@ -24,6 +24,7 @@ from scandepot.errors import BadRequest, NotAcceptable, NotFound
 from scandepot.query.scope import Scope
 from scandepot.retrieve import accept, syntaxes
 from scandepot.retrieve.instances import Located, locate
+from scandepot.retrieve.lenient import lenient
 from scandepot.retrieve.multipart import Multipart, of_bytes
 
 MAX_FRAMES_ASKED = 10_000
@@ -54,6 +55,11 @@ def parse_frame_list(text: str) -> list[int]:
     return numbers
 
 
+def _covers(part: str | None, media_type: str) -> bool:
+    """Whether a part type asked for (None: any) covers ``media_type``."""
+    return part is None or accept.MediaRange(part, {}).matches(media_type)
+
+
 def _choose(ranges: list[accept.MediaRange], stored: str) -> Choice:
     native = syntaxes.is_native(stored)
     own = syntaxes.OCTET_STREAM if native else syntaxes.FRAME_MEDIA_TYPES.get(str(stored))
@@ -65,14 +71,14 @@ def _choose(ranges: list[accept.MediaRange], stored: str) -> Choice:
         else:
             part = media.media_type  # a part type given bare: taken as meant
         ts = media.transfer_syntax
-        if own is not None and (part is None or accept.MediaRange(part, {}).matches(own)):
+        if own is not None and _covers(part, own):
             if native and ts in (None, syntaxes.ANY, syntaxes.UNCOMPRESSED):
                 return Choice(own, True)
             if not native and (
                 ts in (syntaxes.ANY, stored) or (ts is None and part != syntaxes.OCTET_STREAM)
             ):
                 return Choice(own, True)
-        if part in (None, syntaxes.OCTET_STREAM) and ts in (None, syntaxes.UNCOMPRESSED):
+        if _covers(part, syntaxes.OCTET_STREAM) and ts in (None, syntaxes.UNCOMPRESSED):
             if syntaxes.decodable(stored):
                 return Choice(syntaxes.OCTET_STREAM, False)
     raise NotAcceptable(
@@ -120,6 +126,7 @@ def _frame_body(found: Located, ds: Dataset, numbers: list[int], choice: Choice)
     return of_bytes([(kind, frame) for frame in frames], choice.media_type)
 
 
+@lenient()
 def retrieve_frames(
     ctx: Context,
     scope: Scope,
@@ -152,10 +159,11 @@ def _element(ds: Dataset, path: str) -> tuple[int, object]:
 
 def _takes_octets(media: accept.MediaRange) -> bool:
     if media.media_type == "multipart/related":
-        return media.part_type in (None, syntaxes.OCTET_STREAM)
+        return _covers(media.part_type, syntaxes.OCTET_STREAM)
     return media.matches(syntaxes.OCTET_STREAM) or media.media_type == "multipart/*"
 
 
+@lenient()
 def retrieve_bulkdata(
     ctx: Context,
     scope: Scope,

@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset
 from scandepot.context import Context
 from scandepot.query.scope import Scope
 from scandepot.retrieve.instances import Located, locate
+from scandepot.retrieve.lenient import lenient
 
 FOLDER = "dicomweb/metadata"  # under the data folder
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "OB/OW"})
@@ -59,6 +60,7 @@ def _dataset_json(ds: Dataset, prefix: str, uri: str) -> dict[str, Any]:
     return {f"{elem.tag:08X}": _element_json(elem, prefix, uri) for elem in ds}
 
 
+@lenient()
 def instance_json(found: Located) -> dict[str, Any]:
     """One instance in the DICOM JSON model, BulkDataURIs relative to the root."""
     ds = pydicom.dcmread(found.path)

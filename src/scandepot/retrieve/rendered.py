@@ -27,6 +27,7 @@ from scandepot.errors import BadRequest, NotAcceptable, NotFound, TooLarge
 from scandepot.query.scope import Scope
 from scandepot.retrieve import accept
 from scandepot.retrieve.instances import Located, locate
+from scandepot.retrieve.lenient import lenient
 
 JPEG, PNG = "image/jpeg", "image/png"
 THUMBNAIL_SIDE = 128  # a thumbnail's largest side, when no viewport is asked for
@@ -167,6 +168,7 @@ def _grey(pixels: NDArray[Any], ds: Any, window: Window | None) -> Image.Image:
     return Image.fromarray(np.asarray(scaled, dtype=np.uint8)).convert("L")
 
 
+@lenient()
 def picture(
     found: Located, frame: int | None, asked: Rendering, *, side: int | None = None
 ) -> bytes:

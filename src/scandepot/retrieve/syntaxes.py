@@ -18,6 +18,8 @@ from pydicom import uid
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.encoders.base import get_encoder
 
+from scandepot.retrieve.lenient import lenient
+
 ANY = "*"  # transfer-syntax=*: the server chooses; here, as stored
 NATIVE = frozenset(
     {uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.DeflatedExplicitVRLittleEndian}
@@ -94,6 +96,7 @@ def can_send(stored: str, wanted: str) -> bool:
     return stored not in LOSSY and decodable(stored) and _encodable(wanted)
 
 
+@lenient()
 def transcode(path: Path, wanted: str) -> bytes:
     """The instance at ``path`` written in ``wanted``; :class:`CannotTranscode` when its
     pixel data cannot be decoded or encoded so."""

@@ -10,7 +10,7 @@ from scandepot.context import Context
 from scandepot.errors import BadRequest, NotAcceptable
 from scandepot.query.scope import Scope
 from scandepot.retrieve import rendered, syntaxes, wado
-from scandepot.retrieve.instances import locate
+from scandepot.retrieve.instances import check_uid, locate
 from scandepot.retrieve.multipart import Whole
 
 DICOM = "application/dicom"
@@ -66,8 +66,9 @@ def retrieve(ctx: Context, scope: Scope, params: Mapping[str, str]) -> Whole | r
     served here."""
     if params.get("requestType") != "WADO":
         raise BadRequest("requestType must be WADO.", field="requestType")
-    study, series = _required(params, "studyUID"), _required(params, "seriesUID")
-    instance = _required(params, "objectUID")
+    study, series, instance = (
+        check_uid(_required(params, name), name) for name in ("studyUID", "seriesUID", "objectUID")
+    )
     for name in UNSUPPORTED:
         if name in params and not (name == "anonymize" and params[name] == "no"):
             raise BadRequest(f"The parameter {name} is not supported here.", field=name)
