@@ -127,7 +127,7 @@ def rendering(
     )
 
 
-def _windowed(values: NDArray[np.float64], window: Window) -> NDArray[np.float64]:
+def windowed(values: NDArray[np.float64], window: Window) -> NDArray[np.float64]:
     """PS3.3 C.11.2.1.2: the window's linear, linear exact or sigmoid function, to 0-255."""
     c, w = window.center, window.width
     if window.function == "sigmoid":
@@ -162,7 +162,7 @@ def _grey(pixels: NDArray[Any], ds: Any, window: Window | None) -> Image.Image:
         return thumbnails.grey(
             values.astype(np.float32), str(ds.get("PhotometricInterpretation", ""))
         )
-    scaled = _windowed(values, window)
+    scaled = windowed(values, window)
     if ds.get("PhotometricInterpretation") == "MONOCHROME1":
         scaled = 255.0 - scaled
     return Image.fromarray(np.asarray(scaled, dtype=np.uint8)).convert("L")
