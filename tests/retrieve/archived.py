@@ -24,7 +24,7 @@ SIEMENS_SERIES = sorted((HEUDICONV / "b0dwiForFmap").glob("*.dcm"))  # implicit 
 SIEMENS_MULTIFRAME = next(HEUDICONV.glob("MRI_102TD_PHA_S*.dcm"))  # enhanced MR, 3 frames
 
 
-def testdata(name: str) -> Path:
+def pydicom_file(name: str) -> Path:
     """One of pydicom's own test files (those it ships, never downloaded)."""
     found = get_testdata_file(name, download=False)
     assert found is not None, name
