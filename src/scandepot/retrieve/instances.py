@@ -13,7 +13,7 @@ import pathlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 
 from scandepot.archive import layout
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
@@ -78,6 +78,8 @@ def _query(
         .join(Subject, Subject.id == Session.subject_id)
         .join(Project, Project.id == Session.project_id)
         .where(Instance.StudyInstanceUID == study, scope.projects())
+        # The sessions' index finds the study; a session made before its DICOM has none.
+        .where(or_(Session.StudyInstanceUID == study, Session.StudyInstanceUID.is_(None)))
     )
     if series is not None:
         stmt = stmt.where(Instance.SeriesInstanceUID == series)
