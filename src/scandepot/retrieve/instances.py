@@ -107,12 +107,16 @@ def locate(
         rows = db.execute(_query(scope, study, series, instance)).all()
     found: list[Located] = []
     seen: set[str] = set()
+    folders: dict[tuple[str, ...], pathlib.Path] = {}  # a resource's files: worked out once
     for row in rows:
         if row[2] in seen:
             continue  # the same instance in another readable project: sent once
         seen.add(row[2])
-        owner = layout.owner_dir(row[15], row[14], row[13], row[12])
-        where = layout.resource_files_dir(owner, row[11]) / row[8]
+        labels = tuple(row[11:])
+        folder = folders.get(labels)
+        if folder is None:
+            owner = layout.owner_dir(row[15], row[14], row[13], row[12])
+            folder = folders[labels] = ctx.archive_path(layout.resource_files_dir(owner, row[11]))
         found.append(
             Located(
                 row[0],
@@ -120,7 +124,7 @@ def locate(
                 row[2],
                 row[3],
                 row[4],
-                path=ctx.archive_path(where),
+                path=folder / row[8],
                 size=row[9],
                 sha256=row[10],
                 frames=row[5],
