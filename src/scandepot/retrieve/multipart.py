@@ -49,11 +49,12 @@ Piece = bytes | Opened
 class Multipart:
     """The body; :attr:`media_type` is its ``Content-Type``."""
 
-    def __init__(self, parts: list[Part], part_type: str) -> None:
+    def __init__(self, parts: list[Part], part_type: str, *, started_ns: int | None = None) -> None:
         self.boundary = uuid.uuid4().hex
         self.part_list = parts
         self.media_type = f'multipart/related; type="{part_type}"; boundary={self.boundary}'
-        self.started_ns = time.time_ns()  # files changed after this are not sent
+        # Files changed after this (taken before the catalog was read) are not sent.
+        self.started_ns = time.time_ns() if started_ns is None else started_ns
         self.length = self._length()
 
     @property
@@ -153,8 +154,8 @@ def of_bytes(parts: list[tuple[str, bytes]], part_type: str) -> Multipart:
 class Whole(Multipart):
     """One part alone, without multipart framing (WADO-URI's application/dicom)."""
 
-    def __init__(self, part: Part) -> None:
-        super().__init__([part], part.content_type)
+    def __init__(self, part: Part, *, started_ns: int | None = None) -> None:
+        super().__init__([part], part.content_type, started_ns=started_ns)
         self.media_type = part.content_type
 
     def _head(self, part: Part, size: int, first: bool) -> bytes:

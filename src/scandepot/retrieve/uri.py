@@ -4,6 +4,7 @@ rendered picture (``image/jpeg``, ``image/png``)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 
 from scandepot.context import Context
@@ -76,9 +77,10 @@ def retrieve(ctx: Context, scope: Scope, params: Mapping[str, str]) -> Whole | r
     frame = _number(params, "frameNumber", 1, 1 << 31)
     if kind == DICOM:
         wanted = [params.get("transferSyntax") or syntaxes.ANY]
+        started_ns = time.time_ns()
         (found,) = locate(ctx, scope, study, series, instance)
         part = wado.part_of(found, wanted)
-        return Whole(dataclasses.replace(part, content_type=DICOM))
+        return Whole(dataclasses.replace(part, content_type=DICOM), started_ns=started_ns)
     asked = _rendering(params, kind)
     data = rendered.rendered(ctx, scope, asked, study, series, instance, frame)
     return rendered.Picture(data, kind)

@@ -11,6 +11,7 @@ any syntax the caller accepts makes the whole request 406.
 from __future__ import annotations
 
 import functools
+import time
 
 from scandepot.context import Context
 from scandepot.errors import NotAcceptable
@@ -65,5 +66,6 @@ def retrieve(
 ) -> Multipart:
     """The instances of a study, series or one instance, ready to send."""
     wanted = dicom_syntaxes(accept.parse(accept_header))
+    started_ns = time.time_ns()
     found = locate(ctx, scope, study, series, instance)
-    return Multipart([part_of(one, wanted) for one in found], DICOM)
+    return Multipart([part_of(one, wanted) for one in found], DICOM, started_ns=started_ns)
