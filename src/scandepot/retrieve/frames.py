@@ -97,7 +97,13 @@ def _count(ds: Dataset) -> int:
 
 def _native_frame(ds: Dataset, index: int, count: int) -> bytes:
     data: bytes = ds.PixelData
-    size = len(data) // count
+    bits = int(ds.get("BitsAllocated", 8) or 8)
+    if bits % 8:  # bit-packed frames (1 bit) do not start on byte boundaries
+        raise NotAcceptable("Frames of 1-bit pixel data are not sent.", field="frames")
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    size = int(ds.Rows) * int(ds.Columns) * samples * bits // 8
+    if size * count > len(data):
+        size = len(data) // count  # a value shorter than its attributes say
     return data[index * size : (index + 1) * size]
 
 

@@ -27,10 +27,13 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from scandepot.context import Context
+from scandepot.errors import NotAcceptable
 from scandepot.query.scope import Scope
+from scandepot.retrieve import accept
 from scandepot.retrieve.instances import Located, locate
 from scandepot.retrieve.lenient import lenient
 
+JSON = "application/dicom+json"
 FOLDER = "dicomweb/metadata"  # under the data folder
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "OB/OW"})
 BULK_THRESHOLD = 1024  # binary values longer than this (bytes) go by BulkDataURI
@@ -122,6 +125,16 @@ def _joined(arrays: list[bytes]) -> bytes:
     return b"[" + b",".join(inner) + b"]"
 
 
+def _check_accept(accept_header: str | None) -> None:
+    if not any(
+        m.matches(JSON) or m.matches("application/json") for m in accept.parse(accept_header)
+    ):
+        raise NotAcceptable(
+            f"Metadata is sent as {JSON} (application/dicom+xml is not supported).",
+            field="Accept",
+        )
+
+
 def metadata(
     ctx: Context,
     scope: Scope,
@@ -129,9 +142,12 @@ def metadata(
     study: str,
     series: str | None = None,
     instance: str | None = None,
+    *,
+    accept_header: str | None = None,
 ) -> bytes:
     """The metadata of a study, a series or one instance as ``application/dicom+json``;
     ``root`` is the service root the BulkDataURIs start with (ending in ``/``)."""
+    _check_accept(accept_header)
     found = locate(ctx, scope, study, series, instance)
     if instance is not None:
         made = json.dumps([instance_json(found[0])], separators=(",", ":"))

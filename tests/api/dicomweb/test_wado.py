@@ -141,6 +141,10 @@ def test_what_cannot_be_made_is_406(world: World, users: Any) -> None:
         assert r.json()["error"]["code"] == "not_acceptable"
     r = httpx.get(url + "/rendered", auth=auth, headers={"accept": "image/gif"})
     assert r.status_code == 406
+    r = httpx.get(url + "/metadata", auth=auth, headers={"accept": "application/dicom+xml"})
+    assert r.status_code == 406
+    r = httpx.get(url + "/frames/1", auth=auth, headers={"accept": "image/jp2"})
+    assert r.status_code == 406  # a JPEG frame is not made JPEG 2000
 
 
 def test_series_metadata_with_bulk_data_that_resolves(world: World, users: Any) -> None:

@@ -72,22 +72,39 @@ def _json(data: bytes) -> Response:
 
 
 @router.get(ST + "/metadata")
-def study_metadata(request: Request, ctx: CtxDep, scope: ReadScope, study: str) -> Response:
-    return _json(metadata.metadata(ctx, scope, _root(request), study))
+def study_metadata(
+    request: Request, ctx: CtxDep, scope: ReadScope, study: str, accept: AcceptHeader = None
+) -> Response:
+    found = metadata.metadata(ctx, scope, _root(request), study, accept_header=accept)
+    return _json(found)
 
 
 @router.get(SE + "/metadata")
 def series_metadata(
-    request: Request, ctx: CtxDep, scope: ReadScope, study: str, series: str
+    request: Request,
+    ctx: CtxDep,
+    scope: ReadScope,
+    study: str,
+    series: str,
+    accept: AcceptHeader = None,
 ) -> Response:
-    return _json(metadata.metadata(ctx, scope, _root(request), study, series))
+    found = metadata.metadata(ctx, scope, _root(request), study, series, accept_header=accept)
+    return _json(found)
 
 
 @router.get(IN + "/metadata")
 def instance_metadata(
-    request: Request, ctx: CtxDep, scope: ReadScope, study: str, series: str, instance: str
+    request: Request,
+    ctx: CtxDep,
+    scope: ReadScope,
+    study: str,
+    series: str,
+    instance: str,
+    accept: AcceptHeader = None,
 ) -> Response:
-    return _json(metadata.metadata(ctx, scope, _root(request), study, series, instance))
+    root = _root(request)
+    found = metadata.metadata(ctx, scope, root, study, series, instance, accept_header=accept)
+    return _json(found)
 
 
 @router.get(IN + "/frames/{frame_list}")
