@@ -143,7 +143,8 @@ def _field(series: str | None, instance: str | None) -> str:
 
 def _missing(study: str, series: str | None, instance: str | None) -> str:
     if instance is not None:
-        return f"No instance {instance} in series {series} of study {study}."
+        within = f"series {series} of study {study}" if series is not None else f"study {study}"
+        return f"No instance {instance} in {within}."
     if series is not None:
         return f"No series {series} in study {study}."
     return f"No study {study}."
