@@ -105,11 +105,18 @@ def _prune(ctx: Context, folder: Path, newest: Path) -> None:
     the site's) each keep theirs, and the files of changed series go."""
     others = sorted(
         (p for p in folder.glob("*.json") if p != newest),
-        key=lambda p: p.stat().st_mtime_ns,
+        key=_modified,
         reverse=True,
     )
     for old in others[KEEP - 1 :]:
         ctx.store.remove_file(old)
+
+
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:  # removed meanwhile by another request
+        return 0
 
 
 def _by_series(found: Iterable[Located]) -> list[list[Located]]:
