@@ -29,6 +29,7 @@ from tests.retrieve.archived import SIEMENS_MULTIFRAME, SIEMENS_SERIES, archive,
 
 pytestmark = pytest.mark.interop
 
+DICOM = 'multipart/related; type="application/dicom"'
 JPEG_FILE = "SC_rgb_jpeg_dcmtk.dcm"  # JPEG Baseline, YBR_FULL
 RLE_FILE = "MR_small_RLE.dcm"  # RLE Lossless, MONOCHROME2 16-bit
 J2K_FILE = "JPEG2000.dcm"  # JPEG 2000
@@ -61,6 +62,7 @@ def world(
         **{f"siemens{i}": p for i, p in enumerate(SIEMENS_SERIES)},
     }
     made = [mr_instance(synthetic, series, n, rows=16, columns=16) for n in (2, 1, 3)]
+    made[2].compress(RLELossless)  # a series stored in two transfer syntaxes
     archive(ctx, project, [*made, *files.values()])
     yield World(live_server.url, project, synthetic, files)
 
@@ -317,10 +319,28 @@ def test_stored_instances_go_out_as_zero_copy_sends(world: World, app: Any, user
     study, series, _ = world.uids("siemens0")
     path = f"/dicomweb/projects/W/studies/{study}/series/{series}"
     auth = ("member", PASSWORD)
+    explicit = {"accept": f"{DICOM}; transfer-syntax={ExplicitVRLittleEndian}"}
     with LiveServer(noted) as server:
         r = httpx.get(server.url + path, auth=auth)
+        # Two stored as asked, one transcoded: chunked, the stored ones still from the file.
+        session = requests.Session()
+        session.auth = auth
+        mixed = DICOMwebClient(url=server.url + "/dicomweb", session=session)
+        got = mixed.retrieve_study(
+            world.synthetic.StudyInstanceUID,
+            media_types=(("application/dicom", ExplicitVRLittleEndian),),
+        )
+        chunked = httpx.get(
+            f"{server.url}/dicomweb/studies/{world.synthetic.StudyInstanceUID}",
+            auth=auth,
+            headers=explicit,
+        )
     assert r.status_code == 200 and int(r.headers["content-length"]) == len(r.content)
-    assert sorted(counts) == sorted(p.stat().st_size for p in SIEMENS_SERIES)
+    sizes = sorted(p.stat().st_size for p in SIEMENS_SERIES)
+    assert sorted(counts[:3]) == sizes
+    assert [ds.file_meta.TransferSyntaxUID for ds in got] == [ExplicitVRLittleEndian] * 3
+    assert "content-length" not in chunked.headers and len(counts) == 3 + 2 + 2
+    assert chunked.content.count(b"transfer-syntax=1.2.840.10008.1.2.1\r\n") == 3
     with TestClient(app) as through_python:
         again = through_python.get(path, auth=auth)
     boundary = r.headers["content-type"].split("boundary=")[1]
