@@ -71,14 +71,13 @@ def _choose(ranges: list[accept.MediaRange], stored: str) -> Choice:
         else:
             part = media.media_type  # a part type given bare: taken as meant
         ts = media.transfer_syntax
-        if own is not None and _covers(part, own):
-            if native and ts in (None, syntaxes.ANY, syntaxes.UNCOMPRESSED):
-                return Choice(own, True)
-            if not native and (
-                ts in (syntaxes.ANY, stored) or (ts is None and part != syntaxes.OCTET_STREAM)
-            ):
-                return Choice(own, True)
+        if own is not None and (
+            ts in (syntaxes.ANY, stored) or (ts is None and _covers(part, own))
+        ):
+            return Choice(own, True)  # as stored: the server's choice, or what was asked
         if _covers(part, syntaxes.OCTET_STREAM) and ts in (None, syntaxes.UNCOMPRESSED):
+            if native:
+                return Choice(own or syntaxes.OCTET_STREAM, True)
             if syntaxes.decodable(stored):
                 return Choice(syntaxes.OCTET_STREAM, False)
     raise NotAcceptable(

@@ -143,6 +143,8 @@ def test_what_cannot_be_made_is_406(world: World, users: Any) -> None:
         assert r.json()["error"]["code"] == "not_acceptable"
     r = httpx.get(url + "/rendered", auth=auth, headers={"accept": "image/gif"})
     assert r.status_code == 406
+    r = httpx.get(url + "/rendered", auth=auth, params={"accept": "image/png"})
+    assert r.headers["content-type"] == "image/png"  # the query parameter, for links
     r = httpx.get(url + "/metadata", auth=auth, headers={"accept": "application/dicom+xml"})
     assert r.status_code == 406
     r = httpx.get(url + "/frames/1", auth=auth, headers={"accept": "image/jp2"})
@@ -199,6 +201,12 @@ def test_frames_decoded_or_as_stored(world: World, users: Any) -> None:
     )
     assert stored == pydicom.encaps.get_frame(jpeg.PixelData, 0, number_of_frames=1)
     assert Image.open(io.BytesIO(stored)).size == (100, 100)
+    # OHIF's Accept: octet-stream, or the server's choice; the choice is as stored.
+    ohif = (("application/octet-stream", "*"),)
+    (chosen,) = dw.retrieve_instance_frames(
+        *world.uids("jpeg"), frame_numbers=[1], media_types=ohif
+    )
+    assert chosen == stored
     multi = pydicom.dcmread(SIEMENS_MULTIFRAME)
     size = len(multi.PixelData) // 3
     frames = dw.retrieve_instance_frames(*world.uids("multiframe"), frame_numbers=[3, 1])

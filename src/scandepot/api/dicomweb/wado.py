@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from scandepot.api.dicomweb.deps import ReadScope
@@ -23,7 +23,14 @@ SE = ST + "/series/{series}"
 IN = SE + "/instances/{instance}"
 JSON = "application/dicom+json"
 
-AcceptHeader = Annotated[str | None, Header(alias="accept")]
+
+def accept_of(request: Request) -> str | None:
+    """The media types asked for: the ``accept`` query parameter (PS3.18 §8.3.3.1, for
+    links), else the ``Accept`` header."""
+    return request.query_params.get("accept") or request.headers.get("accept")
+
+
+AcceptHeader = Annotated[str | None, Depends(accept_of)]
 WindowQ = Annotated[
     str | None, Query(description="center,width,function (linear, linear-exact, sigmoid)")
 ]
