@@ -20,6 +20,7 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 from PIL import Image
+from pydicom.dataset import Dataset
 
 from scandepot.archive import thumbnails
 from scandepot.context import Context
@@ -193,8 +194,43 @@ def picture(
     if pixels.ndim == 3:
         image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).convert("RGB")
     else:
-        image = _grey(pixels, header, asked.window)
+        image = _grey(pixels, frame_attributes(header, (frame or 1) - 1), asked.window)
     return _encoded(image, asked, side)
+
+
+_FOR_PIXELS = (
+    "PhotometricInterpretation",
+    "BitsStored",
+    "PixelRepresentation",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "ModalityLUTSequence",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "VOILUTSequence",
+)
+_FRAME_GROUPS = ("PixelValueTransformationSequence", "FrameVOILUTSequence")
+
+
+def frame_attributes(header: Dataset, index: int) -> Dataset:
+    """What turns a frame's values into grey levels: the instance's attributes, and those
+    of an enhanced instance's functional groups (shared, then the frame's own: Rescale in
+    Pixel Value Transformation, Window in Frame VOI LUT), which hold them instead."""
+    found = Dataset()
+    for keyword in _FOR_PIXELS:
+        if keyword in header:
+            found[keyword] = header[keyword]
+    shared = header.get("SharedFunctionalGroupsSequence") or []
+    per_frame = header.get("PerFrameFunctionalGroupsSequence") or []
+    groups = [*shared[:1], *per_frame[index : index + 1]]
+    for group in groups:
+        for name in _FRAME_GROUPS:
+            if group.get(name):
+                for elem in group[name][0]:
+                    found[elem.tag] = elem
+    return found
 
 
 def _encoded(image: Image.Image, asked: Rendering, side: int | None) -> bytes:

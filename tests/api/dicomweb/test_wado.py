@@ -230,6 +230,18 @@ def test_rendered_and_thumbnails(world: World, users: Any) -> None:
     assert set(np.unique(np.asarray(picture))) == {0, 255}  # a window of width 1: a threshold
     r = httpx.get(url, params={"viewport": "32,16", "quality": "50"}, auth=auth)
     assert Image.open(io.BytesIO(r.content)).size == (16, 16)  # fitted, aspect kept
+    # An enhanced MR frame: its window is in its functional groups (Frame VOI LUT).
+    mf_study, mf_series, mf_instance = world.uids("multiframe")
+    url = (
+        f"{world.url}/dicomweb/projects/W/studies/{mf_study}/series/{mf_series}"
+        f"/instances/{mf_instance}"
+    )
+    default = httpx.get(url + "/frames/2/rendered", auth=auth, headers=png).content
+    window = {"window": "1090,1736,linear"}  # frame 2's own
+    same = httpx.get(url + "/frames/2/rendered", params=window, auth=auth, headers=png).content
+    other = {"window": "500,100,linear"}
+    differs = httpx.get(url + "/frames/2/rendered", params=other, auth=auth, headers=png).content
+    assert default == same != differs
     for level in (base, f"{base}/series/{series}", f"{base}/series/{series}/instances/{instance}"):
         r = httpx.get(level + "/thumbnail", auth=auth)
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
