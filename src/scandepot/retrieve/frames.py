@@ -28,7 +28,7 @@ from scandepot.retrieve.lenient import lenient
 from scandepot.retrieve.multipart import Multipart, of_bytes
 
 MAX_FRAMES_ASKED = 10_000
-_FRAME_LIST = re.compile(r"[0-9]+(,[0-9]+)*")
+_FRAME_LIST = re.compile(r" *[0-9]+ *(, *[0-9]+ *)*")  # PS3.18: 1#uint, spaces allowed
 _PIXEL_DATA = 0x7FE00010
 
 
