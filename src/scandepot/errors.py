@@ -57,6 +57,21 @@ class Invalid(ScandepotError):
     status = 422
 
 
+class BadRequest(Invalid):
+    """A request the service cannot read at all (a query parameter of the wrong syntax,
+    an unknown query key): HTTP 400 rather than 422, as PS3.18 asks of searches."""
+
+    code = "bad_request"
+    status = 400
+
+
+class NotAcceptable(ScandepotError):
+    """No media type the service can answer in is acceptable to the client (Accept)."""
+
+    code = "not_acceptable"
+    status = 406
+
+
 class Conflict(ScandepotError):
     """The request is well formed but clashes with what is stored (duplicates, non-empty)."""
 
@@ -89,19 +104,3 @@ class OutOfSpace(ScandepotError):
         "Try again once an administrator has freed space.",
     ) -> None:
         super().__init__(message)
-
-
-class BadRequest(ScandepotError):
-    """A request that is malformed as such (a value outside its grammar), as DICOMweb
-    answers it (PS3.18: 400), where the rest of the API says :class:`Invalid`."""
-
-    code = "bad_request"
-    status = 400
-
-
-class NotAcceptable(ScandepotError):
-    """No representation the request accepts (its ``Accept``, or a transfer syntax asked
-    for) can be made of what is stored."""
-
-    code = "not_acceptable"
-    status = 406

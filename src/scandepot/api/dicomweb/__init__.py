@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.dicomweb import wado, wado_uri
+from scandepot.api.dicomweb import qido, stow, wado, wado_uri
 
 ROOTS = ("/dicomweb", "/dicomweb/projects/{project}")
 
 # Each module's routes, mounted under both roots; WADO-URI has one address of its own.
-_UNDER_ROOTS: list[APIRouter] = [wado.router]
+_UNDER_ROOTS: list[APIRouter] = [stow.router, qido.router, wado.router]
 _OWN: list[APIRouter] = [wado_uri.router]
 
 router = APIRouter()
