@@ -366,3 +366,14 @@ def test_stored_instances_go_out_as_zero_copy_sends(world: World, app: Any, user
     boundary = r.headers["content-type"].split("boundary=")[1]
     other = again.headers["content-type"].split("boundary=")[1]
     assert again.content.replace(other.encode(), boundary.encode()) == r.content
+
+
+def test_search_results_retrieve_urls_resolve(world: World, users: Any) -> None:
+    """The Retrieve URL (0008,1190) a search gives is a retrieval that answers."""
+    dw = client(world)
+    (found,) = dw.search_for_series(search_filters={"SeriesInstanceUID": world.uids("siemens0")[1]})
+    uri = urlsplit(found["00081190"]["Value"][0])
+    r = httpx.get(world.url + uri.path, auth=("member", PASSWORD))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("multipart/related")
+    for path in SIEMENS_SERIES:
+        assert path.read_bytes() in r.content
