@@ -11,7 +11,7 @@ import pytest
 
 from scandepot.access.actors import SYSTEM
 from scandepot.context import Context
-from scandepot.dicom.synthetic import Series, Study, mr_instance
+from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.query.scope import Scope
 from scandepot.retrieve import metadata, warming
 from scandepot.retrieve.instances import locate
@@ -76,3 +76,21 @@ def test_made_when_a_session_is_archived(ctx: Context, make_project: Callable[..
     assert len(kept_files(ctx)) == 2  # one per series, before any request
     found = json.loads(metadata.metadata(ctx, Scope(SYSTEM), ROOT, study.StudyInstanceUID))
     assert len(found) == 4 and len(kept_files(ctx)) == 2
+
+
+def test_values_pydicom_cannot_read_are_sent_empty(
+    ctx: Context, make_project: Callable[..., str]
+) -> None:
+    """A Decimal String "ab.cd" (as broken senders write) is announced without its value;
+    the rest of the instance and of the series is sent."""
+    make_project("private", "X")
+    study, series = Study(), Series()
+    ds = mr_instance(study, series, 1, rows=8, columns=8)
+    ds.add_new(0x00181050, "DS", "77.77")  # Spatial Resolution
+    ds.add_new(0x00200012, "IS", "7777")  # Acquisition Number
+    broken = to_bytes(ds).replace(b"77.77 ", b"ab.cd ").replace(b"7777", b"x1y2")
+    archive(ctx, "X", [broken, mr_instance(study, series, 2, rows=8, columns=8)])
+    uids = (study.StudyInstanceUID, series.SeriesInstanceUID)
+    first, second = json.loads(metadata.metadata(ctx, Scope(SYSTEM), ROOT, *uids))
+    assert first["00181050"] == {"vr": "DS"} and first["00200012"] == {"vr": "IS"}
+    assert first["00100020"] == second["00100020"] == {"vr": "LO", "Value": ["PAT001"]}

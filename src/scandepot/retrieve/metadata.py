@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from itertools import groupby
 from pathlib import Path
@@ -33,6 +34,7 @@ from scandepot.retrieve import accept
 from scandepot.retrieve.instances import Located, locate
 from scandepot.retrieve.lenient import lenient
 
+log = logging.getLogger("scandepot.retrieve")
 JSON = "application/dicom+json"
 FOLDER = "dicomweb/metadata"  # under the data folder
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "OB/OW"})
@@ -60,7 +62,20 @@ def _element_json(elem: Any, prefix: str, uri: str) -> dict[str, Any]:
 
 
 def _dataset_json(ds: Dataset, prefix: str, uri: str) -> dict[str, Any]:
-    return {f"{elem.tag:08X}": _element_json(elem, prefix, uri) for elem in ds}
+    made: dict[str, Any] = {}
+    for tag in ds.keys():
+        try:
+            made[f"{tag:08X}"] = _element_json(ds[tag], prefix, uri)
+        except Exception as exc:  # noqa: BLE001 - a value pydicom cannot read or write
+            # The element is announced without its value rather than the series failing.
+            log.info("element %08X of %s sent without its value: %s", tag, uri, exc)
+            made[f"{tag:08X}"] = {"vr": _raw_vr(ds, tag)}
+    return made
+
+
+def _raw_vr(ds: Dataset, tag: int) -> str:
+    vr = str(getattr(ds.get_item(tag), "VR", None) or "UN")
+    return vr if len(vr) == 2 else "UN"
 
 
 @lenient()
