@@ -287,6 +287,8 @@ for _root, _level in ((DWP, "read"), (DW, "site_read")):
         _IN + "/metadata",
         _IN + "/frames/{frame_list}",
         _IN + "/bulkdata/{tag_path}",
+        _ST + "/rendered",
+        _ST + "/series/{series}/rendered",
         _IN + "/rendered",
         _IN + "/frames/{frame}/rendered",
         _ST + "/thumbnail",

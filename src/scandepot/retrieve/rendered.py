@@ -258,8 +258,8 @@ def rendered(
     *,
     thumbnail: bool = False,
 ) -> bytes:
-    """A rendered instance (its ``frame``); at the series or study level (thumbnails),
-    the middle instance of its first series."""
+    """A rendered instance (its ``frame``); at the series or study level one picture
+    stands for them all: the middle instance of the (first) series."""
     found = locate(ctx, scope, study, series, instance)
     first_series = [one for one in found if one.series == found[0].series]
     chosen = first_series[len(first_series) // 2] if instance is None else found[0]

@@ -242,6 +242,9 @@ def test_rendered_and_thumbnails(world: World, users: Any) -> None:
     other = {"window": "500,100,linear"}
     differs = httpx.get(url + "/frames/2/rendered", params=other, auth=auth, headers=png).content
     assert default == same != differs
+    for level in (base, f"{base}/series/{series}"):  # one picture standing for each
+        r = httpx.get(level + "/rendered", auth=auth, params={"viewport": "64,64"})
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     for level in (base, f"{base}/series/{series}", f"{base}/series/{series}/instances/{instance}"):
         r = httpx.get(level + "/thumbnail", auth=auth)
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"

@@ -144,6 +144,35 @@ def _picture(data: bytes, asked: rendered.Rendering) -> Response:
     return Response(data, media_type=asked.media_type)
 
 
+@router.get(ST + "/rendered")
+def study_rendered(
+    ctx: CtxDep,
+    scope: ReadScope,
+    study: str,
+    accept: AcceptHeader = None,
+    window: WindowQ = None,
+    quality: QualityQ = None,
+    viewport: ViewportQ = None,
+) -> Response:
+    asked = rendered.rendering(accept, window, quality, viewport)
+    return _picture(rendered.rendered(ctx, scope, asked, study), asked)
+
+
+@router.get(SE + "/rendered")
+def series_rendered(
+    ctx: CtxDep,
+    scope: ReadScope,
+    study: str,
+    series: str,
+    accept: AcceptHeader = None,
+    window: WindowQ = None,
+    quality: QualityQ = None,
+    viewport: ViewportQ = None,
+) -> Response:
+    asked = rendered.rendering(accept, window, quality, viewport)
+    return _picture(rendered.rendered(ctx, scope, asked, study, series), asked)
+
+
 @router.get(IN + "/rendered")
 def instance_rendered(
     ctx: CtxDep,
