@@ -7,6 +7,7 @@ a row in ROUTES or PAGES fails the test. A refused request must change nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -603,6 +604,20 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     # On to the API's download route, which checks who asks (ROUTES).
     ("GET", "/download/archive"): (Page("public", 303, query="?project=P&session=E1"),),
+    # The image viewer: a project's for its readers; its files, and the site-wide viewer
+    # (which shows what the visitor may read), for anyone. A stand-in viewer folder
+    # (fake_viewer) is in place.
+    ("GET", "/viewer/projects/{project}"): (Page("read"),),
+    ("GET", "/viewer/projects/{project}/{route:path}"): (
+        Page("read", params={"route": ""}),
+        Page("read", params={"route": "viewer"}, query=f"?StudyInstanceUIDs={WORLD_STUDY}"),
+    ),
+    ("GET", "/viewer/projects/{project}/app-config.js"): (Page("read"),),
+    ("GET", "/viewer/app-config.js"): (Page("public"),),
+    ("GET", "/viewer/{name:path}"): (
+        Page("public", params={"name": "viewer"}, query=f"?StudyInstanceUIDs={WORLD_STUDY}"),
+        Page("public", params={"name": "app.bundle.css"}),
+    ),
     ("GET", "/prearchive"): (Page("signed_in"),),
     ("GET", "/prearchive/{staged_id}"): (Page("staged_write"),),
     ("POST", "/prearchive/{staged_id}/{what}"): (
@@ -627,6 +642,13 @@ def page_routes() -> set[tuple[str, str]]:
         and not route.path.startswith(("/api/", "/healthz", "/readyz"))
         for method in route.methods or ()
     }
+
+
+@pytest.fixture(autouse=True)
+def viewer(ctx: Context, tmp_path: Any) -> None:
+    from tests.web.test_viewer_files import fake_viewer
+
+    ctx.settings.viewer_dir = fake_viewer(tmp_path / "ohif")
 
 
 def test_every_page_has_a_row() -> None:
@@ -670,7 +692,7 @@ def test_page(
         for page in PAGES[route]:
             for index, name in enumerate(ACTOR_NAMES):
                 values = url_values(ctx, template, page.params, name)
-                url = template.format(**values) + page.query
+                url = re.sub(r":path}", "}", template).format(**values) + page.query
                 for cookie, value in page.cookies.items():
                     client.cookies.set(cookie, value)
                 before = snapshot(ctx) if method != "GET" else None
