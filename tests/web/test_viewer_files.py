@@ -82,8 +82,9 @@ def test_a_project_viewer_reads_the_project_dicomweb_root(
     assert config["defaultDataSourceName"] == source["sourceName"]
     assert source["namespace"] == "@ohif/extension-default.dataSourcesModule.dicomweb"
     dicomweb = source["configuration"]
-    for root in ("qidoRoot", "wadoRoot", "wadoUriRoot"):
+    for root in ("qidoRoot", "wadoRoot"):
         assert dicomweb[root] == "/dicomweb/projects/Brain01"  # same origin: the cookie goes
+    assert dicomweb["wadoUriRoot"] == "/wado"
     assert dicomweb["imageRendering"] == dicomweb["thumbnailRendering"] == "wadors"
     assert dicomweb["enableStudyLazyLoad"] is True
     assert dicomweb["supportsFuzzyMatching"] is True

@@ -24,6 +24,7 @@ from scandepot.errors import NotFound, ScandepotError
 
 BASE = "/viewer"
 DICOMWEB = "/dicomweb"
+WADO_URI = "/wado"  # WADO-URI has one address for the site; the caller's rights apply
 MARKER = ".scandepot-viewer"  # written by scripts/fetch-viewer.sh: "@ohif/app@VERSION hash"
 CONFIG = "app-config.js"
 INSTALL = "scripts/fetch-viewer.sh"
@@ -218,7 +219,7 @@ def app_config(project: str | None) -> dict[str, Any]:
                     "name": "scandepot",
                     "qidoRoot": root,
                     "wadoRoot": root,
-                    "wadoUriRoot": root,
+                    "wadoUriRoot": WADO_URI,
                     "qidoSupportsIncludeField": True,
                     "supportsReject": False,
                     "supportsStow": False,
