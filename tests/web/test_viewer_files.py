@@ -91,8 +91,10 @@ def test_a_project_viewer_reads_the_project_dicomweb_root(
     assert dicomweb["qidoSupportsIncludeField"] is True
     assert dicomweb["omitQuotationForMultipartRequest"] is True
     assert dicomweb["dicomUploadEnabled"] is False
-    # No credentials of any kind in what every reader of the project is sent.
+    # No credentials of any kind in what every reader of the project is sent, and no code
+    # or configuration from elsewhere (OHIF's ?configUrl= and ?customization= stay off).
     assert not {"requestOptions", "auth", "oidc"} & (set(dicomweb) | set(config))
+    assert not {"dangerouslyUseDynamicConfig", "customizationUrlPrefixes"} & set(config)
 
 
 def test_the_site_viewer_reads_the_site_wide_root(client: TestClient) -> None:
