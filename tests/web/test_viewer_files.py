@@ -150,8 +150,9 @@ def test_files_go_with_their_media_types_and_cache_headers(
     assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
     # Chunks, workers and WebAssembly come from /viewer/, as the page does.
     assert r.text == 'var x = 1;\n__webpack_require__.p = "/viewer/";\n'
-    r = client.get(f"/viewer/4321.bundle.{HASH}.js")
+    r = client.get(f"/viewer/4321.bundle.{HASH}.js", headers={"accept-encoding": "identity"})
     assert r.text == "var chunk = 2;\n" and r.headers["content-length"] == "15"
+    assert "content-encoding" not in r.headers and r.headers["vary"] == "accept-encoding"
     r = client.get(f"/viewer/{HASH}.wasm")
     assert r.headers["content-type"] == "application/wasm"
     assert r.content == b"\0asm\1\0\0\0"
@@ -166,6 +167,29 @@ def test_files_go_with_their_media_types_and_cache_headers(
     assert client.get("/viewer/manifest.json").json() == {
         "icons": [{"src": "/viewer/assets/logo.png"}]
     }
+
+
+def test_scripts_go_compressed_to_browsers_that_take_it(
+    client: TestClient, viewer: Path
+) -> None:
+    (viewer / BUNDLE).write_text('__webpack_require__.p = "/";\n' * 10_000)
+    plain = client.get(f"/viewer/{BUNDLE}", headers={"accept-encoding": "identity"})
+    assert plain.content == b'__webpack_require__.p = "/viewer/";\n' * 10_000
+    for taking in ("gzip", "br, gzip;q=0.8, deflate"):
+        r = client.get(f"/viewer/{BUNDLE}", headers={"accept-encoding": taking})
+        assert r.headers["content-encoding"] == "gzip"
+        assert int(r.headers["content-length"]) < len(plain.content) / 50
+        assert r.content == plain.content  # as the client decodes it
+        assert r.headers["etag"] != plain.headers["etag"]
+        again = client.get(
+            f"/viewer/{BUNDLE}",
+            headers={"accept-encoding": taking, "if-none-match": r.headers["etag"]},
+        )
+        assert again.status_code == 304
+    refused = client.get(f"/viewer/{BUNDLE}", headers={"accept-encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    picture = client.get("/viewer/assets/logo.png", headers={"accept-encoding": "gzip"})
+    assert "content-encoding" not in picture.headers and "vary" not in picture.headers
 
 
 def test_no_file_outside_the_folder_is_sent(viewer: Path) -> None:

@@ -77,10 +77,25 @@ def _config(project: str | None) -> Response:
 
 
 def _send(request: Request, asset: ohif.Asset) -> Response:
-    headers = {"etag": asset.etag, "cache-control": IMMUTABLE if asset.immutable else REVALIDATE}
+    compressed = asset.compressible and _takes_gzip(request)
+    etag = asset.etag[:-1] + '-gz"' if compressed else asset.etag  # one per representation
+    headers = {"etag": etag, "cache-control": IMMUTABLE if asset.immutable else REVALIDATE}
+    if asset.compressible:
+        headers["vary"] = "accept-encoding"
     asked = request.headers.get("if-none-match", "")
-    if asset.etag in [tag.strip().removeprefix("W/") for tag in asked.split(",")]:
+    if etag in [tag.strip().removeprefix("W/") for tag in asked.split(",")]:
         return Response(status_code=304, headers=headers)
+    if compressed:
+        headers["content-encoding"] = "gzip"
+        return Response(asset.gzipped(), media_type=asset.media_type, headers=headers)
     if asset.body is not None:
         return Response(asset.body, media_type=asset.media_type, headers=headers)
     return FileResponse(asset.path, media_type=asset.media_type, headers=headers)
+
+
+def _takes_gzip(request: Request) -> bool:
+    for coding in request.headers.get("accept-encoding", "").split(","):
+        name, _, params = coding.strip().partition(";")
+        if name.strip().lower() == "gzip":
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
