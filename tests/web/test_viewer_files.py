@@ -169,9 +169,7 @@ def test_files_go_with_their_media_types_and_cache_headers(
     }
 
 
-def test_scripts_go_compressed_to_browsers_that_take_it(
-    client: TestClient, viewer: Path
-) -> None:
+def test_scripts_go_compressed_to_browsers_that_take_it(client: TestClient, viewer: Path) -> None:
     (viewer / BUNDLE).write_text('__webpack_require__.p = "/";\n' * 10_000)
     plain = client.get(f"/viewer/{BUNDLE}", headers={"accept-encoding": "identity"})
     assert plain.content == b'__webpack_require__.p = "/viewer/";\n' * 10_000
