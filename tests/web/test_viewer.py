@@ -82,9 +82,13 @@ def traffic(page: Any, live_server: Any) -> Iterator[Traffic]:
     yield seen
 
 
+LOADED = 60_000  # ms: OHIF's first start parses 17 MB of scripts, slow on a busy machine
+
+
 def dismiss_notices(page: Any) -> None:
     """OHIF's first-visit notices, answered as a first-time user would."""
-    page.get_by_role("button", name="Confirm and hide").click()  # investigational use
+    confirm = page.get_by_role("button", name="Confirm and hide")  # investigational use
+    confirm.click(timeout=LOADED)
     page.get_by_text("Skip all").click()  # the guided tour
 
 
@@ -146,7 +150,7 @@ def test_a_scan_view_opens_that_series(page: Any, brain: str) -> None:
     sign_in(page, "collaborator", start="/projects/Brain01/sessions/e1")
     page.get_by_role("link", name="View scan 1").click()
     page.wait_for_url(f"**/viewer?StudyInstanceUIDs={STUDY}&initialSeriesInstanceUID={SERIES}")
-    page.locator(VIEWPORT).first.wait_for()
+    page.locator(VIEWPORT).first.wait_for(timeout=LOADED)
 
 
 def test_an_outsider_gets_no_study(page: Any, brain: str, traffic: Traffic) -> None:
@@ -164,7 +168,8 @@ def test_an_outsider_gets_no_study(page: Any, brain: str, traffic: Traffic) -> N
     # The site-wide viewer is for everyone, and shows the outsider nothing of Brain01.
     traffic.answers.clear()
     page.goto(f"/viewer/viewer?StudyInstanceUIDs={STUDY}")
-    page.get_by_text("One or more of the requested studies are not available").wait_for()
+    gone = page.get_by_text("One or more of the requested studies are not available")
+    gone.wait_for(timeout=LOADED)
     screenshot(page, "viewer-outsider")
     assert traffic.answers, "OHIF asked nothing of the site-wide root"
     for asked, status in list(traffic.answers):  # (the fetches below add to it)
