@@ -272,8 +272,9 @@ for _path in (
     "/studies/{study}/instances",
     "/studies/{study}/series/{series}/instances",
 ):
-    ROUTES[("GET", DWP + _path)] = Row("read", 200)
-    ROUTES[("GET", DW + _path)] = Row("public", 200)
+    for _method in ("GET", "HEAD"):  # HEAD: the answer's headers alone
+        ROUTES[(_method, DWP + _path)] = Row("read", 200)
+        ROUTES[(_method, DW + _path)] = Row("public", 200)
 
 # WADO-RS and WADO-URI rows.
 _ST = "/studies/{study}"
@@ -317,6 +318,9 @@ def app_routes() -> set[tuple[str, str]]:
     for method, path in list(found):
         if method == "GET" and (path.endswith("/files/{path}") or path in ("/healthz", "/readyz")):
             found.add(("HEAD", path))
+    for route in iter_route_contexts(app.routes):  # DICOMweb's HEAD routes, left out of it
+        if route.path.startswith(DW) and "HEAD" in (getattr(route, "methods", None) or ()):
+            found.add(("HEAD", route.path))
     return found
 
 
@@ -718,7 +722,7 @@ def page_routes() -> set[tuple[str, str]]:
         for route in iter_route_contexts(app.routes)
         if isinstance(route.original_route, APIRoute)
         and not route.include_in_schema
-        and not route.path.startswith(("/api/", "/healthz", "/readyz"))
+        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW))
         for method in route.methods or ()
     }
 
