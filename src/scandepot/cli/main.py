@@ -25,7 +25,7 @@ from scandepot.errors import ScandepotError
 
 if TYPE_CHECKING:
     from scandepot.context import Context
-    from scandepot.ingest.dimse import Receiver
+    from scandepot.dimse import Receiver
     from scandepot.prearchive.worker import Builder
     from scandepot.settings import Settings
 
@@ -123,7 +123,7 @@ def _serve(ctx: Context) -> None:
 
 
 def _start_dicom(ctx: Context) -> tuple[Receiver, Builder]:
-    from scandepot.ingest.dimse import Receiver
+    from scandepot.dimse import Receiver
     from scandepot.prearchive.worker import Builder
 
     try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from scandepot.ingest.dimse import commands
-from scandepot.ingest.dimse.pdu import COMMAND, LAST, Abort, p_data_command, pdvs
+from scandepot.dimse import commands
+from scandepot.dimse.pdu import COMMAND, LAST, Abort, p_data_command, pdvs
 
 # DIMSE command fields, PS3.7 Table E.1-1
 C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001

@@ -19,9 +19,9 @@ from multiprocessing.process import BaseProcess
 from pynetdicom import __version__ as pynetdicom_version
 
 from scandepot.context import Context
-from scandepot.ingest.dimse.association import Association, Peer
-from scandepot.ingest.dimse.settings import DimseSettings
-from scandepot.ingest.dimse.store_handler import PrearchiveStore
+from scandepot.dimse.association import Association, Peer
+from scandepot.dimse.settings import DimseSettings
+from scandepot.dimse.store_handler import PrearchiveStore
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Source
 from scandepot.settings import Settings

@@ -13,8 +13,8 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scandepot.ingest.dimse import acse
-from scandepot.ingest.dimse.pdu import (
+from scandepot.dimse import acse
+from scandepot.dimse.pdu import (
     A_ABORT,
     A_ASSOCIATE_RQ,
     A_RELEASE_RP_PDU,
@@ -24,8 +24,8 @@ from scandepot.ingest.dimse.pdu import (
     PduReader,
     a_abort,
 )
-from scandepot.ingest.dimse.service import DimseService, StoreHandler
-from scandepot.ingest.dimse.settings import DimseSettings
+from scandepot.dimse.service import DimseService, StoreHandler
+from scandepot.dimse.settings import DimseSettings
 
 log = logging.getLogger("scandepot.dicom")
 

@@ -25,7 +25,7 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import PresentationContext
 
 from scandepot import __version__
-from scandepot.ingest.dimse.settings import DimseSettings
+from scandepot.dimse.settings import DimseSettings
 
 log = logging.getLogger("scandepot.dicom")
 
