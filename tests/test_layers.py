@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "retention",
                 "query",
                 "retrieve",
+                "dicomnodes",
             }
         ),
     ),
@@ -80,6 +81,7 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "pipelines": frozenset({"archive", "access"}),
     "query": frozenset({"archive", "access"}),
     "retrieve": frozenset({"query", "archive", "access"}),
+    "dicomnodes": frozenset({"query", "access"}),
     "access": frozenset(),
 }
 

@@ -19,6 +19,7 @@ class DimseSettings:
     timeout_s: float = 60.0
     processes: int = 1  # receiving processes on the port, this one included
     reuse_port: bool = False
+    unmapped_peers: str = "public"  # what an AE title that is no DICOM node's may query
 
     @classmethod
     def from_context(cls, ctx: Context) -> DimseSettings:
@@ -33,6 +34,7 @@ class DimseSettings:
             max_associations=s.dicom_max_associations,
             timeout_s=s.dicom_timeout_s,
             processes=s.dicom_processes,
+            unmapped_peers=s.dicom_unmapped_peers,
         )
 
     @property
