@@ -32,6 +32,13 @@ def test_add_list_remove(
     assert [n["ae_title"] for n in client.get(NODES, auth=ADMIN).json()] == ["CONSOLE", "HOROS1"]
     assert client.delete(f"{NODES}/HOROS1", auth=ADMIN).status_code == 204
     assert [n["ae_title"] for n in client.get(NODES, auth=ADMIN).json()] == ["CONSOLE"]
+    events = client.get(f"{API}/audit", params={"action": "dicom_node.*"}, auth=ADMIN).json()
+    seen = sorted((e["action"], e["target"], e["project"]) for e in events["items"])
+    assert seen == [
+        ("dicom_node.added", "CONSOLE", "PRIV"),
+        ("dicom_node.added", "HOROS1", None),
+        ("dicom_node.removed", "HOROS1", None),
+    ]
 
 
 def test_bad_input(client: TestClient, users: dict[str, User]) -> None:

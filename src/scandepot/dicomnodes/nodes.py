@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access import audit
 from scandepot.access.actors import ANONYMOUS, Actor
+from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, require_site_admin
 from scandepot.access.users import actor_for
 from scandepot.catalog.access import User
@@ -88,7 +90,18 @@ def add(ctx: Context, actor: Actor, data: NodeCreate) -> NodeView:
         )
         db.add(node)
         db.flush()
-        return _view(db, node)
+        view = _view(db, node)
+        audit.record(
+            db,
+            actor,
+            AuditAction.DICOM_NODE_ADDED,
+            project=view.project,
+            target=title,
+            host=view.host,
+            port=view.port,
+            account=view.login,
+        )
+        return view
 
 
 def list_nodes(ctx: Context, actor: Actor) -> list[NodeView]:
@@ -106,6 +119,7 @@ def remove(ctx: Context, actor: Actor, ae_title: str) -> None:
         if node is None:
             raise NotFound(f"DICOM node '{title}' not found.", field="ae_title")
         db.delete(node)
+        audit.record(db, actor, AuditAction.DICOM_NODE_REMOVED, target=title)
 
 
 def destination(ctx: Context, ae_title: str) -> Destination | None:
