@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
+from io import BytesIO
 
 import pytest
-from pydicom import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom import Dataset, dcmread
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
@@ -110,6 +112,75 @@ def test_c_get_with_pynetdicom(world: World, receiver: Receiver) -> None:
     assert {str(ds.SOPInstanceUID) for ds in got} == set(world.private.files)
     pending = [int(s.NumberOfRemainingSuboperations) for s, _ in answers[:-1]]
     assert pending == [3, 2, 1]
+
+
+def get_private(
+    world: World, receiver: Receiver, store: Callable[[Event], int], syntax: str
+) -> list[tuple[Dataset, Dataset | None]]:
+    """C-GET of the private study by WS_PRIV, MR storage in ``syntax`` only."""
+    ae = AE(ae_title="WS_PRIV")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(MRImageStorage, syntax)
+    assoc = ae.associate(
+        "127.0.0.1",
+        receiver.port,
+        ae_title="SCANDEPOT",
+        ext_neg=[build_role(MRImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, store)],
+    )
+    assert assoc.is_established
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = world.private.study.StudyInstanceUID
+    answers = list(assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet))
+    assoc.release()
+    return answers
+
+
+def test_c_get_converts_to_the_syntax_the_peer_takes(world: World, receiver: Receiver) -> None:
+    got: dict[str, Dataset] = {}
+
+    def store(event: Event) -> int:
+        assert event.context.transfer_syntax == ImplicitVRLittleEndian
+        got[str(event.dataset.SOPInstanceUID)] = event.dataset
+        return 0x0000
+
+    answers = get_private(world, receiver, store, ImplicitVRLittleEndian)
+    assert int(answers[-1][0].Status) == 0x0000
+    assert got.keys() == world.private.files.keys()
+    for uid, data in world.private.files.items():
+        original = dcmread(BytesIO(data))
+        assert got[uid].PixelData == original.PixelData
+        assert got[uid].PatientName == original.PatientName
+
+
+def test_c_get_names_the_instances_the_peer_failed_to_store(
+    world: World, receiver: Receiver
+) -> None:
+    refused = sorted(world.private.files)[0]
+
+    def store(event: Event) -> int:
+        return 0xA700 if event.request.AffectedSOPInstanceUID == refused else 0x0000
+
+    final, identifier = get_private(world, receiver, store, ExplicitVRLittleEndian)[-1]
+    assert int(final.Status) == 0xB000
+    assert (final.NumberOfCompletedSuboperations, final.NumberOfFailedSuboperations) == (3, 1)
+    assert identifier is not None and identifier.FailedSOPInstanceUIDList == refused
+
+
+def test_c_cancel_stops_a_c_get(world: World, receiver: Receiver) -> None:
+    stored: list[str] = []
+
+    def store(event: Event) -> int:
+        stored.append(str(event.dataset.SOPInstanceUID))
+        if len(stored) == 1:
+            event.assoc.send_c_cancel(1, query_model=StudyRootQueryRetrieveInformationModelGet)
+        return 0x0000
+
+    final, _ = get_private(world, receiver, store, ExplicitVRLittleEndian)[-1]
+    assert int(final.Status) == 0xFE00
+    assert final.NumberOfCompletedSuboperations == 1 == len(stored)
+    assert final.NumberOfRemainingSuboperations == 3
 
 
 def test_c_get_without_the_scp_role_fails_each_sub_operation(
