@@ -16,7 +16,6 @@ from pydicom.dataelem import DataElement
 
 from scandepot.dimse.qr import (
     CANCELLED,
-    IDENTIFIER_MISMATCH,
     PENDING,
     SUCCESS,
     UNABLE_TO_PROCESS,
@@ -24,8 +23,9 @@ from scandepot.dimse.qr import (
     Request,
     Steps,
     Wait,
+    failure_status,
 )
-from scandepot.errors import Invalid, ScandepotError
+from scandepot.errors import ScandepotError
 from scandepot.query.search import from_identifier, search
 
 log = logging.getLogger("scandepot.dicom")
@@ -39,11 +39,8 @@ def run(qr: QueryRetrieve, request: Request) -> Steps:
     try:
         query = from_identifier(request.identifier, request.level)
         matches = search(qr.ctx, qr.scope, query)
-    except Invalid as exc:
-        qr.respond(request, IDENTIFIER_MISMATCH, comment=exc.message)
-        return
     except ScandepotError as exc:
-        qr.respond(request, UNABLE_TO_PROCESS, comment=exc.message)
+        qr.respond(request, failure_status(exc), comment=exc.message)
         return
     except Exception:
         log.exception("C-FIND from %s failed", qr.calling_ae)

@@ -17,7 +17,6 @@ from scandepot.dimse import messages, resolve
 from scandepot.dimse.messages import Counts
 from scandepot.dimse.qr import (
     CANCELLED,
-    IDENTIFIER_MISMATCH,
     PENDING,
     SUB_OPERATIONS_FAILED,
     SUCCESS,
@@ -27,9 +26,10 @@ from scandepot.dimse.qr import (
     Request,
     Steps,
     Wait,
+    failure_status,
 )
 from scandepot.dimse.sending import choose, open_data_set
-from scandepot.errors import Invalid, ScandepotError
+from scandepot.errors import ScandepotError
 from scandepot.retrieve.instances import Located
 
 log = logging.getLogger("scandepot.dicom")
@@ -83,10 +83,8 @@ def matched(qr: QueryRetrieve, request: Request) -> list[Located] | None:
     """The instances to send; None when the request was answered with a failure."""
     try:
         return resolve.instances(qr.ctx, qr.scope, request.identifier, request.level)
-    except Invalid as exc:
-        qr.respond(request, IDENTIFIER_MISMATCH, comment=exc.message)
     except ScandepotError as exc:
-        qr.respond(request, UNABLE_TO_PROCESS, comment=exc.message)
+        qr.respond(request, failure_status(exc), comment=exc.message)
     except Exception:
         log.exception("%s from %s failed", request.model.operation, qr.calling_ae)
         qr.respond(request, UNABLE_TO_PROCESS, comment="the retrieval failed")

@@ -22,6 +22,7 @@ from scandepot.context import Context
 from scandepot.dimse import commands, messages
 from scandepot.dimse.messages import Counts
 from scandepot.dimse.models import QUERY_RETRIEVE, Model, Operation
+from scandepot.errors import ScandepotError
 from scandepot.query.attributes import Level
 from scandepot.query.scope import Scope
 
@@ -38,6 +39,13 @@ IDENTIFIER_MISMATCH = 0xA900  # error: identifier does not match SOP class
 UNABLE_TO_PROCESS = 0xC000  # failed: unable to process
 
 MAX_IDENTIFIER = 1 << 20  # an identifier is small; a larger one is a sender's error
+
+
+def failure_status(exc: ScandepotError) -> int:
+    """The status of a request the services refused: a key they cannot read (a bad
+    value, a key not matched on, a unique key missing: HTTP's 400 and 422) is the
+    identifier's fault; anything else, theirs."""
+    return IDENTIFIER_MISMATCH if exc.status in (400, 422) else UNABLE_TO_PROCESS
 
 
 class Wait(enum.Enum):
