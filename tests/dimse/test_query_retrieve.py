@@ -142,6 +142,14 @@ def test_a_peer_sees_what_its_title_may_read(
     assert sorted(a["PatientID"] for a in answers) == seen
 
 
+def test_find_answers_at_most_the_limit(world: World, receiver: Receiver, tmp_path: Path) -> None:
+    receiver.settings.find_limit = 3
+    answers = find(receiver, tmp_path, "QueryRetrieveLevel=IMAGE", "SOPInstanceUID")
+    assert len(answers) == 3  # of 6, then success (findscu exits 0)
+    every = set(world.private.files) | set(world.public.files)
+    assert {a["SOPInstanceUID"] for a in answers} < every
+
+
 def test_unmapped_peers_refused_when_the_site_says_so(
     world: World, receiver: Receiver, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ when asked. A C-CANCEL between two matches ends the search with status Cancel.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from pydicom import Dataset
 from pydicom.dataelem import DataElement
@@ -38,6 +39,8 @@ _SPECIFIC_CHARACTER_SET = 0x00080005
 def run(qr: QueryRetrieve, request: Request) -> Steps:
     try:
         query = from_identifier(request.identifier, request.level)
+        if qr.find_limit:
+            query = replace(query, limit=qr.find_limit + 1)  # one more: to know of more
         matches = search(qr.ctx, qr.scope, query)
     except ScandepotError as exc:
         qr.respond(request, failure_status(exc), comment=exc.message)
@@ -46,6 +49,13 @@ def run(qr: QueryRetrieve, request: Request) -> Steps:
         log.exception("C-FIND from %s failed", qr.calling_ae)
         qr.respond(request, UNABLE_TO_PROCESS, comment="the query failed")
         return
+    if qr.find_limit and len(matches) > qr.find_limit:
+        log.warning(
+            "C-FIND from %s: answered the first %d matches, left out the rest",
+            qr.calling_ae,
+            qr.find_limit,
+        )
+        matches = matches[: qr.find_limit]
     for match in matches:
         if qr.cancelled:
             qr.respond(request, CANCELLED)

@@ -91,6 +91,7 @@ class QueryRetrieve:
     scp_roles: frozenset[str]  # storage classes the peer takes C-STOREs of
     peer_max_pdu: int
     send: Callable[[bytes], None]
+    find_limit: int = 0  # most matches a C-FIND answers; 0: no limit
     cancelled: bool = False
     reply: int | None = None  # the status of the C-STORE-RSP awaited, once it came
     _message_id: int = 0

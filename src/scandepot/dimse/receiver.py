@@ -86,6 +86,7 @@ class Receiver:
             negotiation.scp_roles,
             negotiation.peer_max_pdu,
             send,
+            self.settings.find_limit,
         )
 
     def _serve_one(self, sock: socket.socket, address: str) -> None:
