@@ -39,18 +39,21 @@ def archive(ctx: Context, project: str, study: Study, series: list[Series]) -> A
     for one in series:
         for number in (1, 2):
             ds = mr_instance(study, one, number, rows=16, columns=16)
-            data = to_bytes(ds)
-            with ctx.store.stage() as staged:
-                staged.write(data)
-                receive(ctx, staged, Source("upload", project=project))
-            done.files[str(ds.SOPInstanceUID)] = data
+            done.files[str(ds.SOPInstanceUID)] = to_bytes(ds)
+    archive_files(ctx, project, study.StudyInstanceUID, list(done.files.values()))
+    return done
+
+
+def archive_files(ctx: Context, project: str, study: str, files: list[bytes]) -> None:
+    """DICOM files of one study, received and archived into ``project``."""
+    for data in files:
+        with ctx.store.stage() as staged:
+            staged.write(data)
+            receive(ctx, staged, Source("upload", project=project))
     with ctx.db.read() as db:
-        held = db.scalar(
-            select(StagedSession.id).where(StagedSession.StudyInstanceUID == study.StudyInstanceUID)
-        )
+        held = db.scalar(select(StagedSession.id).where(StagedSession.StudyInstanceUID == study))
     assert held is not None
     operations.archive(ctx, SYSTEM, held)
-    return done
 
 
 @pytest.fixture

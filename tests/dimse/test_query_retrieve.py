@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
+import heudiconv
 import pytest
 from pydicom import dcmread
 from pynetdicom.dsutils import split_dataset
@@ -24,7 +25,7 @@ from scandepot.context import Context
 from scandepot.dicomnodes import nodes
 from scandepot.dicomnodes.nodes import NodeCreate
 from scandepot.dimse import Receiver
-from tests.dimse.conftest import World
+from tests.dimse.conftest import World, archive_files
 
 pytestmark = pytest.mark.interop
 
@@ -285,6 +286,48 @@ def test_movescu_sends_a_study_to_a_registered_destination(
     assert "Received Final Move Response (Success)" in done.stderr
     received = {str(dcmread(p).SOPInstanceUID): p for p in folder.iterdir()}
     assert received.keys() == world.private.files.keys()
+    for uid, data in world.private.files.items():
+        assert data_set(received[uid]) == data_set(data)  # the data set as stored
+
+
+SIEMENS = Path(heudiconv.__file__).parent / "tests" / "data" / "01-anat-scout" / "0001.dcm"
+
+
+def test_real_siemens_data_found_got_and_moved(
+    ctx: Context, world: World, receiver: Receiver, storescp: tuple[int, Path], tmp_path: Path
+) -> None:
+    original = SIEMENS.read_bytes()
+    study = str(dcmread(SIEMENS).StudyInstanceUID)
+    archive_files(ctx, "PUB", study, [original])
+    [answer] = find(
+        receiver,
+        tmp_path / "find",
+        "QueryRetrieveLevel=STUDY",
+        f"StudyInstanceUID={study}",
+        "PatientName",
+        "StudyDescription",
+        "ModalitiesInStudy",
+        calling="STRANGER",
+    )
+    assert answer["ModalitiesInStudy"] == "MR"
+    got = tmp_path / "got"
+    got.mkdir()
+    key = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}"]
+    peer = ["127.0.0.1", str(receiver.port)]
+    done = dcmtk(
+        "getscu", "-S", "-aet", "STRANGER", "-aec", "SCANDEPOT", *key, "-od", str(got), *peer
+    )
+    assert done.returncode == 0, done.stderr
+    [received] = got.iterdir()
+    assert data_set(received) == data_set(original)
+    port, folder = storescp
+    nodes.add(ctx, SYSTEM, NodeCreate(ae_title="DEST", host="127.0.0.1", port=port))
+    done = dcmtk(
+        "movescu", "-S", "-aet", "STRANGER", "-aec", "SCANDEPOT", "-aem", "DEST", *key, *peer
+    )
+    assert "Received Final Move Response (Success)" in done.stderr, done.stderr
+    [moved] = folder.iterdir()
+    assert data_set(moved) == data_set(original)
 
 
 def test_movescu_to_an_unknown_destination_is_refused(world: World, receiver: Receiver) -> None:
