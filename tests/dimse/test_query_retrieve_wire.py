@@ -24,6 +24,10 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelGet,
 )
 
+from scandepot.access import users
+from scandepot.access.actors import SYSTEM
+from scandepot.access.users import UserUpdate
+from scandepot.context import Context
 from scandepot.dimse import Receiver
 from scandepot.dimse.messages import command_set, encode_data_set
 from tests.dimse.conftest import World
@@ -44,6 +48,21 @@ def statuses(assoc: Association, identifier: Dataset, model: str) -> list[int]:
     found = [int(status.Status) for status, _ in assoc.send_c_find(identifier, model)]
     assoc.release()
     return found
+
+
+def test_a_disabled_account_s_title_may_not_query(
+    ctx: Context, world: World, receiver: Receiver
+) -> None:
+    users.update(ctx, SYSTEM, "outsider", UserUpdate(enabled=False))
+    ae = AE(ae_title="WS_OUTSIDER")
+    ae.add_requested_context(STUDY_FIND)
+    ae.add_requested_context(MRImageStorage)
+    assoc = ae.associate("127.0.0.1", receiver.port, ae_title="SCANDEPOT")
+    assert assoc.is_established  # it may still send (C-STORE)
+    assert [c.abstract_syntax for c in assoc.accepted_contexts] == [MRImageStorage]
+    [rejected] = assoc.rejected_contexts
+    assert (rejected.abstract_syntax, rejected.result) == (STUDY_FIND, 0x01)  # user rejection
+    assoc.release()
 
 
 def test_find_without_a_level_fails(world: World, receiver: Receiver) -> None:
