@@ -16,7 +16,6 @@ and the receiver's resident memory while it takes in --memory-instances small in
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ from contextlib import closing
 from pathlib import Path
 from statistics import median
 
+from orthanc import ORTHANC_PORT, Namespace, start_orthanc, wait_echo
+
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import projects
 from scandepot.archive.projects import ProjectCreate
@@ -35,7 +36,7 @@ from scandepot.db.migrate import upgrade
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.settings import Settings
 
-ORTHANC_PORT, SCANDEPOT_PORT = 4242, 11112
+SCANDEPOT_PORT = 11112
 
 
 def make_instances(folder: Path, count: int, size: int, study: Study) -> list[Path]:
@@ -56,36 +57,6 @@ def make_instances(folder: Path, count: int, size: int, study: Study) -> list[Pa
         paths.append(path)
     folder.with_name(f"{folder.name}.complete").touch()
     return paths
-
-
-class Namespace:
-    def __init__(self) -> None:
-        self.name = f"sdbench{os.getpid()}"
-
-    def __enter__(self) -> Namespace:
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        self.run(["ip", "link", "set", "lo", "up"], check=True)
-        return self
-
-    def cmd(self, argv: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.name, *argv]
-
-    def run(self, argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(self.cmd(argv), **kwargs)  # type: ignore[call-overload,no-any-return]
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run(["ip", "netns", "delete", self.name], check=False)
-
-
-def wait_echo(ns: Namespace, port: int, aet: str) -> None:
-    for _ in range(300):
-        if (
-            ns.run(["echoscu", "-aec", aet, "127.0.0.1", str(port)], capture_output=True).returncode
-            == 0
-        ):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"no echo from {aet} on {port}")
 
 
 def send(ns: Namespace, port: int, aet: str, files: list[Path], associations: int = 1) -> float:
@@ -144,35 +115,6 @@ class Scratch:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def start_orthanc(ns: Namespace, run: Path) -> subprocess.Popen[bytes]:
-    storage = run / "orthanc"
-    config = run / "orthanc.json"
-    config.write_text(
-        json.dumps(
-            {
-                "Name": "bench",
-                "StorageDirectory": str(storage),
-                "IndexDirectory": str(storage),
-                "DicomAet": "ORTHANC",
-                "DicomPort": ORTHANC_PORT,
-                "HttpPort": 8042,
-                "RemoteAccessAllowed": False,
-                "AuthenticationEnabled": False,
-                "TcpNoDelay": True,
-                "DicomCheckCalledAet": False,
-                "Plugins": [],
-            }
-        )
-    )
-    proc = subprocess.Popen(
-        ns.cmd(["env", "TCP_NODELAY=1", "Orthanc", str(config)]),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_echo(ns, ORTHANC_PORT, "ORTHANC")
-    return proc
 
 
 def start_scandepot(ns: Namespace, data: Path, processes: int = 1) -> subprocess.Popen[bytes]:
@@ -273,7 +215,7 @@ def main() -> None:
                         continue
                     run = scratch.run()
                     if peer == "orthanc":
-                        proc = start_orthanc(ns, run)
+                        proc = start_orthanc(run, ns)
                         port, aet = ORTHANC_PORT, "ORTHANC"
                     else:
                         prepare_catalog(run / "data").close()

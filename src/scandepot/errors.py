@@ -57,6 +57,21 @@ class Invalid(ScandepotError):
     status = 422
 
 
+class BadRequest(Invalid):
+    """A request the service cannot read at all (a query parameter of the wrong syntax,
+    an unknown query key): HTTP 400 rather than 422, as PS3.18 asks of searches."""
+
+    code = "bad_request"
+    status = 400
+
+
+class NotAcceptable(ScandepotError):
+    """No media type the service can answer in is acceptable to the client (Accept)."""
+
+    code = "not_acceptable"
+    status = 406
+
+
 class Conflict(ScandepotError):
     """The request is well formed but clashes with what is stored (duplicates, non-empty)."""
 

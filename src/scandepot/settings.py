@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     import_max_members: int = Field(
         default=200_000, gt=0, description="Most entries one uploaded archive may hold."
     )
+    stow_max_instance_bytes: int = Field(
+        default=4 * GiB,
+        gt=0,
+        description="Largest instance (one part) a STOW-RS request may carry; a larger "
+        "part fails alone.",
+    )
     download_files_ahead: int = Field(
         default=64,
         ge=1,

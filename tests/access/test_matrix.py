@@ -69,6 +69,12 @@ PROJECT = {
     ("private", "site_read"): (404, 404, OK, OK, OK, OK),
     ("protected", "site_read"): (404, 404, OK, OK, OK, OK),
     ("public", "site_read"): (OK, OK, OK, OK, OK, OK),
+    # STOW-RS at the site-wide root: each instance goes where it routes, if the caller may
+    # upload there; otherwise it fails alone (409 when none is stored), in the same words
+    # whether the project exists or not. Anonymous callers store nothing anywhere: 401.
+    ("private", "site_write"): (401, 409, 409, OK, OK, OK),
+    ("protected", "site_write"): (401, 409, 409, OK, OK, OK),
+    ("public", "site_write"): (401, 409, 409, OK, OK, OK),
 }
 
 P = "/api/v1/projects/{project}"
@@ -88,6 +94,7 @@ class Row:
     content: bytes | None = None  # raw body
     query: str = ""
     params: dict[str, Any] = field(default_factory=dict)  # path values beyond the defaults
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _one_instance_zip() -> bytes:
@@ -227,8 +234,49 @@ DW = "/dicomweb"
 DWP = "/dicomweb/projects/{project}"
 
 # STOW-RS rows.
+STOW = {"content-type": 'multipart/related; type="application/dicom"; boundary=matrix'}
 
-# QIDO-RS rows.
+
+def _stow_body(study: str | None = None, routed_to: str | None = None) -> bytes:
+    """One instance in a STOW-RS body: of the world's study when ``study`` is given, routed
+    to a project by its Study Description when ``routed_to`` is."""
+    from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
+
+    about = Study(StudyDescription=f"xnat://{routed_to}" if routed_to else "Research^Brain")
+    if study is not None:
+        about.StudyInstanceUID = study
+    part = to_bytes(mr_instance(about, Series(), 1, rows=8, columns=8))
+    return b"--matrix\r\nContent-Type: application/dicom\r\n\r\n" + part + b"\r\n--matrix--\r\n"
+
+
+_STUDY = "1.2.826.0.1.3680043.8.498.77001"  # WORLD_STUDY (below), which {study} names
+ROUTES[("POST", DWP + "/studies")] = Row("write", 200, content=_stow_body(), headers=STOW)
+ROUTES[("POST", DWP + "/studies/{study}")] = Row(
+    "write", 200, content=_stow_body(_STUDY), headers=STOW
+)
+ROUTES[("POST", DW + "/studies")] = Row(
+    "site_write", 200, content=_stow_body(routed_to="P"), headers=STOW
+)
+ROUTES[("POST", DW + "/studies/{study}")] = Row(
+    "site_write",
+    200,
+    content=_stow_body(_STUDY, routed_to="P"),
+    headers=STOW,
+)
+
+# QIDO-RS rows. Under the project's root a reader finds the world's study; the site-wide
+# root answers everyone with what they may read (tests/api/dicomweb/test_qido.py checks
+# what each finds there).
+for _path in (
+    "/studies",
+    "/series",
+    "/instances",
+    "/studies/{study}/series",
+    "/studies/{study}/instances",
+    "/studies/{study}/series/{series}/instances",
+):
+    ROUTES[("GET", DWP + _path)] = Row("read", 200)
+    ROUTES[("GET", DW + _path)] = Row("public", 200)
 
 # WADO-RS and WADO-URI rows.
 
@@ -330,6 +378,7 @@ def stage_one_instance(ctx: Context) -> None:
 
 # The archived DICOM instance of the world, for the DICOMweb routes.
 WORLD_STUDY = "1.2.826.0.1.3680043.8.498.77001"
+assert WORLD_STUDY == _STUDY
 WORLD_SERIES = "1.2.826.0.1.3680043.8.498.77002"
 WORLD_INSTANCE = "1.2.826.0.1.3680043.8.498.77003"
 
@@ -470,11 +519,15 @@ def test_route(
                 auth=actors[name],
                 json=row.body(name) if row.body else None,
                 content=row.content,
+                headers=row.headers or None,
             )
             want = expected(row, accessibility, index)
             assert r.status_code == want, f"{method} {url} as {name}: {r.status_code} {r.text}"
             if r.status_code >= 400:
-                if method != "HEAD":
+                if r.headers.get("content-type") == "application/dicom+json":
+                    # A STOW-RS answer that stored nothing: every instance failed.
+                    assert "00081198" in r.json() and "00081199" not in r.json()
+                elif method != "HEAD":
                     assert set(r.json()) == {"error"}
                 if compared:
                     after = snapshot(ctx)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -148,7 +149,12 @@ class Session(Base):
     """An imaging session (XNAT: experiment); one DICOM study in the usual case."""
 
     __tablename__ = "session"
-    __table_args__ = (UniqueConstraint("project_id", "label"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "label"),
+        # DICOM queries: patients by ID (C-FIND's Patient Root), names by their start.
+        Index("ix_session_patient_id", "patient_id"),
+        Index("ix_session_patient_name", "patient_name"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The stable site-wide ID (SD_S00001, SD_E00001): labels change, this never does. Its
@@ -171,6 +177,8 @@ class Session(Base):
     )
     # (0008,0050) Accession Number
     AccessionNumber: Mapped[str | None] = mapped_column("accession_number", String(16))
+    # (0020,0010) Study ID
+    StudyID: Mapped[str | None] = mapped_column("study_id", String(16))
     # (0008,1030) Study Description
     StudyDescription: Mapped[str | None] = mapped_column("study_description", String(64))
     # (0010,0010) Patient's Name
@@ -231,6 +239,9 @@ class Scan(Base):
     Modality: Mapped[str | None] = mapped_column("modality", String(16))
     # (0018,0015) Body Part Examined
     BodyPartExamined: Mapped[str | None] = mapped_column("body_part_examined", String(16))
+    # (0008,0021) Series Date and (0008,0031) Series Time, local, as given
+    SeriesDate: Mapped[date | None] = mapped_column("series_date", Date)
+    SeriesTime: Mapped[time | None] = mapped_column("series_time", Time)
     frames: Mapped[int | None] = mapped_column(Integer)
     quality: Mapped[str] = mapped_column(
         String(16), nullable=False, default=ScanQuality.USABLE.value

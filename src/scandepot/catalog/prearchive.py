@@ -75,6 +75,7 @@ class StagedSession(Base):
     StudyTime: Mapped[time | None] = mapped_column("study_time", Time)
     StudyDescription: Mapped[str | None] = mapped_column("study_description", String(64))
     AccessionNumber: Mapped[str | None] = mapped_column("accession_number", String(16))
+    StudyID: Mapped[str | None] = mapped_column("study_id", String(16))
     ReferringPhysicianName: Mapped[str | None] = mapped_column(
         "referring_physician_name", String(324)
     )
@@ -148,6 +149,13 @@ class Instance(Base):
     InstanceNumber: Mapped[int | None] = mapped_column("instance_number", Integer)
     # (0028,0008) Number of Frames
     NumberOfFrames: Mapped[int | None] = mapped_column("number_of_frames", Integer)
+    # (0028,0010) Rows, (0028,0011) Columns, (0028,0100) Bits Allocated
+    Rows: Mapped[int | None] = mapped_column("rows", Integer)
+    Columns: Mapped[int | None] = mapped_column("columns", Integer)
+    BitsAllocated: Mapped[int | None] = mapped_column("bits_allocated", Integer)
+    # (0008,0021) Series Date, (0008,0031) Series Time: the scan takes its series' first
+    SeriesDate: Mapped[date | None] = mapped_column("series_date", Date)
+    SeriesTime: Mapped[time | None] = mapped_column("series_time", Time)
     spool_path: Mapped[str | None] = mapped_column(String(1024))  # while in the prearchive
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     # None until computed: the DICOM receiver leaves them to the build (see

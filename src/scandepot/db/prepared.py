@@ -32,7 +32,8 @@ class Prepared:
         self.processors: dict[str, Callable[[Any], Any]] = {}
         self.fixed: dict[str, Any] = {}  # values given in the statement (a LIMIT, a status)
         for name, bind in compiled.binds.items():
-            processor = bind.type.bind_processor(dialect)
+            # The dialect's own form of the type: SQLite's TIME converts, plain Time not.
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if not bind.required:
                 value = bind.effective_value
                 self.fixed[name] = processor(value) if processor is not None else value

@@ -51,6 +51,12 @@ KEYWORDS = (
     "ManufacturerModelName",
     "StationName",
     "MagneticFieldStrength",
+    "StudyID",
+    "SeriesDate",
+    "SeriesTime",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
 )
 _TAGS: list[Any] = [Tag(k) for k in KEYWORDS]
 _DEFLATED_OR_BIG = {DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian}
@@ -92,6 +98,12 @@ class Header:
     ManufacturerModelName: str | None
     StationName: str | None
     MagneticFieldStrength: float | None
+    StudyID: str | None = None
+    SeriesDate: dt.date | None = None
+    SeriesTime: dt.time | None = None
+    Rows: int | None = None
+    Columns: int | None = None
+    BitsAllocated: int | None = None
 
 
 def _text(ds: Any, keyword: str, limit: int) -> str | None:
@@ -318,6 +330,11 @@ def _scan(head: bytes, implicit: bool) -> _Values | None:
     values = _Values()
     for tag, value in raw.items():
         keyword, kind = _WANTED[tag]
+        if kind == "US":  # binary: one unsigned 16-bit value, little endian
+            if len(value) != 2:
+                raise _Unusual("US")
+            values[keyword] = int.from_bytes(value, "little")
+            continue
         try:
             text = value.decode("ascii" if kind == "UI" else encoding).rstrip(" \x00")
         except UnicodeDecodeError:
@@ -432,6 +449,12 @@ def _header(ds: Any, syntax: str, meta: Any = None) -> Header:
             ManufacturerModelName=_text(ds, "ManufacturerModelName", 64),
             StationName=_text(ds, "StationName", 16),
             MagneticFieldStrength=_float(ds, "MagneticFieldStrength"),
+            StudyID=_text(ds, "StudyID", 16),
+            SeriesDate=_date(ds.get("SeriesDate")),
+            SeriesTime=_time(ds.get("SeriesTime")),
+            Rows=_int(ds, "Rows"),
+            Columns=_int(ds, "Columns"),
+            BitsAllocated=_int(ds, "BitsAllocated"),
         )
     except NotDicom:
         raise

@@ -3,7 +3,8 @@
 A head larger than ``max_header_bytes`` is refused with 431 (the server's own parser
 limit guards against heads that never end; this one is exact whatever the parser).
 
-File uploads (PUT .../files/...) and archive imports (POST /api/v1/projects/P/import)
+File uploads (PUT .../files/...), archive imports (POST /api/v1/projects/P/import) and
+STOW-RS requests (POST /dicomweb[/projects/P]/studies[/S])
 stream to disk and enforce their own, larger limit; every other body is JSON or a form and
 may not exceed ``max_request_bytes``.
 """
@@ -19,7 +20,10 @@ from scandepot.http.errors import Problem, error_response
 
 STREAMED = {
     "PUT": re.compile(r"/resources/[^/]+/files/."),  # a file, into a resource
-    "POST": re.compile(r"^/api/v1/projects/[^/]+/import$"),  # an archive, to import
+    # an archive to import; DICOM instances to store (STOW-RS, under both roots)
+    "POST": re.compile(
+        r"^/api/v1/projects/[^/]+/import$|^/dicomweb(?:/projects/[^/]+)?/studies(?:/[^/]+)?$"
+    ),
 }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,7 @@ def _session(
         note="",
         StudyInstanceUID=staged.StudyInstanceUID,
         AccessionNumber=staged.AccessionNumber,
+        StudyID=staged.StudyID,
         StudyDescription=staged.StudyDescription,
         PatientName=staged.PatientName,
         PatientID=staged.PatientID,
@@ -210,12 +212,22 @@ def _scan(db: DBSession, session: Session, item: dict[str, Any]) -> Scan:
             SeriesDescription=item["SeriesDescription"],
             Modality=item["Modality"],
             BodyPartExamined=item["BodyPartExamined"],
+            SeriesDate=_plan_date(item.get("SeriesDate")),
+            SeriesTime=_plan_time(item.get("SeriesTime")),
             note="",
         )
         db.add(scan)
         db.flush()
     scan.session = session
     return scan
+
+
+def _plan_date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _plan_time(value: str | None) -> time | None:
+    return time.fromisoformat(value) if value else None
 
 
 def _file_scan(

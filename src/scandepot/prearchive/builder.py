@@ -7,10 +7,11 @@ A session is built once no instance has arrived for the quiet time
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.archive import Project, Scan, SeriesFilterMode, Session, Subject
@@ -82,15 +83,9 @@ def _resolve(db: DBSession, staged: StagedSession) -> Problem | None:
     return None
 
 
-def plan(db: DBSession, staged: StagedSession) -> Plan:
-    """Scans (one per series, ID = Series Number), what is left out, and the conflicts
-    archiving would meet."""
-    project = (
-        db.scalar(select(Project).where(Project.label == staged.project_key))
-        if staged.project_key != UNASSIGNED
-        else None
-    )
-    rows = db.execute(
+def _series_rows(db: DBSession, staged: StagedSession) -> Sequence[Row[*tuple[Any, ...]]]:
+    """Each series of a staged session, summed up from its instances, by Series Number."""
+    return db.execute(
         select(
             Instance.SeriesInstanceUID,
             func.min(Instance.SeriesNumber),
@@ -100,16 +95,29 @@ def plan(db: DBSession, staged: StagedSession) -> Plan:
             func.count(Instance.id),
             func.sum(Instance.size),
             func.sum(func.coalesce(Instance.NumberOfFrames, 1)),
+            func.min(Instance.SeriesDate),
+            func.min(Instance.SeriesTime),
         )
         .where(Instance.staged_id == staged.id, Instance.duplicate_of.is_(None))
         .group_by(Instance.SeriesInstanceUID)
         .order_by(func.min(Instance.SeriesNumber), Instance.SeriesInstanceUID)
     ).all()
+
+
+def plan(db: DBSession, staged: StagedSession) -> Plan:
+    """Scans (one per series, ID = Series Number), what is left out, and the conflicts
+    archiving would meet."""
+    project = (
+        db.scalar(select(Project).where(Project.label == staged.project_key))
+        if staged.project_key != UNASSIGNED
+        else None
+    )
+    rows = _series_rows(db, staged)
     mode, patterns = series_filter(project)
     scans: list[dict[str, Any]] = []
     problems: list[Problem] = []
     taken: set[str] = set()
-    for uid, number, description, modality, body_part, count, size, frames in rows:
+    for uid, number, description, modality, body_part, count, size, frames, day, at in rows:
         base = str(number) if number is not None else "0"
         scan_id, k = base, 1
         while scan_id in taken:  # two series with one number: 5, 5-2, 5-3 ...
@@ -133,6 +141,8 @@ def plan(db: DBSession, staged: StagedSession) -> Plan:
                 "files": int(count),
                 "size": int(size or 0),
                 "frames": int(frames or 0),
+                "SeriesDate": day.isoformat() if day is not None else None,
+                "SeriesTime": at.isoformat() if at is not None else None,
                 "excluded": left_out,
             }
         )

@@ -50,6 +50,7 @@ def open_for_study(
                 StudyTime=header.StudyTime,
                 StudyDescription=header.StudyDescription,
                 AccessionNumber=header.AccessionNumber,
+                StudyID=header.StudyID,
                 ReferringPhysicianName=header.ReferringPhysicianName,
                 InstitutionName=header.InstitutionName,
                 Manufacturer=header.Manufacturer,

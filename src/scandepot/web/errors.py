@@ -1,7 +1,7 @@
 """Errors on pages are shown in words, on a page; other requests keep the API's JSON.
 
 :mod:`scandepot.http.errors` maps every error once; :func:`render` words the result for
-a request that asked for a page (not ``/api/``, the health probes, static files). An
+a request that asked for a page (not ``/api/``, DICOMweb, the health probes, static files). An
 anonymous visitor refused a page is sent to the sign-in page, and comes back after
 signing in.
 """
@@ -22,7 +22,7 @@ from scandepot.http.errors import Problem
 from scandepot.web.deps import Visitor, get_visitor
 from scandepot.web.render import page, redirect
 
-NOT_PAGES = ("/api/", "/healthz", "/readyz", "/static/", "/docs")
+NOT_PAGES = ("/api/", "/dicomweb", "/wado", "/healthz", "/readyz", "/static/", "/docs")
 
 TITLES = {
     400: "Bad request",

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from scandepot.api.dicomweb import qido, stow
+
 ROOTS = ("/dicomweb", "/dicomweb/projects/{project}")
 
 # Each module's routes, mounted under both roots; WADO-URI has one address of its own.
-_UNDER_ROOTS: list[APIRouter] = []
+_UNDER_ROOTS: list[APIRouter] = [stow.router, qido.router]
 _OWN: list[APIRouter] = []
 
 router = APIRouter()
