@@ -1,7 +1,7 @@
 """DICOM nodes: C-MOVE destinations and the rights of calling AE titles
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import scandepot.db.base
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
