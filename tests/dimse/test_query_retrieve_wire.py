@@ -9,7 +9,9 @@ from collections.abc import Callable
 from io import BytesIO
 
 import pytest
-from pydicom import Dataset, dcmread
+from pydicom import Dataset, config, dcmread
+from pydicom.datadict import dictionary_VR, keyword_dict
+from pydicom.dataelem import DataElement
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
 from pynetdicom.association import Association
@@ -289,3 +291,15 @@ def test_c_cancel_ends_a_c_find(world: World, receiver: Receiver) -> None:
         assert _status(_read_pdu(sock)) == 0xFE00  # cancelled before the first match
         sock.sendall(b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00")
         assert _read_pdu(sock)[0] == 0x06
+
+
+@pytest.mark.parametrize(("keyword", "value"), [("StudyDate", "2024-01-01"), ("StudyTime", "25")])
+def test_find_with_a_malformed_key_fails(
+    world: World, receiver: Receiver, keyword: str, value: str
+) -> None:
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    tag = keyword_dict[keyword]
+    identifier[tag] = DataElement(tag, dictionary_VR(tag), value, validation_mode=config.IGNORE)
+    assoc = associate(receiver, STUDY_FIND)
+    assert statuses(assoc, identifier, STUDY_FIND) == [0xA900]
