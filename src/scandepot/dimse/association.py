@@ -124,6 +124,7 @@ class Association:
                 if service.runnable and not self._readable():
                     service.step()
                     continue
+                self.reader.quick_ack = service.waiting
                 pdu_type, body = self.reader.read()
                 if pdu_type == P_DATA_TF:
                     service.receive(body)

@@ -82,6 +82,11 @@ class DimseService:
         """An operation is in progress and can take its next step."""
         return self._operation is not None and not self._waiting
 
+    @property
+    def waiting(self) -> bool:
+        """The operation waits for the peer's C-STORE-RSP."""
+        return self._operation is not None and self._waiting
+
     def step(self) -> None:
         """The operation's next step: a response sent, or a sub-operation."""
         assert self._operation is not None
