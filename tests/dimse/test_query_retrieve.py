@@ -330,6 +330,31 @@ def test_real_siemens_data_found_got_and_moved(
     assert data_set(moved) == data_set(original)
 
 
+def test_movescu_to_a_destination_that_does_not_answer(
+    ctx: Context, world: World, receiver: Receiver
+) -> None:
+    nodes.add(ctx, SYSTEM, NodeCreate(ae_title="GONE", host="127.0.0.1", port=free_port()))
+    done = dcmtk(
+        "movescu",
+        "-S",
+        "-aet",
+        "WS_OWNER",
+        "-aec",
+        "SCANDEPOT",
+        "-aem",
+        "GONE",
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        f"StudyInstanceUID={world.public.study.StudyInstanceUID}",
+        "127.0.0.1",
+        str(receiver.port),
+    )
+    assert "Received Final Move Response (Refused: OutOfResourcesSubOperations)" in done.stderr, (
+        done.stderr
+    )
+
+
 def test_movescu_to_an_unknown_destination_is_refused(world: World, receiver: Receiver) -> None:
     done = dcmtk(
         "movescu",

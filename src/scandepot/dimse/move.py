@@ -1,9 +1,9 @@
 """C-MOVE SCP (PS3.4 C.4.2): each instance the identifier names sent by a C-STORE
 sub-operation over an association of our own with the move destination, a DICOM node a
 site administrator set up (its AE title, host and port); an unknown destination is
-refused with 0xA801. pynetdicom is the storage SCU towards it; each instance is proposed
-in its stored transfer syntax and the uncompressed ones, and sent as stored where the
-destination takes that. Counts and final status as for C-GET (get.py).
+refused with 0xA801. Each SOP class and stored transfer syntax is proposed with the
+uncompressed syntaxes after it; an instance goes as stored where the destination takes
+its syntax, otherwise converted (sending.py). Counts and final status as for C-GET.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pydicom import Dataset, dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE
-from pynetdicom.association import Association
 
 from scandepot.dicomnodes import nodes
 from scandepot.dimse.get import Tally, matched
@@ -27,11 +24,12 @@ from scandepot.dimse.qr import (
     Steps,
     Wait,
 )
+from scandepot.dimse.scu import Refused, StoreAssociation
 from scandepot.retrieve.instances import Located
 
 log = logging.getLogger("scandepot.dicom")
 
-MAX_CONTEXTS = 128  # presentation contexts in one association, PS3.8 §9.3.2.2
+MAX_PDU = 262_144  # the largest PDU we take from the destination (its responses are small)
 
 
 def run(qr: QueryRetrieve, request: Request) -> Steps:
@@ -45,11 +43,14 @@ def run(qr: QueryRetrieve, request: Request) -> Steps:
         return
     tally = Tally(len(items))
     if items:
-        with _association(qr.ae_title, destination, items) as assoc:
-            for item in items:
+        with _association(qr, destination, items) as assoc:
+            for number, item in enumerate(items):
                 if qr.cancelled:
                     break
-                status = _store(assoc, item, (qr.calling_ae, request.message_id))
+                status = None
+                if assoc is not None:
+                    originator = (qr.calling_ae, request.message_id)
+                    status = assoc.store(item, number % 0xFFFF + 1, originator)
                 tally.add(item.sop_instance, status)
                 if tally.remaining:
                     qr.respond(request, PENDING, counts=tally.counts())
@@ -57,56 +58,37 @@ def run(qr: QueryRetrieve, request: Request) -> Steps:
     tally.final(request, qr, qr.cancelled and tally.remaining > 0)
 
 
+def proposals(items: list[Located]) -> list[tuple[str, list[str]]]:
+    """A context for each SOP class and stored transfer syntax, the uncompressed
+    syntaxes after the stored one."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for item in items:
+        key = (item.sop_class, item.transfer_syntax)
+        if key not in found:
+            fallbacks = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+            found[key] = [item.transfer_syntax, *(s for s in fallbacks if s != key[1])]
+    return [(sop_class, syntaxes) for (sop_class, _), syntaxes in found.items()]
+
+
 @contextmanager
 def _association(
-    ae_title: str, destination: nodes.Destination, items: list[Located]
-) -> Iterator[Association | None]:
-    """An association with the destination proposing what ``items`` need; None when it
-    cannot be had (every sub-operation then fails)."""
-    ae = AE(ae_title=ae_title)
-    syntaxes: dict[str, list[str]] = {}
-    for item in items:
-        offered = syntaxes.setdefault(item.sop_class, [])
-        if item.transfer_syntax not in offered:
-            offered.append(item.transfer_syntax)
-    for sop_class, offered in list(syntaxes.items())[:MAX_CONTEXTS]:
-        for fallback in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
-            if fallback not in offered:
-                offered.append(fallback)
-        ae.add_requested_context(sop_class, offered)
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
-    if not assoc.is_established:
-        log.warning("cannot associate with move destination %s", destination.ae_title)
-        ae.shutdown()
+    qr: QueryRetrieve, destination: nodes.Destination, items: list[Located]
+) -> Iterator[StoreAssociation | None]:
+    """The association with the destination; None when it cannot be had (every
+    sub-operation then fails)."""
+    address = (destination.host, destination.port)
+    try:
+        assoc = StoreAssociation.open(
+            qr.ae_title, destination.ae_title, address, proposals(items), MAX_PDU, qr.timeout_s
+        )
+    except Refused as exc:
+        log.warning("C-MOVE from %s: %s", qr.calling_ae, exc)
         yield None
         return
     try:
         yield assoc
-    finally:
-        if assoc.is_established:
-            assoc.release()
-        ae.shutdown()
-
-
-def _store(assoc: Association | None, item: Located, originator: tuple[str, int]) -> int | None:
-    """One sub-operation: the destination's C-STORE status; None when it was not sent."""
-    if assoc is None or not assoc.is_established:
-        return None
-    try:
-        ds = dcmread(item.path)
-        if not _accepted(assoc, item) and ds.file_meta.TransferSyntaxUID.is_compressed:
-            ds.decompress()
-        answer: Dataset = assoc.send_c_store(
-            ds, originator_aet=originator[0], originator_id=originator[1]
-        )
-    except Exception as exc:  # unreadable, no codec, no context: a failed sub-operation
-        log.warning("C-MOVE of %s failed: %s", item.sop_instance, exc)
-        return None
-    return int(answer.Status) if "Status" in answer else None
-
-
-def _accepted(assoc: Association, item: Located) -> bool:
-    return any(
-        cx.abstract_syntax == item.sop_class and cx.transfer_syntax[0] == item.transfer_syntax
-        for cx in assoc.accepted_contexts
-    )
+    except BaseException:
+        assoc.abort()
+        raise
+    else:
+        assoc.release()

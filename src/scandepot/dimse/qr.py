@@ -92,6 +92,7 @@ class QueryRetrieve:
     peer_max_pdu: int
     send: Callable[[bytes], None]
     find_limit: int = 0  # most matches a C-FIND answers; 0: no limit
+    timeout_s: float = 60.0  # how long a C-MOVE destination may keep us waiting
     cancelled: bool = False
     reply: int | None = None  # the status of the C-STORE-RSP awaited, once it came
     _message_id: int = 0

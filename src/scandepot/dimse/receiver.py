@@ -87,6 +87,7 @@ class Receiver:
             negotiation.peer_max_pdu,
             send,
             self.settings.find_limit,
+            self.settings.timeout_s,
         )
 
     def _serve_one(self, sock: socket.socket, address: str) -> None:
