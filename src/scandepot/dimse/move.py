@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from scandepot.dicomnodes import nodes
-from scandepot.dimse.get import Tally, matched
 from scandepot.dimse.qr import (
     PENDING,
     UNKNOWN_DESTINATION,
@@ -25,6 +24,7 @@ from scandepot.dimse.qr import (
     Wait,
 )
 from scandepot.dimse.scu import Refused, StoreAssociation
+from scandepot.dimse.suboperations import Tally, matched
 from scandepot.retrieve.instances import Located
 
 log = logging.getLogger("scandepot.dicom")
