@@ -155,6 +155,7 @@ def app(ctx: Context) -> Iterator[Any]:
     yield _built[0]
     # Pictures still being drawn would read this test's catalog while the next one empties it.
     _built[0].state.thumbnails.wait()
+    _built[0].state.metadata.wait()
     _built[0].dependency_overrides.clear()
 
 

@@ -80,7 +80,8 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "export": frozenset({"archive", "access"}),
     "pipelines": frozenset({"archive", "access"}),
     "query": frozenset({"archive", "access"}),
-    "retrieve": frozenset({"query", "archive", "access"}),
+    # retrieve sends stored files as downloads do (export.archives opens and checks them).
+    "retrieve": frozenset({"query", "archive", "access", "export"}),
     "dicomnodes": frozenset({"query", "access"}),
     "access": frozenset(),
 }

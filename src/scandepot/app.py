@@ -20,6 +20,7 @@ from scandepot.context import Context
 from scandepot.http import errors
 from scandepot.http.limits import RequestLimits
 from scandepot.pipelines import wiring
+from scandepot.retrieve import warming
 from scandepot.settings import Settings
 from scandepot.web.errors import render as error_page
 
@@ -65,9 +66,10 @@ def create_app(
 
 
 def attach(app: FastAPI, context: Context, *, install_pipelines: bool = True) -> None:
-    """Point ``app`` at ``context``: the services its routes call, and the pipelines and
-    scan pictures that follow its archived sessions."""
+    """Point ``app`` at ``context``: the services its routes call, and the pipelines,
+    scan pictures and DICOMweb metadata that follow its archived sessions."""
     app.state.ctx = context
     if install_pipelines:
         wiring.install(context)
     app.state.thumbnails = thumbnail_drawer.install(context)
+    app.state.metadata = warming.install(context)  # series metadata for DICOMweb

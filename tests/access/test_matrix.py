@@ -232,6 +232,10 @@ for _prefix in LEVEL_PREFIXES.values():
 # world's archived instance.
 DW = "/dicomweb"
 DWP = "/dicomweb/projects/{project}"
+# The archived DICOM instance of the world, for the DICOMweb routes.
+WORLD_STUDY = "1.2.826.0.1.3680043.8.498.77001"
+WORLD_SERIES = "1.2.826.0.1.3680043.8.498.77002"
+WORLD_INSTANCE = "1.2.826.0.1.3680043.8.498.77003"
 
 # STOW-RS rows.
 STOW = {"content-type": 'multipart/related; type="application/dicom"; boundary=matrix'}
@@ -249,7 +253,7 @@ def _stow_body(study: str | None = None, routed_to: str | None = None) -> bytes:
     return b"--matrix\r\nContent-Type: application/dicom\r\n\r\n" + part + b"\r\n--matrix--\r\n"
 
 
-_STUDY = "1.2.826.0.1.3680043.8.498.77001"  # WORLD_STUDY (below), which {study} names
+_STUDY = WORLD_STUDY  # which {study} names
 ROUTES[("POST", DWP + "/studies")] = Row("write", 200, content=_stow_body(), headers=STOW)
 ROUTES[("POST", DWP + "/studies/{study}")] = Row(
     "write", 200, content=_stow_body(_STUDY), headers=STOW
@@ -279,6 +283,35 @@ for _path in (
     ROUTES[("GET", DW + _path)] = Row("public", 200)
 
 # WADO-RS and WADO-URI rows.
+_ST = "/studies/{study}"
+_IN = _ST + "/series/{series}/instances/{instance}"
+for _root, _level in ((DWP, "read"), (DW, "site_read")):
+    for _path in (
+        _ST,
+        _ST + "/series/{series}",
+        _IN,
+        _ST + "/metadata",
+        _ST + "/series/{series}/metadata",
+        _IN + "/metadata",
+        _IN + "/frames/{frame_list}",
+        _IN + "/bulkdata/{tag_path}",
+        _ST + "/rendered",
+        _ST + "/series/{series}/rendered",
+        _IN + "/rendered",
+        _IN + "/frames/{frame}/rendered",
+        _ST + "/thumbnail",
+        _ST + "/series/{series}/thumbnail",
+        _IN + "/thumbnail",
+    ):
+        ROUTES[("GET", _root + _path)] = Row(
+            _level, 200, params={"frame_list": "1", "frame": "1", "tag_path": "7FE00010"}
+        )
+ROUTES[("GET", "/wado")] = Row(
+    "site_read",
+    200,
+    query=f"?requestType=WADO&studyUID={WORLD_STUDY}&seriesUID={WORLD_SERIES}"
+    f"&objectUID={WORLD_INSTANCE}&contentType=application/dicom",
+)
 
 
 def app_routes() -> set[tuple[str, str]]:
@@ -374,13 +407,6 @@ def stage_one_instance(ctx: Context) -> None:
     with ctx.store.stage() as staged:
         staged.write(to_bytes(mr_instance(Study(), Series(), 1, rows=8, columns=8)))
         receive(ctx, staged, Source("upload", project="P"))
-
-
-# The archived DICOM instance of the world, for the DICOMweb routes.
-WORLD_STUDY = "1.2.826.0.1.3680043.8.498.77001"
-assert WORLD_STUDY == _STUDY
-WORLD_SERIES = "1.2.826.0.1.3680043.8.498.77002"
-WORLD_INSTANCE = "1.2.826.0.1.3680043.8.498.77003"
 
 
 def archive_one_instance(ctx: Context) -> None:

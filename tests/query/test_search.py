@@ -49,7 +49,8 @@ def test_study_matching(ctx: Context, three: str) -> None:
     assert studies(ctx, site) == ["Doe^Jane", "Doe^John", "Smith^Anna"]  # newest first
     assert studies(ctx, site, PatientName="Doe*") == ["Doe^Jane", "Doe^John"]
     assert studies(ctx, site, PatientName="Doe^J?hn") == ["Doe^John"]
-    assert studies(ctx, site, PatientName="doe*") == []  # literal matching keeps case
+    assert studies(ctx, site, PatientName="doe*") == ["Doe^Jane", "Doe^John"]  # any case
+    assert studies(ctx, site, PatientName="DOE^JANE") == ["Doe^Jane"]
     assert studies(ctx, site, PatientName="Doe%") == []  # SQL's wildcards are literal
     assert studies(ctx, site, PatientName="Doe_Jane") == []
     assert studies(ctx, site, PatientID="PAT003") == ["Smith^Anna"]

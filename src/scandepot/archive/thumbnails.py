@@ -174,7 +174,7 @@ def _from_dicom(path: Path) -> Image.Image:
     pixels = pixels[::step, ::step]
     if pixels.ndim == 3:  # colour: already RGB (pydicom converts YBR)
         return Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).convert("RGB")
-    return _grey(pixels.astype(np.float32), header.get("PhotometricInterpretation", ""))
+    return grey(pixels.astype(np.float32), header.get("PhotometricInterpretation", ""))
 
 
 def decode_frame(fh: io.BufferedReader, *, index: int | None) -> NDArray[np.generic]:
@@ -185,7 +185,8 @@ def decode_frame(fh: io.BufferedReader, *, index: int | None) -> NDArray[np.gene
     return found
 
 
-def _grey(pixels: NDArray[np.float32], photometric: str) -> Image.Image:
+def grey(pixels: NDArray[np.float32], photometric: str) -> Image.Image:
+    """A grey picture windowed at the 0.5th and 99.5th percentiles of ``pixels``."""
     lo, hi = (float(v) for v in np.percentile(pixels, [0.5, 99.5]))
     scaled = (np.clip(pixels, lo, hi) - lo) / (hi - lo if hi > lo else 1.0) * 255
     if photometric == "MONOCHROME1":

@@ -147,12 +147,14 @@ def dicom(
     """Run only the DICOM receiver and the prearchive builder (to scale out receiving)."""
     from scandepot.archive import thumbnail_drawer
     from scandepot.pipelines import wiring
+    from scandepot.retrieve import warming
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, dicom_port=port)
     _log_to_stderr(settings)
     ctx = open_context(settings)
     wiring.install(ctx)  # sessions archived here queue their pipeline jobs
     thumbnail_drawer.install(ctx)  # and get their scans' pictures
+    warming.install(ctx)  # and their series' DICOMweb metadata
     receiver, builder = _start_dicom(ctx)
     typer.echo(f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}")
     stop = threading.Event()

@@ -147,7 +147,7 @@ def with_crc(opened: Opened) -> Opened:
     return replace(opened, crc32=crc)
 
 
-def _read(opened: Opened) -> Iterator[bytes]:
+def read_opened(opened: Opened) -> Iterator[bytes]:
     """The file's bytes, exactly ``size`` of them. The last chunk is only given once the
     end was reached where expected, so a file cut short or grown meanwhile never reaches
     the client whole."""
@@ -336,7 +336,7 @@ def _pieces(
             if needs_crc(fmt):
                 opened = with_crc(opened)
             yield out.head(member, opened.crc32)
-            yield from _read(opened)
+            yield from read_opened(opened)
         yield out.tail(member)
     yield out.end()
 

@@ -95,7 +95,12 @@ class Download:
     started_ns: int  # before the catalog was read: files changed later are refused
     length: int | None  # the archive's size in bytes when known before it is made (tar, zip)
     zip_limits: Limits = LIMITS
-    files_ahead: int = 64  # see _next_batch
+    files_ahead: int = 64  # see next_batch
+
+    @property
+    def sends_files(self) -> bool:
+        """Whether :meth:`parts` can send it (tar and zip; a tar.gz is compressed here)."""
+        return self.length is not None
 
     def _logged(self, pieces: Iterator[T]) -> Generator[T, None, None]:
         try:
@@ -114,7 +119,7 @@ class Download:
     async def stream(self) -> AsyncIterator[bytes]:
         """:meth:`chunks` with the next chunk made in a worker thread while this one is
         sent: reading overlaps with the socket writes. At most two chunks are held."""
-        async for chunk in _prefetched(self.chunks(), lambda gen: next(gen, None)):
+        async for chunk in prefetched(self.chunks(), lambda gen: next(gen, None)):
             if chunk is None:
                 return
             yield chunk
@@ -130,8 +135,8 @@ class Download:
         crc = needs_crc(self.format)
         started = self.started_ns
         files = (_opened(m, started, crc=crc) for m in self.members if m.data is None)
-        take = functools.partial(_next_batch, most=self.files_ahead)
-        batches = _prefetched(self._logged(files), take, discard=_close_files)
+        take = functools.partial(next_batch, most=self.files_ahead)
+        batches = prefetched(self._logged(files), take, discard=close_files)
         batch: list[Opened] = []
         taken = 0
         out = writer(self.format, zip_limits=self.zip_limits)
@@ -142,7 +147,7 @@ class Download:
                     pending += out.head(member, member.crc32) + member.data + out.tail(member)
                     continue
                 if taken == len(batch):
-                    _close_files(batch)
+                    close_files(batch)
                     batch, taken = await anext(batches), 0
                 opened = batch[taken]
                 assert opened.name == member.name
@@ -152,7 +157,7 @@ class Download:
                 pending = out.tail(member)
             yield pending + out.end()
         finally:
-            _close_files(batch)
+            close_files(batch)
             await batches.aclose()
 
 
@@ -161,12 +166,12 @@ def _opened(member: Member, started_ns: int, *, crc: bool) -> Opened:
     return with_crc(opened) if crc else opened
 
 
-def _close_files(files: list[Opened]) -> None:
+def close_files(files: list[Opened]) -> None:
     for opened in files:
         opened.close()
 
 
-def _next_batch(files: Iterator[Opened], *, most: int) -> list[Opened]:
+def next_batch(files: Iterator[Opened], *, most: int) -> list[Opened]:
     batch: list[Opened] = []
     size = 0
     for opened in files:
@@ -177,7 +182,7 @@ def _next_batch(files: Iterator[Opened], *, most: int) -> list[Opened]:
     return batch
 
 
-async def _prefetched(
+async def prefetched(
     source: Generator[T, None, None],
     take: Callable[[Generator[T, None, None]], R],
     discard: Callable[[R], None] = lambda result: None,

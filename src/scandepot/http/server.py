@@ -1,7 +1,7 @@
 """The HTTP server: uvicorn (h11) with the ASGI zero-copy send extension.
 
 This module is the one that depends on uvicorn's and h11's private internals (tested in
-tests/http/test_server.py); :class:`scandepot.http.responses.ArchiveResponse` uses only
+tests/http/test_server.py); :class:`scandepot.http.responses.FileBodyResponse` uses only
 the extension, as the ASGI specification defines it.
 
 A tar download is mostly whole files. Read into Python and written to the socket, each

@@ -1,7 +1,9 @@
 """DICOM matching (PS3.4 C.2.2.2) as SQL conditions on catalog columns.
 
 - universal: an empty value (or a lone ``*``) matches everything, NULL included;
-- single value: equality, case-sensitive (a Person Name too, unless fuzzy);
+- single value: equality, case-sensitive except for Person Names, which match whatever
+  their case (as C.2.2.2.1 permits for PN, and as viewers' users expect: a name typed in
+  lower case finds it; for non-ASCII letters only where the database lowers them);
 - wildcards: ``*`` any run of characters, ``?`` one character (not for UIDs, dates,
   times or numbers); SQL's own wildcard characters in the value are matched literally;
 - UID lists: ``uid\\uid`` (QIDO-RS's commas are turned into backslashes first);
@@ -66,6 +68,8 @@ def condition(
     if vr in _NUMBER_VRS:
         return _bool(column == _number(value, keyword))
     if vr in _STRING_VRS:
+        if vr == "PN" and not fuzzy:
+            return text(func.lower(column), value.strip(" ").lower(), fuzzy=False, dialect=dialect)
         return text(column, value.strip(" "), fuzzy=fuzzy and vr == "PN", dialect=dialect)
     raise BadRequest(f"{keyword} cannot be matched on.", field=keyword)
 

@@ -17,11 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from scandepot.access.actors import SYSTEM
+from scandepot.catalog.prearchive import StagedSession
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.dicom.synthetic import Series, Study
-from scandepot.prearchive import worker
+from scandepot.prearchive import operations, worker
+from scandepot.prearchive.operations import Relabel
 from tests.api.dicomweb.conftest import StartOrthanc
 from tests.conftest import PASSWORD, LiveServer
 from tests.helpers import Clock, write_study
@@ -70,7 +74,8 @@ def differences(name: str, ours: dict[str, Any], theirs: dict[str, Any]) -> list
         else:
             side = "value"
         if (tag, side) not in DELIBERATE:
-            found.append(f"{name}: {tag} {side}: ours {ours.get(tag)} theirs {theirs.get(tag)}")
+            level = name.split(" ")[0]
+            found.append(f"{level}: {tag} {side}: ours {ours.get(tag)} theirs {theirs.get(tag)}")
     return found
 
 
@@ -95,12 +100,14 @@ def compare(name: str, answer: dict[str, Any]) -> list[str]:
 
 
 # What OHIF's study list sends, then the searches people type into it.
-OHIF_LIST = "limit=101&offset=0&fuzzymatching=false&includefield=00081030%2C00080060"
+OHIF_LIST = "limit=101&offset=0&fuzzymatching=false&includefield=00081030,00080060"
 STUDY_QUERIES = {
     "ohif study list": OHIF_LIST,
     "patient name prefix": f"{OHIF_LIST}&PatientName=Synthetic*",
-    "patient name inner wildcard": "PatientName=*%5ERef*",
-    "patient name one character": "PatientName=Synthetic%5ERef?",
+    # Orthanc 1.10's plug-in does not percent-decode query values: ^ and , go as they are.
+    "patient name inner wildcard": "PatientName=*^Ref*",
+    "patient name one character": "PatientName=Synthetic^Ref?",
+    "patient name in lower case": "PatientName=synthetic*",
     "patient id": "PatientID=SYN002",
     "date range": "StudyDate=20240101-20241231",
     "date up to": "StudyDate=-20050101",
@@ -143,6 +150,21 @@ def load(ctx: Context, orthanc: httpx.Client, files: list[Path]) -> None:
     later = Clock(utcnow() + dt.timedelta(hours=1))
     worker.hash_settled(ctx, clock=later)
     worker.run_once(ctx, clock=later)
+    # A study whose headers give no subject and session labels waits for someone to name
+    # them, as at any archive; named here, and archived.
+    with ctx.db.read() as db:
+        unnamed = list(db.scalars(select(StagedSession.id)))
+    for number, staged_id in enumerate(unnamed):
+        names = Relabel(subject=f"UNNAMED{number}", session=f"UNNAMED{number}_MR")
+        operations.relabel(ctx, SYSTEM, staged_id, names)
+        operations.archive(ctx, SYSTEM, staged_id)
+
+
+def staged_problems(ctx: Context) -> list[tuple[str, str, list[str]]]:
+    """What is left in the prearchive, and why."""
+    with ctx.db.read() as db:
+        left = db.scalars(select(StagedSession))
+        return [(s.StudyInstanceUID, s.status, s.problems) for s in left]
 
 
 def test_queries_answer_as_orthancs(
@@ -159,9 +181,12 @@ def test_queries_answer_as_orthancs(
     load(ctx, orthanc, reference_files(tmp_path))
     with httpx.Client(auth=("member", PASSWORD), timeout=60) as ours:
         answers = queries({"orthanc": (orthanc, "/dicom-web"), "scandepot": (ours, root)})
-    listed = answers["ohif study list"]
-    assert len(listed["scandepot"]["body"]) == len(listed["orthanc"]["body"]) >= 6
+    listed = {
+        name: {key_of(s) for s in a["body"]} for name, a in answers["ohif study list"].items()
+    }
+    assert listed["scandepot"] == listed["orthanc"], staged_problems(ctx)
+    assert len(listed["orthanc"]) >= 6
     # The queries are worth comparing: each matches something on Orthanc.
     assert [name for name, a in answers.items() if not a["orthanc"]["body"]] == []
-    found = [line for name, answer in answers.items() for line in compare(name, answer)]
-    assert found == [], "\n".join(found)
+    found = {line.split(": ours")[0]: line for a in answers for line in compare(a, answers[a])}
+    assert found == {}, "\n".join(found.values())

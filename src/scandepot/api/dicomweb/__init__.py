@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.dicomweb import qido, stow
+from scandepot.api.dicomweb import qido, stow, wado, wado_uri
 
 ROOTS = ("/dicomweb", "/dicomweb/projects/{project}")
 
 # Each module's routes, mounted under both roots; WADO-URI has one address of its own.
-_UNDER_ROOTS: list[APIRouter] = [stow.router, qido.router]
-_OWN: list[APIRouter] = []
+_UNDER_ROOTS: list[APIRouter] = [stow.router, qido.router, wado.router]
+_OWN: list[APIRouter] = [wado_uri.router]
 
 router = APIRouter()
 for _root in ROOTS:
