@@ -293,7 +293,10 @@ def test_c_cancel_ends_a_c_find(world: World, receiver: Receiver) -> None:
         assert _read_pdu(sock)[0] == 0x06
 
 
-@pytest.mark.parametrize(("keyword", "value"), [("StudyDate", "2024-01-01"), ("StudyTime", "25")])
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [("StudyDate", "2024-01-01"), ("StudyTime", "25"), ("StudyInstanceUID", "1.2.abc")],
+)
 def test_find_with_a_malformed_key_fails(
     world: World, receiver: Receiver, keyword: str, value: str
 ) -> None:
@@ -303,3 +306,14 @@ def test_find_with_a_malformed_key_fails(
     identifier[tag] = DataElement(tag, dictionary_VR(tag), value, validation_mode=config.IGNORE)
     assoc = associate(receiver, STUDY_FIND)
     assert statuses(assoc, identifier, STUDY_FIND) == [0xA900]
+
+
+def test_c_get_of_a_uid_that_is_none_fails(world: World, receiver: Receiver) -> None:
+    assoc = associate(receiver, StudyRootQueryRetrieveInformationModelGet)
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    tag = 0x0020000D
+    identifier[tag] = DataElement(tag, "UI", "../etc", validation_mode=config.IGNORE)
+    answers = list(assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet))
+    assoc.release()
+    assert [int(s.Status) for s, _ in answers] == [0xA900]

@@ -25,6 +25,7 @@ from scandepot.dimse.models import QUERY_RETRIEVE, Model, Operation
 from scandepot.errors import ScandepotError
 from scandepot.query.attributes import Level
 from scandepot.query.scope import Scope
+from scandepot.retrieve.lenient import lenient
 
 log = logging.getLogger("scandepot.dicom")
 
@@ -121,7 +122,8 @@ class QueryRetrieve:
     ) -> None:
         data = None
         if identifier is not None:
-            data = messages.encode_data_set(identifier, request.syntax)
+            with lenient():  # values as the archive holds them, as scanners wrote them
+                data = messages.encode_data_set(identifier, request.syntax)
         command = messages.response(
             messages.RESPONSE_OF[_REQUEST_FIELD[request.model.operation]],
             request.message_id,
@@ -163,9 +165,10 @@ def parse(
         str(command.get(commands.MOVE_DESTINATION, "")).strip(),
     )
     try:
-        request.identifier = messages.decode_data_set(identifier, syntax)
-        for element in request.identifier:  # every value decoded now, not halfway through
-            _ = element.value
+        with lenient():  # a value out of its VR's rules is for the services to judge
+            request.identifier = messages.decode_data_set(identifier, syntax)
+            for element in request.identifier:  # every value decoded now, not halfway
+                _ = element.value
         word = str(request.identifier.get("QueryRetrieveLevel", "") or "").strip().upper()
     except Exception as exc:  # pydicom raises many kinds for a broken data set
         log.warning("undecodable %s identifier: %s", model.operation, exc)

@@ -1,7 +1,8 @@
 """An archived instance's data set as a presentation context carries it: the stored
 bytes after the File Meta Information when the transfer syntax is the stored one (never
-decoded), otherwise converted by pydicom where it can (to an uncompressed syntax, the
-pixel data decompressed by its plug-ins); None where it cannot."""
+decoded), otherwise transcoded by retrieval as WADO-RS transcodes (to a native syntax,
+or a compressed one pydicom can encode, never lossy into lossless); None where it
+cannot be had."""
 
 from __future__ import annotations
 
@@ -9,19 +10,14 @@ import logging
 from io import BytesIO
 from typing import BinaryIO
 
-from pydicom import dcmread
-from pydicom.uid import UID
-from pynetdicom.dsutils import split_dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_dataset, read_preamble
+from pydicom.tag import BaseTag
 
-from scandepot.dimse.messages import encode_data_set
 from scandepot.retrieve.instances import Located
+from scandepot.retrieve.syntaxes import CannotTranscode, can_send, transcode
 
 log = logging.getLogger("scandepot.dicom")
-
-
-def can_carry(stored: str, syntax: str) -> bool:
-    """Whether an instance stored in ``stored`` can go in a context of ``syntax``."""
-    return stored == syntax or not UID(syntax).is_compressed
 
 
 def choose(
@@ -35,29 +31,35 @@ def choose(
         if abstract == item.sop_class and (allowed is None or abstract in allowed)
     )
     for _, context_id, syntax in candidates:
-        if can_carry(item.transfer_syntax, syntax):
+        if can_send(item.transfer_syntax, syntax):
             return context_id, syntax
     return None
 
 
 def open_data_set(item: Located, syntax: str) -> BinaryIO | None:
     """The data set of ``item`` in ``syntax``, to read from; None when it cannot be had."""
+    stream: BinaryIO | None = None
     try:
         if item.transfer_syntax == syntax:
-            _, offset = split_dataset(item.path)
             stream = item.path.open("rb")
-            stream.seek(offset)
-            return stream
-        ds = dcmread(item.path)
-        if ds.file_meta.TransferSyntaxUID.is_compressed:
-            ds.decompress()
-        return BytesIO(encode_data_set(ds, syntax))
-    except Exception as exc:  # an unreadable file or a codec missing: a failed sub-operation
-        log.warning(
-            "cannot send %s as %s: %s",
-            item.sop_instance,
-            syntax,
-            exc,
-            exc_info=log.isEnabledFor(10),
-        )
+        else:
+            stream = BytesIO(transcode(item.path, syntax))
+        stream.seek(_data_set_offset(stream))
+        return stream
+    except (OSError, CannotTranscode, InvalidDicomError, ValueError) as exc:
+        if stream is not None:
+            stream.close()
+        log.warning("cannot send %s as %s: %s", item.sop_instance, syntax, exc)
         return None
+
+
+def _data_set_offset(stream: BinaryIO) -> int:
+    """Where the data set starts in a DICOM file: after its preamble and File Meta
+    Information (PS3.10 §7.1), read as pynetdicom's ``split_dataset`` reads them."""
+
+    def _not_group_0002(tag: BaseTag, vr: str | None, length: int) -> bool:
+        return tag.group != 2
+
+    read_preamble(stream, False)
+    read_dataset(stream, is_implicit_VR=False, is_little_endian=True, stop_when=_not_group_0002)
+    return stream.tell()
