@@ -22,6 +22,7 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
     MRImageStorage,
     PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
 )
@@ -202,6 +203,41 @@ def test_c_cancel_stops_a_c_get(world: World, receiver: Receiver) -> None:
     assert int(final.Status) == 0xFE00
     assert final.NumberOfCompletedSuboperations == 1 == len(stored)
     assert final.NumberOfRemainingSuboperations == 3
+
+
+@pytest.mark.parametrize("level", ["PATIENT", "IMAGE"])
+def test_c_get_by_patient_and_by_instance_uids(
+    world: World, receiver: Receiver, level: str
+) -> None:
+    got: list[str] = []
+
+    def store(event: Event) -> int:
+        got.append(str(event.dataset.SOPInstanceUID))
+        return 0x0000
+
+    model = PatientRootQueryRetrieveInformationModelGet
+    ae = AE(ae_title="WS_OWNER")
+    ae.add_requested_context(model)
+    ae.add_requested_context(MRImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate(
+        "127.0.0.1",
+        receiver.port,
+        ae_title="SCANDEPOT",
+        ext_neg=[build_role(MRImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, store)],
+    )
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = level
+    if level == "PATIENT":
+        identifier.PatientID = "PAT002"
+        wanted = set(world.public.files)
+    else:  # a list of UIDs from two studies, without their study or series
+        wanted = {sorted(world.public.files)[0], sorted(world.private.files)[1]}
+        identifier.SOPInstanceUID = sorted(wanted)
+    answers = list(assoc.send_c_get(identifier, model))
+    assoc.release()
+    assert int(answers[-1][0].Status) == 0x0000
+    assert set(got) == wanted and len(got) == len(wanted)
 
 
 def test_c_get_without_the_scp_role_fails_each_sub_operation(
