@@ -63,6 +63,13 @@ def run(qr: QueryRetrieve, request: Request) -> Steps:
         qr.respond(request, PENDING, identifier=answer(request, match, qr.ae_title))
         yield Wait.READY
     qr.respond(request, CANCELLED if qr.cancelled else SUCCESS)
+    log.info(
+        "C-FIND from %s at %s level: %d match(es)%s",
+        qr.calling_ae,
+        request.level.value,
+        len(matches),
+        " (cancelled)" if qr.cancelled else "",
+    )
 
 
 def answer(request: Request, match: Dataset, ae_title: str) -> Dataset:

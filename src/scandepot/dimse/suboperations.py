@@ -70,6 +70,17 @@ class Tally:
         remaining = self.remaining if cancelled else None
         counts = Counts(remaining, self.completed, self.failed, self.warning)
         qr.respond(request, status, identifier=identifier, counts=counts)
+        log.info(
+            "%s from %s at %s level%s: %d sent, %d failed, %d warning(s), status %#06x",
+            request.model.operation.value,
+            qr.calling_ae,
+            request.level.value,
+            f" to {request.move_destination}" if request.move_destination else "",
+            self.completed,
+            self.failed,
+            self.warning,
+            status,
+        )
 
 
 def matched(qr: QueryRetrieve, request: Request) -> list[Located] | None:
