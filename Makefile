@@ -20,7 +20,7 @@ lint: $(STAMP)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
+$(STAMP): pyproject.toml scripts/bootstrap.sh scripts/fetch-viewer.sh
 	PYTHON=$(PYTHON) scripts/bootstrap.sh $(VENV)
 	touch $(STAMP)
 

@@ -28,3 +28,5 @@ fi
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -e '.[test]'
+# The image viewer (OHIF, prebuilt) where scandepot looks for it by default.
+PYTHON="$python" "$(dirname "$0")/fetch-viewer.sh" "$venv/share/scandepot/ohif"

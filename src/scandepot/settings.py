@@ -9,6 +9,7 @@ docs/settings.md lists every one; a test keeps that list complete.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,9 @@ from pydantic_settings import (
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+# Where scripts/fetch-viewer.sh (run by `make install`) puts the OHIF viewer: inside the
+# Python environment scandepot runs in.
+VIEWER_DIR = Path(sys.prefix) / "share" / "scandepot" / "ohif"
 
 
 class SettingsFileError(Exception):
@@ -152,6 +156,11 @@ class Settings(BaseSettings):
         le=4096,
         description="Files a tar or zip download sent by `scandepot serve` opens ahead of the "
         "one it sends (at most 32 MiB of them).",
+    )
+    viewer_dir: Path = Field(
+        default=VIEWER_DIR,
+        description="Folder of the OHIF viewer (the dist/ folder of the @ohif/app npm "
+        "package) served under /viewer.",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     pipeline_executor: Literal["local", "celery"] = Field(

@@ -7,6 +7,7 @@ a row in ROUTES or PAGES fails the test. A refused request must change nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -279,8 +280,9 @@ for _path in (
     "/studies/{study}/instances",
     "/studies/{study}/series/{series}/instances",
 ):
-    ROUTES[("GET", DWP + _path)] = Row("read", 200)
-    ROUTES[("GET", DW + _path)] = Row("public", 200)
+    for _method in ("GET", "HEAD"):  # HEAD: the answer's headers alone
+        ROUTES[(_method, DWP + _path)] = Row("read", 200)
+        ROUTES[(_method, DW + _path)] = Row("public", 200)
 
 # WADO-RS and WADO-URI rows.
 _ST = "/studies/{study}"
@@ -324,6 +326,9 @@ def app_routes() -> set[tuple[str, str]]:
     for method, path in list(found):
         if method == "GET" and (path.endswith("/files/{path}") or path in ("/healthz", "/readyz")):
             found.add(("HEAD", path))
+    for route in iter_route_contexts(app.routes):  # DICOMweb's HEAD routes, left out of it
+        if route.path.startswith(DW) and "HEAD" in (getattr(route, "methods", None) or ()):
+            found.add(("HEAD", route.path))
     return found
 
 
@@ -692,6 +697,20 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     # On to the API's download route, which checks who asks (ROUTES).
     ("GET", "/download/archive"): (Page("public", 303, query="?project=P&session=E1"),),
+    # The image viewer: a project's for its readers; its files, and the site-wide viewer
+    # (which shows what the visitor may read), for anyone. A stand-in viewer folder
+    # (fake_viewer) is in place.
+    ("GET", "/viewer/projects/{project}"): (Page("read"),),
+    ("GET", "/viewer/projects/{project}/{route:path}"): (
+        Page("read", params={"route": ""}),
+        Page("read", params={"route": "viewer"}, query=f"?StudyInstanceUIDs={WORLD_STUDY}"),
+    ),
+    ("GET", "/viewer/projects/{project}/app-config.js"): (Page("read"),),
+    ("GET", "/viewer/app-config.js"): (Page("public"),),
+    ("GET", "/viewer/{name:path}"): (
+        Page("public", params={"name": "viewer"}, query=f"?StudyInstanceUIDs={WORLD_STUDY}"),
+        Page("public", params={"name": "app.bundle.css"}),
+    ),
     ("GET", "/prearchive"): (Page("signed_in"),),
     ("GET", "/prearchive/{staged_id}"): (Page("staged_write"),),
     ("POST", "/prearchive/{staged_id}/{what}"): (
@@ -713,9 +732,16 @@ def page_routes() -> set[tuple[str, str]]:
         for route in iter_route_contexts(app.routes)
         if isinstance(route.original_route, APIRoute)
         and not route.include_in_schema
-        and not route.path.startswith(("/api/", "/healthz", "/readyz"))
+        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW))
         for method in route.methods or ()
     }
+
+
+@pytest.fixture(autouse=True)
+def viewer(ctx: Context, tmp_path: Any) -> None:
+    from tests.web.test_viewer_files import fake_viewer
+
+    ctx.settings.viewer_dir = fake_viewer(tmp_path / "ohif")
 
 
 def test_every_page_has_a_row() -> None:
@@ -759,7 +785,7 @@ def test_page(
         for page in PAGES[route]:
             for index, name in enumerate(ACTOR_NAMES):
                 values = url_values(ctx, template, page.params, name)
-                url = template.format(**values) + page.query
+                url = re.sub(r":path}", "}", template).format(**values) + page.query
                 for cookie, value in page.cookies.items():
                     client.cookies.set(cookie, value)
                 before = snapshot(ctx) if method != "GET" else None

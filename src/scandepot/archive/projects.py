@@ -130,6 +130,13 @@ def get(ctx: Context, actor: Actor, label: str) -> ProjectView:
         return _view(db, actor, row)
 
 
+def readable(ctx: Context, actor: Actor, label: str) -> str:
+    """The label of project ``label`` when ``actor`` may read what it holds (its images, in
+    the viewer); fails closed as every loader does (401, 404, 403)."""
+    with ctx.db.read() as db:
+        return load(db, actor, label, Action.READ).label
+
+
 def list_projects(
     ctx: Context, actor: Actor, page: PageRequest, *, q: str | None = None
 ) -> Page[ProjectView]:

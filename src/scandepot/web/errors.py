@@ -35,6 +35,7 @@ TITLES = {
     413: "Too large",
     422: "Invalid input",
     429: "Too many attempts",
+    503: "Not available",
     507: "Out of storage space",
 }
 

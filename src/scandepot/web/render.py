@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from scandepot import __version__
 from scandepot.web.deps import Visitor, mistake, words
+from scandepot.web.ohif import view_url
 
 HERE = Path(__file__).resolve().parent
 FLASH = "scandepot_flash"
@@ -54,7 +55,7 @@ def query(base: dict[str, Any], **changes: Any) -> str:
 
 
 templates.env.filters.update(size=size, when=when, number=number)
-templates.env.globals.update(version=__version__, query=query)
+templates.env.globals.update(version=__version__, query=query, view_url=view_url)
 # A pipeline parameter shown as a checkbox rather than a text field.
 templates.env.tests["flag_field"] = lambda spec: getattr(spec, "annotation", None) is bool
 
