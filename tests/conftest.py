@@ -38,8 +38,8 @@ from scandepot.catalog.schema import metadata
 from scandepot.context import Context
 from scandepot.db.engine import Database
 from scandepot.db.migrate import upgrade
+from scandepot.dimse import DimseSettings, Receiver
 from scandepot.http import server
-from scandepot.ingest.dimse import DimseSettings, Receiver
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 

@@ -4,7 +4,7 @@ Every ``import`` under src/scandepot is read with :mod:`ast`, those inside funct
 ``if TYPE_CHECKING:`` blocks included: an import deferred into a function is still a
 dependency, only a hidden one. Top to bottom::
 
-    interfaces   __main__, cli, app, api (v1, xnat, dicomweb), web, sftp
+    interfaces   __main__, cli, app, api (v1, xnat, dicomweb), web, dimse, sftp
     http         what api and web share
     services     ingest, prearchive, archive, access, export, pipelines, ...
     context      the bundle every service is handed (settings, catalog, file store, events)
@@ -14,8 +14,8 @@ dependency, only a hidden one. Top to bottom::
 A module imports its own package, or a package of a lower layer. Services import each
 other only along :data:`SERVICE_DEPENDENCIES`, a one-way graph; interfaces only to wire
 the process together. No packages and no modules import each other in a circle, and no
-module is over 500 lines. The DIMSE receiver (ingest/dimse) is an interface living inside
-ingest/; it is counted as ingest.
+module is over 500 lines. The DICOM network side (dimse/: the receiver and query/retrieve)
+is an interface like the HTTP API.
 No function is over 60 lines, from its ``def`` to its last line (migrations aside: they
 are written once and never called by the code).
 """
@@ -34,7 +34,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "scandepot"
 
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("interfaces", frozenset({"__main__", "cli", "app", "api", "web", "sftp"})),
+    ("interfaces", frozenset({"__main__", "cli", "app", "api", "web", "dimse", "sftp"})),
     ("http", frozenset({"http"})),
     (
         "services",
@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "retention",
                 "query",
                 "retrieve",
+                "dicomnodes",
             }
         ),
     ),
@@ -81,13 +82,14 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "query": frozenset({"archive", "access"}),
     # retrieve sends stored files as downloads do (export.archives opens and checks them).
     "retrieve": frozenset({"query", "archive", "access", "export"}),
+    "dicomnodes": frozenset({"query", "access"}),
     "access": frozenset(),
 }
 
 # Interfaces do not use each other, except to wire the process together.
 INTERFACE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "__main__": frozenset({"cli"}),
-    "cli": frozenset({"app"}),  # `scandepot serve` runs the HTTP app
+    "cli": frozenset({"app", "dimse"}),  # `scandepot serve` runs the HTTP app and DICOM
     "app": frozenset({"api", "web"}),  # the one ASGI app mounts both
 }
 

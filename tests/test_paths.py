@@ -88,7 +88,7 @@ def test_one_instance_by_c_store_to_an_archived_file(
     with traced() as trace:
         assert storescu(*files).returncode == 0
         assert worker.run_once(ctx) == 1
-    assert {"ingest", "prearchive", "archive", "storage", "catalog"} <= trace.seen
+    assert {"dimse", "ingest", "prearchive", "archive", "storage", "catalog"} <= trace.seen
     assert trace.reentered == [], "\n".join(" > ".join(r) for r in trace.reentered)
 
 

@@ -114,6 +114,17 @@ class Settings(BaseSettings):
     dicom_timeout_s: float = Field(
         default=60, gt=0, description="How long a silent association is kept open."
     )
+    dicom_find_limit: int = Field(
+        default=10_000,
+        ge=0,
+        description="Most matches one C-FIND answers (the first ones, in the query "
+        "engine's order); 0: no limit.",
+    )
+    dicom_unmapped_peers: Literal["public", "refuse"] = Field(
+        default="public",
+        description="What a calling AE title that is no DICOM node's may query and retrieve "
+        "(C-FIND, C-GET, C-MOVE): public projects, as anonymous visitors; or nothing.",
+    )
     prearchive_quiet_s: float = Field(
         default=10,
         ge=0,

@@ -24,6 +24,7 @@ from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
+from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
@@ -136,6 +137,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/users/{login}"): Row("site_admin", 200),
     ("PATCH", "/api/v1/users/{login}"): Row("site_admin", 200, body=lambda a: {"full_name": a}),
     ("GET", "/api/v1/audit"): Row("site_admin", 200),
+    ("GET", "/api/v1/admin/dicom-nodes"): Row("site_admin", 200),
+    ("POST", "/api/v1/admin/dicom-nodes"): Row(
+        "site_admin", 201, body=lambda a: {"ae_title": f"N_{a}"[:16], "host": "h", "port": 104}
+    ),
+    ("DELETE", "/api/v1/admin/dicom-nodes/{ae_title}"): Row(
+        "site_admin", 204, params={"ae_title": "SPARE"}
+    ),
     ("GET", "/api/v1/projects"): Row("public", 200),
     ("GET", "/api/v1/prearchive"): Row("signed_in", 200),
     ("GET", "/api/v1/prearchive/{staged_id}"): Row("staged_write", 200),
@@ -450,6 +458,7 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 User,
                 StagedSession,
                 Instance,
+                DicomNode,
             )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
@@ -515,6 +524,7 @@ def projects_exist(ctx: Context) -> bool:
 def spare(ctx: Context, users: dict[str, User], password_hash: str) -> None:
     with ctx.db.write() as db:
         db.add(User(login="spare", full_name="Spare", password_hash=password_hash))
+        db.add(DicomNode(ae_title="SPARE"))  # for DELETE /api/v1/admin/dicom-nodes/...
 
 
 @pytest.mark.parametrize("case", cases(ROUTES), ids=case_id)

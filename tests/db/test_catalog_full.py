@@ -20,8 +20,8 @@ from scandepot.context import Context
 from scandepot.db.engine import Database
 from scandepot.db.migrate import upgrade
 from scandepot.dicom.synthetic import Series, Study, mr_instance
+from scandepot.dimse import DimseSettings, Receiver
 from scandepot.errors import OutOfSpace
-from scandepot.ingest.dimse import DimseSettings, Receiver
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 from tests.conftest import PASSWORD

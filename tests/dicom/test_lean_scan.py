@@ -90,7 +90,7 @@ def test_the_lean_scan_reads_what_pydicom_reads(tmp_path: Path) -> None:
 
 
 def headers_bytes() -> int:
-    from scandepot.ingest.dimse import HEAD_BYTES
+    from scandepot.dimse import HEAD_BYTES
 
     return HEAD_BYTES
 

@@ -11,7 +11,7 @@ import pytest
 
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
-from scandepot.ingest.dimse import DimseSettings, Receiver
+from scandepot.dimse import DimseSettings, Receiver
 from tests.helpers import write_study
 from tests.ingest.test_fast_path import assert_whole, rows, staged_ids
 

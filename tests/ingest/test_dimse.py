@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
-from scandepot.ingest.dimse import Receiver
+from scandepot.dimse import Receiver
 from tests.helpers import write_study
 
 Send = Callable[..., subprocess.CompletedProcess[str]]

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
-from scandepot.ingest.dimse import Receiver
+from scandepot.dimse import Receiver
 
 MR = "1.2.840.10008.5.1.4.1.1.4"
 A_RELEASE_RQ = b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00"

@@ -23,7 +23,7 @@ from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
 from scandepot.dicom import headers
 from scandepot.dicom.synthetic import Series, Study, mr_instance
-from scandepot.ingest.dimse import Receiver
+from scandepot.dimse import Receiver
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Incoming, Placements, Received, Source, file_batch
 from scandepot.prearchive import operations, worker

@@ -28,7 +28,7 @@ from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.dicom import uids
 from scandepot.dicom.headers import Header, NotDicom, read_file_header
-from scandepot.ingest.dimse import Receiver
+from scandepot.dimse import Receiver
 from scandepot.ingest.receive import Source, receive
 from tests.ingest.test_upload import post
 

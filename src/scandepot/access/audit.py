@@ -55,6 +55,8 @@ class AuditAction(enum.StrEnum):
     PIPELINE_CONFIGURED = "pipeline.configured"
     JOB_LAUNCHED = "job.launched"
     JOB_CANCELLED = "job.cancelled"
+    DICOM_NODE_ADDED = "dicom_node.added"
+    DICOM_NODE_REMOVED = "dicom_node.removed"
 
 
 def record(

@@ -3,12 +3,12 @@
 Alembic's environment (db/migrations/env.py) and the tests compare the database with it.
 """
 
-from scandepot.catalog import access, archive, pipelines, prearchive
+from scandepot.catalog import access, archive, dicom_nodes, pipelines, prearchive
 from scandepot.db.base import Base
 
 metadata = Base.metadata
 
 # Imported for the tables they declare on Base.metadata.
-TABLE_MODULES = (access, archive, pipelines, prearchive)
+TABLE_MODULES = (access, archive, dicom_nodes, pipelines, prearchive)
 
 __all__ = ["TABLE_MODULES", "metadata"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from scandepot import __version__
-from scandepot.cli import client, pipelines, stopping, user
+from scandepot.cli import client, dicom_nodes, pipelines, stopping, user
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
@@ -25,7 +25,7 @@ from scandepot.errors import ScandepotError
 
 if TYPE_CHECKING:
     from scandepot.context import Context
-    from scandepot.ingest.dimse import Receiver
+    from scandepot.dimse import Receiver
     from scandepot.prearchive.worker import Builder
     from scandepot.settings import Settings
 
@@ -123,7 +123,7 @@ def _serve(ctx: Context) -> None:
 
 
 def _start_dicom(ctx: Context) -> tuple[Receiver, Builder]:
-    from scandepot.ingest.dimse import Receiver
+    from scandepot.dimse import Receiver
     from scandepot.prearchive.worker import Builder
 
     try:
@@ -225,6 +225,7 @@ def check(
 
 
 app.add_typer(user.app, name="user")
+app.add_typer(dicom_nodes.app, name="dicom-node")
 app.add_typer(prearchive_cli.app, name="prearchive")
 app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from scandepot.api.v1 import (
     audit,
     auth,
+    dicom_nodes,
     downloads,
     imports,
     members,
@@ -25,6 +26,7 @@ for sub in (
     auth.router,
     users.router,
     audit.router,
+    dicom_nodes.router,
     projects.router,
     members.router,
     prearchive.router,

@@ -31,6 +31,7 @@ _PDV_LENGTH = struct.Struct(">I")
 _PDV_HEAD = struct.Struct(">IBB")
 # Any PDU but P-DATA-TF is small: a longer one is a sender's error or an attack.
 _OTHER_PDU_LIMIT = 1 << 20
+_QUICK_ACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
 class Abort(Exception):
@@ -80,10 +81,16 @@ class PduReader:
         self._head = bytearray(6)
         self._head_view = memoryview(self._head)
         self._body = bytearray(max_pdu or 65536)
+        # Acknowledge each segment at once while set: a peer that writes a small PDU in
+        # pieces without TCP_NODELAY (dcmtk's default; a C-STORE-RSP of a C-GET) holds
+        # each piece until the one before is acknowledged, 40 ms a delayed ACK.
+        self.quick_ack = False
 
     def _read_into(self, view: memoryview) -> None:
         got, n = 0, len(view)
         while got < n:
+            if self.quick_ack and _QUICK_ACK is not None:  # Linux; the kernel clears it
+                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICK_ACK, 1)
             chunk = self.sock.recv_into(view[got:], n - got)
             if chunk == 0:
                 raise ConnectionError("peer closed the connection")

@@ -19,8 +19,8 @@ decode of the data set, no queues, no polling. Negotiation uses pynetdicom's PDU
 
 from __future__ import annotations
 
-from scandepot.ingest.dimse.receiver import Receiver
-from scandepot.ingest.dimse.settings import DimseSettings
-from scandepot.ingest.dimse.store_handler import HEAD_BYTES
+from scandepot.dimse.receiver import Receiver
+from scandepot.dimse.settings import DimseSettings
+from scandepot.dimse.store_handler import HEAD_BYTES
 
 __all__ = ["HEAD_BYTES", "DimseSettings", "Receiver"]

@@ -3,18 +3,21 @@
 The upper layer's states for an acceptor (PS3.8 §9.2), with blocking reads and
 TCP_NODELAY: the first PDU must be an A-ASSOCIATE-RQ, answered as acse decides; then
 P-DATA-TF PDUs go to the DIMSE service until an A-RELEASE-RQ (answered with an
-A-RELEASE-RP, PS3.8 §7.2) or an A-ABORT. Anything else aborts the association.
+A-RELEASE-RP, PS3.8 §7.2) or an A-ABORT. Anything else aborts the association. While a
+query/retrieve operation is in progress, its steps run whenever nothing waits to be read,
+so that a C-CANCEL is seen between two of its responses.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scandepot.ingest.dimse import acse
-from scandepot.ingest.dimse.pdu import (
+from scandepot.dimse import acse
+from scandepot.dimse.pdu import (
     A_ABORT,
     A_ASSOCIATE_RQ,
     A_RELEASE_RP_PDU,
@@ -24,8 +27,9 @@ from scandepot.ingest.dimse.pdu import (
     PduReader,
     a_abort,
 )
-from scandepot.ingest.dimse.service import DimseService, StoreHandler
-from scandepot.ingest.dimse.settings import DimseSettings
+from scandepot.dimse.qr import QueryRetrieve
+from scandepot.dimse.service import DimseService, StoreHandler
+from scandepot.dimse.settings import DimseSettings
 
 log = logging.getLogger("scandepot.dicom")
 
@@ -39,6 +43,10 @@ class Peer:
     address: str
 
 
+# (peer, its negotiation, how to send) -> the association's query/retrieve
+QueryFor = Callable[[Peer, acse.Negotiation, Callable[[bytes], None]], QueryRetrieve]
+
+
 class Association:
     """One association, served on the calling thread until released or aborted."""
 
@@ -49,12 +57,16 @@ class Association:
         address: str,
         admit: Callable[[], bool],
         handler_for: Callable[[Peer], StoreHandler],
+        scope_for: acse.ScopeFor | None = None,
+        query_for: QueryFor | None = None,
     ) -> None:
         self.settings = settings
         self.sock = sock
         self.address = address
         self.admit = admit
         self.handler_for = handler_for
+        self.scope_for = scope_for
+        self.query_for = query_for
         self.calling_ae = ""
         self.called_ae = ""
         self.stored = 0
@@ -89,17 +101,30 @@ class Association:
         pdu_type, body = self.reader.read()
         if pdu_type != A_ASSOCIATE_RQ:
             raise Abort(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type:#x}")
-        answer = acse.negotiate(self.reader.whole(body), self.settings, self.admit, self.address)
+        answer = acse.negotiate(
+            self.reader.whole(body), self.settings, self.admit, self.address, self.scope_for
+        )
         self.calling_ae, self.called_ae = answer.calling_ae, answer.called_ae
         self.sock.sendall(answer.answer)
         if not answer.accepted:
             return None
-        handler = self.handler_for(Peer(self.calling_ae, self.called_ae, self.address))
-        return DimseService(answer.contexts, handler, self.sock.sendall)
+        peer = Peer(self.calling_ae, self.called_ae, self.address)
+        handler = self.handler_for(peer)
+        query = None
+        if answer.scope is not None and self.query_for is not None:
+            query = self.query_for(peer, answer, self.sock.sendall)
+        return DimseService(answer.contexts, handler, self.sock.sendall, query)
+
+    def _readable(self) -> bool:
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def _serve(self, service: DimseService) -> None:
         try:
             while True:
+                if service.runnable and not self._readable():
+                    service.step()
+                    continue
+                self.reader.quick_ack = service.waiting
                 pdu_type, body = self.reader.read()
                 if pdu_type == P_DATA_TF:
                     service.receive(body)

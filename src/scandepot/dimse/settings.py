@@ -19,6 +19,8 @@ class DimseSettings:
     timeout_s: float = 60.0
     processes: int = 1  # receiving processes on the port, this one included
     reuse_port: bool = False
+    unmapped_peers: str = "public"  # what an AE title that is no DICOM node's may query
+    find_limit: int = 10_000  # most matches a C-FIND answers; 0: no limit
 
     @classmethod
     def from_context(cls, ctx: Context) -> DimseSettings:
@@ -33,6 +35,8 @@ class DimseSettings:
             max_associations=s.dicom_max_associations,
             timeout_s=s.dicom_timeout_s,
             processes=s.dicom_processes,
+            unmapped_peers=s.dicom_unmapped_peers,
+            find_limit=s.dicom_find_limit,
         )
 
     @property

@@ -12,6 +12,7 @@ import multiprocessing
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -19,11 +20,15 @@ from multiprocessing.process import BaseProcess
 from pynetdicom import __version__ as pynetdicom_version
 
 from scandepot.context import Context
-from scandepot.ingest.dimse.association import Association, Peer
-from scandepot.ingest.dimse.settings import DimseSettings
-from scandepot.ingest.dimse.store_handler import PrearchiveStore
+from scandepot.dicomnodes import nodes
+from scandepot.dimse.acse import Negotiation
+from scandepot.dimse.association import Association, Peer
+from scandepot.dimse.qr import QueryRetrieve
+from scandepot.dimse.settings import DimseSettings
+from scandepot.dimse.store_handler import PrearchiveStore
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Source
+from scandepot.query.scope import Scope
 from scandepot.settings import Settings
 
 log = logging.getLogger("scandepot.dicom")
@@ -65,6 +70,26 @@ class Receiver:
         )
         return PrearchiveStore(self.ctx, self.group, source)
 
+    def _scope_for(self, calling_ae: str, address: str) -> Scope | None:
+        return nodes.peer_scope(self.ctx, calling_ae, address, self.settings.unmapped_peers)
+
+    def _query_for(
+        self, peer: Peer, negotiation: Negotiation, send: Callable[[bytes], None]
+    ) -> QueryRetrieve:
+        assert negotiation.scope is not None
+        return QueryRetrieve(
+            self.ctx,
+            negotiation.scope,
+            self.settings.ae_title,
+            peer.calling_ae,
+            negotiation.contexts,
+            negotiation.scp_roles,
+            negotiation.peer_max_pdu,
+            send,
+            self.settings.find_limit,
+            self.settings.timeout_s,
+        )
+
     def _serve_one(self, sock: socket.socket, address: str) -> None:
         admitted = [False]
 
@@ -73,7 +98,15 @@ class Receiver:
             return admitted[0]
 
         try:
-            Association(self.settings, sock, address, admit, self._handler_for).run()
+            Association(
+                self.settings,
+                sock,
+                address,
+                admit,
+                self._handler_for,
+                self._scope_for,
+                self._query_for,
+            ).run()
         finally:
             if admitted[0]:
                 with self._lock:

@@ -13,10 +13,10 @@ import logging
 
 from scandepot.context import Context
 from scandepot.dicom.headers import read_header, read_header_bytes
+from scandepot.dimse import commands
+from scandepot.dimse.acse import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
+from scandepot.dimse.service import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS
 from scandepot.errors import OutOfSpace, ScandepotError
-from scandepot.ingest.dimse import commands
-from scandepot.ingest.dimse.acse import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
-from scandepot.ingest.dimse.service import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Incoming, Placements, Source
 from scandepot.storage.store import StagedFile
