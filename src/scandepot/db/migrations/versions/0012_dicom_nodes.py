@@ -1,6 +1,6 @@
 """DICOM nodes: C-MOVE destinations and the rights of calling AE titles
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import scandepot.db.base
 
-revision = "0013"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
