@@ -76,6 +76,7 @@ def start_orthanc(
     the namespace of the caller), with its DICOMweb plug-in at /dicom-web/ when asked and
     ``servers`` as the DICOMweb servers its own client sends to."""
     storage = run / "orthanc"
+    storage.mkdir(parents=True, exist_ok=True)
     config = run / "orthanc.json"
     settings: dict[str, object] = {
         "Name": "reference",
