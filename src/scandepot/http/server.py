@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, BinaryIO
 
@@ -64,6 +65,7 @@ class _Body:
         self.length: int | None = None  # the Content-Length, when the response has one
         self.sent = 0  # body bytes so far, every path
         self.untold = 0
+        self.corked = False
 
     def start(self, method: str, headers: Iterable[tuple[bytes, bytes]]) -> None:
         self.head = method == "HEAD"
@@ -113,6 +115,8 @@ class ZeroCopyH11Protocol(H11Protocol):
             if kind == "http.response.start":
                 body.start(scope["method"], message.get("headers", ()))
             elif kind == ZEROCOPY:
+                if not body.corked:
+                    body.corked = self._cork(True)
                 await self._send_file(cycle, body, message)
                 return
             elif kind == "http.response.body":
@@ -124,7 +128,11 @@ class ZeroCopyH11Protocol(H11Protocol):
             self._tell_h11(cycle, body)
             await send(message)
 
-        await self._inner_app(scope, receive, send_with_zerocopy)
+        try:
+            await self._inner_app(scope, receive, send_with_zerocopy)
+        finally:
+            if body.corked:
+                self._cork(False)
 
     async def _send_file(self, cycle: RequestResponseCycle, body: _Body, message: Any) -> None:
         if cycle.disconnected:
@@ -211,6 +219,18 @@ class ZeroCopyH11Protocol(H11Protocol):
             await cycle.flow.drain()
         finally:
             self.transport.set_write_buffer_limits(high=high, low=low)
+
+    def _cork(self, on: bool) -> bool:
+        """Hold back partial segments while a body of many files goes out (TCP_CORK): a part's
+        small header and its file leave in full segments, not one small packet each."""
+        if self._lost:
+            return False
+        sock = self.transport.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1 if on else 0)
+        except OSError:
+            return False
+        return on
 
     def _socket_fd(self) -> int:
         if self._lost:
