@@ -9,8 +9,9 @@ every interface); the script re-runs itself inside it. Run as root:
 - STOW-RS: ``--instances`` MR instances of 130 KB, 100 to a request, sent with curl from
   bodies made beforehand, to each server on empty storage; instances per second.
 - WADO-RS: the stored series retrieved whole (multipart/related, read by curl), MB/s,
-  against ``cat`` of scandepot's files and against Orthanc; the server's peak memory above
-  what it held before; series metadata, median ms.
+  against ``cat`` of scandepot's files, against Orthanc, and against the loopback's
+  ceiling (the same bytes as one file, one sendfile call, to the same curl); the
+  server's peak memory above what it held before; series metadata, median ms.
 - QIDO-RS: a study search (patient name wildcard, date range, modality) over
   ``--studies`` studies, median ms of 30; scandepot's catalog bulk-loaded with
   ``--catalog-instances`` instance rows as well, Orthanc holding one instance a study
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -121,6 +124,33 @@ def cat_rate(paths: list[Path]) -> float:
     return total / (time.perf_counter() - start) / 1e6
 
 
+def ceiling_rate(paths: list[Path], folder: Path) -> float:
+    """MB/s of the same bytes as one file sent by one sendfile call to curl over the
+    loopback: what TCP on this machine allows, with no per-file or HTTP work at all."""
+    whole = folder / "series.bin"
+    with whole.open("wb") as out:
+        for path in paths:
+            out.write(path.read_bytes())
+    size = whole.stat().st_size
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn, whole.open("rb") as f:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            conn.sendfile(f)
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    got, seconds = curl(f"http://127.0.0.1:{port}/")
+    thread.join()
+    server.close()
+    whole.unlink()
+    return got / seconds / 1e6
+
+
 def stored_files(data: Path) -> list[Path]:
     return sorted(p for p in (data / "archive").rglob("*") if p.is_file() and "DICOM" in p.parts)
 
@@ -166,6 +196,7 @@ def stow_and_wado(args: argparse.Namespace, work: Path, run: Path) -> None:
             paths = stored_files(data)
             cat_rate(paths)  # warm the page cache for both
             add("cat", cat_rate(paths))
+            add("loopback ceiling", ceiling_rate(paths, run))
             add("wado orthanc", retrieve(theirs, *uids, False, None)[0])
             rate, extra = retrieve(root, *uids, True, server.pid)
             add("wado scandepot", rate)
@@ -196,6 +227,8 @@ def report(figures: dict[str, list[float]]) -> None:
         ("STOW-RS instances/s", "stow scandepot", "stow orthanc"),
         ("WADO-RS series MB/s vs Orthanc", "wado scandepot", "wado orthanc"),
         ("WADO-RS series MB/s vs cat", "wado scandepot", "cat"),
+        ("WADO-RS series MB/s vs ceiling", "wado scandepot", "loopback ceiling"),
+        ("loopback ceiling MB/s vs cat", "loopback ceiling", "cat"),
         ("series metadata ms vs Orthanc", "metadata scandepot", "metadata orthanc"),
     ]
     for label, ours, theirs in pairs:
