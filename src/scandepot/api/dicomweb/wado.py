@@ -38,6 +38,26 @@ QualityQ = Annotated[str | None, Query(description="JPEG quality, 1-100")]
 ViewportQ = Annotated[str | None, Query(description="width,height in pixels")]
 
 
+def _rendering(
+    accept: AcceptHeader = None,
+    window: WindowQ = None,
+    quality: QualityQ = None,
+    viewport: ViewportQ = None,
+) -> rendered.Rendering:
+    """The picture asked for: media type, window, quality and size, checked."""
+    return rendered.rendering(accept, window, quality, viewport)
+
+
+def _thumbnail_rendering(
+    accept: AcceptHeader = None, viewport: ViewportQ = None
+) -> rendered.Rendering:
+    return rendered.rendering(accept, viewport=viewport)
+
+
+Rendering = Annotated[rendered.Rendering, Depends(_rendering)]
+Thumbnail = Annotated[rendered.Rendering, Depends(_thumbnail_rendering)]
+
+
 def _sent(body: Multipart) -> Response:
     return FileBodyResponse(body, media_type=body.media_type)
 
@@ -149,12 +169,8 @@ def study_rendered(
     ctx: CtxDep,
     scope: ReadScope,
     study: str,
-    accept: AcceptHeader = None,
-    window: WindowQ = None,
-    quality: QualityQ = None,
-    viewport: ViewportQ = None,
+    asked: Rendering,
 ) -> Response:
-    asked = rendered.rendering(accept, window, quality, viewport)
     return _picture(rendered.rendered(ctx, scope, asked, study), asked)
 
 
@@ -164,12 +180,8 @@ def series_rendered(
     scope: ReadScope,
     study: str,
     series: str,
-    accept: AcceptHeader = None,
-    window: WindowQ = None,
-    quality: QualityQ = None,
-    viewport: ViewportQ = None,
+    asked: Rendering,
 ) -> Response:
-    asked = rendered.rendering(accept, window, quality, viewport)
     return _picture(rendered.rendered(ctx, scope, asked, study, series), asked)
 
 
@@ -180,12 +192,8 @@ def instance_rendered(
     study: str,
     series: str,
     instance: str,
-    accept: AcceptHeader = None,
-    window: WindowQ = None,
-    quality: QualityQ = None,
-    viewport: ViewportQ = None,
+    asked: Rendering,
 ) -> Response:
-    asked = rendered.rendering(accept, window, quality, viewport)
     return _picture(rendered.rendered(ctx, scope, asked, study, series, instance), asked)
 
 
@@ -197,14 +205,10 @@ def frame_rendered(
     series: str,
     instance: str,
     frame: str,
-    accept: AcceptHeader = None,
-    window: WindowQ = None,
-    quality: QualityQ = None,
-    viewport: ViewportQ = None,
+    asked: Rendering,
 ) -> Response:
     if not frame.isdigit() or int(frame) < 1:
         raise BadRequest("A rendered frame is one frame number, 1 and up.", field="frame")
-    asked = rendered.rendering(accept, window, quality, viewport)
     found = rendered.rendered(ctx, scope, asked, study, series, instance, int(frame))
     return _picture(found, asked)
 
@@ -212,13 +216,11 @@ def frame_rendered(
 def _thumbnail(
     ctx: CtxDep,
     scope: ReadScope,
-    accept: str | None,
-    viewport: str | None,
+    asked: rendered.Rendering,
     study: str,
     series: str | None = None,
     instance: str | None = None,
 ) -> Response:
-    asked = rendered.rendering(accept, viewport=viewport)
     found = rendered.rendered(ctx, scope, asked, study, series, instance, thumbnail=True)
     return _picture(found, asked)
 
@@ -228,10 +230,9 @@ def study_thumbnail(
     ctx: CtxDep,
     scope: ReadScope,
     study: str,
-    accept: AcceptHeader = None,
-    viewport: ViewportQ = None,
+    asked: Thumbnail,
 ) -> Response:
-    return _thumbnail(ctx, scope, accept, viewport, study)
+    return _thumbnail(ctx, scope, asked, study)
 
 
 @router.get(SE + "/thumbnail")
@@ -240,10 +241,9 @@ def series_thumbnail(
     scope: ReadScope,
     study: str,
     series: str,
-    accept: AcceptHeader = None,
-    viewport: ViewportQ = None,
+    asked: Thumbnail,
 ) -> Response:
-    return _thumbnail(ctx, scope, accept, viewport, study, series)
+    return _thumbnail(ctx, scope, asked, study, series)
 
 
 @router.get(IN + "/thumbnail")
@@ -253,7 +253,6 @@ def instance_thumbnail(
     study: str,
     series: str,
     instance: str,
-    accept: AcceptHeader = None,
-    viewport: ViewportQ = None,
+    asked: Thumbnail,
 ) -> Response:
-    return _thumbnail(ctx, scope, accept, viewport, study, series, instance)
+    return _thumbnail(ctx, scope, asked, study, series, instance)
