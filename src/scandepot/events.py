@@ -8,6 +8,7 @@ work, do not do it) and must not raise: a failing handler is logged and the othe
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,3 +75,37 @@ class EventBus:
                 handler(event)
             except Exception:  # noqa: BLE001 - one bad subscriber must not stop the rest
                 log.exception("event handler %r failed for %r", handler, event)
+
+
+class OnItsOwnThread:
+    """A subscriber that does its work on a thread of its own per event, so that the
+    publisher does not wait for it; :meth:`wait` lets a caller (a test, a shutdown) wait
+    for the work under way. Subclasses write :meth:`work`, which must not raise."""
+
+    name = "subscriber"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[threading.Thread] = set()
+
+    def start(self, event: object) -> None:
+        thread = threading.Thread(target=self._run, args=(event,), name=self.name, daemon=True)
+        with self._lock:
+            self._running.add(thread)
+        thread.start()
+
+    def wait(self, timeout: float = 60.0) -> None:
+        with self._lock:
+            running = list(self._running)
+        for thread in running:
+            thread.join(timeout)
+
+    def work(self, event: Any) -> None:
+        raise NotImplementedError
+
+    def _run(self, event: object) -> None:
+        try:
+            self.work(event)
+        finally:
+            with self._lock:
+                self._running.discard(threading.current_thread())

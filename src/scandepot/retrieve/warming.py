@@ -8,7 +8,6 @@ after the commit, so archiving does not wait for it. The kept metadata is a cach
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import select
 
@@ -17,7 +16,7 @@ from scandepot.catalog.archive import Scan, Session
 from scandepot.catalog.prearchive import Instance
 from scandepot.context import Context
 from scandepot.errors import ScandepotError
-from scandepot.events import SessionArchived
+from scandepot.events import OnItsOwnThread, SessionArchived
 from scandepot.query.scope import Scope
 from scandepot.retrieve import metadata
 from scandepot.retrieve.instances import locate
@@ -25,27 +24,18 @@ from scandepot.retrieve.instances import locate
 log = logging.getLogger("scandepot.retrieve")
 
 
-class Warmer:
+class Warmer(OnItsOwnThread):
     """:meth:`wait` lets a caller (a test, a shutdown) wait for the making under way."""
 
+    name = "metadata"
+
     def __init__(self, ctx: Context) -> None:
+        super().__init__()
         self._ctx = ctx
-        self._lock = threading.Lock()
-        self._running: set[threading.Thread] = set()
 
     def on_archived(self, event: SessionArchived) -> None:
-        if not event.scans:
-            return
-        thread = threading.Thread(target=self._make, args=(event,), name="metadata", daemon=True)
-        with self._lock:
-            self._running.add(thread)
-        thread.start()
-
-    def wait(self, timeout: float = 60.0) -> None:
-        with self._lock:
-            running = list(self._running)
-        for thread in running:
-            thread.join(timeout)
+        if event.scans:
+            self.start(event)
 
     def _series(self, event: SessionArchived) -> tuple[Scope, list[tuple[str, str]]]:
         with self._ctx.db.read() as db:
@@ -61,7 +51,7 @@ class Warmer:
             ).all()
             return Scope(SYSTEM, session.project_id, event.project), [(r[0], r[1]) for r in rows]
 
-    def _make(self, event: SessionArchived) -> None:
+    def work(self, event: SessionArchived) -> None:
         try:
             scope, series = self._series(event)
             for study, uid in series:
@@ -70,9 +60,6 @@ class Warmer:
             log.info("metadata of session %s not kept: %s", event.session_id, exc.message)
         except Exception:  # a cache: the first request makes it, or says why
             log.exception("metadata of session %s", event.session_id)
-        finally:
-            with self._lock:
-                self._running.discard(threading.current_thread())
 
 
 def install(ctx: Context) -> Warmer:
