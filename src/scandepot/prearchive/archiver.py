@@ -86,9 +86,11 @@ def _session(
     staged: StagedSession,
 ) -> tuple[Session, bool]:
     session = find_labelled(db, Session, project.id, label)
-    if session is not None:
-        return session, True
     modalities = sorted({s["Modality"] for s in staged.scans if s.get("Modality")})
+    if session is not None:  # merged: the modalities it holds now
+        held = (session.ModalitiesInStudy or "").split("\\")
+        session.ModalitiesInStudy = _modalities(set(held) | set(modalities))
+        return session, True
     session = Session(
         project_id=project.id,
         subject_id=subject.id,
@@ -108,7 +110,7 @@ def _session(
         PatientBirthDate=staged.PatientBirthDate,
         PatientSex=staged.PatientSex,
         ReferringPhysicianName=staged.ReferringPhysicianName,
-        ModalitiesInStudy="\\\\".join(modalities)[:64] or None,
+        ModalitiesInStudy=_modalities(set(modalities)),
         InstitutionName=staged.InstitutionName,
         Manufacturer=staged.Manufacturer,
         ManufacturerModelName=staged.ManufacturerModelName,
@@ -119,6 +121,11 @@ def _session(
     db.flush()
     session.project, session.subject = project, subject
     return session, False
+
+
+def _modalities(found: set[str]) -> str | None:
+    """Modalities in Study (0008,0061) as DICOM writes a multi-valued CS: backslashes."""
+    return "\\".join(sorted(m for m in found if m))[:64] or None
 
 
 def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = False) -> Archived:
