@@ -42,6 +42,7 @@ from scandepot.dimse import DimseSettings, Receiver
 from scandepot.http import server
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
+from tests.helpers import after_archive
 
 PG_SERVER = os.environ.get("SCANDEPOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PASSWORD = "correct-horse-battery"
@@ -154,8 +155,7 @@ def app(ctx: Context) -> Iterator[Any]:
         attach(_built[0], ctx)
     yield _built[0]
     # Pictures still being drawn would read this test's catalog while the next one empties it.
-    _built[0].state.thumbnails.wait()
-    _built[0].state.metadata.wait()
+    after_archive(_built[0])
     _built[0].dependency_overrides.clear()
 
 

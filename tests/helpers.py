@@ -111,3 +111,10 @@ def spooled(tmp: Path, size: int, timeout: float = 20) -> None:
                 return
         assert time.monotonic() < deadline, f"nothing of {size} bytes in {tmp}"
         time.sleep(0.02)
+
+
+def after_archive(app: Any) -> None:
+    """Wait for what the application does on threads of its own after an archive (the
+    scans' pictures, the series' DICOMweb metadata): both write files of their own."""
+    for work in app.state.after_archive:
+        work.wait()

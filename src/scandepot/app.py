@@ -73,3 +73,5 @@ def attach(app: FastAPI, context: Context, *, install_pipelines: bool = True) ->
         wiring.install(context)
     app.state.thumbnails = thumbnail_drawer.install(context)
     app.state.metadata = warming.install(context)  # series metadata for DICOMweb
+    # What runs on threads of its own after an archive, for callers that wait for it.
+    app.state.after_archive = (app.state.thumbnails, app.state.metadata)

@@ -25,7 +25,7 @@ from scandepot.cli.main import app as cli
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from tests.conftest import PASSWORD, LiveServer
-from tests.helpers import write_study
+from tests.helpers import after_archive, write_study
 
 pytestmark = pytest.mark.interop
 
@@ -206,7 +206,7 @@ def test_killed_half_way_then_run_again(
     with ctx.db.read() as db:
         assert db.scalar(select(func.count(StagedSession.id))) == 0
         assert db.scalar(select(func.count(Instance.id)).where(Instance.file_id.is_(None))) == 0
-    live_server.app.state.thumbnails.wait()  # the scans' pictures are drawn after the archive
+    after_archive(live_server.app)  # pictures and metadata are made after the archive
     assert list(ctx.store.tmp.iterdir()) == []
 
 

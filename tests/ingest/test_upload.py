@@ -22,7 +22,7 @@ from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.prearchive import worker
-from tests.helpers import API, write_study
+from tests.helpers import API, after_archive, write_study
 
 Client = TestClient
 
@@ -142,7 +142,7 @@ def test_tar_and_tgz_with_given_labels_into_the_archive(
         auth=actors["owner"],
     ).json()
     assert files["total"] == 4
-    client.app.state.thumbnails.wait()  # the scan's picture is drawn after the archive
+    after_archive(client.app)  # the picture and metadata are made after the archive
     assert staged_count(ctx) == 0 and list(ctx.store.tmp.iterdir()) == []
 
 
