@@ -4,7 +4,8 @@ Both servers run inside a private network namespace made for the run (Orthanc li
 every interface); the script re-runs itself inside it. Run as root:
 
     .venv/bin/python bench/dicomweb.py [--instances 2000] [--studies 10000]
-        [--catalog-instances 1000000] [--repeat 3]
+        [--catalog-instances 1000000] [--repeat 3] [--skip-stow] [--skip-qido]
+        [--database-url "postgresql+psycopg://postgres@/qidobench?host=/var/run/postgresql"]
 
 - STOW-RS: ``--instances`` MR instances of 130 KB, 100 to a request, sent with curl from
   bodies made beforehand, to each server on empty storage; instances per second.
@@ -248,6 +249,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sdbench")
     parser.add_argument("--skip-qido", action="store_true")
+    parser.add_argument("--skip-stow", action="store_true", help="QIDO-RS only")
+    parser.add_argument(
+        "--database-url",
+        help="the QIDO-RS catalog on PostgreSQL (an empty database; by its Unix socket, which "
+        "the namespace reaches), not SQLite",
+    )
     args = parser.parse_args()
     if "SDBENCH_INSIDE" not in os.environ:
         with Namespace("sddw") as ns:
@@ -257,7 +264,8 @@ def main() -> None:
             )
     args.work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="sddw-") as run:
-        stow_and_wado(args, args.work, Path(run))
+        if not args.skip_stow:
+            stow_and_wado(args, args.work, Path(run))
         if not args.skip_qido:
             from dicomweb_qido import qido_latency
 

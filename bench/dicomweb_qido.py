@@ -38,10 +38,12 @@ QUERY = (
 )
 
 
-def load_scandepot(data: Path, studies: int, instances: int) -> list[tuple[object, ...]]:
+def load_scandepot(
+    data: Path, studies: int, instances: int, database_url: str | None
+) -> list[tuple[object, ...]]:
     """The catalog filled; each study's attributes and modalities, for Orthanc."""
     data.mkdir(parents=True)
-    ctx = Context.from_settings(Settings(data_dir=data))
+    ctx = Context.from_settings(Settings(data_dir=data, database_url=database_url))
     ctx.store.ensure()
     upgrade(ctx.db)
     projects.create(ctx, SYSTEM, ProjectCreate(id="BENCH"))
@@ -96,7 +98,8 @@ def latencies(url: str, auth: tuple[str, str] | None, times: int = 30) -> tuple[
 
 def qido_latency(args: argparse.Namespace, run: Path) -> None:
     print(f"\nloading {args.studies} studies, {args.catalog_instances} instance rows", flush=True)
-    studies = load_scandepot(run / "qido-scandepot", args.studies, args.catalog_instances)
+    url = args.database_url
+    studies = load_scandepot(run / "qido-scandepot", args.studies, args.catalog_instances, url)
     orthanc = start_orthanc(run / "qido-orthanc", dicomweb=True)
     try:
         wait_http(f"{ORTHANC}/system")
@@ -106,7 +109,8 @@ def qido_latency(args: argparse.Namespace, run: Path) -> None:
         orthanc.terminate()
         orthanc.wait()
     # A token, as scripts use: HTTP Basic checks the password's hash on every request.
-    with serve(run / "qido-scandepot", server_env()) as (_server, base):
+    env = server_env(**({"SCANDEPOT_DATABASE_URL": url} if url else {}))
+    with serve(run / "qido-scandepot", env) as (_server, base):
         made = httpx.post(
             f"{base}/api/v1/auth/tokens", auth=("admin", PASSWORD), json={"name": "bench"}
         )
@@ -115,7 +119,8 @@ def qido_latency(args: argparse.Namespace, run: Path) -> None:
         url = f"{base}/dicomweb/projects/BENCH/studies?{QUERY}"
         ours, n_ours = latencies_bearer(url, token)
     print(
-        f"QIDO-RS study search, median ms of 30: scandepot {ours:.1f} ({n_ours} found), "
+        f"QIDO-RS study search ({'PostgreSQL' if url else 'SQLite'}), median ms of 30: "
+        f"scandepot {ours:.1f} ({n_ours} found), "
         f"Orthanc {theirs:.1f} ({n_theirs} found), ratio {ours / theirs:.2f}"
     )
 
