@@ -4,8 +4,10 @@ BulkDataURIs under the root the request came to."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +96,32 @@ def test_values_pydicom_cannot_read_are_sent_empty(
     first, second = json.loads(metadata.metadata(ctx, Scope(SYSTEM), ROOT, *uids))
     assert first["00181050"] == {"vr": "DS"} and first["00200012"] == {"vr": "IS"}
     assert first["00100020"] == second["00100020"] == {"vr": "LO", "Value": ["PAT001"]}
+
+
+def test_requests_while_it_is_made_wait_for_it_rather_than_make_it_again(
+    ctx: Context, series: tuple[Study, Series], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study, one = series
+    found = locate(ctx, Scope(SYSTEM), study.StudyInstanceUID, one.SeriesInstanceUID)
+    started, release = threading.Event(), threading.Event()
+    made: list[str] = []
+    real = metadata.instance_json
+
+    def slow(located: Any) -> dict[str, Any]:
+        made.append(located.sop_instance)
+        started.set()
+        release.wait(10)
+        return real(located)
+
+    monkeypatch.setattr(metadata, "instance_json", slow)
+    answers: list[bytes] = []
+    first = threading.Thread(target=lambda: answers.append(metadata.kept(ctx, found)))
+    first.start()
+    assert started.wait(10)  # the first is making it now
+    second = threading.Thread(target=lambda: answers.append(metadata.kept(ctx, found)))
+    second.start()
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert len(answers) == 2 and answers[0] == answers[1]
+    assert sorted(made) == sorted(f.sop_instance for f in found)  # each instance read once

@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,34 @@ def kept(ctx: Context, series: list[Located]) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         pass
+    # Made once in this process: a request arriving while the file is being made (by the
+    # thread that follows an archive, or another request) waits for it rather than making
+    # it a second time beside it on the same cores.
+    with _making(path):
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return _make(ctx, series, folder, path)
+
+
+_guard = threading.Lock()
+_locks: dict[Path, threading.Lock] = {}
+
+
+@contextmanager
+def _making(path: Path) -> Iterator[None]:
+    with _guard:
+        lock = _locks.setdefault(path, threading.Lock())
+    try:
+        with lock:
+            yield
+    finally:
+        with _guard:
+            if not lock.locked():
+                _locks.pop(path, None)
+
+
+def _make(ctx: Context, series: list[Located], folder: Path, path: Path) -> bytes:
     made = json.dumps([instance_json(one) for one in series], separators=(",", ":"))
     data = made.encode("utf-8")
     ctx.store.write(path, [data], overwrite=True)  # two first requests: either wins
