@@ -47,6 +47,24 @@ def service_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+@contextmanager
+def valid_input() -> Iterator[None]:
+    """Input a command's options make that breaks a rule: one ``error: field: why`` line
+    on stderr for each broken rule, and exit code 1."""
+    try:
+        yield
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(1) from None
+
+
+def existing_context(data_dir: Any, database_url: str | None, **settings: Any) -> Context:
+    """The context of the data folder and catalog the options (or the environment) name,
+    which must exist and be up to date."""
+    return open_existing(load_settings(data_dir=data_dir, database_url=database_url, **settings))
+
+
 def open_existing(settings: Settings) -> Context:
     """A context on a data folder and catalog that must already exist and be up to date."""
     if not settings.data_dir.is_dir():

@@ -6,17 +6,15 @@ from contextlib import closing
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
 
 from scandepot.access.actors import SYSTEM
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
-    load_settings,
-    open_existing,
+    existing_context,
     service_errors,
+    valid_input,
 )
-from scandepot.context import Context
 from scandepot.dicomnodes import nodes
 from scandepot.dicomnodes.nodes import NodeCreate
 
@@ -24,10 +22,6 @@ app = typer.Typer(
     help="Manage DICOM nodes: C-MOVE destinations and the rights of calling AE titles.",
     no_args_is_help=True,
 )
-
-
-def _context(data_dir: Path | None, database_url: str | None) -> Context:
-    return open_existing(load_settings(data_dir=data_dir, database_url=database_url))
 
 
 @app.command("add")
@@ -46,7 +40,7 @@ def add(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Set up a DICOM node."""
-    try:
+    with valid_input():
         data = NodeCreate(
             ae_title=ae_title,
             host=host,
@@ -55,11 +49,7 @@ def add(
             project=project,
             description=description,
         )
-    except ValidationError as exc:
-        for error in exc.errors():
-            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
-        raise typer.Exit(1) from None
-    ctx = _context(data_dir, database_url)
+    ctx = existing_context(data_dir, database_url)
     with closing(ctx), service_errors():
         node = nodes.add(ctx, SYSTEM, data)
     typer.echo(f"added DICOM node {node.ae_title}")
@@ -71,7 +61,7 @@ def list_nodes(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """List the DICOM nodes: AE title, address, account, project, description."""
-    ctx = _context(data_dir, database_url)
+    ctx = existing_context(data_dir, database_url)
     with closing(ctx), service_errors():
         for node in nodes.list_nodes(ctx, SYSTEM):
             address = f"{node.host}:{node.port}" if node.host else "-"
@@ -86,7 +76,7 @@ def remove(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Remove a DICOM node: no longer a destination; its title calls as unmapped."""
-    ctx = _context(data_dir, database_url)
+    ctx = existing_context(data_dir, database_url)
     with closing(ctx), service_errors():
         nodes.remove(ctx, SYSTEM, ae_title)
     typer.echo(f"removed DICOM node {ae_title.strip()}")

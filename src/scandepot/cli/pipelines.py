@@ -20,6 +20,7 @@ from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
+    existing_context,
     load_settings,
     open_existing,
     service_errors,
@@ -35,7 +36,7 @@ job_app = typer.Typer(help="Pipeline jobs: list, show, log, re-run, cancel.", no
 
 
 def _context(data_dir: Path | None, database_url: str | None, **settings: Any) -> Context:
-    ctx = open_existing(load_settings(data_dir=data_dir, database_url=database_url, **settings))
+    ctx = existing_context(data_dir, database_url, **settings)
     wiring.install(ctx)  # so that a job launched here reaches Celery workers when configured
     return ctx
 

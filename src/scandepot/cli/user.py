@@ -6,7 +6,6 @@ from contextlib import closing
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
 
 from scandepot.access import users
 from scandepot.access.actors import SYSTEM
@@ -16,11 +15,10 @@ from scandepot.catalog.paging import MAX_LIMIT, PageRequest
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
-    load_settings,
-    open_existing,
+    existing_context,
     service_errors,
+    valid_input,
 )
-from scandepot.context import Context
 
 app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 
@@ -29,10 +27,6 @@ PasswordOption = typer.Option(
     "--password",
     help="The password; without it you are asked for one (or one is generated with --generate).",
 )
-
-
-def _context(data_dir: Path | None, database_url: str | None) -> Context:
-    return open_existing(load_settings(data_dir=data_dir, database_url=database_url))
 
 
 def _ask_password(given: str | None, generate: bool) -> str | None:
@@ -54,7 +48,7 @@ def add(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Create an account."""
-    try:
+    with valid_input():
         data = UserCreate(
             login=login,
             full_name=full_name,
@@ -62,11 +56,7 @@ def add(
             password=_ask_password(password, generate),
             site_admin=site_admin,
         )
-    except ValidationError as exc:
-        for error in exc.errors():
-            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
-        raise typer.Exit(1) from None
-    ctx = _context(data_dir, database_url)
+    ctx = existing_context(data_dir, database_url)
     with closing(ctx), service_errors():
         _user, generated = users.create(ctx, SYSTEM, data)
     typer.echo(f"created {login}" + (f" with password: {generated}" if generated else ""))
@@ -78,7 +68,7 @@ def list_users(
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """List every account."""
-    ctx = _context(data_dir, database_url)
+    ctx = existing_context(data_dir, database_url)
     try:
         offset = 0
         while True:
@@ -96,7 +86,7 @@ def list_users(
 
 
 def _update(login: str, data: UserUpdate, data_dir: Path | None, database_url: str | None) -> None:
-    ctx = _context(data_dir, database_url)
+    ctx = existing_context(data_dir, database_url)
     with closing(ctx), service_errors():
         users.update(ctx, SYSTEM, login, data)
 
@@ -133,7 +123,7 @@ def set_password(
 ) -> None:
     """Set an account's password; its browser sign-ins end."""
     chosen = _ask_password(password, generate) or generate_password()
-    ctx = _context(data_dir, database_url)
+    ctx = existing_context(data_dir, database_url)
     with closing(ctx), service_errors():
         users.set_password(ctx, SYSTEM, login, chosen)
     typer.echo(
