@@ -16,9 +16,6 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
-from pynetdicom.pdu import A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
-from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
     MRImageStorage,
     PatientRootQueryRetrieveInformationModelFind,
@@ -34,6 +31,7 @@ from scandepot.context import Context
 from scandepot.dimse import Receiver
 from scandepot.dimse.messages import command_set, encode_data_set
 from tests.dimse.conftest import World
+from tests.ingest.test_dimse_wire import associate_rq
 
 STUDY_FIND = StudyRootQueryRetrieveInformationModelFind
 
@@ -269,24 +267,6 @@ def test_c_get_without_a_unique_key_fails(world: World, receiver: Receiver) -> N
 # -- a raw socket: C-FIND and C-CANCEL in one P-DATA-TF
 
 
-def _associate_rq() -> bytes:
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
-    primitive.calling_ae_title = "WS_OWNER"
-    primitive.called_ae_title = "SCANDEPOT"
-    context = PresentationContext()
-    context.context_id = 1
-    context.abstract_syntax = STUDY_FIND
-    context.transfer_syntax = [ExplicitVRLittleEndian]
-    primitive.presentation_context_definition_list = [context]
-    max_length = MaximumLengthNotification()
-    max_length.maximum_length_received = 16384
-    primitive.user_information = [max_length]
-    pdu = A_ASSOCIATE_RQ()
-    pdu.from_primitive(primitive)
-    return bytes(pdu.encode())
-
-
 def _pdv(control: int, data: bytes) -> bytes:
     return struct.pack(">IBB", len(data) + 2, 1, control) + data
 
@@ -321,7 +301,7 @@ def test_c_cancel_ends_a_c_find(world: World, receiver: Receiver) -> None:
         + _pdv(0x03, command_set(cancel))
     )
     with socket.create_connection(("127.0.0.1", receiver.port), timeout=30) as sock:
-        sock.sendall(_associate_rq())
+        sock.sendall(associate_rq(calling="WS_OWNER", abstract_syntax=STUDY_FIND))
         assert _read_pdu(sock)[0] == 0x02
         sock.sendall(struct.pack(">BBI", 0x04, 0, len(body)) + body)
         assert _status(_read_pdu(sock)) == 0xFE00  # cancelled before the first match

@@ -31,14 +31,18 @@ A_RELEASE_RP = b"\x06\x00\x00\x00\x00\x04\x00\x00\x00\x00"
 A_ABORT = b"\x07\x00\x00\x00\x00\x04\x00\x00\x02\x00"
 
 
-def associate_rq(called: str = "SCANDEPOT") -> bytes:
+def associate_rq(
+    called: str = "SCANDEPOT", calling: str = "SCANNER1", abstract_syntax: str = MR
+) -> bytes:
+    """An A-ASSOCIATE-RQ with one presentation context, ``abstract_syntax`` in Explicit VR
+    Little Endian."""
     primitive = A_ASSOCIATE()
     primitive.application_context_name = "1.2.840.10008.3.1.1.1"
-    primitive.calling_ae_title = "SCANNER1"
+    primitive.calling_ae_title = calling
     primitive.called_ae_title = called
     context = PresentationContext()
     context.context_id = 1
-    context.abstract_syntax = MR
+    context.abstract_syntax = abstract_syntax
     context.transfer_syntax = [ExplicitVRLittleEndian]
     primitive.presentation_context_definition_list = [context]
     max_length = MaximumLengthNotification()
