@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
@@ -192,6 +193,18 @@ def _max_pdu(request: A_ASSOCIATE) -> int:
     return 0
 
 
+def user_information(max_pdu: int) -> list[Any]:
+    """What we say of ourselves when we ask for or accept an association: the largest PDU
+    we take, our implementation class UID and version name (PS3.7 D.3.3.1, D.3.3.2)."""
+    max_length = MaximumLengthNotification()
+    max_length.maximum_length_received = max_pdu
+    impl_uid = ImplementationClassUIDNotification()
+    impl_uid.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+    impl_name = ImplementationVersionNameNotification()
+    impl_name.implementation_version_name = IMPLEMENTATION_VERSION
+    return [max_length, impl_uid, impl_name]
+
+
 def _accept(
     request: A_ASSOCIATE,
     results: list[PresentationContext],
@@ -199,12 +212,7 @@ def _accept(
     roles: list[SCP_SCU_RoleSelectionNegotiation],
 ) -> bytes:
     """The A-ASSOCIATE-AC, with our user information (PS3.7 D.3.3.1, D.3.3.2)."""
-    max_length = MaximumLengthNotification()
-    max_length.maximum_length_received = max_pdu
-    impl_uid = ImplementationClassUIDNotification()
-    impl_uid.implementation_class_uid = IMPLEMENTATION_CLASS_UID
-    impl_name = ImplementationVersionNameNotification()
-    impl_name.implementation_version_name = IMPLEMENTATION_VERSION
+    max_length, impl_uid, impl_name = user_information(max_pdu)
     accept = A_ASSOCIATE()
     accept.application_context_name = APPLICATION_CONTEXT
     accept.calling_ae_title = request.calling_ae_title

@@ -12,20 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import (
-    A_ASSOCIATE,
-    ImplementationClassUIDNotification,
-    ImplementationVersionNameNotification,
-    MaximumLengthNotification,
-)
+from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
 from pynetdicom.presentation import PresentationContext
 
 from scandepot.dimse import commands, messages
-from scandepot.dimse.acse import (
-    APPLICATION_CONTEXT,
-    IMPLEMENTATION_CLASS_UID,
-    IMPLEMENTATION_VERSION,
-)
+from scandepot.dimse.acse import APPLICATION_CONTEXT, user_information
 from scandepot.dimse.pdu import (
     A_ABORT,
     A_RELEASE_RP,
@@ -171,13 +162,7 @@ def _associate_rq(
         context.transfer_syntax = list(syntaxes)
         contexts.append(context)
     primitive.presentation_context_definition_list = contexts
-    max_length = MaximumLengthNotification()
-    max_length.maximum_length_received = max_pdu
-    impl_uid = ImplementationClassUIDNotification()
-    impl_uid.implementation_class_uid = IMPLEMENTATION_CLASS_UID
-    impl_name = ImplementationVersionNameNotification()
-    impl_name.implementation_version_name = IMPLEMENTATION_VERSION
-    primitive.user_information = [max_length, impl_uid, impl_name]
+    primitive.user_information = user_information(max_pdu)
     rq = A_ASSOCIATE_RQ()
     rq.from_primitive(primitive)
     return bytes(rq.encode())
