@@ -209,7 +209,7 @@ def make_project(ctx: Context, users: dict[str, User]) -> Callable[..., str]:
 # Fixtures that start or drive a program outside the test process: a test that uses one is
 # an interop test, and carries the marker (pyproject.toml) so that ``-m interop`` and
 # ``-m "not interop"`` choose it right.
-INTEROP_FIXTURES = frozenset({"storescu", "browser", "page"})
+INTEROP_FIXTURES = frozenset({"storescu", "browser", "page", "xnat_server"})
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from scandepot import __version__, web
-from scandepot.api import dicomweb, health, v1
+from scandepot.api import dicomweb, health, v1, xnat
 from scandepot.archive import thumbnail_drawer
 from scandepot.context import Context
 from scandepot.http import errors
@@ -52,10 +52,12 @@ def create_app(
         lifespan=lifespan,
     )
     attach(app, context, install_pipelines=install_pipelines)
-    errors.install(app, pages=error_page)
+    errors.install(app, pages=(xnat.errors.render, error_page))
     app.include_router(health.router)
     app.include_router(v1.router)
     app.include_router(dicomweb.router)
+    for router in xnat.routers():
+        app.include_router(router)
     web.install(app)
     app.add_middleware(
         RequestLimits,

@@ -114,10 +114,23 @@ def _label(prefix: str) -> Callable[[str], dict[str, str]]:
     return lambda actor: {"label": f"{prefix}_{actor}"}
 
 
+XNAT_SIGN_IN = f"username=member&password={PASSWORD}".encode()
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+XNAT_ROOTS = ("/data/", "/xapi/")
+
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("public", 200),
     ("GET", "/readyz"): Row("public", 200),
     ("HEAD", "/healthz"): Row("public", 200),
+    # -- the XNAT-compatible API (/data; /REST serves the same routes) ---------------------
+    ("GET", "/data/JSESSION"): Row("public", 200),
+    ("POST", "/data/JSESSION"): Row("public", 200),
+    ("DELETE", "/data/JSESSION"): Row("public", 200),
+    ("PUT", "/data/services/auth"): Row("public", 200, content=XNAT_SIGN_IN, headers=FORM),
+    ("POST", "/data/services/auth"): Row("public", 200, content=XNAT_SIGN_IN, headers=FORM),
+    ("GET", "/data/auth"): Row("signed_in", 200),
+    ("GET", "/data/version"): Row("public", 200),
+    ("GET", "/xapi/siteConfig/buildInfo"): Row("public", 200),
     ("HEAD", "/readyz"): Row("public", 200),
     ("POST", "/api/v1/auth/login"): Row(
         "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}
@@ -330,6 +343,18 @@ def app_routes() -> set[tuple[str, str]]:
         if route.path.startswith(DW) and "HEAD" in (getattr(route, "methods", None) or ()):
             found.add(("HEAD", route.path))
     return found
+
+
+def test_rest_serves_the_data_routes() -> None:
+    """``/REST`` is XNAT's older name of ``/data``: the same routes, every one."""
+    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    under: dict[str, set[tuple[str, str]]] = {"/data": set(), "/REST": set()}
+    for route in iter_route_contexts(app.routes):
+        for root, found in under.items():
+            if route.path.startswith(root + "/"):
+                path = route.path.removeprefix(root)
+                found.update((m, path) for m in getattr(route, "methods", None) or ())
+    assert under["/data"] and under["/REST"] == under["/data"]
 
 
 def test_every_route_has_a_row() -> None:
@@ -558,6 +583,8 @@ def test_route(
                 if r.headers.get("content-type") == "application/dicom+json":
                     # A STOW-RS answer that stored nothing: every instance failed.
                     assert "00081198" in r.json() and "00081199" not in r.json()
+                elif url.startswith(XNAT_ROOTS):
+                    assert method == "HEAD" or "<h3>" in r.text  # XNAT's status page
                 elif method != "HEAD":
                     assert set(r.json()) == {"error"}
                 if compared:
@@ -732,7 +759,7 @@ def page_routes() -> set[tuple[str, str]]:
         for route in iter_route_contexts(app.routes)
         if isinstance(route.original_route, APIRoute)
         and not route.include_in_schema
-        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW))
+        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW, "/REST/"))
         for method in route.methods or ()
     }
 

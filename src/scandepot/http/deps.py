@@ -40,28 +40,44 @@ def check_csrf(request: Request, expected: str, given: str | None = None) -> Non
     logins.check_csrf(expected, given if given is not None else request.headers.get(CSRF_HEADER))
 
 
+def credentials_actor(request: Request) -> Actor | None:
+    """The actor an ``Authorization`` header proves (a Bearer token, or HTTP Basic with a
+    password or an API token), or None when the request has no such header. Credentials
+    that fail: 401, never anonymous."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    ctx = get_ctx(request)
+    address = client_address(request)
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        actor = tokens.authenticate(ctx, value, address=address)
+        if actor is None:
+            raise Unauthorized("Invalid credentials.")
+        return actor
+    if scheme.lower() == "basic" and value:
+        login, password = _basic(value)
+        if password.startswith(tokens.PREFIX):
+            # An API token as the password (what XNAT scripts that take a user and a
+            # password can be given); a password that merely looks like one still works.
+            actor = tokens.authenticate(ctx, password, address=address)
+            if actor is not None and actor.login == login:
+                return actor
+        return users.sign_in(ctx, login, password, address=address, method="basic")
+    raise Unauthorized("Unsupported or malformed Authorization header.")
+
+
 def get_actor(request: Request) -> Actor:
     """Who is asking: a Bearer token, HTTP Basic, or the session cookie, in that order.
 
     No credentials at all: anonymous. Credentials that fail: 401, never anonymous.
     """
-    ctx = get_ctx(request)
-    address = client_address(request)
-    header = request.headers.get("authorization")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        value = value.strip()
-        if scheme.lower() == "bearer" and value:
-            actor = tokens.authenticate(ctx, value, address=address)
-            if actor is None:
-                raise Unauthorized("Invalid credentials.")
-            return actor
-        if scheme.lower() == "basic" and value:
-            login, password = _basic(value)
-            return users.sign_in(ctx, login, password, address=address, method="basic")
-        raise Unauthorized("Unsupported or malformed Authorization header.")
+    actor = credentials_actor(request)
+    if actor is not None:
+        return actor
     if not request.cookies.get(logins.COOKIE):
-        return ANONYMOUS.at(address)
+        return ANONYMOUS.at(client_address(request))
     resolved = signed_in(request)
     if resolved is None:
         raise Unauthorized("Your sign-in has ended; sign in again.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -125,14 +125,18 @@ HANDLED = (
 )
 
 
-def install(app: FastAPI, *, pages: PageRenderer | None = None) -> None:
-    """Answer every error through :func:`problem`: as a page where ``pages`` gives one,
-    otherwise in the JSON shape."""
+def install(app: FastAPI, *, pages: Sequence[PageRenderer] = ()) -> None:
+    """Answer every error through :func:`problem`: in the shape of the first of ``pages``
+    that gives one (an interface with an error format of its own: the web pages, the
+    XNAT-compatible API), otherwise in the JSON shape."""
 
     def handler(request: Request, exc: Exception) -> Response:
         found = problem(request, exc)
-        page = pages(request, exc, found) if pages is not None else None
-        return page if page is not None else error_response(found)
+        for render in pages:
+            page = render(request, exc, found)
+            if page is not None:
+                return page
+        return error_response(found)
 
     for kind in HANDLED:
         app.add_exception_handler(kind, handler)

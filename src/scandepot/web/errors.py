@@ -22,7 +22,18 @@ from scandepot.http.errors import Problem
 from scandepot.web.deps import Visitor, get_visitor
 from scandepot.web.render import page, redirect
 
-NOT_PAGES = ("/api/", "/dicomweb", "/wado", "/healthz", "/readyz", "/static/", "/docs")
+NOT_PAGES = (
+    "/api/",
+    "/dicomweb",
+    "/wado",
+    "/data/",
+    "/REST/",
+    "/xapi/",
+    "/healthz",
+    "/readyz",
+    "/static/",
+    "/docs",
+)
 
 TITLES = {
     400: "Bad request",
