@@ -39,9 +39,7 @@ def test_services_auth_takes_a_form(client: TestClient, users: Any) -> None:
     r = client.put("/data/services/auth", data={"username": "owner", "password": PASSWORD})
     assert r.status_code == 200 and len(r.text) > 30
     client.cookies.clear()
-    assert client.get("/data/auth", headers=jsession(r.text)).text == (
-        "User 'owner' is logged in"
-    )
+    assert client.get("/data/auth", headers=jsession(r.text)).text == ("User 'owner' is logged in")
     bad = client.put("/data/services/auth", data={"username": "owner", "password": "wrong"})
     assert bad.status_code == 401
     assert "<h3>Invalid credentials.</h3>" in bad.text
@@ -49,9 +47,7 @@ def test_services_auth_takes_a_form(client: TestClient, users: Any) -> None:
 
 
 def test_api_token_as_the_password(client: TestClient, users: Any) -> None:
-    r = client.post(
-        "/api/v1/auth/tokens", json={"name": "script"}, auth=("member", PASSWORD)
-    )
+    r = client.post("/api/v1/auth/tokens", json={"name": "script"}, auth=("member", PASSWORD))
     token = r.json()["token"]
     assert client.get("/data/auth", auth=("member", token)).text == "User 'member' is logged in"
     # A token is only good with its own account's login.
