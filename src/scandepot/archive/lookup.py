@@ -1,0 +1,85 @@
+"""Subjects and sessions named as XNAT names them: by their site-wide ID (``SD_S00001``,
+``SD_E00001``) anywhere, or by ID or label inside a project.
+
+What is found is given as labels, for the label-based services that then check the
+action asked. A caller who may not see the project learns nothing here: an object there
+is "not found" in the same words as one that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access.actors import Actor
+from scandepot.access.permissions import Level, level_on
+from scandepot.catalog.archive import Project, Session, Subject
+from scandepot.catalog.labels import find_labelled
+from scandepot.context import Context
+from scandepot.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    project: str
+    subject: str
+    session: str | None = None
+
+
+def _visible(db: DBSession, actor: Actor, project: Project) -> bool:
+    return level_on(db, actor, project) >= Level.SEE
+
+
+def subject_by_id(ctx: Context, actor: Actor, stable_id: str) -> Found:
+    with ctx.db.read() as db:
+        subject = db.scalar(select(Subject).where(Subject.stable_id == stable_id))
+        if subject is None or not _visible(db, actor, subject.project):
+            raise NotFound(f"Subject '{stable_id}' not found.", field="subject")
+        return Found(subject.project.label, subject.label)
+
+
+def session_by_id(ctx: Context, actor: Actor, stable_id: str) -> Found:
+    with ctx.db.read() as db:
+        session = db.scalar(select(Session).where(Session.stable_id == stable_id))
+        if session is None or not _visible(db, actor, session.project):
+            raise NotFound(f"Experiment '{stable_id}' not found.", field="experiment")
+        return Found(session.project.label, session.subject.label, session.label)
+
+
+def _in_project(db: DBSession, project: str) -> Project | None:
+    return db.scalar(select(Project).where(Project.label == project))
+
+
+def subject_in(ctx: Context, actor: Actor, project: str, ref: str) -> str | None:
+    """The label of the subject of ``project`` that ``ref`` names (its label first, else its
+    ID); None when none does, or the caller may not see the project: the service called
+    next with the label then gives the answer its check gives."""
+    with ctx.db.read() as db:
+        proj = _in_project(db, project)
+        if proj is None or not _visible(db, actor, proj):
+            return None
+        found = find_labelled(db, Subject, proj.id, ref)
+        if found is None:
+            found = db.scalar(
+                select(Subject).where(Subject.project_id == proj.id, Subject.stable_id == ref)
+            )
+        return found.label if found is not None else None
+
+
+def session_in(ctx: Context, actor: Actor, project: str, ref: str) -> Found | None:
+    """The session of ``project`` that ``ref`` names (label first, else ID), as
+    :func:`subject_in` finds a subject."""
+    with ctx.db.read() as db:
+        proj = _in_project(db, project)
+        if proj is None or not _visible(db, actor, proj):
+            return None
+        found = find_labelled(db, Session, proj.id, ref)
+        if found is None:
+            found = db.scalar(
+                select(Session).where(Session.project_id == proj.id, Session.stable_id == ref)
+            )
+        if found is None:
+            return None
+        return Found(project, found.subject.label, found.label)
