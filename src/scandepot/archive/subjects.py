@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import JSON, func, literal, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
@@ -255,9 +255,13 @@ class SubjectRow(NamedTuple):
     created_at: datetime
 
 
-def rows(ctx: Context, actor: Actor, project: str | None = None) -> list[SubjectRow]:
+def rows(
+    ctx: Context, actor: Actor, project: str | None = None, *, fields: bool = True
+) -> list[SubjectRow]:
     """Every subject of ``project``, or of every project ``actor`` may read when None, in
-    one query (listings of thousands of subjects make no query per row)."""
+    one query (listings of thousands of subjects make no query per row). ``fields=False``
+    leaves the custom fields out (empty), for listings that do not show them."""
+    custom = Subject.fields if fields else literal(None, JSON)
     stmt = select(
         Subject.stable_id,
         Subject.label,
@@ -266,7 +270,7 @@ def rows(ctx: Context, actor: Actor, project: str | None = None) -> list[Subject
         Subject.age,
         Subject.birth_year,
         Subject.group,
-        Subject.fields,
+        custom,
         Subject.created_at,
     ).join(Project, Subject.project_id == Project.id)
     with ctx.db.read() as db:
@@ -275,4 +279,7 @@ def rows(ctx: Context, actor: Actor, project: str | None = None) -> list[Subject
         else:
             stmt = stmt.where(Project.id == projects.load(db, actor, project, Action.READ).id)
         found = db.execute(stmt.order_by(Project.label, Subject.label, Subject.id)).all()
-    return [SubjectRow(*row) for row in found]
+    return [
+        SubjectRow(sid, label, proj, sex, age, yob, group, custom or {}, created)
+        for sid, label, proj, sex, age, yob, group, custom, created in found
+    ]

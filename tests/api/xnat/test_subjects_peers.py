@@ -94,3 +94,20 @@ def test_pyxnat_select_create_and_attrs(
     assert subject.attrs.get(f"{DEMO}/gender") == "male"
     assert subject.attrs.get("xnat:subjectData/fields/field[name=site]/field") == "Utrecht"
     assert subject.attrs.mget([f"{DEMO}/yob", "xnat:subjectData/group"]) == ["1975", "control"]
+
+
+def test_xnatpy_as_a_guest_lists_public_projects(
+    xnat_server: str, make_project: Callable[..., str]
+) -> None:
+    import logging
+
+    import xnat
+
+    make_project("private", label="PX")
+    make_project("public", label="PUB")
+    session = xnat.connect(xnat_server, logger=logging.getLogger("xnatpy-guest"))
+    try:
+        assert list(session.projects.keys()) == ["PUB"]
+        assert list(session.projects["PUB"].subjects.keys()) == []
+    finally:
+        session.disconnect()

@@ -55,7 +55,7 @@ def table(
 
 def insert_date(value: dt.datetime) -> str:
     """A creation time as XNAT lists it: ``2024-05-01 13:14:15.123``, UTC."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return value.isoformat(" ", "milliseconds")[:23]  # strftime takes 4 times as long
 
 
 def strip_type(name: str, xsi_type: str) -> str:

@@ -161,3 +161,8 @@ def column(name: str) -> Getter[SubjectRow] | None:
     if (custom := _custom(name)) is not None:
         return lambda r: (r.fields or {}).get(custom)
     return None
+
+
+def shows_fields(wanted: str | None) -> bool:
+    """Whether the listing columns ``wanted`` name a custom field."""
+    return any(_custom(name.strip()) is not None for name in (wanted or "").split(","))

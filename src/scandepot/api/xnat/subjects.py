@@ -77,14 +77,16 @@ def list_subjects(
     fmt: FormatQuery = None,
     columns: ColumnsQuery = None,
 ) -> Response:
-    return _listing(subjects.rows(ctx, actor, project), fmt, columns)
+    found = subjects.rows(ctx, actor, project, fields=subject_fields.shows_fields(columns))
+    return _listing(found, fmt, columns)
 
 
 @router.get("/subjects")
 def list_all_subjects(
     ctx: CtxDep, actor: XnatActorDep, fmt: FormatQuery = None, columns: ColumnsQuery = None
 ) -> Response:
-    return _listing(subjects.rows(ctx, actor), fmt, columns)
+    found = subjects.rows(ctx, actor, fields=subject_fields.shows_fields(columns))
+    return _listing(found, fmt, columns)
 
 
 def _label(ctx: CtxDep, actor: XnatActorDep, project: str, subject: str) -> str:
