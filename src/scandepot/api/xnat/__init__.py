@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, errors, site
+from scandepot.api.xnat import auth, errors, imports, prearchive, prearchive_services, site
 
 __all__ = ["errors", "routers"]
 
@@ -14,6 +14,10 @@ __all__ = ["errors", "routers"]
 DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
+    # Import and prearchive
+    imports.router,
+    prearchive.router,
+    prearchive_services.router,
 )
 
 
