@@ -76,10 +76,10 @@ def _table(ctx: Context, actor: Actor, ids: list[int], fmt: str | None) -> Respo
 @router.post("/services/prearchive/move")
 def move(ctx: CtxDep, actor: XnatActorDep, params: ParamsDep) -> Response:
     """Into the project ``newProject``; answers the sessions' rows, with their new URLs."""
+    ids = _ids(ctx, actor, params, Action.PREARCHIVE)
     target = params.get("newProject")
     if not target:
         raise Invalid("Name the project to move to in newProject.", field="newProject")
-    ids = _ids(ctx, actor, params, Action.PREARCHIVE)
     for staged_id in ids:
         operations.relabel(ctx, actor, staged_id, Relabel(project=target))
     return _table(ctx, actor, ids, params.get("format"))
