@@ -153,6 +153,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/data/services/prearchive/delete"): Row(
         "staged_manage", 200, query="?src={staged_url}"
     ),
+    # -- XNAT: what xnatpy reads to build its object model ---------------------------------
+    ("GET", "/xapi/schemas"): Row("public", 200),
+    ("GET", "/xapi/schemas/{name}"): Row("public", 200, params={"name": "xnat"}),
+    ("GET", "/data/search/elements"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/search/elements/{name}"): Row(
+        "public", 200, params={"name": "xnat:subjectData"}
+    ),
     ("HEAD", "/readyz"): Row("public", 200),
     ("POST", "/api/v1/auth/login"): Row(
         "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}

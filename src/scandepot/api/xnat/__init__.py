@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, errors, imports, prearchive, prearchive_services, site
+from scandepot.api.xnat import (
+    auth,
+    elements,
+    errors,
+    imports,
+    prearchive,
+    prearchive_services,
+    schemas,
+    site,
+)
 
 __all__ = ["errors", "routers"]
 
@@ -14,6 +23,7 @@ __all__ = ["errors", "routers"]
 DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
+    elements.router,
     # Import and prearchive
     imports.router,
     prearchive.router,
@@ -28,4 +38,4 @@ def routers() -> list[APIRouter]:
     for sub in DATA_ROUTERS:
         data.include_router(sub)
         rest.include_router(sub)
-    return [data, rest, site.xapi]
+    return [data, rest, site.xapi, schemas.router]
