@@ -69,8 +69,14 @@ def _ids(ctx: Context, actor: Actor, params: Params, action: Action) -> list[int
     return [names.find(ctx, actor, n, action) for n in params.sources()]
 
 
-def _table(ctx: Context, actor: Actor, ids: list[int], fmt: str | None) -> Response:
-    return render(staged.table([operations.get(ctx, actor, i) for i in ids]), fmt)
+def _answer(views: list[operations.StagedView], params: Params) -> Response:
+    """The sessions' rows; JSON unless another format is asked (XNAT's first choice, and
+    xnatpy takes an HTML answer for an error page)."""
+    return render(staged.table(views), params.get("format") or "json")
+
+
+def _table(ctx: Context, actor: Actor, ids: list[int], params: Params) -> Response:
+    return _answer([operations.get(ctx, actor, i) for i in ids], params)
 
 
 @router.post("/services/prearchive/move")
@@ -82,7 +88,7 @@ def move(ctx: CtxDep, actor: XnatActorDep, params: ParamsDep) -> Response:
         raise Invalid("Name the project to move to in newProject.", field="newProject")
     for staged_id in ids:
         operations.relabel(ctx, actor, staged_id, Relabel(project=target))
-    return _table(ctx, actor, ids, params.get("format"))
+    return _table(ctx, actor, ids, params)
 
 
 @router.post("/services/prearchive/rebuild")
@@ -90,7 +96,7 @@ def rebuild(ctx: CtxDep, actor: XnatActorDep, params: ParamsDep) -> Response:
     ids = _ids(ctx, actor, params, Action.PREARCHIVE)
     for staged_id in ids:
         operations.rebuild(ctx, actor, staged_id)
-    return _table(ctx, actor, ids, params.get("format"))
+    return _table(ctx, actor, ids, params)
 
 
 @router.post("/services/prearchive/delete")
@@ -100,7 +106,7 @@ def delete(ctx: CtxDep, actor: XnatActorDep, params: ParamsDep) -> Response:
     rows = [operations.get(ctx, actor, i) for i in ids]
     for staged_id in ids:
         operations.delete(ctx, actor, staged_id)
-    return render(staged.table(rows), params.get("format"))
+    return _answer(rows, params)
 
 
 def _labels(params: Params) -> Relabel | None:

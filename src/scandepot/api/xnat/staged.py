@@ -50,6 +50,7 @@ SCAN_COLUMNS = (
     "SeriesInstanceUID",
     "file_count",
     "file_size",
+    "URI",
 )
 
 
@@ -97,7 +98,7 @@ def table(views: list[StagedView]) -> Table:
     return Table.of(COLUMNS, [row(v) for v in views], title="Prearchive sessions")
 
 
-def _scan_row(scan: dict[str, Any]) -> dict[str, Any]:
+def _scan_row(entry: str, scan: dict[str, Any]) -> dict[str, Any]:
     modality = (scan.get("Modality") or "").lower()
     return {
         "ID": scan["id"],
@@ -109,10 +110,12 @@ def _scan_row(scan: dict[str, Any]) -> dict[str, Any]:
         "SeriesInstanceUID": scan.get("SeriesInstanceUID"),
         "file_count": scan.get("files"),
         "file_size": scan.get("size"),
+        "URI": f"{entry}/scans/{scan['id']}",
     }
 
 
 def scans_table(view: StagedView) -> Table:
     """The scans the session's last build found (none before its first build)."""
-    found = [_scan_row(s) for s in view.staged.scans if not s.get("excluded")]
+    entry = DATA + names.of(view.staged).path
+    found = [_scan_row(entry, s) for s in view.staged.scans if not s.get("excluded")]
     return Table.of(SCAN_COLUMNS, found, title="Scans")
