@@ -142,6 +142,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/data/prearchive/projects/{project}"): Row("write", 200),
     ("GET", XNAT_STAGED): Row("staged_write", 200, query="?format=json"),
     ("DELETE", XNAT_STAGED): Row("staged_manage", 200),
+    ("POST", XNAT_STAGED): Row("staged_write", 200, query="?action=build"),
     ("GET", XNAT_STAGED + "/scans"): Row("staged_write", 200),
     ("POST", "/data/services/archive"): Row("staged_manage", 200, query="?src={staged_url}"),
     ("POST", "/data/services/prearchive/move"): Row(

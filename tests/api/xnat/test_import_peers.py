@@ -125,6 +125,7 @@ def test_pyxnat_reads_and_deletes_the_prearchive(
     assert triple[0] == project and "/".join(triple) in r.text
     assert prearchive.status(triple) == "READY"
     assert sorted(prearchive.get_scans(triple)) == ["1", "2"]
+    assert prearchive.reset(triple).decode().strip() == r.text.strip()  # POST action=build
     url = prearchive.get_uri(triple)
     assert "/data" + url == r.text.strip()
     prearchive.delete(url)

@@ -320,3 +320,18 @@ def test_services_refuse_without_src_or_rights(
     )
     xnat_refused(r, 400, "overwrite must be")
     assert len(rows(client, "/data/prearchive/projects", actors["owner"])) == 1
+
+
+def test_actions_on_the_entry(
+    client: TestClient, actors: dict[str, Any], project: str, stage: Callable[..., str]
+) -> None:
+    url = stage("S1", "E1")
+    r = client.post(url, data={"action": "build"}, auth=actors["member"])
+    assert r.status_code == 200, r.text
+    assert r.text == url + "\r\n"
+    xnat_refused(client.post(url, params={"action": "move"}, auth=actors["owner"]), 400, "move")
+    xnat_refused(client.post(url, params={"action": "commit"}, auth=actors["member"]), 403, "")
+    r = client.post(url, params={"action": "commit"}, auth=actors["owner"])
+    assert r.status_code == 200, r.text
+    assert r.text == f"/data/archive/projects/{project}/subjects/S1/experiments/E1\r\n"
+    assert client.get(f"/api/v1/projects/{project}/sessions/E1", auth=actors["owner"]).is_success

@@ -21,6 +21,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
 from scandepot.api.xnat import staged
 from scandepot.api.xnat.deps import XnatActorDep
+from scandepot.api.xnat.prearchive import ENTRY
 from scandepot.api.xnat.results import render
 from scandepot.context import Context
 from scandepot.errors import Invalid
@@ -33,6 +34,7 @@ router = APIRouter()
 
 FORM = "application/x-www-form-urlencoded"
 OVERWRITES = ("none", "append", "delete")
+ACTIONS = ("build", "commit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +173,28 @@ async def archive(request: Request, actor: XnatActorDep) -> PlainTextResponse:
 
     uris = await run_in_threadpool(run)
     return PlainTextResponse("".join(f"{u}\r\n" for u in uris))
+
+
+@router.post(ENTRY, response_class=PlainTextResponse)
+async def act_on_entry(
+    request: Request, actor: XnatActorDep, project: str, timestamp: str, session: str
+) -> PlainTextResponse:
+    """XNAT's actions on one entry: ``action=build`` (pyxnat's ``reset``) rebuilds it and
+    answers its URI; ``action=commit`` archives it as ``/data/services/archive`` does."""
+    ctx, params = get_ctx(request), await _params(request)
+    name = names.Name(project, timestamp, session)
+    action = params.get("action")
+    if action not in ACTIONS:
+        raise Invalid(
+            f"Unknown action '{(action or '')[:50]}': give action=build or action=commit.",
+            field="action",
+        )
+
+    def run() -> str:
+        staged_id = names.find(ctx, actor, name)
+        if action == "build":
+            operations.rebuild(ctx, actor, staged_id)
+            return staged.staged_uri(ctx, actor, staged_id)
+        return _archive_one(ctx, actor, staged_id, params)
+
+    return PlainTextResponse(await run_in_threadpool(run) + "\r\n")
