@@ -144,6 +144,11 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("DELETE", XNAT_STAGED): Row("staged_manage", 200),
     ("POST", XNAT_STAGED): Row("staged_write", 200, query="?action=build"),
     ("GET", XNAT_STAGED + "/scans"): Row("staged_write", 200),
+    ("GET", XNAT_STAGED + "/scans/{scan}/resources"): Row("staged_write", 200),
+    ("GET", XNAT_STAGED + "/scans/{scan}/resources/{resource}/files"): Row("staged_write", 200),
+    ("GET", XNAT_STAGED + "/scans/{scan}/resources/{resource}/files/{file}"): Row(
+        "staged_write", 200
+    ),
     ("POST", "/data/services/archive"): Row("staged_manage", 200, query="?src={staged_url}"),
     ("POST", "/data/services/prearchive/move"): Row(
         "staged_write", 200, query="?src={staged_url}&newProject=P"
@@ -656,13 +661,20 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
 
 def xnat_staged_name(ctx: Context) -> dict[str, str]:
     """The world's staged session as XNAT names it: path values, and its URL."""
-    from scandepot.prearchive import names
+    from scandepot.prearchive import names, operations
 
     with ctx.db.read() as db:
         staged = db.get(StagedSession, staged_id(ctx))
         assert staged is not None
         name = names.of(staged)
-    return {"timestamp": name.timestamp, "session": name.folder, "staged_url": name.path}
+    first = operations.staged_files(ctx, SYSTEM, staged.id)[0]  # unbuilt: scan is its series
+    return {
+        "timestamp": name.timestamp,
+        "session": name.folder,
+        "staged_url": name.path,
+        "scan": first.scan,
+        "file": f"{first.SOPInstanceUID}.dcm",
+    }
 
 
 def _actor_of(ctx: Context, login: str) -> Any:

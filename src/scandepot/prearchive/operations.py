@@ -309,15 +309,29 @@ class StagedFile:
     received_at: datetime
 
 
-def staged_files(ctx: Context, actor: Actor, staged_id: int) -> list[StagedFile]:
-    """The files of a staged session, for a download of it, by scan."""
+def staged_files(
+    ctx: Context,
+    actor: Actor,
+    staged_id: int,
+    *,
+    scan: str | None = None,
+    SOPInstanceUID: str | None = None,
+) -> list[StagedFile]:
+    """The files of a staged session by scan, for a download of it; of one scan, or the
+    one instance, when asked (none: nothing matches)."""
     with ctx.db.read() as db:
         staged = load(db, actor, staged_id, Action.PREARCHIVE)
         scans = {s["SeriesInstanceUID"]: s["id"] for s in staged.scans if "SeriesInstanceUID" in s}
+        stmt = select(Instance).where(
+            Instance.staged_id == staged.id, Instance.spool_path.is_not(None)
+        )
+        if scan is not None:
+            series = [uid for uid, label in scans.items() if label == scan] or [scan]
+            stmt = stmt.where(Instance.SeriesInstanceUID.in_(series))
+        if SOPInstanceUID is not None:
+            stmt = stmt.where(Instance.SOPInstanceUID == SOPInstanceUID)
         found = db.scalars(
-            select(Instance)
-            .where(Instance.staged_id == staged.id, Instance.spool_path.is_not(None))
-            .order_by(Instance.SeriesInstanceUID, Instance.InstanceNumber, Instance.id)
+            stmt.order_by(Instance.SeriesInstanceUID, Instance.InstanceNumber, Instance.id)
         ).all()
         return [
             StagedFile(

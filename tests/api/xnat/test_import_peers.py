@@ -74,6 +74,13 @@ def test_xnatpy_imports_into_the_prearchive_and_works_on_it(
     assert abs(listed.timestamp - received.replace(tzinfo=None)) < dt.timedelta(milliseconds=1)
     assert sorted(s.id for s in listed.scans) == ["1", "2"]
     assert sorted(s.series_description for s in listed.scans) == ["T1w", "T2w"]
+    t1 = next(s for s in listed.scans if s.series_description == "T1w")
+    assert [r.label for r in t1.resources] == ["DICOM"]
+    assert t1.resources["DICOM"].file_count == 3
+    assert len(t1.files) == 3
+    header = t1.read_dicom()
+    assert header.SeriesDescription == "T1w"
+    assert f"{header.SOPInstanceUID}.dcm" in [f.name for f in t1.files]
     saved = listed.download(tmp_path / "entry.zip")
     assert len(zipfile.ZipFile(saved).namelist()) == 6
     # An owner of both projects moves it, then deletes it.

@@ -335,3 +335,26 @@ def test_actions_on_the_entry(
     assert r.status_code == 200, r.text
     assert r.text == f"/data/archive/projects/{project}/subjects/S1/experiments/E1\r\n"
     assert client.get(f"/api/v1/projects/{project}/sessions/E1", auth=actors["owner"]).is_success
+
+
+def test_scan_resources_and_files(
+    client: TestClient, actors: dict[str, Any], stage: Callable[..., str]
+) -> None:
+    url = stage("S1", "E1")
+    member = actors["member"]
+    (resource,) = rows(client, url + "/scans/1/resources", member)
+    assert resource == {"label": "DICOM", "file_count": "2", "file_size": resource["file_size"]}
+    files = rows(client, url + "/scans/1/resources/DICOM/files", member)
+    assert [sorted(f) for f in files] == [["Name", "Size", "URI"]] * 2
+    r = client.get(files[0]["URI"], auth=member)
+    assert r.status_code == 200
+    assert r.content[128:132] == b"DICM"
+    assert len(r.content) == int(files[0]["Size"])
+    for missing in (
+        "/scans/9/resources",
+        "/scans/1/resources/SNAPSHOTS/files",
+        "/scans/1/resources/DICOM/files/1.2.3.dcm",
+        "/scans/1/resources/DICOM/files/notes.txt",
+    ):
+        xnat_refused(client.get(url + missing, auth=member), 404, "No ")
+    xnat_refused(client.get(files[0]["URI"], auth=actors["collaborator"]), 404, "No prearchive")

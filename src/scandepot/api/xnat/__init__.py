@@ -12,6 +12,7 @@ from scandepot.api.xnat import (
     errors,
     imports,
     prearchive,
+    prearchive_files,
     prearchive_services,
     schemas,
     site,
@@ -27,6 +28,7 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     # Import and prearchive
     imports.router,
     prearchive.router,
+    prearchive_files.router,
     prearchive_services.router,
 )
 
