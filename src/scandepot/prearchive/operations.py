@@ -259,16 +259,46 @@ def archive(
     that is how an upload held in the prearchive is finished. ``merge=False`` refuses to
     add to a session archived under the label already (XNAT's ``overwrite=none``)."""
     with ctx.db.read() as db:
-        staged = load(db, actor, staged_id, Action.PREARCHIVE)
-        destination = db.scalar(
-            select(Project.upload_destination).where(Project.label == staged.project_key)
-        )
-        if not archives_after_build(destination) or overwrite:
-            staged = load(db, actor, staged_id, Action.ARCHIVE)
-        _busy(staged)
+        staged = _archivable(db, actor, staged_id, overwrite=overwrite)
         if not merge:
             _refuse_merge(db, staged)
     return archiver.archive(ctx, actor, staged_id, overwrite=overwrite)
+
+
+def _archivable(db: DBSession, actor: Actor, staged_id: int, *, overwrite: bool) -> StagedSession:
+    """The staged session, if ``actor`` may archive it now (see :func:`archive`)."""
+    staged = load(db, actor, staged_id, Action.PREARCHIVE)
+    destination = db.scalar(
+        select(Project.upload_destination).where(Project.label == staged.project_key)
+    )
+    if not archives_after_build(destination) or overwrite:
+        staged = load(db, actor, staged_id, Action.ARCHIVE)
+    _busy(staged)
+    return staged
+
+
+def archive_relabelled(
+    ctx: Context,
+    actor: Actor,
+    staged_id: int,
+    labels: Relabel,
+    *,
+    overwrite: bool = False,
+    merge: bool = True,
+) -> Archived:
+    """Relabel (or move) the staged session, then archive it, as one request: whoever may
+    not archive it changes nothing, and a refused archive gives the old labels back."""
+    with ctx.db.read() as db:
+        before = _archivable(db, actor, staged_id, overwrite=overwrite)
+        old = Relabel(
+            project=before.project_key or None, subject=before.subject, session=before.session
+        )
+    relabel(ctx, actor, staged_id, labels)
+    try:
+        return archive(ctx, actor, staged_id, overwrite=overwrite, merge=merge)
+    except Exception:
+        relabel(ctx, actor, staged_id, old)
+        raise
 
 
 def _refuse_merge(db: DBSession, staged: StagedSession) -> None:

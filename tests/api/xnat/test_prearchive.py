@@ -310,6 +310,9 @@ def test_services_refuse_without_src_or_rights(
     xnat_refused(r, 400, "newProject")
     r = client.post("/data/services/archive", params={"src": url}, auth=actors["member"])
     xnat_refused(r, 403, "")
+    form = {"src": url, "subject": "S5"}
+    r = client.post("/data/services/archive", data=form, auth=actors["member"])
+    xnat_refused(r, 403, "")  # and the subject stays S1 (checked below)
     r = client.post("/data/services/prearchive/delete", params={"src": url}, auth=actors["member"])
     xnat_refused(r, 403, "")
     for who in ("collaborator", "outsider"):
@@ -319,7 +322,8 @@ def test_services_refuse_without_src_or_rights(
         "/data/services/archive", params={"src": url, "overwrite": "maybe"}, auth=actors["owner"]
     )
     xnat_refused(r, 400, "overwrite must be")
-    assert len(rows(client, "/data/prearchive/projects", actors["owner"])) == 1
+    (row,) = rows(client, "/data/prearchive/projects", actors["owner"])
+    assert (row["subject"], row["name"]) == ("S1", "E1")
 
 
 def test_actions_on_the_entry(

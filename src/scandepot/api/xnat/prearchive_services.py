@@ -144,20 +144,13 @@ def _archive_one(ctx: Context, actor: Actor, staged_id: int, params: Params) -> 
             field="overwrite",
         )
     labels = _labels(params)
-    before = operations.get(ctx, actor, staged_id).staged
-    if labels is not None:
-        operations.relabel(ctx, actor, staged_id, labels)
-    try:
-        done = operations.archive(
-            ctx, actor, staged_id, overwrite=overwrite == "delete", merge=overwrite != "none"
+    replace, merge = overwrite == "delete", overwrite != "none"
+    if labels is None:
+        done = operations.archive(ctx, actor, staged_id, overwrite=replace, merge=merge)
+    else:
+        done = operations.archive_relabelled(
+            ctx, actor, staged_id, labels, overwrite=replace, merge=merge
         )
-    except Exception:
-        if labels is not None:  # the labels go with the archive, or not at all
-            back = Relabel(
-                project=before.project_key or None, subject=before.subject, session=before.session
-            )
-            operations.relabel(ctx, actor, staged_id, back)
-        raise
     return staged.archived_uri(done.project, done.subject, done.session)
 
 
@@ -167,8 +160,7 @@ async def archive(request: Request, actor: XnatActorDep) -> PlainTextResponse:
     ctx, params = get_ctx(request), await _params(request)
 
     def run() -> list[str]:
-        action = Action.ARCHIVE if _labels(params) is not None else Action.PREARCHIVE
-        ids = _ids(ctx, actor, params, action)
+        ids = _ids(ctx, actor, params, Action.PREARCHIVE)
         return [_archive_one(ctx, actor, i, params) for i in ids]
 
     uris = await run_in_threadpool(run)
