@@ -163,6 +163,7 @@ def list_every(ctx: Context, actor: Actor, *, project: str | None = None) -> lis
             func.count(Instance.id).label("files"),
             func.coalesce(func.sum(Instance.size), 0).label("size"),
         )
+        .where(Instance.staged_id.is_not(None))  # not the archive's instances
         .group_by(Instance.staged_id)
         .subquery()
     )
