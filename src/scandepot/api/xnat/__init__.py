@@ -6,7 +6,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, elements, errors, projects, schemas, site, subjects
+from scandepot.api.xnat import (
+    auth,
+    elements,
+    errors,
+    imports,
+    prearchive,
+    prearchive_files,
+    prearchive_services,
+    projects,
+    schemas,
+    site,
+    subjects,
+)
 from scandepot.api.xnat.archive_alias import ArchiveAlias
 
 __all__ = ["ArchiveAlias", "errors", "routers"]
@@ -18,6 +30,11 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     elements.router,
     projects.router,
     subjects.router,
+    # Import and prearchive
+    imports.router,
+    prearchive.router,
+    prearchive_files.router,
+    prearchive_services.router,
 )
 
 
