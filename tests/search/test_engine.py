@@ -203,3 +203,43 @@ def test_unknown_comparison() -> None:
     assert comparison("<>", "1") is Comparison.NOT_EQUAL
     with pytest.raises(BadRequest, match="Unknown comparison 'BETWEEN'"):
         comparison("BETWEEN", "1")
+
+
+def test_types_follow_the_listings_rule(ctx: Context, world: World) -> None:
+    from scandepot.access.actors import SYSTEM as system
+    from scandepot.archive import scans, sessions
+    from scandepot.archive.scans import ScanCreate
+    from scandepot.archive.sessions import SessionCreate
+
+    sessions.create(ctx, system, "GAMMA", SessionCreate(label="c2", subject="u1", modality="PT/MR"))
+    scans.create(ctx, system, "GAMMA", "c2", ScanCreate(id="7"))
+    sessions.create(ctx, system, "GAMMA", SessionCreate(label="c3", subject="u1"))
+    scans.create(ctx, system, "GAMMA", "c3", ScanCreate(id="1"))
+
+    def labels(name: str, field: str = "LABEL") -> list[str]:
+        return [r[0] for r in run(ctx, Search(name, (FieldRef(name, field),))).rows]
+
+    assert labels("xnat:petmrSessionData") == ["c2"]
+    assert labels("xnat:otherDicomSessionData") == ["c3"]  # no modality at all
+    assert "c2" not in labels(MR) and "c3" not in labels(MR)
+    # A scan without a Modality is of its session's type when the session has one.
+    assert labels("xnat:mrScanData", "SESSION_LABEL") == ["a1", "a1", "b1", "c1"]
+    assert labels("xnat:otherDicomScanData", "SESSION_LABEL") == ["c2", "c3"]
+    assert len(labels("xnat:imageScanData", "SESSION_LABEL")) == 6
+
+
+def test_keywords_are_words(ctx: Context, world: World) -> None:
+    from scandepot.archive import projects
+    from scandepot.archive.projects import ProjectSettings
+
+    projects.update(ctx, SYSTEM, "GAMMA", ProjectSettings(keywords=["brain", 'say "hi"']))
+    p = "xnat:projectData"
+
+    def ids(*items: Criterion) -> list[list[str]]:
+        search = Search(p, (FieldRef(p, "ID"), FieldRef(p, "KEYWORDS")), CriteriaSet(items=items))
+        return run(ctx, search).rows
+
+    assert ids(crit(f"{p}/KEYWORDS", "=", "brain")) == [["GAMMA", 'brain say "hi"']]
+    assert ids(crit(f"{p}/KEYWORDS", "=", 'say "hi"')) == [["GAMMA", 'brain say "hi"']]
+    assert ids(crit(f"{p}/KEYWORDS", "=", "bra")) == []
+    assert [r[0] for r in ids(crit(f"{p}/KEYWORDS", "IS NULL"))] == ["ALPHA", "BETA"]

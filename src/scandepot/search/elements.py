@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal
-
 from scandepot.catalog.archive import Project, Scan, Session, Subject
-from scandepot.errors import BadRequest, NotFound
+from scandepot.errors import BadRequest
+from scandepot.search import types
 
 
 class Level(enum.IntEnum):
@@ -40,6 +39,11 @@ class Kind(enum.StrEnum):
     DATE = "date"
     TIME = "time"
     DATETIME = "datetime"
+    WORDS = "words"  # a list kept as JSON, written space-separated
+
+
+# The TYPE /data/search/elements gives a field of each kind, as XNAT names types.
+TYPE_NAMES = {Kind.WORDS: "string", Kind.DATETIME: "date"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,11 @@ class Field:
     kind: Kind
     header: str  # what a person reads above it
     paths: tuple[str, ...] = ()  # the schema paths that name it too
+    description: str = ""
+
+    @property
+    def type(self) -> str:
+        return TYPE_NAMES.get(self.kind, self.kind.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +67,7 @@ class Element:
     description: str
     fields: Mapping[str, Field]  # by ID and by path, upper-cased
     defaults: tuple[str, ...]  # the columns of a search that names none
-    modalities: frozenset[str] | None = None  # None: every row of the level
+    type_name: str | None = None  # the type of session or scan it is; None: every row
     listed: tuple[Field, ...] = field(default=())  # each field once, in order
 
     def field(self, name: str) -> Field:
@@ -66,17 +75,6 @@ class Element:
         if found is None:
             raise BadRequest(f"Unknown field '{self.name}/{name}'.", field="field_ID")
         return found
-
-    def condition(self) -> ColumnElement[bool] | None:
-        """SQL condition on the level's rows that are of this element's type."""
-        if self.modalities is None:
-            return None
-        if self.level == Level.SCAN:
-            modality: Any = func.coalesce(Scan.Modality, Session.modality, literal("MR"))
-        else:
-            modality = func.coalesce(Session.modality, literal("MR"))
-        matches: ColumnElement[bool] = modality.in_(sorted(self.modalities))
-        return matches
 
 
 def _fields(*fields: Field) -> dict[str, Field]:
@@ -88,36 +86,43 @@ def _fields(*fields: Field) -> dict[str, Field]:
 
 
 S, N, F, D, T, DT = Kind.STRING, Kind.INTEGER, Kind.FLOAT, Kind.DATE, Kind.TIME, Kind.DATETIME
+SITE_ID = "The site-wide {} ID"
 
 PROJECT_FIELDS = (
-    Field("ID", Project.label, S, "ID", ("ID",)),
-    Field("SECONDARY_ID", Project.name, S, "Running Title", ("secondary_ID",)),
-    Field("NAME", Project.name, S, "Title", ("name",)),
+    Field("ID", Project.label, S, "ID", ("ID",), "The project's ID (its label)"),
+    Field("SECONDARY_ID", Project.name, S, "Running title", ("secondary_ID",)),
+    Field("NAME", Project.name, S, "Name", ("name",)),
     Field("DESCRIPTION", Project.description, S, "Description", ("description",)),
+    Field("KEYWORDS", Project.keywords, Kind.WORDS, "Keywords", ("keywords",)),
     Field("ACCESSIBILITY", Project.accessibility, S, "Accessibility", ("accessibility",)),
     Field("INSERT_DATE", Project.created_at, DT, "Inserted"),
 )
 SUBJECT_FIELDS = (
-    Field("SUBJECT_ID", Subject.stable_id, S, "Subject", ("ID",)),
-    Field("SUBJECTID", Subject.stable_id, S, "Subject ID"),
-    Field("SUBJECT_LABEL", Subject.label, S, "Subject label", ("label",)),
-    Field("LABEL", Subject.label, S, "Label"),
+    Field("SUBJECT_ID", Subject.stable_id, S, "Subject", ("ID",), SITE_ID.format("subject")),
+    Field("SUBJECTID", Subject.stable_id, S, "Subject ID", (), SITE_ID.format("subject")),
+    Field("SUBJECT_LABEL", Subject.label, S, "Label", ("label", "LABEL")),
     Field("PROJECT", Project.label, S, "Project", ("project",)),
-    Field("GENDER_TEXT", Subject.sex, S, "M/F", ("demographics/gender", "GENDER")),
+    Field("GENDER_TEXT", Subject.sex, S, "Gender", ("demographics/gender", "GENDER")),
     Field("AGE", Subject.age, N, "Age", ("demographics/age",)),
     Field("YOB", Subject.birth_year, N, "YOB", ("demographics/yob",)),
     Field("SUB_GROUP", Subject.group, S, "Group", ("group",)),
     Field("INSERT_DATE", Subject.created_at, DT, "Inserted"),
 )
 SESSION_FIELDS = (
-    Field("SESSION_ID", Session.stable_id, S, "Session", ("ID",)),
-    Field("SUBJECT_ID", Subject.stable_id, S, "Subject", ("subject_ID",)),
-    Field("PROJECT", Project.label, S, "Project", ("project",)),
+    Field("SESSION_ID", Session.stable_id, S, "Session", ("ID",), SITE_ID.format("session")),
     Field("LABEL", Session.label, S, "Label", ("label",)),
+    Field(
+        "SUBJECT_ID", Subject.stable_id, S, "Subject", ("subject_ID",), SITE_ID.format("subject")
+    ),
+    Field("SUBJECT_LABEL", Subject.label, S, "Subject label"),
+    Field("PROJECT", Project.label, S, "Project", ("project",)),
     Field("DATE", Session.date, D, "Date", ("date",)),
     Field("TIME", Session.time, T, "Time", ("time",)),
-    Field("AGE", Subject.age, N, "Age", ("age",)),
+    Field("AGE", Subject.age, N, "Age"),
     Field("MODALITY", Session.modality, S, "Modality", ("modality",)),
+    Field("UID", Session.StudyInstanceUID, S, "Study Instance UID", ("UID",)),
+    Field("SESSION_TYPE", Session.StudyDescription, S, "Session type", ("session_type",)),
+    Field("STUDY_ID", Session.StudyID, S, "Study ID", ("study_id",)),
     Field("SCANNER", Session.StationName, S, "Scanner", ("scanner",)),
     Field(
         "SCANNER_MANUFACTURER", Session.Manufacturer, S, "Manufacturer", ("scanner/manufacturer",)
@@ -125,96 +130,79 @@ SESSION_FIELDS = (
     Field("SCANNER_MODEL", Session.ManufacturerModelName, S, "Model", ("scanner/model",)),
     Field("FIELD_STRENGTH", Session.MagneticFieldStrength, F, "Field strength", ("fieldStrength",)),
     Field("ACQ_SITE", Session.InstitutionName, S, "Site", ("acquisition_site",)),
-    Field("UID", Session.StudyInstanceUID, S, "Study UID", ("UID",)),
     Field("DCMACCESSIONNUMBER", Session.AccessionNumber, S, "Accession #", ("dcmAccessionNumber",)),
     Field("DCMPATIENTID", Session.PatientID, S, "Patient ID", ("dcmPatientId",)),
     Field("DCMPATIENTNAME", Session.PatientName, S, "Patient name", ("dcmPatientName",)),
+    Field(
+        "DCMPATIENTBIRTHDATE", Session.PatientBirthDate, S, "Birth date", ("dcmPatientBirthDate",)
+    ),
     Field("NOTE", Session.note, S, "Notes", ("note",)),
     Field("INSERT_DATE", Session.created_at, DT, "Inserted"),
 )
 SCAN_FIELDS = (
     Field("ID", Scan.label, S, "Scan", ("ID",)),
     Field("TYPE", Scan.type, S, "Type", ("type",)),
-    Field("SERIES_DESCRIPTION", Scan.SeriesDescription, S, "Series", ("series_description",)),
+    Field(
+        "SERIES_DESCRIPTION",
+        Scan.SeriesDescription,
+        S,
+        "Series description",
+        ("series_description",),
+    ),
     Field("QUALITY", Scan.quality, S, "Quality", ("quality",)),
-    Field("NOTE", Scan.note, S, "Notes", ("note",)),
-    Field("FRAMES", Scan.frames, N, "Frames", ("frames",)),
     Field("MODALITY", Scan.Modality, S, "Modality", ("modality",)),
+    Field("FRAMES", Scan.frames, N, "Frames", ("frames",)),
+    Field("UID", Scan.SeriesInstanceUID, S, "Series Instance UID", ("UID",)),
     Field("BODY_PART", Scan.BodyPartExamined, S, "Body part", ("bodyPartExamined",)),
-    Field("UID", Scan.SeriesInstanceUID, S, "Series UID", ("UID",)),
-    Field("IMAGE_SESSION_ID", Session.stable_id, S, "Session", ("image_session_ID",)),
+    Field("START_DATE", Scan.SeriesDate, D, "Series date", ("start_date",)),
+    Field("START_TIME", Scan.SeriesTime, T, "Series time", ("startTime",)),
+    Field("NOTE", Scan.note, S, "Notes", ("note",)),
+    Field(
+        "IMAGE_SESSION_ID",
+        Session.stable_id,
+        S,
+        "Session",
+        ("image_session_ID",),
+        SITE_ID.format("session"),
+    ),
     Field("SESSION_LABEL", Session.label, S, "Session label"),
-    Field("SUBJECT_ID", Subject.stable_id, S, "Subject"),
+    Field("SUBJECT_ID", Subject.stable_id, S, "Subject", (), SITE_ID.format("subject")),
     Field("PROJECT", Project.label, S, "Project", ("project",)),
     Field("INSERT_DATE", Scan.created_at, DT, "Inserted"),
 )
 
-# DICOM modality -> the XNAT type of its sessions and scans (XNAT 1.8's xnat: schema).
-# A session without a modality is an MR session, as one created without a type is.
-TYPES_BY_MODALITY = {
-    "MR": "mr",
-    "CT": "ct",
-    "PT": "pet",
-    "US": "us",
-    "CR": "cr",
-    "DX": "dx",
-    "MG": "mg",
-    "NM": "nm",
-    "XA": "xa",
-    "RF": "rf",
-    "OT": "otherDicom",
-}
 _SESSION_DEFAULTS = ("SESSION_ID", "SUBJECT_ID", "PROJECT", "LABEL", "DATE", "MODALITY")
 _SCAN_DEFAULTS = ("ID", "TYPE", "SERIES_DESCRIPTION", "IMAGE_SESSION_ID", "PROJECT")
+# Types every row of their level is: XNAT's supertypes of the session and scan types.
+_ALL_SESSIONS = ("xnat:experimentData", "xnat:subjectAssessorData", "xnat:imageSessionData")
+_ALL_SCANS = ("xnat:imageScanData",)
 
 
 def _element(
     name: str,
     level: Level,
-    description: str,
     fields: tuple[Field, ...],
     defaults: tuple[str, ...],
-    modalities: frozenset[str] | None = None,
+    type_name: str | None = None,
 ) -> Element:
-    return Element(name, level, description, _fields(*fields), defaults, modalities, fields)
+    description = name.removeprefix("xnat:")
+    return Element(name, level, description, _fields(*fields), defaults, type_name, fields)
 
 
 def _catalogue() -> dict[str, Element]:
+    subject_defaults = ("SUBJECTID", "SUBJECT_LABEL", "PROJECT", "GENDER_TEXT", "AGE")
     found = [
-        _element("xnat:projectData", Level.PROJECT, "Project", PROJECT_FIELDS, ("ID", "NAME")),
-        _element(
-            "xnat:subjectData",
-            Level.SUBJECT,
-            "Subject",
-            SUBJECT_FIELDS,
-            ("SUBJECTID", "SUBJECT_LABEL", "PROJECT", "GENDER_TEXT", "AGE"),
-        ),
+        _element("xnat:projectData", Level.PROJECT, PROJECT_FIELDS, ("ID", "NAME")),
+        _element("xnat:subjectData", Level.SUBJECT, SUBJECT_FIELDS, subject_defaults),
     ]
-    for generic in ("xnat:experimentData", "xnat:subjectAssessorData", "xnat:imageSessionData"):
-        found.append(_element(generic, Level.SESSION, "Session", SESSION_FIELDS, _SESSION_DEFAULTS))
-    found.append(_element("xnat:imageScanData", Level.SCAN, "Scan", SCAN_FIELDS, _SCAN_DEFAULTS))
-    for modality, prefix in TYPES_BY_MODALITY.items():
-        only = frozenset({modality})
-        found.append(
-            _element(
-                f"xnat:{prefix}SessionData",
-                Level.SESSION,
-                f"{modality} Session",
-                SESSION_FIELDS,
-                _SESSION_DEFAULTS,
-                only,
-            )
-        )
-        found.append(
-            _element(
-                f"xnat:{prefix}ScanData",
-                Level.SCAN,
-                f"{modality} Scan",
-                SCAN_FIELDS,
-                _SCAN_DEFAULTS,
-                only,
-            )
-        )
+    for name in _ALL_SESSIONS:
+        found.append(_element(name, Level.SESSION, SESSION_FIELDS, _SESSION_DEFAULTS))
+    for name in types.SESSION_TYPES:
+        found.append(_element(name, Level.SESSION, SESSION_FIELDS, _SESSION_DEFAULTS, name))
+    for name in _ALL_SCANS:
+        found.append(_element(name, Level.SCAN, SCAN_FIELDS, _SCAN_DEFAULTS))
+    for name in types.SCAN_TYPES:
+        found.append(_element(name, Level.SCAN, SCAN_FIELDS, _SCAN_DEFAULTS, name))
     return {e.name.lower(): e for e in found}
 
 
@@ -226,12 +214,4 @@ def element(name: str) -> Element:
     found = ELEMENTS.get(name.strip().lower())
     if found is None:
         raise BadRequest(f"Unknown element '{name}'.", field="element_name")
-    return found
-
-
-def described(name: str) -> Element:
-    """The element ``name`` for a description of its fields: 404 when there is none."""
-    found = ELEMENTS.get(name.strip().lower())
-    if found is None:
-        raise NotFound(f"Unknown element '{name}'.", field="element")
     return found

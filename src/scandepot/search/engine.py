@@ -12,6 +12,7 @@ counted. Rows come in the order they were created.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from scandepot.access.permissions import permission_clause
 from scandepot.catalog.archive import Project, Scan, Session, Subject
 from scandepot.context import Context
 from scandepot.errors import BadRequest
+from scandepot.search import typed_rows
 from scandepot.search.criteria import Comparison, CriteriaSet, Criterion, FieldRef, Method, Search
 from scandepot.search.elements import Element, Field, Kind, Level, element
 from scandepot.search.values import cell, operand
@@ -54,12 +56,16 @@ def run(ctx: Context, actor: Actor, search: Search) -> Result:
     field or comparison, or a value that is not of its field's kind."""
     root = element(search.root)
     columns = resolve_columns(root, search.columns)
-    statement = build(root, columns, search.where, actor)
+    where = condition(root, search.where)
     with ctx.db.read() as db:
+        statement = build(root, columns, actor).where(where)
+        of_type = typed_rows.condition(db, root)
+        if of_type is not None:
+            statement = statement.where(of_type)
         found = db.execute(statement).all()
     kinds = [c.field.kind for c in columns]
     rows = [[cell(value, kind) for value, kind in zip(row, kinds, strict=True)] for row in found]
-    return Result(f"{root.description}s", [c.header for c in columns], rows)
+    return Result(root.name, [c.header for c in columns], rows)
 
 
 def resolve_columns(root: Element, refs: Sequence[FieldRef]) -> list[Column]:
@@ -80,7 +86,7 @@ def resolve_columns(root: Element, refs: Sequence[FieldRef]) -> list[Column]:
 def reachable(root: Element, name: str) -> Element:
     """The element ``name``, if a row of ``root`` has one value of each of its fields."""
     other = element(name)
-    same_type = other.modalities is None or other is root
+    same_type = other.type_name is None or other is root
     if other.level > root.level or (other.level == root.level and not same_type):
         raise BadRequest(
             f"Fields of '{other.name}' cannot be used in a search of '{root.name}'.",
@@ -89,9 +95,8 @@ def reachable(root: Element, name: str) -> Element:
     return other
 
 
-def build(
-    root: Element, columns: Sequence[Column], where: CriteriaSet, actor: Actor
-) -> Select[Any]:
+def build(root: Element, columns: Sequence[Column], actor: Actor) -> Select[Any]:
+    """The rows of ``root``'s level with ``columns``, in projects ``actor`` may read."""
     table = _ROOT_TABLES[root.level]
     statement = select(*(c.field.column for c in columns)).select_from(table)
     if root.level >= Level.SCAN:
@@ -103,11 +108,7 @@ def build(
         statement = statement.join(Project, Subject.project_id == Project.id)
     # A project's name and description are for those who may see it; the rest is read.
     level = AccessLevel.SEE if root.level == Level.PROJECT else AccessLevel.READ
-    conditions = [permission_clause(actor, level), condition(root, where)]
-    of_type = root.condition()
-    if of_type is not None:
-        conditions.append(of_type)
-    return statement.where(and_(*conditions)).order_by(table.id)
+    return statement.where(permission_clause(actor, level)).order_by(table.id)
 
 
 def condition(root: Element, criteria: CriteriaSet) -> ColumnElement[bool]:
@@ -129,6 +130,8 @@ def compare(root: Element, criterion: Criterion) -> ColumnElement[bool]:
         empty: ColumnElement[bool] = column.is_(None)
         if kind == Kind.STRING:
             empty = or_(empty, column == "")
+        elif kind == Kind.WORDS:
+            empty = or_(empty, cast(column, String).in_(["[]", ""]))
         return empty if how == Comparison.IS_NULL else ~empty
     if how in (Comparison.LIKE, Comparison.NOT_LIKE):
         pattern = criterion.value.replace("*", "%")
@@ -136,7 +139,18 @@ def compare(root: Element, criterion: Criterion) -> ColumnElement[bool]:
         like: ColumnElement[bool] = text.ilike(pattern)
         return like if how == Comparison.LIKE else and_(text.is_not(None), ~like)
     value = operand(criterion.value, kind, str(ref))
+    if kind == Kind.WORDS:
+        return _words(column, how, value, str(ref))
     return _ORDERED[how](column, value)
+
+
+def _words(column: Any, how: Comparison, word: str, name: str) -> ColumnElement[bool]:
+    """A list kept as JSON: = holds the word, != does not."""
+    if how not in (Comparison.EQUAL, Comparison.NOT_EQUAL):
+        raise BadRequest(f"{name} is a list of words: compare it with =, != or LIKE.")
+    # The JSON text of the list holds the word as JSON writes it, quotes and escapes.
+    holds: ColumnElement[bool] = cast(column, String).contains(json.dumps(word), autoescape=True)
+    return holds if how == Comparison.EQUAL else ~holds
 
 
 _ORDERED: dict[Comparison, Callable[[Any, Any], ColumnElement[bool]]] = {

@@ -19,6 +19,7 @@ _WORDS = {
     Kind.DATE: "date",
     Kind.TIME: "time",
     Kind.DATETIME: "date",
+    Kind.WORDS: "word",
 }
 
 
@@ -26,7 +27,7 @@ def operand(text: str, kind: Kind, name: str) -> Any:
     """``text`` as a value of ``kind``; 400 naming the field when it is none."""
     text = text.strip()
     try:
-        if kind == Kind.STRING:
+        if kind in (Kind.STRING, Kind.WORDS):
             return text
         if kind == Kind.INTEGER:
             return int(text)
@@ -57,6 +58,8 @@ def cell(value: Any, kind: Kind) -> str:
     """A catalog value as XNAT writes it in a result: nothing is the empty string."""
     if value is None:
         return ""
+    if kind == Kind.WORDS and isinstance(value, list):
+        return " ".join(str(v) for v in value)
     if kind == Kind.DATETIME and isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     if isinstance(value, dt.date | dt.time):
