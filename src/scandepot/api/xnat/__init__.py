@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, elements, errors, schemas, site
+from scandepot.api.xnat import auth, elements, errors, schemas, search, site
 
 __all__ = ["errors", "routers"]
 
@@ -15,6 +15,7 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
     elements.router,
+    search.router,
 )
 
 
