@@ -243,3 +243,21 @@ def test_keywords_are_words(ctx: Context, world: World) -> None:
     assert ids(crit(f"{p}/KEYWORDS", "=", 'say "hi"')) == [["GAMMA", 'brain say "hi"']]
     assert ids(crit(f"{p}/KEYWORDS", "=", "bra")) == []
     assert [r[0] for r in ids(crit(f"{p}/KEYWORDS", "IS NULL"))] == ["ALPHA", "BETA"]
+
+
+def test_thousands_of_alternatives(ctx: Context, world: World) -> None:
+    """pyxnat's Collection.where ORs one SUBJECT_ID criterion per subject found."""
+    subject = "xnat:subjectData"
+    wanted = [world.subjects["s2"], world.subjects["u1"]]
+    ids = [f"SD_X{n:06d}" for n in range(5000)] + wanted
+    where = CriteriaSet(Method.OR, tuple(crit(f"{subject}/SUBJECT_ID", "=", i) for i in ids))
+    result = run(ctx, Search(subject, (FieldRef(subject, "SUBJECT_ID"),), where))
+    assert [r[0] for r in result.rows] == wanted
+
+
+def test_thousands_of_criteria_of_any_kind(ctx: Context, world: World) -> None:
+    patterns = [f"zz{n}%" for n in range(3000)] + ["a3%"]
+    where = CriteriaSet(Method.OR, tuple(crit(f"{MR}/LABEL", "LIKE", p) for p in patterns))
+    assert sessions_where(ctx, where) == world.ids("a3")
+    where = CriteriaSet(Method.AND, tuple(crit(f"{MR}/LABEL", "!=", f"x{n}") for n in range(3000)))
+    assert sessions_where(ctx, where) == world.ids("a1", "a3", "b1", "c1")

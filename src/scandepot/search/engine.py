@@ -17,7 +17,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Level as AccessLevel
@@ -112,14 +123,46 @@ def build(root: Element, columns: Sequence[Column], actor: Actor) -> Select[Any]
 
 
 def condition(root: Element, criteria: CriteriaSet) -> ColumnElement[bool]:
-    """The SQL condition of a criteria set; an empty set matches every row."""
-    parts = [
-        condition(root, item) if isinstance(item, CriteriaSet) else compare(root, item)
-        for item in criteria.items
-    ]
+    """The SQL condition of a criteria set; an empty set matches every row.
+
+    Under OR, equalities on one field become one ``IN``: pyxnat's ``Collection.where``
+    sends one ``SUBJECT_ID =`` criterion per subject, thousands of them, and SQLite parses
+    a chain of ORs into a tree it refuses past a depth of 1000."""
+    parts: list[ColumnElement[bool]] = []
+    alternatives: dict[tuple[Level, str], tuple[Field, list[Any]]] = {}
+    for item in criteria.items:
+        if isinstance(item, CriteriaSet):
+            parts.append(condition(root, item))
+            continue
+        found = reachable(root, item.field.element).field(item.field.field)
+        if criteria.method == Method.OR and _one_of_many(item, found):
+            owner = element(item.field.element)
+            value = operand(item.value, found.kind, str(item.field))
+            alternatives.setdefault((owner.level, found.id), (found, []))[1].append(value)
+        else:
+            parts.append(compare(root, item))
+    parts.extend(f.column.in_(values) for f, values in alternatives.values())
     if not parts:
         return true()
-    return and_(*parts) if criteria.method == Method.AND else or_(*parts)
+    return _joined(and_ if criteria.method == Method.AND else or_, parts)
+
+
+def _one_of_many(criterion: Criterion, found: Field) -> bool:
+    return criterion.comparison == Comparison.EQUAL and found.kind != Kind.WORDS
+
+
+def _joined(
+    how: Callable[..., ColumnElement[bool]], parts: list[ColumnElement[bool]], size: int = 100
+) -> ColumnElement[bool]:
+    """``parts`` joined by ``how``, in groups of ``size``: the parser's tree stays shallow
+    however many parts there are. Each group is the argument of a function call, which
+    SQLAlchemy keeps as written (it flattens nested groups of one operator), and
+    ``coalesce(group, false)`` is the group wherever a condition is read as true or not."""
+    while len(parts) > size:
+        parts = [
+            func.coalesce(how(*parts[i : i + size]), false()) for i in range(0, len(parts), size)
+        ]
+    return how(*parts)
 
 
 def compare(root: Element, criterion: Criterion) -> ColumnElement[bool]:

@@ -288,3 +288,15 @@ def test_rows_and_counts_follow_the_permission_check(
             expected = 1 if name in allowed[accessibility] else 0
             assert found["totalRecords"] == str(expected), (element, name)
             assert len(found["Result"]) == expected
+
+
+def test_thousands_of_criteria_as_pyxnat_sends_them(client: TestClient, world: World) -> None:
+    subject = "xnat:subjectData"
+    ids = [f"SD_X{n:05d}" for n in range(4000)] + [world.subjects["t1"]]
+    alternatives: list[Any] = [(f"{subject}/SUBJECT_ID", "=", i) for i in ids]
+    document = pyxnat_document(subject, [f"{subject}/SUBJECT_ID"], [[*alternatives, "OR"], "AND"])
+    assert len(document) < 1 << 20
+    found = rows_of(post(client, document, auth=("admin", PASSWORD)).text)
+    assert [row["subject_id"] for row in found] == [world.subjects["t1"]]
+    r = post(client, document + b" " * (1 << 20))
+    assert r.status_code == 413
