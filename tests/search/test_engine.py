@@ -261,3 +261,25 @@ def test_thousands_of_criteria_of_any_kind(ctx: Context, world: World) -> None:
     assert sessions_where(ctx, where) == world.ids("a3")
     where = CriteriaSet(Method.AND, tuple(crit(f"{MR}/LABEL", "!=", f"x{n}") for n in range(3000)))
     assert sessions_where(ctx, where) == world.ids("a1", "a3", "b1", "c1")
+
+
+def test_custom_fields_of_subjects(ctx: Context, world: World) -> None:
+    from scandepot.archive import subjects
+    from scandepot.archive.subjects import SubjectFields
+
+    subjects.update(ctx, SYSTEM, "ALPHA", "s2", SubjectFields(fields={"grant": "R01"}))
+    subjects.update(ctx, SYSTEM, "GAMMA", "u1", SubjectFields(fields={"grant": "K99"}))
+    subject, field = "xnat:subjectData", "XNAT_SUBJECTDATA_FIELD_MAP=grant"
+    where = CriteriaSet(items=(crit(f"{subject}/{field}", "LIKE", "R%"),))
+    found = run(
+        ctx, Search(subject, (FieldRef(subject, "SUBJECT_LABEL"), FieldRef(subject, field)), where)
+    )
+    assert found.headers == ["subject_label", "xnat_subjectdata_field_map_grant"]
+    assert found.rows == [["s2", "R01"]]
+    # From a session search, as a field of the subject above it.
+    where = CriteriaSet(items=(crit(f"{subject}/{field}", "=", "K99"),))
+    found = run(ctx, Search(MR, (FieldRef(MR, "LABEL"), FieldRef(subject, field)), where))
+    assert found.headers == ["label", "xnat_subjectdata_xnat_subjectdata_field_map_grant"]
+    assert found.rows == [["c1", "K99"]]
+    with pytest.raises(BadRequest, match="Unknown field"):
+        run(ctx, Search(subject, (FieldRef(subject, "XNAT_SUBJECTDATA_FIELD_MAP=../x"),)))

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scandepot.catalog.archive import Project, Scan, Session, Subject
-from scandepot.errors import BadRequest
+from scandepot.catalog.labels import check_label
+from scandepot.errors import BadRequest, Invalid
 from scandepot.search import types
 
 
@@ -72,9 +73,29 @@ class Element:
 
     def field(self, name: str) -> Field:
         found = self.fields.get(name.strip().upper())
+        if found is None and self.level == Level.SUBJECT:
+            found = custom_field(name.strip())
         if found is None:
             raise BadRequest(f"Unknown field '{self.name}/{name}'.", field="field_ID")
         return found
+
+
+# A subject's custom field, as xnatpy names it in a search (``SubjectData.fields["x"]``).
+CUSTOM_FIELD = "XNAT_SUBJECTDATA_FIELD_MAP="
+
+
+def custom_field(name: str) -> Field | None:
+    """``XNAT_SUBJECTDATA_FIELD_MAP=grant``: the subject's custom field ``grant``, or None
+    when ``name`` is no such name."""
+    if not name.upper().startswith(CUSTOM_FIELD):
+        return None
+    key = name[len(CUSTOM_FIELD) :]
+    try:
+        check_label(key, field="field_ID")  # custom field names follow the label rule
+    except Invalid:
+        return None
+    column = Subject.fields[key].as_string()
+    return Field(f"XNAT_SUBJECTDATA_FIELD_MAP_{key.upper()}", column, Kind.STRING, key)
 
 
 def _fields(*fields: Field) -> dict[str, Field]:

@@ -33,19 +33,19 @@ def pyxnat_document(row: str, columns: list[str], constraints: list[Any]) -> byt
     return document
 
 
-def xnatpy_document(constraints: Any, *fields: str) -> bytes:
+def xnatpy_document(constraints: Any, *fields: str, xsi_type: str = MR) -> bytes:
     """The document xnatpy's ``MrSessionData.query().filter(...)`` posts (its Query, with
     a stand-in for the class its connect builds from the schema)."""
     from xnat import search
 
-    class MrSessionData:
-        __xsi_type__ = MR
+    class Queried:
+        __xsi_type__ = xsi_type
         fieldname = None
         parent = None
         DEFAULT_SEARCH_FIELDS = None
 
-    columns = [search.SearchField(MrSessionData, f, "xs:string") for f in fields]
-    query = search.Query(MrSessionData, None, columns).filter(constraints(MrSessionData, search))
+    columns = [search.SearchField(Queried, f, "xs:string") for f in fields]
+    query = search.Query(Queried, None, columns).filter(constraints(Queried, search))
     document: bytes = query.to_string()
     return document
 
@@ -126,6 +126,21 @@ def test_xnatpy_query_document(client: TestClient, world: World) -> None:
     by_id = {s["id"]: s for p in ("ALPHA", "BETA") for s in v1_sessions(client, p)}
     assert [by_id[row["session_id"]]["label"] for row in found] == ["a3", "b1"]
     assert all(by_id[r["session_id"]]["subject_id"] == r["subject_id"] for r in found)
+
+
+def test_xnatpy_custom_field_criterion(client: TestClient, ctx: Context, world: World) -> None:
+    from scandepot.access.actors import SYSTEM
+    from scandepot.archive import subjects
+    from scandepot.archive.subjects import SubjectFields
+
+    subjects.update(ctx, SYSTEM, "ALPHA", "s1", SubjectFields(fields={"grant": "R01"}))
+
+    def constraints(cls: Any, search: Any) -> Any:
+        return search.SearchFieldMap("xnat:subjectData")["grant"] == "R01"
+
+    document = xnatpy_document(constraints, "ID", "label", xsi_type="xnat:subjectData")
+    found = rows_of(post(client, document).text)
+    assert found == [{"subject_id": world.subjects["s1"], "subject_label": "s1"}]
 
 
 def test_a_member_of_one_project_finds_nothing_of_another(client: TestClient, world: World) -> None:
