@@ -70,6 +70,11 @@ PROJECT = {
     ("private", "site_read"): (404, 404, OK, OK, OK, OK),
     ("protected", "site_read"): (404, 404, OK, OK, OK, OK),
     ("public", "site_read"): (OK, OK, OK, OK, OK, OK),
+    # An object named by its site-wide ID (XNAT's /data/subjects/{id}): where the caller
+    # may not see the project, it does not exist; where it may see but not read, 403.
+    ("private", "id_read"): (404, 404, OK, OK, OK, OK),
+    ("protected", "id_read"): (404, 403, OK, OK, OK, OK),
+    ("public", "id_read"): (OK, OK, OK, OK, OK, OK),
     # STOW-RS at the site-wide root: each instance goes where it routes, if the caller may
     # upload there; otherwise it fails alone (409 when none is stored), in the same words
     # whether the project exists or not. Anonymous callers store nothing anywhere: 401.
@@ -145,6 +150,19 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/data/search/elements/{name}"): Row(
         "public", 200, params={"name": "xnat:subjectData"}
     ),
+    # -- XNAT: projects and subjects ---------------------------------------------------------
+    ("GET", "/data/projects"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}"): Row("see", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}/subjects"): Row("read", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}/subjects/{subject}"): Row("read", 200, query="?format=json"),
+    ("PUT", "/data/projects/{project}/subjects/{subject}"): Row(
+        "write", 200, query="?xsiType=xnat:subjectData&gender=female"
+    ),
+    ("DELETE", "/data/projects/{project}/subjects/{subject}"): Row(
+        "manage", 200, query="?removeFiles=true"
+    ),
+    ("GET", "/data/subjects"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/subjects/{subject_id}"): Row("id_read", 200, query="?format=json"),
     # -- XNAT: search (what the caller may not read is not in the rows: tests/api/xnat) ----
     ("POST", "/data/search"): Row("public", 200, content=XNAT_SEARCH, query="?format=json"),
     ("HEAD", "/readyz"): Row("public", 200),
@@ -476,6 +494,14 @@ def archive_one_instance(ctx: Context) -> None:
     operations.archive(ctx, SYSTEM, held)
 
 
+def stable_id(ctx: Context, kind: type[Subject] | type[Session], label: str) -> str:
+    """The site-wide ID of the world's subject or session so labelled."""
+    with ctx.db.read() as db:
+        found = db.scalar(select(kind.stable_id).where(kind.label == label))
+    assert found is not None
+    return found
+
+
 def staged_id(ctx: Context) -> int:
     with ctx.db.read() as db:
         found = db.scalar(select(StagedSession.id).order_by(StagedSession.id.desc()))
@@ -629,6 +655,8 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     }
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
+    if "{subject_id}" in template:
+        values["subject_id"] = stable_id(ctx, Subject, "S1")
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
     if "{token_id}" in template:

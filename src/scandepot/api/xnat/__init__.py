@@ -6,15 +6,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, elements, errors, schemas, search, site
+from scandepot.api.xnat import (
+    auth,
+    elements,
+    errors,
+    projects,
+    schemas,
+    search,
+    site,
+    subjects,
+)
+from scandepot.api.xnat.archive_alias import ArchiveAlias
 
-__all__ = ["errors", "routers"]
+__all__ = ["ArchiveAlias", "errors", "routers"]
 
 # Routers whose paths are relative to the data root; each is served under both roots.
 DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
     elements.router,
+    projects.router,
+    subjects.router,
     search.router,
 )
 
