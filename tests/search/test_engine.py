@@ -283,3 +283,27 @@ def test_custom_fields_of_subjects(ctx: Context, world: World) -> None:
     assert found.rows == [["c1", "K99"]]
     with pytest.raises(BadRequest, match="Unknown field"):
         run(ctx, Search(subject, (FieldRef(subject, "XNAT_SUBJECTDATA_FIELD_MAP=../x"),)))
+
+
+def test_what_pyxnat_prints_a_subject_with(ctx: Context, world: World) -> None:
+    subject = "xnat:subjectData"
+    names = ["PROJECT", "SUBJECT_ID", "INSERT_DATE", "INSERT_USER", "GENDER_TEXT"]
+    names += ["HANDEDNESS_TEXT", "SES", "ADD_IDS", "RACE", "ETHNICITY", "SUBJECT_LABEL"]
+    where = CriteriaSet(items=(crit(f"{subject}/SUBJECT_LABEL", "=", "s1"),))
+    found = run(ctx, Search(subject, tuple(FieldRef(subject, n) for n in names), where))
+    assert found.headers == [n.lower() for n in names]
+    row = dict(zip(found.headers, found.rows[0], strict=True))
+    assert row["subject_label"] == "s1" and row["handedness_text"] == row["race"] == ""
+
+
+def test_counts_of_sessions_by_type(ctx: Context, world: World) -> None:
+    p = "xnat:projectData"
+    names = ("ID", "PROJ_MR_COUNT", "PROJ_CT_COUNT", "PROJECT_ACCESS", "PROJECT_OWNERS")
+    found = run(ctx, Search(p, tuple(FieldRef(p, n) for n in names)))
+    assert found.rows == [
+        ["ALPHA", "2", "1", "private", ""],
+        ["BETA", "1", "0", "private", ""],
+        ["GAMMA", "1", "0", "public", ""],
+    ]
+    where = CriteriaSet(items=(crit(f"{p}/PROJ_MR_COUNT", ">", "1"),))
+    assert run(ctx, Search(p, (FieldRef(p, "ID"),), where)).rows == [["ALPHA"]]

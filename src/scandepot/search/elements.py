@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import String, cast, null
+
 from scandepot.catalog.archive import Project, Scan, Session, Subject
 from scandepot.catalog.labels import check_label
 from scandepot.errors import BadRequest, Invalid
@@ -55,6 +57,7 @@ class Field:
     header: str  # what a person reads above it
     paths: tuple[str, ...] = ()  # the schema paths that name it too
     description: str = ""
+    sessions_of: str | None = None  # a count of the project's sessions of this type
 
     @property
     def type(self) -> str:
@@ -109,6 +112,22 @@ def _fields(*fields: Field) -> dict[str, Field]:
 S, N, F, D, T, DT = Kind.STRING, Kind.INTEGER, Kind.FLOAT, Kind.DATE, Kind.TIME, Kind.DATETIME
 SITE_ID = "The site-wide {} ID"
 
+
+def _unkept(field_id: str, header: str) -> Field:
+    """A field of XNAT's that scandepot does not keep: always empty. pyxnat asks for them
+    (its ``Subject.__repr__`` searches HANDEDNESS_TEXT, SES, RACE, ...), so they exist."""
+    return Field(field_id, cast(null(), String), Kind.STRING, header, (), NOT_KEPT)
+
+
+NOT_KEPT = "Not kept by scandepot: always empty"
+
+
+def _count(field_id: str, session_type: str, header: str) -> Field:
+    """The number of the project's sessions of a type (pyxnat prints a project with
+    them); the search works it out (search.typed_rows.column_of)."""
+    return Field(field_id, None, N, header, (), f"Number of {header}", session_type)
+
+
 PROJECT_FIELDS = (
     Field("ID", Project.label, S, "ID", ("ID",), "The project's ID (its label)"),
     Field("SECONDARY_ID", Project.name, S, "Running title", ("secondary_ID",)),
@@ -116,7 +135,15 @@ PROJECT_FIELDS = (
     Field("DESCRIPTION", Project.description, S, "Description", ("description",)),
     Field("KEYWORDS", Project.keywords, Kind.WORDS, "Keywords", ("keywords",)),
     Field("ACCESSIBILITY", Project.accessibility, S, "Accessibility", ("accessibility",)),
+    Field("PROJECT_ACCESS", Project.accessibility, S, "Accessibility"),
+    # Who holds a role in a project is for its members to see (access.md), not for every
+    # caller who may see the project: the field exists for pyxnat, and stays empty.
+    _unkept("PROJECT_OWNERS", "Owners"),
     Field("INSERT_DATE", Project.created_at, DT, "Inserted"),
+    _count("PROJ_MR_COUNT", "xnat:mrSessionData", "MR sessions"),
+    _count("PROJ_CT_COUNT", "xnat:ctSessionData", "CT sessions"),
+    _count("PROJ_PET_COUNT", "xnat:petSessionData", "PET sessions"),
+    _count("PROJ_UT_COUNT", "xnat:usSessionData", "US sessions"),
 )
 SUBJECT_FIELDS = (
     Field("SUBJECT_ID", Subject.stable_id, S, "Subject", ("ID",), SITE_ID.format("subject")),
@@ -128,6 +155,13 @@ SUBJECT_FIELDS = (
     Field("YOB", Subject.birth_year, N, "YOB", ("demographics/yob",)),
     Field("SUB_GROUP", Subject.group, S, "Group", ("group",)),
     Field("INSERT_DATE", Subject.created_at, DT, "Inserted"),
+    _unkept("INSERT_USER", "Creator"),
+    _unkept("HANDEDNESS_TEXT", "Handedness"),
+    _unkept("SES", "SES"),
+    _unkept("EDUC", "Education"),
+    _unkept("ADD_IDS", "Additional IDs"),
+    _unkept("RACE", "Race"),
+    _unkept("ETHNICITY", "Ethnicity"),
 )
 SESSION_FIELDS = (
     Field("SESSION_ID", Session.stable_id, S, "Session", ("ID",), SITE_ID.format("session")),
@@ -159,6 +193,7 @@ SESSION_FIELDS = (
     ),
     Field("NOTE", Session.note, S, "Notes", ("note",)),
     Field("INSERT_DATE", Session.created_at, DT, "Inserted"),
+    _unkept("INSERT_USER", "Creator"),
 )
 SCAN_FIELDS = (
     Field("ID", Scan.label, S, "Scan", ("ID",)),

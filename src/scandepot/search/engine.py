@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Level as AccessLevel
@@ -39,6 +40,7 @@ from scandepot.errors import BadRequest
 from scandepot.search import typed_rows
 from scandepot.search.criteria import Comparison, CriteriaSet, Criterion, FieldRef, Method, Search
 from scandepot.search.elements import Element, Field, Kind, Level, element
+from scandepot.search.typed_rows import column_of
 from scandepot.search.values import cell, operand
 
 _ROOT_TABLES: dict[Level, Any] = {
@@ -67,9 +69,8 @@ def run(ctx: Context, actor: Actor, search: Search) -> Result:
     field or comparison, or a value that is not of its field's kind."""
     root = element(search.root)
     columns = resolve_columns(root, search.columns)
-    where = condition(root, search.where)
     with ctx.db.read() as db:
-        statement = build(root, columns, actor).where(where)
+        statement = build(db, root, columns, actor).where(condition(db, root, search.where))
         of_type = typed_rows.condition(db, root)
         if of_type is not None:
             statement = statement.where(of_type)
@@ -106,10 +107,13 @@ def reachable(root: Element, name: str) -> Element:
     return other
 
 
-def build(root: Element, columns: Sequence[Column], actor: Actor) -> Select[Any]:
+def build(db: DBSession, root: Element, columns: Sequence[Column], actor: Actor) -> Select[Any]:
     """The rows of ``root``'s level with ``columns``, in projects ``actor`` may read."""
     table = _ROOT_TABLES[root.level]
-    statement = select(*(c.field.column for c in columns)).select_from(table)
+    # Each column labelled by its place: two fields may be one expression (an unkept
+    # field's NULL), and rows are read by place.
+    labelled = (column_of(db, c.field).label(f"c{i}") for i, c in enumerate(columns))
+    statement = select(*labelled).select_from(table)
     if root.level >= Level.SCAN:
         statement = statement.join(Session, Scan.session_id == Session.id)
     if root.level >= Level.SESSION:
@@ -122,7 +126,7 @@ def build(root: Element, columns: Sequence[Column], actor: Actor) -> Select[Any]
     return statement.where(permission_clause(actor, level)).order_by(table.id)
 
 
-def condition(root: Element, criteria: CriteriaSet) -> ColumnElement[bool]:
+def condition(db: DBSession, root: Element, criteria: CriteriaSet) -> ColumnElement[bool]:
     """The SQL condition of a criteria set; an empty set matches every row.
 
     Under OR, equalities on one field become one ``IN``: pyxnat's ``Collection.where``
@@ -132,7 +136,7 @@ def condition(root: Element, criteria: CriteriaSet) -> ColumnElement[bool]:
     alternatives: dict[tuple[Level, str], tuple[Field, list[Any]]] = {}
     for item in criteria.items:
         if isinstance(item, CriteriaSet):
-            parts.append(condition(root, item))
+            parts.append(condition(db, root, item))
             continue
         found = reachable(root, item.field.element).field(item.field.field)
         if criteria.method == Method.OR and _one_of_many(item, found):
@@ -140,8 +144,8 @@ def condition(root: Element, criteria: CriteriaSet) -> ColumnElement[bool]:
             value = operand(item.value, found.kind, str(item.field))
             alternatives.setdefault((owner.level, found.id), (found, []))[1].append(value)
         else:
-            parts.append(compare(root, item))
-    parts.extend(f.column.in_(values) for f, values in alternatives.values())
+            parts.append(compare(db, root, item))
+    parts.extend(column_of(db, f).in_(values) for f, values in alternatives.values())
     if not parts:
         return true()
     return _joined(and_ if criteria.method == Method.AND else or_, parts)
@@ -165,10 +169,10 @@ def _joined(
     return how(*parts)
 
 
-def compare(root: Element, criterion: Criterion) -> ColumnElement[bool]:
+def compare(db: DBSession, root: Element, criterion: Criterion) -> ColumnElement[bool]:
     ref = criterion.field
     found = reachable(root, ref.element).field(ref.field)
-    column, kind, how = found.column, found.kind, criterion.comparison
+    column, kind, how = column_of(db, found), found.kind, criterion.comparison
     if how in (Comparison.IS_NULL, Comparison.IS_NOT_NULL):
         empty: ColumnElement[bool] = column.is_(None)
         if kind == Kind.STRING:

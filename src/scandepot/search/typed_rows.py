@@ -9,13 +9,29 @@ distinct values the catalog holds, and the search matches the values that give t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.catalog.archive import Scan, Session
+from scandepot.catalog.archive import Project, Scan, Session
 from scandepot.search import types
-from scandepot.search.elements import Element, Level
+from scandepot.search.elements import Element, Field, Level
+
+
+def column_of(db: DBSession, field: Field) -> Any:
+    """The SQL of ``field``: its column, or for a count of a project's sessions of a type
+    (``PROJ_MR_COUNT``) the count, of the sessions that type holds."""
+    if field.sessions_of is None:
+        return field.column
+    of_type = _sessions_of(db, field.sessions_of)
+    count = select(func.count(Session.id)).where(Session.project_id == Project.id, of_type)
+    return count.scalar_subquery()
+
+
+def _sessions_of(db: DBSession, name: str) -> ColumnElement[bool]:
+    sessions = db.scalars(select(Session.modality).distinct()).all()
+    return _one_of(Session.modality, [m for m in sessions if types.session_type(m) == name])
 
 
 def condition(db: DBSession, element: Element) -> ColumnElement[bool] | None:
@@ -24,9 +40,9 @@ def condition(db: DBSession, element: Element) -> ColumnElement[bool] | None:
     name = element.type_name
     if name is None:
         return None
-    sessions = db.scalars(select(Session.modality).distinct()).all()
     if element.level == Level.SESSION:
-        return _one_of(Session.modality, [m for m in sessions if types.session_type(m) == name])
+        return _sessions_of(db, name)
+    sessions = db.scalars(select(Session.modality).distinct()).all()
     own = db.scalars(select(Scan.Modality).distinct()).all()
     # A scan without a Modality of its own takes its session's.
     given = [m for m in own if (m or "").strip() and types.scan_type(m) == name]

@@ -315,3 +315,20 @@ def test_thousands_of_criteria_as_pyxnat_sends_them(client: TestClient, world: W
     assert [row["subject_id"] for row in found] == [world.subjects["t1"]]
     r = post(client, document + b" " * (1 << 20))
     assert r.status_code == 413
+
+
+@pytest.mark.interop
+def test_pyxnat_collection_where_and_printing(pyxnat_interface: Any, world: World) -> None:
+    """Collection.where searches twice and keeps the subjects the caller may read;
+    printing a subject or a project searches for XNAT's display fields. (pyxnat reads a
+    one-row answer's column as text, not a list: each criterion here finds two or more.)"""
+    criteria = [(f"{MR}/DATE", ">=", "2020-01-01"), "AND"]
+    for login, expected in (("member", ["s1", "s2", "t1"]), ("outsider", ["s1", "s2"])):
+        interface = pyxnat_interface(login)
+        found = interface.select("/projects/ALPHA/subjects").where(criteria)
+        assert [s.id() for s in found] == [world.subjects[s] for s in expected]
+    interface = pyxnat_interface("member")
+    printed = repr(interface.select.project("ALPHA").subject(world.subjects["s1"]))
+    assert f"{world.subjects['s1']} `s1` (project: ALPHA) (Age: 30 - Gender: male)" in printed
+    printed = repr(interface.select.project("ALPHA"))
+    assert "ALPHA `ALPHA` (private) 2 subjects 2 MR experiments 1 CT experiment" in printed
