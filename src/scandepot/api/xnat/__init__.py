@@ -10,6 +10,10 @@ from scandepot.api.xnat import (
     auth,
     elements,
     errors,
+    imports,
+    prearchive,
+    prearchive_files,
+    prearchive_services,
     projects,
     schemas,
     search,
@@ -27,6 +31,11 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     elements.router,
     projects.router,
     subjects.router,
+    # Import and prearchive
+    imports.router,
+    prearchive.router,
+    prearchive_files.router,
+    prearchive_services.router,
     search.router,
 )
 
