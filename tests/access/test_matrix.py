@@ -122,6 +122,13 @@ def _label(prefix: str) -> Callable[[str], dict[str, str]]:
 XNAT_SIGN_IN = f"username=member&password={PASSWORD}".encode()
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 XNAT_ROOTS = ("/data/", "/xapi/")
+XNAT_SEARCH = (
+    b'<xdat:bundle xmlns:xdat="http://nrg.wustl.edu/security">'
+    b"<xdat:root_element_name>xnat:mrSessionData</xdat:root_element_name>"
+    b"<xdat:search_where method='AND'><xdat:criteria><xdat:schema_field>"
+    b"xnat:mrSessionData/PROJECT</xdat:schema_field><xdat:comparison_type>=</xdat:comparison_type>"
+    b"<xdat:value>P</xdat:value></xdat:criteria></xdat:search_where></xdat:bundle>"
+)
 XNAT_STAGED = "/data/prearchive/projects/{project}/{timestamp}/{session}"
 
 ROUTES: dict[tuple[str, str], Row] = {
@@ -184,6 +191,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/data/subjects"): Row("public", 200, query="?format=json"),
     ("GET", "/data/subjects/{subject_id}"): Row("id_read", 200, query="?format=json"),
+    # -- XNAT: search (what the caller may not read is not in the rows: tests/api/xnat) ----
+    ("POST", "/data/search"): Row("public", 200, content=XNAT_SEARCH, query="?format=json"),
     ("HEAD", "/readyz"): Row("public", 200),
     ("POST", "/api/v1/auth/login"): Row(
         "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}

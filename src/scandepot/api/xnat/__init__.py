@@ -16,6 +16,7 @@ from scandepot.api.xnat import (
     prearchive_services,
     projects,
     schemas,
+    search,
     site,
     subjects,
 )
@@ -35,6 +36,7 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     prearchive.router,
     prearchive_files.router,
     prearchive_services.router,
+    search.router,
 )
 
 
