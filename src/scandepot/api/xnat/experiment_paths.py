@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from scandepot.access.actors import Actor
 from scandepot.archive import lookup, sessions
 from scandepot.context import Context
-from scandepot.errors import NotFound, ScandepotError
+from scandepot.errors import NotFound, ScandepotError, Unauthorized
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,8 @@ def not_found(ctx: Context, actor: Actor, place: Place) -> Exception:
             sessions.get(ctx, actor, place.project, place.experiment)
         except ScandepotError as exc:  # the service's own answer: 401, 404
             return exc
+    if actor.is_anonymous:
+        return Unauthorized()  # a guest learns nothing of what exists
     return NotFound(f"Experiment '{place.experiment}' not found.", field="experiment")
 
 

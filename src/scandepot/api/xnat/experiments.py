@@ -13,10 +13,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
 from scandepot.access.actors import Actor
+from scandepot.access.permissions import Action
 from scandepot.api.xnat import experiment_docs, session_types
 from scandepot.api.xnat.deps import XnatActorDep
 from scandepot.api.xnat.experiment_fields import session_fields, validated
-from scandepot.api.xnat.experiment_paths import Place, resolve, subject_label
+from scandepot.api.xnat.experiment_paths import Place, not_found, resolve, subject_label
 from scandepot.api.xnat.experiment_paths import find as find_session
 from scandepot.api.xnat.items import respond
 from scandepot.api.xnat.listings import with_uri
@@ -140,30 +141,40 @@ def _experiment(ctx: Context, actor: Actor, place: Place, fmt: str | None) -> Re
 
 def _put(ctx: Context, actor: Actor, place: Place, request: Request) -> Response:
     """Create the session ``place`` names, or change it if it exists."""
+    found = find_session(ctx, actor, place)
+    if found is None:
+        return _create(ctx, actor, place, request)
+    assert found.session is not None
+    sessions.check(ctx, actor, found.project, Action.EDIT, found.session)
     parsed = session_fields(request.query_params.multi_items())
     xsi_type = request.query_params.get("xsiType")
-    modality = session_types.session_modality(xsi_type) if xsi_type else None
-    found = find_session(ctx, actor, place)
-    if found is not None:
-        assert found.session is not None
-        existing = sessions.get(ctx, actor, found.project, found.session)
-        _check_place(parsed.place, existing.stable_id, found.project)
-        current = session_types.session_type(existing.modality)
-        if xsi_type and xsi_type.lower() != current.lower():
-            raise Conflict(
-                f"Experiment '{existing.label}' exists as {current}, not {xsi_type}.",
-                field="xsiType",
-            )
-        values = dict(parsed.values)
-        if "subject" in values and values["subject"] is not None:
-            values["subject"] = subject_label(ctx, actor, found.project, values["subject"])
-        fields = validated(SessionFields, values, parsed.names)
-        changed = sessions.update(ctx, actor, found.project, found.session, fields)
-        return PlainTextResponse(changed.stable_id, status_code=200)
+    if xsi_type:
+        session_types.session_modality(xsi_type)  # 400 for a type that is no session's
+    existing = sessions.get(ctx, actor, found.project, found.session)
+    _check_place(parsed.place, existing.stable_id, found.project)
+    current = session_types.session_type(existing.modality)
+    if xsi_type and xsi_type.lower() != current.lower():
+        raise Conflict(
+            f"Experiment '{existing.label}' exists as {current}, not {xsi_type}.",
+            field="xsiType",
+        )
+    values = dict(parsed.values)
+    if values.get("subject") is not None:
+        values["subject"] = subject_label(ctx, actor, found.project, str(values["subject"]))
+    fields = validated(SessionFields, values, parsed.names)
+    changed = sessions.update(ctx, actor, found.project, found.session, fields)
+    return PlainTextResponse(changed.stable_id, status_code=200)
+
+
+def _create(ctx: Context, actor: Actor, place: Place, request: Request) -> Response:
     if place.project is None:
-        raise not_creatable(place)
+        raise not_found(ctx, actor, place)  # by site-wide ID: only what exists
+    sessions.check(ctx, actor, place.project, Action.CREATE)
+    parsed = session_fields(request.query_params.multi_items())
+    xsi_type = request.query_params.get("xsiType")
     if not xsi_type:
         raise Invalid("xsiType is needed to create an experiment.", field="xsiType")
+    modality = session_types.session_modality(xsi_type)
     _check_place(parsed.place, None, place.project)
     values = {k: v for k, v in parsed.values.items() if v is not None}
     subject = values.get("subject") or place.subject
@@ -177,14 +188,6 @@ def _put(ctx: Context, actor: Actor, place: Place, request: Request) -> Response
         ctx, actor, place.project, validated(SessionCreate, values, parsed.names)
     )
     return PlainTextResponse(created.stable_id, status_code=201)
-
-
-def not_creatable(place: Place) -> Exception:
-    return Invalid(
-        f"Experiment '{place.experiment}' not found: create experiments under a project "
-        "(/data/projects/{project}/subjects/{subject}/experiments/{label}).",
-        field="experiment",
-    )
 
 
 def _check_place(place: dict[str, str], stable_id: str | None, project: str) -> None:

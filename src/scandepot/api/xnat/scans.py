@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
 from scandepot.access.actors import Actor
+from scandepot.access.permissions import Action
 from scandepot.api.xnat import experiment_docs, session_types
 from scandepot.api.xnat.deps import XnatActorDep
 from scandepot.api.xnat.experiment_fields import scan_fields, validated
@@ -109,6 +110,7 @@ def get_scan(ctx: Context, actor: Actor, place: Place, scan: str, fmt: str | Non
 def put_scan(ctx: Context, actor: Actor, place: Place, scan: str, request: Request) -> Response:
     found = resolve(ctx, actor, place)
     assert found.session is not None
+    sessions.check(ctx, actor, found.project, Action.EDIT, found.session)
     parsed = scan_fields(request.query_params.multi_items())
     xsi_type = request.query_params.get("xsiType")
     modality = session_types.scan_modality(xsi_type) if xsi_type else None
