@@ -29,8 +29,10 @@ def xnat_time(value: dt.time | None) -> str | None:
 
 
 def xnat_timestamp(value: dt.datetime | None) -> str | None:
-    """As XNAT writes ``insert_date``: ``2024-05-01 10:11:12.345``."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if value is not None else None
+    """As XNAT writes ``insert_date``: ``2024-05-01 10:11:12.345`` (UTC)."""
+    if value is None:
+        return None
+    return value.isoformat(sep=" ", timespec="milliseconds")[:23]  # without "+00:00"
 
 
 def _birth_date(value: str | None) -> str | None:

@@ -9,6 +9,9 @@ its ID) or changes one (200 and its ID) through :mod:`scandepot.archive.sessions
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -20,8 +23,8 @@ from scandepot.api.xnat.experiment_fields import session_fields, validated
 from scandepot.api.xnat.experiment_paths import Place, not_found, resolve, subject_label
 from scandepot.api.xnat.experiment_paths import find as find_session
 from scandepot.api.xnat.items import respond
-from scandepot.api.xnat.listings import with_uri
-from scandepot.api.xnat.results import ColumnsQuery, FormatQuery, Table, render
+from scandepot.api.xnat.listings import listing
+from scandepot.api.xnat.results import Cell, ColumnsQuery, FormatQuery
 from scandepot.archive import scans, session_rows, sessions
 from scandepot.archive.session_rows import SessionRow
 from scandepot.archive.sessions import SessionCreate, SessionFields
@@ -31,52 +34,38 @@ from scandepot.http.deps import CtxDep
 
 router = APIRouter()
 
-COLUMNS = [
-    "ID",
-    "project",
-    "date",
-    "xsiType",
-    "label",
-    "insert_date",
-    "subject_ID",
-    "subject_label",
-    "URI",
-]
-# Answered when ``columns=`` asks for them.
-MORE_COLUMNS = ["time", "modality", "UID", "session_type", "note", "last_modified"]
+
+def _timestamp(value: dt.datetime | None) -> str | None:
+    return experiment_docs.xnat_timestamp(value)
 
 
-def _record(row: SessionRow) -> dict[str, str | None]:
-    return {
-        "ID": row.id,
-        "project": row.project,
-        "date": experiment_docs.xnat_date(row.date),
-        "xsiType": session_types.session_type(row.modality),
-        "label": row.label,
-        "insert_date": experiment_docs.xnat_timestamp(row.created_at),
-        "subject_ID": row.subject_id,
-        "subject_label": row.subject_label,
-        "URI": f"/data/experiments/{row.id}",
-        "time": experiment_docs.xnat_time(row.time),
-        "modality": row.modality,
-        "UID": row.StudyInstanceUID,
-        "session_type": row.StudyDescription,
-        "note": row.note or None,
-        "last_modified": experiment_docs.xnat_timestamp(row.updated_at),
-    }
+# Each column of a listing, made from a row; COLUMNS are answered without ``columns=``.
+MAKERS: dict[str, Callable[[SessionRow], Cell]] = {
+    "ID": lambda r: r.id,
+    "project": lambda r: r.project,
+    "date": lambda r: r.date.isoformat() if r.date is not None else None,
+    "xsiType": lambda r: session_types.session_type(r.modality),
+    "label": lambda r: r.label,
+    "insert_date": lambda r: _timestamp(r.created_at),
+    "subject_ID": lambda r: r.subject_id,
+    "subject_label": lambda r: r.subject_label,
+    "URI": lambda r: f"/data/experiments/{r.id}",
+    "time": lambda r: experiment_docs.xnat_time(r.time),
+    "modality": lambda r: r.modality,
+    "UID": lambda r: r.StudyInstanceUID,
+    "session_type": lambda r: r.StudyDescription,
+    "note": lambda r: r.note or None,
+}
+COLUMNS = list(MAKERS)[:9]
 
 
 def _table(
     rows: list[SessionRow], fmt: str | None, columns: str | None, xsi_type: str | None
 ) -> Response:
     kept = session_types.listed(xsi_type)
-    records = (
-        _record(r)
-        for r in rows
-        if kept is None or session_types.session_type(r.modality).lower() in kept
-    )
-    table = Table.of(COLUMNS + MORE_COLUMNS, records, title="Experiments")
-    return render(table, fmt, columns=with_uri(columns) or ",".join(COLUMNS))
+    if kept is not None:
+        rows = [r for r in rows if session_types.session_type(r.modality).lower() in kept]
+    return listing(rows, MAKERS, COLUMNS, fmt=fmt, columns=columns, title="Experiments")
 
 
 @router.get("/projects/{project}/experiments")

@@ -21,8 +21,8 @@ from scandepot.api.xnat.experiment_fields import scan_fields, validated
 from scandepot.api.xnat.experiment_paths import Place, resolve
 from scandepot.api.xnat.experiments import single_format
 from scandepot.api.xnat.items import respond
-from scandepot.api.xnat.listings import with_uri
-from scandepot.api.xnat.results import ColumnsQuery, FormatQuery, Table, render
+from scandepot.api.xnat.listings import listing
+from scandepot.api.xnat.results import Cell, ColumnsQuery, FormatQuery
 from scandepot.archive import scans, sessions
 from scandepot.archive.scans import ScanCreate, ScanFields
 from scandepot.catalog.archive import Scan
@@ -32,17 +32,22 @@ from scandepot.http.deps import CtxDep
 
 router = APIRouter()
 
-COLUMNS = [
-    "xnat_imagescandata_id",
-    "ID",
-    "type",
-    "quality",
-    "xsiType",
-    "note",
-    "series_description",
-    "URI",
-]
-MORE_COLUMNS = ["frames", "UID", "modality", "image_session_ID", "project"]
+MAKERS: dict[str, Callable[[Scan], Cell]] = {
+    "xnat_imagescandata_id": lambda s: s.id,
+    "ID": lambda s: s.label,
+    "type": lambda s: s.type,
+    "quality": lambda s: s.quality,
+    "xsiType": lambda s: session_types.scan_type(s.Modality),
+    "note": lambda s: s.note or None,
+    "series_description": lambda s: s.SeriesDescription,
+    "URI": lambda s: f"/data/experiments/{s.session.stable_id}/scans/{s.label}",
+    "frames": lambda s: s.frames,
+    "UID": lambda s: s.SeriesInstanceUID,
+    "modality": lambda s: s.Modality,
+    "image_session_ID": lambda s: s.session.stable_id,
+    "project": lambda s: s.session.project.label,
+}
+COLUMNS = list(MAKERS)[:8]
 
 # The three path forms of an experiment, each with ``/scans`` below it.
 EXPERIMENT_PATHS = {
@@ -56,25 +61,6 @@ def _place(params: dict[str, Any]) -> Place:
     return Place(params["experiment"], params.get("project"), params.get("subject"))
 
 
-def _record(scan: Scan) -> dict[str, str | int | None]:
-    session_id = scan.session.stable_id
-    return {
-        "xnat_imagescandata_id": scan.id,
-        "ID": scan.label,
-        "type": scan.type,
-        "quality": scan.quality,
-        "xsiType": session_types.scan_type(scan.Modality),
-        "note": scan.note or None,
-        "series_description": scan.SeriesDescription,
-        "URI": f"/data/experiments/{session_id}/scans/{scan.label}",
-        "frames": scan.frames,
-        "UID": scan.SeriesInstanceUID,
-        "modality": scan.Modality,
-        "image_session_ID": session_id,
-        "project": scan.session.project.label,
-    }
-
-
 def list_scans(
     ctx: Context,
     actor: Actor,
@@ -86,15 +72,14 @@ def list_scans(
     found = resolve(ctx, actor, place)
     assert found.session is not None
     kept = {t.strip().lower() for t in xsi_type.split(",")} if xsi_type else None
-    records = [
-        _record(s)
+    rows = [
+        s
         for s in scans.all_of(ctx, actor, found.project, found.session)
         if kept is None
         or "xnat:imagescandata" in kept
         or session_types.scan_type(s.Modality).lower() in kept
     ]
-    table = Table.of(COLUMNS + MORE_COLUMNS, records, title="Scans")
-    return render(table, fmt, columns=with_uri(columns) or ",".join(COLUMNS))
+    return listing(rows, MAKERS, COLUMNS, fmt=fmt, columns=columns, title="Scans")
 
 
 def get_scan(ctx: Context, actor: Actor, place: Place, scan: str, fmt: str | None) -> Response:

@@ -7,6 +7,8 @@ own, is ``xnat:otherDicomSessionData`` / ``xnat:otherDicomScanData``, as XNAT fi
 
 from __future__ import annotations
 
+import functools
+
 from scandepot.errors import Invalid
 
 # DICOM modality (PS3.3 C.7.3.1.1.1) -> the XNAT type prefix, as XNAT names its types.
@@ -57,10 +59,12 @@ def _prefix(modality: str | None) -> str:
     return _PREFIX.get((modality or "").upper(), OTHER)
 
 
+@functools.cache
 def session_type(modality: str | None) -> str:
     return f"xnat:{_prefix(modality)}SessionData"
 
 
+@functools.cache
 def scan_type(modality: str | None) -> str:
     return f"xnat:{_prefix(modality)}ScanData"
 
