@@ -1,14 +1,15 @@
 """XNAT-compatible listing benchmark; figures for docs/benchmarks.md ("XNAT-compatible API").
 
 A project with 5,000 sessions (a subject each, 3 scans of one instance each, written
-straight into the catalog by scandepot.query.bulk): the server time of ``GET /data/projects/{p}/experiments?format=json`` (every
-session of the project in one answer, as xnatpy and pyxnat ask for it), against the peer
-measured in the same run: the native listing of the same sessions,
-``GET /api/v1/projects/{p}/sessions``, which pages (at most 1,000 to a page), so all 5,000
-take five requests; the figure of one page of 1,000 is printed beside it. Both are asked
-in-process (ASGI, no network), each signed in once (XNAT's JSESSIONID, the browser's
-cookie), so the figures are the server's own time. Target: under 200 ms for the listing.
-It also counts the SQL statements one listing runs: one, whatever the number of sessions.
+straight into the catalog by scandepot.query.bulk): the server time of
+``GET /data/projects/{p}/experiments?format=json`` (every session of the project in one
+answer, as xnatpy and pyxnat ask for it), against the peer measured in the same run: the
+native listing of the same sessions, ``GET /api/v1/projects/{p}/sessions``, which pages
+(at most 1,000 to a page), so all 5,000 take five requests; the figure of one page of
+1,000 is printed beside it. Both are asked in-process (ASGI, no network), each signed in
+once (XNAT's JSESSIONID, the browser's cookie), so the figures are the server's own time.
+Target: under 200 ms for the listing. It also counts the SQL statements that read
+sessions in one listing: one, whatever the number of sessions.
 
 Run: .venv/bin/python bench/xnat_listing.py [--sessions 5000] [--repeat 30]
      [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/DB]   (an empty database)
