@@ -154,6 +154,13 @@ ROUTES: dict[tuple[str, str], Row] = {
         }.items()
     },
     ("GET", "/xapi/siteConfig/buildInfo"): Row("public", 200),
+    # -- XNAT: what xnatpy reads to build its object model ---------------------------------
+    ("GET", "/xapi/schemas"): Row("public", 200),
+    ("GET", "/xapi/schemas/{name}"): Row("public", 200, params={"name": "xnat"}),
+    ("GET", "/data/search/elements"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/search/elements/{name}"): Row(
+        "public", 200, params={"name": "xnat:subjectData"}
+    ),
     ("HEAD", "/readyz"): Row("public", 200),
     ("POST", "/api/v1/auth/login"): Row(
         "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}

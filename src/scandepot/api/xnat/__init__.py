@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, errors, experiments, scans, site
+from scandepot.api.xnat import auth, elements, errors, experiments, scans, schemas, site
 
 __all__ = ["errors", "routers"]
 
@@ -14,6 +14,7 @@ __all__ = ["errors", "routers"]
 DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
+    elements.router,
     experiments.router,
     scans.router,
 )
@@ -26,4 +27,4 @@ def routers() -> list[APIRouter]:
     for sub in DATA_ROUTERS:
         data.include_router(sub)
         rest.include_router(sub)
-    return [data, rest, site.xapi]
+    return [data, rest, site.xapi, schemas.router]
