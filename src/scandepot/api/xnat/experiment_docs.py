@@ -52,31 +52,35 @@ def session_attributes(session: Session) -> list[tuple[str, str | None]]:
         ("ID", session.stable_id),
         ("project", session.project.label),
         ("label", session.label),
+        ("session_type", session.StudyDescription),
+        ("modality", session.modality),
+        ("UID", session.StudyInstanceUID),
+        ("study_id", session.StudyID),
     ]
 
 
 def session_elements(session: Session) -> list[tuple[str, str | None]]:
-    """The session's fields in the order of XNAT's schema (experimentData, then
-    subjectAssessorData, imageSessionData, then the modality's own)."""
-    before_scans = [
+    """The session's elements in the order of the schema (experimentData, then
+    subjectAssessorData, imageSessionData, then the modality's own); ``scans`` goes after
+    ``scanner``."""
+    elements = [
         ("date", xnat_date(session.date)),
         ("time", xnat_time(session.time)),
         ("note", _text(session.note)),
+        ("acquisition_site", session.InstitutionName),
         ("subject_ID", session.subject.stable_id),
-    ]
-    after_scans = [
+        *_scanner(session),
         ("dcmAccessionNumber", session.AccessionNumber),
         ("dcmPatientId", session.PatientID),
         ("dcmPatientName", session.PatientName),
         ("dcmPatientBirthDate", _birth_date(session.PatientBirthDate)),
-        ("session_type", session.StudyDescription),
-        ("modality", session.modality),
-        ("UID", session.StudyInstanceUID),
-        ("acquisition_site", session.InstitutionName),
     ]
-    if session_types.session_type(session.modality) == "xnat:mrSessionData":
-        after_scans.append(("fieldStrength", _text(session.MagneticFieldStrength)))
-    return [*before_scans, *_scanner(session), *after_scans]
+    if session_types.session_type(session.modality) in FIELD_STRENGTH_TYPES:
+        elements.append(("fieldStrength", _text(session.MagneticFieldStrength)))
+    return elements
+
+
+FIELD_STRENGTH_TYPES = ("xnat:mrSessionData", "xnat:petmrSessionData")
 
 
 def _scanner(session: Session) -> list[tuple[str, str | None]]:
@@ -104,13 +108,20 @@ def scan_elements(scan: Scan) -> list[tuple[str, str | None]]:
         ("series_description", scan.SeriesDescription),
         ("modality", scan.Modality),
         ("frames", _text(scan.frames)),
+        ("startTime", xnat_time(scan.SeriesTime)),
+        ("start_date", xnat_date(scan.SeriesDate)),
+        ("bodyPartExamined", scan.BodyPartExamined),
     ]
+
+
+def scan_xsi_type(scan: Scan) -> str:
+    return session_types.scan_type(scan.Modality, scan.session.modality)
 
 
 def scan_item(scan: Scan) -> Item:
     fields: dict[str, Value] = dict(scan_attributes(scan) + scan_elements(scan))
     fields["xnat_imagescandata_id"] = scan.id
-    return Item(session_types.scan_type(scan.Modality), fields, created=scan.created_at)
+    return Item(scan_xsi_type(scan), fields, created=scan.created_at)
 
 
 def experiment_item(session: Session, scans: Sequence[Scan]) -> Item:
@@ -150,7 +161,7 @@ def _scanner_xml(session: Session, indent: str) -> list[str]:
 
 def _scan_xml(scan: Scan) -> list[str]:
     attrs = _attrs(scan_attributes(scan))
-    xsi_type = session_types.scan_type(scan.Modality)
+    xsi_type = scan_xsi_type(scan)
     return [
         f'<xnat:scan{attrs} xsi:type="{xsi_type}">\n',
         *_elements(scan_elements(scan), "  "),
@@ -160,7 +171,7 @@ def _scan_xml(scan: Scan) -> list[str]:
 
 def scan_xml(scan: Scan) -> bytes:
     """One scan's document, as XNAT answers ``scans/{id}?format=xml``."""
-    root = session_types.scan_element(scan.Modality)
+    root = session_types.scan_element(scan_xsi_type(scan))
     attrs = _attrs(scan_attributes(scan))
     return "".join(
         [
@@ -175,7 +186,7 @@ def scan_xml(scan: Scan) -> bytes:
 def experiment_xml(session: Session, scans: Sequence[Scan]) -> bytes:
     element = session_types.session_element(session.modality)
     elements = session_elements(session)
-    split = next(i for i, (name, _) in enumerate(elements) if name == "subject_ID") + 1
+    split = next(i for i, (name, _) in enumerate(elements) if name == "scanner/model") + 1
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
         f"<{element}{_attrs(session_attributes(session))}"

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from scandepot.api.xnat import session_types
+from scandepot.api.xnat import datatypes, session_types
 from scandepot.errors import Invalid
 
 M = TypeVar("M", bound=BaseModel)
@@ -82,14 +82,18 @@ SCAN_FIELDS: dict[str, Field] = {
     "frames": Field("frames"),
     "uid": Field("SeriesInstanceUID"),
     "modality": Field("Modality"),
+    "bodypartexamined": Field("BodyPartExamined"),
 }
 SCAN_PLACE = frozenset({"image_session_id", "project"})
 
 _SESSION_ROOTS = (
-    *(t.lower() for t in session_types.SESSION_TYPES),
+    *(t.lower() for t in datatypes.SESSION_TYPES),
     *(t.lower() for t in session_types.ANY_SESSION),
 )
-_SCAN_ROOTS = (*(t.lower() for t in session_types.SCAN_TYPES), "xnat:imagescandata")
+_SCAN_ROOTS = (
+    *(t.lower() for t in datatypes.SCAN_TYPES),
+    session_types.ANY_SCAN.lower(),
+)
 
 
 @dataclass(slots=True)

@@ -62,7 +62,7 @@ COLUMNS = list(MAKERS)[:9]
 def _table(
     rows: list[SessionRow], fmt: str | None, columns: str | None, xsi_type: str | None
 ) -> Response:
-    kept = session_types.listed(xsi_type)
+    kept = session_types.listed_sessions(xsi_type)
     if kept is not None:
         rows = [r for r in rows if session_types.session_type(r.modality).lower() in kept]
     return listing(rows, MAKERS, COLUMNS, fmt=fmt, columns=columns, title="Experiments")

@@ -37,13 +37,14 @@ MAKERS: dict[str, Callable[[Scan], Cell]] = {
     "ID": lambda s: s.label,
     "type": lambda s: s.type,
     "quality": lambda s: s.quality,
-    "xsiType": lambda s: session_types.scan_type(s.Modality),
+    "xsiType": experiment_docs.scan_xsi_type,
     "note": lambda s: s.note or None,
     "series_description": lambda s: s.SeriesDescription,
     "URI": lambda s: f"/data/experiments/{s.session.stable_id}/scans/{s.label}",
     "frames": lambda s: s.frames,
     "UID": lambda s: s.SeriesInstanceUID,
     "modality": lambda s: s.Modality,
+    "bodyPartExamined": lambda s: s.BodyPartExamined,
     "image_session_ID": lambda s: s.session.stable_id,
     "project": lambda s: s.session.project.label,
 }
@@ -71,13 +72,11 @@ def list_scans(
 ) -> Response:
     found = resolve(ctx, actor, place)
     assert found.session is not None
-    kept = {t.strip().lower() for t in xsi_type.split(",")} if xsi_type else None
+    kept = session_types.listed_scans(xsi_type)
     rows = [
         s
         for s in scans.all_of(ctx, actor, found.project, found.session)
-        if kept is None
-        or "xnat:imagescandata" in kept
-        or session_types.scan_type(s.Modality).lower() in kept
+        if kept is None or experiment_docs.scan_xsi_type(s).lower() in kept
     ]
     return listing(rows, MAKERS, COLUMNS, fmt=fmt, columns=columns, title="Scans")
 
@@ -108,7 +107,7 @@ def put_scan(ctx: Context, actor: Actor, place: Place, scan: str, request: Reque
         existing = None
     if existing is not None:
         _check_session(parsed.place, existing.session.stable_id)
-        current = session_types.scan_type(existing.Modality)
+        current = experiment_docs.scan_xsi_type(existing)
         if xsi_type and xsi_type.lower() != current.lower():
             raise Conflict(
                 f"Scan '{existing.label}' exists as {current}, not {xsi_type}.", field="xsiType"
