@@ -115,6 +115,15 @@ def test_listing_forms_columns_and_formats(client: TestClient, filled: dict[str,
     # columns= chooses; URI comes with whatever is asked, as in XNAT (pyxnat reads it).
     rows = result(client.get(f"{base}/experiments?format=json&columns=ID,modality", auth=MEMBER))
     assert set(rows[0]) == {"ID", "modality", "URI"}
+    # By XPath, as pyxnat's attrs.get asks: the header as written; DEFAULT as xnatpy sends.
+    rows = result(
+        client.get(
+            f"{base}/experiments?format=json&columns=ID,xnat:mrSessionData/date", auth=MEMBER
+        )
+    )
+    assert {x["xnat:mrSessionData/date"] for x in rows} == {"2024-03-01", ""}
+    rows = result(client.get(f"{base}/experiments?format=json&columns=DEFAULT", auth=MEMBER))
+    assert "subject_label" in rows[0]
     # xsiType= narrows.
     rows = result(
         client.get(f"{base}/experiments?format=json&xsiType=xnat:ctSessionData", auth=MEMBER)

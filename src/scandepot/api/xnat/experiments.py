@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
-from scandepot.api.xnat import experiment_docs, session_types
+from scandepot.api.xnat import datatypes, experiment_docs, session_types
 from scandepot.api.xnat.deps import XnatActorDep
 from scandepot.api.xnat.experiment_fields import session_fields, validated
 from scandepot.api.xnat.experiment_paths import Place, not_found, resolve, subject_label
@@ -65,7 +65,13 @@ def _table(
     kept = session_types.listed_sessions(xsi_type)
     if kept is not None:
         rows = [r for r in rows if session_types.session_type(r.modality).lower() in kept]
-    return listing(rows, MAKERS, COLUMNS, fmt=fmt, columns=columns, title="Experiments")
+    return listing(
+        rows, MAKERS, COLUMNS, fmt=fmt, columns=columns, title="Experiments", types=TYPES
+    )
+
+
+# The types whose XPath may name a column (``xnat:mrSessionData/date``).
+TYPES = (*datatypes.SESSION_TYPES, *session_types.ANY_SESSION)
 
 
 @router.get("/projects/{project}/experiments")

@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
-from scandepot.api.xnat import experiment_docs, session_types
+from scandepot.api.xnat import datatypes, experiment_docs, session_types
 from scandepot.api.xnat.deps import XnatActorDep
 from scandepot.api.xnat.experiment_fields import scan_fields, validated
 from scandepot.api.xnat.experiment_paths import Place, resolve
@@ -78,7 +78,10 @@ def list_scans(
         for s in scans.all_of(ctx, actor, found.project, found.session)
         if kept is None or experiment_docs.scan_xsi_type(s).lower() in kept
     ]
-    return listing(rows, MAKERS, COLUMNS, fmt=fmt, columns=columns, title="Scans")
+    return listing(rows, MAKERS, COLUMNS, fmt=fmt, columns=columns, title="Scans", types=TYPES)
+
+
+TYPES = (*datatypes.SCAN_TYPES, session_types.ANY_SCAN)
 
 
 def get_scan(ctx: Context, actor: Actor, place: Place, scan: str, fmt: str | None) -> Response:
