@@ -70,6 +70,11 @@ PROJECT = {
     ("private", "site_read"): (404, 404, OK, OK, OK, OK),
     ("protected", "site_read"): (404, 404, OK, OK, OK, OK),
     ("public", "site_read"): (OK, OK, OK, OK, OK, OK),
+    # An object named by its site-wide ID (XNAT's /data/subjects/{id}): where the caller
+    # may not see the project, it does not exist; where it may see but not read, 403.
+    ("private", "id_read"): (404, 404, OK, OK, OK, OK),
+    ("protected", "id_read"): (404, 403, OK, OK, OK, OK),
+    ("public", "id_read"): (OK, OK, OK, OK, OK, OK),
     # STOW-RS at the site-wide root: each instance goes where it routes, if the caller may
     # upload there; otherwise it fails alone (409 when none is stored), in the same words
     # whether the project exists or not. Anonymous callers store nothing anywhere: 401.
@@ -161,6 +166,19 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/data/search/elements/{name}"): Row(
         "public", 200, params={"name": "xnat:subjectData"}
     ),
+    # -- XNAT: projects and subjects ---------------------------------------------------------
+    ("GET", "/data/projects"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}"): Row("see", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}/subjects"): Row("read", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}/subjects/{subject}"): Row("read", 200, query="?format=json"),
+    ("PUT", "/data/projects/{project}/subjects/{subject}"): Row(
+        "write", 200, query="?xsiType=xnat:subjectData&gender=female"
+    ),
+    ("DELETE", "/data/projects/{project}/subjects/{subject}"): Row(
+        "manage", 200, query="?removeFiles=true"
+    ),
+    ("GET", "/data/subjects"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/subjects/{subject_id}"): Row("id_read", 200, query="?format=json"),
     ("HEAD", "/readyz"): Row("public", 200),
     ("POST", "/api/v1/auth/login"): Row(
         "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}
@@ -490,9 +508,10 @@ def archive_one_instance(ctx: Context) -> None:
     operations.archive(ctx, SYSTEM, held)
 
 
-def session_id(ctx: Context, label: str) -> str:
+def stable_id(ctx: Context, kind: type[Subject] | type[Session], label: str) -> str:
+    """The site-wide ID of the world's subject or session so labelled."""
     with ctx.db.read() as db:
-        found = db.scalar(select(Session.stable_id).where(Session.label == label))
+        found = db.scalar(select(kind.stable_id).where(kind.label == label))
     assert found is not None
     return found
 
@@ -652,7 +671,9 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         values["staged_id"] = staged_id(ctx)
     if "{experiment}" in template and "experiment" not in params:
         # In a project by label, by site-wide ID outside one (XNAT clients use both).
-        values["experiment"] = "E1" if "{project}" in template else session_id(ctx, "E1")
+        values["experiment"] = "E1" if "{project}" in template else stable_id(ctx, Session, "E1")
+    if "{subject_id}" in template:
+        values["subject_id"] = stable_id(ctx, Subject, "S1")
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
     if "{token_id}" in template:

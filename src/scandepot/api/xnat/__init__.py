@@ -6,15 +6,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, elements, errors, experiments, scans, schemas, site
+from scandepot.api.xnat import (
+    auth,
+    elements,
+    errors,
+    experiments,
+    projects,
+    scans,
+    schemas,
+    site,
+    subjects,
+)
+from scandepot.api.xnat.archive_alias import ArchiveAlias
 
-__all__ = ["errors", "routers"]
+__all__ = ["ArchiveAlias", "errors", "routers"]
 
 # Routers whose paths are relative to the data root; each is served under both roots.
 DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
     elements.router,
+    projects.router,
+    subjects.router,
     experiments.router,
     scans.router,
 )
