@@ -77,8 +77,8 @@ def test_xnatpy_lists_reads_and_creates(
     assert mr.scans["1"].series_description == "T1 MPRAGE"
     assert mr.scans["1"].quality == "usable"
     # An MR session made with xnatpy's class under S2, then a field set.
-    made = session.classes.MrSessionData(parent=session.projects[project].subjects["S2"],
-                                         label="S2_MR1")
+    s2 = session.projects[project].subjects["S2"]
+    made = session.classes.MrSessionData(parent=s2, label="S2_MR1")
     made.date = dt.date(2024, 5, 6)
     made.note = "made by xnatpy"
     created = native(xnat_server, f"/projects/{project}/sessions/S2_MR1")
@@ -94,9 +94,11 @@ def test_xnatpy_lists_reads_and_creates(
         "questionable",
         "MR",
     )
-    # Deleted by the owner through xnatpy: gone from /api/v1 too.
+    # Deleted by the owner with xnatpy's delete (as its objects' delete() sends it): gone
+    # from /api/v1 too.
     owner = xnatpy("owner")
-    owner.projects[project].subjects["S2"].experiments["S2_MR1"].delete()
+    experiment = owner.projects[project].subjects["S2"].experiments["S2_MR1"]
+    owner.delete(experiment.fulluri, query={"removeFiles": "true"})
     r = httpx.get(
         f"{xnat_server}/api/v1/projects/{project}/sessions/S2_MR1",
         auth=("member", PASSWORD),
