@@ -357,3 +357,33 @@ def test_delete_experiment(client: TestClient, filled: dict[str, Any]) -> None:
     assert r.status_code == 200
     assert client.get(f"/api/v1/projects/{project}/sessions/S1_CT1", auth=OWNER).status_code == 404
     assert client.delete(f"/data/experiments/{eid}", auth=OWNER).status_code == 404
+
+
+def test_listing_is_one_query_whatever_its_length(
+    client: TestClient, filled: dict[str, Any], ctx: Context
+) -> None:
+    """No query per row: the statements reading sessions do not grow with the sessions."""
+    from sqlalchemy import event
+
+    project = filled["project"]
+    url = f"/data/projects/{project}/experiments?format=json"
+
+    def statements() -> int:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(ctx.db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get(url, auth=MEMBER).status_code == 200
+        finally:
+            event.remove(ctx.db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    statements()  # once before: what a first request does once (a sign-in's bookkeeping)
+    before = statements()
+    for n in range(20):
+        sessions.create(ctx, SYSTEM, project, SessionCreate(label=f"S2_X{n}", subject="S2"))
+    assert statements() == before
+    assert len(result(client.get(url, auth=MEMBER))) == 22
