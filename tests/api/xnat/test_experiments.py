@@ -99,6 +99,9 @@ def test_project_listing_matches_api_v1(client: TestClient, filled: dict[str, An
         "subject_label": "S1",
         "URI": f"/data/experiments/{filled['mr']}",
     }
+    # insert_date: the creation time in UTC to the millisecond, as XNAT lists it.
+    created = next(n for n in native if n["label"] == "S1_MR1")["created_at"]
+    assert mr["insert_date"] == created.replace("T", " ")[:23]
     ct = next(x for x in rows if x["label"] == "S1_CT1")
     assert ct["xsiType"] == "xnat:ctSessionData" and ct["date"] == ""
 
