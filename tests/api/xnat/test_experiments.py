@@ -288,6 +288,21 @@ def test_put_scan_creates_then_changes(client: TestClient, filled: dict[str, Any
     assert (r.status_code, r.text) == (200, "5")
     bad = client.put(f"/data/experiments/{eid}/scans/5", params={"quality": "meh"}, auth=MEMBER)
     assert bad.status_code == 400 and "quality" in bad.text
+    for params, named in (
+        ({"xsiType": "xnat:fooScanData"}, "xnat:fooScanData"),
+        ({"xsiType": "xnat:mrScanData", "colour": "x"}, "colour"),
+        ({"xsiType": "xnat:mrScanData", "frames": "many"}, "frames"),
+    ):
+        bad = client.put(f"/data/experiments/{eid}/scans/6", params=params, auth=MEMBER)
+        assert bad.status_code == 400 and named in bad.text, bad.text
+    bad = client.put(
+        f"/data/experiments/{eid}/scans/bad%20id",
+        params={"xsiType": "xnat:mrScanData"},
+        auth=MEMBER,
+    )
+    assert bad.status_code == 400 and "id" in bad.text
+    listed = client.get(f"/api/v1/projects/{project}/sessions/S1_MR1/scans", auth=MEMBER).json()
+    assert sorted(s["id"] for s in listed["items"]) == ["1", "2", "5"]  # nothing half-made
     r = client.delete(f"/data/experiments/{eid}/scans/5?removeFiles=true", auth=OWNER)
     assert r.status_code == 200
     gone = client.get(f"/api/v1/projects/{project}/sessions/S1_MR1/scans/5", auth=MEMBER)
