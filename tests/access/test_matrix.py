@@ -130,6 +130,12 @@ XNAT_SEARCH = (
     b"<xdat:value>P</xdat:value></xdat:criteria></xdat:search_where></xdat:bundle>"
 )
 XNAT_STAGED = "/data/prearchive/projects/{project}/{timestamp}/{session}"
+# An experiment's three paths: in its project, under its subject, by its site-wide ID.
+XNAT_EXPERIMENTS = (
+    "/data/projects/{project}/experiments/{experiment}",
+    "/data/projects/{project}/subjects/{subject}/experiments/{experiment}",
+    "/data/experiments/{experiment}",
+)
 
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("public", 200),
@@ -143,6 +149,23 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/data/services/auth"): Row("public", 200, content=XNAT_SIGN_IN, headers=FORM),
     ("GET", "/data/auth"): Row("signed_in", 200),
     ("GET", "/data/version"): Row("public", 200),
+    # -- XNAT-compatible API: experiments and scans ------------------------------------------
+    ("GET", "/data/experiments"): Row("public", 200),
+    ("GET", "/data/projects/{project}/experiments"): Row("read", 200),
+    ("GET", "/data/projects/{project}/subjects/{subject}/experiments"): Row("read", 200),
+    **{
+        (method, base + tail): row
+        for base in XNAT_EXPERIMENTS
+        for (method, tail), row in {
+            ("GET", ""): Row("read", 200, query="?format=json"),
+            ("PUT", ""): Row("write", 200, query="?xnat:experimentData/note=changed"),
+            ("DELETE", ""): Row("manage", 200, query="?removeFiles=true"),
+            ("GET", "/scans"): Row("read", 200, query="?format=json"),
+            ("GET", "/scans/{scan}"): Row("read", 200),
+            ("PUT", "/scans/{scan}"): Row("write", 200, query="?quality=questionable"),
+            ("DELETE", "/scans/{scan}"): Row("manage", 200, query="?removeFiles=true"),
+        }.items()
+    },
     ("GET", "/xapi/siteConfig/buildInfo"): Row("public", 200),
     # -- XNAT-compatible API: the import service and the prearchive. {timestamp} and
     # {session} name the world's staged session (scandepot.prearchive.names); so does
@@ -683,6 +706,9 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     }
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
+    if "{experiment}" in template and "experiment" not in params:
+        # In a project by label, by site-wide ID outside one (XNAT clients use both).
+        values["experiment"] = "E1" if "{project}" in template else stable_id(ctx, Session, "E1")
     if "{subject_id}" in template:
         values["subject_id"] = stable_id(ctx, Subject, "S1")
     if "{timestamp}" in template or "{staged_url}" in template:
