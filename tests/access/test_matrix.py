@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from scandepot.access import roles, tokens
 from scandepot.access.actors import SYSTEM
 from scandepot.access.tokens import TokenCreate
+from scandepot.api import xnat
 from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
@@ -122,6 +123,7 @@ def _label(prefix: str) -> Callable[[str], dict[str, str]]:
 XNAT_SIGN_IN = f"username=member&password={PASSWORD}".encode()
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 XNAT_ROOTS = ("/data/", "/xapi/")
+XNAT_ALIASES = tuple(f"{alias}/" for alias in xnat.ALIASES)
 XNAT_SEARCH = (
     b'<xdat:bundle xmlns:xdat="http://nrg.wustl.edu/security">'
     b"<xdat:root_element_name>xnat:mrSessionData</xdat:root_element_name>"
@@ -430,16 +432,21 @@ def app_routes() -> set[tuple[str, str]]:
     return found
 
 
-def test_rest_serves_the_data_routes() -> None:
-    """``/REST`` is XNAT's older name of ``/data``: the same routes, every one."""
+def test_the_data_roots_other_names_serve_its_routes() -> None:
+    """``/REST`` (XNAT's older name of ``/data``), ``/data/archive`` and ``/REST/archive``
+    (the longer names xnatpy uses): the same routes as ``/data``, every one."""
     app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
-    under: dict[str, set[tuple[str, str]]] = {"/data": set(), "/REST": set()}
+    roots = ("/data", *xnat.ALIASES)
+    under: dict[str, set[tuple[str, str]]] = {root: set() for root in roots}
     for route in iter_route_contexts(app.routes):
-        for root, found in under.items():
-            if route.path.startswith(root + "/"):
-                path = route.path.removeprefix(root)
-                found.update((m, path) for m in getattr(route, "methods", None) or ())
-    assert under["/data"] and under["/REST"] == under["/data"]
+        # The longest root a route's path starts with is the one it was declared under.
+        root = max((r for r in roots if route.path.startswith(r + "/")), key=len, default=None)
+        if root is not None:
+            path = route.path.removeprefix(root)
+            under[root].update((m, path) for m in getattr(route, "methods", None) or ())
+    assert under["/data"]
+    for alias in xnat.ALIASES:
+        assert under[alias] == under["/data"], alias
 
 
 def test_every_route_has_a_row() -> None:
@@ -877,7 +884,7 @@ def page_routes() -> set[tuple[str, str]]:
         for route in iter_route_contexts(app.routes)
         if isinstance(route.original_route, APIRoute)
         and not route.include_in_schema
-        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW, "/REST/"))
+        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW, *XNAT_ALIASES))
         for method in route.methods or ()
     }
 
