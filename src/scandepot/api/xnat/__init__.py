@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, errors, site
+from scandepot.api.xnat import auth, errors, files, resources, site
 
 __all__ = ["errors", "routers"]
 
@@ -14,6 +14,8 @@ __all__ = ["errors", "routers"]
 DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
+    resources.router,
+    files.router,
 )
 
 
