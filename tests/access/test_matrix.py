@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from scandepot.access import roles, tokens
 from scandepot.access.actors import SYSTEM
 from scandepot.access.tokens import TokenCreate
+from scandepot.api.xnat import owners as xnat_owners
 from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
@@ -229,6 +230,47 @@ for _prefix in LEVEL_PREFIXES.values():
         }
     )
 
+
+# -- the XNAT-compatible API: resources and files, under every path form of their owner
+# (api/xnat/owners.py); the site-wide ID forms get the world's IDs (url_values).
+XNAT_FORM = {"content-type": "multipart/form-data; boundary=matrix"}
+XNAT_FORM_BODY = (
+    b'--matrix\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\n\r\n'
+    b"form\r\n--matrix--\r\n"
+)
+for _name, _path, _dep, _level in xnat_owners.OWNERS:
+    _r = "/data" + _path + "/resources"
+    _new = {"resource": "R_new"}
+    _file = {"path": "new.dcm"}
+    ROUTES.update(
+        {
+            ("GET", _r): Row("read", 200, query="?format=json"),
+            ("GET", _r + "/{resource}"): Row("read", 200),
+            ("PUT", _r + "/{resource}"): Row("write", 201, params=_new),
+            ("POST", _r + "/{resource}"): Row("write", 201, params=_new),
+            ("DELETE", _r + "/{resource}"): Row("manage", 200),
+            ("GET", _r + "/{resource}/files"): Row("read", 200, query="?format=json"),
+            ("PUT", _r + "/{resource}/files"): Row(
+                "write", 200, content=XNAT_FORM_BODY, headers=XNAT_FORM
+            ),
+            ("POST", _r + "/{resource}/files"): Row(
+                "write", 200, content=XNAT_FORM_BODY, headers=XNAT_FORM
+            ),
+            ("GET", _r + "/{resource}/files/{path}"): Row("read", 200),
+            ("PUT", _r + "/{resource}/files/{path}"): Row(
+                "write", 200, content=b"new bytes", params=_file, query="?inbody=true"
+            ),
+            ("POST", _r + "/{resource}/files/{path}"): Row(
+                "write", 200, content=b"new bytes", params=_file, query="?inbody=true"
+            ),
+            ("DELETE", _r + "/{resource}/files/{path}"): Row("manage", 200),
+        }
+    )
+for _name, _path, _dep in xnat_owners.EXPERIMENTS:
+    ROUTES[("GET", "/data" + _path + "/files")] = Row("read", 200, query="?format=json")
+    ROUTES[("GET", "/data" + _path + "/scans/{scans}/files")] = Row(
+        "read", 200, query="?format=zip"
+    )
 
 # Archive downloads and manifests: read level, like a single file.
 for _prefix in (P, LEVEL_PREFIXES["session"], LEVEL_PREFIXES["scan"]):
@@ -609,8 +651,15 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         "study": WORLD_STUDY,
         "series": WORLD_SERIES,
         "instance": WORLD_INSTANCE,
+        "experiment": "E1",
+        "scans": "ALL",
         **params,
     }
+    # XNAT's site-wide ID forms name the world's subject and session by their IDs.
+    if template.startswith("/data/experiments/"):
+        values["experiment"] = _stable_id(ctx, Session)
+    if template.startswith("/data/subjects/"):
+        values["subject"] = _stable_id(ctx, Subject)
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
     if "{job}" in template:
@@ -620,6 +669,13 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         actor = _actor_of(ctx, owner)
         values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
     return values
+
+
+def _stable_id(ctx: Context, model: type[Subject] | type[Session]) -> str:
+    with ctx.db.read() as db:
+        found = db.scalar(select(model.stable_id))
+    assert found is not None
+    return found
 
 
 def _actor_of(ctx: Context, login: str) -> Any:
