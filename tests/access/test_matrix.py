@@ -257,6 +257,7 @@ for _name, _path, _dep, _level in xnat_owners.OWNERS:
                 "write", 200, content=XNAT_FORM_BODY, headers=XNAT_FORM
             ),
             ("GET", _r + "/{resource}/files/{path}"): Row("read", 200),
+            ("HEAD", _r + "/{resource}/files/{path}"): Row("read", 200),
             ("PUT", _r + "/{resource}/files/{path}"): Row(
                 "write", 200, content=b"new bytes", params=_file, query="?inbody=true"
             ),

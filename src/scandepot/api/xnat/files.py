@@ -126,6 +126,14 @@ def _add_file_routes(name: str, prefix: str, dep: Callable[..., OwnerRef]) -> No
         rows = file_rows.of_resource(ctx, actor, ref, label)
         return _answer(rows, format, lambda r: f"{base}/{quote(r.path)}")
 
+    @router.head(
+        files_path + "/{path:path}", name=f"xnat_{name}_file_head", include_in_schema=False
+    )
+    def head_file(
+        request: Request, actor: XnatActorDep, ref: Ref, label: Label, path: str
+    ) -> Response:
+        return file_response(request, files.locate(get_ctx(request), actor, ref, label, path))
+
     @router.get(files_path + "/{path:path}", name=f"xnat_{name}_file")
     def get_file(
         request: Request, actor: XnatActorDep, ref: Ref, label: Label, path: str
