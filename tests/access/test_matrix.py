@@ -118,6 +118,12 @@ def _label(prefix: str) -> Callable[[str], dict[str, str]]:
 XNAT_SIGN_IN = f"username=member&password={PASSWORD}".encode()
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 XNAT_ROOTS = ("/data/", "/xapi/")
+# An experiment's three paths: in its project, under its subject, by its site-wide ID.
+XNAT_EXPERIMENTS = (
+    "/data/projects/{project}/experiments/{experiment}",
+    "/data/projects/{project}/subjects/{subject}/experiments/{experiment}",
+    "/data/experiments/{experiment}",
+)
 
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("public", 200),
@@ -131,7 +137,31 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/data/services/auth"): Row("public", 200, content=XNAT_SIGN_IN, headers=FORM),
     ("GET", "/data/auth"): Row("signed_in", 200),
     ("GET", "/data/version"): Row("public", 200),
+    # -- XNAT-compatible API: experiments and scans ------------------------------------------
+    ("GET", "/data/experiments"): Row("public", 200),
+    ("GET", "/data/projects/{project}/experiments"): Row("read", 200),
+    ("GET", "/data/projects/{project}/subjects/{subject}/experiments"): Row("read", 200),
+    **{
+        (method, base + tail): row
+        for base in XNAT_EXPERIMENTS
+        for (method, tail), row in {
+            ("GET", ""): Row("read", 200, query="?format=json"),
+            ("PUT", ""): Row("write", 200, query="?xnat:experimentData/note=changed"),
+            ("DELETE", ""): Row("manage", 200, query="?removeFiles=true"),
+            ("GET", "/scans"): Row("read", 200, query="?format=json"),
+            ("GET", "/scans/{scan}"): Row("read", 200),
+            ("PUT", "/scans/{scan}"): Row("write", 200, query="?quality=questionable"),
+            ("DELETE", "/scans/{scan}"): Row("manage", 200, query="?removeFiles=true"),
+        }.items()
+    },
     ("GET", "/xapi/siteConfig/buildInfo"): Row("public", 200),
+    # -- XNAT: what xnatpy reads to build its object model ---------------------------------
+    ("GET", "/xapi/schemas"): Row("public", 200),
+    ("GET", "/xapi/schemas/{name}"): Row("public", 200, params={"name": "xnat"}),
+    ("GET", "/data/search/elements"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/search/elements/{name}"): Row(
+        "public", 200, params={"name": "xnat:subjectData"}
+    ),
     ("HEAD", "/readyz"): Row("public", 200),
     ("POST", "/api/v1/auth/login"): Row(
         "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}
@@ -503,6 +533,13 @@ def archive_one_instance(ctx: Context) -> None:
     operations.archive(ctx, SYSTEM, held)
 
 
+def session_id(ctx: Context, label: str) -> str:
+    with ctx.db.read() as db:
+        found = db.scalar(select(Session.stable_id).where(Session.label == label))
+    assert found is not None
+    return found
+
+
 def staged_id(ctx: Context) -> int:
     with ctx.db.read() as db:
         found = db.scalar(select(StagedSession.id).order_by(StagedSession.id.desc()))
@@ -663,6 +700,9 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         values["subject"] = _stable_id(ctx, Subject)
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
+    if "{experiment}" in template and "experiment" not in params:
+        # In a project by label, by site-wide ID outside one (XNAT clients use both).
+        values["experiment"] = "E1" if "{project}" in template else session_id(ctx, "E1")
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
     if "{token_id}" in template:

@@ -74,6 +74,14 @@ def get(ctx: Context, actor: Actor, project: str, session: str, scan: str) -> Sc
         return load(db, actor, project, session, scan, Action.READ)
 
 
+def all_of(ctx: Context, actor: Actor, project: str, session: str) -> list[Scan]:
+    """Every scan of a session, by Series Number then ID: one query after the session's."""
+    with ctx.db.read() as db:
+        parent = sessions.load(db, actor, project, session, Action.READ)
+        stmt = select(Scan).where(Scan.session_id == parent.id)
+        return list(db.scalars(stmt.order_by(Scan.SeriesNumber, Scan.label, Scan.id)))
+
+
 def list_scans(
     ctx: Context,
     actor: Actor,

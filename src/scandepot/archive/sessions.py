@@ -105,6 +105,19 @@ def get(ctx: Context, actor: Actor, project: str, label: str) -> Session:
         return load(db, actor, project, label, Action.READ)
 
 
+def check(
+    ctx: Context, actor: Actor, project: str, action: Action, label: str | None = None
+) -> None:
+    """Raise unless ``actor`` may do ``action`` on the session ``label`` (on sessions of
+    ``project`` when None): for callers that check before they read their input, so that a
+    caller who may not write learns that first (401, 404, 403), whatever else is wrong."""
+    with ctx.db.read() as db:
+        if label is None:
+            projects.load(db, actor, project, action)
+        else:
+            load(db, actor, project, label, action)
+
+
 def list_sessions(
     ctx: Context,
     actor: Actor,

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from scandepot.api.xnat import auth, errors, files, resources, site
+from scandepot.api.xnat import (
+    auth,
+    elements,
+    errors,
+    experiments,
+    files,
+    resources,
+    scans,
+    schemas,
+    site,
+)
 
 __all__ = ["errors", "routers"]
 
@@ -14,8 +24,12 @@ __all__ = ["errors", "routers"]
 DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
+    elements.router,
+    # Resources and files before experiments and scans: their paths go deeper.
     resources.router,
     files.router,
+    experiments.router,
+    scans.router,
 )
 
 
@@ -26,4 +40,4 @@ def routers() -> list[APIRouter]:
     for sub in DATA_ROUTERS:
         data.include_router(sub)
         rest.include_router(sub)
-    return [data, rest, site.xapi]
+    return [data, rest, site.xapi, schemas.router]
