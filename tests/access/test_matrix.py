@@ -689,14 +689,10 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         "study": WORLD_STUDY,
         "series": WORLD_SERIES,
         "instance": WORLD_INSTANCE,
-        "experiment": "E1",
         "scans": "ALL",
         **params,
     }
-    # XNAT's site-wide ID forms name the world's subject and session by their IDs.
-    if template.startswith("/data/experiments/"):
-        values["experiment"] = _stable_id(ctx, Session)
-    if template.startswith("/data/subjects/"):
+    if template.startswith("/data/subjects/"):  # XNAT's form by site-wide ID
         values["subject"] = _stable_id(ctx, Subject)
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
@@ -712,7 +708,7 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     return values
 
 
-def _stable_id(ctx: Context, model: type[Subject] | type[Session]) -> str:
+def _stable_id(ctx: Context, model: type[Subject]) -> str:
     with ctx.db.read() as db:
         found = db.scalar(select(model.stable_id))
     assert found is not None
