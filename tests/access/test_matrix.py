@@ -71,6 +71,11 @@ PROJECT = {
     ("private", "site_read"): (404, 404, OK, OK, OK, OK),
     ("protected", "site_read"): (404, 404, OK, OK, OK, OK),
     ("public", "site_read"): (OK, OK, OK, OK, OK, OK),
+    # An object named by its site-wide ID (XNAT's /data/subjects/{id}): where the caller
+    # may not see the project, it does not exist; where it may see but not read, 403.
+    ("private", "id_read"): (404, 404, OK, OK, OK, OK),
+    ("protected", "id_read"): (404, 403, OK, OK, OK, OK),
+    ("public", "id_read"): (OK, OK, OK, OK, OK, OK),
     # STOW-RS at the site-wide root: each instance goes where it routes, if the caller may
     # upload there; otherwise it fails alone (409 when none is stored), in the same words
     # whether the project exists or not. Anonymous callers store nothing anywhere: 401.
@@ -162,6 +167,19 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/data/search/elements/{name}"): Row(
         "public", 200, params={"name": "xnat:subjectData"}
     ),
+    # -- XNAT: projects and subjects ---------------------------------------------------------
+    ("GET", "/data/projects"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}"): Row("see", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}/subjects"): Row("read", 200, query="?format=json"),
+    ("GET", "/data/projects/{project}/subjects/{subject}"): Row("read", 200, query="?format=json"),
+    ("PUT", "/data/projects/{project}/subjects/{subject}"): Row(
+        "write", 200, query="?xsiType=xnat:subjectData&gender=female"
+    ),
+    ("DELETE", "/data/projects/{project}/subjects/{subject}"): Row(
+        "manage", 200, query="?removeFiles=true"
+    ),
+    ("GET", "/data/subjects"): Row("public", 200, query="?format=json"),
+    ("GET", "/data/subjects/{subject_id}"): Row("id_read", 200, query="?format=json"),
     ("HEAD", "/readyz"): Row("public", 200),
     ("POST", "/api/v1/auth/login"): Row(
         "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}
@@ -534,8 +552,13 @@ def archive_one_instance(ctx: Context) -> None:
 
 
 def session_id(ctx: Context, label: str) -> str:
+    return stable_id(ctx, Session, label)
+
+
+def stable_id(ctx: Context, kind: type[Subject] | type[Session], label: str) -> str:
+    """The site-wide ID of the world's subject or session so labelled."""
     with ctx.db.read() as db:
-        found = db.scalar(select(Session.stable_id).where(Session.label == label))
+        found = db.scalar(select(kind.stable_id).where(kind.label == label))
     assert found is not None
     return found
 
@@ -692,13 +715,13 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         "scans": "ALL",
         **params,
     }
-    if template.startswith("/data/subjects/"):  # XNAT's form by site-wide ID
-        values["subject"] = _stable_id(ctx, Subject)
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
     if "{experiment}" in template and "experiment" not in params:
         # In a project by label, by site-wide ID outside one (XNAT clients use both).
         values["experiment"] = "E1" if "{project}" in template else session_id(ctx, "E1")
+    if "{subject_id}" in template:
+        values["subject_id"] = stable_id(ctx, Subject, "S1")
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
     if "{token_id}" in template:
@@ -706,13 +729,6 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         actor = _actor_of(ctx, owner)
         values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
     return values
-
-
-def _stable_id(ctx: Context, model: type[Subject]) -> str:
-    with ctx.db.read() as db:
-        found = db.scalar(select(model.stable_id))
-    assert found is not None
-    return found
 
 
 def _actor_of(ctx: Context, login: str) -> Any:

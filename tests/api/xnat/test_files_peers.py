@@ -160,7 +160,9 @@ def test_pyxnat_file_put_get_and_listing(
     assert v1_bytes(xnat_server, "sessions/E1/resources/QA/files/plain.txt") == (
         b"text sent as the body"
     )
-    scan_files = interface.select("/projects/P1/subjects/S1/experiments/E1/scans/1/resources/DICOM/files")
+    scan_files = interface.select(
+        "/projects/P1/subjects/S1/experiments/E1/scans/1/resources/DICOM/files"
+    )
     # pyxnat lists files by name, the last part of their path (XNAT's "Name").
     assert sorted(scan_files.get()) == sorted(p.rsplit("/", 1)[-1] for p in SCAN_FILES)
     interface.disconnect()
@@ -183,7 +185,13 @@ def test_curl_recipes(world: dict[str, str], xnat_server: str, tmp_path: Path) -
         return done
 
     run("-X", "PUT", f"{base}/resources/REPORTS?format=PDF")
-    run("-X", "PUT", "--data-binary", f"@{report}", f"{base}/resources/REPORTS/files/r1.pdf?inbody=true")
+    run(
+        "-X",
+        "PUT",
+        "--data-binary",
+        f"@{report}",
+        f"{base}/resources/REPORTS/files/r1.pdf?inbody=true",
+    )
     run("-X", "POST", "-F", f"file=@{report}", f"{base}/resources/REPORTS/files/r2.pdf")
     listing = run(f"{base}/resources/REPORTS/files?format=csv").stdout.decode()
     assert listing.splitlines()[0].startswith("Name,Size,URI")

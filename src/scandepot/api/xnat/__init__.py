@@ -12,19 +12,24 @@ from scandepot.api.xnat import (
     errors,
     experiments,
     files,
+    projects,
     resources,
     scans,
     schemas,
     site,
+    subjects,
 )
+from scandepot.api.xnat.archive_alias import ArchiveAlias
 
-__all__ = ["errors", "routers"]
+__all__ = ["ArchiveAlias", "errors", "routers"]
 
 # Routers whose paths are relative to the data root; each is served under both roots.
 DATA_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     site.router,
     elements.router,
+    projects.router,
+    subjects.router,
     # Resources and files before experiments and scans: their paths go deeper.
     resources.router,
     files.router,

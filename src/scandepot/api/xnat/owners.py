@@ -37,8 +37,8 @@ def subject_owner(request: Request, actor: XnatActorDep, project: Seg, subject: 
     return OwnerRef(project, subject=label if label is not None else subject)
 
 
-def subject_by_id(request: Request, actor: XnatActorDep, subject: Seg) -> OwnerRef:
-    found = lookup.subject_by_id(get_ctx(request), actor, subject)
+def subject_by_id(request: Request, actor: XnatActorDep, subject_id: Seg) -> OwnerRef:
+    found = lookup.subject_by_id(get_ctx(request), actor, subject_id)
     return OwnerRef(found.project, subject=found.subject)
 
 
@@ -91,7 +91,7 @@ def id_scan(request: Request, actor: XnatActorDep, experiment: Seg, scan: Seg) -
 OWNERS: list[tuple[str, str, Callable[..., OwnerRef], str]] = [
     ("project", P, project_owner, "project"),
     ("subject", P + S, subject_owner, "subject"),
-    ("subject_id", S, subject_by_id, "subject"),
+    ("subject_id", "/subjects/{subject_id}", subject_by_id, "subject"),
     ("experiment", P + E, experiment_owner, "experiment"),
     ("subject_experiment", P + S + E, subject_experiment, "experiment"),
     ("experiment_id", E, experiment_by_id, "experiment"),
