@@ -65,7 +65,7 @@ def test_xnatpy_uploads_to_a_session_resource_and_reads_it_back(
     xnatpy: Any, world: dict[str, str], xnat_server: str, tmp_path: Path
 ) -> None:
     session = xnatpy("member")
-    experiment = session.create_object(f"/data/experiments/{world['session']}")
+    experiment = session.projects["P1"].subjects["S1"].experiments["E1"]
     resource = experiment.create_resource("NOTES", format="TXT")
     source = tmp_path / "notes.txt"
     source.write_bytes(b"scanned twice\n" * 100)
@@ -79,12 +79,16 @@ def test_xnatpy_uploads_to_a_session_resource_and_reads_it_back(
     assert v1_bytes(xnat_server, "sessions/E1/resources/NOTES/files/notes/today.txt") == (
         source.read_bytes()
     )
-    # Again without overwrite: refused, as XNAT refuses it; with overwrite: replaced.
+    # Again without overwrite: refused, as XNAT refuses it. Replacing a file takes the
+    # project's owner here (as under /api/v1): a member is refused, the owner replaces it.
     with pytest.raises(Exception, match="409"):
         resource.upload_data("changed", "second.txt")
-    resource.upload_data("changed", "second.txt", overwrite=True)
+    with pytest.raises(Exception, match="403"):
+        resource.upload_data("changed", "second.txt", overwrite=True)
+    owned = xnatpy("owner").create_object(resource.uri)
+    owned.upload_data("changed", "second.txt", overwrite=True)
     assert v1_bytes(xnat_server, "sessions/E1/resources/NOTES/files/second.txt") == b"changed"
-    resource.files["second.txt"].delete()
+    owned.files["second.txt"].delete()
     r = httpx.get(f"{xnat_server}{V1}/sessions/E1/resources/NOTES/files/second.txt", auth=ADMIN)
     assert r.status_code == 404
 
@@ -117,11 +121,8 @@ def test_xnatpy_clinical_data_as_a_subject_resource(
     (https://eucaim.gitbook.io/handbook/transfer): clinical data as CSV or JSON files,
     stored beside the images, here as a resource of the subject."""
     session = xnatpy("member")
-    # The subject's resource made and found as xnatpy's subject.create_resource does it
-    # (a PUT of the resource, then the object made from its URI).
-    uri = f"/data/projects/P1/subjects/{world['subject']}/resources/CLINICAL"
-    session.put(uri, format="CSV", accepted_status=(200, 201))
-    resource = session.create_object(uri)
+    subject = session.projects["P1"].subjects["S1"]
+    resource = subject.create_resource("CLINICAL", format="CSV")
     clinical = tmp_path / "clinical.csv"
     clinical.write_text("subject,age,sex,diagnosis\nS1,54,F,glioma\n")
     record = {"subject": "S1", "age": 54, "treatment": ["surgery", "radiotherapy"]}
@@ -136,12 +137,15 @@ def test_xnatpy_clinical_data_as_a_subject_resource(
     assert v1_bytes(xnat_server, "subjects/S1/resources/CLINICAL/files/clinical.csv") == (
         clinical.read_bytes()
     )
-    # A new connection finds it by its number, as xnatpy names a resource it has listed.
-    again = xnatpy("collaborator").create_object(
+    # Another connection finds it by listing the subject's resources.
+    again = xnatpy("collaborator").projects["P1"].subjects["S1"].resources["CLINICAL"]
+    assert str(again.id) == str(resource.id) and again.label == "CLINICAL"
+    assert again.files["clinical.csv"].digest == hashlib.md5(clinical.read_bytes()).hexdigest()
+    # And by its site-wide ID path and its number, as xnatpy names what it has listed.
+    by_number = xnatpy("collaborator").create_object(
         f"/data/subjects/{world['subject']}/resources/{resource.id}"
     )
-    assert again.label == "CLINICAL"
-    assert again.files["clinical.csv"].digest == hashlib.md5(clinical.read_bytes()).hexdigest()
+    assert by_number.label == "CLINICAL"
 
 
 @pytest.mark.interop

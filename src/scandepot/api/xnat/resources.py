@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from scandepot.api.xnat import items, results
 from scandepot.api.xnat.deps import XnatActorDep
 from scandepot.api.xnat.owners import OWNERS
-from scandepot.api.xnat.results import ColumnsQuery, FormatQuery, Table
+from scandepot.api.xnat.results import FormatQuery, Table
 from scandepot.archive import resources
 from scandepot.archive.resources import OwnerRef, ResourceCreate, ResourceView
 from scandepot.http.deps import get_ctx
@@ -86,11 +86,12 @@ def _add_routes(name: str, prefix: str, dep: Callable[..., OwnerRef]) -> None:
         actor: XnatActorDep,
         ref: Ref,
         format: FormatQuery = None,
-        columns: ColumnsQuery = None,
     ) -> Response:
+        """Every column whatever ``columns`` asks, as XNAT answers: xnatpy asks for ``ID``
+        and ``URI``, which resources do not have, and tells them by that."""
         found = resources.list_resources(get_ctx(request), actor, ref)
         table = Table.of(COLUMNS, (_record(v, _category(ref)) for v in found), "Resources")
-        return results.render(table, format, columns=columns)
+        return results.render(table, format)
 
     @router.get(prefix + "/resources/{resource}", name=f"xnat_{name}_resource")
     def get_resource(request: Request, actor: XnatActorDep, ref: Ref, label: Label) -> Response:
