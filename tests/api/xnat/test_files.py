@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from scandepot.context import Context
 from tests.helpers import ADMIN, API, scan_files_url
 
 MEMBER = ("member", "correct-horse-battery")
@@ -328,3 +329,51 @@ def test_outsider_sees_nothing(client: TestClient, tree: tuple[str, str]) -> Non
     ):
         r = client.get(url, auth=("outsider", "correct-horse-battery"))
         assert r.status_code == 404, (url, r.status_code)
+
+
+def _nothing_in(client: TestClient, resource_url: str) -> None:
+    r = client.get(f"{resource_url}?format=json", auth=ADMIN)
+    assert r.status_code == 404 or result(r) == []
+
+
+def test_extract_refuses_a_zip_bomb(
+    client: TestClient, tree: tuple[str, str], ctx: Context
+) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", bytes(80 * 1024 * 1024))  # deflates to about 80 kB
+    assert len(out.getvalue()) < 1_000_000
+    base = "/data/projects/P1/resources/BOMB/files"
+    r = client.put(f"{base}/b.zip?extract=true&inbody=true", content=out.getvalue(), auth=ADMIN)
+    assert r.status_code == 413, r.text
+    assert "zip bomb" in html.unescape(r.text)
+    _nothing_in(client, base)
+
+
+def test_extract_refuses_too_many_members(
+    client: TestClient, tree: tuple[str, str], ctx: Context
+) -> None:
+    ctx.settings.import_max_members = 3
+    body = _zip({f"{i}.txt": b"x" for i in range(5)})
+    base = "/data/projects/P1/resources/MANY/files"
+    r = client.put(f"{base}/m.zip?extract=true&inbody=true", content=body, auth=ADMIN)
+    assert r.status_code == 413, r.text
+    assert "IMPORT_MAX_MEMBERS" in r.text
+    _nothing_in(client, base)
+
+
+def test_extract_refuses_a_truncated_archive(client: TestClient, tree: tuple[str, str]) -> None:
+    body = _zip({f"{i}.txt": bytes([i]) * 5000 for i in range(10)})
+    base = "/data/projects/P1/resources/CUT/files"
+    r = client.put(
+        f"{base}/c.zip?extract=true&inbody=true", content=body[: len(body) // 2], auth=ADMIN
+    )
+    assert r.status_code in (400, 422), r.text
+    _nothing_in(client, base)
+
+
+def test_without_extract_an_archive_is_a_file(client: TestClient, tree: tuple[str, str]) -> None:
+    body = _zip({"x.txt": b"x"})
+    base = "/data/projects/P1/resources/KEEP/files"
+    assert client.put(f"{base}/k.zip?inbody=true", content=body, auth=ADMIN).status_code == 200
+    assert client.get(f"{base}/k.zip", auth=ADMIN).content == body
