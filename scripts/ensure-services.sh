@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, Debian's
+# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, curl, Debian's
 # headless Chromium (the browser tests drive /usr/bin/chromium with Playwright), PostgreSQL
 # (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379, the Celery broker of the pipeline
 # tests). Installs and starts them when absent; the suite fails, never skips, when one
@@ -16,6 +16,12 @@ fi
 if ! command -v zip >/dev/null || ! command -v unzip >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip unzip
+fi
+
+# curl: the XNAT-compatible API's tests run the recipes of XNAT's documentation with it.
+if [ ! -x /usr/bin/curl ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
 fi
 
 # The browser the web tests drive; Playwright's own browser builds are never downloaded.

@@ -129,6 +129,7 @@ XNAT_EXPERIMENTS = (
     "/data/projects/{project}/subjects/{subject}/experiments/{experiment}",
     "/data/experiments/{experiment}",
 )
+XNAT_STAGED = "/data/prearchive/projects/{project}/{timestamp}/{session}"
 
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("public", 200),
@@ -160,6 +161,33 @@ ROUTES: dict[tuple[str, str], Row] = {
         }.items()
     },
     ("GET", "/xapi/siteConfig/buildInfo"): Row("public", 200),
+    # -- XNAT-compatible API: the import service and the prearchive. {timestamp} and
+    # {session} name the world's staged session (scandepot.prearchive.names); so does
+    # {staged_url} in a query.
+    ("POST", "/data/services/import"): Row(
+        "write", 200, content=_one_instance_zip(), query="?dest=/prearchive/projects/P"
+    ),
+    ("GET", "/data/prearchive/projects"): Row("signed_in", 200),
+    ("GET", "/data/prearchive/projects/{project}"): Row("write", 200),
+    ("GET", XNAT_STAGED): Row("staged_write", 200, query="?format=json"),
+    ("DELETE", XNAT_STAGED): Row("staged_manage", 200),
+    ("POST", XNAT_STAGED): Row("staged_write", 200, query="?action=build"),
+    ("GET", XNAT_STAGED + "/scans"): Row("staged_write", 200),
+    ("GET", XNAT_STAGED + "/scans/{scan}/resources"): Row("staged_write", 200),
+    ("GET", XNAT_STAGED + "/scans/{scan}/resources/{resource}/files"): Row("staged_write", 200),
+    ("GET", XNAT_STAGED + "/scans/{scan}/resources/{resource}/files/{file}"): Row(
+        "staged_write", 200
+    ),
+    ("POST", "/data/services/archive"): Row("staged_manage", 200, query="?src={staged_url}"),
+    ("POST", "/data/services/prearchive/move"): Row(
+        "staged_write", 200, query="?src={staged_url}&newProject=P"
+    ),
+    ("POST", "/data/services/prearchive/rebuild"): Row(
+        "staged_write", 200, query="?src={staged_url}"
+    ),
+    ("POST", "/data/services/prearchive/delete"): Row(
+        "staged_manage", 200, query="?src={staged_url}"
+    ),
     # -- XNAT: what xnatpy reads to build its object model ---------------------------------
     ("GET", "/xapi/schemas"): Row("public", 200),
     ("GET", "/xapi/schemas/{name}"): Row("public", 200, params={"name": "xnat"}),
@@ -668,8 +696,8 @@ def test_route(
     row = ROUTES[route]
     for accessibility in worlds(ctx, accessibilities):
         for index, name in enumerate(ACTOR_NAMES):
-            values = url_values(ctx, template, row.params, name)
-            url = template.format(**values) + row.query
+            values = url_values(ctx, template + row.query, row.params, name)
+            url = template.format(**values) + row.query.format(**values)
             compared = method not in ("GET", "HEAD") or "token_id" in values
             before = snapshot(ctx) if compared else None
             r = client.request(
@@ -722,6 +750,8 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         values["experiment"] = "E1" if "{project}" in template else session_id(ctx, "E1")
     if "{subject_id}" in template:
         values["subject_id"] = stable_id(ctx, Subject, "S1")
+    if "{timestamp}" in template or "{staged_url}" in template:
+        values.update(xnat_staged_name(ctx))
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
     if "{token_id}" in template:
@@ -729,6 +759,24 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         actor = _actor_of(ctx, owner)
         values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
     return values
+
+
+def xnat_staged_name(ctx: Context) -> dict[str, str]:
+    """The world's staged session as XNAT names it: path values, and its URL."""
+    from scandepot.prearchive import names, operations
+
+    with ctx.db.read() as db:
+        staged = db.get(StagedSession, staged_id(ctx))
+        assert staged is not None
+        name = names.of(staged)
+    first = operations.staged_files(ctx, SYSTEM, staged.id)[0]  # unbuilt: scan is its series
+    return {
+        "timestamp": name.timestamp,
+        "session": name.folder,
+        "staged_url": name.path,
+        "scan": first.scan,
+        "file": f"{first.SOPInstanceUID}.dcm",
+    }
 
 
 def _actor_of(ctx: Context, login: str) -> Any:

@@ -11,6 +11,8 @@ one study (sessions are keyed by Study Instance UID), so studies never need sepa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -21,11 +23,12 @@ from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects
-from scandepot.catalog.archive import Project
-from scandepot.catalog.labels import by_label, check_label
+from scandepot.catalog.archive import Project, Session
+from scandepot.catalog.labels import by_label, check_label, find_labelled
 from scandepot.catalog.paging import Page, PageRequest, paginate
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
+from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, NotFound, Unauthorized
 from scandepot.prearchive import archiver, builder, problems, settle
 from scandepot.prearchive.archiver import Archived
@@ -49,6 +52,9 @@ class StagedView:
     staged: StagedSession
     files: int
     size: int
+    # Archived once built, without anyone asking (the project's upload destination, unless
+    # an upload holds it in the prearchive).
+    autoarchive: bool = False
 
 
 MAX_ID = 2**63 - 1  # the largest ID a catalog holds (BIGINT); beyond it nothing exists
@@ -107,7 +113,10 @@ def _view(db: DBSession, staged: StagedSession) -> StagedView:
             Instance.staged_id == staged.id
         )
     ).one()
-    return StagedView(staged, int(files), int(size))
+    destination = db.scalar(
+        select(Project.upload_destination).where(Project.label == staged.project_key)
+    )
+    return StagedView(staged, int(files), int(size), _automatic(staged, destination))
 
 
 def list_staged(
@@ -142,6 +151,44 @@ def list_staged(
         )
         items = [_view(db, s) for s in found.items]
     return Page(items=items, total=found.total, limit=found.limit, offset=found.offset)
+
+
+def list_every(ctx: Context, actor: Actor, *, project: str | None = None) -> list[StagedView]:
+    """Every staged session ``actor`` may list, oldest first; of one project (``""``: the
+    unassigned ones) when ``project`` is given, which must be a project they work in."""
+    permissions.require_signed_in(actor)
+    counts = (
+        select(
+            Instance.staged_id,
+            func.count(Instance.id).label("files"),
+            func.coalesce(func.sum(Instance.size), 0).label("size"),
+        )
+        .where(Instance.staged_id.is_not(None))  # not the archive's instances
+        .group_by(Instance.staged_id)
+        .subquery()
+    )
+    stmt = (
+        select(StagedSession, counts.c.files, counts.c.size, Project.upload_destination)
+        .outerjoin(counts, counts.c.staged_id == StagedSession.id)
+        .outerjoin(Project, Project.label == StagedSession.project_key)
+        .order_by(StagedSession.created_at, StagedSession.id)
+    )
+    if not actor.is_site_admin:
+        stmt = stmt.where(_visible(actor))
+    with ctx.db.read() as db:
+        if project:
+            project = projects.load(db, actor, project, Action.PREARCHIVE).label
+        if project is not None:
+            stmt = stmt.where(StagedSession.project_key == project)
+        rows = db.execute(stmt).all()
+        return [
+            StagedView(s, int(files or 0), int(size or 0), _automatic(s, destination))
+            for s, files, size, destination in rows
+        ]
+
+
+def _automatic(staged: StagedSession, destination: str | None) -> bool:
+    return not staged.hold and archives_after_build(destination)
 
 
 def get(ctx: Context, actor: Actor, staged_id: int) -> StagedView:
@@ -205,19 +252,66 @@ def rebuild(ctx: Context, actor: Actor, staged_id: int) -> StagedView:
         return _view(db, staged)
 
 
-def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = False) -> Archived:
+def archive(
+    ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = False, merge: bool = True
+) -> Archived:
     """Owners archive staged sessions; in a project that archives what arrives by itself
     (upload destination ``archive``), members may too, rather than wait for the builder:
-    that is how an upload held in the prearchive is finished."""
+    that is how an upload held in the prearchive is finished. ``merge=False`` refuses to
+    add to a session archived under the label already (XNAT's ``overwrite=none``)."""
     with ctx.db.read() as db:
-        staged = load(db, actor, staged_id, Action.PREARCHIVE)
-        destination = db.scalar(
-            select(Project.upload_destination).where(Project.label == staged.project_key)
-        )
-        if not archives_after_build(destination) or overwrite:
-            staged = load(db, actor, staged_id, Action.ARCHIVE)
-        _busy(staged)
+        staged = _archivable(db, actor, staged_id, overwrite=overwrite)
+        if not merge:
+            _refuse_merge(db, staged)
     return archiver.archive(ctx, actor, staged_id, overwrite=overwrite)
+
+
+def _archivable(db: DBSession, actor: Actor, staged_id: int, *, overwrite: bool) -> StagedSession:
+    """The staged session, if ``actor`` may archive it now (see :func:`archive`)."""
+    staged = load(db, actor, staged_id, Action.PREARCHIVE)
+    destination = db.scalar(
+        select(Project.upload_destination).where(Project.label == staged.project_key)
+    )
+    if not archives_after_build(destination) or overwrite:
+        staged = load(db, actor, staged_id, Action.ARCHIVE)
+    _busy(staged)
+    return staged
+
+
+def archive_relabelled(
+    ctx: Context,
+    actor: Actor,
+    staged_id: int,
+    labels: Relabel,
+    *,
+    overwrite: bool = False,
+    merge: bool = True,
+) -> Archived:
+    """Relabel (or move) the staged session, then archive it, as one request: whoever may
+    not archive it changes nothing, and a refused archive gives the old labels back."""
+    with ctx.db.read() as db:
+        before = _archivable(db, actor, staged_id, overwrite=overwrite)
+        old = Relabel(
+            project=before.project_key or None, subject=before.subject, session=before.session
+        )
+    relabel(ctx, actor, staged_id, labels)
+    try:
+        return archive(ctx, actor, staged_id, overwrite=overwrite, merge=merge)
+    except Exception:
+        relabel(ctx, actor, staged_id, old)
+        raise
+
+
+def _refuse_merge(db: DBSession, staged: StagedSession) -> None:
+    label = clean(staged.session)
+    project = db.scalar(by_label(select(Project), Project.label, staged.project_key))
+    if label is None or project is None:
+        return
+    if find_labelled(db, Session, project.id, label) is not None:
+        raise Conflict(
+            f"Session '{label}' is archived already in project '{project.label}'; archive "
+            "with overwrite=append to add to it, or relabel the staged session."
+        )
 
 
 def delete(ctx: Context, actor: Actor, staged_id: int) -> None:
@@ -234,3 +328,50 @@ def delete(ctx: Context, actor: Actor, staged_id: int) -> None:
         )
         db.delete(staged)
     ctx.store.remove_tree(spool.folder(ctx.store, staged_id))
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    scan: str  # the scan the last build made of its series (its Series Instance UID before)
+    SOPInstanceUID: str
+    path: Path
+    size: int
+    crc32: int | None
+    received_at: datetime
+
+
+def staged_files(
+    ctx: Context,
+    actor: Actor,
+    staged_id: int,
+    *,
+    scan: str | None = None,
+    SOPInstanceUID: str | None = None,
+) -> list[StagedFile]:
+    """The files of a staged session by scan, for a download of it; of one scan, or the
+    one instance, when asked (none: nothing matches)."""
+    with ctx.db.read() as db:
+        staged = load(db, actor, staged_id, Action.PREARCHIVE)
+        scans = {s["SeriesInstanceUID"]: s["id"] for s in staged.scans if "SeriesInstanceUID" in s}
+        stmt = select(Instance).where(
+            Instance.staged_id == staged.id, Instance.spool_path.is_not(None)
+        )
+        if scan is not None:
+            series = [uid for uid, label in scans.items() if label == scan] or [scan]
+            stmt = stmt.where(Instance.SeriesInstanceUID.in_(series))
+        if SOPInstanceUID is not None:
+            stmt = stmt.where(Instance.SOPInstanceUID == SOPInstanceUID)
+        found = db.scalars(
+            stmt.order_by(Instance.SeriesInstanceUID, Instance.InstanceNumber, Instance.id)
+        ).all()
+        return [
+            StagedFile(
+                scans.get(i.SeriesInstanceUID, i.SeriesInstanceUID),
+                i.SOPInstanceUID,
+                ctx.store.data_dir / str(i.spool_path),
+                i.size,
+                i.crc32,
+                i.received_at,
+            )
+            for i in found
+        ]

@@ -271,6 +271,8 @@ def count_statements(ctx: Context) -> Iterator[list[str]]:
         ({"age": "old"}, "age must be a whole number"),
         ({"age": "200"}, "age"),
         ({FIELD.format("bad name"): "x"}, "fields must be letters"),
+        ({"xnat:subjectData/ID": "SD_S77777"}, "ID cannot be modified."),
+        ({"project": "P2"}, "Project must be modified through separate URI."),
     ],
 )
 def test_put_refuses_what_a_subject_does_not_have(

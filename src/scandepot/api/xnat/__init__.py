@@ -12,6 +12,10 @@ from scandepot.api.xnat import (
     errors,
     experiments,
     files,
+    imports,
+    prearchive,
+    prearchive_files,
+    prearchive_services,
     projects,
     resources,
     scans,
@@ -35,6 +39,11 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     files.router,
     experiments.router,
     scans.router,
+    # Import and prearchive
+    imports.router,
+    prearchive.router,
+    prearchive_files.router,
+    prearchive_services.router,
 )
 
 

@@ -98,10 +98,12 @@ def parse_put(query: Mapping[str, str], *, subject_id: str | None, project: str)
             values.update(_demographic_value(demographic, value))
         elif (custom := _custom(name)) is not None:
             fields[custom] = value
-        elif key == "id" and value in (None, subject_id):
-            continue  # the ID is the site's; naming the subject's own changes nothing
-        elif key == "project" and value == project:
-            continue
+        elif key == "id":
+            if value not in (None, subject_id):  # the ID is the site's
+                raise Invalid("ID cannot be modified.", field="ID")
+        elif key == "project":
+            if value != project:
+                raise Invalid("Project must be modified through separate URI.", field="project")
         else:
             raise Invalid(
                 f"Unknown field '{name[:120]}' for {datatypes.SUBJECT}: a subject here has "
