@@ -169,6 +169,13 @@ def test_pyxnat_file_put_get_and_listing(
     )
     # pyxnat lists files by name, the last part of their path (XNAT's "Name").
     assert sorted(scan_files.get()) == sorted(p.rsplit("/", 1)[-1] for p in SCAN_FILES)
+    # A resource's zip, unpacked by pyxnat below "files/" as XNAT's zips are.
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    dicom = interface.select("/projects/P1/subjects/S1/experiments/E1/scans/1/resources/DICOM")
+    paths = dicom.get(str(dest), extract=True)
+    got = {str(Path(p).relative_to(dest)): Path(p).read_bytes() for p in paths}
+    assert got == {f"DICOM/{name}": data + b"1" for name, data in SCAN_FILES.items()}
     interface.disconnect()
 
 
