@@ -18,7 +18,7 @@ from scandepot.access.permissions import Level, level_on
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.labels import find_labelled
 from scandepot.context import Context
-from scandepot.errors import NotFound, Unauthorized
+from scandepot.errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +32,11 @@ def _visible(db: DBSession, actor: Actor, project: Project) -> bool:
     return level_on(db, actor, project) >= Level.SEE
 
 
-def _unknown(actor: Actor, error: NotFound) -> Exception:
-    """As for a project (permissions.unknown_project): anonymous callers learn nothing."""
-    return Unauthorized() if actor.is_anonymous else error
-
-
 def subject_by_id(ctx: Context, actor: Actor, stable_id: str) -> Found:
     with ctx.db.read() as db:
         subject = db.scalar(select(Subject).where(Subject.stable_id == stable_id))
         if subject is None or not _visible(db, actor, subject.project):
-            raise _unknown(actor, NotFound(f"Subject '{stable_id}' not found.", field="subject"))
+            raise NotFound(f"Subject '{stable_id}' not found.", field="subject")
         return Found(subject.project.label, subject.label)
 
 
@@ -49,9 +44,7 @@ def session_by_id(ctx: Context, actor: Actor, stable_id: str) -> Found:
     with ctx.db.read() as db:
         session = db.scalar(select(Session).where(Session.stable_id == stable_id))
         if session is None or not _visible(db, actor, session.project):
-            raise _unknown(
-                actor, NotFound(f"Experiment '{stable_id}' not found.", field="experiment")
-            )
+            raise NotFound(f"Experiment '{stable_id}' not found.", field="experiment")
         return Found(session.project.label, session.subject.label, session.label)
 
 

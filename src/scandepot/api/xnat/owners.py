@@ -4,7 +4,8 @@ A project by its ID (the label here); a subject by ID or label inside its projec
 its site-wide ID alone; an experiment by ID or label inside its project (also below its
 subject), or by its site-wide ID alone; a scan by its ID inside its experiment. Each form
 is read into the labels of an :class:`OwnerRef` for the label-based services, which
-check the action asked.
+check the action asked. A site-wide ID the caller may not see answers as the routes of
+the object itself answer it: 404 for a subject's, 401 to a guest for an experiment's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi import Path, Request
 from scandepot.api.xnat.deps import XnatActorDep
 from scandepot.archive import lookup
 from scandepot.archive.resources import OwnerRef
-from scandepot.errors import NotFound
+from scandepot.errors import NotFound, Unauthorized
 from scandepot.http.deps import get_ctx
 
 Seg = Annotated[str, Path(max_length=255)]
@@ -64,7 +65,12 @@ def subject_experiment(
 
 
 def experiment_by_id(request: Request, actor: XnatActorDep, experiment: Seg) -> OwnerRef:
-    found = lookup.session_by_id(get_ctx(request), actor, experiment)
+    try:
+        found = lookup.session_by_id(get_ctx(request), actor, experiment)
+    except NotFound:
+        if actor.is_anonymous:  # as the experiment routes answer a guest: nothing learnt
+            raise Unauthorized() from None
+        raise
     return OwnerRef(found.project, session=found.session)
 
 
