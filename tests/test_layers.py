@@ -57,6 +57,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "query",
                 "retrieve",
                 "dicomnodes",
+                "search",
             }
         ),
     ),
@@ -83,6 +84,8 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     # retrieve sends stored files as downloads do (export.archives opens and checks them).
     "retrieve": frozenset({"query", "archive", "access", "export"}),
     "dicomnodes": frozenset({"query", "access"}),
+    # search lists the archive as XNAT's search does, in one query under the one check.
+    "search": frozenset({"access"}),
     "access": frozenset(),
 }
 

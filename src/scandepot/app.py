@@ -59,7 +59,6 @@ def create_app(
     for router in xnat.routers():
         app.include_router(router)
     web.install(app)
-    app.add_middleware(xnat.ArchiveAlias)
     app.add_middleware(
         RequestLimits,
         max_bytes=settings.max_request_bytes,

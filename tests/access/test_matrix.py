@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from scandepot.access import roles, tokens
 from scandepot.access.actors import SYSTEM
 from scandepot.access.tokens import TokenCreate
+from scandepot.api import xnat
 from scandepot.api.xnat import owners as xnat_owners
 from scandepot.app import create_app
 from scandepot.archive import projects
@@ -123,13 +124,21 @@ def _label(prefix: str) -> Callable[[str], dict[str, str]]:
 XNAT_SIGN_IN = f"username=member&password={PASSWORD}".encode()
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 XNAT_ROOTS = ("/data/", "/xapi/")
+XNAT_ALIASES = tuple(f"{alias}/" for alias in xnat.ALIASES)
+XNAT_SEARCH = (
+    b'<xdat:bundle xmlns:xdat="http://nrg.wustl.edu/security">'
+    b"<xdat:root_element_name>xnat:mrSessionData</xdat:root_element_name>"
+    b"<xdat:search_where method='AND'><xdat:criteria><xdat:schema_field>"
+    b"xnat:mrSessionData/PROJECT</xdat:schema_field><xdat:comparison_type>=</xdat:comparison_type>"
+    b"<xdat:value>P</xdat:value></xdat:criteria></xdat:search_where></xdat:bundle>"
+)
+XNAT_STAGED = "/data/prearchive/projects/{project}/{timestamp}/{session}"
 # An experiment's three paths: in its project, under its subject, by its site-wide ID.
 XNAT_EXPERIMENTS = (
     "/data/projects/{project}/experiments/{experiment}",
     "/data/projects/{project}/subjects/{subject}/experiments/{experiment}",
     "/data/experiments/{experiment}",
 )
-XNAT_STAGED = "/data/prearchive/projects/{project}/{timestamp}/{session}"
 
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("public", 200),
@@ -208,6 +217,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/data/subjects"): Row("public", 200, query="?format=json"),
     ("GET", "/data/subjects/{subject_id}"): Row("id_read", 200, query="?format=json"),
+    # -- XNAT: search (what the caller may not read is not in the rows: tests/api/xnat) ----
+    ("POST", "/data/search"): Row("public", 200, content=XNAT_SEARCH, query="?format=json"),
     ("HEAD", "/readyz"): Row("public", 200),
     ("POST", "/api/v1/auth/login"): Row(
         "public", 200, body=lambda a: {"login": "spare", "password": PASSWORD}
@@ -492,16 +503,21 @@ def app_routes() -> set[tuple[str, str]]:
     return found
 
 
-def test_rest_serves_the_data_routes() -> None:
-    """``/REST`` is XNAT's older name of ``/data``: the same routes, every one."""
+def test_the_data_roots_other_names_serve_its_routes() -> None:
+    """``/REST`` (XNAT's older name of ``/data``), ``/data/archive`` and ``/REST/archive``
+    (the longer names xnatpy uses): the same routes as ``/data``, every one."""
     app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
-    under: dict[str, set[tuple[str, str]]] = {"/data": set(), "/REST": set()}
+    roots = ("/data", *xnat.ALIASES)
+    under: dict[str, set[tuple[str, str]]] = {root: set() for root in roots}
     for route in iter_route_contexts(app.routes):
-        for root, found in under.items():
-            if route.path.startswith(root + "/"):
-                path = route.path.removeprefix(root)
-                found.update((m, path) for m in getattr(route, "methods", None) or ())
-    assert under["/data"] and under["/REST"] == under["/data"]
+        # The longest root a route's path starts with is the one it was declared under.
+        root = max((r for r in roots if route.path.startswith(r + "/")), key=len, default=None)
+        if root is not None:
+            path = route.path.removeprefix(root)
+            under[root].update((m, path) for m in getattr(route, "methods", None) or ())
+    assert under["/data"]
+    for alias in xnat.ALIASES:
+        assert under[alias] == under["/data"], alias
 
 
 def test_every_route_has_a_row() -> None:
@@ -605,10 +621,6 @@ def archive_one_instance(ctx: Context) -> None:
         )
     assert held is not None
     operations.archive(ctx, SYSTEM, held)
-
-
-def session_id(ctx: Context, label: str) -> str:
-    return stable_id(ctx, Session, label)
 
 
 def stable_id(ctx: Context, kind: type[Subject] | type[Session], label: str) -> str:
@@ -775,7 +787,7 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         values["staged_id"] = staged_id(ctx)
     if "{experiment}" in template and "experiment" not in params:
         # In a project by label, by site-wide ID outside one (XNAT clients use both).
-        values["experiment"] = "E1" if "{project}" in template else session_id(ctx, "E1")
+        values["experiment"] = "E1" if "{project}" in template else stable_id(ctx, Session, "E1")
     if "{subject_id}" in template:
         values["subject_id"] = stable_id(ctx, Subject, "S1")
     if "{timestamp}" in template or "{staged_url}" in template:
@@ -944,7 +956,7 @@ def page_routes() -> set[tuple[str, str]]:
         for route in iter_route_contexts(app.routes)
         if isinstance(route.original_route, APIRoute)
         and not route.include_in_schema
-        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW, "/REST/"))
+        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW, *XNAT_ALIASES))
         for method in route.methods or ()
     }
 

@@ -20,6 +20,7 @@ from scandepot.access.permissions import Action, Level
 from scandepot.archive import projects
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.labels import same_label
+from scandepot.catalog.timestamps import utc_text
 from scandepot.context import Context
 from scandepot.errors import NotFound
 
@@ -37,7 +38,7 @@ class SessionRow:
     note: str
     StudyInstanceUID: str | None
     StudyDescription: str | None
-    created_at: dt.datetime
+    created_at: str  # UTC, YYYY-MM-DD HH:MM:SS.ffffff
 
 
 def _select() -> Select[*tuple[Any, ...]]:  # the columns of SessionRow, in its order
@@ -54,7 +55,7 @@ def _select() -> Select[*tuple[Any, ...]]:  # the columns of SessionRow, in its 
             Session.note,
             Session.StudyInstanceUID,
             Session.StudyDescription,
-            Session.created_at,
+            utc_text(Session.created_at),
         )
         .select_from(Session)
         .join(Subject, Subject.id == Session.subject_id)

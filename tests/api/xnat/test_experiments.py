@@ -99,6 +99,9 @@ def test_project_listing_matches_api_v1(client: TestClient, filled: dict[str, An
         "subject_label": "S1",
         "URI": f"/data/experiments/{filled['mr']}",
     }
+    # insert_date: the creation time in UTC to the millisecond, as XNAT lists it.
+    created = next(n for n in native if n["label"] == "S1_MR1")["created_at"]
+    assert mr["insert_date"] == created.replace("T", " ")[:23]
     ct = next(x for x in rows if x["label"] == "S1_CT1")
     assert ct["xsiType"] == "xnat:ctSessionData" and ct["date"] == ""
 
@@ -285,6 +288,21 @@ def test_put_scan_creates_then_changes(client: TestClient, filled: dict[str, Any
     assert (r.status_code, r.text) == (200, "5")
     bad = client.put(f"/data/experiments/{eid}/scans/5", params={"quality": "meh"}, auth=MEMBER)
     assert bad.status_code == 400 and "quality" in bad.text
+    for params, named in (
+        ({"xsiType": "xnat:fooScanData"}, "xnat:fooScanData"),
+        ({"xsiType": "xnat:mrScanData", "colour": "x"}, "colour"),
+        ({"xsiType": "xnat:mrScanData", "frames": "many"}, "frames"),
+    ):
+        bad = client.put(f"/data/experiments/{eid}/scans/6", params=params, auth=MEMBER)
+        assert bad.status_code == 400 and named in bad.text, bad.text
+    bad = client.put(
+        f"/data/experiments/{eid}/scans/bad%20id",
+        params={"xsiType": "xnat:mrScanData"},
+        auth=MEMBER,
+    )
+    assert bad.status_code == 400 and "id" in bad.text
+    listed = client.get(f"/api/v1/projects/{project}/sessions/S1_MR1/scans", auth=MEMBER).json()
+    assert sorted(s["id"] for s in listed["items"]) == ["1", "2", "5"]  # nothing half-made
     r = client.delete(f"/data/experiments/{eid}/scans/5?removeFiles=true", auth=OWNER)
     assert r.status_code == 200
     gone = client.get(f"/api/v1/projects/{project}/sessions/S1_MR1/scans/5", auth=MEMBER)
@@ -357,3 +375,33 @@ def test_delete_experiment(client: TestClient, filled: dict[str, Any]) -> None:
     assert r.status_code == 200
     assert client.get(f"/api/v1/projects/{project}/sessions/S1_CT1", auth=OWNER).status_code == 404
     assert client.delete(f"/data/experiments/{eid}", auth=OWNER).status_code == 404
+
+
+def test_listing_is_one_query_whatever_its_length(
+    client: TestClient, filled: dict[str, Any], ctx: Context
+) -> None:
+    """No query per row: the statements reading sessions do not grow with the sessions."""
+    from sqlalchemy import event
+
+    project = filled["project"]
+    url = f"/data/projects/{project}/experiments?format=json"
+
+    def statements() -> int:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(ctx.db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get(url, auth=MEMBER).status_code == 200
+        finally:
+            event.remove(ctx.db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    statements()  # once before: what a first request does once (a sign-in's bookkeeping)
+    before = statements()
+    for n in range(20):
+        sessions.create(ctx, SYSTEM, project, SessionCreate(label=f"S2_X{n}", subject="S2"))
+    assert statements() == before
+    assert len(result(client.get(url, auth=MEMBER))) == 22

@@ -20,12 +20,12 @@ from scandepot.api.xnat import (
     resources,
     scans,
     schemas,
+    search,
     site,
     subjects,
 )
-from scandepot.api.xnat.archive_alias import ArchiveAlias
 
-__all__ = ["ArchiveAlias", "errors", "routers"]
+__all__ = ["errors", "routers"]
 
 # Routers whose paths are relative to the data root; each is served under both roots.
 DATA_ROUTERS: tuple[APIRouter, ...] = (
@@ -44,14 +44,22 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     prearchive.router,
     prearchive_files.router,
     prearchive_services.router,
+    search.router,
 )
 
 
+# The data root's other names, served with the same routes, out of the OpenAPI page: /REST
+# is XNAT's older name of /data, and .../archive its longer one (xnatpy builds every URL
+# of the archive so: /data/archive/projects/...).
+ALIASES = ("/REST", "/data/archive", "/REST/archive")
+
+
 def routers() -> list[APIRouter]:
-    """``/data``, ``/REST`` (the same routes, out of the OpenAPI page) and ``/xapi``."""
+    """``/data`` and its other names, and ``/xapi``."""
     data = APIRouter(prefix="/data", tags=["XNAT-compatible"])
-    rest = APIRouter(prefix="/REST", include_in_schema=False)
+    aliases = [APIRouter(prefix=prefix, include_in_schema=False) for prefix in ALIASES]
     for sub in DATA_ROUTERS:
-        data.include_router(sub)
-        rest.include_router(sub)
-    return [data, rest, site.xapi, schemas.router]
+        for root in (data, *aliases):
+            root.include_router(sub)
+    # No route of the data root starts with a parameter, so none takes an alias's path.
+    return [data, *aliases, site.xapi, schemas.router]

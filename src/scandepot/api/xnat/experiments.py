@@ -9,7 +9,6 @@ its ID) or changes one (200 and its ID) through :mod:`scandepot.archive.sessions
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
@@ -35,10 +34,6 @@ from scandepot.http.deps import CtxDep
 router = APIRouter()
 
 
-def _timestamp(value: dt.datetime | None) -> str | None:
-    return experiment_docs.xnat_timestamp(value)
-
-
 # Each column of a listing, made from a row; COLUMNS are answered without ``columns=``.
 MAKERS: dict[str, Callable[[SessionRow], Cell]] = {
     "ID": lambda r: r.id,
@@ -46,7 +41,7 @@ MAKERS: dict[str, Callable[[SessionRow], Cell]] = {
     "date": lambda r: r.date.isoformat() if r.date is not None else None,
     "xsiType": lambda r: session_types.session_type(r.modality),
     "label": lambda r: r.label,
-    "insert_date": lambda r: _timestamp(r.created_at),
+    "insert_date": lambda r: r.created_at[:23],  # to the millisecond, as XNAT lists it
     "subject_ID": lambda r: r.subject_id,
     "subject_label": lambda r: r.subject_label,
     "URI": lambda r: f"/data/experiments/{r.id}",

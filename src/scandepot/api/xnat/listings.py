@@ -1,4 +1,5 @@
-"""What every XNAT listing of archived objects shares: the columns it answers.
+"""Listings of experiments and scans: their columns named by field or by XPath under any of
+their types (:mod:`scandepot.api.xnat.columns` chooses them and makes the table).
 
 A listing knows how to make each of its columns from a row; only the columns asked for
 (or the default ones) are made, so a listing of 5,000 rows costs what its columns cost.
@@ -11,27 +12,14 @@ from typing import TypeVar
 
 from starlette.responses import Response
 
-from scandepot.api.xnat.results import Cell, Table, check_format, render
-from scandepot.errors import Invalid
+from scandepot.api.xnat import columns as chosen
+from scandepot.api.xnat.results import Cell, check_format, render
 
 R = TypeVar("R")
 
 
-def requested(columns: str | None, default: Sequence[str]) -> list[str]:
-    """The columns ``columns=`` names, as the caller wrote them; ``default`` without it or
-    with ``DEFAULT`` (what xnatpy's ``tabulate`` sends). ``URI`` comes with whatever is
-    asked, as XNAT adds it (pyxnat reads it from every row, even when it asked for
-    ``ID,xsiType`` alone)."""
-    names = [c.strip() for c in (columns or "").split(",") if c.strip()]
-    if not names or [n.upper() for n in names] == ["DEFAULT"]:
-        return list(default)
-    if "uri" not in (n.lower() for n in names):
-        names.append("URI")
-    return names
-
-
 def listing(
-    rows: Iterable[R],
+    rows: Sequence[R],
     makers: Mapping[str, Callable[[R], Cell]],
     default: Sequence[str],
     *,
@@ -47,22 +35,11 @@ def listing(
     check_format(fmt)
     by_name = {name.lower(): make for name, make in makers.items()}
     roots = tuple(f"{t.lower()}/" for t in types)
-    names = requested(columns, default)
-    chosen: list[Callable[[R], Cell]] = []
-    missing: list[str] = []
-    for name in names:
+
+    def resolve(name: str) -> Callable[[R], Cell] | None:
         key = name.lower()
         key = next((key[len(r) :] for r in roots if key.startswith(r)), key)
-        make = by_name.get(key)
-        if make is None:
-            missing.append(name)
-        else:
-            chosen.append(make)
-    if missing:
-        raise Invalid(f"Unknown column: {', '.join(missing)}.", field="columns")
-    table = Table(names, [[_text(make(row)) for make in chosen] for row in rows], title)
+        return by_name.get(key)
+
+    table = chosen.table(rows, resolve, default=default, wanted=columns, title=title)
     return render(table, fmt)
-
-
-def _text(value: Cell) -> str:
-    return "" if value is None else str(value)
