@@ -21,6 +21,7 @@ from scandepot.access import roles, tokens
 from scandepot.access.actors import SYSTEM
 from scandepot.access.tokens import TokenCreate
 from scandepot.api import xnat
+from scandepot.api.xnat import owners as xnat_owners
 from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
@@ -316,6 +317,76 @@ for _prefix in LEVEL_PREFIXES.values():
         }
     )
 
+
+# -- the XNAT-compatible API: resources and files, under every path form of their owner
+# (api/xnat/owners.py); the site-wide ID forms get the world's IDs (url_values).
+XNAT_FORM = {"content-type": "multipart/form-data; boundary=matrix"}
+XNAT_FORM_BODY = (
+    b'--matrix\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\n\r\n'
+    b"form\r\n--matrix--\r\n"
+)
+# A subject named by its site-wide ID that the caller may not see is not found, for a
+# guest too ("id_read"); the same for writes.
+PROJECT.update(
+    {
+        ("private", "id_write"): (404, 404, 403, OK, OK, OK),
+        ("protected", "id_write"): (404, 403, 403, OK, OK, OK),
+        ("public", "id_write"): (401, 403, 403, OK, OK, OK),
+        ("private", "id_manage"): (404, 404, 403, 403, OK, OK),
+        ("protected", "id_manage"): (404, 403, 403, 403, OK, OK),
+        ("public", "id_manage"): (401, 403, 403, 403, OK, OK),
+    }
+)
+
+
+def _level(path: str, level: str) -> str:
+    return f"id_{level}" if path.startswith("/subjects/") else level
+
+
+for _name, _path, _dep, _owner in xnat_owners.OWNERS:
+    _r = "/data" + _path + "/resources"
+    _new = {"resource": "R_new"}
+    _file = {"path": "new.dcm"}
+    ROUTES.update(
+        {
+            ("GET", _r): Row(_level(_path, "read"), 200, query="?format=json"),
+            ("GET", _r + "/{resource}"): Row(_level(_path, "read"), 200),
+            ("PUT", _r + "/{resource}"): Row(_level(_path, "write"), 201, params=_new),
+            ("POST", _r + "/{resource}"): Row(_level(_path, "write"), 201, params=_new),
+            ("DELETE", _r + "/{resource}"): Row(_level(_path, "manage"), 200),
+            ("GET", _r + "/{resource}/files"): Row(
+                _level(_path, "read"), 200, query="?format=json"
+            ),
+            ("PUT", _r + "/{resource}/files"): Row(
+                _level(_path, "write"), 200, content=XNAT_FORM_BODY, headers=XNAT_FORM
+            ),
+            ("POST", _r + "/{resource}/files"): Row(
+                _level(_path, "write"), 200, content=XNAT_FORM_BODY, headers=XNAT_FORM
+            ),
+            ("GET", _r + "/{resource}/files/{path}"): Row(_level(_path, "read"), 200),
+            ("HEAD", _r + "/{resource}/files/{path}"): Row(_level(_path, "read"), 200),
+            ("PUT", _r + "/{resource}/files/{path}"): Row(
+                _level(_path, "write"),
+                200,
+                content=b"new bytes",
+                params=_file,
+                query="?inbody=true",
+            ),
+            ("POST", _r + "/{resource}/files/{path}"): Row(
+                _level(_path, "write"),
+                200,
+                content=b"new bytes",
+                params=_file,
+                query="?inbody=true",
+            ),
+            ("DELETE", _r + "/{resource}/files/{path}"): Row(_level(_path, "manage"), 200),
+        }
+    )
+for _name, _path, _dep in xnat_owners.EXPERIMENTS:
+    ROUTES[("GET", "/data" + _path + "/files")] = Row("read", 200, query="?format=json")
+    ROUTES[("GET", "/data" + _path + "/scans/{scans}/files")] = Row(
+        "read", 200, query="?format=zip"
+    )
 
 # Archive downloads and manifests: read level, like a single file.
 for _prefix in (P, LEVEL_PREFIXES["session"], LEVEL_PREFIXES["scan"]):
@@ -709,6 +780,7 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         "study": WORLD_STUDY,
         "series": WORLD_SERIES,
         "instance": WORLD_INSTANCE,
+        "scans": "ALL",
         **params,
     }
     if "{staged_id}" in template:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -79,38 +80,69 @@ def commit_upload(
     content: str | None = None,
 ) -> UploadResult:
     """Publish a staged file and record it; nothing is visible unless both succeed."""
-    digest = staged.finish()
-    # The file replaced is kept until the commit, and put back if it fails.
+    results = commit_uploads(
+        ctx,
+        actor,
+        ref,
+        resource,
+        [(path, staged)],
+        overwrite=overwrite,
+        format=format,
+        content=content,
+    )
+    return results[0]
+
+
+def commit_uploads(
+    ctx: Context,
+    actor: Actor,
+    ref: OwnerRef,
+    resource: str,
+    items: Sequence[tuple[str, StagedFile]],
+    *,
+    overwrite: bool = False,
+    format: str | None = None,
+    content: str | None = None,
+) -> list[UploadResult]:
+    """Publish staged files (checked paths, each named once) and record them, all or none:
+    one catalog transaction, and the files published are taken back if it fails."""
+    digests = [staged.finish() for _, staged in items]
+    # The files replaced are kept until the commit, and put back if it fails.
     with Changes(ctx.store) as changes, ctx.db.write() as db:
         owner = resources.load_owner(db, actor, ref, Action.DELETE if overwrite else Action.UPLOAD)
         resources.hold_labels(db, owner)
         res = resources.find_or_create(db, owner, resource)
-        existing = _check_tree(db, res, path)
-        if existing is not None and not overwrite:
-            raise Conflict(
-                f"'{path}' already exists in resource '{resource}'; "
-                "ask for overwrite to replace it.",
-                field="path",
-            )
-        dest = ctx.archive_path(owner.resource_files_dir(res.label) / path)
-        if existing is None:
-            record = File(resource_id=res.id, path=path)
-            db.add(record)
-        else:
-            record = existing
-        record.size, record.md5, record.sha256 = digest.size, digest.md5, digest.sha256
-        record.crc32 = digest.crc32
-        record.format = format if format is not None else record.format
-        record.content = content if content is not None else record.content
-        record.updated_at = utcnow()
-        if existing is None:
-            record.created_at = record.updated_at
-        else:
-            where = str(owner.resource_files_dir(res.label) / path)
-            audit.record(db, actor, AuditAction.FILE_REPLACED, project=ref.project, target=where)
-        db.flush()
-        changes.publish(staged, dest, overwrite=existing is not None)
-    return UploadResult(record, created=existing is None)
+        results: list[UploadResult] = []
+        for (path, staged), digest in zip(items, digests, strict=True):
+            existing = _check_tree(db, res, path)
+            if existing is not None and not overwrite:
+                raise Conflict(
+                    f"'{path}' already exists in resource '{resource}'; "
+                    "ask for overwrite to replace it.",
+                    field="path",
+                )
+            dest = ctx.archive_path(owner.resource_files_dir(res.label) / path)
+            if existing is None:
+                record = File(resource_id=res.id, path=path)
+                db.add(record)
+            else:
+                record = existing
+            record.size, record.md5, record.sha256 = digest.size, digest.md5, digest.sha256
+            record.crc32 = digest.crc32
+            record.format = format if format is not None else record.format
+            record.content = content if content is not None else record.content
+            record.updated_at = utcnow()
+            if existing is None:
+                record.created_at = record.updated_at
+            else:
+                where = str(owner.resource_files_dir(res.label) / path)
+                audit.record(
+                    db, actor, AuditAction.FILE_REPLACED, project=ref.project, target=where
+                )
+            db.flush()
+            changes.publish(staged, dest, overwrite=existing is not None)
+            results.append(UploadResult(record, created=existing is None))
+    return results
 
 
 def locate(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) -> Located:

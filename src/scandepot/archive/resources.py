@@ -18,7 +18,7 @@ from scandepot.archive.layout import Owner
 from scandepot.catalog.archive import File, Resource
 from scandepot.catalog.labels import by_label, check_label, label_taken
 from scandepot.context import Context
-from scandepot.errors import Conflict, NotFound
+from scandepot.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +188,52 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, label: str) -> None:
             db, actor, AuditAction.RESOURCE_DELETED, project=ref.project, target=str(folder)
         )
     ctx.store.remove_tree(ctx.archive_path(folder))
+
+
+def ensure(
+    ctx: Context, actor: Actor, ref: OwnerRef, data: ResourceCreate
+) -> tuple[ResourceView, bool]:
+    """The resource ``data`` describes, created if missing (True) or as it is (False):
+    creating what exists is not an error for clients that "make sure" a resource exists."""
+    label = check_label(data.label, field="label")
+    with ctx.db.write() as db:
+        owner = load_owner(db, actor, ref, Action.UPLOAD)
+        existing = db.scalar(
+            by_label(
+                select(Resource).where(Resource.parent_key == owner.key), Resource.label, label
+            )
+        )
+        if existing is not None:
+            if existing.label != label:
+                raise Conflict(
+                    f"A resource labelled '{existing.label}' already exists; labels differing "
+                    "only in case are not allowed.",
+                    field="label",
+                )
+            return next(v for v in _views(db, owner) if v.resource.id == existing.id), False
+        resource = new_resource(owner, label, format=data.format, content=data.content)
+        db.add(resource)
+        db.flush()
+        return ResourceView(resource, 0, 0), True
+
+
+def label_of(ctx: Context, actor: Actor, ref: OwnerRef, name: str) -> str:
+    """The label of the resource of ``ref`` that ``name`` names: its label, else its
+    number (``xnat_abstractresource_id``). ``name`` itself when none does, or the caller
+    may not read the owner: the service then called with it gives the answer."""
+    if not name.isdigit():
+        return name
+    with ctx.db.read() as db:
+        try:
+            owner = load_owner(db, actor, ref, Action.READ)
+        except (NotFound, Forbidden, Unauthorized):
+            return name
+        by_name = db.scalar(
+            by_label(select(Resource).where(Resource.parent_key == owner.key), Resource.label, name)
+        )
+        if by_name is not None:
+            return name
+        found = db.scalar(
+            select(Resource).where(Resource.parent_key == owner.key, Resource.id == int(name))
+        )
+        return found.label if found is not None else name

@@ -233,24 +233,27 @@ def prepare(
     layout: Layout,
     fmt: Format,
     *,
-    routes: FileRoutes,
+    routes: FileRoutes | None,
     zip_limits: Limits = LIMITS,
 ) -> Download:
-    """Check and resolve a download; ``routes`` give the manifest each file's route.
+    """Check and resolve a download; ``routes`` give the manifest each file's route
+    (``None``: an archive of the files alone, without the manifests, as XNAT's zips are).
     ``zip_limits``: where a zip takes ZIP64 records (lowered, a small one has them)."""
     started_ns = time.time_ns()
     resolved = _resolve(ctx, actor, target, layout)
     now = utcnow()
-    listed = manifest.to_bytes(manifest.build(resolved, routes=routes))
-    sums = manifest.sha256sums(resolved)
+    members: list[Member] = []
+    if routes is not None:
+        listed = manifest.to_bytes(manifest.build(resolved, routes=routes))
+        sums = manifest.sha256sums(resolved)
+        members += [
+            Member(manifest.MANIFEST_NAME, len(listed), now, data=listed),
+            Member(manifest.SHA256SUMS_NAME, len(sums), now, data=sums),
+        ]
     archive = ctx.store.archive
-    members = [
-        Member(manifest.MANIFEST_NAME, len(listed), now, data=listed),
-        Member(manifest.SHA256SUMS_NAME, len(sums), now, data=sums),
-        *(
-            Member(e.name, e.size, e.modified, path=f"{archive}/{e.source}", crc32=e.crc32)
-            for e in resolved.entries
-        ),
+    members += [
+        Member(e.name, e.size, e.modified, path=f"{archive}/{e.source}", crc32=e.crc32)
+        for e in resolved.entries
     ]
     filename = f"{target.stem()}.{fmt.value}"
     audit.record_now(

@@ -23,6 +23,9 @@ class Layout(enum.StrEnum):
     SUBJECT = "subject"  # {subject}/{session}/{scan}-{type}/{resource}/{path}
     SESSION = "session"  # {session}/{scan}-{type}/{resource}/{path}
     FLAT = "flat"  # {session}/{scan}-{resource}-{path with '/' as '_'}
+    # As XNAT's zips: {session}/scans/{scan}-{type}/resources/{resource}/files/{path}, a
+    # session's own resources under {session}/resources/..., a subject's {subject}/resources/...
+    XNAT = "xnat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,12 @@ def scan_folder(scan: str, scan_type: str | None) -> str:
 def archive_name(layout: Layout, w: Where) -> str:
     if layout is Layout.TREE:
         parts = [p for p in (w.subject, w.session) if p is not None]
+        if w.scan is not None:
+            parts += ["scans", scan_folder(w.scan, w.scan_type)]
+        return "/".join([*parts, "resources", w.resource, "files", w.path])
+    if layout is Layout.XNAT:
+        top = w.session or w.subject
+        parts = [top] if top is not None else []
         if w.scan is not None:
             parts += ["scans", scan_folder(w.scan, w.scan_type)]
         return "/".join([*parts, "resources", w.resource, "files", w.path])

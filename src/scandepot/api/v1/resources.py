@@ -179,7 +179,7 @@ def _add_file_routes(router: APIRouter, level: str, ref_dep: Callable[..., Owner
     def head_file(
         request: Request, ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str
     ) -> Response:
-        return _file_response(request, files.locate(ctx, actor, ref, resource, path))
+        return file_response(request, files.locate(ctx, actor, ref, resource, path))
 
     @router.get(
         "/{resource}/files/{path:path}",
@@ -191,7 +191,7 @@ def _add_file_routes(router: APIRouter, level: str, ref_dep: Callable[..., Owner
         request: Request, ctx: CtxDep, actor: ActorDep, ref: Ref, resource: str, path: str
     ) -> Response:
         found = files.locate(ctx, actor, ref, resource, path)
-        response = _file_response(request, found)
+        response = file_response(request, found)
         if response.status_code != status.HTTP_304_NOT_MODIFIED:
             files.record_download(
                 ctx, actor, ref.project, found, range=request.headers.get("range")
@@ -254,7 +254,7 @@ async def _upload(
     )
 
 
-def _file_response(request: Request, found: files.Located) -> Response:
+def file_response(request: Request, found: files.Located) -> Response:
     """The file with its ETag (the quoted SHA-256) and digest; Range and If-Range are
     handled by Starlette's FileResponse, If-None-Match here."""
     etag = f'"{found.file.sha256}"'

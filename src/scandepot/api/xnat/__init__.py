@@ -11,11 +11,13 @@ from scandepot.api.xnat import (
     elements,
     errors,
     experiments,
+    files,
     imports,
     prearchive,
     prearchive_files,
     prearchive_services,
     projects,
+    resources,
     scans,
     schemas,
     search,
@@ -32,6 +34,9 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     elements.router,
     projects.router,
     subjects.router,
+    # Resources and files before experiments and scans: their paths go deeper.
+    resources.router,
+    files.router,
     experiments.router,
     scans.router,
     # Import and prearchive
