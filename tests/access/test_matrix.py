@@ -73,9 +73,10 @@ PROJECT = {
     ("protected", "site_read"): (404, 404, OK, OK, OK, OK),
     ("public", "site_read"): (OK, OK, OK, OK, OK, OK),
     # An object named by its site-wide ID (XNAT's /data/subjects/{id}): where the caller
-    # may not see the project, it does not exist; where it may see but not read, 403.
-    ("private", "id_read"): (404, 404, OK, OK, OK, OK),
-    ("protected", "id_read"): (404, 403, OK, OK, OK, OK),
+    # may not see the project, it does not exist (a guest is asked to sign in, as for an
+    # ID that names nothing: archive/lookup.py); where it may see but not read, 403.
+    ("private", "id_read"): (401, 404, OK, OK, OK, OK),
+    ("protected", "id_read"): (401, 403, OK, OK, OK, OK),
     ("public", "id_read"): (OK, OK, OK, OK, OK, OK),
     # STOW-RS at the site-wide root: each instance goes where it routes, if the caller may
     # upload there; otherwise it fails alone (409 when none is stored), in the same words
@@ -325,15 +326,15 @@ XNAT_FORM_BODY = (
     b'--matrix\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\n\r\n'
     b"form\r\n--matrix--\r\n"
 )
-# A subject named by its site-wide ID that the caller may not see is not found, for a
-# guest too ("id_read"); the same for writes.
+# A subject named by its site-wide ID that the caller may not see: as "id_read", for
+# writes.
 PROJECT.update(
     {
-        ("private", "id_write"): (404, 404, 403, OK, OK, OK),
-        ("protected", "id_write"): (404, 403, 403, OK, OK, OK),
+        ("private", "id_write"): (401, 404, 403, OK, OK, OK),
+        ("protected", "id_write"): (401, 403, 403, OK, OK, OK),
         ("public", "id_write"): (401, 403, 403, OK, OK, OK),
-        ("private", "id_manage"): (404, 404, 403, 403, OK, OK),
-        ("protected", "id_manage"): (404, 403, 403, 403, OK, OK),
+        ("private", "id_manage"): (401, 404, 403, 403, OK, OK),
+        ("protected", "id_manage"): (401, 403, 403, 403, OK, OK),
         ("public", "id_manage"): (401, 403, 403, 403, OK, OK),
     }
 )

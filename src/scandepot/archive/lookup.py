@@ -3,7 +3,8 @@
 
 What is found is given as labels, for the label-based services that then check the
 action asked. A caller who may not see the project learns nothing here: an object there
-is "not found" in the same words as one that does not exist.
+is "not found" in the same words as one that does not exist, and a guest is asked to
+sign in (401) for both alike.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from scandepot.access.permissions import Level, level_on
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.labels import find_labelled
 from scandepot.context import Context
-from scandepot.errors import NotFound
+from scandepot.errors import NotFound, Unauthorized
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +33,17 @@ def _visible(db: DBSession, actor: Actor, project: Project) -> bool:
     return level_on(db, actor, project) >= Level.SEE
 
 
+def _hidden(actor: Actor, message: str, field: str) -> Exception:
+    """What an ID that names nothing the caller may see answers: the same whether the
+    object exists or not."""
+    return Unauthorized() if actor.is_anonymous else NotFound(message, field=field)
+
+
 def subject_by_id(ctx: Context, actor: Actor, stable_id: str) -> Found:
     with ctx.db.read() as db:
         subject = db.scalar(select(Subject).where(Subject.stable_id == stable_id))
         if subject is None or not _visible(db, actor, subject.project):
-            raise NotFound(f"Subject '{stable_id}' not found.", field="subject")
+            raise _hidden(actor, f"Subject '{stable_id}' not found.", "subject")
         return Found(subject.project.label, subject.label)
 
 
@@ -44,7 +51,7 @@ def session_by_id(ctx: Context, actor: Actor, stable_id: str) -> Found:
     with ctx.db.read() as db:
         session = db.scalar(select(Session).where(Session.stable_id == stable_id))
         if session is None or not _visible(db, actor, session.project):
-            raise NotFound(f"Experiment '{stable_id}' not found.", field="experiment")
+            raise _hidden(actor, f"Experiment '{stable_id}' not found.", "experiment")
         return Found(session.project.label, session.subject.label, session.label)
 
 

@@ -18,7 +18,7 @@ from fastapi import Path, Request
 from scandepot.api.xnat.deps import XnatActorDep
 from scandepot.archive import lookup
 from scandepot.archive.resources import OwnerRef
-from scandepot.errors import NotFound, Unauthorized
+from scandepot.errors import NotFound
 from scandepot.http.deps import get_ctx
 
 Seg = Annotated[str, Path(max_length=255)]
@@ -65,12 +65,7 @@ def subject_experiment(
 
 
 def experiment_by_id(request: Request, actor: XnatActorDep, experiment: Seg) -> OwnerRef:
-    try:
-        found = lookup.session_by_id(get_ctx(request), actor, experiment)
-    except NotFound:
-        if actor.is_anonymous:  # as the experiment routes answer a guest: nothing learnt
-            raise Unauthorized() from None
-        raise
+    found = lookup.session_by_id(get_ctx(request), actor, experiment)
     return OwnerRef(found.project, session=found.session)
 
 
