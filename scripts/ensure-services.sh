@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, curl, Debian's
+# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, curl, Orthanc, Debian's
 # headless Chromium (the browser tests drive /usr/bin/chromium with Playwright), PostgreSQL
 # (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379, the Celery broker of the pipeline
 # tests). Installs and starts them when absent; the suite fails, never skips, when one
@@ -22,6 +22,21 @@ fi
 if [ ! -x /usr/bin/curl ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
+fi
+
+# Orthanc with Debian's DICOMweb plug-in: the DICOMweb peer of the STOW-RS and reference
+# tests, started by the tests themselves. Installed as a program, not started as a service:
+# policy-rc.d keeps the package from starting its daemon while it installs.
+if [ ! -x /usr/sbin/Orthanc ] || [ ! -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then
+    apt-get update -qq
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # The browser the web tests drive; Playwright's own browser builds are never downloaded.

@@ -948,6 +948,11 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
 }
 
 
+# Routes that ROUTES holds (or, for the data root's other names, that mirror those it
+# holds), though the OpenAPI document leaves some out: HEAD routes, the aliases.
+NOT_PAGES = ("/api/", "/healthz", "/readyz", DW, *XNAT_ROOTS, *XNAT_ALIASES)
+
+
 def page_routes() -> set[tuple[str, str]]:
     """The app's pages: the routes its OpenAPI document leaves out (read the way FastAPI
     reads them for that document), but for the API's HEAD routes, which ROUTES holds."""
@@ -957,7 +962,7 @@ def page_routes() -> set[tuple[str, str]]:
         for route in iter_route_contexts(app.routes)
         if isinstance(route.original_route, APIRoute)
         and not route.include_in_schema
-        and not route.path.startswith(("/api/", "/healthz", "/readyz", DW, *XNAT_ALIASES))
+        and not route.path.startswith(NOT_PAGES)
         for method in route.methods or ()
     }
 

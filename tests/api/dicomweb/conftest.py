@@ -50,12 +50,16 @@ def start_orthanc(tmp_path: Path) -> Iterator[StartOrthanc]:
         path = tmp_path / "orthanc.json"
         path.write_text(json.dumps(config))
         log = (tmp_path / "orthanc.log").open("wb")
-        proc = subprocess.Popen(
-            ["/usr/sbin/Orthanc", str(path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
-        )
+        try:
+            proc = subprocess.Popen(
+                ["/usr/sbin/Orthanc", str(path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
+            )
+        except OSError:  # not installed: this test fails, and leaves no open file behind
+            log.close()
+            raise
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         running.append((proc, client, log))
         deadline = time.monotonic() + 30

@@ -179,8 +179,12 @@ def test_subject_read_back_by_label_id_and_site_wide_id(
         "xnat:demographicData"
     )
     assert doc.find(f"{x}fields/{x}field[@name='site']") is not None
-    # By site-wide ID, what the caller may not see does not exist (no project named).
-    assert client.get(f"/data/subjects/{sid}?format=json").status_code == 404
+    # By site-wide ID, what the caller may not see answers as what does not exist: a
+    # guest is asked to sign in for both, a signed-in caller finds neither.
+    assert client.get(f"/data/subjects/{sid}?format=json").status_code == 401
+    assert client.get("/data/subjects/SD_S99999?format=json").status_code == 401
+    outsider = client.get(f"/data/subjects/{sid}?format=json", auth=("outsider", PASSWORD))
+    assert outsider.status_code == 404
     missing = client.get("/data/subjects/SD_S99999?format=json", auth=MEMBER)
     assert missing.status_code == 404
 
