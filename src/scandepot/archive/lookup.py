@@ -10,6 +10,7 @@ sign in (401) for both alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
@@ -20,6 +21,8 @@ from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.labels import find_labelled
 from scandepot.context import Context
 from scandepot.errors import NotFound, Unauthorized
+
+Named = TypeVar("Named", Subject, Session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,17 @@ def _in_project(db: DBSession, project: str) -> Project | None:
     return db.scalar(select(Project).where(Project.label == project))
 
 
+def _named(db: DBSession, model: type[Named], project: Project, ref: str) -> Named | None:
+    """The subject or session of ``project`` that ``ref`` names: its label first (as
+    labels are matched everywhere), else its site-wide ID."""
+    found = find_labelled(db, model, project.id, ref)
+    if found is None:
+        found = db.scalar(
+            select(model).where(model.project_id == project.id, model.stable_id == ref)
+        )
+    return found
+
+
 def subject_in(ctx: Context, actor: Actor, project: str, ref: str) -> str | None:
     """The label of the subject of ``project`` that ``ref`` names (its label first, else its
     ID); None when none does, or the caller may not see the project: the service called
@@ -67,11 +81,7 @@ def subject_in(ctx: Context, actor: Actor, project: str, ref: str) -> str | None
         proj = _in_project(db, project)
         if proj is None or not _visible(db, actor, proj):
             return None
-        found = find_labelled(db, Subject, proj.id, ref)
-        if found is None:
-            found = db.scalar(
-                select(Subject).where(Subject.project_id == proj.id, Subject.stable_id == ref)
-            )
+        found = _named(db, Subject, proj, ref)
         return found.label if found is not None else None
 
 
@@ -82,11 +92,7 @@ def session_in(ctx: Context, actor: Actor, project: str, ref: str) -> Found | No
         proj = _in_project(db, project)
         if proj is None or not _visible(db, actor, proj):
             return None
-        found = find_labelled(db, Session, proj.id, ref)
-        if found is None:
-            found = db.scalar(
-                select(Session).where(Session.project_id == proj.id, Session.stable_id == ref)
-            )
+        found = _named(db, Session, proj, ref)
         if found is None:
             return None
         return Found(project, found.subject.label, found.label)

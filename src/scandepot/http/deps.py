@@ -4,7 +4,7 @@ the actor (Bearer token, HTTP Basic or the session cookie), its cookie, and CSRF
 from __future__ import annotations
 
 import base64
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request, Response
 
@@ -86,15 +86,23 @@ def get_actor(request: Request) -> Actor:
     return resolved.actor
 
 
-def set_session_cookie(response: Response, request: Request, signed: logins.SignedIn) -> None:
-    """Give the browser its sign-in: the same cookie for the API and the web pages."""
+def set_session_cookie(
+    response: Response,
+    request: Request,
+    signed: logins.SignedIn,
+    *,
+    name: str = logins.COOKIE,
+    samesite: Literal["lax", "strict"] = "lax",
+) -> None:
+    """Give the client its sign-in: by default the browser's, the same cookie for the API
+    and the web pages; HttpOnly, and Secure over HTTPS."""
     response.set_cookie(
-        logins.COOKIE,
+        name,
         signed.secret,
         expires=signed.expires_at,
         httponly=True,
         secure=request.url.scheme == "https",
-        samesite="lax",
+        samesite=samesite,
         path="/",
     )
 

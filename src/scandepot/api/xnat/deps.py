@@ -17,7 +17,12 @@ from fastapi import Depends, Request, Response
 
 from scandepot.access import logins
 from scandepot.access.actors import ANONYMOUS, Actor
-from scandepot.http.deps import client_address, credentials_actor, get_ctx
+from scandepot.http.deps import (
+    client_address,
+    credentials_actor,
+    get_ctx,
+    set_session_cookie,
+)
 
 JSESSION = "JSESSIONID"
 
@@ -41,15 +46,7 @@ def get_actor(request: Request) -> Actor:
 
 
 def set_jsession(response: Response, request: Request, signed: logins.SignedIn) -> None:
-    response.set_cookie(
-        JSESSION,
-        signed.secret,
-        expires=signed.expires_at,
-        httponly=True,
-        secure=request.url.scheme == "https",
-        samesite="strict",
-        path="/",
-    )
+    set_session_cookie(response, request, signed, name=JSESSION, samesite="strict")
 
 
 def clear_jsession(response: Response) -> None:

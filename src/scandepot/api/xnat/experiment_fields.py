@@ -17,26 +17,12 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from scandepot.api.xnat import datatypes, session_types
+from scandepot.api.xnat.control import CONTROL
 from scandepot.errors import Invalid
 
 M = TypeVar("M", bound=BaseModel)
 
 NULL = "NULL"
-
-# Parameters that steer a request rather than name a field.
-CONTROL = frozenset(
-    {
-        "xsitype",
-        "req_format",
-        "format",
-        "event_reason",
-        "event_type",
-        "event_action",
-        "event_comment",
-        "allowdatadeletion",
-        "xnat_csrf",
-    }
-)
 
 
 def _dicom_date(value: str) -> str:

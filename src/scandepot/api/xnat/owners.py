@@ -4,8 +4,8 @@ A project by its ID (the label here); a subject by ID or label inside its projec
 its site-wide ID alone; an experiment by ID or label inside its project (also below its
 subject), or by its site-wide ID alone; a scan by its ID inside its experiment. Each form
 is read into the labels of an :class:`OwnerRef` for the label-based services, which
-check the action asked. A site-wide ID the caller may not see answers as the routes of
-the object itself answer it: 404 for a subject's, 401 to a guest for an experiment's.
+check the action asked. A site-wide ID the caller may not see answers as
+:mod:`scandepot.archive.lookup` answers it everywhere: 404, or 401 to a guest.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from scandepot.api.xnat import datatypes
 from scandepot.api.xnat.columns import Getter, insert_date, strip_type
+from scandepot.api.xnat.control import CONTROL
 from scandepot.archive.subjects import SubjectFields, SubjectRow
 from scandepot.errors import Invalid
 
@@ -26,21 +27,6 @@ _DEMOGRAPHIC = re.compile(
 )
 # xnatpy removes a field by both ``.../field[name=x]/field`` and ``.../field[name=x]/x``.
 _CUSTOM = re.compile(r"fields/field\[name=([^\]]+)\]/(?:field|\1)", re.IGNORECASE)
-# Query fields that say how to do the change rather than what to change.
-_CONTROL = frozenset(
-    {
-        "xsitype",
-        "req_format",
-        "format",
-        "event_reason",
-        "event_type",
-        "event_action",
-        "event_comment",
-        "event_id",
-        "allowdatadeletion",
-        "xnat_csrf",
-    }
-)
 _SEX = {"m": "male", "male": "male", "f": "female", "female": "female"}
 _SEX.update({"other": "other", "o": "other", "unknown": "unknown", "u": "unknown"})
 STORED = "label, group, gender, age, yob and custom fields (fields/field[name=...]/field)"
@@ -90,7 +76,7 @@ def parse_put(query: Mapping[str, str], *, subject_id: str | None, project: str)
         value = None if raw == "NULL" else raw
         bare = strip_type(name, datatypes.SUBJECT)
         key = bare.lower()
-        if name.lower() in _CONTROL:
+        if name.lower() in CONTROL:
             continue
         if key in ("label", "group"):
             values[key] = value
