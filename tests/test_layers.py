@@ -86,6 +86,8 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "dicomnodes": frozenset({"query", "access"}),
     # search lists the archive as XNAT's search does, in one query under the one check.
     "search": frozenset({"access"}),
+    # notify follows the event journal and tells people of the archive's sessions.
+    "notify": frozenset({"archive", "access"}),
     "access": frozenset(),
 }
 

@@ -194,6 +194,70 @@ class Settings(BaseSettings):
         description="Name of the Celery queue pipeline jobs are sent to.",
     )
 
+    smtp_host: str | None = Field(
+        default=None,
+        description="Mail server for notifications; unset: messages are written to the log "
+        "instead of sent (they still go through the outbox).",
+    )
+    smtp_port: int = Field(
+        default=25, ge=1, le=65535, description="Mail server port (25, 587 STARTTLS, 465 TLS)."
+    )
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none",
+        description="How the connection to the mail server is protected: 'none', 'starttls' "
+        "(upgraded after connecting, usually port 587) or 'tls' (implicit TLS, port 465).",
+    )
+    smtp_user: str | None = Field(default=None, description="Mail server user name (AUTH).")
+    smtp_password: SecretStr | None = Field(
+        default=None, description="Mail server password (AUTH); never logged or shown."
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) the mail server's certificate is checked against; "
+        "unset: the system's.",
+    )
+    smtp_timeout_s: float = Field(
+        default=30, gt=0, le=600, description="How long one exchange with the mail server may take."
+    )
+    mail_from: str = Field(
+        default="scandepot@localhost", description="The From address of every message."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The site's address as people reach it, for links in messages "
+        "(e.g. https://archive.example.org).",
+    )
+    notify_batch_s: float = Field(
+        default=60,
+        ge=0,
+        description="Messages wait this long after the last event for their recipient, so "
+        "that many events at once (a 40-session import) make one message with a list.",
+    )
+    notify_batch_max_s: float = Field(
+        default=900,
+        ge=0,
+        description="Longest a message waits for more events before it is sent anyway.",
+    )
+    notify_stuck_after_min: float = Field(
+        default=60,
+        gt=0,
+        description="A staged session not archived this many minutes after its last "
+        "instance is reported to the site administrators as stuck.",
+    )
+    notify_poll_s: float = Field(
+        default=5, gt=0, le=300, description="How often the notification sender looks for work."
+    )
+    notify_max_attempts: int = Field(
+        default=12,
+        ge=1,
+        le=1000,
+        description="Attempts at one message or webhook delivery before it is given up "
+        "(with back-off: 30 s doubling, at most an hour apart).",
+    )
+    webhook_timeout_s: float = Field(
+        default=10, gt=0, le=120, description="How long one webhook delivery may take."
+    )
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:

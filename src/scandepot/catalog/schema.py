@@ -3,12 +3,20 @@
 Alembic's environment (db/migrations/env.py) and the tests compare the database with it.
 """
 
-from scandepot.catalog import access, archive, dicom_nodes, pipelines, prearchive
+from scandepot.catalog import (
+    access,
+    archive,
+    dicom_nodes,
+    journal,
+    notify,
+    pipelines,
+    prearchive,
+)
 from scandepot.db.base import Base
 
 metadata = Base.metadata
 
 # Imported for the tables they declare on Base.metadata.
-TABLE_MODULES = (access, archive, dicom_nodes, pipelines, prearchive)
+TABLE_MODULES = (access, archive, dicom_nodes, journal, notify, pipelines, prearchive)
 
 __all__ = ["TABLE_MODULES", "metadata"]

@@ -28,6 +28,7 @@ from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.orm import Session as DBSession
 from sqlalchemy.orm import aliased
 
+from scandepot.catalog import journal
 from scandepot.catalog.archive import Project
 from scandepot.catalog.pipelines import FINISHED, Job, JobStatus
 from scandepot.context import Context
@@ -86,11 +87,29 @@ def _settle_dependents(db: DBSession, parent: Job) -> list[Job]:
     return ended
 
 
+def _journal(db: DBSession, ended: list[Job]) -> list[Job]:
+    """Each ended job in the event journal, in the transaction that ends it: every
+    process's notifications hear of jobs a Celery worker or a pool process ran."""
+    labels: dict[int, str] = {}
+    for job in ended:
+        if job.project_id not in labels:
+            project = db.get(Project, job.project_id)
+            assert project is not None
+            labels[job.project_id] = project.label
+        label = labels[job.project_id]
+        journal.record(db, _finished(job, label))
+    return ended
+
+
+def _finished(job: Job, project: str) -> JobFinished:
+    return JobFinished(job.id, job.pipeline, project, job.status, job.target, job.message)
+
+
 def cancel_queued(db: DBSession, job: Job, message: str) -> list[Job]:
     """End a job nobody has claimed, in the caller's transaction; returns the jobs ended
     (it, and those that waited for it)."""
     _end(job, JobStatus.CANCELLED, message)
-    return [job, *_settle_dependents(db, job)]
+    return _journal(db, [job, *_settle_dependents(db, job)])
 
 
 def trim_log(text: str) -> str:
@@ -106,12 +125,12 @@ def record_outcome(db: DBSession, job: Job, outcome: Outcome) -> list[Job]:
     job.log = trim_log(outcome.log)
     job.outputs = outcome.outputs
     job.versions = outcome.versions
-    return [job, *_settle_dependents(db, job)]
+    return _journal(db, [job, *_settle_dependents(db, job)])
 
 
 def announce_ended(ctx: Context, project: str, ended: Sequence[Job]) -> None:
     for job in ended:
-        ctx.events.publish(JobFinished(job.id, job.pipeline, project, job.status, job.target))
+        ctx.events.publish(_finished(job, project))
 
 
 # ---- claiming ----

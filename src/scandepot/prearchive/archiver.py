@@ -28,9 +28,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
-from scandepot.access.actors import Actor
+from scandepot.access.actors import SYSTEM, Actor
 from scandepot.access.audit import AuditAction
 from scandepot.archive import layout, resources
+from scandepot.catalog import journal as event_journal
 from scandepot.catalog.archive import ConflictPolicy, File, Project, Scan, Session, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import find_labelled
@@ -148,22 +149,44 @@ def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = Fal
             # Overwrite replaces differing files; it never changes which study a
             # session is, or which series a scan is: those need a relabel.
             staged.status = Status.CONFLICT
+            told = attention(db, staged, "; ".join(result.conflicts))
             db.commit()
+            ctx.events.publish(told)
             raise Conflict("; ".join(result.conflicts))
+        resolved = tuple(staged.problems)
         out = _into_archive(ctx, db, changes, actor, staged, overwrite)
+        event = _archived_event(out, actor, staged, resolved)
+        event_journal.record(db, event)
         db.delete(staged)
     ctx.store.remove_tree(spool.folder(ctx.store, staged_id))
-    ctx.events.publish(
-        SessionArchived(
-            project=out.project,
-            subject=out.subject,
-            session=out.session,
-            session_id=out.session_id,
-            scans=tuple(out.scans),
-            merged=out.merged,
-        )
-    )
+    ctx.events.publish(event)
     return out
+
+
+def _archived_event(
+    out: Archived, actor: Actor, staged: StagedSession, resolved: tuple[str, ...]
+) -> SessionArchived:
+    source = staged.source or ""
+    kind, _, who = source.partition(":")
+    uploader = who if kind in {"upload", "stow"} and who else None
+    if uploader is None and actor.login != SYSTEM.login:
+        uploader = actor.login  # archived by hand: the person who asked
+    return SessionArchived(
+        project=out.project,
+        subject=out.subject,
+        session=out.session,
+        session_id=out.session_id,
+        scans=tuple(out.scans),
+        merged=out.merged,
+        files=out.files,
+        left_out=tuple(out.left_out),
+        replaced=len(out.replaced),
+        kept=len(out.kept),
+        resolved=resolved,
+        by=actor.login,
+        uploader=uploader,
+        source=source,
+    )
 
 
 def _into_archive(
@@ -339,13 +362,23 @@ def _catalogue(db: DBSession, scan: Scan, moved: list[tuple[Instance, File]]) ->
         inst.spool_path = None
 
 
-def needs_attention(ctx: Context, staged: StagedSession, reason: str) -> None:
-    ctx.events.publish(
-        SessionNeedsAttention(
-            staged_id=staged.id,
-            project=staged.project_key or None,
-            StudyInstanceUID=staged.StudyInstanceUID,
-            status=staged.status,
-            reason=reason,
-        )
+def attention(db: DBSession, staged: StagedSession, reason: str) -> SessionNeedsAttention:
+    """Write in the caller's transaction that ``staged`` needs someone's attention (its
+    status set already); returns the event, to publish after the commit."""
+    event = SessionNeedsAttention(
+        staged_id=staged.id,
+        project=staged.project_key or None,
+        StudyInstanceUID=staged.StudyInstanceUID,
+        status=staged.status,
+        reason=reason,
+        subject=staged.subject,
+        session=staged.session,
+        source=staged.source or "",
     )
+    event_journal.record(db, event)
+    return event
+
+
+def needs_attention(ctx: Context, event: SessionNeedsAttention) -> None:
+    """Tell this process's subscribers, after the commit of :func:`attention`'s row."""
+    ctx.events.publish(event)

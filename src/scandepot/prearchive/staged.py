@@ -6,10 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.catalog import journal
 from scandepot.catalog.ids import next_value
 from scandepot.catalog.prearchive import UNASSIGNED, StagedSession, Status
 from scandepot.dicom.headers import Header
 from scandepot.dicom.routing import Route
+from scandepot.events import SessionReceived
 from scandepot.prearchive import problems
 
 
@@ -62,9 +64,22 @@ def open_for_study(
             if routed.project is not None and project_key == UNASSIGNED:
                 staged.problem_records = problems.store([problems.missing_project(routed.project)])
             db.add(staged)
+            journal.record(db, _received(staged, routed))
     except IntegrityError:
         found = db.scalar(query)
         if found is None:
             raise
         return found
     return staged.id
+
+
+def _received(staged: StagedSession, routed: Route) -> SessionReceived:
+    return SessionReceived(
+        staged_id=staged.id,
+        project=staged.project_key or None,
+        subject=routed.subject,
+        session=routed.session,
+        StudyInstanceUID=staged.StudyInstanceUID,
+        source=staged.source or "",
+        rule=routed.rule if staged.project_key else None,
+    )

@@ -11,14 +11,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import SYSTEM
+from scandepot.catalog import journal as event_journal
 from scandepot.catalog.archive import Project
-from scandepot.catalog.prearchive import UNASSIGNED, StagedSession, Status
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
+from scandepot.events import SessionBuilt
 from scandepot.prearchive import archiver, builder, digests, journal, problems, settle
 from scandepot.prearchive.destination import AUTOMATIC, archives_after_build, overwrites
 from scandepot.storage import spool
@@ -48,26 +51,30 @@ def build_one(ctx: Context, staged_id: int) -> str:
     """Build a claimed session, then archive it if its project archives automatically
     (unless an upload holds it for an explicit archive request)."""
     digests.complete(ctx, staged_id)
+    told = None
     with ctx.db.write() as db:
         staged = db.get(StagedSession, staged_id)
         if staged is None:
             return "gone"
         plan = builder.build(db, staged)
+        event_journal.record(db, _built(db, staged))
         destination = None
         if staged.project_key != UNASSIGNED:
             destination = db.scalar(
                 select(Project.upload_destination).where(Project.label == staged.project_key)
             )
         status, held = staged.status, staged.hold
-    if status == Status.CONFLICT or staged.project_key == UNASSIGNED:
-        archiver.needs_attention(ctx, staged, plan.reasons())
+        if status == Status.CONFLICT or staged.project_key == UNASSIGNED:
+            told = archiver.attention(db, staged, plan.reasons())
+    if told is not None:
+        archiver.needs_attention(ctx, told)
         return status
     if not held and archives_after_build(destination):
         try:
             archiver.archive(ctx, SYSTEM, staged_id, overwrite=overwrites(destination))
         except ScandepotError as exc:
             log.warning("staged session %d not archived: %s", staged_id, exc.message)
-            archiver.needs_attention(ctx, staged, exc.message)
+            _not_archived(ctx, staged_id, exc.message)
             return Status.CONFLICT
         except Exception as exc:
             log.exception("archiving staged session %d failed", staged_id)
@@ -77,13 +84,44 @@ def build_one(ctx: Context, staged_id: int) -> str:
     return status
 
 
+def _built(db: DBSession, staged: StagedSession) -> SessionBuilt:
+    instances = db.scalar(
+        select(func.count()).select_from(Instance).where(Instance.staged_id == staged.id)
+    )
+    return SessionBuilt(
+        staged_id=staged.id,
+        project=staged.project_key or None,
+        subject=staged.subject,
+        session=staged.session,
+        StudyInstanceUID=staged.StudyInstanceUID,
+        status=staged.status,
+        scans=sum(1 for s in staged.scans if not s.get("excluded")),
+        instances=instances or 0,
+        problems=tuple(staged.problems),
+    )
+
+
+def _not_archived(ctx: Context, staged_id: int, reason: str) -> None:
+    """An automatic archive refused: told unless the archive told of its conflicts."""
+    with ctx.db.write() as db:
+        staged = db.get(StagedSession, staged_id)
+        if staged is None or staged.status == Status.CONFLICT:
+            return
+        told = archiver.attention(db, staged, reason)
+    archiver.needs_attention(ctx, told)
+
+
 def _fail(ctx: Context, staged_id: int, reason: str) -> None:
+    told = None
     with ctx.db.write() as db:
         staged = db.get(StagedSession, staged_id)
         if staged is not None:
             staged.status = Status.ERROR
             failed = problems.Problem(problems.Kind.FAILED, reason)
             staged.problem_records = [*staged.problem_records, failed.stored()]
+            told = archiver.attention(db, staged, reason)
+    if told is not None:
+        archiver.needs_attention(ctx, told)
 
 
 # A session with no new instance for this long (or the quiet time, if shorter) has the

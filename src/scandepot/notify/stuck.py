@@ -1,0 +1,13 @@
+"""What is stuck: staged sessions not archived in time, a receiver that does not answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from scandepot.context import Context
+
+
+def run(ctx: Context, *, now: dt.datetime) -> int:
+    """Record each new stuck case in the journal, once; returns how many were found."""
+    del ctx, now
+    return 0
