@@ -57,6 +57,9 @@ class AuditAction(enum.StrEnum):
     JOB_CANCELLED = "job.cancelled"
     DICOM_NODE_ADDED = "dicom_node.added"
     DICOM_NODE_REMOVED = "dicom_node.removed"
+    WEBHOOK_ADDED = "webhook.added"
+    WEBHOOK_CHANGED = "webhook.changed"
+    WEBHOOK_REMOVED = "webhook.removed"
 
 
 def record(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from scandepot import __version__
-from scandepot.cli import client, dicom_nodes, pipelines, stopping, user
+from scandepot.cli import client, dicom_nodes, pipelines, stopping, user, webhook
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
@@ -226,6 +226,7 @@ def check(
 
 app.add_typer(user.app, name="user")
 app.add_typer(dicom_nodes.app, name="dicom-node")
+app.add_typer(webhook.app, name="webhook")
 app.add_typer(prearchive_cli.app, name="prearchive")
 app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")

@@ -27,6 +27,7 @@ from scandepot.context import Context
 from scandepot.errors import Forbidden, Invalid, ScandepotError, Unauthorized
 from scandepot.pipelines import config
 from scandepot.pipelines.config import ConfigUpdate
+from scandepot.web import webhooks
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
 from scandepot.web.render import back_to_form, page, redirect
 
@@ -202,6 +203,8 @@ def _tab_content(
         return {"people": roles.list_roles(ctx, actor, project) if may_list else None}
     if tab == "pipelines":
         return {"configs": config.list_configs(ctx, actor, project)}
+    if tab == "manage":
+        return webhooks.manage(ctx, actor, project)
     return {}
 
 

@@ -19,6 +19,7 @@ from scandepot.api.v1 import (
     sessions,
     subjects,
     users,
+    webhooks,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -35,6 +36,7 @@ for sub in (
     sessions.router,
     scans.router,
     pipelines.router,
+    webhooks.router,
     *resources.routers,
     downloads.router,
 ):
