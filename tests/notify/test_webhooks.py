@@ -137,23 +137,26 @@ def test_only_those_who_configure_the_project_see_or_set_webhooks(
 ) -> None:
     make_project("public", label="P")
     hook = webhooks.add(ctx, SYSTEM, "P", WebhookCreate(url="http://127.0.0.1:9/", secret=SECRET))
-    data = WebhookCreate(url="http://127.0.0.1:9/", secret=SECRET)
     for name in ("outsider", "collaborator", "member"):
-        actor = who(users, name)
-        calls: list[Callable[[], object]] = [
-            lambda: webhooks.add(ctx, actor, "P", data),
-            lambda: webhooks.list_webhooks(ctx, actor, "P"),
-            lambda: webhooks.get(ctx, actor, "P", hook.id),
-            lambda: webhooks.change(ctx, actor, "P", hook.id, WebhookChange(enabled=False)),
-            lambda: webhooks.remove(ctx, actor, "P", hook.id),
-            lambda: webhook_log.deliveries(ctx, actor, "P"),
-        ]
-        for call in calls:
+        for call in _every_call(ctx, who(users, name), hook.id):
             with pytest.raises(Forbidden):
                 call()
     with pytest.raises(Unauthorized):
         webhooks.list_webhooks(ctx, ANONYMOUS, "P")
     assert [v.enabled for v in webhooks.list_webhooks(ctx, who(users, "admin"), "P")] == [True]
+
+
+def _every_call(ctx: Context, actor: Actor, hook_id: int) -> list[Callable[[], object]]:
+    data = WebhookCreate(url="http://127.0.0.1:9/", secret=SECRET)
+    return [
+        lambda: webhooks.add(ctx, actor, "P", data),
+        lambda: webhooks.list_webhooks(ctx, actor, "P"),
+        lambda: webhooks.get(ctx, actor, "P", hook_id),
+        lambda: webhooks.change(ctx, actor, "P", hook_id, WebhookChange(enabled=False)),
+        lambda: webhooks.remove(ctx, actor, "P", hook_id),
+        lambda: webhook_log.deliveries(ctx, actor, "P"),
+        lambda: webhook_log.redeliver(ctx, actor, "P", 1),
+    ]
 
 
 def test_a_webhook_of_another_project_is_not_found(
