@@ -27,9 +27,12 @@ from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
 from scandepot.catalog.dicom_nodes import DicomNode
+from scandepot.catalog.notify import OutboxMessage, Webhook
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
+from scandepot.notify import outbox, webhooks
+from scandepot.notify.webhooks import WebhookCreate
 from scandepot.pipelines import config, jobs
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
@@ -303,6 +306,20 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", P + "/jobs/{job}/log"): Row("read", 200),
     ("POST", P + "/jobs/{job}/rerun"): Row("write", 202),
     ("POST", P + "/jobs/{job}/cancel"): Row("write", 200, params={"job": "queued"}),
+    # Webhooks (the world's project has one, with one delivery): for those who configure it.
+    ("GET", P + "/webhooks"): Row("manage", 200),
+    ("POST", P + "/webhooks"): Row(
+        "manage", 201, body=lambda a: {"url": f"http://127.0.0.1:9/{a}"}, per_actor=True
+    ),
+    ("GET", P + "/webhooks/{webhook_id}"): Row("manage", 200),
+    ("PUT", P + "/webhooks/{webhook_id}"): Row(
+        "manage", 200, body=lambda a: {"description": f"by {a}"}
+    ),
+    ("DELETE", P + "/webhooks/{webhook_id}"): Row("manage", 204),
+    ("GET", P + "/webhooks/deliveries"): Row("manage", 200),
+    ("POST", P + "/webhooks/deliveries/{delivery_id}/redeliver"): Row(
+        "manage", 202, per_actor=True
+    ),
 }
 for _prefix in LEVEL_PREFIXES.values():
     ROUTES.update(
@@ -592,6 +609,11 @@ def build_world(ctx: Context, accessibility: str) -> None:
     with ctx.db.write() as db:
         db.execute(update(Job).where(Job.id == done.id).values(status="succeeded"))
     jobs.launch(ctx, SYSTEM, "P", "E1", LaunchRequest("dcm2niix"), scan="1")
+    hook = webhooks.add(ctx, SYSTEM, "P", WebhookCreate(url="http://127.0.0.1:9/world"))
+    with ctx.db.write() as db:
+        row = db.get(Webhook, hook.id)
+        assert row is not None
+        outbox.add_delivery(db, row, '{"event":"SessionArchived"}', topic="archived")
 
 
 def _png() -> bytes:
@@ -609,6 +631,13 @@ def job_id(ctx: Context, status: str) -> int:
         found = db.scalar(select(Job.id).where(Job.status == status).order_by(Job.id.desc()))
     assert found is not None
     return found
+
+
+def newest(ctx: Context, column: Any) -> int:
+    with ctx.db.read() as db:
+        found = db.scalar(select(column).order_by(column.desc()).limit(1))
+    assert found is not None
+    return int(found)
 
 
 def stage_one_instance(ctx: Context) -> None:
@@ -674,6 +703,8 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 StagedSession,
                 Instance,
                 DicomNode,
+                Webhook,
+                OutboxMessage,
             )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
@@ -687,6 +718,7 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         staged = tuple(db.scalars(select(StagedSession.subject)))
         job_states = tuple(db.execute(select(Job.status, Job.cancel_requested)).all())
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
+        pipelines += tuple(db.execute(select(Webhook.url, Webhook.enabled, Webhook.description)))
     return counts, described, live_tokens, notes, staged, job_states, pipelines
 
 
@@ -830,6 +862,10 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         values["subject_id"] = stable_id(ctx, Subject, "S1")
     if "{timestamp}" in template or "{staged_url}" in template:
         values.update(xnat_staged_name(ctx))
+    if "{webhook_id}" in template:
+        values["webhook_id"] = newest(ctx, Webhook.id)
+    if "{delivery_id}" in template:
+        values["delivery_id"] = newest(ctx, OutboxMessage.id)
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
     if "{token_id}" in template:
@@ -934,6 +970,14 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ("POST", W + "/pipelines/{pipeline}"): (
         Page("manage", 303, form={"enabled": "on"}, params={"pipeline": "snapshots"}),
     ),
+    # A webhook with a secret given: back to the tab; with one made: a page that shows it.
+    ("POST", W + "/webhooks"): (
+        Page("manage", 303, form={"url": "http://127.0.0.1:9/{actor}", "secret": "m" * 16}),
+        Page("manage", 200, form={"url": "http://127.0.0.1:9/{actor}"}),
+    ),
+    ("POST", W + "/webhooks/{webhook_id}"): (Page("manage", 303, form={}),),
+    ("POST", W + "/webhooks/{webhook_id}/remove"): (Page("manage", 303, form={}, spends=True),),
+    ("POST", W + "/webhooks/deliveries/{delivery_id}/redeliver"): (Page("manage", 303, form={}),),
     ("GET", W + "/subjects/{subject}"): (Page("read"),),
     ("GET", W + "/sessions/{session}"): (Page("read"),),
     ("GET", W + "/sessions/{session}/resources/{resource}"): (
