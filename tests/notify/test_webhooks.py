@@ -248,3 +248,23 @@ def test_the_body_is_compact_sorted_json_with_a_link_to_the_session(
     }
     assert json.loads(finished)["links"] == {}
     assert json.loads(finished)["data"]["status"] == "succeeded"
+
+
+def test_the_documented_example_is_signed_as_documented() -> None:
+    """docs/notifications.md's example body and signature, checked with its own code."""
+    import hashlib
+    import hmac
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text()
+    section = text[text.index("## Webhooks") :]
+    body = re.search(r"```json\n(.*?)\n```", section, re.S)
+    secret = re.search(r"With the secret `([^`]+)`", section)
+    header = re.search(r"signed\s+`(sha256=[0-9a-f]{64})`", section)
+    assert body and secret and header
+    digest = hmac.new(secret[1].encode(), body[1].encode(), hashlib.sha256).hexdigest()
+    assert hmac.compare_digest("sha256=" + digest, header[1])
+    parsed = json.loads(body[1])
+    assert body[1] == json.dumps(parsed, sort_keys=True, separators=(",", ":"))
+    assert set(parsed) == {"id", "event", "created_at", "project", "data", "links"}
