@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from pydicom.dataset import Dataset
 from sqlalchemy import select, update
 
 from scandepot.catalog.access import User
@@ -20,7 +21,7 @@ from scandepot.prearchive import worker
 
 def upload(
     ctx: Context,
-    project: str,
+    project: str | None,
     subject: str,
     session: str,
     *,
@@ -28,17 +29,35 @@ def upload(
     series: Iterable[tuple[int, str]] = ((1, "T1w"), (2, "rest BOLD")),
     per_series: int = 2,
     hold: bool = False,
-) -> Study:
-    """Receive a small synthetic study as ``by``'s upload to ``project`` (not built)."""
+) -> list[Dataset]:
+    """Receive a small synthetic study as ``by``'s upload to ``project`` (not built);
+    returns its instances."""
     study = Study()
-    source = Source("upload", project=project, subject=subject, session=session, by=by, hold=hold)
+    sent = []
     for number, description in series:
         one = Series(number, description)
         for k in range(1, per_series + 1):
-            with ctx.store.stage() as staged:
-                staged.write(to_bytes(mr_instance(study, one, k, rows=8, columns=8)))
-                receive(ctx, staged, source)
-    return study
+            ds = mr_instance(study, one, k, rows=8, columns=8)
+            send(ctx, ds, project, subject, session, by=by, hold=hold)
+            sent.append(ds)
+    return sent
+
+
+def send(
+    ctx: Context,
+    ds: Dataset,
+    project: str | None,
+    subject: str,
+    session: str,
+    *,
+    by: str = "member",
+    hold: bool = False,
+) -> None:
+    """Receive one instance as ``by``'s upload."""
+    source = Source("upload", project=project, subject=subject, session=session, by=by, hold=hold)
+    with ctx.store.stage() as staged:
+        staged.write(to_bytes(ds))
+        receive(ctx, staged, source)
 
 
 def build(ctx: Context) -> None:

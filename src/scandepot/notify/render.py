@@ -15,6 +15,7 @@ from jinja2 import (
     ChainableUndefined,
     Environment,
     PackageLoader,
+    Undefined,
     make_logging_undefined,
     select_autoescape,
 )
@@ -26,9 +27,16 @@ log = logging.getLogger("scandepot.notify.templates")
 LoggedUndefined = make_logging_undefined(log, ChainableUndefined)
 
 
+def many(count: object, word: str) -> str:
+    """``1 file``, ``4 files``; a missing count stays a (logged) gap."""
+    if isinstance(count, Undefined):
+        return f"{count} {word}s".strip()
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 @cache
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("scandepot.notify", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=LoggedUndefined,
@@ -36,6 +44,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.globals["many"] = many
+    return env
 
 
 def render(topic: str, **values: Any) -> tuple[str, str]:

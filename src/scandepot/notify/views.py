@@ -153,7 +153,8 @@ def _case(v: View) -> str:
     if kind == "SessionStuck":
         return f"staged session {v.get('staged_id', '')} in {project} since {v.get('since', '')}"
     if kind == "SessionNeedsAttention":
-        status = "unassigned" if v.get("project") is None else v.get("status", "")
-        return f"staged session {session} in {project} ({status})"
+        if v.get("project") is None:
+            return f"a study with no project (staged session {v.get('staged_id', '')})"
+        return f"{session} in {project} is {v.get('status', '')}"
     verb = {"SessionReceived": "received", "SessionBuilt": "built", "SessionArchived": "archived"}
     return f"Session {session} {verb.get(str(kind), '')} in {project}"
