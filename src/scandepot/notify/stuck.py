@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import threading
 
 from pynetdicom import AE
@@ -161,6 +162,10 @@ def echo(host: str, port: int, ae_title: str) -> str | None:
     answers (an association rejected is an answer too: something listens), else what was
     found."""
     target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:  # first a plain connection: what the network says, in its own words
+        socket.create_connection((target, port), timeout=ECHO_TIMEOUT_S).close()
+    except OSError as exc:
+        return f"No connection to {target}:{port}: {exc.strerror or exc}."
     ae = AE(ae_title=ae_title)
     ae.add_requested_context(Verification)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ECHO_TIMEOUT_S
@@ -170,7 +175,7 @@ def echo(host: str, port: int, ae_title: str) -> str | None:
         if assoc.is_rejected:
             return None
         if not assoc.is_established:
-            return f"No association with {target}:{port} (refused, aborted or timed out)."
+            return f"No association with {target}:{port} (aborted or timed out)."
         status = assoc.send_c_echo()
         code = getattr(status, "Status", None)
         if code is None:
