@@ -124,3 +124,20 @@ def test_dispatched_events_and_sent_notices_are_forgotten_after_30_days(
         left = list(db.scalars(select(EventRecord.payload)))
     assert kept[0] == second and first not in kept  # the waiting ones stay
     assert [p["job_id"] for p in left] == [9]
+
+
+def test_events_of_one_batch_each_reach_their_own_uploader(ctx: Context, pilot: str) -> None:
+    upload(ctx, pilot, "S1", "E1", by="member")
+    upload(ctx, pilot, "S2", "E2", by="owner")
+    upload(ctx, pilot, "S3", "E3", by="member")
+    build(ctx)
+    dispatch.run(ctx, now=utcnow())
+    with ctx.db.read() as db:
+        heard = db.execute(
+            select(Notice.address, Notice.payload).where(Notice.kind == "SessionArchived")
+        ).all()
+    assert sorted((address, p["session"]) for address, p in heard) == [
+        ("member@example.org", "E1"),
+        ("member@example.org", "E3"),
+        ("owner@example.org", "E2"),
+    ]

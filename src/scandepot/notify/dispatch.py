@@ -22,7 +22,7 @@ from scandepot.catalog.notify import Notice
 from scandepot.context import Context
 from scandepot.events import decode
 from scandepot.notify import webhooks
-from scandepot.notify.audience import audience
+from scandepot.notify.audience import Listener, audience, same_audience
 
 log = logging.getLogger("scandepot.notify")
 
@@ -53,19 +53,26 @@ def _batch(ctx: Context, now: dt.datetime) -> int:
         if not ctx.db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         rows = list(db.scalars(query))
+        heard: dict[tuple[object, ...], list[Listener]] = {}
         for row in rows:
-            _notices(db, row)
+            _notices(db, row, heard)
             _webhooks(db, row)
             row.dispatched_at = now
         return len(rows)
 
 
-def _notices(db: DBSession, row: EventRecord) -> int:
-    """A notice for each listener, in a savepoint: all of them or, on a failure, none."""
+def _notices(
+    db: DBSession, row: EventRecord, heard: dict[tuple[object, ...], list[Listener]]
+) -> int:
+    """A notice for each listener, in a savepoint: all of them or, on a failure, none.
+    ``heard`` keeps the audiences found in this batch (one transaction: they hold)."""
     try:
         with db.begin_nested():
             event = decode(row.kind, dict(row.payload))
-            listeners = audience(db, event)
+            alike = same_audience(event)
+            if alike not in heard:
+                heard[alike] = audience(db, event)
+            listeners = heard[alike]
             for one in listeners:
                 db.add(
                     Notice(
