@@ -50,9 +50,10 @@ def pilot(ctx: Context, make_project: Callable[..., str]) -> str:
 
 
 def test_an_archived_session_reaches_its_uploader_and_the_projects_recipients(
-    ctx: Context, pilot: str
+    ctx: Context, pilot: str, make_project: Callable[..., str]
 ) -> None:
     recipient(ctx, pilot, "lab@example.org", "archived")
+    recipient(ctx, make_project("private", label="OTHER"), "other@example.org", "archived")
     recipient(ctx, pilot, "pi@example.org", "attention")  # not this topic
     assert told(ctx, archived()) == {
         ("member@example.org", "archived"),
@@ -151,6 +152,8 @@ def test_stuck_and_a_silent_receiver_reach_the_site_administrators_alone(
     ctx: Context, pilot: str
 ) -> None:
     recipient(ctx, pilot, "lab@example.org", "archived", "process", "attention", "stuck")
+    with ctx.db.write() as db:  # a second administrator, whose account is disabled
+        db.add(User(login="admin2", email="admin2@example.org", is_site_admin=True, enabled=False))
     stuck = SessionStuck(7, pilot, UID, "READY", "2026-01-01T10:00:00+00:00", 61, "held")
     silent = ReceiverSilent("SCANDEPOT", "127.0.0.1:11112", "No association")
     assert told(ctx, stuck) == {("admin@example.org", "stuck")}
