@@ -21,10 +21,11 @@ from scandepot.catalog.notify import OutboxMessage
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.events import SessionArchived
-from scandepot.notify import outbox, webhook_log, webhooks
+from scandepot.notify import dispatch, outbox, webhook_log, webhooks
 from scandepot.notify.outbox import Attempt
 from scandepot.notify.webhooks import WebhookChange, WebhookCreate
 from tests.notify.webhook_receiver import HANG, Receiver
+from tests.notify.world import build, upload
 
 SECRET = "receiver-secret-0123456789"
 EVENT = SessionArchived("P", "S1", "E1", "SD_E00001", ("1",), files=12)
@@ -46,9 +47,12 @@ def setup(ctx: Context, make_project: Callable[..., str], url: str) -> int:
 
 
 def send_due(ctx: Context, now: dt.datetime) -> list[Attempt]:
-    """What the sender does with each due delivery: claim, deliver, record."""
+    """What the sender does with each due delivery: claim, deliver, record (emails are
+    left to their lease)."""
     attempts = []
-    for row in outbox.load(ctx, outbox.claim_due(ctx, limit=10, lease_s=60, now=now)):
+    for row in outbox.load(ctx, outbox.claim_due(ctx, limit=50, lease_s=60, now=now)):
+        if row.channel != "webhook":
+            continue
         attempt = webhooks.deliver(ctx, row)
         outbox.record(ctx, row.id, attempt, now=now)
         attempts.append(attempt)
@@ -239,3 +243,34 @@ def test_the_log_tells_each_delivery_and_one_can_be_sent_again(
         (again.id, "sent", None),
         (row_id, "sent", None),
     ]
+
+
+def test_a_real_upload_reaches_the_receiver_through_the_dispatcher(
+    ctx: Context,
+    make_project: Callable[..., str],
+    users: dict[str, User],
+    hook_receiver: Receiver,
+) -> None:
+    make_project("private", label="P", upload_destination="archive")
+    make_project("private", label="Q", upload_destination="archive")
+    ctx.settings.public_url = "https://archive.example.org"
+    webhooks.add(
+        ctx,
+        SYSTEM,
+        "P",
+        WebhookCreate(url=hook_receiver.url, secret=SECRET, events=["SessionArchived"]),
+    )
+    upload(ctx, "P", "S1", "E1", by="member")
+    upload(ctx, "Q", "S1", "E9", by="member")  # another project's: not sent here
+    build(ctx)
+    assert dispatch.run(ctx, now=utcnow()) >= 4
+    now = utcnow()
+    assert send_due(ctx, now) == [Attempt(ok=True, code=200)]
+    (got,) = hook_receiver.wait_for(1)
+    assert verify(SECRET, got.body, got.headers["x-scandepot-signature"])
+    body = json.loads(got.body)
+    assert (body["event"], body["project"]) == ("SessionArchived", "P")
+    assert (body["data"]["subject"], body["data"]["session"]) == ("S1", "E1")
+    assert body["data"]["files"] == 4 and body["data"]["uploader"] == "member"
+    assert body["links"] == {"session": "https://archive.example.org/projects/P/sessions/E1"}
+    assert dispatch.run(ctx, now=now) == 0 and send_due(ctx, now) == []

@@ -56,7 +56,7 @@ def _batch(ctx: Context, now: dt.datetime) -> int:
         heard: dict[tuple[object, ...], list[Listener]] = {}
         for row in rows:
             _notices(db, row, heard)
-            _webhooks(db, row)
+            _webhooks(db, row, ctx.settings.public_url)
             row.dispatched_at = now
         return len(rows)
 
@@ -92,10 +92,10 @@ def _notices(
     return len(listeners)
 
 
-def _webhooks(db: DBSession, row: EventRecord) -> None:
+def _webhooks(db: DBSession, row: EventRecord, public_url: str) -> None:
     try:
         with db.begin_nested():
-            webhooks.enqueue(db, row)
+            webhooks.enqueue(db, row, public_url=public_url)
     except Exception:  # noqa: BLE001 - logged; the event is not tried again
         log.exception("event %d (%s) could not be queued for webhooks", row.id, row.kind)
 

@@ -270,11 +270,16 @@ def created(when: dt.datetime) -> str:
     return aware.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def body_of(public_url: str, record: EventRecord) -> str:
+def body_of(public_url: str | None, record: EventRecord) -> str:
     """The JSON a receiver gets for ``record``: sorted keys, compact, UTF-8."""
     payload = dict(record.payload)
     links: dict[str, str] = {}
-    if record.kind == "SessionArchived" and record.project and payload.get("session"):
+    if (
+        public_url
+        and record.kind == "SessionArchived"
+        and record.project
+        and payload.get("session")
+    ):
         path = f"/projects/{quote(record.project, safe='')}/sessions/"
         links["session"] = public_url.rstrip("/") + path + quote(str(payload["session"]), safe="")
     body = {
@@ -288,9 +293,10 @@ def body_of(public_url: str, record: EventRecord) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def enqueue(db: DBSession, record: EventRecord, *, public_url: str = "") -> int:
+def enqueue(db: DBSession, record: EventRecord, *, public_url: str | None = None) -> int:
     """Add a delivery of ``record`` for each of its project's webhooks that wants it, in
-    the caller's transaction; returns how many. Events of no project go nowhere."""
+    the caller's transaction; returns how many. Events of no project go nowhere. Links
+    start with ``public_url`` (the site's, ``settings.public_url``); without it, none."""
     if record.project is None:
         return 0
     hooks = list(
@@ -304,19 +310,13 @@ def enqueue(db: DBSession, record: EventRecord, *, public_url: str = "") -> int:
     wanted = [hook for hook in hooks if not hook.events or record.kind in hook.events]
     if not wanted:
         return 0
-    body = body_of(public_url or _public_url(), record)
+    body = body_of(public_url, record)
     topic = _TOPICS.get(record.kind, Topic.PROCESS).value
     for hook in wanted:
         row = outbox.add_delivery(db, hook, body, topic=topic)
         row.subject = record.kind
     db.flush()
     return len(wanted)
-
-
-def _public_url() -> str:
-    from scandepot.settings import Settings
-
-    return Settings().public_url
 
 
 def deliver(ctx: Context, row: OutboxMessage) -> Attempt:
