@@ -8,9 +8,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+import trustme
 from sqlalchemy import select
 
 from scandepot import __version__
@@ -274,3 +278,31 @@ def test_a_real_upload_reaches_the_receiver_through_the_dispatcher(
     assert body["data"]["files"] == 4 and body["data"]["uploader"] == "member"
     assert body["links"] == {"session": "https://archive.example.org/projects/P/sessions/E1"}
     assert dispatch.run(ctx, now=now) == 0 and send_due(ctx, now) == []
+
+
+def test_tls_certificates_are_checked(
+    ctx: Context,
+    make_project: Callable[..., str],
+    users: dict[str, User],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A receiver whose certificate no trusted CA signed is not sent to; with its CA in
+    SSL_CERT_FILE (as docs/notifications.md tells sites with a CA of their own) it is."""
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(tls)
+    receiver = Receiver(tls).start()
+    try:
+        row_id = setup(ctx, make_project, receiver.url)
+        row = row_of(ctx, row_id)
+        refused = webhooks.deliver(ctx, row)
+        assert (refused.ok, refused.permanent) == (False, False)
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.error
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+        assert webhooks.deliver(ctx, row) == Attempt(ok=True, code=200)
+        (got,) = receiver.wait_for(1)
+        assert verify(SECRET, got.body, got.headers["x-scandepot-signature"])
+    finally:
+        receiver.stop()

@@ -8,6 +8,7 @@ receiver that hangs does. ``wait_for(n)`` polls with a deadline for ``n`` reques
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import deque
@@ -27,19 +28,27 @@ class Received:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Received] = []
         self.answers: deque[int] = deque()
         self.released = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # HTTPS: the handshake in each request's thread
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
+        """Its address: by name for HTTPS (its certificate names localhost), else by IP."""
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/hook"
+        name = "localhost" if self.scheme == "https" else str(host)
+        return f"{self.scheme}://{name}:{port}/hook"
 
     def start(self) -> Receiver:
         self._thread.start()

@@ -27,7 +27,7 @@ from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, load_project
 from scandepot.catalog.archive import Project
 from scandepot.catalog.journal import EventRecord
-from scandepot.catalog.notify import URL_LENGTH, Channel, OutboxMessage, Topic, Webhook
+from scandepot.catalog.notify import URL_LENGTH, OutboxMessage, Topic, Webhook
 from scandepot.context import Context
 from scandepot.errors import Invalid, NotFound
 from scandepot.events import JOURNALLED
@@ -379,7 +379,3 @@ def _start(answer: httpx.Response) -> str:
             break
     text = " ".join(taken.decode("utf-8", "replace").split())
     return text[:ANSWER_SHOWN]
-
-
-def is_delivery(row: OutboxMessage) -> bool:
-    return row.channel == Channel.WEBHOOK.value
