@@ -105,6 +105,7 @@ def test_add_list_change_remove(
         ({"secret": "short"}, "secret", "16 to 256"),
         ({"secret": " sixteen-or-more-chars "}, "secret", "spaces at either end"),
         ({"events": ["SessionArchived", "Nope"]}, "events", "No event 'Nope'"),
+        ({"events": ["ReceiverSilent"]}, "events", "No event 'ReceiverSilent'"),
     ],
 )
 def test_bad_input_is_refused_with_its_field_named(

@@ -36,6 +36,9 @@ from scandepot.notify.outbox import Attempt
 
 ANSWER_SHOWN = 300  # characters of a refusing receiver's answer kept in the log
 
+# What a webhook may ask for: the journal's events that name a project.
+EVENTS = tuple(kind for kind in JOURNALLED if kind != "ReceiverSilent")
+
 # The outbox's topic of a delivery (the event's own name is in its body and its subject).
 _TOPICS = {
     "SessionArchived": Topic.ARCHIVED,
@@ -51,7 +54,7 @@ class WebhookCreate(BaseModel):
     url: str  # checked by checked_url, which names the field
     # None: one is made and shown once, in the answer.
     secret: str | None = Field(default=None, max_length=signing.SECRET_MAX)
-    events: list[str] = Field(default_factory=list, max_length=len(JOURNALLED))  # []: all
+    events: list[str] = Field(default_factory=list, max_length=len(EVENTS))  # []: all
     enabled: bool = True
     description: str = Field(default="", max_length=255)
 
@@ -62,7 +65,7 @@ class WebhookChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = None
-    events: list[str] | None = Field(default=None, max_length=len(JOURNALLED))
+    events: list[str] | None = Field(default=None, max_length=len(EVENTS))
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=255)
     secret: str | None = Field(default=None, max_length=signing.SECRET_MAX)
@@ -109,11 +112,9 @@ def checked_url(value: str, *, field: str = "url") -> str:
 
 
 def checked_events(names: list[str], *, field: str = "events") -> list[str]:
-    unknown = [name for name in names if name not in JOURNALLED]
+    unknown = [name for name in names if name not in EVENTS]
     if unknown:
-        raise Invalid(
-            f"No event '{unknown[0]}'; choose from: {', '.join(JOURNALLED)}.", field=field
-        )
+        raise Invalid(f"No event '{unknown[0]}'; choose from: {', '.join(EVENTS)}.", field=field)
     return sorted(set(names))
 
 

@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from scandepot.access.actors import Actor
 from scandepot.context import Context
 from scandepot.errors import ScandepotError
-from scandepot.events import JOURNALLED
 from scandepot.notify import webhook_log, webhooks
 from scandepot.notify.webhooks import WebhookChange, WebhookCreate
 from scandepot.web.deps import CtxDep, PostedDep
@@ -27,7 +26,7 @@ def manage(ctx: Context, actor: Actor, project: str) -> dict[str, Any]:
     return {
         "webhooks": webhooks.list_webhooks(ctx, actor, project),
         "deliveries": webhook_log.deliveries(ctx, actor, project, limit=webhook_log.SHOWN),
-        "webhook_events": list(JOURNALLED),
+        "webhook_events": list(webhooks.EVENTS),
     }
 
 
