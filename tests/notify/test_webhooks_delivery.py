@@ -139,6 +139,22 @@ def test_a_receiver_that_hangs_times_out_and_is_tried_again(
     assert webhooks.deliver(ctx, row) == Attempt(ok=True, code=200)
 
 
+def test_a_refusal_whose_answer_never_ends_is_still_a_refusal(
+    ctx: Context,
+    make_project: Callable[..., str],
+    users: dict[str, User],
+    hook_receiver: Receiver,
+) -> None:
+    ctx.settings.webhook_timeout_s = 0.5
+    row_id = setup(ctx, make_project, hook_receiver.url)
+    hook_receiver.answers.append((404, HANG))
+    started = time.monotonic()
+    attempt = webhooks.deliver(ctx, row_of(ctx, row_id))
+    assert time.monotonic() - started < 2 * 0.5 + 1.5
+    assert (attempt.ok, attempt.permanent, attempt.code) == (False, True, 404)
+    assert attempt.error == "HTTP 404: answer 404 from the receiver"
+
+
 def test_nobody_listening_is_a_temporary_failure(
     ctx: Context, make_project: Callable[..., str], users: dict[str, User]
 ) -> None:

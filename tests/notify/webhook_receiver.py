@@ -3,7 +3,8 @@ port that records what it is sent and answers as told.
 
 ``answers`` holds the statuses of the next requests (200 once it is empty);
 ``HANG`` as an answer holds that request without answering until the server stops, as a
-receiver that hangs does. ``wait_for(n)`` polls with a deadline for ``n`` requests.
+receiver that hangs does; ``(status, HANG)`` sends the status and headers, the start of
+the body, and then holds the rest. ``wait_for(n)`` polls with a deadline for ``n`` requests.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Received:
 class Receiver:
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Received] = []
-        self.answers: deque[int] = deque()
+        self.answers: deque[int | tuple[int, int]] = deque()
         self.released = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -70,7 +71,7 @@ class Receiver:
             time.sleep(0.01)
         raise AssertionError(f"{len(self.requests)} requests arrived, {count} expected")
 
-    def _record(self, received: Received) -> int:
+    def _record(self, received: Received) -> int | tuple[int, int]:
         with self._lock:
             self.requests.append(received)
             return self.answers.popleft() if self.answers else 200
@@ -83,18 +84,22 @@ class Receiver:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                status = outer._record(Received("POST", self.path, headers, body))
-                if status == HANG:
+                answer = outer._record(Received("POST", self.path, headers, body))
+                if answer == HANG:
                     outer.released.wait(60)
                     return
+                status, hang = answer if isinstance(answer, tuple) else (answer, 0)
                 text = f"answer {status}\n  from the receiver".encode()
                 self.send_response(status)
                 self.send_header("content-type", "text/plain")
-                self.send_header("content-length", str(len(text)))
+                self.send_header("content-length", str(len(text) + (100 if hang else 0)))
                 if 300 <= status < 400:
                     self.send_header("location", "/elsewhere")
                 self.end_headers()
                 self.wfile.write(text)
+                if hang:
+                    self.wfile.flush()
+                    outer.released.wait(60)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -359,7 +360,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout_s: float) ->
             client.stream("POST", url, content=body, headers=headers) as answer,
         ):
             status = answer.status_code
-            start = _start(answer) if not 200 <= status < 300 else ""
+            start = "" if 200 <= status < 300 else _start(answer, time.monotonic() + timeout_s)
     except httpx.TimeoutException as exc:
         return Attempt(ok=False, error=f"no answer within {timeout_s:g} s ({type(exc).__name__})")
     except httpx.HTTPError as exc:
@@ -371,12 +372,16 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout_s: float) ->
     return Attempt(ok=False, code=status, error=error, permanent=not temporary)
 
 
-def _start(answer: httpx.Response) -> str:
-    """The start of an answer's body, on one line."""
+def _start(answer: httpx.Response, deadline: float) -> str:
+    """The start of an answer's body, on one line: what came by ``deadline``. The status
+    decides what happens next; the text is only for the log."""
     taken = b""
-    for chunk in answer.iter_bytes():
-        taken += chunk
-        if len(taken) >= ANSWER_SHOWN * 4:
-            break
+    try:
+        for chunk in answer.iter_bytes():
+            taken += chunk
+            if len(taken) >= ANSWER_SHOWN * 4 or time.monotonic() > deadline:
+                break
+    except httpx.HTTPError:
+        pass
     text = " ".join(taken.decode("utf-8", "replace").split())
     return text[:ANSWER_SHOWN]
