@@ -28,7 +28,7 @@ from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, load_project
 from scandepot.catalog.archive import Project
 from scandepot.catalog.journal import EventRecord
-from scandepot.catalog.notify import URL_LENGTH, OutboxMessage, Topic, Webhook
+from scandepot.catalog.notify import URL_LENGTH, Delivery, OutboxMessage, Topic, Webhook
 from scandepot.context import Context
 from scandepot.errors import Invalid, NotFound
 from scandepot.events import JOURNALLED
@@ -244,7 +244,8 @@ def _apply(
 def _retarget(db: DBSession, hook: Webhook) -> None:
     waiting = db.scalars(
         select(OutboxMessage).where(
-            OutboxMessage.webhook_id == hook.id, OutboxMessage.status == "pending"
+            OutboxMessage.webhook_id == hook.id,
+            OutboxMessage.status == Delivery.PENDING.value,
         )
     )
     for row in waiting:
