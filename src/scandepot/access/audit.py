@@ -57,6 +57,11 @@ class AuditAction(enum.StrEnum):
     JOB_CANCELLED = "job.cancelled"
     DICOM_NODE_ADDED = "dicom_node.added"
     DICOM_NODE_REMOVED = "dicom_node.removed"
+    NOTIFY_RECIPIENT_ADDED = "notify.recipient_added"
+    NOTIFY_RECIPIENT_CHANGED = "notify.recipient_changed"
+    NOTIFY_RECIPIENT_REMOVED = "notify.recipient_removed"
+    NOTIFY_MESSAGE_RETRIED = "notify.message_retried"
+    NOTIFY_MESSAGE_DISMISSED = "notify.message_dismissed"
 
 
 def record(
