@@ -107,6 +107,18 @@ def counts(ctx: Context, actor: Actor) -> dict[str, int]:
     return {s.value: found.get(s.value, 0) for s in Delivery}
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A page of failures, and how many messages are in each state."""
+
+    found: Page[FailureView]
+    counts: dict[str, int]
+
+
+def report(ctx: Context, actor: Actor, page: PageRequest, *, status: str | None = None) -> Report:
+    return Report(list_failures(ctx, actor, page, status=status), counts(ctx, actor))
+
+
 def _failed(db: DBSession, message_id: int) -> tuple[OutboxMessage, str | None]:
     row = db.get(OutboxMessage, message_id, with_for_update=True)
     if row is None:
