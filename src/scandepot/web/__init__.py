@@ -10,11 +10,20 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from scandepot.web import admin, auth, prearchive, projects, sessions, transfer, viewer
+from scandepot.web import (
+    admin,
+    auth,
+    notifications,
+    prearchive,
+    projects,
+    sessions,
+    transfer,
+    viewer,
+)
 from scandepot.web.render import HERE
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, projects, sessions, prearchive, transfer, admin, viewer):
+for _module in (auth, projects, notifications, sessions, prearchive, transfer, admin, viewer):
     router.include_router(_module.router)
 
 
