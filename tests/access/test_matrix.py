@@ -982,7 +982,7 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ("POST", "/admin/notifications/{message_id}/dismiss"): (Page("site_admin", 303, form={}),),
     ("GET", "/notifications"): (Page("signed_in"),),
     ("POST", "/notifications"): (
-        Page("signed_in", 303, form={"shown": "process", "topic": "process"}),
+        Page("signed_in", 303, form={"shown": "process", "t_process": "on"}),
     ),
     ("POST", "/notifications/projects/{project}/reset"): (Page("signed_read", 303, form={}),),
     ("GET", "/projects"): (Page("public"), Page("public", query="?q=P")),

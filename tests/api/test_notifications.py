@@ -70,6 +70,7 @@ def test_each_user_chooses_for_themself(
     url = "/api/v1/auth/notifications"
     mine = client.get(url, auth=actors["member"]).json()
     assert mine["everywhere"] == {"archived": True, "process": False, "attention": True}
+    assert mine["chosen"] == {"archived": None, "process": None, "attention": None}
     assert [p["project"] for p in mine["projects"]] == [project]
     r = client.put(
         url, json={"project": project, "topics": {"process": True}}, auth=actors["member"]
@@ -88,7 +89,9 @@ def test_each_user_chooses_for_themself(
     assert client.get(url).status_code == 401
     r = client.delete(f"{url}/projects/{project}", auth=actors["member"])
     assert r.status_code == 204
-    assert client.get(url, auth=actors["member"]).json()["projects"][0]["own"] == []
+    assert set(client.get(url, auth=actors["member"]).json()["projects"][0]["own"].values()) == {
+        None
+    }
 
 
 def test_site_administrators_see_retry_and_dismiss_failures(

@@ -12,7 +12,7 @@ from scandepot.access.actors import ANONYMOUS, SYSTEM, Actor
 from scandepot.access.users import actor_for
 from scandepot.catalog.access import User
 from scandepot.catalog.archive import Project
-from scandepot.catalog.notify import Choice, Topic
+from scandepot.catalog.notify import Choice
 from scandepot.context import Context
 from scandepot.errors import Forbidden, Invalid, NotFound, Unauthorized
 from scandepot.notify import choices
@@ -30,6 +30,9 @@ def _project_id(ctx: Context, label: str) -> int:
     return found
 
 
+NOT_CHOSEN = {"archived": None, "process": None, "attention": None}
+
+
 def test_defaults_then_a_choice_for_all_then_one_project_of_its_own(
     ctx: Context, users: dict[str, User], make_project: Callable[..., str]
 ) -> None:
@@ -37,10 +40,11 @@ def test_defaults_then_a_choice_for_all_then_one_project_of_its_own(
     member = _actor(users, "member")
     view = choices.get(ctx, member)
     assert view.defaults == {"archived": True, "process": False, "attention": True}
-    assert view.everywhere == view.defaults and view.email == "member@example.org"
+    assert view.chosen == NOT_CHOSEN and view.everywhere == view.defaults
+    assert view.email == "member@example.org"
     assert [p.project for p in view.projects] == [first, second]
     view = choices.choose(ctx, member, ChoiceUpdate(topics={"archived": False}))
-    assert view.everywhere["archived"] is False
+    assert view.everywhere["archived"] is False and view.chosen["archived"] is False
     assert all(p.topics["archived"] is False for p in view.projects)
     view = choices.choose(
         ctx, member, ChoiceUpdate(project=second, topics={"process": True, "archived": True})
@@ -48,17 +52,23 @@ def test_defaults_then_a_choice_for_all_then_one_project_of_its_own(
     mine = {p.project: p for p in view.projects}
     assert mine[first].topics == {"archived": False, "process": False, "attention": True}
     assert mine[second].topics == {"archived": True, "process": True, "attention": True}
-    assert mine[second].own == ["archived", "process"] and mine[first].own == []
+    assert mine[second].own == {"archived": True, "process": True, "attention": None}
+    assert mine[first].own == NOT_CHOSEN
     with ctx.db.read() as db:
-        user = users["member"].id
-        assert choices.wanted(db, user, _project_id(ctx, second), Topic.PROCESS)
-        assert not choices.wanted(db, user, _project_id(ctx, first), Topic.PROCESS)
-        assert not choices.wanted(db, user, _project_id(ctx, first), Topic.ARCHIVED)
-        assert choices.wanted(db, user, None, Topic.ATTENTION)
+        rows = db.execute(select(Choice.project_id, Choice.topic, Choice.enabled)).all()
+    second_id = _project_id(ctx, second)
+    assert sorted(rows, key=str) == sorted(
+        [(None, "archived", False), (second_id, "archived", True), (second_id, "process", True)],
+        key=str,
+    )
+    # null: back to not chosen (the default, or the choice for all projects).
+    view = choices.choose(ctx, member, ChoiceUpdate(topics={"archived": None}))
+    assert view.chosen == NOT_CHOSEN and view.everywhere["archived"] is True
     choices.reset(ctx, member, second)
     view = choices.get(ctx, member)
-    assert {p.project: p.own for p in view.projects} == {first: [], second: []}
-    assert all(p.topics["process"] is False for p in view.projects)
+    assert {p.project: p.own for p in view.projects} == {first: NOT_CHOSEN, second: NOT_CHOSEN}
+    with ctx.db.read() as db:
+        assert db.scalars(select(Choice)).all() == []
 
 
 def test_each_user_sets_only_their_own(
@@ -116,7 +126,7 @@ def test_stuck_is_a_site_administrators_and_site_wide(
 ) -> None:
     project = make_project("private")
     admin, member = _actor(users, "admin"), _actor(users, "member")
-    assert choices.get(ctx, admin).everywhere == {
+    assert choices.get(ctx, admin).defaults == {
         "archived": True,
         "process": False,
         "attention": True,

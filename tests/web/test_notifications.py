@@ -97,34 +97,36 @@ def test_a_user_chooses_their_own_messages(
     assert 'href="/notifications"' in page
     page = client.get("/notifications").text
     assert "member@example.org" in page and project in page and "stuck" not in page.lower()
-    # For all projects: the form shows three topics, ticks two.
+    assert "default: sessions you uploaded" in page
+    # For all projects: the form shows three topics, one left as it is (not chosen).
     r = client.post(
         "/notifications",
         data={
             "shown": ["archived", "process", "attention"],
-            "topic": ["archived", "process"],
+            "t_process": "on",
+            "t_attention": "off",
             "csrf_token": token,
         },
     )
     assert "Your choices for all projects are saved." in r.text
     member = actor_for(users["member"])
-    assert choices.get(ctx, member).everywhere == {
-        "archived": True,
+    assert choices.get(ctx, member).chosen == {
+        "archived": None,
         "process": True,
         "attention": False,
     }
     r = client.post(
         "/notifications",
-        data={"project": project, "shown": ["process"], "csrf_token": token},
+        data={"project": project, "shown": ["process"], "t_process": "off", "csrf_token": token},
     )
     assert f"Your choices in {project} are saved." in r.text
     assert "Use my choices for all projects" in r.text
     assert choices.get(ctx, member).projects[0].topics["process"] is False
     r = client.post(f"/notifications/projects/{project}/reset", data={"csrf_token": token})
     assert "your choices for all projects apply again" in r.text
-    assert choices.get(ctx, member).projects[0].own == []
+    assert choices.get(ctx, member).projects[0].own["process"] is None
     r = client.post(
-        "/notifications", data={"shown": ["stuck"], "topic": ["stuck"], "csrf_token": token}
+        "/notifications", data={"shown": ["stuck"], "t_stuck": "off", "csrf_token": token}
     )
     assert "Unknown topic &#39;stuck&#39;" in r.text
 

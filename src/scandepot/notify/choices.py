@@ -1,8 +1,11 @@
 """A user's own choices: which messages they get, for all projects and per project.
 
-A choice for one project wins over the choice for all projects, which wins over the
-topic's default (:data:`DEFAULTS`). Each user sets only their own; the stuck alerts are a
-site administrator's alone, and site-wide.
+Each topic is on, off, or not chosen. A choice for one project wins over the choice for
+all projects; with neither, the topic's default holds (:data:`DEFAULTS`), which covers
+what is the user's own: the sessions they uploaded (``archived``), the projects they own
+(``attention``); ``process`` is off. A choice of ``on`` covers every session of the
+projects it is made for. Each user sets only their own; the stuck alerts are a site
+administrator's alone, and site-wide.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ PROJECT_TOPICS = (Topic.ARCHIVED, Topic.PROCESS, Topic.ATTENTION)
 
 
 class ChoiceUpdate(BaseModel):
-    """Topics turned on or off, for all projects (``project`` None) or for one."""
+    """Topics turned on (true), off (false) or back to not chosen (null), for all
+    projects (``project`` None) or for one."""
 
     model_config = ConfigDict(extra="forbid")
 
     project: str | None = Field(default=None, max_length=64)
-    topics: dict[str, bool] = Field(max_length=8)
+    topics: dict[str, bool | None] = Field(max_length=8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,7 @@ class ProjectChoices:
     project: str
     name: str
     topics: dict[str, bool]  # in effect there
-    own: list[str]  # the topics this project has a choice of its own for
+    own: dict[str, bool | None]  # this project's own choices (None: not chosen here)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class ChoicesView:
     login: str
     email: str  # where the messages go; none: nothing is sent
     defaults: dict[str, bool]
+    chosen: dict[str, bool | None]  # the choices for all projects (None: the default)
     everywhere: dict[str, bool]  # in effect for all projects without a choice of their own
     projects: list[ProjectChoices] = field(default_factory=list)
 
@@ -62,22 +67,6 @@ class ChoicesView:
 def topics_of(actor: Actor) -> tuple[Topic, ...]:
     """The topics ``actor`` chooses: the stuck alerts too for a site administrator."""
     return (*PROJECT_TOPICS, Topic.STUCK) if actor.is_site_admin else PROJECT_TOPICS
-
-
-def wanted(db: DBSession, user_id: int, project_id: int | None, topic: Topic) -> bool:
-    """Whether user ``user_id`` gets ``topic`` in project ``project_id`` (None: a
-    site-wide message): their choice there, else for all projects, else the default."""
-    rows = db.execute(
-        select(Choice.project_id, Choice.enabled).where(
-            Choice.user_id == user_id,
-            Choice.topic == topic.value,
-            or_(Choice.project_id.is_(None), Choice.project_id == project_id),
-        )
-    ).all()
-    found = {project: enabled for project, enabled in rows}
-    if project_id is not None and project_id in found:
-        return bool(found[project_id])
-    return bool(found.get(None, DEFAULTS[topic]))
 
 
 def _user_id(actor: Actor) -> int:
@@ -113,23 +102,24 @@ def get(ctx: Context, actor: Actor) -> ChoicesView:
             )
             .order_by(Project.label)
         ).all()
-    everywhere = {t.value: own.get(None, {}).get(t.value, DEFAULTS[t]) for t in topics}
+    chosen = {t.value: own.get(None, {}).get(t.value) for t in topics}
+    defaults = {t.value: DEFAULTS[t] for t in topics}
+    everywhere = {t: defaults[t] if c is None else c for t, c in chosen.items()}
     listed = []
     for project in shown:
         mine = own.get(project.id, {})
-        effective = {t.value: mine.get(t.value, everywhere[t.value]) for t in PROJECT_TOPICS}
-        chosen: list[str] = [t.value for t in PROJECT_TOPICS if t.value in mine]
-        listed.append(ProjectChoices(project.label, project.name, effective, chosen))
-    defaults = {t.value: DEFAULTS[t] for t in topics}
-    return ChoicesView(actor.login, email, defaults, everywhere, listed)
+        kept = {t.value: mine.get(t.value) for t in PROJECT_TOPICS}
+        effective = {t: everywhere[t] if c is None else c for t, c in kept.items()}
+        listed.append(ProjectChoices(project.label, project.name, effective, kept))
+    return ChoicesView(actor.login, email, defaults, chosen, everywhere, listed)
 
 
-def _checked(actor: Actor, data: ChoiceUpdate) -> dict[str, bool]:
+def _checked(actor: Actor, data: ChoiceUpdate) -> dict[str, bool | None]:
     allowed = PROJECT_TOPICS if data.project is not None else topics_of(actor)
     if data.project is not None and Topic.STUCK.value in data.topics:
         raise Invalid("The stuck alerts are chosen for all projects, not one.", field="topics")
     names = checked_topics(data.topics, allowed=allowed, field="topics")
-    return {name: bool(data.topics[name]) for name in names}
+    return {name: data.topics[name] for name in names}
 
 
 def choose(ctx: Context, actor: Actor, data: ChoiceUpdate) -> ChoicesView:
@@ -145,13 +135,18 @@ def choose(ctx: Context, actor: Actor, data: ChoiceUpdate) -> ChoicesView:
     return get(ctx, actor)
 
 
-def _store(db: DBSession, user_id: int, project_id: int | None, values: Mapping[str, bool]) -> None:
+def _store(
+    db: DBSession, user_id: int, project_id: int | None, values: Mapping[str, bool | None]
+) -> None:
     scope = Choice.project_id.is_(None) if project_id is None else Choice.project_id == project_id
     rows = db.scalars(select(Choice).where(Choice.user_id == user_id, scope)).all()
     existing = {row.topic: row for row in rows}
     for topic, enabled in values.items():
         row = existing.get(topic)
-        if row is None:
+        if enabled is None:
+            if row is not None:
+                db.delete(row)
+        elif row is None:
             db.add(Choice(user_id=user_id, project_id=project_id, topic=topic, enabled=enabled))
         else:
             row.enabled = enabled

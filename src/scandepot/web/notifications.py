@@ -61,10 +61,13 @@ def my_choices(request: Request, ctx: CtxDep, visitor: VisitorDep) -> Response:
     return page(request, visitor, "notifications.html", title="Notifications", view=view)
 
 
-def _chosen(form: Posted) -> dict[str, bool]:
-    """The form's topics: each one it shows (``shown``), on where its box is ticked."""
-    ticked = set(form.values(TOPIC_FIELD))
-    return {topic: topic in ticked for topic in form.values("shown")}
+CHOSEN = {"on": True, "off": False}
+
+
+def _chosen(form: Posted) -> dict[str, bool | None]:
+    """The form's topics: each one it shows (``shown``), with its choice: on, off, or
+    (anything else) not chosen."""
+    return {topic: CHOSEN.get(form.text(f"t_{topic}") or "") for topic in form.values("shown")}
 
 
 @router.post("/notifications")

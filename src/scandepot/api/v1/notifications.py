@@ -66,13 +66,14 @@ class ProjectChoicesOut(BaseModel):
     project: str
     name: str
     topics: dict[str, bool]
-    own: list[str]
+    own: dict[str, bool | None]
 
 
 class ChoicesOut(BaseModel):
     login: str
     email: str
     defaults: dict[str, bool]
+    chosen: dict[str, bool | None]
     everywhere: dict[str, bool]
     projects: list[ProjectChoicesOut]
 
@@ -89,7 +90,8 @@ def my_choices(ctx: CtxDep, actor: ActorDep) -> ChoicesOut:
 
 @choices_router.put("", response_model=ChoicesOut)
 def choose(ctx: CtxDep, actor: ActorDep, body: ChoiceUpdate) -> ChoicesOut:
-    """Turn topics on or off for yourself, for all projects or (``project``) for one."""
+    """Turn topics on or off (or, null, back to not chosen) for yourself, for all projects
+    or (``project``) for one."""
     return _choices(choices.choose(ctx, actor, body))
 
 
