@@ -43,7 +43,7 @@ def test_defaults_then_a_choice_for_all_then_one_project_of_its_own(
     assert view.chosen == NOT_CHOSEN and view.everywhere == view.defaults
     assert view.email == "member@example.org"
     assert [p.project for p in view.projects] == [first, second]
-    view = choices.choose(ctx, member, ChoiceUpdate(topics={"archived": False}))
+    view = choices.choose(ctx, member, ChoiceUpdate(topics={" Archived": False}))
     assert view.everywhere["archived"] is False and view.chosen["archived"] is False
     assert all(p.topics["archived"] is False for p in view.projects)
     view = choices.choose(

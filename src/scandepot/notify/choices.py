@@ -116,10 +116,13 @@ def get(ctx: Context, actor: Actor) -> ChoicesView:
 
 def _checked(actor: Actor, data: ChoiceUpdate) -> dict[str, bool | None]:
     allowed = PROJECT_TOPICS if data.project is not None else topics_of(actor)
-    if data.project is not None and Topic.STUCK.value in data.topics:
+    if data.project is not None and any(
+        name.strip().lower() == Topic.STUCK.value for name in data.topics
+    ):
         raise Invalid("The stuck alerts are chosen for all projects, not one.", field="topics")
-    names = checked_topics(data.topics, allowed=allowed, field="topics")
-    return {name: data.topics[name] for name in names}
+    given = {name.strip().lower(): value for name, value in data.topics.items()}
+    names = checked_topics(given, allowed=allowed, field="topics")
+    return {name: given[name] for name in names}
 
 
 def choose(ctx: Context, actor: Actor, data: ChoiceUpdate) -> ChoicesView:
