@@ -15,7 +15,9 @@ from scandepot.catalog.archive import Project
 from scandepot.catalog.notify import Choice
 from scandepot.context import Context
 from scandepot.errors import Forbidden, Invalid, NotFound, Unauthorized
+from scandepot.events import SessionStuck
 from scandepot.notify import choices
+from scandepot.notify.audience import audience
 from scandepot.notify.choices import ChoiceUpdate
 
 
@@ -146,3 +148,20 @@ def test_stuck_is_a_site_administrators_and_site_wide(
         with pytest.raises(Invalid) as caught:
             choices.choose(ctx, actor, data)
         assert caught.value.field == "topics" and words in caught.value.message
+
+
+def test_an_administrator_who_turns_stuck_off_is_not_told(
+    ctx: Context, users: dict[str, User]
+) -> None:
+    stuck = SessionStuck(7, None, "1.2.3", "READY", "2026-01-01T10:00:00+00:00", 61, "held")
+    admin = _actor(users, "admin")
+
+    def told() -> list[str]:
+        with ctx.db.read() as db:
+            return [one.address for one in audience(db, stuck)]
+
+    assert told() == ["admin@example.org"]
+    choices.choose(ctx, admin, ChoiceUpdate(topics={"stuck": False}))
+    assert told() == []
+    choices.choose(ctx, admin, ChoiceUpdate(topics={"stuck": None}))
+    assert told() == ["admin@example.org"]
