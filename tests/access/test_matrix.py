@@ -27,7 +27,7 @@ from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
 from scandepot.catalog.dicom_nodes import DicomNode
-from scandepot.catalog.notify import OutboxMessage, Webhook
+from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
@@ -254,6 +254,23 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/admin/dicom-nodes/{ae_title}"): Row(
         "site_admin", 204, params={"ae_title": "SPARE"}
     ),
+    # -- notifications: a project's recipients (its owners), one's own choices, failures
+    ("GET", "/api/v1/admin/notifications"): Row("site_admin", 200),
+    ("POST", "/api/v1/admin/notifications/{message_id}/retry"): Row("site_admin", 200),
+    ("POST", "/api/v1/admin/notifications/{message_id}/dismiss"): Row("site_admin", 200),
+    ("GET", "/api/v1/auth/notifications"): Row("signed_in", 200),
+    ("PUT", "/api/v1/auth/notifications"): Row(
+        "signed_in", 200, body=lambda a: {"topics": {"process": True}}
+    ),
+    ("DELETE", "/api/v1/auth/notifications/projects/{project}"): Row("signed_read", 204),
+    ("GET", P + "/notifications/recipients"): Row("manage", 200),
+    ("POST", P + "/notifications/recipients"): Row(
+        "manage", 201, body=lambda a: {"address": f"{a}@example.org"}
+    ),
+    ("PUT", P + "/notifications/recipients/{recipient_id}"): Row(
+        "manage", 200, body=lambda a: {"topics": ["process"]}
+    ),
+    ("DELETE", P + "/notifications/recipients/{recipient_id}"): Row("manage", 204),
     ("GET", "/api/v1/projects"): Row("public", 200),
     ("GET", "/api/v1/prearchive"): Row("signed_in", 200),
     ("GET", "/api/v1/prearchive/{staged_id}"): Row("staged_write", 200),
@@ -347,6 +364,15 @@ XNAT_FORM = {"content-type": "multipart/form-data; boundary=matrix"}
 XNAT_FORM_BODY = (
     b'--matrix\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\n\r\n'
     b"form\r\n--matrix--\r\n"
+)
+# One's own choices for a project (notify/choices.py): a signed-in user's, in a project
+# they may read; the project is loaded as for any read, so others are refused as there.
+PROJECT.update(
+    {
+        ("private", "signed_read"): (401, 404, OK, OK, OK, OK),
+        ("protected", "signed_read"): (401, 403, OK, OK, OK, OK),
+        ("public", "signed_read"): (401, OK, OK, OK, OK, OK),
+    }
 )
 # A subject named by its site-wide ID that the caller may not see: as "id_read", for
 # writes.
@@ -616,6 +642,28 @@ def build_world(ctx: Context, accessibility: str) -> None:
         row = db.get(Webhook, hook.id)
         assert row is not None
         outbox.add_delivery(db, row, '{"event":"SessionArchived"}', topic="archived")
+    add_notifications(ctx)
+
+
+def add_notifications(ctx: Context) -> None:
+    """A recipient of P, and an email to it that its server refused."""
+    from scandepot.notify import subscriptions
+    from scandepot.notify.subscriptions import RecipientCreate
+
+    subscriptions.add_recipient(ctx, SYSTEM, "P", RecipientCreate(address="world@example.org"))
+    with ctx.db.write() as db:
+        project_id = db.scalar(select(Project.id).where(Project.label == "P"))
+        row = outbox.add_email(
+            db,
+            ctx,
+            to="world@example.org",
+            subject="s",
+            text="t",
+            html="",
+            topic=Topic.ARCHIVED,
+            project_id=project_id,
+        )
+    outbox.record(ctx, row.id, outbox.Attempt(False, 550, "550 no such user", permanent=True))
 
 
 def _png() -> bytes:
@@ -721,7 +769,14 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         job_states = tuple(db.execute(select(Job.status, Job.cancel_requested)).all())
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
         pipelines += tuple(db.execute(select(Webhook.url, Webhook.enabled, Webhook.description)))
-    return counts, described, live_tokens, notes, staged, job_states, pipelines
+        notify = (
+            tuple(db.execute(select(Recipient.address, Recipient.topics).order_by(Recipient.id))),
+            tuple(
+                db.execute(select(Choice.user_id, Choice.project_id, Choice.topic, Choice.enabled))
+            ),
+            tuple(db.execute(select(OutboxMessage.status, OutboxMessage.attempts))),
+        )
+    return counts, described, live_tokens, notes, staged, job_states, pipelines, notify
 
 
 def reset(ctx: Context, accessibility: str, app: Any) -> None:
@@ -878,6 +933,12 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         values["delivery_id"] = newest(ctx, OutboxMessage.id)
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
+    if "{recipient_id}" in template:
+        with ctx.db.read() as db:
+            values["recipient_id"] = db.scalar(select(func.max(Recipient.id)))
+    if "{message_id}" in template:
+        with ctx.db.read() as db:
+            values["message_id"] = db.scalar(select(func.max(OutboxMessage.id)))
     if "{token_id}" in template:
         owner = {"anonymous": "spare"}.get(name, name)
         actor = _actor_of(ctx, owner)
@@ -958,6 +1019,17 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         Page("site_admin", 303, form={"full_name": "{actor}", "enabled": "on"}),
     ),
     ("GET", "/admin/audit"): (Page("site_admin"),),
+    ("GET", "/admin/notifications"): (
+        Page("site_admin"),
+        Page("site_admin", query="?status=dismissed"),
+    ),
+    ("POST", "/admin/notifications/{message_id}/retry"): (Page("site_admin", 303, form={}),),
+    ("POST", "/admin/notifications/{message_id}/dismiss"): (Page("site_admin", 303, form={}),),
+    ("GET", "/notifications"): (Page("signed_in"),),
+    ("POST", "/notifications"): (
+        Page("signed_in", 303, form={"shown": "process", "t_process": "on"}),
+    ),
+    ("POST", "/notifications/projects/{project}/reset"): (Page("signed_read", 303, form={}),),
     ("GET", "/projects"): (Page("public"), Page("public", query="?q=P")),
     ("POST", "/projects"): (Page("signed_in", 303, form={"id": "NEW_{actor}"}),),
     ("GET", W): (
@@ -977,6 +1049,15 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     ("POST", W + "/roles"): (Page("manage", 303, form={"login": "spare", "role": "collaborator"}),),
     ("POST", W + "/roles/{login}/remove"): (Page("manage", 303, form={}, spends=True),),
+    ("POST", W + "/notifications/recipients"): (
+        Page("manage", 303, form={"address": "{actor}@example.org", "topic": "archived"}),
+    ),
+    ("POST", W + "/notifications/recipients/{recipient_id}"): (
+        Page("manage", 303, form={"topic": "process"}),
+    ),
+    ("POST", W + "/notifications/recipients/{recipient_id}/remove"): (
+        Page("manage", 303, form={}, spends=True),
+    ),
     ("POST", W + "/pipelines/{pipeline}"): (
         Page("manage", 303, form={"enabled": "on"}, params={"pipeline": "snapshots"}),
     ),

@@ -18,6 +18,7 @@ from scandepot.archive.projects import ProjectSettings
 from scandepot.catalog.prearchive import StagedSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
+from scandepot.notify import subscriptions
 from tests.web.conftest import receive_study, screenshot, sign_in
 
 pytestmark = pytest.mark.interop
@@ -105,13 +106,20 @@ def test_an_owner_changes_a_project_setting(page: Any, brain: str, ctx: Context)
     sign_in(page, "owner", start="/projects/Brain01")
     page.get_by_role("link", name="Manage").click()
     page.get_by_label("When incoming data conflicts with archived data").select_option("replace")
-    page.get_by_label("Email about incoming data to").fill("pi@example.org\nlab@example.org")
-    screenshot(page, "project-manage")
     page.get_by_role("button", name="Save settings").click()
     page.get_by_text("The project settings are saved.").wait_for()
     saved = projects.get(ctx, SYSTEM, brain).project
     assert saved.conflict_policy == "replace"
-    assert saved.notification_recipients == ["pi@example.org", "lab@example.org"]
+    # The project's messages go to the addresses of its Notifications section.
+    page.get_by_label("Email address").fill("pi@example.org")
+    page.get_by_label("Export process (received, routed, built, archived, pipelines)").check()
+    page.get_by_role("button", name="Add recipient").click()
+    page.get_by_text("pi@example.org gets archived, process messages.").wait_for()
+    screenshot(page, "project-manage")
+    recipients = subscriptions.list_recipients(ctx, SYSTEM, brain)
+    assert [(r.address, r.topics) for r in recipients] == [
+        ("pi@example.org", ["archived", "process"])
+    ]
     # A mistake is told in words, on the same page.
     page.get_by_label("Series filter", exact=True).select_option("deny")
     page.get_by_label("Series descriptions (regular expressions)").fill("([unclosed")

@@ -126,7 +126,8 @@ def test_manage_and_access_tabs_say_what_settings_do(
     manage = client.get("/projects/CLOSED?tab=manage", auth=actors["owner"]).text
     assert "Allow several sessions in one upload" in manage
     assert "compressed" not in manage
-    assert "this version sends none" in manage  # the recipients field promises nothing
+    # The project's messages go to the recipients of its Notifications section.
+    assert 'id="notifications"' in manage and "No address gets this project" in manage
     # Owners are warned before making a project public; everyone sees that one is.
     access = client.get("/projects/CLOSED?tab=access", auth=actors["owner"]).text
     assert "Before making this project public" in access and "Patient" in access

@@ -60,6 +60,11 @@ class AuditAction(enum.StrEnum):
     WEBHOOK_ADDED = "webhook.added"
     WEBHOOK_CHANGED = "webhook.changed"
     WEBHOOK_REMOVED = "webhook.removed"
+    NOTIFY_RECIPIENT_ADDED = "notify.recipient_added"
+    NOTIFY_RECIPIENT_CHANGED = "notify.recipient_changed"
+    NOTIFY_RECIPIENT_REMOVED = "notify.recipient_removed"
+    NOTIFY_MESSAGE_RETRIED = "notify.message_retried"
+    NOTIFY_MESSAGE_DISMISSED = "notify.message_dismissed"
 
 
 def record(

@@ -56,6 +56,7 @@ class Delivery(enum.StrEnum):
     SENT = "sent"
     REFUSED = "refused"  # the peer said no for good (SMTP 5xx, HTTP 4xx but 408/429)
     FAILED = "failed"  # given up after notify_max_attempts
+    DISMISSED = "dismissed"  # refused or failed, and put aside by a site administrator
 
 
 class Recipient(Base):

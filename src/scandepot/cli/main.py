@@ -13,6 +13,7 @@ import typer
 
 from scandepot import __version__
 from scandepot.cli import client, dicom_nodes, pipelines, stopping, user, webhook
+from scandepot.cli import notify as notify_cli
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
@@ -228,6 +229,7 @@ app.add_typer(user.app, name="user")
 app.add_typer(dicom_nodes.app, name="dicom-node")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(prearchive_cli.app, name="prearchive")
+app.add_typer(notify_cli.app, name="notify")
 app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")

@@ -151,8 +151,15 @@ def _may_hear(db: DBSession, user: User, project: Project) -> bool:
 
 
 def _admins(db: DBSession, topic: Topic) -> list[Listener]:
+    """The site administrators, but those who turned ``topic`` off for all projects (their
+    Notifications page offers the site-wide choice of it)."""
+    off = select(Choice.user_id).where(
+        Choice.topic == topic.value, Choice.project_id.is_(None), Choice.enabled.is_(False)
+    )
     admins = db.scalars(
-        select(User).where(User.is_site_admin.is_(True), User.enabled.is_(True)).order_by(User.id)
+        select(User)
+        .where(User.is_site_admin.is_(True), User.enabled.is_(True), User.id.not_in(off))
+        .order_by(User.id)
     )
     return [Listener(u.email, topic, u.login) for u in admins if u.email]
 

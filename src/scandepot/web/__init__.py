@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from scandepot.web import (
     admin,
     auth,
+    notifications,
     prearchive,
     projects,
     sessions,
@@ -23,7 +24,17 @@ from scandepot.web import (
 from scandepot.web.render import HERE
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, projects, sessions, prearchive, transfer, admin, viewer, webhooks):
+for _module in (
+    auth,
+    projects,
+    notifications,
+    sessions,
+    prearchive,
+    transfer,
+    admin,
+    viewer,
+    webhooks,
+):
     router.include_router(_module.router)
 
 

@@ -25,6 +25,7 @@ from scandepot.catalog.archive import (
 from scandepot.catalog.paging import PageRequest
 from scandepot.context import Context
 from scandepot.errors import Forbidden, Invalid, ScandepotError, Unauthorized
+from scandepot.notify import subscriptions
 from scandepot.pipelines import config
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.web import webhooks
@@ -204,7 +205,11 @@ def _tab_content(
     if tab == "pipelines":
         return {"configs": config.list_configs(ctx, actor, project)}
     if tab == "manage":
-        return webhooks.manage(ctx, actor, project)
+        return {
+            "recipients": subscriptions.list_recipients(ctx, actor, project),
+            "recipient_topics": [t.value for t in subscriptions.RECIPIENT_TOPICS],
+            **webhooks.manage(ctx, actor, project),
+        }
     return {}
 
 
@@ -239,7 +244,6 @@ def project_settings(ctx: CtxDep, form: PostedDep, project: str) -> Response:
                 "bulk_upload_allowed": form.flag("bulk_upload_allowed"),
                 "series_filter_mode": form.text("series_filter_mode"),
                 "series_filter": form.lines("series_filter"),
-                "notification_recipients": form.lines("notification_recipients", commas=True),
                 "conflict_policy": form.text("conflict_policy"),
                 "session_complete_after_min": form.text("session_complete_after_min"),
             }
