@@ -41,20 +41,22 @@ from tests.notify.mailserver import MailServer  # noqa: E402
 
 from scandepot.access import roles, users  # noqa: E402
 from scandepot.access.actors import SYSTEM  # noqa: E402
-from scandepot.access.permissions import Action  # noqa: E402
-from scandepot.access.roles import Role  # noqa: E402
 from scandepot.access.users import UserCreate  # noqa: E402
 from scandepot.archive import projects  # noqa: E402
 from scandepot.archive.projects import ProjectCreate  # noqa: E402
-from scandepot.catalog.access import User  # noqa: E402
+from scandepot.catalog.access import Role  # noqa: E402
 from scandepot.catalog.archive import Session  # noqa: E402
-from scandepot.catalog.notify import Choice, Delivery, OutboxMessage, Webhook  # noqa: E402
+from scandepot.catalog.notify import Delivery, OutboxMessage  # noqa: E402
 from scandepot.cli.common import open_context  # noqa: E402
 from scandepot.context import Context  # noqa: E402
 from scandepot.db.base import utcnow  # noqa: E402
 from scandepot.dicom.synthetic import Series, Study, mr_instance  # noqa: E402
 from scandepot.ingest.receive import Source, receive  # noqa: E402
+from scandepot.notify import choices, subscriptions, webhooks  # noqa: E402
+from scandepot.notify.choices import ChoiceUpdate  # noqa: E402
 from scandepot.notify.sender import Sender  # noqa: E402
+from scandepot.notify.subscriptions import RecipientCreate  # noqa: E402
+from scandepot.notify.webhooks import WebhookCreate  # noqa: E402
 from scandepot.prearchive import worker  # noqa: E402
 from scandepot.settings import Settings  # noqa: E402
 
@@ -109,22 +111,18 @@ def fresh(settings: Settings) -> Context:
 
 
 def set_up_notifications(ctx: Context, hook_url: str) -> None:
-    users.create(
+    """Through the same services as the Manage tab and the user's own page."""
+    alice, _ = users.create(
         ctx, SYSTEM, UserCreate(login="alice", email="alice@example.org", password="x" * 16)
     )
     roles.set_role(ctx, SYSTEM, "BENCH", "alice", Role.MEMBER)
-    addresses = ["pi@example.org", "lab@example.org", "it@example.org"]
-    projects.update(
-        ctx, SYSTEM, "BENCH", projects.ProjectSettings(notification_recipients=addresses)
-    )
-    with ctx.db.write() as db:
-        project = projects.load(db, SYSTEM, "BENCH", Action.SEE)
-        for r in project.recipients:
-            r.topics = ["archived", "process", "attention"]
-        alice = db.scalar(select(User).where(User.login == "alice"))
-        assert alice is not None
-        db.add(Choice(user_id=alice.id, project_id=None, topic="process", enabled=True))
-        db.add(Webhook(project_id=project.id, url=hook_url, secret=SECRET, events=[], enabled=True))
+    every = ["archived", "process", "attention"]
+    for address in ("pi@example.org", "lab@example.org", "it@example.org"):
+        subscriptions.add_recipient(
+            ctx, SYSTEM, "BENCH", RecipientCreate(address=address, topics=every)
+        )
+    choices.choose(ctx, users.actor_for(alice), ChoiceUpdate(topics={"process": True}))
+    webhooks.add(ctx, SYSTEM, "BENCH", WebhookCreate(url=hook_url, secret=SECRET))
 
 
 def stage(ctx: Context, studies: list[list[Path]]) -> None:
