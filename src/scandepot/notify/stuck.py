@@ -7,7 +7,8 @@ import datetime as dt
 from scandepot.context import Context
 
 
-def run(ctx: Context, *, now: dt.datetime) -> int:
-    """Record each new stuck case in the journal, once; returns how many were found."""
-    del ctx, now
+def run(ctx: Context, *, now: dt.datetime, echo: bool = False) -> int:
+    """Record each new stuck case in the journal, once; returns how many were found.
+    ``echo``: also C-ECHO this process's own DICOM receiver."""
+    del ctx, now, echo
     return 0
