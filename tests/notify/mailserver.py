@@ -4,6 +4,7 @@ parsed with the standard library, as a mail client would."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -38,6 +39,7 @@ class Handler:
     received: list[Received] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
     refuse_rcpt: dict[str, str] = field(default_factory=dict)  # address -> reply
+    delay_s: float = 0.0  # a slow server: each DATA is answered after this long
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -52,6 +54,8 @@ class Handler:
     async def handle_DATA(  # noqa: N802
         self, server: Any, session: Any, envelope: Envelope
     ) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         with self.lock:
             if self.answers:
                 answer = self.answers.pop(0)
