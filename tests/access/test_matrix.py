@@ -34,7 +34,9 @@ from scandepot.pipelines import config, jobs
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.settings import Settings
+from tests.access import saved_world
 from tests.conftest import ACTOR_NAMES, PASSWORD
+from tests.helpers import after_archive
 
 OK = "ok"
 ACCESSIBILITIES = ("private", "protected", "public")
@@ -690,7 +692,10 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
     return counts, described, live_tokens, notes, staged, job_states, pipelines
 
 
-def reset(ctx: Context, accessibility: str) -> None:
+def reset(ctx: Context, accessibility: str, app: Any) -> None:
+    after_archive(app)  # the pictures and metadata of the last archive, drawn by now
+    if saved_world.restore(ctx, accessibility):
+        return
     if projects_exist(ctx):
         projects.delete(ctx, SYSTEM, "P", recursive=True)
     with ctx.db.write() as db:
@@ -717,11 +722,15 @@ def case_id(case: tuple[tuple[str, str], tuple[str, ...]]) -> str:
     return f"{method} {template}-{'/'.join(accessibilities)}"
 
 
-def worlds(ctx: Context, accessibilities: tuple[str, ...]) -> Iterator[str]:
-    """The world built under the first accessibility, then switched to each next one."""
+def worlds(ctx: Context, accessibilities: tuple[str, ...], app: Any) -> Iterator[str]:
+    """The world built (or put back) under the first accessibility, then switched to each
+    next one."""
     for number, accessibility in enumerate(accessibilities):
         if number == 0:
-            build_world(ctx, accessibility)
+            if not saved_world.restore(ctx, accessibility):
+                build_world(ctx, accessibility)
+                after_archive(app)  # saved with the pictures and metadata drawn
+                saved_world.save(ctx, accessibility)
         else:
             with ctx.db.write() as db:
                 db.execute(
@@ -771,7 +780,7 @@ def test_route(
     route, accessibilities = case
     method, template = route
     row = ROUTES[route]
-    for accessibility in worlds(ctx, accessibilities):
+    for accessibility in worlds(ctx, accessibilities, client.app):
         for index, name in enumerate(ACTOR_NAMES):
             values = url_values(ctx, template + row.query, row.params, name)
             url = template.format(**values) + row.query.format(**values)
@@ -800,7 +809,8 @@ def test_route(
                     assert after == before, f"refused {method} {url} as {name} changed something"
             elif method not in ("GET", "HEAD") and index < len(ACTOR_NAMES) - 1:
                 if not row.per_actor:
-                    reset(ctx, accessibility)  # for the next actor (after the last: no one)
+                    # for the next actor (after the last: no one)
+                    reset(ctx, accessibility, client.app)
 
 
 def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -> dict[str, Any]:
@@ -1048,7 +1058,7 @@ def test_page(
     route, accessibilities = case
     method, template = route
     wrong = []
-    for accessibility in worlds(ctx, accessibilities):
+    for accessibility in worlds(ctx, accessibilities, client.app):
         for page in PAGES[route]:
             for index, name in enumerate(ACTOR_NAMES):
                 values = url_values(ctx, template, page.params, name)
@@ -1074,5 +1084,6 @@ def test_page(
                         changed = snapshot(ctx) != before
                         assert not changed, f"refused {method} {url} as {name} changed something"
                 elif page.spends and (page, index) != (PAGES[route][-1], len(ACTOR_NAMES) - 1):
-                    reset(ctx, accessibility)  # for the next actor (after the last: no one)
+                    # for the next actor (after the last: no one)
+                    reset(ctx, accessibility, client.app)
     assert wrong == []

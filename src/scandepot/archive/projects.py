@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import Select, func, select, true
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session as DBSession
+from sqlalchemy.orm import selectinload
 
 from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
@@ -103,7 +104,8 @@ def _counts() -> tuple[Any, Any, Any]:
 
 
 def _with_counts() -> Select[Any]:
-    return select(Project, *_counts())
+    # The recipients with it: the view is read after the catalog session ends.
+    return select(Project, *_counts()).options(selectinload(Project.recipients))
 
 
 # The check lives in access/ (roles.py loads projects too, and access sits below archive);

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from scandepot.catalog.notify import Recipient, Topic
 from scandepot.db.base import Base, UTCDateTime, utcnow
 
 LABEL_LENGTH = 64
@@ -105,7 +106,10 @@ class Project(Base):
         String(16), nullable=False, default=SeriesFilterMode.OFF.value
     )
     series_filter: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
-    notification_recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # The addresses told of the project's events, each with its topics (notify/).
+    recipients: Mapped[list[Recipient]] = relationship(
+        cascade="all, delete-orphan", order_by="Recipient.id"
+    )
     conflict_policy: Mapped[str] = mapped_column(
         String(16), nullable=False, default=ConflictPolicy.KEEP.value
     )
@@ -118,6 +122,20 @@ class Project(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
     )
+
+    @property
+    def notification_recipients(self) -> list[str]:
+        """The recipients' addresses: the project setting of that name."""
+        return [r.address for r in self.recipients]
+
+    @notification_recipients.setter
+    def notification_recipients(self, addresses: list[str]) -> None:
+        """Set the addresses: those kept keep their topics, new ones get "archived"."""
+        held = {r.address: r for r in self.recipients}
+        wanted = list(dict.fromkeys(addresses))
+        self.recipients = [
+            held.get(a) or Recipient(address=a, topics=[Topic.ARCHIVED.value]) for a in wanted
+        ]
 
 
 class Subject(Base):

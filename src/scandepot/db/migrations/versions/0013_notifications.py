@@ -175,9 +175,58 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_outbox_message_webhook_id"), ["webhook_id"], unique=False
         )
+    _recipients_into_rows()
+    # Plain ALTER TABLE, never a batch rebuild (see 0009): DROP COLUMN needs SQLite 3.35.
+    op.drop_column("project", "notification_recipients")
+
+
+def _recipients_into_rows() -> None:
+    """Each project's recipient addresses become rows told of archived sessions."""
+    bind = op.get_bind()
+    project = sa.table(
+        "project", sa.column("id", sa.Integer), sa.column("notification_recipients", sa.JSON)
+    )
+    recipient = sa.table(
+        "notify_recipient",
+        sa.column("project_id", sa.Integer),
+        sa.column("address", sa.String),
+        sa.column("topics", sa.JSON),
+        sa.column("created_at", scandepot.db.base.UTCDateTime(timezone=True)),
+    )
+    now = scandepot.db.base.utcnow()
+    rows = [
+        {"project_id": pid, "address": address, "topics": ["archived"], "created_at": now}
+        for pid, addresses in bind.execute(
+            sa.select(project.c.id, project.c.notification_recipients)
+        )
+        for address in dict.fromkeys(addresses or [])
+    ]
+    if rows:
+        bind.execute(recipient.insert(), rows)
+
+
+def _rows_into_recipients() -> None:
+    bind = op.get_bind()
+    held: dict[int, list[str]] = {}
+    for pid, address in bind.execute(
+        sa.text("SELECT project_id, address FROM notify_recipient ORDER BY id")
+    ):
+        held.setdefault(pid, []).append(address)
+    project = sa.table(
+        "project", sa.column("id", sa.Integer), sa.column("notification_recipients", sa.JSON)
+    )
+    for pid, addresses in held.items():
+        bind.execute(
+            project.update().where(project.c.id == pid).values(notification_recipients=addresses)
+        )
 
 
 def downgrade() -> None:
+    op.add_column(
+        "project",
+        sa.Column("notification_recipients", sa.JSON(), nullable=False, server_default="[]"),
+    )
+    _rows_into_recipients()
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_message_webhook_id"))
         batch_op.drop_index(batch_op.f("ix_outbox_message_project_id"))
