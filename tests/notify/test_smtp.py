@@ -148,3 +148,12 @@ def test_no_mail_server_writes_the_log(ctx: Context, caplog: pytest.LogCaptureFi
     assert "grace@example.org" in caplog.text
     assert "Session archived for grace@example.org" in caplog.text
     assert "Session S1 was archived." in caplog.text
+
+
+def test_a_row_that_cannot_be_an_email_is_refused(ctx: Context, mail_server: MailServer) -> None:
+    use(ctx, mail_server)
+    ids = queue(ctx, "a@example.org\nBcc: b@example.org", "c@example.org")
+    attempts = [a for _, a in smtp.deliver_each(ctx, [row(ctx, i) for i in ids])]
+    assert [(a.ok, a.permanent) for a in attempts] == [(False, True), (True, False)]
+    assert "cannot be written as email" in attempts[0].error
+    assert [r.recipients for r in mail_server.wait_for(1)] == [["c@example.org"]]

@@ -14,6 +14,7 @@ alternative. How an attempt went:
 
 from __future__ import annotations
 
+import email.errors
 import email.policy
 import email.utils
 import logging
@@ -214,7 +215,15 @@ def deliver_each(
                     yield row, down
                     continue
             try:
-                code, reply = transact(conn, sender, row.target, build(settings, row))
+                message = build(settings, row)
+            except (ValueError, TypeError, email.errors.MessageError) as exc:
+                yield (
+                    row,
+                    Attempt(ok=False, error=f"cannot be written as email: {exc}", permanent=True),
+                )
+                continue
+            try:
+                code, reply = transact(conn, sender, row.target, message)
                 attempt = Attempt(ok=True, code=code, error="")
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
                 attempt = describe(exc, settings)  # the connection is still good
