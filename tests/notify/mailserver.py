@@ -4,6 +4,7 @@ parsed with the standard library, as a mail client would."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -20,6 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
 USER, PASSWORD = "mailer", "mail-secret"
+HANG_UP = "hang up"  # an answer to DATA: the connection is dropped instead of a reply
 
 
 @dataclass
@@ -31,11 +33,13 @@ class Received:
 
 @dataclass
 class Handler:
-    """Accepts messages; ``answers`` are given, one per DATA, before accepting again."""
+    """Accepts messages; ``answers`` are given, one per DATA, before accepting again
+    (:data:`HANG_UP`: the server drops the connection mid-message, with no reply)."""
 
     received: list[Received] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
     refuse_rcpt: dict[str, str] = field(default_factory=dict)  # address -> reply
+    delay_s: float = 0.0  # a slow server: each DATA is answered after this long
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -50,9 +54,14 @@ class Handler:
     async def handle_DATA(  # noqa: N802
         self, server: Any, session: Any, envelope: Envelope
     ) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         with self.lock:
             if self.answers:
-                return self.answers.pop(0)
+                answer = self.answers.pop(0)
+                if answer == HANG_UP:
+                    server.transport.abort()
+                return answer
             parsed = email.message_from_bytes(
                 bytes(envelope.content or b""), policy=email.policy.default
             )
@@ -80,14 +89,24 @@ class MailServer:
             kwargs.update(authenticator=_authenticate, auth_required=True)
             if mode != "starttls":  # implicit TLS is TLS, though aiosmtpd cannot tell
                 kwargs.update(auth_require_tls=False)
+        self._kwargs = kwargs
+        self.running = False
         self.controller = Controller(self.handler, server_hostname="localhost", **kwargs)
 
     def start(self) -> MailServer:
+        """Listen (again, after :meth:`stop`: the same port, what it received kept)."""
+        if self.controller.loop.is_closed():
+            kwargs = self._kwargs
+            self.controller = Controller(self.handler, server_hostname="localhost", **kwargs)
         self.controller.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        """Stop listening (again: nothing happens)."""
+        if self.running:
+            self.controller.stop()
+            self.running = False
 
     @property
     def port(self) -> int:

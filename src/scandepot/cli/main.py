@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from scandepot import __version__
-from scandepot.cli import client, dicom_nodes, pipelines, stopping, user, webhook
+from scandepot.cli import client, dicom_nodes, mail, pipelines, stopping, user, webhook
 from scandepot.cli import notify as notify_cli
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
@@ -89,16 +89,18 @@ def _serve(ctx: Context) -> None:
 
     from scandepot.app import create_app
     from scandepot.http import server
+    from scandepot.notify.sender import Sender
     from scandepot.pipelines import builtin, wiring
 
     settings = ctx.settings
     app_ = create_app(ctx=ctx, install_pipelines=False)
     stopping.exit_on_signals()
-    receiver, builder, executor = None, None, None
+    receiver, builder, executor, sender = None, None, None, None
     try:
         # Before anything can be archived; runs jobs here under the local executor.
         executor = wiring.install(ctx, pipelines=builtin.pipelines())
         receiver, builder = _start_dicom(ctx)
+        sender = Sender(ctx, echo=True).start()  # this process runs a receiver to C-ECHO
         typer.echo(
             f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
             f"serving on http://{settings.http_host}:{settings.http_port}/, "
@@ -114,6 +116,8 @@ def _serve(ctx: Context) -> None:
         )
         uvicorn.Server(config).run()
     finally:
+        if sender is not None:
+            sender.stop()
         if receiver is not None:
             receiver.stop()
         if builder is not None:
@@ -230,6 +234,7 @@ app.add_typer(dicom_nodes.app, name="dicom-node")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(prearchive_cli.app, name="prearchive")
 app.add_typer(notify_cli.app, name="notify")
+app.add_typer(mail.app, name="mail")
 app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")

@@ -229,6 +229,7 @@ def worker(
     ),
 ) -> None:
     """Run pipeline jobs from the Celery queue, against the shared catalog and file store."""
+    from scandepot.notify.sender import Sender
     from scandepot.pipelines import builtin
     from scandepot.pipelines.celery_worker import Sweeper, worker_app
 
@@ -246,6 +247,7 @@ def worker(
     app = worker_app(ctx, pipelines=builtin.pipelines())
     sweeper = Sweeper(ctx, app)
     sweeper.start()
+    sender = Sender(ctx).start()  # with the others: each row is claimed by one sender
     typer.echo(
         f"scandepot worker: queue '{settings.celery_queue}' on {settings.celery_broker_url}, "
         f"{settings.pipeline_workers} job(s) at once"
@@ -263,5 +265,6 @@ def worker(
             without_heartbeat=True,
         ).start()
     finally:
+        sender.stop()
         sweeper.done.set()
         ctx.close()

@@ -1,19 +1,41 @@
 """The background sender: one pass turns new journal events into notices and webhook
 deliveries, notices that have waited long enough into messages, finds what is stuck, and
 sends what is due. Runs in ``scandepot serve`` and in each ``scandepot worker``; several
-senders share the work safely (rows are claimed, never held by two)."""
+senders share the work safely (rows are claimed, never held by two).
+
+Sending: the due rows are claimed with a lease long enough to send them, then sent on a
+few threads, emails a handful per connection and each webhook delivery on its own, so a
+slow mail server or a hanging webhook URL holds up only its own thread. Each attempt is
+recorded as soon as it is known. A row whose lease would run out before it could be sent
+is left alone: another pass claims it once the lease is over.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
+from scandepot.catalog.notify import Channel, Delivery, OutboxMessage
 from scandepot.context import Context
 from scandepot.db.base import utcnow
+from scandepot.notify import compose, dispatch, outbox, smtp, stuck, webhooks
+from scandepot.notify.outbox import Attempt
 
 log = logging.getLogger("scandepot.notify")
+T = TypeVar("T")
+
+THREADS = 4  # rows sent at once
+PER_CONNECTION = 5  # emails sent over one connection to the mail server
+PER_PASS = THREADS * PER_CONNECTION  # rows claimed by one pass
+# Round trips with the mail server: to connect (TCP, EHLO, STARTTLS, EHLO, AUTH and a
+# margin), and for each message (MAIL, RCPT, DATA, the body and its reply).
+CONNECT_STEPS, MESSAGE_STEPS = 8, 5
 
 
 @dataclass
@@ -28,18 +50,96 @@ class Pass:
     refused: int = 0
     failed: int = 0
 
+    def count(self, row: OutboxMessage | None) -> None:
+        if row is None:
+            return
+        if row.status == Delivery.SENT.value:
+            self.sent += 1
+        elif row.status == Delivery.REFUSED.value:
+            self.refused += 1
+        elif row.status == Delivery.FAILED.value:
+            self.failed += 1
+        else:
+            self.retried += 1
 
-def run_once(ctx: Context, *, now: dt.datetime | None = None) -> Pass:
-    """One pass of the sender (filled in by the notification issue's parts)."""
-    del now
-    return Pass()
+
+def run_once(ctx: Context, *, now: dt.datetime | None = None, echo: bool = False) -> Pass:
+    """One pass. ``now`` is the time the rules go by (the real time when not given);
+    ``echo``: also C-ECHO this process's own DICOM receiver (``scandepot serve``)."""
+    at = now or utcnow()
+    done = Pass()
+    done.events = _guarded("dispatching events", lambda: dispatch.run(ctx, now=at), 0)
+    done.messages = _guarded("composing messages", lambda: compose.run(ctx, now=at), 0)
+    done.alerts = _guarded("looking for stuck cases", lambda: stuck.run(ctx, now=at, echo=echo), 0)
+    _guarded("sending", lambda: send_due(ctx, done, now=now), None)
+    return done
+
+
+def _guarded(what: str, step: Callable[[], T], otherwise: T) -> T:
+    try:
+        return step()
+    except Exception:  # noqa: BLE001 - one step failing must not stop the others
+        log.exception("notifications: %s failed", what)
+        return otherwise
+
+
+def lease_s(ctx: Context) -> float:
+    """How long one pass holds what it claims: long enough to send it all."""
+    s = ctx.settings
+    email = s.smtp_timeout_s * (CONNECT_STEPS + MESSAGE_STEPS * PER_CONNECTION)
+    return max(email, s.webhook_timeout_s * PER_CONNECTION)
+
+
+def send_due(ctx: Context, done: Pass, *, now: dt.datetime | None = None) -> None:
+    """Claim the rows that are due and send them, recording each attempt."""
+    lease = lease_s(ctx)
+    ids = outbox.claim_due(ctx, limit=PER_PASS, lease_s=lease, now=now)
+    if not ids:
+        return
+    rows = outbox.load(ctx, ids)
+    emails = [r for r in rows if r.channel == Channel.EMAIL.value]
+    hooks = [r for r in rows if r.channel != Channel.EMAIL.value]
+    # Past this, a row might still be in flight when its lease runs out: leave it.
+    worst = max(ctx.settings.smtp_timeout_s * MESSAGE_STEPS, ctx.settings.webhook_timeout_s)
+    until = time.monotonic() + lease - worst
+    lock = threading.Lock()
+
+    def recorded(attempts: Iterable[tuple[OutboxMessage, Attempt]]) -> None:
+        if time.monotonic() > until:  # waited for a thread too long: a later pass sends
+            return
+        for row, attempt in attempts:
+            saved = outbox.record(ctx, row.id, attempt, now=now)
+            with lock:
+                done.count(saved)
+            if time.monotonic() > until:
+                return
+
+    def emails_of(chunk: list[OutboxMessage]) -> Callable[[], None]:
+        return lambda: recorded(smtp.deliver_each(ctx, chunk))
+
+    def hook_of(row: OutboxMessage) -> Callable[[], None]:
+        return lambda: recorded(_posted(ctx, row))
+
+    tasks = [
+        emails_of(emails[i : i + PER_CONNECTION]) for i in range(0, len(emails), PER_CONNECTION)
+    ]
+    tasks += [hook_of(row) for row in hooks]
+    with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="notify-send") as pool:
+        for future in [pool.submit(_guarded, "sending", task, None) for task in tasks]:
+            future.result()
+
+
+def _posted(ctx: Context, row: OutboxMessage) -> Iterator[tuple[OutboxMessage, Attempt]]:
+    yield row, webhooks.deliver(ctx, row)
 
 
 class Sender:
-    """Runs :func:`run_once` every ``notify_poll_s`` on a thread of its own."""
+    """Runs :func:`run_once` every ``notify_poll_s`` on a thread of its own. ``echo``:
+    also C-ECHO this process's own DICOM receiver (``scandepot serve`` runs one)."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, echo: bool = False) -> None:
         self.ctx = ctx
+        self.echo = echo
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="notify-sender", daemon=True)
 
@@ -48,11 +148,13 @@ class Sender:
         return self
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.ctx.settings.notify_poll_s):
+        while True:  # a first pass at once: what a stopped process left is sent now
             try:
-                run_once(self.ctx, now=utcnow())
+                run_once(self.ctx, echo=self.echo)
             except Exception:  # noqa: BLE001 - the next pass tries again
                 log.exception("notification pass failed")
+            if self._stop.wait(self.ctx.settings.notify_poll_s):
+                return
 
     def stop(self) -> None:
         self._stop.set()
