@@ -151,8 +151,10 @@ def one_run(
     ctx = fresh(settings)
     if mode != "off":
         set_up_notifications(ctx, hook)
-    stage(ctx, studies)
+    # Started before the uploads arrive, as in `scandepot serve`: its passes then fall
+    # where they fall, during the staging and the archive.
     running = Sender(ctx).start() if mode != "off" else None
+    stage(ctx, studies)
     later = utcnow() + dt.timedelta(hours=1)
     start = time.perf_counter()
     handled = worker.run_once(ctx, clock=lambda: later)

@@ -930,7 +930,10 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     if "{webhook_id}" in template:
         values["webhook_id"] = newest(ctx, Webhook.id)
     if "{delivery_id}" in template:
-        values["delivery_id"] = newest(ctx, OutboxMessage.id)
+        with ctx.db.read() as db:  # the world's webhook delivery (its refused email is newer)
+            values["delivery_id"] = db.scalar(
+                select(func.max(OutboxMessage.id)).where(OutboxMessage.webhook_id.is_not(None))
+            )
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
     if "{recipient_id}" in template:
