@@ -26,7 +26,7 @@ from scandepot.notify.audience import Listener, audience, same_audience
 
 log = logging.getLogger("scandepot.notify")
 
-BATCH = 200
+BATCH = 50  # events per write transaction: the catalog's writer is not held long
 KEEP = dt.timedelta(days=30)  # dispatched events and composed notices, then pruned
 
 

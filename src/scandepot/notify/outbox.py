@@ -109,8 +109,10 @@ def backoff(attempts: int) -> dt.timedelta:
 def claim_due(
     ctx: Context, *, limit: int, lease_s: float, now: dt.datetime | None = None
 ) -> list[int]:
-    """Take up to ``limit`` due rows for ``lease_s`` seconds; their IDs, oldest first. A
-    row is taken by one conditional UPDATE each, so two senders never hold one together."""
+    """Take up to ``limit`` due rows for ``lease_s`` seconds; their IDs, oldest first.
+    One conditional UPDATE takes them all (RETURNING says which): a row another sender
+    took meanwhile is no longer due, so two senders never hold one together, and a pass
+    costs the catalog's writer one transaction, not one per row."""
     now = now or utcnow()
     free = or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now)
     due = and_(
@@ -122,45 +124,60 @@ def claim_due(
         candidates = list(
             db.scalars(select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit))
         )
+    if not candidates:
+        return []
     until = now + dt.timedelta(seconds=lease_s)
-    taken: list[int] = []
-    for row_id in candidates:
-        with ctx.db.write() as db:
-            result = db.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, due)
-                .values(lease_until=until)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                taken.append(row_id)
-    return taken
+    with ctx.db.write() as db:
+        taken = db.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(candidates), due)
+            .values(lease_until=until)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    return sorted(taken)
 
 
 def record(
     ctx: Context, row_id: int, attempt: Attempt, *, now: dt.datetime | None = None
 ) -> OutboxMessage | None:
     """Write how an attempt went; the row as it now is."""
+    [saved] = record_all(ctx, [(row_id, attempt)], now=now)
+    return saved
+
+
+def record_all(
+    ctx: Context, attempts: Sequence[tuple[int, Attempt]], *, now: dt.datetime | None = None
+) -> list[OutboxMessage | None]:
+    """Write how several attempts went, in one transaction; the rows as they now are."""
     now = now or utcnow()
+    saved: list[OutboxMessage | None] = []
     with ctx.db.write() as db:
-        row = db.get(OutboxMessage, row_id, with_for_update=True)
-        if row is None:
-            return None
-        row.attempts += 1
-        row.last_code = attempt.code
-        row.last_error = attempt.error[:ERROR_LENGTH]
-        row.lease_until = None
-        if attempt.ok:
-            row.status, row.sent_at = Delivery.SENT.value, now
-        elif attempt.permanent:
-            row.status = Delivery.REFUSED.value
-        elif row.attempts >= ctx.settings.notify_max_attempts:
-            row.status = Delivery.FAILED.value
-        else:
-            row.next_attempt_at = now + backoff(row.attempts)
+        for row_id, attempt in attempts:
+            row = db.get(OutboxMessage, row_id, with_for_update=True)
+            if row is not None:
+                _attempted(ctx, row, attempt, now)
+            saved.append(row)
         db.flush()
-        db.expunge(row)
-        return row
+        for row in saved:
+            if row is not None:
+                db.expunge(row)
+    return saved
+
+
+def _attempted(ctx: Context, row: OutboxMessage, attempt: Attempt, now: dt.datetime) -> None:
+    row.attempts += 1
+    row.last_code = attempt.code
+    row.last_error = attempt.error[:ERROR_LENGTH]
+    row.lease_until = None
+    if attempt.ok:
+        row.status, row.sent_at = Delivery.SENT.value, now
+    elif attempt.permanent:
+        row.status = Delivery.REFUSED.value
+    elif row.attempts >= ctx.settings.notify_max_attempts:
+        row.status = Delivery.FAILED.value
+    else:
+        row.next_attempt_at = now + backoff(row.attempts)
 
 
 def load(ctx: Context, row_ids: Sequence[int]) -> list[OutboxMessage]:

@@ -1,31 +1,36 @@
 """The background sender: one pass turns new journal events into notices and webhook
 deliveries, notices that have waited long enough into messages, finds what is stuck, and
-sends what is due. Runs in ``scandepot serve`` and in each ``scandepot worker``; several
-senders share the work safely (rows are claimed, never held by two).
+sends what is due. Runs in a process of its own started by ``scandepot serve`` and by
+each ``scandepot worker``; several senders share the work safely (rows are claimed,
+never held by two).
 
-Sending: the due rows are claimed with a lease long enough to send them, then sent on a
-few threads, emails a handful per connection and each webhook delivery on its own, so a
-slow mail server or a hanging webhook URL holds up only its own thread. Each attempt is
-recorded as soon as it is known. A row whose lease would run out before it could be sent
-is left alone: another pass claims it once the lease is over.
+Sending: the due rows are claimed with a lease long enough to send them (one
+transaction), then sent on a few threads, emails a handful per connection and each
+webhook delivery on its own, so a slow mail server or a hanging webhook URL holds up only
+its own thread; how each went is recorded in one transaction at the end of the pass. A
+pass that outlived its leases records nothing: another pass sends its rows again once the
+leases are over, with the same Message-ID or delivery ID.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from scandepot.catalog.notify import Channel, Delivery, OutboxMessage
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.notify import compose, dispatch, outbox, smtp, stuck, webhooks
 from scandepot.notify.outbox import Attempt
+from scandepot.settings import Settings
 
 log = logging.getLogger("scandepot.notify")
 T = TypeVar("T")
@@ -102,23 +107,21 @@ def send_due(ctx: Context, done: Pass, *, now: dt.datetime | None = None) -> Non
     # Past this, a row might still be in flight when its lease runs out: leave it.
     worst = max(ctx.settings.smtp_timeout_s * MESSAGE_STEPS, ctx.settings.webhook_timeout_s)
     until = time.monotonic() + lease - worst
+    results: list[tuple[OutboxMessage, Attempt]] = []
     lock = threading.Lock()
 
-    def recorded(attempts: Iterable[tuple[OutboxMessage, Attempt]]) -> None:
-        if time.monotonic() > until:  # waited for a thread too long: a later pass sends
-            return
-        for row, attempt in attempts:
-            saved = outbox.record(ctx, row.id, attempt, now=now)
+    def kept(attempts: Iterable[tuple[OutboxMessage, Attempt]]) -> None:
+        for found in attempts:
             with lock:
-                done.count(saved)
+                results.append(found)
             if time.monotonic() > until:
                 return
 
     def emails_of(chunk: list[OutboxMessage]) -> Callable[[], None]:
-        return lambda: recorded(smtp.deliver_each(ctx, chunk))
+        return lambda: kept(smtp.deliver_each(ctx, chunk))
 
     def hook_of(row: OutboxMessage) -> Callable[[], None]:
-        return lambda: recorded(_posted(ctx, row))
+        return lambda: kept(_posted(ctx, row))
 
     tasks = [
         emails_of(emails[i : i + PER_CONNECTION]) for i in range(0, len(emails), PER_CONNECTION)
@@ -127,6 +130,13 @@ def send_due(ctx: Context, done: Pass, *, now: dt.datetime | None = None) -> Non
     with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="notify-send") as pool:
         for future in [pool.submit(_guarded, "sending", task, None) for task in tasks]:
             future.result()
+    if time.monotonic() > until:  # waited for a thread too long: a later pass sends them
+        return
+    # One transaction for the pass: the catalog's writer is the archive's too. A process
+    # stopped before it sends these again, with the same Message-ID or delivery ID.
+    attempts = [(row.id, attempt) for row, attempt in results]
+    for saved in outbox.record_all(ctx, attempts, now=now):
+        done.count(saved)
 
 
 def _posted(ctx: Context, row: OutboxMessage) -> Iterator[tuple[OutboxMessage, Attempt]]:
@@ -134,28 +144,51 @@ def _posted(ctx: Context, row: OutboxMessage) -> Iterator[tuple[OutboxMessage, A
 
 
 class Sender:
-    """Runs :func:`run_once` every ``notify_poll_s`` on a thread of its own. ``echo``:
-    also C-ECHO this process's own DICOM receiver (``scandepot serve`` runs one)."""
+    """Runs passes every ``notify_poll_s`` in a process of its own, with its own catalog
+    connections, and at once again while a pass found a full load. A process, not a
+    thread: composing, TLS and HTTP take the interpreter's time, and in a thread of the
+    server they would take it from the archive and the receiver; a process leaves them a
+    core. ``echo``: also C-ECHO the DICOM receiver of the process that starts it
+    (``scandepot serve`` runs one). The process ends when :meth:`stop` is called or the
+    process that started it is gone."""
 
     def __init__(self, ctx: Context, *, echo: bool = False) -> None:
-        self.ctx = ctx
-        self.echo = echo
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="notify-sender", daemon=True)
+        spawn = multiprocessing.get_context("spawn")  # the starter has threads and sockets
+        self._stop = spawn.Event()
+        self._process = spawn.Process(
+            target=_run,
+            args=(ctx.settings, echo, self._stop, os.getpid()),
+            name="scandepot-notify",
+            daemon=True,
+        )
 
     def start(self) -> Sender:
-        self._thread.start()
+        self._process.start()
         return self
-
-    def _loop(self) -> None:
-        while True:  # a first pass at once: what a stopped process left is sent now
-            try:
-                run_once(self.ctx, echo=self.echo)
-            except Exception:  # noqa: BLE001 - the next pass tries again
-                log.exception("notification pass failed")
-            if self._stop.wait(self.ctx.settings.notify_poll_s):
-                return
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        self._process.join(timeout=30)
+        if self._process.is_alive():  # stuck in a send past every timeout
+            self._process.terminate()
+            self._process.join(timeout=5)
+
+
+def _run(settings: Settings, echo: bool, stop: Any, parent: int) -> None:
+    """The sender process: passes until told to stop or its parent is gone."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    ctx = Context.from_settings(settings)
+    try:
+        while os.getppid() == parent:
+            try:
+                done = run_once(ctx, echo=echo)
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("notification pass failed")
+                done = Pass()
+            full = done.sent + done.retried + done.refused + done.failed >= PER_PASS
+            if stop.wait(0 if full else settings.notify_poll_s):
+                return
+    finally:
+        ctx.close()
