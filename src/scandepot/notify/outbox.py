@@ -19,6 +19,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, or_, select, update
@@ -61,7 +62,8 @@ def add_email(
     project_id: int | None,
 ) -> OutboxMessage:
     """An email into the caller's transaction."""
-    row = OutboxMessage(
+    return _pending(
+        db,
         channel=Channel.EMAIL.value,
         target=to,
         project_id=project_id,
@@ -70,19 +72,13 @@ def add_email(
         text=text,
         html=html,
         message_key=message_key(ctx),
-        status=Delivery.PENDING.value,
-        attempts=0,
-        next_attempt_at=utcnow(),
-        last_error="",
     )
-    db.add(row)
-    db.flush()
-    return row
 
 
 def add_delivery(db: DBSession, webhook: Webhook, body: str, *, topic: str) -> OutboxMessage:
     """A webhook delivery of ``body`` (JSON, signed when sent) into the caller's transaction."""
-    row = OutboxMessage(
+    return _pending(
+        db,
         channel=Channel.WEBHOOK.value,
         target=webhook.url,
         webhook_id=webhook.id,
@@ -90,10 +86,17 @@ def add_delivery(db: DBSession, webhook: Webhook, body: str, *, topic: str) -> O
         topic=topic,
         body=body,
         message_key=uuid.uuid4().hex,
+    )
+
+
+def _pending(db: DBSession, **values: Any) -> OutboxMessage:
+    """A row due now, flushed (it has its ID)."""
+    row = OutboxMessage(
         status=Delivery.PENDING.value,
         attempts=0,
         next_attempt_at=utcnow(),
         last_error="",
+        **values,
     )
     db.add(row)
     db.flush()
