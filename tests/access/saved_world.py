@@ -1,8 +1,10 @@
-"""The access matrix's world, built once per test process and accessibility on SQLite,
-saved, and put back for each later test that needs it: a copy of the catalog (SQLite's
-backup API) and of the data folder, in a few milliseconds instead of the build's quarter
-second. Writes run on SQLite alone (test_matrix.on_catalogs), and each needs the world
-again for every actor, so this is most of what the matrix spends.
+"""The access matrix's world, built once per test process, catalog and accessibility,
+saved, and put back for each later test that needs it, in a few milliseconds instead of
+a build's quarter second on SQLite and most of a second on PostgreSQL.
+
+SQLite: a copy of the catalog file by SQLite's backup API. PostgreSQL: every table's
+rows, put back in dependency order after the rows there are removed, and each table's ID
+sequence set past its rows. Both: a copy of the data folder.
 
 What is put back is the whole catalog: whatever a write made anywhere (an account, a
 token, a project) goes with it, which is what a fresh world means."""
@@ -13,17 +15,33 @@ import shutil
 import sqlite3
 import tempfile
 from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import text
+
+from scandepot.catalog.schema import metadata
 from scandepot.context import Context
 
-_saved: dict[str, Path] = {}
+
+@dataclass
+class Saved:
+    folder: Path  # the data folder's copy, and on SQLite the catalog's
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # PostgreSQL
+
+
+_saved: dict[str, Saved] = {}
 _root: list[Path] = []
 
 
-def _catalog(ctx: Context) -> Path | None:
+def _sqlite_file(ctx: Context) -> Path | None:
     url = ctx.settings.database_url or ""
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def _key(ctx: Context, name: str) -> str:
+    return f"{'sqlite' if ctx.db.is_sqlite else 'postgresql'}-{name}"
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -31,31 +49,56 @@ def _copy(source: Path, target: Path) -> None:
         src.backup(dst)
 
 
-def save(ctx: Context, key: str) -> None:
-    """Keep the world as it now is under ``key`` (SQLite only; elsewhere nothing)."""
-    catalog = _catalog(ctx)
-    if catalog is None:
-        return
+def save(ctx: Context, name: str) -> None:
+    """Keep the world as it now is under ``name``."""
     if not _root:
         _root.append(Path(tempfile.mkdtemp(prefix="sd-world-")))
+    key = _key(ctx, name)
     folder = _root[0] / key
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(ctx.settings.data_dir, folder / "data", symlinks=True)
-    _copy(catalog, folder / "catalog.db")
-    _saved[key] = folder
+    saved = Saved(folder)
+    catalog = _sqlite_file(ctx)
+    if catalog is not None:
+        _copy(catalog, folder / "catalog.db")
+    else:
+        with ctx.db.read() as db:
+            for table in metadata.sorted_tables:
+                saved.rows[table.name] = [dict(r._mapping) for r in db.execute(table.select())]
+    _saved[key] = saved
 
 
-def restore(ctx: Context, key: str) -> bool:
-    """Put back the world saved under ``key``; False when there is none (or not SQLite)."""
-    catalog, folder = _catalog(ctx), _saved.get(key)
-    if catalog is None or folder is None:
+def restore(ctx: Context, name: str) -> bool:
+    """Put back the world saved under ``name``; False when there is none."""
+    saved = _saved.get(_key(ctx, name))
+    if saved is None:
         return False
-    _copy(folder / "catalog.db", catalog)
+    catalog = _sqlite_file(ctx)
+    if catalog is not None:
+        _copy(saved.folder / "catalog.db", catalog)
+    else:
+        _put_rows(ctx, saved.rows)
     data = ctx.settings.data_dir
     for child in data.iterdir():
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
         else:
             child.unlink()
-    shutil.copytree(folder / "data", data, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(saved.folder / "data", data, symlinks=True, dirs_exist_ok=True)
     return True
+
+
+def _put_rows(ctx: Context, rows: dict[str, list[dict[str, Any]]]) -> None:
+    with ctx.db.write() as db:
+        for table in reversed(metadata.sorted_tables):
+            db.execute(table.delete())
+        for table in metadata.sorted_tables:
+            if rows[table.name]:
+                db.execute(table.insert(), rows[table.name])
+            if "id" in table.c and table.c.id.autoincrement is not False:
+                db.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+                    )
+                )
