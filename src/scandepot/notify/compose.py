@@ -20,8 +20,9 @@ from scandepot.catalog.notify import Notice, Topic
 from scandepot.context import Context
 from scandepot.notify import outbox
 from scandepot.notify.audience import STRENGTH
+from scandepot.notify.links import Links
 from scandepot.notify.render import render
-from scandepot.notify.views import Links, subject, view
+from scandepot.notify.views import subject, view
 
 log = logging.getLogger("scandepot.notify")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
@@ -20,6 +19,7 @@ from scandepot.catalog.archive import Session as ArchivedSession
 from scandepot.catalog.notify import Notice
 from scandepot.catalog.pipelines import Job
 from scandepot.catalog.prearchive import StagedSession
+from scandepot.notify.links import Links
 
 View = dict[str, Any]
 TIME = "%Y-%m-%d %H:%M UTC"
@@ -34,22 +34,6 @@ ADVICE = {
     "from its page in the prearchive.",
     "failed": "Open the job's page for its log; launch it again once the cause is fixed.",
 }
-
-
-class Links:
-    """The site's pages, as people reach them (``public_url``): the routes of web/."""
-
-    def __init__(self, public_url: str) -> None:
-        self.base = public_url.rstrip("/")
-
-    def session(self, project: str, session: str) -> str:
-        return f"{self.base}/projects/{quote(project, safe='')}/sessions/{quote(session, safe='')}"
-
-    def staged(self, staged_id: int) -> str:
-        return f"{self.base}/prearchive/{staged_id}"
-
-    def job(self, project: str, job_id: int) -> str:
-        return f"{self.base}/projects/{quote(project, safe='')}/jobs/{job_id}"
 
 
 def view(db: DBSession, links: Links, notice: Notice) -> View:

@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +33,7 @@ from scandepot.context import Context
 from scandepot.errors import Invalid, NotFound
 from scandepot.events import JOURNALLED
 from scandepot.notify import outbox, signing
+from scandepot.notify.links import Links
 from scandepot.notify.outbox import Attempt
 
 ANSWER_SHOWN = 300  # characters of a refusing receiver's answer kept in the log
@@ -283,8 +284,7 @@ def body_of(public_url: str | None, record: EventRecord) -> str:
         and record.project
         and payload.get("session")
     ):
-        path = f"/projects/{quote(record.project, safe='')}/sessions/"
-        links["session"] = public_url.rstrip("/") + path + quote(str(payload["session"]), safe="")
+        links["session"] = Links(public_url).session(record.project, str(payload["session"]))
     body = {
         "id": record.id,
         "event": record.kind,
