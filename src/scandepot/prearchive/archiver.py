@@ -377,8 +377,3 @@ def attention(db: DBSession, staged: StagedSession, reason: str) -> SessionNeeds
     )
     event_journal.record(db, event)
     return event
-
-
-def needs_attention(ctx: Context, event: SessionNeedsAttention) -> None:
-    """Tell this process's subscribers, after the commit of :func:`attention`'s row."""
-    ctx.events.publish(event)

@@ -67,7 +67,7 @@ def build_one(ctx: Context, staged_id: int) -> str:
         if status == Status.CONFLICT or staged.project_key == UNASSIGNED:
             told = archiver.attention(db, staged, plan.reasons())
     if told is not None:
-        archiver.needs_attention(ctx, told)
+        ctx.events.publish(told)  # after the commit of its journal row
         return status
     if not held and archives_after_build(destination):
         try:
@@ -108,7 +108,7 @@ def _not_archived(ctx: Context, staged_id: int, reason: str) -> None:
         if staged is None or staged.status == Status.CONFLICT:
             return
         told = archiver.attention(db, staged, reason)
-    archiver.needs_attention(ctx, told)
+    ctx.events.publish(told)  # after the commit of its journal row
 
 
 def _fail(ctx: Context, staged_id: int, reason: str) -> None:
@@ -121,7 +121,7 @@ def _fail(ctx: Context, staged_id: int, reason: str) -> None:
             staged.problem_records = [*staged.problem_records, failed.stored()]
             told = archiver.attention(db, staged, reason)
     if told is not None:
-        archiver.needs_attention(ctx, told)
+        ctx.events.publish(told)  # after the commit of its journal row
 
 
 # A session with no new instance for this long (or the quiet time, if shorter) has the
