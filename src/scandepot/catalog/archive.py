@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from scandepot.catalog.notify import Recipient, Topic
+from scandepot.catalog.notify import RECIPIENT_DEFAULT_TOPICS, Recipient
 from scandepot.db.base import Base, UTCDateTime, utcnow
 
 LABEL_LENGTH = 64
@@ -130,11 +130,12 @@ class Project(Base):
 
     @notification_recipients.setter
     def notification_recipients(self, addresses: list[str]) -> None:
-        """Set the addresses: those kept keep their topics, new ones get "archived"."""
+        """Set the addresses: those kept keep their topics, new ones get the default."""
         held = {r.address: r for r in self.recipients}
         wanted = list(dict.fromkeys(addresses))
         self.recipients = [
-            held.get(a) or Recipient(address=a, topics=[Topic.ARCHIVED.value]) for a in wanted
+            held.get(a) or Recipient(address=a, topics=[t.value for t in RECIPIENT_DEFAULT_TOPICS])
+            for a in wanted
         ]
 
 

@@ -46,6 +46,10 @@ class Topic(enum.StrEnum):
     STUCK = "stuck"  # a staged session not archived in time, a silent receiver (admins)
 
 
+# What a recipient added without topics is told of (the setting's addresses, the routes').
+RECIPIENT_DEFAULT_TOPICS = (Topic.ARCHIVED,)
+
+
 class Channel(enum.StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"

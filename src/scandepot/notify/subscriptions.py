@@ -21,14 +21,13 @@ from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import projects
 from scandepot.catalog.archive import Project
-from scandepot.catalog.notify import ADDRESS_LENGTH, Recipient, Topic
+from scandepot.catalog.notify import ADDRESS_LENGTH, RECIPIENT_DEFAULT_TOPICS, Recipient, Topic
 from scandepot.context import Context
 from scandepot.errors import Conflict, Invalid, NotFound
 from scandepot.notify.addresses import checked
 
 # What a project's recipient may get; stuck cases go to the site administrators alone.
 RECIPIENT_TOPICS = (Topic.ARCHIVED, Topic.PROCESS, Topic.ATTENTION)
-DEFAULT_TOPICS = (Topic.ARCHIVED,)
 
 
 class RecipientCreate(BaseModel):
@@ -110,7 +109,7 @@ def list_recipients(ctx: Context, actor: Actor, project: str) -> list[RecipientV
 def add_recipient(ctx: Context, actor: Actor, project: str, data: RecipientCreate) -> RecipientView:
     """A new address for the project; the same address twice is a Conflict."""
     address = checked(data.address, field="address")
-    topics = checked_topics(data.topics if data.topics is not None else DEFAULT_TOPICS)
+    topics = checked_topics(data.topics if data.topics is not None else RECIPIENT_DEFAULT_TOPICS)
     with ctx.db.write() as db:
         found = _load(db, actor, project)
         if _same_address(db, found, address) is not None:
