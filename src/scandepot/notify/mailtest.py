@@ -6,23 +6,21 @@ from __future__ import annotations
 import email.utils
 import smtplib
 from email.message import EmailMessage
-from urllib.parse import urlsplit
 
 from scandepot.errors import Invalid
-from scandepot.notify import smtp
+from scandepot.notify import outbox, smtp
 from scandepot.notify.addresses import checked
 from scandepot.notify.outbox import Attempt
 from scandepot.settings import Settings
 
 
 def message(settings: Settings, to: str) -> EmailMessage:
-    domain = urlsplit(settings.public_url).hostname or "localhost"
     test = EmailMessage()
     test["From"] = settings.mail_from
     test["To"] = to
     test["Subject"] = "scandepot: test message"
     test["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
-    test["Message-ID"] = email.utils.make_msgid(domain=domain)
+    test["Message-ID"] = outbox.message_key(settings)
     test["Auto-Submitted"] = "auto-generated"
     test.set_content(
         f"This is a test message from the scandepot archive at {settings.public_url}.\n\n"

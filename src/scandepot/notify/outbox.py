@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.catalog.notify import Channel, Delivery, OutboxMessage, Topic, Webhook
 from scandepot.context import Context
 from scandepot.db.base import utcnow
+from scandepot.settings import Settings
 
 FIRST_RETRY_S = 30.0
 LONGEST_RETRY_S = 3600.0
@@ -44,9 +45,9 @@ class Attempt:
     permanent: bool = False  # the peer refused for good: do not try again
 
 
-def message_key(ctx: Context) -> str:
+def message_key(settings: Settings) -> str:
     """A Message-ID (RFC 5322) in the site's own domain, made once per message."""
-    host = urlsplit(ctx.settings.public_url).hostname or "localhost"
+    host = urlsplit(settings.public_url).hostname or "localhost"
     return f"<{uuid.uuid4().hex}@{host}>"
 
 
@@ -71,7 +72,7 @@ def add_email(
         subject=subject,
         text=text,
         html=html,
-        message_key=message_key(ctx),
+        message_key=message_key(ctx.settings),
     )
 
 
