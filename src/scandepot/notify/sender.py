@@ -7,9 +7,10 @@ never held by two).
 Sending: the due rows are claimed with a lease long enough to send them (one
 transaction), then sent on a few threads, emails a handful per connection and each
 webhook delivery on its own, so a slow mail server or a hanging webhook URL holds up only
-its own thread; how each went is recorded in one transaction at the end of the pass. A
-pass that outlived its leases records nothing: another pass sends its rows again once the
-leases are over, with the same Message-ID or delivery ID.
+its own thread; how each went is recorded in one transaction at the end of the pass. An
+attempt that came back too late to be sure its row's lease still held is not recorded:
+another pass sends that row again once the lease is over, with the same Message-ID or
+delivery ID.
 """
 
 from __future__ import annotations
@@ -112,10 +113,10 @@ def send_due(ctx: Context, done: Pass, *, now: dt.datetime | None = None) -> Non
 
     def kept(attempts: Iterable[tuple[OutboxMessage, Attempt]]) -> None:
         for found in attempts:
+            if time.monotonic() > until:  # its lease may be over: a later pass sends it
+                return
             with lock:
                 results.append(found)
-            if time.monotonic() > until:
-                return
 
     def emails_of(chunk: list[OutboxMessage]) -> Callable[[], None]:
         return lambda: kept(smtp.deliver_each(ctx, chunk))
@@ -130,10 +131,9 @@ def send_due(ctx: Context, done: Pass, *, now: dt.datetime | None = None) -> Non
     with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="notify-send") as pool:
         for future in [pool.submit(_guarded, "sending", task, None) for task in tasks]:
             future.result()
-    if time.monotonic() > until:  # waited for a thread too long: a later pass sends them
-        return
     # One transaction for the pass: the catalog's writer is the archive's too. A process
-    # stopped before it sends these again, with the same Message-ID or delivery ID.
+    # stopped before it leaves these to their leases; they go again, with the same
+    # Message-ID or delivery ID. What came back after the deadline is not recorded.
     attempts = [(row.id, attempt) for row, attempt in results]
     for saved in outbox.record_all(ctx, attempts, now=now):
         done.count(saved)

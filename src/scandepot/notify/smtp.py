@@ -192,8 +192,9 @@ def deliver_each(
     ctx: Context, rows: Iterable[OutboxMessage]
 ) -> Iterator[tuple[OutboxMessage, Attempt]]:
     """Send ``rows`` over one connection, yielding how each went as soon as it is known
-    (so that the caller records it before the next is sent). A connection lost mid-way
-    is opened again for the next row; one that cannot be opened fails the rest alike."""
+    (the sender keeps each and records its pass's attempts together). A connection lost
+    mid-way is opened again for the next row; one that cannot be opened fails the rest
+    alike."""
     settings = ctx.settings
     if not settings.smtp_host:
         for row in rows:
