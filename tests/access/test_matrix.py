@@ -641,7 +641,9 @@ def build_world(ctx: Context, accessibility: str) -> None:
     with ctx.db.write() as db:
         row = db.get(Webhook, hook.id)
         assert row is not None
-        outbox.add_delivery(db, row, '{"event":"SessionArchived"}', topic="archived")
+        outbox.add_delivery(
+            db, row, '{"event":"SessionArchived"}', event="SessionArchived", topic="archived"
+        )
     add_notifications(ctx)
 
 

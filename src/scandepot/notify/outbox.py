@@ -76,8 +76,11 @@ def add_email(
     )
 
 
-def add_delivery(db: DBSession, webhook: Webhook, body: str, *, topic: str) -> OutboxMessage:
-    """A webhook delivery of ``body`` (JSON, signed when sent) into the caller's transaction."""
+def add_delivery(
+    db: DBSession, webhook: Webhook, body: str, *, event: str, topic: str
+) -> OutboxMessage:
+    """A webhook delivery of ``body`` (JSON, signed when sent) into the caller's
+    transaction; ``event`` is its kind, kept as the row's subject (the log, the header)."""
     return _pending(
         db,
         channel=Channel.WEBHOOK.value,
@@ -85,6 +88,7 @@ def add_delivery(db: DBSession, webhook: Webhook, body: str, *, topic: str) -> O
         webhook_id=webhook.id,
         project_id=webhook.project_id,
         topic=topic,
+        subject=event,
         body=body,
         message_key=uuid.uuid4().hex,
     )

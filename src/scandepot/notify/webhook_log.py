@@ -13,7 +13,6 @@ from scandepot.catalog.notify import Channel, Delivery, OutboxMessage, Webhook
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound
 from scandepot.notify import outbox
-from scandepot.notify.webhooks import event_of
 
 SHOWN = 50
 MOST = 500
@@ -40,7 +39,7 @@ def _view(row: OutboxMessage) -> DeliveryView:
         id=row.id,
         delivery=row.message_key,
         webhook_id=row.webhook_id,
-        event=row.subject or event_of(row),
+        event=row.subject,
         url=row.target,
         status=row.status,
         attempts=row.attempts,
@@ -87,7 +86,5 @@ def redeliver(ctx: Context, actor: Actor, project: str, delivery_id: int) -> Del
             raise Conflict("The webhook of this delivery was removed; it cannot be sent again.")
         if not hook.enabled:
             raise Conflict("The webhook is disabled: enable it to send deliveries again.")
-        again = outbox.add_delivery(db, hook, row.body, topic=row.topic)
-        again.subject = row.subject
-        db.flush()
+        again = outbox.add_delivery(db, hook, row.body, event=row.subject, topic=row.topic)
         return _view(again)

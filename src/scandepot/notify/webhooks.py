@@ -316,9 +316,7 @@ def enqueue(db: DBSession, record: EventRecord, *, public_url: str | None = None
     body = body_of(public_url, record)
     topic = _TOPICS.get(record.kind, Topic.PROCESS).value
     for hook in wanted:
-        row = outbox.add_delivery(db, hook, body, topic=topic)
-        row.subject = record.kind
-    db.flush()
+        outbox.add_delivery(db, hook, body, event=record.kind, topic=topic)
     return len(wanted)
 
 
@@ -336,20 +334,11 @@ def deliver(ctx: Context, row: OutboxMessage) -> Attempt:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"scandepot/{__version__}",
-        "X-Scandepot-Event": row.subject or event_of(row),
+        "X-Scandepot-Event": row.subject,
         "X-Scandepot-Delivery": row.message_key,
         "X-Scandepot-Signature": signing.signature(secret, body),
     }
     return post(url, body, headers, timeout_s=ctx.settings.webhook_timeout_s)
-
-
-def event_of(row: OutboxMessage) -> str:
-    """The event a delivery tells of, from its body (rows written without a subject)."""
-    try:
-        found = json.loads(row.body).get("event")
-    except (ValueError, AttributeError):
-        return ""
-    return found if isinstance(found, str) else ""
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout_s: float) -> Attempt:
