@@ -88,6 +88,9 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "search": frozenset({"access"}),
     # notify follows the event journal and tells people of the archive's sessions.
     "notify": frozenset({"archive", "access"}),
+    # transfers copy the archive's sessions through its loaders, as jobs in the one queue,
+    # and read files as downloads do.
+    "transfers": frozenset({"archive", "access", "pipelines", "export"}),
     "access": frozenset(),
 }
 

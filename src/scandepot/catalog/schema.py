@@ -11,12 +11,13 @@ from scandepot.catalog import (
     notify,
     pipelines,
     prearchive,
+    transfers,
 )
 from scandepot.db.base import Base
 
 metadata = Base.metadata
 
 # Imported for the tables they declare on Base.metadata.
-TABLE_MODULES = (access, archive, dicom_nodes, journal, notify, pipelines, prearchive)
+TABLE_MODULES = (access, archive, dicom_nodes, journal, notify, pipelines, prearchive, transfers)
 
 __all__ = ["TABLE_MODULES", "metadata"]
