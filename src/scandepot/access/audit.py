@@ -65,6 +65,9 @@ class AuditAction(enum.StrEnum):
     NOTIFY_RECIPIENT_REMOVED = "notify.recipient_removed"
     NOTIFY_MESSAGE_RETRIED = "notify.message_retried"
     NOTIFY_MESSAGE_DISMISSED = "notify.message_dismissed"
+    TRANSFER_STARTED = "transfer.started"
+    TRANSFER_CANCELLED = "transfer.cancelled"
+    TRANSFER_FINISHED = "transfer.finished"
 
 
 def record(

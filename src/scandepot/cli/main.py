@@ -88,9 +88,10 @@ def _serve(ctx: Context) -> None:
     import uvicorn
 
     from scandepot.app import create_app
+    from scandepot.cli import runnable
     from scandepot.http import server
     from scandepot.notify.sender import Sender
-    from scandepot.pipelines import builtin, wiring
+    from scandepot.pipelines import wiring
 
     settings = ctx.settings
     app_ = create_app(ctx=ctx, install_pipelines=False)
@@ -98,7 +99,7 @@ def _serve(ctx: Context) -> None:
     receiver, builder, executor, sender = None, None, None, None
     try:
         # Before anything can be archived; runs jobs here under the local executor.
-        executor = wiring.install(ctx, pipelines=builtin.pipelines())
+        executor = wiring.install(ctx, pipelines=runnable.jobs())
         receiver, builder = _start_dicom(ctx)
         sender = Sender(ctx, echo=True).start()  # this process runs a receiver to C-ECHO
         typer.echo(
