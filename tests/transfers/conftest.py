@@ -64,7 +64,9 @@ class Archive:
 
     def put(self, path: str, body: bytes, *, project: str | None = None) -> None:
         r = self.client.put(
-            f"{API}/projects/{project or self.source}/{path}", content=body, auth=self.actors["owner"]
+            f"{API}/projects/{project or self.source}/{path}",
+            content=body,
+            auth=self.actors["owner"],
         )
         assert r.status_code == 201, r.text
 
@@ -82,7 +84,9 @@ def archive(
     tmp_path: Path,
 ) -> Archive:
     ctx.settings.prearchive_quiet_s = 3600  # only the import itself builds
-    return Archive(client, actors, make_project(), make_project(), tmp_path)
+    # The destination archives what arrives; tests of its prearchive say so.
+    dest = make_project(upload_destination="archive")
+    return Archive(client, actors, make_project(), dest, tmp_path)
 
 
 def run_transfers(ctx: Context, *, limit: int = 20) -> list[JobStatus]:

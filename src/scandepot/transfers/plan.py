@@ -28,6 +28,7 @@ from scandepot.catalog.archive import (
     UploadDestination,
 )
 from scandepot.catalog.labels import by_label, same_label
+from scandepot.catalog.prearchive import StagedSession
 from scandepot.catalog.transfers import Share, ShareKind, TransferKind
 from scandepot.errors import Invalid
 from scandepot.transfers import labels
@@ -130,6 +131,8 @@ def make(db: DBSession, actor: Actor, request: TransferRequest) -> Plan:
         raise Invalid("Name at least one session or subject to transfer.", field="sessions")
     _map(db, plan, source, dest, request, found)
     _contents(db, plan, request, found)
+    if landing is Landing.PREARCHIVE:
+        _through_prearchive(db, plan, dest, request, found)
     if request.with_resources:
         plan.project_resources = _resource_labels(db, Resource.parent_key == f"project:{source.id}")
     return plan
@@ -141,6 +144,49 @@ def _landing(db: DBSession, actor: Actor, dest: Project, request: TransferReques
             return Landing.ARCHIVE
         return Landing.PREARCHIVE
     return request.landing or Landing.ARCHIVE
+
+
+def _through_prearchive(
+    db: DBSession,
+    plan: Plan,
+    dest: Project,
+    request: TransferRequest,
+    found: Sequence[Session],
+) -> None:
+    """What the prearchive cannot take: resources, sessions that are no DICOM study, a
+    study that waits there already."""
+    if request.with_resources:
+        plan.problem(
+            "landing",
+            f"Resources cannot go through the prearchive of '{dest.label}': leave them out, "
+            "or (as an owner of it) send the sessions to its archive.",
+        )
+    by_id = {s.id: s for s in found}
+    for planned in plan.sessions:
+        session = by_id[planned.session_id]
+        if planned.action == "skip":
+            continue
+        if not session.StudyInstanceUID:
+            plan.problem(
+                "landing",
+                "Only a DICOM study can go through the prearchive; this session has no "
+                "Study Instance UID.",
+                planned.source,
+            )
+            continue
+        waiting = db.scalar(
+            select(StagedSession.id).where(
+                StagedSession.project_key == dest.label,
+                StagedSession.StudyInstanceUID == session.StudyInstanceUID,
+            )
+        )
+        if waiting is not None:
+            plan.problem(
+                "landing",
+                f"This study waits in the prearchive of '{dest.label}' already (staged "
+                f"session {waiting}).",
+                planned.source,
+            )
 
 
 def _access(

@@ -94,7 +94,8 @@ def start(ctx: Context, actor: Actor, request: TransferRequest) -> TransferView:
             dest_project_id=dest.id,
             source=source.label,
             destination=dest.label,
-            request=request.model_dump(mode="json"),
+            # Where it lands is decided once, by the check: a resumed run goes by it.
+            request={**request.model_dump(mode="json"), "landing": found.landing},
             status=TransferStatus.QUEUED.value,
             message="",
             files_total=found.files,

@@ -34,9 +34,9 @@ from scandepot.db.base import utcnow
 from scandepot.events import SessionArchived
 from scandepot.pipelines import autolaunch
 from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError
-from scandepot.transfers import copying, moving, verify
+from scandepot.transfers import copying, moving, staging, verify
 from scandepot.transfers.copying import Copied
-from scandepot.transfers.requests import TransferRequest
+from scandepot.transfers.requests import Landing, TransferRequest
 from scandepot.transfers.service import finish
 
 log = logging.getLogger("scandepot.transfers")
@@ -67,9 +67,14 @@ def _run(ctx: Context, job: JobRun, transfer_id: int) -> None:
     for item in items:
         if item.status == ItemStatus.PENDING.value:
             job.check()
-            copied = copying.copy_item(ctx, transfer, item)
+            copied = (
+                staging.stage_item(ctx, transfer, item)
+                if request.landing is Landing.PREARCHIVE
+                else copying.copy_item(ctx, transfer, item)
+            )
             job.log(f"{_names(item)}: {copied.files} files copied")
-            _arrived(ctx, transfer, item, copied, actor)
+            if request.landing is not Landing.PREARCHIVE:
+                _arrived(ctx, transfer, item, copied, actor)
     items = _items(ctx, transfer_id)
     move = request.kind is TransferKind.MOVE
     failed = _verify(ctx, job, items, read_bytes=move)
@@ -158,14 +163,7 @@ def _verify(ctx: Context, job: JobRun, items: list[TransferItem], *, read_bytes:
         if item.status != ItemStatus.COPIED.value:
             continue
         job.check()
-        assert item.source_session_id is not None and item.dest_session_id is not None
-        found = verify.compare(
-            ctx,
-            item.source_session_id,
-            item.dest_session_id,
-            list(item.verified.get("copied", [])),
-            read_bytes=read_bytes,
-        )
+        found = verify.compare_item(ctx, item, read_bytes=read_bytes)
         with ctx.db.write() as db:
             row = db.get(TransferItem, item.id)
             assert row is not None

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.archive import layout
 from scandepot.catalog.archive import File, Resource, Scan, Session
+from scandepot.catalog.prearchive import Instance
+from scandepot.catalog.transfers import TransferItem
 from scandepot.context import Context
 
 HASH_THREADS = 4  # hashlib lets go of the GIL: files are hashed side by side
@@ -86,18 +88,46 @@ def _files(
     return out
 
 
-def compare(
-    ctx: Context, source_id: int, dest_id: int, copied: list[str], *, read_bytes: bool
-) -> Compared:
+def _staged_files(
+    ctx: Context, db: DBSession, source: Session, staged_id: int
+) -> dict[Key, tuple[int, str, Path]]:
+    """The staged copies of ``source``'s instances, under the keys of their sources."""
+    origin = {
+        sop: (f"scan {label}:{resource}", path)
+        for sop, label, resource, path in db.execute(
+            select(Instance.SOPInstanceUID, Scan.label, Resource.label, File.path)
+            .join(File, Instance.file_id == File.id)
+            .join(Resource, File.resource_id == Resource.id)
+            .join(Scan, Instance.scan_id == Scan.id)
+            .where(Scan.session_id == source.id)
+        )
+    }
+    out: dict[Key, tuple[int, str, Path]] = {}
+    for inst in db.scalars(select(Instance).where(Instance.staged_id == staged_id)):
+        key = origin.get(inst.SOPInstanceUID, ("not from the source", inst.SOPInstanceUID))
+        spooled = ctx.store.data_dir / str(inst.spool_path)
+        out[key] = (inst.size, str(inst.sha256), spooled)
+    return out
+
+
+def compare_item(ctx: Context, item: TransferItem, *, read_bytes: bool) -> Compared:
+    """Compare what ``item`` copied (into the archive, or staged in the prearchive)."""
+    copied = list(item.verified.get("copied", []))
     out = Compared(by=["catalog", "bytes"] if read_bytes else ["catalog"])
+    out.scans = len({w.split(":")[0] for w in copied if w.startswith("scan ")})
+    staged = item.verified.get("staged")
     with ctx.db.read() as db:
-        source, dest = db.get(Session, source_id), db.get(Session, dest_id)
-        if source is None or dest is None:
+        source = db.get(Session, item.source_session_id) if item.source_session_id else None
+        dest = db.get(Session, item.dest_session_id) if item.dest_session_id else None
+        if source is None or (dest is None and staged is None):
             out.wrong("the source or the destination session is gone")
             return out
         before = _files(ctx, db, source, copied)
-        after = _files(ctx, db, dest, copied)
-        out.scans = len({w.split(":")[0] for w in copied if w.startswith("scan ")})
+        if staged is not None:
+            after = _staged_files(ctx, db, source, int(staged))
+        else:
+            assert dest is not None
+            after = _files(ctx, db, dest, copied)
     for key in sorted(before.keys() - after.keys()):
         out.wrong(f"{key[0]}/{key[1]}: missing on the destination")
     for key in sorted(after.keys() - before.keys()):
