@@ -78,3 +78,58 @@ def test_copy_with_mapping_links_catalogues_and_verifies(
     assert os.listdir(ctx.store.tmp) == [] or all(
         not name.endswith(".journal") for name in os.listdir(ctx.store.tmp)
     )
+
+
+def _copy(ctx: Context, archive: Archive, owner: Any, **fields: Any) -> service.TransferView:
+    values: dict[str, Any] = {
+        "kind": TransferKind.COPY,
+        "source": archive.source,
+        "destination": archive.dest,
+        "sessions": ["E1"],
+    }
+    values.update(fields)
+    view = service.start(ctx, owner, TransferRequest(**values))
+    assert run_transfers(ctx) == [JobStatus.SUCCEEDED]
+    return service.get(ctx, owner, view.transfer.id)
+
+
+def _dest_files(ctx: Context, archive: Archive) -> list[str]:
+    root = ctx.store.archive / archive.dest
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_resources_only_when_asked_and_scans_by_number_or_type(
+    ctx: Context, archive: Archive, users: dict[str, Any]
+) -> None:
+    archive.session("S1", "E1", (1, 2, 3))
+    archive.put("sessions/E1/resources/QA/files/report.txt", b"qa")
+    archive.put("sessions/E1/scans/1/resources/NIFTI/files/t1.nii.gz", b"nifti")
+    owner = actor_for(users["owner"])
+    bare = _copy(ctx, archive, owner, scans=["1", "series 3"], session_map={"E1": "BARE"})
+    assert bare.items[0].verified["copied"] == ["scan 1:DICOM", "scan 3:DICOM"]
+    files = _dest_files(ctx, archive)
+    assert len(files) == 6 and all("/resources/DICOM/files/" in f for f in files)
+    full = _copy(ctx, archive, owner, with_resources=True, session_map={"E1": "FULL"})
+    assert sorted(full.items[0].verified["copied"]) == [
+        "scan 1:DICOM",
+        "scan 1:NIFTI",
+        "scan 2:DICOM",
+        "scan 3:DICOM",
+        "session:QA",
+    ]
+    qa = archive.get("sessions/FULL/resources/QA/files/report.txt")
+    assert qa.status_code == 200 and qa.content == b"qa"
+
+
+def test_merge_adds_scans_to_the_session_of_the_same_study(
+    ctx: Context, archive: Archive, users: dict[str, Any]
+) -> None:
+    study = archive.session("S1", "E1", (1, 2))
+    archive.session("S1", "E1", (7,), project=archive.dest, study=study)
+    owner = actor_for(users["owner"])
+    done = _copy(ctx, archive, owner, on_clash="merge")
+    assert done.verified and done.items[0].verified["compared"]["files"] == 6
+    scans = archive.get("sessions/E1/scans").json()["items"]
+    assert sorted(s["id"] for s in scans) == ["1", "2", "7"]
+    with ctx.db.read() as db:
+        assert db.scalar(select(func.count(Session.id))) == 2  # one in each project

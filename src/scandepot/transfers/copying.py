@@ -80,7 +80,8 @@ def copy_item(ctx: Context, transfer: Transfer, item: TransferItem) -> Copied:
         if source is None or dest is None:
             raise Conflict(f"{item.source_subject}/{item.source_session} is gone; not copied.")
         subject, new_subject = _subject(ctx, db, dest, source.subject, item.dest_subject)
-        session = _session(ctx, db, dest, subject, source, item.dest_session)
+        merge = item.verified.get("action") == "merge"
+        session = _session(ctx, db, dest, subject, source, item.dest_session, merge=merge)
         out.session_id, out.stable_id = session.id, session.stable_id
         for scan in db.scalars(select(Scan).where(Scan.session_id == source.id)):
             if scan_chosen(scan, request.scans):
@@ -109,7 +110,12 @@ def copy_item(ctx: Context, transfer: Transfer, item: TransferItem) -> Copied:
         row = db.get(TransferItem, item.id)
         assert row is not None
         row.status, row.dest_session_id, row.files = ItemStatus.COPIED.value, session.id, out.files
-        row.verified = {"copied": out.copied, "left_out": out.left_out, "bytes": out.bytes}
+        row.verified = {
+            **row.verified,
+            "copied": out.copied,
+            "left_out": out.left_out,
+            "bytes": out.bytes,
+        }
         parent = db.get(Transfer, transfer.id)
         assert parent is not None
         parent.files_done += out.files
@@ -136,12 +142,23 @@ def _subject(
 
 
 def _session(
-    ctx: Context, db: DBSession, dest: Project, subject: Subject, source: Session, label: str
+    ctx: Context,
+    db: DBSession,
+    dest: Project,
+    subject: Subject,
+    source: Session,
+    label: str,
+    *,
+    merge: bool,
 ) -> Session:
     found = db.scalar(
         by_label(select(Session).where(Session.project_id == dest.id), Session.label, label)
     )
     if found is not None:
+        if not merge:
+            raise Conflict(
+                f"Session '{label}' appeared in '{dest.label}' since the check; not merged."
+            )
         if found.subject_id != subject.id:
             raise Conflict(f"Session '{label}' of '{dest.label}' belongs to another subject.")
         if found.StudyInstanceUID and found.StudyInstanceUID != source.StudyInstanceUID:

@@ -146,7 +146,7 @@ def _items(db: DBSession, transfer: Transfer, found: Plan) -> list[TransferItem]
                 dest_session=planned.dest_session,
                 status=(ItemStatus.SKIPPED if skipped else ItemStatus.PENDING).value,
                 files=0,
-                verified={},
+                verified={"action": planned.action},
             )
         )
     db.add_all(items)
