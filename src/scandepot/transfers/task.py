@@ -146,7 +146,7 @@ def _arrived(
         session=item.dest_session,
         session_id=copied.stable_id,
         scans=tuple(copied.scans),
-        merged=False,
+        merged=item.verified.get("action") == "merge",
         files=copied.files,
         by=actor.login,
         uploader=actor.login,
