@@ -134,3 +134,22 @@ def test_into_the_prearchive_the_sessions_wait_for_review(
         for inst in spooled:
             assert Path(ctx.store.data_dir / str(inst.spool_path)).is_file()
         assert db.scalar(select(func.count(Session.id))) == 1  # not archived by itself
+
+
+def test_a_staged_copy_is_archived_like_any_upload(
+    ctx: Context, archive: Archive, users: dict[str, Any]
+) -> None:
+    archive.session("S1", "E1", (1, 2))
+    projects.update(ctx, SYSTEM, archive.dest, ProjectSettings(upload_destination="prearchive"))
+    copy = TransferRequest(
+        kind=TransferKind.COPY, source=archive.source, destination=archive.dest, sessions=["E1"]
+    )
+    service.start(ctx, actor_for(users["member"]), copy)
+    assert run_transfers(ctx) == [JobStatus.SUCCEEDED]
+    with ctx.db.read() as db:
+        staged = db.scalar(select(StagedSession.id))
+    r = archive.client.post(f"/api/v1/prearchive/{staged}/archive", auth=archive.actors["owner"])
+    assert r.status_code == 200, r.text
+    scans = archive.get("sessions/E1/scans").json()["items"]
+    assert sorted(s["id"] for s in scans) == ["1", "2"]
+    assert check.check(ctx).ok
