@@ -150,6 +150,7 @@ def _get(
                 part.unlink(missing_ok=True)
                 raise Incomplete(f"{entry['name']}: the server refused the range; run again")
             if response.status_code not in (200, 206):
+                response.read()  # the error's body, for its message
                 raise Refused(f"{entry['name']}: {error_message(response)}")
             mode = "ab" if response.status_code == 206 else "wb"
             if mode == "wb" and offset:
