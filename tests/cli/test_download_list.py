@@ -173,6 +173,7 @@ def test_tampered_list_is_reported(
     assert "checksum mismatch (removed, run again): S2/E3/resources/QA/files/report.txt" in (
         result.stderr
     )
+    assert "save the list again" in result.stdout
     assert tree_of(dest) == {}
     # A size the list gets wrong is a mismatch too.
     listed.write_text(re.sub(r'name="SIZE">\d+<', 'name="SIZE">5<', text))

@@ -362,6 +362,11 @@ def _finish(
         typer.echo(f"checksum mismatch (removed, run again): {name}", err=True)
     if problems or bad:
         typer.echo(f"{len(problems) + len(bad)} file(s) not verified; run again to resume.")
+        if "list" in manifest and (bad or any(isinstance(p, Mismatch) for p in problems)):
+            typer.echo(
+                "A file changed on the server since the list was saved never matches it: "
+                "save the list again."
+            )
         raise typer.Exit(1)
     _write_manifest(dest, manifest)
     typer.echo(f"OK: {len(entries)} files verified in {dest}")
