@@ -443,13 +443,15 @@ for _name, _path, _dep in xnat_owners.EXPERIMENTS:
         "read", 200, query="?format=zip"
     )
 
-# Archive downloads and manifests: read level, like a single file.
+# Archive downloads, manifests and download lists: read level, like a single file.
 for _prefix in (P, LEVEL_PREFIXES["session"], LEVEL_PREFIXES["scan"]):
     ROUTES[("GET", _prefix + "/download")] = Row("read", 200, query="?format=tar")
     ROUTES[("GET", _prefix + "/manifest")] = Row("read", 200)
+    ROUTES[("GET", _prefix + "/download-list")] = Row("read", 200)
 for _prefix in LEVEL_PREFIXES.values():
     ROUTES[("GET", _prefix + "/resources/{resource}/download")] = Row("read", 200)
     ROUTES[("GET", _prefix + "/resources/{resource}/manifest")] = Row("read", 200)
+    ROUTES[("GET", _prefix + "/resources/{resource}/download-list")] = Row("read", 200)
 
 
 # -- DICOMweb --------------------------------------------------------------------------------
@@ -1098,7 +1100,10 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         Page("read", query="?project=P&session=E1"),
     ),
     # On to the API's download route, which checks who asks (ROUTES).
-    ("GET", "/download/archive"): (Page("public", 303, query="?project=P&session=E1"),),
+    ("GET", "/download/archive"): (
+        Page("public", 303, query="?project=P&session=E1"),
+        Page("public", 303, query="?project=P&session=E1&save=list"),
+    ),
     # The image viewer: a project's for its readers; its files, and the site-wide viewer
     # (which shows what the visitor may read), for anyone. A stand-in viewer folder
     # (fake_viewer) is in place.
