@@ -64,7 +64,9 @@ class Archive:
 
     def put(self, path: str, body: bytes, *, project: str | None = None) -> None:
         r = self.client.put(
-            f"{API}/projects/{project or self.source}/{path}", content=body, auth=self.actors["owner"]
+            f"{API}/projects/{project or self.source}/{path}",
+            content=body,
+            auth=self.actors["owner"],
         )
         assert r.status_code == 201, r.text
 

@@ -37,9 +37,7 @@ def _rows(ctx: Context) -> tuple[int, int, int, int]:
         )
 
 
-def test_a_dry_run_answers_with_the_plan_and_writes_nothing(
-    ctx: Context, archive: Archive
-) -> None:
+def test_a_dry_run_answers_with_the_plan_and_writes_nothing(ctx: Context, archive: Archive) -> None:
     archive.session("S1", "E1")
     before = _rows(ctx)
     body = _body(

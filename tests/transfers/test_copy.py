@@ -70,9 +70,7 @@ def test_copy_with_mapping_links_catalogues_and_verifies(
         source = db.scalar(select(Session).where(Session.label == "E1"))
         assert source is not None and copied.StudyInstanceUID == source.StudyInstanceUID
         assert copied.stable_id != source.stable_id
-        instances = db.scalar(
-            select(func.count(Instance.id)).where(Instance.scan_id.is_not(None))
-        )
+        instances = db.scalar(select(func.count(Instance.id)).where(Instance.scan_id.is_not(None)))
         assert instances == 24  # 12 in each project
         assert db.scalar(select(func.count(File.id))) == 24
     report = done.items[0].verified["compared"]

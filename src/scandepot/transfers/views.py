@@ -31,7 +31,9 @@ def _time(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def summary(transfer: Transfer, *, status: str | None = None, message: str | None = None) -> dict[str, Any]:
+def summary(
+    transfer: Transfer, *, status: str | None = None, message: str | None = None
+) -> dict[str, Any]:
     """One transfer's record, as a list shows it (``status`` and ``message``: a view's,
     which say how its job ended when it ended without the transfer)."""
     return {
