@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from scandepot import __version__
-from scandepot.cli import client, dicom_nodes, mail, pipelines, stopping, user, webhook
+from scandepot.cli import client, dicom_nodes, mail, pipelines, stopping, transfer, user, webhook
 from scandepot.cli import notify as notify_cli
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
@@ -239,6 +239,7 @@ app.add_typer(mail.app, name="mail")
 app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")
+app.add_typer(transfer.app, name="transfer")
 app.command("worker")(pipelines.worker)
 
 

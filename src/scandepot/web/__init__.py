@@ -18,6 +18,7 @@ from scandepot.web import (
     projects,
     sessions,
     transfer,
+    transfers,
     viewer,
     webhooks,
 )
@@ -31,6 +32,7 @@ for _module in (
     sessions,
     prearchive,
     transfer,
+    transfers,
     admin,
     viewer,
     webhooks,

@@ -19,6 +19,7 @@ from scandepot.api.v1 import (
     scans,
     sessions,
     subjects,
+    transfers,
     users,
     webhooks,
 )
@@ -43,5 +44,6 @@ for sub in (
     webhooks.router,
     *resources.routers,
     downloads.router,
+    transfers.router,
 ):
     router.include_router(sub)
