@@ -328,10 +328,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", P + "/jobs/{job}/rerun"): Row("write", 202),
     ("POST", P + "/jobs/{job}/cancel"): Row("write", 200, params={"job": "queued"}),
     # Webhooks (the world's project has one, with one delivery): for those who configure it.
-    # A dry run: the plan, whatever it finds (P into P has a problem); anonymous callers
-    # see the plans of what they may see.
+    # A dry run: the plan, whatever it finds (P into P has a problem), for a signed-in
+    # caller who may see the projects.
     ("POST", "/api/v1/transfers"): Row(
-        "see",
+        "signed_see",
         200,
         body=lambda a: {
             "kind": "copy",
@@ -395,7 +395,8 @@ PROJECT.update(
 )
 # Transfers (transfers/service.py): one is shown to its requester, a site admin, and whoever
 # may read its source or destination, and hidden (404) from everyone else, whatever the
-# project's accessibility; it is cancelled by an owner of either. A start needs a
+# project's accessibility; it is cancelled by an owner of either (refused, 403, to others
+# who may read it). A check or a start needs a
 # signed-in caller who may see both projects: the world's (P into P) is then refused by
 # its check (409).
 PROJECT.update(
@@ -403,7 +404,9 @@ PROJECT.update(
         ("private", "transfer_read"): (401, 404, OK, OK, OK, OK),
         ("protected", "transfer_read"): (401, 404, OK, OK, OK, OK),
         ("public", "transfer_read"): (401, OK, OK, OK, OK, OK),
-        **{(a, "transfer_manage"): (401, 404, 404, 404, OK, OK) for a in ACCESSIBILITIES},
+        ("private", "transfer_manage"): (401, 404, 403, 403, OK, OK),
+        ("protected", "transfer_manage"): (401, 404, 403, 403, OK, OK),
+        ("public", "transfer_manage"): (401, 403, 403, 403, OK, OK),
         ("private", "signed_see"): (401, 404, OK, OK, OK, OK),
         ("protected", "signed_see"): (401, OK, OK, OK, OK, OK),
         ("public", "signed_see"): (401, OK, OK, OK, OK, OK),
@@ -1179,7 +1182,7 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ("GET", "/transfers/new"): (Page("read", query="?source=P&kind=move&sessions=E1"),),
     # The check of P into P: a page with its problem, for whoever may see P.
     ("POST", "/transfers/check"): (
-        Page("see", form={"source": "P", "destination": "P", "sessions": "E1"}),
+        Page("signed_see", form={"source": "P", "destination": "P", "sessions": "E1"}),
     ),
     # Confirmed, the same: refused by the check, the page again (409), nothing written.
     ("POST", "/transfers"): (

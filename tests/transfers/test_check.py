@@ -61,6 +61,7 @@ def test_access_is_checked_on_both_sides(
     with pytest.raises(Conflict) as refused:
         service.start(ctx, collaborator, request(archive))
     assert refused.value.details and refused.value.details[0]["code"] == "access"
+    assert refused.value.details[0]["name"] == archive.source
     nothing_written(ctx)
 
 

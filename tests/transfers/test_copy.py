@@ -104,6 +104,7 @@ def test_resources_only_when_asked_and_scans_by_number_or_type(
     archive.session("S1", "E1", (1, 2, 3))
     archive.put("sessions/E1/resources/QA/files/report.txt", b"qa")
     archive.put("sessions/E1/scans/1/resources/NIFTI/files/t1.nii.gz", b"nifti")
+    archive.put("resources/PROTOCOL/files/protocol.pdf", b"the protocol")
     owner = actor_for(users["owner"])
     bare = _copy(ctx, archive, owner, scans=["1", "series 3"], session_map={"E1": "BARE"})
     assert bare.items[0].verified["copied"] == ["scan 1:DICOM", "scan 3:DICOM"]
@@ -119,6 +120,16 @@ def test_resources_only_when_asked_and_scans_by_number_or_type(
     ]
     qa = archive.get("sessions/FULL/resources/QA/files/report.txt")
     assert qa.status_code == 200 and qa.content == b"qa"
+    # The project's own resources come with the first copy that asks for resources.
+    assert "project:PROTOCOL" not in bare.transfer.report.get("project_resources", {})
+    project = full.transfer.report["project_resources"]
+    assert project["copied"] == ["project:PROTOCOL"] and project["compared"]["ok"]
+    protocol = archive.get("resources/PROTOCOL/files/protocol.pdf")
+    assert protocol.status_code == 200 and protocol.content == b"the protocol"
+    again = _copy(ctx, archive, owner, with_resources=True, session_map={"E1": "AGAIN"})
+    assert again.transfer.report["project_resources"]["left_out"] == [
+        "project resource PROTOCOL (one of that label is there)"
+    ]
 
 
 def test_merge_adds_scans_to_the_session_of_the_same_study(

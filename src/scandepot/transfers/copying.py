@@ -204,7 +204,7 @@ def _scan(
     target = layout.Owner(session.project, session.subject, session, scan)
     src_owner = layout.Owner(source.session.project, source.session.subject, source.session, source)
     for resource in db.scalars(select(Resource).where(where).order_by(Resource.label)):
-        files = _copy_resource(ctx, db, changes, resource, src_owner, target, out)
+        files = copy_resource(ctx, db, changes, resource, src_owner, target, out)
         _instances(db, source.id, scan.id, files)
     out.scans.append(source.label)
 
@@ -235,10 +235,10 @@ def _resources(
         if there is not None:
             out.left_out.append(f"{level} resource {resource.label} (one of that label is there)")
             continue
-        _copy_resource(ctx, db, changes, resource, src_owner, target, out)
+        copy_resource(ctx, db, changes, resource, src_owner, target, out)
 
 
-def _copy_resource(
+def copy_resource(
     ctx: Context,
     db: DBSession,
     changes: Changes,

@@ -134,7 +134,10 @@ def make(db: DBSession, actor: Actor, request: TransferRequest) -> Plan:
     if landing is Landing.PREARCHIVE:
         _through_prearchive(db, plan, dest, request, found)
     if request.with_resources:
-        plan.project_resources = _resource_labels(db, Resource.parent_key == f"project:{source.id}")
+        key = f"project:{source.id}"
+        plan.project_resources = _resource_labels(db, Resource.parent_key == key)
+        files, size = _files_under(db, [key])
+        plan.files, plan.bytes = plan.files + files, plan.bytes + size
     return plan
 
 
@@ -377,10 +380,13 @@ def _contents(
     """Scans, resources and file counts of each planned session, and the scan clashes of
     a merge."""
     by_id = {s.id: s for s in found}
+    subjects: set[str] = set()  # new subjects whose resources are counted already
     for planned in plan.sessions:
         if planned.action == "skip":
             continue
         session = by_id[planned.session_id]
+        first = planned.new_subject and planned.dest_subject.lower() not in subjects
+        subjects.add(planned.dest_subject.lower())
         scans = [
             s
             for s in db.scalars(select(Scan).where(Scan.session_id == session.id))
@@ -395,7 +401,7 @@ def _contents(
             planned.files, planned.bytes = planned.files + files, planned.bytes + size
         if request.with_resources:
             planned.resources = _session_resources(db, session, scans)
-            extra = _resource_sizes(db, session, planned.new_subject)
+            extra = _resource_sizes(db, session, first)
             planned.files, planned.bytes = planned.files + extra[0], planned.bytes + extra[1]
         if planned.action == "merge":
             _scan_clashes(db, plan, planned, [s.label for s in scans])
@@ -439,6 +445,11 @@ def _resource_labels(db: DBSession, where: Any) -> list[str]:
 
 def _resource_sizes(db: DBSession, session: Session, with_subject: bool) -> tuple[int, int]:
     keys = [f"session:{session.id}"] + ([f"subject:{session.subject_id}"] if with_subject else [])
+    return _files_under(db, keys)
+
+
+def _files_under(db: DBSession, keys: list[str]) -> tuple[int, int]:
+    """Files and bytes in the resources of these parent keys."""
     row = db.execute(
         select(func.count(File.id), func.coalesce(func.sum(File.size), 0))
         .join(Resource, File.resource_id == Resource.id)

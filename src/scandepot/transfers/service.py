@@ -28,7 +28,7 @@ from scandepot.catalog.transfers import (
 )
 from scandepot.context import Context
 from scandepot.db.base import utcnow
-from scandepot.errors import Conflict, NotFound, Unauthorized
+from scandepot.errors import Conflict, Forbidden, NotFound, Unauthorized
 from scandepot.pipelines import jobs, queue
 from scandepot.transfers import labels, plan
 from scandepot.transfers.plan import Plan
@@ -60,6 +60,7 @@ class TransferView:
 
 def check(ctx: Context, actor: Actor, request: TransferRequest) -> Plan:
     """The plan of ``request``: what would go where, and every problem; writes nothing."""
+    require_signed_in(actor)
     labels.check_rules(request)
     with ctx.db.read() as db:
         return plan.make(db, actor, request)
@@ -70,8 +71,9 @@ def refused(found: Plan) -> Conflict:
         f"The transfer was not started: {len(found.problems)} problem(s) found. "
         + " ".join(p.message for p in found.problems[:5]),
         field="transfer",
+        # The one shape of itemised errors ({"name", "reason"}), with the problem's kind.
         details=[
-            {"code": p.code, "message": p.message, "session": p.session or ""}
+            {"name": p.session or found.source, "reason": p.message, "code": p.code}
             for p in found.problems
         ],
     )
@@ -162,11 +164,16 @@ def _load(db: DBSession, actor: Actor, transfer_id: int, level: Level) -> Transf
     transfer = db.get(Transfer, transfer_id)
     if transfer is not None and (actor.is_site_admin or transfer.user_id == actor.user_id):
         return transfer
+    best = Level.NONE
     if transfer is not None:
         for project_id in (transfer.source_project_id, transfer.dest_project_id):
             project = db.get(Project, project_id) if project_id else None
-            if project is not None and level_on(db, actor, project) >= level:
-                return transfer
+            if project is not None:
+                best = max(best, level_on(db, actor, project))
+    if transfer is not None and best >= level:
+        return transfer
+    if transfer is not None and best >= Level.READ:
+        raise Forbidden("Only its requester and owners of its projects may change a transfer.")
     raise NotFound(f"Transfer {transfer_id} not found.", field="transfer")
 
 

@@ -34,7 +34,7 @@ from scandepot.db.base import utcnow
 from scandepot.events import SessionArchived
 from scandepot.pipelines import autolaunch
 from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError
-from scandepot.transfers import copying, moving, staging, verify
+from scandepot.transfers import copying, moving, project_resources, staging, verify
 from scandepot.transfers.copying import Copied
 from scandepot.transfers.requests import Landing, TransferRequest
 from scandepot.transfers.service import finish
@@ -64,6 +64,10 @@ def _run(ctx: Context, job: JobRun, transfer_id: int) -> None:
     request = TransferRequest.model_validate(transfer.request)
     for item in items:
         copying.settle_journal(ctx, item)
+    if request.with_resources:
+        job.check()
+        done = project_resources.copy(ctx, transfer_id)
+        job.log(f"project resources: {done['copied'] or 'none'} copied")
     for item in items:
         if item.status == ItemStatus.PENDING.value:
             job.check()
@@ -78,6 +82,8 @@ def _run(ctx: Context, job: JobRun, transfer_id: int) -> None:
     items = _items(ctx, transfer_id)
     move = request.kind is TransferKind.MOVE
     failed = _verify(ctx, job, items, read_bytes=move)
+    if request.with_resources and not _verify_project(ctx, transfer_id, read_bytes=move):
+        failed.append("the project's resources")
     if failed:
         raise PipelineError(
             f"Verification failed for {', '.join(failed)}"
@@ -175,6 +181,19 @@ def _verify(ctx: Context, job: JobRun, items: list[TransferItem], *, read_bytes:
         outcome = "ok" if found.ok else "; ".join(found.mismatches)
         job.log(f"{_names(item)}: {found.files} files compared by {'+'.join(found.by)}: {outcome}")
     return failed
+
+
+def _verify_project(ctx: Context, transfer_id: int, *, read_bytes: bool) -> bool:
+    with ctx.db.write() as db:
+        transfer = db.get(Transfer, transfer_id)
+        assert transfer is not None
+        found = project_resources.compare(ctx, transfer, read_bytes=read_bytes)
+        done = dict(transfer.report.get(project_resources.DONE, {}))
+        transfer.report = {
+            **transfer.report,
+            project_resources.DONE: {**done, "compared": found.to_json()},
+        }
+    return found.ok
 
 
 def _delete_sources(

@@ -138,7 +138,7 @@ def compare_item(ctx: Context, item: TransferItem, *, read_bytes: bool) -> Compa
     out.files = len(after)
     out.bytes = sum(size for size, _sha, _path in after.values())
     if read_bytes:
-        _read_back(before, after, out)
+        read_back(before, after, out)
     return out
 
 
@@ -151,7 +151,7 @@ def _sha256(path: Path) -> tuple[int, str] | None:
         return None
 
 
-def _read_back(
+def read_back(
     before: dict[Key, tuple[int, str, Path]],
     after: dict[Key, tuple[int, str, Path]],
     out: Compared,
