@@ -1,0 +1,249 @@
+"""Sharing a subject or session into another project: who may share and unshare, what the
+other project's people may then read and may not change, and the refusals; on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from scandepot.access import roles
+from scandepot.access.actors import SYSTEM
+from scandepot.catalog.access import AuditEvent, Role
+from scandepot.catalog.transfers import Share
+from scandepot.context import Context
+from tests.conftest import ACTOR_NAMES
+from tests.helpers import ADMIN, API
+from tests.transfers.conftest import FILE_BYTES
+
+SHARE_E1 = f"{API}/projects/HOME/sessions/E1/shares/THERE"
+SHARE_S1 = f"{API}/projects/HOME/subjects/S1/shares/THERE"
+
+
+def _shares(ctx: Context) -> int:
+    with ctx.db.read() as db:
+        return db.scalar(select(func.count(Share.id))) or 0
+
+
+# Sharing takes read on HOME and write on THERE (private; same roles in both projects).
+SHARE_OUTCOMES = {
+    # anonymous, outsider, collaborator, member, owner, admin
+    "private": (401, 404, 403, 200, 200, 200),
+    "protected": (401, 403, 403, 200, 200, 200),
+    "public": (401, 404, 403, 200, 200, 200),  # reads HOME; THERE does not exist for them
+}
+
+
+@pytest.mark.parametrize("accessibility", ["private", "protected", "public"])
+def test_who_may_share(
+    ctx: Context, client: TestClient, actors: dict[str, Any], homes: Any, accessibility: str
+) -> None:
+    homes(accessibility)
+    for name, want in zip(ACTOR_NAMES, SHARE_OUTCOMES[accessibility], strict=True):
+        r = client.put(SHARE_E1, auth=actors[name])
+        assert r.status_code == want, (name, r.text)
+        if want == 200:
+            assert r.json()["owner"] == "HOME" and r.json()["project"] == "THERE"
+            assert _shares(ctx) == 2  # the session, and its subject with it
+            r = client.delete(SHARE_S1, auth=ADMIN)  # its sessions go with it
+            assert r.status_code == 204, r.text
+        assert _shares(ctx) == 0, name
+
+
+def test_read_on_home_and_write_there_is_what_it_takes(
+    ctx: Context, client: TestClient, actors: dict[str, Any], homes: Any
+) -> None:
+    homes()
+    # A member of THERE who may not see HOME: HOME does not exist for them.
+    roles.remove_role(ctx, SYSTEM, "HOME", "member")
+    assert client.put(SHARE_S1, auth=actors["member"]).status_code == 404
+    # A collaborator of HOME (read) who is a member of THERE may share.
+    roles.set_role(ctx, SYSTEM, "THERE", "collaborator", Role.MEMBER)
+    r = client.put(SHARE_S1, params={"label": "Guest01"}, auth=actors["collaborator"])
+    assert r.status_code == 200, r.text
+    assert r.json()["label"] == "Guest01" and r.json()["subject"] == "S1"
+
+
+def test_the_destination_reads_but_never_changes(
+    ctx: Context, client: TestClient, actors: dict[str, Any], homes: Any
+) -> None:
+    homes()
+    r = client.put(SHARE_E1, params={"label": "Visit1"}, auth=ADMIN)
+    assert r.status_code == 200, r.text
+    # THERE's collaborator reads it under its label there, with its scans and files.
+    reader = actors["collaborator"]
+    roles.remove_role(ctx, SYSTEM, "HOME", "collaborator")  # no role at home at all
+    session = client.get(f"{API}/projects/THERE/sessions/Visit1", auth=reader).json()
+    assert session["label"] == "Visit1" and session["project"] == "THERE"
+    assert session["subject"] == "S1"
+    assert session["shared_from"] == {"project": "HOME", "label": "E1", "subject": "S1"}
+    assert client.get(f"{API}/projects/HOME/sessions/E1", auth=reader).status_code == 404
+    scans = client.get(f"{API}/projects/THERE/sessions/Visit1/scans", auth=reader)
+    assert scans.status_code == 200 and [s["id"] for s in scans.json()["items"]] == ["1"]
+    url = f"{API}/projects/THERE/sessions/Visit1/scans/1/resources/DICOM/files/a.dcm"
+    got = client.get(url, auth=reader)
+    assert got.status_code == 200 and got.content == FILE_BYTES
+    # Its member and owner may not change it there: 403 naming the owning project.
+    for name in ("member", "owner"):
+        auth = actors[name]
+        for method, path, body in (
+            ("PATCH", "/sessions/Visit1", {"note": "x"}),
+            ("DELETE", "/sessions/Visit1", None),
+            ("POST", "/sessions/Visit1/scans", {"id": "9"}),
+            ("PATCH", "/sessions/Visit1/scans/1", {"quality": "unusable"}),
+            ("DELETE", "/sessions/Visit1/scans/1", None),
+            ("PATCH", "/subjects/S1", {"group": "x"}),
+            ("DELETE", "/subjects/S1", None),
+            ("POST", "/sessions/Visit1/jobs", {"pipeline": "dcm2niix"}),
+        ):
+            r = client.request(method, f"{API}/projects/THERE{path}", json=body, auth=auth)
+            assert r.status_code == 403, (name, method, path, r.text)
+            if name == "owner" or method != "DELETE":  # a member may delete nothing there
+                assert "shared from project 'HOME'" in r.json()["error"]["message"]
+        r = client.put(f"{url}?overwrite=true", content=b"new", auth=auth)
+        assert r.status_code == 403, r.text
+    # At home it is as it was; and THERE may not take its label for one of its own.
+    home = client.get(f"{API}/projects/HOME/sessions/E1", auth=ADMIN).json()
+    assert home["note"] == "" and home["shared_from"] is None
+    r = client.post(f"{API}/projects/THERE/subjects", json={"label": "s1"}, auth=actors["member"])
+    assert r.status_code == 409, r.text
+
+
+def test_listings_show_shared_items_marked(
+    client: TestClient, actors: dict[str, Any], homes: Any
+) -> None:
+    homes()
+    client.post(f"{API}/projects/THERE/subjects", json={"label": "Own"}, auth=ADMIN)
+    assert client.put(SHARE_E1, params={"label": "Visit1"}, auth=ADMIN).status_code == 200
+    reader = actors["collaborator"]
+    listed = client.get(f"{API}/projects/THERE/sessions", auth=reader).json()
+    assert listed["total"] == 1
+    assert listed["items"][0]["label"] == "Visit1"
+    assert listed["items"][0]["shared_from"]["project"] == "HOME"
+    found = client.get(f"{API}/projects/THERE/sessions?subject=S1", auth=reader).json()
+    assert found["total"] == 1
+    subjects = client.get(f"{API}/projects/THERE/subjects", auth=reader).json()["items"]
+    assert [(s["label"], (s["shared_from"] or {}).get("project")) for s in subjects] == [
+        ("Own", None),
+        ("S1", "HOME"),
+    ]
+    # HOME's listings are as before: its own, unmarked.
+    home = client.get(f"{API}/projects/HOME/sessions", auth=ADMIN).json()["items"]
+    assert [(s["label"], s["shared_from"]) for s in home] == [("E1", None)]
+    shared = client.get(f"{API}/projects/THERE/shares", auth=reader).json()
+    assert [(s["kind"], s["label"], s["owner"]) for s in shared] == [
+        ("subject", "S1", "HOME"),
+        ("session", "Visit1", "HOME"),
+    ]
+    where = client.get(f"{API}/projects/HOME/sessions/E1/shares", auth=ADMIN).json()
+    assert [(s["project"], s["label"]) for s in where] == [("THERE", "Visit1")]
+
+
+def test_downloads_of_the_destination_hold_shared_sessions(
+    client: TestClient, actors: dict[str, Any], homes: Any
+) -> None:
+    homes()
+    assert client.put(SHARE_E1, params={"label": "Visit1"}, auth=ADMIN).status_code == 200
+    reader = actors["collaborator"]
+    for url in (
+        f"{API}/projects/THERE/download",
+        f"{API}/projects/THERE/download?sessions=Visit1",
+        f"{API}/projects/THERE/sessions/Visit1/download",
+    ):
+        r = client.get(url, auth=reader)
+        assert r.status_code == 200, (url, r.text)
+        archive = zipfile.ZipFile(io.BytesIO(r.content))
+        (name,) = [n for n in archive.namelist() if not n.startswith("manifest.")]
+        assert name.endswith("Visit1/scans/1-T1w/resources/DICOM/files/a.dcm"), name
+        assert archive.read(name) == FILE_BYTES
+
+
+def test_refusals(ctx: Context, client: TestClient, homes: Any) -> None:
+    homes()
+    client.post(f"{API}/projects/THERE/subjects", json={"label": "Taken"}, auth=ADMIN)
+    home_into_home = f"{API}/projects/HOME/subjects/S1/shares/HOME"
+    cases = [
+        (home_into_home, {}, 422),
+        (SHARE_S1, {"label": "taken"}, 409),  # a subject of THERE has it (case ignored)
+        (SHARE_S1, {"label": "bad label!"}, 422),
+        (f"{API}/projects/HOME/subjects/S1/shares/NOWHERE", {}, 404),
+        (f"{API}/projects/HOME/subjects/S9/shares/THERE", {}, 404),
+        (f"{API}/projects/NOWHERE/subjects/S1/shares/THERE", {}, 404),
+    ]
+    for url, params, want in cases:
+        r = client.put(url, params=params, auth=ADMIN)
+        assert r.status_code == want, (url, params, r.text)
+    assert _shares(ctx) == 0
+    assert client.put(SHARE_S1, params={"label": "Guest"}, auth=ADMIN).status_code == 200
+    again = client.put(SHARE_S1, auth=ADMIN)
+    assert again.status_code == 409 and "as 'Guest'" in again.json()["error"]["message"]
+    # Another share holds the label: a second subject of HOME may not take it.
+    client.post(f"{API}/projects/HOME/subjects", json={"label": "S2"}, auth=ADMIN)
+    r = client.put(f"{API}/projects/HOME/subjects/S2/shares/THERE?label=GUEST", auth=ADMIN)
+    assert r.status_code == 409, r.text
+    # What is seen through a share is shared from its own project, not from there.
+    r = client.put(f"{API}/projects/THERE/subjects/Guest/shares/HOME", auth=ADMIN)
+    assert r.status_code == 403, r.text
+
+
+def test_who_may_unshare(
+    ctx: Context, client: TestClient, actors: dict[str, Any], homes: Any
+) -> None:
+    """Write on THERE, or manage on HOME."""
+    homes("protected")
+    for name, want in zip(ACTOR_NAMES, (401, 403, 403, 204, 204, 204), strict=True):
+        assert client.put(SHARE_E1, auth=ADMIN).status_code in (200, 409)
+        r = client.delete(SHARE_S1, auth=actors[name])
+        assert r.status_code == want, (name, r.text)
+        assert _shares(ctx) == (0 if want == 204 else 2), name
+    # HOME's owner alone (no role in THERE) may unshare; a member of THERE alone too.
+    roles.set_role(ctx, SYSTEM, "THERE", "admin", Role.OWNER)  # so that THERE keeps one
+    roles.set_role(ctx, SYSTEM, "THERE", "owner", Role.COLLABORATOR)  # read there only
+    roles.remove_role(ctx, SYSTEM, "HOME", "member")
+    for name in ("owner", "member"):
+        assert client.put(SHARE_E1, auth=ADMIN).status_code == 200
+        assert client.delete(SHARE_E1, auth=actors[name]).status_code == 204, name
+        assert _shares(ctx) == 1  # the subject stays shared
+        assert client.delete(SHARE_S1, auth=ADMIN).status_code == 204
+    assert client.delete(SHARE_S1, auth=ADMIN).status_code == 404  # not shared now
+    with ctx.db.read() as db:
+        actions = list(db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    # Every share made was recorded (a session's subject beside it), and every unshare.
+    assert actions.count("share.added") == 3 * 2 + 2 * 2
+    assert actions.count("share.removed") == 3 + 2 * 2
+
+
+def test_xnat_share_routes(client: TestClient, actors: dict[str, Any], homes: Any) -> None:
+    homes()
+    member = actors["member"]
+    r = client.put("/data/projects/HOME/subjects/S1/projects/THERE?label=G1", auth=member)
+    assert r.status_code == 200, r.text
+    subject_id = r.text
+    r = client.put(
+        "/data/projects/HOME/subjects/S1/experiments/E1/projects/THERE?label=V1", auth=member
+    )
+    assert r.status_code == 200, r.text
+    rows = client.get("/data/projects/THERE/subjects?format=json", auth=member).json()
+    (row,) = rows["ResultSet"]["Result"]
+    assert (row["ID"], row["label"], row["project"]) == (subject_id, "G1", "HOME")
+    rows = client.get("/data/projects/THERE/experiments?format=json", auth=member).json()
+    (row,) = rows["ResultSet"]["Result"]
+    assert (row["label"], row["project"]) == ("V1", "HOME")
+    # Read there by label or ID; changed only at home.
+    got = client.get("/data/projects/THERE/subjects/G1?format=json", auth=member)
+    assert got.status_code == 200, got.text
+    got = client.get(f"/data/projects/THERE/subjects/{subject_id}?format=json", auth=member)
+    assert got.status_code == 200, got.text
+    r = client.put("/data/projects/THERE/subjects/G1?gender=female", auth=member)
+    assert r.status_code == 403, r.text
+    r = client.delete("/data/projects/HOME/experiments/E1/projects/THERE", auth=member)
+    assert r.status_code == 200, r.text
+    r = client.delete("/data/projects/HOME/subjects/S1/projects/THERE", auth=member)
+    assert r.status_code == 200, r.text
+    rows = client.get("/data/projects/THERE/subjects?format=json", auth=member).json()
+    assert rows["ResultSet"]["Result"] == []
