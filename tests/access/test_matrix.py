@@ -1127,6 +1127,19 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         Page("write", 303, form={"quality": "questionable"}),
     ),
     ("POST", W + "/sessions/{session}/jobs"): (Page("write", 303, form={"pipeline": "dcm2niix"}),),
+    # Sharing into R, unsharing from Q (add_share_targets): both take write, as the API's.
+    ("POST", W + "/subjects/{subject}/shares"): (
+        Page("write", 303, form={"into": "R"}, spends=True),
+    ),
+    ("POST", W + "/subjects/{subject}/shares/{into}/remove"): (
+        Page("write", 303, form={}, params=SHARED, spends=True),
+    ),
+    ("POST", W + "/sessions/{session}/shares"): (
+        Page("write", 303, form={"into": "R"}, spends=True),
+    ),
+    ("POST", W + "/sessions/{session}/shares/{into}/remove"): (
+        Page("write", 303, form={}, params=SHARED, spends=True),
+    ),
     ("GET", W + "/jobs/{job}"): (Page("read"),),
     ("POST", W + "/jobs/{job}/{what}"): (
         Page("write", 303, form={}, params={"what": "rerun"}),

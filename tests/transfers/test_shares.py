@@ -247,3 +247,42 @@ def test_xnat_share_routes(client: TestClient, actors: dict[str, Any], homes: An
     assert r.status_code == 200, r.text
     rows = client.get("/data/projects/THERE/subjects?format=json", auth=member).json()
     assert rows["ResultSet"]["Result"] == []
+
+
+SEARCH = (
+    '<xdat:bundle xmlns:xdat="http://nrg.wustl.edu/security">'
+    "<xdat:root_element_name>xnat:mrSessionData</xdat:root_element_name>"
+    "<xdat:search_where method='AND'><xdat:criteria><xdat:schema_field>"
+    "xnat:mrSessionData/PROJECT</xdat:schema_field><xdat:comparison_type>=</xdat:comparison_type>"
+    "<xdat:value>HOME</xdat:value></xdat:criteria></xdat:search_where></xdat:bundle>"
+)
+
+
+def test_searches_find_what_is_shared_into_a_readable_project(
+    ctx: Context, client: TestClient, actors: dict[str, Any], homes: Any
+) -> None:
+    homes()
+    roles.remove_role(ctx, SYSTEM, "HOME", "collaborator")  # reads THERE only
+    reader = actors["collaborator"]
+
+    def found() -> list[tuple[str, str]]:
+        r = client.post("/data/search?format=json", content=SEARCH, auth=reader)
+        assert r.status_code == 200, r.text
+        return [(row["label"], row["project"]) for row in r.json()["ResultSet"]["Result"]]
+
+    assert found() == []
+    assert client.put(SHARE_E1, auth=ADMIN).status_code == 200
+    assert found() == [("E1", "HOME")]  # its own project, as XNAT shows it
+    assert client.delete(SHARE_E1, auth=ADMIN).status_code == 204
+    assert found() == []
+
+
+def test_deleting_at_home_removes_the_shares(ctx: Context, client: TestClient, homes: Any) -> None:
+    homes()
+    assert client.put(SHARE_E1, auth=ADMIN).status_code == 200
+    assert client.delete(f"{API}/projects/HOME/sessions/E1", auth=ADMIN).status_code == 204
+    assert _shares(ctx) == 1  # the subject's stays
+    assert client.get(f"{API}/projects/THERE/sessions/E1", auth=ADMIN).status_code == 404
+    r = client.delete(f"{API}/projects/HOME/subjects/S1?recursive=true", auth=ADMIN)
+    assert r.status_code == 204
+    assert _shares(ctx) == 0
