@@ -241,6 +241,17 @@ def test_xnat_share_routes(client: TestClient, actors: dict[str, Any], homes: An
     assert got.status_code == 200, got.text
     r = client.put("/data/projects/THERE/subjects/G1?gender=female", auth=member)
     assert r.status_code == 403, r.text
+    for base in (
+        "/data/projects/THERE/experiments/V1",
+        "/data/projects/THERE/subjects/G1/experiments/V1",
+    ):
+        scans = client.get(f"{base}/scans?format=json", auth=member)
+        assert scans.status_code == 200, scans.text
+        assert [row["ID"] for row in scans.json()["ResultSet"]["Result"]] == ["1"]
+        got = client.get(f"{base}/scans/1/resources/DICOM/files/a.dcm", auth=member)
+        assert got.status_code == 200 and got.content == FILE_BYTES
+        r = client.put(f"{base}?xnat:experimentData/note=changed", auth=member)
+        assert r.status_code == 403, r.text
     r = client.delete("/data/projects/HOME/experiments/E1/projects/THERE", auth=member)
     assert r.status_code == 200, r.text
     r = client.delete("/data/projects/HOME/subjects/S1/projects/THERE", auth=member)
@@ -286,3 +297,22 @@ def test_deleting_at_home_removes_the_shares(ctx: Context, client: TestClient, h
     r = client.delete(f"{API}/projects/HOME/subjects/S1?recursive=true", auth=ADMIN)
     assert r.status_code == 204
     assert _shares(ctx) == 0
+
+
+def test_data_arriving_for_a_shared_label_is_not_archived_there(
+    ctx: Context, client: TestClient, homes: Any
+) -> None:
+    """A label a share holds is taken in the project shared into, for uploads too: what
+    is shared changes at home."""
+    from tests.access.test_matrix import _one_instance_zip
+
+    homes()
+    assert client.put(SHARE_E1, params={"label": "Visit1"}, auth=ADMIN).status_code == 200
+    url = f"{API}/projects/THERE/import?destination=archive"
+    for query in ("&subject=S1&session=New1", "&subject=New2&session=Visit1"):
+        r = client.post(url + query, content=_one_instance_zip(), auth=ADMIN)
+        assert r.status_code in (200, 409), r.text
+        assert "shared from another project" in r.text, r.text
+    listed = client.get(f"{API}/projects/THERE/sessions", auth=ADMIN).json()["items"]
+    assert [s["label"] for s in listed] == ["Visit1"]
+    assert client.get(f"{API}/projects/HOME/sessions", auth=ADMIN).json()["total"] == 1
