@@ -316,3 +316,20 @@ def test_data_arriving_for_a_shared_label_is_not_archived_there(
     listed = client.get(f"{API}/projects/THERE/sessions", auth=ADMIN).json()["items"]
     assert [s["label"] for s in listed] == ["Visit1"]
     assert client.get(f"{API}/projects/HOME/sessions", auth=ADMIN).json()["total"] == 1
+
+
+def test_a_shared_session_keeps_its_subject(ctx: Context, client: TestClient, homes: Any) -> None:
+    homes()
+    client.post(f"{API}/projects/HOME/subjects", json={"label": "S2"}, auth=ADMIN)
+    assert client.put(SHARE_E1, auth=ADMIN).status_code == 200
+    moved = {"subject": "S2"}
+    r = client.patch(f"{API}/projects/HOME/sessions/E1", json=moved, auth=ADMIN)
+    assert r.status_code == 409 and "unshare it there" in r.json()["error"]["message"]
+    # Relabels at home are fine: the label there stays.
+    r = client.patch(f"{API}/projects/HOME/sessions/E1", json={"label": "E1b"}, auth=ADMIN)
+    assert r.status_code == 200, r.text
+    there = client.get(f"{API}/projects/THERE/sessions/E1", auth=ADMIN).json()
+    assert there["shared_from"] == {"project": "HOME", "label": "E1b", "subject": "S1"}
+    assert client.delete(SHARE_E1.replace("E1", "E1b"), auth=ADMIN).status_code == 204
+    r = client.patch(f"{API}/projects/HOME/sessions/E1b", json=moved, auth=ADMIN)
+    assert r.status_code == 200, r.text

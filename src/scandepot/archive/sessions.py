@@ -208,6 +208,7 @@ def update(ctx: Context, actor: Actor, project: str, label: str, data: SessionFi
             session.label = new_label
         if new_subject is not None and new_subject != session.subject.label:
             subject = _subject(db, session.project, check_label(new_subject, field="subject"))
+            shared.not_shared_elsewhere(db, session)
             session.subject_id = subject.id
             session.subject = subject
             # Resources below the session record their subject too (for paths and checks).

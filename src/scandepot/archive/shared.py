@@ -23,7 +23,7 @@ from scandepot.access.permissions import Action, Level
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.labels import by_label, same_label
 from scandepot.catalog.transfers import Share, ShareKind
-from scandepot.errors import Forbidden
+from scandepot.errors import Conflict, Forbidden
 
 
 def shared_from(kind: str, label: str, owner: str) -> Forbidden:
@@ -179,3 +179,20 @@ def subject_id_in(db: DBSession, project_id: int, label: str) -> int | None:
         Share.project_id == project_id, Share.kind == ShareKind.SUBJECT.value
     )
     return db.scalar(by_label(stmt, Share.label, label))
+
+
+def not_shared_elsewhere(db: DBSession, session: Session) -> None:
+    """Refuse to move ``session`` to another subject while it is shared: in the projects
+    it is shared into it lives under its subject's share there."""
+    into = db.scalar(
+        select(Project.label)
+        .join(Share, Share.project_id == Project.id)
+        .where(Share.session_id == session.id)
+        .limit(1)
+    )
+    if into is not None:
+        raise Conflict(
+            f"Session '{session.label}' is shared into project '{into}'; unshare it there "
+            "before moving it to another subject.",
+            field="subject",
+        )
