@@ -154,6 +154,8 @@ def test_downloads_of_the_destination_hold_shared_sessions(
         f"{API}/projects/THERE/download",
         f"{API}/projects/THERE/download?sessions=Visit1",
         f"{API}/projects/THERE/sessions/Visit1/download",
+        f"{API}/projects/THERE/download?files=sessions/Visit1/scans/1/resources/DICOM/files/a.dcm",
+        f"{API}/projects/THERE/sessions/Visit1/download?files=scans/1/resources/DICOM/files/a.dcm",
     ):
         r = client.get(url, auth=reader)
         assert r.status_code == 200, (url, r.text)
