@@ -335,3 +335,36 @@ def test_a_shared_session_keeps_its_subject(ctx: Context, client: TestClient, ho
     assert client.delete(SHARE_E1.replace("E1", "E1b"), auth=ADMIN).status_code == 204
     r = client.patch(f"{API}/projects/HOME/sessions/E1b", json=moved, auth=ADMIN)
     assert r.status_code == 200, r.text
+
+
+def test_dicomweb_of_the_destination_holds_shared_sessions(
+    ctx: Context, client: TestClient, actors: dict[str, Any], homes: Any
+) -> None:
+    """QIDO-RS and WADO-RS through the project shared into, and the site-wide root, for
+    a reader of that project alone."""
+    from tests.access.test_matrix import _one_instance_zip
+    from tests.helpers import after_archive
+
+    homes()
+    url = f"{API}/projects/HOME/import?destination=archive&subject=S1&session=DCM1"
+    r = client.post(url, content=_one_instance_zip(), auth=ADMIN)
+    assert r.status_code == 200, r.text
+    after_archive(client.app)
+    roles.remove_role(ctx, SYSTEM, "HOME", "collaborator")
+    reader = actors["collaborator"]
+    for root in ("/dicomweb/projects/THERE", "/dicomweb"):
+        assert client.get(f"{root}/studies", auth=reader).json() == [], root
+    share = f"{API}/projects/HOME/sessions/DCM1/shares/THERE"
+    assert client.put(share, auth=ADMIN).status_code == 200
+    for root in ("/dicomweb/projects/THERE", "/dicomweb"):
+        found = client.get(f"{root}/studies", auth=reader)
+        assert found.status_code == 200, found.text
+        (study,) = found.json()
+        uid = study["0020000D"]["Value"][0]
+        got = client.get(
+            f"{root}/studies/{uid}", auth=reader, headers={"accept": "multipart/related"}
+        )
+        assert got.status_code == 200, (root, got.text[:300])
+        assert b"DICM" in got.content
+    assert client.delete(share, auth=ADMIN).status_code == 204
+    assert client.get("/dicomweb/projects/THERE/studies", auth=reader).json() == []
