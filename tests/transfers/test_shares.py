@@ -188,6 +188,19 @@ def test_refusals(ctx: Context, client: TestClient, homes: Any) -> None:
     client.post(f"{API}/projects/HOME/subjects", json={"label": "S2"}, auth=ADMIN)
     r = client.put(f"{API}/projects/HOME/subjects/S2/shares/THERE?label=GUEST", auth=ADMIN)
     assert r.status_code == 409, r.text
+    # A session whose subject's label is taken there: its subject is shared first.
+    client.post(f"{API}/projects/THERE/subjects", json={"label": "S3"}, auth=ADMIN)
+    client.post(f"{API}/projects/HOME/subjects", json={"label": "S3"}, auth=ADMIN)
+    new = {"label": "E3", "subject": "S3"}
+    assert client.post(f"{API}/projects/HOME/sessions", json=new, auth=ADMIN).status_code == 201
+    r = client.put(f"{API}/projects/HOME/sessions/E3/shares/THERE", auth=ADMIN)
+    assert r.status_code == 409 and "under another label first" in r.json()["error"]["message"]
+    r = client.put(f"{API}/projects/HOME/subjects/S3/shares/THERE?label=S3b", auth=ADMIN)
+    assert r.status_code == 200, r.text
+    r = client.put(f"{API}/projects/HOME/sessions/E3/shares/THERE", auth=ADMIN)
+    assert r.status_code == 200, r.text
+    there = client.get(f"{API}/projects/THERE/sessions/E3", auth=ADMIN).json()
+    assert there["subject"] == "S3b"
     # What is seen through a share is shared from its own project, not from there.
     r = client.put(f"{API}/projects/THERE/subjects/Guest/shares/HOME", auth=ADMIN)
     assert r.status_code == 403, r.text

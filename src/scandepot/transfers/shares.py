@@ -196,8 +196,22 @@ def share_session(
         if _existing(db, target, ShareKind.SUBJECT, found.subject_id) is None:
             if _existing(db, target, ShareKind.SESSION, found.id) is None:
                 _free(db, target, ShareKind.SESSION, new_label)  # before the subject's
-            _add(db, actor, target, ShareKind.SUBJECT, found.subject, found.subject.label)
+            _add_subject_of(db, actor, target, found)
         return _view(db, _add(db, actor, target, ShareKind.SESSION, found, new_label))
+
+
+def _add_subject_of(db: DBSession, actor: Actor, into: Project, session: Session) -> None:
+    """Share the subject of ``session`` into ``into`` under its own label, as sharing the
+    session needs; a clash there says how to share it under another."""
+    subject = session.subject
+    try:
+        _add(db, actor, into, ShareKind.SUBJECT, subject, subject.label)
+    except Conflict as exc:
+        raise Conflict(
+            f"{exc.message} Share subject '{subject.label}' into '{into.label}' under "
+            "another label first, then the session.",
+            field="subject",
+        ) from None
 
 
 def _may_unshare(db: DBSession, actor: Actor, owner: Project, into: Project) -> None:
