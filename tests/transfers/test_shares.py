@@ -326,8 +326,8 @@ def test_data_arriving_for_a_shared_label_is_not_archived_there(
     url = f"{API}/projects/THERE/import?destination=archive"
     for query in ("&subject=S1&session=New1", "&subject=New2&session=Visit1"):
         r = client.post(url + query, content=_one_instance_zip(), auth=ADMIN)
-        assert r.status_code == 409, r.text
-        assert "shared from another project" in r.json()["error"]["message"]
+        assert r.status_code == 403, r.text
+        assert "is shared from project 'HOME'" in r.json()["error"]["message"]
     listed = client.get(f"{API}/projects/THERE/sessions", auth=ADMIN).json()["items"]
     assert [s["label"] for s in listed] == ["Visit1"]
     assert client.get(f"{API}/projects/HOME/sessions", auth=ADMIN).json()["total"] == 1

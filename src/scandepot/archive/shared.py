@@ -151,6 +151,19 @@ def named(db: DBSession, kind: ShareKind, project_id: int, ref: str) -> str | No
     return db.scalar(stmt.join(model, model.id == key).where(model.stable_id == ref).limit(1))
 
 
+def owner_of(db: DBSession, project_id: int, kind: ShareKind, label: str) -> str | None:
+    """The owning project of the subject or session shared into ``project_id`` under
+    ``label`` (ignoring case); None when none is."""
+    stmt = (
+        select(Project.label)
+        .select_from(Share)
+        .join(Subject, Subject.id == Share.subject_id)
+        .join(Project, Project.id == Subject.project_id)
+        .where(Share.project_id == project_id, Share.kind == kind.value)
+    )
+    return db.scalar(by_label(stmt, Share.label, label))
+
+
 def label_taken(
     db: DBSession, project_id: int, kind: ShareKind, label: str, *, exclude: int | None = None
 ) -> bool:

@@ -67,12 +67,9 @@ class Archived:
 def _not_shared(db: DBSession, project: Project, kind: ShareKind, label: str) -> None:
     """A label that a subject or session shared into ``project`` holds there is taken:
     what is shared is changed in its own project (docs/transfers.md)."""
-    if shared.label_taken(db, project.id, kind, label):
-        raise Conflict(
-            f"{kind.value.capitalize()} '{label}' of project '{project.label}' is shared "
-            "from another project; archive into that project, or choose another label.",
-            field=kind.value,
-        )
+    owner = shared.owner_of(db, project.id, kind, label)
+    if owner is not None:
+        raise shared.shared_from(kind.value, label, owner)
 
 
 def _subject(db: DBSession, ctx: Context, project: Project, label: str) -> Subject:
