@@ -142,6 +142,14 @@ def test_listings_show_shared_items_marked(
     ]
     where = client.get(f"{API}/projects/HOME/sessions/E1/shares", auth=ADMIN).json()
     assert [(s["project"], s["label"]) for s in where] == [("THERE", "Visit1")]
+    # Shared into a third project too: seen from THERE, only THERE's share shows.
+    client.post(f"{API}/projects", json={"id": "THIRD"}, auth=ADMIN)
+    r = client.put(f"{API}/projects/HOME/sessions/E1/shares/THIRD", auth=ADMIN)
+    assert r.status_code == 200, r.text
+    where = client.get(f"{API}/projects/HOME/sessions/E1/shares", auth=ADMIN).json()
+    assert [s["project"] for s in where] == ["THERE", "THIRD"]
+    seen = client.get(f"{API}/projects/THERE/sessions/Visit1/shares", auth=reader).json()
+    assert [(s["project"], s["label"], s["owner"]) for s in seen] == [("THERE", "Visit1", "HOME")]
 
 
 def test_downloads_of_the_destination_hold_shared_sessions(

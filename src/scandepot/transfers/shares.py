@@ -69,7 +69,7 @@ def _views(db: DBSession, *where: ColumnElement[bool]) -> list[ShareView]:
         .join(owner, owner.id == Subject.project_id)
         .join(into, into.id == Share.project_id)
         .where(*where)
-        .order_by(Share.kind.desc(), Share.label, Share.id)
+        .order_by(Share.kind.desc(), into.label, Share.label, Share.id)
     )
     views = []
     for share, subject_id, subject, session_id, session, owner_label, into_label in db.execute(
@@ -291,14 +291,19 @@ def unshare(
 def shares_of(
     ctx: Context, actor: Actor, project: str, kind: ShareKind, label: str
 ) -> list[ShareView]:
-    """The projects subject or session ``label`` of ``project`` is shared into (those of
-    the object's own when ``project`` sees it through a share)."""
+    """The projects subject or session ``label`` of ``project`` is shared into; seen
+    through a share, the share into ``project`` alone (the others are its owner's to
+    know)."""
     with ctx.db.read() as db:
         if kind == ShareKind.SUBJECT:
             obj: Subject | Session = subjects.load(db, actor, project, label, Action.READ)
         else:
             obj = sessions.load(db, actor, project, label, Action.READ)
-        return _views(db, Share.target_key == _target_key(kind, obj.id))
+        mine = Share.target_key == _target_key(kind, obj.id)
+        if obj.shared_label is None:
+            return _views(db, mine)
+        here = select(Project.id).where(Project.label == project).scalar_subquery()
+        return _views(db, mine, Share.project_id == here)
 
 
 def shares_into(ctx: Context, actor: Actor, project: str) -> list[ShareView]:
