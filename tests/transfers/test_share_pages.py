@@ -11,6 +11,7 @@ from scandepot.access import roles
 from scandepot.access.actors import SYSTEM
 from scandepot.context import Context
 from tests.helpers import ADMIN, API
+from tests.transfers.share_world import homes
 from tests.web.test_pages import _signed_in
 
 
@@ -76,3 +77,6 @@ def test_a_collaborator_there_may_not_unshare(
     )
     assert r.status_code == 404  # HOME is not theirs to know
     assert len(client.get(f"{API}/projects/THERE/shares", auth=ADMIN).json()) == 1
+
+
+__all__ = ["homes"]  # the fixture the tests take

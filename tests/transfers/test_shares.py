@@ -19,7 +19,7 @@ from scandepot.catalog.transfers import Share
 from scandepot.context import Context
 from tests.conftest import ACTOR_NAMES
 from tests.helpers import ADMIN, API
-from tests.transfers.conftest import FILE_BYTES
+from tests.transfers.share_world import FILE_BYTES, homes
 
 SHARE_E1 = f"{API}/projects/HOME/sessions/E1/shares/THERE"
 SHARE_S1 = f"{API}/projects/HOME/subjects/S1/shares/THERE"
@@ -389,3 +389,6 @@ def test_dicomweb_of_the_destination_holds_shared_sessions(
         assert b"DICM" in got.content
     assert client.delete(share, auth=ADMIN).status_code == 204
     assert client.get("/dicomweb/projects/THERE/studies", auth=reader).json() == []
+
+
+__all__ = ["homes"]  # the fixture the tests take

@@ -1,5 +1,6 @@
 """Two projects for sharing: HOME holds subject S1 with session E1 (one scan, one file);
-THERE is the project things are shared into. Both have owner, member and collaborator."""
+THERE is the project things are shared into. Both have owner, member and collaborator.
+The test modules of sharing take the ``homes`` fixture from here."""
 
 from __future__ import annotations
 
