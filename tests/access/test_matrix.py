@@ -30,7 +30,7 @@ from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
-from scandepot.catalog.transfers import Share
+from scandepot.catalog.transfers import Share, Transfer, TransferItem, TransferKind
 from scandepot.context import Context
 from scandepot.notify import outbox, webhooks
 from scandepot.notify.webhooks import WebhookCreate
@@ -38,6 +38,7 @@ from scandepot.pipelines import config, jobs
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.settings import Settings
+from scandepot.transfers.requests import TransferRequest
 from tests.access import saved_world
 from tests.conftest import ACTOR_NAMES, PASSWORD
 from tests.helpers import after_archive
@@ -349,6 +350,23 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", P + "/jobs/{job}/rerun"): Row("write", 202),
     ("POST", P + "/jobs/{job}/cancel"): Row("write", 200, params={"job": "queued"}),
     # Webhooks (the world's project has one, with one delivery): for those who configure it.
+    # A dry run: the plan, whatever it finds (P into P has a problem); anonymous callers
+    # see the plans of what they may see.
+    ("POST", "/api/v1/transfers"): Row(
+        "see",
+        200,
+        body=lambda a: {
+            "kind": "copy",
+            "source": "P",
+            "destination": "P",
+            "sessions": ["E1"],
+            "dry_run": True,
+        },
+    ),
+    ("GET", "/api/v1/transfers"): Row("signed_in", 200),
+    ("GET", "/api/v1/transfers/{transfer_id}"): Row("transfer_read", 200),
+    ("GET", "/api/v1/transfers/{transfer_id}/report"): Row("transfer_read", 200),
+    ("POST", "/api/v1/transfers/{transfer_id}/cancel"): Row("transfer_manage", 200),
     ("GET", P + "/webhooks"): Row("manage", 200),
     ("POST", P + "/webhooks"): Row(
         "manage", 201, body=lambda a: {"url": f"http://127.0.0.1:9/{a}"}, per_actor=True
@@ -395,6 +413,22 @@ PROJECT.update(
         ("private", "signed_read"): (401, 404, OK, OK, OK, OK),
         ("protected", "signed_read"): (401, 403, OK, OK, OK, OK),
         ("public", "signed_read"): (401, OK, OK, OK, OK, OK),
+    }
+)
+# Transfers (transfers/service.py): one is shown to its requester, a site admin, and whoever
+# may read its source or destination, and hidden (404) from everyone else, whatever the
+# project's accessibility; it is cancelled by an owner of either. A start needs a
+# signed-in caller who may see both projects: the world's (P into P) is then refused by
+# its check (409).
+PROJECT.update(
+    {
+        ("private", "transfer_read"): (401, 404, OK, OK, OK, OK),
+        ("protected", "transfer_read"): (401, 404, OK, OK, OK, OK),
+        ("public", "transfer_read"): (401, OK, OK, OK, OK, OK),
+        **{(a, "transfer_manage"): (401, 404, 404, 404, OK, OK) for a in ACCESSIBILITIES},
+        ("private", "signed_see"): (401, 404, OK, OK, OK, OK),
+        ("protected", "signed_see"): (401, OK, OK, OK, OK, OK),
+        ("public", "signed_see"): (401, OK, OK, OK, OK, OK),
     }
 )
 # A subject named by its site-wide ID that the caller may not see: as "id_read", for
@@ -466,13 +500,15 @@ for _name, _path, _dep in xnat_owners.EXPERIMENTS:
         "read", 200, query="?format=zip"
     )
 
-# Archive downloads and manifests: read level, like a single file.
+# Archive downloads, manifests and download lists: read level, like a single file.
 for _prefix in (P, LEVEL_PREFIXES["session"], LEVEL_PREFIXES["scan"]):
     ROUTES[("GET", _prefix + "/download")] = Row("read", 200, query="?format=tar")
     ROUTES[("GET", _prefix + "/manifest")] = Row("read", 200)
+    ROUTES[("GET", _prefix + "/download-list")] = Row("read", 200)
 for _prefix in LEVEL_PREFIXES.values():
     ROUTES[("GET", _prefix + "/resources/{resource}/download")] = Row("read", 200)
     ROUTES[("GET", _prefix + "/resources/{resource}/manifest")] = Row("read", 200)
+    ROUTES[("GET", _prefix + "/resources/{resource}/download-list")] = Row("read", 200)
 
 
 # -- DICOMweb --------------------------------------------------------------------------------
@@ -656,6 +692,7 @@ def build_world(ctx: Context, accessibility: str) -> None:
         ref = OwnerRef("P", session="E1", scan="1")
         files.commit_upload(ctx, SYSTEM, ref, "SNAPSHOTS", "1_T1w.png", staged)
     del resources
+    add_transfer(ctx)  # its job queued before the world's pipeline jobs
     config.configure(ctx, SYSTEM, "P", "dcm2niix", ConfigUpdate(enabled=True))
     done = jobs.launch(ctx, SYSTEM, "P", "E1", LaunchRequest("dcm2niix"))
     with ctx.db.write() as db:
@@ -684,6 +721,47 @@ def add_share_targets(ctx: Context) -> None:
         for name in ("owner", "member", "collaborator"):
             roles.set_role(ctx, SYSTEM, label, name, Role.parse(name))
     shares.share_session(ctx, SYSTEM, "P", "E1", "Q")
+
+
+def add_transfer(ctx: Context) -> None:
+    """A queued copy of E1 within P, asked by the spare user (no actor's own), with its
+    item and its job, as a start writes them."""
+    asked = TransferRequest(kind=TransferKind.COPY, source="P", destination="P", sessions=["E1"])
+    with ctx.db.write() as db:
+        project = db.scalar(select(Project).where(Project.label == "P"))
+        session = db.scalar(select(Session).where(Session.label == "E1"))
+        spare = db.scalar(select(User.id).where(User.login == "spare"))
+        assert project is not None and session is not None
+        transfer = Transfer(
+            kind="copy",
+            source_project_id=project.id,
+            dest_project_id=project.id,
+            source="P",
+            destination="P",
+            request=asked.model_dump(mode="json"),
+            files_total=1,
+            report={},
+            user_id=spare,
+            requested_by="spare",
+        )
+        db.add(transfer)
+        db.flush()
+        db.add(
+            TransferItem(
+                transfer_id=transfer.id,
+                position=0,
+                source_session_id=session.id,
+                source_subject="S1",
+                source_session="E1",
+                dest_subject="S1",
+                dest_session="E1_copy",
+                verified={},
+            )
+        )
+        job = jobs.new_task(
+            db, project, "transfer", {"transfer": transfer.id}, "transfer", launched_by="spare"
+        )
+        transfer.job_id = job.id
 
 
 def add_notifications(ctx: Context) -> None:
@@ -797,6 +875,8 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 Webhook,
                 OutboxMessage,
                 Share,
+                Transfer,
+                TransferItem,
             )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
@@ -809,6 +889,7 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         notes += tuple(db.execute(select(User.full_name, User.enabled).order_by(User.id)))
         staged = tuple(db.scalars(select(StagedSession.subject)))
         job_states = tuple(db.execute(select(Job.status, Job.cancel_requested)).all())
+        job_states += tuple(db.execute(select(Transfer.status, Transfer.message)).all())
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
         pipelines += tuple(db.execute(select(Webhook.url, Webhook.enabled, Webhook.description)))
         notify = (
@@ -979,6 +1060,8 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
             )
     if "{job}" in template:
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
+    if "{transfer_id}" in template:
+        values["transfer_id"] = newest(ctx, Transfer.id)
     if "{recipient_id}" in template:
         with ctx.db.read() as db:
             values["recipient_id"] = db.scalar(select(func.max(Recipient.id)))
@@ -1145,6 +1228,27 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         Page("write", 303, form={}, params={"what": "rerun"}),
         Page("write", 303, form={}, params={"what": "cancel", "job": "queued"}, spends=True),
     ),
+    ("GET", "/transfers"): (Page("signed_in"), Page("signed_in", query="?project=P")),
+    ("GET", "/transfers/new"): (Page("read", query="?source=P&kind=move&sessions=E1"),),
+    # The check of P into P: a page with its problem, for whoever may see P.
+    ("POST", "/transfers/check"): (
+        Page("see", form={"source": "P", "destination": "P", "sessions": "E1"}),
+    ),
+    # Confirmed, the same: refused by the check, the page again (409), nothing written.
+    ("POST", "/transfers"): (
+        Page(
+            "signed_see",
+            409,
+            form={
+                "request": '{{"kind": "copy", "source": "P", "destination": "P", '
+                '"sessions": ["E1"]}}'
+            },
+        ),
+    ),
+    ("GET", "/transfers/{transfer_id}"): (Page("transfer_read"),),
+    ("POST", "/transfers/{transfer_id}/cancel"): (
+        Page("transfer_manage", 303, form={}, spends=True),
+    ),
     ("GET", "/upload"): (Page("signed_in"),),
     ("GET", "/download"): (
         Page("public"),
@@ -1152,7 +1256,10 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         Page("read", query="?project=P&session=E1"),
     ),
     # On to the API's download route, which checks who asks (ROUTES).
-    ("GET", "/download/archive"): (Page("public", 303, query="?project=P&session=E1"),),
+    ("GET", "/download/archive"): (
+        Page("public", 303, query="?project=P&session=E1"),
+        Page("public", 303, query="?project=P&session=E1&save=list"),
+    ),
     # The image viewer: a project's for its readers; its files, and the site-wide viewer
     # (which shows what the visitor may read), for anyone. A stand-in viewer folder
     # (fake_viewer) is in place.

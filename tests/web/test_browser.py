@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from scandepot.archive.projects import ProjectSettings
 from scandepot.catalog.prearchive import StagedSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
+from scandepot.export import list_format
 from scandepot.notify import subscriptions
 from tests.web.conftest import receive_study, screenshot, sign_in
 
@@ -172,6 +174,23 @@ def test_download_a_session_and_check_the_zip(page: Any, brain: str) -> None:
     dicom = [n for n in names if n.endswith(".dcm")]
     assert len(dicom) == 12 and all(n.startswith("ses-01/1-T1w_MPRAGE/DICOM/") for n in dicom)
     assert any("manifest" in n.lower() for n in names)
+
+
+def test_save_a_selection_as_a_list(page: Any, brain: str) -> None:
+    """Save as list: the same choices saved as a download list, a file the browser keeps."""
+    sign_in(page, "collaborator", start="/download?project=Brain01")
+    page.get_by_label("ses-01").check()
+    page.get_by_label("DICOM", exact=True).check()
+    page.get_by_label("T1w MPRAGE").check()
+    page.get_by_label("Folders").select_option("session")
+    with page.expect_download() as waiting:
+        page.get_by_role("button", name="Save as list").click()
+    download = waiting.value
+    assert re.fullmatch(r"scandepot-list-Brain01-ses-01-\d{8}\.xml", download.suggested_filename)
+    listed = list_format.parse(download.path().read_bytes())
+    assert (listed.project, listed.layout) == ("Brain01", "session")
+    paths = [e.path for e in listed.entries]
+    assert len(paths) == 12 and all(p.startswith("ses-01/1-T1w_MPRAGE/DICOM/") for p in paths)
 
 
 def test_tick_single_files_of_a_session_and_check_the_zip(page: Any, brain: str) -> None:

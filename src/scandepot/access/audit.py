@@ -67,6 +67,9 @@ class AuditAction(enum.StrEnum):
     NOTIFY_MESSAGE_DISMISSED = "notify.message_dismissed"
     SHARE_ADDED = "share.added"
     SHARE_REMOVED = "share.removed"
+    TRANSFER_STARTED = "transfer.started"
+    TRANSFER_CANCELLED = "transfer.cancelled"
+    TRANSFER_FINISHED = "transfer.finished"
 
 
 def record(

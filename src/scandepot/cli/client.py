@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from scandepot.cli import download, login, upload
+from scandepot.cli import download, login, transfer, upload
 
 
 def new_app() -> typer.Typer:
@@ -23,3 +23,4 @@ app = new_app()
 app.command("download")(download.download)
 app.command("upload")(upload.upload)
 app.command("login")(login.login)
+app.add_typer(transfer.app, name="transfer")

@@ -7,8 +7,17 @@ replaced on the server meanwhile starts again from zero). A finished file is ren
 its place under DEST. At the end every file is checked against the manifest; a mismatch
 removes the file (so that the next run fetches it again) and the command exits 1.
 
+With ``--list FILE`` the files are those of a download list saved from the server (the
+web page's **Save as list**, or the ``download-list`` routes; see
+:mod:`scandepot.export.list_format`) instead of a selection: fetched, resumed and
+verified the same way, from the server in force, which must be the one the list names.
+
+A fetched file is checked (size and SHA-256) before it is moved to its place: one that does
+not match is removed and reported, never left in place.
+
 Exit codes: 0 everything verified; 1 files missing or not matching (run again to resume);
-2 the request was refused (credentials, access, a selection that names nothing).
+2 the request was refused (credentials, access, a selection that names nothing, a list
+that cannot be read).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -38,15 +48,22 @@ from scandepot.cli.remote import (
     file_sha256,
     resolve,
 )
+from scandepot.errors import Invalid
+from scandepot.export import list_format
 from scandepot.export.layouts import Layout
 
 STATE = ".scandepot"
+
+
+class Mismatch(Exception):
+    """A fetched file is not what the manifest says: removed, to be fetched again."""
 
 
 @dataclass
 class Progress:
     bar: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    checked: set[str] = field(default_factory=set)  # fetched and verified in this run
 
     def add(self, n: int) -> None:
         with self.lock:
@@ -95,6 +112,7 @@ def _fetch(
     progress: Progress,
     limit: RateLimit,
 ) -> None:
+    """Fetch one file, resuming what is there, check it, and only then put it in place."""
     final = _target(dest, entry["name"])
     part = _partial(dest, entry)
     offset = part.stat().st_size if part.exists() else 0
@@ -104,27 +122,46 @@ def _fetch(
         offset = 0
     headers = {"range": f"bytes={offset}-", "if-range": etag} if offset else {}
     if offset < entry["size"] or entry["size"] == 0:
-        try:
-            with client.stream("GET", entry["url"], headers=headers) as response:
-                if response.status_code == 416:  # nothing left to send: start over
-                    part.unlink(missing_ok=True)
-                    raise Incomplete(f"{entry['name']}: the server refused the range; run again")
-                if response.status_code not in (200, 206):
-                    raise Refused(f"{entry['name']}: {error_message(response)}")
-                mode = "ab" if response.status_code == 206 else "wb"
-                if mode == "wb" and offset:
-                    progress.add(-offset)
-                with open(part, mode) as out:
-                    for chunk in response.iter_bytes(CHUNK):
-                        out.write(chunk)
-                        progress.add(len(chunk))
-                        limit.take(len(chunk))
-        except httpx.TransportError as exc:
-            raise Incomplete(f"{entry['name']}: {exc}") from None
-    if part.stat().st_size != entry["size"]:
-        raise Incomplete(f"{entry['name']}: got {part.stat().st_size} of {entry['size']} bytes")
+        _get(client, entry, part, offset, headers, progress, limit)
+    got = part.stat().st_size
+    if got > entry["size"] or (got == entry["size"] and file_sha256(part) != entry["sha256"]):
+        part.unlink()
+        raise Mismatch(f"checksum mismatch (removed, run again): {entry['name']}")
+    if got != entry["size"]:
+        raise Incomplete(f"{entry['name']}: got {got} of {entry['size']} bytes")
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(part, final)
+    progress.checked.add(entry["name"])
+
+
+def _get(
+    client: httpx.Client,
+    entry: dict[str, Any],
+    part: Path,
+    offset: int,
+    headers: dict[str, str],
+    progress: Progress,
+    limit: RateLimit,
+) -> None:
+    """Fetch ``entry`` into ``part``, from ``offset`` on when the server allows it."""
+    try:
+        with client.stream("GET", entry["url"], headers=headers) as response:
+            if response.status_code == 416:  # nothing left to send: start over
+                part.unlink(missing_ok=True)
+                raise Incomplete(f"{entry['name']}: the server refused the range; run again")
+            if response.status_code not in (200, 206):
+                response.read()  # the error's body, for its message
+                raise Refused(f"{entry['name']}: {error_message(response)}")
+            mode = "ab" if response.status_code == 206 else "wb"
+            if mode == "wb" and offset:
+                progress.add(-offset)
+            with open(part, mode) as out:
+                for chunk in response.iter_bytes(CHUNK):
+                    out.write(chunk)
+                    progress.add(len(chunk))
+                    limit.take(len(chunk))
+    except httpx.TransportError as exc:
+        raise Incomplete(f"{entry['name']}: {exc}") from None
 
 
 def _manifest(client: httpx.Client, project: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +177,13 @@ def _manifest(client: httpx.Client, project: str, params: dict[str, Any]) -> dic
 
 def download(
     dest: Path = typer.Argument(..., help="Folder to download into (created if missing)."),
-    project: str = typer.Option(..., "--project", help="Project ID."),
+    project: str | None = typer.Option(None, "--project", help="Project ID (unless --list)."),
+    list_file: Path | None = typer.Option(
+        None,
+        "--list",
+        help="A download list (XNAT catalog XML) saved from the server: fetch the files it "
+        "names, instead of a selection.",
+    ),
     session: list[str] = typer.Option(
         [], "--session", help="Session label; repeat or separate with commas (default: all)."
     ),
@@ -170,7 +213,7 @@ def download(
         0, "--limit-rate", min=0, help="Bytes per second over all transfers (0: no limit)."
     ),
 ) -> None:
-    """Download a selection from a server into a folder: resumes, then verifies every file."""
+    """Download a selection or a saved list from a server: resumes, verifies every file."""
     try:
         remote = resolve(url, token_file)
     except Refused as exc:
@@ -187,23 +230,89 @@ def download(
         "files": file or None,
     }
     params = {k: v for k, v in params.items() if v}
-    _download(remote, project, params, dest, jobs=jobs, limit_rate=limit_rate)
+    chosen = project is not None or set(params) != {"layout"} or layout is not Layout.TREE
+    source = _source(remote, project, params, list_file, chosen=chosen)
+    _download(remote, source, dest, jobs=jobs, limit_rate=limit_rate)
 
 
-def _download(
-    remote: Remote, project: str, params: dict[str, Any], dest: Path, *, jobs: int, limit_rate: int
-) -> None:
+Source = Callable[[httpx.Client], dict[str, Any]]
+
+
+def _source(
+    remote: Remote,
+    project: str | None,
+    params: dict[str, Any],
+    list_file: Path | None,
+    *,
+    chosen: bool,
+) -> Source:
+    """Where the manifest comes from: the server, for a selection; the list, read now."""
+    if list_file is not None:
+        if chosen:
+            _refused(
+                [
+                    Refused(
+                        "--list names the files itself: leave out --project, --layout and "
+                        "the selection options"
+                    )
+                ]
+            )
+        try:
+            listed = read_list(list_file, remote)
+        except Refused as exc:
+            _refused([exc])
+        return lambda client: listed
+    if project is None:
+        _refused([Refused("say what to download: --project and a selection, or --list FILE")])
+    return lambda client: _manifest(client, project, params)
+
+
+def read_list(path: Path, remote: Remote) -> dict[str, Any]:
+    """A download list as a manifest; refused when it cannot be read, is not a sound list,
+    or names files on another server than ``remote`` (the token is for that one alone)."""
+    try:
+        if path.stat().st_size > list_format.MAX_BYTES:
+            raise Refused(f"{path}: larger than {list_format.MAX_BYTES} bytes")
+        body = path.read_bytes()
+    except OSError as exc:
+        raise Refused(f"cannot read the list {path}: {exc.strerror}") from None
+    try:
+        doc = list_format.parse(body)
+    except Invalid as exc:
+        raise Refused(f"{path}: {exc.message}") from None
+    base = remote.url.rstrip("/")
+    elsewhere = [
+        e
+        for e in doc.entries
+        if not e.uri.startswith(base + "/")
+        and not (e.uri.startswith("/") and not e.uri.startswith("//"))
+    ]
+    if elsewhere:
+        server = doc.server or elsewhere[0].uri
+        raise Refused(
+            f"{path}: {len(elsewhere)} file(s) are on {server}, not on {base}, the server in "
+            f"force; give --url {server} (and a token for it)"
+        )
+    files = [
+        {"name": e.path, "size": e.size, "sha256": e.sha256, "md5": e.md5, "url": e.uri}
+        for e in doc.entries
+    ]
+    head = {"list": str(path), "project": doc.project, "layout": doc.layout}
+    return {**head, "file_count": len(files), "total_size": doc.total_size, "files": files}
+
+
+def _download(remote: Remote, source: Source, dest: Path, *, jobs: int, limit_rate: int) -> None:
     """Fetch what the manifest names and ``dest`` lacks, then verify every file."""
     with remote.client(connections=jobs) as client:
         try:
-            manifest = _manifest(client, project, params)
+            manifest = source(client)
             targets = [_target(dest, e["name"]) for e in manifest["files"]]
         except Refused as exc:
             _refused([exc])
-        problems = _fetch_missing(client, dest, manifest, targets, jobs, limit_rate)
+        problems, checked = _fetch_missing(client, dest, manifest, targets, jobs, limit_rate)
     if any(isinstance(p, Refused) for p in problems):
         _refused(problems)
-    _finish(dest, manifest, targets, problems, jobs)
+    _finish(dest, manifest, targets, problems, jobs, checked)
 
 
 def _refused(problems: list[Exception]) -> NoReturn:
@@ -219,8 +328,9 @@ def _fetch_missing(
     targets: list[Path],
     jobs: int,
     limit_rate: int,
-) -> list[Exception]:
-    """Fetch the files not in place yet, resuming those begun; what did not arrive."""
+) -> tuple[list[Exception], set[str]]:
+    """Fetch the files not in place yet, resuming those begun; what did not arrive, and
+    the names of those fetched and verified."""
     entries: list[dict[str, Any]] = manifest["files"]
     (dest / STATE / "partial").mkdir(parents=True, exist_ok=True)
     todo = [e for e, t in zip(entries, targets, strict=True) if not _present(t, e)]
@@ -240,16 +350,23 @@ def _finish(
     targets: list[Path],
     problems: list[Exception],
     jobs: int,
+    checked: set[str],
 ) -> None:
-    """Check every file; exit 1 when one is missing or differs, else save the manifest."""
+    """Check every file (but those just fetched: checked already); exit 1 when one is
+    missing or differs, else save the manifest."""
     entries: list[dict[str, Any]] = manifest["files"]
-    bad = _verify(entries, targets, jobs)
+    bad = _verify(entries, targets, jobs, checked)
     for p in problems:
-        typer.echo(f"incomplete: {p}", err=True)
+        typer.echo(str(p) if isinstance(p, Mismatch) else f"incomplete: {p}", err=True)
     for name in bad:
         typer.echo(f"checksum mismatch (removed, run again): {name}", err=True)
     if problems or bad:
         typer.echo(f"{len(problems) + len(bad)} file(s) not verified; run again to resume.")
+        if "list" in manifest and (bad or any(isinstance(p, Mismatch) for p in problems)):
+            typer.echo(
+                "A file changed on the server since the list was saved never matches it: "
+                "save the list again."
+            )
         raise typer.Exit(1)
     _write_manifest(dest, manifest)
     typer.echo(f"OK: {len(entries)} files verified in {dest}")
@@ -272,7 +389,7 @@ def _transfer(
     done: int,
     jobs: int,
     limit_rate: int,
-) -> list[Exception]:
+) -> tuple[list[Exception], set[str]]:
     problems: list[Exception] = []
     limit = RateLimit(limit_rate)
     with typer.progressbar(length=total, label="downloading", file=sys.stderr) as bar:
@@ -282,20 +399,23 @@ def _transfer(
             futures = [pool.submit(_fetch, client, dest, e, progress, limit) for e in todo]
             for future in futures:
                 exc = future.exception()
-                if isinstance(exc, Refused | Incomplete):
+                if isinstance(exc, Refused | Incomplete | Mismatch):
                     problems.append(exc)
                 elif exc is not None:
                     raise exc
-    return problems
+    return problems, progress.checked
 
 
-def _verify(entries: list[dict[str, Any]], targets: list[Path], jobs: int) -> list[str]:
-    """Names of the files that are missing or do not match; mismatched ones are removed."""
+def _verify(
+    entries: list[dict[str, Any]], targets: list[Path], jobs: int, checked: set[str]
+) -> list[str]:
+    """Names of the files that do not match; those are removed. Missing ones and those
+    in ``checked`` are not named."""
 
     def check(pair: tuple[dict[str, Any], Path]) -> str | None:
         entry, target = pair
-        if not target.is_file():
-            return None  # not fetched: reported as incomplete
+        if entry["name"] in checked or not target.is_file():
+            return None  # verified as fetched, or not fetched: reported as incomplete
         if target.stat().st_size == entry["size"] and file_sha256(target) == entry["sha256"]:
             return None
         target.unlink()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from scandepot import __version__
-from scandepot.cli import client, dicom_nodes, mail, pipelines, stopping, user, webhook
+from scandepot.cli import client, dicom_nodes, mail, pipelines, stopping, transfer, user, webhook
 from scandepot.cli import notify as notify_cli
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
@@ -88,9 +88,10 @@ def _serve(ctx: Context) -> None:
     import uvicorn
 
     from scandepot.app import create_app
+    from scandepot.cli import runnable
     from scandepot.http import server
     from scandepot.notify.sender import Sender
-    from scandepot.pipelines import builtin, wiring
+    from scandepot.pipelines import wiring
 
     settings = ctx.settings
     app_ = create_app(ctx=ctx, install_pipelines=False)
@@ -98,7 +99,7 @@ def _serve(ctx: Context) -> None:
     receiver, builder, executor, sender = None, None, None, None
     try:
         # Before anything can be archived; runs jobs here under the local executor.
-        executor = wiring.install(ctx, pipelines=builtin.pipelines())
+        executor = wiring.install(ctx, pipelines=runnable.jobs())
         receiver, builder = _start_dicom(ctx)
         sender = Sender(ctx, echo=True).start()  # this process runs a receiver to C-ECHO
         typer.echo(
@@ -238,6 +239,7 @@ app.add_typer(mail.app, name="mail")
 app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")
+app.add_typer(transfer.app, name="transfer")
 app.command("worker")(pipelines.worker)
 
 

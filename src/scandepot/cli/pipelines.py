@@ -229,8 +229,8 @@ def worker(
     ),
 ) -> None:
     """Run pipeline jobs from the Celery queue, against the shared catalog and file store."""
+    from scandepot.cli import runnable
     from scandepot.notify.sender import Sender
-    from scandepot.pipelines import builtin
     from scandepot.pipelines.celery_worker import Sweeper, worker_app
 
     settings = load_settings(
@@ -244,7 +244,7 @@ def worker(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     ctx = open_existing(settings)
-    app = worker_app(ctx, pipelines=builtin.pipelines())
+    app = worker_app(ctx, pipelines=runnable.jobs())
     sweeper = Sweeper(ctx, app)
     sweeper.start()
     sender = Sender(ctx).start()  # with the others: each row is claimed by one sender

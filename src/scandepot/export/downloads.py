@@ -213,7 +213,8 @@ def _finish(
     source.close()
 
 
-def _resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Resolved:
+def resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Resolved:
+    """What ``target`` holds in ``layout``, after every check a download makes."""
     with ctx.db.read() as db:
         if isinstance(target, ResourceTarget):
             return resolve_resource(db, actor, target.ref, target.resource, layout)
@@ -223,7 +224,7 @@ def _resolve(ctx: Context, actor: Actor, target: Target, layout: Layout) -> Reso
 def get_manifest(
     ctx: Context, actor: Actor, target: Target, layout: Layout, *, routes: FileRoutes
 ) -> dict[str, Any]:
-    return manifest.build(_resolve(ctx, actor, target, layout), routes=routes)
+    return manifest.build(resolve(ctx, actor, target, layout), routes=routes)
 
 
 def prepare(
@@ -240,7 +241,7 @@ def prepare(
     (``None``: an archive of the files alone, without the manifests, as XNAT's zips are).
     ``zip_limits``: where a zip takes ZIP64 records (lowered, a small one has them)."""
     started_ns = time.time_ns()
-    resolved = _resolve(ctx, actor, target, layout)
+    resolved = resolve(ctx, actor, target, layout)
     now = utcnow()
     members: list[Member] = []
     if routes is not None:

@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scandepot.archive.outputs import OutputFolder
+from scandepot.context import Context
+
+# Jobs on no session: they read what to do from their parameters and change the catalog
+# themselves, through the context they are handed (JobRun.ctx).
+SITE_TASKS = frozenset({"transfer"})
 
 
 class PipelineError(Exception):
@@ -56,6 +61,8 @@ class JobRun:
     report: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     _lines: list[str] = field(default_factory=list)
+    # The runner's context, for site tasks; pipelines work on files and leave it alone.
+    ctx: Context | None = None
 
     def log(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())

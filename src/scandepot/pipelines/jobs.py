@@ -95,6 +95,37 @@ def new_job(
     return job
 
 
+def new_task(
+    db: DBSession,
+    project: Project,
+    task: str,
+    parameters: dict[str, Any],
+    target: str,
+    *,
+    launched_by: str,
+) -> Job:
+    """A job on no session (jobrun.SITE_TASKS): it reads what to do from ``parameters``."""
+    job = Job(
+        project_id=project.id,
+        pipeline=task,
+        session_id=None,
+        scan_id=None,
+        target=target,
+        parameters=parameters,
+        status=JobStatus.QUEUED.value,
+        message="",
+        log="",
+        outputs={},
+        versions={},
+        launched_by=launched_by,
+        attempts=0,
+        cancel_requested=False,
+    )
+    db.add(job)
+    db.flush()
+    return job
+
+
 def _enabled(db: DBSession, project: Project, pipeline: str) -> PipelineConfig:
     row = db.scalar(
         select(PipelineConfig).where(

@@ -26,7 +26,14 @@ from scandepot.catalog.archive import Project, Resource, Scan
 from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.context import Context
 from scandepot.pipelines import queue
-from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError, Pipelines, ScanTarget
+from scandepot.pipelines.jobrun import (
+    SITE_TASKS,
+    Cancelled,
+    JobRun,
+    PipelineError,
+    Pipelines,
+    ScanTarget,
+)
 from scandepot.pipelines.queue import Outcome
 
 log = logging.getLogger("scandepot.pipelines")
@@ -96,9 +103,8 @@ def execute(
         label = project.label
     workdir = ctx.store.tmp / f"job-{job_id}-{token[:8]}"
     workdir.mkdir(parents=True)
-    run = JobRun(
-        job_id, job.pipeline, dict(job.parameters), workdir, [], whole_session=job.scan_id is None
-    )
+    run = JobRun(job_id, job.pipeline, dict(job.parameters), workdir, [], job.scan_id is None)
+    run.ctx = ctx
     run.versions["scandepot"] = __version__
     run.log(f"job {job_id}: {job.pipeline} on {label}/{job.target} (attempt {job.attempts})")
     beat = Heartbeat(ctx, job_id, token, run.stop)
@@ -107,7 +113,8 @@ def execute(
     ended: list[Job] = []
     try:
         try:
-            run.targets = _targets(ctx, job)
+            if job.pipeline not in SITE_TASKS:
+                run.targets = _targets(ctx, job)
             pipelines[job.pipeline](run)
             run.check()
             status = JobStatus(run.report.pop("status", JobStatus.SUCCEEDED.value))

@@ -19,6 +19,7 @@ from scandepot.web import (
     sessions,
     shares,
     transfer,
+    transfers,
     viewer,
     webhooks,
 )
@@ -33,6 +34,7 @@ for _module in (
     shares,
     prearchive,
     transfer,
+    transfers,
     admin,
     viewer,
     webhooks,

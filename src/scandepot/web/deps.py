@@ -9,6 +9,7 @@ anonymous, so that pages ask them to sign in again.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -86,13 +87,16 @@ class Posted:
         return [v for v in self.form.getlist(name) if isinstance(v, str) and v]
 
 
-async def posted(request: Request) -> Posted:
+async def posted(request: Request) -> AsyncIterator[Posted]:
     visitor = get_visitor(request)
     form = await request.form()
-    if visitor.csrf_token is not None:
-        given = form.get(CSRF_FIELD)
-        check_csrf(request, visitor.csrf_token, given if isinstance(given, str) else None)
-    return Posted(visitor, form)
+    try:
+        if visitor.csrf_token is not None:
+            given = form.get(CSRF_FIELD)
+            check_csrf(request, visitor.csrf_token, given if isinstance(given, str) else None)
+        yield Posted(visitor, form)
+    finally:
+        await form.close()  # the files of a multipart form, refused or read
 
 
 VisitorDep = Annotated[Visitor, Depends(get_visitor)]

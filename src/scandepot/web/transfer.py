@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -81,19 +81,24 @@ def download_archive(
     file: Names = None,
     layout: Layout = Layout.TREE,
     format: Format = Format.ZIP,
+    save: Literal["list"] | None = None,
 ) -> Response:
     """Turn the page's choices into the download route's query; the archive streams from
     there, checked there. Files are named relative to the project, as the page lists them
-    (a ticked file chooses its session, which then gives those files only)."""
+    (a ticked file chooses its session, which then gives those files only). **Save as
+    list** (``save=list``) goes to the download-list route with the same choices."""
     if not session and not file:
         back = f"/download?project={quote(project, safe='')}"
         return redirect(back, error="Choose at least one session or file to download.")
-    query: list[tuple[str, str]] = [("layout", layout.value), ("format", format.value)]
+    query: list[tuple[str, str]] = [("layout", layout.value)]
+    if save is None:
+        query.append(("format", format.value))
     query += [("sessions", s) for s in session or []]
     query += [("files", f) for f in file or []]
     query += [("resources", r) for r in resource or []]
     pattern = exact_types(scan_type or [])
     if pattern:
         query.append(("scan_types", pattern))
-    url = f"/api/v1/projects/{quote(project, safe='')}/download?{urlencode(query)}"
+    route = "download-list" if save == "list" else "download"
+    url = f"/api/v1/projects/{quote(project, safe='')}/{route}?{urlencode(query)}"
     return RedirectResponse(url, status_code=303)

@@ -20,6 +20,7 @@ from scandepot.api.v1 import (
     sessions,
     shares,
     subjects,
+    transfers,
     users,
     webhooks,
 )
@@ -45,5 +46,6 @@ for sub in (
     webhooks.router,
     *resources.routers,
     downloads.router,
+    transfers.router,
 ):
     router.include_router(sub)

@@ -1,9 +1,12 @@
 """Archive downloads and their manifests.
 
-/projects/{project}/download | manifest                        a selection in the project
-/projects/{project}/sessions/{session}/download | manifest     a session (or its scans)
-.../sessions/{session}/scans/{scan}/download | manifest        a scan
-.../resources/{resource}/download | manifest                   one resource, every level
+/projects/{project}/download | manifest | download-list            a selection in the project
+/projects/{project}/sessions/{session}/download | manifest | ...     a session (or its scans)
+.../sessions/{session}/scans/{scan}/download | manifest | ...        a scan
+.../resources/{resource}/download | manifest | download-list         one resource, every level
+
+``download-list`` answers the download list (XNAT's catalog XML) of the same selection,
+for ``scandepot download --list`` to fetch later.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
 
 from scandepot.api.deps import ActorDep, CtxDep
 from scandepot.api.v1.resources import LEVELS
 from scandepot.api.v1.schemas import API, ManifestOut
 from scandepot.archive.resources import OwnerRef
-from scandepot.export import downloads
+from scandepot.export import downloads, lists
 from scandepot.export.archives import Format
 from scandepot.export.downloads import ProjectTarget, ResourceTarget, Target
 from scandepot.export.layouts import Layout
@@ -31,6 +34,10 @@ from scandepot.http.responses import ArchiveResponse
 P = "/projects/{project}"
 ARCHIVE: dict[int | str, dict[str, Any]] = {
     200: {"content": {f.media_type: {} for f in Format}, "description": "The archive"}
+}
+
+LIST: dict[int | str, dict[str, Any]] = {
+    200: {"content": {lists.MEDIA_TYPE: {}}, "description": "The download list (catalog XML)"}
 }
 
 FormatQuery = Annotated[Format, Query(description="zip, tar or tar.gz")]
@@ -72,6 +79,15 @@ FILE_ROUTES = FileRoutes(
 def _archive(ctx: Any, actor: Any, target: Target, layout: Layout, fmt: Format) -> Any:
     download = downloads.prepare(ctx, actor, target, layout, fmt, routes=FILE_ROUTES)
     return ArchiveResponse(download)
+
+
+def _list(request: Request, ctx: Any, actor: Any, target: Target, layout: Layout) -> Response:
+    server = str(request.base_url)
+    saved = lists.download_list(ctx, actor, target, layout, routes=FILE_ROUTES, server=server)
+    disposition = f'attachment; filename="{saved.filename}"'
+    return Response(
+        saved.body, media_type=lists.MEDIA_TYPE, headers={"content-disposition": disposition}
+    )
 
 
 def project_target(
@@ -158,6 +174,16 @@ def _add_selection_routes(name: str, prefix: str, dep: Callable[..., ProjectTarg
     ) -> dict[str, Any]:
         return downloads.get_manifest(ctx, actor, target, layout, routes=FILE_ROUTES)
 
+    @router.get(prefix + "/download-list", name=f"{name}_download_list", responses=LIST)
+    def download_list(
+        request: Request,
+        ctx: CtxDep,
+        actor: ActorDep,
+        layout: LayoutQuery = Layout.TREE,
+        target: ProjectTarget = Depends(dep),
+    ) -> Response:
+        return _list(request, ctx, actor, target, layout)
+
 
 def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRef]) -> None:
     base = prefix + "/resources/{resource}"
@@ -186,6 +212,17 @@ def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRe
     ) -> dict[str, Any]:
         target = ResourceTarget(ref, resource)
         return downloads.get_manifest(ctx, actor, target, layout, routes=FILE_ROUTES)
+
+    @router.get(base + "/download-list", name=f"{level}_resource_download_list", responses=LIST)
+    def download_list(
+        request: Request,
+        ctx: CtxDep,
+        actor: ActorDep,
+        resource: str,
+        layout: LayoutQuery = Layout.TREE,
+        ref: OwnerRef = Depends(ref_dep),
+    ) -> Response:
+        return _list(request, ctx, actor, ResourceTarget(ref, resource), layout)
 
 
 for _name, _prefix, _dep in _SCOPES:

@@ -1,0 +1,12 @@
+"""Every kind of job a process that runs jobs takes: the pipelines, and the site tasks
+of the services above them (transfers). Imported by ``serve`` and ``worker`` only."""
+
+from __future__ import annotations
+
+from scandepot.pipelines import builtin
+from scandepot.pipelines.jobrun import Pipeline
+from scandepot.transfers import task as transfer_task
+
+
+def jobs() -> dict[str, Pipeline]:
+    return {**builtin.pipelines(), "transfer": transfer_task.run}
