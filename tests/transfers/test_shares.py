@@ -392,3 +392,51 @@ def test_dicomweb_of_the_destination_holds_shared_sessions(
 
 
 __all__ = ["homes"]  # the fixture the tests take
+
+
+def test_listings_are_one_query_whatever_is_shared(
+    ctx: Context, client: TestClient, homes: Any
+) -> None:
+    """No query per shared row: the statements of each listing of the project shared into
+    do not grow with what is shared."""
+    from sqlalchemy import event
+
+    homes()
+    urls = (
+        f"{API}/projects/THERE/sessions",
+        f"{API}/projects/THERE/subjects",
+        "/data/projects/THERE/experiments?format=json",
+        "/data/projects/THERE/subjects?format=json",
+        f"{API}/projects/THERE/shares",
+    )
+
+    def statements_of(url: str) -> int:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(ctx.db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get(url, auth=ADMIN).status_code == 200
+        finally:
+            event.remove(ctx.db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    def statements() -> list[int]:
+        return [statements_of(url) for url in urls]
+
+    assert client.put(SHARE_E1, auth=ADMIN).status_code == 200
+    statements()  # once before: what a first request does once
+    before = statements()
+    for n in range(8):
+        client.post(f"{API}/projects/HOME/subjects", json={"label": f"X{n}"}, auth=ADMIN)
+        body = {"label": f"EX{n}", "subject": f"X{n}"}
+        assert (
+            client.post(f"{API}/projects/HOME/sessions", json=body, auth=ADMIN).status_code == 201
+        )
+        r = client.put(f"{API}/projects/HOME/sessions/EX{n}/shares/THERE", auth=ADMIN)
+        assert r.status_code == 200, r.text
+    assert statements() == before
+    listed = client.get(f"{API}/projects/THERE/sessions", auth=ADMIN).json()
+    assert listed["total"] == 9 and all(s["shared_from"] for s in listed["items"])
