@@ -30,7 +30,7 @@ from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
-from scandepot.catalog.transfers import Transfer, TransferItem, TransferKind
+from scandepot.catalog.transfers import Share, Transfer, TransferItem, TransferKind
 from scandepot.context import Context
 from scandepot.notify import outbox, webhooks
 from scandepot.notify.webhooks import WebhookCreate
@@ -94,6 +94,9 @@ PROJECT = {
 }
 
 P = "/api/v1/projects/{project}"
+SHARE_TARGETS = ("Q", "R")  # shared into Q in the world; R to share into
+SHARED = {"into": "Q"}
+UNSHARED = {"into": "R"}
 LEVEL_PREFIXES = {
     "project": P,
     "subject": P + "/subjects/{subject}",
@@ -303,6 +306,25 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", P + "/sessions/{session}"): Row("read", 200),
     ("PATCH", P + "/sessions/{session}"): Row("write", 200, body=lambda a: {"note": a}),
     ("DELETE", P + "/sessions/{session}"): Row("manage", 204),
+    # Sharing (docs/transfers.md): into R, which holds nothing shared; out of Q, which does.
+    ("GET", P + "/shares"): Row("read", 200),
+    ("GET", P + "/subjects/{subject}/shares"): Row("read", 200),
+    ("PUT", P + "/subjects/{subject}/shares/{into}"): Row("write", 200, params=UNSHARED),
+    ("DELETE", P + "/subjects/{subject}/shares/{into}"): Row("write", 204, params=SHARED),
+    ("GET", P + "/sessions/{session}/shares"): Row("read", 200),
+    ("PUT", P + "/sessions/{session}/shares/{into}"): Row("write", 200, params=UNSHARED),
+    ("DELETE", P + "/sessions/{session}/shares/{into}"): Row("write", 204, params=SHARED),
+    **{
+        (method, path + "/projects/{into}"): Row(
+            "write", 200, params=UNSHARED if method == "PUT" else SHARED
+        )
+        for method in ("PUT", "DELETE")
+        for path in (
+            "/data/projects/{project}/subjects/{subject}",
+            "/data/projects/{project}/subjects/{subject}/experiments/{experiment}",
+            "/data/projects/{project}/experiments/{experiment}",
+        )
+    },
     ("GET", P + "/sessions/{session}/scans"): Row("read", 200),
     ("POST", P + "/sessions/{session}/scans"): Row("write", 201, body=lambda a: {"id": f"C_{a}"}),
     ("GET", P + "/sessions/{session}/scans/{scan}"): Row("read", 200),
@@ -655,6 +677,7 @@ def build_world(ctx: Context, accessibility: str) -> None:
     roles.set_role(ctx, SYSTEM, "P", "spare", Role.COLLABORATOR)
     subjects.create(ctx, SYSTEM, "P", SubjectCreate(label="S1"))
     sessions.create(ctx, SYSTEM, "P", SessionCreate(label="E1", subject="S1"))
+    add_share_targets(ctx)
     scans.create(ctx, SYSTEM, "P", "E1", ScanCreate(id="1"))
     stage_one_instance(ctx)
     archive_one_instance(ctx)
@@ -686,6 +709,21 @@ def build_world(ctx: Context, accessibility: str) -> None:
             db, row, '{"event":"SessionArchived"}', event="SessionArchived", topic="archived"
         )
     add_notifications(ctx)
+
+
+def add_share_targets(ctx: Context) -> None:
+    """Projects Q and R (protected, with P's owner, member and collaborator in the same
+    roles) to share into: P's S1 and E1 are shared into Q, nothing into R. Sharing takes
+    read on P and write there; unsharing write there or manage on P: for these actors,
+    both come to what write on P takes."""
+    from scandepot.archive.projects import ProjectCreate
+    from scandepot.transfers import shares
+
+    for label in SHARE_TARGETS:
+        projects.create(ctx, SYSTEM, ProjectCreate(id=label, accessibility="protected"))
+        for name in ("owner", "member", "collaborator"):
+            roles.set_role(ctx, SYSTEM, label, name, Role.parse(name))
+    shares.share_session(ctx, SYSTEM, "P", "E1", "Q")
 
 
 def add_transfer(ctx: Context) -> None:
@@ -839,6 +877,7 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 DicomNode,
                 Webhook,
                 OutboxMessage,
+                Share,
                 Transfer,
                 TransferItem,
             )
@@ -871,7 +910,8 @@ def reset(ctx: Context, accessibility: str, app: Any) -> None:
     if saved_world.restore(ctx, accessibility):
         return
     if projects_exist(ctx):
-        projects.delete(ctx, SYSTEM, "P", recursive=True)
+        for label in ("P", *SHARE_TARGETS):
+            projects.delete(ctx, SYSTEM, label, recursive=True)
     with ctx.db.write() as db:
         for leftover in db.scalars(select(StagedSession)):
             db.delete(leftover)
@@ -1173,6 +1213,19 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         Page("write", 303, form={"quality": "questionable"}),
     ),
     ("POST", W + "/sessions/{session}/jobs"): (Page("write", 303, form={"pipeline": "dcm2niix"}),),
+    # Sharing into R, unsharing from Q (add_share_targets): both take write, as the API's.
+    ("POST", W + "/subjects/{subject}/shares"): (
+        Page("write", 303, form={"into": "R"}, spends=True),
+    ),
+    ("POST", W + "/subjects/{subject}/shares/{into}/remove"): (
+        Page("write", 303, form={}, params=SHARED, spends=True),
+    ),
+    ("POST", W + "/sessions/{session}/shares"): (
+        Page("write", 303, form={"into": "R"}, spends=True),
+    ),
+    ("POST", W + "/sessions/{session}/shares/{into}/remove"): (
+        Page("write", 303, form={}, params=SHARED, spends=True),
+    ),
     ("GET", W + "/jobs/{job}"): (Page("read"),),
     ("POST", W + "/jobs/{job}/{what}"): (
         Page("write", 303, form={}, params={"what": "rerun"}),

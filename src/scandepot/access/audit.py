@@ -65,6 +65,8 @@ class AuditAction(enum.StrEnum):
     NOTIFY_RECIPIENT_REMOVED = "notify.recipient_removed"
     NOTIFY_MESSAGE_RETRIED = "notify.message_retried"
     NOTIFY_MESSAGE_DISMISSED = "notify.message_dismissed"
+    SHARE_ADDED = "share.added"
+    SHARE_REMOVED = "share.removed"
     TRANSFER_STARTED = "transfer.started"
     TRANSFER_CANCELLED = "transfer.cancelled"
     TRANSFER_FINISHED = "transfer.finished"

@@ -16,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
-from scandepot.access.permissions import Level, level_on
+from scandepot.access.permissions import Action, Level, level_on
+from scandepot.archive import shared
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.labels import find_labelled
+from scandepot.catalog.transfers import ShareKind
 from scandepot.context import Context
 from scandepot.errors import NotFound, Unauthorized
 
@@ -82,7 +84,9 @@ def subject_in(ctx: Context, actor: Actor, project: str, ref: str) -> str | None
         if proj is None or not _visible(db, actor, proj):
             return None
         found = _named(db, Subject, proj, ref)
-        return found.label if found is not None else None
+        if found is None:  # shared into the project: its label there
+            return shared.named(db, ShareKind.SUBJECT, proj.id, ref)
+        return found.label
 
 
 def session_in(ctx: Context, actor: Actor, project: str, ref: str) -> Found | None:
@@ -94,5 +98,10 @@ def session_in(ctx: Context, actor: Actor, project: str, ref: str) -> Found | No
             return None
         found = _named(db, Session, proj, ref)
         if found is None:
+            label = shared.named(db, ShareKind.SESSION, proj.id, ref)
+            found = shared.session_in(db, proj, label, Action.READ) if label else None
+        if found is None:
             return None
+        if found.shared_label is not None:  # shared into the project: its labels there
+            return Found(project, found.shared_subject_label or "", found.shared_label)
         return Found(project, found.subject.label, found.label)

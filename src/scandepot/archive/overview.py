@@ -73,6 +73,8 @@ def session_overview(ctx: Context, actor: Actor, project: str, label: str) -> Se
     with ctx.db.read() as db:
         session = sessions.load(db, actor, project, label, Action.READ)
         level = permissions.level_on(db, actor, session.project)
+        if session.shared_label is not None:  # shared into the project: read-only there
+            level = Level.READ
         scan_rows = list(
             db.scalars(
                 select(Scan)

@@ -11,16 +11,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import permissions
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level
-from scandepot.archive import projects
+from scandepot.archive import projects, shared
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.labels import same_label
 from scandepot.catalog.timestamps import utc_text
+from scandepot.catalog.transfers import Share
 from scandepot.context import Context
 from scandepot.errors import NotFound
 
@@ -41,14 +42,22 @@ class SessionRow:
     created_at: str  # UTC, YYYY-MM-DD HH:MM:SS.ffffff
 
 
-def _select() -> Select[*tuple[Any, ...]]:  # the columns of SessionRow, in its order
+def _select(here: int | None = None) -> Select[*tuple[Any, ...]]:
+    """The columns of SessionRow, in its order; with ``here`` (a project ID), the labels
+    are those there, sessions shared into it included (:mod:`shared`), with the project
+    that owns each."""
+    label: Any = Session.label
+    subject_label: Any = Subject.label
+    if here is not None:
+        label = func.coalesce(Share.label, Session.label)
+        subject_label = func.coalesce(shared.session_subject_label_in(here), Subject.label)
     stmt: Select[*tuple[Any, ...]] = (
         select(
             Session.stable_id,
-            Session.label,
+            label,
             Project.label,
             Subject.stable_id,
-            Subject.label,
+            subject_label,
             Session.modality,
             Session.date,
             Session.time,
@@ -61,6 +70,9 @@ def _select() -> Select[*tuple[Any, ...]]:  # the columns of SessionRow, in its 
         .join(Subject, Subject.id == Session.subject_id)
         .join(Project, Project.id == Session.project_id)
     )
+    if here is not None:
+        stmt = stmt.outerjoin(Share, shared.session_share_join(here))
+        stmt = stmt.where(shared.in_project(Session.project_id, here))
     return stmt
 
 
@@ -81,13 +93,15 @@ def in_project(
     caller may read, ordered by label."""
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.READ)
-        stmt = _select().where(Session.project_id == proj.id)
+        stmt = _select(proj.id)
         if subject is not None:
             found = db.scalar(
                 select(Subject.id)
                 .where(Subject.project_id == proj.id, same_label(Subject.label, subject))
                 .limit(1)
             )
+            if found is None:  # one shared into the project, by its label there
+                found = shared.subject_id_in(db, proj.id, subject)
             if found is None:
                 raise NotFound(
                     f"Subject '{subject}' not found in project '{project}'.", field="subject"

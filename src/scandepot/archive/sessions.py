@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session as DBSession
 
@@ -14,12 +14,13 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
-from scandepot.archive import layout, projects
+from scandepot.archive import layout, projects, shared
 from scandepot.archive.relocate import relocations
 from scandepot.catalog.archive import Project, Resource, Session, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import by_label, check_label, label_taken, same_label
 from scandepot.catalog.paging import Page, PageRequest, like, paginate
+from scandepot.catalog.transfers import Share, ShareKind
 from scandepot.context import Context
 from scandepot.errors import Conflict, NotFound
 
@@ -73,6 +74,8 @@ def load(db: DBSession, actor: Actor, project: str, label: str, action: Action) 
     session = db.scalar(
         by_label(select(Session).where(Session.project_id == proj.id), Session.label, label)
     )
+    if session is None:  # one shared into the project: read there, changed at home
+        session = shared.session_in(db, proj, label, action)
     if session is None:
         raise NotFound(f"Session '{label}' not found in project '{project}'.", field="session")
     return session
@@ -82,7 +85,9 @@ def _ensure_free(
     db: DBSession, project: Project, label: str, *, exclude: int | None = None
 ) -> None:
     scope = Session.project_id == project.id
-    if label_taken(db, Session.id, Session.label, scope, label, exclude=exclude):
+    if label_taken(
+        db, Session.id, Session.label, scope, label, exclude=exclude
+    ) or shared.label_taken(db, project.id, ShareKind.SESSION, label):
         raise Conflict(
             f"A session labelled '{label}' already exists in project '{project.label}'.",
             field="label",
@@ -132,11 +137,20 @@ def list_sessions(
 ) -> Page[Session]:
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.READ)
-        stmt = select(Session).join(Session.subject).where(Session.project_id == proj.id)
+        # Its own sessions and those shared into it, by their labels there: one query.
+        here = func.coalesce(Share.label, Session.label)
+        subject_here = func.coalesce(shared.session_subject_label_in(proj.id), Subject.label)
+        stmt = (
+            select(Session)
+            .join(Session.subject)
+            .outerjoin(Share, shared.session_share_join(proj.id))
+            .where(shared.in_project(Session.project_id, proj.id))
+            .options(*shared.session_options(proj.id))
+        )
         if label:
-            stmt = stmt.where(like(Session.label, label))
+            stmt = stmt.where(like(here, label))
         if subject:
-            stmt = stmt.where(same_label(Subject.label, subject))
+            stmt = stmt.where(same_label(subject_here, subject))
         if modality:
             stmt = stmt.where(Session.modality == modality)
         if date_from:
@@ -148,9 +162,9 @@ def list_sessions(
             stmt,
             page,
             sort_fields={
-                "label": Session.label,
+                "label": here,
                 "id": Session.stable_id,
-                "subject": Subject.label,
+                "subject": subject_here,
                 "date": Session.date,
                 "modality": Session.modality,
                 "created": Session.created_at,
@@ -194,6 +208,7 @@ def update(ctx: Context, actor: Actor, project: str, label: str, data: SessionFi
             session.label = new_label
         if new_subject is not None and new_subject != session.subject.label:
             subject = _subject(db, session.project, check_label(new_subject, field="subject"))
+            shared.not_shared_elsewhere(db, session)
             session.subject_id = subject.id
             session.subject = subject
             # Resources below the session record their subject too (for paths and checks).

@@ -7,19 +7,20 @@ from datetime import datetime
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import JSON, func, literal, select
+from sqlalchemy import JSON, false, func, literal, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, Level, permission_clause
-from scandepot.archive import layout, projects
+from scandepot.archive import layout, projects, shared
 from scandepot.archive.relocate import Relocations, relocations
 from scandepot.catalog.archive import Project, Session, Sex, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import by_label, check_label, label_taken
 from scandepot.catalog.paging import Page, PageRequest, like, paginate
+from scandepot.catalog.transfers import Share, ShareKind
 from scandepot.context import Context
 from scandepot.errors import Conflict, Invalid, NotFound
 
@@ -65,6 +66,8 @@ def load(db: DBSession, actor: Actor, project: str, label: str, action: Action) 
     subject = db.scalar(
         by_label(select(Subject).where(Subject.project_id == proj.id), Subject.label, label)
     )
+    if subject is None:  # one shared into the project: read there, changed at home
+        subject = shared.subject_in(db, proj, label, action)
     if subject is None:
         raise NotFound(f"Subject '{label}' not found in project '{project}'.", field="subject")
     return subject
@@ -74,7 +77,9 @@ def _ensure_free(
     db: DBSession, project: Project, label: str, *, exclude: int | None = None
 ) -> None:
     scope = Subject.project_id == project.id
-    if label_taken(db, Subject.id, Subject.label, scope, label, exclude=exclude):
+    if label_taken(
+        db, Subject.id, Subject.label, scope, label, exclude=exclude
+    ) or shared.label_taken(db, project.id, ShareKind.SUBJECT, label):
         raise Conflict(
             f"A subject labelled '{label}' already exists in project '{project.label}'.",
             field="label",
@@ -98,9 +103,16 @@ def list_subjects(
 ) -> Page[Subject]:
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.READ)
-        stmt = select(Subject).where(Subject.project_id == proj.id)
+        # Its own subjects and those shared into it, by their labels there: one query.
+        here = func.coalesce(Share.label, Subject.label)
+        stmt = (
+            select(Subject)
+            .outerjoin(Share, shared.subject_share_join(proj.id))
+            .where(shared.in_project(Subject.project_id, proj.id))
+            .options(*shared.subject_options())
+        )
         if label:
-            stmt = stmt.where(like(Subject.label, label))
+            stmt = stmt.where(like(here, label))
         if group:
             stmt = stmt.where(Subject.group == group)
         if sex:
@@ -110,7 +122,7 @@ def list_subjects(
             stmt,
             page,
             sort_fields={
-                "label": Subject.label,
+                "label": here,
                 "id": Subject.stable_id,
                 "group": Subject.group,
                 "created": Subject.created_at,
@@ -174,6 +186,8 @@ def put(
         subject = db.scalar(
             by_label(select(Subject).where(Subject.project_id == proj.id), Subject.label, label)
         )
+        if subject is None:  # one shared into the project is changed at home: 403
+            shared.subject_in(db, proj, label, Action.EDIT)
         created = subject is None
         if subject is None:
             new_label = check_label(data.label or label)
@@ -264,7 +278,7 @@ def rows(
     custom = Subject.fields if fields else literal(None, JSON)
     stmt = select(
         Subject.stable_id,
-        Subject.label,
+        func.coalesce(Share.label, Subject.label),  # a shared one: its label there
         Project.label,
         Subject.sex,
         Subject.age,
@@ -275,9 +289,11 @@ def rows(
     ).join(Project, Subject.project_id == Project.id)
     with ctx.db.read() as db:
         if project is None:
-            stmt = stmt.where(permission_clause(actor, Level.READ))
-        else:
-            stmt = stmt.where(Project.id == projects.load(db, actor, project, Action.READ).id)
+            stmt = stmt.outerjoin(Share, false()).where(permission_clause(actor, Level.READ))
+        else:  # its own and those shared into it, with the project that owns each
+            proj = projects.load(db, actor, project, Action.READ)
+            stmt = stmt.outerjoin(Share, shared.subject_share_join(proj.id))
+            stmt = stmt.where(shared.in_project(Subject.project_id, proj.id))
         found = db.execute(stmt.order_by(Project.label, Subject.label, Subject.id)).all()
     return [
         SubjectRow(sid, label, proj, sex, age, yob, group, custom or {}, created)

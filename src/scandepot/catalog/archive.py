@@ -25,7 +25,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from scandepot.catalog.notify import RECIPIENT_DEFAULT_TOPICS, Recipient
 from scandepot.db.base import Base, UTCDateTime, utcnow
@@ -162,6 +162,9 @@ class Subject(Base):
     )
 
     project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
+    # Not a column: the subject's label in the project it is seen through, when it is
+    # shared into that project (transfers.Share); None when read in its own project.
+    shared_label: Mapped[str | None] = query_expression()
 
 
 class Session(Base):
@@ -233,6 +236,11 @@ class Session(Base):
 
     project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
     subject: Mapped[Subject] = relationship(lazy="joined", innerjoin=True)
+    # Not columns: the session's label, and its subject's, in the project it is seen
+    # through when it is shared into that project (transfers.Share); None when read in
+    # its own project.
+    shared_label: Mapped[str | None] = query_expression()
+    shared_subject_label: Mapped[str | None] = query_expression()
 
 
 class Scan(Base):

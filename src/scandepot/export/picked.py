@@ -20,11 +20,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.archive import shared
 from scandepot.catalog.archive import File, Resource, Scan, Session
 from scandepot.catalog.labels import check_file_path, check_label
+from scandepot.catalog.transfers import Share
 from scandepot.errors import Invalid, NotFound
 
 FIELD = "files"
@@ -135,15 +137,18 @@ def find_files(
     paths = sorted({r.path for r in refs})
     wanted = set(refs)
     found: dict[FileRef, Found] = {}
+    # Sessions shared into the project count as its own, by their labels there.
+    here = func.coalesce(Share.label, Session.label)
     for start in range(0, len(paths), _IN_CHUNK):
         rows = db.execute(
-            select(File.id, File.resource_id, File.path, Resource.label, Scan.label, Session.label)
+            select(File.id, File.resource_id, File.path, Resource.label, Scan.label, here)
             .join(Resource, File.resource_id == Resource.id)
             .join(Session, Resource.session_id == Session.id)
             .outerjoin(Scan, Resource.scan_id == Scan.id)
+            .outerjoin(Share, shared.session_share_join(project_id))
             .where(
-                Resource.project_id == project_id,
-                Session.label.in_(sessions),
+                shared.in_project(Resource.project_id, project_id),
+                here.in_(sessions),
                 File.path.in_(paths[start : start + _IN_CHUNK]),
             )
         ).all()

@@ -18,16 +18,17 @@ from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
 
 import re2
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action
-from scandepot.archive import layout, projects, resources
+from scandepot.archive import layout, projects, resources, shared
 from scandepot.archive.resources import OwnerRef
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
 from scandepot.catalog.labels import check_label
+from scandepot.catalog.transfers import Share
 from scandepot.errors import Invalid, NotFound
 from scandepot.export.layouts import Layout, Where, check_unique, namer
 from scandepot.export.picked import FileRef, find_files
@@ -261,15 +262,29 @@ def _files(
     return entries
 
 
+def _here(proj: Project) -> tuple[Any, Any]:
+    """A session's label and its subject's in ``proj``: their own, or those they are
+    shared into it under (archive/shared.py)."""
+    return (
+        func.coalesce(Share.label, Session.label),
+        func.coalesce(shared.session_subject_label_in(proj.id), Subject.label),
+    )
+
+
+def _sessions_here(stmt: Select[Any], proj: Project) -> Select[Any]:
+    """``stmt`` (on sessions) narrowed to those of ``proj``, its own and those shared
+    into it."""
+    stmt = stmt.outerjoin(Share, shared.session_share_join(proj.id))
+    return stmt.where(shared.in_project(Session.project_id, proj.id))
+
+
 def _check_named(db: DBSession, proj: Project, sel: Selection) -> None:
     """Every session and subject named must exist (a typo must not silently shrink the
     download)."""
+    session_here, subject_here = _here(proj)
     if sel.sessions:
-        found = db.scalars(
-            select(Session.label).where(
-                Session.project_id == proj.id, Session.label.in_(sel.sessions)
-            )
-        )
+        stmt = select(session_here).select_from(Session)
+        found = db.scalars(_sessions_here(stmt, proj).where(session_here.in_(sel.sessions)))
         _require_all(
             sel.sessions,
             found,
@@ -277,9 +292,11 @@ def _check_named(db: DBSession, proj: Project, sel: Selection) -> None:
             "sessions",
         )
     if sel.subjects:
+        named = func.coalesce(shared.subject_label_in(proj.id), Subject.label)
         found = db.scalars(
-            select(Subject.label).where(
-                Subject.project_id == proj.id, Subject.label.in_(sel.subjects)
+            select(named).where(
+                or_(Subject.project_id == proj.id, shared.shared_subjects(proj.id)),
+                named.in_(sel.subjects),
             )
         )
         _require_all(
@@ -290,8 +307,10 @@ def _check_named(db: DBSession, proj: Project, sel: Selection) -> None:
         )
 
 
-# Resource ID and label, scan label and type (None for a session resource), session, subject
-_ResourceRow = Row[int, str, str | None, str | None, str, str]
+# Resource ID and label, scan label and type (None for a session resource), session and
+# subject (labels in the project asked), and where its files are: the owning project,
+# session and subject labels there.
+_ResourceRow = Row[int, str, str | None, str | None, str, str, str, str, str]
 
 
 def _resource_rows(
@@ -320,30 +339,34 @@ def _resource_rows(
     return rows
 
 
-def _resources_chosen(
-    proj: Project, sel: Selection, pattern: Pattern | None
-) -> Select[int, str, str | None, str | None, str, str]:
+def _resources_chosen(proj: Project, sel: Selection, pattern: Pattern | None) -> Select[Any]:
     """The query of the resources that the sessions, subjects, dates and scans chosen
-    take; the scan-type pattern is applied to its rows, and the resource labels after."""
+    take; the scan-type pattern is applied to its rows, and the resource labels after.
+    Sessions shared into the project are taken as its own, by their labels there."""
+    session_here, subject_here = _here(proj)
     stmt = (
         select(
             Resource.id,
             Resource.label,
             Scan.label,
             Scan.type,
+            session_here,
+            subject_here,
+            Project.label,
             Session.label,
             Subject.label,
         )
         .join(Session, Resource.session_id == Session.id)
         # The subject of the session as it is now (a session may have moved to another).
         .join(Subject, Session.subject_id == Subject.id)
+        .join(Project, Project.id == Session.project_id)
         .outerjoin(Scan, Resource.scan_id == Scan.id)
-        .where(Resource.project_id == proj.id)
     )
+    stmt = _sessions_here(stmt, proj)
     if sel.session_labels:
-        stmt = stmt.where(Session.label.in_(sel.session_labels))
+        stmt = stmt.where(session_here.in_(sel.session_labels))
     if sel.subjects:
-        stmt = stmt.where(Subject.label.in_(sel.subjects))
+        stmt = stmt.where(subject_here.in_(sel.subjects))
     if sel.date_from:
         stmt = stmt.where(Session.date >= sel.date_from)
     if sel.date_to:
@@ -358,9 +381,9 @@ def _resources_chosen(
 def _check_scans(db: DBSession, proj: Project, sel: Selection, scans: tuple[str, ...]) -> None:
     """Every scan named must be in a session chosen (a typo must not shrink the download)."""
     stmt = select(Scan.label).join(Session, Scan.session_id == Session.id)
-    stmt = stmt.where(Session.project_id == proj.id, Scan.label.in_(scans))
+    stmt = _sessions_here(stmt, proj).where(Scan.label.in_(scans))
     if sel.session_labels:
-        stmt = stmt.where(Session.label.in_(sel.session_labels))
+        stmt = stmt.where(_here(proj)[0].in_(sel.session_labels))
     _require_all(
         scans,
         db.scalars(stmt),
@@ -394,9 +417,9 @@ def resolve_selection(
         rid: _Owner.of(
             lay,
             Where(subject, session, scan, scan_type, label, ""),
-            layout.owner_dir(proj.label, subject, session, scan),
+            layout.owner_dir(home, home_subject, home_session, scan),
         )
-        for rid, label, scan, scan_type, session, subject in rows
+        for rid, label, scan, scan_type, session, subject, home, home_session, home_subject in rows
     }
     whole = [r[0] for r in rows if r[4] not in narrowed]
     chosen = [found.file_id for found in picked.values()]

@@ -30,12 +30,13 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access import audit
 from scandepot.access.actors import SYSTEM, Actor
 from scandepot.access.audit import AuditAction
-from scandepot.archive import layout, resources
+from scandepot.archive import layout, resources, shared
 from scandepot.catalog import journal as event_journal
 from scandepot.catalog.archive import ConflictPolicy, File, Project, Scan, Session, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import find_labelled
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
+from scandepot.catalog.transfers import ShareKind
 from scandepot.context import Context
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
@@ -63,9 +64,18 @@ class Archived:
     left_out: list[str] = field(default_factory=list)  # series filtered out
 
 
+def _not_shared(db: DBSession, project: Project, kind: ShareKind, label: str) -> None:
+    """A label that a subject or session shared into ``project`` holds there is taken:
+    what is shared is changed in its own project (docs/transfers.md)."""
+    owner = shared.owner_of(db, project.id, kind, label)
+    if owner is not None:
+        raise shared.shared_from(kind.value, label, owner)
+
+
 def _subject(db: DBSession, ctx: Context, project: Project, label: str) -> Subject:
     subject = find_labelled(db, Subject, project.id, label)
     if subject is None:
+        _not_shared(db, project, ShareKind.SUBJECT, label)
         subject = Subject(
             project_id=project.id,
             label=label,
@@ -92,6 +102,7 @@ def _session(
         held = (session.ModalitiesInStudy or "").split("\\")
         session.ModalitiesInStudy = _modalities(set(held) | set(modalities))
         return session, True
+    _not_shared(db, project, ShareKind.SESSION, label)
     session = Session(
         project_id=project.id,
         subject_id=subject.id,

@@ -35,6 +35,7 @@ from scandepot.access.actors import Actor
 from scandepot.access.permissions import Level as AccessLevel
 from scandepot.access.permissions import permission_clause
 from scandepot.catalog.archive import Project, Scan, Session, Subject
+from scandepot.catalog.transfers import Share, ShareKind
 from scandepot.context import Context
 from scandepot.errors import BadRequest
 from scandepot.search import typed_rows
@@ -123,7 +124,27 @@ def build(db: DBSession, root: Element, columns: Sequence[Column], actor: Actor)
         statement = statement.join(Project, Subject.project_id == Project.id)
     # A project's name and description are for those who may see it; the rest is read.
     level = AccessLevel.SEE if root.level == Level.PROJECT else AccessLevel.READ
-    return statement.where(permission_clause(actor, level)).order_by(table.id)
+    allowed = permission_clause(actor, level)
+    if root.level >= Level.SUBJECT:  # or shared into a project the actor may read
+        allowed = or_(allowed, _shared_readable(root.level, actor))
+    return statement.where(allowed).order_by(table.id)
+
+
+def _shared_readable(level: Level, actor: Actor) -> ColumnElement[bool]:
+    """SQL: the row's subject or session is shared into a project ``actor`` may read
+    (docs/transfers.md: read there with that project's rules). Its project stays the
+    owning one in the row."""
+    if level == Level.SUBJECT:
+        mine = and_(Share.kind == ShareKind.SUBJECT.value, Share.subject_id == Subject.id)
+    else:
+        mine = and_(Share.kind == ShareKind.SESSION.value, Share.session_id == Session.id)
+    shared = (
+        select(Share.id)
+        .join(Project, Project.id == Share.project_id)
+        .where(mine, permission_clause(actor, AccessLevel.READ))
+        .correlate_except(Project, Share)
+    )
+    return shared.exists()
 
 
 def condition(db: DBSession, root: Element, criteria: CriteriaSet) -> ColumnElement[bool]:

@@ -15,10 +15,12 @@ from scandepot.archive.scans import ScanFields
 from scandepot.archive.sessions import SessionFields
 from scandepot.catalog.archive import ScanQuality
 from scandepot.catalog.paging import PageRequest
+from scandepot.catalog.transfers import ShareKind
 from scandepot.errors import NotFound, ScandepotError
 from scandepot.export.archives import Format
 from scandepot.pipelines import autolaunch, config, jobs, results
 from scandepot.pipelines.jobs import LaunchRequest
+from scandepot.transfers import shares
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
 from scandepot.web.render import back_to_form, page, redirect
 
@@ -35,7 +37,14 @@ def subject_page(
         ctx, visitor.actor, project, PageRequest(limit=1000, sort="date"), subject=subject
     )
     return page(
-        request, visitor, "subject.html", title=f"Subject {subject}", s=found, sessions=held
+        request,
+        visitor,
+        "subject.html",
+        title=f"Subject {subject}",
+        s=found,
+        sessions=held,
+        project=project,
+        shares=shares.shares_of(ctx, visitor.actor, project, ShareKind.SUBJECT, subject),
     )
 
 
@@ -62,6 +71,8 @@ def session_page(
         launchable=launchable,
         qualities=list(ScanQuality),
         may_edit=seen.level >= Action.EDIT.level,
+        project=project,
+        shares=shares.shares_of(ctx, actor, project, ShareKind.SESSION, session),
     )
 
 

@@ -59,10 +59,22 @@ class ProjectOut(BaseModel):
     url: str
 
 
+class SharedFrom(BaseModel):
+    """Where an object seen through a share lives: its owning project and its labels
+    there (docs/transfers.md)."""
+
+    project: str
+    label: str
+    subject: str | None = None  # a session's subject, by its label in the owning project
+
+
 class SubjectOut(BaseModel):
     id: str
     label: str
     project: str
+    # Set when the subject is shared into ``project`` from the project that owns it: it
+    # is read there, and changed only at home.
+    shared_from: SharedFrom | None = None
     sex: str | None
     age: int | None
     birth_year: int | None
@@ -77,6 +89,7 @@ class SessionOut(BaseModel):
     id: str
     label: str
     project: str
+    shared_from: SharedFrom | None = None  # as SubjectOut's
     subject: str
     subject_id: str
     modality: str | None
@@ -172,7 +185,19 @@ def project_out(view: ProjectView) -> ProjectOut:
     )
 
 
-def subject_out(s: Subject) -> SubjectOut:
+def subject_out(s: Subject, seen_in: str | None = None) -> SubjectOut:
+    """``s`` as the API shows it; ``seen_in``: the project it was asked through, where a
+    shared subject shows under its label there, with where it comes from."""
+    if s.shared_label is not None and seen_in is not None:
+        out = subject_out(s)
+        return out.model_copy(
+            update={
+                "label": s.shared_label,
+                "project": seen_in,
+                "url": f"{API}/projects/{seen_in}/subjects/{s.shared_label}",
+                "shared_from": SharedFrom(project=s.project.label, label=s.label),
+            }
+        )
     return SubjectOut(
         id=s.stable_id,
         label=s.label,
@@ -188,7 +213,19 @@ def subject_out(s: Subject) -> SubjectOut:
     )
 
 
-def session_out(s: Session) -> SessionOut:
+def session_out(s: Session, seen_in: str | None = None) -> SessionOut:
+    """``s`` as the API shows it; ``seen_in`` as for :func:`subject_out`."""
+    if s.shared_label is not None and seen_in is not None:
+        shared_from = SharedFrom(project=s.project.label, label=s.label, subject=s.subject.label)
+        return session_out(s).model_copy(
+            update={
+                "label": s.shared_label,
+                "project": seen_in,
+                "subject": s.shared_subject_label or s.subject.label,
+                "url": f"{API}/projects/{seen_in}/sessions/{s.shared_label}",
+                "shared_from": shared_from,
+            }
+        )
     dicom: dict[str, Any] = {key: getattr(s, key) for key in _SESSION_DICOM}
     return SessionOut(
         id=s.stable_id,

@@ -38,7 +38,7 @@ def list_sessions(
         date_from=date_from,
         date_to=date_to,
     )
-    return page_out(found, session_out)
+    return page_out(found, lambda s: session_out(s, project))
 
 
 @router.post("", response_model=SessionOut, status_code=status.HTTP_201_CREATED)
@@ -52,7 +52,7 @@ def create_session(
 
 @router.get("/{session}", response_model=SessionOut)
 def get_session(ctx: CtxDep, actor: ActorDep, project: str, session: str) -> SessionOut:
-    return session_out(sessions.get(ctx, actor, project, session))
+    return session_out(sessions.get(ctx, actor, project, session), project)
 
 
 @router.patch("/{session}", response_model=SessionOut)

@@ -26,7 +26,7 @@ def list_subjects(
     sex: Sex | None = None,
 ) -> PageOut[SubjectOut]:
     found = subjects.list_subjects(ctx, actor, project, page, label=label, group=group, sex=sex)
-    return page_out(found, subject_out)
+    return page_out(found, lambda s: subject_out(s, project))
 
 
 @router.post("", response_model=SubjectOut, status_code=status.HTTP_201_CREATED)
@@ -40,7 +40,7 @@ def create_subject(
 
 @router.get("/{subject}", response_model=SubjectOut)
 def get_subject(ctx: CtxDep, actor: ActorDep, project: str, subject: str) -> SubjectOut:
-    return subject_out(subjects.get(ctx, actor, project, subject))
+    return subject_out(subjects.get(ctx, actor, project, subject), project)
 
 
 @router.patch("/{subject}", response_model=SubjectOut)

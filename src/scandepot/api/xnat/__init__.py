@@ -21,6 +21,7 @@ from scandepot.api.xnat import (
     scans,
     schemas,
     search,
+    shares,
     site,
     subjects,
 )
@@ -34,6 +35,7 @@ DATA_ROUTERS: tuple[APIRouter, ...] = (
     elements.router,
     projects.router,
     subjects.router,
+    shares.router,
     # Resources and files before experiments and scans: their paths go deeper.
     resources.router,
     files.router,
