@@ -150,6 +150,15 @@ def test_listings_show_shared_items_marked(
     assert [s["project"] for s in where] == ["THERE", "THIRD"]
     seen = client.get(f"{API}/projects/THERE/sessions/Visit1/shares", auth=reader).json()
     assert [(s["project"], s["label"], s["owner"]) for s in seen] == [("THERE", "Visit1", "HOME")]
+    # HOME's collaborator is in THERE but not in THIRD (private): the share into THIRD is
+    # not told to it; nor are any to an outsider reading a public HOME.
+    home_reader = client.get(f"{API}/projects/HOME/sessions/E1/shares", auth=reader).json()
+    assert [s["project"] for s in home_reader] == ["THERE"]
+    outsider = actors["outsider"]
+    r = client.patch(f"{API}/projects/HOME", json={"accessibility": "public"}, auth=ADMIN)
+    assert r.status_code == 200, r.text
+    public = client.get(f"{API}/projects/HOME/sessions/E1/shares", auth=outsider)
+    assert public.status_code == 200 and public.json() == []
 
 
 def test_downloads_of_the_destination_hold_shared_sessions(

@@ -291,7 +291,8 @@ def unshare(
 def shares_of(
     ctx: Context, actor: Actor, project: str, kind: ShareKind, label: str
 ) -> list[ShareView]:
-    """The projects subject or session ``label`` of ``project`` is shared into; seen
+    """The projects subject or session ``label`` of ``project`` is shared into, those
+    the caller may see (a private project it is not in stays unknown to it); seen
     through a share, the share into ``project`` alone (the others are its owner's to
     know)."""
     with ctx.db.read() as db:
@@ -301,7 +302,8 @@ def shares_of(
             obj = sessions.load(db, actor, project, label, Action.READ)
         mine = Share.target_key == _target_key(kind, obj.id)
         if obj.shared_label is None:
-            return _views(db, mine)
+            seen = select(Project.id).where(permissions.permission_clause(actor, Level.SEE))
+            return _views(db, mine, Share.project_id.in_(seen))
         here = select(Project.id).where(Project.label == project).scalar_subquery()
         return _views(db, mine, Share.project_id == here)
 
