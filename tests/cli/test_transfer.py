@@ -221,3 +221,30 @@ def test_without_a_token_the_server_refuses(
         timeout=60,
     )
     assert done.returncode == 2 and "401" in done.stderr
+
+
+def test_share_and_unshare_each_object_and_say_which_were_refused(
+    ctx: Context, world: Archive, live_server: LiveServer, token: str
+) -> None:
+    world.session("S1", "E1")
+    args = ["--from", world.source, "--to", world.dest]
+    done = run(live_server, token, "share", *args, "--sessions", "E1", "--label", "Visit1")
+    assert done.returncode == 0, done.stderr
+    assert f"session E1: shared into {world.dest} as Visit1" in done.stdout
+    seen = world.client.get(
+        f"/api/v1/projects/{world.dest}/sessions/Visit1", auth=world.actors["collaborator"]
+    )
+    assert seen.status_code == 200 and seen.json()["shared_from"]["project"] == world.source
+    done = run(live_server, token, "share", *args, "--subjects", "S1,GHOST")
+    assert done.returncode == 2
+    assert "subject S1:" in done.stderr and "already" in done.stderr  # shared with E1
+    assert "subject GHOST: 404 Subject 'GHOST' not found" in done.stderr
+    done = run(live_server, token, "unshare", *args, "--subjects", "S1")
+    assert done.returncode == 0, done.stderr
+    assert f"subject S1: no longer shared into {world.dest}" in done.stdout
+    gone = world.client.get(
+        f"/api/v1/projects/{world.dest}/sessions/Visit1", auth=world.actors["collaborator"]
+    )
+    assert gone.status_code == 404
+    refused = run(live_server, token, "share", *args, "--sessions", "E1,E2", "--label", "X")
+    assert refused.returncode == 2 and "one object only" in refused.stderr

@@ -6,8 +6,8 @@ server made (where each session goes, warnings, every problem), then follow the
 transfer with a progress bar until it ends and print its report. The server does the
 work, as a job: a transfer left (Ctrl-C, ``--no-wait``) goes on there.
 
-``scandepot transfer share`` (a subject or session shown in another project without
-copying) is a command of this group too, beside these.
+``scandepot transfer share`` and ``unshare`` (subjects and sessions shown in another
+project without copying) are commands of this group too (cli/transfer_share.py).
 
 Exit codes (``copy``, ``move``, ``status``): 0 verified (a dry run: the check passed;
 ``--no-wait``: queued); 1 failed (the report says where; a move's source is kept);
@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 import httpx
 import typer
 
+from scandepot.cli import transfer_share
 from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, Remote, error_message, resolve
 
 VERIFIED, FAILED, REFUSED, CHECK_REFUSED, CANCELLED, RUNNING = 0, 1, 2, 3, 4, 5
@@ -51,6 +52,9 @@ app = typer.Typer(
     help="Copy or move sessions between projects; follow, list and cancel transfers.",
     no_args_is_help=True,
 )
+
+app.command()(transfer_share.share)
+app.command()(transfer_share.unshare)
 
 UrlOption = typer.Option(None, "--url", help=URL_HELP)
 TokenOption = typer.Option(None, "--token-file", help=TOKEN_HELP)
