@@ -432,6 +432,10 @@ PROJECT.update(
         ("private", "signed_see"): (401, 404, OK, OK, OK, OK),
         ("protected", "signed_see"): (401, OK, OK, OK, OK, OK),
         ("public", "signed_see"): (401, OK, OK, OK, OK, OK),
+        # Read, by a signed-in caller (a form that changes something, of a project read).
+        ("private", "signed_read"): (401, 404, OK, OK, OK, OK),
+        ("protected", "signed_read"): (401, 403, OK, OK, OK, OK),
+        ("public", "signed_read"): (401, OK, OK, OK, OK, OK),
     }
 )
 # A subject named by its site-wide ID that the caller may not see: as "id_read", for
@@ -1233,6 +1237,12 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     ("GET", "/transfers"): (Page("signed_in"), Page("signed_in", query="?project=P")),
     ("GET", "/transfers/new"): (Page("read", query="?source=P&kind=move&sessions=E1"),),
+    # Sessions ticked on P's page, shared into R: the outcome of each on the page (the
+    # first actor's share, the others' refusals), for whoever may read P.
+    ("GET", "/shares/new"): (Page("read", query="?source=P&sessions=E1"),),
+    ("POST", "/shares"): (
+        Page("signed_read", form={"source": "P", "into": "R", "sessions": "E1"}),
+    ),
     # The check of P into P: a page with its problem, for whoever may see P.
     ("POST", "/transfers/check"): (
         Page("signed_see", form={"source": "P", "destination": "P", "sessions": "E1"}),

@@ -154,3 +154,31 @@ def test_who_sees_the_transfer_pages(ctx: Context, world: Archive) -> None:
     assert form.status_code == 404
     project = client.get(f"/projects/{world.source}", auth=actors["collaborator"]).text
     assert 'value="copy">Copy' in project  # a reader may copy into a project of its own
+
+
+def test_ticked_sessions_shared_from_the_project_page(world: Archive) -> None:
+    world.session("S1", "E1")
+    world.session("S2", "E2")
+    owner = world.actors["owner"]
+    form = world.client.get(
+        f"/shares/new?source={world.source}&sessions=E1&sessions=E2", auth=owner
+    )
+    assert form.status_code == 200 and 'name="label_E1" value="E1"' in form.text
+    assert f'<option value="{world.dest}">' in form.text
+    fields = {
+        "source": world.source,
+        "into": world.dest,
+        "sessions": ["E1", "E2"],
+        "label_E1": "Visit1",
+        "label_E2": "bad label!",
+    }
+    done = world.client.post("/shares", data=fields, auth=owner)
+    assert done.status_code == 200
+    assert f'shared into <a href="/projects/{world.dest}/sessions/Visit1">' in done.text
+    assert "refused" in done.text and "label must be" in done.text
+    listed = world.client.get(
+        f"/api/v1/projects/{world.dest}/sessions", auth=world.actors["collaborator"]
+    ).json()
+    assert [s["label"] for s in listed["items"]] == ["Visit1"]
+    page = world.client.get(f"/projects/{world.source}?tab=sessions", auth=owner)
+    assert 'formaction="/shares/new"' in page.text

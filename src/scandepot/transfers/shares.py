@@ -313,3 +313,30 @@ def shares_into(ctx: Context, actor: Actor, project: str) -> list[ShareView]:
     with ctx.db.read() as db:
         target = projects.load(db, actor, project, Action.READ)
         return _views(db, Share.project_id == target.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Tried:
+    """One session of several to share: shared, or why not."""
+
+    session: str
+    share: ShareView | None
+    error: str | None
+
+
+def share_sessions(
+    ctx: Context, actor: Actor, project: str, chosen: list[tuple[str, str | None]], into: str
+) -> list[Tried]:
+    """Share each chosen (session, label there) of ``project`` into ``into``, each on its
+    own: one refused does not stop the others, and each says how it went."""
+    if not chosen:
+        raise Invalid("Choose at least one session to share.", field="sessions")
+    tried = []
+    for session, label in chosen:
+        try:
+            view = share_session(ctx, actor, project, session, into, label or None)
+        except (Invalid, Conflict, Forbidden, NotFound) as exc:
+            tried.append(Tried(session, None, exc.message))
+        else:
+            tried.append(Tried(session, view, None))
+    return tried
