@@ -24,7 +24,7 @@ from scandepot.catalog.pipelines import JobStatus
 from scandepot.catalog.transfers import Transfer
 from scandepot.context import Context
 from tests.conftest import LiveServer
-from tests.transfers.conftest import Archive, run_transfers
+from tests.transfers.conftest import Archive, run_transfers, two_projects
 
 pytestmark = pytest.mark.interop
 
@@ -39,9 +39,9 @@ def world(
     make_project: Callable[..., str],
     tmp_path: Path,
 ) -> Archive:
-    """Two projects with the same people, as tests/transfers/conftest.py makes them."""
-    ctx.settings.prearchive_quiet_s = 3600
-    return Archive(client, actors, make_project(), make_project(), tmp_path)
+    """Two projects with the same people; the destination keeps its default (its
+    prearchive), as a new project's."""
+    return two_projects(ctx, client, actors, make_project, tmp_path)
 
 
 @pytest.fixture

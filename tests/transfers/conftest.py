@@ -75,6 +75,19 @@ class Archive:
         return r
 
 
+def two_projects(
+    ctx: Context,
+    client: TestClient,
+    actors: dict[str, Any],
+    make_project: Callable[..., str],
+    tmp_path: Path,
+    **dest: Any,
+) -> Archive:
+    """A source and a destination (with ``dest``'s settings) with the same people."""
+    ctx.settings.prearchive_quiet_s = 3600  # only the import itself builds
+    return Archive(client, actors, make_project(), make_project(**dest), tmp_path)
+
+
 @pytest.fixture
 def archive(
     ctx: Context,
@@ -83,10 +96,8 @@ def archive(
     make_project: Callable[..., str],
     tmp_path: Path,
 ) -> Archive:
-    ctx.settings.prearchive_quiet_s = 3600  # only the import itself builds
     # The destination archives what arrives; tests of its prearchive say so.
-    dest = make_project(upload_destination="archive")
-    return Archive(client, actors, make_project(), dest, tmp_path)
+    return two_projects(ctx, client, actors, make_project, tmp_path, upload_destination="archive")
 
 
 def run_transfers(ctx: Context, *, limit: int = 20) -> list[JobStatus]:

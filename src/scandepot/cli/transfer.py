@@ -288,51 +288,43 @@ NoWaitOption = typer.Option(False, "--no-wait", help="Queue it and exit without 
 PollOption = typer.Option(1.0, "--poll", min=0.1, max=60, help="Seconds between progress checks.")
 
 
-@app.command()
-def copy(
-    source: str = SourceOption,
-    destination: str = DestinationOption,
-    sessions: list[str] = SessionsOption,
-    subjects: list[str] = SubjectsOption,
-    map_file: Path | None = MapOption,
-    subject_rule: str | None = SubjectRuleOption,
-    session_rule: str | None = SessionRuleOption,
-    scans: list[str] = ScansOption,
-    with_resources: bool = ResourcesOption,
-    on_clash: OnClash = ClashOption,
-    landing: Landing | None = LandingOption,
-    dry_run: bool = DryRunOption,
-    no_wait: bool = NoWaitOption,
-    poll: float = PollOption,
-    url: str | None = UrlOption,
-    token_file: Path | None = TokenOption,
-) -> None:
-    """Copy sessions into another project: check, copy (hard links), verify."""
-    _run("copy", locals())
+def _command(kind: str, doc: str) -> Any:
+    """``copy`` and ``move``: the same options, one kind each."""
+
+    def command(
+        source: str = SourceOption,
+        destination: str = DestinationOption,
+        sessions: list[str] = SessionsOption,
+        subjects: list[str] = SubjectsOption,
+        map_file: Path | None = MapOption,
+        subject_rule: str | None = SubjectRuleOption,
+        session_rule: str | None = SessionRuleOption,
+        scans: list[str] = ScansOption,
+        with_resources: bool = ResourcesOption,
+        on_clash: OnClash = ClashOption,
+        landing: Landing | None = LandingOption,
+        dry_run: bool = DryRunOption,
+        no_wait: bool = NoWaitOption,
+        poll: float = PollOption,
+        url: str | None = UrlOption,
+        token_file: Path | None = TokenOption,
+    ) -> None:
+        _run(kind, locals())
+
+    command.__doc__ = doc
+    return command
 
 
-@app.command()
-def move(
-    source: str = SourceOption,
-    destination: str = DestinationOption,
-    sessions: list[str] = SessionsOption,
-    subjects: list[str] = SubjectsOption,
-    map_file: Path | None = MapOption,
-    subject_rule: str | None = SubjectRuleOption,
-    session_rule: str | None = SessionRuleOption,
-    scans: list[str] = ScansOption,
-    with_resources: bool = ResourcesOption,
-    on_clash: OnClash = ClashOption,
-    landing: Landing | None = LandingOption,
-    dry_run: bool = DryRunOption,
-    no_wait: bool = NoWaitOption,
-    poll: float = PollOption,
-    url: str | None = UrlOption,
-    token_file: Path | None = TokenOption,
-) -> None:
-    """Move sessions into another project: check, copy, verify from the catalog and the
-    bytes, then delete the source (only what was copied and verified)."""
-    _run("move", locals())
+app.command("copy")(
+    _command("copy", "Copy sessions into another project: check, copy (hard links), verify.")
+)
+app.command("move")(
+    _command(
+        "move",
+        "Move sessions into another project: check, copy, verify from the catalog and the "
+        "bytes, then delete the source (only what was copied and verified).",
+    )
+)
 
 
 @app.command()

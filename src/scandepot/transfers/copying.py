@@ -18,6 +18,7 @@ from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.archive import layout
+from scandepot.archive.resources import new_resource
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import by_label
@@ -67,6 +68,15 @@ def _values(row: Any, skip: set[str]) -> dict[str, Any]:
     return {a.key: getattr(row, a.key) for a in mapper.column_attrs if a.key not in skip}
 
 
+def ends(db: DBSession, transfer: Transfer, item: TransferItem) -> tuple[Session, Project]:
+    """The source session and the destination project of ``item``, as they are now."""
+    source = db.get(Session, item.source_session_id) if item.source_session_id else None
+    dest = db.get(Project, transfer.dest_project_id) if transfer.dest_project_id else None
+    if source is None or dest is None:
+        raise Conflict(f"{item.source_subject}/{item.source_session} is gone; not copied.")
+    return source, dest
+
+
 def copy_item(ctx: Context, transfer: Transfer, item: TransferItem) -> Copied:
     """Copy ``item``'s session as planned, committing the item as copied with it."""
     request = TransferRequest.model_validate(transfer.request)
@@ -75,10 +85,7 @@ def copy_item(ctx: Context, transfer: Transfer, item: TransferItem) -> Copied:
         Changes(ctx.store, journal=journal_path(ctx, item.id)) as changes,
         ctx.db.write() as db,
     ):
-        source = db.get(Session, item.source_session_id) if item.source_session_id else None
-        dest = db.get(Project, transfer.dest_project_id) if transfer.dest_project_id else None
-        if source is None or dest is None:
-            raise Conflict(f"{item.source_subject}/{item.source_session} is gone; not copied.")
+        source, dest = ends(db, transfer, item)
         subject, new_subject = _subject(ctx, db, dest, source.subject, item.dest_subject)
         merge = item.verified.get("action") == "merge"
         session = _session(ctx, db, dest, subject, source, item.dest_session, merge=merge)
@@ -248,17 +255,7 @@ def copy_resource(
     out: Copied,
 ) -> dict[int, int]:
     """One resource's row, files and links; returns source file ID -> new file ID."""
-    new = Resource(
-        level=target.level.value,
-        parent_key=target.key,
-        project_id=target.project.id,
-        subject_id=target.subject.id if target.subject else None,
-        session_id=target.session.id if target.session else None,
-        scan_id=target.scan.id if target.scan else None,
-        label=resource.label,
-        format=resource.format,
-        content=resource.content,
-    )
+    new = new_resource(target, resource.label, format=resource.format, content=resource.content)
     db.add(new)
     db.flush()
     scan = f"scan {target.scan.label}" if target.scan else target.level.value

@@ -25,7 +25,7 @@ from scandepot.errors import Conflict
 from scandepot.storage import spool
 from scandepot.storage.changes import Changes, Link
 from scandepot.storage.store import make_dirs
-from scandepot.transfers.copying import Copied, journal_path
+from scandepot.transfers.copying import Copied, ends, journal_path
 from scandepot.transfers.plan import DICOM_RESOURCE, scan_chosen
 from scandepot.transfers.requests import TransferRequest
 
@@ -54,10 +54,9 @@ def stage_item(ctx: Context, transfer: Transfer, item: TransferItem) -> Copied:
         Changes(ctx.store, journal=journal_path(ctx, item.id)) as changes,
         ctx.db.write() as db,
     ):
-        source = db.get(Session, item.source_session_id) if item.source_session_id else None
-        dest = db.get(Project, transfer.dest_project_id) if transfer.dest_project_id else None
-        if source is None or dest is None or not source.StudyInstanceUID:
-            raise Conflict(f"{item.source_subject}/{item.source_session} cannot be staged.")
+        source, dest = ends(db, transfer, item)
+        if not source.StudyInstanceUID:
+            raise Conflict(f"{item.source_subject}/{item.source_session} is no DICOM study.")
         staged = _staged(db, dest, source, item, transfer.source)
         for scan in db.scalars(select(Scan).where(Scan.session_id == source.id)):
             if scan_chosen(scan, request.scans):
