@@ -9,6 +9,7 @@ passed; the report keeps what was compared and what was found.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,13 +54,23 @@ class Compared:
 
 def _files(
     ctx: Context, db: DBSession, session: Session, copied: list[str]
-) -> dict[Key, tuple[int, str, Path]]:
+) -> dict[Key, tuple[int, str, str]]:
     """(size, sha256, path on disk) of the files in ``session``'s resources that
-    ``copied`` names ("scan 3:DICOM", "session:QA", "subject:NOTES")."""
+    ``copied`` names ("scan 3:DICOM", "session:QA", "subject:NOTES"). Plain columns and
+    paths as strings: entities and pathlib per file were most of a catalog comparison."""
     wanted = set(copied)
-    out: dict[Key, tuple[int, str, Path]] = {}
+    out: dict[Key, tuple[int, str, str]] = {}
     rows = db.execute(
-        select(Resource, Scan.label, File.path, File.size, File.sha256)
+        select(
+            Resource.id,
+            Resource.label,
+            Resource.level,
+            Resource.scan_id,
+            Scan.label,
+            File.path,
+            File.size,
+            File.sha256,
+        )
         .join(File, File.resource_id == Resource.id)
         .outerjoin(Scan, Resource.scan_id == Scan.id)
         .where(
@@ -67,30 +78,27 @@ def _files(
             | ((Resource.subject_id == session.subject_id) & (Resource.level == "subject"))
         )
     )
-    folders: dict[int, Path] = {}
-    for resource, scan_label, path, size, sha256 in rows:
-        where = (
-            f"scan {scan_label}:{resource.label}"
-            if scan_label is not None
-            else f"{resource.level}:{resource.label}"
-        )
+    folders: dict[int, str] = {}
+    for resource_id, label, level, scan_id, scan_label, path, size, sha256 in rows:
+        where = f"scan {scan_label}:{label}" if scan_label is not None else f"{level}:{label}"
         if where not in wanted:
             continue
-        if resource.id not in folders:
+        folder = folders.get(resource_id)
+        if folder is None:
             owner = layout.Owner(
                 session.project,
                 session.subject,
-                session if resource.level in {"session", "scan"} else None,
-                db.get(Scan, resource.scan_id) if resource.scan_id else None,
+                session if level in {"session", "scan"} else None,
+                db.get(Scan, scan_id) if scan_id else None,
             )
-            folders[resource.id] = ctx.archive_path(owner.resource_files_dir(resource.label))
-        out[(where, path)] = (int(size), str(sha256), folders[resource.id] / path)
+            folder = folders[resource_id] = str(ctx.archive_path(owner.resource_files_dir(label)))
+        out[(where, path)] = (int(size), str(sha256), f"{folder}/{path}")
     return out
 
 
 def _staged_files(
     ctx: Context, db: DBSession, source: Session, staged_id: int
-) -> dict[Key, tuple[int, str, Path]]:
+) -> dict[Key, tuple[int, str, str]]:
     """The staged copies of ``source``'s instances, under the keys of their sources."""
     origin = {
         sop: (f"scan {label}:{resource}", path)
@@ -102,11 +110,11 @@ def _staged_files(
             .where(Scan.session_id == source.id)
         )
     }
-    out: dict[Key, tuple[int, str, Path]] = {}
+    out: dict[Key, tuple[int, str, str]] = {}
     for inst in db.scalars(select(Instance).where(Instance.staged_id == staged_id)):
         key = origin.get(inst.SOPInstanceUID, ("not from the source", inst.SOPInstanceUID))
         spooled = ctx.store.data_dir / str(inst.spool_path)
-        out[key] = (inst.size, str(inst.sha256), spooled)
+        out[key] = (inst.size, str(inst.sha256), str(spooled))
     return out
 
 
@@ -142,9 +150,9 @@ def compare_item(ctx: Context, item: TransferItem, *, read_bytes: bool) -> Compa
     return out
 
 
-def _sha256(path: Path) -> tuple[int, str] | None:
+def _sha256(path: str | Path) -> tuple[int, str] | None:
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256")
             return f.tell(), digest.hexdigest()
     except OSError:
@@ -152,16 +160,20 @@ def _sha256(path: Path) -> tuple[int, str] | None:
 
 
 def read_back(
-    before: dict[Key, tuple[int, str, Path]],
-    after: dict[Key, tuple[int, str, Path]],
+    before: Mapping[Key, tuple[int, str, str | Path]],
+    after: Mapping[Key, tuple[int, str, str | Path]],
     out: Compared,
 ) -> None:
     keys = sorted(after)
+    # A few hundred files to a task: a future per file cost the waiting thread more
+    # than the hashing.
+    chunks = [keys[i : i + 256] for i in range(0, len(keys), 256)]
     with ThreadPoolExecutor(HASH_THREADS) as pool:
-        found = pool.map(lambda k: _sha256(after[k][2]), keys)
-        for key, got in zip(keys, found, strict=True):
-            want = before.get(key, after[key])[:2]
-            if got is None:
-                out.wrong(f"{key[0]}/{key[1]}: cannot be read on the destination")
-            elif got != want:
-                out.wrong(f"{key[0]}/{key[1]}: the bytes differ from the source's checksum")
+        found = pool.map(lambda chunk: [_sha256(after[k][2]) for k in chunk], chunks)
+        for chunk, hashed in zip(chunks, found, strict=True):
+            for key, got in zip(chunk, hashed, strict=True):
+                want = before.get(key, after[key])[:2]
+                if got is None:
+                    out.wrong(f"{key[0]}/{key[1]}: cannot be read on the destination")
+                elif got != want:
+                    out.wrong(f"{key[0]}/{key[1]}: the bytes differ from the source's checksum")
