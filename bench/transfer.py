@@ -54,30 +54,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+import numpy as np
+from sqlalchemy import create_engine, insert, select, text
 
-import numpy as np  # noqa: E402
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
-
-from scandepot.access import users  # noqa: E402
-from scandepot.access.actors import SYSTEM, Actor  # noqa: E402
-from scandepot.access.users import UserCreate  # noqa: E402
-from scandepot.archive import check, layout, projects  # noqa: E402
-from scandepot.archive.projects import ProjectCreate  # noqa: E402
-from scandepot.archive.resources import new_resource  # noqa: E402
-from scandepot.catalog.archive import File, Project, Scan, Session, Subject  # noqa: E402
-from scandepot.catalog.ids import next_stable_id  # noqa: E402
-from scandepot.catalog.pipelines import JobStatus  # noqa: E402
-from scandepot.catalog.prearchive import Instance  # noqa: E402
-from scandepot.catalog.transfers import TransferKind  # noqa: E402
-from scandepot.cli.common import open_context  # noqa: E402
-from scandepot.context import Context  # noqa: E402
-from scandepot.dicom.synthetic import Series, Study, mr_instance  # noqa: E402
-from scandepot.pipelines import queue, runner  # noqa: E402
-from scandepot.settings import Settings  # noqa: E402
-from scandepot.storage.store import Hasher  # noqa: E402
-from scandepot.transfers import copying, moving, service, task, verify  # noqa: E402
-from scandepot.transfers.requests import TransferRequest  # noqa: E402
+from scandepot.access import users
+from scandepot.access.actors import SYSTEM, Actor
+from scandepot.access.users import UserCreate
+from scandepot.archive import check, layout, projects
+from scandepot.archive.projects import ProjectCreate
+from scandepot.archive.resources import new_resource
+from scandepot.catalog.archive import File, Project, Scan, Session, Subject
+from scandepot.catalog.ids import next_stable_id
+from scandepot.catalog.pipelines import JobStatus
+from scandepot.catalog.prearchive import Instance
+from scandepot.catalog.transfers import TransferKind
+from scandepot.cli.common import open_context
+from scandepot.context import Context
+from scandepot.dicom.synthetic import Series, Study, mr_instance
+from scandepot.pipelines import queue, runner
+from scandepot.settings import Settings
+from scandepot.storage.store import Hasher
+from scandepot.transfers import copying, moving, service, task, verify
+from scandepot.transfers.requests import TransferRequest
 
 SOURCE, OTHER = "SRC", "DST"
 PER_SCAN = 200
