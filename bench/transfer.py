@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydicom.uid import UID
 from sqlalchemy import create_engine, insert, select, text
 
 from scandepot.access import users
@@ -63,7 +64,7 @@ from scandepot.access.users import UserCreate
 from scandepot.archive import check, layout, projects
 from scandepot.archive.projects import ProjectCreate
 from scandepot.archive.resources import new_resource
-from scandepot.catalog.archive import File, Project, Scan, Session, Subject
+from scandepot.catalog.archive import File, Project, Scan, Session, Subject, UploadDestination
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.pipelines import JobStatus
 from scandepot.catalog.prearchive import Instance
@@ -95,7 +96,7 @@ def template(session: int, scan: int) -> bytes:
     study = Study(PatientID=f"S{session:02d}", StudyInstanceUID=f"2.25.2{session:04d}")
     series = Series(scan, SeriesDescription=f"series {scan}")
     ds = mr_instance(study, series, 1, rows=256, columns=256, seed=session * 1000 + scan)
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = sop_uid(session, scan, 0)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid(session, scan, 0))
     ds.SeriesInstanceUID = f"2.25.3{session:04d}{scan:03d}"
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
@@ -226,7 +227,9 @@ def build(ctx: Context, sessions: int, files: int) -> Actor:
     user, _ = users.create(ctx, SYSTEM, UserCreate(login="mover", password="x" * 16))
     mover = users.actor_for(user)
     for label in (SOURCE, OTHER):
-        projects.create(ctx, mover, ProjectCreate(id=label, upload_destination="archive"))
+        projects.create(
+            ctx, mover, ProjectCreate(id=label, upload_destination=UploadDestination.ARCHIVE)
+        )
     start = time.perf_counter()
     for number in range(1, sessions + 1):
         load_session(ctx, number, files)
@@ -302,7 +305,9 @@ def drop_caches(cold: bool) -> None:
 
 def copy_once(ctx: Context, actor: Actor, n: int, cold: bool) -> tuple[float, str]:
     dest = f"COPY{n:02d}"
-    projects.create(ctx, actor, ProjectCreate(id=dest, upload_destination="archive"))
+    projects.create(
+        ctx, actor, ProjectCreate(id=dest, upload_destination=UploadDestination.ARCHIVE)
+    )
     drop_caches(cold)
     request = TransferRequest(
         kind=TransferKind.COPY, source=SOURCE, destination=dest, sessions=["E01"]
@@ -411,7 +416,6 @@ def main() -> None:
     settings = Settings(
         data_dir=work / "data",
         database_url=args.database_url,
-        admin_password="bench-password-1",
         log_level="warning",
     )
     ctx = fresh(settings)
