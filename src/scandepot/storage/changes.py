@@ -118,6 +118,9 @@ class Changes:
             return
         aside = self._store.trash / uuid.uuid4().hex
         os.rename(path, aside)
+        # Durable before the commit: a folder that came back after a crash would hold files
+        # the catalog no longer lists.
+        fsync_dir(path.parent)
         self._moves.append((path, aside))
         self._aside.append(aside)
 
