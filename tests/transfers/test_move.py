@@ -3,6 +3,7 @@ resources, scans and the prearchive as the request asks."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,26 @@ def test_a_staged_copy_is_archived_like_any_upload(
     scans = archive.get("sessions/E1/scans").json()["items"]
     assert sorted(s["id"] for s in scans) == ["1", "2"]
     assert check.check(ctx).ok
+
+
+def test_a_destination_on_another_file_system_fails_clearly_and_keeps_the_source(
+    ctx: Context, archive: Archive, users: dict[str, Any], tmp_path: Path
+) -> None:
+    """Files are hard links within one data folder: a project folder mounted from
+    another file system (here a tmpfs) cannot take them, and the move says so."""
+    archive.session("S1", "E1", (1,))
+    elsewhere = Path("/dev/shm") / f"scandepot-{tmp_path.name}-{archive.dest}"
+    elsewhere.mkdir()
+    try:
+        (ctx.store.archive / archive.dest).symlink_to(elsewhere)
+        owner = actor_for(users["owner"])
+        view = service.start(ctx, owner, move(archive, sessions=["E1"]))
+        assert run_transfers(ctx) == [JobStatus.FAILED]
+        done = service.get(ctx, owner, view.transfer.id)
+        assert "cannot be linked from another file system" in done.message
+        assert [i.status for i in done.items] == ["pending"]
+        assert not any(p.is_file() for p in elsewhere.rglob("*"))
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    with ctx.db.read() as db:
+        assert db.scalar(select(func.count(Session.id))) == 1

@@ -20,6 +20,7 @@ commit happened is the caller's to know: a journal says only what may have chang
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -212,6 +213,13 @@ def _link(item: Link) -> None:
             f"A file the catalog does not hold is in the way at '{item.dest.name}' "
             f"({there.size} bytes, other than the {item.size} received); "
             "`scandepot check` lists such files."
+        ) from None
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        raise Conflict(
+            f"'{item.dest.name}' cannot be linked from another file system; files are "
+            "linked within one data folder only."
         ) from None
 
 
