@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from scandepot.access.users import actor_for
 from scandepot.catalog.archive import File, Session
+from scandepot.catalog.journal import EventRecord
 from scandepot.catalog.pipelines import JobStatus
 from scandepot.catalog.prearchive import Instance
 from scandepot.catalog.transfers import Transfer, TransferKind
@@ -73,6 +74,15 @@ def test_copy_with_mapping_links_catalogues_and_verifies(
         instances = db.scalar(select(func.count(Instance.id)).where(Instance.scan_id.is_not(None)))
         assert instances == 24  # 12 in each project
         assert db.scalar(select(func.count(File.id))) == 24
+    with ctx.db.read() as db:
+        told = db.scalars(select(EventRecord).where(EventRecord.kind == "SessionArchived")).all()
+    # Each copy journalled as an archived session of the destination, with the import's
+    # two of the source: notifications and webhooks hear of it as of any archive.
+    arrived = sorted(r.payload["session"] for r in told if r.project == archive.dest)
+    assert arrived == ["S2_E2", "SUB-A_E1"]
+    assert {r.payload["source"] for r in told if r.project == archive.dest} == {
+        f"transfer:{archive.source}"
+    }
     report = done.items[0].verified["compared"]
     assert report["ok"] and report["by"] == ["catalog"] and report["files"] == 6
     assert os.listdir(ctx.store.tmp) == [] or all(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 
 from scandepot.archive import layout
 from scandepot.archive.resources import new_resource
+from scandepot.catalog import journal
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import by_label
@@ -27,6 +28,7 @@ from scandepot.catalog.prearchive import Instance
 from scandepot.catalog.transfers import ItemStatus, Transfer, TransferItem
 from scandepot.context import Context
 from scandepot.errors import Conflict
+from scandepot.events import SessionArchived
 from scandepot.storage.changes import Changes, Link, undo_journal
 from scandepot.storage.store import make_dirs
 from scandepot.transfers.plan import DICOM_RESOURCE, scan_chosen
@@ -46,6 +48,7 @@ class Copied:
     bytes: int = 0
     left_out: list[str] = field(default_factory=list)  # resources not copied (clashes)
     copied: list[str] = field(default_factory=list)  # "scan 3:DICOM", "session:QA", ...
+    event: SessionArchived | None = None  # journalled with the copy (into the archive)
     folders: set[Path] = field(default_factory=set)
 
 
@@ -127,7 +130,26 @@ def copy_item(ctx: Context, transfer: Transfer, item: TransferItem) -> Copied:
         parent = db.get(Transfer, transfer.id)
         assert parent is not None
         parent.files_done += out.files
+        # In the same transaction: notifications and webhooks hear of it exactly when it is.
+        out.event = arrived(transfer, item, out)
+        journal.record(db, out.event)
     return out
+
+
+def arrived(transfer: Transfer, item: TransferItem, copied: Copied) -> SessionArchived:
+    """The copy, arrived in the destination as any archived session does."""
+    return SessionArchived(
+        project=transfer.destination,
+        subject=item.dest_subject,
+        session=item.dest_session,
+        session_id=copied.stable_id,
+        scans=tuple(copied.scans),
+        merged=item.verified.get("action") == "merge",
+        files=copied.files,
+        by=transfer.requested_by,
+        uploader=transfer.requested_by,
+        source=f"transfer:{transfer.source}",
+    )
 
 
 def _subject(

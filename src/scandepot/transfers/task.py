@@ -19,7 +19,6 @@ from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, level_on
 from scandepot.access.users import actor_for
-from scandepot.catalog import journal
 from scandepot.catalog.access import User
 from scandepot.catalog.archive import Project, Session
 from scandepot.catalog.transfers import (
@@ -31,11 +30,9 @@ from scandepot.catalog.transfers import (
 )
 from scandepot.context import Context
 from scandepot.db.base import utcnow
-from scandepot.events import SessionArchived
 from scandepot.pipelines import autolaunch
 from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError
 from scandepot.transfers import copying, moving, project_resources, staging, verify
-from scandepot.transfers.copying import Copied
 from scandepot.transfers.requests import Landing, TransferRequest
 from scandepot.transfers.service import finish
 
@@ -77,8 +74,8 @@ def _run(ctx: Context, job: JobRun, transfer_id: int) -> None:
                 else copying.copy_item(ctx, transfer, item)
             )
             job.log(f"{_names(item)}: {copied.files} files copied")
-            if request.landing is not Landing.PREARCHIVE:
-                _arrived(ctx, transfer, item, copied, actor)
+            if copied.event is not None:  # the destination's pipelines, as on any archive
+                autolaunch.auto_launch(ctx, copied.event)
     items = _items(ctx, transfer_id)
     move = request.kind is TransferKind.MOVE
     failed = _verify(ctx, job, items, read_bytes=move)
@@ -139,28 +136,6 @@ def _items(ctx: Context, transfer_id: int) -> list[TransferItem]:
         for row in rows:
             db.expunge(row)
         return rows
-
-
-def _arrived(
-    ctx: Context, transfer: Transfer, item: TransferItem, copied: Copied, actor: Actor
-) -> None:
-    """The copy arrived in the destination as any archived session does: journalled for
-    notifications and webhooks, and the destination's auto-launched pipelines queued."""
-    event = SessionArchived(
-        project=transfer.destination,
-        subject=item.dest_subject,
-        session=item.dest_session,
-        session_id=copied.stable_id,
-        scans=tuple(copied.scans),
-        merged=item.verified.get("action") == "merge",
-        files=copied.files,
-        by=actor.login,
-        uploader=actor.login,
-        source=f"transfer:{transfer.source}",
-    )
-    with ctx.db.write() as db:
-        journal.record(db, event)
-    autolaunch.auto_launch(ctx, event)
 
 
 def _verify(ctx: Context, job: JobRun, items: list[TransferItem], *, read_bytes: bool) -> list[str]:
