@@ -18,7 +18,7 @@ from scandepot.catalog.transfers import Transfer
 from scandepot.context import Context
 from scandepot.storage.changes import Changes, undo_journal
 from scandepot.transfers import copying
-from scandepot.transfers.verify import Compared, Key, read_back
+from scandepot.transfers.verify import Compared, Key, compare_files
 
 DONE = "project_resources"  # the report's key, once they are copied (committed with them)
 
@@ -93,12 +93,5 @@ def compare(ctx: Context, transfer: Transfer, *, read_bytes: bool) -> Compared:
             out.wrong("the source or the destination project is gone")
             return out
         before, after = _files(ctx, db, source, copied), _files(ctx, db, dest, copied)
-    for key in sorted(before.keys() ^ after.keys()):
-        out.wrong(f"{key[0]}/{key[1]}: on one side only")
-    for key in sorted(before.keys() & after.keys()):
-        if before[key][:2] != after[key][:2]:
-            out.wrong(f"{key[0]}/{key[1]}: size or checksum differs in the catalog")
-    out.files, out.bytes = len(after), sum(v[0] for v in after.values())
-    if read_bytes:
-        read_back(before, after, out)
+    compare_files(before, after, out, read_bytes=read_bytes)
     return out

@@ -136,6 +136,19 @@ def compare_item(ctx: Context, item: TransferItem, *, read_bytes: bool) -> Compa
         else:
             assert dest is not None
             after = _files(ctx, db, dest, copied)
+    compare_files(before, after, out, read_bytes=read_bytes)
+    return out
+
+
+def compare_files(
+    before: Mapping[Key, tuple[int, str, str | Path]],
+    after: Mapping[Key, tuple[int, str, str | Path]],
+    out: Compared,
+    *,
+    read_bytes: bool,
+) -> None:
+    """Compare the source's files with the copies' (each by its key): both sides' names,
+    sizes and checksums from the catalog, and the copies' bytes when asked."""
     for key in sorted(before.keys() - after.keys()):
         out.wrong(f"{key[0]}/{key[1]}: missing on the destination")
     for key in sorted(after.keys() - before.keys()):
@@ -147,7 +160,6 @@ def compare_item(ctx: Context, item: TransferItem, *, read_bytes: bool) -> Compa
     out.bytes = sum(size for size, _sha, _path in after.values())
     if read_bytes:
         read_back(before, after, out)
-    return out
 
 
 def _sha256(path: str | Path) -> tuple[int, str] | None:
