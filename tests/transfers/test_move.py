@@ -4,6 +4,7 @@ resources, scans and the prearchive as the request asks."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +163,8 @@ def test_a_destination_on_another_file_system_fails_clearly_and_keeps_the_source
     """Files are hard links within one data folder: a project folder mounted from
     another file system (here a tmpfs) cannot take them, and the move says so."""
     archive.session("S1", "E1", (1,))
-    elsewhere = Path("/dev/shm") / f"scandepot-{tmp_path.name}-{archive.dest}"
-    elsewhere.mkdir()
+    # A folder of its own: test workers share /dev/shm, and their tmp_path names agree.
+    elsewhere = Path(tempfile.mkdtemp(prefix="scandepot-", dir="/dev/shm"))
     try:
         (ctx.store.archive / archive.dest).symlink_to(elsewhere)
         owner = actor_for(users["owner"])
