@@ -75,10 +75,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
 # archives staged sessions into archive/; every service loads through archive's loaders
 # and access's one permission check. export and pipelines read the archive.
 SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
-    "ingest": frozenset({"prearchive", "archive", "access"}),
-    "prearchive": frozenset({"archive", "access"}),
+    "ingest": frozenset({"prearchive", "archive", "access", "deid"}),
+    "prearchive": frozenset({"archive", "access", "deid"}),
     "archive": frozenset({"access"}),
-    "export": frozenset({"archive", "access"}),
+    "export": frozenset({"archive", "access", "deid"}),
     "pipelines": frozenset({"archive", "access"}),
     "query": frozenset({"archive", "access"}),
     # retrieve sends stored files as downloads do (export.archives opens and checks them).
@@ -90,7 +90,11 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "notify": frozenset({"archive", "access"}),
     # transfers copy the archive's sessions through its loaders, as jobs in the one queue,
     # and read files as downloads do.
-    "transfers": frozenset({"archive", "access", "pipelines", "export"}),
+    "transfers": frozenset({"archive", "access", "pipelines", "export", "deid"}),
+    # deid runs scripts on datasets and files; projects keep their scripts and keys, read
+    # through archive's loaders under the one check. prearchive (archive time), export
+    # and transfers (on the way out) use it.
+    "deid": frozenset({"archive", "access"}),
     "access": frozenset(),
 }
 

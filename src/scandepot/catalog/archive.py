@@ -193,6 +193,9 @@ class Session(Base):
     date: Mapped[date | None] = mapped_column(Date, index=True)  # (0008,0020) local, as given
     time: Mapped[time | None] = mapped_column(Time)  # (0008,0030) local, as given
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # The de-identification script that made its files as they were archived: "archive
+    # v3 sha256:1a2b3c4d5e6f" (catalog.deid.DeidScript); None when none ran.
+    deid: Mapped[str | None] = mapped_column(String(96))
     # (0020,000D) Study Instance UID
     StudyInstanceUID: Mapped[str | None] = mapped_column(
         "study_instance_uid", String(UID_LENGTH), index=True

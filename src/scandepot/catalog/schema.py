@@ -6,6 +6,7 @@ Alembic's environment (db/migrations/env.py) and the tests compare the database 
 from scandepot.catalog import (
     access,
     archive,
+    deid,
     dicom_nodes,
     journal,
     notify,
@@ -18,6 +19,16 @@ from scandepot.db.base import Base
 metadata = Base.metadata
 
 # Imported for the tables they declare on Base.metadata.
-TABLE_MODULES = (access, archive, dicom_nodes, journal, notify, pipelines, prearchive, transfers)
+TABLE_MODULES = (
+    access,
+    archive,
+    deid,
+    dicom_nodes,
+    journal,
+    notify,
+    pipelines,
+    prearchive,
+    transfers,
+)
 
 __all__ = ["TABLE_MODULES", "metadata"]
