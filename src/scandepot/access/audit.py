@@ -70,6 +70,9 @@ class AuditAction(enum.StrEnum):
     TRANSFER_STARTED = "transfer.started"
     TRANSFER_CANCELLED = "transfer.cancelled"
     TRANSFER_FINISHED = "transfer.finished"
+    DEID_SCRIPT_SAVED = "deid.script_saved"
+    DEID_PSEUDONYMS_CHANGED = "deid.pseudonyms_changed"
+    DEID_DOWNLOAD = "deid.download"
 
 
 def record(
