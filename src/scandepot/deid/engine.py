@@ -84,14 +84,17 @@ def _header(path: Path) -> tuple[Dataset, bytes, memoryview]:
 def _pixel_data_last(tail: memoryview, ds: Dataset) -> bool:
     """Is ``tail`` exactly one Pixel Data element, explicit VR little endian (native or
     encapsulated)? Anything else (trailing padding, a signature) takes the slow way."""
-    if not (ds.is_little_endian and not ds.is_implicit_VR) or len(tail) < 12:
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is None or not syntax.is_little_endian or syntax.is_implicit_VR:
+        return False
+    if syntax.is_deflated or len(tail) < 12:
         return False
     if tail[:4] != PIXEL_TAG or bytes(tail[4:6]) not in (b"OB", b"OW"):
         return False
     (length,) = struct.unpack_from("<I", tail, 8)
     if length == 0xFFFFFFFF:
         return bool(bytes(tail[-8:]) == SEQUENCE_DELIMITER)
-    return 12 + length == len(tail)
+    return bool(12 + length == len(tail))
 
 
 def deidentify_file(script: Script, run: Run, src: Path, out: StagedFile) -> Result:
