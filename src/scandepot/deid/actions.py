@@ -89,10 +89,16 @@ def clean_text(value: str, identifying: tuple[re.Pattern[str], ...]) -> str:
     return value
 
 
-def patterns(values: frozenset[str]) -> tuple[re.Pattern[str], ...]:
-    """Case-insensitive matchers, longest value first so a whole name goes before a part."""
+def patterns(values: frozenset[str], words: frozenset[str]) -> tuple[re.Pattern[str], ...]:
+    """Case-insensitive matchers: whole values anywhere, longest first so a whole name
+    goes before its parts; then the words of names, as words."""
     ordered = sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
-    return tuple(re.compile(re.escape(v), re.IGNORECASE) for v in ordered)
+    found = [re.compile(re.escape(v), re.IGNORECASE) for v in ordered]
+    found += [
+        re.compile(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])", re.IGNORECASE)
+        for w in sorted(words)
+    ]
+    return tuple(found)
 
 
 def patient_pseudonym(keys: Keys, patient_id: str) -> str:

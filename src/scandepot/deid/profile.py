@@ -79,7 +79,7 @@ class Profile:
     def verify_rules(self) -> verify.Rules:
         return verify.Rules(
             dates_go="RetainLongitudinalFullDates" not in self.options,
-            descriptors_go=True,
+            descriptors_go="CleanDescriptors" not in self.options,
         )
 
     def apply(self, ds: Dataset, run: Run) -> None:
@@ -90,7 +90,7 @@ class Profile:
             self.table,
             run.keys.shift_days(before.patient_id),
             new_id,
-            act.patterns(before.values | before.dates),
+            act.patterns(before.values | before.dates, before.parts),
         )
         _apply(ds, state)
         self._mark(ds)
@@ -146,7 +146,9 @@ def _one(ds: Dataset, tag: int, found: tuple[str, str | None], state: _Pass) -> 
     raw = ds.get_item(tag)
     assert raw is not None
     vr = act.vr_of(raw)
-    if tag in (PATIENT_ID, PATIENT_NAME) and action in ("Z", "D"):
+    if option == "RetainSafePrivate":
+        del ds[tag]  # no private attribute is known safe (table.SAFE_PRIVATE)
+    elif tag in (PATIENT_ID, PATIENT_NAME) and action in ("Z", "D"):
         _pseudonym(ds, tag, state)
     elif vr == "SQ":
         _sequence(ds, tag, action, state)
@@ -197,9 +199,7 @@ def _uids(ds: Dataset, tag: int, vr: str, state: _Pass) -> None:
 def _clean(ds: Dataset, tag: int, vr: str, option: str | None, state: _Pass) -> None:
     """C: dates shifted (Modified Dates; TM kept), free text cleaned of the identifying
     values, anything else (overlay bitmaps, curves, binary) removed: fail safe."""
-    if option == "RetainSafePrivate":
-        del ds[tag]  # no private attribute is known safe (table.SAFE_PRIVATE)
-    elif vr in ("DA", "DT"):
+    if vr in ("DA", "DT"):
         ds[tag] = DataElement(tag, vr, act.shift_dates(ds[tag].value, state.shift, vr))
     elif vr == "TM":
         return

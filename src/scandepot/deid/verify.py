@@ -17,6 +17,7 @@ are not findings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -77,6 +78,13 @@ DESCRIPTORS: tuple[int, ...] = (
     0x00400254,  # Performed Procedure Step Description
 )
 SHORTEST = 3  # shorter values are matched as whole values only, never inside text
+LONG_TEXT = 8  # a descriptor this long is looked for inside other text too
+# Values that identify nobody: an instance de-identified before holds them.
+NOBODY = frozenset({"anonymous", "anonymized", "anon", "unknown", "19000101"})
+NUMBERS = frozenset({"AT", "DS", "FD", "FL", "IS", "SL", "SS", "SV", "UL", "US", "UV"})
+# Where a person's name may be written in words, and descriptors copied.
+FREE_TEXT = frozenset({"LO", "LT", "PN", "ST", "UC", "UT"})
+_WORDS = re.compile(r"[\s^=,.;:/\\()_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +124,8 @@ class NotDeidentified(Invalid):
 class Identifiers:
     """What identified the instance before the script ran: the values searched for after."""
 
-    values: frozenset[str] = frozenset()  # names, IDs, addresses, name parts; lower case
+    values: frozenset[str] = frozenset()  # names, IDs, addresses; lower case
+    parts: frozenset[str] = frozenset()  # the words of names, found as words in text
     dates: frozenset[str] = frozenset()  # YYYYMMDD
     texts: frozenset[str] = frozenset()  # free-text descriptors; lower case
     patient_id: str = ""  # the original Patient ID, as given
@@ -144,7 +153,9 @@ def _text(elem: DataElement | RawDataElement) -> str:
     return str(value)
 
 
-def _gather(ds: Dataset, values: set[str], dates: set[str], texts: set[str]) -> None:
+def _gather(
+    ds: Dataset, values: set[str], parts: set[str], dates: set[str], texts: set[str]
+) -> None:
     for tag in IDENTIFYING:
         elem = ds.get_item(tag)
         if elem is None or elem.value in (None, b"", ""):
@@ -153,8 +164,8 @@ def _gather(ds: Dataset, values: set[str], dates: set[str], texts: set[str]) -> 
             value = value.strip().lower()
             if value:
                 values.add(value)
-                # A person's name: its parts too ("doe^john" -> "doe", "john").
-                values.update(p.strip() for p in value.replace("=", "^").split("^"))
+                # A person's name: its words too ("doe^john" -> "doe", "john").
+                parts.update(w for w in _WORDS.split(value) if len(w) >= SHORTEST)
     for tag in DATES:
         elem = ds.get_item(tag)
         if elem is not None and elem.value not in (None, b"", ""):
@@ -168,18 +179,19 @@ def _gather(ds: Dataset, values: set[str], dates: set[str], texts: set[str]) -> 
 def identifiers(ds: Dataset) -> Identifiers:
     """Taken before the script runs (cheap: a few attributes, no copy of the dataset)."""
     values: set[str] = set()
+    parts: set[str] = set()
     dates: set[str] = set()
     texts: set[str] = set()
-    _gather(ds, values, dates, texts)
+    _gather(ds, values, parts, dates, texts)
     for tag in PERSON_SEQUENCES:
         if tag in ds:
             for item in ds[tag].value:
-                _gather(item, values, dates, texts)
-    values.discard("")
+                _gather(item, values, parts, dates, texts)
     patient = ds.get_item(0x00100020)
     return Identifiers(
-        frozenset(values),
-        frozenset(dates),
+        frozenset(values - NOBODY - {""}),
+        frozenset(parts - NOBODY),
+        frozenset(dates - NOBODY),
         frozenset(t for t in texts if len(t) >= SHORTEST),
         _text(patient) if patient is not None else "",
     )
@@ -203,12 +215,20 @@ def _keyword(tag: int) -> str:
 
 def _value_reason(text: str, before: Identifiers, vr: str, rules: Rules) -> str | None:
     low = text.lower()
+    if not low or vr in NUMBERS:
+        return None
     for value in before.values:
         if low == value or (len(value) >= SHORTEST and value in low):
             return f"holds an original identifying value ({value!r})"
+    if vr in FREE_TEXT and before.parts and not before.parts.isdisjoint(_WORDS.split(low)):
+        return "holds a word of an original name"
     if rules.dates_go and vr in ("DA", "DT") and low[:8] in before.dates:
         return "holds an original date"
-    if rules.descriptors_go and any(t in low for t in before.texts):
+    if (
+        rules.descriptors_go
+        and vr in FREE_TEXT
+        and any(t == low or (len(t) >= LONG_TEXT and t in low) for t in before.texts)
+    ):
         return "holds an original free-text descriptor"
     return None
 
