@@ -272,7 +272,8 @@ def put(ds: Dataset, tag: int, vr: str, value: str) -> None:
             ds[tag] = DataElement(tag, "SQ", Sequence())
         return
     if not values or values == [""]:
-        ds[tag] = DataElement(tag, vr, None, validation_mode=config.IGNORE)
+        empty = None if vr in INTEGER_VRS | BINARY_VRS | {"FL", "FD", "AT"} else ""
+        ds[tag] = DataElement(tag, vr, empty, validation_mode=config.IGNORE)
         return
     converted = [_convert(vr, v) for v in values]
     held: object = converted[0] if len(converted) == 1 else converted
