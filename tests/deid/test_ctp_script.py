@@ -3,12 +3,15 @@ sequences, and the scripts refused when loaded, with the line named."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from tests.deid.ctp_data import ct, mr, run, siemens_mr, usmd5, xml
+from tests.pipelines.dicom import pydicom_file
 
 from scandepot.deid import ctp, scripts
 from scandepot.deid.model import ScriptError
@@ -211,3 +214,20 @@ def test_an_at_sign_not_calling_a_function_ends_the_rule_as_in_ctp() -> None:
     ds.StudyDescription = "x"
     ds = run(xml({"00081030": "abc@DEF,ghi"}), ds)
     assert ds.StudyDescription == "abc"
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "examples_rgb_color.dcm"])
+def test_ct_mr_us_reduced_to_the_kept_and_the_scripted(name: str) -> None:
+    before = pydicom.dcmread(pydicom_file(name))
+    rules = {"00100020": "@hashptid(@S,this)", "00080020": "@incrementdate(this,-365)"}
+    ds = run(xml(rules, params={"S": "s"}, remove=("unspecifiedelements",)), before.copy())
+    before = pydicom.dcmread(pydicom_file(name))
+    expected = {int(e.tag) for e in before if e.tag.group in (0x0028, 0x7FE0)}
+    expected |= {0x00080016, 0x00080018, 0x0020000D} & {int(e.tag) for e in before}
+    expected |= {0x00100020} | ({0x00080020} if "StudyDate" in before else set())
+    assert {int(e.tag) for e in ds} == expected
+    assert ds.PatientID == usmd5(f"[s]{before.PatientID}")
+    if "StudyDate" in before and before.StudyDate:
+        y, m, d = int(before.StudyDate[:4]), int(before.StudyDate[4:6]), int(before.StudyDate[6:])
+        assert ds.StudyDate == (dt.date(y, m, d) - dt.timedelta(days=365)).strftime("%Y%m%d")
+    assert ds.PixelData == before.PixelData
