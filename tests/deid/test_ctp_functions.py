@@ -5,8 +5,10 @@ by hand), never by calling the code under test."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 
+import pydicom
 import pytest
 from tests.deid.ctp_data import ct, put, run, siemens_mr, usmd5, xml
 
@@ -305,3 +307,15 @@ def test_siemens_patient_name_and_id() -> None:
     digits = usmd5("[pepper]phantom1-sid1")
     assert ds.PatientID == f"S-{digits}"
     assert str(ds.PatientName) == f"S-{digits}^Anon"
+
+
+def test_values_ctp_writes_unchecked_save_and_read_back() -> None:
+    """CTP writes a 39-digit hash into a 16-character SH; so does the script: the file is
+    written, and read back with pydicom's warning about the length."""
+    ds = run(xml({"00081010": "@hash(PatientID)", "00100040": "a\\\\b"}), ct())
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    again = pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+    with pytest.warns(UserWarning, match="exceeds the maximum length of 16"):
+        assert again.StationName == usmd5("1CT1")
+    assert list(again.PatientSex) == ["a", "b"]
