@@ -46,11 +46,15 @@ class Archived:
 
 @pytest.fixture
 def archived(ctx: Context, make_project: Callable[..., str]) -> Archived:
-    """A project with MR_small archived in it, received as any upload is."""
+    """A project with MR_small archived in it."""
+    return archive_mr_small(ctx, make_project())
+
+
+def archive_mr_small(ctx: Context, project: str) -> Archived:
+    """MR_small archived in ``project``, received as any upload is."""
     from scandepot.ingest.receive import Source, receive
     from scandepot.prearchive import operations
 
-    project = make_project()
     data = mr_small().read_bytes()
     with ctx.store.stage() as staged:
         staged.write(data)
