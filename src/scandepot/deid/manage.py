@@ -148,9 +148,9 @@ def _add_version(
 def save(ctx: Context, actor: Actor, project: str, purpose: str, data: ScriptIn) -> Saved:
     """Save ``data`` as the newest version for ``purpose``; the same as the newest
     (kind, text, pixel text, on or off): nothing written."""
-    chosen = purpose_of(purpose)
     with ctx.db.read() as db:  # refused before the script is read: no hint to outsiders
         projects.load(db, actor, project, Action.CONFIGURE)
+    chosen = purpose_of(purpose)
     check(data.kind, data.text, data.pixel_text)
     return _store(ctx, actor, project, chosen, data)
 
@@ -172,9 +172,9 @@ def _store(ctx: Context, actor: Actor, project: str, chosen: Purpose, data: Scri
 def set_enabled(ctx: Context, actor: Actor, project: str, purpose: str, enabled: bool) -> Saved:
     """Turn ``purpose`` on or off: a new version with the newest's text. Turning on loads
     the script again, so that one the loaders no longer take is refused now."""
-    chosen = purpose_of(purpose)
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.CONFIGURE)
+        chosen = purpose_of(purpose)
         newest = in_force.newest(db, proj.id, chosen)
         if newest is None:
             raise NotFound(f"Project '{proj.label}' has no {chosen.value} script.", field="purpose")
@@ -191,17 +191,17 @@ def set_enabled(ctx: Context, actor: Actor, project: str, purpose: str, enabled:
 
 def newest(ctx: Context, actor: Actor, project: str, purpose: str) -> ScriptVersion | None:
     """The newest version for ``purpose`` (in force when enabled); None when none."""
-    chosen = purpose_of(purpose)
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.CONFIGURE)
+        chosen = purpose_of(purpose)
         row = in_force.newest(db, proj.id, chosen)
         return None if row is None else _view(proj.label, row)
 
 
 def version(ctx: Context, actor: Actor, project: str, purpose: str, number: int) -> ScriptVersion:
-    chosen = purpose_of(purpose)
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.CONFIGURE)
+        chosen = purpose_of(purpose)
         row = db.scalar(
             select(DeidScript).where(
                 DeidScript.project_id == proj.id,
@@ -219,9 +219,9 @@ def version(ctx: Context, actor: Actor, project: str, purpose: str, number: int)
 
 def versions(ctx: Context, actor: Actor, project: str, purpose: str) -> list[ScriptVersion]:
     """Every version for ``purpose``, newest first."""
-    chosen = purpose_of(purpose)
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.CONFIGURE)
+        chosen = purpose_of(purpose)
         rows = db.scalars(
             select(DeidScript)
             .where(DeidScript.project_id == proj.id, DeidScript.purpose == chosen)

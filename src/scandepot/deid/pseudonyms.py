@@ -197,19 +197,32 @@ def _against_table(
 
 
 def import_csv(
-    ctx: Context, actor: Actor, project: str, text: str, mode: Mode = Mode.MERGE
+    ctx: Context,
+    actor: Actor,
+    project: str,
+    data: str | bytes,
+    mode: Mode = Mode.MERGE,
+    *,
+    source: str = "the table",
 ) -> Report:
-    """The rows of ``text`` into the table (see the module docstring); all or nothing."""
+    """The rows of ``data`` (a CSV's text, or its bytes: UTF-8) into the table (see the
+    module docstring); all or nothing."""
     with ctx.db.read() as db:  # refused before the file is read: no hint to outsiders
         projects.load(db, actor, project, Action.CONFIGURE)
-    entries = parse(text)
+    text = decode(data, source=source) if isinstance(data, bytes) else data
+    entries = parse(text, source=source)
+    if not entries:
+        raise Invalid(
+            f"{source} has no rows: a CSV of kind,original,pseudonym is expected.",
+            field="pseudonyms",
+        )
     with ctx.db.write() as db:
         proj = projects.load(db, actor, project, Action.CONFIGURE)
         table = _table(db, proj.id)
         problems = _Problems([])
         if mode == Mode.MERGE:
             results = _against_table(entries, table, problems)
-            problems.raise_if_any("the table")
+            problems.raise_if_any(source)
             removed = 0
         else:
             results = [RowResult(e.line, e.kind, "added") for e in entries]

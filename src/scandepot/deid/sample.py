@@ -152,13 +152,18 @@ def run(
     ctx: Context,
     actor: Actor,
     project: str,
-    script: Saved | Given,
-    sample: Upload | Archived,
+    script: Saved | Given | None,
+    sample: Upload | Archived | None,
 ) -> Outcome:
-    """``script`` applied to ``sample`` in memory and verified; nothing is stored."""
+    """``script`` applied to ``sample`` in memory and verified; nothing is stored. None
+    for either: :class:`Invalid`, once the caller is known to manage the project."""
     path: Path | None = None
     with ctx.db.read() as db:
         proj = projects.load(db, actor, project, Action.CONFIGURE)
+        if script is None:
+            raise Invalid("Give a script's text, or the purpose of a saved one.", field="purpose")
+        if sample is None:
+            raise Invalid("Choose a DICOM file, or name an archived session.", field="file")
         loaded, label = _script(db, proj.id, script)
         keys = _keys(db, proj.id)
         params = {"PROJECT": proj.label}

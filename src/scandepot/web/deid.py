@@ -126,7 +126,7 @@ def save(request: Request, ctx: CtxDep, form: PostedDep, project: str, purpose: 
     return redirect(here, ok=f"Version {saved.script.version} is {state}.")
 
 
-def _sample_of(form: Posted) -> sample.Upload | sample.Archived:
+def _sample_of(form: Posted) -> sample.Upload | sample.Archived | None:
     upload = form.form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
         try:
@@ -137,7 +137,7 @@ def _sample_of(form: Posted) -> sample.Upload | sample.Archived:
     session = form.text("session")
     if session:
         return sample.Archived(session, form.text("instance"))
-    raise Invalid("Choose a DICOM file, or name an archived session.", field="file")
+    return None
 
 
 @router.post(D + "/scripts/{purpose}/test")
@@ -148,7 +148,7 @@ def test(request: Request, ctx: CtxDep, form: PostedDep, project: str, purpose: 
         script: sample.Saved | sample.Given = (
             sample.Given(typed["kind"], typed["text"], typed["pixel_text"])
             if typed["text"].strip()
-            else sample.Saved(manage.purpose_of(purpose).value)
+            else sample.Saved(purpose)
         )
         outcome = sample.run(ctx, form.actor, project, script, _sample_of(form))
     except ScandepotError as exc:
@@ -187,22 +187,24 @@ def export(ctx: CtxDep, visitor: VisitorDep, project: str) -> Response:
     )
 
 
-def _csv_of(form: Posted) -> str:
+def _csv_of(form: Posted) -> tuple[bytes, str]:
+    """The file sent, and its name; none: no bytes (the service, having checked who
+    asks, says the table has no rows)."""
     upload = form.form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        raise Invalid("Choose a CSV file: kind,original,pseudonym.", field="file")
+        return b"", "the CSV file"
     try:
-        data = upload.file.read(pseudonyms.MAX_CSV_BYTES + 1)
+        return upload.file.read(pseudonyms.MAX_CSV_BYTES + 1), upload.filename
     finally:
         upload.file.close()
-    return pseudonyms.decode(data, source=upload.filename)
 
 
 @router.post(D + "/pseudonyms")
 def import_table(request: Request, ctx: CtxDep, form: PostedDep, project: str) -> Response:
     try:
         mode = Mode(form.text("mode") or Mode.MERGE.value)
-        report = pseudonyms.import_csv(ctx, form.actor, project, _csv_of(form), mode)
+        data, name = _csv_of(form)
+        report = pseudonyms.import_csv(ctx, form.actor, project, data, mode, source=name)
     except (ScandepotError, ValueError) as exc:
         if isinstance(exc, ScandepotError) and not mistake(exc):
             raise

@@ -16,7 +16,7 @@ from scandepot.api.deps import ActorDep, CtxDep
 from scandepot.deid import manage, pseudonyms, sample
 from scandepot.deid.manage import ScriptIn, ScriptVersion
 from scandepot.deid.pseudonyms import Mode
-from scandepot.errors import Invalid, NotFound
+from scandepot.errors import NotFound
 
 router = APIRouter(prefix="/projects/{project}/deid", tags=["de-identification"])
 S = "/scripts/{purpose}"
@@ -173,15 +173,11 @@ def choose(
     kind: str | None,
     text: str | None,
     pixel_text: str | None,
-) -> sample.Saved | sample.Given:
+) -> sample.Saved | sample.Given | None:
     """The script a test runs: a text given, or a purpose's saved version."""
     if text is not None and text.strip():
-        if kind is None:
-            raise Invalid("Say which kind of script the text is: 'profile' or 'ctp'.", field="kind")
-        return sample.Given(kind, text, pixel_text or "")
-    if purpose is None:
-        raise Invalid("Give a script's text, or the purpose of a saved one.", field="purpose")
-    return sample.Saved(purpose, version)
+        return sample.Given(kind or "", text, pixel_text or "")
+    return sample.Saved(purpose, version) if purpose else None
 
 
 @router.post("/test", response_model=TestOut)
@@ -199,14 +195,12 @@ async def test_script(
     file: Annotated[UploadFile | None, File()] = None,
 ) -> TestOut:
     script = choose(purpose=purpose, version=version, kind=kind, text=text, pixel_text=pixel_text)
-    chosen: sample.Upload | sample.Archived
+    chosen: sample.Upload | sample.Archived | None = None
     if file is not None and file.filename:
         data = await file.read(sample.MAX_SAMPLE_BYTES + 1)
         chosen = sample.Upload(file.filename, data)
     elif session:
         chosen = sample.Archived(session, instance or None)
-    else:
-        raise Invalid("Send a DICOM file, or name an archived session.", field="file")
     outcome = await run_in_threadpool(sample.run, ctx, actor, project, script, chosen)
     return _test_out(outcome)
 
@@ -247,8 +241,7 @@ async def import_pseudonyms(
 ) -> ImportOut:
     body = bytearray()
     await stream_body(request, body.extend, pseudonyms.MAX_CSV_BYTES)
-    text = pseudonyms.decode(bytes(body))
-    report = await run_in_threadpool(pseudonyms.import_csv, ctx, actor, project, text, mode)
+    report = await run_in_threadpool(pseudonyms.import_csv, ctx, actor, project, bytes(body), mode)
     return ImportOut(
         mode=report.mode,
         added=report.added,
