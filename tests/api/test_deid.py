@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scandepot.context import Context
-from tests.deid.conftest import (
+from tests.deid.project_world import (
     CTP_BROKEN,
     CTP_NAME_ONLY,
     PROFILE,

@@ -1,74 +1,79 @@
-"""What the tests of a project's de-identification share: scripts of both kinds, a real
-DICOM file (pydicom's MR_small), and a project with it archived."""
+"""Data for the de-identification tests: real files (heudiconv's Siemens MR, pydicom's
+bundled CT, MR, SC, RT, SR, overlay and private-sequence files) and small datasets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib.util
 from pathlib import Path
 
-import pytest
-from pydicom import dcmread
-from pydicom.data import get_testdata_file
-from sqlalchemy import select
+import pydicom
+from pydicom import Dataset, dcmread
+from pydicom.sequence import Sequence
 
-from scandepot.access.actors import SYSTEM
-from scandepot.catalog.archive import Session
-from scandepot.catalog.prearchive import StagedSession
-from scandepot.context import Context
-
-# The basic profile, no option: what the profile's loader reads (docs/deid-profile.md).
-PROFILE = '{"options": []}'
-# A CTP script that empties the Patient's Name and nothing else (docs/deid-ctp.md).
-CTP_NAME_ONLY = '<script>\n<e en="T" t="00100010" n="PatientName">@empty()</e>\n</script>\n'
-# A bad tag on line 3: refused naming the line.
-CTP_BROKEN = (
-    "<script>\n"
-    '<e en="T" t="00100010" n="PatientName">@empty()</e>\n'
-    '<e en="T" t="0010ZZ20" n="PatientID">@empty()</e>\n'
-    "</script>\n"
+PYDICOM_FILES = (
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "SC_rgb_small_odd.dcm",
+    "rtplan.dcm",
+    "rtstruct.dcm",
+    "rtdose_1frame.dcm",
+    "test-SR.dcm",
+    "examples_overlay.dcm",
+    "nested_priv_SQ.dcm",
+    "waveform_ecg.dcm",
 )
 
 
-def mr_small() -> Path:
-    """pydicom's MR_small.dcm: Patient's Name CompressedSamples^MR1, Patient ID 4MR1."""
-    found = get_testdata_file("MR_small.dcm")
-    assert found is not None
-    return Path(str(found))
+def heudiconv_files() -> list[Path]:
+    """heudiconv's Siemens test files (found without importing heudiconv)."""
+    spec = importlib.util.find_spec("heudiconv")
+    assert spec is not None and spec.submodule_search_locations, "heudiconv is not installed"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "tests" / "data"
+    files = sorted(folder.rglob("*.dcm"))
+    assert files, f"no DICOM in {folder}"
+    return files
 
 
-@dataclass(frozen=True)
-class Archived:
-    project: str
-    session: str
-    SOPInstanceUID: str
+def pydicom_file(name: str) -> Path:
+    path = Path(pydicom.__file__).parent / "data" / "test_files" / name
+    assert path.is_file(), f"{name} is not bundled with pydicom"
+    return path
 
 
-@pytest.fixture
-def archived(ctx: Context, make_project: Callable[..., str]) -> Archived:
-    """A project with MR_small archived in it."""
-    return archive_mr_small(ctx, make_project())
+def real_files() -> list[Path]:
+    return heudiconv_files()[:4] + [pydicom_file(name) for name in PYDICOM_FILES]
 
 
-def archive_mr_small(ctx: Context, project: str) -> Archived:
-    """MR_small archived in ``project``, received as any upload is."""
-    from scandepot.ingest.receive import Source, receive
-    from scandepot.prearchive import operations
+def read(path: Path) -> Dataset:
+    # rtstruct.dcm has no file meta: read as a dataset all the same.
+    return dcmread(path, force=True)
 
-    data = mr_small().read_bytes()
-    with ctx.store.stage() as staged:
-        staged.write(data)
-        receive(ctx, staged, Source("upload", project=project))
-    ds = dcmread(mr_small())
-    with ctx.db.read() as db:
-        held = db.scalar(
-            select(StagedSession.id).where(StagedSession.StudyInstanceUID == ds.StudyInstanceUID)
-        )
-    assert held is not None
-    operations.archive(ctx, SYSTEM, held)
-    with ctx.db.read() as db:
-        label = db.scalar(
-            select(Session.label).where(Session.StudyInstanceUID == ds.StudyInstanceUID)
-        )
-    assert label is not None
-    return Archived(project, label, str(ds.SOPInstanceUID))
+
+def person_dataset() -> Dataset:
+    """A small MR instance whose patient's name also sits in a nested sequence's free text
+    and in a private attribute, with a referenced instance UID inside a sequence."""
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.SOPInstanceUID = "1.2.3.4.5.6.7"
+    ds.StudyInstanceUID = "1.2.3.4.5"
+    ds.SeriesInstanceUID = "1.2.3.4.5.6"
+    ds.PatientName = "Doe^Jane"
+    ds.PatientID = "MRN12345"
+    ds.PatientBirthDate = "19700215"
+    ds.StudyDate = "20240102"
+    ds.SeriesDate = "20240102"
+    ds.StudyTime = "101500"
+    ds.AccessionNumber = "ACC998877"
+    ds.StudyDescription = "Brain study for Jane Doe"
+    ds.Modality = "MR"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ref.ReferencedSOPInstanceUID = "1.2.3.4.5.6.8"
+    inner = Dataset()
+    inner.CodeValue = "X1"
+    inner.CodeMeaning = "Doe^Jane"
+    ref.PurposeOfReferenceCodeSequence = Sequence([inner])
+    ds.ReferencedImageSequence = Sequence([ref])
+    ds.add_new(0x00090010, "LO", "ACME 1.0")
+    ds.add_new(0x00091001, "LO", "Doe^Jane")
+    return ds

@@ -20,7 +20,7 @@ from scandepot.deid import in_force, manage
 from scandepot.deid.manage import ScriptIn
 from scandepot.deid.model import ScriptError
 from scandepot.errors import Forbidden, Invalid, NotFound
-from tests.deid.conftest import CTP_BROKEN, CTP_NAME_ONLY, PROFILE
+from tests.deid.project_world import CTP_BROKEN, CTP_NAME_ONLY, PROFILE
 
 
 @pytest.fixture

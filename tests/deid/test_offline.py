@@ -14,7 +14,7 @@ from pydicom.data import get_testdata_file
 from scandepot.deid import offline, scripts
 from scandepot.deid.model import Run
 from scandepot.errors import Invalid
-from tests.deid.conftest import CTP_NAME_ONLY, PROFILE, mr_small
+from tests.deid.project_world import CTP_NAME_ONLY, PROFILE, mr_small
 
 
 def ct_small() -> Path:

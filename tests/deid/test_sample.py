@@ -22,7 +22,19 @@ from scandepot.deid import diff, manage, pseudonyms, sample
 from scandepot.deid.manage import ScriptIn
 from scandepot.deid.model import ScriptError
 from scandepot.errors import Forbidden, Invalid, NotFound
-from tests.deid.conftest import CTP_BROKEN, CTP_NAME_ONLY, PROFILE, Archived, mr_small
+from tests.deid.project_world import (
+    CTP_BROKEN,
+    CTP_NAME_ONLY,
+    PROFILE,
+    Archived,
+    archive_mr_small,
+    mr_small,
+)
+
+
+@pytest.fixture
+def archived(ctx: Context, make_project: Callable[..., str]) -> Archived:
+    return archive_mr_small(ctx, make_project())
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from markupsafe import escape
 from scandepot.access.actors import SYSTEM
 from scandepot.context import Context
 from scandepot.deid import manage, pseudonyms
-from tests.deid.conftest import CTP_BROKEN, CTP_NAME_ONLY, PROFILE, archive_mr_small, mr_small
+from tests.deid.project_world import CTP_BROKEN, CTP_NAME_ONLY, PROFILE, archive_mr_small, mr_small
 from tests.web.test_pages import _signed_in
 
 P = "/projects/P"
