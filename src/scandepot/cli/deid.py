@@ -60,11 +60,12 @@ def _params(pairs: list[str]) -> dict[str, str]:
 def deid(
     inputs: list[Path] = typer.Argument(
         ...,
+        metavar="IN",
         help="DICOM files and folders to de-identify (folders with their tree).",
         show_default=False,
     ),
     out: Path = typer.Argument(
-        ..., help="The output folder (made if missing).", show_default=False
+        ..., metavar="OUT", help="The output folder (made if missing).", show_default=False
     ),
     script: Path = typer.Option(..., "--script", help="The script file.", show_default=False),
     kind: str | None = typer.Option(
