@@ -157,5 +157,10 @@ def test_the_pseudonym_table(
         base + "?mode=replace", content=b"ptid,X,SUBJ-9\n", headers=csv_type, auth=owner
     )
     assert (r.json()["removed"], r.json()["total"]) == (2, 1)
+    r = client.post(
+        base + "?format=properties", content=b"ptid/Y = SUBJ-10\n", headers=csv_type, auth=owner
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["added"], r.json()["total"]) == (1, 2)
     assert client.delete(base, auth=owner).status_code == 204
     assert client.get(base, auth=owner).text == "kind,original,pseudonym\n"

@@ -123,6 +123,8 @@ def test_the_lookup_table_and_the_key() -> None:
     assert keys.uid("1.2.3") == offline.keys(b"k", None).uid("1.2.3")
     assert keys.uid("1.2.3") != offline.keys(b"other", None).uid("1.2.3")
     assert offline.keys(None, None).uid("1.2.3") != offline.keys(None, None).uid("1.2.3")
+    ctp = offline.keys(b"k", "ptid/4MR1 = SUBJ-001\n", source="lookup.properties")
+    assert ctp.pseudonym("ptid", "4MR1") == "SUBJ-001"
     with pytest.raises(Invalid) as refused:
         offline.keys(None, "ptid,A,P1\nptid,A,P2\n", source="table.csv")
     assert refused.value.message.startswith(

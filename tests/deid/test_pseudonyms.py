@@ -18,7 +18,7 @@ from scandepot.catalog.archive import Project
 from scandepot.catalog.deid import Pseudonym
 from scandepot.context import Context
 from scandepot.deid import in_force, pseudonyms
-from scandepot.deid.pseudonyms import Mode
+from scandepot.deid.pseudonyms import Format, Mode
 from scandepot.errors import Forbidden, Invalid, NotFound
 
 TABLE = "kind,original,pseudonym\nptid,4MR1,SUBJ-001\nptname,CompressedSamples^MR1,Subject^One\n"
@@ -186,3 +186,36 @@ def test_a_file_that_is_not_text_is_refused_by_name() -> None:
     with pytest.raises(Invalid, match=r"^map.csv is not UTF-8 text \(byte 0\)"):
         pseudonyms.decode(b"\xff\xfe\x00", source="map.csv")
     assert pseudonyms.decode("\ufeffptid,a,b\n".encode()) == "ptid,a,b\n"
+
+
+def test_a_ctp_lookup_table_is_read_and_checked_alike(
+    ctx: Context, make_project: Callable[..., str], owner: Any
+) -> None:
+    project = make_project()
+    properties = (
+        "# CTP's lookup table\n"
+        "ptid/4MR1 = SUBJ-001\n"
+        "ptname/CompressedSamples^MR1 = Subject^One\n"
+        "ptid/with\\ space : SUBJ-002\n"
+    )
+    report = pseudonyms.import_csv(
+        ctx, owner, project, properties.encode(), source="t.properties", form=Format.PROPERTIES
+    )
+    assert [(r.line, r.kind, r.status) for r in report.rows] == [
+        (2, "ptid", "added"),
+        (3, "ptname", "added"),
+        (4, "ptid", "added"),
+    ]
+    assert ("ptid", "with space", "SUBJ-002") in table(ctx, project)
+    # What CTP takes but a project's table does not: one pseudonym for two people.
+    same = "ptid/A = P1\nptid/B = P1\n"
+    with pytest.raises(Invalid) as refused:
+        pseudonyms.parse(same, source="t.properties", form=Format.PROPERTIES)
+    assert refused.value.details == [
+        {"name": "line 2", "reason": "ptid pseudonym 'P1' is also on line 1"}
+    ]
+    with pytest.raises(Invalid, match=r"^t.properties, line 2: 'nokind' is not TYPE/value"):
+        pseudonyms.parse(
+            "ptid/A = P1\nnokind = P2\n", source="t.properties", form=Format.PROPERTIES
+        )
+    assert Format.of("Table.PROPERTIES") == Format.PROPERTIES and Format.of("t.csv") == Format.CSV

@@ -78,7 +78,10 @@ def deid(
         None, "--pixel-script", help="A CTP DicomPixelAnonymizer script run after the script."
     ),
     lookup: Path | None = typer.Option(
-        None, "--lookup", help="A pseudonym table: a CSV of kind,original,pseudonym."
+        None,
+        "--lookup",
+        help="A pseudonym table: a CSV of kind,original,pseudonym, or CTP's lookup table "
+        "(a .properties file).",
     ),
     key_file: Path | None = typer.Option(
         None,

@@ -235,7 +235,11 @@ def _print_test(result: dict[str, Any], show_all: bool) -> NoReturn:
 @pseudonym_app.command("import")
 def import_table(
     project: str,
-    table: Path = typer.Argument(..., help="A CSV of kind,original,pseudonym.", show_default=False),
+    table: Path = typer.Argument(
+        ...,
+        help="A CSV of kind,original,pseudonym, or CTP's lookup table (a .properties file).",
+        show_default=False,
+    ),
     replace: bool = typer.Option(
         False, "--replace", help="The file becomes the whole table (default: merged into it)."
     ),
@@ -246,13 +250,14 @@ def import_table(
     printed), nothing imported unless all pass."""
     content = read_text(table, "table", 16 * 1024 * 1024).encode()
     mode = "replace" if replace else "merge"
+    form = "properties" if table.name.lower().endswith(".properties") else "csv"
     found = _call(
         url,
         token_file,
         "POST",
         f"{_base(project)}/pseudonyms",
         200,
-        params={"mode": mode},
+        params={"mode": mode, "format": form},
         content=content,
         headers={"content-type": "text/csv"},
     ).json()

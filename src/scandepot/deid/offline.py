@@ -42,10 +42,12 @@ class Summary:
 
 def keys(secret: bytes | None, lookup_csv: str | None, *, source: str = "the lookup table") -> Keys:
     """Keys from a secret (the same secret gives the same pseudonyms in every run; none:
-    one made for this run) and a ``kind,original,pseudonym`` table."""
+    one made for this run) and a pseudonym table: a ``kind,original,pseudonym`` CSV, or
+    CTP's lookup table when ``source`` names a ``.properties`` file."""
     table = {}
     if lookup_csv is not None:
-        for entry in pseudonyms.parse(lookup_csv, source=source):
+        form = pseudonyms.Format.of(source)
+        for entry in pseudonyms.parse(lookup_csv, source=source, form=form):
             table[(entry.kind, entry.original)] = entry.pseudonym
     return Keys(secret if secret else secrets.token_bytes(32), table)
 

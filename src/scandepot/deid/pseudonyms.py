@@ -3,7 +3,8 @@
 The table is what CTP's ``@lookup`` and the profile's Patient ID and Name read
 (:class:`scandepot.deid.model.Keys`): ``kind`` ("ptid", "ptname", or any key type a
 script names), the original value and its pseudonym. A CSV is ``kind,original,pseudonym``
-(a header row of those words is optional). Every row is checked before anything is
+(a header row of those words is optional); CTP's lookup table (``TYPE/value =
+replacement``, a Java properties file) is read too. Every row is checked before anything is
 written: a malformed row, and every row that repeats an original or a pseudonym of its
 kind (in the file, or in the table when merging), is reported by its line, and then
 nothing is written. ``replace`` makes the file the whole table; ``merge`` adds its rows
@@ -31,6 +32,8 @@ from scandepot.archive import projects
 from scandepot.catalog.archive import Project
 from scandepot.catalog.deid import Pseudonym
 from scandepot.context import Context
+from scandepot.deid.ctp import lookup
+from scandepot.deid.model import ScriptError
 from scandepot.errors import Invalid
 
 HEADER = ("kind", "original", "pseudonym")
@@ -39,6 +42,16 @@ MAX_VALUE = 255  # the columns' length
 # A key type as CTP scripts name them (@lookup(this, ptid)): letters, digits, _ . -
 KIND = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 SHOWN_ERRORS = 200  # rows named in one refusal; the count says how many more
+
+
+class Format(enum.StrEnum):
+    CSV = "csv"  # kind,original,pseudonym
+    PROPERTIES = "properties"  # CTP's lookup table: TYPE/value = replacement
+
+    @classmethod
+    def of(cls, name: str) -> Format:
+        """A file's format by its name: ``.properties`` is CTP's, anything else CSV."""
+        return cls.PROPERTIES if name.lower().endswith(".properties") else cls.CSV
 
 
 class Mode(enum.StrEnum):
@@ -137,9 +150,11 @@ def _duplicates(entries: list[Entry], problems: _Problems) -> None:
                 first[key] = entry.line
 
 
-def parse(text: str, *, source: str = "the table") -> list[Entry]:
+def parse(text: str, *, source: str = "the table", form: Format = Format.CSV) -> list[Entry]:
     """Every row of a ``kind,original,pseudonym`` CSV, checked; :class:`Invalid` naming
-    each bad row (``details``) when any is."""
+    each bad row (``details``) when any is. ``form`` PROPERTIES: CTP's lookup table."""
+    if form == Format.PROPERTIES:
+        return _parse_properties(text, source)
     problems = _Problems([])
     entries: list[Entry] = []
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -155,6 +170,25 @@ def parse(text: str, *, source: str = "the table") -> list[Entry]:
                 entries.append(entry)
     except csv.Error as exc:
         problems.add(reader.line_num, f"not CSV: {exc}")
+    _duplicates(entries, problems)
+    problems.raise_if_any(source)
+    return entries
+
+
+def _parse_properties(text: str, source: str) -> list[Entry]:
+    """CTP's lookup table (read as CTP reads it), then checked as a CSV's rows are."""
+    try:
+        found = lookup.entries(text)
+    except ScriptError as exc:
+        reason = exc.message.split(": ", 1)[-1]
+        problems = _Problems([(exc.line or 0, reason)])
+        problems.raise_if_any(source)
+    problems = _Problems([])
+    entries = [
+        entry
+        for line, kind, original, replacement in found
+        if (entry := _entry([kind, original, replacement], line, problems)) is not None
+    ]
     _duplicates(entries, problems)
     problems.raise_if_any(source)
     return entries
@@ -204,16 +238,18 @@ def import_csv(
     mode: Mode = Mode.MERGE,
     *,
     source: str = "the table",
+    form: Format = Format.CSV,
 ) -> Report:
     """The rows of ``data`` (a CSV's text, or its bytes: UTF-8) into the table (see the
     module docstring); all or nothing."""
     with ctx.db.read() as db:  # refused before the file is read: no hint to outsiders
         projects.load(db, actor, project, Action.CONFIGURE)
     text = decode(data, source=source) if isinstance(data, bytes) else data
-    entries = parse(text, source=source)
+    entries = parse(text, source=source, form=form)
     if not entries:
         raise Invalid(
-            f"{source} has no rows: a CSV of kind,original,pseudonym is expected.",
+            f"{source} has no rows: kind,original,pseudonym (CSV) or TYPE/value = "
+            "replacement (CTP's lookup table) is expected.",
             field="pseudonyms",
         )
     with ctx.db.write() as db:

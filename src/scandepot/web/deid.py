@@ -17,7 +17,7 @@ from scandepot.catalog.deid import ScriptKind
 from scandepot.context import Context
 from scandepot.deid import manage, pseudonyms, sample
 from scandepot.deid.manage import ScriptIn
-from scandepot.deid.pseudonyms import Mode
+from scandepot.deid.pseudonyms import Format, Mode
 from scandepot.errors import Invalid, ScandepotError
 from scandepot.web.deps import CtxDep, Posted, PostedDep, Visitor, VisitorDep, mistake, words
 from scandepot.web.render import back_to_form, page, redirect
@@ -204,7 +204,9 @@ def import_table(request: Request, ctx: CtxDep, form: PostedDep, project: str) -
     try:
         mode = Mode(form.text("mode") or Mode.MERGE.value)
         data, name = _csv_of(form)
-        report = pseudonyms.import_csv(ctx, form.actor, project, data, mode, source=name)
+        report = pseudonyms.import_csv(
+            ctx, form.actor, project, data, mode, source=name, form=Format.of(name)
+        )
     except (ScandepotError, ValueError) as exc:
         if isinstance(exc, ScandepotError) and not mistake(exc):
             raise

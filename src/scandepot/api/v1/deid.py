@@ -5,6 +5,7 @@ project (docs/deid.md)."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
@@ -15,7 +16,7 @@ from scandepot.api.bodies import stream_body
 from scandepot.api.deps import ActorDep, CtxDep
 from scandepot.deid import manage, pseudonyms, sample
 from scandepot.deid.manage import ScriptIn, ScriptVersion
-from scandepot.deid.pseudonyms import Mode
+from scandepot.deid.pseudonyms import Format, Mode
 from scandepot.errors import NotFound
 
 router = APIRouter(prefix="/projects/{project}/deid", tags=["de-identification"])
@@ -225,7 +226,8 @@ def export_pseudonyms(ctx: CtxDep, actor: ActorDep, project: str) -> Response:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "A CSV of kind,original,pseudonym (UTF-8).",
+            "description": "A CSV of kind,original,pseudonym, or (format=properties) CTP's "
+            "lookup table; UTF-8.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         }
     },
@@ -238,10 +240,15 @@ async def import_pseudonyms(
     mode: Annotated[Mode, Query(description="merge: add the rows; replace: the whole table")] = (
         Mode.MERGE
     ),
+    format: Annotated[
+        Format, Query(description="csv: kind,original,pseudonym; properties: CTP's lookup table")
+    ] = Format.CSV,
 ) -> ImportOut:
     body = bytearray()
     await stream_body(request, body.extend, pseudonyms.MAX_CSV_BYTES)
-    report = await run_in_threadpool(pseudonyms.import_csv, ctx, actor, project, bytes(body), mode)
+    report = await run_in_threadpool(
+        partial(pseudonyms.import_csv, form=format), ctx, actor, project, bytes(body), mode
+    )
     return ImportOut(
         mode=report.mode,
         added=report.added,
