@@ -57,6 +57,26 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+KindOption = typer.Option(
+    None,
+    "--kind",
+    help="ctp (a CTP DicomAnonymizer script) or profile (PS3.15 Annex E options, JSON); "
+    "default: ctp for XML, profile otherwise.",
+)
+LookupOption = typer.Option(
+    None,
+    "--lookup",
+    help="A pseudonym table: a CSV of kind,original,pseudonym, or CTP's lookup table "
+    "(a .properties file).",
+)
+KeyFileOption = typer.Option(
+    None,
+    "--key-file",
+    help="A file whose content keys UID remapping and date shifts: the same key gives "
+    "the same pseudonyms in every run; none: a key made for this run alone.",
+)
+
+
 def deid(
     inputs: list[Path] = typer.Argument(
         ...,
@@ -68,27 +88,12 @@ def deid(
         ..., metavar="OUT", help="The output folder (made if missing).", show_default=False
     ),
     script: Path = typer.Option(..., "--script", help="The script file.", show_default=False),
-    kind: str | None = typer.Option(
-        None,
-        "--kind",
-        help="ctp (a CTP DicomAnonymizer script) or profile (PS3.15 Annex E options, JSON); "
-        "default: ctp for XML, profile otherwise.",
-    ),
+    kind: str | None = KindOption,
     pixel_script: Path | None = typer.Option(
         None, "--pixel-script", help="A CTP DicomPixelAnonymizer script run after the script."
     ),
-    lookup: Path | None = typer.Option(
-        None,
-        "--lookup",
-        help="A pseudonym table: a CSV of kind,original,pseudonym, or CTP's lookup table "
-        "(a .properties file).",
-    ),
-    key_file: Path | None = typer.Option(
-        None,
-        "--key-file",
-        help="A file whose content keys UID remapping and date shifts: the same key gives "
-        "the same pseudonyms in every run; none: a key made for this run alone.",
-    ),
+    lookup: Path | None = LookupOption,
+    key_file: Path | None = KeyFileOption,
     param: list[str] = typer.Option(
         [], "--param", help="A value the script's @param reads, as NAME=VALUE (repeatable)."
     ),
