@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -16,6 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from scandepot.access import tokens
+from scandepot.access.tokens import TokenCreate
+from scandepot.access.users import actor_for
 from scandepot.catalog.access import AuditEvent
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Study
@@ -229,3 +235,63 @@ def test_access_is_checked_first(client: TestClient, actors: dict[str, Any], pro
         auth=actors["outsider"],
     )
     assert r.status_code == 404
+
+
+@pytest.mark.interop
+def test_the_command_line_unpacks_and_checks(
+    ctx: Context,
+    live_server: Any,
+    users: dict[str, Any],
+    project: str,
+    tmp_path: Path,
+) -> None:
+    """``scandepot download --deid`` as a real process against a real server."""
+    token = tokens.create(ctx, actor_for(users["member"]), TokenCreate(name="cli")).token
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANDEPOT_")}
+    env["SCANDEPOT_TOKEN"] = token
+    dest = tmp_path / "out"
+    args = ["--url", live_server.url, "--project", project, "--session", "E1", "--deid"]
+    done = subprocess.run(
+        [sys.executable, "-m", "scandepot", "download", *args, str(dest)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 instance(s) refused" in done.stderr
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["file_count"] == 6
+    for entry in manifest["files"]:
+        path = dest / entry["name"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        assert str(read_member(path.read_bytes()).PatientID) == "S1"
+    assert not list((dest / ".scandepot" / "partial").iterdir())
+    refused = subprocess.run(
+        [sys.executable, "-m", "scandepot", "download", *args, "--list", "x.xml", str(dest)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2 and "--deid" in refused.stderr
+
+
+def test_the_download_page_offers_it(
+    client: TestClient, actors: dict[str, Any], project: str
+) -> None:
+    """The page's form, sent as a browser sends it, asks the route for a de-identified
+    archive; saved as a list it is refused (its files exist only as they are sent)."""
+    who = actors["member"]
+    page = client.get(f"/download?project={project}", auth=who).text
+    assert 'name="deid"' in page and 'name="allow_burned_in"' in page
+    query = [("project", project), ("session", "E1"), ("deid", "true")]
+    r = client.get("/download/archive", params=query, auth=who, follow_redirects=False)
+    assert r.status_code == 303
+    assert "deid=true" in r.headers["location"]
+    r = client.get(r.headers["location"], auth=who)
+    assert r.status_code == 200, r.text
+    assert len(_dicom(zipfile.ZipFile(io.BytesIO(r.content)))) == 6
+    listed = [*query, ("save", "list")]
+    r = client.get("/download/archive", params=listed, auth=who, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/download?project=")
