@@ -1,6 +1,7 @@
 """What the de-identified download and transfer tests share: a small export script
-written here (the Script protocol of scandepot.deid.model), saved as the project's
-DeidScript row, and archived sessions of real DICOM files made through the import."""
+written here (the Script protocol of scandepot.deid.model) for the tests of the way out
+itself, real profile and CTP scripts, saved as the project's DeidScript row, and archived
+sessions of real DICOM files made through the import."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ class RemapScript:
     """A tiny export script: names and IDs replaced, dates removed, the study, series and
     instance UIDs remapped with the project's keys (so the same input gives the same
     UID), SUBJECT and SESSION written as the new patient's name and ID. Refuses an
-    instance whose PatientComments say REFUSE (as a CTP @require would)."""
+    instance whose PatientComments say REFUSE (as a CTP @require would); leaves the
+    Referring Physician's Name of one whose PatientComments say LEAK, for the
+    verification to find."""
 
     kind = ScriptKind.PROFILE.value
     sha256 = hashlib.sha256(SCRIPT_TEXT.encode()).hexdigest()
@@ -43,7 +46,9 @@ class RemapScript:
             raise Refused("@require: this instance may not leave")
         ds.PatientName = run.params.get("SUBJECT", "ANON")
         ds.PatientID = run.params.get("SUBJECT", "ANON")
-        for keyword in ("PatientBirthDate", "AccessionNumber", "StudyDate", "SeriesDate"):
+        leaky = str(ds.get("PatientComments", "")) == "LEAK"  # for the verification
+        names = ("PatientBirthDate", "AccessionNumber", "StudyDate", "SeriesDate")
+        for keyword in names if leaky else (*names, "ReferringPhysicianName"):
             if keyword in ds:
                 delattr(ds, keyword)
         for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
@@ -54,8 +59,8 @@ class RemapScript:
 
 
 def use_test_script(monkeypatch: pytest.MonkeyPatch) -> Script:
-    """Saved scripts load as :class:`RemapScript` (until the profile and CTP loaders land,
-    every saved text goes to the placeholder that refuses it)."""
+    """Saved scripts load as :class:`RemapScript`: the tests of the way out, on a script
+    whose every effect they know (the real loaders are tested with real scripts below)."""
     script = RemapScript()
 
     def load(kind: str, text: str, pixel_text: str = "") -> Script:
@@ -67,7 +72,12 @@ def use_test_script(monkeypatch: pytest.MonkeyPatch) -> Script:
 
 
 def save_script(
-    ctx: Context, project: str, *, text: str = SCRIPT_TEXT, kind: str = ScriptKind.PROFILE
+    ctx: Context,
+    project: str,
+    *,
+    text: str = SCRIPT_TEXT,
+    kind: str = ScriptKind.PROFILE,
+    pixel_text: str = "",
 ) -> None:
     """The project's export script, version 1, as the Manage tab saves one."""
     with ctx.db.write() as db:
@@ -79,7 +89,7 @@ def save_script(
                 version=1,
                 kind=kind,
                 text=text,
-                pixel_text="",
+                pixel_text=pixel_text,
                 sha256=hashlib.sha256(text.encode()).hexdigest(),
                 enabled=True,
                 created_by="owner",
@@ -142,3 +152,26 @@ def stored_files(ctx: Context, project: str) -> dict[str, str]:
 
 def read_member(data: bytes) -> Dataset:
     return dcmread(io.BytesIO(data))
+
+
+# A real CTP DicomAnonymizer script and DicomPixelAnonymizer rule (scandepot.deid.ctp),
+# saved as a project's row: names and IDs from the SUBJECT label, dates and free text
+# removed, UIDs hashed; the top-left corner of every ultrasound image blanked.
+CTP_SCRIPT = """<script>
+ <p t="UIDROOT">1.2.826.0.1.3680043.10.1</p>
+ <e en="T" t="00080018" n="SOPInstanceUID">@hashuid(@UIDROOT,this)</e>
+ <e en="T" t="0020000D" n="StudyInstanceUID">@hashuid(@UIDROOT,this)</e>
+ <e en="T" t="0020000E" n="SeriesInstanceUID">@hashuid(@UIDROOT,this)</e>
+ <e en="T" t="00100010" n="PatientName">@param(@SUBJECT)</e>
+ <e en="T" t="00100020" n="PatientID">@param(@SUBJECT)</e>
+ <e en="T" t="00100030" n="PatientBirthDate">@remove()</e>
+ <e en="T" t="00080050" n="AccessionNumber">@remove()</e>
+ <e en="T" t="00080020" n="StudyDate">@remove()</e>
+ <e en="T" t="00080030" n="StudyTime">@remove()</e>
+ <e en="T" t="00081030" n="StudyDescription">@remove()</e>
+ <e en="T" t="00080080" n="InstitutionName">@remove()</e>
+ <e en="T" t="00081010" n="StationName">@remove()</e>
+ <e en="T" t="00080090" n="ReferringPhysicianName">@remove()</e>
+ <r en="T" t="privategroups">Remove private groups</r>
+</script>"""
+CTP_PIXELS = '{ Modality.equals("US") } (0,0,4,4)'

@@ -26,6 +26,8 @@ from scandepot.catalog.access import AuditEvent
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Study
 from tests.export.deid_world import (
+    CTP_PIXELS,
+    CTP_SCRIPT,
     IDENTIFYING,
     import_session,
     read_member,
@@ -194,6 +196,32 @@ def test_refused_by_the_script_is_listed(
     assert "@require" in manifest["refused"][0]["reason"]
 
 
+def test_left_identifying_is_refused_by_the_verification(
+    ctx: Context,
+    client: TestClient,
+    actors: dict[str, Any],
+    make_project: Callable[..., str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A script that leaves the Referring Physician's Name: the verification after it
+    refuses every instance, named by tag, without the value it found."""
+    use_test_script(monkeypatch)
+    ctx.settings.prearchive_quiet_s = 3600
+    label = make_project(upload_destination="archive")
+    study = Study(PatientComments="LEAK")
+    import_session(client, actors["owner"], tmp_path, label, "S1", "E1", study)
+    save_script(ctx, label)
+    zf = _zip(client, actors["member"], f"{API}/projects/{label}/sessions/E1/download")
+    assert _dicom(zf) == {}
+    manifest = json.loads(zf.read("manifest.json"))
+    assert {r["code"] for r in manifest["refused"]} == {"not_deidentified"}
+    assert len(manifest["refused"]) == 6
+    reason = manifest["refused"][0]["reason"]
+    assert "(0008,0090) ReferringPhysicianName" in reason
+    assert "ref^doc" not in zf.read("manifest.json").decode().lower()
+
+
 def test_refused_without_an_export_script(
     ctx: Context,
     client: TestClient,
@@ -295,3 +323,59 @@ def test_the_download_page_offers_it(
     listed = [*query, ("save", "list")]
     r = client.get("/download/archive", params=listed, auth=who, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/download?project=")
+
+
+@pytest.fixture
+def plain(
+    ctx: Context,
+    client: TestClient,
+    actors: dict[str, Any],
+    make_project: Callable[..., str],
+    tmp_path: Path,
+) -> tuple[str, Study]:
+    """A project with one session (two MR series and a burned-in ultrasound instance) and
+    no export script yet; the scripts the tests save are loaded by the real loaders."""
+    ctx.settings.prearchive_quiet_s = 3600
+    label = make_project(upload_destination="archive")
+    study = Study(PatientName="Smith^John", PatientID="MRN123", AccessionNumber="ACC9")
+    extra = [ultrasound(study)]
+    import_session(client, actors["owner"], tmp_path, label, "S1", "E1", study, extra=extra)
+    return label, study
+
+
+def test_with_the_confidentiality_profile(
+    ctx: Context, client: TestClient, actors: dict[str, Any], plain: tuple[str, Study]
+) -> None:
+    """The basic profile, saved as the project's export script (JSON options)."""
+    project, study = plain
+    save_script(ctx, project, text='{"options": []}', kind="profile")
+    url = f"{API}/projects/{project}/sessions/E1/download"
+    zf = _zip(client, actors["member"], url)
+    found = _dicom(zf)
+    assert len(found) == 6
+    for ds in found.values():
+        assert str(ds.PatientName) not in ("Smith^John", "") and ds.PatientID != "MRN123"
+        assert "AccessionNumber" not in ds or not ds.AccessionNumber
+        assert ds.PatientIdentityRemoved == "YES"
+        assert ds.StudyInstanceUID != study.StudyInstanceUID
+        assert ds.SOPInstanceUID.startswith("2.25.")
+    manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["deidentified"]["script"].startswith("export v1 sha256:")
+    assert [r["code"] for r in manifest["refused"]] == ["burned_in"]
+    again = _dicom(_zip(client, actors["member"], url))
+    assert set(again) == set(found)  # the same UIDs, so the same names
+
+
+def test_a_pixel_rule_lets_the_cleaned_ultrasound_out(
+    ctx: Context, client: TestClient, actors: dict[str, Any], plain: tuple[str, Study]
+) -> None:
+    """A CTP script whose DicomPixelAnonymizer rule blanks the ultrasound image: the
+    instance declared burned-in leaves, its top-left corner blanked (without a rule it is
+    refused: the tests above)."""
+    project, _study = plain
+    save_script(ctx, project, text=CTP_SCRIPT, kind="ctp", pixel_text=CTP_PIXELS)
+    url = f"{API}/projects/{project}/sessions/E1/scans/9/download"
+    [ds] = _dicom(_zip(client, actors["member"], url)).values()
+    assert str(ds.PatientName) == "S1" and ds.Modality == "US"
+    assert not ds.pixel_array[:5, :5].any()
+    assert ds.pixel_array.any()

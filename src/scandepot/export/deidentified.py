@@ -10,12 +10,14 @@ verification) and written out as new bytes.
 An instance is refused (:class:`Refusal`) when the script refuses it
 (:class:`~scandepot.deid.model.Refused`), when the verification finds something left
 (:class:`~scandepot.deid.verify.NotDeidentified`), when it is not DICOM, or, unless the
-caller allows it, when it may carry burned-in annotation (see :func:`burned_in`).
+caller allows it, when it may carry burned-in annotation
+(:func:`scandepot.deid.pixels.burned_in`) that no pixel rule of the script blanked.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -24,37 +26,26 @@ from pydicom.errors import InvalidDicomError
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.deid import Purpose
-from scandepot.deid import engine, in_force, verify
+from scandepot.deid import engine, in_force, pixels, verify
 from scandepot.deid.in_force import InForce
 from scandepot.deid.model import Keys, Refused, Run
 from scandepot.dicom import uids
 from scandepot.errors import Conflict
 
 log = logging.getLogger("scandepot.export")
-
-# PS3.3 C.7.6.1.1.2: Modality values whose images commonly carry burned-in text.
-# US: ultrasound; SC and OT: secondary captures and screenshots; XC, ES, GM: photographs
-# and endoscopy with on-screen captions.
-BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT", "XC", "ES", "GM"})
-# PS3.4 B.5: the Secondary Capture Image Storage SOP classes (1.2.840.10008.5.1.4.1.1.7[.n]).
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+# The value a finding quotes ("holds an original identifying value ('Smith^John')"): left
+# out of what is reported, since the report travels with the data.
+_VALUE = re.compile(r"\s*\(.*\)\s*$")
 
 
-def burned_in(ds: Dataset) -> str | None:
-    """Why ``ds`` may show identifying text in its pixels, or None: it declares Burned In
-    Annotation (0028,0301) YES, or is of a modality or SOP class where such text is
-    common (issue 20). Read on the stored instance, before the script runs, so that a
-    script which removes the attribute cannot hide it."""
-    declared = str(ds.get("BurnedInAnnotation", "")).strip().upper()
-    if declared == "YES":
-        return "it declares Burned In Annotation (0028,0301) YES"
-    modality = str(ds.get("Modality", "")).strip().upper()
-    if modality in BURNED_IN_MODALITIES:
-        return f"its modality {modality} commonly has text burned into the pixels"
-    sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
-    if sop_class == SECONDARY_CAPTURE or sop_class.startswith(SECONDARY_CAPTURE + "."):
-        return "it is a secondary capture, where text is commonly burned into the pixels"
-    return None
+def cleaned_by(script: object, ds: Dataset) -> bool:
+    """Whether the script's pixel rules (a CTP DicomPixelAnonymizer script) blanked
+    regions of ``ds``: a signature matched it, with rectangles (deid.pixels)."""
+    pixel_script = getattr(script, "pixel_script", None)
+    if not isinstance(pixel_script, pixels.PixelScript):
+        return False
+    signature = pixel_script.matching(ds)
+    return signature is not None and bool(signature.regions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,24 +87,28 @@ class Deidentifier:
         """``raw`` (a stored file's bytes) de-identified; :class:`InstanceRefused` when it
         is not let out."""
         ds = _read(raw)
-        if not self.allow_burned_in:
-            reason = burned_in(ds)
-            if reason is not None:
-                raise InstanceRefused(
-                    Refusal("burned_in", f"Refused: {reason} (allow_burned_in lets it out).")
-                )
+        script = self.in_force.script
+        # Asked of the stored instance, before the script runs: a script that removes
+        # (0028,0301) or the modality must not hide it.
+        burned = None if self.allow_burned_in else pixels.burned_in(ds)
+        if burned is not None and getattr(script, "pixel_script", None) is None:
+            raise InstanceRefused(_burned(burned))
         params = {"PROJECT": self.project}
         params.update({k: v for k, v in (("SUBJECT", subject), ("SESSION", session)) if v})
         try:
-            engine.deidentify(self.in_force.script, Run(self.keys, params), ds)
+            engine.deidentify(script, Run(self.keys, params), ds)
         except verify.NotDeidentified as exc:
             # Named by where and why, never by the value found (it identifies someone).
-            found = "; ".join(f"{f.path} {f.keyword}: {f.reason}" for f in exc.report.findings)
+            found = "; ".join(
+                f"{f.path} {f.keyword}: {_VALUE.sub('', f.reason)}" for f in exc.report.findings
+            )
             why = Refusal("not_deidentified", f"Not de-identified: {found}")
             raise InstanceRefused(why) from None
         except Refused as exc:
             why = Refusal("refused", f"Refused by the script: {exc.message}")
             raise InstanceRefused(why) from None
+        if burned is not None and not cleaned_by(script, ds):
+            raise InstanceRefused(_burned(burned))
         sop = str(ds.get("SOPInstanceUID", "")).strip()
         if not uids.is_valid(sop):
             raise InstanceRefused(
@@ -122,6 +117,14 @@ class Deidentifier:
         out = BytesIO()
         ds.save_as(out, enforce_file_format=True)
         return Deidentified(ds, out.getvalue(), sop)
+
+
+def _burned(reason: str) -> Refusal:
+    return Refusal(
+        "burned_in",
+        f"Refused: {reason}, and no pixel rule of the script blanked it "
+        "(allow_burned_in lets it out).",
+    )
 
 
 def _read(raw: bytes) -> Dataset:
