@@ -15,6 +15,7 @@ from scandepot.access.actors import SYSTEM
 from scandepot.access.users import actor_for
 from scandepot.archive import projects
 from scandepot.archive.projects import ProjectSettings
+from scandepot.catalog.access import AuditEvent
 from scandepot.catalog.archive import File, Scan, Session
 from scandepot.catalog.pipelines import JobStatus
 from scandepot.catalog.prearchive import Instance, StagedSession
@@ -95,6 +96,9 @@ def test_a_deidentified_copy_writes_new_files_and_verifies_them(
 
     # The originals are as they were; the copies are new files, not links.
     assert stored_files(ctx, archive.source) == before
+    with ctx.db.read() as db:
+        started = db.scalar(select(AuditEvent).where(AuditEvent.action == "transfer.started"))
+        assert started is not None and started.detail["deidentify"] is True
     copies = sorted((ctx.store.archive / archive.dest).rglob("*.dcm"))
     assert len(copies) == 6
     originals = {p.stat().st_ino for p in (ctx.store.archive / archive.source).rglob("*.dcm")}
