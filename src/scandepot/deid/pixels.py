@@ -107,7 +107,12 @@ def load_pixel_script(text: str) -> PixelScript:
     """The signatures of a DicomPixelAnonymizer script; :class:`ScriptError` naming the
     line of a malformed condition or rectangle, or of an unclosed brace."""
     signatures: list[Signature] = []
-    starts = [m for m in re.finditer(r"\{[^}]*\}", text)]
+    starts = list(re.finditer(r"\{[^}]*\}", text))
+    stray = re.search(r"[{}]", re.sub(r"\{[^}]*\}", lambda m: " " * len(m.group()), text))
+    if stray:
+        raise ScriptError(
+            "unbalanced braces", line=_line(text, stray.start()), source="pixel script"
+        )
     for k, match in enumerate(starts):
         line = _line(text, match.start())
         if "{" in match.group()[1:]:
@@ -120,11 +125,6 @@ def load_pixel_script(text: str) -> PixelScript:
         end = starts[k + 1].start() if k + 1 < len(starts) else len(text)
         regions = _regions(text, match.end(), end)
         signatures.append(Signature(condition, regions, line))
-    rest = re.sub(r"\{[^}]*\}", "", text)
-    if "{" in rest or "}" in rest:
-        offset = text.find("{", starts[-1].end() if starts else 0)
-        line = _line(text, offset if offset >= 0 else text.rfind("}"))
-        raise ScriptError("unbalanced braces", line=line, source="pixel script")
     return PixelScript(tuple(signatures))
 
 

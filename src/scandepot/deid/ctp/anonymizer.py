@@ -32,9 +32,8 @@ from scandepot.deid.ctp import calls
 from scandepot.deid.ctp.context import Context, Quarantine, snapshot
 from scandepot.deid.ctp.expressions import VERBATIM, Call, Node, Stop
 from scandepot.deid.ctp.functions import java_split, java_trim
-from scandepot.deid.ctp.script import Rule
+from scandepot.deid.ctp.script import METHOD_CODES, Rule
 
-METHOD_CODES = 0x00120064  # (0012,0064) De-identification Method Code Sequence
 ALWAYS_KEPT = frozenset({0x00080016, 0x00080018, 0x0020000D})  # SOP Class/Instance, Study UIDs
 KEPT_GROUPS = frozenset({0x0002, 0x0028, 0x7FE0})
 # CTP's names for the PS3.16 CID 7050 de-identification method codes.
@@ -191,8 +190,10 @@ def _where(rule: Rule) -> str:
 def insert_elements(ctx: Context) -> None:
     """insertElements: elements the script names but the dataset lacks, made when their
     rule starts with @always() (not sequences, not inside items)."""
-    for tag, rule in ctx.parsed.rules.items():
-        if tag in ctx.out_ds:
+    present = set(ctx.out_ds.keys())
+    for rule in ctx.parsed.creators:
+        tag = rule.tag
+        if tag in present:
             continue
         vr = _dictionary_vr(tag)
         if rule.text.startswith("@always()") and vr != "SQ":
@@ -272,7 +273,8 @@ def put(ds: Dataset, tag: int, vr: str, value: str) -> None:
             ds[tag] = DataElement(tag, "SQ", Sequence())
         return
     if not values or values == [""]:
-        ds[tag] = DataElement(tag, vr, None, validation_mode=config.IGNORE)
+        empty = None if vr in INTEGER_VRS | BINARY_VRS | {"FL", "FD", "AT"} else ""
+        ds[tag] = DataElement(tag, vr, empty, validation_mode=config.IGNORE)
         return
     converted = [_convert(vr, v) for v in values]
     held: object = converted[0] if len(converted) == 1 else converted

@@ -21,6 +21,7 @@ from scandepot.deid.ctp import expressions, names
 from scandepot.deid.ctp.functions import java_trim
 from scandepot.deid.model import ScriptError
 
+METHOD_CODES = 0x00120064  # (0012,0064) De-identification Method Code Sequence
 REMOVE_TYPES = frozenset({"privategroups", "unspecifiedelements", "overlays", "curves"})
 TAG = re.compile(r"[0-9a-fA-F]{8}")
 GROUP = re.compile(r"[0-9a-fA-F]{1,4}")
@@ -52,6 +53,9 @@ class Parsed:
     remove: set[str] = field(default_factory=set)
     keep_safe_private: bool = False
     private_names: dict[str, int] = field(default_factory=dict)
+    # Rules that may create their element (@always(), and (0012,0064)): the others
+    # never run on an element the instance lacks.
+    creators: tuple[Rule, ...] = ()
 
 
 @dataclass(slots=True)
@@ -174,5 +178,11 @@ def parse(text: str) -> Parsed:
         raise ScriptError(f"not well-formed XML: {message}", line=exc.lineno) from exc
     if reader.depth != 0:
         raise ScriptError("not well-formed XML: unclosed element")
-    _check_elements(reader.parsed)
-    return reader.parsed
+    parsed = reader.parsed
+    _check_elements(parsed)
+    parsed.creators = tuple(
+        rule
+        for rule in parsed.rules.values()
+        if rule.text.startswith("@always()") or rule.tag == METHOD_CODES
+    )
+    return parsed
