@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -44,7 +45,7 @@ from scandepot.export import manifest
 from scandepot.export.archives import Format, Member, open_checked, packed, read_opened, writer
 from scandepot.export.deidentified import Deidentifier, InstanceRefused, Refusal, load
 from scandepot.export.downloads import Download, Target, resolve
-from scandepot.export.layouts import Layout, namer
+from scandepot.export.layouts import Layout, Where, namer
 from scandepot.export.selection import Entry, Resolved
 
 log = logging.getLogger("scandepot.export")
@@ -147,7 +148,7 @@ def prepare(
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    archive: Any  # the file store's archive folder
+    archive: Path  # the file store's archive folder
     resolved: Resolved
     entries: list[Entry]
     left_out: list[dict[str, Any]]
@@ -228,7 +229,7 @@ class _Plan:
         ]
 
 
-def _listed(name: str, where: Any, data: bytes) -> dict[str, Any]:
+def _listed(name: str, where: Where, data: bytes) -> dict[str, Any]:
     return {
         "name": name,
         "size": len(data),
@@ -243,7 +244,7 @@ def _listed(name: str, where: Any, data: bytes) -> dict[str, Any]:
     }
 
 
-def _refused(w: Any, refusal: Refusal) -> dict[str, Any]:
+def _refused(w: Where, refusal: Refusal) -> dict[str, Any]:
     """A refused instance, named by where it is, not by its file name (the original SOP
     Instance UID, which the download must not carry)."""
     return {
