@@ -111,6 +111,7 @@ def test_a_deidentified_copy_writes_new_files_and_verifies_them(
         assert copied is not None and copied.subject.label == "PSEUDO01"
         assert copied.PatientName == "PSEUDO01" and copied.PatientID == "PSEUDO01"
         assert copied.AccessionNumber is None and copied.date is None
+        assert copied.deid is not None and copied.deid.startswith("export v1 sha256:")
         scans = select(Scan.id).where(Scan.session_id == copied.id)
         held = db.scalar(select(func.count(Instance.id)).where(Instance.scan_id.in_(scans)))
         assert held == 6

@@ -133,6 +133,7 @@ def _session(
         date=first.StudyDate,
         time=first.StudyTime,
         note="",
+        deid=prep.script,  # the script that made its files (Session.deid)
         ModalitiesInStudy="\\".join(modalities)[:64] or None,
         **{name: getattr(first, name) for name in STUDY},
     )

@@ -64,6 +64,7 @@ class Prepared:
     made: list[Made] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
     source_instances: int = 0
+    script: str = ""  # the export script that made them: "export v2 sha256:1a2b…"
 
     def by_scan(self) -> Iterator[tuple[str, list[Made]]]:
         groups: dict[str, list[Made]] = {}
@@ -75,7 +76,7 @@ class Prepared:
         """What the item's report keeps: the written files' checksums, for the
         verification, and the refused instances with their reasons."""
         return {
-            "deidentified": True,
+            "deidentified": self.script,
             "written": {f"{m.where}/{m.name}": [m.digest.size, m.digest.sha256] for m in self.made},
             "refused": self.refused,
             "source_instances": self.source_instances,
@@ -126,7 +127,7 @@ def _sources(ctx: Context, transfer: Transfer, item: TransferItem) -> list[tuple
 def prepare(ctx: Context, deid: Deidentifier, transfer: Transfer, item: TransferItem) -> Prepared:
     """Every chosen instance de-identified into a staged file (none half-written: on an
     error the staged files go)."""
-    out = Prepared()
+    out = Prepared(script=deid.script_label)
     seen: set[str] = set()
     try:
         for scan, path in _sources(ctx, transfer, item):
