@@ -209,11 +209,11 @@ def _walk(ds: Dataset, path: str) -> Iterator[tuple[str, int, DataElement | RawD
                     yield from _walk(item, f"{here}[{i}]>")
 
 
-def _keyword(tag: int) -> str:
+def keyword(tag: int) -> str:
     return keyword_for_tag(tag) or ("private" if tag >> 16 & 1 else "unknown")
 
 
-def _value_reason(text: str, before: Identifiers, vr: str, rules: Rules) -> str | None:
+def value_reason(text: str, before: Identifiers, vr: str, rules: Rules) -> str | None:
     low = text.lower()
     if not low or vr in NUMBERS:
         return None
@@ -247,12 +247,12 @@ def check(
         if tag in kept or tag == 0x7FE00010:
             continue
         if tag >> 16 & 1:  # none is safe here: see table.SAFE_PRIVATE
-            report.findings.append(Finding(path, _keyword(tag), "private, not marked safe"))
+            report.findings.append(Finding(path, keyword(tag), "private, not marked safe"))
             continue
         vr = vr_of(elem)
         if vr == "SQ" or (vr in BINARY and vr != "UN"):
             continue
-        reason = _value_reason(_text(elem), before, vr, rules)
+        reason = value_reason(_text(elem), before, vr, rules)
         if reason is not None:
-            report.findings.append(Finding(path, _keyword(tag), reason))
+            report.findings.append(Finding(path, keyword(tag), reason))
     return report
