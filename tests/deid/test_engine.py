@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 
-from scandepot.deid import engine, profile
+from scandepot.deid import engine, fast, profile, verify
 from scandepot.deid.model import Keys, Run, ScriptError
 from scandepot.errors import Invalid
 from scandepot.storage.store import StagedFile
@@ -66,3 +67,29 @@ def test_bad_scripts_are_refused(text: str, message: str) -> None:
 def test_a_pixel_script_is_refused_clearly() -> None:
     with pytest.raises(ScriptError, match="pixel script"):
         profile.load("{}", "pixel rules")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*heudiconv_files(), pydicom_file("JPEG2000.dcm"), pydicom_file("CT_small.dcm")],
+    ids=lambda p: p.name,
+)
+@pytest.mark.parametrize("options", ["[]", '["RetainUIDs", "CleanDescriptors"]'])
+def test_the_bytes_way_writes_what_the_dataset_way_writes(path: Path, options: str) -> None:
+    script, run = profile.load(f'{{"options": {options}}}'), Run(Keys(b"k"))
+    data = path.read_bytes()
+    try:
+        done = fast.deidentify(script, run, data)
+    except verify.NotDeidentified:
+        done = None
+    whole = read(path)
+    try:
+        engine.deidentify(script, run, whole)
+    except verify.NotDeidentified:
+        assert done is None or not done.report.passed
+        return
+    assert done is not None and done.report.passed
+    expected = BytesIO()
+    whole.preamble = None  # written as zeros, as the bytes way does
+    whole.save_as(expected, enforce_file_format=True)
+    assert b"".join(done.chunks) == expected.getvalue()

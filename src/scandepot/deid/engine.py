@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from scandepot.deid import fast, verify
+from scandepot.deid.elements import Unsupported
 from scandepot.deid.model import Run, Script
 from scandepot.deid.profile import Profile
 from scandepot.errors import Invalid
@@ -129,13 +130,14 @@ def deidentify_file(script: Script, run: Run, src: Path, out: StagedFile) -> Res
     if isinstance(script, Profile):
         try:
             return _fast(script, run, src, out)
-        except fast.Unsupported:
+        except Unsupported:
             pass
     if getattr(script, "needs_pixels", True):
         ds, tail = read(src), memoryview(b"")
     else:
         ds, _, tail = _header(src)
     result = deidentify(script, run, ds, source=src.name)
+    ds.preamble = None  # 128 zero bytes: a preamble can carry anything (TIFF, a report)
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     out.write(buffer.getbuffer())

@@ -29,18 +29,13 @@ from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
-from scandepot.deid import verify
+from scandepot.deid import fastseq, verify
+from scandepot.deid.elements import LONG, UNDEFINED, Span, Unsupported, element
 from scandepot.deid.model import Run
 from scandepot.deid.profile import Profile
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 DEFLATED = "1.2.840.10008.1.2.1.99"
-# Explicit VR with a 4-byte length (PS3.5 7.1.2).
-LONG = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
-)
-UNDEFINED = 0xFFFFFFFF
-ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 CHARSET = 0x00080005
 # Decoded always: the verification's "before" reads them, and the character set.
 READ_FIRST = frozenset(
@@ -52,96 +47,34 @@ TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 )
 BYTES_VRS = frozenset({"OB", "OW", "UN"})
-REQUIRED_META = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012)
-_HEAD = struct.Struct("<HH2sH")
+# Meta elements pydicom adds when missing: without one, pydicom writes the meta.
+REQUIRED_META = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
 _LONG_LENGTH = struct.Struct("<I")
 
 
-class Unsupported(Exception):
-    """Not a file this way takes: the engine reads it whole instead."""
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    tag: int
-    vr: bytes
-    start: int  # of the element's header
-    value: int  # of its value
-    end: int  # after its value (and its delimiter)
-
-
-def _element(data: bytes, pos: int) -> Span:
-    group, elem, vr, short = _HEAD.unpack_from(data, pos)
-    tag = group << 16 | elem
-    if group == 0xFFFE:
-        raise Unsupported(f"item tag at {pos}")
-    if vr in LONG:
-        (length,) = _LONG_LENGTH.unpack_from(data, pos + 8)
-        value = pos + 12
-    elif vr.isalpha() and vr.isupper():
-        length, value = short, pos + 8
-    else:
-        raise Unsupported(f"not explicit VR at {pos}")
-    if length != UNDEFINED:
-        end = value + length
-    elif vr in (b"SQ", b"OB", b"OW"):  # a sequence, or encapsulated pixel data
-        end = _sequence_end(data, value)
-    else:
-        raise Unsupported(f"undefined length {vr!r} at {pos}")
-    if end > len(data):
-        raise Unsupported(f"element at {pos} runs past the end")
-    return Span(tag, vr, pos, value, end)
-
-
-def _sequence_end(data: bytes, pos: int) -> int:
-    """After the sequence delimiter of the items starting at ``pos``."""
-    while True:
-        tag, length = _tag_length(data, pos)
-        if tag == SEQUENCE_END:
-            return pos + 8
-        if tag != ITEM:
-            raise Unsupported(f"no item at {pos}")
-        pos = _item_end(data, pos + 8) if length == UNDEFINED else pos + 8 + length
-
-
-def _item_end(data: bytes, pos: int) -> int:
-    while True:
-        tag, _ = _tag_length(data, pos)
-        if tag == ITEM_END:
-            return pos + 8
-        pos = _element(data, pos).end
-
-
-def _tag_length(data: bytes, pos: int) -> tuple[int, int]:
-    if pos + 8 > len(data):
-        raise Unsupported("truncated")
-    group, elem, length = struct.unpack_from("<HHI", data, pos)
-    return group << 16 | elem, length
-
-
-def _meta(data: bytes) -> tuple[FileMetaDataset, int]:
-    """The file meta information and where the dataset starts."""
+def _meta(data: bytes) -> tuple[FileMetaDataset, int, bool]:
+    """The file meta information, where the dataset starts, and whether its VR is
+    implicit."""
     if data[128:132] != b"DICM" or data[132:136] != b"\x02\x00\x00\x00":
         raise Unsupported("no preamble or no group length")
     (length,) = _LONG_LENGTH.unpack_from(data, 140)
     end = 144 + length
     meta = FileMetaDataset(read_dataset(BytesIO(data[132:end]), False, True))
     syntax = meta.get("TransferSyntaxUID")
-    if syntax is None or syntax.is_implicit_VR or not syntax.is_little_endian:
+    if syntax is None or not syntax.is_little_endian or syntax == DEFLATED:
         raise Unsupported(f"transfer syntax {syntax}")
-    if syntax == DEFLATED:
-        raise Unsupported("deflated")
-    return meta, end
+    return meta, end, syntax.is_implicit_VR
 
 
-def split(data: bytes) -> tuple[FileMetaDataset, list[Span]]:
-    meta, pos = _meta(data)
+def split(data: bytes) -> tuple[FileMetaDataset, list[Span], bool]:
+    """The file meta, the dataset's top-level elements, and whether its VR is implicit."""
+    meta, pos, implicit = _meta(data)
     spans = []
     while pos < len(data):
-        span = _element(data, pos)
+        span = element(data, pos, implicit)
         spans.append(span)
         pos = span.end
-    return meta, spans
+    return meta, spans, implicit
 
 
 @dataclass(slots=True)
@@ -154,26 +87,33 @@ class Done:
 def deidentify(profile: Profile, run: Run, data: bytes) -> Done:
     """The profile on ``data`` (a whole file); :class:`Unsupported` to go the other way."""
     try:
-        meta, spans = split(data)
+        meta, spans, implicit = split(data)
     except (struct.error, ValueError, EOFError) as exc:
         raise Unsupported(str(exc)) from exc
     view = memoryview(data)
-    decode, copied = _sort(profile, data, spans)
-    ds = read_dataset(BytesIO(b"".join(view[s.start : s.end] for s in decode)), False, True)
+    decode, copied, sequences = _sort(profile, data, spans)
+    rewritten, left, nested = _sequences(profile, run, data, sequences, implicit)
+    decode = sorted(decode + left, key=lambda span: span.tag)
+    ds = read_dataset(BytesIO(b"".join(view[s.start : s.end] for s in decode)), implicit, True)
     ds.file_meta = meta
-    ds.set_original_encoding(False, True, ds.get("SpecificCharacterSet", "iso8859"))
+    ds.set_original_encoding(implicit, True, ds.get("SpecificCharacterSet", "iso8859"))
     before = verify.identifiers(ds)
     profile.apply(ds, run, before=before)
     report = verify.check(before, ds, profile.kept, rules=profile.verify_rules())
-    report.findings += _check_copied(before, copied, data, profile)
-    chunks = _encode(ds, copied, view)
+    inside = [("", span) for span in copied] + nested.copied
+    report.findings += _check_copied(before, inside, data, profile)
+    chunks = _encode(ds, copied, view, implicit, rewritten)
     return Done(ds, report, chunks)
 
 
-def _sort(profile: Profile, data: bytes, spans: list[Span]) -> tuple[list[Span], list[Span]]:
-    """Which elements pydicom decodes, which are copied; the dropped ones in neither."""
+def _sort(
+    profile: Profile, data: bytes, spans: list[Span]
+) -> tuple[list[Span], list[Span], list[Span]]:
+    """Which elements pydicom decodes, which are copied, which sequences may be rewritten
+    as bytes; the dropped ones in none."""
     decode: list[Span] = []
     copied: list[Span] = []
+    sequences: list[Span] = []
     for span in spans:
         tag = span.tag
         if not tag & 0xFFFF:
@@ -182,11 +122,14 @@ def _sort(profile: Profile, data: bytes, spans: list[Span]) -> tuple[list[Span],
             decode.append(span)
             continue
         found = profile.table.of(tag)
-        if found is None:
-            (decode if span.vr in (b"SQ", b"UN") else copied).append(span)
-        elif found[0] == "K":
+        action = found[0] if found is not None else None
+        if span.vr == b"SQ" and action in (None, "R", "D", "C", "U"):
+            sequences.append(span)
+        elif action is None:
+            (decode if span.vr == b"UN" else copied).append(span)
+        elif action == "K":
             copied.append(span)
-        elif found[0] != "X":
+        elif action != "X":
             decode.append(span)
         # X: dropped, as the profile would
     charset = next((s for s in decode if s.tag == CHARSET), None)
@@ -194,25 +137,44 @@ def _sort(profile: Profile, data: bytes, spans: list[Span]) -> tuple[list[Span],
         PLAIN_CHARSETS
     ):
         raise Unsupported("character set")
-    return decode, copied
+    return decode, copied, sequences
+
+
+def _sequences(
+    profile: Profile, run: Run, data: bytes, spans: list[Span], implicit: bool
+) -> tuple[dict[int, bytes], list[Span], fastseq.Rewrite]:
+    """The sequences rewritten as bytes, and those left for pydicom."""
+    done: dict[int, bytes] = {}
+    left: list[Span] = []
+    out = fastseq.Rewrite()
+    for span in spans:
+        mark = len(out.copied)
+        try:
+            done[span.tag] = fastseq.sequence(span, data, profile.table, run.keys, implicit, out)
+        except fastseq.Fallback:
+            del out.copied[mark:]
+            left.append(span)
+    return done, left, out
 
 
 def _check_copied(
-    before: verify.Identifiers, copied: list[Span], data: bytes, profile: Profile
+    before: verify.Identifiers, copied: list[tuple[str, Span]], data: bytes, profile: Profile
 ) -> list[verify.Finding]:
-    """What :func:`verify.check` would find in the copied elements: the same test on each
-    value, only where one blob of them all holds a word worth a look."""
-    texts = [s for s in copied if s.tag not in profile.kept and s.vr not in _SKIP]
-    blob = b"\0".join(data[s.value : s.end] for s in texts).decode("utf-8", "replace").lower()
+    """What :func:`verify.check` would find in the copied elements (top level and inside
+    rewritten sequences): the same test on each value, only where one blob of them all
+    holds a word worth a look."""
+    texts = [(p, s) for p, s in copied if s.tag not in profile.kept and s.vr not in _SKIP]
+    blob = b"\0".join(data[s.value : s.end] for _, s in texts)
+    low = blob.decode("utf-8", "replace").lower()
     needles = before.values | before.parts | before.dates | before.texts
-    if not any(needle in blob for needle in needles):
+    if not any(needle in low for needle in needles):
         return []
     findings = []
-    for span in texts:
+    for where, span in texts:
         text = data[span.value : span.end].decode("utf-8", "replace").strip(" \0")
         reason = verify.value_reason(text, before, span.vr.decode(), profile.verify_rules())
         if reason is not None:
-            path = f"({span.tag >> 16:04X},{span.tag & 0xFFFF:04X})"
+            path = f"{where}({span.tag >> 16:04X},{span.tag & 0xFFFF:04X})"
             findings.append(verify.Finding(path, verify.keyword(span.tag), reason))
     return findings
 
@@ -220,7 +182,13 @@ def _check_copied(
 _SKIP = frozenset(v.encode() for v in ("OB", "OD", "OF", "OL", "OV", "OW", "SQ", *verify.NUMBERS))
 
 
-def _encode(ds: Dataset, copied: list[Span], view: memoryview) -> list[bytes | memoryview]:
+def _encode(
+    ds: Dataset,
+    copied: list[Span],
+    view: memoryview,
+    implicit: bool,
+    rewritten: dict[int, bytes],
+) -> list[bytes | memoryview]:
     """The file: preamble, meta, then every element in tag order, decoded ones encoded
     here (or by pydicom when not plain) and copied ones as stored; the copied join
     ``ds`` as raw elements."""
@@ -229,16 +197,20 @@ def _encode(ds: Dataset, copied: list[Span], view: memoryview) -> list[bytes | m
     encodings = ds.get("SpecificCharacterSet", "iso8859")
     for tag in ds.keys():
         elem = ds.get_item(tag)
-        plain = _plain(tag, elem)
+        plain = _plain(tag, elem, implicit)
         if plain is None:
             fp = DicomBytesIO()
-            fp.is_little_endian, fp.is_implicit_VR = True, False
+            fp.is_little_endian, fp.is_implicit_VR = True, implicit
             write_data_element(fp, elem, encodings)
             plain = fp.getvalue()
         encoded[tag] = plain
-    stored = {span.tag: span for span in copied}
-    for span in copied:
-        ds._dict[Tag(span.tag)] = _raw(span, view)
+    # What the profile wrote wins over a copy (Patient Identity Removed "NO" before).
+    stored = {span.tag: span for span in copied if span.tag not in encoded}
+    for span in stored.values():
+        ds._dict[Tag(span.tag)] = _raw(span, view, implicit)
+    for number, element_bytes in rewritten.items():
+        encoded[number] = element_bytes
+        ds._dict[Tag(number)] = _raw_rewritten(number, element_bytes, implicit)
     for number in sorted(encoded.keys() | stored.keys()):
         found = stored.get(number)
         chunks.append(encoded[number] if found is None else view[found.start : found.end])
@@ -254,7 +226,7 @@ def _meta_bytes(meta: FileMetaDataset) -> bytes:
     parts = []
     for tag in meta.keys():
         if tag != 0x00020000:
-            plain = _plain(tag, meta.get_item(tag))
+            plain = _plain(tag, meta.get_item(tag), False)
             if plain is None:
                 fp = DicomBytesIO()
                 fp.is_little_endian, fp.is_implicit_VR = True, False
@@ -265,13 +237,15 @@ def _meta_bytes(meta: FileMetaDataset) -> bytes:
     return struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(body)) + body
 
 
-def _plain(tag: int, elem: DataElement | RawDataElement | None) -> bytes | None:
+def _plain(tag: int, elem: DataElement | RawDataElement | None, implicit: bool) -> bytes | None:
     """An element of plain text, bytes or none encoded here; None for pydicom to do it
     (sequences, numbers, text beyond ASCII)."""
     if elem is None or elem.VR is None or elem.VR == "SQ":
         return None
     vr: str = elem.VR
     value = elem.value
+    if implicit and isinstance(elem, RawDataElement):
+        return None  # its VR is not known here: pydicom's dictionary decides
     if isinstance(elem, RawDataElement):
         if elem.length == UNDEFINED or not isinstance(value, bytes):
             return None
@@ -294,6 +268,8 @@ def _plain(tag: int, elem: DataElement | RawDataElement | None) -> bytes | None:
     if len(encoded) % 2:
         encoded += b"\0" if vr in ("UI", "OB", "UN") else b" "
     size = len(encoded)
+    if implicit:
+        return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, size) + encoded
     if vr.encode() in LONG:
         return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode(), 0, size) + encoded
     if size > 0xFFFF:
@@ -301,12 +277,23 @@ def _plain(tag: int, elem: DataElement | RawDataElement | None) -> bytes | None:
     return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), size) + encoded
 
 
-def _raw(span: Span, view: memoryview) -> RawDataElement:
+def _raw(span: Span, view: memoryview, implicit: bool) -> RawDataElement:
     """A copied element as pydicom reads one (an undefined length keeps its items, not
-    its sequence delimiter)."""
-    (length,) = _LONG_LENGTH.unpack_from(view, span.value - 4) if span.vr in LONG else (0,)
+    its sequence delimiter; implicit VR leaves the VR to the dictionary)."""
+    long = implicit or span.vr in LONG
+    (length,) = _LONG_LENGTH.unpack_from(view, span.value - 4) if long else (0,)
     end = span.end - 8 if length == UNDEFINED else span.end
-    if span.vr not in LONG:
+    if not long:
         length = span.end - span.value
     value = bytes(view[span.value : end])
-    return RawDataElement(Tag(span.tag), span.vr.decode(), length, value, span.value, False, True)
+    vr = None if implicit else span.vr.decode()
+    return RawDataElement(Tag(span.tag), vr, length, value, span.value, implicit, True)
+
+
+def _raw_rewritten(tag: int, encoded: bytes, implicit: bool) -> RawDataElement:
+    """A sequence rewritten as bytes, as pydicom would read it from them."""
+    start = 8 if implicit else 12
+    (length,) = _LONG_LENGTH.unpack_from(encoded, start - 4)
+    value = encoded[start:-8] if length == UNDEFINED else encoded[start:]
+    vr = None if implicit else "SQ"
+    return RawDataElement(Tag(tag), vr, length, value, 0, implicit, True)
