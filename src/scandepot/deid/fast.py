@@ -127,8 +127,8 @@ def _sort(
             sequences.append(span)
         elif action is None:
             (decode if span.vr == b"UN" else copied).append(span)
-        elif action == "K":
-            copied.append(span)
+        elif action == "K":  # a kept sequence is decoded: the verification looks inside
+            (decode if span.vr in (b"SQ", b"UN") else copied).append(span)
         elif action != "X":
             decode.append(span)
         # X: dropped, as the profile would

@@ -52,11 +52,17 @@ def _header(tag: int, vr: bytes, length: int, implicit: bool) -> bytes:
 
 
 def sequence(
-    span: Span, data: bytes, table: Actions, keys: Keys, implicit: bool, out: Rewrite
+    span: Span,
+    data: bytes,
+    table: Actions,
+    keys: Keys,
+    implicit: bool,
+    out: Rewrite,
+    prefix: str = "",
 ) -> bytes:
     """The sequence element ``span`` (a :class:`fast.Span`) rewritten; :class:`Fallback`
     when an element inside needs more than a plain action."""
-    path = f"({span.tag >> 16:04X},{span.tag & 0xFFFF:04X})"
+    path = f"{prefix}({span.tag >> 16:04X},{span.tag & 0xFFFF:04X})"
     undefined = _length_field(data, span, implicit) == UNDEFINED
     items, pos, index = [], span.value, 0
     while pos < span.end:
@@ -110,7 +116,9 @@ def _item(
         if action == "X" or (found is not None and found[1] == "RetainSafePrivate"):
             continue
         if span.vr == b"SQ" and action in (None, "R", "D", "C", "U"):
-            parts.append(sequence(span, data, table, keys, implicit, out))
+            parts.append(sequence(span, data, table, keys, implicit, out, path))
+        elif span.vr in (b"SQ", b"UN") and action is not None:
+            raise Fallback  # a kept sequence: the verification looks inside it
         elif action is None or action == "K":
             parts.append(data[span.start : span.end])
             out.copied.append((path, span))
