@@ -165,13 +165,13 @@ def _check_copied(
     holds a word worth a look."""
     texts = [(p, s) for p, s in copied if s.tag not in profile.kept and s.vr not in _SKIP]
     blob = b"\0".join(data[s.value : s.end] for _, s in texts)
-    low = blob.decode("utf-8", "replace").lower()
+    low = blob.decode("latin-1").lower()  # as verify reads a raw value: the same bytes match
     needles = before.values | before.parts | before.dates | before.texts
     if not any(needle in low for needle in needles):
         return []
     findings = []
     for where, span in texts:
-        text = data[span.value : span.end].decode("utf-8", "replace").strip(" \0")
+        text = data[span.value : span.end].decode("latin-1").strip(" \0")
         reason = verify.value_reason(text, before, span.vr.decode(), profile.verify_rules())
         if reason is not None:
             path = f"{where}({span.tag >> 16:04X},{span.tag & 0xFFFF:04X})"
