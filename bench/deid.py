@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,10 +105,12 @@ def dicognito_side(files: list[Path], out: Path) -> None:
     from dicognito.anonymizer import Anonymizer  # type: ignore[import-not-found]
 
     anonymizer = Anonymizer()
-    for i, path in enumerate(files):
-        ds = dcmread(path)
-        anonymizer.anonymize(ds)
-        ds.save_as(out / f"{i:05}.dcm")
+    with warnings.catch_warnings():  # its dummy names outgrow SH: pydicom says so each time
+        warnings.simplefilter("ignore", UserWarning)
+        for i, path in enumerate(files):
+            ds = dcmread(path)
+            anonymizer.anonymize(ds)
+            ds.save_as(out / f"{i:05}.dcm")
 
 
 def timed(

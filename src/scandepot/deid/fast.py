@@ -27,7 +27,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.multival import MultiValue
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag
 
 from scandepot.deid import fastseq, verify
 from scandepot.deid.elements import LONG, UNDEFINED, Span, Unsupported, element
@@ -203,14 +203,14 @@ def _encode(
             fp.is_little_endian, fp.is_implicit_VR = True, implicit
             write_data_element(fp, elem, encodings)
             plain = fp.getvalue()
-        encoded[tag] = plain
+        encoded[int(tag)] = plain  # plain ints: BaseTag sorts slowly
     # What the profile wrote wins over a copy (Patient Identity Removed "NO" before).
     stored = {span.tag: span for span in copied if span.tag not in encoded}
     for span in stored.values():
-        ds._dict[Tag(span.tag)] = _raw(span, view, implicit)
+        ds._dict[BaseTag(span.tag)] = _raw(span, view, implicit)
     for number, element_bytes in rewritten.items():
         encoded[number] = element_bytes
-        ds._dict[Tag(number)] = _raw_rewritten(number, element_bytes, implicit)
+        ds._dict[BaseTag(number)] = _raw_rewritten(number, element_bytes, implicit)
     for number in sorted(encoded.keys() | stored.keys()):
         found = stored.get(number)
         chunks.append(encoded[number] if found is None else view[found.start : found.end])
@@ -287,7 +287,7 @@ def _raw(span: Span, view: memoryview, implicit: bool) -> RawDataElement:
         length = span.end - span.value
     value = bytes(view[span.value : end])
     vr = None if implicit else span.vr.decode()
-    return RawDataElement(Tag(span.tag), vr, length, value, span.value, implicit, True)
+    return RawDataElement(BaseTag(span.tag), vr, length, value, span.value, implicit, True)
 
 
 def _raw_rewritten(tag: int, encoded: bytes, implicit: bool) -> RawDataElement:
@@ -296,4 +296,4 @@ def _raw_rewritten(tag: int, encoded: bytes, implicit: bool) -> RawDataElement:
     (length,) = _LONG_LENGTH.unpack_from(encoded, start - 4)
     value = encoded[start:-8] if length == UNDEFINED else encoded[start:]
     vr = None if implicit else "SQ"
-    return RawDataElement(Tag(tag), vr, length, value, 0, implicit, True)
+    return RawDataElement(BaseTag(tag), vr, length, value, 0, implicit, True)
