@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from scandepot.deid import engine, fast, profile, verify
+from scandepot.deid import engine, fast, profile, scripts, verify
 from scandepot.deid.model import Keys, Run, ScriptError
 from scandepot.errors import Invalid
 from scandepot.storage.store import StagedFile
@@ -93,3 +93,10 @@ def test_the_bytes_way_writes_what_the_dataset_way_writes(path: Path, options: s
     whole.preamble = None  # written as zeros, as the bytes way does
     whole.save_as(expected, enforce_file_format=True)
     assert b"".join(done.chunks) == expected.getvalue()
+
+
+def test_the_loader_gives_the_profile_for_its_kind() -> None:
+    script = scripts.load("profile", '{"options": ["RetainUIDs"]}')
+    assert script.kind == "profile" and len(script.sha256) == 64
+    with pytest.raises(ScriptError, match="'Retain'"):
+        scripts.load("profile", '{"options": ["Retain"]}')
