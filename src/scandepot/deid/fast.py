@@ -28,8 +28,9 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
+from pydicom.uid import UID
 
-from scandepot.deid import fastseq, verify
+from scandepot.deid import fastact, fastseq, verify
 from scandepot.deid.elements import LONG, UNDEFINED, Span, Unsupported, element
 from scandepot.deid.model import Run
 from scandepot.deid.profile import Profile
@@ -93,17 +94,31 @@ def deidentify(profile: Profile, run: Run, data: bytes) -> Done:
     view = memoryview(data)
     decode, copied, sequences = _sort(profile, data, spans)
     rewritten, left, nested = _sequences(profile, run, data, sequences, implicit)
-    decode = sorted(decode + left, key=lambda span: span.tag)
-    ds = read_dataset(BytesIO(b"".join(view[s.start : s.end] for s in decode)), implicit, True)
+    before = verify.identifiers(_raw_dataset(decode, view, implicit))
+    made, rest = fastact.act(profile, run.keys, data, decode, implicit, before.patient_id)
+    rest = sorted(rest + left, key=lambda span: span.tag)
+    ds = read_dataset(BytesIO(b"".join(view[s.start : s.end] for s in rest)), implicit, True)
     ds.file_meta = meta
     ds.set_original_encoding(implicit, True, ds.get("SpecificCharacterSet", "iso8859"))
-    before = verify.identifiers(ds)
     profile.apply(ds, run, before=before)
+    if made.sop_instance_uid is not None:
+        meta.MediaStorageSOPInstanceUID = UID(made.sop_instance_uid)
     report = verify.check(before, ds, profile.kept, rules=profile.verify_rules())
-    inside = [("", span) for span in copied] + nested.copied
-    report.findings += _check_copied(before, inside, data, profile)
-    chunks = _encode(ds, copied, view, implicit, rewritten)
+    inside = [(p, s, data[s.value : s.end]) for p, s in [("", c) for c in copied] + nested.copied]
+    report.findings += _check_copied(before, inside + made.values, profile)
+    chunks = _encode(ds, copied, view, implicit, rewritten | made.elements)
     return Done(ds, report, chunks)
+
+
+def _raw_dataset(spans: list[Span], view: memoryview, implicit: bool) -> Dataset:
+    """The elements the verification reads first, undecoded (pydicom decodes on use)."""
+    ds = Dataset()
+    for span in spans:
+        if span.tag in READ_FIRST:
+            ds._dict[BaseTag(span.tag)] = _raw(span, view, implicit)
+    charset = ds.get("SpecificCharacterSet", "iso8859")
+    ds.set_original_encoding(implicit, True, charset)
+    return ds
 
 
 def _sort(
@@ -158,20 +173,20 @@ def _sequences(
 
 
 def _check_copied(
-    before: verify.Identifiers, copied: list[tuple[str, Span]], data: bytes, profile: Profile
+    before: verify.Identifiers, copied: list[tuple[str, Span, bytes]], profile: Profile
 ) -> list[verify.Finding]:
     """What :func:`verify.check` would find in the copied elements (top level and inside
     rewritten sequences): the same test on each value, only where one blob of them all
     holds a word worth a look."""
-    texts = [(p, s) for p, s in copied if s.tag not in profile.kept and s.vr not in _SKIP]
-    blob = b"\0".join(data[s.value : s.end] for _, s in texts)
+    texts = [(p, s, v) for p, s, v in copied if s.tag not in profile.kept and s.vr not in _SKIP]
+    blob = b"\0".join(value for _, _, value in texts)
     low = blob.decode("latin-1").lower()  # as verify reads a raw value: the same bytes match
     needles = before.values | before.parts | before.dates | before.texts
     if not any(needle in low for needle in needles):
         return []
     findings = []
-    for where, span in texts:
-        text = data[span.value : span.end].decode("latin-1").strip(" \0")
+    for where, span, value in texts:
+        text = value.decode("latin-1").strip(" \0")
         reason = verify.value_reason(text, before, span.vr.decode(), profile.verify_rules())
         if reason is not None:
             path = f"{where}({span.tag >> 16:04X},{span.tag & 0xFFFF:04X})"
@@ -198,11 +213,13 @@ def _encode(
     for tag in ds.keys():
         elem = ds.get_item(tag)
         plain = _plain(tag, elem, implicit)
+        if plain is None and tag == METHOD_CODES:  # the same for every instance
+            key = (implicit, tuple(item.CodeValue for item in elem.value))
+            plain = _CODES.get(key)
+            if plain is None:
+                plain = _CODES[key] = _pydicom(elem, encodings, implicit)
         if plain is None:
-            fp = DicomBytesIO()
-            fp.is_little_endian, fp.is_implicit_VR = True, implicit
-            write_data_element(fp, elem, encodings)
-            plain = fp.getvalue()
+            plain = _pydicom(elem, encodings, implicit)
         encoded[int(tag)] = plain  # plain ints: BaseTag sorts slowly
     # What the profile wrote wins over a copy (Patient Identity Removed "NO" before).
     stored = {span.tag: span for span in copied if span.tag not in encoded}
@@ -210,11 +227,24 @@ def _encode(
         ds._dict[BaseTag(span.tag)] = _raw(span, view, implicit)
     for number, element_bytes in rewritten.items():
         encoded[number] = element_bytes
-        ds._dict[BaseTag(number)] = _raw_rewritten(number, element_bytes, implicit)
+        ds._dict[BaseTag(number)] = _raw_encoded(number, element_bytes, implicit)
     for number in sorted(encoded.keys() | stored.keys()):
         found = stored.get(number)
         chunks.append(encoded[number] if found is None else view[found.start : found.end])
     return chunks
+
+
+def _pydicom(
+    elem: DataElement | RawDataElement, encodings: str | list[str] | None, implicit: bool
+) -> bytes:
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, implicit
+    write_data_element(fp, elem, encodings)
+    return fp.getvalue()
+
+
+METHOD_CODES = 0x00120064  # De-identification Method Code Sequence
+_CODES: dict[tuple[bool, tuple[str, ...]], bytes] = {}
 
 
 def _meta_bytes(meta: FileMetaDataset) -> bytes:
@@ -290,10 +320,13 @@ def _raw(span: Span, view: memoryview, implicit: bool) -> RawDataElement:
     return RawDataElement(BaseTag(span.tag), vr, length, value, span.value, implicit, True)
 
 
-def _raw_rewritten(tag: int, encoded: bytes, implicit: bool) -> RawDataElement:
-    """A sequence rewritten as bytes, as pydicom would read it from them."""
-    start = 8 if implicit else 12
-    (length,) = _LONG_LENGTH.unpack_from(encoded, start - 4)
+def _raw_encoded(tag: int, encoded: bytes, implicit: bool) -> RawDataElement:
+    """An element encoded here, as pydicom would read it from its bytes."""
+    if implicit:
+        vr, (length,), start = None, _LONG_LENGTH.unpack_from(encoded, 4), 8
+    elif encoded[4:6] in LONG:
+        vr, (length,), start = encoded[4:6].decode(), _LONG_LENGTH.unpack_from(encoded, 8), 12
+    else:
+        vr, (length,), start = encoded[4:6].decode(), struct.unpack_from("<H", encoded, 6), 8
     value = encoded[start:-8] if length == UNDEFINED else encoded[start:]
-    vr = None if implicit else "SQ"
     return RawDataElement(BaseTag(tag), vr, length, value, 0, implicit, True)

@@ -42,7 +42,7 @@ class Rewrite:
     copied: list[tuple[str, Span]] = field(default_factory=list)  # (path in, element)
 
 
-def _header(tag: int, vr: bytes, length: int, implicit: bool) -> bytes:
+def header(tag: int, vr: bytes, length: int, implicit: bool) -> bytes:
     group, elem = tag >> 16, tag & 0xFFFF
     if implicit:
         return struct.pack("<HHI", group, elem, length)
@@ -83,7 +83,7 @@ def sequence(
     content = b"".join(items)
     if undefined:
         content += struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
-    return _header(span.tag, b"SQ", UNDEFINED if undefined else len(content), implicit) + content
+    return header(span.tag, b"SQ", UNDEFINED if undefined else len(content), implicit) + content
 
 
 def _length_field(data: bytes, span: Span, implicit: bool) -> int:
@@ -123,13 +123,13 @@ def _item(
             parts.append(data[span.start : span.end])
             out.copied.append((path, span))
         elif action == "U" and span.vr == b"UI":
-            parts.append(_uid(span, data, keys, implicit))
+            parts.append(remap_uids(span, data, keys, implicit))
         else:
             raise Fallback
     return b"".join(parts)
 
 
-def _uid(span: Span, data: bytes, keys: Keys, implicit: bool) -> bytes:
+def remap_uids(span: Span, data: bytes, keys: Keys, implicit: bool) -> bytes:
     """U on one UI element: each value remapped, padded with a NUL as pydicom does."""
     raw = data[span.value : span.end]
     text = raw.decode("ascii").strip("\0 ")
@@ -138,4 +138,4 @@ def _uid(span: Span, data: bytes, keys: Keys, implicit: bool) -> bytes:
     value = "\\".join(keys.uid(v) for v in text.split("\\")).encode()
     if len(value) % 2:
         value += b"\0"
-    return _header(span.tag, b"UI", len(value), implicit) + value
+    return header(span.tag, b"UI", len(value), implicit) + value
