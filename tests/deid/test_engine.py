@@ -74,7 +74,14 @@ def test_a_pixel_script_is_refused_clearly() -> None:
     [*heudiconv_files(), pydicom_file("JPEG2000.dcm"), pydicom_file("CT_small.dcm")],
     ids=lambda p: p.name,
 )
-@pytest.mark.parametrize("options", ["[]", '["RetainUIDs", "CleanDescriptors"]'])
+@pytest.mark.parametrize(
+    "options",
+    [
+        "[]",
+        '["RetainUIDs", "CleanDescriptors"]',
+        '["RetainLongitudinalModifiedDates", "RetainPatientCharacteristics"]',
+    ],
+)
 def test_the_bytes_way_writes_what_the_dataset_way_writes(path: Path, options: str) -> None:
     script, run = profile.load(f'{{"options": {options}}}'), Run(Keys(b"k"))
     data = path.read_bytes()
