@@ -64,9 +64,26 @@ def test_bad_scripts_are_refused(text: str, message: str) -> None:
         profile.load(text)
 
 
-def test_a_pixel_script_is_refused_clearly() -> None:
-    with pytest.raises(ScriptError, match="pixel script"):
-        profile.load("{}", "pixel rules")
+def test_a_pixel_script_blanks_before_the_profile_and_a_bad_one_names_its_line(
+    tmp_path: Path,
+) -> None:
+    # The signature reads Series Description, which the profile then removes.
+    text = '{ SeriesDescription.containsIgnoreCase("t1") }\n(0,0,10,5)'
+    script = profile.load("{}", text)
+    assert script.needs_pixels
+    source = tmp_path / "mr.dcm"
+    original = read(pydicom_file("MR_small.dcm"))
+    original.SeriesDescription = "T1 axial"
+    original.save_as(source, enforce_file_format=True)
+    out = StagedFile(tmp_path / "out.dcm", hashed=False)
+    engine.deidentify_file(script, Run(Keys(b"k")), source, out)
+    out.end()
+    after, before = dcmread(tmp_path / "out.dcm").pixel_array, original.pixel_array
+    assert (after[0:6, 0:11] == 0).all() and (before[0:6, 0:11] != 0).any()
+    assert (after[6:, 11:] == before[6:, 11:]).all()
+    assert "SeriesDescription" not in dcmread(tmp_path / "out.dcm")
+    with pytest.raises(ScriptError, match="pixel script, line 2"):
+        profile.load("{}", '{ Modality.equals("MR") }\n(1,2,3)')
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,7 @@ def deidentify_file(script: Script, run: Run, src: Path, out: StagedFile) -> Res
     A script that leaves pixel data alone (``needs_pixels`` False, as the profile) is
     given the dataset read up to the pixel data, whose element is then copied as stored.
     """
-    if isinstance(script, Profile):
+    if isinstance(script, Profile) and not script.needs_pixels:
         try:
             return _fast(script, run, src, out)
         except Unsupported:

@@ -20,8 +20,9 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 from scandepot.deid import actions as act
-from scandepot.deid import verify
+from scandepot.deid import pixels, verify
 from scandepot.deid.model import Run, ScriptError
+from scandepot.deid.pixels import PixelScript
 from scandepot.deid.table import OPTIONS, Actions
 from scandepot.deid.table import actions as table_actions
 
@@ -65,8 +66,10 @@ class _Pass:
 class Profile:
     options: frozenset[str]
     sha256: str
+    # A DicomPixelAnonymizer script (deid/pixels.py), run before the element actions so
+    # that its signatures see the attributes as they came (as CTP's pipelines order it).
+    pixel_script: PixelScript | None = None
     kind: str = "profile"
-    needs_pixels: bool = False  # the engine may copy the pixel data element as stored
     table: Actions = field(init=False)
     # Tags an option keeps on purpose: not findings for the verification.
     kept: frozenset[int] = field(init=False)
@@ -77,6 +80,11 @@ class Profile:
         kept = frozenset(tag for tag, (action, _) in table.by_tag.items() if action == "K")
         object.__setattr__(self, "kept", kept)
 
+    @property
+    def needs_pixels(self) -> bool:
+        """False: the engine may copy the pixel data element as stored."""
+        return self.pixel_script is not None
+
     def verify_rules(self) -> verify.Rules:
         return verify.Rules(
             dates_go="RetainLongitudinalFullDates" not in self.options,
@@ -86,6 +94,8 @@ class Profile:
     def apply(self, ds: Dataset, run: Run, *, before: verify.Identifiers | None = None) -> None:
         """The profile on ``ds``; ``before``: its identifiers, when already taken."""
         before = before if before is not None else verify.identifiers(ds)
+        if self.pixel_script is not None:
+            self.pixel_script.apply(ds)  # Refused when it cannot decode the pixels
         new_id = act.patient_pseudonym(run.keys, before.patient_id)
         state = _Pass(
             run,
@@ -231,11 +241,7 @@ def _clean(ds: Dataset, tag: int, vr: str, option: str | None, state: _Pass) -> 
 def load(text: str, pixel_text: str = "") -> Profile:
     """The profile with the options named in ``text`` (JSON); :class:`ScriptError` names
     what is wrong."""
-    if pixel_text.strip():
-        raise ScriptError(
-            "A pixel script with the confidentiality profile is not supported yet.",
-            source="pixel script",
-        )
+    pixel_script = pixels.load_pixel_script(pixel_text) if pixel_text.strip() else None
     try:
         parsed = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
@@ -253,4 +259,4 @@ def load(text: str, pixel_text: str = "") -> Profile:
     both = {"RetainLongitudinalFullDates", "RetainLongitudinalModifiedDates"}
     if both <= set(options):
         raise ScriptError("choose one of RetainLongitudinalFullDates and ...ModifiedDates")
-    return Profile(frozenset(options), hashlib.sha256(text.encode()).hexdigest())
+    return Profile(frozenset(options), hashlib.sha256(text.encode()).hexdigest(), pixel_script)
