@@ -19,10 +19,11 @@ The step adds (c) - (a) - (b) per instance: the copy's fsync and hashing, the he
 read back, the rows rewritten, the plan made again, the threads. The script is a small
 one behind the Script protocol (UIDs remapped with the project's key, names replaced by
 the labels, a date shifted), so that the figure does not depend on which loader runs;
-``--threads`` sets the step's pool (1 = in line with the engine's cost). ``--profile``
-prints where (c) spends its time.
+``--sync-threads`` sets the step's pool that hashes and fsyncs the copies beside the
+script (which runs in the archiving thread). ``--profile`` prints where (c) spends the
+archiving thread's time.
 
-    .venv/bin/python bench/deid_archive.py [--files 500] [--rounds 3] [--threads 2]
+    .venv/bin/python bench/deid_archive.py [--files 500] [--rounds 3] [--sync-threads 8]
         [--under /dev/shm] [--profile]
 
 ``--under`` puts the data folder elsewhere: on a tmpfs (/dev/shm) fsync and file
@@ -160,14 +161,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=deidentify.THREADS)
+    parser.add_argument("--sync-threads", type=int, default=deidentify.SYNC_THREADS)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--under", type=Path, default=Path.cwd(), help="where the data folder is made"
     )
     args = parser.parse_args()
     scripts.load = _load  # the bench's script, whatever loaders exist
-    deidentify.THREADS = args.threads
+    deidentify.SYNC_THREADS = args.sync_threads
     with tempfile.TemporaryDirectory(dir=args.under) as tmp:
         ctx = world(Path(tmp) / "data")
         script(ctx, enabled=True)  # the project's key is made at first use
@@ -209,7 +210,7 @@ def report(
 ) -> None:
     per = 1000 / args.files  # seconds per session -> ms per instance
     print(f"{args.files} instances of 132 kB per session, {args.rounds} rounds, medians")
-    print(f"threads for the step: {args.threads}; data folder under {args.under}")
+    print(f"the step's hashing and fsync threads: {args.sync_threads}; data under {args.under}")
     for i, what in ((0, "wall"), (1, "CPU")):
         a, b, c = (statistics.median(t[i] for t in x) * per for x in (plain, alone, with_script))
         print(f"-- {what} time, ms per instance")

@@ -25,7 +25,8 @@ instance and the reason; the archiver keeps the session in the prearchive with i
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +52,13 @@ from scandepot.storage.store import StagedFile, StoredDigest
 
 log = logging.getLogger("scandepot.prearchive")
 
-# pydicom holds the GIL while it reads and writes a data set; hashing and file writes
-# release it. Two threads keep both cores busy on the machines this runs on
-# (bench/deid_archive.py); 1 runs the script in the caller's thread.
-THREADS = 2
-# Copies fsynced at once: the disk merges them (as uploads fsync theirs, ingest.upload).
-SYNC_THREADS = 8
+# The script runs in the calling thread: pydicom holds the GIL while it reads, changes
+# and writes a data set, so a second thread would only wait for it (and a script would
+# have to be safe to apply from two threads at once). What releases the GIL, each copy's
+# checksums and its fsync, runs on a pool beside it (bench/deid_archive.py).
+SYNC_THREADS = 8  # fsyncs that run together share the file system's journal commits
+# Copies written and not yet hashed and fsynced, at most: each holds a file descriptor.
+BACKLOG = 64
 
 # A staged instance to de-identify: id, spool_path, SOPInstanceUID, SeriesInstanceUID.
 _Row = Row[int, str | None, str, str]
@@ -78,9 +80,13 @@ class Copy:
     """One staged instance as the script made it: its file under ``tmp/``, fsynced."""
 
     original_series: str
-    staged: StagedFile
+    staged: StagedFile  # its digest is known once the pool has finished it
     header: Header
-    digest: StoredDigest
+
+    @property
+    def digest(self) -> StoredDigest:
+        assert self.staged.digest is not None, "rewritten before it was finished"
+        return self.staged.digest
 
 
 @dataclass
@@ -173,57 +179,37 @@ def _to_archive(
 
 
 def _deidentify_all(ctx: Context, prepared: Prepared, run: Run, rows: Sequence[_Row]) -> None:
-    """Each row's file de-identified (:func:`_made`), each copy fsynced on a pool of its
-    own as soon as it is written: fsyncs that run together share the file system's
-    journal commits, one after the other each pays for one. Raises the first failure."""
-    syncer = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="deid-sync")
-    syncs: list[Future[None]] = []
+    """Each row's file de-identified in this thread, and each copy finished (read back
+    and hashed, fsynced, closed) on a pool as soon as it is written. Raises the first
+    failure, the pool's included, once the pool is done."""
+    finisher = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="deid-sync")
+    finishing: deque[Future[StoredDigest]] = deque()
+    done: list[Future[StoredDigest]] = []
     try:
-        for row, copy in _made(ctx, prepared.script, run, rows):
-            prepared.copies[row.id] = copy
-            syncs.append(syncer.submit(copy.staged.sync))
-    finally:
-        syncer.shutdown(wait=True)
-    for sync in syncs:
-        sync.result()  # a device that failed an fsync fails the archive
-
-
-def _made(
-    ctx: Context, script: InForce, run: Run, rows: Sequence[_Row]
-) -> Iterator[tuple[_Row, Copy]]:
-    """Each row with its de-identified copy, in row order, made on :data:`THREADS`
-    threads; the first failure stops the rest, and copies made but not handed out are
-    discarded."""
-    if THREADS <= 1 or len(rows) <= 1:
         for row in rows:
-            yield row, _one(ctx, script, run, row)
-        return
-    pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="deid")
-    futures = [pool.submit(_one, ctx, script, run, row) for row in rows]
-    handed = 0
-    try:
-        for row, future in zip(rows, futures, strict=True):
-            copy = future.result()
-            handed += 1
-            yield row, copy
+            copy = _one(ctx, prepared.script, run, row)
+            prepared.copies[row.id] = copy
+            finishing.append(finisher.submit(copy.staged.finish))
+            while len(finishing) > BACKLOG:
+                done.append(finishing.popleft())
+                done[-1].result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for future in futures[handed:]:
-            if not future.cancelled() and future.exception() is None:
-                future.result().staged.discard()
+        finisher.shutdown(wait=True)
+    for future in [*done, *finishing]:
+        future.result()  # a full disk or a failing device fails the archive
 
 
 def _one(ctx: Context, script: InForce, run: Run, row: _Row) -> Copy:
-    """One staged instance de-identified into a staged file (hashed as it is written,
-    closed, not yet fsynced), its header read back."""
+    """One staged instance de-identified into a staged file (written, not yet hashed or
+    fsynced), its header read back."""
     if row.spool_path is None:
         raise Conflict(f"The staged instance {row.SOPInstanceUID} has no spool file.")
     source = ctx.store.data_dir / row.spool_path
-    out = ctx.store.stage()
+    out = ctx.store.stage(hashed=False)  # hashed by the pool, outside the GIL
     try:
         try:
             engine.deidentify_file(script.script, run, source, out)
-            digest = out.park()  # fsynced by the caller's pool, with others
+            out.end()
             header = read_file_header(out.tmp_path)
         except OutOfSpace:
             raise
@@ -234,7 +220,7 @@ def _one(ctx: Context, script: InForce, run: Run, row: _Row) -> Copy:
     except BaseException:
         out.discard()
         raise
-    return Copy(row.SeriesInstanceUID, out, header, digest)
+    return Copy(row.SeriesInstanceUID, out, header)
 
 
 def _failed(script: InForce, row: _Row, reason: str) -> DeidFailed:
