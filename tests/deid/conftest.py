@@ -1,0 +1,79 @@
+"""Data for the de-identification tests: real files (heudiconv's Siemens MR, pydicom's
+bundled CT, MR, SC, RT, SR, overlay and private-sequence files) and small datasets."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pydicom
+from pydicom import Dataset, dcmread
+from pydicom.sequence import Sequence
+
+PYDICOM_FILES = (
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "SC_rgb_small_odd.dcm",
+    "rtplan.dcm",
+    "rtstruct.dcm",
+    "rtdose_1frame.dcm",
+    "test-SR.dcm",
+    "examples_overlay.dcm",
+    "nested_priv_SQ.dcm",
+    "waveform_ecg.dcm",
+)
+
+
+def heudiconv_files() -> list[Path]:
+    """heudiconv's Siemens test files (found without importing heudiconv)."""
+    spec = importlib.util.find_spec("heudiconv")
+    assert spec is not None and spec.submodule_search_locations, "heudiconv is not installed"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "tests" / "data"
+    files = sorted(folder.rglob("*.dcm"))
+    assert files, f"no DICOM in {folder}"
+    return files
+
+
+def pydicom_file(name: str) -> Path:
+    path = Path(pydicom.__file__).parent / "data" / "test_files" / name
+    assert path.is_file(), f"{name} is not bundled with pydicom"
+    return path
+
+
+def real_files() -> list[Path]:
+    return heudiconv_files()[:4] + [pydicom_file(name) for name in PYDICOM_FILES]
+
+
+def read(path: Path) -> Dataset:
+    # rtstruct.dcm has no file meta: read as a dataset all the same.
+    return dcmread(path, force=True)
+
+
+def person_dataset() -> Dataset:
+    """A small MR instance whose patient's name also sits in a nested sequence's free text
+    and in a private attribute, with a referenced instance UID inside a sequence."""
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.SOPInstanceUID = "1.2.3.4.5.6.7"
+    ds.StudyInstanceUID = "1.2.3.4.5"
+    ds.SeriesInstanceUID = "1.2.3.4.5.6"
+    ds.PatientName = "Doe^Jane"
+    ds.PatientID = "MRN12345"
+    ds.PatientBirthDate = "19700215"
+    ds.StudyDate = "20240102"
+    ds.SeriesDate = "20240102"
+    ds.StudyTime = "101500"
+    ds.AccessionNumber = "ACC998877"
+    ds.StudyDescription = "Brain study for Jane Doe"
+    ds.Modality = "MR"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ref.ReferencedSOPInstanceUID = "1.2.3.4.5.6.8"
+    inner = Dataset()
+    inner.CodeValue = "X1"
+    inner.CodeMeaning = "Doe^Jane"
+    ref.PurposeOfReferenceCodeSequence = Sequence([inner])
+    ds.ReferencedImageSequence = Sequence([ref])
+    ds.add_new(0x00090010, "LO", "ACME 1.0")
+    ds.add_new(0x00091001, "LO", "Doe^Jane")
+    return ds
