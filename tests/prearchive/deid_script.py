@@ -4,9 +4,11 @@ loaded through scandepot.deid.scripts.load (patched to read this kind of text).
 
 It does what a real profile does to the attributes the catalog keeps: names and IDs
 replaced by the session's labels, UIDs remapped with the project's key, dates shifted by
-the patient's shift, accession number and other identifiers removed. Its text is JSON:
-``{"refuse": "<SeriesDescription>"}`` makes it refuse that series' instances,
-``{"explode": true}`` makes it fail as a buggy script would.
+the patient's shift, accession number and other identifiers removed. Its text is JSON
+under the key ``label-script``: ``{"label-script": {"refuse": "<SeriesDescription>"}}``
+makes it refuse that series' instances, ``{"label-script": {"explode": true}}`` makes it
+fail as a buggy script would. Any other text is loaded by the real loaders (the profile,
+CTP).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class LabelScript:
     kind = "profile"
 
     def __init__(self, text: str) -> None:
-        self.options: dict[str, Any] = json.loads(text or "{}")
+        self.options: dict[str, Any] = json.loads(text)[MARK]
         self.sha256 = hashlib.sha256(text.encode()).hexdigest()
 
     def apply(self, ds: Dataset, run: Run) -> None:
@@ -71,8 +73,19 @@ class LabelScript:
         ds.PatientIdentityRemoved = "YES"
 
 
+MARK = "label-script"
+REAL_LOAD = scripts.load
+
+
 def load(kind: str, text: str, pixel_text: str = "") -> Script:
-    return LabelScript(text)
+    if kind == "profile" and text.startswith('{"' + MARK):
+        return LabelScript(text)
+    return REAL_LOAD(kind, text, pixel_text)
+
+
+def label_script(**options: Any) -> str:
+    """The text of a :class:`LabelScript` with ``options``."""
+    return json.dumps({MARK: options})
 
 
 def install() -> None:
@@ -80,8 +93,17 @@ def install() -> None:
     scripts.load = load
 
 
-def save(ctx: Context, project: str, text: str = "{}", *, enabled: bool = True) -> str:
-    """A new version of ``project``'s archive script; returns what sessions record of it."""
+def save(
+    ctx: Context,
+    project: str,
+    text: str | None = None,
+    *,
+    kind: str = "profile",
+    enabled: bool = True,
+) -> str:
+    """A new version of ``project``'s archive script (a :class:`LabelScript` unless
+    ``text`` is given); returns what sessions record of it."""
+    text = label_script() if text is None else text
     digest = hashlib.sha256(text.encode()).hexdigest()
     with ctx.db.write() as db:
         project_id = db.scalar(select(Project.id).where(Project.label == project))
@@ -99,7 +121,7 @@ def save(ctx: Context, project: str, text: str = "{}", *, enabled: bool = True) 
                 project_id=project_id,
                 purpose=Purpose.ARCHIVE,
                 version=version,
-                kind="profile",
+                kind=kind,
                 text=text,
                 pixel_text="",
                 sha256=digest,

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydicom import dcmread
+from pydicom import Dataset, dcmread
 from sqlalchemy import func, select
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.check import check
-from scandepot.catalog.archive import File, Project, Scan, Session
+from scandepot.catalog.archive import File, Project, Scan, Session, Subject
 from scandepot.catalog.prearchive import Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.deid.in_force import keys_of
@@ -37,7 +37,27 @@ from tests.ingest.test_stow import actor, instance, multipart, referenced, run
 from tests.ingest.test_upload import zip_dir
 from tests.prearchive import deid_script
 
-STUDY_DATE = "20240301"  # what synthetic studies carry
+# Real scripts, saved as a project's rows: the profile, and a CTP DicomAnonymizer script.
+PROFILE = '{"options": []}'  # PS3.15 Annex E, the Basic profile
+CTP = """<script>
+  <p t="UIDROOT">1.2.840.113654.2.70.1</p>
+  <p t="SITEID">SITE7</p>
+  <p t="DATEINC">-30</p>
+  <e en="T" t="00100010" n="PatientName">@hashname(this,6,2)</e>
+  <e en="T" t="00100020" n="PatientID">@hashptid(@SITEID,this)</e>
+  <e en="T" t="00080020" n="StudyDate">@incrementdate(this,@DATEINC)</e>
+  <e en="T" t="0020000D" n="StudyInstanceUID">@hashuid(@UIDROOT,this)</e>
+  <e en="T" t="0020000E" n="SeriesInstanceUID">@hashuid(@UIDROOT,this)</e>
+  <e en="T" t="00080018" n="SOPInstanceUID">@hashuid(@UIDROOT,this)</e>
+  <e en="T" t="00080050" n="AccessionNumber">@remove()</e>
+  <e en="T" t="00100030" n="PatientBirthDate">@remove()</e>
+  <e en="T" t="00080090" n="ReferringPhysicianName">@remove()</e>
+  <e en="T" t="00080080" n="InstitutionName">@remove()</e>
+  <e en="T" t="00081010" n="StationName">@remove()</e>
+  <e en="T" t="00081030" n="StudyDescription">@remove()</e>
+  <r en="T" t="privategroups">Remove private groups</r>
+</script>
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -68,26 +88,25 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def assert_deidentified(
-    ctx: Context, project: str, originals: list[bytes], *, subject: str, label: str
-) -> Session:
-    """The archive holds the script's output of every original and nothing else of
-    them; each catalog row says what its file holds."""
-    key = keys(ctx, project)
+def assert_archive_holds_the_scripts_output(
+    ctx: Context, originals: list[bytes], *, label: str
+) -> tuple[Session, list[Dataset]]:
+    """Whatever the script: the archive holds one de-identified file per original and
+    nothing else of them (no original bytes, names, IDs or UIDs); each catalog row (the
+    instance, its file, its scan, the session) says what its file holds."""
     sent = [dcmread(_io(raw)) for raw in originals]
-    study_uid = sent[0].StudyInstanceUID
     files = [p for p in archived_files(ctx) if p.suffix == ".dcm"]
     assert len(files) == len(originals)
-    # The original bytes are nowhere in the archive folder, nor a name, nor a UID.
     everything = b"".join(p.read_bytes() for p in archived_files(ctx))
     assert not {sha256(raw) for raw in originals} & {
         sha256(p.read_bytes()) for p in archived_files(ctx)
     }
-    for needle in (b"Doe^Jane", b"PAT001", b"ACC001", b"Imaging Centre", study_uid.encode()):
-        assert needle not in everything, needle
-    expected = {key.uid(ds.SOPInstanceUID): ds for ds in sent}
+    needles = {b"Doe^Jane", b"PAT001", b"ACC001", b"Imaging Centre", b"Ref^Doc"}
+    needles |= {ds.StudyInstanceUID.encode() for ds in sent}
+    needles |= {uid.encode() for ds in sent for uid in (ds.SOPInstanceUID, ds.SeriesInstanceUID)}
+    assert [n for n in needles if n in everything] == []
     with ctx.db.read() as db:
-        [session] = db.scalars(select(Session).where(Session.StudyInstanceUID.is_not(None)))
+        [session] = db.scalars(select(Session))
         rows = {
             i.SOPInstanceUID: (i, f)
             for i, f in db.execute(
@@ -96,22 +115,19 @@ def assert_deidentified(
         }
         scans = {s.label: s.SeriesInstanceUID for s in db.scalars(select(Scan))}
         db.expunge_all()
-    assert set(rows) == set(expected)
-    shift = dt.timedelta(days=key.shift_days("PAT001"))
-    shifted = (dt.date(2024, 3, 1) + shift).strftime("%Y%m%d")
+    found = []
     for path in files:
         raw = path.read_bytes()
         ds = dcmread(path)
-        original = expected[ds.SOPInstanceUID]
-        row, record = rows[ds.SOPInstanceUID]
+        found.append(ds)
+        row, record = rows.pop(ds.SOPInstanceUID)
         assert path.name == f"{ds.SOPInstanceUID}.dcm"
-        assert ds.PatientName == subject and ds.PatientID == subject
-        assert "AccessionNumber" not in ds and "InstitutionName" not in ds
-        assert ds.StudyInstanceUID == key.uid(study_uid) == row.StudyInstanceUID
-        assert ds.SeriesInstanceUID == key.uid(original.SeriesInstanceUID) == row.SeriesInstanceUID
+        assert (row.StudyInstanceUID, row.SeriesInstanceUID) == (
+            ds.StudyInstanceUID,
+            ds.SeriesInstanceUID,
+        )
+        assert (row.SeriesNumber, row.InstanceNumber) == (ds.SeriesNumber, ds.InstanceNumber)
         assert scans[str(ds.SeriesNumber)] == ds.SeriesInstanceUID
-        assert ds.StudyDate == shifted
-        assert ds.PixelData == original.PixelData
         assert (record.size, record.sha256) == (len(raw), sha256(raw))
         assert (row.size, row.sha256, row.md5) == (
             len(raw),
@@ -119,15 +135,43 @@ def assert_deidentified(
             hashlib.md5(raw).hexdigest(),
         )
         assert row.spool_path is None and row.staged_id is None
-    assert session.StudyInstanceUID == key.uid(study_uid)
-    assert session.PatientName == subject and session.PatientID == subject
-    assert session.AccessionNumber is None and session.InstitutionName is None
-    assert session.PatientBirthDate is None and session.StudyDescription is None
-    assert session.date == dt.date.fromisoformat(f"{shifted[:4]}-{shifted[4:6]}-{shifted[6:]}")
+        assert session.StudyInstanceUID == ds.StudyInstanceUID
+        assert session.PatientName == (str(ds.get("PatientName") or "") or None)
+        assert session.PatientID == (ds.get("PatientID") or None)
+        assert session.AccessionNumber == (ds.get("AccessionNumber") or None)
+        assert session.PatientBirthDate == (ds.get("PatientBirthDate") or None)
+        assert session.InstitutionName == (ds.get("InstitutionName") or None)
+        assert session.date == _date(ds.get("StudyDate"))
+    assert rows == {}  # no instance catalogued without its file
     assert session.deid == label
     report = check(ctx)
     assert report.ok, report
     assert list(ctx.store.tmp.iterdir()) == []  # no de-identified copy left behind
+    return session, found
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.datetime.strptime(value, "%Y%m%d").date() if value else None
+
+
+def assert_deidentified(
+    ctx: Context, project: str, originals: list[bytes], *, subject: str, label: str
+) -> Session:
+    """By the test's :class:`deid_script.LabelScript`: names and IDs are the subject's
+    label, UIDs the project key's, dates shifted by the patient's shift."""
+    session, found = assert_archive_holds_the_scripts_output(ctx, originals, label=label)
+    key = keys(ctx, project)
+    sent = {key.uid(ds.SOPInstanceUID): ds for ds in (dcmread(_io(raw)) for raw in originals)}
+    shifted = dt.date(2024, 3, 1) + dt.timedelta(days=key.shift_days("PAT001"))
+    for ds in found:
+        original = sent.pop(ds.SOPInstanceUID)
+        assert ds.PatientName == subject and ds.PatientID == subject
+        assert ds.StudyInstanceUID == key.uid(original.StudyInstanceUID)
+        assert ds.SeriesInstanceUID == key.uid(original.SeriesInstanceUID)
+        assert ds.StudyDate == shifted.strftime("%Y%m%d")
+        assert ds.PixelData == original.PixelData
+    assert sent == {}
+    assert session.StudyDescription is None and session.date == shifted
     return session
 
 
@@ -169,6 +213,28 @@ def test_c_store_is_archived_de_identified(
     assert archived.files == len(files) and archived.session == session.label == "ses-01"
 
 
+@pytest.mark.interop
+def test_c_store_through_the_basic_profile(
+    ctx: Context,
+    make_project: Callable[..., str],
+    storescu: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    ctx.settings.prearchive_quiet_s = 0
+    make_project("private", label="PILOT", upload_destination="archive")
+    label = deid_script.save(ctx, "PILOT", PROFILE)
+    study = Study(StudyDescription="xnat://PILOT/sub-01/ses-01")
+    files = write_study(tmp_path / "in", study, [Series(1, "T1w"), Series(2, "rest BOLD")])
+    assert storescu(*files).returncode == 0
+    assert worker.run_once(ctx) == 1
+    originals = [p.read_bytes() for p in files]
+    session, found = assert_archive_holds_the_scripts_output(ctx, originals, label=label)
+    assert {ds.StudyInstanceUID for ds in found} == {keys(ctx, "PILOT").uid(study.StudyInstanceUID)}
+    assert session.label == "ses-01"
+    with ctx.db.read() as db:
+        assert db.scalar(select(Subject.label)) == "sub-01"
+
+
 def test_an_upload_is_archived_de_identified(
     ctx: Context,
     client: TestClient,
@@ -207,6 +273,64 @@ def test_stow_is_archived_de_identified(
     assert worker.run_once(ctx, clock=lambda: later) == 1
     assert staged(ctx) == []
     assert_deidentified(ctx, project, parts, subject="sub-03", label=label)
+
+
+# -- real scripts, saved as a project's rows ----------------------------------------------
+
+
+def test_the_basic_profile_de_identifies_two_uploads_alike(
+    ctx: Context,
+    client: TestClient,
+    make_project: Callable[..., str],
+    actors: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """The profile, saved as the project's archive script: an upload archived through it,
+    then the rest of the study in a second upload, merged with the same pseudonyms."""
+    ctx.settings.prearchive_quiet_s = 3600
+    make_project("private", label="PILOT")
+    label = deid_script.save(ctx, "PILOT", PROFILE)
+    study = Study()
+    first = write_study(tmp_path / "a", study, [Series(1, "T1w"), Series(2, "T2w")])
+    second = write_study(tmp_path / "b", study, [Series(3, "DWI")])
+    labels = {"destination": "archive", "subject": "s01", "session": "e01"}
+    for folder, more in (("a", {}), ("b", {"overwrite": "append"})):
+        body = zip_dir(tmp_path / folder, tmp_path / f"{folder}.zip")
+        url = f"{API}/projects/PILOT/import"
+        r = client.post(url, content=body, params={**labels, **more}, auth=actors["owner"])
+        assert r.status_code == 200, r.text
+    after_archive(client.app)
+    originals = [p.read_bytes() for p in [*first, *second]]
+    session, found = assert_archive_holds_the_scripts_output(ctx, originals, label=label)
+    key = keys(ctx, "PILOT")
+    assert {ds.StudyInstanceUID for ds in found} == {key.uid(study.StudyInstanceUID)}
+    assert {ds.SOPInstanceUID for ds in found} == {
+        key.uid(dcmread(p).SOPInstanceUID) for p in [*first, *second]
+    }
+    assert {ds.PatientIdentityRemoved for ds in found} == {"YES"}
+    assert len({str(ds.PatientID) for ds in found}) == 1  # one pseudonym for the patient
+
+
+def test_a_ctp_script_gives_two_stow_requests_one_session(
+    ctx: Context, make_project: Callable[..., str], users: Any
+) -> None:
+    """A CTP DicomAnonymizer script, saved as the project's archive script: two STOW
+    requests, each archived on its own, make one session (CTP's hashes are the same)."""
+    project = make_project("private", label="PILOT", upload_destination="archive")
+    label = deid_script.save(ctx, project, CTP, kind="ctp")
+    study = Study(StudyDescription="xnat://PILOT/sub-01/ses-01")
+    parts = [to_bytes(instance(study, n)) for n in (1, 2, 3, 4)]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    for half in (parts[:2], parts[2:]):
+        answer = run(ctx, actor(ctx, "member"), multipart(half), project=project)
+        assert answer.status == 200
+        assert worker.run_once(ctx, clock=lambda: later) == 1
+        assert staged(ctx) == []
+    session, found = assert_archive_holds_the_scripts_output(ctx, parts, label=label)
+    assert {ds.StudyDate for ds in found} == {"20240131"}  # @incrementdate(this,-30)
+    assert all(ds.StudyInstanceUID.startswith("1.2.840.113654.2.70.1.") for ds in found)
+    assert "InstitutionName" not in found[0] and "AccessionNumber" not in found[0]
+    assert session.label == "ses-01" and session.deid == label
 
 
 # -- consistency -------------------------------------------------------------------------
@@ -293,8 +417,8 @@ def test_a_script_turned_off_archives_as_received(
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ('{"refuse": "rest BOLD"}', "series 'rest BOLD' may not be archived"),
-        ('{"explode": true}', "ZeroDivisionError: division by zero"),
+        (deid_script.label_script(refuse="rest BOLD"), "series 'rest BOLD' may not be archived"),
+        (deid_script.label_script(explode=True), "ZeroDivisionError: division by zero"),
     ],
 )
 def test_a_failing_script_keeps_the_session_in_the_prearchive(
@@ -336,7 +460,7 @@ def test_a_failing_script_keeps_the_session_in_the_prearchive(
     )
 
     # The script fixed (a new version): archiving again from the prearchive works.
-    label = deid_script.save(ctx, "PILOT", "{}")
+    label = deid_script.save(ctx, "PILOT")
     operations.archive(ctx, SYSTEM, waiting.id)
     after_archive(client.app)
     assert staged(ctx) == []
@@ -344,11 +468,35 @@ def test_a_failing_script_keeps_the_session_in_the_prearchive(
     assert_deidentified(ctx, "PILOT", originals, subject="s01", label=label)
 
 
+def test_an_instance_that_cannot_be_read_keeps_the_session_waiting(
+    ctx: Context, make_project: Callable[..., str], users: Any, events: list[Any]
+) -> None:
+    """The profile meets a staged file that is no longer DICOM (damaged on disk after it
+    was received): the session waits, the file named; nothing is archived."""
+    project = make_project("private", upload_destination="archive")
+    deid_script.save(ctx, project, PROFILE)
+    study = Study(StudyDescription=f"xnat://{project}/s/e")
+    parts = [to_bytes(instance(study, n)) for n in (1, 2)]
+    run(ctx, actor(ctx, "member"), multipart(parts), project=project)
+    with ctx.db.read() as db:
+        spool_path = db.scalar(select(Instance.spool_path).order_by(Instance.id.desc()))
+    damaged = ctx.store.data_dir / str(spool_path)
+    damaged.write_bytes(b"\0" * damaged.stat().st_size)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    assert worker.run_once(ctx, clock=lambda: later) == 1
+    [waiting] = staged(ctx)
+    assert waiting.status == Status.ERROR
+    [problem] = waiting.problems
+    assert damaged.name in problem and "not a DICOM file" in problem
+    assert [type(e) for e in events] == [SessionNeedsAttention]
+    assert archived_files(ctx) == [] and list(ctx.store.tmp.iterdir()) == []
+
+
 def test_a_failure_by_the_builder_is_told_once(
     ctx: Context, make_project: Callable[..., str], users: Any, events: list[Any]
 ) -> None:
     project = make_project("private", upload_destination="archive")
-    deid_script.save(ctx, project, '{"refuse": "T1w MPRAGE"}')
+    deid_script.save(ctx, project, deid_script.label_script(refuse="T1w MPRAGE"))
     study = Study(StudyDescription=f"xnat://{project}/s/e")
     run(ctx, actor(ctx, "member"), multipart([to_bytes(instance(study))]), project=project)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
