@@ -22,9 +22,12 @@ from pydicom import Dataset, dcmread
 from sqlalchemy import func, select
 
 from scandepot.access.actors import SYSTEM
+from scandepot.access.users import actor_for
 from scandepot.archive.check import check
 from scandepot.catalog.archive import File, Project, Scan, Session, Subject
+from scandepot.catalog.pipelines import JobStatus
 from scandepot.catalog.prearchive import Instance, StagedSession, Status
+from scandepot.catalog.transfers import TransferKind
 from scandepot.context import Context
 from scandepot.deid.in_force import keys_of
 from scandepot.deid.model import Keys
@@ -32,10 +35,13 @@ from scandepot.dicom.synthetic import Series, Study, to_bytes
 from scandepot.events import SessionArchived, SessionNeedsAttention
 from scandepot.prearchive import archiver, journal, operations, worker
 from scandepot.prearchive.deidentify import DeidFailed
+from scandepot.transfers import service
+from scandepot.transfers.requests import TransferRequest
 from tests.helpers import ADMIN, API, after_archive, write_study
 from tests.ingest.test_stow import actor, instance, multipart, referenced, run
 from tests.ingest.test_upload import zip_dir
 from tests.prearchive import deid_script
+from tests.transfers.conftest import run_transfers, two_projects
 
 # Real scripts, saved as a project's rows: the profile, and a CTP DicomAnonymizer script.
 PROFILE = '{"options": []}'  # PS3.15 Annex E, the Basic profile
@@ -539,11 +545,13 @@ CHILD = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from scandepot.access.actors import SYSTEM
+from scandepot.access.users import actor_for
     from scandepot.context import Context
     from scandepot.deid import engine
     from scandepot.prearchive import archiver
     from scandepot.settings import Settings
     from tests.prearchive import deid_script
+from tests.transfers.conftest import run_transfers, two_projects
 
     data, url, staged, where, n = sys.argv[1:6]
     deid_script.install()
@@ -629,3 +637,50 @@ def test_kill_9_after_the_commit(ctx: Context, staged_study: tuple[int, list[byt
     assert not (ctx.store.data_dir / "prearchive" / str(staged_id)).exists()
     ctx.store.clean(older_than_s=0)
     assert_deidentified(ctx, "PILOT", parts, subject="sub-01", label=label)
+
+
+# -- a transfer into the prearchive --------------------------------------------------------
+
+
+def test_a_transfer_into_the_prearchive_is_archived_through_the_script(
+    ctx: Context,
+    client: TestClient,
+    actors: dict[str, Any],
+    make_project: Callable[..., str],
+    users: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """A session copied from another project lands in the destination's prearchive (its
+    spool files are links to the source's archived files): archived there, it goes through
+    the destination's script, and the source's files are left as they were."""
+    projects_ = two_projects(
+        ctx, client, actors, make_project, tmp_path, upload_destination="prearchive"
+    )
+    study = projects_.session("S1", "E1", (1, 2))
+    label = deid_script.save(ctx, projects_.dest, PROFILE)
+    held = {p: p.read_bytes() for p in (ctx.store.archive / projects_.source).rglob("*.dcm")}
+    copy = TransferRequest(
+        kind=TransferKind.COPY,
+        source=projects_.source,
+        destination=projects_.dest,
+        sessions=["E1"],
+    )
+    service.start(ctx, actor_for(users["owner"]), copy)
+    assert run_transfers(ctx) == [JobStatus.SUCCEEDED]
+    [waiting] = staged(ctx)
+    operations.archive(ctx, SYSTEM, waiting.id)
+    assert {p: p.read_bytes() for p in held} == held  # the source untouched
+    copies = sorted((ctx.store.archive / projects_.dest).rglob("*.dcm"))
+    assert len(copies) == len(held)
+    assert not {sha256(p.read_bytes()) for p in copies} & {sha256(b) for b in held.values()}
+    key = keys(ctx, projects_.dest)
+    for path in copies:
+        ds = dcmread(path)
+        assert ds.StudyInstanceUID == key.uid(study.StudyInstanceUID)
+        assert ds.PatientIdentityRemoved == "YES" and ds.PatientName != "S1^Test"
+    with ctx.db.read() as db:
+        made = db.scalar(select(Session).join(Project).where(Project.label == projects_.dest))
+        assert made is not None and made.deid == label
+        assert made.StudyInstanceUID == key.uid(study.StudyInstanceUID)
+    report = check(ctx)
+    assert report.ok, report
