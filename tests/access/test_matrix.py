@@ -26,6 +26,7 @@ from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
+from scandepot.catalog.deid import DeidKey, DeidScript, Pseudonym
 from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
 from scandepot.catalog.pipelines import Job, PipelineConfig
@@ -152,6 +153,19 @@ XNAT_EXPERIMENTS = (
     "/data/projects/{project}/experiments/{experiment}",
     "/data/projects/{project}/subjects/{subject}/experiments/{experiment}",
     "/data/experiments/{experiment}",
+)
+
+# De-identification: the world's archive script is the basic profile (docs/deid-profile.md);
+# a test tries it on the world's archived instance (its session is labelled by its Patient
+# ID, W1).
+DEID_PROFILE = '{"options": []}'
+DEID_ARCHIVE = {"purpose": "archive"}
+DEID_EXPORT = {"purpose": "export"}
+DEID_TEST_TYPE = "multipart/form-data; boundary=matrix"
+DEID_TEST_FORM = (
+    b'--matrix\r\nContent-Disposition: form-data; name="purpose"\r\n\r\narchive\r\n'
+    b'--matrix\r\nContent-Disposition: form-data; name="session"\r\n\r\nW1\r\n'
+    b"--matrix--\r\n"
 )
 
 ROUTES: dict[tuple[str, str], Row] = {
@@ -380,6 +394,30 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", P + "/webhooks/deliveries/{delivery_id}/redeliver"): Row(
         "manage", 202, per_actor=True
     ),
+    # De-identification (docs/deid.md): the project's scripts, the test on a sample
+    # instance and the pseudonym table, for those who configure the project. The world's
+    # project has an archive script (version 1) and a pseudonym.
+    ("GET", P + "/deid/scripts"): Row("manage", 200),
+    ("GET", P + "/deid/scripts/{purpose}"): Row("manage", 200, params=DEID_ARCHIVE),
+    ("PUT", P + "/deid/scripts/{purpose}"): Row(
+        "manage", 200, body=lambda a: {"kind": "profile", "text": DEID_PROFILE}, params=DEID_EXPORT
+    ),
+    ("PATCH", P + "/deid/scripts/{purpose}"): Row(
+        "manage", 200, body=lambda a: {"enabled": False}, params=DEID_ARCHIVE
+    ),
+    ("GET", P + "/deid/scripts/{purpose}/versions"): Row("manage", 200, params=DEID_ARCHIVE),
+    ("GET", P + "/deid/scripts/{purpose}/versions/{version}"): Row(
+        "manage", 200, params={**DEID_ARCHIVE, "version": 1}
+    ),
+    ("POST", P + "/deid/test"): Row(
+        "manage", 200, content=DEID_TEST_FORM, headers={"content-type": DEID_TEST_TYPE}
+    ),
+    # The export is a GET that the audit log records (deid.pseudonyms_exported).
+    ("GET", P + "/deid/pseudonyms"): Row("manage", 200),
+    ("POST", P + "/deid/pseudonyms"): Row(
+        "manage", 200, content=b"ptid,W2,SUBJ-W2\n", headers={"content-type": "text/csv"}
+    ),
+    ("DELETE", P + "/deid/pseudonyms"): Row("manage", 204),
 }
 for _prefix in LEVEL_PREFIXES.values():
     ROUTES.update(
@@ -713,6 +751,32 @@ def build_world(ctx: Context, accessibility: str) -> None:
             db, row, '{"event":"SessionArchived"}', event="SessionArchived", topic="archived"
         )
     add_notifications(ctx)
+    add_deid(ctx)
+
+
+def add_deid(ctx: Context) -> None:
+    """P's archive script (version 1, the basic profile), its key and one pseudonym, as a
+    save and an import write them (the rows alone: the world needs no loader)."""
+    import hashlib
+
+    with ctx.db.write() as db:
+        project_id = db.scalar(select(Project.id).where(Project.label == "P"))
+        assert project_id is not None
+        db.add(
+            DeidScript(
+                project_id=project_id,
+                purpose="archive",
+                version=1,
+                kind="profile",
+                text=DEID_PROFILE,
+                pixel_text="",
+                sha256=hashlib.sha256(DEID_PROFILE.encode()).hexdigest(),
+                enabled=True,
+                created_by="owner",
+            )
+        )
+        db.add(DeidKey(project_id=project_id, secret="ab" * 32))
+        db.add(Pseudonym(project_id=project_id, kind="ptid", original="W1", pseudonym="SUBJ-W1"))
 
 
 def add_share_targets(ctx: Context) -> None:
@@ -884,6 +948,9 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 Share,
                 Transfer,
                 TransferItem,
+                DeidScript,
+                DeidKey,
+                Pseudonym,
             )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
@@ -899,6 +966,7 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         job_states += tuple(db.execute(select(Transfer.status, Transfer.message)).all())
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
         pipelines += tuple(db.execute(select(Webhook.url, Webhook.enabled, Webhook.description)))
+        pipelines += tuple(db.execute(select(DeidScript.version, DeidScript.enabled)))
         notify = (
             tuple(db.execute(select(Recipient.address, Recipient.topics).order_by(Recipient.id))),
             tuple(
@@ -1205,6 +1273,29 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ("POST", W + "/webhooks/{webhook_id}"): (Page("manage", 303, form={}),),
     ("POST", W + "/webhooks/{webhook_id}/remove"): (Page("manage", 303, form={}, spends=True),),
     ("POST", W + "/webhooks/deliveries/{delivery_id}/redeliver"): (Page("manage", 303, form={}),),
+    # De-identification (web/deid.py): the editor, saving, on and off, a test on the world's
+    # archived instance, the pseudonym table. A form carries no file here: an import
+    # without one is told, on its page, that it has no rows (422), once the caller is
+    # known to manage the project.
+    ("GET", W + "/deid/scripts/{purpose}"): (
+        Page("manage", params=DEID_ARCHIVE),
+        Page("manage", query="?version=1", params=DEID_ARCHIVE),
+    ),
+    ("POST", W + "/deid/scripts/{purpose}"): (
+        # Form values are formatted ("{actor}"): the braces of the JSON doubled.
+        Page(
+            "manage", 303, form={"kind": "profile", "text": '{{"options": []}}'}, params=DEID_EXPORT
+        ),
+    ),
+    ("POST", W + "/deid/scripts/{purpose}/test"): (
+        Page("manage", 200, form={"session": "W1"}, params=DEID_ARCHIVE),
+    ),
+    ("POST", W + "/deid/scripts/{purpose}/enabled"): (
+        Page("manage", 303, form={}, params=DEID_ARCHIVE),
+    ),
+    ("GET", W + "/deid/pseudonyms.csv"): (Page("manage"),),
+    ("POST", W + "/deid/pseudonyms"): (Page("manage", 422, form={"mode": "merge"}),),
+    ("POST", W + "/deid/pseudonyms/clear"): (Page("manage", 303, form={}),),
     ("GET", W + "/subjects/{subject}"): (Page("read"),),
     ("GET", W + "/sessions/{session}"): (Page("read"),),
     ("GET", W + "/sessions/{session}/resources/{resource}"): (

@@ -14,6 +14,9 @@ PYDICOM_FILES = (
     "CT_small.dcm",
     "MR_small.dcm",
     "SC_rgb_small_odd.dcm",
+    "examples_rgb_color.dcm",  # US
+    "examples_ybr_color.dcm",  # US multi-frame
+    "reportsi.dcm",  # Basic Text SR
     "rtplan.dcm",
     "rtstruct.dcm",
     "rtdose_1frame.dcm",

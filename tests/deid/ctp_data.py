@@ -11,10 +11,10 @@ import pydicom
 from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from tests.pipelines.dicom import heudiconv_data, pydicom_file
 
 from scandepot.deid import ctp
 from scandepot.deid.model import Keys, Run
+from tests.pipelines.dicom import heudiconv_data, pydicom_file
 
 
 def usmd5(text: str) -> str:

@@ -10,9 +10,9 @@ import re
 
 import pydicom
 import pytest
-from tests.deid.ctp_data import ct, put, run, siemens_mr, usmd5, xml
 
 from scandepot.deid.model import Refused
+from tests.deid.ctp_data import ct, put, run, siemens_mr, usmd5, xml
 
 ROOT = "1.2.826.0.1.3680043.9.7777"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.deid.ctp_data import ct, run, xml
 
 from scandepot.deid.ctp import lookup
 from scandepot.deid.model import ScriptError
+from tests.deid.ctp_data import ct, run, xml
 
 TABLE = """# project pseudonyms
 ! also a comment

@@ -10,11 +10,11 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from tests.deid.ctp_data import ct, mr, run, siemens_mr, usmd5, xml
-from tests.pipelines.dicom import pydicom_file
 
 from scandepot.deid import ctp, scripts
 from scandepot.deid.model import ScriptError
+from tests.deid.ctp_data import ct, mr, run, siemens_mr, usmd5, xml
+from tests.pipelines.dicom import pydicom_file
 
 
 def _private(ds: Dataset) -> set[int]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 
-from scandepot.deid import engine, profile
+from scandepot.deid import engine, fast, profile, scripts, verify
 from scandepot.deid.model import Keys, Run, ScriptError
 from scandepot.errors import Invalid
 from scandepot.storage.store import StagedFile
@@ -63,6 +64,63 @@ def test_bad_scripts_are_refused(text: str, message: str) -> None:
         profile.load(text)
 
 
-def test_a_pixel_script_is_refused_clearly() -> None:
-    with pytest.raises(ScriptError, match="pixel script"):
-        profile.load("{}", "pixel rules")
+def test_a_pixel_script_blanks_before_the_profile_and_a_bad_one_names_its_line(
+    tmp_path: Path,
+) -> None:
+    # The signature reads Series Description, which the profile then removes.
+    text = '{ SeriesDescription.containsIgnoreCase("t1") }\n(0,0,10,5)'
+    script = profile.load("{}", text)
+    assert script.needs_pixels
+    source = tmp_path / "mr.dcm"
+    original = read(pydicom_file("MR_small.dcm"))
+    original.SeriesDescription = "T1 axial"
+    original.save_as(source, enforce_file_format=True)
+    out = StagedFile(tmp_path / "out.dcm", hashed=False)
+    engine.deidentify_file(script, Run(Keys(b"k")), source, out)
+    out.end()
+    after, before = dcmread(tmp_path / "out.dcm").pixel_array, original.pixel_array
+    assert (after[0:6, 0:11] == 0).all() and (before[0:6, 0:11] != 0).any()
+    assert (after[6:, 11:] == before[6:, 11:]).all()
+    assert "SeriesDescription" not in dcmread(tmp_path / "out.dcm")
+    with pytest.raises(ScriptError, match="pixel script, line 2"):
+        profile.load("{}", '{ Modality.equals("MR") }\n(1,2,3)')
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*heudiconv_files(), pydicom_file("JPEG2000.dcm"), pydicom_file("CT_small.dcm")],
+    ids=lambda p: p.name,
+)
+@pytest.mark.parametrize(
+    "options",
+    [
+        "[]",
+        '["RetainUIDs", "CleanDescriptors"]',
+        '["RetainLongitudinalModifiedDates", "RetainPatientCharacteristics"]',
+    ],
+)
+def test_the_bytes_way_writes_what_the_dataset_way_writes(path: Path, options: str) -> None:
+    script, run = profile.load(f'{{"options": {options}}}'), Run(Keys(b"k"))
+    data = path.read_bytes()
+    try:
+        done = fast.deidentify(script, run, data)
+    except verify.NotDeidentified:
+        done = None
+    whole = read(path)
+    try:
+        engine.deidentify(script, run, whole)
+    except verify.NotDeidentified:
+        assert done is None or not done.report.passed
+        return
+    assert done is not None and done.report.passed
+    expected = BytesIO()
+    whole.preamble = None  # written as zeros, as the bytes way does
+    whole.save_as(expected, enforce_file_format=True)
+    assert b"".join(done.chunks) == expected.getvalue()
+
+
+def test_the_loader_gives_the_profile_for_its_kind() -> None:
+    script = scripts.load("profile", '{"options": ["RetainUIDs"]}')
+    assert script.kind == "profile" and len(script.sha256) == 64
+    with pytest.raises(ScriptError, match="'Retain'"):
+        scripts.load("profile", '{"options": ["Retain"]}')

@@ -22,11 +22,11 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from tests.deid.ctp_data import usmd5
-from tests.pipelines.dicom import heudiconv_data, pydicom_file
 
 from scandepot.deid import ctp
 from scandepot.deid.model import Keys, Run
+from tests.deid.ctp_data import usmd5
+from tests.pipelines.dicom import heudiconv_data, pydicom_file
 
 pytestmark = pytest.mark.reference
 

@@ -10,11 +10,11 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID, ExplicitVRLittleEndian, RLELossless
-from tests.deid.ctp_data import run, xml
-from tests.pipelines.dicom import pydicom_file
 
 from scandepot.deid import pixels
 from scandepot.deid.model import Refused, ScriptError
+from tests.deid.ctp_data import run, xml
+from tests.pipelines.dicom import pydicom_file
 
 
 def read(name: str) -> Dataset:

@@ -72,6 +72,7 @@ class AuditAction(enum.StrEnum):
     TRANSFER_FINISHED = "transfer.finished"
     DEID_SCRIPT_SAVED = "deid.script_saved"
     DEID_PSEUDONYMS_CHANGED = "deid.pseudonyms_changed"
+    DEID_PSEUDONYMS_EXPORTED = "deid.pseudonyms_exported"
     DEID_DOWNLOAD = "deid.download"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from scandepot.cli import download, login, transfer, upload
+from scandepot.cli import deid_remote, download, login, transfer, upload
 
 
 def new_app() -> typer.Typer:
@@ -24,3 +24,5 @@ app.command("download")(download.download)
 app.command("upload")(upload.upload)
 app.command("login")(login.login)
 app.add_typer(transfer.app, name="transfer")
+app.add_typer(deid_remote.script_app, name="deid-script")
+app.add_typer(deid_remote.pseudonym_app, name="pseudonym")

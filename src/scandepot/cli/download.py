@@ -37,6 +37,7 @@ from typing import Any, NoReturn
 import httpx
 import typer
 
+from scandepot.cli import download_deid
 from scandepot.cli.remote import (
     CHUNK,
     TOKEN_HELP,
@@ -175,6 +176,17 @@ def _manifest(client: httpx.Client, project: str, params: dict[str, Any]) -> dic
     return manifest
 
 
+DeidOption = typer.Option(
+    False,
+    "--deid",
+    help="De-identified by the project's export script: DICOM only, one stream, checked "
+    "against its manifest (no resume).",
+)
+BurnedInOption = typer.Option(
+    False, "--allow-burned-in", help="With --deid: let out instances with burned-in text."
+)
+
+
 def download(
     dest: Path = typer.Argument(..., help="Folder to download into (created if missing)."),
     project: str | None = typer.Option(None, "--project", help="Project ID (unless --list)."),
@@ -212,12 +224,11 @@ def download(
     limit_rate: int = typer.Option(
         0, "--limit-rate", min=0, help="Bytes per second over all transfers (0: no limit)."
     ),
+    deid: bool = DeidOption,
+    allow_burned_in: bool = BurnedInOption,
 ) -> None:
     """Download a selection or a saved list from a server: resumes, verifies every file."""
-    try:
-        remote = resolve(url, token_file)
-    except Refused as exc:
-        _refused([exc])
+    remote = _remote(url, token_file)
     params: dict[str, Any] = {
         "layout": layout.value,
         "sessions": session or None,
@@ -230,12 +241,43 @@ def download(
         "files": file or None,
     }
     params = {k: v for k, v in params.items() if v}
+    if deid:  # one stream, made as it is sent: see download_deid
+        _deidentified(remote, project, params, list_file, dest, allow_burned_in)
     chosen = project is not None or set(params) != {"layout"} or layout is not Layout.TREE
     source = _source(remote, project, params, list_file, chosen=chosen)
     _download(remote, source, dest, jobs=jobs, limit_rate=limit_rate)
 
 
 Source = Callable[[httpx.Client], dict[str, Any]]
+
+
+def _remote(url: str | None, token_file: Path | None) -> Remote:
+    try:
+        return resolve(url, token_file)
+    except Refused as exc:
+        _refused([exc])
+
+
+def _deidentified(
+    remote: Remote,
+    project: str | None,
+    params: dict[str, Any],
+    list_file: Path | None,
+    dest: Path,
+    allow_burned_in: bool,
+) -> NoReturn:
+    if list_file is not None or project is None:
+        _refused([Refused("--deid takes --project and a selection, not --list")])
+    if allow_burned_in:
+        params = {**params, "allow_burned_in": "true"}
+    try:
+        download_deid.fetch(remote, project, params, dest, _target)
+    except Refused as exc:
+        _refused([exc])
+    except Incomplete as exc:
+        typer.echo(f"incomplete: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(0)
 
 
 def _source(

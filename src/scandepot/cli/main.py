@@ -12,7 +12,18 @@ from typing import TYPE_CHECKING
 import typer
 
 from scandepot import __version__
-from scandepot.cli import client, dicom_nodes, mail, pipelines, stopping, transfer, user, webhook
+from scandepot.cli import (
+    client,
+    deid_remote,
+    dicom_nodes,
+    mail,
+    pipelines,
+    stopping,
+    transfer,
+    user,
+    webhook,
+)
+from scandepot.cli import deid as deid_cli
 from scandepot.cli import notify as notify_cli
 from scandepot.cli import prearchive as prearchive_cli
 from scandepot.cli.common import (
@@ -241,6 +252,9 @@ app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")
 app.add_typer(transfer.app, name="transfer")
 app.command("worker")(pipelines.worker)
+app.command("deid")(deid_cli.deid)
+app.add_typer(deid_remote.script_app, name="deid-script")
+app.add_typer(deid_remote.pseudonym_app, name="pseudonym")
 
 
 @app.command()

@@ -242,6 +242,8 @@ def _run(kind: str, options: dict[str, Any]) -> NoReturn:
         "session_rule": options["session_rule"],
         "scans": _labels(options["scans"]),
         "with_resources": options["with_resources"],
+        "deidentify": options["deidentify"],
+        "allow_burned_in": options["allow_burned_in"],
         "on_clash": OnClash(options["on_clash"]).value,
         "landing": Landing(options["landing"]).value if options["landing"] else None,
     }
@@ -277,6 +279,16 @@ ScansOption = typer.Option(
 ResourcesOption = typer.Option(
     False, "--with-resources", help="Take the non-DICOM resources at every level too."
 )
+DeidentifyOption = typer.Option(
+    False,
+    "--deidentify",
+    help="Copy de-identified by the source's export script: new files, DICOM only.",
+)
+BurnedInOption = typer.Option(
+    False,
+    "--allow-burned-in",
+    help="With --deidentify: let through instances that may show burned-in text.",
+)
 ClashOption = typer.Option(
     OnClash.STOP, "--on-clash", help="A session label taken in the destination: stop, skip, merge."
 )
@@ -301,6 +313,8 @@ def _command(kind: str, doc: str) -> Any:
         session_rule: str | None = SessionRuleOption,
         scans: list[str] = ScansOption,
         with_resources: bool = ResourcesOption,
+        deidentify: bool = DeidentifyOption,
+        allow_burned_in: bool = BurnedInOption,
         on_clash: OnClash = ClashOption,
         landing: Landing | None = LandingOption,
         dry_run: bool = DryRunOption,

@@ -18,8 +18,10 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from scandepot.deid import verify
+from scandepot.deid import fast, verify
+from scandepot.deid.elements import Unsupported
 from scandepot.deid.model import Run, Script
+from scandepot.deid.profile import Profile
 from scandepot.errors import Invalid
 from scandepot.storage.store import StagedFile
 
@@ -42,7 +44,10 @@ def deidentify(script: Script, run: Run, ds: Dataset, *, source: str = "instance
         # the instance is what it is, and its UIDs are replaced anyway.
         warnings.simplefilter("ignore", UserWarning)
         before = verify.identifiers(ds)
-        script.apply(ds, run)
+        if isinstance(script, Profile):
+            script.apply(ds, run, before=before)
+        else:
+            script.apply(ds, run)
         report = verify.check(before, ds, _kept(script), rules=_rules(script))
     if not report.passed:
         raise verify.NotDeidentified(report, source=source)
@@ -102,17 +107,37 @@ def _pixel_data_last(tail: memoryview, ds: Dataset) -> bool:
     return bool(12 + length == len(tail))
 
 
+def _fast(script: Profile, run: Run, src: Path, out: StagedFile) -> Result:
+    try:
+        data = src.read_bytes()
+    except OSError as exc:
+        raise Invalid(f"{src.name}: not readable ({exc}).", field="file") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # as in deidentify()
+        done = fast.deidentify(script, run, data)
+    if not done.report.passed:
+        raise verify.NotDeidentified(done.report, source=src.name)
+    out.write(b"".join(done.chunks))
+    return Result(done.dataset, done.report)
+
+
 def deidentify_file(script: Script, run: Run, src: Path, out: StagedFile) -> Result:
     """``src`` de-identified into ``out`` (written, not sealed or published).
 
     A script that leaves pixel data alone (``needs_pixels`` False, as the profile) is
     given the dataset read up to the pixel data, whose element is then copied as stored.
     """
+    if isinstance(script, Profile) and not script.needs_pixels:
+        try:
+            return _fast(script, run, src, out)
+        except Unsupported:
+            pass
     if getattr(script, "needs_pixels", True):
         ds, tail = read(src), memoryview(b"")
     else:
         ds, _, tail = _header(src)
     result = deidentify(script, run, ds, source=src.name)
+    ds.preamble = None  # 128 zero bytes: a preamble can carry anything (TIFF, a report)
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     out.write(buffer.getbuffer())

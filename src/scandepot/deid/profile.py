@@ -14,13 +14,15 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from pydicom import Dataset
+from pydicom import Dataset, config
 from pydicom.dataelem import DataElement
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 
 from scandepot.deid import actions as act
-from scandepot.deid import verify
+from scandepot.deid import pixels, verify
 from scandepot.deid.model import Run, ScriptError
+from scandepot.deid.pixels import PixelScript
 from scandepot.deid.table import OPTIONS, Actions
 from scandepot.deid.table import actions as table_actions
 
@@ -64,8 +66,10 @@ class _Pass:
 class Profile:
     options: frozenset[str]
     sha256: str
+    # A DicomPixelAnonymizer script (deid/pixels.py), run before the element actions so
+    # that its signatures see the attributes as they came (as CTP's pipelines order it).
+    pixel_script: PixelScript | None = None
     kind: str = "profile"
-    needs_pixels: bool = False  # the engine may copy the pixel data element as stored
     table: Actions = field(init=False)
     # Tags an option keeps on purpose: not findings for the verification.
     kept: frozenset[int] = field(init=False)
@@ -76,14 +80,22 @@ class Profile:
         kept = frozenset(tag for tag, (action, _) in table.by_tag.items() if action == "K")
         object.__setattr__(self, "kept", kept)
 
+    @property
+    def needs_pixels(self) -> bool:
+        """False: the engine may copy the pixel data element as stored."""
+        return self.pixel_script is not None
+
     def verify_rules(self) -> verify.Rules:
         return verify.Rules(
             dates_go="RetainLongitudinalFullDates" not in self.options,
             descriptors_go="CleanDescriptors" not in self.options,
         )
 
-    def apply(self, ds: Dataset, run: Run) -> None:
-        before = verify.identifiers(ds)
+    def apply(self, ds: Dataset, run: Run, *, before: verify.Identifiers | None = None) -> None:
+        """The profile on ``ds``; ``before``: its identifiers, when already taken."""
+        before = before if before is not None else verify.identifiers(ds)
+        if self.pixel_script is not None:
+            self.pixel_script.apply(ds)  # Refused when it cannot decode the pixels
         new_id = act.patient_pseudonym(run.keys, before.patient_id)
         state = _Pass(
             run,
@@ -101,26 +113,38 @@ class Profile:
     def _mark(self, ds: Dataset) -> None:
         """(0012,0062..0064) and (0028,0303): PS3.15 E.1.1, PS3.3 C.7.1.1."""
         chosen = ["Basic", *sorted(self.options)]
-        ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = [CID_7050[name][1][:64] for name in chosen]
+        _set(ds, 0x00120062, "CS", "YES")  # Patient Identity Removed
+        _set(ds, 0x00120063, "LO", [CID_7050[name][1][:64] for name in chosen])
         items = []
         for name in chosen:
             item = Dataset()
-            item.CodeValue, item.CodeMeaning = CID_7050[name]
-            item.CodingSchemeDesignator = "DCM"
+            _set(item, 0x00080100, "SH", CID_7050[name][0])  # Code Value
+            _set(item, 0x00080102, "SH", "DCM")  # Coding Scheme Designator
+            _set(item, 0x00080104, "LO", CID_7050[name][1])  # Code Meaning
             items.append(item)
-        ds.DeidentificationMethodCodeSequence = Sequence(items)
+        _set(ds, 0x00120064, "SQ", Sequence(items))  # De-identification Method Code Seq.
         if "RetainLongitudinalFullDates" in self.options:
-            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+            temporal = "UNMODIFIED"
         elif "RetainLongitudinalModifiedDates" in self.options:
-            ds.LongitudinalTemporalInformationModified = "MODIFIED"
+            temporal = "MODIFIED"
         else:
-            ds.LongitudinalTemporalInformationModified = "REMOVED"
+            temporal = "REMOVED"
+        _set(ds, 0x00280303, "CS", temporal)  # Longitudinal Temporal Information Modified
+
+
+def _set(ds: Dataset, tag: int, vr: str, value: object) -> None:
+    """A value the profile made, of a public attribute: valid by construction, so neither
+    validated again nor put through ``Dataset.__setitem__`` (private blocks, pixel
+    caches: none of its business here), which costs more than the rest of the profile."""
+    ds._dict[BaseTag(tag)] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 def _apply(ds: Dataset, state: _Pass) -> None:
-    for tag in list(ds.keys()):
+    for tag in [int(tag) for tag in ds.keys()]:  # plain ints: BaseTag compares slowly
         if tag == PIXEL_DATA:
+            continue
+        if not tag & 0xFFFF:  # a group length (retired): wrong once elements go
+            del ds[tag]
             continue
         found = state.table.of(tag)
         if found is None:
@@ -153,9 +177,9 @@ def _one(ds: Dataset, tag: int, found: tuple[str, str | None], state: _Pass) -> 
     elif vr == "SQ":
         _sequence(ds, tag, action, state)
     elif action == "Z":
-        ds[tag] = DataElement(tag, vr, None)
+        _set(ds, tag, vr, None)
     elif action == "D":
-        ds[tag] = DataElement(tag, vr, _dummy_or_uid(ds, tag, vr, state))
+        _set(ds, tag, vr, _dummy_or_uid(ds, tag, vr, state))
     elif action == "U":
         _uids(ds, tag, vr, state)
     elif action in ("C", "R"):
@@ -164,7 +188,7 @@ def _one(ds: Dataset, tag: int, found: tuple[str, str | None], state: _Pass) -> 
 
 def _sequence(ds: Dataset, tag: int, action: str, state: _Pass) -> None:
     if action == "Z":
-        ds[tag] = DataElement(tag, "SQ", Sequence())
+        _set(ds, tag, "SQ", Sequence())
     else:  # D, C, R, U: the sequence stays, the table applies to its items
         _items(ds, tag, state)
 
@@ -175,7 +199,7 @@ def _pseudonym(ds: Dataset, tag: int, state: _Pass) -> None:
     else:
         original = verify._text(ds[tag])
         value = act.name_pseudonym(state.run.keys, original, state.new_patient_id)
-    ds[tag] = DataElement(tag, "LO" if tag == PATIENT_ID else "PN", value)
+    _set(ds, tag, "LO" if tag == PATIENT_ID else "PN", value)
 
 
 def _dummy_or_uid(ds: Dataset, tag: int, vr: str, state: _Pass) -> object:
@@ -191,25 +215,25 @@ def _uids(ds: Dataset, tag: int, vr: str, state: _Pass) -> None:
         return
     keys = state.run.keys
     if isinstance(value, str):
-        ds[tag] = DataElement(tag, vr, keys.uid(value))
+        _set(ds, tag, vr, keys.uid(value))
     else:
-        ds[tag] = DataElement(tag, vr, [keys.uid(str(v)) for v in value])
+        _set(ds, tag, vr, [keys.uid(str(v)) for v in value])
 
 
 def _clean(ds: Dataset, tag: int, vr: str, option: str | None, state: _Pass) -> None:
     """C: dates shifted (Modified Dates; TM kept), free text cleaned of the identifying
     values, anything else (overlay bitmaps, curves, binary) removed: fail safe."""
     if vr in ("DA", "DT"):
-        ds[tag] = DataElement(tag, vr, act.shift_dates(ds[tag].value, state.shift, vr))
+        _set(ds, tag, vr, act.shift_dates(ds[tag].value, state.shift, vr))
     elif vr == "TM":
         return
     elif vr in act.TEXT:
         value = ds[tag].value
         if isinstance(value, str):
-            ds[tag] = DataElement(tag, vr, act.clean_text(value, state.identifying))
+            _set(ds, tag, vr, act.clean_text(value, state.identifying))
         elif value:
             cleaned = [act.clean_text(str(v), state.identifying) for v in value]
-            ds[tag] = DataElement(tag, vr, cleaned)
+            _set(ds, tag, vr, cleaned)
     else:
         del ds[tag]
 
@@ -217,11 +241,7 @@ def _clean(ds: Dataset, tag: int, vr: str, option: str | None, state: _Pass) -> 
 def load(text: str, pixel_text: str = "") -> Profile:
     """The profile with the options named in ``text`` (JSON); :class:`ScriptError` names
     what is wrong."""
-    if pixel_text.strip():
-        raise ScriptError(
-            "A pixel script with the confidentiality profile is not supported yet.",
-            source="pixel script",
-        )
+    pixel_script = pixels.load_pixel_script(pixel_text) if pixel_text.strip() else None
     try:
         parsed = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
@@ -239,4 +259,4 @@ def load(text: str, pixel_text: str = "") -> Profile:
     both = {"RetainLongitudinalFullDates", "RetainLongitudinalModifiedDates"}
     if both <= set(options):
         raise ScriptError("choose one of RetainLongitudinalFullDates and ...ModifiedDates")
-    return Profile(frozenset(options), hashlib.sha256(text.encode()).hexdigest())
+    return Profile(frozenset(options), hashlib.sha256(text.encode()).hexdigest(), pixel_script)

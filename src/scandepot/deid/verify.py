@@ -125,7 +125,15 @@ class Identifiers:
     """What identified the instance before the script ran: the values searched for after."""
 
     values: frozenset[str] = frozenset()  # names, IDs, addresses; lower case
-    parts: frozenset[str] = frozenset()  # the words of names, found as words in text
+    # The words of each name: a name is found in text when all its words are there, in
+    # any order ("Brain study for Jane Doe"), not when one common word is.
+    names: frozenset[frozenset[str]] = frozenset()
+
+    @property
+    def parts(self) -> frozenset[str]:
+        """Every word of every name."""
+        return frozenset().union(*self.names)
+
     dates: frozenset[str] = frozenset()  # YYYYMMDD
     texts: frozenset[str] = frozenset()  # free-text descriptors; lower case
     patient_id: str = ""  # the original Patient ID, as given
@@ -154,7 +162,11 @@ def _text(elem: DataElement | RawDataElement) -> str:
 
 
 def _gather(
-    ds: Dataset, values: set[str], parts: set[str], dates: set[str], texts: set[str]
+    ds: Dataset,
+    values: set[str],
+    names: set[frozenset[str]],
+    dates: set[str],
+    texts: set[str],
 ) -> None:
     for tag in IDENTIFYING:
         elem = ds.get_item(tag)
@@ -165,7 +177,10 @@ def _gather(
             if value:
                 values.add(value)
                 # A person's name: its words too ("doe^john" -> "doe", "john").
-                parts.update(w for w in _WORDS.split(value) if len(w) >= SHORTEST)
+                words = frozenset(_WORDS.split(value)) - NOBODY
+                words = frozenset(w for w in words if len(w) >= SHORTEST)
+                if words:
+                    names.add(words)
     for tag in DATES:
         elem = ds.get_item(tag)
         if elem is not None and elem.value not in (None, b"", ""):
@@ -179,18 +194,18 @@ def _gather(
 def identifiers(ds: Dataset) -> Identifiers:
     """Taken before the script runs (cheap: a few attributes, no copy of the dataset)."""
     values: set[str] = set()
-    parts: set[str] = set()
+    names: set[frozenset[str]] = set()
     dates: set[str] = set()
     texts: set[str] = set()
-    _gather(ds, values, parts, dates, texts)
+    _gather(ds, values, names, dates, texts)
     for tag in PERSON_SEQUENCES:
         if tag in ds:
             for item in ds[tag].value:
-                _gather(item, values, parts, dates, texts)
+                _gather(item, values, names, dates, texts)
     patient = ds.get_item(0x00100020)
     return Identifiers(
         frozenset(values - NOBODY - {""}),
-        frozenset(parts - NOBODY),
+        frozenset(names),
         frozenset(dates - NOBODY),
         frozenset(t for t in texts if len(t) >= SHORTEST),
         _text(patient) if patient is not None else "",
@@ -209,19 +224,21 @@ def _walk(ds: Dataset, path: str) -> Iterator[tuple[str, int, DataElement | RawD
                     yield from _walk(item, f"{here}[{i}]>")
 
 
-def _keyword(tag: int) -> str:
+def keyword(tag: int) -> str:
     return keyword_for_tag(tag) or ("private" if tag >> 16 & 1 else "unknown")
 
 
-def _value_reason(text: str, before: Identifiers, vr: str, rules: Rules) -> str | None:
+def value_reason(text: str, before: Identifiers, vr: str, rules: Rules) -> str | None:
     low = text.lower()
     if not low or vr in NUMBERS:
         return None
     for value in before.values:
         if low == value or (len(value) >= SHORTEST and value in low):
             return f"holds an original identifying value ({value!r})"
-    if vr in FREE_TEXT and before.parts and not before.parts.isdisjoint(_WORDS.split(low)):
-        return "holds a word of an original name"
+    if vr in FREE_TEXT and before.names:
+        words = set(_WORDS.split(low))
+        if any(name <= words for name in before.names):
+            return "holds an original name, in words"
     if rules.dates_go and vr in ("DA", "DT") and low[:8] in before.dates:
         return "holds an original date"
     if (
@@ -247,12 +264,12 @@ def check(
         if tag in kept or tag == 0x7FE00010:
             continue
         if tag >> 16 & 1:  # none is safe here: see table.SAFE_PRIVATE
-            report.findings.append(Finding(path, _keyword(tag), "private, not marked safe"))
+            report.findings.append(Finding(path, keyword(tag), "private, not marked safe"))
             continue
         vr = vr_of(elem)
         if vr == "SQ" or (vr in BINARY and vr != "UN"):
             continue
-        reason = _value_reason(_text(elem), before, vr, rules)
+        reason = value_reason(_text(elem), before, vr, rules)
         if reason is not None:
-            report.findings.append(Finding(path, _keyword(tag), reason))
+            report.findings.append(Finding(path, keyword(tag), reason))
     return report

@@ -369,3 +369,9 @@ def stream(
     if fmt is Format.TAR_GZ:
         return _batched(_gzip(_pieces(Format.TAR, members, started_ns, zip_limits)))
     return _batched(_pieces(fmt, members, started_ns, zip_limits))
+
+
+def packed(fmt: Format, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Pieces of an archive made by the caller with :func:`writer` (of the tar, for a
+    tar.gz), in chunks of about :data:`BATCH` bytes, gzipped for a tar.gz."""
+    return _batched(_gzip(pieces) if fmt is Format.TAR_GZ else pieces)

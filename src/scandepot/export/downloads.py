@@ -96,6 +96,9 @@ class Download:
     length: int | None  # the archive's size in bytes when known before it is made (tar, zip)
     zip_limits: Limits = LIMITS
     files_ahead: int = 64  # see next_batch
+    # Chunks made otherwise than from the members as stored: a de-identified download
+    # (scandepot.export.deid_download), whose length is not known ahead.
+    made: Callable[[], Iterator[bytes]] | None = None
 
     @property
     def sends_files(self) -> bool:
@@ -113,6 +116,8 @@ class Download:
 
     def chunks(self) -> Generator[bytes, None, None]:
         """The archive in chunks of about a megabyte."""
+        if self.made is not None:
+            return self._logged(self.made())
         pieces = stream(self.format, self.members, self.started_ns, zip_limits=self.zip_limits)
         return self._logged(pieces)
 

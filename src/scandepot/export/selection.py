@@ -97,6 +97,7 @@ class Entry:
     modified: dt.datetime
     source: str  # POSIX path relative to the file store's archive folder
     crc32: int | None = None  # as catalogued; None: not known yet (see File.crc32)
+    file_id: int = 0  # the catalog's File.id (a de-identified download finds its instance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,7 @@ _FILE_COLUMNS = (
     File.md5,
     File.updated_at,
     File.crc32,
+    File.id,
 )
 
 
@@ -239,7 +241,7 @@ def _files(
     if len(chosen) != len(picked):  # deleted since they were looked up: never a silent skip
         raise NotFound("Chosen files were deleted meanwhile; choose again.", field="files")
     rows = chain(_file_rows(db, File.resource_id, whole), chosen)
-    for resource_id, path, size, sha256, md5, updated, crc32 in rows:
+    for resource_id, path, size, sha256, md5, updated, crc32, file_id in rows:
         owner = owners[resource_id]
         b = owner.where_base
         w = Where(b.subject, b.session, b.scan, b.scan_type, b.resource, path)
@@ -254,6 +256,7 @@ def _files(
                 modified=updated,
                 source=f"{owner.files_dir}/{path}",
                 crc32=crc32,
+                file_id=file_id,
             )
         )
     keyed.sort()

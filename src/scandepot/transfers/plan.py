@@ -31,7 +31,7 @@ from scandepot.catalog.labels import by_label, same_label
 from scandepot.catalog.prearchive import StagedSession
 from scandepot.catalog.transfers import Share, ShareKind, TransferKind
 from scandepot.errors import Invalid
-from scandepot.transfers import labels
+from scandepot.transfers import deid_plan, labels
 from scandepot.transfers.requests import Clash, Landing, TransferRequest
 
 DICOM_RESOURCE = "DICOM"  # the scan's own files; every other resource is "a resource"
@@ -39,7 +39,8 @@ DICOM_RESOURCE = "DICOM"  # the scan's own files; every other resource is "a res
 
 @dataclass
 class Problem:
-    code: str  # access, not_found, label, label_clash, uid_clash, scan_clash, subject, landing
+    # access, not_found, label, label_clash, uid_clash, scan_clash, subject, landing, deid
+    code: str
     message: str
     session: str | None = None  # "subject/session" in the source, when it is about one
 
@@ -84,6 +85,7 @@ class Plan:
     project_resources: list[str] = field(default_factory=list)
     files: int = 0
     bytes: int = 0
+    deidentify: bool = False  # by the source's export script (deid_plan.py)
 
     @property
     def ok(self) -> bool:
@@ -133,6 +135,10 @@ def make(db: DBSession, actor: Actor, request: TransferRequest) -> Plan:
     _contents(db, plan, request, found)
     if landing is Landing.PREARCHIVE:
         _through_prearchive(db, plan, dest, request, found)
+    merges = [(p.dest_session, p.source) for p in plan.sessions if p.action == "merge"]
+    for problem in deid_plan.problems(db, source, dest.label, request, merges):
+        plan.problem(*problem)
+    plan.deidentify = request.deidentify
     if request.with_resources:
         key = f"project:{source.id}"
         plan.project_resources = _resource_labels(db, Resource.parent_key == key)

@@ -69,6 +69,18 @@ class TransferRequest(BaseModel):
         "session's and each scan's (pipeline outputs included).",
     )
     on_clash: Clash = Clash.STOP
+    deidentify: bool = Field(
+        default=False,
+        description="A copy de-identified by the source project's export script: new "
+        "files with new UIDs in the destination, the originals left as they are; DICOM "
+        "only; refused with a move, with resources, with merge, and when the source has "
+        "no export script.",
+    )
+    allow_burned_in: bool = Field(
+        default=False,
+        description="With deidentify: let through instances that may show burned-in "
+        "annotation (refused by default).",
+    )
     landing: Landing | None = Field(
         default=None,
         description="Where sessions land; default: the destination's upload destination. "

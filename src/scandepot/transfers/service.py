@@ -128,6 +128,7 @@ def start(ctx: Context, actor: Actor, request: TransferRequest) -> TransferView:
             destination=dest.label,
             sessions=len(items),
             files=found.files,
+            deidentify=request.deidentify or None,
         )
     jobs.announce_queued(ctx, source.label, [job])
     return TransferView(transfer, items, transfer.status, "")

@@ -32,7 +32,15 @@ from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.pipelines import autolaunch
 from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError
-from scandepot.transfers import copying, moving, project_resources, staging, verify
+from scandepot.transfers import (
+    copying,
+    deid_landing,
+    deidentified,
+    moving,
+    project_resources,
+    staging,
+    verify,
+)
 from scandepot.transfers.requests import Landing, TransferRequest
 from scandepot.transfers.service import finish
 
@@ -65,20 +73,22 @@ def _run(ctx: Context, job: JobRun, transfer_id: int) -> None:
         job.check()
         done = project_resources.copy(ctx, transfer_id)
         job.log(f"project resources: {done['copied'] or 'none'} copied")
+    deid = deidentified.deidentifier(ctx, transfer) if request.deidentify else None
     for item in items:
         if item.status == ItemStatus.PENDING.value:
             job.check()
-            copied = (
-                staging.stage_item(ctx, transfer, item)
-                if request.landing is Landing.PREARCHIVE
-                else copying.copy_item(ctx, transfer, item)
-            )
+            if deid is not None:
+                copied = deid_landing.copy_item(ctx, deid, transfer, item)
+            elif request.landing is Landing.PREARCHIVE:
+                copied = staging.stage_item(ctx, transfer, item)
+            else:
+                copied = copying.copy_item(ctx, transfer, item)
             job.log(f"{_names(item)}: {copied.files} files copied")
             if copied.event is not None:  # the destination's pipelines, as on any archive
                 autolaunch.auto_launch(ctx, copied.event)
     items = _items(ctx, transfer_id)
     move = request.kind is TransferKind.MOVE
-    failed = _verify(ctx, job, items, read_bytes=move)
+    failed = _verify(ctx, job, items, read_bytes=move, deid=request.deidentify)
     if request.with_resources and not _verify_project(ctx, transfer_id, read_bytes=move):
         failed.append("the project's resources")
     if failed:
@@ -138,13 +148,19 @@ def _items(ctx: Context, transfer_id: int) -> list[TransferItem]:
         return rows
 
 
-def _verify(ctx: Context, job: JobRun, items: list[TransferItem], *, read_bytes: bool) -> list[str]:
+def _verify(
+    ctx: Context, job: JobRun, items: list[TransferItem], *, read_bytes: bool, deid: bool
+) -> list[str]:
     failed: list[str] = []
     for item in items:
         if item.status != ItemStatus.COPIED.value:
             continue
         job.check()
-        found = verify.compare_item(ctx, item, read_bytes=read_bytes)
+        found = (
+            deidentified.compare_item(ctx, item)
+            if deid
+            else verify.compare_item(ctx, item, read_bytes=read_bytes)
+        )
         with ctx.db.write() as db:
             row = db.get(TransferItem, item.id)
             assert row is not None
@@ -205,9 +221,12 @@ def _summary(items: list[TransferItem], move: bool) -> str:
     files = sum(i.files for i in done)
     what = "moved" if move else "copied"
     skipped = len(items) - len(done)
+    refused = sum(len(i.verified.get("refused", [])) for i in items)
     return (
         f"{len(done)} session(s), {files} file(s) {what} and verified"
+        + (" (de-identified)" if any(i.verified.get("deidentified") for i in items) else "")
         + (f"; {skipped} skipped" if skipped else "")
+        + (f"; {refused} instance(s) refused by de-identification" if refused else "")
         + "."
     )
 

@@ -52,7 +52,7 @@ class Compared:
         return {**asdict(self), "ok": self.ok}
 
 
-def _files(
+def files_of(
     ctx: Context, db: DBSession, session: Session, copied: list[str]
 ) -> dict[Key, tuple[int, str, str]]:
     """(size, sha256, path on disk) of the files in ``session``'s resources that
@@ -130,12 +130,12 @@ def compare_item(ctx: Context, item: TransferItem, *, read_bytes: bool) -> Compa
         if source is None or (dest is None and staged is None):
             out.wrong("the source or the destination session is gone")
             return out
-        before = _files(ctx, db, source, copied)
+        before = files_of(ctx, db, source, copied)
         if staged is not None:
             after = _staged_files(ctx, db, source, int(staged))
         else:
             assert dest is not None
-            after = _files(ctx, db, dest, copied)
+            after = files_of(ctx, db, dest, copied)
     compare_files(before, after, out, read_bytes=read_bytes)
     return out
 

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from scandepot.web import (
     admin,
     auth,
+    deid,
     notifications,
     prearchive,
     projects,
@@ -38,6 +39,7 @@ for _module in (
     admin,
     viewer,
     webhooks,
+    deid,
 ):
     router.include_router(_module.router)
 

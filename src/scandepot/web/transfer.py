@@ -82,6 +82,8 @@ def download_archive(
     layout: Layout = Layout.TREE,
     format: Format = Format.ZIP,
     save: Literal["list"] | None = None,
+    deid: bool = False,
+    allow_burned_in: bool = False,
 ) -> Response:
     """Turn the page's choices into the download route's query; the archive streams from
     there, checked there. Files are named relative to the project, as the page lists them
@@ -90,9 +92,18 @@ def download_archive(
     if not session and not file:
         back = f"/download?project={quote(project, safe='')}"
         return redirect(back, error="Choose at least one session or file to download.")
+    if deid and save == "list":
+        back = f"/download?project={quote(project, safe='')}"
+        return redirect(
+            back,
+            error="A de-identified download cannot be saved as a list: its files are made "
+            "as they are sent. Download it instead.",
+        )
     query: list[tuple[str, str]] = [("layout", layout.value)]
     if save is None:
         query.append(("format", format.value))
+    if deid:
+        query += [("deid", "true")] + ([("allow_burned_in", "true")] if allow_burned_in else [])
     query += [("sessions", s) for s in session or []]
     query += [("files", f) for f in file or []]
     query += [("resources", r) for r in resource or []]

@@ -105,6 +105,8 @@ def _request_of(form: Posted) -> TransferRequest:
             "session_rule": form.text("session_rule"),
             "scans": form.lines("scans", commas=True),
             "with_resources": form.flag("with_resources"),
+            "deidentify": form.flag("deidentify"),
+            "allow_burned_in": form.flag("allow_burned_in"),
             "on_clash": form.text("on_clash") or Clash.STOP.value,
             "landing": form.text("landing"),
         }

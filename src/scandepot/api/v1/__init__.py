@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from scandepot.api.v1 import (
     audit,
     auth,
+    deid,
     dicom_nodes,
     downloads,
     imports,
@@ -44,6 +45,7 @@ for sub in (
     scans.router,
     pipelines.router,
     webhooks.router,
+    deid.router,
     *resources.routers,
     downloads.router,
     transfers.router,

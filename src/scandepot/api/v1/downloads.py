@@ -22,7 +22,7 @@ from scandepot.api.deps import ActorDep, CtxDep
 from scandepot.api.v1.resources import LEVELS
 from scandepot.api.v1.schemas import API, ManifestOut
 from scandepot.archive.resources import OwnerRef
-from scandepot.export import downloads, lists
+from scandepot.export import deid_download, downloads, lists
 from scandepot.export.archives import Format
 from scandepot.export.downloads import ProjectTarget, ResourceTarget, Target
 from scandepot.export.layouts import Layout
@@ -57,6 +57,20 @@ Files = Annotated[
         "(never comma-separated). A session with files named gives those files only."
     ),
 ]
+Deid = Annotated[
+    bool,
+    Query(
+        description="De-identified by the project's export script: DICOM instances only, "
+        "the stored files unchanged; 409 when the project has none (docs/downloads.md)"
+    ),
+]
+AllowBurnedIn = Annotated[
+    bool,
+    Query(
+        description="With deid: let out instances that may show burned-in annotation "
+        "(refused by default)"
+    ),
+]
 ScanTypes = Annotated[
     str | None, Query(max_length=200, description="RE2 regular expression searched in scan types")
 ]
@@ -76,7 +90,21 @@ FILE_ROUTES = FileRoutes(
 )
 
 
-def _archive(ctx: Any, actor: Any, target: Target, layout: Layout, fmt: Format) -> Any:
+def _archive(
+    ctx: Any,
+    actor: Any,
+    target: Target,
+    layout: Layout,
+    fmt: Format,
+    *,
+    deid: bool = False,
+    allow_burned_in: bool = False,
+) -> Any:
+    if deid:
+        made = deid_download.prepare(
+            ctx, actor, target, layout, fmt, allow_burned_in=allow_burned_in
+        )
+        return ArchiveResponse(made)
     download = downloads.prepare(ctx, actor, target, layout, fmt, routes=FILE_ROUTES)
     return ArchiveResponse(download)
 
@@ -160,9 +188,13 @@ def _add_selection_routes(name: str, prefix: str, dep: Callable[..., ProjectTarg
         actor: ActorDep,
         format: FormatQuery = Format.ZIP,
         layout: LayoutQuery = Layout.TREE,
+        deid: Deid = False,
+        allow_burned_in: AllowBurnedIn = False,
         target: ProjectTarget = Depends(dep),
     ) -> StreamingResponse:
-        response: StreamingResponse = _archive(ctx, actor, target, layout, format)
+        response: StreamingResponse = _archive(
+            ctx, actor, target, layout, format, deid=deid, allow_burned_in=allow_burned_in
+        )
         return response
 
     @router.get(prefix + "/manifest", name=f"{name}_manifest", response_model=ManifestOut)
@@ -195,10 +227,13 @@ def _add_resource_routes(level: str, prefix: str, ref_dep: Callable[..., OwnerRe
         resource: str,
         format: FormatQuery = Format.ZIP,
         layout: LayoutQuery = Layout.TREE,
+        deid: Deid = False,
+        allow_burned_in: AllowBurnedIn = False,
         ref: OwnerRef = Depends(ref_dep),
     ) -> StreamingResponse:
+        target = ResourceTarget(ref, resource)
         response: StreamingResponse = _archive(
-            ctx, actor, ResourceTarget(ref, resource), layout, format
+            ctx, actor, target, layout, format, deid=deid, allow_burned_in=allow_burned_in
         )
         return response
 

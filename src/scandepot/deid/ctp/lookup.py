@@ -72,10 +72,11 @@ def _split(line: str) -> tuple[str, str]:
     return _unescape(key), _unescape(rest)
 
 
-def parse(text: str) -> dict[tuple[str, str], str]:
-    """{(TYPE, value): replacement}; :class:`ScriptError` naming the line of a key that is
-    not TYPE/value and both lines of a key given twice."""
-    table: dict[tuple[str, str], str] = {}
+def entries(text: str) -> list[tuple[int, str, str, str]]:
+    """Each entry as (line, TYPE, value, replacement), in the file's order;
+    :class:`ScriptError` naming the line of a key that is not TYPE/value and both lines
+    of a key given twice."""
+    found: list[tuple[int, str, str, str]] = []
     seen: dict[tuple[str, str], int] = {}
     for line_number, line in _logical_lines(text):
         key, value = _split(line)
@@ -92,5 +93,10 @@ def parse(text: str) -> dict[tuple[str, str], str]:
                 source=SOURCE,
             )
         seen[entry] = line_number
-        table[entry] = value.strip()
-    return table
+        found.append((line_number, entry[0], entry[1], value.strip()))
+    return found
+
+
+def parse(text: str) -> dict[tuple[str, str], str]:
+    """{(TYPE, value): replacement}; refused as :func:`entries` refuses."""
+    return {(kind, original): value for _, kind, original, value in entries(text)}

@@ -180,8 +180,22 @@
     });
   }
 
+  // A script refused with a line (the de-identification editor): that line selected.
+  function selectErrorLine(area) {
+    var line = parseInt(area.getAttribute("data-error-line"), 10);
+    if (!line) return;
+    var lines = area.value.split("\n");
+    var start = 0;
+    for (var i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    var end = start + (lines[line - 1] || "").length;
+    area.focus();
+    area.setSelectionRange(start, end);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var upload = document.querySelector("form[data-upload]");
     if (upload) setupUpload(upload);
+    var area = document.querySelector("textarea[data-error-line]");
+    if (area) selectErrorLine(area);
   });
 })();
