@@ -545,13 +545,11 @@ CHILD = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from scandepot.access.actors import SYSTEM
-from scandepot.access.users import actor_for
     from scandepot.context import Context
     from scandepot.deid import engine
     from scandepot.prearchive import archiver
     from scandepot.settings import Settings
     from tests.prearchive import deid_script
-from tests.transfers.conftest import run_transfers, two_projects
 
     data, url, staged, where, n = sys.argv[1:6]
     deid_script.install()
@@ -566,7 +564,7 @@ from tests.transfers.conftest import run_transfers, two_projects
             return real(*args, **kwargs)
         return call
 
-    if where == "deid":  # instances being de-identified, on the step's threads
+    if where == "deid":  # instances being de-identified
         engine.deidentify_file = dying(engine.deidentify_file)
     elif where == "link":  # de-identified copies being linked into the archive
         os.link = dying(os.link)
