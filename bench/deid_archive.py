@@ -18,9 +18,9 @@ Timed, alternating which goes first, ``--rounds`` times each:
 The step adds (c) - (a) - (b) per instance: the copy's fsync and hashing, the header
 read back, the rows rewritten, the plan made again, the threads. The script is the
 Basic profile (PS3.15 Annex E, no option), saved as the project's archive script.
-``--sync-threads`` sets the step's pool that hashes and fsyncs the copies beside the
-script (which runs in the archiving thread). ``--profile`` prints where (c) spends the
-archiving thread's time.
+``--sync-threads`` sets the step's pool that fsyncs the copies beside the script (which
+runs in the archiving thread, hashing each copy as it writes it). ``--profile`` prints
+where (c) spends the archiving thread's time.
 
     .venv/bin/python bench/deid_archive.py [--files 500] [--rounds 3] [--sync-threads 8]
         [--under /dev/shm] [--profile]
@@ -189,7 +189,7 @@ def report(
 ) -> None:
     per = 1000 / args.files  # seconds per session -> ms per instance
     print(f"{args.files} instances of 132 kB per session, {args.rounds} rounds, medians")
-    print(f"the step's hashing and fsync threads: {args.sync_threads}; data under {args.under}")
+    print(f"the step's fsync threads: {args.sync_threads}; data under {args.under}")
     for i, what in ((0, "wall"), (1, "CPU")):
         a, b, c = (statistics.median(t[i] for t in x) * per for x in (plain, alone, with_script))
         print(f"-- {what} time, ms per instance")

@@ -54,10 +54,11 @@ log = logging.getLogger("scandepot.prearchive")
 
 # The script runs in the calling thread: pydicom holds the GIL while it reads, changes
 # and writes a data set, so a second thread would only wait for it (and a script would
-# have to be safe to apply from two threads at once). What releases the GIL, each copy's
-# checksums and its fsync, runs on a pool beside it (bench/deid_archive.py).
+# have to be safe to apply from two threads at once). Each copy is hashed as it is
+# written; its fsync, which waits on the device, runs on a pool beside the script
+# (bench/deid_archive.py).
 SYNC_THREADS = 8  # fsyncs that run together share the file system's journal commits
-# Copies written and not yet hashed and fsynced, at most: each holds a file descriptor.
+# Copies written and not yet fsynced, at most, before the script waits for the pool.
 BACKLOG = 64
 
 # A staged instance to de-identify: id, spool_path, SOPInstanceUID, SeriesInstanceUID.
@@ -80,12 +81,12 @@ class Copy:
     """One staged instance as the script made it: its file under ``tmp/``, fsynced."""
 
     original_series: str
-    staged: StagedFile  # its digest is known once the pool has finished it
+    staged: StagedFile  # sealed: its digest is known
     header: Header
 
     @property
     def digest(self) -> StoredDigest:
-        assert self.staged.digest is not None, "rewritten before it was finished"
+        assert self.staged.digest is not None, "sealed when it was written"
         return self.staged.digest
 
 
@@ -179,37 +180,37 @@ def _to_archive(
 
 
 def _deidentify_all(ctx: Context, prepared: Prepared, run: Run, rows: Sequence[_Row]) -> None:
-    """Each row's file de-identified in this thread, and each copy finished (read back
-    and hashed, fsynced, closed) on a pool as soon as it is written. Raises the first
-    failure, the pool's included, once the pool is done."""
-    finisher = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="deid-sync")
-    finishing: deque[Future[StoredDigest]] = deque()
-    done: list[Future[StoredDigest]] = []
+    """Each row's file de-identified in this thread, and each copy fsynced on a pool as
+    soon as it is written. Raises the first failure, the pool's included, once the pool
+    is done."""
+    syncer = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="deid-sync")
+    syncing: deque[Future[None]] = deque()
+    done: list[Future[None]] = []
     try:
         for row in rows:
             copy = _one(ctx, prepared.script, run, row)
             prepared.copies[row.id] = copy
-            finishing.append(finisher.submit(copy.staged.finish))
-            while len(finishing) > BACKLOG:
-                done.append(finishing.popleft())
+            syncing.append(syncer.submit(copy.staged.sync))
+            while len(syncing) > BACKLOG:
+                done.append(syncing.popleft())
                 done[-1].result()
     finally:
-        finisher.shutdown(wait=True)
-    for future in [*done, *finishing]:
+        syncer.shutdown(wait=True)
+    for future in [*done, *syncing]:
         future.result()  # a full disk or a failing device fails the archive
 
 
 def _one(ctx: Context, script: InForce, run: Run, row: _Row) -> Copy:
-    """One staged instance de-identified into a staged file (written, not yet hashed or
-    fsynced), its header read back."""
+    """One staged instance de-identified into a staged file (written and hashed, closed,
+    not yet fsynced), its header read back."""
     if row.spool_path is None:
         raise Conflict(f"The staged instance {row.SOPInstanceUID} has no spool file.")
     source = ctx.store.data_dir / row.spool_path
-    out = ctx.store.stage(hashed=False)  # hashed by the pool, outside the GIL
+    out = ctx.store.stage()  # hashed as it is written: the file is not read again
     try:
         try:
             engine.deidentify_file(script.script, run, source, out)
-            out.end()
+            out.park()  # sealed and closed; the pool fsyncs it
             header = read_file_header(out.tmp_path)
         except OutOfSpace:
             raise
