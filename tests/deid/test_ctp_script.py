@@ -11,8 +11,8 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from scandepot.deid import ctp, scripts
-from scandepot.deid.model import ScriptError
+from scandepot.deid import ctp, engine, scripts, verify
+from scandepot.deid.model import Keys, Run, ScriptError
 from tests.deid.ctp_data import ct, mr, run, siemens_mr, usmd5, xml
 from tests.pipelines.dicom import pydicom_file
 
@@ -160,6 +160,31 @@ def test_private_element_created_by_always_is_lo() -> None:
     ds = run(xml({"00131013": "@always()@param(@SITE)"}, params={"SITE": "s1"}), ct())
     assert ds[0x00131013].VR == "LO"
     assert ds[0x00131013].value == "s1"
+
+
+def test_verification_takes_what_the_script_writes_as_meant() -> None:
+    """A private element the script writes, and a name it keeps by its own rule, pass;
+    a private element carried over from the original is still reported."""
+    text = xml(
+        {
+            "00131013": "@always()@param(@SITE)",
+            "00100010": "@keep()",
+            "00100020": "@hash(this,8)",
+            "00080090": "@remove()",
+        },
+        params={"SITE": "s1"},
+    )
+    ds = ct()
+    ds.add_new(0x00090010, "LO", "ACME")
+    ds.add_new(0x00091001, "LO", "carried over")
+    script = ctp.load(text)
+    assert 0x00131013 in script.kept and 0x00100010 in script.kept
+    assert 0x00080090 not in script.kept
+    with pytest.raises(verify.NotDeidentified) as raised:
+        engine.deidentify(script, Run(Keys(b"k" * 32)), ds)
+    where = {d["path"] for d in raised.value.details or []}
+    assert "(0009,1001)" in where
+    assert not where & {"(0013,1013)", "(0010,0010)"}
 
 
 BAD = [

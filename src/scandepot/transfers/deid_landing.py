@@ -20,9 +20,9 @@ from scandepot.archive import layout
 from scandepot.archive.resources import new_resource
 from scandepot.catalog import journal
 from scandepot.catalog.archive import File, Project, Scan, Session, Subject
-from scandepot.catalog.ids import next_stable_id, next_value
+from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import by_label
-from scandepot.catalog.prearchive import Instance, StagedSession, Status
+from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.catalog.transfers import ItemStatus, Transfer, TransferItem
 from scandepot.context import Context
 from scandepot.dicom.headers import Header
@@ -35,6 +35,7 @@ from scandepot.transfers.copying import Copied, arrived, ends, journal_path
 from scandepot.transfers.deidentified import Made, Prepared, prepare
 from scandepot.transfers.plan import DICOM_RESOURCE
 from scandepot.transfers.requests import Landing, TransferRequest
+from scandepot.transfers.staging import held_session
 
 # Study attributes a session (and a staged session) keeps, read from the first instance.
 STUDY = (
@@ -258,35 +259,18 @@ def _staged(
     db: DBSession, dest: Project, item: TransferItem, prep: Prepared, origin: str
 ) -> StagedSession:
     first = prep.made[0].header
-    uid = first.StudyInstanceUID
-    waiting = db.scalar(
-        select(StagedSession.id).where(
-            StagedSession.project_key == dest.label, StagedSession.StudyInstanceUID == uid
-        )
+    study = {name: getattr(first, name) for name in STUDY if name != "StudyInstanceUID"}
+    return held_session(
+        db,
+        dest,
+        item,
+        origin,
+        first.StudyInstanceUID,
+        first.StudyDate,
+        first.StudyTime,
+        study,
+        what="The de-identified study",
     )
-    if waiting is not None:
-        raise Conflict(
-            f"The de-identified study waits in the prearchive of '{dest.label}' already "
-            f"(staged session {waiting}); archive or delete it first."
-        )
-    staged = StagedSession(
-        id=next_value(db, "prearchive"),
-        project_key=dest.label,
-        subject=item.dest_subject,
-        session=item.dest_session,
-        status=Status.RECEIVING,
-        routing={"rule": "transfer", "project": dest.label},
-        problem_records=[],
-        scans=[],
-        source=f"transfer:{origin}",
-        hold=True,
-        StudyDate=first.StudyDate,
-        StudyTime=first.StudyTime,
-        **{name: getattr(first, name) for name in STUDY},
-    )
-    db.add(staged)
-    db.flush()
-    return staged
 
 
 def copy_item(ctx: Context, deid: Deidentifier, transfer: Transfer, item: TransferItem) -> Copied:

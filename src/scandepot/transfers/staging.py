@@ -10,6 +10,7 @@ transaction.
 
 from __future__ import annotations
 
+from datetime import date, time
 from typing import Any
 
 from sqlalchemy import inspect, select
@@ -77,6 +78,24 @@ def _staged(
 ) -> StagedSession:
     uid = source.StudyInstanceUID
     assert uid is not None
+    study = {name: getattr(source, name) for name in _STUDY}
+    return held_session(db, dest, item, origin, uid, source.date, source.time, study)
+
+
+def held_session(
+    db: DBSession,
+    dest: Project,
+    item: TransferItem,
+    origin: str,
+    uid: str,
+    day: date | None,
+    at: time | None,
+    study: dict[str, Any],
+    *,
+    what: str = "Study {uid}",
+) -> StagedSession:
+    """The held staged session a transferred session lands as in ``dest``'s prearchive;
+    a study waiting there already is a :class:`Conflict` (``what`` names it)."""
     waiting = db.scalar(
         select(StagedSession.id).where(
             StagedSession.project_key == dest.label, StagedSession.StudyInstanceUID == uid
@@ -84,8 +103,8 @@ def _staged(
     )
     if waiting is not None:
         raise Conflict(
-            f"Study {uid} waits in the prearchive of '{dest.label}' already (staged "
-            f"session {waiting}); archive or delete it first."
+            f"{what.format(uid=uid)} waits in the prearchive of '{dest.label}' already "
+            f"(staged session {waiting}); archive or delete it first."
         )
     staged = StagedSession(
         id=next_value(db, "prearchive"),
@@ -99,9 +118,9 @@ def _staged(
         scans=[],
         source=f"transfer:{origin}",
         hold=True,
-        StudyDate=source.date,
-        StudyTime=source.time,
-        **{name: getattr(source, name) for name in _STUDY},
+        StudyDate=day,
+        StudyTime=at,
+        **study,
     )
     db.add(staged)
     db.flush()

@@ -33,6 +33,18 @@ class CtpScript:
     def kind(self) -> str:
         return "ctp"
 
+    @property
+    def kept(self) -> frozenset[int]:
+        """Elements the script says what to hold (every enabled rule but ``@remove()``):
+        the verification takes what they hold as meant, e.g. a site ID written into a
+        private element, or a ``@keep()`` of the script's choosing. Keep groups are not
+        in it: an original identifier found in a kept group is still reported."""
+        return frozenset(
+            tag
+            for tag, rule in self.parsed.rules.items()
+            if rule.text.replace(" ", "") != "@remove()"
+        )
+
     def apply(self, ds: Dataset, run: Run) -> None:
         """De-identify ``ds`` in place; :class:`Refused` when a rule quarantines or skips
         the instance (the dataset is then partly changed and must be discarded)."""
