@@ -18,6 +18,7 @@ archived files that differ from the incoming ones; conflicts always need a relab
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -41,12 +42,14 @@ from scandepot.context import Context
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import SessionArchived, SessionNeedsAttention
-from scandepot.prearchive import builder, digests, journal
+from scandepot.prearchive import builder, deidentify, digests, journal, problems
 from scandepot.storage import spool
 from scandepot.storage.changes import Changes, Link
 from scandepot.storage.store import make_dirs
 
 DICOM_RESOURCE = "DICOM"
+
+log = logging.getLogger("scandepot.prearchive")
 
 
 @dataclass
@@ -142,8 +145,44 @@ def _modalities(found: set[str]) -> str | None:
 
 def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = False) -> Archived:
     """Move a staged session into the archive. Access is the caller's business (the
-    prearchive operations check it); the builder calls this as the system."""
-    digests.complete(ctx, staged_id)  # outside the transaction: files are read
+    prearchive operations check it); the builder calls this as the system.
+
+    In a project with an archive script in force, the archive gets what the script makes
+    of each instance, never the instance as received (:mod:`.deidentify`); if the script
+    refuses or fails on one, nothing is archived and the session waits in the prearchive
+    with the reason (:class:`~.deidentify.DeidFailed`)."""
+    for _attempt in range(_ATTEMPTS):
+        prepared = None
+        try:
+            prepared = deidentify.prepare(ctx, staged_id)
+            return _archive(ctx, actor, staged_id, overwrite, prepared)
+        except deidentify.Stale as exc:
+            log.info("staged session %d de-identified again: %s", staged_id, exc)
+        except deidentify.DeidFailed as exc:
+            _deid_failed(ctx, staged_id, exc)
+            raise
+        finally:
+            if prepared is not None:
+                prepared.discard()  # archived copies keep their archive names
+    raise Conflict(
+        f"Staged session {staged_id} kept changing while it was de-identified; "
+        "archive it again when it is quiet."
+    )
+
+
+# Times a staged session is de-identified again when it changed meanwhile.
+_ATTEMPTS = 3
+
+
+def _archive(
+    ctx: Context,
+    actor: Actor,
+    staged_id: int,
+    overwrite: bool,
+    prepared: deidentify.Prepared | None,
+) -> Archived:
+    if prepared is None:  # de-identified copies are hashed as they are written
+        digests.complete(ctx, staged_id)  # outside the transaction: files are read
     # The file changes are written down before they are made, for a process killed
     # meanwhile (journal.undo), and taken back if the commit fails.
     with (
@@ -156,6 +195,10 @@ def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = Fal
         if staged.project_key == UNASSIGNED:
             raise Conflict("Route the session to a project before archiving it.")
         result = builder.for_archive(db, staged)
+        if not result.conflicts:
+            deidentify.current(db, staged, prepared)
+            if prepared is not None:
+                result = deidentify.apply(db, staged, prepared, result)
         if result.conflicts:
             # Overwrite replaces differing files; it never changes which study a
             # session is, or which series a scan is: those need a relabel.
@@ -165,13 +208,28 @@ def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = Fal
             ctx.events.publish(told)
             raise Conflict("; ".join(result.conflicts))
         resolved = tuple(staged.problems)
-        out = _into_archive(ctx, db, changes, actor, staged, overwrite)
+        label = prepared.label if prepared is not None else None
+        out = _into_archive(ctx, db, changes, actor, staged, overwrite, label)
         event = _archived_event(out, actor, staged, resolved)
         event_journal.record(db, event)
         db.delete(staged)
     ctx.store.remove_tree(spool.folder(ctx.store, staged_id))
     ctx.events.publish(event)
     return out
+
+
+def _deid_failed(ctx: Context, staged_id: int, failure: deidentify.DeidFailed) -> None:
+    """The session stays in the prearchive, in error, with the reason as its problem."""
+    log.warning("staged session %d not archived: %s", staged_id, failure.message)
+    with ctx.db.write() as db:
+        staged = db.get(StagedSession, staged_id)
+        if staged is None:
+            return
+        staged.status = Status.ERROR
+        records = problems.without(staged.problem_records, problems.Kind.DEID)
+        staged.problem_records = problems.add(records, problems.deid_failed(failure.message))
+        told = attention(db, staged, failure.message)
+    ctx.events.publish(told)  # after the commit of its journal row
 
 
 def _archived_event(
@@ -207,9 +265,11 @@ def _into_archive(
     actor: Actor,
     staged: StagedSession,
     overwrite: bool,
+    deid: str | None,
 ) -> Archived:
     """The archive's side of one staged session: its subject and session made or found,
-    each planned scan's files linked and catalogued, the folders synced, an audit entry."""
+    each planned scan's files linked and catalogued, the folders synced, an audit entry.
+    ``deid`` names the archive script that made the files (``Session.deid``)."""
     staged.status = Status.ARCHIVING
     project = db.scalar(select(Project).where(Project.label == staged.project_key))
     assert project is not None
@@ -226,6 +286,8 @@ def _into_archive(
             continue
         owner = layout.Owner(project, subject, session, _scan(db, session, item))
         folders.add(_file_scan(ctx, db, changes, staged, owner, item, overwrite, out))
+    if not merged or out.files:  # a merge that added files made by another script, or none
+        session.deid = deid
     changes.sync_folders(sorted(folders))
     audit.record(
         db,

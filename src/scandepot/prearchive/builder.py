@@ -15,8 +15,10 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.archive import Project, Scan, SeriesFilterMode, Session, Subject
+from scandepot.catalog.deid import Purpose
 from scandepot.catalog.labels import LABEL_RULE, by_label, find_labelled
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
+from scandepot.deid import in_force
 from scandepot.dicom.routing import clean
 from scandepot.prearchive import problems as problems_
 from scandepot.prearchive.problems import Kind, Problem
@@ -168,12 +170,28 @@ def plan(db: DBSession, staged: StagedSession) -> Plan:
         # Not a conflict: the session waits until someone routes it to a project.
         problems.append(_resolve(db, staged) or NO_PROJECT)
         return Plan(scans, problems, [])
-    return Plan(scans, problems, conflicts_with_archive(db, staged, project, scans))
+    uids = not deidentified(db, project)
+    return Plan(scans, problems, conflicts_with_archive(db, staged, project, scans, uids=uids))
+
+
+def deidentified(db: DBSession, project: Project) -> bool:
+    """Whether ``project`` has an archive script in force: then what is archived carries
+    the UIDs the script gives, not those received (prearchive.deidentify)."""
+    row = in_force.newest(db, project.id, Purpose.ARCHIVE)
+    return row is not None and row.enabled
 
 
 def conflicts_with_archive(
-    db: DBSession, staged: StagedSession, project: Project, scans: list[dict[str, Any]]
+    db: DBSession,
+    staged: StagedSession,
+    project: Project,
+    scans: list[dict[str, Any]],
+    *,
+    uids: bool = True,
 ) -> list[str]:
+    """What archiving ``staged`` as planned would clash with. Without ``uids`` the study
+    and series UIDs are not compared: in a project with an archive script the staged UIDs
+    are not those that will be archived, and archiving compares them once de-identified."""
     found: list[str] = []
     subject_label, session_label = clean(staged.subject), clean(staged.session)
     if subject_label is None or session_label is None:
@@ -185,20 +203,28 @@ def conflicts_with_archive(
             "creating subjects."
         )
     session = find_labelled(db, Session, project.id, session_label)
-    elsewhere = archived_as(
-        db, project, staged.StudyInstanceUID, besides=session.id if session is not None else -1
-    )
-    if elsewhere is not None:
-        found.append(f"{elsewhere}.")
+    if uids:
+        besides = session.id if session is not None else -1
+        elsewhere = archived_as(db, project, staged.StudyInstanceUID, besides=besides)
+        if elsewhere is not None:
+            found.append(f"{elsewhere}.")
+        if session is not None and session.StudyInstanceUID not in (None, staged.StudyInstanceUID):
+            found.append("Invalid modification of session UID")
     if session is None:
         return found
-    if session.StudyInstanceUID not in (None, staged.StudyInstanceUID):
-        found.append("Invalid modification of session UID")
     if subject is not None and session.subject_id != subject.id:
         found.append(
             f"Session '{session_label}' belongs to subject '{session.subject.label}', "
             f"not '{subject_label}'."
         )
+    if uids:
+        found += _scan_conflicts(db, session, scans)
+    return found
+
+
+def _scan_conflicts(db: DBSession, session: Session, scans: list[dict[str, Any]]) -> list[str]:
+    """Scans of the plan whose ID an archived scan of another series holds."""
+    found: list[str] = []
     existing = {
         scan.label: scan for scan in db.scalars(select(Scan).where(Scan.session_id == session.id))
     }
@@ -261,7 +287,8 @@ def for_archive(db: DBSession, staged: StagedSession) -> Plan:
     if staged.status != Status.READY or project is None:
         return build(db, staged)
     recorded = problems_.load(staged.problem_records)
-    conflicts = conflicts_with_archive(db, staged, project, staged.scans)
+    uids = not deidentified(db, project)
+    conflicts = conflicts_with_archive(db, staged, project, staged.scans, uids=uids)
     if conflicts:
         found = [Problem(Kind.CONFLICT, text) for text in conflicts]
         staged.problem_records = problems_.store([*recorded, *found])

@@ -17,6 +17,7 @@ class Kind(enum.StrEnum):
     CONFLICT = "conflict"  # archiving would clash with what the archive holds
     ARRIVED_AGAIN = "arrived-again"  # an instance came again with other bytes
     FAILED = "failed"  # building or archiving failed
+    DEID = "deid"  # the project's archive script refused an instance, or failed on one
     NOTE = "note"  # written by an earlier version, as text only
 
 
@@ -29,8 +30,9 @@ class Problem:
         return {"kind": self.kind.value, "text": self.text}
 
 
-# Kinds that stay when a session is built again: the build finds the others afresh.
-KEPT_BY_BUILD = frozenset({Kind.ARRIVED_AGAIN})
+# Kinds that stay when a session is built again: the build finds the others afresh. A
+# de-identification failure is found only by archiving, so it stays until the next try.
+KEPT_BY_BUILD = frozenset({Kind.ARRIVED_AGAIN, Kind.DEID})
 
 
 def load(stored: Iterable[Any]) -> list[Problem]:
@@ -83,3 +85,7 @@ def add(stored: Iterable[Any], problem: Problem) -> list[dict[str, str]]:
 
 def without(stored: Iterable[Any], *kinds: Kind) -> list[dict[str, str]]:
     return store(p for p in load(stored) if p.kind not in kinds)
+
+
+def deid_failed(reason: str) -> Problem:
+    return Problem(Kind.DEID, reason)

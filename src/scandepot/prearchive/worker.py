@@ -102,10 +102,11 @@ def _built(db: DBSession, staged: StagedSession) -> SessionBuilt:
 
 
 def _not_archived(ctx: Context, staged_id: int, reason: str) -> None:
-    """An automatic archive refused: told unless the archive told of its conflicts."""
+    """An automatic archive refused: told unless the archive told of it already (its
+    conflicts, or an archive script's failure, which leaves the session in ERROR)."""
     with ctx.db.write() as db:
         staged = db.get(StagedSession, staged_id)
-        if staged is None or staged.status == Status.CONFLICT:
+        if staged is None or staged.status in (Status.CONFLICT, Status.ERROR):
             return
         told = archiver.attention(db, staged, reason)
     ctx.events.publish(told)  # after the commit of its journal row
