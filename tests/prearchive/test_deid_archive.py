@@ -682,3 +682,36 @@ def test_a_transfer_into_the_prearchive_is_archived_through_the_script(
         assert made.StudyInstanceUID == key.uid(study.StudyInstanceUID)
     report = check(ctx)
     assert report.ok, report
+
+
+def test_a_copy_never_skips_the_archive_script(
+    ctx: Context,
+    client: TestClient,
+    actors: dict[str, Any],
+    make_project: Callable[..., str],
+    users: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """A project that de-identifies as it archives takes copies only through its
+    prearchive, even one that sends uploads straight to its archive: a copy linked into
+    its archive would put the originals there."""
+    projects_ = two_projects(ctx, client, actors, make_project, tmp_path)
+    projects_.session("S1", "E1", (1,))
+    deid_script.save(ctx, projects_.dest, PROFILE)
+    owner = actor_for(users["owner"])
+    asked = {
+        "kind": TransferKind.COPY,
+        "source": projects_.source,
+        "destination": projects_.dest,
+        "sessions": ["E1"],
+    }
+    plan = service.check(ctx, owner, TransferRequest(**asked))
+    assert plan.ok and plan.landing == "prearchive"
+    assert any("de-identifies what is archived into it" in w for w in plan.warnings)
+    forced = service.check(ctx, owner, TransferRequest(**asked, landing="archive"))
+    assert [p.code for p in forced.problems] == ["landing"]
+    assert "its archive script runs" in forced.problems[0].message
+    service.start(ctx, owner, TransferRequest(**asked))
+    assert run_transfers(ctx) == [JobStatus.SUCCEEDED]
+    assert len(staged(ctx)) == 1
+    assert not list((ctx.store.archive / projects_.dest).rglob("*.dcm"))

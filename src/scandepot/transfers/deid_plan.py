@@ -72,3 +72,11 @@ def problems(
 def _enabled(db: DBSession, source: Project) -> bool:
     row = in_force.newest(db, source.id, Purpose.EXPORT)
     return row is not None and row.enabled
+
+
+def deidentifies_archive(db: DBSession, dest: Project) -> bool:
+    """Whether ``dest`` has an archive script in force: then nothing may reach its archive
+    but through its prearchive, where the script runs as sessions are archived (a copy
+    linked into its archive would put the originals there)."""
+    row = in_force.newest(db, dest.id, Purpose.ARCHIVE)
+    return row is not None and row.enabled

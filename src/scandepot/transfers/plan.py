@@ -120,13 +120,19 @@ def make(db: DBSession, actor: Actor, request: TransferRequest) -> Plan:
         plan.problem("same_project", "The source and the destination are the same project.")
     if landing is Landing.PREARCHIVE and request.landing is None:
         plan.warnings.append(
-            f"Project '{dest.label}' sends what arrives to its prearchive: the sessions "
+            f"Project '{dest.label}' de-identifies what is archived into it: the sessions "
+            "wait in its prearchive, and its archive script runs as they are archived."
+            if deid_plan.deidentifies_archive(db, dest)
+            else f"Project '{dest.label}' sends what arrives to its prearchive: the sessions "
             "wait there for review (an owner of it may ask for the archive)."
         )
     if landing is Landing.PREARCHIVE and request.landing is Landing.ARCHIVE:
         plan.problem(
             "landing",
-            f"Only an owner of '{dest.label}' may send sessions past its prearchive.",
+            f"Project '{dest.label}' de-identifies what is archived into it: sessions go "
+            "through its prearchive, where its archive script runs as they are archived."
+            if deid_plan.deidentifies_archive(db, dest)
+            else f"Only an owner of '{dest.label}' may send sessions past its prearchive.",
         )
     found = _sessions(db, plan, source, request)
     if not found and not plan.problems:
@@ -148,6 +154,8 @@ def make(db: DBSession, actor: Actor, request: TransferRequest) -> Plan:
 
 
 def _landing(db: DBSession, actor: Actor, dest: Project, request: TransferRequest) -> Landing:
+    if deid_plan.deidentifies_archive(db, dest):
+        return Landing.PREARCHIVE  # its archive script runs as they are archived from there
     if dest.upload_destination == UploadDestination.PREARCHIVE.value:
         if request.landing is Landing.ARCHIVE and level_on(db, actor, dest) >= Level.MANAGE:
             return Landing.ARCHIVE
