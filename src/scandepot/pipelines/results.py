@@ -16,7 +16,7 @@ from scandepot.archive import sessions
 from scandepot.archive.layout import Owner
 from scandepot.catalog.archive import File, Resource, Scan
 from scandepot.context import Context
-from scandepot.pipelines.qa.run import QA
+from scandepot.pipelines.qa import QA
 
 
 @dataclass(frozen=True, slots=True)

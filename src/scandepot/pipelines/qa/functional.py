@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 Array = NDArray[np.floating]
 Mask = NDArray[np.bool_]
@@ -83,6 +82,10 @@ def gsr(mean_image: Array, mask: Mask, axis: int) -> float:
 
 def aqi(ts: NDArray[np.float64]) -> NDArray[np.float64]:
     """AFNI 3dTqual per frame: 1 - Spearman correlation of the frame with the median frame."""
+    # scipy.stats takes most of a second to import: only the jobs that compute this pay
+    # it, not every process that imports the pipelines (the server, the CLI).
+    from scipy import stats
+
     median = np.median(ts, axis=1)
     ranked_median = stats.rankdata(median)
     out = np.empty(ts.shape[1])
@@ -95,6 +98,8 @@ def aqi(ts: NDArray[np.float64]) -> NDArray[np.float64]:
 def outliers(ts: NDArray[np.float64], q: float) -> NDArray[np.float64]:
     """AFNI 3dToutcount per frame: the fraction of voxels whose (detrended) value lies
     further than alpha * MAD from their median, alpha = Phi^-1(1 - q/N) * sqrt(pi/2)."""
+    from scipy import stats  # see aqi()
+
     n = ts.shape[1]
     t = np.arange(n, dtype=np.float64)
     design = np.vstack([np.ones(n), t - t.mean()]).T

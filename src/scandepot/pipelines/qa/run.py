@@ -15,11 +15,9 @@ import numpy as np
 
 from scandepot.pipelines import png
 from scandepot.pipelines.jobrun import JobRun, PipelineError
-from scandepot.pipelines.qa import functional, structural
+from scandepot.pipelines.qa import QA, functional, structural
 from scandepot.pipelines.qa.mask import MaskError, head_mask
 from scandepot.pipelines.snapshots import load, niftis, stem
-
-QA = "QA"
 
 
 def _clean(value: Any) -> Any:
