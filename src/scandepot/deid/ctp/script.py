@@ -148,7 +148,8 @@ def _add_rule(parsed: Parsed, item: _Open, t: str, text: str) -> None:
     try:
         nodes = expressions.parse(text)
     except expressions.RuleSyntaxError as exc:
-        raise ScriptError(f"({t[:4]},{t[4:]}) {name}: {exc}", line=item.line) from exc
+        where = f"({t[:4]},{t[4:]}) {name}".rstrip()
+        raise ScriptError(f"{where}: {exc}", line=item.line) from exc
     parsed.rules[tag] = Rule(tag, name, text, nodes, item.line)
     if (tag >> 16) % 2 == 1 and name.strip():
         parsed.private_names[name.strip()] = tag
