@@ -80,3 +80,40 @@ def person_dataset() -> Dataset:
     ds.add_new(0x00090010, "LO", "ACME 1.0")
     ds.add_new(0x00091001, "LO", "Doe^Jane")
     return ds
+
+
+def enhanced_mr(path: Path) -> Path:
+    """An Enhanced MR Image instance (multi-frame, functional groups) made from pydicom's
+    MR_small: its header and pixels, its frame's time and references moved into the
+    per-frame and shared functional group sequences, as enhanced scanners write them."""
+    from pydicom.uid import generate_uid
+
+    ds = dcmread(pydicom_file("MR_small.dcm"))
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"
+    ds.NumberOfFrames = 1
+    content = Dataset()
+    content.FrameAcquisitionDateTime = "20040119072731"
+    content.FrameReferenceDateTime = "20040119072731"
+    content.FrameAcquisitionNumber = 1
+    source = Dataset()
+    source.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    source.ReferencedSOPInstanceUID = generate_uid()
+    derivation = Dataset()
+    derivation.DerivationDescription = "made from the scout of Smith^John"
+    derivation.SourceImageSequence = Sequence([source])
+    frame = Dataset()
+    frame.FrameContentSequence = Sequence([content])
+    frame.DerivationImageSequence = Sequence([derivation])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([frame])
+    measures = Dataset()
+    measures.PixelSpacing = ds.PixelSpacing
+    measures.SliceThickness = ds.SliceThickness
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    referenced = Dataset()
+    referenced.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    referenced.ReferencedSOPInstanceUID = source.ReferencedSOPInstanceUID
+    ds.ReferencedImageSequence = Sequence([referenced])
+    ds.save_as(path, enforce_file_format=True)
+    return path

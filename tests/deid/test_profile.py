@@ -17,7 +17,7 @@ from scandepot.deid import engine, profile
 from scandepot.deid.model import Keys, Run
 from scandepot.deid.table import OPTIONS, PRIVATE_ROW, ROWS_BY_KEY, Row
 
-from .conftest import read, real_files
+from .conftest import enhanced_mr, read, real_files
 
 ALL = sorted(OPTIONS - {"RetainLongitudinalFullDates"})
 OPTION_SETS = [[], *([name] for name in sorted(OPTIONS)), ALL]
@@ -151,6 +151,24 @@ def test_every_option_against_the_table(path: Path) -> None:
         assert "113100" in codes and len(codes) == 1 + len(options)
         if "SOPInstanceUID" in ds:
             assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_an_enhanced_mr_against_the_table(tmp_path: Path) -> None:
+    """Multi-frame functional groups: the per-frame times, the derivation's free text and
+    the source references deep inside them take the table's actions too."""
+    path = enhanced_mr(tmp_path / "enhanced.dcm")
+    original = read(path)
+    keys = Keys(b"project secret")
+    for options in OPTION_SETS:
+        ds = copy.deepcopy(original)
+        script = profile.load(json.dumps({"options": options}))
+        engine.deidentify(script, Run(keys), ds, source=path.name)
+        compare(original, ds, options, Ctx(path, options, original, keys))
+        source = ds.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0]
+        uid = source.SourceImageSequence[0].ReferencedSOPInstanceUID
+        if "RetainUIDs" not in options:  # the same UID maps alike wherever it stands
+            assert uid == ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID
+            assert uid == keys.uid(original.ReferencedImageSequence[0].ReferencedSOPInstanceUID)
 
 
 def test_private_attributes_go_and_nested_ones_too() -> None:
