@@ -40,6 +40,27 @@ class Status(enum.StrEnum):
     ERROR = "ERROR"
 
 
+# The study attributes a staged session and an archived session both keep, by keyword
+# (the session's own StudyInstanceUID, date and time aside): what archiving, a transfer
+# landing in a prearchive and archive-time de-identification copy from one to the other.
+STUDY_ATTRIBUTES = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDescription",
+    "AccessionNumber",
+    "StudyID",
+    "TimezoneOffsetFromUTC",
+    "ReferringPhysicianName",
+    "InstitutionName",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "StationName",
+    "MagneticFieldStrength",
+)
+
+
 class StagedSession(Base):
     """A session in the prearchive: one study's instances as received, waiting to be
     built and archived (its table keeps the name it was created with)."""

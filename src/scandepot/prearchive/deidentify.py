@@ -37,7 +37,13 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.archive import Project
 from scandepot.catalog.deid import Purpose
-from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
+from scandepot.catalog.prearchive import (
+    STUDY_ATTRIBUTES,
+    UNASSIGNED,
+    Instance,
+    StagedSession,
+    Status,
+)
 from scandepot.context import Context
 from scandepot.deid import engine
 from scandepot.deid import in_force as in_force_
@@ -257,25 +263,7 @@ _INSTANCE_KEYWORDS = (
     "PerformedProcedureStepStartTime",
 )
 # The staged session's study attributes (its first instance's), as ingest sets them.
-_STUDY_KEYWORDS = (
-    "StudyInstanceUID",
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "StudyDescription",
-    "AccessionNumber",
-    "StudyID",
-    "TimezoneOffsetFromUTC",
-    "ReferringPhysicianName",
-    "InstitutionName",
-    "Manufacturer",
-    "ManufacturerModelName",
-    "StationName",
-    "MagneticFieldStrength",
-)
+_STUDY_KEYWORDS = ("StudyInstanceUID", "StudyDate", "StudyTime", *STUDY_ATTRIBUTES)
 _FILE_COLUMNS = ("spool_path", "size", "md5", "sha256", "crc32")
 
 _table = cast(Table, Instance.__table__)

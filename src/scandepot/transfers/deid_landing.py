@@ -22,7 +22,7 @@ from scandepot.catalog import journal
 from scandepot.catalog.archive import File, Project, Scan, Session, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import by_label
-from scandepot.catalog.prearchive import Instance, StagedSession
+from scandepot.catalog.prearchive import STUDY_ATTRIBUTES, Instance, StagedSession
 from scandepot.catalog.transfers import ItemStatus, Transfer, TransferItem
 from scandepot.context import Context
 from scandepot.dicom.headers import Header
@@ -38,23 +38,7 @@ from scandepot.transfers.requests import Landing, TransferRequest
 from scandepot.transfers.staging import held_session
 
 # Study attributes a session (and a staged session) keeps, read from the first instance.
-STUDY = (
-    "StudyInstanceUID",
-    "AccessionNumber",
-    "StudyID",
-    "TimezoneOffsetFromUTC",
-    "StudyDescription",
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "ReferringPhysicianName",
-    "InstitutionName",
-    "Manufacturer",
-    "ManufacturerModelName",
-    "StationName",
-    "MagneticFieldStrength",
-)
+STUDY = ("StudyInstanceUID", *STUDY_ATTRIBUTES)
 SERIES = (
     "SeriesInstanceUID",
     "SeriesNumber",

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.archive import layout
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session
 from scandepot.catalog.ids import next_value
-from scandepot.catalog.prearchive import Instance, StagedSession, Status
+from scandepot.catalog.prearchive import STUDY_ATTRIBUTES, Instance, StagedSession, Status
 from scandepot.catalog.transfers import ItemStatus, Transfer, TransferItem
 from scandepot.context import Context
 from scandepot.errors import Conflict
@@ -29,23 +29,6 @@ from scandepot.storage.store import make_dirs
 from scandepot.transfers.copying import Copied, ends, journal_path
 from scandepot.transfers.plan import DICOM_RESOURCE, scan_chosen
 from scandepot.transfers.requests import TransferRequest
-
-_STUDY = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDescription",
-    "AccessionNumber",
-    "StudyID",
-    "TimezoneOffsetFromUTC",
-    "ReferringPhysicianName",
-    "InstitutionName",
-    "Manufacturer",
-    "ManufacturerModelName",
-    "StationName",
-    "MagneticFieldStrength",
-)
 
 
 def stage_item(ctx: Context, transfer: Transfer, item: TransferItem) -> Copied:
@@ -78,7 +61,7 @@ def _staged(
 ) -> StagedSession:
     uid = source.StudyInstanceUID
     assert uid is not None
-    study = {name: getattr(source, name) for name in _STUDY}
+    study = {name: getattr(source, name) for name in STUDY_ATTRIBUTES}
     return held_session(db, dest, item, origin, uid, source.date, source.time, study)
 
 
