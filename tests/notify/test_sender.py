@@ -3,7 +3,12 @@ due, and without a mail server messages go to the log."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
+
+import pytest
 
 from scandepot.catalog.notify import Delivery
 from scandepot.context import Context
@@ -56,6 +61,29 @@ def test_the_sender_thread(ctx: Context, mail_server: MailServer) -> None:
     finally:
         sender.stop()
     assert [row(ctx, i).status for i in ids] == [Delivery.SENT.value] * 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_stop_returns_when_the_sender_was_killed_in_its_sleep(ctx: Context) -> None:
+    """A SIGTERM to the whole process group (systemd, pkill) reaches the sender while it
+    waits for its next pass; stopping the server afterwards must not wait for it."""
+    use(ctx, None, notify_poll_s=60)
+    [rid] = queue(ctx, "a@example.org")
+    sender = Sender(ctx).start()
+    pid = sender._process.pid
+    assert pid is not None
+    deadline = time.monotonic() + 60
+    while row(ctx, rid).status != Delivery.SENT.value:  # its first pass is done: it sleeps
+        assert time.monotonic() < deadline, "the sender made no pass"
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGTERM)
+    sender._process.join(timeout=10)
+    stopping = threading.Thread(target=sender.stop, daemon=True)
+    began = time.monotonic()
+    stopping.start()
+    stopping.join(timeout=15)
+    assert not stopping.is_alive(), "stop() hangs on a sender killed in its sleep"
+    assert time.monotonic() - began < 5
 
 
 def test_without_a_mail_server_messages_are_logged_as_sent(ctx: Context) -> None:

@@ -154,20 +154,25 @@ class Sender:
 
     def __init__(self, ctx: Context, *, echo: bool = False) -> None:
         spawn = multiprocessing.get_context("spawn")  # the starter has threads and sockets
-        self._stop = spawn.Event()
+        # Told to stop by the end of a pipe, as the DICOM receiver's processes are: closing
+        # our end never waits. A multiprocessing Event would: its set() waits for every
+        # process sleeping in wait() to wake, and one killed while it slept (a SIGTERM to
+        # the whole process group, as systemd and pkill send) never does.
+        self._theirs, self._ours = spawn.Pipe(duplex=False)
         self._process = spawn.Process(
             target=_run,
-            args=(ctx.settings, echo, self._stop, os.getpid()),
+            args=(ctx.settings, echo, self._theirs, os.getpid()),
             name="scandepot-notify",
             daemon=True,
         )
 
     def start(self) -> Sender:
         self._process.start()
+        self._theirs.close()  # the sender holds its own copy
         return self
 
     def stop(self) -> None:
-        self._stop.set()
+        self._ours.close()  # the sender reads the end of the pipe and stops
         self._process.join(timeout=30)
         if self._process.is_alive():  # stuck in a send past every timeout
             self._process.terminate()
@@ -188,7 +193,7 @@ def _run(settings: Settings, echo: bool, stop: Any, parent: int) -> None:
                 log.exception("notification pass failed")
                 done = Pass()
             full = done.sent + done.retried + done.refused + done.failed >= PER_PASS
-            if stop.wait(0 if full else settings.notify_poll_s):
-                return
+            if stop.poll(0 if full else settings.notify_poll_s):
+                return  # the starter closed its end: told to stop
     finally:
         ctx.close()
