@@ -36,7 +36,13 @@ from scandepot.catalog import journal as event_journal
 from scandepot.catalog.archive import ConflictPolicy, File, Project, Scan, Session, Subject
 from scandepot.catalog.ids import next_stable_id
 from scandepot.catalog.labels import find_labelled
-from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
+from scandepot.catalog.prearchive import (
+    STUDY_ATTRIBUTES,
+    UNASSIGNED,
+    Instance,
+    StagedSession,
+    Status,
+)
 from scandepot.catalog.transfers import ShareKind
 from scandepot.context import Context
 from scandepot.dicom.routing import clean
@@ -116,21 +122,8 @@ def _session(
         time=staged.StudyTime,
         note="",
         StudyInstanceUID=staged.StudyInstanceUID,
-        AccessionNumber=staged.AccessionNumber,
-        StudyID=staged.StudyID,
-        TimezoneOffsetFromUTC=staged.TimezoneOffsetFromUTC,
-        StudyDescription=staged.StudyDescription,
-        PatientName=staged.PatientName,
-        PatientID=staged.PatientID,
-        PatientBirthDate=staged.PatientBirthDate,
-        PatientSex=staged.PatientSex,
-        ReferringPhysicianName=staged.ReferringPhysicianName,
         ModalitiesInStudy=_modalities(set(modalities)),
-        InstitutionName=staged.InstitutionName,
-        Manufacturer=staged.Manufacturer,
-        ManufacturerModelName=staged.ManufacturerModelName,
-        StationName=staged.StationName,
-        MagneticFieldStrength=staged.MagneticFieldStrength,
+        **{name: getattr(staged, name) for name in STUDY_ATTRIBUTES},
     )
     db.add(session)
     db.flush()
