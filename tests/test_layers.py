@@ -95,6 +95,12 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     # through archive's loaders under the one check. prearchive (archive time), export
     # and transfers (on the way out) use it.
     "deid": frozenset({"archive", "access"}),
+    # push sends a project's sessions out through a script, as jobs in the one queue; it
+    # reads files as downloads do and carries the subjects' clinical records along.
+    "push": frozenset({"archive", "access", "pipelines", "export", "deid", "clinical"}),
+    # clinical keeps each project's variables and records, read through archive's loaders
+    # under the one check, and de-identifies them by the project's pseudonyms (deid).
+    "clinical": frozenset({"archive", "access", "deid"}),
     "access": frozenset(),
 }
 

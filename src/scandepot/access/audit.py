@@ -74,6 +74,15 @@ class AuditAction(enum.StrEnum):
     DEID_PSEUDONYMS_CHANGED = "deid.pseudonyms_changed"
     DEID_PSEUDONYMS_EXPORTED = "deid.pseudonyms_exported"
     DEID_DOWNLOAD = "deid.download"
+    PUSH_DESTINATION_ADDED = "push.destination_added"
+    PUSH_DESTINATION_CHANGED = "push.destination_changed"
+    PUSH_DESTINATION_REMOVED = "push.destination_removed"
+    PUSH_STARTED = "push.started"
+    PUSH_CANCELLED = "push.cancelled"
+    PUSH_FINISHED = "push.finished"
+    CLINICAL_SCHEMA_SAVED = "clinical.schema_saved"
+    CLINICAL_RECORDS_CHANGED = "clinical.records_changed"
+    CLINICAL_EXPORTED = "clinical.exported"
 
 
 def record(

@@ -6,12 +6,14 @@ Alembic's environment (db/migrations/env.py) and the tests compare the database 
 from scandepot.catalog import (
     access,
     archive,
+    clinical,
     deid,
     dicom_nodes,
     journal,
     notify,
     pipelines,
     prearchive,
+    push,
     transfers,
 )
 from scandepot.db.base import Base
@@ -22,12 +24,14 @@ metadata = Base.metadata
 TABLE_MODULES = (
     access,
     archive,
+    clinical,
     deid,
     dicom_nodes,
     journal,
     notify,
     pipelines,
     prearchive,
+    push,
     transfers,
 )
 
