@@ -26,9 +26,9 @@ from scandepot.db.base import utcnow
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.prearchive import operations, worker
 from scandepot.prearchive.operations import Relabel
-from tests.api.dicomweb.conftest import StartOrthanc
 from tests.conftest import PASSWORD, LiveServer
 from tests.helpers import Clock, write_study
+from tests.orthanc import StartOrthanc
 from tests.pipelines.dicom import heudiconv_data, pydicom_file
 
 pytestmark = pytest.mark.interop

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
-from tests.api.dicomweb.conftest import StartOrthanc
 from tests.conftest import PASSWORD, LiveServer
 from tests.ingest.test_stow import siemens_files
+from tests.orthanc import StartOrthanc
 
 pytestmark = pytest.mark.interop
 
