@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from scandepot.access.actors import SYSTEM
-from scandepot.archive import layout
+from scandepot.access.actors import ANONYMOUS, SYSTEM, Actor
+from scandepot.archive import layout, subjects
+from scandepot.archive.subjects import SubjectCreate
+from scandepot.catalog.access import User
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.prearchive import StagedSession
 from scandepot.clinical import schemas
@@ -105,3 +107,16 @@ def ids(ctx: Context, project: str, subject: str) -> tuple[int, int, list[int]]:
         sessions = list(db.scalars(select(Session.id).where(Session.subject_id == subject_id)))
     assert project_id is not None and subject_id is not None
     return project_id, subject_id, sessions
+
+
+def actor(users: dict[str, User], name: str) -> Actor:
+    """The actor of one of the ``users`` fixture's accounts."""
+    if name == "anonymous":
+        return ANONYMOUS
+    user = users[name]
+    return Actor(user_id=user.id, login=user.login, is_site_admin=user.is_site_admin)
+
+
+def make_subjects(ctx: Context, project: str, *labels: str) -> None:
+    for label in labels:
+        subjects.create(ctx, SYSTEM, project, SubjectCreate(label=label))

@@ -242,6 +242,8 @@ def _store(
     patch: bool,
     expected: int | None,
 ) -> tuple[RecordView | None, str]:
+    if values is not None and not isinstance(values, Mapping):
+        raise Invalid("A record is a JSON object of variable: value.", field="values")
     with ctx.db.write() as db:
         who = owner(db, actor, target, Action.EDIT)
         row = record_of(db, who)

@@ -35,8 +35,8 @@ from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
 from scandepot.archive import projects
-from scandepot.catalog.archive import Project
-from scandepot.catalog.clinical import ClinicalLevel, ClinicalSchema
+from scandepot.catalog.archive import Project, Session, Subject
+from scandepot.catalog.clinical import ClinicalLevel, ClinicalRecord, ClinicalSchema
 from scandepot.context import Context
 from scandepot.errors import Invalid, NotFound
 
@@ -243,9 +243,69 @@ def view(project: str, row: ClinicalSchema) -> SchemaVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class Nonconforming:
+    """A record that does not pass a schema version, and why."""
+
+    subject: str
+    session: str | None
+    version: int  # the record's
+    schema_version: int  # the version it was checked against when it was written
+    problems: list[Problem]
+
+
+@dataclass(frozen=True, slots=True)
+class Conformance:
+    """The records of a level against the schema in force: how many there are, how many
+    do not pass, and the first :data:`SHOWN_PROBLEMS` of those."""
+
+    schema_version: int
+    records: int
+    failing: int
+    nonconforming: list[Nonconforming]
+
+
+def conformance(db: DBSession, project_id: int, row: ClinicalSchema) -> Conformance:
+    found = db.execute(
+        select(ClinicalRecord, Subject.label, Session.label)
+        .join(Subject, ClinicalRecord.subject_id == Subject.id)
+        .outerjoin(Session, ClinicalRecord.session_id == Session.id)
+        .where(
+            ClinicalRecord.project_id == project_id,
+            ClinicalRecord.level == row.level,
+            ClinicalRecord.values.is_not(None),
+        )
+        .order_by(Subject.label, Session.label, ClinicalRecord.id)
+    ).all()
+    checker = Checker(row.schema)
+    failing = []
+    records = 0
+    for record, subject, session in found:
+        if record.values is None:  # a JSON null, as some databases keep None
+            continue
+        records += 1
+        problems = checker.problems(record.values)
+        if problems:
+            failing.append(
+                Nonconforming(subject, session, record.version, record.schema_version, problems)
+            )
+    return Conformance(row.version, records, len(failing), failing[:SHOWN_PROBLEMS])
+
+
+def check_records(ctx: Context, actor: Actor, project: str, level: str) -> Conformance:
+    """The records of ``level`` that do not pass the schema in force."""
+    lvl = parse_level(level)
+    with ctx.db.read() as db:
+        proj = projects.load(db, actor, project, Action.READ)
+        return conformance(db, proj.id, in_force_row(db, proj, lvl))
+
+
+@dataclass(frozen=True, slots=True)
 class Saved:
     schema: SchemaVersion
     changed: bool  # False: the same as the newest version; nothing was written
+    # The records against the version now in force: those that no longer pass stay as
+    # they are, checked against the version they were written under, until changed.
+    conformance: Conformance
 
 
 def save(ctx: Context, actor: Actor, project: str, level: str, schema: Any) -> Saved:
@@ -258,7 +318,7 @@ def save(ctx: Context, actor: Actor, project: str, level: str, schema: Any) -> S
         proj = projects.load(db, actor, project, Action.CONFIGURE)
         newest = newest_row(db, proj.id, lvl)
         if newest is not None and newest.schema == stored:
-            return Saved(view(proj.label, newest), changed=False)
+            return Saved(view(proj.label, newest), False, conformance(db, proj.id, newest))
         row = ClinicalSchema(
             project_id=proj.id,
             level=lvl.value,
@@ -277,7 +337,7 @@ def save(ctx: Context, actor: Actor, project: str, level: str, schema: Any) -> S
             variables=len(stored["properties"]),
         )
         db.refresh(row)
-        return Saved(view(proj.label, row), changed=True)
+        return Saved(view(proj.label, row), True, conformance(db, proj.id, row))
 
 
 def in_force(ctx: Context, actor: Actor, project: str, level: str) -> SchemaVersion:
