@@ -41,6 +41,8 @@ from scandepot.clinical.schemas import Variable
 from scandepot.context import Context
 from scandepot.errors import Invalid
 
+_CHUNK = 500  # IDs in one IN (...)
+
 
 class Format(enum.StrEnum):
     CSV = "csv"
@@ -75,14 +77,23 @@ def parse_format(value: str) -> Format:
 def _found(
     db: DBSession, project: Project, level: str
 ) -> list[tuple[ClinicalRecord, Subject, Session | None]]:
+    """The level's records with their subjects (and sessions), by label. Sessions are
+    read apart: their eager joins would turn an outer join into an inner one."""
     stmt = (
-        select(ClinicalRecord, Subject, Session)
+        select(ClinicalRecord, Subject)
         .join(Subject, ClinicalRecord.subject_id == Subject.id)
-        .outerjoin(Session, ClinicalRecord.session_id == Session.id)
         .where(ClinicalRecord.project_id == project.id, ClinicalRecord.level == level)
-        .order_by(Subject.label, Session.label, ClinicalRecord.id)
     )
-    return [(r, s, e) for r, s, e in db.execute(stmt).tuples() if r.values]
+    found = [(r, s) for r, s in db.execute(stmt).all() if r.values]
+    wanted = sorted({r.session_id for r, _ in found if r.session_id is not None})
+    sessions: dict[int, Session] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        sessions.update((e.id, e) for e in db.scalars(select(Session).where(Session.id.in_(chunk))))
+    rows = [
+        (r, s, sessions.get(r.session_id) if r.session_id is not None else None) for r, s in found
+    ]
+    return sorted(rows, key=lambda t: (t[1].label, t[2].label if t[2] else "", t[0].id))
 
 
 def _plain(
@@ -101,8 +112,8 @@ def _plain(
 def _sessions_by_subject(db: DBSession, subject_ids: set[int]) -> dict[int, list[Session]]:
     found: dict[int, list[Session]] = {}
     ids = sorted(subject_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
         for session in db.scalars(
             select(Session).where(Session.subject_id.in_(chunk)).order_by(Session.id)
         ):
