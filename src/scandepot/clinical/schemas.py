@@ -347,6 +347,14 @@ def in_force(ctx: Context, actor: Actor, project: str, level: str) -> SchemaVers
         return view(proj.label, in_force_row(db, proj, lvl))
 
 
+def in_force_all(ctx: Context, actor: Actor, project: str) -> dict[str, SchemaVersion | None]:
+    """The schema in force of each level; None for a level without one."""
+    with ctx.db.read() as db:
+        proj = projects.load(db, actor, project, Action.READ)
+        found = {level.value: newest_row(db, proj.id, level) for level in ClinicalLevel}
+        return {k: view(proj.label, row) if row else None for k, row in found.items()}
+
+
 def versions(ctx: Context, actor: Actor, project: str, level: str) -> list[SchemaVersion]:
     """Every version, newest first."""
     lvl = parse_level(level)
