@@ -5,10 +5,11 @@ level), the records of its subjects and sessions, CSV import and CSV/JSON export
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -209,28 +210,35 @@ def _history(views: list[records.VersionView]) -> list[VersionOut]:
     ]
 
 
-def _add_record_routes(path: str, target: Any) -> None:
-    """GET, PUT, PATCH, DELETE and /history of a record at ``path``; ``target`` makes the
-    :class:`Target` from the path's project and label."""
+def subject_target(project: str, subject: str) -> Target:
+    return Target(project, subject=subject)
+
+
+def session_target(project: str, session: str) -> Target:
+    return Target(project, session=session)
+
+
+def _add_record_routes(path: str, target: Callable[..., Target]) -> None:
+    """GET, PUT, PATCH, DELETE and /history of the record at ``path``, whose labels
+    ``target`` (a dependency on the path) turns into a :class:`Target`."""
+    whose = Depends(target)
 
     @router.get(path, response_model=RecordOut, name=f"get {path}")
     def get_record(
-        ctx: CtxDep, actor: ActorDep, project: str, label: str, response: Response
+        ctx: CtxDep, actor: ActorDep, response: Response, who: Target = whose
     ) -> RecordOut:
-        return _record(records.get(ctx, actor, target(project, label)), response)
+        return _record(records.get(ctx, actor, who), response)
 
     @router.put(path, response_model=RecordOut, name=f"put {path}")
     def put_record(
         ctx: CtxDep,
         actor: ActorDep,
-        project: str,
-        label: str,
         body: Annotated[dict[str, Any], Body()],
         response: Response,
+        who: Target = whose,
         if_match: IfMatch = None,
     ) -> RecordOut:
-        expected = expected_version(if_match)
-        view, how = records.put(ctx, actor, target(project, label), body, expected=expected)
+        view, how = records.put(ctx, actor, who, body, expected=expected_version(if_match))
         if how == "created":
             response.status_code = status.HTTP_201_CREATED
         return _record(view, response)
@@ -239,33 +247,27 @@ def _add_record_routes(path: str, target: Any) -> None:
     def patch_record(
         ctx: CtxDep,
         actor: ActorDep,
-        project: str,
-        label: str,
         body: Annotated[dict[str, Any], Body(description="JSON Merge Patch: null removes")],
         response: Response,
+        who: Target = whose,
         if_match: IfMatch = None,
     ) -> RecordOut:
-        expected = expected_version(if_match)
-        view, _ = records.patch(ctx, actor, target(project, label), body, expected=expected)
+        view, _ = records.patch(ctx, actor, who, body, expected=expected_version(if_match))
         return _record(view, response)
 
     @router.delete(path, status_code=status.HTTP_204_NO_CONTENT, name=f"delete {path}")
     def delete_record(
-        ctx: CtxDep, actor: ActorDep, project: str, label: str, if_match: IfMatch = None
+        ctx: CtxDep, actor: ActorDep, who: Target = whose, if_match: IfMatch = None
     ) -> None:
-        records.delete(ctx, actor, target(project, label), expected=expected_version(if_match))
+        records.delete(ctx, actor, who, expected=expected_version(if_match))
 
     @router.get(path + "/history", response_model=list[VersionOut], name=f"history {path}")
-    def record_history(ctx: CtxDep, actor: ActorDep, project: str, label: str) -> list[VersionOut]:
-        return _history(records.history(ctx, actor, target(project, label)))
+    def record_history(ctx: CtxDep, actor: ActorDep, who: Target = whose) -> list[VersionOut]:
+        return _history(records.history(ctx, actor, who))
 
 
-_add_record_routes(
-    SUBJECT.replace("{subject}", "{label}"), lambda p, label: Target(p, subject=label)
-)
-_add_record_routes(
-    SESSION.replace("{session}", "{label}"), lambda p, label: Target(p, session=label)
-)
+_add_record_routes(SUBJECT, subject_target)
+_add_record_routes(SESSION, session_target)
 
 
 def parse_mapping(pairs: list[str]) -> dict[str, str]:
