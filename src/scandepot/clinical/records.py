@@ -320,6 +320,28 @@ def get_optional(ctx: Context, actor: Actor, target: Target) -> RecordView | Non
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a page shows of a record: the variables in force, and the record if any."""
+
+    schema_version: int
+    variables: list[schemas.Variable]
+    record: RecordView | None
+
+
+def shown(ctx: Context, actor: Actor, target: Target) -> Shown | None:
+    """The record with the schema's variables (units, titles); None when the project has
+    no schema for the level."""
+    with ctx.db.read() as db:
+        who = owner(db, actor, target, Action.READ)
+        schema = schemas.newest_row(db, who.project.id, who.level)
+        if schema is None:
+            return None
+        row = record_of(db, who)
+        record = _view(who, row) if row is not None and row.values else None
+        return Shown(schema.version, schemas.variables(schema.schema), record)
+
+
 def history(ctx: Context, actor: Actor, target: Target) -> list[VersionView]:
     """Every version of the record, newest first."""
     with ctx.db.read() as db:
