@@ -426,8 +426,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("DELETE", P + "/deid/pseudonyms"): Row("manage", 204),
     # Clinical data (docs/clinical.md): the world's project has a subject and a session
-    # schema, and a record for S1 and for E1. Reading takes read, records write, schemas
-    # manage; an export is a download.
+    # schema, and a record for S1 and for E1. Reading takes read, records write (a delete
+    # manage, as every delete), schemas manage; an export is a download.
     ("GET", P + "/clinical/schema"): Row("read", 200),
     ("GET", P + "/clinical/schema/{level}"): Row("read", 200, params=CLINICAL_LEVEL),
     ("PUT", P + "/clinical/schema/{level}"): Row(
@@ -449,7 +449,7 @@ for _prefix in (P + "/subjects/{subject}/clinical", P + "/sessions/{session}/cli
             ("GET", _prefix): Row("read", 200),
             ("PUT", _prefix): Row("write", 200, body=lambda a: {"diagnosis": "HC"}),
             ("PATCH", _prefix): Row("write", 200, body=lambda a: {"diagnosis": "MCI"}),
-            ("DELETE", _prefix): Row("write", 204),
+            ("DELETE", _prefix): Row("manage", 204),
             ("GET", _prefix + "/history"): Row("read", 200),
         }
     )

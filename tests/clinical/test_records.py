@@ -114,6 +114,8 @@ def test_permissions(
         records.put(ctx, actor(users, "collaborator"), s1, {"diagnosis": "AD"})
     with pytest.raises(Forbidden):
         records.delete(ctx, actor(users, "collaborator"), s1)
+    with pytest.raises(Forbidden):  # a delete takes manage, as every delete in a project
+        records.delete(ctx, actor(users, "member"), s1)
     for name in ("outsider", "anonymous"):
         error = NotFound if name == "outsider" else Unauthorized
         with pytest.raises(error):

@@ -11,7 +11,8 @@ another change in between is a :class:`~scandepot.errors.Conflict`.
 
 A record belongs to its subject's home project: a subject shared into another project
 shows its record there, read-only, and under its home project's schema.
-Reading takes the project's read level, writing its write level (as subjects' fields do).
+Reading takes the project's read level, writing its write level (as subjects' fields do),
+deleting its manage level (as every delete inside a project does).
 """
 
 from __future__ import annotations
@@ -245,7 +246,8 @@ def _store(
     if values is not None and not isinstance(values, Mapping):
         raise Invalid("A record is a JSON object of variable: value.", field="values")
     with ctx.db.write() as db:
-        who = owner(db, actor, target, Action.EDIT)
+        # Deleting takes what every delete inside a project takes; changing, write.
+        who = owner(db, actor, target, Action.EDIT if values is not None else Action.DELETE)
         row = record_of(db, who)
         _expect(row, expected)
         if values is None and (row is None or row.values is None):
