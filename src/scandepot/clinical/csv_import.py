@@ -213,10 +213,19 @@ def _write(
     done: list[tuple[RowReport, Subject | None]],
 ) -> None:
     existing = _existing(db, project)
+    taken = [(r, s) for r, s in done if not r.problems and s is not None]
+    fresh = [
+        records.new_row(records.Owner(project, s, None), schema.version, actor)
+        for _, s in taken
+        if s is not None and s.id not in existing
+    ]
+    db.add_all(fresh)
+    db.flush()  # every new record's ID in one go, for their versions
+    existing.update((row.subject_id, row) for row in fresh)
     changed: dict[str, int] = {}
     names = []
-    for report, subject in done:
-        if report.problems or subject is None:
+    for report, subject in taken:
+        if subject is None:
             continue
         who = records.Owner(project, subject, None)
         _, report.status = records.write(

@@ -167,6 +167,20 @@ def checked(schema: ClinicalSchema, values: Any) -> dict[str, Any]:
     return {name: values[name] for name in schema.schema["properties"] if name in values}
 
 
+def new_row(who: Owner, schema_version: int, actor: Actor) -> ClinicalRecord:
+    """A record not written yet (version 0, no values)."""
+    return ClinicalRecord(
+        project_id=who.project.id,
+        subject_id=who.subject.id,
+        session_id=who.session.id if who.session is not None else None,
+        level=who.level,
+        values=None,
+        version=0,
+        schema_version=schema_version,
+        updated_by=actor.login[:64],
+    )
+
+
 def write(
     db: DBSession,
     actor: Actor,
@@ -184,20 +198,15 @@ def write(
     status = "deleted" if values is None else ("changed" if row and row.values else "created")
     now = utcnow()
     if row is None:
-        row = ClinicalRecord(
-            project_id=who.project.id,
-            subject_id=who.subject.id,
-            session_id=who.session.id if who.session is not None else None,
-            level=who.level,
-            version=0,
-        )
+        row = new_row(who, schema_version, actor)
         db.add(row)
     row.values = values
     row.version += 1
     row.schema_version = schema_version
     row.updated_by = actor.login[:64]
     row.updated_at = now
-    db.flush()
+    if row.id is None:  # its version names it
+        db.flush()
     db.add(
         ClinicalRecordVersion(
             record_id=row.id,
