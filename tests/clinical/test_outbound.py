@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
-from pydicom import Dataset
+from pydicom import Dataset, dcmread
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive import subjects
@@ -129,3 +129,42 @@ def test_subjects_without_records_are_left_out_and_no_script_is_refused(
     # S4 has no session: its label stands for the Patient ID, through the same keys.
     assert [r.subject_id for r in found] == [s4]
     assert found[0].patient_id not in ("S4", "") and found[0].values == {"diagnosis": "AD"}
+
+
+# CTP scripts (docs/deid-ctp.md): the Patient ID from the pseudonym table, and dates moved
+# by a fixed number of days, or all set to one dummy date (then they do not go out).
+CTP_SHIFT = """<script>
+ <p t="DATEINC">-365</p>
+ <e en="T" t="00100020" n="PatientID">@lookup(this,ptid)</e>
+ <e en="T" t="00080020" n="StudyDate">@incrementdate(this,@DATEINC)</e>
+</script>"""
+CTP_DUMMY = """<script>
+ <e en="T" t="00100020" n="PatientID">@lookup(this,ptid)</e>
+ <e en="T" t="00080020" n="StudyDate">19000101</e>
+</script>"""
+
+
+@pytest.mark.parametrize(("text", "moved"), [(CTP_SHIFT, "2023-02-15"), (CTP_DUMMY, None)])
+def test_a_ctp_script_as_the_images_get_it(
+    ctx: Context, make_project: Callable[..., str], text: str, moved: str | None
+) -> None:
+    project = make_project()
+    set_schemas(ctx, project)
+    from scandepot.deid import in_force, pseudonyms
+    from scandepot.deid.model import Run
+
+    pseudonyms.import_csv(ctx, SYSTEM, project, "ptid,HOSP-7,SUBJ-0007\n")
+    held = archive_study(ctx, project, "S7", "E7", Study(PatientID="HOSP-7", StudyDate="20240301"))
+    records.put(
+        ctx, SYSTEM, Target(project, "S7"), {"diagnosis": "AD", "diagnosis_date": "2024-02-15"}
+    )
+    project_id, subject_id, _ = ids(ctx, project, "S7")
+    script = scripts.load("ctp", text)
+    with ctx.db.write() as db:
+        (out,) = deidentified_records(db, project_id, [subject_id], script=script)
+        keys = in_force.keys_of(db, project_id)
+    image = dcmread(held.files[0])
+    script.apply(image, Run(keys, {"PROJECT": project, "SUBJECT": "S7", "SESSION": "E7"}))
+    assert out.patient_id == str(image.PatientID) == "SUBJ-0007"
+    assert out.values.get("diagnosis_date") == moved
+    assert str(image.StudyDate) == ("20230302" if moved else "19000101")

@@ -41,8 +41,10 @@ from scandepot.deid import in_force
 from scandepot.deid.model import Keys, Refused, Run, Script
 from scandepot.errors import Conflict
 
-# Two probe dates a month apart: a script that moves both by the same days shifts dates.
-PROBE_DATES = (dt.date(2000, 1, 1), dt.date(2000, 2, 1))
+# Two probe dates: a script that moves both by the same days shifts dates; one that maps
+# every date to one value (a dummy) moves them by different days. Neither is a round date
+# a script might use as its dummy.
+PROBE_DATES = (dt.date(1987, 6, 13), dt.date(1991, 9, 27))
 PROBE_UID = UID("2.25.1")  # the probe's own SOP Instance and Series UIDs (never sent)
 
 
