@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from scandepot.access.actors import SYSTEM
-from scandepot.archive import sessions
+from scandepot.archive import sessions, subjects
 from scandepot.archive.sessions import SessionCreate
 from scandepot.catalog.access import AuditEvent, User
 from scandepot.clinical import records
@@ -131,3 +131,11 @@ def test_permissions(
         records.put(ctx, actor(users, "anonymous"), Target(public, "S1"), {"diagnosis": "AD"})
     with pytest.raises(Forbidden):
         records.patch(ctx, actor(users, "outsider"), Target(public, "S1"), {"diagnosis": "AD"})
+
+
+def test_a_deleted_subject_takes_its_record_along(ctx: Context, project: str) -> None:
+    records.put(ctx, SYSTEM, Target(project, "S2"), {"diagnosis": "AD"})
+    subjects.delete(ctx, SYSTEM, project, "S2")
+    make_subjects(ctx, project, "S2")  # a new subject under the old label has no record
+    with pytest.raises(NotFound, match="No clinical record"):
+        records.history(ctx, SYSTEM, Target(project, "S2"))

@@ -321,16 +321,6 @@ def get(ctx: Context, actor: Actor, target: Target) -> RecordView:
         return _view(who, row)
 
 
-def get_optional(ctx: Context, actor: Actor, target: Target) -> RecordView | None:
-    """The record, or None when there is none (the subject page shows an empty one)."""
-    try:
-        return get(ctx, actor, target)
-    except NotFound as exc:
-        if exc.field is not None:  # the subject or session itself was not found
-            raise
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class Shown:
     """What a page shows of a record: the variables in force, and the record if any."""
