@@ -42,4 +42,24 @@ def open_sender(ctx: Context, destination: PushDestination) -> Sender:
         from scandepot.push.stow import StowSender
 
         return StowSender(http_peer(ctx, destination))
+    if kind == DestinationKind.DIMSE:
+        from scandepot.push.dimse import DimsePeer, DimseSender
+
+        if not (destination.ae_title and destination.host and destination.port):
+            raise Invalid(f"Destination '{destination.name}' has no AE title, host and port.")
+        return DimseSender(
+            DimsePeer(
+                ae_title=destination.ae_title,
+                host=destination.host,
+                port=destination.port,
+                calling_ae=destination.calling_ae or ctx.settings.ae_title,
+                timeout_s=ctx.settings.push_timeout_s,
+            )
+        )
+    if kind == DestinationKind.XNAT:
+        from scandepot.push.xnat import XnatSender, XnatTarget
+
+        if not destination.remote_project:
+            raise Invalid(f"Destination '{destination.name}' has no remote project.")
+        return XnatSender(XnatTarget(http_peer(ctx, destination), destination.remote_project))
     raise Invalid(f"Destination '{destination.name}' is of unknown kind '{kind}'.", field="kind")
