@@ -17,6 +17,7 @@ from scandepot.api.v1 import (
     pipelines,
     prearchive,
     projects,
+    push_destinations,
     resources,
     scans,
     sessions,
@@ -51,5 +52,6 @@ for sub in (
     *resources.routers,
     downloads.router,
     transfers.router,
+    push_destinations.router,
 ):
     router.include_router(sub)
