@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from scandepot.api.v1 import (
     audit,
     auth,
+    clinical,
     deid,
     dicom_nodes,
     downloads,
@@ -47,6 +48,7 @@ for sub in (
     pipelines.router,
     webhooks.router,
     deid.router,
+    clinical.router,
     *resources.routers,
     downloads.router,
     transfers.router,
