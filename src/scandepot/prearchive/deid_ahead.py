@@ -43,7 +43,7 @@ from typing import Any
 
 from scandepot.context import Context
 from scandepot.dicom.headers import Header
-from scandepot.prearchive import deidentify
+from scandepot.prearchive import deidentify, digests
 from scandepot.prearchive.deidentify import Copy, Prepared
 from scandepot.storage import spool
 from scandepot.storage.store import StoredDigest, fsync_dir, make_dirs
@@ -93,10 +93,11 @@ def _state(prepared: Prepared, rows: list[tuple[int, str | None]]) -> str:
 
 def make(ctx: Context, staged_id: int) -> int:
     """Make the archive script's copies of a waiting session's instances, unless they are
-    made already (or being used); returns how many were made. Called once the checksums
-    are known (a staged file without one is left for the next pass)."""
+    made already (or being used); returns how many were made. The checksums of the staged
+    files, which the copies are keyed by, are computed first (:mod:`.digests`)."""
     if not spool.folder(ctx.store, staged_id).is_dir():
         return 0
+    digests.complete(ctx, staged_id)
     with _lock(ctx, staged_id, wait=False) as held_here:
         if not held_here:
             return 0
@@ -116,11 +117,12 @@ def make(ctx: Context, staged_id: int) -> int:
             return 0
         if prepared is None:
             return 0
+        made = len(prepared.copies)
         try:
             _keep(ctx, prepared, base, name)
         finally:
-            prepared.discard()
-        return len(prepared.copies)
+            prepared.discard()  # the temporary names; the folder holds the copies
+        return made
 
 
 def _keep(ctx: Context, prepared: Prepared, base: Path, name: str) -> None:
@@ -179,8 +181,13 @@ def held(ctx: Context, staged_id: int) -> Iterator[Prepared | None]:
         yield None
         return
     with _lock(ctx, staged_id, wait=True):
-        found = [p for p in base.iterdir() if (p / MANIFEST).is_file()]
+        found = [p for p in base.iterdir() if is_complete(p)]
         yield _load(ctx, found[0]) if len(found) == 1 else None
+
+
+def is_complete(path: Path) -> bool:
+    """A folder of copies renamed to its state once complete (not ``.part``)."""
+    return "." not in path.name and (path / MANIFEST).is_file()
 
 
 def drop(ctx: Context, staged_id: int) -> None:
