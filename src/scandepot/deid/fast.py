@@ -39,6 +39,7 @@ EXPLICIT_LE = "1.2.840.10008.1.2.1"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 CHARSET = 0x00080005
 MEDIA_SOP_INSTANCE = 0x00020003
+PIXEL_DATA = 0x7FE00010
 TRANSFER_SYNTAX = 0x00020010
 # Decoded always: the verification's "before" reads them, and the character set.
 READ_FIRST = frozenset(
@@ -103,7 +104,7 @@ def split(data: bytes) -> tuple[FileMetaDataset, list[Span], bool]:
 
 @dataclass(slots=True)
 class Done:
-    dataset: Dataset  # the whole result: decoded elements and copied raw ones
+    dataset: Dataset  # the result: decoded elements and copied raw ones, not the pixel data
     report: verify.Report
     chunks: list[bytes | memoryview]  # the file to write, in order
 
@@ -233,8 +234,8 @@ def _encode(
     rewritten: dict[int, bytes],
 ) -> list[bytes | memoryview]:
     """The file: preamble, meta, then every element in tag order, decoded ones encoded
-    here (or by pydicom when not plain) and copied ones as stored; the copied join
-    ``ds`` as raw elements."""
+    here (or by pydicom when not plain) and copied ones as stored; the copied join ``ds``
+    as raw elements, all but the pixel data."""
     chunks: list[bytes | memoryview] = [b"\0" * 128 + b"DICM" + _meta_bytes(ds.file_meta)]
     encoded: dict[int, bytes] = {}
     encodings = ds.get("SpecificCharacterSet", "iso8859")
@@ -252,7 +253,8 @@ def _encode(
     # What the profile wrote wins over a copy (Patient Identity Removed "NO" before).
     stored = {span.tag: span for span in copied if span.tag not in encoded}
     for span in stored.values():
-        ds._dict[BaseTag(span.tag)] = _raw(span, view, implicit)
+        if span.tag != PIXEL_DATA:  # without it, as the engine's Result says: not copied
+            ds._dict[BaseTag(span.tag)] = _raw(span, view, implicit)
     for number, element_bytes in rewritten.items():
         encoded[number] = element_bytes
         ds._dict[BaseTag(number)] = _raw_encoded(number, element_bytes, implicit)
