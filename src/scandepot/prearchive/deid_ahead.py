@@ -94,7 +94,9 @@ def _state(prepared: Prepared, rows: list[tuple[int, str | None]]) -> str:
 def make(ctx: Context, staged_id: int) -> int:
     """Make the archive script's copies of a waiting session's instances, unless they are
     made already (or being used); returns how many were made. The checksums of the staged
-    files, which the copies are keyed by, are computed first (:mod:`.digests`)."""
+    files, which the copies are keyed by, are computed first (:mod:`.digests`). Copies
+    still current for an instance (same script, keys and labels, same staged bytes) are
+    taken from the folder before: a session that grows is not made again whole."""
     if not spool.folder(ctx.store, staged_id).is_dir():
         return 0
     digests.complete(ctx, staged_id)
@@ -109,20 +111,57 @@ def make(ctx: Context, staged_id: int) -> int:
         base = folder(ctx, staged_id)
         if (base / name / MANIFEST).is_file() or (base / f"{name}.failed").is_file():
             return 0
-        _clear(ctx, staged_id)
+        before = _current(ctx, staged_id)
+        _clear(ctx, staged_id, keep=before.path if before is not None else None)
+        kept = _still_current(before.prepared, plan) if before is not None else {}
+        todo = dataclasses.replace(plan, rows=[row for row in plan.rows if row.id not in kept])
         try:
-            prepared = deidentify.prepare(ctx, staged_id, plan)
+            prepared = deidentify.prepare(ctx, staged_id, todo)
         except deidentify.DeidFailed as exc:
             ctx.store.write(base / f"{name}.failed", [exc.message.encode()])
             return 0
-        if prepared is None:
-            return 0
+        assert prepared is not None, "a plan was given"
         made = len(prepared.copies)
+        prepared.copies.update(kept)
         try:
             _keep(ctx, prepared, base, name)
         finally:
             prepared.discard()  # the temporary names; the folder holds the copies
+        _clear(ctx, staged_id, keep=base / name)
         return made
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Found:
+    path: Path
+    prepared: Prepared
+
+
+def _current(ctx: Context, staged_id: int) -> _Found | None:
+    """The one complete folder of copies, read; None if there is none (or it is not
+    readable)."""
+    base = folder(ctx, staged_id)
+    found = [p for p in base.iterdir() if is_complete(p)] if base.is_dir() else []
+    prepared = _load(ctx, found[0]) if len(found) == 1 else None
+    return _Found(found[0], prepared) if prepared is not None else None
+
+
+def _still_current(before: Prepared, plan: deidentify.Inputs) -> dict[int, Copy]:
+    """The copies of ``before`` that ``plan`` would make again, byte for byte: made by the
+    same script with the same keys and labels, from the same staged bytes."""
+    now = plan.prepared
+    if (before.version, before.sha256, before.keys, before.labels) != (
+        now.version,
+        now.sha256,
+        now.keys,
+        now.labels,
+    ):
+        return {}
+    return {
+        row.id: before.copies[row.id]
+        for row in plan.rows
+        if row.id in before.copies and before.copies[row.id].source_sha256 == row.sha256
+    }
 
 
 def _keep(ctx: Context, prepared: Prepared, base: Path, name: str) -> None:
@@ -157,13 +196,13 @@ def _json(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.time) else value
 
 
-def _clear(ctx: Context, staged_id: int) -> None:
-    """Remove every folder of copies (stale, half-made or failed)."""
+def _clear(ctx: Context, staged_id: int, *, keep: Path | None = None) -> None:
+    """Remove every folder of copies but ``keep`` (stale, half-made or failed)."""
     base = folder(ctx, staged_id)
     if not base.is_dir():
         return
     for entry in base.iterdir():
-        if entry.name == LOCK:
+        if entry.name == LOCK or entry == keep:
             continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
@@ -181,8 +220,8 @@ def held(ctx: Context, staged_id: int) -> Iterator[Prepared | None]:
         yield None
         return
     with _lock(ctx, staged_id, wait=True):
-        found = [p for p in base.iterdir() if is_complete(p)]
-        yield _load(ctx, found[0]) if len(found) == 1 else None
+        found = _current(ctx, staged_id)
+        yield found.prepared if found is not None else None
 
 
 def is_complete(path: Path) -> bool:
