@@ -281,3 +281,22 @@ def test_a_session_deleted_takes_its_copies_along(ctx: Context, waiting: Staged)
     assert not deid_ahead.folder(ctx, staged_id).exists()
     with ctx.db.read() as db:
         assert db.get(StagedSession, staged_id) is None
+
+
+def test_a_script_turned_off_leaves_no_copies(ctx: Context, waiting: Staged) -> None:
+    staged_id, parts, _label = waiting
+    deid_ahead.make(ctx, staged_id)
+    assert copies(ctx, staged_id)
+    deid_script.save(ctx, "PILOT", enabled=False)
+    assert deid_ahead.make(ctx, staged_id) == 0
+    assert copies(ctx, staged_id) == {}
+    archiver.archive(ctx, SYSTEM, staged_id)  # as received
+    received = sorted(sha256(p.read_bytes()) for p in archived_dicom(ctx))
+    assert received == sorted(sha256(raw) for raw in parts)
+
+
+def test_a_project_without_a_script_gets_no_folder(ctx: Context, waiting: Staged) -> None:
+    staged_id, _parts, _label = waiting
+    deid_script.save(ctx, "PILOT", enabled=False)
+    assert deid_ahead.make(ctx, staged_id) == 0
+    assert not deid_ahead.folder(ctx, staged_id).exists()

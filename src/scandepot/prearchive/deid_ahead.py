@@ -100,10 +100,12 @@ def make(ctx: Context, staged_id: int) -> int:
     if not spool.folder(ctx.store, staged_id).is_dir():
         return 0
     digests.complete(ctx, staged_id)
+    plan = deidentify.inputs(ctx, staged_id)  # the archive checks it again, in its transaction
+    if plan is None and not folder(ctx, staged_id).is_dir():
+        return 0  # no script in force, nothing made before: no folder made either
     with _lock(ctx, staged_id, wait=False) as held_here:
         if not held_here:
             return 0
-        plan = deidentify.inputs(ctx, staged_id)
         if plan is None or any(row.sha256 is None for row in plan.rows):
             _clear(ctx, staged_id)
             return 0
