@@ -80,13 +80,8 @@ def _lock(ctx: Context, staged_id: int, *, wait: bool) -> Iterator[bool]:
         os.close(fd)  # and the lock with it
 
 
-def state(prepared: Prepared) -> str:
-    """The digest that names a folder of copies: what they were made from and by."""
-    rows = sorted((row_id, c.source_sha256) for row_id, c in prepared.copies.items())
-    return _state(prepared, rows)
-
-
 def _state(prepared: Prepared, rows: list[tuple[int, str | None]]) -> str:
+    """The digest that names a folder of copies: what they are made from and by."""
     what = [prepared.version, prepared.sha256, prepared.keys, list(prepared.labels), rows]
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
 
