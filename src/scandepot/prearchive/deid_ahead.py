@@ -95,7 +95,10 @@ def make(ctx: Context, staged_id: int) -> int:
     if not spool.folder(ctx.store, staged_id).is_dir():
         return 0
     digests.complete(ctx, staged_id)
-    plan = deidentify.inputs(ctx, staged_id)  # the archive checks it again, in its transaction
+    try:
+        plan = deidentify.inputs(ctx, staged_id)  # the archive checks it again
+    except deidentify.DeidFailed:  # a script this version cannot load: the archive says so
+        return 0
     if plan is None and not folder(ctx, staged_id).is_dir():
         return 0  # no script in force, nothing made before: no folder made either
     with _lock(ctx, staged_id, wait=False) as held_here:
