@@ -5,8 +5,8 @@ data skipped over item by item, nothing decoded."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from pydicom.datadict import dictionary_VR
 
@@ -24,8 +24,7 @@ class Unsupported(Exception):
     """Not a file this way takes: the engine reads it whole instead."""
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):  # a tuple: made for every element, which a dataclass slows
     tag: int
     vr: bytes
     start: int  # of the element's header

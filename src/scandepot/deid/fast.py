@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from io import BytesIO
 
-from pydicom import Dataset
+from pydicom import Dataset, config
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
@@ -38,6 +38,9 @@ from scandepot.deid.profile import Profile
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 CHARSET = 0x00080005
+MEDIA_SOP_INSTANCE = 0x00020003
+PIXEL_DATA = 0x7FE00010
+TRANSFER_SYNTAX = 0x00020010
 # Decoded always: the verification's "before" reads them, and the character set.
 READ_FIRST = frozenset(
     {CHARSET, *verify.IDENTIFYING, *verify.DATES, *verify.DESCRIPTORS, *verify.PERSON_SEQUENCES}
@@ -60,11 +63,32 @@ def _meta(data: bytes) -> tuple[FileMetaDataset, int, bool]:
         raise Unsupported("no preamble or no group length")
     (length,) = _LONG_LENGTH.unpack_from(data, 140)
     end = 144 + length
-    meta = FileMetaDataset(read_dataset(BytesIO(data[132:end]), False, True))
-    syntax = meta.get("TransferSyntaxUID")
-    if syntax is None or not syntax.is_little_endian or syntax == DEFLATED:
+    # Its elements as pydicom reads them (raw, decoded on use), without its reader.
+    meta, pos, view = FileMetaDataset(), 132, memoryview(data)
+    while pos < end:
+        span = element(data, pos, False)
+        if span.tag >> 16 != 2:
+            raise Unsupported("file meta")
+        meta._dict[BaseTag(span.tag)] = _raw(span, view, False)
+        pos = span.end
+    if pos != end:
+        raise Unsupported("file meta length")
+    found = meta._dict.get(BaseTag(TRANSFER_SYNTAX))
+    if not isinstance(found, RawDataElement) or not isinstance(found.value, bytes):
+        raise Unsupported("no transfer syntax")
+    text = found.value.decode("latin-1").rstrip("\0 ")  # as pydicom decodes a UI value
+    if "\\" in text:
+        raise Unsupported("transfer syntax")
+    syntax = UID(text)
+    if not syntax.is_little_endian or syntax == DEFLATED:
         raise Unsupported(f"transfer syntax {syntax}")
+    meta._dict[BaseTag(TRANSFER_SYNTAX)] = _element(TRANSFER_SYNTAX, "UI", syntax)
     return meta, end, syntax.is_implicit_VR
+
+
+def _element(tag: int, vr: str, value: object) -> DataElement:
+    """A value decoded or made here, valid by construction: not validated again."""
+    return DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 def split(data: bytes) -> tuple[FileMetaDataset, list[Span], bool]:
@@ -80,7 +104,7 @@ def split(data: bytes) -> tuple[FileMetaDataset, list[Span], bool]:
 
 @dataclass(slots=True)
 class Done:
-    dataset: Dataset  # the whole result: decoded elements and copied raw ones
+    dataset: Dataset  # the result: decoded elements and copied raw ones, not the pixel data
     report: verify.Report
     chunks: list[bytes | memoryview]  # the file to write, in order
 
@@ -102,9 +126,14 @@ def deidentify(profile: Profile, run: Run, data: bytes) -> Done:
     ds.set_original_encoding(implicit, True, ds.get("SpecificCharacterSet", "iso8859"))
     profile.apply(ds, run, before=before)
     if made.sop_instance_uid is not None:
-        meta.MediaStorageSOPInstanceUID = UID(made.sop_instance_uid)
+        uid = UID(made.sop_instance_uid)
+        meta._dict[BaseTag(MEDIA_SOP_INSTANCE)] = _element(MEDIA_SOP_INSTANCE, "UI", uid)
     report = verify.check(before, ds, profile.kept, rules=profile.verify_rules())
-    inside = [(p, s, data[s.value : s.end]) for p, s in [("", c) for c in copied] + nested.copied]
+    inside = [
+        (p, s, data[s.value : s.end])
+        for p, s in [("", c) for c in copied] + nested.copied
+        if s.tag not in profile.kept and s.vr not in _SKIP  # the pixel data is not sliced
+    ]
     report.findings += _check_copied(before, inside + made.values, profile)
     chunks = _encode(ds, copied, view, implicit, rewritten | made.elements)
     return Done(ds, report, chunks)
@@ -205,8 +234,8 @@ def _encode(
     rewritten: dict[int, bytes],
 ) -> list[bytes | memoryview]:
     """The file: preamble, meta, then every element in tag order, decoded ones encoded
-    here (or by pydicom when not plain) and copied ones as stored; the copied join
-    ``ds`` as raw elements."""
+    here (or by pydicom when not plain) and copied ones as stored; the copied join ``ds``
+    as raw elements, all but the pixel data."""
     chunks: list[bytes | memoryview] = [b"\0" * 128 + b"DICM" + _meta_bytes(ds.file_meta)]
     encoded: dict[int, bytes] = {}
     encodings = ds.get("SpecificCharacterSet", "iso8859")
@@ -224,7 +253,8 @@ def _encode(
     # What the profile wrote wins over a copy (Patient Identity Removed "NO" before).
     stored = {span.tag: span for span in copied if span.tag not in encoded}
     for span in stored.values():
-        ds._dict[BaseTag(span.tag)] = _raw(span, view, implicit)
+        if span.tag != PIXEL_DATA:  # without it, as the engine's Result says: not copied
+            ds._dict[BaseTag(span.tag)] = _raw(span, view, implicit)
     for number, element_bytes in rewritten.items():
         encoded[number] = element_bytes
         ds._dict[BaseTag(number)] = _raw_encoded(number, element_bytes, implicit)

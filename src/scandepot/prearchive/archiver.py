@@ -48,7 +48,7 @@ from scandepot.context import Context
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, Invalid
 from scandepot.events import SessionArchived, SessionNeedsAttention
-from scandepot.prearchive import builder, deidentify, digests, journal, problems
+from scandepot.prearchive import builder, deid_ahead, deidentify, digests, journal, problems
 from scandepot.storage import spool
 from scandepot.storage.changes import Changes, Link
 from scandepot.storage.store import make_dirs
@@ -145,18 +145,23 @@ def archive(ctx: Context, actor: Actor, staged_id: int, *, overwrite: bool = Fal
     refuses or fails on one, nothing is archived and the session waits in the prearchive
     with the reason (:class:`~.deidentify.DeidFailed`)."""
     for _attempt in range(_ATTEMPTS):
-        prepared = None
-        try:
-            prepared = deidentify.prepare(ctx, staged_id)
-            return _archive(ctx, actor, staged_id, overwrite, prepared)
-        except deidentify.Stale as exc:
-            log.info("staged session %d de-identified again: %s", staged_id, exc)
-        except deidentify.DeidFailed as exc:
-            _deid_failed(ctx, staged_id, exc)
-            raise
-        finally:
-            if prepared is not None:
-                prepared.discard()  # archived copies keep their archive names
+        # The copies made while the session waited, if any and still current; else now.
+        with deid_ahead.held(ctx, staged_id) as ahead:
+            prepared = ahead
+            try:
+                if prepared is None:
+                    prepared = deidentify.prepare(ctx, staged_id)
+                return _archive(ctx, actor, staged_id, overwrite, prepared)
+            except deidentify.Stale as exc:
+                log.info("staged session %d de-identified again: %s", staged_id, exc)
+                if ahead is not None:
+                    deid_ahead.drop(ctx, staged_id)
+            except deidentify.DeidFailed as exc:
+                _deid_failed(ctx, staged_id, exc)
+                raise
+            finally:
+                if prepared is not None:
+                    prepared.discard()  # archived copies keep their archive names
     raise Conflict(
         f"Staged session {staged_id} kept changing while it was de-identified; "
         "archive it again when it is quiet."

@@ -24,6 +24,7 @@ instance and the reason; the archiver keeps the session in the prearchive with i
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -48,7 +49,7 @@ from scandepot.context import Context
 from scandepot.deid import engine
 from scandepot.deid import in_force as in_force_
 from scandepot.deid.in_force import InForce
-from scandepot.deid.model import Run
+from scandepot.deid.model import Keys, Run
 from scandepot.dicom.headers import Header, read_file_header
 from scandepot.dicom.routing import clean
 from scandepot.errors import Conflict, OutOfSpace, ScandepotError
@@ -67,8 +68,9 @@ SYNC_THREADS = 8  # fsyncs that run together share the file system's journal com
 # Copies written and not yet fsynced, at most, before the script waits for the pool.
 BACKLOG = 64
 
-# A staged instance to de-identify: id, spool_path, SOPInstanceUID, SeriesInstanceUID.
-_Row = Row[int, str | None, str, str]
+# A staged instance to de-identify: id, spool_path, SOPInstanceUID, SeriesInstanceUID,
+# sha256 (of the staged file; None until its checksums are computed).
+_Row = Row[int, str | None, str, str, str | None]
 
 
 class DeidFailed(Conflict):
@@ -84,45 +86,63 @@ class Stale(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Copy:
-    """One staged instance as the script made it: its file under ``tmp/``, fsynced."""
+    """One staged instance as the script made it: its file (fsynced once the copies are
+    all written), the file's checksums and header, and the checksum of the staged file it
+    was made from (None when that was not known yet)."""
 
     original_series: str
-    staged: StagedFile  # sealed: its digest is known
+    path: Path
+    digest: StoredDigest
     header: Header
-
-    @property
-    def digest(self) -> StoredDigest:
-        assert self.staged.digest is not None, "sealed when it was written"
-        return self.staged.digest
+    source_sha256: str | None
 
 
 @dataclass
 class Prepared:
-    """A staged session de-identified, ready for the archive's transaction."""
+    """A staged session de-identified, ready for the archive's transaction: by what
+    (script version and checksum, the key's fingerprint, the labels given to the run)."""
 
     staged_id: int
-    script: InForce
+    version: int
+    sha256: str
+    label: str  # what the archived session records (``Session.deid``)
+    keys: str  # fingerprint of the project's keys (:func:`fingerprint`)
     labels: tuple[str, str | None, str | None]  # project, subject, session given to the run
     data_dir: Path  # what spool paths are relative to
     copies: dict[int, Copy] = field(default_factory=dict)  # by instance row ID
-
-    @property
-    def label(self) -> str:
-        """What the archived session records (``Session.deid``)."""
-        return self.script.label
+    staged: list[StagedFile] = field(default_factory=list)  # temporary names to drop
 
     def discard(self) -> None:
         """Drop the temporary names; archived copies keep their archive names."""
-        for copy in self.copies.values():
-            copy.staged.discard()
+        for staged in self.staged:
+            staged.discard()
+        self.staged.clear()
         self.copies.clear()
 
 
-def prepare(ctx: Context, staged_id: int) -> Prepared | None:
-    """De-identify what archiving ``staged_id`` will link into the archive; None when its
-    project has no archive script in force (or the session cannot be archived at all,
-    which the archive's transaction says). :class:`DeidFailed` on the first instance the
-    script refuses or fails on, nothing kept."""
+def fingerprint(keys: Keys) -> str:
+    """What identifies a project's keys (secret and lookup table): copies made with
+    other keys are made again."""
+    digest = hashlib.sha256(keys.secret)
+    for (kind, original), pseudonym in sorted(keys.lookup.items()):
+        digest.update(f"\0{kind}\0{original}\0{pseudonym}".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What de-identifying a staged session takes: the script in force, the run (keys and
+    labels), the rows to archive, and the empty :class:`Prepared` the copies go into."""
+
+    prepared: Prepared
+    script: InForce
+    run: Run
+    rows: list[_Row]
+
+
+def inputs(ctx: Context, staged_id: int) -> Inputs | None:
+    """None when the session's project has no archive script in force (or the session
+    cannot be archived at all, which the archive's transaction says)."""
     with ctx.db.read() as db:
         found = _in_force(db, staged_id)
         if found is None:
@@ -138,10 +158,28 @@ def prepare(ctx: Context, staged_id: int) -> Prepared | None:
         with ctx.db.write() as db:
             keys = in_force_.keys_of(db, project.id)
     params = {"PROJECT": labels[0], "SUBJECT": labels[1] or "", "SESSION": labels[2] or ""}
-    prepared = Prepared(staged_id, script, labels, ctx.store.data_dir)
-    run = Run(keys, params)
+    prepared = Prepared(
+        staged_id,
+        script.version,
+        script.sha256,
+        script.label,
+        fingerprint(keys),
+        labels,
+        ctx.store.data_dir,
+    )
+    return Inputs(prepared, script, Run(keys, params), rows)
+
+
+def prepare(ctx: Context, staged_id: int, found: Inputs | None = None) -> Prepared | None:
+    """De-identify what archiving ``staged_id`` will link into the archive (by ``found``,
+    or the :func:`inputs` of now); None when no script is in force. :class:`DeidFailed`
+    on the first instance the script refuses or fails on, nothing kept."""
+    found = found if found is not None else inputs(ctx, staged_id)
+    if found is None:
+        return None
+    prepared = found.prepared
     try:
-        _deidentify_all(ctx, prepared, run, rows)
+        _deidentify_all(ctx, prepared, found.script, found.run, found.rows)
     except BaseException:
         prepared.discard()
         raise
@@ -177,7 +215,11 @@ def _to_archive(
     left_out = {item["SeriesInstanceUID"] for item in scans if item["excluded"]}
     rows = db.execute(
         select(
-            Instance.id, Instance.spool_path, Instance.SOPInstanceUID, Instance.SeriesInstanceUID
+            Instance.id,
+            Instance.spool_path,
+            Instance.SOPInstanceUID,
+            Instance.SeriesInstanceUID,
+            Instance.sha256,
         )
         .where(Instance.staged_id == staged.id, Instance.duplicate_of.is_(None))
         .order_by(Instance.id)
@@ -185,7 +227,9 @@ def _to_archive(
     return [row for row in rows if row.SeriesInstanceUID not in left_out]
 
 
-def _deidentify_all(ctx: Context, prepared: Prepared, run: Run, rows: Sequence[_Row]) -> None:
+def _deidentify_all(
+    ctx: Context, prepared: Prepared, script: InForce, run: Run, rows: Sequence[_Row]
+) -> None:
     """Each row's file de-identified in this thread, and each copy fsynced on a pool as
     soon as it is written. Raises the first failure, the pool's included, once the pool
     is done."""
@@ -194,9 +238,10 @@ def _deidentify_all(ctx: Context, prepared: Prepared, run: Run, rows: Sequence[_
     done: list[Future[None]] = []
     try:
         for row in rows:
-            copy = _one(ctx, prepared.script, run, row)
+            copy, staged = _one(ctx, script, run, row)
             prepared.copies[row.id] = copy
-            syncing.append(syncer.submit(copy.staged.sync))
+            prepared.staged.append(staged)
+            syncing.append(syncer.submit(staged.sync))
             while len(syncing) > BACKLOG:
                 done.append(syncing.popleft())
                 done[-1].result()
@@ -206,7 +251,7 @@ def _deidentify_all(ctx: Context, prepared: Prepared, run: Run, rows: Sequence[_
         future.result()  # a full disk or a failing device fails the archive
 
 
-def _one(ctx: Context, script: InForce, run: Run, row: _Row) -> Copy:
+def _one(ctx: Context, script: InForce, run: Run, row: _Row) -> tuple[Copy, StagedFile]:
     """One staged instance de-identified into a staged file (written and hashed, closed,
     not yet fsynced), its header read back."""
     if row.spool_path is None:
@@ -216,7 +261,7 @@ def _one(ctx: Context, script: InForce, run: Run, row: _Row) -> Copy:
     try:
         try:
             engine.deidentify_file(script.script, run, source, out)
-            out.park()  # sealed and closed; the pool fsyncs it
+            digest = out.park()  # sealed and closed; the pool fsyncs it
             header = read_file_header(out.tmp_path)
         except OutOfSpace:
             raise
@@ -227,7 +272,8 @@ def _one(ctx: Context, script: InForce, run: Run, row: _Row) -> Copy:
     except BaseException:
         out.discard()
         raise
-    return Copy(row.SeriesInstanceUID, out, header)
+    copy = Copy(row.SeriesInstanceUID, out.tmp_path, digest, header, row.sha256)
+    return copy, out
 
 
 def _failed(script: InForce, row: _Row, reason: str) -> DeidFailed:
@@ -291,14 +337,18 @@ def current(db: DBSession, staged: StagedSession, prepared: Prepared | None) -> 
         if script is not None:
             raise Stale("an archive script came into force")
         return
-    if script is None or (script.version, script.sha256) != (
-        prepared.script.version,
-        prepared.script.sha256,
-    ):
+    assert project is not None
+    if script is None or (script.version, script.sha256) != (prepared.version, prepared.sha256):
         raise Stale("the archive script changed")
     labels = (staged.project_key, clean(staged.subject), clean(staged.session))
     if labels != prepared.labels:
         raise Stale("the session was relabelled")
+    try:
+        keys = in_force_.keys_of(db, project.id, create=False)
+    except LookupError:
+        raise Stale("the project has no key") from None
+    if fingerprint(keys) != prepared.keys:
+        raise Stale("the project's keys or pseudonym table changed")
 
 
 def apply(db: DBSession, staged: StagedSession, prepared: Prepared, recorded: Plan) -> Plan:
@@ -310,6 +360,9 @@ def apply(db: DBSession, staged: StagedSession, prepared: Prepared, recorded: Pl
     missing = [row.id for row in rows if row.id not in prepared.copies]
     if missing:
         raise Stale(f"{len(missing)} instances arrived meanwhile")
+    changed = [row.id for row in rows if _changed(row, prepared.copies[row.id])]
+    if changed:
+        raise Stale(f"{len(changed)} instances were received again, other bytes")
     copies = [(row.id, prepared.copies[row.id]) for row in rows]
     if not copies:  # a new session would carry the study attributes as received
         raise DeidFailed("Every series is left out: nothing to archive, nothing de-identified.")
@@ -334,12 +387,17 @@ def apply(db: DBSession, staged: StagedSession, prepared: Prepared, recorded: Pl
     return Plan(scans, recorded.problems, [])
 
 
+def _changed(row: _Row, copy: Copy) -> bool:
+    """Was the copy made from other bytes than the staged file holds now?"""
+    return copy.source_sha256 is not None and row.sha256 != copy.source_sha256
+
+
 def _rewritten(data_dir: Path, row_id: int, copy: Copy) -> dict[str, Any]:
     header, digest = copy.header, copy.digest
     values = {f"new_{name}": getattr(header, key) for key, name in _columns.items()}
     values.update(
         row_id=row_id,
-        new_spool_path=str(copy.staged.tmp_path.relative_to(data_dir)),
+        new_spool_path=str(copy.path.relative_to(data_dir)),
         new_size=digest.size,
         new_md5=digest.md5,
         new_sha256=digest.sha256,

@@ -22,7 +22,15 @@ from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import ScandepotError
 from scandepot.events import SessionBuilt
-from scandepot.prearchive import archiver, builder, digests, journal, problems, settle
+from scandepot.prearchive import (
+    archiver,
+    builder,
+    deid_ahead,
+    digests,
+    journal,
+    problems,
+    settle,
+)
 from scandepot.prearchive.destination import AUTOMATIC, archives_after_build, overwrites
 from scandepot.storage import spool
 
@@ -131,8 +139,10 @@ SETTLE_S = 1.0
 
 
 def hash_settled(ctx: Context, *, clock: Clock = utcnow) -> int:
-    """Checksums for the instances of sessions that stopped receiving a moment ago, so
-    that the build, after the quiet time, does not wait for them; returns how many."""
+    """Checksums for the instances of sessions that stopped receiving a moment ago, and
+    the copies their project's archive script makes of them (:mod:`.deid_ahead`), so that
+    the build and the archive, after the quiet time, do not wait for them; returns how
+    many checksums were computed."""
     settle_s = min(SETTLE_S, ctx.settings.prearchive_quiet_s)
     settled = clock() - dt.timedelta(seconds=settle_s)
     with ctx.db.read() as db:
@@ -148,6 +158,11 @@ def hash_settled(ctx: Context, *, clock: Clock = utcnow) -> int:
             hashed += digests.complete(ctx, staged_id)
         except Exception as exc:  # the build meets it again, and says so
             log.warning("checksums of staged session %d: %s", staged_id, exc)
+            continue
+        try:  # the archive script's copies, which archiving then links
+            deid_ahead.make(ctx, staged_id)
+        except Exception as exc:  # archiving makes them itself, and says what failed
+            log.warning("archive script on staged session %d: %s", staged_id, exc)
     return hashed
 
 
