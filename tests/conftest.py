@@ -43,7 +43,7 @@ from scandepot.http import server
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 from tests.helpers import after_archive
-from tests.orthanc import StartOrthanc, orthanc_starter
+from tests.orthanc_peer import StartOrthanc, orthanc_starter
 
 PG_SERVER = os.environ.get("SCANDEPOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PASSWORD = "correct-horse-battery"
@@ -314,5 +314,5 @@ def storescu(receiver: Receiver) -> Callable[..., subprocess.CompletedProcess[st
 
 @pytest.fixture
 def start_orthanc(tmp_path: Path) -> Iterator[StartOrthanc]:
-    """Starts Orthanc peers for the test (tests/orthanc.py); they stop with it."""
+    """Starts Orthanc peers for the test (tests/orthanc_peer.py); they stop with it."""
     yield from orthanc_starter(tmp_path)

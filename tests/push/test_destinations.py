@@ -232,7 +232,7 @@ def test_allow_disallow_and_remove(ctx: Context, make_project: Callable[..., str
 
 
 def test_check_says_why_a_destination_cannot_be_reached(ctx: Context, tmp_path: Path) -> None:
-    from tests.orthanc import free_port
+    from tests.orthanc_peer import free_port
 
     destinations.add(ctx, SYSTEM, dicomweb(url=f"http://127.0.0.1:{free_port()}/dw"))
     checked = destinations.check(ctx, SYSTEM, "ref")

@@ -17,7 +17,7 @@ from scandepot.cli.main import app as cli
 from scandepot.context import Context
 from scandepot.push import destinations
 from tests.helpers import ADMIN
-from tests.orthanc import free_port
+from tests.orthanc_peer import free_port
 from tests.web.test_pages import _signed_in
 
 API = "/api/v1/push/destinations"

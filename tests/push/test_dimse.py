@@ -9,7 +9,7 @@ import pytest
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.push.dimse import DimsePeer, DimseSender, contexts_for, status_text
 from scandepot.push.sending import Unreachable
-from tests.orthanc import StartOrthanc, free_port
+from tests.orthanc_peer import StartOrthanc, free_port
 from tests.push.outgoing import study_batch
 
 pytestmark = pytest.mark.interop

@@ -16,7 +16,7 @@ from scandepot.errors import Invalid
 from scandepot.push.http_peer import HttpPeer
 from scandepot.push.sending import Unreachable
 from scandepot.push.stow import StowSender
-from tests.orthanc import Orthanc, StartOrthanc, free_port
+from tests.orthanc_peer import Orthanc, StartOrthanc, free_port
 from tests.push.outgoing import study_batch
 from tests.push.peers import http_peer
 

@@ -18,7 +18,7 @@ from scandepot.push.http_peer import HttpPeer
 from scandepot.push.sending import Unreachable
 from scandepot.push.xnat import XnatSender, XnatTarget, zipped
 from tests.conftest import PASSWORD, LiveServer
-from tests.orthanc import free_port
+from tests.orthanc_peer import free_port
 from tests.push.outgoing import study_batch
 
 

@@ -28,7 +28,7 @@ from scandepot.prearchive import operations, worker
 from scandepot.prearchive.operations import Relabel
 from tests.conftest import PASSWORD, LiveServer
 from tests.helpers import Clock, write_study
-from tests.orthanc import StartOrthanc
+from tests.orthanc_peer import StartOrthanc
 from tests.pipelines.dicom import heudiconv_data, pydicom_file
 
 pytestmark = pytest.mark.interop

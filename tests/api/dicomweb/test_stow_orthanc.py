@@ -16,7 +16,7 @@ from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from tests.conftest import PASSWORD, LiveServer
 from tests.ingest.test_stow import siemens_files
-from tests.orthanc import StartOrthanc
+from tests.orthanc_peer import StartOrthanc
 
 pytestmark = pytest.mark.interop
 
