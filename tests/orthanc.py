@@ -124,7 +124,8 @@ def _wait_up(proc: subprocess.Popen[bytes], client: Orthanc, log: Path) -> None:
     while True:
         assert proc.poll() is None, log.read_text()
         try:
-            if client.get("/system").status_code == 200:
+            # 401: up, and asking for the credentials a test configured.
+            if client.get("/system").status_code in (200, 401):
                 return
         except httpx.TransportError:
             pass

@@ -264,6 +264,18 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(
         default=10, gt=0, le=120, description="How long one webhook delivery may take."
     )
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="The Fernet key that encrypts the secrets of push destinations; unset: "
+        "a key made at first use in the data folder (secrets.key, readable by its owner only).",
+    )
+    push_timeout_s: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="How long one exchange with a push destination may take (connecting, "
+        "sending a batch, its answer).",
+    )
 
     @field_validator("log_level")
     @classmethod
