@@ -20,6 +20,7 @@ from scandepot.access.users import actor_for
 from scandepot.catalog.access import User
 from scandepot.catalog.archive import Project
 from scandepot.catalog.pipelines import JobStatus
+from scandepot.catalog.prearchive import Instance
 from scandepot.catalog.push import PushDestination, PushDestinationProject
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Study
@@ -50,6 +51,11 @@ class World:
         )
         self.studies[session] = study
         return study
+
+    def series_uids(self) -> set[str]:
+        """The Series Instance UIDs as stored."""
+        with self.ctx.db.read() as db:
+            return set(db.scalars(select(Instance.SeriesInstanceUID)))
 
     def actor(self, name: str = "owner") -> Any:
         return actor_for(self.users[name])

@@ -45,8 +45,8 @@ def open_sender(ctx: Context, destination: PushDestination) -> Sender:
     return destinations.open_sender(ctx, destination)
 
 
-def run(job: JobRun) -> None:
-    ctx = job.ctx
+def run(run: JobRun) -> None:
+    job, ctx = run, run.ctx
     assert ctx is not None
     push_id = int(job.parameters["push"])
     started = time.monotonic()
