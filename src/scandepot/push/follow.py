@@ -47,16 +47,20 @@ class PushView:
         return {"total": total, "done": total - pending, **self.counts}
 
 
-def _load(db: DBSession, actor: Actor, push_id: int, level: Level) -> Push:
-    """The push, for its requester, a site admin, or whoever has ``level`` on its project;
-    hidden (404) from everyone else."""
+def _load(
+    db: DBSession, actor: Actor, push_id: int, level: Level, project: str | None = None
+) -> Push:
+    """The push (of ``project``, when given), for its requester, a site admin, or whoever
+    has ``level`` on its project; hidden (404) from everyone else."""
     if actor.is_anonymous:
         raise Unauthorized()
     push = db.get(Push, push_id)
+    if push is not None and project is not None and push.project.lower() != project.lower():
+        push = None
     if push is not None and (actor.is_site_admin or push.user_id == actor.user_id):
         return push
-    project = db.get(Project, push.project_id) if push and push.project_id else None
-    have = level_on(db, actor, project) if project is not None else Level.NONE
+    home = db.get(Project, push.project_id) if push and push.project_id else None
+    have = level_on(db, actor, home) if home is not None else Level.NONE
     if push is not None and have >= level:
         return push
     if push is not None and have >= Level.READ:
@@ -81,9 +85,9 @@ def _view(db: DBSession, push: Push) -> PushView:
     return PushView(push, status, message, {str(k): int(v) for k, v in counts.items()})
 
 
-def get(ctx: Context, actor: Actor, push_id: int) -> PushView:
+def get(ctx: Context, actor: Actor, push_id: int, *, project: str | None = None) -> PushView:
     with ctx.db.read() as db:
-        return _view(db, _load(db, actor, push_id, Level.READ))
+        return _view(db, _load(db, actor, push_id, Level.READ, project))
 
 
 def list_pushes(ctx: Context, actor: Actor, project: str, page: PageRequest) -> Page[Push]:
@@ -101,13 +105,19 @@ def list_pushes(ctx: Context, actor: Actor, project: str, page: PageRequest) -> 
 
 
 def instances(
-    ctx: Context, actor: Actor, push_id: int, page: PageRequest, *, status: str | None = None
+    ctx: Context,
+    actor: Actor,
+    push_id: int,
+    page: PageRequest,
+    *,
+    status: InstanceStatus | None = None,
+    project: str | None = None,
 ) -> Page[PushInstance]:
     with ctx.db.read() as db:
-        push = _load(db, actor, push_id, Level.READ)
+        push = _load(db, actor, push_id, Level.READ, project)
         stmt = select(PushInstance).where(PushInstance.push_id == push.id)
         if status:
-            stmt = stmt.where(PushInstance.status == InstanceStatus(status).value)
+            stmt = stmt.where(PushInstance.status == status.value)
         return paginate(
             db,
             stmt,
@@ -118,12 +128,12 @@ def instances(
         )
 
 
-def cancel(ctx: Context, actor: Actor, push_id: int) -> PushView:
+def cancel(ctx: Context, actor: Actor, push_id: int, *, project: str | None = None) -> PushView:
     """A queued push ends at once; a running one stops at its next check. What was sent
     stays sent, and the report says what."""
     ended: list[Job] = []
     with ctx.db.write() as db:
-        push = _load(db, actor, push_id, Level.MANAGE)
+        push = _load(db, actor, push_id, Level.MANAGE, project)
         view = _view(db, push)
         if view.finished:
             raise Conflict(f"Push {push_id} has already {view.status}.", field="push")
