@@ -48,6 +48,7 @@ for sub in (
     webhooks.router,
     deid.router,
     pushes.router,
+    pushes.by_id,
     *resources.routers,
     downloads.router,
     transfers.router,

@@ -12,6 +12,8 @@ from scandepot.push import follow, views
 from scandepot.push.requests import PushRequest, request_push
 
 router = APIRouter(prefix="/projects/{project}/pushes", tags=["pushes"])
+# A push by its number alone, as `scandepot push status ID` asks for it.
+by_id = APIRouter(prefix="/pushes", tags=["pushes"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
@@ -68,3 +70,15 @@ def list_instances(
 def cancel(ctx: CtxDep, actor: ActorDep, project: str, push_id: int) -> dict[str, Any]:
     """End a queued push now, or a running one at its next step."""
     return views.record(follow.cancel(ctx, actor, push_id, project=project))
+
+
+@by_id.get("/{push_id}")
+def get_push_by_id(ctx: CtxDep, actor: ActorDep, push_id: int) -> dict[str, Any]:
+    """The same record as under its project."""
+    return views.record(follow.get(ctx, actor, push_id))
+
+
+@by_id.post("/{push_id}/cancel")
+def cancel_by_id(ctx: CtxDep, actor: ActorDep, push_id: int) -> dict[str, Any]:
+    """The same cancel as under its project."""
+    return views.record(follow.cancel(ctx, actor, push_id))
