@@ -212,3 +212,23 @@ def request_push(ctx: Context, actor: Actor, project: str, request: PushRequest)
         db.expunge(push)
     jobs.announce_queued(ctx, proj.label, [job])
     return push
+
+
+def destinations_for(ctx: Context, actor: Actor, project: str) -> list[PushDestination]:
+    """The enabled destinations ``project`` may push to, for whoever may push from it."""
+    require_signed_in(actor)
+    with ctx.db.read() as db:
+        proj = projects.load(db, actor, project, Action.DOWNLOAD)
+        found = list(
+            db.scalars(
+                select(PushDestination)
+                .join(PushDestinationProject)
+                .where(
+                    PushDestinationProject.project_id == proj.id,
+                    PushDestination.enabled.is_(True),
+                )
+                .order_by(PushDestination.name)
+            )
+        )
+        db.expunge_all()
+        return found
