@@ -42,9 +42,9 @@ from pathlib import Path
 
 import httpx
 from deid_archive import PROJECT, stage, world
-from orthanc import ORTHANC_HTTP_PORT, ORTHANC_PORT, Namespace, start_orthanc, wait_http
 from sqlalchemy import select
 
+from orthanc import ORTHANC_HTTP_PORT, ORTHANC_PORT, Namespace, start_orthanc, wait_http
 from scandepot.access.actors import SYSTEM
 from scandepot.access.users import actor_for
 from scandepot.catalog.access import User
