@@ -31,7 +31,7 @@ from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
-from scandepot.catalog.push import Push
+from scandepot.catalog.push import Push, PushDestination
 from scandepot.catalog.transfers import Share, Transfer, TransferItem, TransferKind
 from scandepot.context import Context
 from scandepot.notify import outbox, webhooks
@@ -169,6 +169,12 @@ DEID_TEST_FORM = (
     b"--matrix--\r\n"
 )
 
+PD = "/api/v1/push/destinations/{name}"
+WPD = "/admin/push-destinations/{name}"
+SPARE_PD = {"name": "SPARE"}
+NODE = "https://node.example/dw"
+
+
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("public", 200),
     ("GET", "/readyz"): Row("public", 200),
@@ -274,6 +280,19 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/admin/dicom-nodes/{ae_title}"): Row(
         "site_admin", 204, params={"ae_title": "SPARE"}
     ),
+    # -- push destinations (site administrators); SPARE is the spare fixture's
+    ("GET", "/api/v1/push/destinations"): Row("site_admin", 200),
+    ("POST", "/api/v1/push/destinations"): Row(
+        "site_admin",
+        201,
+        body=lambda a: {"name": f"n_{a}", "kind": "dicomweb", "url": "https://node.example/dw"},
+    ),
+    ("GET", PD): Row("site_admin", 200, params={"name": "SPARE"}),
+    ("PATCH", PD): Row("site_admin", 200, body=lambda a: {"description": a}, params=SPARE_PD),
+    ("DELETE", PD): Row("site_admin", 204, params=SPARE_PD),
+    ("PUT", PD + "/projects/{project}"): Row("site_admin", 200, params=SPARE_PD),
+    ("DELETE", PD + "/projects/{project}"): Row("site_admin", 200, params=SPARE_PD),
+    ("POST", PD + "/check"): Row("site_admin", 200, params=SPARE_PD),
     # -- notifications: a project's recipients (its owners), one's own choices, failures
     ("GET", "/api/v1/admin/notifications"): Row("site_admin", 200),
     ("POST", "/api/v1/admin/notifications/{message_id}/retry"): Row("site_admin", 200),
@@ -1074,6 +1093,12 @@ def spare(ctx: Context, users: dict[str, User], password_hash: str) -> None:
     with ctx.db.write() as db:
         db.add(User(login="spare", full_name="Spare", password_hash=password_hash))
         db.add(DicomNode(ae_title="SPARE"))  # for DELETE /api/v1/admin/dicom-nodes/...
+        # A destination on a closed port, for the push destination routes.
+        db.add(
+            PushDestination(
+                name="SPARE", kind="dicomweb", url="http://127.0.0.1:9/dw", created_by="admin"
+            )
+        )
 
 
 def on_catalogs(
@@ -1265,6 +1290,18 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         Page("site_admin", 303, form={"full_name": "{actor}", "enabled": "on"}),
     ),
     ("GET", "/admin/audit"): (Page("site_admin"),),
+    ("GET", "/admin/push-destinations"): (Page("site_admin"),),
+    ("POST", "/admin/push-destinations"): (
+        Page("site_admin", 303, form={"name": "n_{actor}", "kind": "dicomweb", "url": NODE}),
+    ),
+    ("GET", WPD): (Page("site_admin", params=SPARE_PD),),
+    ("POST", WPD): (
+        Page("site_admin", 303, form={"description": "{actor}", "url": NODE}, params=SPARE_PD),
+    ),
+    ("POST", WPD + "/allow"): (Page("site_admin", 303, form={"project": "P"}, params=SPARE_PD),),
+    ("POST", WPD + "/disallow"): (Page("site_admin", 303, form={"project": "P"}, params=SPARE_PD),),
+    ("POST", WPD + "/check"): (Page("site_admin", 303, form={}, params=SPARE_PD),),
+    ("POST", WPD + "/remove"): (Page("site_admin", 303, form={}, params=SPARE_PD),),
     ("GET", "/admin/notifications"): (
         Page("site_admin"),
         Page("site_admin", query="?status=dismissed"),

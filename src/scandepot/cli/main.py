@@ -19,6 +19,7 @@ from scandepot.cli import (
     mail,
     pipelines,
     push,
+    push_destination,
     stopping,
     transfer,
     user,
@@ -244,6 +245,7 @@ def check(
 
 app.add_typer(user.app, name="user")
 app.add_typer(dicom_nodes.app, name="dicom-node")
+app.add_typer(push_destination.app, name="push-destination")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(prearchive_cli.app, name="prearchive")
 app.add_typer(notify_cli.app, name="notify")

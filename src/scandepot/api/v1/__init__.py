@@ -16,6 +16,7 @@ from scandepot.api.v1 import (
     pipelines,
     prearchive,
     projects,
+    push_destinations,
     pushes,
     resources,
     scans,
@@ -52,5 +53,6 @@ for sub in (
     *resources.routers,
     downloads.router,
     transfers.router,
+    push_destinations.router,
 ):
     router.include_router(sub)

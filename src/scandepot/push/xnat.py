@@ -1,0 +1,139 @@
+"""Sending to an XNAT, or another scandepot, by its import service.
+
+A batch is one zip of its instances posted to ``{url}/data/services/import`` with XNAT's
+``DICOM-zip`` handler, into the destination's project on the far side, under the subject
+and session labels the push gives (``PROJECT_ID``, ``SUBJECT_ID``, ``EXPT_LABEL``),
+archived at once (``dest=/archive``) and added to what the session already holds
+(``overwrite=append``): the batches of one session land in one session. The service
+answers for the zip as a whole: a success stores every instance of the batch; a 4xx
+fails them all with the peer's answer; a 5xx is :class:`Unreachable`.
+
+What the far side holds is the session's file listing
+(``/data/projects/{p}/subjects/{s}/experiments/{e}/scans/ALL/files?format=json``), whose DICOM files
+are named by their SOP Instance UID on a scandepot (``{uid}.dcm``). An XNAT names its
+files by its own pattern: there a name that is not a UID counts for nothing, and the
+final check finds less than was sent.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from scandepot.push import http_peer
+from scandepot.push.http_peer import HttpPeer
+from scandepot.push.sending import Held, Outgoing, Sent, Unreachable
+
+HANDLER = "DICOM-zip"
+_UID_NAME = re.compile(r"((?:[0-9]+\.)*[0-9]+)\.dcm", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class XnatTarget:
+    peer: HttpPeer
+    project: str  # the project on the far side
+
+
+def zipped(batch: Sequence[Outgoing]) -> bytes:
+    """The batch as a zip: one ``{SOPInstanceUID}.dcm`` per instance, stored as it is."""
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for instance in batch:
+            archive.writestr(f"{instance.sop_uid}.dcm", instance.data)
+    return buffer.getvalue()
+
+
+class XnatSender:
+    """A :class:`~scandepot.push.sending.Sender` to an XNAT import service; thread-safe."""
+
+    def __init__(self, target: XnatTarget) -> None:
+        self.target = target
+        self.root = target.peer.root
+        self._client = http_peer.client(target.peer)
+
+    def _project_url(self) -> str:
+        return f"{self.root}/data/projects/{quote(self.target.project, safe='')}"
+
+    def check(self) -> None:
+        url = self._project_url()
+        try:
+            response = self._client.get(url, params={"format": "json"})
+        except httpx.TransportError as exc:
+            raise http_peer.check_transport(exc, url) from None
+        if response.status_code == 404:
+            http_peer.checked_answer(response, f"No project '{self.target.project}' at {url}")
+        http_peer.checked_answer(response, f"GET {url}")
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Sent]:
+        if not batch:
+            return []
+        labels = {(o.subject, o.session) for o in batch}
+        if len(labels) != 1:
+            raise ValueError("A batch to XNAT holds the instances of one session.")
+        subject, session = labels.pop()
+        url = f"{self.root}/data/services/import"
+        params = {
+            "import-handler": HANDLER,
+            "PROJECT_ID": self.target.project,
+            "SUBJECT_ID": subject,
+            "EXPT_LABEL": session,
+            "dest": "/archive",
+            "overwrite": "append",
+        }
+        try:
+            response = self._client.post(
+                url,
+                params=params,
+                content=zipped(batch),
+                headers={"Content-Type": "application/zip"},
+            )
+        except httpx.TransportError as exc:
+            raise http_peer.unreachable(exc, url) from None
+        if http_peer.is_temporary(response.status_code):
+            raise Unreachable(f"XNAT import {url}: {http_peer.status_reason(response)}")
+        if response.is_success:
+            return [Sent(o.sop_uid, True) for o in batch]
+        reason = http_peer.status_reason(response)
+        return [Sent(o.sop_uid, False, False, reason) for o in batch]
+
+    def held(self, study_uids: Sequence[str], *, subject: str, session: str) -> list[Held]:
+        """The session's DICOM files, by name; every study asked for is answered with the
+        session's instances (a session is one study)."""
+        url = (
+            f"{self._project_url()}/subjects/{quote(subject, safe='')}"
+            f"/experiments/{quote(session, safe='')}/scans/ALL/files"
+        )
+        try:
+            response = self._client.get(url, params={"format": "json"})
+        except httpx.TransportError as exc:
+            raise http_peer.unreachable(exc, url) from None
+        found: frozenset[str] = frozenset()
+        if response.status_code != 404:
+            http_peer.checked_answer(response, f"GET {url}")
+            found = frozenset(_uids(response))
+        return [Held(uid, found) for uid in study_uids]
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _uids(response: httpx.Response) -> set[str]:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        raise Unreachable(f"The file listing is not JSON: {response.text[:100]!r}") from None
+    rows = (body.get("ResultSet") or {}).get("Result") if isinstance(body, dict) else None
+    found = set()
+    for row in rows or []:
+        name = row.get("Name") if isinstance(row, dict) else None
+        matched = _UID_NAME.fullmatch(name) if isinstance(name, str) else None
+        if matched:
+            found.add(matched[1])
+    return found
