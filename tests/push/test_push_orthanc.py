@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -131,7 +132,7 @@ def test_orthanc_going_down_half_way_and_coming_back(
     storage = str(orthanc.folder / "storage")
 
     def restart() -> None:
-        time.sleep(0.5)
+        _exited(orthanc)  # its index is free only once its process is gone
         again = start_orthanc(StorageDirectory=storage, IndexDirectory=storage)
         proxy.upstream = f"http://127.0.0.1:{again.http_port}"
         replaced.append(again)
@@ -152,6 +153,23 @@ def test_orthanc_going_down_half_way_and_coming_back(
     _arrived_once(world, replaced[0], proxy, push_id)
     runs = follow.get(world.ctx, world.actor(), push_id).push.report["runs"]
     assert runs[-1]["retried"] >= 2
+
+
+def _exited(orthanc: Orthanc) -> None:
+    """Wait until the process of ``orthanc`` (the one reading its configuration) ends."""
+    config = str(orthanc.folder / "orthanc.json").encode()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                running = running or config in cmdline.read_bytes()
+            except OSError:  # ended meanwhile
+                continue
+        if not running:
+            return
+        time.sleep(0.1)
+    raise AssertionError("Orthanc did not exit")
 
 
 def _gone(orthanc: Orthanc) -> None:
