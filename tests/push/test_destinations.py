@@ -19,6 +19,7 @@ from scandepot.context import Context
 from scandepot.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from scandepot.push import destinations
 from scandepot.push.destinations import DestinationChange, DestinationCreate
+from scandepot.push.stow import StowSender
 
 SECRET = "pa55-word-never-shown"
 PROFILE = '{"options": []}'
@@ -242,3 +243,19 @@ def test_check_says_why_a_destination_cannot_be_reached(ctx: Context, tmp_path: 
     )
     checked = destinations.check(ctx, SYSTEM, "env")
     assert not checked.ok and "SCANDEPOT_TEST_UNSET_TOKEN" in checked.reason
+
+
+def test_a_secret_from_the_environment_is_read_when_the_sender_opens(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    destinations.add(ctx, SYSTEM, dicomweb(auth="bearer", secret_env="SCANDEPOT_TEST_TOKEN"))
+    row = stored_row(ctx, "ref")
+    assert row.secret is None and row.secret_env == "SCANDEPOT_TEST_TOKEN"
+    monkeypatch.setenv("SCANDEPOT_TEST_TOKEN", "first")
+    assert destinations.http_peer(ctx, row).secret == "first"
+    monkeypatch.setenv("SCANDEPOT_TEST_TOKEN", "rotated")
+    sender = destinations.open_sender(ctx, row)
+    try:
+        assert isinstance(sender, StowSender) and sender.peer.secret == "rotated"
+    finally:
+        sender.close()

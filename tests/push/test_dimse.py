@@ -66,3 +66,16 @@ def test_contexts_and_statuses() -> None:
     assert context.transfer_syntax == [batch[0].transfer_syntax]
     assert status_text(0xA701) == "C-STORE status 0xA701 (out of resources)"
     assert status_text(0x0122) == "C-STORE status 0x0122 (SOP class not supported)"
+
+
+def test_a_rejected_association_is_unreachable_with_the_peers_reason(
+    start_orthanc: StartOrthanc,
+) -> None:
+    orthanc = start_orthanc(dicom=True, DicomCheckCalledAet=True)
+    assert orthanc.dicom_port is not None
+    sender = DimseSender(DimsePeer("NOT_ORTHANC", "127.0.0.1", orthanc.dicom_port, CALLING))
+    with pytest.raises(Unreachable, match="rejected the association.*Called AE title"):
+        sender.send(study_batch(1))
+    with pytest.raises(Unreachable, match="rejected the association"):
+        sender.check()
+    assert orthanc.get("/instances").json() == []

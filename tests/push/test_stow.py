@@ -5,6 +5,7 @@ fails alone, with its reason. Peers that fail on purpose (5xx) are small servers
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -173,3 +174,20 @@ def test_failed_sop_sequence_gives_each_instance_its_reason() -> None:
     assert full.temporary and "0xA700 (out of resources)" in full.reason
     assert not unsupported.temporary and "0x0122 (SOP class not supported)" in unsupported.reason
     assert stored.stored
+
+
+def test_one_sender_sends_from_several_threads_at_once(start_orthanc: StartOrthanc) -> None:
+    orthanc = start_orthanc()
+    study = Study()
+    batches = [study_batch(5, study=study, series=Series(n)) for n in range(1, 9)]
+    sender = StowSender(HttpPeer(url=orthanc.dicomweb_url, connections=4))
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(sender.send, batches))
+        [held] = sender.held([study.StudyInstanceUID], subject="", session="")
+    finally:
+        sender.close()
+    sent = {o.sop_uid for batch in batches for o in batch}
+    assert all(s.stored for answer in answers for s in answer)
+    assert held.sop_uids == sent
+    assert set(orthanc_instances(orthanc)) == sent

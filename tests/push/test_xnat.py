@@ -15,8 +15,10 @@ from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.errors import Invalid
 from scandepot.push.http_peer import HttpPeer
-from scandepot.push.xnat import XnatSender, XnatTarget
+from scandepot.push.sending import Unreachable
+from scandepot.push.xnat import XnatSender, XnatTarget, zipped
 from tests.conftest import PASSWORD, LiveServer
+from tests.orthanc import free_port
 from tests.push.outgoing import study_batch
 
 
@@ -71,3 +73,26 @@ def test_wrong_credentials_and_unknown_project(
             nowhere.check()
     finally:
         nowhere.close()
+
+
+def test_a_closed_port_is_unreachable() -> None:
+    peer = HttpPeer(url=f"http://127.0.0.1:{free_port()}")
+    far = XnatSender(XnatTarget(peer, "P1"))
+    try:
+        with pytest.raises(Unreachable, match="onnection refused"):
+            far.check()
+        with pytest.raises(Unreachable, match="onnection refused"):
+            far.send(study_batch(1))
+    finally:
+        far.close()
+
+
+def test_a_batch_is_one_zip_of_uid_named_files() -> None:
+    import zipfile
+    from io import BytesIO
+
+    batch = study_batch(3)
+    with zipfile.ZipFile(BytesIO(zipped(batch))) as archive:
+        names = archive.namelist()
+        assert names == [f"{o.sop_uid}.dcm" for o in batch]
+        assert archive.read(names[0]) == batch[0].data

@@ -94,7 +94,7 @@ def copy_item(ctx: Context, transfer: Transfer, item: TransferItem) -> Copied:
         merge = item.verified.get("action") == "merge"
         session = _session(ctx, db, dest, subject, source, item.dest_session, merge=merge)
         out.session_id, out.stable_id = session.id, session.stable_id
-        for scan in db.scalars(select(Scan).where(Scan.session_id == source.id)):
+        for scan in db.scalars(select(Scan).where(Scan.session_id == source.id).order_by(Scan.id)):
             if scan_chosen(scan, request.scans):
                 _scan(ctx, db, changes, request, scan, session, out)
         if request.with_resources:
