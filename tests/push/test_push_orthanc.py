@@ -179,3 +179,33 @@ def _gone(orthanc: Orthanc) -> None:
         orthanc.get("/system", timeout=1)
         time.sleep(0.1)
     raise AssertionError("Orthanc did not stop")
+
+
+def test_a_push_by_c_store_arrives_once_and_is_found_by_c_find(
+    world: World, start_orthanc: StartOrthanc
+) -> None:
+    """The same push to Orthanc's DICOM server: C-STORE, and C-FIND at IMAGE level before
+    and after (Orthanc answers C-FIND only to the calling AE titles it knows)."""
+    calling = "PUSHER"
+    reference = start_orthanc(dicom=True, modalities={calling: [calling, "127.0.0.1", 104]})
+    world.destination(
+        kind="dimse",
+        url=None,
+        ae_title=reference.ae_title,
+        host="127.0.0.1",
+        port=reference.dicom_port,
+        calling_ae=calling,
+    )
+    asked = PushRequest(destination="node", sessions=["E1"])
+    push_id = request_push(world.ctx, world.actor(), world.project, asked).id
+    assert run_pushes(world.ctx) == [JobStatus.SUCCEEDED]
+    view = follow.get(world.ctx, world.actor(), push_id)
+    assert view.push.report["counts"]["verified"] == 6, view.message
+    held = orthanc_tags(reference)
+    assert len(held) == 6
+    for tags in held.values():
+        for keyword, original in IDENTIFYING.items():
+            assert tags.get(keyword, "") != original, keyword
+    # Orthanc recorded six new instances, no more.
+    changes = reference.get("/changes", params={"limit": 1000}).json()["Changes"]
+    assert sum(c["ChangeType"] == "NewInstance" for c in changes) == 6
