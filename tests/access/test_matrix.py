@@ -169,6 +169,13 @@ DEID_TEST_FORM = (
     b"--matrix--\r\n"
 )
 
+# Clinical data: one variable, at both levels.
+CLINICAL_SCHEMA = {
+    "type": "object",
+    "properties": {"diagnosis": {"type": "string", "enum": ["AD", "MCI", "HC"]}},
+}
+CLINICAL_LEVEL = {"level": "subject"}
+
 PD = "/api/v1/push/destinations/{name}"
 WPD = "/admin/push-destinations/{name}"
 SPARE_PD = {"name": "SPARE"}
@@ -449,7 +456,34 @@ ROUTES: dict[tuple[str, str], Row] = {
         "manage", 200, content=b"ptid,W2,SUBJ-W2\n", headers={"content-type": "text/csv"}
     ),
     ("DELETE", P + "/deid/pseudonyms"): Row("manage", 204),
+    # Clinical data (docs/clinical.md): the world's project has a subject and a session
+    # schema, and a record for S1 and for E1. Reading takes read, records write (a delete
+    # manage, as every delete), schemas manage; an export is a download.
+    ("GET", P + "/clinical/schema"): Row("read", 200),
+    ("GET", P + "/clinical/schema/{level}"): Row("read", 200, params=CLINICAL_LEVEL),
+    ("PUT", P + "/clinical/schema/{level}"): Row(
+        "manage", 200, body=lambda a: CLINICAL_SCHEMA, params=CLINICAL_LEVEL
+    ),
+    ("GET", P + "/clinical/schema/{level}/versions"): Row("read", 200, params=CLINICAL_LEVEL),
+    ("GET", P + "/clinical/schema/{level}/versions/{version}"): Row(
+        "read", 200, params={**CLINICAL_LEVEL, "version": 1}
+    ),
+    ("GET", P + "/clinical/schema/{level}/check"): Row("read", 200, params=CLINICAL_LEVEL),
+    ("POST", P + "/clinical/import"): Row(
+        "write", 200, content=b"subject,diagnosis\nS1,HC\n", headers={"content-type": "text/csv"}
+    ),
+    ("GET", P + "/clinical/export"): Row("read", 200),
 }
+for _prefix in (P + "/subjects/{subject}/clinical", P + "/sessions/{session}/clinical"):
+    ROUTES.update(
+        {
+            ("GET", _prefix): Row("read", 200),
+            ("PUT", _prefix): Row("write", 200, body=lambda a: {"diagnosis": "HC"}),
+            ("PATCH", _prefix): Row("write", 200, body=lambda a: {"diagnosis": "MCI"}),
+            ("DELETE", _prefix): Row("manage", 204),
+            ("GET", _prefix + "/history"): Row("read", 200),
+        }
+    )
 for _prefix in LEVEL_PREFIXES.values():
     ROUTES.update(
         {
@@ -784,6 +818,18 @@ def build_world(ctx: Context, accessibility: str) -> None:
         )
     add_notifications(ctx)
     add_deid(ctx)
+    add_clinical(ctx)
+
+
+def add_clinical(ctx: Context) -> None:
+    """P's clinical schemas (version 1 of each level) and a record for S1 and for E1."""
+    from scandepot.clinical import records, schemas
+    from scandepot.clinical.records import Target
+
+    for level in ("subject", "session"):
+        schemas.save(ctx, SYSTEM, "P", level, CLINICAL_SCHEMA)
+    records.put(ctx, SYSTEM, Target("P", "S1"), {"diagnosis": "AD"})
+    records.put(ctx, SYSTEM, Target("P", session="E1"), {"diagnosis": "AD"})
 
 
 def add_deid(ctx: Context) -> None:
@@ -1375,6 +1421,9 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ("GET", W + "/deid/pseudonyms.csv"): (Page("manage"),),
     ("POST", W + "/deid/pseudonyms"): (Page("manage", 422, form={"mode": "merge"}),),
     ("POST", W + "/deid/pseudonyms/clear"): (Page("manage", 303, form={}),),
+    # A form without a file: told, on its page, that the file is empty (422), once the
+    # caller is known to write in the project.
+    ("POST", W + "/clinical/import"): (Page("write", 422, form={}),),
     ("GET", W + "/subjects/{subject}"): (Page("read"),),
     ("GET", W + "/sessions/{session}"): (Page("read"),),
     ("GET", W + "/sessions/{session}/resources/{resource}"): (

@@ -14,6 +14,7 @@ import typer
 from scandepot import __version__
 from scandepot.cli import (
     client,
+    clinical,
     deid_remote,
     dicom_nodes,
     mail,
@@ -259,6 +260,7 @@ app.command("worker")(pipelines.worker)
 app.command("deid")(deid_cli.deid)
 app.add_typer(deid_remote.script_app, name="deid-script")
 app.add_typer(deid_remote.pseudonym_app, name="pseudonym")
+app.add_typer(clinical.app, name="clinical")
 
 
 @app.command()

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from scandepot.web import (
     admin,
     auth,
+    clinical,
     deid,
     notifications,
     prearchive,
@@ -44,6 +45,7 @@ for _module in (
     viewer,
     webhooks,
     deid,
+    clinical,
 ):
     router.include_router(_module.router)
 

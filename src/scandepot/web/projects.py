@@ -28,7 +28,7 @@ from scandepot.errors import Forbidden, Invalid, ScandepotError, Unauthorized
 from scandepot.notify import subscriptions
 from scandepot.pipelines import config
 from scandepot.pipelines.config import ConfigUpdate
-from scandepot.web import deid, webhooks
+from scandepot.web import clinical, deid, webhooks
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
 from scandepot.web.render import back_to_form, page, redirect
 
@@ -210,6 +210,7 @@ def _tab_content(
             "recipient_topics": [t.value for t in subscriptions.RECIPIENT_TOPICS],
             **webhooks.manage(ctx, actor, project),
             **deid.manage_tab(ctx, actor, project),
+            **clinical.manage_tab(ctx, actor, project),
         }
     return {}
 

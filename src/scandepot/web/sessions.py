@@ -16,6 +16,8 @@ from scandepot.archive.sessions import SessionFields
 from scandepot.catalog.archive import ScanQuality
 from scandepot.catalog.paging import PageRequest
 from scandepot.catalog.transfers import ShareKind
+from scandepot.clinical import records
+from scandepot.clinical.records import Target
 from scandepot.errors import NotFound, ScandepotError
 from scandepot.export.archives import Format
 from scandepot.pipelines import autolaunch, config, jobs, results
@@ -45,6 +47,7 @@ def subject_page(
         sessions=held,
         project=project,
         shares=shares.shares_of(ctx, visitor.actor, project, ShareKind.SUBJECT, subject),
+        clinical=records.shown(ctx, visitor.actor, Target(project, subject)),
     )
 
 

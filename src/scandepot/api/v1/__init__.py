@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from scandepot.api.v1 import (
     audit,
     auth,
+    clinical,
     deid,
     dicom_nodes,
     downloads,
@@ -50,6 +51,7 @@ for sub in (
     deid.router,
     pushes.router,
     pushes.by_id,
+    clinical.router,
     *resources.routers,
     downloads.router,
     transfers.router,
