@@ -4,6 +4,7 @@ without sending twice, the final check, the report and the audit record. The rea
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -225,6 +226,7 @@ def test_a_running_push_stops_at_a_cancel(
             follow.cancel(world.ctx, world.actor(), push.id)
             with world.ctx.db.read() as db:
                 assert db.get(Job, push.job_id).cancel_requested  # type: ignore[union-attr]
+            time.sleep(0.5)  # ten heartbeats: the job has heard of it before its next batch
 
     peer.after_send = cancel
     world.ctx.settings.pipeline_heartbeat_s = 0.05

@@ -92,20 +92,30 @@ def listing(db: DBSession, push_id: int, status: InstanceStatus) -> list[dict[st
 
 
 def outcome(
-    ctx: Context, push_id: int, tally: Tally, timings: dict[str, float]
+    ctx: Context,
+    push_id: int,
+    tally: Tally,
+    timings: dict[str, float],
+    clinical: dict[str, Any] | None = None,
 ) -> tuple[PushStatus, str, dict[str, Any]]:
     """How the push ended, from its rows: succeeded when every instance is verified or
-    refused by the script."""
+    refused by the script, and every clinical record it carries was taken."""
     with ctx.db.read() as db:
         found = counts(db, push_id)
     ok = found[InstanceStatus.VERIFIED.value] + found[InstanceStatus.REFUSED.value]
-    status = PushStatus.SUCCEEDED if ok == found["total"] else PushStatus.FAILED
+    lost = len((clinical or {}).get("failed", []))
+    status = PushStatus.SUCCEEDED if ok == found["total"] and not lost else PushStatus.FAILED
     refused, failed = found[InstanceStatus.REFUSED.value], found[InstanceStatus.FAILED.value]
     message = (
         f"{found[InstanceStatus.VERIFIED.value]} of {found['total']} instance(s) verified on "
         f"the far side ({found['sent_by_push']} sent, {found['already_there']} already there)"
         + (f"; {refused} refused by the script" if refused else "")
         + (f"; {failed} failed" if failed else "")
+        + (
+            f"; clinical records: {clinical['sent']} of {clinical['subjects']} sent"
+            if clinical
+            else ""
+        )
         + "."
     )
     send_s = timings.get("send_s", 0.0)
@@ -118,7 +128,7 @@ def outcome(
         "instances_per_s": round(tally.sent / send_s, 1) if send_s > 0 else None,
         **{k: round(v, 3) for k, v in timings.items()},
     }
-    return status, message, {"this_run": run}
+    return status, message, {"this_run": run, "clinical": clinical or {}}
 
 
 def _actor(db: DBSession, push: Push) -> Actor:
@@ -150,6 +160,8 @@ def end(
             "refused": listing(db, push_id, InstanceStatus.REFUSED),
             "runs": runs,
         }
+        if extra.get("clinical") or push.report.get("clinical"):
+            push.report["clinical"] = extra.get("clinical") or push.report.get("clinical")
         push.status, push.message = status.value, message[:1024]
         push.instances_done = found["done"]
         push.finished_at = utcnow()

@@ -32,7 +32,7 @@ from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.export.deidentified import Deidentifier
 from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError
-from scandepot.push import deliver, outgoing, report, script, verify
+from scandepot.push import clinical_along, deliver, outgoing, report, script, verify
 from scandepot.push.sending import Sender, Unreachable
 
 log = logging.getLogger("scandepot.push")
@@ -95,6 +95,7 @@ def _run(ctx: Context, job: JobRun, push_id: int) -> tuple[PushStatus, str, dict
             ctx, job, push_id, sender, max_attempts=dest.max_attempts, retry_s=retry_s
         )
         timings["verify_s"] = time.monotonic() - mark
+        clinical = clinical_along.carry(ctx, job, push_id, dest, deid, retry_s=retry_s)
     finally:
         sender.close()
     job.log(
@@ -102,7 +103,7 @@ def _run(ctx: Context, job: JobRun, push_id: int) -> tuple[PushStatus, str, dict
         f"{tally.refused} refused, {tally.retried} retried; verified {verified}, "
         f"{missing} missing"
     )
-    return report.outcome(ctx, push_id, tally, timings)
+    return report.outcome(ctx, push_id, tally, timings, clinical)
 
 
 def _begin(ctx: Context, job: JobRun, push_id: int) -> tuple[PushDestination, Deidentifier | None]:
