@@ -193,6 +193,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]{1,64}$",
         description="Name of the Celery queue pipeline jobs are sent to.",
     )
+    push_retry_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="First wait before a push tries an unreachable destination again; "
+        "doubled each time.",
+    )
 
     smtp_host: str | None = Field(
         default=None,

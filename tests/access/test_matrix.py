@@ -31,7 +31,7 @@ from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
-from scandepot.catalog.push import PushDestination
+from scandepot.catalog.push import Push, PushDestination
 from scandepot.catalog.transfers import Share, Transfer, TransferItem, TransferKind
 from scandepot.context import Context
 from scandepot.notify import outbox, webhooks
@@ -408,6 +408,17 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/transfers/{transfer_id}"): Row("transfer_read", 200),
     ("GET", "/api/v1/transfers/{transfer_id}/report"): Row("transfer_read", 200),
     ("POST", "/api/v1/transfers/{transfer_id}/cancel"): Row("transfer_manage", 200),
+    # Pushes (push/follow.py): started and listed by a signed-in caller who may download
+    # P's data, to a destination that takes P; one is shown and cancelled as a transfer is.
+    ("POST", P + "/pushes"): Row(
+        "signed_read", 202, body=lambda a: {"destination": "M", "sessions": ["W1"]}
+    ),
+    ("GET", P + "/pushes"): Row("signed_read", 200),
+    ("GET", P + "/pushes/{push_id}"): Row("transfer_read", 200),
+    ("GET", P + "/pushes/{push_id}/instances"): Row("transfer_read", 200),
+    ("POST", P + "/pushes/{push_id}/cancel"): Row("transfer_manage", 200),
+    ("GET", "/api/v1/pushes/{push_id}"): Row("transfer_read", 200),
+    ("POST", "/api/v1/pushes/{push_id}/cancel"): Row("transfer_manage", 200),
     ("GET", P + "/webhooks"): Row("manage", 200),
     ("POST", P + "/webhooks"): Row(
         "manage", 201, body=lambda a: {"url": f"http://127.0.0.1:9/{a}"}, per_actor=True
@@ -792,6 +803,7 @@ def build_world(ctx: Context, accessibility: str) -> None:
         files.commit_upload(ctx, SYSTEM, ref, "SNAPSHOTS", "1_T1w.png", staged)
     del resources
     add_transfer(ctx)  # its job queued before the world's pipeline jobs
+    add_push(ctx)  # and this one's too
     config.configure(ctx, SYSTEM, "P", "dcm2niix", ConfigUpdate(enabled=True))
     done = jobs.launch(ctx, SYSTEM, "P", "E1", LaunchRequest("dcm2niix"))
     with ctx.db.write() as db:
@@ -899,6 +911,32 @@ def add_transfer(ctx: Context) -> None:
             db, project, "transfer", {"transfer": transfer.id}, "transfer", launched_by="spare"
         )
         transfer.job_id = job.id
+
+
+def add_push(ctx: Context) -> None:
+    """Destination M (a node of the site: no script needed) that takes P, and a queued
+    push of W1 (the session of the world's archived instance) to it, asked by the system
+    (no actor's own)."""
+    from scandepot.catalog.push import PushDestination, PushDestinationProject
+    from scandepot.push.requests import PushRequest, request_push
+
+    with ctx.db.write() as db:
+        project_id = db.scalar(select(Project.id).where(Project.label == "P"))
+        dest = PushDestination(
+            name="M",
+            kind="dicomweb",
+            url="http://127.0.0.1:9/dicom-web",
+            external=False,
+            created_by="system",
+        )
+        db.add(dest)
+        db.flush()
+        db.add(
+            PushDestinationProject(
+                destination_id=dest.id, project_id=project_id, created_by="system"
+            )
+        )
+    request_push(ctx, SYSTEM, "P", PushRequest(destination="M", sessions=["W1"]))
 
 
 def add_notifications(ctx: Context) -> None:
@@ -1209,6 +1247,9 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         values["job"] = job_id(ctx, "queued" if params.get("job") else "succeeded")
     if "{transfer_id}" in template:
         values["transfer_id"] = newest(ctx, Transfer.id)
+    if "{push_id}" in template:
+        with ctx.db.read() as db:  # the world's, not one an actor asked for
+            values["push_id"] = db.scalar(select(func.min(Push.id)))
     if "{recipient_id}" in template:
         with ctx.db.read() as db:
             values["recipient_id"] = db.scalar(select(func.max(Recipient.id)))
@@ -1437,6 +1478,13 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         ),
     ),
     ("GET", "/transfers/{transfer_id}"): (Page("transfer_read"),),
+    ("GET", "/pushes"): (Page("signed_read", query="?project=P"),),
+    ("GET", "/pushes/new"): (Page("signed_read", query="?source=P&sessions=W1"),),
+    ("POST", "/pushes"): (
+        Page("signed_read", 303, form={"project": "P", "destination": "M", "sessions": "W1"}),
+    ),
+    ("GET", "/pushes/{push_id}"): (Page("transfer_read"),),
+    ("POST", "/pushes/{push_id}/cancel"): (Page("transfer_manage", 303, form={}, spends=True),),
     ("POST", "/transfers/{transfer_id}/cancel"): (
         Page("transfer_manage", 303, form={}, spends=True),
     ),

@@ -19,6 +19,7 @@ from scandepot.cli import (
     dicom_nodes,
     mail,
     pipelines,
+    push,
     push_destination,
     stopping,
     transfer,
@@ -254,6 +255,7 @@ app.registered_commands += client.app.registered_commands  # upload, download, l
 app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")
 app.add_typer(transfer.app, name="transfer")
+app.add_typer(push.app, name="push")
 app.command("worker")(pipelines.worker)
 app.command("deid")(deid_cli.deid)
 app.add_typer(deid_remote.script_app, name="deid-script")

@@ -103,15 +103,20 @@ def new_task(
     target: str,
     *,
     launched_by: str,
+    after_end_of: int | None = None,
 ) -> Job:
-    """A job on no session (jobrun.SITE_TASKS): it reads what to do from ``parameters``."""
+    """A job on no session (jobrun.SITE_TASKS): it reads what to do from ``parameters``.
+    With ``after_end_of`` it waits for that job to end, and runs however it ended."""
     job = Job(
         project_id=project.id,
         pipeline=task,
         session_id=None,
         scan_id=None,
         target=target,
-        parameters=parameters,
+        parameters=parameters
+        if after_end_of is None
+        else {**parameters, queue.AFTER_ANY_END: True},
+        after_job_id=after_end_of,
         status=JobStatus.QUEUED.value,
         message="",
         log="",

@@ -38,6 +38,9 @@ from scandepot.events import JobFinished
 
 LOG_LIMIT = 1_000_000  # characters of log kept per job: the head and the tail
 WAITING = "Waiting until "  # how the message of a job held back by not_before begins
+# A job's parameter: it waits for the job before it (``after_job_id``) to end, and then
+# runs however that one ended (the pushes of one destination, one after the other).
+AFTER_ANY_END = "after_any_end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,8 @@ def _settle_dependents(db: DBSession, parent: Job) -> list[Job]:
     ).all()
     ended: list[Job] = []
     for job in waiting:
+        if job.parameters.get(AFTER_ANY_END):
+            continue
         _end(
             job,
             JobStatus.CANCELLED,

@@ -1,0 +1,130 @@
+"""Clinical records carried along with a push, to a destination whose ``clinical`` is
+``rest``: once the images are verified, each pushed subject's record (and its pushed
+sessions' records), de-identified by the push's script and the project's keys
+(:func:`scandepot.clinical.outbound.deidentified_records`), goes as JSON by
+``PUT {clinical_url}/{patient_id}``, keyed by the pseudonymous Patient ID its images
+carry.
+
+A PUT says what the far side should hold, so sending it again (a retry, a resumed push)
+changes nothing there. A temporary failure (unreachable, timed out, 5xx, 429) is tried
+again with the push's back-off, up to the destination's ``max_attempts``; any other
+answer fails that record with the peer's reason. The report says how many went and which
+failed; a record that failed fails the push.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from sqlalchemy import select
+
+from scandepot.catalog.archive import Session
+from scandepot.catalog.push import Push, PushDestination, PushInstance
+from scandepot.clinical.outbound import OutboundRecord, deidentified_records
+from scandepot.context import Context
+from scandepot.export.deidentified import Deidentifier
+from scandepot.pipelines.jobrun import JobRun
+from scandepot.push import http_peer, secrets
+from scandepot.push.deliver import backoff, pause
+
+REST = "rest"
+
+
+def _peer(ctx: Context, destination: PushDestination, url: str) -> http_peer.HttpPeer:
+    """The clinical endpoint with the destination's credentials and TLS settings."""
+    return http_peer.HttpPeer(
+        url=url,
+        auth=destination.auth,
+        username=destination.username,
+        secret=secrets.resolve(
+            ctx, destination.secret, destination.secret_env, name=destination.name
+        ),
+        verify_tls=destination.verify_tls,
+        ca_bundle=destination.ca_bundle,
+        client_cert=destination.client_cert,
+        client_key=destination.client_key,
+        timeout_s=ctx.settings.push_timeout_s,
+        connections=1,
+    )
+
+
+def _records(ctx: Context, push_id: int, deid: Deidentifier) -> list[OutboundRecord]:
+    with ctx.db.write() as db:  # the project's keys exist already: the images used them
+        push = db.get(Push, push_id)
+        assert push is not None and push.project_id is not None
+        session_ids: set[int] = set(
+            i
+            for i in db.scalars(
+                select(PushInstance.session_id)
+                .where(PushInstance.push_id == push_id, PushInstance.session_id.is_not(None))
+                .distinct()
+            )
+            if i is not None
+        )
+        subject_ids = list(
+            db.scalars(select(Session.subject_id).where(Session.id.in_(session_ids)).distinct())
+        )
+        return deidentified_records(
+            db,
+            push.project_id,
+            subject_ids,
+            script=deid.in_force.script,
+            keys=deid.keys,
+            session_ids=session_ids,
+        )
+
+
+def _put(
+    job: JobRun, client: httpx.Client, url: str, body: dict[str, Any], tries: int, retry_s: float
+) -> str | None:
+    """None once the far side took it; else why not."""
+    why = ""
+    for attempt in range(1, tries + 1):
+        job.check()
+        try:
+            answer = client.put(url, json=body)
+        except httpx.TransportError as exc:
+            why = http_peer.reason_of(exc)
+        else:
+            if answer.is_success:
+                return None
+            why = http_peer.status_reason(answer)
+            if not http_peer.is_temporary(answer.status_code):
+                return why
+        if attempt < tries:
+            job.log(f"clinical record: {why}; trying again")
+            pause(job, backoff(retry_s, attempt))
+    return f"gave up after {tries} attempt(s): {why}"
+
+
+def carry(
+    ctx: Context,
+    job: JobRun,
+    push_id: int,
+    destination: PushDestination,
+    deid: Deidentifier | None,
+    *,
+    retry_s: float,
+) -> dict[str, Any]:
+    """Send the pushed subjects' records (see the module docstring); what the report
+    keeps: ``subjects``, ``sent``, ``failed`` [{patient_id, reason}]; {} when the
+    destination takes none."""
+    if destination.clinical != REST or not destination.clinical_url:
+        return {}
+    if deid is None:
+        return {"subjects": 0, "sent": 0, "failed": [], "note": "not sent: no script"}
+    found = _records(ctx, push_id, deid)
+    peer = _peer(ctx, destination, destination.clinical_url)
+    sent, failed = 0, []
+    with http_peer.client(peer) as client:
+        for record in found:
+            url = f"{peer.root}/{quote(record.patient_id, safe='')}"
+            why = _put(job, client, url, record.as_json(), destination.max_attempts, retry_s)
+            if why is None:
+                sent += 1
+            else:
+                failed.append({"patient_id": record.patient_id, "reason": why[:1024]})
+    job.log(f"clinical records: {sent} of {len(found)} sent")
+    return {"subjects": len(found), "sent": sent, "failed": failed}
