@@ -20,7 +20,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, require_signed_in
-from scandepot.archive import projects
+from scandepot.archive import projects, selections
 from scandepot.catalog.archive import Project, Scan, Session, Subject
 from scandepot.catalog.labels import same_label
 from scandepot.catalog.pipelines import Job
@@ -54,6 +54,11 @@ class PushRequest(BaseModel):
         max_length=MAX_ITEMS,
         description="Subject labels in the project: every session of each.",
     )
+    selection: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A saved selection of the project, by name: its sessions too.",
+    )
     allow_burned_in: bool = Field(
         default=False,
         description="Let out instances that may show burned-in annotation (refused by "
@@ -85,10 +90,13 @@ def _missing(wanted: Sequence[str], found: Sequence[str]) -> list[str]:
 
 
 def _sessions(db: DBSession, project: Project, request: PushRequest) -> list[Session]:
-    """The chosen sessions of the project, in label order; NotFound naming every label
-    that is not there."""
-    if not request.sessions and not request.subjects:
-        raise Invalid("Choose at least one session or subject to push.", field="sessions")
+    """The chosen sessions of the project (those named, those of the subjects named and
+    those of the selection), in label order; NotFound naming every label that is not
+    there."""
+    if not request.sessions and not request.subjects and request.selection is None:
+        raise Invalid(
+            "Choose at least one session, subject or saved selection to push.", field="sessions"
+        )
     chosen: dict[int, Session] = {}
     if request.sessions:
         rows = db.scalars(
@@ -116,6 +124,13 @@ def _sessions(db: DBSession, project: Project, request: PushRequest) -> list[Ses
             )
         rows = db.scalars(select(Session).where(Session.subject_id == subject.id)).all()
         chosen.update((r.id, r) for r in rows if r.project_id == project.id)
+    if request.selection is not None:
+        chosen.update((r.id, r) for r in selections.sessions_of(db, project, request.selection))
+    if not chosen and request.selection is not None:
+        raise Invalid(
+            f"Selection '{request.selection}' holds no session: choose sessions to push.",
+            field="selection",
+        )
     return sorted(chosen.values(), key=lambda s: s.label)
 
 
@@ -204,6 +219,7 @@ def request_push(ctx: Context, actor: Actor, project: str, request: PushRequest)
             target=f"push {push.id}",
             destination=dest.name,
             sessions=len(sessions),
+            selection=request.selection,
             instances=push.instances_total,
             script=push.script or None,
             clinical=None,
