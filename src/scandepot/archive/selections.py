@@ -250,3 +250,14 @@ def delete(ctx: Context, actor: Actor, project: str, name: str) -> None:
     with ctx.db.write() as db:
         proj = projects.load(db, actor, project, Action.DELETE)
         db.delete(_load(db, proj, name))
+
+
+def names(db: DBSession, project: Project) -> list[str]:
+    """The names of ``project``'s selections (loaded with the caller's check), in order."""
+    return list(
+        db.scalars(
+            select(Selection.name)
+            .where(Selection.project_id == project.id)
+            .order_by(func.lower(Selection.name))
+        )
+    )

@@ -11,6 +11,7 @@ the end of the push queued before it to the same destination (however that one e
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select
@@ -230,21 +231,41 @@ def request_push(ctx: Context, actor: Actor, project: str, request: PushRequest)
     return push
 
 
+class Choices(NamedTuple):
+    """What a push form offers: the destinations and the saved selections' names."""
+
+    destinations: list[PushDestination]
+    selections: list[str]
+
+
+def choices(ctx: Context, actor: Actor, project: str) -> Choices:
+    """The enabled destinations ``project`` may push to, and its saved selections, for
+    whoever may push from it."""
+    require_signed_in(actor)
+    with ctx.db.read() as db:
+        proj = projects.load(db, actor, project, Action.DOWNLOAD)
+        return Choices(_destinations(db, proj), selections.names(db, proj))
+
+
 def destinations_for(ctx: Context, actor: Actor, project: str) -> list[PushDestination]:
     """The enabled destinations ``project`` may push to, for whoever may push from it."""
     require_signed_in(actor)
     with ctx.db.read() as db:
-        proj = projects.load(db, actor, project, Action.DOWNLOAD)
-        found = list(
-            db.scalars(
-                select(PushDestination)
-                .join(PushDestinationProject)
-                .where(
-                    PushDestinationProject.project_id == proj.id,
-                    PushDestination.enabled.is_(True),
-                )
-                .order_by(PushDestination.name)
+        return _destinations(db, projects.load(db, actor, project, Action.DOWNLOAD))
+
+
+def _destinations(db: DBSession, proj: Project) -> list[PushDestination]:
+    found = list(
+        db.scalars(
+            select(PushDestination)
+            .join(PushDestinationProject)
+            .where(
+                PushDestinationProject.project_id == proj.id,
+                PushDestination.enabled.is_(True),
             )
+            .order_by(PushDestination.name)
         )
-        db.expunge_all()
-        return found
+    )
+    for row in found:
+        db.expunge(row)
+    return found
