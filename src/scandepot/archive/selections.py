@@ -109,8 +109,12 @@ def _members(db: DBSession, selection: Selection) -> list[Session]:
 def _view(db: DBSession, project: Project, selection: Selection) -> SelectionView:
     rows = db.execute(
         select(Session.label, Subject.label, Session.stable_id)
+        .join(SelectionSession, SelectionSession.session_id == Session.id)
         .join(Subject, Subject.id == Session.subject_id)
-        .where(Session.id.in_([s.id for s in _members(db, selection)]))
+        .where(
+            SelectionSession.selection_id == selection.id,
+            Session.project_id == selection.project_id,
+        )
         .order_by(func.lower(Session.label), Session.id)
     ).all()
     return SelectionView(
