@@ -113,6 +113,19 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert [v.name for v in selections.list_selections(ctx, member, project)] == ["a", "b"]
 
 
+def test_a_deleted_project_takes_its_selections(
+    ctx: Context, users: dict[str, User], project: str
+) -> None:
+    from scandepot.archive import projects
+    from scandepot.catalog.selections import Selection
+
+    selections.create(ctx, SYSTEM, project, SelectionCreate(name="a", sessions=["E1", "E3"]))
+    projects.delete(ctx, _actor(users, "owner"), project, recursive=True)
+    with ctx.db.read() as db:
+        assert db.scalar(select(func.count()).select_from(Selection)) == 0
+        assert db.scalar(select(func.count()).select_from(SelectionSession)) == 0
+
+
 def test_who_may_do_what(ctx: Context, users: dict[str, User], project: str) -> None:
     collaborator = _actor(users, "collaborator")
     with pytest.raises(Forbidden):
