@@ -179,6 +179,7 @@ CLINICAL_LEVEL = {"level": "subject"}
 PD = "/api/v1/push/destinations/{name}"
 WPD = "/admin/push-destinations/{name}"
 SPARE_PD = {"name": "SPARE"}
+SELECTION = {"name": "SEL"}
 NODE = "https://node.example/dw"
 
 
@@ -419,6 +420,17 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", P + "/pushes/{push_id}/cancel"): Row("transfer_manage", 200),
     ("GET", "/api/v1/pushes/{push_id}"): Row("transfer_read", 200),
     ("POST", "/api/v1/pushes/{push_id}/cancel"): Row("transfer_manage", 200),
+    # Saved selections (docs/selections.md): the world's project has SEL (holding E1). Seen
+    # with read, saved and changed with write, deleted with manage (as every delete).
+    ("GET", P + "/selections"): Row("read", 200),
+    ("POST", P + "/selections"): Row(
+        "write", 201, body=lambda a: {"name": f"N_{a}", "sessions": ["E1"]}
+    ),
+    ("GET", P + "/selections/{name}"): Row("read", 200, params=SELECTION),
+    ("PATCH", P + "/selections/{name}"): Row(
+        "write", 200, body=lambda a: {"remove": ["E1"]}, params=SELECTION
+    ),
+    ("DELETE", P + "/selections/{name}"): Row("manage", 204, params=SELECTION),
     ("GET", P + "/webhooks"): Row("manage", 200),
     ("POST", P + "/webhooks"): Row(
         "manage", 201, body=lambda a: {"url": f"http://127.0.0.1:9/{a}"}, per_actor=True
@@ -819,6 +831,15 @@ def build_world(ctx: Context, accessibility: str) -> None:
     add_notifications(ctx)
     add_deid(ctx)
     add_clinical(ctx)
+    add_selection(ctx)
+
+
+def add_selection(ctx: Context) -> None:
+    """P's saved selection SEL, holding E1."""
+    from scandepot.archive import selections
+    from scandepot.archive.selections import SelectionCreate
+
+    selections.create(ctx, SYSTEM, "P", SelectionCreate(name="SEL", sessions=["E1"]))
 
 
 def add_clinical(ctx: Context) -> None:
@@ -1485,6 +1506,17 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     ("GET", "/pushes/{push_id}"): (Page("transfer_read"),),
     ("POST", "/pushes/{push_id}/cancel"): (Page("transfer_manage", 303, form={}, spends=True),),
+    ("GET", W + "/selections"): (Page("read"),),
+    ("GET", W + "/selections/new"): (Page("read", query="?sessions=E1"),),
+    ("POST", W + "/selections"): (
+        Page("write", 303, form={"name": "N_{actor}", "sessions": "E1"}),
+    ),
+    ("POST", W + "/selections/{name}"): (
+        Page("write", 303, form={"name": "SEL", "remove": "E1"}, params=SELECTION, spends=True),
+    ),
+    ("POST", W + "/selections/{name}/delete"): (
+        Page("manage", 303, form={}, params=SELECTION, spends=True),
+    ),
     ("POST", "/transfers/{transfer_id}/cancel"): (
         Page("transfer_manage", 303, form={}, spends=True),
     ),

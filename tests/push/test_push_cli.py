@@ -82,3 +82,17 @@ def test_a_refused_push_exits_2_with_the_reason(world: World, live_server: LiveS
     assert running.returncode == 5 and "queued" in running.stdout
     cancelled = run(world, live_server, "cancel", "1")
     assert cancelled.returncode == 0 and "push 1 cancelled" in cancelled.stdout
+
+
+def test_a_saved_selection_is_pushed_by_name(world: World, live_server: LiveServer) -> None:
+    from scandepot.archive import selections
+    from scandepot.archive.selections import SelectionCreate
+
+    world.destination()
+    selections.create(
+        world.ctx, world.actor(), world.project, SelectionCreate(name="batch", sessions=["E1"])
+    )
+    queued = run(world, live_server, world.project, "--to", "node", "--selection", "batch")
+    assert queued.returncode == 0 and "push 1 queued: 6 instance(s) of E1" in queued.stdout
+    unknown = run(world, live_server, world.project, "--to", "node", "--selection", "nope")
+    assert unknown.returncode == 2 and "Selection 'nope' not found" in unknown.stderr

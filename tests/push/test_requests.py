@@ -112,3 +112,31 @@ def test_a_queued_push_is_cancelled_at_once(world: World) -> None:
     with pytest.raises(Conflict, match="already cancelled"):
         follow.cancel(world.ctx, world.actor(), push.id)
     assert run_pushes(world.ctx) == []
+
+
+def test_a_saved_selection_adds_its_sessions_to_those_named(world: World) -> None:
+    from scandepot.archive import selections
+    from scandepot.archive.selections import SelectionCreate
+
+    world.session("S1", "E2")
+    world.session("S2", "E3", PatientID="OTHER")
+    world.destination()
+    member = world.actor("member")
+    selections.create(
+        world.ctx, member, world.project, SelectionCreate(name="batch", sessions=["E2", "E3"])
+    )
+    push = _ask(world, who="collaborator", selection="BATCH")  # names ignore case
+    assert push.request["sessions"] == ["E1", "E2", "E3"] and push.instances_total == 18
+    assert push.request["selection"] == "BATCH"
+    only = _ask(world, sessions=[], subjects=["S2"], selection="batch")
+    assert only.request["sessions"] == ["E2", "E3"]
+    with world.ctx.db.read() as db:
+        events = db.scalars(select(AuditEvent).where(AuditEvent.action == "push.started")).all()
+    assert [e.detail.get("selection") for e in events] == ["BATCH", "batch"]
+    with pytest.raises(NotFound, match="Selection 'nope' not found"):
+        _ask(world, selection="nope")
+    selections.create(world.ctx, member, world.project, SelectionCreate(name="empty"))
+    with pytest.raises(Invalid, match="Selection 'empty' holds no session"):
+        _ask(world, sessions=[], selection="empty")
+    with world.ctx.db.read() as db:
+        assert db.scalar(select(func.count(Push.id))) == 2

@@ -14,6 +14,7 @@ from scandepot.catalog import (
     pipelines,
     prearchive,
     push,
+    selections,
     transfers,
 )
 from scandepot.db.base import Base
@@ -32,6 +33,7 @@ TABLE_MODULES = (
     pipelines,
     prearchive,
     push,
+    selections,
     transfers,
 )
 

@@ -21,6 +21,7 @@ from scandepot.cli import (
     pipelines,
     push,
     push_destination,
+    selection,
     stopping,
     transfer,
     user,
@@ -256,6 +257,7 @@ app.add_typer(pipelines.pipeline_app, name="pipeline")
 app.add_typer(pipelines.job_app, name="job")
 app.add_typer(transfer.app, name="transfer")
 app.add_typer(push.app, name="push")
+app.add_typer(selection.app, name="selection")
 app.command("worker")(pipelines.worker)
 app.command("deid")(deid_cli.deid)
 app.add_typer(deid_remote.script_app, name="deid-script")

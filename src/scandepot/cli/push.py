@@ -1,7 +1,8 @@
 """``scandepot push``: send sessions of a project, de-identified, to a destination the
 site set up; follow, list and cancel pushes.
 
-``scandepot push PROJECT --to DEST --session E1 ...`` sends the request to
+``scandepot push PROJECT --to DEST --session E1 ...`` (or ``--subject``, or
+``--selection NAME``, a saved selection of the project; any of them together) sends the request to
 ``POST /api/v1/projects/PROJECT/pushes`` and prints the push's number; with ``--wait`` it
 follows the push with a progress bar (in instances) until it ends and prints the report.
 The server does the work, as a job: a push left (Ctrl-C, no ``--wait``) goes on there.
@@ -159,6 +160,9 @@ def send(
     subjects: list[str] = typer.Option(
         [], "--subject", "--subjects", help="Subject labels: every session of each."
     ),
+    selection: str | None = typer.Option(
+        None, "--selection", help="A saved selection of the project: its sessions too."
+    ),
     allow_burned_in: bool = typer.Option(
         False, "--allow-burned-in", help="Let out instances that may show burned-in text."
     ),
@@ -173,6 +177,7 @@ def send(
         "destination": to,
         "sessions": _labels(sessions),
         "subjects": _labels(subjects),
+        "selection": selection,
         "allow_burned_in": allow_burned_in,
     }
     with remote.client() as client:

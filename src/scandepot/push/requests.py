@@ -11,6 +11,7 @@ the end of the push queued before it to the same destination (however that one e
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select
@@ -20,7 +21,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, require_signed_in
-from scandepot.archive import projects
+from scandepot.archive import projects, selections
 from scandepot.catalog.archive import Project, Scan, Session, Subject
 from scandepot.catalog.labels import same_label
 from scandepot.catalog.pipelines import Job
@@ -54,6 +55,11 @@ class PushRequest(BaseModel):
         max_length=MAX_ITEMS,
         description="Subject labels in the project: every session of each.",
     )
+    selection: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A saved selection of the project, by name: its sessions too.",
+    )
     allow_burned_in: bool = Field(
         default=False,
         description="Let out instances that may show burned-in annotation (refused by "
@@ -85,10 +91,13 @@ def _missing(wanted: Sequence[str], found: Sequence[str]) -> list[str]:
 
 
 def _sessions(db: DBSession, project: Project, request: PushRequest) -> list[Session]:
-    """The chosen sessions of the project, in label order; NotFound naming every label
-    that is not there."""
-    if not request.sessions and not request.subjects:
-        raise Invalid("Choose at least one session or subject to push.", field="sessions")
+    """The chosen sessions of the project (those named, those of the subjects named and
+    those of the selection), in label order; NotFound naming every label that is not
+    there."""
+    if not request.sessions and not request.subjects and request.selection is None:
+        raise Invalid(
+            "Choose at least one session, subject or saved selection to push.", field="sessions"
+        )
     chosen: dict[int, Session] = {}
     if request.sessions:
         rows = db.scalars(
@@ -116,6 +125,13 @@ def _sessions(db: DBSession, project: Project, request: PushRequest) -> list[Ses
             )
         rows = db.scalars(select(Session).where(Session.subject_id == subject.id)).all()
         chosen.update((r.id, r) for r in rows if r.project_id == project.id)
+    if request.selection is not None:
+        chosen.update((r.id, r) for r in selections.sessions_of(db, project, request.selection))
+    if not chosen and request.selection is not None:
+        raise Invalid(
+            f"Selection '{request.selection}' holds no session: choose sessions to push.",
+            field="selection",
+        )
     return sorted(chosen.values(), key=lambda s: s.label)
 
 
@@ -204,6 +220,7 @@ def request_push(ctx: Context, actor: Actor, project: str, request: PushRequest)
             target=f"push {push.id}",
             destination=dest.name,
             sessions=len(sessions),
+            selection=request.selection,
             instances=push.instances_total,
             script=push.script or None,
             clinical=None,
@@ -214,21 +231,41 @@ def request_push(ctx: Context, actor: Actor, project: str, request: PushRequest)
     return push
 
 
+class Choices(NamedTuple):
+    """What a push form offers: the destinations and the saved selections' names."""
+
+    destinations: list[PushDestination]
+    selections: list[str]
+
+
+def choices(ctx: Context, actor: Actor, project: str) -> Choices:
+    """The enabled destinations ``project`` may push to, and its saved selections, for
+    whoever may push from it."""
+    require_signed_in(actor)
+    with ctx.db.read() as db:
+        proj = projects.load(db, actor, project, Action.DOWNLOAD)
+        return Choices(_destinations(db, proj), selections.names(db, proj))
+
+
 def destinations_for(ctx: Context, actor: Actor, project: str) -> list[PushDestination]:
     """The enabled destinations ``project`` may push to, for whoever may push from it."""
     require_signed_in(actor)
     with ctx.db.read() as db:
-        proj = projects.load(db, actor, project, Action.DOWNLOAD)
-        found = list(
-            db.scalars(
-                select(PushDestination)
-                .join(PushDestinationProject)
-                .where(
-                    PushDestinationProject.project_id == proj.id,
-                    PushDestination.enabled.is_(True),
-                )
-                .order_by(PushDestination.name)
+        return _destinations(db, projects.load(db, actor, project, Action.DOWNLOAD))
+
+
+def _destinations(db: DBSession, proj: Project) -> list[PushDestination]:
+    found = list(
+        db.scalars(
+            select(PushDestination)
+            .join(PushDestinationProject)
+            .where(
+                PushDestinationProject.project_id == proj.id,
+                PushDestination.enabled.is_(True),
             )
+            .order_by(PushDestination.name)
         )
-        db.expunge_all()
-        return found
+    )
+    for row in found:
+        db.expunge(row)
+    return found

@@ -27,6 +27,7 @@ def summary(push: Push, *, status: str | None = None, message: str | None = None
         "project": push.project,
         "destination": push.destination,
         "sessions": list(push.request.get("sessions", [])),
+        "selection": push.request.get("selection"),
         "script": push.script,
         "status": status or push.status,
         "message": push.message if message is None else message,

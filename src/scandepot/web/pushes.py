@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from scandepot.catalog.paging import PageRequest
 from scandepot.errors import ScandepotError
 from scandepot.push import follow, views
-from scandepot.push.requests import PushRequest, destinations_for, request_push
+from scandepot.push.requests import PushRequest, choices, request_push
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
 from scandepot.web.render import back_to_form, page, redirect
 
@@ -52,15 +52,20 @@ def push_form(
     visitor: VisitorDep,
     source: Project,
     sessions: Labels = None,
+    selection: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    """The form: the destination, the sessions ticked, more sessions or subjects."""
+    """The form: the destination, the sessions ticked, more sessions or subjects, a saved
+    selection."""
+    offered = choices(ctx, visitor.actor, source)
     return page(
         request,
         visitor,
         "push_new.html",
         title=f"Push from {source}",
         project=source,
-        destinations=destinations_for(ctx, visitor.actor, source),
+        destinations=offered.destinations,
+        selections=offered.selections,
+        selection=selection,
         sessions=sessions or [],
     )
 
@@ -69,13 +74,18 @@ def push_form(
 def push_start(ctx: CtxDep, form: PostedDep) -> Response:
     project = form.text("project") or ""
     back = "/pushes/new?" + urlencode(
-        [("source", project), *(("sessions", s) for s in form.values("sessions"))]
+        [
+            ("source", project),
+            *(("sessions", s) for s in form.values("sessions")),
+            *(("selection", s) for s in form.values("selection")),
+        ]
     )
     try:
         asked = PushRequest(
             destination=form.text("destination") or "",
             sessions=form.values("sessions") + form.lines("more_sessions", commas=True),
             subjects=form.lines("subjects", commas=True),
+            selection=form.text("selection"),
             allow_burned_in=form.flag("allow_burned_in"),
         )
         push = request_push(ctx, form.actor, project, asked)
