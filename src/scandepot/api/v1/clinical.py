@@ -4,7 +4,6 @@ level), the records of its subjects and sessions, CSV import and CSV/JSON export
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
@@ -55,27 +54,6 @@ class ConformanceOut(BaseModel):
     records: int
     failing: int
     nonconforming: list[NonconformingOut]
-
-
-class RecordOut(BaseModel):
-    project: str
-    level: str
-    subject: str
-    session: str | None
-    values: dict[str, Any]
-    version: int
-    schema_version: int
-    updated_by: str
-    updated_at: dt.datetime
-
-
-class VersionOut(BaseModel):
-    version: int
-    values: dict[str, Any] | None
-    schema_version: int
-    changed_by: str
-    changed_at: dt.datetime
-    source: str
 
 
 def _schema_json(view: schemas.SchemaVersion) -> dict[str, Any]:
@@ -168,19 +146,9 @@ def check_schema_records(ctx: CtxDep, actor: ActorDep, project: str, level: str)
     return _conformance(schemas.check_records(ctx, actor, project, level))
 
 
-def _record(view: RecordView, response: Response) -> RecordOut:
+def _record(view: RecordView, response: Response) -> RecordView:
     response.headers["etag"] = f'"{view.version}"'
-    return RecordOut(
-        project=view.project,
-        level=view.level,
-        subject=view.subject,
-        session=view.session,
-        values=view.values,
-        version=view.version,
-        schema_version=view.schema_version,
-        updated_by=view.updated_by,
-        updated_at=view.updated_at,
-    )
+    return view
 
 
 def expected_version(if_match: str | None) -> int | None:
@@ -196,20 +164,6 @@ def expected_version(if_match: str | None) -> int | None:
 IfMatch = Annotated[str | None, Header(description="The ETag read: change only that version")]
 
 
-def _history(views: list[records.VersionView]) -> list[VersionOut]:
-    return [
-        VersionOut(
-            version=v.version,
-            values=v.values,
-            schema_version=v.schema_version,
-            changed_by=v.changed_by,
-            changed_at=v.changed_at,
-            source=v.source,
-        )
-        for v in views
-    ]
-
-
 def subject_target(project: str, subject: str) -> Target:
     return Target(project, subject=subject)
 
@@ -223,13 +177,13 @@ def _add_record_routes(path: str, target: Callable[..., Target]) -> None:
     ``target`` (a dependency on the path) turns into a :class:`Target`."""
     whose = Depends(target)
 
-    @router.get(path, response_model=RecordOut, name=f"get {path}")
+    @router.get(path, response_model=RecordView, name=f"get {path}")
     def get_record(
         ctx: CtxDep, actor: ActorDep, response: Response, who: Target = whose
-    ) -> RecordOut:
+    ) -> RecordView:
         return _record(records.get(ctx, actor, who), response)
 
-    @router.put(path, response_model=RecordOut, name=f"put {path}")
+    @router.put(path, response_model=RecordView, name=f"put {path}")
     def put_record(
         ctx: CtxDep,
         actor: ActorDep,
@@ -237,13 +191,13 @@ def _add_record_routes(path: str, target: Callable[..., Target]) -> None:
         response: Response,
         who: Target = whose,
         if_match: IfMatch = None,
-    ) -> RecordOut:
+    ) -> RecordView:
         view, how = records.put(ctx, actor, who, body, expected=expected_version(if_match))
         if how == "created":
             response.status_code = status.HTTP_201_CREATED
         return _record(view, response)
 
-    @router.patch(path, response_model=RecordOut, name=f"patch {path}")
+    @router.patch(path, response_model=RecordView, name=f"patch {path}")
     def patch_record(
         ctx: CtxDep,
         actor: ActorDep,
@@ -251,7 +205,7 @@ def _add_record_routes(path: str, target: Callable[..., Target]) -> None:
         response: Response,
         who: Target = whose,
         if_match: IfMatch = None,
-    ) -> RecordOut:
+    ) -> RecordView:
         view, _ = records.patch(ctx, actor, who, body, expected=expected_version(if_match))
         return _record(view, response)
 
@@ -261,9 +215,11 @@ def _add_record_routes(path: str, target: Callable[..., Target]) -> None:
     ) -> None:
         records.delete(ctx, actor, who, expected=expected_version(if_match))
 
-    @router.get(path + "/history", response_model=list[VersionOut], name=f"history {path}")
-    def record_history(ctx: CtxDep, actor: ActorDep, who: Target = whose) -> list[VersionOut]:
-        return _history(records.history(ctx, actor, who))
+    @router.get(path + "/history", response_model=list[records.VersionView], name=f"history {path}")
+    def record_history(
+        ctx: CtxDep, actor: ActorDep, who: Target = whose
+    ) -> list[records.VersionView]:
+        return records.history(ctx, actor, who)
 
 
 _add_record_routes(SUBJECT, subject_target)
