@@ -8,7 +8,9 @@ as JSON, keyed by the pseudonymous Patient ID its images carry:
   ``CLINICAL`` of the far subject the images were filed under (whose label is that
   Patient ID), by XNAT's file upload
   ``PUT {url}/data/projects/{remote_project}/subjects/{subject}/resources/CLINICAL/files/
-  clinical.json?inbody=true&overwrite=true`` (the resource is made with its first file).
+  clinical.json?inbody=true`` (the resource is made with its first file); when the file is
+  there already (409, a push sent again) it is put again with ``overwrite=true``, which an
+  XNAT allows whoever may edit the subject (a scandepot: the project's owners).
 
 A PUT says what the far side should hold, so sending it again (a retry, a resumed push)
 changes nothing there. A temporary failure (unreachable, timed out, 5xx, 429) is tried
@@ -94,17 +96,25 @@ class Put:
     url: str
     content: bytes
     params: dict[str, str] = field(default_factory=dict)
+    # The query to PUT again with when the far side answers 409 (the file is there).
+    replace: dict[str, str] | None = None
 
 
 def _put(job: JobRun, client: httpx.Client, put: Put, tries: int, retry_s: float) -> str | None:
     """None once the far side took it; else why not."""
     why = ""
+    params = put.params
     for attempt in range(1, tries + 1):
         job.check()
         try:
             answer = client.put(
-                put.url, params=put.params, content=put.content, headers={"Content-Type": JSON_TYPE}
+                put.url, params=params, content=put.content, headers={"Content-Type": JSON_TYPE}
             )
+            if answer.status_code == 409 and put.replace is not None and params != put.replace:
+                params = put.replace
+                answer = client.put(
+                    put.url, params=params, content=put.content, headers={"Content-Type": JSON_TYPE}
+                )
         except httpx.TransportError as exc:
             why = http_peer.reason_of(exc)
         else:
@@ -141,7 +151,8 @@ def _puts(
     root = (destination.url or "").rstrip("/")
     project = quote(destination.remote_project or "", safe="")
     subjects = _far_subjects(ctx, push_id)
-    params = {"inbody": "true", "overwrite": "true", "format": "JSON", "content": "clinical"}
+    params = {"inbody": "true", "format": "JSON", "content": "clinical"}
+    replace = {**params, "overwrite": "true"}
     out: list[Put | str] = []
     for record, content in zip(found, body, strict=True):
         if record.patient_id not in subjects:
@@ -151,7 +162,7 @@ def _puts(
             f"{root}/data/projects/{project}/subjects/{quote(record.patient_id, safe='')}"
             f"/resources/{XNAT_RESOURCE}/files/{XNAT_FILE}"
         )
-        out.append(Put(url, content, params))
+        out.append(Put(url, content, params, replace))
     return root, out
 
 
