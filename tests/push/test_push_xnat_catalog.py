@@ -72,3 +72,33 @@ def test_a_catalog_that_is_not_xml_or_declares_a_doctype_is_refused() -> None:
         catalog_uids(bomb)
     entry = b'<entry xmlns="http://nrg.wustl.edu/catalog" UID="1.2.3"/>'
     assert catalog_uids(entry) == {"1.2.3"}
+
+
+def test_a_resource_answered_without_a_catalog_gives_no_uids() -> None:
+    """A peer that answers a resource as JSON (no catalog): its files not named by a UID
+    count for nothing, without an error."""
+    listing = {
+        "ResultSet": {
+            "Result": [
+                {"Name": "1.2.3.4.dcm", "URI": "/data/r/1/files/1.2.3.4.dcm"},
+                {"Name": "mine.dcm", "URI": "/data/r/2/files/mine.dcm", "collection": "DICOM"},
+            ]
+        }
+    }
+
+    def answer(
+        _m: str, path: str, _h: dict[str, str], _b: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        if path.split("?")[0].endswith("/files"):
+            return 200, {"Content-Type": "application/json"}, json.dumps(listing).encode()
+        return 200, {"Content-Type": "application/json"}, b'{"items": []}'
+
+    with http_peer(answer) as server:
+        sender = XnatSender(XnatTarget(HttpPeer(url=server.url), "P"))
+        try:
+            [held] = sender.held(["1.2.3"], subject="S", session="E")
+        finally:
+            sender.close()
+        asked = [p for _m, p, _h in server.seen]
+    assert held.sop_uids == {"1.2.3.4"}
+    assert "/data/r/2" in asked

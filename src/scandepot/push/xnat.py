@@ -136,6 +136,8 @@ class XnatSender:
         path from the server's root, as XNAT's listings give it)."""
         url = f"{self.root}{resource_uri}" if resource_uri.startswith("/") else resource_uri
         response = http_peer.checked_answer(self._get(url), f"GET {url}")
+        if "xml" not in response.headers.get("content-type", "").lower():
+            return set()  # a peer that answers a resource with no catalog: nothing from it
         return catalog_uids(response.content)
 
     def close(self) -> None:
