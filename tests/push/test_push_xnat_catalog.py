@@ -80,8 +80,12 @@ def test_a_resource_answered_without_a_catalog_gives_no_uids() -> None:
     listing = {
         "ResultSet": {
             "Result": [
-                {"Name": "1.2.3.4.dcm", "URI": "/data/r/1/files/1.2.3.4.dcm"},
-                {"Name": "mine.dcm", "URI": "/data/r/2/files/mine.dcm", "collection": "DICOM"},
+                {"Name": "1.2.3.4.dcm", "URI": "/data/r/resources/1/files/1.2.3.4.dcm"},
+                {
+                    "Name": "mine.dcm",
+                    "URI": "/data/r/resources/2/files/mine.dcm",
+                    "collection": "DICOM",
+                },
             ]
         }
     }
@@ -101,4 +105,4 @@ def test_a_resource_answered_without_a_catalog_gives_no_uids() -> None:
             sender.close()
         asked = [p for _m, p, _h in server.seen]
     assert held.sop_uids == {"1.2.3.4"}
-    assert "/data/r/2" in asked
+    assert "/data/r/resources/2" in asked and "/data/r/resources/1" not in asked

@@ -37,6 +37,8 @@ from scandepot.push.sending import Held, Outgoing, Sent, Unreachable
 HANDLER = "DICOM-zip"
 _UID_NAME = re.compile(r"((?:[0-9]+\.)*[0-9]+)\.dcm", re.IGNORECASE)
 CATALOG_NS = "http://nrg.wustl.edu/catalog"
+# A file's URI in a listing, up to its resource: ``.../resources/{resource}/files/{path}``.
+_RESOURCE_URI = re.compile(r"(.*?/resources/[^/]+)/files/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +167,9 @@ def _listed(response: httpx.Response) -> tuple[set[str], set[str]]:
         dicom = str(row.get("collection", "")).upper() == "DICOM" or row["Name"].lower().endswith(
             ".dcm"
         )
-        if dicom and isinstance(uri, str) and "/files/" in uri:
-            catalogs.add(uri[: uri.rindex("/files/")])
+        resource = _RESOURCE_URI.match(uri) if dicom and isinstance(uri, str) else None
+        if resource:
+            catalogs.add(resource[1])
     return named, catalogs
 
 
