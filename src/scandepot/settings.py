@@ -194,7 +194,7 @@ class Settings(BaseSettings):
         description="Name of the Celery queue pipeline jobs are sent to.",
     )
     push_retry_s: float = Field(
-        default=2.0,
+        default=30.0,
         gt=0,
         le=300,
         description="First wait before a push tries an unreachable destination again; "

@@ -88,9 +88,10 @@ class PushDestination(Base):
     script_pixel_text: Mapped[str] = mapped_column(Text, nullable=False, default="")
     script_sha256: Mapped[str | None] = mapped_column(String(64))
     script_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    # Instances in flight at once, and tries of one instance before it is failed.
+    # Batches in flight at once (each a request or an association), and tries of one
+    # instance before it is failed.
     concurrency: Mapped[int] = mapped_column(Integer, nullable=False, default=4)
-    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=5)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=12)
     # Clinical data along with a push: "" none, "rest" JSON per subject to
     # ``clinical_url``, "xnat" a resource on the far XNAT subject.
     clinical: Mapped[str] = mapped_column(String(16), nullable=False, default="")

@@ -54,7 +54,9 @@ EXTERNAL = typer.Option(
 SCRIPT_KIND = typer.Option(None, "--script-kind", help="profile or ctp ('' removes).")
 SCRIPT = typer.Option(None, "--script", help="File holding the de-identification script.")
 PIXEL_SCRIPT = typer.Option(None, "--pixel-script", help="File holding a CTP pixel script.")
-CONCURRENCY = typer.Option(None, "--concurrency", help="Instances in flight at once, 1 to 32.")
+CONCURRENCY = typer.Option(
+    None, "--concurrency", help="Batches (requests, associations) in flight at once, 1 to 32."
+)
 ATTEMPTS = typer.Option(None, "--max-attempts", help="Tries of one instance before it fails.")
 CLINICAL = typer.Option(None, "--clinical", help="'', rest or xnat: clinical data along.")
 CLINICAL_URL = typer.Option(None, "--clinical-url", help="rest: where the records go.")

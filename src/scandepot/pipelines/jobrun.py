@@ -32,6 +32,18 @@ class Cancelled(Exception):
     pass
 
 
+class Later(Exception):
+    """The job cannot go on before ``seconds`` have passed (a peer that cannot be reached):
+    it is queued again with a ``not_before`` time, and its worker is free meanwhile. What
+    it has done must already be committed; it starts from the beginning when claimed again.
+    ``reason`` is what the job's record shows while it waits."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class ScanTarget:
     """A scan a job works on, as it is when the job starts."""

@@ -276,6 +276,28 @@ def release(ctx: Context, held: Sequence[tuple[int, str]], reason: str) -> None:
             )
 
 
+def later(ctx: Context, job_id: int, token: str, seconds: float, reason: str, log: str) -> bool:
+    """Queue a running job again, not to be claimed for ``seconds`` (it raised
+    :class:`~scandepot.pipelines.jobrun.Later`); the wait is not an interruption, so it
+    does not count as an attempt. False when the claim was lost or a cancel came first."""
+    until = utcnow() + dt.timedelta(seconds=seconds)
+    with ctx.db.write() as db:
+        try:
+            job = holds(db, job_id, token)
+        except Conflict:
+            return False
+        if job.cancel_requested:
+            return False
+        job.status = JobStatus.QUEUED.value
+        job.claim = None
+        job.not_before = until
+        job.dispatched_at = None
+        job.attempts = max(0, job.attempts - 1)
+        job.message = f"{WAITING}{until.isoformat(timespec='seconds')}: {reason}"[:1024]
+        job.log = trim_log(log)
+    return True
+
+
 def requeue_stale(ctx: Context) -> list[int]:
     """Running jobs whose runner went silent: queued again, or failed after too many tries."""
     settings = ctx.settings

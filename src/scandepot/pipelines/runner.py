@@ -30,6 +30,7 @@ from scandepot.pipelines.jobrun import (
     SITE_TASKS,
     Cancelled,
     JobRun,
+    Later,
     PipelineError,
     Pipelines,
     ScanTarget,
@@ -109,27 +110,11 @@ def execute(
     run.log(f"job {job_id}: {job.pipeline} on {label}/{job.target} (attempt {job.attempts})")
     beat = Heartbeat(ctx, job_id, token, run.stop)
     beat.start()
-    status, message = JobStatus.FAILED, ""
     ended: list[Job] = []
     try:
-        try:
-            if job.pipeline not in SITE_TASKS:
-                run.targets = _targets(ctx, job)
-            pipelines[job.pipeline](run)
-            run.check()
-            status = JobStatus(run.report.pop("status", JobStatus.SUCCEEDED.value))
-            message = str(run.report.pop("message", ""))
-        except Cancelled:
-            status, message = JobStatus.CANCELLED, "Cancelled while running."
-            run.outputs.clear()
-        except PipelineError as exc:
-            status, message = JobStatus.FAILED, str(exc)
-        except Exception as exc:  # noqa: BLE001 - a bug in a pipeline fails only its job
-            status, message = JobStatus.FAILED, f"Internal error: {exc!r}"
-            run.log(traceback.format_exc())
-        if status is not JobStatus.SUCCEEDED:
-            run.outputs.clear()
-        run.log(f"{status.value}: {message}" if message else status.value)
+        status, message = _call(ctx, run, job, token, pipelines)
+        if status is JobStatus.QUEUED:  # waits, its worker free (jobrun.Later)
+            return status
         ended = _record(ctx, run, token, status, message)
     finally:
         beat.done.set()
@@ -139,6 +124,36 @@ def execute(
     if ready:
         dispatch(ready)
     return JobStatus(ended[0].status) if ended else status
+
+
+def _call(
+    ctx: Context, run: JobRun, job: Job, token: str, pipelines: Pipelines
+) -> tuple[JobStatus, str]:
+    """Run the job's pipeline: how it ended, and what its record says. QUEUED: it asked to
+    wait (:class:`Later`) and is queued again, to be claimed after the wait."""
+    try:
+        if job.pipeline not in SITE_TASKS:
+            run.targets = _targets(ctx, job)
+        pipelines[job.pipeline](run)
+        run.check()
+        status = JobStatus(run.report.pop("status", JobStatus.SUCCEEDED.value))
+        message = str(run.report.pop("message", ""))
+    except Later as exc:
+        run.log(f"waiting {exc.seconds:g} s: {exc.reason}")
+        if queue.later(ctx, run.job_id, token, exc.seconds, exc.reason, run.log_text):
+            return JobStatus.QUEUED, exc.reason
+        status, message = JobStatus.CANCELLED, "Cancelled while waiting."
+    except Cancelled:
+        status, message = JobStatus.CANCELLED, "Cancelled while running."
+    except PipelineError as exc:
+        status, message = JobStatus.FAILED, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug in a pipeline fails only its job
+        status, message = JobStatus.FAILED, f"Internal error: {exc!r}"
+        run.log(traceback.format_exc())
+    if status is not JobStatus.SUCCEEDED:
+        run.outputs.clear()
+    run.log(f"{status.value}: {message}" if message else status.value)
+    return status, message
 
 
 def _record(ctx: Context, run: JobRun, token: str, status: JobStatus, message: str) -> list[Job]:

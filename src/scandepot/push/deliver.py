@@ -28,7 +28,7 @@ from scandepot.catalog.push import InstanceStatus, Push, PushInstance
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.export.deidentified import Deidentifier, Refusal
-from scandepot.pipelines.jobrun import JobRun
+from scandepot.pipelines.jobrun import JobRun, Later
 from scandepot.push import outgoing
 from scandepot.push.outgoing import Pending
 from scandepot.push.sending import Outgoing, Sender, Sent, Unreachable
@@ -37,7 +37,11 @@ log = logging.getLogger("scandepot.push")
 
 BATCH = 32  # instances in one send at most
 BATCH_BYTES = 32 * 1024 * 1024  # and stored bytes in one send at most
-MAX_BACKOFF_S = 300.0
+# The longest wait between tries, as the outbox's (notify/): an hour.
+MAX_BACKOFF_S = 3600.0
+# A wait this long or longer gives the job's worker back (jobrun.Later) rather than
+# holding it asleep: a destination down for hours does not hold a slot of the pool.
+LATER_S = 30.0
 FAR = "far_labels"  # Push.report: study UID -> [subject, session] on the far side
 
 
@@ -264,15 +268,28 @@ def deliver(
     retry_s: float,
     on_round: Callable[[int, int], None] = lambda _round, _pending: None,
 ) -> Tally:
-    """Send until no instance is pending (see the module docstring)."""
+    """Send until no instance is pending (see the module docstring). A wait of
+    :data:`LATER_S` or more is not waited in the job: it raises
+    :class:`~scandepot.pipelines.jobrun.Later`, and the job is queued again for then,
+    its worker free meanwhile; the instances' attempts, which the waits grow with, are
+    committed, so the back-off goes on where it was."""
     tally = Tally()
-    attempt = 0
-    while items := outgoing.pending(ctx, push_id):
-        if attempt:
-            pause(job, backoff(retry_s, attempt))
-        on_round(attempt + 1, len(items))
+    rounds = 0
+    items = outgoing.pending(ctx, push_id)
+    while items:
+        rounds += 1
+        on_round(rounds, len(items))
         holdings = Holdings(ctx, push_id, sender)
         r = Round(ctx, job, push_id, sender, deid, max_attempts, tally, holdings)
         one_round(r, items, threads)
-        attempt += 1
+        items = outgoing.pending(ctx, push_id)
+        if items:
+            wait_for(job, backoff(retry_s, max(i.attempts for i in items)), len(items))
     return tally
+
+
+def wait_for(job: JobRun, seconds: float, left: int) -> None:
+    """Wait before the next round: in the job when it is short, else queued again."""
+    if seconds >= LATER_S:
+        raise Later(seconds, f"{left} instance(s) not sent yet; trying again in {seconds:g} s")
+    pause(job, seconds)

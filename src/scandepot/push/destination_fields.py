@@ -57,7 +57,7 @@ class DestinationFields(BaseModel):
     script_text: str = ""
     script_pixel_text: str = ""
     concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
-    max_attempts: int = Field(default=5, ge=1, le=100)
+    max_attempts: int = Field(default=12, ge=1, le=100)
     clinical: Clinical = ""
     clinical_url: str | None = None
     enabled: bool = True

@@ -138,7 +138,8 @@ def cancel(ctx: Context, actor: Actor, push_id: int, *, project: str | None = No
         if view.finished:
             raise Conflict(f"Push {push_id} has already {view.status}.", field="push")
         job = db.get(Job, push.job_id) if push.job_id else None
-        note = f"Cancelled by {actor.login} before it started."
+        when = "while it waited to try again" if push.started_at else "before it started"
+        note = f"Cancelled by {actor.login} {when}."
         if job is not None and job.status == JobStatus.QUEUED.value:
             ended = queue.cancel_queued(db, job, note)
             push.status, push.message, push.finished_at = PushStatus.CANCELLED.value, note, utcnow()

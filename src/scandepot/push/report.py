@@ -8,6 +8,7 @@ every instance once, whichever run sent it. *sent* counts the instances this pus
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -40,6 +41,47 @@ def fail_gone(ctx: Context, push_id: int, rows: list[int]) -> None:
             .values(status=InstanceStatus.FAILED.value, reason=GONE)
             .execution_options(synchronize_session=False)
         )
+
+
+UNREACHED = "unreached"  # Push.report: tries in a row that could not reach the destination
+
+
+def unreached(ctx: Context, push_id: int, change: int) -> int:
+    """Count one more try that could not reach the destination (``change`` +1), or start
+    the count again (0); the count after, committed."""
+    with ctx.db.write() as db:
+        push = db.get(Push, push_id)
+        if push is None:
+            return 0
+        tried = int(push.report.get(UNREACHED, 0)) + change if change else 0
+        push.report = {**push.report, UNREACHED: tried}
+    return tried
+
+
+def pending_count(ctx: Context, push_id: int) -> int:
+    with ctx.db.read() as db:
+        return int(
+            db.scalar(
+                select(func.count())
+                .select_from(PushInstance)
+                .where(
+                    PushInstance.push_id == push_id,
+                    PushInstance.status == InstanceStatus.PENDING.value,
+                )
+            )
+            or 0
+        )
+
+
+def waiting(ctx: Context, push_id: int, seconds: float, reason: str) -> None:
+    """The push queued again to wait for its destination (jobrun.Later): it says until
+    when, and why."""
+    until = utcnow() + dt.timedelta(seconds=seconds)
+    with ctx.db.write() as db:
+        push = db.get(Push, push_id)
+        if push is not None:
+            push.status = PushStatus.QUEUED.value
+            push.message = f"Waiting until {until.isoformat(timespec='seconds')}: {reason}"[:1024]
 
 
 def counts(db: DBSession, push_id: int) -> dict[str, int]:

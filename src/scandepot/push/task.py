@@ -31,7 +31,7 @@ from scandepot.catalog.push import (
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.export.deidentified import Deidentifier
-from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError
+from scandepot.pipelines.jobrun import Cancelled, JobRun, Later, PipelineError
 from scandepot.push import clinical_along, deliver, outgoing, report, script, verify
 from scandepot.push.sending import Sender, Unreachable
 
@@ -52,6 +52,9 @@ def run(run: JobRun) -> None:
     started = time.monotonic()
     try:
         status, message, found = _run(ctx, job, push_id)
+    except Later as exc:
+        report.waiting(ctx, push_id, exc.seconds, exc.reason)
+        raise
     except Cancelled:
         report.end(ctx, push_id, PushStatus.CANCELLED, "Cancelled while running.", {}, started)
         raise
@@ -74,7 +77,7 @@ def _run(ctx: Context, job: JobRun, push_id: int) -> tuple[PushStatus, str, dict
     sender = open_sender(ctx, dest)
     retry_s = ctx.settings.push_retry_s
     try:
-        _connect(job, sender, dest, retry_s)
+        _connect(ctx, job, push_id, sender, dest)
         timings["connect_s"] = time.monotonic() - mark
         mark = time.monotonic()
         tally = deliver.deliver(
@@ -159,19 +162,26 @@ def _same_script(db: Any, push: Push, deid: Deidentifier | None) -> None:
     push.script = label
 
 
-def _connect(job: JobRun, sender: Sender, dest: PushDestination, retry_s: float) -> None:
-    """Reach the destination, trying again with back-off while it cannot be reached."""
-    for attempt in range(1, dest.max_attempts + 1):
+def _connect(
+    ctx: Context, job: JobRun, push_id: int, sender: Sender, dest: PushDestination
+) -> None:
+    """Reach the destination, trying again with back-off while it cannot be reached. The
+    tries are counted on the push, so that a job queued again to wait (jobrun.Later)
+    goes on counting; reaching it starts the count again."""
+    while True:
         job.check()
         try:
             sender.check()
-            return
         except Unreachable as exc:
-            if attempt == dest.max_attempts:
+            tried = report.unreached(ctx, push_id, +1)
+            if tried >= dest.max_attempts:
                 raise PipelineError(
-                    f"Destination '{dest.name}' could not be reached after {attempt} "
+                    f"Destination '{dest.name}' could not be reached after {tried} "
                     f"attempt(s): {exc.reason}"
                 ) from None
-            wait = deliver.backoff(retry_s, attempt)
+            wait = deliver.backoff(ctx.settings.push_retry_s, tried)
             job.log(f"{dest.name} unreachable ({exc.reason}); trying again in {wait:g} s")
-            deliver.pause(job, wait)
+            deliver.wait_for(job, wait, report.pending_count(ctx, push_id))
+            continue
+        report.unreached(ctx, push_id, 0)
+        return
