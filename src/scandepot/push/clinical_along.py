@@ -1,9 +1,16 @@
-"""Clinical records carried along with a push, to a destination whose ``clinical`` is
-``rest``: once the images are verified, each pushed subject's record (and its pushed
-sessions' records), de-identified by the push's script and the project's keys
-(:func:`scandepot.clinical.outbound.deidentified_records`), goes as JSON by
-``PUT {clinical_url}/{patient_id}``, keyed by the pseudonymous Patient ID its images
-carry.
+"""Clinical records carried along with a push: once the images are verified, each pushed
+subject's record (and its pushed sessions' records), de-identified by the push's script
+and the project's keys (:func:`scandepot.clinical.outbound.deidentified_records`), goes
+as JSON, keyed by the pseudonymous Patient ID its images carry:
+
+- ``clinical == "rest"``: ``PUT {clinical_url}/{patient_id}``;
+- ``clinical == "xnat"`` (an XNAT destination): a file ``clinical.json`` in the resource
+  ``CLINICAL`` of the far subject the images were filed under (whose label is that
+  Patient ID), by XNAT's file upload
+  ``PUT {url}/data/projects/{remote_project}/subjects/{subject}/resources/CLINICAL/files/
+  clinical.json?inbody=true`` (the resource is made with its first file); when the file is
+  there already (409, a push sent again) it is put again with ``overwrite=true``, which an
+  XNAT allows whoever may edit the subject (a scandepot: the project's owners).
 
 A PUT says what the far side should hold, so sending it again (a retry, a resumed push)
 changes nothing there. A temporary failure (unreachable, timed out, 5xx, 429) is tried
@@ -14,6 +21,8 @@ failed; a record that failed fails the push.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -27,9 +36,13 @@ from scandepot.context import Context
 from scandepot.export.deidentified import Deidentifier
 from scandepot.pipelines.jobrun import JobRun
 from scandepot.push import http_peer, secrets
-from scandepot.push.deliver import backoff, pause
+from scandepot.push.deliver import FAR, backoff, pause
 
 REST = "rest"
+XNAT = "xnat"
+XNAT_RESOURCE = "CLINICAL"
+XNAT_FILE = "clinical.json"
+JSON_TYPE = "application/json"
 
 
 def _peer(ctx: Context, destination: PushDestination, url: str) -> http_peer.HttpPeer:
@@ -76,15 +89,32 @@ def _records(ctx: Context, push_id: int, deid: Deidentifier) -> list[OutboundRec
         )
 
 
-def _put(
-    job: JobRun, client: httpx.Client, url: str, body: dict[str, Any], tries: int, retry_s: float
-) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Put:
+    """One record's PUT: where, with what query, and the body."""
+
+    url: str
+    content: bytes
+    params: dict[str, str] = field(default_factory=dict)
+    # The query to PUT again with when the far side answers 409 (the file is there).
+    replace: dict[str, str] | None = None
+
+
+def _put(job: JobRun, client: httpx.Client, put: Put, tries: int, retry_s: float) -> str | None:
     """None once the far side took it; else why not."""
     why = ""
+    params = put.params
     for attempt in range(1, tries + 1):
         job.check()
         try:
-            answer = client.put(url, json=body)
+            answer = client.put(
+                put.url, params=params, content=put.content, headers={"Content-Type": JSON_TYPE}
+            )
+            if answer.status_code == 409 and put.replace is not None and params != put.replace:
+                params = put.replace
+                answer = client.put(
+                    put.url, params=params, content=put.content, headers={"Content-Type": JSON_TYPE}
+                )
         except httpx.TransportError as exc:
             why = http_peer.reason_of(exc)
         else:
@@ -99,6 +129,43 @@ def _put(
     return f"gave up after {tries} attempt(s): {why}"
 
 
+def _far_subjects(ctx: Context, push_id: int) -> set[str]:
+    """The subject labels the push's sessions were filed under on the far side."""
+    with ctx.db.read() as db:
+        push = db.get(Push, push_id)
+        far = push.report.get(FAR, {}) if push is not None else {}
+    return {labels[0] for labels in far.values() if labels}
+
+
+def _puts(
+    ctx: Context, push_id: int, destination: PushDestination, found: list[OutboundRecord]
+) -> tuple[str, list[Put | str]]:
+    """The endpoint's root, and for each record its PUT, or why it has none."""
+    body = [json.dumps(r.as_json(), ensure_ascii=False).encode() for r in found]
+    if destination.clinical == REST:
+        root = (destination.clinical_url or "").rstrip("/")
+        return root, [
+            Put(f"{root}/{quote(r.patient_id, safe='')}", b)
+            for r, b in zip(found, body, strict=True)
+        ]
+    root = (destination.url or "").rstrip("/")
+    project = quote(destination.remote_project or "", safe="")
+    subjects = _far_subjects(ctx, push_id)
+    params = {"inbody": "true", "format": "JSON", "content": "clinical"}
+    replace = {**params, "overwrite": "true"}
+    out: list[Put | str] = []
+    for record, content in zip(found, body, strict=True):
+        if record.patient_id not in subjects:
+            out.append("no session of this subject was filed on the far side")
+            continue
+        url = (
+            f"{root}/data/projects/{project}/subjects/{quote(record.patient_id, safe='')}"
+            f"/resources/{XNAT_RESOURCE}/files/{XNAT_FILE}"
+        )
+        out.append(Put(url, content, params, replace))
+    return root, out
+
+
 def carry(
     ctx: Context,
     job: JobRun,
@@ -111,17 +178,20 @@ def carry(
     """Send the pushed subjects' records (see the module docstring); what the report
     keeps: ``subjects``, ``sent``, ``failed`` [{patient_id, reason}]; {} when the
     destination takes none."""
-    if destination.clinical != REST or not destination.clinical_url:
+    if destination.clinical not in (REST, XNAT):
+        return {}
+    if destination.clinical == REST and not destination.clinical_url:
         return {}
     if deid is None:
         return {"subjects": 0, "sent": 0, "failed": [], "note": "not sent: no script"}
     found = _records(ctx, push_id, deid)
-    peer = _peer(ctx, destination, destination.clinical_url)
+    root, puts = _puts(ctx, push_id, destination, found)
     sent, failed = 0, []
-    with http_peer.client(peer) as client:
-        for record in found:
-            url = f"{peer.root}/{quote(record.patient_id, safe='')}"
-            why = _put(job, client, url, record.as_json(), destination.max_attempts, retry_s)
+    with http_peer.client(_peer(ctx, destination, root)) as client:
+        for record, put in zip(found, puts, strict=True):
+            why = put if isinstance(put, str) else None
+            if isinstance(put, Put):
+                why = _put(job, client, put, destination.max_attempts, retry_s)
             if why is None:
                 sent += 1
             else:

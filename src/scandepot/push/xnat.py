@@ -8,11 +8,13 @@ archived at once (``dest=/archive``) and added to what the session already holds
 answers for the zip as a whole: a success stores every instance of the batch; a 4xx
 fails them all with the peer's answer; a 5xx is :class:`Unreachable`.
 
-What the far side holds is the session's file listing
-(``/data/projects/{p}/subjects/{s}/experiments/{e}/scans/ALL/files?format=json``), whose DICOM files
-are named by their SOP Instance UID on a scandepot (``{uid}.dcm``). An XNAT names its
-files by its own pattern: there a name that is not a UID counts for nothing, and the
-final check finds less than was sent.
+What the far side holds is read from the session's file listing
+(``/data/projects/{p}/subjects/{s}/experiments/{e}/scans/ALL/files?format=json``). A
+scandepot names each DICOM file by its SOP Instance UID (``{uid}.dcm``): the listing says
+it all. An XNAT names its files by its own pattern, and keeps each instance's SOP
+Instance UID in its resource's catalog (``cat:dcmEntry``, attribute ``UID``), which a GET
+of the resource answers (``.../scans/{scan}/resources/{resource}``, ``cat:Catalog`` XML):
+the catalog of each resource whose DICOM files are not named by UID is read too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 from urllib.parse import quote
+from xml.parsers import expat
 
 import httpx
 
@@ -33,6 +36,9 @@ from scandepot.push.sending import Held, Outgoing, Sent, Unreachable
 
 HANDLER = "DICOM-zip"
 _UID_NAME = re.compile(r"((?:[0-9]+\.)*[0-9]+)\.dcm", re.IGNORECASE)
+CATALOG_NS = "http://nrg.wustl.edu/catalog"
+# A file's URI in a listing, up to its resource: ``.../resources/{resource}/files/{path}``.
+_RESOURCE_URI = re.compile(r"(.*?/resources/[^/]+)/files/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,36 +110,86 @@ class XnatSender:
         return [Sent(o.sop_uid, False, False, reason) for o in batch]
 
     def held(self, study_uids: Sequence[str], *, subject: str, session: str) -> list[Held]:
-        """The session's DICOM files, by name; every study asked for is answered with the
-        session's instances (a session is one study)."""
+        """The session's DICOM instances, by file name or by catalog (see the module
+        docstring); every study asked for is answered with the session's instances (a
+        session is one study)."""
         url = (
             f"{self._project_url()}/subjects/{quote(subject, safe='')}"
             f"/experiments/{quote(session, safe='')}/scans/ALL/files"
         )
-        try:
-            response = self._client.get(url, params={"format": "json"})
-        except httpx.TransportError as exc:
-            raise http_peer.unreachable(exc, url) from None
-        found: frozenset[str] = frozenset()
+        response = self._get(url, {"format": "json"})
+        found: set[str] = set()
         if response.status_code != 404:
             http_peer.checked_answer(response, f"GET {url}")
-            found = frozenset(_uids(response))
-        return [Held(uid, found) for uid in study_uids]
+            named, catalogs = _listed(response)
+            found = named
+            for resource in sorted(catalogs):
+                found |= self._catalog_uids(resource)
+        return [Held(uid, frozenset(found)) for uid in study_uids]
+
+    def _get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
+        try:
+            return self._client.get(url, params=params)
+        except httpx.TransportError as exc:
+            raise http_peer.unreachable(exc, url) from None
+
+    def _catalog_uids(self, resource_uri: str) -> set[str]:
+        """The SOP Instance UIDs in the catalog of the resource at ``resource_uri`` (a
+        path from the server's root, as XNAT's listings give it)."""
+        url = f"{self.root}{resource_uri}" if resource_uri.startswith("/") else resource_uri
+        response = http_peer.checked_answer(self._get(url), f"GET {url}")
+        if "xml" not in response.headers.get("content-type", "").lower():
+            return set()  # a peer that answers a resource with no catalog: nothing from it
+        return catalog_uids(response.content)
 
     def close(self) -> None:
         self._client.close()
 
 
-def _uids(response: httpx.Response) -> set[str]:
+def _listed(response: httpx.Response) -> tuple[set[str], set[str]]:
+    """From a file listing: the UIDs its DICOM files are named by, and the resources (their
+    URIs) holding DICOM files that are not named so."""
     try:
         body: Any = response.json()
     except ValueError:
         raise Unreachable(f"The file listing is not JSON: {response.text[:100]!r}") from None
     rows = (body.get("ResultSet") or {}).get("Result") if isinstance(body, dict) else None
-    found = set()
+    named: set[str] = set()
+    catalogs: set[str] = set()
     for row in rows or []:
-        name = row.get("Name") if isinstance(row, dict) else None
-        matched = _UID_NAME.fullmatch(name) if isinstance(name, str) else None
+        if not isinstance(row, dict) or not isinstance(row.get("Name"), str):
+            continue
+        matched = _UID_NAME.fullmatch(row["Name"])
         if matched:
-            found.add(matched[1])
+            named.add(matched[1])
+            continue
+        uri = row.get("URI")
+        dicom = str(row.get("collection", "")).upper() == "DICOM" or row["Name"].lower().endswith(
+            ".dcm"
+        )
+        resource = _RESOURCE_URI.match(uri) if dicom and isinstance(uri, str) else None
+        if resource:
+            catalogs.add(resource[1])
+    return named, catalogs
+
+
+def catalog_uids(document: bytes) -> set[str]:
+    """The ``UID`` of every entry of an XNAT catalog (``cat:Catalog`` XML); a document
+    that is not XML, or declares a document type, is Unreachable with the reason."""
+    found: set[str] = set()
+    parser = expat.ParserCreate(namespace_separator="}")
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        if name == f"{CATALOG_NS}}}entry" and attributes.get("UID"):
+            found.add(attributes["UID"].strip())
+
+    def doctype(*_args: object) -> None:
+        raise ValueError("a document type is not accepted")
+
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = doctype
+    try:
+        parser.Parse(document, True)
+    except (expat.ExpatError, ValueError) as exc:
+        raise Unreachable(f"The resource's catalog cannot be read: {exc}") from None
     return found
