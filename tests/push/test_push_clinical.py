@@ -12,9 +12,10 @@ import time
 
 import pytest
 from pydicom import dcmread
+from sqlalchemy import update
 
 from scandepot.access.actors import SYSTEM
-from scandepot.catalog.pipelines import JobStatus
+from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.clinical import records
 from scandepot.clinical.records import Target
 from scandepot.push import follow
@@ -96,3 +97,32 @@ def test_a_record_refused_fails_the_push_with_the_reason(
     assert len(failed) == 1 and "422" in failed[0]["reason"]
     assert "unknown variable diagnosis" in failed[0]["reason"]
     assert view.push.report["counts"]["verified"] == 6  # the images went all the same
+
+
+def test_an_endpoint_down_long_gives_the_worker_back_and_the_record_goes_later(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def answer(
+        method: str, path: str, _h: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        calls.append(path)
+        return (503, {}, b"maintenance") if len(calls) == 1 else (204, {}, b"")
+
+    with http_peer(answer) as server:
+        _world(world, monkeypatch, server.url)
+        world.ctx.settings.push_retry_s = 30  # the first wait is long: the job waits queued
+        push_id = _push(world)
+        assert run_pushes(world.ctx) == [JobStatus.QUEUED]
+        waiting = follow.get(world.ctx, world.actor(), push_id)
+        assert (
+            waiting.status == "queued" and "1 clinical record(s) not taken yet" in waiting.message
+        )
+        with world.ctx.db.write() as db:  # the wait is over
+            db.execute(update(Job).values(not_before=None))
+        assert run_pushes(world.ctx) == [JobStatus.SUCCEEDED]
+    view = follow.get(world.ctx, world.actor(), push_id)
+    assert view.push.report["clinical"] == {"subjects": 1, "sent": 1, "failed": []}
+    assert len(calls) == 2 and calls[0] == calls[1]
+    assert view.push.report["counts"]["verified"] == 6

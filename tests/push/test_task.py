@@ -76,7 +76,7 @@ def test_a_destination_down_at_the_start_is_tried_again(world: World, peer: Peer
     assert peer.checks == 3 and len(peer.sends) == 6
     with world.ctx.db.read() as db:
         log = db.get(Job, push.job_id).log  # type: ignore[union-attr]
-    assert log.count("unreachable (connection refused); trying again") == 2
+    assert log.count("could not be reached (connection refused); trying again") == 2
 
 
 def test_a_destination_that_stays_down_fails_the_push_with_the_reason(

@@ -34,9 +34,9 @@ from scandepot.catalog.push import Push, PushDestination, PushInstance
 from scandepot.clinical.outbound import OutboundRecord, deidentified_records
 from scandepot.context import Context
 from scandepot.export.deidentified import Deidentifier
-from scandepot.pipelines.jobrun import JobRun
-from scandepot.push import http_peer, secrets
-from scandepot.push.deliver import FAR, backoff, pause
+from scandepot.pipelines.jobrun import JobRun, PipelineError
+from scandepot.push import http_peer, secrets, tries
+from scandepot.push.deliver import FAR
 
 REST = "rest"
 XNAT = "xnat"
@@ -100,33 +100,75 @@ class Put:
     replace: dict[str, str] | None = None
 
 
-def _put(job: JobRun, client: httpx.Client, put: Put, tries: int, retry_s: float) -> str | None:
-    """None once the far side took it; else why not."""
-    why = ""
+def _put(client: httpx.Client, put: Put) -> tuple[str | None, bool]:
+    """Send one record once: (None, _) once the far side took it; else (why not, whether
+    trying again may help)."""
     params = put.params
-    for attempt in range(1, tries + 1):
-        job.check()
-        try:
+    try:
+        answer = client.put(
+            put.url, params=params, content=put.content, headers={"Content-Type": JSON_TYPE}
+        )
+        if answer.status_code == 409 and put.replace is not None and params != put.replace:
             answer = client.put(
-                put.url, params=params, content=put.content, headers={"Content-Type": JSON_TYPE}
+                put.url,
+                params=put.replace,
+                content=put.content,
+                headers={"Content-Type": JSON_TYPE},
             )
-            if answer.status_code == 409 and put.replace is not None and params != put.replace:
-                params = put.replace
-                answer = client.put(
-                    put.url, params=params, content=put.content, headers={"Content-Type": JSON_TYPE}
-                )
-        except httpx.TransportError as exc:
-            why = http_peer.reason_of(exc)
-        else:
-            if answer.is_success:
-                return None
-            why = http_peer.status_reason(answer)
-            if not http_peer.is_temporary(answer.status_code):
-                return why
-        if attempt < tries:
-            job.log(f"clinical record: {why}; trying again")
-            pause(job, backoff(retry_s, attempt))
-    return f"gave up after {tries} attempt(s): {why}"
+    except httpx.TransportError as exc:
+        return http_peer.reason_of(exc), True
+    if answer.is_success:
+        return None, False
+    return http_peer.status_reason(answer), http_peer.is_temporary(answer.status_code)
+
+
+def _send(
+    ctx: Context,
+    job: JobRun,
+    push_id: int,
+    client: httpx.Client,
+    puts: dict[int, Put],
+    *,
+    max_attempts: int,
+    retry_s: float,
+) -> dict[int, str]:
+    """Send the records in rounds, each record once a round, until none is left to try
+    again; the tries in a row are counted on the push (tries.py), and a long wait
+    between rounds gives the worker back (the records are put again then: a PUT changes
+    nothing on the far side the second time). Why each record not taken was not."""
+    failed: dict[int, str] = {}
+    todo = dict(puts)
+    while todo:
+        again: dict[int, Put] = {}
+        why = ""
+        for index, put in todo.items():
+            job.check()
+            reason, temporary = _put(client, put)
+            if reason is None:
+                continue
+            if temporary:
+                again[index], why = put, reason
+            else:
+                failed[index] = reason
+        todo = again
+        if not todo:
+            break
+        try:
+            tries.again(
+                ctx,
+                job,
+                push_id,
+                tries.CLINICAL,
+                max_attempts=max_attempts,
+                retry_s=retry_s,
+                failed=f"{len(todo)} clinical record(s) not taken",
+                reason=why,
+            )
+        except PipelineError:  # out of tries: those left fail, the others stand
+            failed.update({i: f"gave up after {max_attempts} attempt(s): {why}" for i in todo})
+            break
+    tries.count(ctx, push_id, tries.CLINICAL, 0)
+    return failed
 
 
 def _far_subjects(ctx: Context, push_id: int) -> set[str]:
@@ -186,15 +228,20 @@ def carry(
         return {"subjects": 0, "sent": 0, "failed": [], "note": "not sent: no script"}
     found = _records(ctx, push_id, deid)
     root, puts = _puts(ctx, push_id, destination, found)
-    sent, failed = 0, []
     with http_peer.client(_peer(ctx, destination, root)) as client:
-        for record, put in zip(found, puts, strict=True):
-            why = put if isinstance(put, str) else None
-            if isinstance(put, Put):
-                why = _put(job, client, put, destination.max_attempts, retry_s)
-            if why is None:
-                sent += 1
-            else:
-                failed.append({"patient_id": record.patient_id, "reason": why[:1024]})
+        lost = _send(
+            ctx,
+            job,
+            push_id,
+            client,
+            {i: put for i, put in enumerate(puts) if isinstance(put, Put)},
+            max_attempts=destination.max_attempts,
+            retry_s=retry_s,
+        )
+    lost.update({i: put for i, put in enumerate(puts) if isinstance(put, str)})
+    failed = [
+        {"patient_id": found[i].patient_id, "reason": why[:1024]} for i, why in sorted(lost.items())
+    ]
+    sent = len(found) - len(failed)
     job.log(f"clinical records: {sent} of {len(found)} sent")
     return {"subjects": len(found), "sent": sent, "failed": failed}

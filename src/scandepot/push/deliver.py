@@ -284,12 +284,14 @@ def deliver(
         one_round(r, items, threads)
         items = outgoing.pending(ctx, push_id)
         if items:
-            wait_for(job, backoff(retry_s, max(i.attempts for i in items)), len(items))
+            seconds = backoff(retry_s, max(i.attempts for i in items))
+            wait_for(job, seconds, f"{len(items)} instance(s) not sent yet")
     return tally
 
 
-def wait_for(job: JobRun, seconds: float, left: int) -> None:
-    """Wait before the next round: in the job when it is short, else queued again."""
+def wait_for(job: JobRun, seconds: float, why: str) -> None:
+    """Wait before the next try: in the job when it is short, else queued again (``why``:
+    what the job's record says meanwhile)."""
     if seconds >= LATER_S:
-        raise Later(seconds, f"{left} instance(s) not sent yet; trying again in {seconds:g} s")
+        raise Later(seconds, f"{why}; trying again in {seconds:g} s")
     pause(job, seconds)

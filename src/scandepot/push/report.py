@@ -43,36 +43,6 @@ def fail_gone(ctx: Context, push_id: int, rows: list[int]) -> None:
         )
 
 
-UNREACHED = "unreached"  # Push.report: tries in a row that could not reach the destination
-
-
-def unreached(ctx: Context, push_id: int, change: int) -> int:
-    """Count one more try that could not reach the destination (``change`` +1), or start
-    the count again (0); the count after, committed."""
-    with ctx.db.write() as db:
-        push = db.get(Push, push_id)
-        if push is None:
-            return 0
-        tried = int(push.report.get(UNREACHED, 0)) + change if change else 0
-        push.report = {**push.report, UNREACHED: tried}
-    return tried
-
-
-def pending_count(ctx: Context, push_id: int) -> int:
-    with ctx.db.read() as db:
-        return int(
-            db.scalar(
-                select(func.count())
-                .select_from(PushInstance)
-                .where(
-                    PushInstance.push_id == push_id,
-                    PushInstance.status == InstanceStatus.PENDING.value,
-                )
-            )
-            or 0
-        )
-
-
 def waiting(ctx: Context, push_id: int, seconds: float, reason: str) -> None:
     """The push queued again to wait for its destination (jobrun.Later): it says until
     when, and why."""

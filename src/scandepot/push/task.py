@@ -32,7 +32,7 @@ from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.export.deidentified import Deidentifier
 from scandepot.pipelines.jobrun import Cancelled, JobRun, Later, PipelineError
-from scandepot.push import clinical_along, deliver, outgoing, report, script, verify
+from scandepot.push import clinical_along, deliver, outgoing, report, script, tries, verify
 from scandepot.push.sending import Sender, Unreachable
 
 log = logging.getLogger("scandepot.push")
@@ -165,23 +165,23 @@ def _same_script(db: Any, push: Push, deid: Deidentifier | None) -> None:
 def _connect(
     ctx: Context, job: JobRun, push_id: int, sender: Sender, dest: PushDestination
 ) -> None:
-    """Reach the destination, trying again with back-off while it cannot be reached. The
-    tries are counted on the push, so that a job queued again to wait (jobrun.Later)
-    goes on counting; reaching it starts the count again."""
+    """Reach the destination, trying again with back-off while it cannot be reached (the
+    tries in a row counted on the push: tries.py)."""
     while True:
         job.check()
         try:
             sender.check()
         except Unreachable as exc:
-            tried = report.unreached(ctx, push_id, +1)
-            if tried >= dest.max_attempts:
-                raise PipelineError(
-                    f"Destination '{dest.name}' could not be reached after {tried} "
-                    f"attempt(s): {exc.reason}"
-                ) from None
-            wait = deliver.backoff(ctx.settings.push_retry_s, tried)
-            job.log(f"{dest.name} unreachable ({exc.reason}); trying again in {wait:g} s")
-            deliver.wait_for(job, wait, report.pending_count(ctx, push_id))
+            tries.again(
+                ctx,
+                job,
+                push_id,
+                tries.REACH,
+                max_attempts=dest.max_attempts,
+                retry_s=ctx.settings.push_retry_s,
+                failed=f"Destination '{dest.name}' could not be reached",
+                reason=exc.reason,
+            )
             continue
-        report.unreached(ctx, push_id, 0)
+        tries.count(ctx, push_id, tries.REACH, 0)
         return

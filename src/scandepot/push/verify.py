@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 
 from scandepot.catalog.push import InstanceStatus, Push, PushInstance
 from scandepot.context import Context
-from scandepot.pipelines.jobrun import JobRun, PipelineError
-from scandepot.push.deliver import FAR, backoff, pause
+from scandepot.pipelines.jobrun import JobRun
+from scandepot.push import tries
+from scandepot.push.deliver import FAR
 from scandepot.push.sending import Held, Sender, Unreachable
 
 NOT_FOUND = "not found on the far side after sending"
@@ -39,22 +40,35 @@ def _to_check(ctx: Context, push_id: int) -> dict[str, dict[str, int]]:
 
 
 def _ask(
-    job: JobRun, sender: Sender, study: str, labels: list[str], *, max_attempts: int, retry_s: float
+    ctx: Context,
+    job: JobRun,
+    push_id: int,
+    sender: Sender,
+    study: str,
+    labels: list[str],
+    *,
+    max_attempts: int,
+    retry_s: float,
 ) -> list[Held]:
     subject, session = (labels + ["", ""])[:2]
-    for attempt in range(1, max_attempts + 1):
+    while True:
         job.check()
         try:
-            return sender.held([study], subject=subject, session=session)
+            held = sender.held([study], subject=subject, session=session)
         except Unreachable as exc:
-            if attempt == max_attempts:
-                raise PipelineError(
-                    f"The far side could not be asked what it holds after {attempt} "
-                    f"attempt(s): {exc.reason}; the instances sent were not verified."
-                ) from None
-            job.log(f"final check: unreachable ({exc.reason}); trying again")
-            pause(job, backoff(retry_s, attempt))
-    raise AssertionError("unreachable")
+            tries.again(
+                ctx,
+                job,
+                push_id,
+                tries.CHECK,
+                max_attempts=max_attempts,
+                retry_s=retry_s,
+                failed="The far side could not be asked what it holds",
+                reason=f"{exc.reason}; the instances sent were not verified",
+            )
+            continue
+        tries.count(ctx, push_id, tries.CHECK, 0)
+        return held
 
 
 def _commit(ctx: Context, found: list[int], missing: list[int]) -> None:
@@ -83,7 +97,9 @@ def verify(
     verified = missing = 0
     for study, rows in studies.items():
         labels = list(far.get(study, []))
-        held = _ask(job, sender, study, labels, max_attempts=max_attempts, retry_s=retry_s)
+        held = _ask(
+            ctx, job, push_id, sender, study, labels, max_attempts=max_attempts, retry_s=retry_s
+        )
         there = frozenset().union(*(h.sop_uids for h in held if h.study_uid == study))
         found = [row for sop, row in rows.items() if sop in there]
         lost = [row for sop, row in rows.items() if sop not in there]
