@@ -8,6 +8,7 @@ password change or reset invalidates it at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -18,8 +19,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so both paths cost the same
+    time; made at the first such sign-in, not at import (a quarter of a second that every
+    command would pay)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
 
 MIN_LENGTH = 8
 _CACHE_TTL_S = 300.0
@@ -67,7 +75,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     if password_hash is not None and _verified.hit(password_hash, password):
         return True
     try:
-        ok = _hasher.verify(password_hash or _DUMMY_HASH, password)
+        ok = _hasher.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     if ok and password_hash is not None:
