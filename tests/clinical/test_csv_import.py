@@ -203,3 +203,14 @@ def test_permissions_and_size(ctx: Context, project: str, users: dict[str, User]
     big = b"subject,notes\n" + b"S1," + b"x" * (csv_values.MAX_CSV_BYTES) + b"\n"
     with pytest.raises(Invalid, match="over 16 MiB"):
         import_csv(ctx, SYSTEM, project, big)
+
+
+def test_numbers_out_of_range_are_refused_by_row(ctx: Context, project: str) -> None:
+    """A number no JSON carries (1e400) and an integer Python will not read (5000 digits)
+    are a row's problems, not a failed import."""
+    text = f"subject,weight,age\nS1,1e400,70\nS2,80,{'9' * 5000}\n"
+    report = import_csv(ctx, SYSTEM, project, text.encode())
+    assert not report.written
+    problems = _problems(report)
+    assert problems[2] == ["'1e400' is out of a number's range"]
+    assert problems[3] == ["'" + "9" * 40 + "…' has more than 40 digits"]

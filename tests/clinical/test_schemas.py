@@ -57,6 +57,30 @@ from tests.clinical.world import SCHEMA, actor, make_subjects
             "must be false",
         ),
         ([1, 2], "JSON object"),
+        # Nothing that refers elsewhere or combines schemas: no fetch, no hidden date.
+        (
+            {"type": "object", "properties": {"a": {"$ref": "file:///etc/hostname"}}},
+            r"variable 'a': \$ref not taken",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string", "allOf": [{"format": "date"}]}},
+            },
+            "allOf not taken",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string"}},
+                "$defs": {"d": {"type": "string"}},
+            },
+            r"\$defs not taken",
+        ),
+        (
+            {"type": "object", "properties": {"a": {"type": "string", "pattern": r"(a)\1"}}},
+            "not a regular expression RE2 takes",
+        ),
     ],
 )
 def test_schemas_refused_with_the_reason(schema: Any, message: str) -> None:
@@ -141,3 +165,24 @@ def test_who_may_save_and_read(
         schemas.in_force(ctx, actor(users, "collaborator"), project, "visit")
     schemas.save(ctx, actor(users, "admin"), project, "session", SCHEMA)
     assert schemas.in_force(ctx, actor(users, "collaborator"), project, "session").version == 1
+
+
+def test_patterns_run_in_linear_time_and_numbers_are_finite() -> None:
+    """A pattern that backtracks for ever in Python's re answers at once under RE2; NaN
+    and the infinities, which JSON cannot carry, are refused."""
+    checker = schemas.Checker(
+        schemas.check_schema(
+            {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string", "pattern": "^(a+)+$"},
+                    "weight": {"type": "number"},
+                },
+            }
+        )
+    )
+    found = checker.problems({"code": "a" * 5000 + "!", "weight": float("nan")})
+    by_path = {p.path: p.message for p in found}
+    assert "does not match" in by_path["/code"] and by_path["/weight"] == "not a finite number"
+    assert checker.problems({"code": "aaa", "weight": 1.5}) == []
+    assert checker.problems({"weight": float("inf")})[0].message == "not a finite number"

@@ -14,6 +14,7 @@ schema's variables, and each cell turned into the variable's type.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,18 +63,29 @@ def delimiter(text: str) -> str:
     return ";" if ";" in header and "," not in header else ","
 
 
+# Longer than any measurement: Python refuses to read integers of over 4300 digits.
+MAX_DIGITS = 40
+
+
 def coerce(var: Variable, cell: str) -> Any:
     """``cell`` (stripped, not empty) as a value of ``var``'s type; :class:`BadCell`."""
     if var.type == "integer":
         if not _INTEGER.fullmatch(cell):
             raise BadCell(f"'{cell[:40]}' is not an integer")
+        if len(cell) > MAX_DIGITS:
+            raise BadCell(f"'{cell[:40]}…' has more than {MAX_DIGITS} digits")
         return int(cell)
     if var.type == "number":
         if _DECIMAL_COMMA.fullmatch(cell):
             raise BadCell(f"'{cell[:40]}' has a decimal comma: write numbers with '.' (3.5)")
         if not _NUMBER.fullmatch(cell):
             raise BadCell(f"'{cell[:40]}' is not a number")
-        return int(cell) if _INTEGER.fullmatch(cell) else float(cell)
+        if len(cell) > MAX_DIGITS:
+            raise BadCell(f"'{cell[:40]}…' has more than {MAX_DIGITS} digits")
+        value = int(cell) if _INTEGER.fullmatch(cell) else float(cell)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadCell(f"'{cell[:40]}' is out of a number's range")
+        return value
     if var.type == "boolean":
         word = cell.lower()
         if word in _TRUE:

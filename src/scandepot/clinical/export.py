@@ -144,11 +144,18 @@ def _masked(
     return rows
 
 
+# What a spreadsheet reads as a formula at the start of a cell (OWASP's CSV injection):
+# such a text cell is written with a leading apostrophe, which spreadsheets show as text.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA) else value
     return str(value)
 
 
@@ -159,7 +166,7 @@ def _csv(rows: list[Row], keys: list[str], variables: list[Variable]) -> str:
     for row in rows:
         writer.writerow(
             [
-                *(row.keys.get(k, "") for k in keys),
+                *(_cell(row.keys.get(k)) for k in keys),
                 *(_cell(row.values.get(v.name)) for v in variables),
             ]
         )

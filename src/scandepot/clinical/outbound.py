@@ -9,8 +9,6 @@ catalog, it does not decide who may push.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,24 +56,6 @@ class OutboundRecord:
                 for s in self.sessions
             ]
         return body
-
-
-def as_csv(found: Sequence[OutboundRecord]) -> str:
-    """The subjects' own records as one CSV: ``patient_id``, then every variable any of
-    them holds, in the schema's order (sessions' records are in :meth:`as_json`)."""
-    names = list(dict.fromkeys(name for record in found for name in record.values))
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["patient_id", *names])
-    for record in found:
-        cells = [record.values.get(name) for name in names]
-        writer.writerow(
-            [
-                record.patient_id,
-                *("" if c is None else str(c).lower() if isinstance(c, bool) else c for c in cells),
-            ]
-        )
-    return out.getvalue()
 
 
 def _records(

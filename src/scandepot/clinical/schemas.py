@@ -37,6 +37,7 @@ from scandepot.access.permissions import Action
 from scandepot.archive import projects
 from scandepot.catalog.archive import Project, Session, Subject
 from scandepot.catalog.clinical import ClinicalLevel, ClinicalRecord, ClinicalSchema
+from scandepot.clinical import validator
 from scandepot.context import Context
 from scandepot.errors import Invalid, NotFound
 
@@ -126,6 +127,15 @@ def _check_variable(name: str, prop: Any) -> None:
         )
     if not isinstance(prop, dict):
         raise Invalid(f"{where}: a variable is an object schema.", field="schema")
+    unknown = validator.unknown_keywords(prop, validator.VARIABLE_KEYWORDS)
+    if unknown:
+        raise Invalid(
+            f"{where}: {', '.join(unknown)} not taken; a variable has a type and plain "
+            "constraints (no references or combined schemas: docs/clinical.md).",
+            field="schema",
+        )
+    if "pattern" in prop and (why := validator.pattern_problem(prop["pattern"])):
+        raise Invalid(f"{where}: {why}.", field="schema")
     kind = prop.get("type")
     if kind not in TYPES:
         raise Invalid(
@@ -158,6 +168,13 @@ def check_schema(schema: Any) -> dict[str, Any]:
         where = "/".join(str(p) for p in exc.absolute_path)
         at = f" at /{where}" if where else ""
         raise Invalid(f"Not a valid JSON Schema{at}: {exc.message}", field="schema") from None
+    unknown = validator.unknown_keywords(schema, validator.ROOT_KEYWORDS)
+    if unknown:
+        raise Invalid(
+            f"The schema's {', '.join(unknown)} not taken: a clinical schema has its "
+            "variables under 'properties' and which are 'required' (docs/clinical.md).",
+            field="schema",
+        )
     if schema.get("type") != "object":
         raise Invalid(
             "The schema's 'type' must be 'object': a record is an object.", field="schema"
@@ -187,9 +204,7 @@ class Checker:
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = schema
         self.names = set(schema.get("properties", {}))
-        self._validator = Draft202012Validator(
-            schema, format_checker=Draft202012Validator.FORMAT_CHECKER
-        )
+        self._validator = validator.validator(schema)
 
     def problems(self, values: Any) -> list[Problem]:
         if not isinstance(values, dict):
@@ -200,6 +215,9 @@ class Checker:
             if name not in self.names
         ]
         known = {k: v for k, v in values.items() if k in self.names}
+        for name in validator.not_finite(known):
+            found.append(Problem(f"/{name}", "not a finite number"))
+            del known[name]
         for error in sorted(self._validator.iter_errors(known), key=lambda e: list(e.path)):
             path = "".join(f"/{p}" for p in error.absolute_path)
             if error.validator == "required":
