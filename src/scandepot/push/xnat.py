@@ -38,7 +38,9 @@ HANDLER = "DICOM-zip"
 _UID_NAME = re.compile(r"((?:[0-9]+\.)*[0-9]+)\.dcm", re.IGNORECASE)
 CATALOG_NS = "http://nrg.wustl.edu/catalog"
 # A file's URI in a listing, up to its resource: ``.../resources/{resource}/files/{path}``.
-_RESOURCE_URI = re.compile(r"(.*?/resources/[^/]+)/files/")
+# A resource's path on the far server, as its file listing gives it: from the server's
+# root, never a whole URL (the destination's credentials go only to the destination).
+_RESOURCE_URI = re.compile(r"(/(?!/)[^?#]*?/resources/[^/?#]+)/files/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,9 @@ class XnatSender:
     def _catalog_uids(self, resource_uri: str) -> set[str]:
         """The SOP Instance UIDs in the catalog of the resource at ``resource_uri`` (a
         path from the server's root, as XNAT's listings give it)."""
-        url = f"{self.root}{resource_uri}" if resource_uri.startswith("/") else resource_uri
+        if not resource_uri.startswith("/") or resource_uri.startswith("//"):
+            raise Unreachable(f"a catalog off the destination's server: {resource_uri[:80]}")
+        url = f"{self.root}{resource_uri}"
         response = http_peer.checked_answer(self._get(url), f"GET {url}")
         if "xml" not in response.headers.get("content-type", "").lower():
             return set()  # a peer that answers a resource with no catalog: nothing from it
