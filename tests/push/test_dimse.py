@@ -4,10 +4,12 @@ AE, C-ECHO checks it, and a port nobody listens on is unreachable with the reaso
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from scandepot.dicom.synthetic import Series, Study
-from scandepot.push.dimse import DimsePeer, DimseSender, contexts_for, status_text
+from scandepot.push.dimse import DimsePeer, DimseSender, contexts_for, status_text, stored
 from scandepot.push.sending import Unreachable
 from tests.orthanc_peer import StartOrthanc, free_port
 from tests.push.outgoing import study_batch
@@ -78,4 +80,28 @@ def test_a_rejected_association_is_unreachable_with_the_peers_reason(
         sender.send(study_batch(1))
     with pytest.raises(Unreachable, match="rejected the association"):
         sender.check()
+    assert orthanc.get("/instances").json() == []
+
+
+def test_warnings_are_stored_and_failures_are_not() -> None:
+    for status in (0x0000, 0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007):
+        assert stored(status), hex(status)
+    for status in (0xA700, 0xA900, 0xC000, 0x0122, 0x0117):
+        assert not stored(status), hex(status)
+
+
+def test_a_sop_class_the_peer_does_not_take_fails_the_batch_for_good(
+    start_orthanc: StartOrthanc,
+) -> None:
+    """Orthanc takes no unknown SOP class: the association carries no context, and trying
+    again would not change that, so the instances fail at once, not as unreachable."""
+    orthanc = start_orthanc(dicom=True)
+    assert orthanc.dicom_port is not None
+    batch = [
+        dataclasses.replace(o, sop_class_uid="1.2.826.0.1.3680043.8.498.99") for o in study_batch(2)
+    ]
+    sender = DimseSender(DimsePeer(orthanc.ae_title, "127.0.0.1", orthanc.dicom_port, CALLING))
+    answers = sender.send(batch)
+    assert [a.stored or a.temporary for a in answers] == [False, False]
+    assert all("accepted none of the presentation contexts" in a.reason for a in answers)
     assert orthanc.get("/instances").json() == []

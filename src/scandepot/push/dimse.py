@@ -2,10 +2,14 @@
 
 One association per batch, proposing one presentation context per SOP class of the batch
 with the transfer syntaxes its instances are in (an instance is sent as it is, never
-converted). Each instance gets the status of its C-STORE response: success and warnings
-(0xB000, 0xB006, 0xB007) stored; a failure is the peer's status in words, temporary when
-it says it is out of resources (0xA7xx). An association refused, aborted or never made is
-:class:`~scandepot.push.sending.Unreachable`, with the peer's reason.
+converted). Each instance gets the status of its C-STORE response: success and every
+warning (0x0001, 0x0107, 0x0116, 0xBxxx: PS3.4 B.2.3 and PS3.7 C) stored; a failure is
+the peer's status in words, temporary when it says it is out of resources (0xA7xx). An
+association refused, aborted or never made is
+:class:`~scandepot.push.sending.Unreachable`, with the peer's reason; one where the peer
+accepted none of the batch's presentation contexts fails the batch's instances for good
+(their SOP class or transfer syntax is one it does not take, and trying again will not
+change that).
 
 What the far side holds is a C-FIND at IMAGE level of the Study Root model for the
 study's SOP Instance UIDs.
@@ -33,7 +37,18 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from scandepot.push.sending import Held, Outgoing, Sent, Unreachable
 
 MAX_CONTEXTS = 128  # PS3.8: presentation context IDs are odd numbers 1..255
-STORED_WARNINGS = frozenset({0xB000, 0xB006, 0xB007})
+WARNINGS = frozenset({0x0001, 0x0107, 0x0116})  # and the 0xBxxx range
+
+
+def stored(status: int) -> bool:
+    """Whether a C-STORE response status says the peer kept the instance."""
+    return status == 0x0000 or status in WARNINGS or 0xB000 <= status <= 0xBFFF
+
+
+class NoContext(Unreachable):
+    """The peer accepted none of the presentation contexts proposed."""
+
+
 # PS3.4 B.2.3 and PS3.7 C: what a failure status means.
 STATUS_NAMES = {
     0x0117: "invalid SOP instance",
@@ -113,7 +128,11 @@ class DimseSender:
         )
         if assoc.is_established:
             return assoc
-        raise Unreachable(self._why_not(assoc, answers))
+        why = self._why_not(assoc, answers)
+        # The peer answered A-ASSOCIATE-AC (result 0) but took none of the contexts.
+        if any(getattr(a, "result", None) == 0 for a in answers) and not assoc.accepted_contexts:
+            raise NoContext(why)
+        raise Unreachable(why)
 
     def _why_not(self, assoc: Association, answers: list[Any]) -> str:
         where = f"{self.peer.ae_title}@{self.peer.host}:{self.peer.port}"
@@ -141,7 +160,10 @@ class DimseSender:
     def send(self, batch: Sequence[Outgoing]) -> list[Sent]:
         if not batch:
             return []
-        assoc = self._associate(contexts_for(batch))
+        try:
+            assoc = self._associate(contexts_for(batch))
+        except NoContext as exc:
+            return [Sent(i.sop_uid, False, False, exc.reason) for i in batch]
         try:
             return [self._store(assoc, instance) for instance in batch]
         finally:
@@ -163,7 +185,7 @@ class DimseSender:
         if "Status" not in answer:
             return Sent(uid, False, True, "no C-STORE response (aborted or timed out)")
         status = int(answer.Status)
-        if status == 0x0000 or status in STORED_WARNINGS:
+        if stored(status):
             return Sent(uid, True)
         reason = status_text(status)
         comment = answer.get("ErrorComment")
