@@ -134,6 +134,15 @@ def checked_answer(response: httpx.Response, what: str) -> httpx.Response:
     raise Invalid(f"{what}: {reason}", field="url")
 
 
+def credentials_accepted(response: httpx.Response, what: str) -> None:
+    """While sending: a 401 or 403 is the destination refusing our credentials, for every
+    instance alike, so the push stops at once (Invalid) rather than failing them one by
+    one."""
+    if response.status_code in (401, 403):
+        reason = status_reason(response)
+        raise Invalid(f"{what}: the credentials were refused ({reason}).", field="secret")
+
+
 def check_transport(exc: httpx.TransportError, url: str) -> Exception:
     """For a check: a TLS failure is Invalid (the certificate, a CA bundle or a client
     certificate must change); anything else Unreachable."""

@@ -167,6 +167,7 @@ class StowSender:
             raise http_peer.unreachable(exc, url) from None
         if response.status_code >= 500 or response.status_code in (408, 425, 429):
             raise Unreachable(f"STOW-RS {url}: {http_peer.status_reason(response)}")
+        http_peer.credentials_accepted(response, f"STOW-RS {url}")
         return parse_answer(response, batch)
 
     def held(self, study_uids: Sequence[str], *, subject: str, session: str) -> list[Held]:

@@ -106,6 +106,7 @@ class XnatSender:
             raise http_peer.unreachable(exc, url) from None
         if http_peer.is_temporary(response.status_code):
             raise Unreachable(f"XNAT import {url}: {http_peer.status_reason(response)}")
+        http_peer.credentials_accepted(response, f"XNAT import {url}")
         if response.is_success:
             return [Sent(o.sop_uid, True) for o in batch]
         reason = http_peer.status_reason(response)
