@@ -13,6 +13,7 @@ from sqlalchemy import select
 from scandepot.catalog.access import AuditEvent
 from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.catalog.push import InstanceStatus, Push, PushInstance
+from scandepot.export.deidentified import Deidentifier
 from scandepot.push import deliver, follow
 from scandepot.push.requests import PushRequest, request_push
 from tests.push.conftest import PATIENT, Peer, World, run_pushes, use_peer
@@ -234,3 +235,30 @@ def test_a_running_push_stops_at_a_cancel(
     view = _view(world, push)
     assert view.status == "cancelled" and len(peer.sends) < 6
     assert view.counts.get("pending", 0) >= 1
+
+
+def test_an_engine_failure_fails_that_instance_without_its_values(
+    world: World, peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error inside de-identification fails that instance, named by its kind (its text
+    may quote the values it met); the others go, and the push does not succeed."""
+    real = Deidentifier.run
+    calls: list[int] = []
+
+    def run(self: Deidentifier, raw: bytes, **labels: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError(f"cannot encode {PATIENT['PatientName']}")
+        return real(self, raw, **labels)
+
+    monkeypatch.setattr(Deidentifier, "run", run)
+    push = _push(world)
+    assert run_pushes(world.ctx) == [JobStatus.FAILED]
+    rows = _rows(world, push)
+    failed = [r for r in rows if r.status == InstanceStatus.FAILED.value]
+    assert len(failed) == 1 and failed[0].reason == (
+        "unreadable: De-identification failed (RuntimeError)."
+    )
+    assert len(peer.sends) == 5
+    view = _view(world, push)
+    assert "Smith" not in view.message and "Smith" not in str(view.push.report)

@@ -164,8 +164,10 @@ def _prepare(
     for item in batch:
         made = outgoing.make(r.deid, item)
         if isinstance(made, Refusal):
-            # A file that cannot be read is a failure of the archive, not the script's no.
-            status = InstanceStatus.FAILED if made.code == "unreadable" else InstanceStatus.REFUSED
+            # A file that cannot be read or is not DICOM is a failure of the archive (or of
+            # the engine), not the script's no: the push does not succeed with it.
+            failed = made.code in ("unreadable", "not_dicom")
+            status = InstanceStatus.FAILED if failed else InstanceStatus.REFUSED
             refused[item.row_id] = {
                 "status": status.value,
                 "reason": f"{made.code}: {made.message}"[:1024],

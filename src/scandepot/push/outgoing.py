@@ -10,6 +10,7 @@ refused it. The stored file is never changed.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from scandepot.catalog.push import InstanceStatus, PushInstance
 from scandepot.context import Context
 from scandepot.export.deidentified import Deidentifier, InstanceRefused, Refusal
 from scandepot.push.sending import Outgoing
+
+log = logging.getLogger("scandepot.push")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,10 @@ def make(deid: Deidentifier | None, item: Pending) -> Outgoing | Refusal:
         done = deid.run(raw, subject=item.subject, session=item.session)
     except InstanceRefused as exc:
         return exc.refusal
+    except Exception as exc:  # noqa: BLE001 - the engine's failure fails this instance only
+        # Named by its kind, not its text, which may quote the element values it met.
+        log.warning("push: de-identifying %s failed", item.path, exc_info=True)
+        return Refusal("unreadable", f"De-identification failed ({type(exc).__name__}).")
     ds = done.dataset
     study = str(ds.get("StudyInstanceUID", "")).strip()
     subject, session = _labels(ds, study)
