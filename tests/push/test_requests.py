@@ -140,3 +140,17 @@ def test_a_saved_selection_adds_its_sessions_to_those_named(world: World) -> Non
         _ask(world, sessions=[], selection="empty")
     with world.ctx.db.read() as db:
         assert db.scalar(select(func.count(Push.id))) == 2
+
+
+def test_letting_burned_in_instances_out_is_in_the_audit_log(world: World) -> None:
+    world.destination(clinical="rest", clinical_url="http://127.0.0.1:9/clinical")
+    plain = _ask(world)
+    allowed = _ask(world, allow_burned_in=True)
+    with world.ctx.db.read() as db:
+        events = {
+            e.target: e.detail
+            for e in db.scalars(select(AuditEvent).where(AuditEvent.action == "push.started"))
+        }
+    assert "allow_burned_in" not in events[f"push {plain.id}"]
+    assert events[f"push {allowed.id}"]["allow_burned_in"] is True
+    assert events[f"push {allowed.id}"]["clinical"] == "rest"

@@ -223,7 +223,8 @@ def request_push(ctx: Context, actor: Actor, project: str, request: PushRequest)
             selection=request.selection,
             instances=push.instances_total,
             script=push.script or None,
-            clinical=None,
+            clinical=dest.clinical or None,
+            allow_burned_in=request.allow_burned_in or None,
         )
         db.flush()
         db.expunge(push)
