@@ -15,6 +15,7 @@ from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study
 from scandepot.errors import Invalid
 from scandepot.push.http_peer import HttpPeer
+from scandepot.push.outgoing import xnat_label
 from scandepot.push.sending import Unreachable
 from scandepot.push.xnat import XnatSender, XnatTarget, zipped
 from tests.conftest import PASSWORD, LiveServer
@@ -96,3 +97,11 @@ def test_a_batch_is_one_zip_of_uid_named_files() -> None:
         names = archive.namelist()
         assert names == [f"{o.sop_uid}.dcm" for o in batch]
         assert archive.read(names[0]) == batch[0].data
+
+
+def test_far_labels_are_xnat_labels() -> None:
+    """A de-identified Patient ID may hold what XNAT labels may not (a CTP script's
+    "ANON/0042", spaces): the far subject gets a label XNAT and its URLs take."""
+    assert xnat_label("ANON/0042 b") == "ANON_0042_b"
+    assert xnat_label("3f1c-ab_9") == "3f1c-ab_9"
+    assert xnat_label("  ") == "subject" and len(xnat_label("x" * 100)) == 64

@@ -35,7 +35,7 @@ from scandepot.clinical.outbound import OutboundRecord, deidentified_records
 from scandepot.context import Context
 from scandepot.export.deidentified import Deidentifier
 from scandepot.pipelines.jobrun import JobRun, PipelineError
-from scandepot.push import http_peer, secrets, tries
+from scandepot.push import http_peer, outgoing, secrets, tries
 from scandepot.push.deliver import FAR
 
 REST = "rest"
@@ -197,11 +197,12 @@ def _puts(
     replace = {**params, "overwrite": "true"}
     out: list[Put | str] = []
     for record, content in zip(found, body, strict=True):
-        if record.patient_id not in subjects:
+        label = outgoing.xnat_label(record.patient_id)  # as the images were filed
+        if label not in subjects:
             out.append("no session of this subject was filed on the far side")
             continue
         url = (
-            f"{root}/data/projects/{project}/subjects/{quote(record.patient_id, safe='')}"
+            f"{root}/data/projects/{project}/subjects/{quote(label, safe='')}"
             f"/resources/{XNAT_RESOURCE}/files/{XNAT_FILE}"
         )
         out.append(Put(url, content, params, replace))

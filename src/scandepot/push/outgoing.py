@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,11 +104,21 @@ def gone(ctx: Context, push_id: int) -> list[int]:
         )
 
 
+_NOT_IN_LABEL = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def xnat_label(patient_id: str) -> str:
+    """The far subject's label for a de-identified Patient ID: XNAT labels are letters,
+    digits, ``_`` and ``-`` (and a ``/`` in a URL path is refused by its server), so
+    anything else becomes ``_``; at most 64 characters."""
+    return _NOT_IN_LABEL.sub("_", patient_id.strip())[:64] or "subject"
+
+
 def _labels(ds: Dataset, study_uid: str) -> tuple[str, str]:
     """The subject and session an XNAT destination files a de-identified instance under:
-    the Patient ID the script left, and a session named by it and the new study UID
-    (nothing of the original goes into either)."""
-    subject = str(ds.get("PatientID", "") or "").strip() or "subject"
+    the Patient ID the script left (as a label: :func:`xnat_label`), and a session named by
+    it and the new study UID (nothing of the original goes into either)."""
+    subject = xnat_label(str(ds.get("PatientID", "") or ""))
     tail = hashlib.sha256(study_uid.encode()).hexdigest()[:8]
     return subject, f"{subject}_{tail}"
 
