@@ -25,7 +25,14 @@ import httpx
 import typer
 from typer.core import TyperGroup
 
-from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, Remote, error_message, resolve
+from scandepot.cli.remote import (
+    TOKEN_HELP,
+    URL_HELP,
+    answer_json,
+    call,
+    labels,
+    remote_or_fail,
+)
 
 SUCCEEDED, FAILED, REFUSED, CANCELLED, RUNNING = 0, 1, 2, 4, 5
 ENDED = {"succeeded": SUCCEEDED, "failed": FAILED, "cancelled": CANCELLED}
@@ -51,36 +58,6 @@ app = typer.Typer(
 UrlOption = typer.Option(None, "--url", help=URL_HELP)
 TokenOption = typer.Option(None, "--token-file", help=TOKEN_HELP)
 PollOption = typer.Option(1.0, "--poll", min=0.1, max=60, help="Seconds between progress checks.")
-
-
-def _fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _remote(url: str | None, token_file: Path | None) -> Remote:
-    try:
-        return resolve(url, token_file)
-    except Refused as exc:
-        _fail(str(exc))
-
-
-def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    try:
-        return client.request(method, path, **kwargs)
-    except httpx.TransportError as exc:
-        _fail(f"cannot reach the server: {exc}")
-
-
-def _json(response: httpx.Response, *ok: int) -> dict[str, Any]:
-    if response.status_code not in ok:
-        _fail(error_message(response))
-    found: dict[str, Any] = response.json()
-    return found
-
-
-def _labels(values: list[str]) -> list[str]:
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 def _base(project: str) -> str:
@@ -133,7 +110,7 @@ def follow(client: httpx.Client, record: dict[str, Any], poll: float) -> dict[st
             if record["finished"]:
                 return record
             time.sleep(poll)
-            record = _json(_call(client, "GET", record["url"]), 200)
+            record = answer_json(call(client, "GET", record["url"]), 200)
 
 
 def _wait(client: httpx.Client, record: dict[str, Any], poll: float) -> NoReturn:
@@ -172,16 +149,16 @@ def send(
     token_file: Path | None = TokenOption,
 ) -> None:
     """Push sessions to a destination (the same as `scandepot push PROJECT ...`)."""
-    remote = _remote(url, token_file)
+    remote = remote_or_fail(url, token_file)
     body = {
         "destination": to,
-        "sessions": _labels(sessions),
-        "subjects": _labels(subjects),
+        "sessions": labels(sessions),
+        "subjects": labels(subjects),
         "selection": selection,
         "allow_burned_in": allow_burned_in,
     }
     with remote.client() as client:
-        record = _json(_call(client, "POST", _base(project), json=body), 202)
+        record = answer_json(call(client, "POST", _base(project), json=body), 202)
         typer.echo(
             f"push {record['id']} queued: {record['progress']['total']} instance(s) of "
             f"{', '.join(record['sessions'])} to {record['destination']} "
@@ -200,9 +177,9 @@ def status(
     token_file: Path | None = TokenOption,
 ) -> None:
     """A push's progress and report; exit 5 while it runs."""
-    remote = _remote(url, token_file)
+    remote = remote_or_fail(url, token_file)
     with remote.client() as client:
-        record = _json(_call(client, "GET", f"{BY_ID}/{push_id}"), 200)
+        record = answer_json(call(client, "GET", f"{BY_ID}/{push_id}"), 200)
         if wait:
             _wait(client, record, poll)
     print_report(record)
@@ -217,9 +194,9 @@ def list_pushes(
     token_file: Path | None = TokenOption,
 ) -> None:
     """The project's pushes, newest first."""
-    remote = _remote(url, token_file)
+    remote = remote_or_fail(url, token_file)
     with remote.client() as client:
-        found = _json(_call(client, "GET", _base(project), params={"limit": limit}), 200)
+        found = answer_json(call(client, "GET", _base(project), params={"limit": limit}), 200)
     for p in found["items"]:
         typer.echo(
             f"{p['id']}\t{p['status']}\t{p['destination']}\t"
@@ -236,7 +213,7 @@ def cancel(
     token_file: Path | None = TokenOption,
 ) -> None:
     """Stop a push: a queued one at once, a running one at its next step."""
-    remote = _remote(url, token_file)
+    remote = remote_or_fail(url, token_file)
     with remote.client() as client:
-        record = _json(_call(client, "POST", f"{BY_ID}/{push_id}/cancel"), 200)
+        record = answer_json(call(client, "POST", f"{BY_ID}/{push_id}/cancel"), 200)
     typer.echo(f"push {record['id']} {record['status']}: {record['message'] or '-'}")

@@ -13,8 +13,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
+import typer
 
 TOKEN_ENV = "SCANDEPOT_TOKEN"
 URL_ENV = "SCANDEPOT_URL"
@@ -109,3 +111,40 @@ def error_message(response: httpx.Response) -> str:
         return f"{response.status_code} {error['message']}"
     except (ValueError, KeyError, TypeError):
         return f"{response.status_code} {response.reason_phrase}"
+
+
+# What the commands that talk to a server share: exit 2 when the server (or what was
+# given) refuses, with the reason on stderr.
+REFUSED = 2
+
+
+def fail(message: str, code: int = REFUSED) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def remote_or_fail(url: str | None, token_file: Path | None) -> Remote:
+    try:
+        return resolve(url, token_file)
+    except Refused as exc:
+        fail(str(exc))
+
+
+def call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    try:
+        return client.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        fail(f"cannot reach the server: {exc}")
+
+
+def answer_json(response: httpx.Response, *ok: int) -> dict[str, Any]:
+    """The answer's JSON object when its status is one of ``ok``; else exit with it."""
+    if response.status_code not in ok:
+        fail(error_message(response))
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def labels(values: list[str]) -> list[str]:
+    """Values given once each, or comma-separated, or both."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]

@@ -14,7 +14,15 @@ from typing import Any, NoReturn
 import httpx
 import typer
 
-from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, Remote, error_message, resolve
+from scandepot.cli.remote import (
+    TOKEN_HELP,
+    URL_HELP,
+    Refused,
+    Remote,
+    error_message,
+    labels,
+    resolve,
+)
 
 REFUSED = 2
 
@@ -55,10 +63,6 @@ def _ask(
     if response.status_code != ok:
         _fail(error_message(response))
     return None if ok == 204 else response.json()
-
-
-def _labels(values: list[str]) -> list[str]:
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 def _path(project: str, name: str | None = None) -> str:
@@ -110,7 +114,7 @@ def save(
     token_file: Path | None = TokenOption,
 ) -> None:
     """Save sessions under a new name."""
-    body = {"name": name, "sessions": _labels(sessions), "description": description}
+    body = {"name": name, "sessions": labels(sessions), "description": description}
     _show(_ask(url, token_file, "POST", _path(project), 201, json=body))
 
 
@@ -129,7 +133,7 @@ def add(
     token_file: Path | None = TokenOption,
 ) -> None:
     """Add sessions to a selection."""
-    _change(url, token_file, project, name, {"add": _labels(sessions)})
+    _change(url, token_file, project, name, {"add": labels(sessions)})
 
 
 @app.command()
@@ -141,7 +145,7 @@ def remove(
     token_file: Path | None = TokenOption,
 ) -> None:
     """Take sessions out of a selection (the sessions themselves stay)."""
-    _change(url, token_file, project, name, {"remove": _labels(sessions)})
+    _change(url, token_file, project, name, {"remove": labels(sessions)})
 
 
 @app.command()

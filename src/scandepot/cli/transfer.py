@@ -29,7 +29,16 @@ import httpx
 import typer
 
 from scandepot.cli import transfer_share
-from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, Remote, error_message, resolve
+from scandepot.cli.remote import (
+    TOKEN_HELP,
+    URL_HELP,
+    Remote,
+    answer_json,
+    call,
+    fail,
+    labels,
+    remote_or_fail,
+)
 
 VERIFIED, FAILED, REFUSED, CHECK_REFUSED, CANCELLED, RUNNING = 0, 1, 2, 3, 4, 5
 ENDED = {"succeeded": VERIFIED, "failed": FAILED, "cancelled": CANCELLED}
@@ -60,51 +69,20 @@ UrlOption = typer.Option(None, "--url", help=URL_HELP)
 TokenOption = typer.Option(None, "--token-file", help=TOKEN_HELP)
 
 
-def _fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _remote(url: str | None, token_file: Path | None) -> Remote:
-    try:
-        return resolve(url, token_file)
-    except Refused as exc:
-        _fail(str(exc))
-
-
-def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    try:
-        return client.request(method, path, **kwargs)
-    except httpx.TransportError as exc:
-        _fail(f"cannot reach the server: {exc}")
-
-
-def _json(response: httpx.Response, *ok: int) -> dict[str, Any]:
-    if response.status_code not in ok:
-        _fail(error_message(response))
-    found: dict[str, Any] = response.json()
-    return found
-
-
-def _labels(values: list[str]) -> list[str]:
-    """Values given once each, or comma-separated, or both."""
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-
 def _read_map(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     from scandepot.errors import Invalid
     from scandepot.transfers.labels import read_map
 
     try:
         if path.stat().st_size > MAX_MAP_BYTES:
-            _fail(f"{path} is over {MAX_MAP_BYTES // (1024 * 1024)} MiB")
+            fail(f"{path} is over {MAX_MAP_BYTES // (1024 * 1024)} MiB")
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"cannot read the map {path}: {exc}")
+        fail(f"cannot read the map {path}: {exc}")
     try:
         return read_map(text)
     except Invalid as exc:
-        _fail(f"{path}: {exc.message}")
+        fail(f"{path}: {exc.message}")
 
 
 def _size(value: int) -> str:
@@ -186,7 +164,7 @@ def follow(client: httpx.Client, record: dict[str, Any], poll: float) -> dict[st
             if record["finished"]:
                 return record
             time.sleep(poll)
-            record = _json(_call(client, "GET", url), 200)
+            record = answer_json(call(client, "GET", url), 200)
 
 
 def _wait(client: httpx.Client, record: dict[str, Any], poll: float) -> NoReturn:
@@ -199,7 +177,7 @@ def _wait(client: httpx.Client, record: dict[str, Any], poll: float) -> NoReturn
             err=True,
         )
         raise typer.Exit(130) from None
-    report = _json(_call(client, "GET", record["report_url"]), 200)
+    report = answer_json(call(client, "GET", record["report_url"]), 200)
     print_report(report)
     raise typer.Exit(_exit_code(report))
 
@@ -208,16 +186,16 @@ def _start(
     remote: Remote, body: dict[str, Any], *, dry_run: bool, wait: bool, poll: float
 ) -> NoReturn:
     with remote.client() as client:
-        r = _call(client, "POST", URL, json={**body, "dry_run": dry_run})
+        r = call(client, "POST", URL, json={**body, "dry_run": dry_run})
         if r.status_code == 200 and dry_run:
             plan = r.json()
             print_plan(plan)
             raise typer.Exit(VERIFIED if plan["ok"] else CHECK_REFUSED)
         if r.status_code == 409 and "plan" in r.json():
             print_plan(r.json()["plan"])
-            _fail(r.json()["error"]["message"], CHECK_REFUSED)
-        record = _json(r, 202)
-        report = _json(_call(client, "GET", record["report_url"]), 200)
+            fail(r.json()["error"]["message"], CHECK_REFUSED)
+        record = answer_json(r, 202)
+        report = answer_json(call(client, "GET", record["report_url"]), 200)
         if report.get("check"):
             print_plan(report["check"])
         typer.echo(f"transfer {record['id']} queued: {record['url']}")
@@ -227,20 +205,20 @@ def _start(
 
 
 def _run(kind: str, options: dict[str, Any]) -> NoReturn:
-    remote = _remote(options.pop("url"), options.pop("token_file"))
+    remote = remote_or_fail(options.pop("url"), options.pop("token_file"))
     map_file: Path | None = options.pop("map_file")
     subject_map, session_map = _read_map(map_file) if map_file else ({}, {})
     body = {
         "kind": kind,
         "source": options["source"],
         "destination": options["destination"],
-        "sessions": _labels(options["sessions"]),
-        "subjects": _labels(options["subjects"]),
+        "sessions": labels(options["sessions"]),
+        "subjects": labels(options["subjects"]),
         "subject_map": subject_map,
         "session_map": session_map,
         "subject_rule": options["subject_rule"],
         "session_rule": options["session_rule"],
-        "scans": _labels(options["scans"]),
+        "scans": labels(options["scans"]),
         "with_resources": options["with_resources"],
         "deidentify": options["deidentify"],
         "allow_burned_in": options["allow_burned_in"],
@@ -351,11 +329,11 @@ def status(
     token_file: Path | None = TokenOption,
 ) -> None:
     """A transfer's status, progress and report; the exit status says how it ended."""
-    with _remote(url, token_file).client() as client:
-        record = _json(_call(client, "GET", f"{URL}/{transfer_id}"), 200)
+    with remote_or_fail(url, token_file).client() as client:
+        record = answer_json(call(client, "GET", f"{URL}/{transfer_id}"), 200)
         if wait and not record["finished"]:
             record = follow(client, record, poll)
-        report = _json(_call(client, "GET", record["report_url"]), 200)
+        report = answer_json(call(client, "GET", record["report_url"]), 200)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -375,8 +353,8 @@ def cancel(
     token_file: Path | None = TokenOption,
 ) -> None:
     """Cancel a transfer: a queued one ends now, a running one at its next step."""
-    with _remote(url, token_file).client() as client:
-        record = _json(_call(client, "POST", f"{URL}/{transfer_id}/cancel"), 200)
+    with remote_or_fail(url, token_file).client() as client:
+        record = answer_json(call(client, "POST", f"{URL}/{transfer_id}/cancel"), 200)
     state = record["status"] if record["finished"] else "stopping at its next step"
     typer.echo(f"transfer {record['id']}: {state}. {record['message']}".rstrip())
 
@@ -391,8 +369,8 @@ def list_transfers(
     """Transfers you asked for, or from or into projects you may read: ID, kind, source,
     destination, status, files done of all, message (tab-separated)."""
     params: dict[str, Any] = {"limit": limit, **({"project": project} if project else {})}
-    with _remote(url, token_file).client() as client:
-        found = _json(_call(client, "GET", URL, params=params), 200)
+    with remote_or_fail(url, token_file).client() as client:
+        found = answer_json(call(client, "GET", URL, params=params), 200)
     for t in found["items"]:
         typer.echo(
             f"{t['id']}\t{t['kind']}\t{t['source']}\t{t['destination']}\t{t['status']}\t"
