@@ -9,6 +9,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 from pydicom import dcmread
@@ -20,6 +21,7 @@ from scandepot.clinical import records
 from scandepot.clinical.records import Target
 from scandepot.push import follow
 from scandepot.push.requests import PushRequest, request_push
+from scandepot.push.sending import Outgoing, Sent
 from tests.clinical.world import set_schemas
 from tests.push.conftest import Peer, World, run_pushes, use_peer
 from tests.push.peers import http_peer
@@ -126,3 +128,28 @@ def test_an_endpoint_down_long_gives_the_worker_back_and_the_record_goes_later(
     assert view.push.report["clinical"] == {"subjects": 1, "sent": 1, "failed": []}
     assert len(calls) == 2 and calls[0] == calls[1]
     assert view.push.report["counts"]["verified"] == 6
+
+
+def test_no_record_goes_for_a_subject_whose_images_did_not_arrive(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def answer(
+        method: str, path: str, _h: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        calls.append(path)
+        return 204, {}, b""
+
+    class RefusesAll(Peer):
+        def send(self, batch: Sequence[Outgoing]) -> list[Sent]:
+            return [Sent(o.sop_uid, False, False, "C-STORE status 0xA900") for o in batch]
+
+    with http_peer(answer) as server:
+        _world(world, monkeypatch, server.url)
+        use_peer(monkeypatch, RefusesAll())
+        push_id = _push(world)
+        assert run_pushes(world.ctx) == [JobStatus.FAILED]
+    view = follow.get(world.ctx, world.actor(), push_id)
+    assert calls == [] and view.push.report["counts"]["failed"] == 6
+    assert view.push.report["clinical"]["subjects"] == 0

@@ -191,3 +191,24 @@ def test_one_sender_sends_from_several_threads_at_once(start_orthanc: StartOrtha
     assert all(s.stored for answer in answers for s in answer)
     assert held.sop_uids == sent
     assert set(orthanc_instances(orthanc)) == sent
+
+
+def test_a_server_that_caps_its_pages_is_asked_until_nothing_new_comes() -> None:
+    """PS3.18 lets a server answer fewer results than the limit asks, without a Warning
+    header: the final check asks again from the next offset until a page is empty."""
+    uids = [f"1.2.826.0.1.3680043.8.498.{n}" for n in range(1, 6)]
+
+    def answer(
+        method: str, path: str, _h: dict[str, str], _b: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        offset = int(path.partition("offset=")[2].partition("&")[0] or 0)
+        page = [{"00080018": {"vr": "UI", "Value": [u]}} for u in uids[offset : offset + 2]]
+        return 200, {"Content-Type": "application/dicom+json"}, json.dumps(page).encode()
+
+    with http_peer(answer) as server:
+        sender = StowSender(HttpPeer(url=server.url))
+        try:
+            [held] = sender.held(["1.2.3"], subject="S", session="E")
+        finally:
+            sender.close()
+    assert held.sop_uids == frozenset(uids)

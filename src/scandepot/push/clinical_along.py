@@ -30,7 +30,7 @@ import httpx
 from sqlalchemy import select
 
 from scandepot.catalog.archive import Session
-from scandepot.catalog.push import Push, PushDestination, PushInstance
+from scandepot.catalog.push import InstanceStatus, Push, PushDestination, PushInstance
 from scandepot.clinical.outbound import OutboundRecord, deidentified_records
 from scandepot.context import Context
 from scandepot.export.deidentified import Deidentifier
@@ -71,7 +71,12 @@ def _records(ctx: Context, push_id: int, deid: Deidentifier) -> list[OutboundRec
             i
             for i in db.scalars(
                 select(PushInstance.session_id)
-                .where(PushInstance.push_id == push_id, PushInstance.session_id.is_not(None))
+                .where(
+                    PushInstance.push_id == push_id,
+                    PushInstance.session_id.is_not(None),
+                    # Only sessions that arrived: a record goes with images, never alone.
+                    PushInstance.status == InstanceStatus.VERIFIED.value,
+                )
                 .distinct()
             )
             if i is not None

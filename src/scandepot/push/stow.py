@@ -187,8 +187,9 @@ class StowSender:
             page = _page(http_peer.checked_answer(response, f"QIDO-RS {url}"))
             new = page - found
             found |= new
-            more = "additional results" in response.headers.get("warning", "").lower()
-            if not new or (len(page) < PAGE and not more):
+            # Asked again until a page brings nothing new: a server may answer fewer than
+            # the limit per page without saying more are left (PS3.18 lets it cap pages).
+            if not new:
                 return found
 
     def close(self) -> None:
