@@ -9,18 +9,20 @@ reason listed).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import httpx
 import typer
 
-from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, error_message, resolve
+from scandepot.cli.remote import TOKEN_HELP, URL_HELP, error_message, fail, print_details, request
 
 OK, FAILED, REFUSED = 0, 1, 2
+# Large tables go both ways: a request may take up to five minutes.
+_request = functools.partial(request, timeout=300)
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 app = typer.Typer(
@@ -32,38 +34,6 @@ TokenOption = typer.Option(None, "--token-file", help=TOKEN_HELP)
 LevelOption = typer.Option("subject", "--level", help="subject or session.")
 
 
-def _fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _details(response: httpx.Response) -> None:
-    try:
-        details = response.json()["error"].get("details") or []
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return
-    for item in details:
-        typer.echo(f"  {item.get('name', '')}: {item.get('reason', '')}", err=True)
-
-
-def _call(
-    url: str | None, token_file: Path | None, method: str, path: str, *ok: int, **kwargs: Any
-) -> httpx.Response:
-    try:
-        remote = resolve(url, token_file)
-    except Refused as exc:
-        _fail(str(exc))
-    try:
-        with remote.client(timeout=300) as client:
-            response = client.request(method, path, **kwargs)
-    except httpx.TransportError as exc:
-        _fail(f"cannot reach the server: {exc}")
-    if response.status_code not in ok:
-        _details(response)
-        _fail(error_message(response))
-    return response
-
-
 def _base(project: str) -> str:
     return f"/api/v1/projects/{project}/clinical"
 
@@ -71,10 +41,10 @@ def _base(project: str) -> str:
 def _read(path: Path, what: str) -> bytes:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            _fail(f"the {what} {path} is over {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+            fail(f"the {what} {path} is over {MAX_FILE_BYTES // (1024 * 1024)} MiB")
         return path.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read the {what} {path}: {exc.strerror}")
+        fail(f"cannot read the {what} {path}: {exc.strerror}")
 
 
 @app.command("schema-set")
@@ -90,9 +60,9 @@ def schema_set(
     try:
         body = json.loads(_read(schema, "schema"))
     except ValueError as exc:
-        _fail(f"{schema} is not JSON: {exc}")
+        fail(f"{schema} is not JSON: {exc}")
     path = f"{_base(project)}/schema/{level}"
-    saved = _call(url, token_file, "PUT", path, 200, json=body).json()
+    saved = _request(url, token_file, "PUT", path, 200, json=body).json()
     what = "saved" if saved["changed"] else "unchanged:"
     typer.echo(f"{what} {saved['level']} v{saved['version']}, {len(saved['variables'])} variables")
     found = saved["conformance"]
@@ -116,7 +86,7 @@ def schema_show(
     path = f"{_base(project)}/schema/{level}"
     if version is not None:
         path += f"/versions/{version}"
-    found = _call(url, token_file, "GET", path, 200).json()
+    found = _request(url, token_file, "GET", path, 200).json()
     typer.echo(f"{found['level']} v{found['version']}\t{found['created_by']}", err=True)
     typer.echo(json.dumps(found["schema"], indent=2, ensure_ascii=False))
 
@@ -158,7 +128,7 @@ def import_csv(
         "ignore_unknown": ignore_unknown,
         "mode": "replace" if replace else "merge",
     }
-    response = _call(
+    response = _request(
         url,
         token_file,
         "POST",
@@ -171,8 +141,8 @@ def import_csv(
     )
     body = response.json()
     if "rows" not in body:  # the whole file refused
-        _details(response)
-        _fail(error_message(response))
+        print_details(response)
+        fail(error_message(response))
     _report(body)
     refused = body["counts"]["refused"]
     raise typer.Exit(FAILED if refused else OK)
@@ -192,7 +162,7 @@ def export(
 ) -> None:
     """Export PROJECT's records of a level as CSV or JSON."""
     params = {"format": format, "level": level, "deidentified": deidentified}
-    found = _call(url, token_file, "GET", f"{_base(project)}/export", 200, params=params)
+    found = _request(url, token_file, "GET", f"{_base(project)}/export", 200, params=params)
     if output is None:
         sys.stdout.write(found.text)
         return
@@ -201,7 +171,7 @@ def export(
         partial_name.write_bytes(found.content)
         os.replace(partial_name, output)
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror}")
+        fail(f"cannot write {output}: {exc.strerror}")
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -219,5 +189,5 @@ def show(
     path = (
         f"{base}/sessions/{session}/clinical" if session else f"{base}/subjects/{subject}/clinical"
     )
-    found = _call(url, token_file, "GET", path + ("/history" if history else ""), 200).json()
+    found = _request(url, token_file, "GET", path + ("/history" if history else ""), 200).json()
     typer.echo(json.dumps(found, indent=2, ensure_ascii=False))

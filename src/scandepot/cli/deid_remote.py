@@ -9,17 +9,19 @@ project you may not manage, a script that does not load: the line is named).
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
 import typer
 
 from scandepot.cli.deid import kind_of, read_text
-from scandepot.cli.remote import TOKEN_HELP, URL_HELP, Refused, error_message, resolve
+from scandepot.cli.remote import TOKEN_HELP, URL_HELP, fail, request
 
 OK, FAILED, REFUSED = 0, 1, 2
+# Large tables go both ways: a request may take up to five minutes.
+_request = functools.partial(request, timeout=300)
 
 script_app = typer.Typer(
     help="A project's de-identification scripts on a server: show, set, switch, test.",
@@ -35,39 +37,6 @@ TokenOption = typer.Option(None, "--token-file", help=TOKEN_HELP)
 PurposeArgument = typer.Argument(
     ..., help="archive (run as sessions are archived) or export (on the way out)."
 )
-
-
-def _fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _call(
-    url: str | None, token_file: Path | None, method: str, path: str, *ok: int, **kwargs: Any
-) -> httpx.Response:
-    try:
-        remote = resolve(url, token_file)
-    except Refused as exc:
-        _fail(str(exc))
-    try:
-        with remote.client(timeout=300) as client:
-            response = client.request(method, path, **kwargs)
-    except httpx.TransportError as exc:
-        _fail(f"cannot reach the server: {exc}")
-    if response.status_code not in ok:
-        _details(response)
-        _fail(error_message(response))
-    return response
-
-
-def _details(response: httpx.Response) -> None:
-    """Each itemised reason of a refusal (every bad row of a table), one line each."""
-    try:
-        details = response.json()["error"].get("details") or []
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return
-    for item in details:
-        typer.echo(f"  {item.get('name', '')}: {item.get('reason', '')}", err=True)
 
 
 def _base(project: str) -> str:
@@ -95,7 +64,7 @@ def show(
     path = f"{_base(project)}/scripts/{purpose}"
     if version is not None:
         path += f"/versions/{version}"
-    found = _call(url, token_file, "GET", path, 200).json()
+    found = _request(url, token_file, "GET", path, 200).json()
     typer.echo(_line(found), err=True)
     text = found["pixel_text"] if pixel else found["text"]
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
@@ -110,7 +79,7 @@ def versions(
 ) -> None:
     """List every version of PROJECT's script for PURPOSE, newest first."""
     path = f"{_base(project)}/scripts/{purpose}/versions"
-    for found in _call(url, token_file, "GET", path, 200).json():
+    for found in _request(url, token_file, "GET", path, 200).json():
         typer.echo(_line(found))
 
 
@@ -138,14 +107,14 @@ def set_script(
         "pixel_text": read_text(pixel_script, "pixel script") if pixel_script else "",
         "enabled": not disabled,
     }
-    found = _call(url, token_file, "PUT", f"{_base(project)}/scripts/{purpose}", 200, json=body)
+    found = _request(url, token_file, "PUT", f"{_base(project)}/scripts/{purpose}", 200, json=body)
     saved = found.json()
     typer.echo(("saved " if saved["changed"] else "unchanged: ") + _line(saved))
 
 
 def _switch(project: str, purpose: str, enabled: bool, url: str | None, token: Path | None) -> None:
     path = f"{_base(project)}/scripts/{purpose}"
-    found = _call(url, token, "PATCH", path, 200, json={"enabled": enabled}).json()
+    found = _request(url, token, "PATCH", path, 200, json={"enabled": enabled}).json()
     typer.echo(("" if found["changed"] else "unchanged: ") + _line(found))
 
 
@@ -195,7 +164,7 @@ def test(
     before and after, and the verification's findings. Nothing is stored. Exit 1 when
     the sample is refused or not de-identified."""
     if (file is None) == (session is None):
-        _fail("give one sample: --file or --session")
+        fail("give one sample: --file or --session")
     data: dict[str, str] = {"purpose": purpose}
     if script is not None:
         text = read_text(script, "script")
@@ -211,8 +180,8 @@ def test(
         try:
             files = {"file": (file.name, file.read_bytes(), "application/dicom")}
         except OSError as exc:
-            _fail(f"cannot read {file}: {exc.strerror}")
-    found = _call(url, token_file, "POST", f"{_base(project)}/test", 200, data=data, files=files)
+            fail(f"cannot read {file}: {exc.strerror}")
+    found = _request(url, token_file, "POST", f"{_base(project)}/test", 200, data=data, files=files)
     _print_test(found.json(), show_all)
 
 
@@ -251,7 +220,7 @@ def import_table(
     content = read_text(table, "table", 16 * 1024 * 1024).encode()
     mode = "replace" if replace else "merge"
     form = "properties" if table.name.lower().endswith(".properties") else "csv"
-    found = _call(
+    found = _request(
         url,
         token_file,
         "POST",
@@ -277,14 +246,14 @@ def export_table(
     token_file: Path | None = TokenOption,
 ) -> None:
     """Print PROJECT's pseudonym table as CSV (kind,original,pseudonym)."""
-    text = _call(url, token_file, "GET", f"{_base(project)}/pseudonyms", 200).text
+    text = _request(url, token_file, "GET", f"{_base(project)}/pseudonyms", 200).text
     if output is None:
         sys.stdout.write(text)
         return
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror}")
+        fail(f"cannot write {output}: {exc.strerror}")
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -295,5 +264,5 @@ def clear_table(
     token_file: Path | None = TokenOption,
 ) -> None:
     """Remove every row of PROJECT's pseudonym table."""
-    _call(url, token_file, "DELETE", f"{_base(project)}/pseudonyms", 204)
+    _request(url, token_file, "DELETE", f"{_base(project)}/pseudonyms", 204)
     typer.echo(f"cleared the pseudonym table of {project}")

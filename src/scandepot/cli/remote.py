@@ -148,3 +148,33 @@ def answer_json(response: httpx.Response, *ok: int) -> dict[str, Any]:
 def labels(values: list[str]) -> list[str]:
     """Values given once each, or comma-separated, or both."""
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def print_details(response: httpx.Response) -> None:
+    """Each itemised reason of a refusal (every bad row of a table), one line each."""
+    try:
+        details = response.json()["error"].get("details") or []
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return
+    for item in details:
+        typer.echo(f"  {item.get('name', '')}: {item.get('reason', '')}", err=True)
+
+
+def request(
+    url: str | None,
+    token_file: Path | None,
+    method: str,
+    path: str,
+    *ok: int,
+    timeout: float = 60,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One request to the server on a client of its own; the answer when its status is
+    one of ``ok``, else exit 2 with the server's reason and its itemised details."""
+    remote = remote_or_fail(url, token_file)
+    with remote.client(timeout=timeout) as client:
+        response = call(client, method, path, **kwargs)
+    if response.status_code not in ok:
+        print_details(response)
+        fail(error_message(response))
+    return response

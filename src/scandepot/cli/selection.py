@@ -9,22 +9,11 @@ change, a session or selection that is not there, a name taken), with the reason
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import httpx
 import typer
 
-from scandepot.cli.remote import (
-    TOKEN_HELP,
-    URL_HELP,
-    Refused,
-    Remote,
-    error_message,
-    labels,
-    resolve,
-)
-
-REFUSED = 2
+from scandepot.cli.remote import TOKEN_HELP, URL_HELP, labels, request
 
 app = typer.Typer(
     help="A project's saved selections of sessions: list, show, save, add, remove, rename, "
@@ -42,26 +31,11 @@ SessionsOption = typer.Option(
 )
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(REFUSED)
-
-
 def _ask(
     url: str | None, token_file: Path | None, method: str, path: str, ok: int, **kwargs: Any
 ) -> Any:
     """One request to the server; its JSON answer (None for 204), or exit 2 with why."""
-    try:
-        remote: Remote = resolve(url, token_file)
-    except Refused as exc:
-        _fail(str(exc))
-    try:
-        with remote.client() as client:
-            response = client.request(method, path, **kwargs)
-    except httpx.TransportError as exc:
-        _fail(f"cannot reach the server: {exc}")
-    if response.status_code != ok:
-        _fail(error_message(response))
+    response = request(url, token_file, method, path, ok, **kwargs)
     return None if ok == 204 else response.json()
 
 
