@@ -248,13 +248,6 @@ def choices(ctx: Context, actor: Actor, project: str) -> Choices:
         return Choices(_destinations(db, proj), selections.names(db, proj))
 
 
-def destinations_for(ctx: Context, actor: Actor, project: str) -> list[PushDestination]:
-    """The enabled destinations ``project`` may push to, for whoever may push from it."""
-    require_signed_in(actor)
-    with ctx.db.read() as db:
-        return _destinations(db, projects.load(db, actor, project, Action.DOWNLOAD))
-
-
 def _destinations(db: DBSession, proj: Project) -> list[PushDestination]:
     found = list(
         db.scalars(
