@@ -101,6 +101,17 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
     # clinical keeps each project's variables and records, read through archive's loaders
     # under the one check, and de-identifies them by the project's pseudonyms (deid).
     "clinical": frozenset({"archive", "access", "deid"}),
+    # datasets freeze sessions of several projects into released versions, validate them
+    # (deid's verification, clinical variables) as jobs, and hand them out as downloads do.
+    "datasets": frozenset({"archive", "access", "pipelines", "export", "deid", "clinical"}),
+    # datalad serves sessions as visit tarballs (export's tar code) with DataLad datasets
+    # made beside them by a pipeline.
+    "datalad": frozenset({"archive", "access", "pipelines", "export"}),
+    # retention deletes what waits in staging areas (the prearchive, unmatched drops,
+    # temporary upload and download files, pipelines' scratch), warning people first.
+    "retention": frozenset(
+        {"prearchive", "ingest", "export", "pipelines", "archive", "access", "notify"}
+    ),
     "access": frozenset(),
 }
 

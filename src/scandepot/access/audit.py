@@ -34,6 +34,7 @@ class AuditAction(enum.StrEnum):
     USER_ENABLED = "user.enabled"
     USER_DISABLED = "user.disabled"
     USER_SITE_ADMIN = "user.site_admin"
+    USER_CURATOR = "user.curator"
     PROJECT_CREATED = "project.created"
     PROJECT_UPDATED = "project.updated"
     PROJECT_ACCESSIBILITY = "project.accessibility"
@@ -83,6 +84,19 @@ class AuditAction(enum.StrEnum):
     CLINICAL_SCHEMA_SAVED = "clinical.schema_saved"
     CLINICAL_RECORDS_CHANGED = "clinical.records_changed"
     CLINICAL_EXPORTED = "clinical.exported"
+    DATASET_CREATED = "dataset.created"
+    DATASET_OWNERS_CHANGED = "dataset.owners_changed"
+    DATASET_DELETED = "dataset.deleted"
+    DATASET_RELEASED = "dataset.released"
+    DATASET_VALIDATION_FINISHED = "dataset.validation_finished"
+    DATASET_VALIDATED = "dataset.validated"
+    DATASET_SENT_BACK = "dataset.sent_back"
+    DATASET_PUBLISHED = "dataset.published"
+    DATASET_WITHDRAWN = "dataset.withdrawn"
+    DATASET_ACCESS_REQUESTED = "dataset.access_requested"
+    DATASET_ACCESS_DECIDED = "dataset.access_decided"
+    DATASET_ACCESS_REVOKED = "dataset.access_revoked"
+    DATASET_DOWNLOADED = "dataset.downloaded"
 
 
 def record(

@@ -47,6 +47,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     is_site_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # A site role: validates released datasets or sends them back (datasets.md).
+    is_curator: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow

@@ -1,4 +1,5 @@
-"""Site-wide IDs: SD_S00001 for subjects, SD_E00001 for sessions. They never change.
+"""Site-wide IDs: SD_S00001 for subjects, SD_E00001 for sessions, SD_D00001 for
+datasets. They never change.
 
 The same counters number staged sessions, whose number names their spool folder.
 """
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.archive import Counter
 
-KINDS = {"subject": "S", "session": "E"}
+KINDS = {"subject": "S", "session": "E", "dataset": "D"}
 
 
 def next_value(db: DBSession, kind: str) -> int:
@@ -31,5 +32,5 @@ def next_value(db: DBSession, kind: str) -> int:
 
 
 def next_stable_id(db: DBSession, kind: str, site_id: str) -> str:
-    """Draw the next site-wide ID of ``kind`` (subject or session)."""
+    """Draw the next site-wide ID of ``kind`` (subject, session or dataset)."""
     return f"{site_id}_{KINDS[kind]}{next_value(db, kind):05d}"
