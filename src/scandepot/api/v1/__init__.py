@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from scandepot.api.v1 import (
     audit,
     auth,
+    catalogue,
     clinical,
     deid,
     dicom_nodes,
@@ -58,5 +59,6 @@ for sub in (
     downloads.router,
     transfers.router,
     push_destinations.router,
+    catalogue.router,
 ):
     router.include_router(sub)
