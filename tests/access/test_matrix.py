@@ -26,6 +26,7 @@ from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
+from scandepot.catalog.datasets import Dataset
 from scandepot.catalog.deid import DeidKey, DeidScript, Pseudonym
 from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
@@ -58,6 +59,10 @@ SITE = {
     # (their numbers count from 1; a 403 or a project's name would say which exist).
     "staged_write": (401, 404, 404, OK, OK, OK),
     "staged_manage": (401, 404, 404, 403, OK, OK),
+    # The public catalogue's version that is not published (the world dataset's draft):
+    # not there for anyone, its owners and site administrators included (their pages
+    # show drafts); anonymous visitors are asked to sign in, as for any missing object.
+    "unpublished": (401, 404, 404, 404, 404, 404),
 }
 PROJECT = {
     ("private", "see"): (401, 404, OK, OK, OK, OK),
@@ -186,6 +191,16 @@ NODE = "https://node.example/dw"
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("public", 200),
     ("GET", "/readyz"): Row("public", 200),
+    # -- the public catalogue of datasets: published versions for everyone ----------------
+    ("GET", "/api/v1/catalogue"): Row("public", 200, query="?q=world&modality=MR"),
+    ("GET", "/api/v1/catalogue/feeds/dcat"): Row("public", 200, query="?page=1"),
+    ("GET", "/api/v1/catalogue/{dataset}"): Row("public", 200),
+    ("GET", "/api/v1/catalogue/{dataset}/versions/{number}"): Row("public", 200),
+    ("GET", "/api/v1/catalogue/{dataset}/versions/{number}/schema-org"): Row("public", 200),
+    # Version 2 of the world dataset is a draft.
+    ("GET", "/api/v1/catalogue/{dataset}/versions/{number}/dcat"): Row(
+        "unpublished", 200, params={"number": 2}
+    ),
     ("HEAD", "/healthz"): Row("public", 200),
     # -- the XNAT-compatible API (/data; /REST serves the same routes) ---------------------
     ("GET", "/data/JSESSION"): Row("public", 200),
@@ -832,6 +847,16 @@ def build_world(ctx: Context, accessibility: str) -> None:
     add_deid(ctx)
     add_clinical(ctx)
     add_selection(ctx)
+    add_dataset(ctx)
+
+
+def add_dataset(ctx: Context) -> None:
+    """Dataset "world": version 1 published (figures, no files held, so that deletes in
+    the archive go ahead), version 2 a draft."""
+    from scandepot.catalog.datasets import VersionState
+    from tests.datasets.published import listed
+
+    listed(ctx, "world", title="World dataset", states=(VersionState.PUBLISHED, VersionState.DRAFT))
 
 
 def add_selection(ctx: Context) -> None:
@@ -1250,6 +1275,10 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     }
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
+    if "{dataset}" in template:
+        values.setdefault("number", 1)
+        with ctx.db.read() as db:
+            values["dataset"] = db.scalar(select(Dataset.stable_id).where(Dataset.name == "world"))
     if "{experiment}" in template and "experiment" not in params:
         # In a project by label, by site-wide ID outside one (XNAT clients use both).
         values["experiment"] = "E1" if "{project}" in template else stable_id(ctx, Session, "E1")
@@ -1381,6 +1410,12 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     ("POST", "/notifications/projects/{project}/reset"): (Page("signed_read", 303, form={}),),
     ("GET", "/projects"): (Page("public"), Page("public", query="?q=P")),
+    ("GET", "/datasets"): (Page("public"), Page("public", query="?q=world&body_part=brain")),
+    ("GET", "/datasets/{dataset}"): (Page("public"),),
+    ("GET", "/datasets/{dataset}/v{number:int}"): (
+        Page("public"),
+        Page("unpublished", params={"number": 2}),
+    ),
     ("POST", "/projects"): (Page("signed_in", 303, form={"id": "NEW_{actor}"}),),
     ("GET", W): (
         Page("see"),
@@ -1624,7 +1659,7 @@ def test_page(
         for page in PAGES[route]:
             for index, name in enumerate(ACTOR_NAMES):
                 values = url_values(ctx, template, page.params, name)
-                url = re.sub(r":path}", "}", template).format(**values) + page.query
+                url = re.sub(r":(?:path|int)}", "}", template).format(**values) + page.query
                 for cookie, value in page.cookies.items():
                     client.cookies.set(cookie, value)
                 before = snapshot(ctx) if method != "GET" else None

@@ -167,3 +167,56 @@ def session_ids(ctx: Context, project: str) -> list[int]:
                 .order_by(Session.id)
             )
         )
+
+
+def listed(
+    ctx: Context,
+    name: str,
+    *,
+    title: str,
+    states: Sequence[str] = (VersionState.PUBLISHED,),
+    keywords: Sequence[str] = (),
+    modalities: Sequence[str] = ("MR",),
+    body_parts: Sequence[str] = ("BRAIN",),
+    subjects: int = 20,
+    published_at: dt.datetime | None = None,
+) -> str:
+    """A dataset with one version per state of ``states`` (version 1 first), of no files
+    but figures as given, for the catalogue's listing and search; its ID."""
+    when = published_at or dt.datetime.now(dt.UTC)
+    meta = {"title": title, "description": f"About {title}.", "keywords": list(keywords)}
+    figures: dict[str, Any] = {
+        "format": aggregates.FORMAT,
+        "suppress_below": 5,
+        "counts": {"subjects": subjects, "sessions": subjects, "series": subjects, "instances": 0},
+        "modalities": [{"value": m, "subjects": subjects, "series": subjects} for m in modalities],
+        "body_parts": [{"value": b, "subjects": subjects, "series": subjects} for b in body_parts],
+        "manufacturers": [],
+        "field_strengths": [],
+        "sex": {"withheld": False, "bins": []},
+        "age": {"withheld": False, "bins": []},
+        "clinical": [],
+    }
+    figures["search"] = aggregates.search_terms(meta, figures)
+    with ctx.db.write() as db:
+        dataset = Dataset(
+            stable_id=ids.next_stable_id(db, "dataset", ctx.settings.site_id),
+            name=name,
+            created_by="owner",
+        )
+        db.add(dataset)
+        db.flush()
+        for number, state in enumerate(states, start=1):
+            public = state in (VersionState.PUBLISHED, VersionState.WITHDRAWN)
+            db.add(
+                DatasetVersion(
+                    dataset_id=dataset.id,
+                    number=number,
+                    state=state,
+                    meta=meta,
+                    created_by="owner",
+                    aggregates=figures if public else None,
+                    published_at=when if public else None,
+                )
+            )
+        return dataset.stable_id

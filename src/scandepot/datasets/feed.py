@@ -158,7 +158,8 @@ def schema_org(ctx: Context, view: PublicVersion) -> dict[str, Any]:
     iri = page_url(ctx, view.stable_id, view.number)
     aggregates = view.aggregates or {}
     node: dict[str, Any] = {
-        "@context": "https://schema.org/",
+        # Inline, so that a reader needs no fetch of the remote context to expand it.
+        "@context": {"@vocab": "https://schema.org/"},
         "@type": "Dataset",
         "@id": iri,
         "url": iri,
