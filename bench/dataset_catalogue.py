@@ -44,7 +44,7 @@ from scandepot.catalog.datasets import Dataset, DatasetVersion, VersionState  # 
 from scandepot.cli.common import open_context  # noqa: E402
 from scandepot.clinical import schemas  # noqa: E402
 from scandepot.context import Context  # noqa: E402
-from scandepot.datasets import aggregates, catalogue  # noqa: E402
+from scandepot.datasets import aggregates, catalogue, search_terms  # noqa: E402
 from scandepot.settings import Settings  # noqa: E402
 
 PROJECT = "BENCH"
@@ -188,7 +188,7 @@ def more_datasets(ctx: Context, count: int, figures: dict[str, Any]) -> None:
         rows = []
         for n, dataset_id in enumerate(ids):
             meta = _meta(f"Cohort {n} of {words[n % len(words)]}", [words[n % len(words)]])
-            own = {**figures, "search": aggregates.search_terms(meta, figures)}
+            own = {**figures, search_terms.KEY: search_terms.build(meta, figures)}
             rows.append(
                 {
                     "dataset_id": dataset_id,

@@ -21,7 +21,7 @@ from scandepot.catalog.datasets import (
     VersionState,
 )
 from scandepot.context import Context
-from scandepot.datasets import aggregates
+from scandepot.datasets import aggregates, search_terms
 
 META = {
     "title": "Brain development cohort",
@@ -197,7 +197,7 @@ def listed(
         "age": {"withheld": False, "bins": []},
         "clinical": [],
     }
-    figures["search"] = aggregates.search_terms(meta, figures)
+    figures[search_terms.KEY] = search_terms.build(meta, figures)
     with ctx.db.write() as db:
         dataset = Dataset(
             stable_id=ids.next_stable_id(db, "dataset", ctx.settings.site_id),

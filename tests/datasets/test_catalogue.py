@@ -188,3 +188,14 @@ def test_a_version_as_dcat_and_schema_org(client: TestClient, shelf: dict[str, s
     page = client.get(f"/datasets/{brain}/v1").text  # the page carries it too
     embedded = page.split('<script type="application/ld+json">')[1].split("</script>")[0]
     assert json.loads(embedded) == s
+
+
+def test_metadata_cannot_break_out_of_the_embedded_description(
+    ctx: Context, client: TestClient
+) -> None:
+    title = "</script><script>alert(1)</script><!--"
+    stable_id = listed(ctx, "tricky", title=title)
+    page = client.get(f"/datasets/{stable_id}/v1").text
+    assert "<script>alert(1)" not in page
+    embedded = page.split('<script type="application/ld+json">')[1].split("</script>")[0]
+    assert json.loads(embedded)["name"] == title

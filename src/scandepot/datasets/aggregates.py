@@ -29,7 +29,7 @@ from scandepot.catalog.archive import Scan, Sex, Subject
 from scandepot.catalog.archive import Session as ImagingSession
 from scandepot.catalog.datasets import DatasetFile, DatasetVersion
 from scandepot.catalog.prearchive import Instance
-from scandepot.datasets import clinical_stats
+from scandepot.datasets import clinical_stats, search_terms
 from scandepot.datasets.suppression import Count, partition, small
 
 FORMAT = 1
@@ -109,7 +109,7 @@ def compute(db: DBSession, version: DatasetVersion, *, suppress_below: int) -> d
         "age": _partitioned([p[1] for p in people.values()], total, below, _age_order()),
         "clinical": clinical_stats.distributions(db, subjects, sessions, total, below),
     }
-    result["search"] = search_terms(version.meta, result)
+    result[search_terms.KEY] = search_terms.build(version.meta or {}, result)
     return result
 
 
@@ -254,38 +254,6 @@ def _partitioned(
         "withheld": False,
         "bins": [{"value": v, "subjects": s} for (v, _), s in zip(cells, shown, strict=True)],
     }
-
-
-def search_terms(meta: dict[str, Any], aggregates: dict[str, Any]) -> dict[str, str]:
-    """What the catalogue's filters match, kept as text so that one LIKE finds it on
-    SQLite and PostgreSQL: ``|a|b|`` lists and the lower-cased words of the metadata."""
-    keywords = [str(k).strip().lower() for k in _listed(meta.get("keywords"))]
-    words = [
-        str(meta.get("title") or ""),
-        str(meta.get("description") or ""),
-        *keywords,
-        *map(str, _listed(meta.get("conditions"))),
-        *map(str, _listed(meta.get("body_parts"))),
-    ]
-    body_parts = [r["value"] for r in aggregates["body_parts"]]
-    body_parts += [str(b).strip().upper() for b in _listed(meta.get("body_parts"))]
-    return {
-        "keywords": _bars(keywords),
-        "modalities": _bars(r["value"] for r in aggregates["modalities"]),
-        "body_parts": _bars(body_parts),
-        "text": " ".join(words).lower(),
-    }
-
-
-def _listed(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str | int | float) and str(v).strip()]
-    return []
-
-
-def _bars(values: Iterable[str]) -> str:
-    unique = sorted({v.replace("|", " ") for v in values if v})
-    return "|" + "|".join(unique) + "|" if unique else ""
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, exists, func, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session as DBSession
 from sqlalchemy.orm import aliased
 
@@ -24,6 +25,7 @@ from scandepot.access.datasets import DatasetAction
 from scandepot.catalog.datasets import Dataset, DatasetVersion, VersionState
 from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
+from scandepot.datasets import search_terms
 from scandepot.errors import Invalid, NotFound, Unauthorized
 
 PUBLISHED = VersionState.PUBLISHED.value
@@ -131,34 +133,35 @@ def _latest(v: Any) -> ColumnElement[bool]:
 
 
 def _conditions(find: Search) -> list[ColumnElement[bool]]:
-    terms = DatasetVersion.aggregates["search"]
+    """Each filter a LIKE on the stored aggregates' JSON text (see search_terms)."""
+    stored = cast_text(DatasetVersion.aggregates)
     found: list[ColumnElement[bool]] = []
     if find.q and find.q.strip():
         text = find.q.strip()
-        found.append(
-            or_(
-                like(Dataset.stable_id, f"*{text}*"),
-                like(Dataset.name, f"*{text}*"),
-                _contains(terms["text"].as_string(), text.lower()),
-            )
-        )
-    if find.keyword and find.keyword.strip():
-        found.append(_contains(terms["keywords"].as_string(), _bar(find.keyword.lower())))
-    if find.modality and find.modality.strip():
-        found.append(_contains(terms["modalities"].as_string(), _bar(find.modality.upper())))
-    if find.body_part and find.body_part.strip():
-        found.append(_contains(terms["body_parts"].as_string(), _bar(find.body_part.upper())))
+        in_words = [
+            _contains(stored, search_terms.patterns(search_terms.WORD, w, whole=False))
+            for w in search_terms.words(text)
+        ]
+        named = [like(Dataset.stable_id, f"*{text}*"), like(Dataset.name, f"*{text}*")]
+        found.append(or_(*named, and_(*in_words)) if in_words else or_(*named))
+    for value, kind, fold in (
+        (find.keyword, search_terms.KEYWORD, str.lower),
+        (find.modality, search_terms.MODALITY, str.upper),
+        (find.body_part, search_terms.BODY_PART, str.upper),
+    ):
+        if value and value.strip():
+            found.append(_contains(stored, search_terms.patterns(kind, fold(value))))
     return found
 
 
-def _bar(term: str) -> str:
-    return f"|{term.strip().replace('|', ' ')}|"
-
-
-def _contains(column: Any, text: str) -> ColumnElement[bool]:
-    """``text`` anywhere in ``column``, case as given (both sides are stored folded)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return func.coalesce(column, "").like(f"%{escaped}%", escape="\\")
+def _contains(column: Any, texts: set[str]) -> ColumnElement[bool]:
+    """One of ``texts`` anywhere in ``column`` (LIKE's wildcards taken as plain
+    characters)."""
+    found = []
+    for text in sorted(texts):
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        found.append(func.coalesce(column, "").like(f"%{escaped}%", escape="\\"))
+    return or_(*found)
 
 
 def _entry(version: DatasetVersion, dataset: Dataset) -> Entry:
@@ -237,4 +240,9 @@ def _public(db: DBSession, dataset: Dataset, found: DatasetVersion) -> PublicVer
 
 def public_aggregates(stored: dict[str, Any] | None) -> dict[str, Any]:
     """The stored aggregates without the catalogue's own search terms."""
-    return {k: v for k, v in (stored or {}).items() if k != "search"}
+    return {k: v for k, v in (stored or {}).items() if k != search_terms.KEY}
+
+
+def cast_text(column: Any) -> ColumnElement[str]:
+    """A JSON column's text as stored (json on PostgreSQL keeps it as given)."""
+    return sql_cast(column, Text)

@@ -68,8 +68,9 @@ def version_page(
 
 
 def _version_page(request: Request, ctx: CtxDep, visitor: Visitor, view: PublicVersion) -> Response:
-    # "</" cannot end the script element early once escaped.
-    described = json.dumps(feed.schema_org(ctx, view), ensure_ascii=False).replace("</", "<\\/")
+    # With every "<" escaped (JSON reads \u003c as "<"), nothing in the metadata can end
+    # the script element early or open a comment in it.
+    described = json.dumps(feed.schema_org(ctx, view), ensure_ascii=False).replace("<", "\\u003c")
     return page(
         request,
         visitor,
@@ -77,5 +78,5 @@ def _version_page(request: Request, ctx: CtxDep, visitor: Visitor, view: PublicV
         title=str(view.meta.get("title") or view.name),
         v=view,
         canonical=feed.page_url(ctx, view.stable_id, view.number),
-        json_ld=Markup(described),  # noqa: S704 - JSON made here, "</" escaped
+        json_ld=Markup(described),  # noqa: S704 - JSON made here, every "<" escaped
     )
