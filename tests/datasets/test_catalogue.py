@@ -79,6 +79,9 @@ def test_lists_the_latest_published_version_of_each_dataset(
     ("params", "expected"),
     [
         ({"q": "cérébral"}, ["brain"]),  # any case, any script
+        ({"q": "CÉRÉBR"}, ["brain"]),  # the start of a word
+        ({"q": "cartilage knee"}, ["knee"]),  # every word
+        ({"q": "cartilage cérébral"}, []),
         ({"q": "CARTILAGE"}, ["knee"]),
         ({"q": "knee"}, ["knee"]),  # its name
         ({"keyword": "neurodevelopment"}, ["brain"]),
