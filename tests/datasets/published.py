@@ -189,10 +189,10 @@ def listed(
         "format": aggregates.FORMAT,
         "suppress_below": 5,
         "counts": {"subjects": subjects, "sessions": subjects, "series": subjects, "instances": 0},
-        "modalities": [{"value": m, "subjects": subjects, "series": subjects} for m in modalities],
-        "body_parts": [{"value": b, "subjects": subjects, "series": subjects} for b in body_parts],
-        "manufacturers": [],
-        "field_strengths": [],
+        "modalities": _counted(modalities, subjects),
+        "body_parts": _counted(body_parts, subjects),
+        "manufacturers": _counted((), subjects),
+        "field_strengths": _counted((), subjects),
         "sex": {"withheld": False, "bins": []},
         "age": {"withheld": False, "bins": []},
         "clinical": [],
@@ -220,3 +220,8 @@ def listed(
                 )
             )
         return dataset.stable_id
+
+
+def _counted(values: Sequence[str], subjects: int) -> dict[str, Any]:
+    bins = [{"value": v, "subjects": subjects} for v in values]
+    return {"withheld": False, "values": list(values), "bins": bins}

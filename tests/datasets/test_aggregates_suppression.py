@@ -12,8 +12,11 @@ import pytest
 from scandepot.datasets.suppression import SUPPRESSED, Count, partition, small
 
 
-def possible_values(shown: list[Count], total: int, below: int) -> list[set[int]]:
-    """For each cell, every value it can have given the labels and the total."""
+def possible_values(
+    shown: list[Count], total: int, below: int, *, overlapping: bool = False
+) -> list[set[int]]:
+    """For each cell, every value it can have given the labels and the total (which the
+    cells add up to, or, overlapping, reach or pass; no cell passes it)."""
     ranges = []
     for label in shown:
         if isinstance(label, int):
@@ -24,7 +27,7 @@ def possible_values(shown: list[Count], total: int, below: int) -> list[set[int]
             ranges.append(range(1, below))
     found: list[set[int]] = [set() for _ in shown]
     for values in itertools.product(*ranges):
-        if sum(values) == total:
+        if sum(values) == total or (overlapping and sum(values) > total):
             for cell, value in zip(found, values, strict=True):
                 cell.add(value)
     return found
@@ -51,6 +54,13 @@ def test_what_no_hiding_can_protect_is_withheld() -> None:
     assert partition([("a", 5), ("b", 1)], 6, 5) is None
 
 
+def test_overlapping_cells_bound_what_is_hidden_from_below() -> None:
+    # A subject may be in both, so 8 shown of 12 leaves "4 or more" to the other: "<5"
+    # would say 4. Hiding the 8 too leaves nothing to subtract.
+    assert partition([("MR", 8), ("CT", 4)], 12, 5, overlapping=True) == [SUPPRESSED, "<5"]
+    assert partition([("MR", 12), ("CT", 1)], 12, 5, overlapping=True) == [12, "<5"]
+
+
 def test_a_small_total_hides_everything_with_it() -> None:
     assert partition([("a", 3), ("b", 1)], 4, 5) == ["<5", "<5"]
 
@@ -73,3 +83,20 @@ def test_no_small_cell_is_ever_derivable(seed: int) -> None:
         assert true in values
         if not isinstance(label, int) and label != SUPPRESSED:
             assert len(values) >= 2, (cells, shown)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_no_small_cell_is_derivable_where_cells_overlap(seed: int) -> None:
+    rng = random.Random(seed)
+    below = rng.choice((3, 5))
+    cells = [(f"c{i}", rng.choice((1, 2, 3, 4, 5, 7, 10))) for i in range(rng.randint(2, 3))]
+    biggest, everyone = max(n for _, n in cells), sum(n for _, n in cells)
+    total = rng.randint(biggest, everyone)  # subjects, some in several cells
+    shown = partition(cells, total, below, overlapping=total != everyone)
+    if shown is None or total < below:
+        return
+    possible = possible_values(shown, total, below, overlapping=total != everyone)
+    for (_, true), label, values in zip(cells, shown, possible, strict=True):
+        assert true in values
+        if not isinstance(label, int) and label != SUPPRESSED:
+            assert len(values) >= 2, (cells, total, shown)

@@ -45,28 +45,24 @@ class _Tally:
     """Who falls in each value of one attribute."""
 
     subjects: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-    units: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
-    def add(self, value: str | None, subject: int | None, unit: int | None) -> None:
-        if value is None or subject is None or unit is None:
-            return
-        self.subjects[value].add(subject)
-        self.units[value].add(unit)
+    def add(self, value: str | None, subject: int | None) -> None:
+        if value is not None and subject is not None:
+            self.subjects[value].add(subject)
 
-    def shown(self, unit_name: str, below: int) -> list[dict[str, Any]]:
-        """Most subjects first; a value's every count hidden when its subjects are few."""
-        rows = []
-        for value in sorted(self.subjects, key=lambda v: (-len(self.subjects[v]), v)):
-            people = len(self.subjects[value])
-            hidden = people < below
-            rows.append(
-                {
-                    "value": value,
-                    "subjects": small(people, below),
-                    unit_name: f"<{below}" if hidden else len(self.units[value]),
-                }
-            )
-        return rows
+    def shown(self, total: int, below: int) -> dict[str, Any]:
+        """Subjects per value, most first, suppressed as a partition that may overlap;
+        ``values`` names them all (also when the counts are withheld)."""
+        order = sorted(self.subjects, key=lambda v: (-len(self.subjects[v]), v))
+        cells = [(v, len(self.subjects[v])) for v in order]
+        overlapping = sum(n for _, n in cells) != total
+        counts = partition(cells, total, below, overlapping=overlapping)
+        bins = (
+            []
+            if counts is None
+            else [{"value": v, "subjects": c} for v, c in zip(order, counts, strict=True)]
+        )
+        return {"withheld": counts is None, "values": order, "bins": bins}
 
 
 @dataclass(slots=True)
@@ -101,10 +97,10 @@ def compute(db: DBSession, version: DatasetVersion, *, suppress_below: int) -> d
         "format": FORMAT,
         "suppress_below": below,
         "counts": counts,
-        "modalities": seen.modalities.shown("series", below),
-        "body_parts": seen.body_parts.shown("series", below),
-        "manufacturers": seen.manufacturers.shown("sessions", below),
-        "field_strengths": seen.field_strengths.shown("sessions", below),
+        "modalities": seen.modalities.shown(total, below),
+        "body_parts": seen.body_parts.shown(total, below),
+        "manufacturers": seen.manufacturers.shown(total, below),
+        "field_strengths": seen.field_strengths.shown(total, below),
         "sex": _partitioned([p[0] for p in people.values()], total, below, _SEX_ORDER),
         "age": _partitioned([p[1] for p in people.values()], total, below, _age_order()),
         "clinical": clinical_stats.distributions(db, subjects, sessions, total, below),
@@ -153,12 +149,12 @@ def _imaging(db: DBSession, version_id: int) -> _Imaging:
             seen.subjects.add(subject)
         if session is not None:
             seen.sessions.add(session)
-            seen.manufacturers.add(_word(maker), subject, session)
-            seen.field_strengths.add(_tesla(tesla), subject, session)
+            seen.manufacturers.add(_word(maker), subject)
+            seen.field_strengths.add(_tesla(tesla), subject)
         if scan is not None:
             seen.series += 1
-            seen.modalities.add(_word(modality or fallback), subject, scan)
-            seen.body_parts.add(_word(body_part), subject, scan)
+            seen.modalities.add(_word(modality or fallback), subject)
+            seen.body_parts.add(_word(body_part), subject)
         seen.instances += int(instances or 0)
     return seen
 

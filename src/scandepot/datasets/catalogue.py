@@ -176,8 +176,8 @@ def _entry(version: DatasetVersion, dataset: Dataset) -> Entry:
         keywords=[str(k) for k in meta.get("keywords") or [] if isinstance(k, str)],
         published_at=version.published_at,
         counts=dict(aggregates.get("counts") or {}),
-        modalities=[r["value"] for r in aggregates.get("modalities") or []],
-        body_parts=[r["value"] for r in aggregates.get("body_parts") or []],
+        modalities=search_terms.values(aggregates, "modalities"),
+        body_parts=search_terms.values(aggregates, "body_parts"),
     )
 
 

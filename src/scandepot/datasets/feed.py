@@ -24,7 +24,7 @@ from typing import Any
 from scandepot.access.actors import Actor
 from scandepot.catalog.paging import PageRequest
 from scandepot.context import Context
-from scandepot.datasets import catalogue
+from scandepot.datasets import catalogue, search_terms
 from scandepot.datasets.catalogue import Entry, PublicVersion, Search
 from scandepot.errors import Invalid
 
@@ -176,7 +176,7 @@ def schema_org(ctx: Context, view: PublicVersion) -> dict[str, Any]:
             "name": "scandepot dataset catalogue",
             "url": f"{site}/datasets",
         },
-        "measurementTechnique": [r["value"] for r in aggregates.get("modalities") or []],
+        "measurementTechnique": search_terms.values(aggregates, "modalities"),
         "variableMeasured": [c.get("title") or c["name"] for c in aggregates.get("clinical") or []],
     }
     if view.published_at is not None:

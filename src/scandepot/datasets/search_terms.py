@@ -31,13 +31,19 @@ def build(meta: dict[str, Any], aggregates: dict[str, Any]) -> str:
         *map(str, _listed(meta.get("body_parts"))),
     ]
     terms = [KEYWORD + k for k in keywords]
-    terms += [MODALITY + _clean(r["value"]).upper() for r in aggregates.get("modalities") or []]
-    body_parts = [r["value"] for r in aggregates.get("body_parts") or []]
+    terms += [MODALITY + _clean(v).upper() for v in values(aggregates, "modalities")]
+    body_parts = values(aggregates, "body_parts")
     body_parts += [str(b) for b in _listed(meta.get("body_parts"))]
     terms += [BODY_PART + _clean(b).upper() for b in body_parts]
     terms += [WORD + w for w in words(" ".join(text))]
     unique = sorted({t for t in terms if len(t) > 2})
     return "|" + "|".join(unique) + "|"
+
+
+def values(aggregates: dict[str, Any], key: str) -> list[str]:
+    """The values of an imaging distribution (modalities, body parts, ...), counted or not."""
+    found = aggregates.get(key) or {}
+    return [str(v) for v in found.get("values") or []] if isinstance(found, dict) else []
 
 
 def words(text: str) -> list[str]:
