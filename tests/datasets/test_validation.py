@@ -191,11 +191,11 @@ def test_a_killed_job_goes_on_where_it_stopped(
     from sqlalchemy import update
 
     from scandepot.catalog.pipelines import Job
-    from scandepot.datasets import validation_files
+    from scandepot.datasets import manifest_rows, validation_files
     from scandepot.pipelines import queue, runner
 
     made = release(ctx, clean)
-    monkeypatch.setattr(validation_files, "PAGE", 3)
+    monkeypatch.setattr(manifest_rows, "PAGE", 3)
     monkeypatch.setattr(validation, "CHECKPOINT_S", 0.0)
     read, check_page = validation_files.read, validation_files.check_page
     opened: list[object] = []

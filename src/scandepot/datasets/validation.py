@@ -36,7 +36,7 @@ from scandepot.catalog.datasets import (
 )
 from scandepot.catalog.pipelines import Job
 from scandepot.context import Context
-from scandepot.datasets import lifecycle, validation_catalog, validation_files
+from scandepot.datasets import lifecycle, manifest_rows, validation_catalog, validation_files
 from scandepot.datasets.validation_deid import DeidCheck
 from scandepot.datasets.validation_report import Progress, queued
 from scandepot.errors import Forbidden, NotFound
@@ -146,7 +146,7 @@ def _save(ctx: Context, version_id: int, progress: Progress) -> None:
 def _files(ctx: Context, job: JobRun, version_id: int, progress: Progress) -> None:
     deid = DeidCheck(ctx)
     saved = time.monotonic()
-    for page in validation_files.pages(ctx, version_id, progress.cursor):
+    for page in manifest_rows.pages(ctx, version_id, progress.cursor):
         job.check()
         began = time.monotonic()
         validation_files.check_page(page, deid, progress)

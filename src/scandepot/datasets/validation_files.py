@@ -3,9 +3,8 @@ the archive's file its ``file_id`` points to, its size and SHA-256 compared with
 manifest, and each DICOM instance checked by de-identification's verification
 (:mod:`scandepot.deid.verify`; see :mod:`.validation_deid` for what it is checked against).
 
-The manifest is read a page at a time (keyset paging on ``DatasetFile.id``), so that a
-release of millions of files is never held in memory; the caller records where it is
-after each page.
+The manifest comes a page at a time (:mod:`.manifest_rows`); the caller records where it
+is after each page.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,89 +19,13 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from sqlalchemy import exists, or_, select
 
-from scandepot.archive.layout import owner_dir, resource_files_dir
-from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
-from scandepot.catalog.datasets import DatasetFile
-from scandepot.catalog.prearchive import Instance
-from scandepot.context import Context
+from scandepot.datasets.manifest_rows import Row
 from scandepot.datasets.validation_deid import DeidCheck
 from scandepot.datasets.validation_report import Progress
 
-PAGE = 500  # manifest rows read per query
 READ = 1024 * 1024
 WHOLE = 16 * 1024 * 1024  # files up to this size are read once, into memory
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    id: int
-    path: str  # inside the release
-    size: int
-    sha256: str
-    file_id: int | None
-    disk: Path | None  # the archive's file, where it is now; None when it is gone
-    dicom: bool
-    project_id: int
-    session_id: int | None
-
-
-def _page(ctx: Context, version_id: int, after: int) -> list[Row]:
-    is_dicom = or_(
-        File.format == "DICOM",
-        exists().where(Instance.file_id == DatasetFile.file_id),
-    )
-    stmt = (
-        select(
-            DatasetFile.id,
-            DatasetFile.path,
-            DatasetFile.size,
-            DatasetFile.sha256,
-            DatasetFile.file_id,
-            DatasetFile.project_id,
-            DatasetFile.session_id,
-            File.path,
-            Resource.label,
-            Project.label,
-            Subject.label,
-            Session.label,
-            Scan.label,
-            is_dicom,
-        )
-        .outerjoin(File, File.id == DatasetFile.file_id)
-        .outerjoin(Resource, File.resource_id == Resource.id)
-        .outerjoin(Project, Resource.project_id == Project.id)
-        .outerjoin(Subject, Resource.subject_id == Subject.id)
-        .outerjoin(Session, Resource.session_id == Session.id)
-        .outerjoin(Scan, Resource.scan_id == Scan.id)
-        .where(DatasetFile.version_id == version_id, DatasetFile.id > after)
-        .order_by(DatasetFile.id)
-        .limit(PAGE)
-    )
-    with ctx.db.read() as db:
-        found = db.execute(stmt).all()
-    return [_row(ctx, r) for r in found]
-
-
-def _row(ctx: Context, r: Any) -> Row:
-    (id_, path, size, sha256, file_id, project_id, session_id) = r[:7]
-    (file_path, resource, project, subject, session, scan, dicom) = r[7:]
-    disk = None
-    if file_path is not None and project is not None:
-        folder = resource_files_dir(owner_dir(project, subject, session, scan), resource)
-        disk = ctx.archive_path(folder / file_path)
-    return Row(id_, path, size, sha256, file_id, disk, bool(dicom), project_id, session_id)
-
-
-def pages(ctx: Context, version_id: int, after: int) -> Iterator[list[Row]]:
-    """The manifest's rows after ``after``, in order, a page at a time."""
-    while True:
-        found = _page(ctx, version_id, after)
-        if not found:
-            return
-        yield found
-        after = found[-1].id
 
 
 @dataclass(frozen=True, slots=True)
