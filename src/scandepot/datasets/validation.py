@@ -39,7 +39,7 @@ from scandepot.context import Context
 from scandepot.datasets import lifecycle, manifest_rows, validation_catalog, validation_files
 from scandepot.datasets.validation_deid import DeidCheck
 from scandepot.datasets.validation_report import Progress, queued
-from scandepot.errors import Forbidden, NotFound
+from scandepot.errors import Forbidden, NotFound, Unauthorized
 from scandepot.events import JobQueued
 from scandepot.pipelines import jobs
 from scandepot.pipelines.jobrun import JobRun, PipelineError
@@ -186,6 +186,8 @@ def report(ctx: Context, actor: Actor, ref: str, number: int) -> dict[str, Any]:
             may(db, actor, DatasetAction.EDIT, dataset, version)
             or may(db, actor, DatasetAction.CURATE, dataset, version)
         ):
+            if actor.is_anonymous:
+                raise Unauthorized()
             raise Forbidden("Only the dataset's owners and curators may read its validation.")
         if version.validation is None:
             raise NotFound(
