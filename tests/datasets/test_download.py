@@ -101,7 +101,7 @@ def test_ask_approve_download_revoke(
         downloads = db.scalars(
             select(AuditEvent.target).where(AuditEvent.action == "dataset.downloaded")
         ).all()
-    assert downloads == [f"{published.dataset}/v1"] * 3
+    assert downloads == [f"dataset {published.dataset} v1"] * 3
 
 
 def test_a_refused_request_downloads_nothing(

@@ -152,7 +152,7 @@ def request(ctx: Context, actor: Actor, ref: str, number: int, purpose: str) -> 
             version,
             "access_requested",
             comment=text,
-            details={"request": row.id, "user": actor.login},
+            details={"request": row.id, "purpose": text},
         )
         return _view(row, dataset, version.number, actor.login)
 
@@ -211,7 +211,7 @@ def decide(
             version,
             "access_decided",
             comment=note,
-            details={"request": row.id, "user": login, "decision": row.state},
+            details={"request": row.id, "login": login, "decision": row.state},
         )
         return _view(row, dataset, version.number, login)
 
@@ -238,7 +238,7 @@ def revoke(
             version,
             "access_revoked",
             comment=note,
-            details={"request": row.id, "user": login},
+            details={"request": row.id, "login": login},
         )
         return _view(row, dataset, version.number, login)
 

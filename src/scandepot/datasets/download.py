@@ -249,7 +249,7 @@ def prepare(ctx: Context, actor: Actor, ref: str, number: int, fmt: Format) -> D
         ctx,
         actor,
         AuditAction.DATASET_DOWNLOADED,
-        target=f"{dataset.stable_id}/v{version.number}",
+        target=f"dataset {dataset.stable_id} v{version.number}",
         format=fmt.value,
         files=len(files),
         bytes=total,

@@ -37,5 +37,7 @@ def record(
             details=dict(details or {}),
         )
     )
-    target = dataset.stable_id if version is None else f"{dataset.stable_id}/v{version.number}"
+    target = f"dataset {dataset.stable_id}"
+    if version is not None:
+        target += f" v{version.number}"
     audit.record(db, actor, AuditAction(f"dataset.{action}"), target=target, **(details or {}))

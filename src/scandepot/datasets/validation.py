@@ -174,7 +174,7 @@ def _finish(ctx: Context, version_id: int, progress: Progress) -> None:
             dataset,
             version,
             "validation_finished",
-            details={"outcome": outcome.value, "files": progress.files_checked, **problems},
+            details={"outcome": outcome.value, "files": progress.files_checked, "problems": problems},
         )
 
 
