@@ -261,3 +261,21 @@ def test_the_report_is_for_owners_and_curators(
         assert found["validation"] == "passed" and found["report"]["checks"], who
     with pytest.raises(Forbidden):  # sees the published version, not its validation
         validation.report(ctx, actor_for(users["outsider"]), made.name, 1)
+
+
+def test_a_release_without_files_fails_at_once(ctx: Context, make_project: Any) -> None:
+    """Release refuses an empty dataset; were one released all the same, its validation
+    would not wait for a job that has nothing to read."""
+    made = release(ctx, [])
+    with ctx.db.write() as db:
+        version = db.get(DatasetVersion, made.version_id)
+        assert version is not None
+        validation.start(db, version)
+    assert run_jobs(ctx) == []
+    with ctx.db.read() as db:
+        version = db.get(DatasetVersion, made.version_id)
+        assert version is not None and version.validation == "failed"
+        report = version.validation_report or {}
+    assert report["checks"]["checksums"]["items"] == [
+        {"path": "", "reason": "the release holds no files"}
+    ]

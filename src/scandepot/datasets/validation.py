@@ -62,8 +62,10 @@ def start(db: DBSession, version: DatasetVersion) -> None:
     )
     project = db.get(Project, first) if first is not None else None
     version.validation = ValidationState.PENDING.value
-    if project is None:
-        version.validation_report = queued(None)
+    if project is None:  # nothing to read: failed at once (a release is never empty)
+        progress = Progress(None, catalog_done=True)
+        progress.checks["checksums"].problem(path="", reason="the release holds no files")
+        _outcome(db, dataset, version, progress)
         return
     job = jobs.new_task(
         db,
@@ -164,18 +166,22 @@ def _finish(ctx: Context, version_id: int, progress: Progress) -> None:
             return
         dataset = db.get(Dataset, version.dataset_id)
         assert dataset is not None
-        outcome = ValidationState.PASSED if progress.passed else ValidationState.FAILED
-        version.validation = outcome.value
-        version.validation_report = progress.to_json(done=True)
-        problems = {name: t.problems for name, t in progress.checks.items()}
-        lifecycle.record(
-            db,
-            SYSTEM,
-            dataset,
-            version,
-            "validation_finished",
-            details={"outcome": outcome.value, "files": progress.files_checked, "problems": problems},
-        )
+        _outcome(db, dataset, version, progress)
+
+
+def _outcome(db: DBSession, dataset: Dataset, version: DatasetVersion, progress: Progress) -> None:
+    outcome = ValidationState.PASSED if progress.passed else ValidationState.FAILED
+    version.validation = outcome.value
+    version.validation_report = progress.to_json(done=True)
+    problems = {name: t.problems for name, t in progress.checks.items()}
+    lifecycle.record(
+        db,
+        SYSTEM,
+        dataset,
+        version,
+        "validation_finished",
+        details={"outcome": outcome.value, "files": progress.files_checked, "problems": problems},
+    )
 
 
 def report(ctx: Context, actor: Actor, ref: str, number: int) -> dict[str, Any]:
