@@ -526,6 +526,8 @@ APPROVED = {"request": "approved"}
 ROUTES.update(
     {
         ("GET", DV + "/validation"): Row("dataset_report", 200),
+        # The world's version is published: a curator decided, so it is not run again.
+        ("POST", DV + "/validation"): Row("dataset_report", 409),
         ("POST", DV + "/access-requests"): Row("dataset_ask", 201, body=lambda _a: ASK),
         ("GET", DV + "/access-requests"): Row("signed_in", 200),
         ("GET", DR): Row("dataset_request", 200),

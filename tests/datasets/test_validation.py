@@ -279,3 +279,49 @@ def test_a_release_without_files_fails_at_once(ctx: Context, make_project: Any) 
     assert report["checks"]["checksums"]["items"] == [
         {"path": "", "reason": "the release holds no files"}
     ]
+
+
+def test_run_again_after_its_job_was_cancelled_and_a_fix(
+    ctx: Context, clean: list[Archived], users: Any
+) -> None:
+    """A project member cancels the job: the validation stays pending and says so; an
+    owner completes the clinical records and runs it again, which passes."""
+    from scandepot.access.users import actor_for
+    from scandepot.catalog.datasets import VersionState
+    from scandepot.catalog.pipelines import Job
+    from scandepot.clinical import records, schemas
+    from scandepot.clinical.records import Target
+    from scandepot.errors import Conflict
+    from scandepot.pipelines import jobs
+
+    project, owner = clean[0].project, actor_for(users["owner"])
+    schema: dict[str, Any] = {"type": "object", "properties": {"age": {"type": "integer"}}}
+    schemas.save(ctx, SYSTEM, project, "subject", {**schema, "required": ["age"]})
+    made = release(ctx, clean)
+    with ctx.db.write() as db:
+        version = db.get(DatasetVersion, made.version_id)
+        assert version is not None
+        validation.start(db, version)
+        job_id = (version.validation_report or {})["job"]
+    with pytest.raises(Conflict, match="runs already"):
+        validation.again(ctx, owner, made.dataset, 1)
+    with ctx.db.read() as db:
+        job = db.get(Job, job_id)
+        assert job is not None and job.target == f"dataset {made.dataset} v1"
+    jobs.cancel(ctx, actor_for(users["member"]), project, job_id)
+    found = validation.report(ctx, owner, made.dataset, 1)
+    assert found["validation"] == "pending" and found["job"]["status"] == "cancelled"
+    for one in clean:
+        records.put(ctx, SYSTEM, Target(project, one.subject), {"age": 50})
+    again = validation.again(ctx, owner, made.dataset, 1)
+    assert again["validation"] == "pending" and again["job"]["id"] != job_id
+    assert run_jobs(ctx) == ["succeeded"]
+    assert validation.report(ctx, owner, made.dataset, 1)["validation"] == "passed"
+    with ctx.db.write() as db:
+        version = db.get(DatasetVersion, made.version_id)
+        assert version is not None
+        version.state = VersionState.VALIDATED.value
+        steps = db.scalars(select(DatasetEvent.action).order_by(DatasetEvent.id)).all()
+    assert steps == ["validation_started", "validation_finished"]
+    with pytest.raises(Conflict, match="only a released version"):
+        validation.again(ctx, owner, made.dataset, 1)

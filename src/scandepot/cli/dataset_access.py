@@ -60,11 +60,18 @@ def validation(
     dataset: str = DatasetArg,
     version: int = VersionArg,
     as_json: bool = typer.Option(False, "--json", help="The whole report, as JSON."),
+    again: bool = typer.Option(
+        False, "--again", help="Run it again (after its job stopped, or a fix); queued."
+    ),
     url: str | None = UrlOption,
     token_file: Path | None = TokenOption,
 ) -> None:
     """The validation's outcome and each check's problems (owners and curators)."""
-    found = request(url, token_file, "GET", f"{_base(dataset, version)}/validation", 200).json()
+    path = f"{_base(dataset, version)}/validation"
+    if again:
+        found = request(url, token_file, "POST", path, 202).json()
+    else:
+        found = request(url, token_file, "GET", path, 200).json()
     if as_json:
         typer.echo(json.dumps(found, indent=2))
         return

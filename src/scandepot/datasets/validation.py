@@ -33,13 +33,14 @@ from scandepot.catalog.datasets import (
     DatasetFile,
     DatasetVersion,
     ValidationState,
+    VersionState,
 )
-from scandepot.catalog.pipelines import Job
+from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.context import Context
 from scandepot.datasets import lifecycle, manifest_rows, validation_catalog, validation_files
 from scandepot.datasets.validation_deid import DeidCheck
 from scandepot.datasets.validation_report import Progress, queued
-from scandepot.errors import Forbidden, NotFound, Unauthorized
+from scandepot.errors import Conflict, Forbidden, NotFound, Unauthorized
 from scandepot.events import JobQueued
 from scandepot.pipelines import jobs
 from scandepot.pipelines.jobrun import JobRun, PipelineError
@@ -184,26 +185,75 @@ def _outcome(db: DBSession, dataset: Dataset, version: DatasetVersion, progress:
     )
 
 
+def _may_read(db: DBSession, actor: Actor, dataset: Dataset, version: DatasetVersion) -> None:
+    if not (
+        may(db, actor, DatasetAction.EDIT, dataset, version)
+        or may(db, actor, DatasetAction.CURATE, dataset, version)
+    ):
+        if actor.is_anonymous:
+            raise Unauthorized()
+        raise Forbidden("Only the dataset's owners and curators may read or run its validation.")
+
+
+def _job(db: DBSession, version: DatasetVersion) -> Job | None:
+    found = (version.validation_report or {}).get("job")
+    return db.get(Job, found) if isinstance(found, int) else None
+
+
 def report(ctx: Context, actor: Actor, ref: str, number: int) -> dict[str, Any]:
-    """The validation's outcome and report, for the dataset's owners and the curators."""
+    """The validation's outcome and report, for the dataset's owners and the curators;
+    with its job's status (a job cancelled or failed leaves the validation pending: it is
+    run again with :func:`again`)."""
     with ctx.db.read() as db:
         dataset, version = load_version(db, actor, ref, number, DatasetAction.VIEW)
-        if not (
-            may(db, actor, DatasetAction.EDIT, dataset, version)
-            or may(db, actor, DatasetAction.CURATE, dataset, version)
-        ):
-            if actor.is_anonymous:
-                raise Unauthorized()
-            raise Forbidden("Only the dataset's owners and curators may read its validation.")
+        _may_read(db, actor, dataset, version)
         if version.validation is None:
             raise NotFound(
                 f"Version {number} of '{dataset.stable_id}' has not been released; "
                 "nothing was validated.",
                 field="version",
             )
+        job = _job(db, version)
         return {
             "dataset": dataset.stable_id,
             "version": version.number,
             "validation": version.validation,
+            "job": None
+            if job is None
+            else {"id": job.id, "status": job.status, "message": job.message},
             "report": version.validation_report or {},
         }
+
+
+def again(ctx: Context, actor: Actor, ref: str, number: int) -> dict[str, Any]:
+    """Run a released version's validation again (its owners or a curator): after its
+    job was cancelled or failed, or once the archive's files or the clinical records were
+    put right. Not while it runs, nor once a curator decided."""
+    with ctx.db.write() as db:
+        dataset, version = load_version(db, actor, ref, number, DatasetAction.VIEW)
+        _may_read(db, actor, dataset, version)
+        if version.state != VersionState.RELEASED:
+            raise Conflict(
+                f"Version {number} of '{dataset.stable_id}' is {version.state}: only a "
+                "released version awaiting its curator is validated again.",
+                field="version",
+            )
+        job = _job(db, version)
+        if job is not None and not JobStatus(job.status).finished:
+            raise Conflict(
+                f"The validation of version {number} runs already (job {job.id}).",
+                field="version",
+            )
+        start(db, version)
+        made = _job(db, version)
+        lifecycle.record(
+            db,
+            actor,
+            dataset,
+            version,
+            "validation_started",
+            details={"job": made.id if made is not None else None},
+        )
+        version_id = version.id
+    announce(ctx, version_id)
+    return report(ctx, actor, ref, number)

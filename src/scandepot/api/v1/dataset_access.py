@@ -1,7 +1,7 @@
 """A released version's validation, access requests and downloads
 (docs/dataset-access.md):
 
-/datasets/{dataset}/versions/{version}/validation                     the validation's report
+/datasets/{dataset}/versions/{version}/validation                     its report; run it again
 /datasets/{dataset}/versions/{version}/access-requests                ask; list (owners: all)
 /datasets/{dataset}/versions/{version}/access-requests/{request_id}   one request
 .../access-requests/{request_id}/approve | refuse | revoke              the owners' decisions
