@@ -107,6 +107,13 @@ def get_validation(ctx: CtxDep, actor: ActorDep, dataset: str, version: Version)
     return validation.report(ctx, actor, dataset, version)
 
 
+@router.post(V + "/validation", status_code=status.HTTP_202_ACCEPTED)
+def run_validation(ctx: CtxDep, actor: ActorDep, dataset: str, version: Version) -> dict[str, Any]:
+    """Run a released version's validation again (owners and curators; 409 while it
+    runs, or once a curator decided): the report, pending, with its new job."""
+    return validation.again(ctx, actor, dataset, version)
+
+
 @router.post(V + "/access-requests", response_model=RequestOut, status_code=status.HTTP_201_CREATED)
 def ask(
     ctx: CtxDep,
