@@ -118,12 +118,18 @@ def test_a_refused_request_downloads_nothing(
 
 
 def test_the_owners_download_and_a_withdrawn_version_is_refused(
-    ctx: Context, people: dict[str, Any], published: Released
+    ctx: Context, people: dict[str, Any], published: Released, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made = download.prepare(ctx, people["owner"], published.dataset, 1, Format.TAR)
+    for fmt in (Format.TAR, Format.ZIP):
+        made = download.prepare(ctx, people["owner"], published.dataset, 1, fmt)
+        body = b"".join(made.chunks())
+        assert len(body) == made.length
+        _check_exact(_members(body, fmt.value), _release_files(ctx, published))
+    monkeypatch.setattr(download, "WHOLE", 0)  # every file hashed first, then sent
+    made = download.prepare(ctx, people["owner"], published.dataset, 1, Format.ZIP)
     body = b"".join(made.chunks())
     assert len(body) == made.length
-    _check_exact(_members(body, "tar"), _release_files(ctx, published))
+    _check_exact(_members(body, "zip"), _release_files(ctx, published))
     with ctx.db.write() as db:
         version = db.get(DatasetVersion, published.version_id)
         assert version is not None
@@ -134,12 +140,22 @@ def test_the_owners_download_and_a_withdrawn_version_is_refused(
         download.prepare(ctx, people["member"], published.dataset, 1, Format.ZIP)
 
 
-@pytest.mark.parametrize("fmt", [Format.ZIP, Format.TAR_GZ])
+@pytest.mark.parametrize(
+    ("fmt", "whole"), [(Format.ZIP, True), (Format.TAR_GZ, True), (Format.ZIP, False)]
+)
 def test_a_file_that_no_longer_matches_stops_the_download(
-    ctx: Context, people: dict[str, Any], published: Released, fmt: Format
+    ctx: Context,
+    people: dict[str, Any],
+    published: Released,
+    fmt: Format,
+    whole: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Same size, other bytes: the download stops at that file, none of whose bytes (nor
-    its header) is sent, and the archive gets no closing records."""
+    its header) is sent, and the archive gets no closing records; whether a file is read
+    whole into memory, or (``whole`` False, as a large one) hashed and then sent."""
+    if not whole:
+        monkeypatch.setattr(download, "WHOLE", 0)
     files = sorted(ctx.store.archive.rglob("*.dcm"))
     before, changed = files[0], files[len(files) // 2]
     data = bytearray(changed.read_bytes())

@@ -156,9 +156,17 @@ def test_a_subject_with_no_images_fails(
     assert images["items"][0]["reason"] == "the subject has no images"
 
 
-def test_a_file_changed_on_disk_fails(ctx: Context, clean: list[Archived]) -> None:
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_file_changed_on_disk_fails(
+    ctx: Context, clean: list[Archived], whole: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a file is read whole into memory or (``whole`` False, as a large one)
+    hashed a piece at a time and its header read apart."""
     from scandepot.catalog.datasets import DatasetFile
+    from scandepot.datasets import validation_files
 
+    if not whole:
+        monkeypatch.setattr(validation_files, "WHOLE", 0)
     made = release(ctx, clean)
     with ctx.db.read() as db:
         paths = db.scalars(
@@ -169,14 +177,17 @@ def test_a_file_changed_on_disk_fails(ctx: Context, clean: list[Archived]) -> No
     data = bytearray(changed[0].read_bytes())
     data[-1] ^= 0xFF  # the same size, other bytes
     changed[0].write_bytes(bytes(data))
-    changed[1].write_bytes(changed[1].read_bytes() + b"\0\0")
+    grown = changed[1].read_bytes()
+    changed[1].write_bytes(grown + b"\0\0")
     found = _validate(ctx, made)
     sums = _check(found, "checksums")
     assert found["validation"] == "failed" and sums["problems"] == 2, sums
     reasons = {i["reason"] for i in sums["items"]}
     assert "its SHA-256 differs from the manifest's" in reasons
-    assert any(r.endswith("bytes, the manifest says " + str(len(data))) for r in reasons)
+    assert f"{len(grown) + 2} bytes, the manifest says {len(grown)}" in reasons
     assert {i["path"] for i in sums["items"]} <= set(paths)
+    assert _check(found, "deidentified")["problems"] == 0  # headers read either way
+    assert _check(found, "deidentified")["checked"] == 8
 
 
 class Killed(BaseException):
