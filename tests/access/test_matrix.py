@@ -26,7 +26,7 @@ from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
-from scandepot.catalog.datasets import Dataset
+from scandepot.catalog.datasets import Dataset, DatasetAccess
 from scandepot.catalog.deid import DeidKey, DeidScript, Pseudonym
 from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
@@ -42,7 +42,7 @@ from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.settings import Settings
 from scandepot.transfers.requests import TransferRequest
-from tests.access import saved_world
+from tests.access import dataset_world, saved_world
 from tests.conftest import ACTOR_NAMES, PASSWORD
 from tests.helpers import after_archive
 
@@ -63,6 +63,7 @@ SITE = {
     # not there for anyone, its owners and site administrators included (their pages
     # show drafts); anonymous visitors are asked to sign in, as for any missing object.
     "unpublished": (401, 404, 404, 404, 404, 404),
+    **dataset_world.DATASET_LEVELS,
 }
 PROJECT = {
     ("private", "see"): (401, 404, OK, OK, OK, OK),
@@ -531,6 +532,27 @@ for _prefix in LEVEL_PREFIXES.values():
 
 # -- the XNAT-compatible API: resources and files, under every path form of their owner
 # (api/xnat/owners.py); the site-wide ID forms get the world's IDs (url_values).
+# -- datasets: a released version's validation, access requests and downloads -------------
+DV = "/api/v1/datasets/{dataset}/versions/{version}"
+DR = DV + "/access-requests/{request_id}"
+ASK = {"purpose": "Training a model of the world's brains."}
+APPROVED = {"request": "approved"}
+ROUTES.update(
+    {
+        ("GET", DV + "/validation"): Row("dataset_report", 200),
+        # The world's version is published: a curator decided, so it is not run again.
+        ("POST", DV + "/validation"): Row("dataset_report", 409),
+        ("POST", DV + "/access-requests"): Row("dataset_ask", 201, body=lambda _a: ASK),
+        ("GET", DV + "/access-requests"): Row("signed_in", 200),
+        ("GET", DR): Row("dataset_request", 200),
+        ("POST", DR + "/approve"): Row("dataset_edit", 200),
+        ("POST", DR + "/refuse"): Row("dataset_edit", 200),
+        ("POST", DR + "/revoke"): Row("dataset_edit", 200, params=APPROVED),
+        ("GET", DV + "/download"): Row("dataset_download", 200, query="?format=tar"),
+        ("GET", "/api/v1/dataset-requests"): Row("signed_in", 200),
+    }
+)
+
 XNAT_FORM = {"content-type": "multipart/form-data; boundary=matrix"}
 XNAT_FORM_BODY = (
     b'--matrix\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\n\r\n'
@@ -847,16 +869,7 @@ def build_world(ctx: Context, accessibility: str) -> None:
     add_deid(ctx)
     add_clinical(ctx)
     add_selection(ctx)
-    add_dataset(ctx)
-
-
-def add_dataset(ctx: Context) -> None:
-    """Dataset "world": version 1 published (figures, no files held, so that deletes in
-    the archive go ahead), version 2 a draft."""
-    from scandepot.catalog.datasets import VersionState
-    from tests.datasets.published import listed
-
-    listed(ctx, "world", title="World dataset", states=(VersionState.PUBLISHED, VersionState.DRAFT))
+    dataset_world.add_dataset(ctx)
 
 
 def add_selection(ctx: Context) -> None:
@@ -1117,6 +1130,7 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
         pipelines += tuple(db.execute(select(Webhook.url, Webhook.enabled, Webhook.description)))
         pipelines += tuple(db.execute(select(DeidScript.version, DeidScript.enabled)))
+        pipelines += tuple(db.execute(select(DatasetAccess.state).order_by(DatasetAccess.id)))
         notify = (
             tuple(db.execute(select(Recipient.address, Recipient.topics).order_by(Recipient.id))),
             tuple(
@@ -1306,6 +1320,10 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     if "{message_id}" in template:
         with ctx.db.read() as db:
             values["message_id"] = db.scalar(select(func.max(OutboxMessage.id)))
+    if "{dataset}" in template:
+        values["dataset"], values["version"] = "world", 1
+    if "{request_id}" in template:
+        values["request_id"] = dataset_world.request_id(ctx, params.get("request", "pending"))
     if "{token_id}" in template:
         owner = {"anonymous": "spare"}.get(name, name)
         actor = _actor_of(ctx, owner)

@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 """A real archived cohort for the catalogue's tests: twelve subjects received as DICOM and
 archived like any upload, one of them with a second (CT) session, and their clinical
 records; and the same cohort published (tests/datasets/published.py)."""
@@ -97,3 +98,36 @@ def cohort(ctx: Context, make_project: Callable[..., str]) -> Cohort:
         secrets += [f"Secretname{n}", f"freetext{n}"]
     secrets += ["2023-11-17", "Dr "]
     return Cohort(PROJECT, published.session_ids(ctx, PROJECT), secrets)
+=======
+"""What the tests of datasets share: a published release of two de-identified sessions,
+owned by the ``owner`` account (tests/datasets/released.py writes it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scandepot.access.users import actor_for
+from scandepot.catalog.datasets import VersionState
+from scandepot.context import Context
+from scandepot.dicom.synthetic import Study
+from tests.datasets.released import Released, archive_script, archive_study, release
+
+
+@pytest.fixture
+def published(ctx: Context, make_project: Any) -> Released:
+    project = make_project()
+    archive_script(ctx, project)
+    sessions = [
+        archive_study(ctx, project, Study(PatientName=f"Doe^P{n}", PatientID=f"PID{n}"))
+        for n in (1, 2)
+    ]
+    return release(ctx, sessions, state=VersionState.PUBLISHED)
+
+
+@pytest.fixture
+def people(users: dict[str, Any]) -> dict[str, Any]:
+    """The actors of the ``users`` accounts, by login."""
+    return {login: actor_for(user) for login, user in users.items()}
+>>>>>>> wt-ds-access

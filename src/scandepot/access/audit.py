@@ -88,6 +88,7 @@ class AuditAction(enum.StrEnum):
     DATASET_OWNERS_CHANGED = "dataset.owners_changed"
     DATASET_DELETED = "dataset.deleted"
     DATASET_RELEASED = "dataset.released"
+    DATASET_VALIDATION_STARTED = "dataset.validation_started"
     DATASET_VALIDATION_FINISHED = "dataset.validation_finished"
     DATASET_VALIDATED = "dataset.validated"
     DATASET_SENT_BACK = "dataset.sent_back"

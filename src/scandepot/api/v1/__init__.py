@@ -9,6 +9,7 @@ from scandepot.api.v1 import (
     auth,
     catalogue,
     clinical,
+    dataset_access,
     deid,
     dicom_nodes,
     downloads,
@@ -60,5 +61,6 @@ for sub in (
     transfers.router,
     push_destinations.router,
     catalogue.router,
+    dataset_access.router,
 ):
     router.include_router(sub)
