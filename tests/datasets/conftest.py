@@ -1,23 +1,27 @@
-<<<<<<< HEAD
-"""A real archived cohort for the catalogue's tests: twelve subjects received as DICOM and
-archived like any upload, one of them with a second (CT) session, and their clinical
-records; and the same cohort published (tests/datasets/published.py)."""
+"""What the tests of datasets share: a real archived cohort for the catalogue's tests
+(twelve subjects received as DICOM and archived like any upload, one of them with a second
+(CT) session, and their clinical records), and a published release of two de-identified
+sessions owned by the ``owner`` account (tests/datasets/released.py writes it)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from scandepot.access.actors import SYSTEM
+from scandepot.access.users import actor_for
+from scandepot.catalog.datasets import VersionState
 from scandepot.clinical import records, schemas
 from scandepot.clinical.records import Target
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import worker
-from tests.datasets import published
+from tests.datasets import published as published_rows
+from tests.datasets.released import Released, archive_script, archive_study, release
 
 PROJECT = "Cohort01"
 STUDY_DATE = "20240301"
@@ -97,22 +101,7 @@ def cohort(ctx: Context, make_project: Callable[..., str]) -> Cohort:
         records.put(ctx, SYSTEM, Target(PROJECT, f"sub-{n:02d}"), values)
         secrets += [f"Secretname{n}", f"freetext{n}"]
     secrets += ["2023-11-17", "Dr "]
-    return Cohort(PROJECT, published.session_ids(ctx, PROJECT), secrets)
-=======
-"""What the tests of datasets share: a published release of two de-identified sessions,
-owned by the ``owner`` account (tests/datasets/released.py writes it)."""
-
-from __future__ import annotations
-
-from typing import Any
-
-import pytest
-
-from scandepot.access.users import actor_for
-from scandepot.catalog.datasets import VersionState
-from scandepot.context import Context
-from scandepot.dicom.synthetic import Study
-from tests.datasets.released import Released, archive_script, archive_study, release
+    return Cohort(PROJECT, published_rows.session_ids(ctx, PROJECT), secrets)
 
 
 @pytest.fixture
@@ -130,4 +119,3 @@ def published(ctx: Context, make_project: Any) -> Released:
 def people(users: dict[str, Any]) -> dict[str, Any]:
     """The actors of the ``users`` accounts, by login."""
     return {login: actor_for(user) for login, user in users.items()}
->>>>>>> wt-ds-access
