@@ -277,6 +277,18 @@ class Settings(BaseSettings):
         "sending a batch, its answer).",
     )
 
+    dataset_metadata_fields: Path | None = Field(
+        default=None,
+        description='A JSON file of the site\'s own dataset metadata fields ({"properties": '
+        '{...}, "required": [...]}), added to the schema of docs/datasets.md; unset: none.',
+    )
+    dataset_suppress_below: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Aggregate counts of a published dataset below this are shown as '<N'.",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:

@@ -8,6 +8,7 @@ from scandepot.api.v1 import (
     audit,
     auth,
     clinical,
+    datasets,
     deid,
     dicom_nodes,
     downloads,
@@ -58,5 +59,6 @@ for sub in (
     downloads.router,
     transfers.router,
     push_destinations.router,
+    datasets.router,
 ):
     router.include_router(sub)
