@@ -99,7 +99,9 @@ def test_the_whole_life_with_each_role(world: World) -> None:
         assert db.scalar(select(func.count()).where(DatasetFile.file_id.is_not(None))) == 0
         assert db.scalar(select(func.count(DatasetFile.id))) == 7  # the manifest stays
         steps = list(db.scalars(select(DatasetEvent.action).order_by(DatasetEvent.id)))
-        audited = set(db.scalars(select(AuditEvent.action).where(AuditEvent.action.like("dataset.%"))))
+        audited = set(
+            db.scalars(select(AuditEvent.action).where(AuditEvent.action.like("dataset.%")))
+        )
         told = list(db.scalars(select(EventRecord.kind)))
     assert steps == [
         "created",

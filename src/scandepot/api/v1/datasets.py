@@ -218,13 +218,19 @@ def get_version(ctx: CtxDep, actor: ActorDep, dataset: str, number: int) -> Vers
 
 
 @router.post("/{dataset}/versions/{number}/validate", response_model=VersionOut)
-def validate(ctx: CtxDep, actor: ActorDep, dataset: str, number: int, body: Comment) -> VersionOut:
-    return version_out(lifecycle.validate(ctx, actor, dataset, number, body.comment))
+def validate(
+    ctx: CtxDep, actor: ActorDep, dataset: str, number: int, body: Comment | None = None
+) -> VersionOut:
+    return version_out(lifecycle.validate(ctx, actor, dataset, number, (body or Comment()).comment))
 
 
 @router.post("/{dataset}/versions/{number}/send-back", response_model=VersionOut)
-def send_back(ctx: CtxDep, actor: ActorDep, dataset: str, number: int, body: Comment) -> VersionOut:
-    return version_out(lifecycle.send_back(ctx, actor, dataset, number, body.comment))
+def send_back(
+    ctx: CtxDep, actor: ActorDep, dataset: str, number: int, body: Comment | None = None
+) -> VersionOut:
+    return version_out(
+        lifecycle.send_back(ctx, actor, dataset, number, (body or Comment()).comment)
+    )
 
 
 @router.post("/{dataset}/versions/{number}/publish", response_model=VersionOut)
@@ -233,8 +239,10 @@ def publish(ctx: CtxDep, actor: ActorDep, dataset: str, number: int) -> VersionO
 
 
 @router.post("/{dataset}/versions/{number}/withdraw", response_model=VersionOut)
-def withdraw(ctx: CtxDep, actor: ActorDep, dataset: str, number: int, body: Comment) -> VersionOut:
-    return version_out(lifecycle.withdraw(ctx, actor, dataset, number, body.comment))
+def withdraw(
+    ctx: CtxDep, actor: ActorDep, dataset: str, number: int, body: Comment | None = None
+) -> VersionOut:
+    return version_out(lifecycle.withdraw(ctx, actor, dataset, number, (body or Comment()).comment))
 
 
 @router.get("/{dataset}/versions/{number}/manifest")
