@@ -8,8 +8,7 @@
   project's owners (on unless they turned it off), users who turned it on, recipients
   with it; an unassigned study goes to the site administrators.
 - Stuck (a staged session, a silent receiver): the site administrators.
-- A step in a dataset's life (:class:`DatasetChanged`): the dataset's owners, but those
-  who turned ``dataset`` off.
+- A step in a dataset's life (:class:`DatasetChanged`): the dataset's owners.
 
 A user is told only while the account is enabled, has an email address and may still
 read the project (:func:`scandepot.access.permissions.level_on`, the one check). One
@@ -85,17 +84,12 @@ def audience(db: DBSession, event: object) -> list[Listener]:
 
 
 def _dataset_owners(db: DBSession, stable_id: str) -> list[Listener]:
-    """The dataset's owners with an address, but those who turned ``dataset`` off."""
-    off = select(Choice.user_id).where(
-        Choice.topic == Topic.DATASET.value,
-        Choice.project_id.is_(None),
-        Choice.enabled.is_(False),
-    )
+    """The dataset's owners whose accounts are enabled and have an address."""
     owners = db.scalars(
         select(User)
         .join(DatasetOwner, DatasetOwner.user_id == User.id)
         .join(Dataset, Dataset.id == DatasetOwner.dataset_id)
-        .where(Dataset.stable_id == stable_id, User.enabled.is_(True), User.id.not_in(off))
+        .where(Dataset.stable_id == stable_id, User.enabled.is_(True))
         .order_by(User.id)
     )
     return [Listener(u.email, Topic.DATASET, u.login) for u in owners if u.email]

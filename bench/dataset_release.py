@@ -1,0 +1,133 @@
+"""The release of a dataset of 500 subjects, 1,000 sessions and 2,000,000 instances: its
+manifest written (INSERT ... SELECT on the server), totalled and checksummed.
+
+    .venv/bin/python bench/dataset_release.py            # a PostgreSQL database of its own
+    .venv/bin/python bench/dataset_release.py --server postgresql+psycopg://postgres@127.0.0.1:5432
+
+The catalog is bulk-loaded by ``scandepot.query.bulk`` (rows written as an archive would
+write them, with no file on disk: the release reads the catalog alone): project BENCH with
+1,000 sessions of 10 series of 200 instances (a file and an instance row each), the
+sessions then paired under 500 subjects. A dataset of those 500 subjects is created and
+released through the service, as ``POST /api/v1/datasets/{id}/release`` runs it; the
+figure is the release's wall time (the target: under 60 s), with the manifest export's.
+The database is created for the run and dropped after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, delete, func, select, text, update
+
+from scandepot.access import roles, users
+from scandepot.access.actors import SYSTEM
+from scandepot.access.users import UserCreate, actor_for
+from scandepot.archive import projects
+from scandepot.archive.projects import ProjectCreate
+from scandepot.catalog.access import Role, User
+from scandepot.catalog.archive import File, Session, Subject
+from scandepot.context import Context
+from scandepot.datasets import drafts, manifest, members, release
+from scandepot.datasets.drafts import DatasetCreate
+from scandepot.datasets.members import MemberChange
+from scandepot.db.migrate import upgrade
+from scandepot.query import bulk
+from scandepot.settings import Settings
+
+META = {
+    "title": "Bench",
+    "description": "Bulk-loaded.",
+    "authors": [{"name": "Bench"}],
+    "contact": {"name": "Bench", "email": "bench@example.org"},
+    "licence": "CC0-1.0",
+}
+
+
+def load(ctx: Context, sessions: int, series: int, instances: int) -> list[str]:
+    """Bulk-load the project; pair its sessions under half as many subjects; the
+    subjects' site-wide IDs."""
+    projects.create(ctx, SYSTEM, ProjectCreate(id="BENCH"))
+    bulk.load(ctx, "BENCH", studies=sessions, series=series, instances=instances, batch=20)
+    with ctx.db.write() as db:
+        ids = list(db.scalars(select(Subject.id).order_by(Subject.id)))
+        kept = ids[::2]
+        for first, second in zip(ids[::2], ids[1::2], strict=False):
+            db.execute(update(Session).where(Session.subject_id == second).values(subject_id=first))
+        db.execute(delete(Subject).where(Subject.id.not_in(kept)))
+        found = list(db.scalars(select(Subject.stable_id).order_by(Subject.id)))
+    with ctx.db.write_connection() as conn:
+        conn.execute(text("ANALYZE subject"))
+        conn.execute(text("ANALYZE session"))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", default="postgresql+psycopg://postgres@127.0.0.1:5432")
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--series", type=int, default=10)
+    parser.add_argument("--instances", type=int, default=200)
+    args = parser.parse_args()
+    name = f"scandepot_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(f"{args.server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(args, f"{args.server}/{name}", Path(tmp) / "data")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run(args: argparse.Namespace, url: str, data: Path) -> None:
+    data.mkdir()
+    ctx = Context.from_settings(Settings(data_dir=data, database_url=url))
+    ctx.store.ensure()
+    upgrade(ctx.db)
+    total = args.sessions * args.series * args.instances
+    print(
+        f"bulk-loading {args.sessions} sessions x {args.series} series x {args.instances} "
+        f"instances = {total:,} instance and file rows (written as an archive writes them; "
+        "no bytes on disk)",
+        flush=True,
+    )
+    started = time.perf_counter()
+    subjects = load(ctx, args.sessions, args.series, args.instances)
+    with ctx.db.read() as db:
+        files = db.scalar(select(func.count(File.id)))
+    print(
+        f"loaded {len(subjects)} subjects, {args.sessions} sessions, {files:,} files in "
+        f"{time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    users.create(ctx, SYSTEM, UserCreate(login="holder", password="bench-password-1"))
+    with ctx.db.read() as db:
+        holder = actor_for(db.scalars(select(User).where(User.login == "holder")).one())
+    roles.set_role(ctx, SYSTEM, "BENCH", "holder", Role.COLLABORATOR)  # reads BENCH
+    made = drafts.create(ctx, holder, DatasetCreate(name="bench", metadata=META))
+    members.change(ctx, holder, made.stable_id, MemberChange(add_subjects=subjects))
+    started = time.perf_counter()
+    released = release.release(ctx, holder, made.stable_id)
+    spent = time.perf_counter() - started
+    print(
+        f"release: {released.file_count:,} files, {released.byte_count:,} bytes, "
+        f"manifest sha256 {released.manifest_sha256}: {spent:.1f} s (target: under 60 s)"
+    )
+    started = time.perf_counter()
+    head = manifest.open_manifest(ctx, holder, made.stable_id, 1, "sha256")
+    size = sum(len(chunk) for chunk in manifest.body(ctx, head))
+    print(
+        f"manifest export (sha256sum lines): {size:,} bytes in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    ctx.close()
+
+
+if __name__ == "__main__":
+    main()
