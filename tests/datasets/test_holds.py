@@ -113,3 +113,19 @@ def test_a_withdrawn_version_lets_its_files_go(world: World) -> None:
     with ctx.db.read() as db:
         kept = db.scalar(select(func.count(DatasetFile.id)))
     assert kept == 7  # the manifest stays as it was
+
+
+def test_a_move_of_a_held_session_is_refused_when_asked(world: World) -> None:
+    from scandepot.catalog.transfers import Transfer, TransferKind
+    from scandepot.transfers import service
+    from scandepot.transfers.requests import TransferRequest
+
+    ctx = world.ctx
+    ref = made(world)
+    release.release(ctx, world["member"], ref)
+    asked = TransferRequest(kind=TransferKind.MOVE, source="A", destination="B", sessions=["E1"])
+    with pytest.raises(Conflict) as refused:
+        service.start(ctx, SYSTEM, asked)
+    assert "move session 'E1'" in str(refused.value.details or refused.value.message)
+    with ctx.db.read() as db:
+        assert db.scalar(select(func.count(Transfer.id))) == 0

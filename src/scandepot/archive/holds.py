@@ -75,18 +75,25 @@ def of_project(project_id: int) -> Select[Any]:
 def refuse_held(db: DBSession, actor: Actor, chosen: Select[Any], *, doing: str) -> None:
     """Conflict (409) when a released, not withdrawn, version holds one of ``chosen``
     (the files about to be deleted or replaced); ``doing`` says what was asked."""
-    held = db.execute(
+    why = held(db, actor, chosen, doing=doing)
+    if why is not None:
+        raise Conflict(why, field="dataset")
+
+
+def held(db: DBSession, actor: Actor, chosen: Select[Any], *, doing: str) -> str | None:
+    """Why ``doing`` is refused, when a released version holds one of ``chosen``."""
+    rows = db.execute(
         select(DatasetFile.version_id, func.count(DatasetFile.id))
         .where(DatasetFile.file_id.in_(chosen))
         .group_by(DatasetFile.version_id)
         .order_by(DatasetFile.version_id)
     ).all()
-    if not held:
-        return
-    total = sum(int(count) for _v, count in held)
+    if not rows:
+        return None
+    total = sum(int(count) for _v, count in rows)
     named: list[str] = []
     hidden = 0
-    for version_id, _count in held:
+    for version_id, _count in rows:
         version = db.get(DatasetVersion, version_id)
         dataset = db.get(Dataset, version.dataset_id) if version is not None else None
         if version is None or dataset is None:
@@ -98,8 +105,7 @@ def refuse_held(db: DBSession, actor: Actor, chosen: Select[Any], *, doing: str)
     if hidden:
         named.append(f"{hidden} released dataset version(s) you may not view")
     shown = "; ".join(named[:SHOWN]) + (" ..." if len(named) > SHOWN else "")
-    raise Conflict(
+    return (
         f"Cannot {doing}: {total} of its files are held by {shown}. A released version is "
-        "frozen; its owners withdraw it to let its files go.",
-        field="dataset",
+        "frozen; its owners withdraw it to let its files go."
     )
