@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
 
 from scandepot.access import roles, users
 from scandepot.access.actors import SYSTEM
@@ -71,25 +71,88 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--series", type=int, default=10)
     parser.add_argument("--instances", type=int, default=200)
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the loaded database (its name is printed)."
+    )
+    parser.add_argument(
+        "--database", default=None, help="A database kept by --keep: release again, no load."
+    )
     args = parser.parse_args()
-    name = f"scandepot_bench_{uuid.uuid4().hex[:8]}"
+    name = args.database or f"scandepot_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(f"{args.server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    if args.database is None:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             run(args, f"{args.server}/{name}", Path(tmp) / "data")
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if args.keep or args.database:
+            print(f"database kept: {name}")
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+class Statements:
+    """Each statement's time in the database, for the breakdown of the release."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.spent: list[tuple[float, str]] = []
+        self._started: list[float] = []
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, *_args: object) -> None:
+        self._started.append(time.perf_counter())
+
+    def _after(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        spent = time.perf_counter() - self._started.pop()
+        self.spent.append((spent, " ".join(statement.split())[:70]))
+
+    def show(self, top: int = 4) -> None:
+        for spent, statement in sorted(self.spent, reverse=True)[:top]:
+            print(f"  {spent:6.1f} s  {statement}")
 
 
 def run(args: argparse.Namespace, url: str, data: Path) -> None:
     data.mkdir()
     ctx = Context.from_settings(Settings(data_dir=data, database_url=url))
     ctx.store.ensure()
-    upgrade(ctx.db)
+    if args.database is None:
+        upgrade(ctx.db)
+        subjects = fill(ctx, args)
+        users.create(ctx, SYSTEM, UserCreate(login="holder", password="bench-password-1"))
+        roles.set_role(ctx, SYSTEM, "BENCH", "holder", Role.COLLABORATOR)  # reads BENCH
+    else:
+        with ctx.db.read() as db:
+            subjects = list(db.scalars(select(Subject.stable_id).order_by(Subject.id)))
+    with ctx.db.read() as db:
+        holder = actor_for(db.scalars(select(User).where(User.login == "holder")).one())
+    name = f"bench_{uuid.uuid4().hex[:6]}"
+    made = drafts.create(ctx, holder, DatasetCreate(name=name, metadata=META))
+    members.change(ctx, holder, made.stable_id, MemberChange(add_subjects=subjects))
+    statements = Statements(ctx.db.engine)
+    started = time.perf_counter()
+    released = release.release(ctx, holder, made.stable_id)
+    spent = time.perf_counter() - started
+    print(
+        f"release: {released.file_count:,} files, {released.byte_count:,} bytes, "
+        f"manifest sha256 {released.manifest_sha256}: {spent:.1f} s (target: under 60 s)"
+    )
+    statements.show()
+    started = time.perf_counter()
+    head = manifest.open_manifest(ctx, holder, made.stable_id, 1, "sha256")
+    size = sum(len(chunk) for chunk in manifest.body(ctx, head))
+    print(
+        f"manifest export (sha256sum lines): {size:,} bytes in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    ctx.close()
+
+
+def fill(ctx: Context, args: argparse.Namespace) -> list[str]:
     total = args.sessions * args.series * args.instances
     print(
         f"bulk-loading {args.sessions} sessions x {args.series} series x {args.instances} "
@@ -106,27 +169,7 @@ def run(args: argparse.Namespace, url: str, data: Path) -> None:
         f"{time.perf_counter() - started:.0f} s",
         flush=True,
     )
-    users.create(ctx, SYSTEM, UserCreate(login="holder", password="bench-password-1"))
-    with ctx.db.read() as db:
-        holder = actor_for(db.scalars(select(User).where(User.login == "holder")).one())
-    roles.set_role(ctx, SYSTEM, "BENCH", "holder", Role.COLLABORATOR)  # reads BENCH
-    made = drafts.create(ctx, holder, DatasetCreate(name="bench", metadata=META))
-    members.change(ctx, holder, made.stable_id, MemberChange(add_subjects=subjects))
-    started = time.perf_counter()
-    released = release.release(ctx, holder, made.stable_id)
-    spent = time.perf_counter() - started
-    print(
-        f"release: {released.file_count:,} files, {released.byte_count:,} bytes, "
-        f"manifest sha256 {released.manifest_sha256}: {spent:.1f} s (target: under 60 s)"
-    )
-    started = time.perf_counter()
-    head = manifest.open_manifest(ctx, holder, made.stable_id, 1, "sha256")
-    size = sum(len(chunk) for chunk in manifest.body(ctx, head))
-    print(
-        f"manifest export (sha256sum lines): {size:,} bytes in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
-    ctx.close()
+    return subjects
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
@@ -84,7 +84,7 @@ def list_mine(ctx: Context, actor: Actor) -> list[DatasetView]:
         stmt = select(Dataset).order_by(Dataset.stable_id)
         if not is_curator(db, actor):
             owned = select(DatasetOwner.dataset_id).where(DatasetOwner.user_id == actor.user_id)
-            stmt = stmt.where(or_(Dataset.id.in_(owned)))
+            stmt = stmt.where(Dataset.id.in_(owned))
         return [dataset_view(db, actor, d) for d in db.scalars(stmt)]
 
 

@@ -13,15 +13,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import collate, select
-
 from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.datasets import DatasetAction, load_version, may, require_dataset
 from scandepot.catalog.datasets import DatasetFile, VersionState
 from scandepot.context import Context
-from scandepot.datasets.release import HASH_BATCH, manifest_lines
+from scandepot.datasets.release import batches, manifest_lines
 from scandepot.errors import Conflict, Invalid
 from scandepot.export.manifest import VERSION
 
@@ -40,7 +38,6 @@ class Manifest:
     total_size: int
     manifest_sha256: str
     format: str
-    sqlite: bool
 
     @property
     def filename(self) -> str:
@@ -76,7 +73,6 @@ def open_manifest(ctx: Context, actor: Actor, ref: str, number: int, fmt: str) -
             total_size=int(version.byte_count or 0),
             manifest_sha256=str(version.manifest_sha256),
             format=fmt,
-            sqlite=ctx.db.is_sqlite,
         )
 
 
@@ -84,7 +80,7 @@ def body(ctx: Context, head: Manifest) -> Iterator[bytes]:
     """The manifest's bytes, a batch of files at a time, in canonical (path) order."""
     with ctx.db.read() as db:
         if head.format == "sha256":
-            yield from manifest_lines(db, head.version_id, sqlite=head.sqlite)
+            yield from manifest_lines(db, head.version_id)
             return
         top = {
             "manifest_version": VERSION,
@@ -97,15 +93,9 @@ def body(ctx: Context, head: Manifest) -> Iterator[bytes]:
             "manifest_sha256": head.manifest_sha256,
         }
         yield f'{_ENCODE(top)[:-1]}, "files": [\n'.encode()
-        order = collate(DatasetFile.path, "BINARY" if head.sqlite else "C")
-        result = db.execute(
-            select(DatasetFile.path, DatasetFile.size, DatasetFile.sha256, DatasetFile.md5)
-            .where(DatasetFile.version_id == head.version_id)
-            .order_by(order),
-            execution_options={"yield_per": HASH_BATCH},
-        )
+        columns = (DatasetFile.path, DatasetFile.size, DatasetFile.sha256, DatasetFile.md5)
         first = True
-        for batch in result.partitions():
+        for batch in batches(db, head.version_id, *columns):
             lines = ",\n ".join(
                 _ENCODE({"name": p, "size": s, "sha256": sha, "md5": md5})
                 for p, s, sha, md5 in batch

@@ -6,9 +6,12 @@ the subjects named), one :class:`DatasetFile` row each, with its path inside the
 ``.../{session}/resources/{resource}/{path}``, labels as they are now), size and
 checksums, and the archive's file it holds. The rows are written by one
 ``INSERT ... SELECT`` on the server side: two million files are not carried through
-Python. ``manifest_sha256`` is the SHA-256 of the manifest's canonical form, its
-``sha256sum`` lines (``{sha256}  {path}\\n``) ordered by path byte by byte: the same text
-the manifest's sha256 export gives, so that anyone can check it.
+Python, and in canonical order (paths byte by byte), so that the rows' ids follow it: the
+checksum and the exports read them by id, with no second sort, and the index on
+(version, path) is filled in its own order. ``manifest_sha256`` is the SHA-256 of the
+manifest's canonical form, its ``sha256sum`` lines (``{sha256}  {path}\\n``) in that
+order: the same text the manifest's sha256 export gives, so that anyone can check it.
+The totals are counted in the same pass.
 
 One release at a time per dataset: the dataset's row is locked (PostgreSQL; SQLite has
 one writer), and a release is refused while another version's validation runs.
@@ -17,7 +20,7 @@ one writer), and a release is refused while another version's validation runs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +32,7 @@ from sqlalchemy import (
     literal,
     not_,
     select,
+    text,
     union,
 )
 from sqlalchemy.orm import Session as DBSession
@@ -54,6 +58,9 @@ from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, Forbidden, Invalid
 
 HASH_BATCH = 20_000  # manifest rows read at a time for its checksum
+# PostgreSQL's memory for the release's sort and joins (the default 4 MB sorts two million
+# paths on disk); for this transaction only.
+WORK_MEM = "256MB"
 
 
 def release(ctx: Context, actor: Actor, ref: str) -> VersionView:
@@ -66,6 +73,8 @@ def release(ctx: Context, actor: Actor, ref: str) -> VersionView:
         metadata.check(ctx.settings, draft.meta, release=True)
         sessions = member_sessions(draft.id)
         _all_readable(db, actor, sessions)
+        if not ctx.db.is_sqlite:
+            db.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         db.execute(
             insert(DatasetFile).from_select(
                 [
@@ -80,22 +89,17 @@ def release(ctx: Context, actor: Actor, ref: str) -> VersionView:
                     "session_id",
                     "scan_id",
                 ],
-                manifest_rows(draft.id, sessions),
+                manifest_rows(draft.id, sessions, sqlite=ctx.db.is_sqlite),
             )
         )
-        count, size = db.execute(
-            select(func.count(DatasetFile.id), func.coalesce(func.sum(DatasetFile.size), 0)).where(
-                DatasetFile.version_id == draft.id
-            )
-        ).one()
+        digest, count, size = checksum(db, draft.id)
         if not count:
             raise Invalid(
                 f"Dataset '{dataset.name}' holds no files: add subjects or sessions that have "
                 "files before releasing it.",
                 field="members",
             )
-        draft.file_count, draft.byte_count = int(count), int(size)
-        draft.manifest_sha256 = manifest_sha256(db, draft.id, sqlite=ctx.db.is_sqlite)
+        draft.file_count, draft.byte_count, draft.manifest_sha256 = count, size, digest
         draft.state = VersionState.RELEASED
         draft.released_at = draft.updated_at = utcnow()
         validation.start(db, draft)
@@ -151,8 +155,8 @@ def _all_readable(db: DBSession, actor: Actor, sessions: Select[Any]) -> None:
         )
 
 
-def manifest_rows(version_id: int, sessions: Select[Any]) -> Any:
-    """The manifest's rows, as the INSERT ... SELECT writes them."""
+def manifest_rows(version_id: int, sessions: Select[Any], *, sqlite: bool) -> Any:
+    """The manifest's rows, as the INSERT ... SELECT writes them: in canonical order."""
     where = case(
         (Resource.scan_id.is_(None), literal("resources/")),
         else_=literal("scans/") + Scan.label + literal("/"),
@@ -189,24 +193,30 @@ def manifest_rows(version_id: int, sessions: Select[Any]) -> Any:
         .join(Project, Project.id == Session.project_id)
         .outerjoin(Scan, Scan.id == Resource.scan_id)
         .where(Resource.session_id.in_(sessions))
+        .order_by(collate(path, "BINARY" if sqlite else "C"))
     )
 
 
-def manifest_lines(db: DBSession, version_id: int, *, sqlite: bool) -> Iterator[bytes]:
+def manifest_lines(db: DBSession, version_id: int) -> Iterator[bytes]:
     """The manifest's ``sha256sum`` lines, in canonical order, a batch at a time."""
-    order = collate(DatasetFile.path, "BINARY" if sqlite else "C")
-    result = db.execute(
-        select(DatasetFile.sha256, DatasetFile.path)
-        .where(DatasetFile.version_id == version_id)
-        .order_by(order),
-        execution_options={"yield_per": HASH_BATCH},
-    )
-    for batch in result.partitions():
+    for batch in batches(db, version_id, DatasetFile.sha256, DatasetFile.path):
         yield "".join(f"{sha}  {path}\n" for sha, path in batch).encode()
 
 
-def manifest_sha256(db: DBSession, version_id: int, *, sqlite: bool) -> str:
-    digest = hashlib.sha256()
-    for chunk in manifest_lines(db, version_id, sqlite=sqlite):
-        digest.update(chunk)
-    return digest.hexdigest()
+def checksum(db: DBSession, version_id: int) -> tuple[str, int, int]:
+    """The manifest's SHA-256 (of its canonical form), its files and their bytes."""
+    digest, count, size = hashlib.sha256(), 0, 0
+    for batch in batches(db, version_id, DatasetFile.sha256, DatasetFile.path, DatasetFile.size):
+        digest.update("".join(f"{sha}  {path}\n" for sha, path, _s in batch).encode())
+        count += len(batch)
+        size += sum(s for _sha, _p, s in batch)
+    return digest.hexdigest(), count, size
+
+
+def batches(db: DBSession, version_id: int, *columns: Any) -> Iterator[Sequence[Any]]:
+    """The manifest's rows in canonical order: by id, given in that order at release."""
+    result = db.execute(
+        select(*columns).where(DatasetFile.version_id == version_id).order_by(DatasetFile.id),
+        execution_options={"yield_per": HASH_BATCH},
+    )
+    yield from result.partitions()
