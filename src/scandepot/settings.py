@@ -277,6 +277,11 @@ class Settings(BaseSettings):
         "sending a batch, its answer).",
     )
 
+    dataset_metadata_fields: Path | None = Field(
+        default=None,
+        description='A JSON file of the site\'s own dataset metadata fields ({"properties": '
+        '{...}, "required": [...]}), added to the schema of docs/datasets.md; unset: none.',
+    )
     dataset_suppress_below: int = Field(
         default=5,
         ge=1,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from scandepot.access import roles, tokens
 from scandepot.access.actors import SYSTEM
@@ -26,7 +26,14 @@ from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
-from scandepot.catalog.datasets import Dataset, DatasetAccess
+from scandepot.catalog.datasets import (
+    Dataset,
+    DatasetAccess,
+    DatasetFile,
+    DatasetMember,
+    DatasetOwner,
+    DatasetVersion,
+)
 from scandepot.catalog.deid import DeidKey, DeidScript, Pseudonym
 from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
@@ -64,6 +71,13 @@ SITE = {
     # show drafts); anonymous visitors are asked to sign in, as for any missing object.
     "unpublished": (401, 404, 404, 404, 404, 404),
     **dataset_world.DATASET_LEVELS,
+    # Datasets (docs/datasets.md), whatever the project's accessibility: the world's owner
+    # owns them; the site's administrator is the only curator. A published one is seen by
+    # everyone, but only its owners change it or read what is inside; one never published
+    # does not exist for the others, and a curator's step is refused to its owner.
+    "dataset_edit": (401, 403, 403, 403, OK, OK),
+    "dataset_private": (401, 404, 404, 404, OK, OK),
+    "dataset_curate": (401, 404, 404, 404, 403, OK),
 }
 PROJECT = {
     ("private", "see"): (401, 404, OK, OK, OK, OK),
@@ -186,6 +200,9 @@ PD = "/api/v1/push/destinations/{name}"
 WPD = "/admin/push-destinations/{name}"
 SPARE_PD = {"name": "SPARE"}
 SELECTION = {"name": "SEL"}
+DS = "/api/v1/datasets"
+D1 = {"dataset": "D1", "number": 1}
+D3 = {"dataset": "D3", "number": 1}
 NODE = "https://node.example/dw"
 
 
@@ -447,6 +464,34 @@ ROUTES: dict[tuple[str, str], Row] = {
         "write", 200, body=lambda a: {"remove": ["E1"]}, params=SELECTION
     ),
     ("DELETE", P + "/selections/{name}"): Row("manage", 204, params=SELECTION),
+    # Datasets: D1 (version 1 published, version 2 a draft; spare a co-owner), D2 (a draft
+    # only), D3 (version 1 released, its validation passed), D4 (version 1 validated).
+    ("GET", DS): Row("signed_in", 200),
+    ("POST", DS): Row(
+        "signed_in", 201, body=lambda a: {"name": f"ds_{a}", "metadata": {"title": a}}
+    ),
+    ("GET", DS + "/{dataset}"): Row("public", 200, params=D1),
+    ("PATCH", DS + "/{dataset}"): Row("dataset_edit", 200, body=lambda a: {"title": a}, params=D1),
+    ("DELETE", DS + "/{dataset}"): Row("dataset_private", 204, params={"dataset": "D2"}),
+    ("GET", DS + "/{dataset}/members"): Row("dataset_edit", 200, params=D1),
+    ("PATCH", DS + "/{dataset}/members"): Row(
+        "dataset_edit", 200, body=lambda a: {"remove_sessions": ["DS/E9"]}, params=D1
+    ),
+    ("PUT", DS + "/{dataset}/owners/{login}"): Row("dataset_edit", 200, params=D1),
+    ("DELETE", DS + "/{dataset}/owners/{login}"): Row("dataset_edit", 200, params=D1),
+    ("POST", DS + "/{dataset}/release"): Row("dataset_edit", 200, params=D1),
+    ("POST", DS + "/{dataset}/versions"): Row("dataset_private", 201, params=D3),
+    ("GET", DS + "/{dataset}/versions/{number}"): Row("public", 200, params=D1),
+    ("POST", DS + "/{dataset}/versions/{number}/validate"): Row("dataset_curate", 200, params=D3),
+    ("POST", DS + "/{dataset}/versions/{number}/send-back"): Row(
+        "dataset_curate", 200, body=lambda a: {"comment": "More."}, params=D3
+    ),
+    ("POST", DS + "/{dataset}/versions/{number}/publish"): Row(
+        "dataset_private", 200, params={"dataset": "D4", "number": 1}
+    ),
+    ("POST", DS + "/{dataset}/versions/{number}/withdraw"): Row("dataset_edit", 200, params=D1),
+    ("GET", DS + "/{dataset}/versions/{number}/manifest"): Row("dataset_edit", 200, params=D1),
+    ("GET", DS + "/{dataset}/history"): Row("dataset_edit", 200, params=D1),
     ("GET", P + "/webhooks"): Row("manage", 200),
     ("POST", P + "/webhooks"): Row(
         "manage", 201, body=lambda a: {"url": f"http://127.0.0.1:9/{a}"}, per_actor=True
@@ -870,6 +915,55 @@ def build_world(ctx: Context, accessibility: str) -> None:
     add_clinical(ctx)
     add_selection(ctx)
     dataset_world.add_dataset(ctx)
+    add_datasets(ctx)
+
+
+def add_datasets(ctx: Context) -> None:
+    """Project DS (private; the owner reads it) with S9/E9 and a file, and the datasets of
+    the rows, owned by the owner (see the rows)."""
+    from scandepot.access.users import actor_for
+    from scandepot.archive import files, sessions, subjects
+    from scandepot.archive.projects import ProjectCreate
+    from scandepot.archive.resources import OwnerRef
+    from scandepot.archive.sessions import SessionCreate
+    from scandepot.archive.subjects import SubjectCreate
+    from scandepot.catalog.datasets import DatasetVersion
+    from scandepot.datasets import drafts, lifecycle, members, owners, release
+    from scandepot.datasets.drafts import DatasetCreate
+    from scandepot.datasets.members import MemberChange
+
+    projects.create(ctx, SYSTEM, ProjectCreate(id="DS"))
+    roles.set_role(ctx, SYSTEM, "DS", "owner", Role.COLLABORATOR)
+    subjects.create(ctx, SYSTEM, "DS", SubjectCreate(label="S9"))
+    sessions.create(ctx, SYSTEM, "DS", SessionCreate(label="E9", subject="S9"))
+    with ctx.store.stage() as staged:
+        staged.write(b"held bytes")
+        files.commit_upload(ctx, SYSTEM, OwnerRef("DS", session="E9"), "DICOM", "h.dcm", staged)
+    with ctx.db.read() as db:
+        owner = actor_for(db.scalars(select(User).where(User.login == "owner")).one())
+    meta = {
+        "title": "T",
+        "description": "D",
+        "authors": [{"name": "A"}],
+        "contact": {"name": "C", "email": "c@example.org"},
+        "licence": "CC0-1.0",
+    }
+
+    def released(name: str) -> None:
+        drafts.create(ctx, owner, DatasetCreate(name=name, metadata=meta))
+        members.change(ctx, owner, name, MemberChange(add_sessions=["DS/E9"]))
+        release.release(ctx, owner, name)
+        with ctx.db.write() as db:  # what the validation job records
+            db.execute(update(DatasetVersion).values(validation="passed"))
+
+    for name in ("D1", "D3", "D4"):
+        released(name)
+    lifecycle.validate(ctx, SYSTEM, "D1", 1)
+    lifecycle.publish(ctx, owner, "D1", 1)
+    lifecycle.new_version(ctx, owner, "D1")
+    owners.add(ctx, owner, "D1", "spare")
+    lifecycle.validate(ctx, SYSTEM, "D4", 1)
+    drafts.create(ctx, owner, DatasetCreate(name="D2", metadata={"title": "T"}))
 
 
 def add_selection(ctx: Context) -> None:
@@ -1114,6 +1208,11 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 DeidScript,
                 DeidKey,
                 Pseudonym,
+                Dataset,
+                DatasetVersion,
+                DatasetMember,
+                DatasetOwner,
+                DatasetFile,
             )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
@@ -1125,6 +1224,13 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         notes += tuple(db.execute(select(Scan.quality, Scan.note).order_by(Scan.id)))
         notes += tuple(db.execute(select(User.full_name, User.enabled).order_by(User.id)))
         staged = tuple(db.scalars(select(StagedSession.subject)))
+        staged += tuple(
+            db.execute(
+                select(
+                    DatasetVersion.state, DatasetVersion.meta, DatasetVersion.curator_comment
+                ).order_by(DatasetVersion.id)
+            )
+        )
         job_states = tuple(db.execute(select(Job.status, Job.cancel_requested)).all())
         job_states += tuple(db.execute(select(Transfer.status, Transfer.message)).all())
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
@@ -1146,7 +1252,9 @@ def reset(ctx: Context, accessibility: str, app: Any) -> None:
     if saved_world.restore(ctx, accessibility):
         return
     if projects_exist(ctx):
-        for label in ("P", *SHARE_TARGETS):
+        with ctx.db.write() as db:  # the datasets first: releases hold DS's files
+            db.execute(delete(Dataset))
+        for label in ("P", *SHARE_TARGETS, "DS"):
             projects.delete(ctx, SYSTEM, label, recursive=True)
     with ctx.db.write() as db:
         for leftover in db.scalars(select(StagedSession)):

@@ -1,19 +1,36 @@
-"""What the tests of datasets share: a real archived cohort for the catalogue's tests
-(twelve subjects received as DICOM and archived like any upload, one of them with a second
-(CT) session, and their clinical records), and a published release of two de-identified
-sessions owned by the ``owner`` account (tests/datasets/released.py writes it)."""
+"""What the tests of datasets share:
+
+- a small world (``world``): projects A and B (private; the usual owner, member and
+  collaborator), project C that only the owner reads, each subject with a session, a scan
+  and files; a curator; a mail server for the owners' messages;
+- a real archived cohort for the catalogue's tests (``cohort``): twelve subjects received
+  as DICOM and archived like any upload, one of them with a second (CT) session, and their
+  clinical records;
+- a published release of two de-identified sessions owned by the ``owner`` account
+  (``published``, written by tests/datasets/released.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
-from scandepot.access.actors import SYSTEM
+from scandepot.access import roles
+from scandepot.access.actors import SYSTEM, Actor
 from scandepot.access.users import actor_for
-from scandepot.catalog.datasets import VersionState
+from scandepot.archive import files, projects, scans, sessions, subjects
+from scandepot.archive.projects import ProjectCreate
+from scandepot.archive.resources import OwnerRef
+from scandepot.archive.scans import ScanCreate
+from scandepot.archive.sessions import SessionCreate
+from scandepot.archive.subjects import SubjectCreate
+from scandepot.catalog.access import Role, User
+from scandepot.catalog.archive import Session
+from scandepot.catalog.datasets import DatasetVersion, ValidationState, VersionState
 from scandepot.clinical import records, schemas
 from scandepot.clinical.records import Target
 from scandepot.context import Context
@@ -22,6 +39,7 @@ from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import worker
 from tests.datasets import published as published_rows
 from tests.datasets.released import Released, archive_script, archive_study, release
+from tests.notify.mailserver import MailServer
 
 PROJECT = "Cohort01"
 STUDY_DATE = "20240301"
@@ -119,3 +137,80 @@ def published(ctx: Context, make_project: Any) -> Released:
 def people(users: dict[str, Any]) -> dict[str, Any]:
     """The actors of the ``users`` accounts, by login."""
     return {login: actor_for(user) for login, user in users.items()}
+
+
+@dataclass
+class World:
+    ctx: Context
+    people: dict[str, Actor]
+
+    def __getitem__(self, name: str) -> Actor:
+        return self.people[name]
+
+    def session_id(self, label: str) -> str:
+        with self.ctx.db.read() as db:
+            found = db.scalar(select(Session.stable_id).where(Session.label == label))
+        assert found is not None
+        return found
+
+
+def put_file(ctx: Context, ref: OwnerRef, path: str, data: bytes, **kwargs: object) -> None:
+    with ctx.store.stage() as staged:
+        staged.write(data)
+        files.commit_upload(ctx, SYSTEM, ref, "DICOM", path, staged, **kwargs)  # type: ignore[arg-type]
+
+
+def fill(ctx: Context, project: str, subject: str, session: str, count: int = 2) -> None:
+    subjects.create(ctx, SYSTEM, project, SubjectCreate(label=subject))
+    sessions.create(ctx, SYSTEM, project, SessionCreate(label=session, subject=subject))
+    scans.create(ctx, SYSTEM, project, session, ScanCreate(id="1"))
+    for n in range(count):
+        ref = OwnerRef(project, session=session, scan="1")
+        put_file(ctx, ref, f"{n}.dcm", f"{project}/{session}/{n}".encode())
+
+
+@pytest.fixture
+def world(
+    ctx: Context, users: dict[str, User], make_project: Callable[..., str], password_hash: str
+) -> World:
+    for label in ("A", "B"):
+        make_project(label=label)
+    projects.create(ctx, SYSTEM, ProjectCreate(id="C"))
+    roles.set_role(ctx, SYSTEM, "C", "owner", Role.OWNER)
+    fill(ctx, "A", "S1", "E1")
+    fill(ctx, "A", "S2", "E2")
+    fill(ctx, "B", "S3", "E3", count=3)
+    fill(ctx, "C", "S4", "E4")
+    with ctx.db.write() as db:
+        db.add(
+            User(
+                login="curator",
+                full_name="Curator",
+                email="curator@example.org",
+                password_hash=password_hash,
+                is_curator=True,
+            )
+        )
+    with ctx.db.read() as db:
+        people = {u.login: actor_for(u) for u in db.scalars(select(User))}
+    return World(ctx, people)
+
+
+def validation_passes(ctx: Context, dataset: str, number: int) -> None:
+    """What the validation job records when a version passes (the job is not this part's)."""
+    from scandepot.catalog.datasets import Dataset
+
+    with ctx.db.write() as db:
+        found = db.scalar(select(Dataset.id).where(Dataset.stable_id == dataset))
+        db.execute(
+            update(DatasetVersion)
+            .where(DatasetVersion.dataset_id == found, DatasetVersion.number == number)
+            .values(validation=ValidationState.PASSED)
+        )
+
+
+@pytest.fixture
+def mail_server(tmp_path: Path) -> Iterator[MailServer]:
+    server = MailServer(tmp_path).start()
+    yield server
+    server.stop()

@@ -15,6 +15,7 @@ from scandepot import __version__
 from scandepot.cli import (
     client,
     clinical,
+    dataset,
     dataset_access,
     deid_remote,
     dicom_nodes,
@@ -265,6 +266,7 @@ app.add_typer(deid_remote.script_app, name="deid-script")
 app.add_typer(deid_remote.pseudonym_app, name="pseudonym")
 app.add_typer(clinical.app, name="clinical")
 app.add_typer(dataset_access.app, name="dataset-access")
+app.add_typer(dataset.app, name="dataset")
 
 
 @app.command()

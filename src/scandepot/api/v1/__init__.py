@@ -10,6 +10,7 @@ from scandepot.api.v1 import (
     catalogue,
     clinical,
     dataset_access,
+    datasets,
     deid,
     dicom_nodes,
     downloads,
@@ -62,5 +63,6 @@ for sub in (
     push_destinations.router,
     catalogue.router,
     dataset_access.router,
+    datasets.router,
 ):
     router.include_router(sub)
