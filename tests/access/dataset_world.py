@@ -1,5 +1,6 @@
 """The access matrix's dataset: version 1 of "world", published (with its figures), owned
-by the owner, holding the world's archived session W1; the member's access to it
+by the owner, holding session E9 of project DS (beside the datasets of the rows, so that deletes in
+the world's projects go ahead); the member's access to it
 approved, the spare user's asked and pending; version 2 a draft."""
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ DATASET_LEVELS = {
 
 
 def add_dataset(ctx: Context) -> None:
-    made = release(ctx, [Archived("P", "", "W1")], name="world", state=VersionState.PUBLISHED)
+    made = release(ctx, [Archived("DS", "S9", "E9")], name="world", state=VersionState.PUBLISHED)
     with ctx.db.write() as db:
         version = db.get(DatasetVersion, made.version_id)
         assert version is not None

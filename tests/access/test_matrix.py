@@ -914,8 +914,8 @@ def build_world(ctx: Context, accessibility: str) -> None:
     add_deid(ctx)
     add_clinical(ctx)
     add_selection(ctx)
-    dataset_world.add_dataset(ctx)
     add_datasets(ctx)
+    dataset_world.add_dataset(ctx)
 
 
 def add_datasets(ctx: Context) -> None:
@@ -1397,7 +1397,7 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     }
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
-    if "{dataset}" in template:
+    if "{dataset}" in template and "dataset" not in params:
         values.setdefault("number", 1)
         with ctx.db.read() as db:
             values["dataset"] = db.scalar(select(Dataset.stable_id).where(Dataset.name == "world"))
@@ -1429,7 +1429,8 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         with ctx.db.read() as db:
             values["message_id"] = db.scalar(select(func.max(OutboxMessage.id)))
     if "{dataset}" in template:
-        values["dataset"], values["version"] = "world", 1
+        values.setdefault("dataset", "world")
+        values.setdefault("version", 1)
     if "{request_id}" in template:
         values["request_id"] = dataset_world.request_id(ctx, params.get("request", "pending"))
     if "{token_id}" in template:
