@@ -107,15 +107,17 @@ def _serve(ctx: Context) -> None:
     from scandepot.http import server
     from scandepot.notify.sender import Sender
     from scandepot.pipelines import wiring
+    from scandepot.retention.run import Keeper
 
     settings = ctx.settings
     app_ = create_app(ctx=ctx, install_pipelines=False)
     stopping.exit_on_signals()
-    receiver, builder, executor, sender = None, None, None, None
+    receiver, builder, executor, sender, keeper = None, None, None, None, None
     try:
         # Before anything can be archived; runs jobs here under the local executor.
         executor = wiring.install(ctx, pipelines=runnable.jobs())
         receiver, builder = _start_dicom(ctx)
+        keeper = Keeper(ctx).start()  # retention, beside the builder
         sender = Sender(ctx, echo=True).start()  # this process runs a receiver to C-ECHO
         typer.echo(
             f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
@@ -134,6 +136,8 @@ def _serve(ctx: Context) -> None:
     finally:
         if sender is not None:
             sender.stop()
+        if keeper is not None:
+            keeper.stop()
         if receiver is not None:
             receiver.stop()
         if builder is not None:
