@@ -30,6 +30,7 @@ from scandepot.cli import (
 from scandepot.cli import deid as deid_cli
 from scandepot.cli import notify as notify_cli
 from scandepot.cli import prearchive as prearchive_cli
+from scandepot.cli import retention as retention_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
@@ -255,6 +256,7 @@ app.add_typer(push_destination.app, name="push-destination")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(prearchive_cli.app, name="prearchive")
 app.add_typer(notify_cli.app, name="notify")
+app.add_typer(retention_cli.app, name="retention")
 app.add_typer(mail.app, name="mail")
 app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")

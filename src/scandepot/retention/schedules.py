@@ -117,6 +117,19 @@ def _table(given: dict[str, str]) -> dict[str, str]:
     return {d: table[d] for d in due.DAYS if d in table}
 
 
+def parse_table(text: str) -> dict[str, str]:
+    """A weekday table as typed: ``MON=WED, FRI=MON`` (or ``->``, ``:`` between)."""
+    table: dict[str, str] = {}
+    for part in re.split(r"[,;\n]+", text):
+        if not part.strip():
+            continue
+        pair = re.split(r"\s*(?:=|->|:)\s*", part.strip())
+        if len(pair) != 2 or not all(pair):
+            raise Invalid(f"'{part.strip()}' is not DAY=DAY (MON=WED).", field="weekdays")
+        table[pair[0]] = pair[1]
+    return table
+
+
 def _age(data: ScheduleIn) -> int:
     for name, value, per in (("age_hours", data.age_hours, 1), ("age_days", data.age_days, 24)):
         if value is None:
