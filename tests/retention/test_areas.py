@@ -178,3 +178,21 @@ def test_the_archive_is_never_touched(ctx: Context, make_project: Callable[..., 
     assert staged_ids(ctx) == []
     assert _archive_state(ctx) == before
     assert all(not e.target.startswith(("archive", "session")) for e in audited(ctx))
+
+
+def test_serve_runs_retention_on_its_own(ctx: Context) -> None:
+    import time
+
+    from scandepot.retention.run import Keeper
+
+    old = temporary(ctx, utcnow() - 3 * H)
+    schedule(ctx, "temporary", age_hours=1)
+    ctx.settings.retention_interval_s = 0.05
+    keeper = Keeper(ctx).start()
+    try:
+        deadline = time.monotonic() + 20
+        while old.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        keeper.stop()
+    assert not old.exists() and len(audited(ctx)) == 1

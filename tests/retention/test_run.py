@@ -16,13 +16,13 @@ from scandepot.catalog.journal import EventRecord
 from scandepot.catalog.retention import RetentionLease
 from scandepot.context import Context
 from scandepot.errors import Conflict
-from scandepot.notify import dispatch
+from scandepot.notify import compose, dispatch
 from scandepot.retention import holds, run
 from scandepot.retention.holds import HoldIn
 from scandepot.retention.plan import plan
 from scandepot.retention.run import run_once
 from scandepot.storage import spool
-from tests.notify.world import notices
+from tests.notify.world import emails, newest_notice, notices
 from tests.retention.world import audited, schedule, stage, staged_ids, utc
 
 H = dt.timedelta(hours=1)
@@ -59,6 +59,14 @@ def test_an_age_warns_once_then_deletes_at_its_time_and_audits(ctx: Context, pil
         ("member@example.org", "attention"),
         ("owner@example.org", "attention"),
     ]
+    compose.run(ctx, now=newest_notice(ctx) + H)  # the notices are written at the real time
+    message = next(e for e in emails(ctx) if e.target == "owner@example.org")
+    when = "2026-03-04 10:00 UTC"
+    assert message.subject == (
+        f"[scandepot] Needs attention: staged session {staged.id} in {pilot}: S1/E1, study "
+        f"{staged.StudyInstanceUID} will be deleted on {when}"
+    )
+    assert f"To be deleted on {when}: staged session {staged.id}" in message.text
 
     assert run_once(ctx, now=scanned + 48 * H - dt.timedelta(seconds=1)).deleted == 0
     assert staged_ids(ctx) == [staged.id]
@@ -184,3 +192,12 @@ def test_a_run_asked_for_is_audited_as_the_administrator(ctx: Context, pilot: st
     admin = Actor(user_id=None, login="admin", is_site_admin=True)
     assert run.run(ctx, admin, now=utc("2026-04-01 00:00")).deleted == 1
     assert audited(ctx)[0].actor_login == "admin"
+
+
+def test_a_study_still_arriving_is_not_deleted_under_its_sender(ctx: Context, pilot: str) -> None:
+    from tests.notify.world import upload
+
+    upload(ctx, pilot, "S1", "E1", by="member")  # not built: RECEIVING, its last instance now
+    schedule(ctx, "prearchive", age_hours=1)
+    done = run_once(ctx, now=utc("2030-01-01 00:00"))  # its scan (2024) is long past
+    assert (done.deleted, done.skipped) == (0, 1) and len(staged_ids(ctx)) == 1

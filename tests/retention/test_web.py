@@ -30,7 +30,13 @@ def test_the_page_adds_a_schedule_holds_an_item_and_runs(
     assert schedules.list_schedules(ctx, SYSTEM) == []
     r = client.post(
         "/admin/retention/schedules",
-        data={"area": "temporary", "age": "1", "unit": "days", "warn_hours": "30", "csrf_token": token},
+        data={
+            "area": "temporary",
+            "age": "1",
+            "unit": "days",
+            "warn_hours": "30",
+            "csrf_token": token,
+        },
     )
     assert "must be shorter than the age (24 hours)" in r.text
     r = client.post(

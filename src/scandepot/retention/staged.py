@@ -4,9 +4,11 @@ An item is one staged session, keyed ``<id>:<StudyInstanceUID>`` (an ID alone co
 handed out again by SQLite after the newest row is deleted). Its time begins when it was
 scanned: the study's date and time (with its own offset from UTC when it carries one,
 else in the site's time zone), or when it was first received if it names no date. A
-session being built or archived is never removed; one whose study changed since it was
-planned is left for the next run. Its instances' files are set aside with its folder; an
-instance already archived belongs to the archive and is not in its folder any more.
+session being built or archived is never removed, nor one still receiving (an instance
+in the last five minutes, or the prearchive's quiet time if longer); one whose study
+changed since it was planned is left for the next run. Its instances' files are set
+aside with its folder; an instance already archived belongs to the archive and is not in
+its folder any more.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession
+from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
+from scandepot.db.base import utcnow
 from scandepot.prearchive import settle
 from scandepot.retention.areas import TITLES, AreaName, Item
 from scandepot.storage import spool
 from scandepot.storage.changes import Changes
+
+RECEIVING_S = 300  # a staged session that received an instance this recently is receiving
 
 
 class StagedArea:
@@ -77,12 +82,21 @@ class StagedArea:
             return False
         if staged.status in settle.BUSY or (staged.project_key == UNASSIGNED) != self.unassigned:
             return False
+        if _receiving(ctx, staged):
+            return False
         if scanned_at(staged, ZoneInfo(ctx.settings.site_timezone)) != item.eligible_at:
             return False
         changes.set_aside(spool.folder(ctx.store, staged.id))
         db.delete(staged)
         db.flush()
         return True
+
+
+def _receiving(ctx: Context, staged: StagedSession) -> bool:
+    """Instances still arriving (in real time, whatever the run's clock says): a study
+    sent long after it was scanned is not deleted under its sender."""
+    quiet = dt.timedelta(seconds=max(ctx.settings.prearchive_quiet_s, RECEIVING_S))
+    return staged.status == Status.RECEIVING and utcnow() - staged.last_received_at < quiet
 
 
 def key_of(staged: StagedSession) -> str:
