@@ -201,3 +201,18 @@ def test_a_study_still_arriving_is_not_deleted_under_its_sender(ctx: Context, pi
     schedule(ctx, "prearchive", age_hours=1)
     done = run_once(ctx, now=utc("2030-01-01 00:00"))  # its scan (2024) is long past
     assert (done.deleted, done.skipped) == (0, 1) and len(staged_ids(ctx)) == 1
+
+
+def test_warnings_long_past_are_forgotten(ctx: Context, pilot: str) -> None:
+    from scandepot.catalog.retention import RetentionWarning
+
+    stage(ctx, pilot, scanned="20260302 100000")
+    schedule(ctx, "prearchive", age_hours=48, warn_hours=12)
+    scanned = utc("2026-03-02 10:00")
+    run_once(ctx, now=scanned + 36 * H)
+    assert run_once(ctx, now=scanned + 48 * H).deleted == 1
+    with ctx.db.read() as db:
+        assert len(db.scalars(select(RetentionWarning)).all()) == 1
+    run_once(ctx, now=scanned + 48 * H + dt.timedelta(days=31))
+    with ctx.db.read() as db:
+        assert db.scalars(select(RetentionWarning)).all() == []

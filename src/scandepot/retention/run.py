@@ -22,7 +22,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
@@ -45,6 +45,7 @@ log = logging.getLogger("scandepot.retention")
 
 LEASE = dt.timedelta(minutes=15)
 LEASE_NAME = "run"
+KEEP_WARNINGS = dt.timedelta(days=30)
 
 
 @dataclass
@@ -87,9 +88,21 @@ def run_once(
             except Exception:  # noqa: BLE001 - one item failing must not stop the others
                 log.exception("retention of %s:%s failed", entry.item.area, entry.item.key)
                 report.failed += 1
+        prune(ctx, now=at)
     finally:
         _give_back(ctx, holder)
     return report
+
+
+def prune(ctx: Context, *, now: dt.datetime) -> None:
+    """Forget warnings whose deletion time is long past (the item went, or was held and
+    is warned of again once released)."""
+    old = RetentionWarning.due_at < now - KEEP_WARNINGS
+    with ctx.db.read() as db:
+        if db.scalar(select(RetentionWarning.id).where(old).limit(1)) is None:
+            return  # nothing to forget: no write lock taken
+    with ctx.db.write() as db:
+        db.execute(delete(RetentionWarning).where(old))
 
 
 def _one(
