@@ -5,8 +5,9 @@ keeps an item, the 7 T's own schedule, and one run at a time."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import multiprocessing
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -21,6 +22,7 @@ from scandepot.retention import holds, run
 from scandepot.retention.holds import HoldIn
 from scandepot.retention.plan import plan
 from scandepot.retention.run import run_once
+from scandepot.settings import Settings
 from scandepot.storage import spool
 from tests.notify.world import emails, newest_notice, notices
 from tests.retention.world import audited, schedule, stage, staged_ids, utc
@@ -161,24 +163,33 @@ def test_a_run_finds_the_lease_taken_and_does_nothing(ctx: Context, pilot: str) 
     assert run_once(ctx, now=utc("2026-04-01 00:00")).deleted == 1
 
 
-def test_two_runs_at_once_delete_and_audit_each_item_once(ctx: Context, pilot: str) -> None:
+def _run_in_a_process(settings: Settings, now: dt.datetime, start: Any, out: Any) -> None:
+    ctx = Context.from_settings(settings)
+    try:
+        start.wait()
+        done = run_once(ctx, now=now)
+        out.put((done.deleted, done.busy))
+    finally:
+        ctx.close()
+
+
+def test_two_processes_at_once_delete_and_audit_each_item_once(ctx: Context, pilot: str) -> None:
     for n in range(4):
         stage(ctx, pilot, scanned="20260302 100000", label=f"E{n}")
     schedule(ctx, "prearchive", age_hours=1)
-    reports = []
-    start = threading.Barrier(2)
-
-    def one() -> None:
-        start.wait()
-        reports.append(run_once(ctx, now=utc("2026-04-01 00:00")))
-
-    threads = [threading.Thread(target=one) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(r.deleted for r in reports) + sum(r.skipped for r in reports) >= 4
-    assert sum(r.deleted for r in reports) == 4
+    spawn = multiprocessing.get_context("spawn")
+    start, out = spawn.Barrier(2), spawn.Queue()
+    now = utc("2026-04-01 00:00")
+    procs = [
+        spawn.Process(target=_run_in_a_process, args=(ctx.settings, now, start, out))
+        for _ in range(2)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert sum(deleted for deleted, _busy in results) == 4
     targets = [e.target for e in audited(ctx)]
     assert len(targets) == len(set(targets)) == 4
     assert staged_ids(ctx) == []
