@@ -145,6 +145,19 @@ class DatasetChanged:
     comment: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RetentionDue:
+    """An item of a staging area is to be deleted by retention (retention/ tells once)."""
+
+    area: str  # prearchive, unassigned, temporary, scratch, drops
+    key: str
+    description: str
+    project: str | None
+    due_at: str  # ISO 8601, UTC
+    size: int  # bytes
+    people: tuple[str, ...] = ()  # logins told besides the project's (the uploader)
+
+
 # The kinds written to the event journal, by name: what notifications and webhooks hear.
 JOURNALLED: dict[str, type] = {
     kind.__name__: kind
@@ -157,6 +170,7 @@ JOURNALLED: dict[str, type] = {
         SessionStuck,
         ReceiverSilent,
         DatasetChanged,
+        RetentionDue,
     )
 }
 

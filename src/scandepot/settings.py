@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -289,6 +290,28 @@ class Settings(BaseSettings):
         description="Counts below this in a published dataset's aggregates are shown as "
         "'<N' (small-cell suppression); 1 shows every count.",
     )
+
+    site_timezone: str = Field(
+        default="UTC",
+        description="The site's time zone (an IANA name such as Europe/Amsterdam): the days "
+        "and times of retention's weekday tables, and DICOM dates and times that carry no "
+        "offset of their own.",
+    )
+    retention_interval_s: float = Field(
+        default=300,
+        ge=0,
+        description="How often `scandepot serve` runs retention (warnings and deletions of "
+        "the staging areas); 0: never on its own, only `scandepot retention run`.",
+    )
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _site_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is no IANA time zone (Europe/Amsterdam)") from None
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -40,6 +40,7 @@ from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, We
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.catalog.push import Push, PushDestination
+from scandepot.catalog.retention import RetentionHold, RetentionSchedule
 from scandepot.catalog.transfers import Share, Transfer, TransferItem, TransferKind
 from scandepot.context import Context
 from scandepot.notify import outbox, webhooks
@@ -116,6 +117,8 @@ PROJECT = {
 }
 
 P = "/api/v1/projects/{project}"
+RT = "/api/v1/admin/retention"
+SPARE_TEMPORARY = "0" * 32 + ".part"  # a temporary file of an upload, to hold
 SHARE_TARGETS = ("Q", "R")  # shared into Q in the world; R to share into
 SHARED = {"into": "Q"}
 UNSHARED = {"into": "R"}
@@ -321,6 +324,23 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/admin/dicom-nodes/{ae_title}"): Row(
         "site_admin", 204, params={"ae_title": "SPARE"}
     ),
+    # -- retention of the staging areas (site administrators); the spare fixture's
+    # schedule, hold and temporary file
+    ("GET", RT + "/plan"): Row("site_admin", 200),
+    ("POST", RT + "/run"): Row("site_admin", 200),
+    ("GET", RT + "/schedules"): Row("site_admin", 200),
+    ("POST", RT + "/schedules"): Row(
+        "site_admin", 201, body=lambda a: {"area": "temporary", "age_hours": 5}
+    ),
+    ("PUT", RT + "/schedules/{schedule_id}"): Row(
+        "site_admin", 200, body=lambda a: {"area": "scratch", "age_days": 3, "warn_hours": 4}
+    ),
+    ("DELETE", RT + "/schedules/{schedule_id}"): Row("site_admin", 204),
+    ("GET", RT + "/holds"): Row("site_admin", 200),
+    ("POST", RT + "/holds"): Row(
+        "site_admin", 201, body=lambda a: {"area": "temporary", "key": SPARE_TEMPORARY}
+    ),
+    ("DELETE", RT + "/holds/{hold_id}"): Row("site_admin", 204),
     # -- push destinations (site administrators); SPARE is the spare fixture's
     ("GET", "/api/v1/push/destinations"): Row("site_admin", 200),
     ("POST", "/api/v1/push/destinations"): Row(
@@ -1213,6 +1233,8 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 DatasetMember,
                 DatasetOwner,
                 DatasetFile,
+                RetentionSchedule,
+                RetentionHold,
             )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
@@ -1307,6 +1329,11 @@ def spare(ctx: Context, users: dict[str, User], password_hash: str) -> None:
     with ctx.db.write() as db:
         db.add(User(login="spare", full_name="Spare", password_hash=password_hash))
         db.add(DicomNode(ae_title="SPARE"))  # for DELETE /api/v1/admin/dicom-nodes/...
+        # A schedule and a hold to change and remove, a temporary file to hold.
+        db.add(RetentionSchedule(area="scratch", age_hours=48, changed_by="admin"))
+        db.add(RetentionHold(area="temporary", item_key="gone.part", held_by="admin"))
+    (ctx.store.tmp / SPARE_TEMPORARY).write_bytes(b"part")
+    with ctx.db.write() as db:
         # A destination on a closed port, for the push destination routes.
         db.add(
             PushDestination(
@@ -1425,6 +1452,10 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     if "{recipient_id}" in template:
         with ctx.db.read() as db:
             values["recipient_id"] = db.scalar(select(func.max(Recipient.id)))
+    if "{schedule_id}" in template:
+        values["schedule_id"] = newest(ctx, RetentionSchedule.id)
+    if "{hold_id}" in template:
+        values["hold_id"] = newest(ctx, RetentionHold.id)
     if "{message_id}" in template:
         with ctx.db.read() as db:
             values["message_id"] = db.scalar(select(func.max(OutboxMessage.id)))
@@ -1530,6 +1561,18 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
         Page("site_admin", query="?status=dismissed"),
     ),
     ("POST", "/admin/notifications/{message_id}/retry"): (Page("site_admin", 303, form={}),),
+    ("GET", "/admin/retention"): (Page("site_admin"),),
+    ("POST", "/admin/retention/run"): (Page("site_admin", 303, form={}),),
+    ("POST", "/admin/retention/schedules"): (
+        Page("site_admin", 303, form={"area": "temporary", "age": "5", "unit": "days"}),
+    ),
+    ("POST", "/admin/retention/schedules/{schedule_id}/delete"): (
+        Page("site_admin", 303, form={}),
+    ),
+    ("POST", "/admin/retention/holds"): (
+        Page("site_admin", 303, form={"area": "temporary", "key": SPARE_TEMPORARY}),
+    ),
+    ("POST", "/admin/retention/holds/{hold_id}/release"): (Page("site_admin", 303, form={}),),
     ("POST", "/admin/notifications/{message_id}/dismiss"): (Page("site_admin", 303, form={}),),
     ("GET", "/notifications"): (Page("signed_in"),),
     ("POST", "/notifications"): (

@@ -101,6 +101,11 @@ class AuditAction(enum.StrEnum):
     DATASET_ACCESS_DECIDED = "dataset.access_decided"
     DATASET_ACCESS_REVOKED = "dataset.access_revoked"
     DATASET_DOWNLOADED = "dataset.downloaded"
+    RETENTION_DELETED = "retention.deleted"
+    RETENTION_HELD = "retention.held"
+    RETENTION_RELEASED = "retention.released"
+    RETENTION_SCHEDULE_SAVED = "retention.schedule_saved"
+    RETENTION_SCHEDULE_REMOVED = "retention.schedule_removed"
 
 
 def record(

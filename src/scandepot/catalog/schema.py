@@ -15,6 +15,7 @@ from scandepot.catalog import (
     pipelines,
     prearchive,
     push,
+    retention,
     selections,
     transfers,
 )
@@ -35,6 +36,7 @@ TABLE_MODULES = (
     pipelines,
     prearchive,
     push,
+    retention,
     selections,
     transfers,
 )

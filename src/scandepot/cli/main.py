@@ -32,6 +32,7 @@ from scandepot.cli import (
 from scandepot.cli import deid as deid_cli
 from scandepot.cli import notify as notify_cli
 from scandepot.cli import prearchive as prearchive_cli
+from scandepot.cli import retention as retention_cli
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
@@ -109,15 +110,17 @@ def _serve(ctx: Context) -> None:
     from scandepot.http import server
     from scandepot.notify.sender import Sender
     from scandepot.pipelines import wiring
+    from scandepot.retention.run import Keeper
 
     settings = ctx.settings
     app_ = create_app(ctx=ctx, install_pipelines=False)
     stopping.exit_on_signals()
-    receiver, builder, executor, sender = None, None, None, None
+    receiver, builder, executor, sender, keeper = None, None, None, None, None
     try:
         # Before anything can be archived; runs jobs here under the local executor.
         executor = wiring.install(ctx, pipelines=runnable.jobs())
         receiver, builder = _start_dicom(ctx)
+        keeper = Keeper(ctx).start()  # retention, beside the builder
         sender = Sender(ctx, echo=True).start()  # this process runs a receiver to C-ECHO
         typer.echo(
             f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
@@ -136,6 +139,8 @@ def _serve(ctx: Context) -> None:
     finally:
         if sender is not None:
             sender.stop()
+        if keeper is not None:
+            keeper.stop()
         if receiver is not None:
             receiver.stop()
         if builder is not None:
@@ -253,6 +258,7 @@ app.add_typer(push_destination.app, name="push-destination")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(prearchive_cli.app, name="prearchive")
 app.add_typer(notify_cli.app, name="notify")
+app.add_typer(retention_cli.app, name="retention")
 app.add_typer(mail.app, name="mail")
 app.registered_commands += client.app.registered_commands  # upload, download, login
 app.add_typer(pipelines.pipeline_app, name="pipeline")

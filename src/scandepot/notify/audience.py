@@ -9,6 +9,9 @@
   with it; an unassigned study goes to the site administrators.
 - Stuck (a staged session, a silent receiver): the site administrators.
 - A step in a dataset's life (:class:`DatasetChanged`): the dataset's owners.
+- Retention is about to delete an item (:class:`RetentionDue`), under ``attention``: the
+  project's owners and members (on unless they turned it off) and the people the item
+  names (its uploader); an item of no project goes to the site administrators.
 
 A user is told only while the account is enabled, has an email address and may still
 read the project (:func:`scandepot.access.permissions.level_on`, the one check). One
@@ -33,6 +36,7 @@ from scandepot.events import (
     DatasetChanged,
     JobFinished,
     ReceiverSilent,
+    RetentionDue,
     SessionArchived,
     SessionBuilt,
     SessionNeedsAttention,
@@ -62,6 +66,7 @@ def same_audience(event: object) -> tuple[object, ...]:
         getattr(event, "status", None),
         getattr(event, "uploader", None),
         getattr(event, "dataset", None),
+        getattr(event, "people", None),
     )
 
 
@@ -80,6 +85,8 @@ def audience(db: DBSession, event: object) -> list[Listener]:
         found += _admins(db, Topic.STUCK)
     if isinstance(event, DatasetChanged):
         found += _dataset_owners(db, event.dataset)
+    if isinstance(event, RetentionDue):
+        found += _retention(db, event)
     return _strongest(found)
 
 
@@ -123,6 +130,23 @@ def _attention(db: DBSession, label: str | None) -> list[Listener]:
         )
     )
     return _topic_listeners(db, project, Topic.ATTENTION, default_on=owners)
+
+
+def _retention(db: DBSession, event: RetentionDue) -> list[Listener]:
+    named = tuple(db.scalars(select(User.id).where(User.login.in_(list(event.people)))))
+    project = _project(db, event.project)
+    if project is None:
+        found = _admins(db, Topic.ATTENTION)
+        people = db.scalars(select(User).where(User.id.in_(named)).order_by(User.id))
+        return found + [
+            Listener(u.email, Topic.ATTENTION, u.login) for u in people if u.enabled and u.email
+        ]
+    workers = db.scalars(
+        select(ProjectRole.user_id).where(
+            ProjectRole.project_id == project.id, ProjectRole.role >= int(Role.MEMBER)
+        )
+    )
+    return _topic_listeners(db, project, Topic.ATTENTION, default_on=(*workers, *named))
 
 
 def _topic_listeners(

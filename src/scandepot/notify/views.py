@@ -23,7 +23,7 @@ from scandepot.notify.links import Links
 
 View = dict[str, Any]
 TIME = "%Y-%m-%d %H:%M UTC"
-OPTIONAL = ("link", "gone", "staged_link", "staged_now", "job_link", "advice", "since")
+OPTIONAL = ("link", "gone", "staged_link", "staged_now", "job_link", "advice", "since", "when")
 
 ADVICE = {
     "CONFLICT": "Open the staged session and resolve the conflict: relabel it, archive it "
@@ -33,6 +33,8 @@ ADVICE = {
     "unassigned": "No routing rule found a project for this study: move it to a project "
     "from its page in the prearchive.",
     "failed": "Open the job's page for its log; launch it again once the cause is fixed.",
+    "retention": "Archive or keep what you need before then; a site administrator can "
+    "hold the item to keep it from deletion.",
 }
 
 # How a dataset's step reads in a message: "version 2 was {released}".
@@ -70,6 +72,9 @@ def view(db: DBSession, links: Links, notice: Notice) -> View:
     if notice.kind == "DatasetChanged":
         data["link"] = links.dataset(str(data.get("dataset")), data.get("version"))
         data["step"] = STEPS.get(str(data.get("action")), str(data.get("action", "")))
+    if notice.kind == "RetentionDue":
+        data["when"] = _when(data.get("due_at"))
+        data["advice"] = ADVICE["retention"]
     if notice.kind == "SessionNeedsAttention":
         problem = "unassigned" if data.get("project") is None else data.get("status")
         data["advice"] = ADVICE.get(str(problem), "")
@@ -156,6 +161,8 @@ def _case(v: View) -> str:
     session = v.get("session") or v.get("StudyInstanceUID", "")
     if kind == "JobFinished":
         return f"{v.get('pipeline', '')} {v.get('status', '')} in {project} ({v.get('target', '')})"
+    if kind == "RetentionDue":
+        return f"{v.get('description', '')} will be deleted on {v.get('when', '')}"
     if kind == "ReceiverSilent":
         return f"the DICOM receiver at {v.get('address', '')} does not answer"
     if kind == "SessionStuck":

@@ -47,6 +47,7 @@ _TOPICS = {
     "SessionNeedsAttention": Topic.ATTENTION,
     "SessionStuck": Topic.STUCK,
     "ReceiverSilent": Topic.STUCK,
+    "RetentionDue": Topic.ATTENTION,
 }
 
 

@@ -113,17 +113,22 @@ class Changes:
         self._store.move_tree(src, dst)
         self._moves.append((src, dst))
 
-    def set_aside(self, path: Path) -> None:
-        """Move a folder into the trash: removed on commit, put back on undo."""
+    def set_aside(self, path: Path) -> bool:
+        """Move a folder (or a file) into the trash: removed on commit, put back on undo.
+        False when there was nothing at ``path`` (gone before, or taken by another)."""
         if not path.exists():
-            return
+            return False
         aside = self._store.trash / uuid.uuid4().hex
-        os.rename(path, aside)
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
         # Durable before the commit: a folder that came back after a crash would hold files
         # the catalog no longer lists.
         fsync_dir(path.parent)
         self._moves.append((path, aside))
         self._aside.append(aside)
+        return True
 
     def sync_folders(self, folders: Sequence[Path]) -> None:
         for folder in folders:

@@ -351,13 +351,17 @@ class FileStore:
             fsync_dir(src.parent)
 
     def remove_tree(self, path: Path) -> None:
-        """Delete a folder: first renamed into ``trash/`` (atomic), then removed."""
+        """Delete a folder (or a file): first renamed into ``trash/`` (atomic), then
+        removed."""
         if not path.exists():
             return
         target = self.trash / uuid.uuid4().hex
         os.rename(path, target)
         fsync_dir(path.parent)
-        shutil.rmtree(target, ignore_errors=True)
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
 
     def remove_file(self, path: Path) -> None:
         try:
