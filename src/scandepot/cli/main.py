@@ -15,6 +15,7 @@ from scandepot import __version__
 from scandepot.cli import (
     client,
     clinical,
+    datalad,
     deid_remote,
     dicom_nodes,
     mail,
@@ -263,6 +264,7 @@ app.command("deid")(deid_cli.deid)
 app.add_typer(deid_remote.script_app, name="deid-script")
 app.add_typer(deid_remote.pseudonym_app, name="pseudonym")
 app.add_typer(clinical.app, name="clinical")
+app.add_typer(datalad.app, name="datalad")
 
 
 @app.command()
