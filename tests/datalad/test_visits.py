@@ -20,7 +20,6 @@ from scandepot.datalad import metadata, tarball, visits
 from scandepot.export.archives import Opened
 from tests.datalad.conftest import Archived
 
-
 LATER = 2**62  # a start time after every file's change: none is refused as changed
 
 

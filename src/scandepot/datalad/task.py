@@ -10,7 +10,9 @@ Each run also removes the deposits of deleted sessions.
 
 from __future__ import annotations
 
-from scandepot.datalad import deposit, store, visits
+from pathlib import Path
+
+from scandepot.datalad import catalog, deposit, store, visits
 from scandepot.pipelines.jobrun import JobRun, PipelineError
 
 
@@ -30,7 +32,8 @@ def run(run: JobRun) -> None:
         job.check()
         done = job.run(argv, timeout_s=timeout, env=env)
         if done.returncode != 0:
-            raise PipelineError(f"DataLad could not make the dataset (exit {done.returncode}).")
+            step = " ".join(Path(a).name for a in argv[:4])
+            raise PipelineError(f"'{step}' failed (exit {done.returncode}); see the log.")
 
     folder = store.deposit_dir(ctx, visit.visit)
     try:
@@ -43,6 +46,10 @@ def run(run: JobRun) -> None:
     job.check()
     deposit.put(made, folder)
     job.log(f"deposited {', '.join(deposit.names(visit.visit))}")
+    pages = catalog.rebuild(
+        ctx, visit.project_id, job.workdir, store_url=store.store_url(ctx), run=runner
+    )
+    job.log(f"catalog pages of project {visit.project} rebuilt in {pages.name}")
     job.report.update(
         visit=visit.visit,
         files=made.dicoms,

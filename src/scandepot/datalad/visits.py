@@ -55,6 +55,7 @@ class VisitFile:
 @dataclass(frozen=True, slots=True)
 class Visit:
     project: str
+    project_id: int  # its catalog row
     visit: str  # the session's site-wide ID
     session: str  # its label, for people
     subject: str
@@ -131,6 +132,7 @@ def visit_of(ctx: Context, db: DBSession, session: Session) -> Visit:
     files.sort(key=lambda f: f.name.encode())
     return Visit(
         project,
+        session.project_id,
         visit,
         session.label,
         session.subject.label,
