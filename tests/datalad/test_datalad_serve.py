@@ -19,6 +19,7 @@ import pytest
 from scandepot.dicom.synthetic import Series, Study
 from tests.datalad.peers import datalad, datalad_env, study_zip
 from tests.serve_process import PASSWORD, Serve, free_port, serve_env
+from tests.web.conftest import browser  # noqa: F401 - the shared browser
 
 pytestmark = pytest.mark.interop
 
@@ -162,3 +163,26 @@ def test_clone_get_with_credentials_refused_without_and_update(site: Site, tmp_p
     expected = catalogued(site)
     assert len(expected) == 9
     assert md5s(clone) == expected
+
+
+def test_the_catalog_pages_open_in_chromium_for_readers_only(site: Site, browser: Any) -> None:  # noqa: F811
+    url = f"{site.server.url}/datalad/{PROJECT}/catalog/index.html"
+    assert httpx.get(url).status_code == 401
+    context = browser.new_context(
+        http_credentials={"username": READER, "password": READER_PASSWORD}
+    )
+    context.set_default_timeout(30_000)
+    try:
+        page = context.new_page()
+        elsewhere: list[str] = []
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith(site.server.url) else elsewhere.append(r.url),
+        )
+        page.goto(url)
+        page.get_by_text(f"every visit of project {PROJECT}").wait_for()
+        page.get_by_text("Subdatasets").first.click()
+        page.get_by_text(site.visit).first.wait_for()
+        assert elsewhere == []  # nothing from a CDN: the pages work offline
+    finally:
+        context.close()

@@ -142,6 +142,19 @@ def entries(ctx: Context, project_id: int, store_url: str) -> list[dict[str, Any
     return [project_entry(label, visits), *visits]
 
 
+# datalad-catalog's first page loads Vue from a CDN (its own copy, shipped in assets/,
+# commented out): the pages of a private archive load nothing from elsewhere, and work
+# where the archive's users have no internet.
+_CDN_VUE = '<script src="https://unpkg.com/vue@2.6.14/dist/vue.js"></script>'
+_OWN_VUE = '<script src="assets/vue.2.6.14.min.js"></script>'
+
+
+def _served_here(first_page: Path) -> None:
+    text = first_page.read_text()
+    if _CDN_VUE in text:
+        first_page.write_text(text.replace(_CDN_VUE, _OWN_VUE))
+
+
 def rebuild(ctx: Context, project_id: int, work: Path, *, store_url: str, run: Runner) -> Path:
     """Make the project's pages in ``work`` and put them in place; returns their folder."""
     made = entries(ctx, project_id, store_url)
@@ -160,6 +173,7 @@ def rebuild(ctx: Context, project_id: int, work: Path, *, store_url: str, run: R
         ],
         environment(),
     )  # fmt: skip
+    _served_here(pages / FIRST_PAGE)
     target = catalog_dir(ctx, home["name"])
     ctx.store.remove_tree(target)
     ctx.store.move_tree(pages, target)
