@@ -87,7 +87,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("datalad-serve")
     port = free_port()
     env = serve_env(folder / "data", public_url=f"http://127.0.0.1:{port}")
-    server = Serve(folder, env, port=port)
+    server = Serve(folder, env, port=port, start_within_s=180)
     try:
         api = f"{server.url}/api/v1"
         _call(

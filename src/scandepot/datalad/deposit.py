@@ -117,6 +117,7 @@ def make(
     last = previous / f"{visit.visit}_{representation.REFS}" if previous else None
     argv = [
         sys.executable,
+        "-P",  # the module as installed, never a same-named file of the working folder
         "-m",
         "scandepot.datalad.representation",
         "--work",
