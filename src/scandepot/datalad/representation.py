@@ -72,6 +72,33 @@ def _set_present(path: Path, keys: list[str], uuid: str) -> None:
     )
 
 
+def _fields(row: dict[str, Any]) -> dict[str, list[str]]:
+    """The git-annex metadata ``addurls`` gives a file (every column, as
+    ``deposit_visit_dataset`` leaves them), with the acquisition headers under their
+    lower-case names too, as it asks; empty values are left out, as addurls leaves them."""
+    fields = {k: str(v) for k, v in sorted(row.items()) if str(v) != ""}
+    fields.update({k.lower(): str(row[k]) for k in DICOM_KEYS if str(row.get(k, "")) != ""})
+    return {k: [v] for k, v in fields.items()}
+
+
+def _set_metadata(path: Path, rows: list[tuple[str, dict[str, list[str]]]]) -> None:
+    """``git annex metadata`` of every file's key in one batch process (``addurls --meta``
+    starts one git-annex per file: minutes for a visit of thousands)."""
+    lines = "".join(json.dumps({"key": key, "fields": fields}) + "\n" for key, fields in rows)
+    done = subprocess.run(
+        ["git", "annex", "metadata", "--batch", "--json"],
+        cwd=path,
+        input=lines,
+        text=True,
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git annex metadata failed: {done.stderr[-2000:]}")
+    failed = [line for line in done.stdout.splitlines() if '"success":false' in line]
+    if failed:
+        raise RuntimeError(f"git annex metadata failed: {failed[:3]}")
+
+
 def _start(work: Path, previous: str | None) -> Any:
     import datalad.api as dl
 
@@ -110,17 +137,24 @@ def build(
     tar_key = _key(added, tarball["dspath"])
     _set_present(work, [tar_key], uncurl)
     archivist = _special_remote(repo, "archivist")
+    fields = {row["path"]: _fields(row) for row in dicoms}  # before addurls adds its own keys
     added = ds.addurls(
         dicoms,
         f"dl+archive:{tar_key}#path={{path}}&size={{size}}",
         "{path}",
         key="et:MD5-s{size}--{md5}",
-        meta=[f"{k.lower()}={{{k}}}" for k in DICOM_KEYS],
+        exclude_autometa="*",  # set below, in one batch
         save=False,
         result_renderer="disabled",
     )
-    keys = sorted({r["annexkey"] for r in added if r.get("action") == "fromkey"})
+    by_path = {
+        str(Path(r["path"]).relative_to(work)): r["annexkey"]
+        for r in added
+        if r.get("action") == "fromkey"
+    }
+    keys = sorted(set(by_path.values()))
     _set_present(work, keys, archivist)
+    _set_metadata(work, [(by_path[path], found) for path, found in fields.items()])
     ds.save(message=message, result_renderer="disabled")
     repo.call_git(["remote", "add", "deposit", annex_url(f"file://{out_prefix}")])
     # As the utilities do: ask git-annex once, so that it commits what was recorded above.
