@@ -12,7 +12,7 @@ visit against ``curl`` downloading the same tarball from the same server, in one
    file out of it through archivist, every checksum checked). The ratio is the get's rate
    over curl's. Target: at least 0.5.
 
-    .venv/bin/python bench/datalad.py [--files 2000] [--big-mb 260]
+    .venv/bin/python bench/datalad.py [--files 2000] [--big-mb 260] [--only retrieval]
 
 Not part of the test suite. Only 127.0.0.1 is ever contacted.
 """
@@ -105,7 +105,7 @@ def retrieval(big_mb: int) -> None:
     from tests.datalad.peers import datalad, datalad_env
 
     from scandepot.access.actors import SYSTEM
-    from scandepot.datalad import deposit, store, visits
+    from scandepot.datalad import deposit, representation, store, visits
 
     with tempfile.TemporaryDirectory(prefix="bench-datalad-") as tmp:
         root = Path(tmp)
@@ -135,8 +135,8 @@ def retrieval(big_mb: int) -> None:
             size = (root / "curl.tar").stat().st_size
             os.unlink(root / "curl.tar")
             clone_env = datalad_env()
-            url_ = store.clone_url(ctx, PROJECT, visit)  # type: ignore[arg-type]
-            datalad("clone", url_, "visit", cwd=root, env=clone_env)
+            clone_url = representation.annex_url(f"{base}/datalad/{PROJECT}/{visit}_")
+            datalad("clone", clone_url, "visit", cwd=root, env=clone_env)
             began = time.perf_counter()
             datalad("get", ".", cwd=root / "visit", env=clone_env)
             get_s = time.perf_counter() - began
@@ -151,9 +151,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--big-mb", type=int, default=260)
+    parser.add_argument("--only", choices=["generation", "retrieval"])
     args = parser.parse_args()
-    generation(args.files)
-    retrieval(args.big_mb)
+    if args.only != "retrieval":
+        generation(args.files)
+    if args.only != "generation":
+        retrieval(args.big_mb)
 
 
 if __name__ == "__main__":
