@@ -12,7 +12,7 @@ visit against ``curl`` downloading the same tarball from the same server, in one
    file out of it through archivist, every checksum checked). The ratio is the get's rate
    over curl's. Target: at least 0.5.
 
-    .venv/bin/python bench/datalad.py [--files 2000] [--big-mb 260] [--only retrieval]
+    .venv/bin/python bench/datalad.py [--files 2000] [--big-mb 260] [--only retrieval] [--jobs 2]
 
 Not part of the test suite. Only 127.0.0.1 is ever contacted.
 """
@@ -101,7 +101,7 @@ def generation(files: int) -> None:
         print(f"  all, as the pipeline  {total_s:6.2f} s   (target < 30 s)")
 
 
-def retrieval(big_mb: int) -> None:
+def retrieval(big_mb: int, jobs: int) -> None:
     from tests.datalad.peers import datalad, datalad_env
 
     from scandepot.access.actors import SYSTEM
@@ -138,12 +138,13 @@ def retrieval(big_mb: int) -> None:
             clone_url = representation.annex_url(f"{base}/datalad/{PROJECT}/{visit}_")
             datalad("clone", clone_url, "visit", cwd=root, env=clone_env)
             began = time.perf_counter()
-            datalad("get", ".", cwd=root / "visit", env=clone_env)
+            parallel = ["-J", str(jobs)] if jobs > 1 else []
+            datalad("get", *parallel, ".", cwd=root / "visit", env=clone_env)
             get_s = time.perf_counter() - began
         mb = size / 1e6
         print(f"retrieval of a {mb:.0f} MB visit ({files} files) from scandepot serve:")
         print(f"  curl of the tarball   {curl_s:6.2f} s  {mb / curl_s:7.1f} MB/s")
-        print(f"  datalad get .         {get_s:6.2f} s  {mb / get_s:7.1f} MB/s")
+        print(f"  datalad get -J {jobs} .    {get_s:6.2f} s  {mb / get_s:7.1f} MB/s")
         print(f"  ratio get / curl      {curl_s / get_s:6.2f}   (target >= 0.5)")
 
 
@@ -152,11 +153,12 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--big-mb", type=int, default=260)
     parser.add_argument("--only", choices=["generation", "retrieval"])
+    parser.add_argument("--jobs", type=int, default=1, help="datalad get -J")
     args = parser.parse_args()
     if args.only != "retrieval":
         generation(args.files)
     if args.only != "generation":
-        retrieval(args.big_mb)
+        retrieval(args.big_mb, args.jobs)
 
 
 if __name__ == "__main__":
