@@ -32,9 +32,12 @@ def server_env(**settings: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`scandepot serve` on a free port, once it answers; its process and base URL."""
-    port = free_port()
+def serve(
+    data_dir: Path, env: dict[str, str], *, port: int | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`scandepot serve` on ``port`` (a free one by default), once it answers; its
+    process and base URL."""
+    port = port or free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "scandepot", "serve", "--data-dir", str(data_dir)]
         + ["--host", HOST, "--port", str(port)],

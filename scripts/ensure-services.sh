@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, curl, Orthanc, Debian's
+# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, curl, git-annex, Orthanc, Debian's
 # headless Chromium (the browser tests drive /usr/bin/chromium with Playwright), PostgreSQL
 # (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379, the Celery broker of the pipeline
 # tests). Installs and starts them when absent; the suite fails, never skips, when one
@@ -37,6 +37,13 @@ if [ ! -x /usr/sbin/Orthanc ] || [ ! -f /usr/share/orthanc/plugins/libOrthancDic
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb
     if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+# git-annex: DataLad datasets are made and cloned with it (docs/datalad.md); the DataLad
+# tests run datalad and git-annex as a researcher does.
+if ! command -v git-annex >/dev/null || ! command -v git >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git git-annex
 fi
 
 # The browser the web tests drive; Playwright's own browser builds are never downloaded.

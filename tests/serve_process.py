@@ -41,9 +41,17 @@ class Serve:
     """One `scandepot serve` process; :meth:`start` again after :meth:`stop` takes the same
     ports and data."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], *, start_within_s: float = 60) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        env: dict[str, str],
+        *,
+        start_within_s: float = 60,
+        port: int | None = None,
+    ) -> None:
+        """``port``: the HTTP port, when the caller must know it first (a public_url)."""
         self.cwd, self.env = cwd, env
-        self.port, self.dicom_port = free_port(), free_port()
+        self.port, self.dicom_port = port or free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"serve-{self.port}.log"
         self.start_within_s = start_within_s

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from scandepot import __version__, web
-from scandepot.api import dicomweb, health, v1, xnat
+from scandepot.api import datalad, dicomweb, health, v1, xnat
 from scandepot.archive import thumbnail_drawer
 from scandepot.context import Context
 from scandepot.http import errors
@@ -56,6 +56,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(v1.router)
     app.include_router(dicomweb.router)
+    app.include_router(datalad.router)
     for router in xnat.routers():
         app.include_router(router)
     web.install(app)

@@ -734,6 +734,14 @@ for _prefix in LEVEL_PREFIXES.values():
     ROUTES[("GET", _prefix + "/resources/{resource}/manifest")] = Row("read", 200)
     ROUTES[("GET", _prefix + "/resources/{resource}/download-list")] = Row("read", 200)
 
+# The visit store (docs/datalad.md): the project's read level, as any download. The world's
+# session E1 is the visit; url_values puts a deposit file and a catalog page in place.
+DL = "/datalad/{project}"
+for _method in ("GET", "HEAD"):
+    ROUTES[(_method, DL + "/{visit}_dicom.tar")] = Row("read", 200)
+    ROUTES[(_method, DL + "/{name}")] = Row("read", 200)
+ROUTES[("GET", DL + "/catalog/{path}")] = Row("read", 200, params={"path": "index.html"})
+
 
 # -- DICOMweb --------------------------------------------------------------------------------
 # Every route under both roots: the project's ("read", "write": the project's rules) and the
@@ -844,8 +852,9 @@ def app_routes() -> set[tuple[str, str]]:
     for method, path in list(found):
         if method == "GET" and (path.endswith("/files/{path}") or path in ("/healthz", "/readyz")):
             found.add(("HEAD", path))
-    for route in iter_route_contexts(app.routes):  # DICOMweb's HEAD routes, left out of it
-        if route.path.startswith(DW) and "HEAD" in (getattr(route, "methods", None) or ()):
+    # DICOMweb's and the visit store's HEAD routes, left out of it
+    for route in iter_route_contexts(app.routes):
+        if route.path.startswith((DW, DL)) and "HEAD" in (getattr(route, "methods", None) or ()):
             found.add(("HEAD", route.path))
     return found
 
@@ -1464,11 +1473,28 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
         values.setdefault("version", 1)
     if "{request_id}" in template:
         values["request_id"] = dataset_world.request_id(ctx, params.get("request", "pending"))
+    if template.startswith(DL):
+        values.update(datalad_values(ctx))
     if "{token_id}" in template:
         owner = {"anonymous": "spare"}.get(name, name)
         actor = _actor_of(ctx, owner)
         values["token_id"] = tokens.create(ctx, actor, TokenCreate(name="t")).record.id
     return values
+
+
+def datalad_values(ctx: Context) -> dict[str, str]:
+    """The world's session as a visit, with a deposit file and a catalog page in place."""
+    from scandepot.datalad import catalog, store
+
+    visit = stable_id(ctx, Session, "E1")
+    refs = f"{visit}_XDLRA--refs"
+    deposit = store.deposit_dir(ctx, visit)
+    deposit.mkdir(parents=True, exist_ok=True)
+    (deposit / refs).write_text("refs\n")
+    pages = catalog.catalog_dir(ctx, "P")
+    pages.mkdir(parents=True, exist_ok=True)
+    (pages / "index.html").write_text("<html></html>\n")
+    return {"visit": visit, "name": refs}
 
 
 def xnat_staged_name(ctx: Context) -> dict[str, str]:
@@ -1764,7 +1790,7 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
 
 # Routes that ROUTES holds (or, for the data root's other names, that mirror those it
 # holds), though the OpenAPI document leaves some out: HEAD routes, the aliases.
-NOT_PAGES = ("/api/", "/healthz", "/readyz", DW, *XNAT_ROOTS, *XNAT_ALIASES)
+NOT_PAGES = ("/api/", "/healthz", "/readyz", DW, "/datalad/", *XNAT_ROOTS, *XNAT_ALIASES)
 
 
 def page_routes() -> set[tuple[str, str]]:

@@ -25,7 +25,7 @@ def test_configure_launch_and_read_a_job(
 ) -> None:
     archive({"1": synthetic["t1"]})
     r = client.get(f"{API}/pipelines")
-    assert [p["name"] for p in r.json()] == ["dcm2niix", "qa", "snapshots"]
+    assert [p["name"] for p in r.json()] == ["dcm2niix", "qa", "snapshots", "datalad"]
     assert r.json()[0]["parameters"]["properties"]["timeout_s"]["maximum"] == 86400
 
     r = client.post(f"{B}/sessions/E1/jobs", json={"pipeline": "dcm2niix"}, auth=ADMIN)

@@ -15,6 +15,7 @@ from scandepot import __version__
 from scandepot.cli import (
     client,
     clinical,
+    datalad,
     dataset,
     dataset_access,
     deid_remote,
@@ -273,6 +274,7 @@ app.add_typer(deid_remote.pseudonym_app, name="pseudonym")
 app.add_typer(clinical.app, name="clinical")
 app.add_typer(dataset_access.app, name="dataset-access")
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(datalad.app, name="datalad")
 
 
 @app.command()

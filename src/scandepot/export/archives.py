@@ -95,8 +95,9 @@ class Opened:
 
     name: str
     file: io.FileIO
-    size: int
+    size: int  # the bytes to send, from offset
     crc32: int | None = None
+    offset: int = 0  # where they begin in the file (a range of an archive: datalad/tarball.py)
 
     def close(self) -> None:
         self.file.close()

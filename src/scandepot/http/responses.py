@@ -68,7 +68,7 @@ class FileBodyResponse(StreamingResponse):
         )
         async for part in self.body_parts.parts():
             if isinstance(part, Opened):
-                message = {"file": part.file, "offset": 0, "count": part.size}
+                message = {"file": part.file, "offset": part.offset, "count": part.size}
                 await send({"type": ZEROCOPY, **message, "more_body": True})
             else:
                 await send({"type": "http.response.body", "body": part, "more_body": True})

@@ -80,6 +80,15 @@ class SnapshotParameters(Parameters):
     width: int = Field(default=1024, ge=64, le=4096, description="Mosaic width in pixels.")
 
 
+class DataladParameters(Parameters):
+    timeout_s: int = Field(
+        default=3600,
+        ge=10,
+        le=86_400,
+        description="Longest run of DataLad and git-annex making one visit's dataset.",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineInfo:
     name: str
@@ -111,9 +120,17 @@ PIPELINES: dict[str, PipelineInfo] = {
         SnapshotParameters,
         after=("dcm2niix",),
     ),
+    # Run by datalad/ (its job is wired in by the processes that run jobs, cli/runnable.py).
+    "datalad": PipelineInfo(
+        "datalad",
+        "DataLad dataset",
+        "The visit's metadata and clone-able DataLad dataset in the visit store, over the "
+        "session's DICOM tarball (docs/datalad.md).",
+        DataladParameters,
+    ),
 }
 # Launch order on a session: a pipeline comes after those it reads from.
-ORDER = ("dcm2niix", "qa", "snapshots")
+ORDER = ("dcm2niix", "qa", "snapshots", "datalad")
 
 
 def info(name: str) -> PipelineInfo:

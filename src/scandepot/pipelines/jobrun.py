@@ -73,8 +73,10 @@ class JobRun:
     report: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     _lines: list[str] = field(default_factory=list)
-    # The runner's context, for site tasks; pipelines work on files and leave it alone.
+    # The runner's context, for site tasks; pipelines work on files and leave it alone
+    # (but for those that work on a whole session's catalog entries: datalad/).
     ctx: Context | None = None
+    session_id: int | None = None  # the job's session (catalog row id), None for site tasks
 
     def log(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())

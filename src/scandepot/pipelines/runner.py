@@ -106,6 +106,7 @@ def execute(
     workdir.mkdir(parents=True)
     run = JobRun(job_id, job.pipeline, dict(job.parameters), workdir, [], job.scan_id is None)
     run.ctx = ctx
+    run.session_id = job.session_id
     run.versions["scandepot"] = __version__
     run.log(f"job {job_id}: {job.pipeline} on {label}/{job.target} (attempt {job.attempts})")
     beat = Heartbeat(ctx, job_id, token, run.stop)

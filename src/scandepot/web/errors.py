@@ -29,6 +29,7 @@ NOT_PAGES = (
     "/data/",
     "/REST/",
     "/xapi/",
+    "/datalad/",  # DataLad and git-annex: a 401 with its Basic challenge, never a sign-in page
     "/healthz",
     "/readyz",
     "/static/",

@@ -1,0 +1,1 @@
+"""DataLad access: a visit store over HTTP (docs/datalad.md)."""
