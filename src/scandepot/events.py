@@ -143,6 +143,7 @@ class DatasetChanged:
     action: str  # released, validated, sent_back, published, ...
     by: str  # who did it
     comment: str = ""
+    people: tuple[str, ...] = ()  # logins told besides the owners (a request's asker)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,10 @@ from scandepot.catalog.paging import PageRequest
 from scandepot.context import Context
 from scandepot.datasets import access_requests as access
 from scandepot.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from scandepot.notify import sender
 from tests.datasets.released import Released
+from tests.notify.helpers import use
+from tests.notify.mailserver import MailServer
 
 PURPOSE = "Training a segmentation model for hippocampal atrophy."
 
@@ -151,3 +154,27 @@ def test_approval_of_a_withdrawn_version_is_refused(
     assert not _may_download(ctx, people["member"], published)  # approved, yet withdrawn
     with pytest.raises(Conflict, match="access is given to a published version"):
         access.decide(ctx, people["owner"], published.dataset, 1, other.id, approve=True)
+
+
+def test_the_asker_is_told_of_the_decision_and_of_a_revocation(
+    ctx: Context, published: Released, people: dict[str, Any], mail_server: MailServer
+) -> None:
+    use(ctx, mail_server)
+    asked = access.request(ctx, people["member"], published.dataset, 1, PURPOSE)
+    sender.run_once(ctx)
+    told = mail_server.wait_for(1)
+    assert [r.recipients for r in told] == [["owner@example.org"]]  # the owners hear first
+    access.decide(ctx, people["owner"], published.dataset, 1, asked.id, approve=True)
+    access.revoke(ctx, people["owner"], published.dataset, 1, asked.id, comment="Ended.")
+    sender.run_once(ctx)
+    received = mail_server.wait_for(3)[1:]
+    to = {a for r in received for a in r.recipients}
+    assert to == {"member@example.org", "owner@example.org"}
+    text = (
+        next(r for r in received if "member@example.org" in r.recipients)
+        .message.get_body(("plain",))
+        .get_content()
+    )  # type: ignore[union-attr]
+    assert "Ended." in text
+    # Nobody else asked is told: the collaborator has no request.
+    assert all("collaborator@example.org" not in r.recipients for r in received)

@@ -50,6 +50,14 @@ HOLDING = (
 )
 
 
+def _asker(action: str, details: dict[str, Any]) -> tuple[str, ...]:
+    """Who asked, for the steps that answer an access request: they are told too."""
+    login = details.get("login")
+    if action in ("access_decided", "access_revoked") and isinstance(login, str):
+        return (login,)
+    return ()
+
+
 def record(
     db: DBSession,
     actor: Actor,
@@ -89,7 +97,15 @@ def record(
         number = version.number if version is not None else None
         journal.record(
             db,
-            DatasetChanged(dataset.stable_id, dataset.name, number, action, actor.login, comment),
+            DatasetChanged(
+                dataset.stable_id,
+                dataset.name,
+                number,
+                action,
+                actor.login,
+                comment,
+                people=_asker(action, details),
+            ),
         )
 
 

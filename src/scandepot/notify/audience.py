@@ -84,7 +84,7 @@ def audience(db: DBSession, event: object) -> list[Listener]:
     if isinstance(event, SessionStuck | ReceiverSilent):
         found += _admins(db, Topic.STUCK)
     if isinstance(event, DatasetChanged):
-        found += _dataset_owners(db, event.dataset)
+        found += _dataset_owners(db, event.dataset) + _named(db, event.people, Topic.DATASET)
     if isinstance(event, RetentionDue):
         found += _retention(db, event)
     return _strongest(found)
@@ -100,6 +100,12 @@ def _dataset_owners(db: DBSession, stable_id: str) -> list[Listener]:
         .order_by(User.id)
     )
     return [Listener(u.email, Topic.DATASET, u.login) for u in owners if u.email]
+
+
+def _named(db: DBSession, logins: Iterable[str], topic: Topic) -> list[Listener]:
+    """The enabled accounts of ``logins`` that have an address."""
+    users = db.scalars(select(User).where(User.login.in_(list(logins))).order_by(User.id))
+    return [Listener(u.email, topic, u.login) for u in users if u.enabled and u.email]
 
 
 def _needs_attention(event: object) -> bool:
@@ -137,10 +143,7 @@ def _retention(db: DBSession, event: RetentionDue) -> list[Listener]:
     project = _project(db, event.project)
     if project is None:
         found = _admins(db, Topic.ATTENTION)
-        people = db.scalars(select(User).where(User.id.in_(named)).order_by(User.id))
-        return found + [
-            Listener(u.email, Topic.ATTENTION, u.login) for u in people if u.enabled and u.email
-        ]
+        return found + _named(db, event.people, Topic.ATTENTION)
     workers = db.scalars(
         select(ProjectRole.user_id).where(
             ProjectRole.project_id == project.id, ProjectRole.role >= int(Role.MEMBER)
