@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, curl, Orthanc, Debian's
+# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), OpenSSH's sftp, zip, curl, Orthanc, Debian's
 # headless Chromium (the browser tests drive /usr/bin/chromium with Playwright), PostgreSQL
 # (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379, the Celery broker of the pipeline
 # tests). Installs and starts them when absent; the suite fails, never skips, when one
@@ -10,6 +10,13 @@ set -euo pipefail
 if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk
+fi
+
+# OpenSSH's sftp client (the SFTP server's real peer in the suite) and its sftp-server
+# (the peer bench/sftp.py measures against).
+if [ ! -x /usr/bin/sftp ] || [ ! -x /usr/lib/openssh/sftp-server ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client openssh-sftp-server
 fi
 
 # zip and unzip: the upload tests make and read archives with the standard tools.

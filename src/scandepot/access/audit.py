@@ -97,6 +97,14 @@ class AuditAction(enum.StrEnum):
     DATASET_ACCESS_DECIDED = "dataset.access_decided"
     DATASET_ACCESS_REVOKED = "dataset.access_revoked"
     DATASET_DOWNLOADED = "dataset.downloaded"
+    DROP_ACCOUNT_CREATED = "drop.account_created"
+    DROP_ACCOUNT_CHANGED = "drop.account_changed"
+    DROP_ACCOUNT_REMOVED = "drop.account_removed"
+    DROP_RULE_SET = "drop.rule_set"
+    DROP_MATCHED = "drop.matched"
+    DROP_DELETED = "drop.deleted"
+    SSH_KEY_ADDED = "ssh_key.added"
+    SSH_KEY_REMOVED = "ssh_key.removed"
 
 
 def record(

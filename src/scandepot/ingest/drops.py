@@ -1,0 +1,230 @@
+"""The drop folder: files written by drop accounts, one folder per project
+(``drops/{project}/`` in the data folder), each file catalogued as a :class:`DropItem`.
+
+An upload is staged (storage/: a temporary name in ``tmp/``, hashed as it is written),
+fsynced and given its name in the drop folder only when the client closes it; only then
+is it catalogued and offered to the project's matching rule. An upload that ends any
+other way (the client killed, the connection lost, the quota reached) leaves nothing.
+
+The project's quota bounds the bytes that wait unmatched: an upload that would pass it is
+refused as it passes it, and its partial file removed. Uploads running at once each see
+the room left when they began.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from scandepot.access import audit
+from scandepot.access.actors import SYSTEM, Actor
+from scandepot.access.audit import AuditAction
+from scandepot.access.permissions import Action, load_project
+from scandepot.catalog.archive import Project
+from scandepot.catalog.drops import DropItem, DropRule, DropState
+from scandepot.catalog.labels import check_file_path
+from scandepot.context import Context
+from scandepot.db.base import utcnow
+from scandepot.errors import Conflict, Invalid, NotFound, ScandepotError
+from scandepot.ingest.sftp_signin import DropPrincipal
+from scandepot.storage.store import StagedFile, make_dirs
+
+FOLDER = "drops"
+
+
+class QuotaExceeded(ScandepotError):
+    code = "quota_exceeded"
+    status = 413
+
+    def __init__(self, project: str, quota: int) -> None:
+        super().__init__(
+            f"Project '{project}' has no room left for drops (quota {quota} bytes).",
+            field="quota_bytes",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedDrop:
+    """A dropped file waiting to be matched, as retention and the prearchive pages see it."""
+
+    id: int
+    project: str
+    path: str
+    size: int
+    dropped_at: dt.datetime
+    age_s: float
+
+
+def root(ctx: Context) -> Path:
+    return ctx.store.data_dir / FOLDER
+
+
+def project_dir(ctx: Context, project: str) -> Path:
+    return root(ctx) / project
+
+
+def drop_path(parts: tuple[str, ...]) -> str:
+    """The checked, normalised path of ``parts`` inside a drop folder."""
+    return check_file_path("/".join(parts))
+
+
+def make_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> None:
+    """Make a folder (and the folders above it) in the account's drop folder; one that
+    exists already is no error (the account cannot look to see it)."""
+    path = drop_path(parts)
+    target = project_dir(ctx, who.project) / path
+    if target.exists() and not target.is_dir():
+        raise Conflict(f"'{path}' is a file, not a folder.", field="path")
+    make_dirs(target)
+
+
+def is_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> bool:
+    if not parts:
+        return True
+    target = project_dir(ctx, who.project) / drop_path(parts)
+    return target.is_dir() and not target.is_symlink()
+
+
+def _room(ctx: Context, project_id: int) -> tuple[int | None, int]:
+    """The project's quota, and the bytes that wait unmatched."""
+    with ctx.db.read() as db:
+        quota = db.scalar(select(DropRule.quota_bytes).where(DropRule.project_id == project_id))
+        used = db.scalar(
+            select(func.coalesce(func.sum(DropItem.size), 0)).where(
+                DropItem.project_id == project_id,
+                DropItem.state == DropState.UNMATCHED.value,
+            )
+        )
+    return quota, int(used or 0)
+
+
+class Upload:
+    """One file being dropped: bytes in order, then :meth:`finish` or :meth:`abort`."""
+
+    def __init__(
+        self, ctx: Context, who: DropPrincipal, path: str, quota: int | None, used: int
+    ) -> None:
+        self.ctx, self.who, self.path = ctx, who, path
+        self._quota, self._used = quota, used
+        self._staged: StagedFile | None = ctx.store.stage()
+
+    @property
+    def size(self) -> int:
+        return self._staged.size if self._staged is not None else 0
+
+    def write(self, offset: int, data: bytes) -> None:
+        staged = self._staged
+        if staged is None:
+            raise Invalid("This upload has ended.", field="handle")
+        if offset != staged.size:
+            raise Invalid("Bytes must be written in order, from the start.", field="offset")
+        if self._quota is not None and self._used + staged.size + len(data) > self._quota:
+            self.abort()
+            raise QuotaExceeded(self.who.project, self._quota)
+        staged.write(data)
+
+    def abort(self) -> None:
+        if self._staged is not None:
+            self._staged.discard()
+            self._staged = None
+
+    def finish(self) -> int:
+        """Make the file visible and catalogue it; returns its drop item's id."""
+        staged, self._staged = self._staged, None
+        if staged is None:
+            raise Invalid("This upload has ended.", field="handle")
+        dest = project_dir(self.ctx, self.who.project) / self.path
+        with staged:
+            digest = staged.finish()
+            staged.publish(dest)  # a name taken meanwhile: Conflict, and the file goes
+        try:
+            with self.ctx.db.write() as db:
+                item = DropItem(
+                    project_id=self.who.project_id,
+                    account_id=self.who.account_id,
+                    path=self.path,
+                    size=digest.size,
+                    md5=digest.md5,
+                    sha256=digest.sha256,
+                )
+                db.add(item)
+                db.flush()
+                return item.id
+        except BaseException:
+            self.ctx.store.remove_file(dest)
+            raise
+
+
+def begin(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Upload:
+    """Start an upload to ``parts`` in the account's drop folder: its folder must exist,
+    its name must be free, and the project must have room."""
+    path = drop_path(parts)
+    folder = project_dir(ctx, who.project)
+    parent = (folder / path).parent
+    if parent != folder and not (parent.is_dir() and not parent.is_symlink()):
+        raise NotFound("The folder to write in does not exist.", field="path")
+    if (folder / path).exists():
+        raise Conflict(f"'{path}' was dropped already.", field="path")
+    quota, used = _room(ctx, who.project_id)
+    if quota is not None and used >= quota:
+        raise QuotaExceeded(who.project, quota)
+    return Upload(ctx, who, path, quota, used)
+
+
+def _unmatched(project: Project, item: DropItem, now: dt.datetime) -> UnmatchedDrop:
+    age = (now - item.dropped_at).total_seconds()
+    return UnmatchedDrop(item.id, project.label, item.path, item.size, item.dropped_at, age)
+
+
+def unmatched_drops(ctx: Context, *, project: str | None = None) -> list[UnmatchedDrop]:
+    """Every unmatched drop (of one project, or all), oldest first, with its age: for
+    retention, which runs as the system."""
+    now = utcnow()
+    stmt = (
+        select(DropItem, Project)
+        .join(Project, Project.id == DropItem.project_id)
+        .where(DropItem.state == DropState.UNMATCHED.value)
+        .order_by(DropItem.dropped_at, DropItem.id)
+    )
+    if project is not None:
+        stmt = stmt.where(Project.label == project)
+    with ctx.db.read() as db:
+        return [_unmatched(p, item, now) for item, p in db.execute(stmt).all()]
+
+
+def list_unmatched(ctx: Context, actor: Actor, project: str) -> list[UnmatchedDrop]:
+    """The project's unmatched drops, for those who may see its prearchive."""
+    with ctx.db.read() as db:
+        load_project(db, actor, project, Action.PREARCHIVE)
+    return unmatched_drops(ctx, project=project)
+
+
+def delete_drop(ctx: Context, drop_id: int, *, actor: Actor = SYSTEM) -> bool:
+    """Delete an unmatched drop, its file and its row, audited; False when there is no
+    such unmatched drop (deleted or matched meanwhile). Site work (retention) passes
+    SYSTEM; anyone else needs to be allowed to archive into the project."""
+    with ctx.db.write() as db:
+        row = db.execute(
+            select(DropItem, Project)
+            .join(Project, Project.id == DropItem.project_id)
+            .where(DropItem.id == drop_id, DropItem.state == DropState.UNMATCHED.value)
+        ).first()
+        if row is None:
+            return False
+        item, project = row
+        load_project(db, actor, project.label, Action.ARCHIVE)
+        db.delete(item)
+        audit.record(
+            db,
+            actor,
+            AuditAction.DROP_DELETED,
+            project=project.label,
+            target=f"drop/{item.path}",
+            size=item.size,
+        )
+        path = project_dir(ctx, project.label) / item.path
+    ctx.store.remove_file(path)
+    return True

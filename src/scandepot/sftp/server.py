@@ -1,0 +1,84 @@
+"""The SFTP server: asyncssh on its own event loop in a thread beside the HTTP server
+(``scandepot serve``), or alone (``scandepot sftp``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import Future
+
+import asyncssh
+
+from scandepot.access.actors import Actor
+from scandepot.context import Context
+from scandepot.sftp import hostkey
+from scandepot.sftp.browse_server import BrowseServer
+from scandepot.sftp.drop_server import DropServer
+from scandepot.sftp.signin import Signin
+
+log = logging.getLogger("scandepot.sftp")
+
+
+def _sftp_for(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+    """A drop account's write-only view, or a researcher's read-only one."""
+    owner = chan.get_connection().get_owner()
+    if not isinstance(owner, Signin) or owner.principal is None:
+        raise asyncssh.SFTPPermissionDenied("Not signed in.")
+    if isinstance(owner.principal, Actor):
+        return BrowseServer(chan, owner.ctx, owner.principal)
+    return DropServer(chan, owner.ctx, owner.principal)
+
+
+class SftpServer:
+    """Listens on the ``sftp_host``/``sftp_port`` settings until :meth:`stop`."""
+
+    def __init__(self, ctx: Context, *, port: int | None = None) -> None:
+        self.ctx = ctx
+        self.host = ctx.settings.sftp_host
+        self.port = ctx.settings.sftp_port if port is None else port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sftp", daemon=True)
+        self._server: asyncssh.SSHAcceptor | None = None
+
+    async def _listen(self) -> asyncssh.SSHAcceptor:
+        return await asyncssh.create_server(
+            lambda: Signin(self.ctx),
+            self.host,
+            self.port,
+            server_host_keys=[hostkey.load_or_create(self.ctx)],
+            sftp_factory=_sftp_for,
+            sftp_version=3,
+            allow_scp=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            login_timeout=120,
+        )
+
+    def start(self) -> SftpServer:
+        self._thread.start()
+        future: Future[asyncssh.SSHAcceptor] = asyncio.run_coroutine_threadsafe(
+            self._listen(), self._loop
+        )
+        try:
+            self._server = future.result(timeout=60)
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            raise
+        self.port = self._server.get_port()
+        log.info("SFTP on %s:%s", self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        server = self._server
+        if server is not None:
+
+            async def close() -> None:
+                server.close()
+                await server.wait_closed()
+
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
