@@ -81,7 +81,19 @@ def _check_pattern(pattern: str) -> str:
 
 
 def rule_of(db: DBSession, project_id: int) -> DropRule:
-    return db.get(DropRule, project_id) or DropRule(project_id=project_id)
+    """The project's rule, or the defaults when none was set (by hand only, no quota)."""
+    found = db.get(DropRule, project_id)
+    if found is not None:
+        return found
+    defaults = DropRuleSet()
+    return DropRule(
+        project_id=project_id,
+        rule=defaults.rule.value,
+        path_pattern=defaults.path_pattern,
+        window_min=defaults.window_min,
+        resource=defaults.resource,
+        quota_bytes=None,
+    )
 
 
 def get_rule(ctx: Context, actor: Actor, project: str) -> DropRuleSet:
@@ -89,10 +101,10 @@ def get_rule(ctx: Context, actor: Actor, project: str) -> DropRuleSet:
         found = load_project(db, actor, project, Action.PREARCHIVE)
         rule = rule_of(db, found.id)
         return DropRuleSet(
-            rule=MatchRule(rule.rule or MatchRule.NONE.value),
-            path_pattern=rule.path_pattern or "{subject}/{session}",
-            window_min=rule.window_min or 120,
-            resource=rule.resource or "PHYSIO",
+            rule=MatchRule(rule.rule),
+            path_pattern=rule.path_pattern,
+            window_min=rule.window_min,
+            resource=rule.resource,
             quota_bytes=rule.quota_bytes,
         )
 
@@ -102,7 +114,7 @@ def set_rule(ctx: Context, actor: Actor, project: str, data: DropRuleSet) -> Dro
     resource = check_label(data.resource, field="resource")
     with ctx.db.write() as db:
         found = load_project(db, actor, project, Action.CONFIGURE)
-        rule = db.get(DropRule, found.id) or DropRule(project_id=found.id)
+        rule = rule_of(db, found.id)
         rule.rule, rule.path_pattern, rule.window_min = data.rule.value, pattern, data.window_min
         rule.resource, rule.quota_bytes = resource, data.quota_bytes
         db.add(rule)

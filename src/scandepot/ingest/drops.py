@@ -202,29 +202,37 @@ def list_unmatched(ctx: Context, actor: Actor, project: str) -> list[UnmatchedDr
     return unmatched_drops(ctx, project=project)
 
 
-def delete_drop(ctx: Context, drop_id: int, *, actor: Actor = SYSTEM) -> bool:
-    """Delete an unmatched drop, its file and its row, audited; False when there is no
-    such unmatched drop (deleted or matched meanwhile). Site work (retention) passes
-    SYSTEM; anyone else needs to be allowed to archive into the project."""
+def delete_drop(
+    ctx: Context, drop_id: int, *, actor: Actor = SYSTEM, project: str | None = None
+) -> bool:
+    """Delete an unmatched drop (of ``project``, when given): its file and its row,
+    audited. False when there is no such unmatched drop (deleted or matched meanwhile).
+    Site work (retention) passes SYSTEM; anyone else must be allowed to archive into the
+    project."""
     with ctx.db.write() as db:
-        row = db.execute(
+        if project is not None:
+            load_project(db, actor, project, Action.ARCHIVE)
+        stmt = (
             select(DropItem, Project)
             .join(Project, Project.id == DropItem.project_id)
             .where(DropItem.id == drop_id, DropItem.state == DropState.UNMATCHED.value)
-        ).first()
+        )
+        if project is not None:
+            stmt = stmt.where(Project.label == project)
+        row = db.execute(stmt).first()
         if row is None:
             return False
-        item, project = row
-        load_project(db, actor, project.label, Action.ARCHIVE)
+        item, found = row
+        load_project(db, actor, found.label, Action.ARCHIVE)
         db.delete(item)
         audit.record(
             db,
             actor,
             AuditAction.DROP_DELETED,
-            project=project.label,
+            project=found.label,
             target=f"drop/{item.path}",
             size=item.size,
         )
-        path = project_dir(ctx, project.label) / item.path
+        path = project_dir(ctx, found.label) / item.path
     ctx.store.remove_file(path)
     return True
