@@ -1604,6 +1604,9 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     ("GET", "/prearchive"): (Page("signed_in"),),
     ("GET", "/prearchive/{staged_id}"): (Page("staged_write"),),
+    ("POST", "/prearchive/drops/{project}/match"): (
+        Page("write", 303, form={"entry": "physio", "session": "E1"}, spends=True),
+    ),
     ("POST", "/prearchive/{staged_id}/{what}"): (
         Page("staged_write", 303, form={}, params={"what": "rebuild"}),
         Page("staged_write", 303, form={"subject": "S_{actor}"}, params={"what": "relabel"}),

@@ -17,6 +17,7 @@ from scandepot.cli import (
     clinical,
     deid_remote,
     dicom_nodes,
+    drop_account,
     mail,
     pipelines,
     push,
@@ -300,6 +301,8 @@ app.command("deid")(deid_cli.deid)
 app.add_typer(deid_remote.script_app, name="deid-script")
 app.add_typer(deid_remote.pseudonym_app, name="pseudonym")
 app.add_typer(clinical.app, name="clinical")
+app.add_typer(drop_account.app, name="drop-account")
+app.add_typer(drop_account.keys_app, name="ssh-key")
 
 
 @app.command()

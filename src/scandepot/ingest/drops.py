@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from scandepot.access import audit
 from scandepot.access.actors import SYSTEM, Actor
 from scandepot.access.audit import AuditAction
-from scandepot.access.permissions import Action, load_project
+from scandepot.access.permissions import Action, load_project, permission_clause
 from scandepot.catalog.archive import Project
 from scandepot.catalog.drops import DropItem, DropRule, DropState
 from scandepot.catalog.labels import check_file_path
@@ -193,6 +193,50 @@ def unmatched_drops(ctx: Context, *, project: str | None = None) -> list[Unmatch
         stmt = stmt.where(Project.label == project)
     with ctx.db.read() as db:
         return [_unmatched(p, item, now) for item, p in db.execute(stmt).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class DropEntry:
+    """What was dropped at the top of a drop folder and waits: a file, or a folder and
+    the files in it."""
+
+    project: str
+    entry: str
+    is_folder: bool
+    files: int
+    size: int
+    dropped_at: dt.datetime  # its first file's
+
+
+def unmatched_entries(ctx: Context, actor: Actor, *, project: str | None = None) -> list[DropEntry]:
+    """The unmatched drops of the projects whose prearchive ``actor`` sees, by entry."""
+    stmt = (
+        select(DropItem, Project.label)
+        .join(Project, Project.id == DropItem.project_id)
+        .where(
+            DropItem.state == DropState.UNMATCHED.value,
+            permission_clause(actor, Action.PREARCHIVE.level),
+        )
+        .order_by(Project.label, DropItem.path)
+    )
+    if project is not None:
+        stmt = stmt.where(Project.label == project)
+    found: dict[tuple[str, str], DropEntry] = {}
+    with ctx.db.read() as db:
+        for item, label in db.execute(stmt).all():
+            top = item.path.split("/", 1)[0]
+            was = found.get((label, top))
+            if was is None:
+                was = DropEntry(label, top, "/" in item.path, 0, 0, item.dropped_at)
+            found[label, top] = DropEntry(
+                label,
+                top,
+                was.is_folder,
+                was.files + 1,
+                was.size + item.size,
+                min(was.dropped_at, item.dropped_at),
+            )
+    return list(found.values())
 
 
 def list_unmatched(ctx: Context, actor: Actor, project: str) -> list[UnmatchedDrop]:
