@@ -14,6 +14,7 @@ the room left when they began.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,15 +25,17 @@ from scandepot.access.actors import SYSTEM, Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, load_project, permission_clause
 from scandepot.catalog.archive import Project
-from scandepot.catalog.drops import DropItem, DropRule, DropState
+from scandepot.catalog.drops import DropItem, DropRule, DropState, MatchRule
 from scandepot.catalog.labels import check_file_path
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, Invalid, NotFound, ScandepotError
 from scandepot.ingest.sftp_signin import DropPrincipal
-from scandepot.storage.store import StagedFile, make_dirs
+from scandepot.storage.store import StagedFile, fsync_dir, make_dirs
 
 FOLDER = "drops"
+# Where a closing upload's fsync runs while its folder's runs on the caller's thread.
+_SYNCS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-fsync")
 
 
 class QuotaExceeded(ScandepotError):
@@ -88,17 +91,23 @@ def is_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> bool:
     return target.is_dir() and not target.is_symlink()
 
 
-def _room(ctx: Context, project_id: int) -> tuple[int | None, int]:
-    """The project's quota, and the bytes that wait unmatched."""
+def _room(ctx: Context, project_id: int) -> tuple[int | None, int, str]:
+    """The project's quota, the bytes that wait unmatched (counted only under a quota),
+    and its matching rule."""
     with ctx.db.read() as db:
-        quota = db.scalar(select(DropRule.quota_bytes).where(DropRule.project_id == project_id))
+        row = db.execute(
+            select(DropRule.quota_bytes, DropRule.rule).where(DropRule.project_id == project_id)
+        ).first()
+        quota, rule = (row[0], row[1]) if row is not None else (None, MatchRule.NONE.value)
+        if quota is None:
+            return None, 0, rule
         used = db.scalar(
             select(func.coalesce(func.sum(DropItem.size), 0)).where(
                 DropItem.project_id == project_id,
                 DropItem.state == DropState.UNMATCHED.value,
             )
         )
-    return quota, int(used or 0)
+    return quota, int(used or 0), rule
 
 
 class Upload:
@@ -109,22 +118,42 @@ class Upload:
     ) -> None:
         self.ctx, self.who, self.path = ctx, who, path
         self._quota, self._used = quota, used
+        self._accepted = 0
+        self.rule = MatchRule.NONE.value  # the project's matching rule as it began
         self._staged: StagedFile | None = ctx.store.stage()
 
     @property
-    def size(self) -> int:
-        return self._staged.size if self._staged is not None else 0
+    def ended(self) -> bool:
+        """Finished, or aborted (the quota reached, the client gone)."""
+        return self._staged is None
 
-    def write(self, offset: int, data: bytes) -> None:
+    @property
+    def size(self) -> int:
+        """The bytes accepted so far."""
+        return self._accepted
+
+    def accept(self, offset: int, length: int) -> None:
+        """Check that ``length`` bytes at ``offset`` may come next (in order, within the
+        quota) before they are written; over the quota the upload ends at once."""
+        if self._staged is None:
+            raise Invalid("This upload has ended.", field="handle")
+        if offset != self._accepted:
+            raise Invalid("Bytes must be written in order, from the start.", field="offset")
+        if self._quota is not None and self._used + self._accepted + length > self._quota:
+            self.abort()
+            raise QuotaExceeded(self.who.project, self._quota)
+        self._accepted += length
+
+    def put(self, data: bytes) -> None:
+        """Write bytes :meth:`accept` let through (from any one thread at a time)."""
         staged = self._staged
         if staged is None:
             raise Invalid("This upload has ended.", field="handle")
-        if offset != staged.size:
-            raise Invalid("Bytes must be written in order, from the start.", field="offset")
-        if self._quota is not None and self._used + staged.size + len(data) > self._quota:
-            self.abort()
-            raise QuotaExceeded(self.who.project, self._quota)
         staged.write(data)
+
+    def write(self, offset: int, data: bytes) -> None:
+        self.accept(offset, len(data))
+        self.put(data)
 
     def abort(self) -> None:
         if self._staged is not None:
@@ -132,30 +161,38 @@ class Upload:
             self._staged = None
 
     def finish(self) -> int:
-        """Make the file visible and catalogue it; returns its drop item's id."""
+        """Make the file visible and catalogue it; returns its drop item's id.
+
+        The name is linked before the file's fsync, as the DICOM receiver files instances
+        (storage/store.py), and the file's fsync and its folder's run at once: the name
+        and the bytes go in one journal commit. The catalog's commit follows both, and
+        the close is answered after it."""
         staged, self._staged = self._staged, None
         if staged is None:
             raise Invalid("This upload has ended.", field="handle")
         dest = project_dir(self.ctx, self.who.project) / self.path
         with staged:
-            digest = staged.finish()
-            staged.publish(dest)  # a name taken meanwhile: Conflict, and the file goes
-        try:
-            with self.ctx.db.write() as db:
-                item = DropItem(
-                    project_id=self.who.project_id,
-                    account_id=self.who.account_id,
-                    path=self.path,
-                    size=digest.size,
-                    md5=digest.md5,
-                    sha256=digest.sha256,
-                )
-                db.add(item)
-                db.flush()
-                return item.id
-        except BaseException:
-            self.ctx.store.remove_file(dest)
-            raise
+            staged.end()
+            staged.link(dest)  # a name taken meanwhile: Conflict, and the file goes
+            try:
+                staged.sync_in(_SYNCS)  # the file's fsync and its folder's, at once
+                fsync_dir(dest.parent)
+                digest = staged.finish()
+                with self.ctx.db.write() as db:
+                    item = DropItem(
+                        project_id=self.who.project_id,
+                        account_id=self.who.account_id,
+                        path=self.path,
+                        size=digest.size,
+                        md5=digest.md5,
+                        sha256=digest.sha256,
+                    )
+                    db.add(item)
+                    db.flush()
+                    return item.id
+            except BaseException:
+                self.ctx.store.remove_file(dest)
+                raise
 
 
 def begin(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Upload:
@@ -168,10 +205,12 @@ def begin(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Upload:
         raise NotFound("The folder to write in does not exist.", field="path")
     if (folder / path).exists():
         raise Conflict(f"'{path}' was dropped already.", field="path")
-    quota, used = _room(ctx, who.project_id)
+    quota, used, rule = _room(ctx, who.project_id)
     if quota is not None and used >= quota:
         raise QuotaExceeded(who.project, quota)
-    return Upload(ctx, who, path, quota, used)
+    upload = Upload(ctx, who, path, quota, used)
+    upload.rule = rule
+    return upload
 
 
 def _unmatched(project: Project, item: DropItem, now: dt.datetime) -> UnmatchedDrop:

@@ -10,13 +10,14 @@ from typing import NoReturn
 
 import asyncssh
 
+from scandepot.catalog.drops import MatchRule
 from scandepot.context import Context
 from scandepot.errors import ScandepotError
 from scandepot.ingest import drop_matching, drop_paths, drops
-from scandepot.ingest.drops import Upload
 from scandepot.ingest.sftp_signin import DropPrincipal
 from scandepot.sftp import interrupted
-from scandepot.sftp.errors import call, now, refused
+from scandepot.sftp.errors import call, now, refused, to_sftp
+from scandepot.sftp.feeder import Feeder
 
 log = logging.getLogger("scandepot.sftp")
 
@@ -45,34 +46,51 @@ class DropServer(asyncssh.SFTPServer):
     async def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         await call(drops.make_folder, self.ctx, self.who, self._parts(path))
 
-    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Upload:
+    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Feeder:
         if pflags & asyncssh.FXF_READ or pflags & asyncssh.FXF_APPEND:
             raise refused("Reading or appending")
         if not pflags & asyncssh.FXF_WRITE:
             raise refused("Opening without writing")
-        return await call(drops.begin, self.ctx, self.who, self._parts(path))
+        return Feeder(await call(drops.begin, self.ctx, self.who, self._parts(path)))
 
-    def write(self, file_obj: object, offset: int, data: bytes) -> int:
-        assert isinstance(file_obj, Upload)
-        now(file_obj.write, offset, data)
+    async def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        assert isinstance(file_obj, Feeder)
+        try:
+            await file_obj.write(offset, data)
+        except ScandepotError as exc:
+            await file_obj.drain()  # the thread ends; the upload has ended already
+            raise to_sftp(exc) from None
         return len(data)
 
     def fstat(self, file_obj: object) -> asyncssh.SFTPAttrs:
-        assert isinstance(file_obj, Upload)
+        assert isinstance(file_obj, Feeder)
         return asyncssh.SFTPAttrs(
-            type=asyncssh.FILEXFER_TYPE_REGULAR, size=file_obj.size, permissions=0o100200
+            type=asyncssh.FILEXFER_TYPE_REGULAR, size=file_obj.upload.size, permissions=0o100200
         )
 
     def fsync(self, file_obj: object) -> None:
         return None  # every file is fsynced as it closes
 
     async def close(self, file_obj: object) -> None:
-        assert isinstance(file_obj, Upload)
+        assert isinstance(file_obj, Feeder)
+        upload = file_obj.upload
+        try:
+            await file_obj.drain()
+        except ScandepotError as exc:
+            upload.abort()
+            raise to_sftp(exc) from None
+        except BaseException:
+            upload.abort()
+            raise
+        if upload.ended:
+            return  # refused on a write already (over the quota): nothing to make visible
         if interrupted.client_gone(self.channel):
-            file_obj.abort()
-            log.info("SFTP upload of %s by %s interrupted", file_obj.path, self.who.username)
+            upload.abort()
+            log.info("SFTP upload of %s by %s interrupted", upload.path, self.who.username)
             return
-        drop_id = await call(file_obj.finish)
+        drop_id = await call(upload.finish)
+        if upload.rule == MatchRule.NONE.value:
+            return
         try:
             await call(drop_matching.on_arrival, self.ctx, drop_id)
         except (asyncssh.SFTPError, ScandepotError, OSError) as exc:
