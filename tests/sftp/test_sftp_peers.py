@@ -246,6 +246,10 @@ sys.stdin.read()  # killed while it waits
 """
 
 
+def _staged_sizes(ctx: Context) -> list[int]:
+    return [p.stat().st_size for p in ctx.store.tmp.iterdir()]
+
+
 def test_killed_upload_leaves_nothing(
     sftp: SftpServer, ctx: Context, drop_account: str, tmp_path: Path
 ) -> None:
@@ -256,8 +260,10 @@ def test_killed_upload_leaves_nothing(
         text=True,
     ) as client:
         assert client.stdout is not None and client.stdout.readline().strip() == "half"
-        staged = list(ctx.store.tmp.iterdir())
-        assert len(staged) == 1 and staged[0].stat().st_size == 1_000_000
+        deadline = time.monotonic() + 10  # written by the upload's thread meanwhile
+        while _staged_sizes(ctx) != [1_000_000] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _staged_sizes(ctx) == [1_000_000]
         os.kill(client.pid, signal.SIGKILL)
         client.wait(timeout=10)
     deadline = time.monotonic() + 10

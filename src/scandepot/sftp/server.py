@@ -51,10 +51,11 @@ class SftpServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sftp", daemon=True)
         self._server: asyncssh.SSHAcceptor | None = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
 
     async def _listen(self) -> asyncssh.SSHAcceptor:
         return await asyncssh.create_server(
-            lambda: Signin(self.ctx),
+            lambda: Signin(self.ctx, self._connections),
             self.host,
             self.port,
             server_host_keys=[hostkey.load_or_create(self.ctx)],
@@ -89,6 +90,14 @@ class SftpServer:
             async def close() -> None:
                 server.close()
                 await server.wait_closed()
+                # Sessions still open end here, not later in a garbage collection.
+                for conn in list(self._connections):
+                    conn.close()
+                    await conn.wait_closed()
+                others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in others:
+                    task.cancel()
+                await asyncio.gather(*others, return_exceptions=True)
 
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -14,22 +14,31 @@ from scandepot.ingest import sftp_signin
 from scandepot.ingest.sftp_signin import Principal
 
 log = logging.getLogger("scandepot.sftp")
+# Audits under way, held until done (the event loop holds its tasks only weakly).
+_pending: set[asyncio.Future[None]] = set()
 
 
 class Signin(asyncssh.SSHServer):
     """One per connection: who the client proved to be, once it has."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, open_now: set[asyncssh.SSHServerConnection]) -> None:
         self.ctx = ctx
+        self._open_now = open_now  # the server's connections, closed when it stops
+        self._conn: asyncssh.SSHServerConnection | None = None
         self.address: str | None = None
         self.principal: Principal | None = None
         self._username = ""
         self._by_key: Principal | None = None
-        self._audit: asyncio.Future[None] | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         peer = conn.get_extra_info("peername")
         self.address = str(peer[0]) if peer else None
+        self._conn = conn
+        self._open_now.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._open_now.discard(self._conn)
 
     def begin_auth(self, username: str) -> bool:
         self._username = username
@@ -67,6 +76,8 @@ class Signin(asyncssh.SSHServer):
         if self.principal is None and self._by_key is not None:
             self.principal = self._by_key
             # Called without awaiting: the sign-in is audited beside the session's start.
-            self._audit = asyncio.ensure_future(
+            audit = asyncio.ensure_future(
                 asyncio.to_thread(sftp_signin.signed_in, self.ctx, self.principal, "sftp-key")
             )
+            _pending.add(audit)
+            audit.add_done_callback(_pending.discard)
