@@ -48,6 +48,14 @@ class Node:
     project: str | None = None
 
 
+def entry_of(node: Node) -> Entry:
+    """What a listing shows of ``node``."""
+    if node.path is None:
+        return Entry("", True, 0, 0)
+    info = node.path.stat()
+    return Entry(node.path.name, node.is_dir, info.st_size, info.st_mtime)
+
+
 def readable_projects(ctx: Context, actor: Actor) -> list[str]:
     with ctx.db.read() as db:
         return list(
@@ -121,7 +129,23 @@ def open_file(ctx: Context, actor: Actor, parts: tuple[str, ...]) -> int:
     if node.is_dir or node.path is None:
         raise NotFound(f"'/{'/'.join(parts)}' is not a file.", field="path")
     fd = os.open(node.path, os.O_RDONLY | os.O_NOFOLLOW)
-    audit.record_now(
-        ctx, actor, AuditAction.FILE_DOWNLOADED, project=node.project, target="/".join(parts[1:])
-    )
+    # Named as HTTP downloads name it: its path in the archive (or in the drop folder).
+    where = node.path.relative_to(ctx.store.data_dir)
+    target = str(where.relative_to("archive")) if where.parts[0] == "archive" else str(where)
+    audit.record_now(ctx, actor, AuditAction.FILE_DOWNLOADED, project=node.project, target=target)
     return fd
+
+
+def read_at(fd: int, size: int, offset: int) -> bytes:
+    """Up to ``size`` bytes of an open file from ``offset``; empty at its end."""
+    return os.pread(fd, size, offset)
+
+
+def close_file(fd: int) -> None:
+    os.close(fd)
+
+
+def file_size(fd: int) -> tuple[int, float]:
+    """The open file's size and modification time."""
+    info = os.fstat(fd)
+    return info.st_size, info.st_mtime

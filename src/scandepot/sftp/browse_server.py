@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from typing import NoReturn
 
@@ -34,10 +33,7 @@ def _attrs(entry: Entry) -> asyncssh.SFTPAttrs:
 
 
 def _node_attrs(node: Node) -> asyncssh.SFTPAttrs:
-    if node.path is None:
-        return _attrs(Entry("", True, 0, 0))
-    info = node.path.stat()
-    return _attrs(Entry(node.path.name, node.is_dir, info.st_size, info.st_mtime))
+    return _attrs(drop_browse.entry_of(node))
 
 
 class Download:
@@ -79,16 +75,16 @@ class BrowseServer(asyncssh.SFTPServer):
 
     async def read(self, file_obj: object, offset: int, size: int) -> bytes:
         assert isinstance(file_obj, Download)
-        return await asyncio.to_thread(os.pread, file_obj.fd, size, offset)
+        return await asyncio.to_thread(drop_browse.read_at, file_obj.fd, size, offset)
 
     def fstat(self, file_obj: object) -> asyncssh.SFTPAttrs:
         assert isinstance(file_obj, Download)
-        info = os.fstat(file_obj.fd)
-        return _attrs(Entry("", False, info.st_size, info.st_mtime))
+        size, mtime = drop_browse.file_size(file_obj.fd)
+        return _attrs(Entry("", False, size, mtime))
 
     def close(self, file_obj: object) -> None:
         assert isinstance(file_obj, Download)
-        os.close(file_obj.fd)
+        drop_browse.close_file(file_obj.fd)
 
     def exit(self) -> None:
         return None
