@@ -72,7 +72,8 @@ class Server:
 @pytest.fixture
 def env() -> Iterator[dict[str, str]]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SCANDEPOT_")}
-    yield clean
+    # One SFTP server in this module, the test's that is about it.
+    yield {**clean, "SCANDEPOT_SFTP_ENABLED": "false"}
 
 
 def test_first_start_with_no_arguments(tmp_path: Path, env: dict[str, str]) -> None:
@@ -175,7 +176,6 @@ def test_a_too_short_admin_password_stops_the_first_start(
 ) -> None:
     env = {**env, "SCANDEPOT_ADMIN_PASSWORD": "short"}
     env["SCANDEPOT_DICOM_PORT"] = str(free_port())
-    env["SCANDEPOT_SFTP_PORT"] = str(free_port())
     done = subprocess.run(
         [*SCANDEPOT, "serve", "--port", str(free_port())],
         cwd=tmp_path,
@@ -431,7 +431,7 @@ def test_serve_runs_the_sftp_server_with_the_same_host_key(
     same after a restart; a researcher signs in with the scandepot password (paramiko)."""
     import paramiko
 
-    env = {**env, "SCANDEPOT_ADMIN_PASSWORD": "sftp-test-pass"}
+    env = {**env, "SCANDEPOT_ADMIN_PASSWORD": "sftp-test-pass", "SCANDEPOT_SFTP_ENABLED": "true"}
     keys = []
     for _ in range(2):
         server = Server(tmp_path, env)

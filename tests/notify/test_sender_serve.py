@@ -32,7 +32,7 @@ class Serve:
         env = {
             **env,
             "SCANDEPOT_DICOM_PORT": str(free_port()),
-            "SCANDEPOT_SFTP_PORT": str(free_port()),
+            "SCANDEPOT_SFTP_ENABLED": "false",  # tests/sftp prove it
         }
         self.log = cwd / f"serve-{port}.log"
         with open(self.log, "wb") as out:
