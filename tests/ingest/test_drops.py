@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -303,3 +304,18 @@ def test_drop_account_names_never_meet_user_logins(ctx: Context, project: str) -
     with ctx.db.read() as db:
         names = list(db.scalars(select(DropAccount.username)))
     assert names == [f"{project}+x"] and all("+" not in u for u in ("owner", "member"))
+
+
+def test_sweep_removes_only_old_files_no_drop_names(
+    ctx: Context, project: str, who: DropPrincipal
+) -> None:
+    _drop(ctx, who, "kept.log", b"kept")
+    folder = drops.project_dir(ctx, project)
+    orphan, fresh = folder / "orphan.log", folder / "fresh.log"
+    orphan.write_bytes(b"left by a killed server")
+    fresh.write_bytes(b"being catalogued right now")
+    old = time.time() - 2 * 24 * 3600
+    for path in (orphan, folder / "kept.log"):
+        os.utime(path, (old, old))
+    assert drops.sweep(ctx) == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["fresh.log", "kept.log"]

@@ -14,6 +14,7 @@ the room left when they began.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,32 @@ def begin(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Upload:
     upload = Upload(ctx, who, path, quota, used)
     upload.rule = rule
     return upload
+
+
+def sweep(ctx: Context, *, older_than_s: float = 24 * 3600) -> int:
+    """Remove files of the drop folders that no unmatched drop names and that are older
+    than ``older_than_s``: those a server killed between a file's name and its catalog
+    row left behind (the client was never told it was kept). Returns how many."""
+    base = root(ctx)
+    if not base.is_dir():
+        return 0
+    with ctx.db.read() as db:
+        known = {
+            f"{label}/{path}"
+            for path, label in db.execute(
+                select(DropItem.path, Project.label)
+                .join(Project, Project.id == DropItem.project_id)
+                .where(DropItem.state == DropState.UNMATCHED.value)
+            )
+        }
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in base.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+            if path.relative_to(base).as_posix() not in known:
+                ctx.store.remove_file(path)
+                removed += 1
+    return removed
 
 
 def _unmatched(project: Project, item: DropItem, now: dt.datetime) -> UnmatchedDrop:

@@ -12,6 +12,7 @@ import asyncssh
 
 from scandepot.access.actors import Actor
 from scandepot.context import Context
+from scandepot.ingest import drops
 from scandepot.sftp import hostkey
 from scandepot.sftp.browse_server import BrowseServer
 from scandepot.sftp.drop_server import DropServer
@@ -69,6 +70,7 @@ class SftpServer:
         )
 
     def start(self) -> SftpServer:
+        drops.sweep(self.ctx)  # what a killed server left half-catalogued
         self._thread.start()
         future: Future[asyncssh.SSHAcceptor] = asyncio.run_coroutine_threadsafe(
             self._listen(), self._loop
