@@ -116,7 +116,7 @@ def empty_catalog(db: Database) -> None:
         session.execute(
             text(
                 "INSERT INTO counter (name, value) "
-                "VALUES ('subject', 0), ('session', 0), ('prearchive', 0)"
+                "VALUES ('subject', 0), ('session', 0), ('prearchive', 0), ('dataset', 0)"
             )
         )
 

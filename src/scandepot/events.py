@@ -132,6 +132,19 @@ class ReceiverSilent:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetChanged:
+    """A step in a dataset's life (released, validated, sent back, published, withdrawn, a
+    new version, an access request decided): its owners are told (notify/)."""
+
+    dataset: str  # the site-wide ID (SD_D00001)
+    name: str
+    version: int | None
+    action: str  # released, validated, sent_back, published, ...
+    by: str  # who did it
+    comment: str = ""
+
+
 # The kinds written to the event journal, by name: what notifications and webhooks hear.
 JOURNALLED: dict[str, type] = {
     kind.__name__: kind
@@ -143,6 +156,7 @@ JOURNALLED: dict[str, type] = {
         JobFinished,
         SessionStuck,
         ReceiverSilent,
+        DatasetChanged,
     )
 }
 

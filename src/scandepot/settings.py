@@ -284,6 +284,19 @@ class Settings(BaseSettings):
         "sending a batch, its answer).",
     )
 
+    dataset_metadata_fields: Path | None = Field(
+        default=None,
+        description='A JSON file of the site\'s own dataset metadata fields ({"properties": '
+        '{...}, "required": [...]}), added to the schema of docs/datasets.md; unset: none.',
+    )
+    dataset_suppress_below: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Counts below this in a published dataset's aggregates are shown as "
+        "'<N' (small-cell suppression); 1 shows every count.",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from scandepot.access import roles, tokens
 from scandepot.access.actors import SYSTEM
@@ -26,6 +26,14 @@ from scandepot.app import create_app
 from scandepot.archive import projects
 from scandepot.catalog.access import ApiToken, ProjectRole, Role, User
 from scandepot.catalog.archive import File, Project, Resource, Scan, Session, Subject
+from scandepot.catalog.datasets import (
+    Dataset,
+    DatasetAccess,
+    DatasetFile,
+    DatasetMember,
+    DatasetOwner,
+    DatasetVersion,
+)
 from scandepot.catalog.deid import DeidKey, DeidScript, Pseudonym
 from scandepot.catalog.dicom_nodes import DicomNode
 from scandepot.catalog.drops import DropAccount, DropItem, DropRule, SshKey
@@ -42,7 +50,7 @@ from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.settings import Settings
 from scandepot.transfers.requests import TransferRequest
-from tests.access import saved_world
+from tests.access import dataset_world, saved_world
 from tests.conftest import ACTOR_NAMES, PASSWORD
 from tests.helpers import after_archive
 
@@ -59,6 +67,18 @@ SITE = {
     # (their numbers count from 1; a 403 or a project's name would say which exist).
     "staged_write": (401, 404, 404, OK, OK, OK),
     "staged_manage": (401, 404, 404, 403, OK, OK),
+    # The public catalogue's version that is not published (the world dataset's draft):
+    # not there for anyone, its owners and site administrators included (their pages
+    # show drafts); anonymous visitors are asked to sign in, as for any missing object.
+    "unpublished": (401, 404, 404, 404, 404, 404),
+    **dataset_world.DATASET_LEVELS,
+    # Datasets (docs/datasets.md), whatever the project's accessibility: the world's owner
+    # owns them; the site's administrator is the only curator. A published one is seen by
+    # everyone, but only its owners change it or read what is inside; one never published
+    # does not exist for the others, and a curator's step is refused to its owner.
+    "dataset_edit": (401, 403, 403, 403, OK, OK),
+    "dataset_private": (401, 404, 404, 404, OK, OK),
+    "dataset_curate": (401, 404, 404, 404, 403, OK),
 }
 PROJECT = {
     ("private", "see"): (401, 404, OK, OK, OK, OK),
@@ -181,6 +201,9 @@ PD = "/api/v1/push/destinations/{name}"
 WPD = "/admin/push-destinations/{name}"
 SPARE_PD = {"name": "SPARE"}
 SELECTION = {"name": "SEL"}
+DS = "/api/v1/datasets"
+D1 = {"dataset": "D1", "number": 1}
+D3 = {"dataset": "D3", "number": 1}
 NODE = "https://node.example/dw"
 WORLD_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC2PnFcpnnSpVb4XuuV33FyKHZRl8QYZtoKQ8AbJ+ZZm"
 
@@ -188,6 +211,16 @@ WORLD_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC2PnFcpnnSpVb4XuuV33FyKHZR
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("public", 200),
     ("GET", "/readyz"): Row("public", 200),
+    # -- the public catalogue of datasets: published versions for everyone ----------------
+    ("GET", "/api/v1/catalogue"): Row("public", 200, query="?q=world&modality=MR"),
+    ("GET", "/api/v1/catalogue/feeds/dcat"): Row("public", 200, query="?page=1"),
+    ("GET", "/api/v1/catalogue/{dataset}"): Row("public", 200),
+    ("GET", "/api/v1/catalogue/{dataset}/versions/{number}"): Row("public", 200),
+    ("GET", "/api/v1/catalogue/{dataset}/versions/{number}/schema-org"): Row("public", 200),
+    # Version 2 of the world dataset is a draft.
+    ("GET", "/api/v1/catalogue/{dataset}/versions/{number}/dcat"): Row(
+        "unpublished", 200, params={"number": 2}
+    ),
     ("HEAD", "/healthz"): Row("public", 200),
     # -- the XNAT-compatible API (/data; /REST serves the same routes) ---------------------
     ("GET", "/data/JSESSION"): Row("public", 200),
@@ -455,6 +488,34 @@ ROUTES: dict[tuple[str, str], Row] = {
         "write", 200, body=lambda a: {"remove": ["E1"]}, params=SELECTION
     ),
     ("DELETE", P + "/selections/{name}"): Row("manage", 204, params=SELECTION),
+    # Datasets: D1 (version 1 published, version 2 a draft; spare a co-owner), D2 (a draft
+    # only), D3 (version 1 released, its validation passed), D4 (version 1 validated).
+    ("GET", DS): Row("signed_in", 200),
+    ("POST", DS): Row(
+        "signed_in", 201, body=lambda a: {"name": f"ds_{a}", "metadata": {"title": a}}
+    ),
+    ("GET", DS + "/{dataset}"): Row("public", 200, params=D1),
+    ("PATCH", DS + "/{dataset}"): Row("dataset_edit", 200, body=lambda a: {"title": a}, params=D1),
+    ("DELETE", DS + "/{dataset}"): Row("dataset_private", 204, params={"dataset": "D2"}),
+    ("GET", DS + "/{dataset}/members"): Row("dataset_edit", 200, params=D1),
+    ("PATCH", DS + "/{dataset}/members"): Row(
+        "dataset_edit", 200, body=lambda a: {"remove_sessions": ["DS/E9"]}, params=D1
+    ),
+    ("PUT", DS + "/{dataset}/owners/{login}"): Row("dataset_edit", 200, params=D1),
+    ("DELETE", DS + "/{dataset}/owners/{login}"): Row("dataset_edit", 200, params=D1),
+    ("POST", DS + "/{dataset}/release"): Row("dataset_edit", 200, params=D1),
+    ("POST", DS + "/{dataset}/versions"): Row("dataset_private", 201, params=D3),
+    ("GET", DS + "/{dataset}/versions/{number}"): Row("public", 200, params=D1),
+    ("POST", DS + "/{dataset}/versions/{number}/validate"): Row("dataset_curate", 200, params=D3),
+    ("POST", DS + "/{dataset}/versions/{number}/send-back"): Row(
+        "dataset_curate", 200, body=lambda a: {"comment": "More."}, params=D3
+    ),
+    ("POST", DS + "/{dataset}/versions/{number}/publish"): Row(
+        "dataset_private", 200, params={"dataset": "D4", "number": 1}
+    ),
+    ("POST", DS + "/{dataset}/versions/{number}/withdraw"): Row("dataset_edit", 200, params=D1),
+    ("GET", DS + "/{dataset}/versions/{number}/manifest"): Row("dataset_edit", 200, params=D1),
+    ("GET", DS + "/{dataset}/history"): Row("dataset_edit", 200, params=D1),
     ("GET", P + "/webhooks"): Row("manage", 200),
     ("POST", P + "/webhooks"): Row(
         "manage", 201, body=lambda a: {"url": f"http://127.0.0.1:9/{a}"}, per_actor=True
@@ -540,6 +601,27 @@ for _prefix in LEVEL_PREFIXES.values():
 
 # -- the XNAT-compatible API: resources and files, under every path form of their owner
 # (api/xnat/owners.py); the site-wide ID forms get the world's IDs (url_values).
+# -- datasets: a released version's validation, access requests and downloads -------------
+DV = "/api/v1/datasets/{dataset}/versions/{version}"
+DR = DV + "/access-requests/{request_id}"
+ASK = {"purpose": "Training a model of the world's brains."}
+APPROVED = {"request": "approved"}
+ROUTES.update(
+    {
+        ("GET", DV + "/validation"): Row("dataset_report", 200),
+        # The world's version is published: a curator decided, so it is not run again.
+        ("POST", DV + "/validation"): Row("dataset_report", 409),
+        ("POST", DV + "/access-requests"): Row("dataset_ask", 201, body=lambda _a: ASK),
+        ("GET", DV + "/access-requests"): Row("signed_in", 200),
+        ("GET", DR): Row("dataset_request", 200),
+        ("POST", DR + "/approve"): Row("dataset_edit", 200),
+        ("POST", DR + "/refuse"): Row("dataset_edit", 200),
+        ("POST", DR + "/revoke"): Row("dataset_edit", 200, params=APPROVED),
+        ("GET", DV + "/download"): Row("dataset_download", 200, query="?format=tar"),
+        ("GET", "/api/v1/dataset-requests"): Row("signed_in", 200),
+    }
+)
+
 XNAT_FORM = {"content-type": "multipart/form-data; boundary=matrix"}
 XNAT_FORM_BODY = (
     b'--matrix\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\n\r\n'
@@ -857,6 +939,8 @@ def build_world(ctx: Context, accessibility: str) -> None:
     add_clinical(ctx)
     add_selection(ctx)
     add_drops(ctx)
+    dataset_world.add_dataset(ctx)
+    add_datasets(ctx)
 
 
 def add_drops(ctx: Context) -> None:
@@ -876,6 +960,54 @@ def add_drops(ctx: Context) -> None:
     upload = drops.begin(ctx, who, ("physio", "resp.log"))
     upload.write(0, b"breathing")
     upload.finish()
+
+
+def add_datasets(ctx: Context) -> None:
+    """Project DS (private; the owner reads it) with S9/E9 and a file, and the datasets of
+    the rows, owned by the owner (see the rows)."""
+    from scandepot.access.users import actor_for
+    from scandepot.archive import files, sessions, subjects
+    from scandepot.archive.projects import ProjectCreate
+    from scandepot.archive.resources import OwnerRef
+    from scandepot.archive.sessions import SessionCreate
+    from scandepot.archive.subjects import SubjectCreate
+    from scandepot.catalog.datasets import DatasetVersion
+    from scandepot.datasets import drafts, lifecycle, members, owners, release
+    from scandepot.datasets.drafts import DatasetCreate
+    from scandepot.datasets.members import MemberChange
+
+    projects.create(ctx, SYSTEM, ProjectCreate(id="DS"))
+    roles.set_role(ctx, SYSTEM, "DS", "owner", Role.COLLABORATOR)
+    subjects.create(ctx, SYSTEM, "DS", SubjectCreate(label="S9"))
+    sessions.create(ctx, SYSTEM, "DS", SessionCreate(label="E9", subject="S9"))
+    with ctx.store.stage() as staged:
+        staged.write(b"held bytes")
+        files.commit_upload(ctx, SYSTEM, OwnerRef("DS", session="E9"), "DICOM", "h.dcm", staged)
+    with ctx.db.read() as db:
+        owner = actor_for(db.scalars(select(User).where(User.login == "owner")).one())
+    meta = {
+        "title": "T",
+        "description": "D",
+        "authors": [{"name": "A"}],
+        "contact": {"name": "C", "email": "c@example.org"},
+        "licence": "CC0-1.0",
+    }
+
+    def released(name: str) -> None:
+        drafts.create(ctx, owner, DatasetCreate(name=name, metadata=meta))
+        members.change(ctx, owner, name, MemberChange(add_sessions=["DS/E9"]))
+        release.release(ctx, owner, name)
+        with ctx.db.write() as db:  # what the validation job records
+            db.execute(update(DatasetVersion).values(validation="passed"))
+
+    for name in ("D1", "D3", "D4"):
+        released(name)
+    lifecycle.validate(ctx, SYSTEM, "D1", 1)
+    lifecycle.publish(ctx, owner, "D1", 1)
+    lifecycle.new_version(ctx, owner, "D1")
+    owners.add(ctx, owner, "D1", "spare")
+    lifecycle.validate(ctx, SYSTEM, "D4", 1)
+    drafts.create(ctx, owner, DatasetCreate(name="D2", metadata={"title": "T"}))
 
 
 def add_selection(ctx: Context) -> None:
@@ -1123,6 +1255,11 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 DropAccount,
                 DropItem,
                 SshKey,
+                Dataset,
+                DatasetVersion,
+                DatasetMember,
+                DatasetOwner,
+                DatasetFile,
             )
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
@@ -1137,11 +1274,19 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         notes += tuple(db.execute(select(DropRule.rule, DropRule.quota_bytes)))
         notes += tuple(db.execute(select(DropItem.state, DropItem.session_id)))
         staged = tuple(db.scalars(select(StagedSession.subject)))
+        staged += tuple(
+            db.execute(
+                select(
+                    DatasetVersion.state, DatasetVersion.meta, DatasetVersion.curator_comment
+                ).order_by(DatasetVersion.id)
+            )
+        )
         job_states = tuple(db.execute(select(Job.status, Job.cancel_requested)).all())
         job_states += tuple(db.execute(select(Transfer.status, Transfer.message)).all())
         pipelines = tuple(db.execute(select(PipelineConfig.enabled, PipelineConfig.auto_launch)))
         pipelines += tuple(db.execute(select(Webhook.url, Webhook.enabled, Webhook.description)))
         pipelines += tuple(db.execute(select(DeidScript.version, DeidScript.enabled)))
+        pipelines += tuple(db.execute(select(DatasetAccess.state).order_by(DatasetAccess.id)))
         notify = (
             tuple(db.execute(select(Recipient.address, Recipient.topics).order_by(Recipient.id))),
             tuple(
@@ -1157,7 +1302,9 @@ def reset(ctx: Context, accessibility: str, app: Any) -> None:
     if saved_world.restore(ctx, accessibility):
         return
     if projects_exist(ctx):
-        for label in ("P", *SHARE_TARGETS):
+        with ctx.db.write() as db:  # the datasets first: releases hold DS's files
+            db.execute(delete(Dataset))
+        for label in ("P", *SHARE_TARGETS, "DS"):
             projects.delete(ctx, SYSTEM, label, recursive=True)
     with ctx.db.write() as db:
         for leftover in db.scalars(select(StagedSession)):
@@ -1300,6 +1447,10 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     }
     if "{staged_id}" in template:
         values["staged_id"] = staged_id(ctx)
+    if "{dataset}" in template:
+        values.setdefault("number", 1)
+        with ctx.db.read() as db:
+            values["dataset"] = db.scalar(select(Dataset.stable_id).where(Dataset.name == "world"))
     if "{experiment}" in template and "experiment" not in params:
         # In a project by label, by site-wide ID outside one (XNAT clients use both).
         values["experiment"] = "E1" if "{project}" in template else stable_id(ctx, Session, "E1")
@@ -1334,6 +1485,10 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
 
         owner = {"anonymous": "spare"}.get(name, name)
         values["key_id"] = ssh_keys.add_key(ctx, SYSTEM, owner, f"{WORLD_SSH_KEY} k").id
+    if "{dataset}" in template:
+        values["dataset"], values["version"] = "world", 1
+    if "{request_id}" in template:
+        values["request_id"] = dataset_world.request_id(ctx, params.get("request", "pending"))
     if "{token_id}" in template:
         owner = {"anonymous": "spare"}.get(name, name)
         actor = _actor_of(ctx, owner)
@@ -1438,6 +1593,12 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     ("POST", "/notifications/projects/{project}/reset"): (Page("signed_read", 303, form={}),),
     ("GET", "/projects"): (Page("public"), Page("public", query="?q=P")),
+    ("GET", "/datasets"): (Page("public"), Page("public", query="?q=world&body_part=brain")),
+    ("GET", "/datasets/{dataset}"): (Page("public"),),
+    ("GET", "/datasets/{dataset}/v{number:int}"): (
+        Page("public"),
+        Page("unpublished", params={"number": 2}),
+    ),
     ("POST", "/projects"): (Page("signed_in", 303, form={"id": "NEW_{actor}"}),),
     ("GET", W): (
         Page("see"),
@@ -1684,7 +1845,7 @@ def test_page(
         for page in PAGES[route]:
             for index, name in enumerate(ACTOR_NAMES):
                 values = url_values(ctx, template, page.params, name)
-                url = re.sub(r":path}", "}", template).format(**values) + page.query
+                url = re.sub(r":(?:path|int)}", "}", template).format(**values) + page.query
                 for cookie, value in page.cookies.items():
                     client.cookies.set(cookie, value)
                 before = snapshot(ctx) if method != "GET" else None

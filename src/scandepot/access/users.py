@@ -48,6 +48,7 @@ class UserUpdate(BaseModel):
     email: EmailStr | None = None
     password: str | None = Field(default=None, max_length=1024)
     site_admin: bool | None = None
+    curator: bool | None = None  # the site's curator role: validates datasets
     enabled: bool | None = None
 
 
@@ -204,6 +205,9 @@ def update(ctx: Context, actor: Actor, login: str, data: UserUpdate) -> User:
             audit.record(
                 db, actor, AuditAction.USER_SITE_ADMIN, target=login, site_admin=user.is_site_admin
             )
+        if changes.get("curator") is not None and changes["curator"] != user.is_curator:
+            user.is_curator = changes["curator"]
+            audit.record(db, actor, AuditAction.USER_CURATOR, target=login, curator=user.is_curator)
         if changes.get("password") is not None:
             _set_password(db, actor, user, check_password(changes["password"]))
         return user

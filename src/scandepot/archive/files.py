@@ -13,7 +13,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
-from scandepot.archive import resources
+from scandepot.archive import holds, resources
 from scandepot.archive.resources import OwnerRef
 from scandepot.catalog.archive import File, Resource
 from scandepot.catalog.labels import check_file_path, check_label
@@ -126,6 +126,9 @@ def commit_uploads(
                 record = File(resource_id=res.id, path=path)
                 db.add(record)
             else:
+                if existing.sha256 != digest.sha256:
+                    chosen = holds.files([existing.id])
+                    holds.refuse_held(db, actor, chosen, doing=f"replace '{path}'")
                 record = existing
             record.size, record.md5, record.sha256 = digest.size, digest.md5, digest.sha256
             record.crc32 = digest.crc32
@@ -199,6 +202,7 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, resource: str, path: str) 
         record = db.scalar(select(File).where(File.resource_id == res.id, File.path == path))
         if record is None:
             raise NotFound(f"File '{path}' not found in resource '{resource}'.", field="path")
+        holds.refuse_held(db, actor, holds.files([record.id]), doing=f"delete '{path}'")
         db.delete(record)
         where = owner.resource_files_dir(res.label) / path
         audit.record(db, actor, AuditAction.FILE_DELETED, project=ref.project, target=str(where))

@@ -18,7 +18,8 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DBSession
 
-from scandepot.archive import resources
+from scandepot.access.actors import SYSTEM
+from scandepot.archive import holds, resources
 from scandepot.archive.layout import Owner
 from scandepot.catalog.archive import File, Scan, Session
 from scandepot.context import Context
@@ -85,6 +86,8 @@ def publish(
                 res.format = item.format
             if item.content is not None:
                 res.content = item.content
+            chosen = holds.of_resource(res.id)
+            holds.refuse_held(db, SYSTEM, chosen, doing=f"replace resource '{item.label}'")
             db.execute(delete(File).where(File.resource_id == res.id))
             now = utcnow()
             for path, digest in sorted(files.items()):

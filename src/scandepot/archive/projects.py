@@ -16,7 +16,7 @@ from scandepot.access import audit, permissions
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, Level
-from scandepot.archive import layout
+from scandepot.archive import holds, layout
 from scandepot.catalog.access import ProjectRole, Role
 from scandepot.catalog.archive import (
     Accessibility,
@@ -239,6 +239,7 @@ def delete(ctx: Context, actor: Actor, label: str, *, recursive: bool = False) -
                 f"Project '{label}' has {len(staged)} staged session(s) in the prearchive; "
                 "archive or delete them first, or ask for a recursive delete."
             )
+        holds.refuse_held(db, actor, holds.of_project(project.id), doing=f"delete '{label}'")
         db.execute(sql_delete(StagedSession).where(StagedSession.project_key == label))
         db.delete(project)
         audit.record(db, actor, AuditAction.PROJECT_DELETED, project=label, recursive=recursive)

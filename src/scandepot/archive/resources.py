@@ -13,7 +13,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
-from scandepot.archive import projects, scans, sessions, subjects
+from scandepot.archive import holds, projects, scans, sessions, subjects
 from scandepot.archive.layout import Owner
 from scandepot.catalog.archive import File, Resource
 from scandepot.catalog.labels import by_label, check_label, label_taken
@@ -183,6 +183,8 @@ def delete(ctx: Context, actor: Actor, ref: OwnerRef, label: str) -> None:
         owner = load_owner(db, actor, ref, Action.DELETE)
         resource = find(db, owner, label, ref)
         folder = owner.resource_files_dir(resource.label).parent
+        chosen = holds.of_resource(resource.id)
+        holds.refuse_held(db, actor, chosen, doing=f"delete resource '{resource.label}'")
         db.delete(resource)
         audit.record(
             db, actor, AuditAction.RESOURCE_DELETED, project=ref.project, target=str(folder)

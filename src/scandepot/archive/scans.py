@@ -12,7 +12,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
-from scandepot.archive import layout, sessions
+from scandepot.archive import holds, layout, sessions
 from scandepot.archive.relocate import relocations
 from scandepot.catalog.archive import Scan, ScanQuality, Session
 from scandepot.catalog.labels import by_label, check_label, label_taken
@@ -159,6 +159,7 @@ def delete(ctx: Context, actor: Actor, project: str, session: str, scan: str) ->
     with ctx.db.write() as db:
         found = load(db, actor, project, session, scan, Action.DELETE)
         folder = _scan_dir(found.session, found.label)
+        holds.refuse_held(db, actor, holds.of_scan(found.id), doing=f"delete scan '{scan}'")
         db.delete(found)
         audit.record(
             db, actor, AuditAction.SCAN_DELETED, project=project, target=f"{session}/{scan}"

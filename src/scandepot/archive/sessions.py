@@ -14,7 +14,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action
-from scandepot.archive import layout, projects, shared
+from scandepot.archive import holds, layout, projects, shared
 from scandepot.archive.relocate import relocations
 from scandepot.catalog.archive import Project, Resource, Session, Subject
 from scandepot.catalog.ids import next_stable_id
@@ -228,6 +228,8 @@ def delete(ctx: Context, actor: Actor, project: str, label: str) -> None:
     with ctx.db.write() as db:
         session = load(db, actor, project, label, Action.DELETE)
         folder = layout.session_dir(session.project.label, session.subject.label, session.label)
+        chosen = holds.of_session(session.id)
+        holds.refuse_held(db, actor, chosen, doing=f"delete session '{session.label}'")
         db.delete(session)
         audit.record(db, actor, AuditAction.SESSION_DELETED, project=project, target=session.label)
     ctx.store.remove_tree(ctx.archive_path(folder))

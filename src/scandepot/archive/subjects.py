@@ -14,7 +14,7 @@ from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Action, Level, permission_clause
-from scandepot.archive import layout, projects, shared
+from scandepot.archive import holds, layout, projects, shared
 from scandepot.archive.relocate import Relocations, relocations
 from scandepot.catalog.archive import Project, Session, Sex, Subject
 from scandepot.catalog.ids import next_stable_id
@@ -250,6 +250,8 @@ def delete(
                 "delete them first or ask for a recursive delete."
             )
         folder = layout.subject_dir(subject.project.label, subject.label)
+        chosen = holds.of_subject(subject.id)
+        holds.refuse_held(db, actor, chosen, doing=f"delete subject '{subject.label}'")
         db.delete(subject)
         audit.record(db, actor, AuditAction.SUBJECT_DELETED, project=project, target=subject.label)
     ctx.store.remove_tree(ctx.archive_path(folder))

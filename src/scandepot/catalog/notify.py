@@ -44,6 +44,7 @@ class Topic(enum.StrEnum):
     PROCESS = "process"  # the export-process series: received, routed, built, archived, jobs
     ATTENTION = "attention"  # a conflict, an error, an unassigned study, a failed pipeline
     STUCK = "stuck"  # a staged session not archived in time, a silent receiver (admins)
+    DATASET = "dataset"  # a step in the life of a dataset one owns
 
 
 # What a recipient added without topics is told of (the setting's addresses, the routes').

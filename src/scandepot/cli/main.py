@@ -15,6 +15,8 @@ from scandepot import __version__
 from scandepot.cli import (
     client,
     clinical,
+    dataset,
+    dataset_access,
     deid_remote,
     dicom_nodes,
     drop_account,
@@ -303,6 +305,8 @@ app.add_typer(deid_remote.pseudonym_app, name="pseudonym")
 app.add_typer(clinical.app, name="clinical")
 app.add_typer(drop_account.app, name="drop-account")
 app.add_typer(drop_account.keys_app, name="ssh-key")
+app.add_typer(dataset_access.app, name="dataset-access")
+app.add_typer(dataset.app, name="dataset")
 
 
 @app.command()

@@ -75,7 +75,13 @@ def list_users(
             page = users.list_users(ctx, SYSTEM, PageRequest(limit=MAX_LIMIT, offset=offset))
             for u in page.items:
                 flags = ",".join(
-                    f for f, on in (("admin", u.is_site_admin), ("disabled", not u.enabled)) if on
+                    f
+                    for f, on in (
+                        ("admin", u.is_site_admin),
+                        ("curator", u.is_curator),
+                        ("disabled", not u.enabled),
+                    )
+                    if on
                 )
                 typer.echo(f"{u.login}\t{u.full_name}\t{u.email}\t{flags}")
             offset += len(page.items)
@@ -111,6 +117,18 @@ def enable(
     """Let a disabled account sign in again."""
     _update(login, UserUpdate(enabled=True), data_dir, database_url)
     typer.echo(f"enabled {login}")
+
+
+@app.command("curator")
+def curator(
+    login: str,
+    off: bool = typer.Option(False, "--off", help="Take the role away instead."),
+    data_dir: Path | None = DataDirOption,
+    database_url: str | None = DatabaseUrlOption,
+) -> None:
+    """Give the curator role (validates released datasets, or sends them back), or take it."""
+    _update(login, UserUpdate(curator=not off), data_dir, database_url)
+    typer.echo(f"{login} is {'no longer ' if off else ''}a curator")
 
 
 @app.command("set-password")

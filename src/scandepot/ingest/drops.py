@@ -120,6 +120,7 @@ class Upload:
         self.ctx, self.who, self.path = ctx, who, path
         self._quota, self._used = quota, used
         self._accepted = 0
+        self._refused = False
         self.rule = MatchRule.NONE.value  # the project's matching rule as it began
         self._staged: StagedFile | None = ctx.store.stage()
 
@@ -135,13 +136,14 @@ class Upload:
 
     def accept(self, offset: int, length: int) -> None:
         """Check that ``length`` bytes at ``offset`` may come next (in order, within the
-        quota) before they are written; over the quota the upload ends at once."""
-        if self._staged is None:
+        quota) before they are written. Over the quota the upload is refused from then on;
+        the caller aborts it once no byte is being written."""
+        if self._staged is None or self._refused:
             raise Invalid("This upload has ended.", field="handle")
         if offset != self._accepted:
             raise Invalid("Bytes must be written in order, from the start.", field="offset")
         if self._quota is not None and self._used + self._accepted + length > self._quota:
-            self.abort()
+            self._refused = True
             raise QuotaExceeded(self.who.project, self._quota)
         self._accepted += length
 
@@ -153,7 +155,12 @@ class Upload:
         staged.write(data)
 
     def write(self, offset: int, data: bytes) -> None:
-        self.accept(offset, len(data))
+        """:meth:`accept` and :meth:`put` in one; over the quota the upload is aborted."""
+        try:
+            self.accept(offset, len(data))
+        except QuotaExceeded:
+            self.abort()
+            raise
         self.put(data)
 
     def abort(self) -> None:

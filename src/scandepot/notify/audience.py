@@ -8,6 +8,7 @@
   project's owners (on unless they turned it off), users who turned it on, recipients
   with it; an unassigned study goes to the site administrators.
 - Stuck (a staged session, a silent receiver): the site administrators.
+- A step in a dataset's life (:class:`DatasetChanged`): the dataset's owners.
 
 A user is told only while the account is enabled, has an email address and may still
 read the project (:func:`scandepot.access.permissions.level_on`, the one check). One
@@ -26,8 +27,10 @@ from scandepot.access.permissions import Action, level_on
 from scandepot.access.users import actor_for
 from scandepot.catalog.access import ProjectRole, Role, User
 from scandepot.catalog.archive import Project
+from scandepot.catalog.datasets import Dataset, DatasetOwner
 from scandepot.catalog.notify import Choice, Recipient, Topic
 from scandepot.events import (
+    DatasetChanged,
     JobFinished,
     ReceiverSilent,
     SessionArchived,
@@ -38,7 +41,7 @@ from scandepot.events import (
 )
 
 # The strongest first: an address that qualifies twice hears of the event under the first.
-STRENGTH = (Topic.ATTENTION, Topic.STUCK, Topic.ARCHIVED, Topic.PROCESS)
+STRENGTH = (Topic.ATTENTION, Topic.STUCK, Topic.DATASET, Topic.ARCHIVED, Topic.PROCESS)
 PROCESS_EVENTS = (SessionReceived, SessionBuilt, SessionArchived, JobFinished)
 ATTENTION_STATUSES = frozenset({"CONFLICT", "ERROR"})
 
@@ -58,6 +61,7 @@ def same_audience(event: object) -> tuple[object, ...]:
         getattr(event, "project", None),
         getattr(event, "status", None),
         getattr(event, "uploader", None),
+        getattr(event, "dataset", None),
     )
 
 
@@ -74,7 +78,21 @@ def audience(db: DBSession, event: object) -> list[Listener]:
         found += _attention(db, getattr(event, "project", None))
     if isinstance(event, SessionStuck | ReceiverSilent):
         found += _admins(db, Topic.STUCK)
+    if isinstance(event, DatasetChanged):
+        found += _dataset_owners(db, event.dataset)
     return _strongest(found)
+
+
+def _dataset_owners(db: DBSession, stable_id: str) -> list[Listener]:
+    """The dataset's owners whose accounts are enabled and have an address."""
+    owners = db.scalars(
+        select(User)
+        .join(DatasetOwner, DatasetOwner.user_id == User.id)
+        .join(Dataset, Dataset.id == DatasetOwner.dataset_id)
+        .where(Dataset.stable_id == stable_id, User.enabled.is_(True))
+        .order_by(User.id)
+    )
+    return [Listener(u.email, Topic.DATASET, u.login) for u in owners if u.email]
 
 
 def _needs_attention(event: object) -> bool:

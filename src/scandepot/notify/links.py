@@ -20,3 +20,8 @@ class Links:
 
     def job(self, project: str, job_id: int) -> str:
         return f"{self.base}/projects/{quote(project, safe='')}/jobs/{job_id}"
+
+    def dataset(self, stable_id: str, version: int | None) -> str:
+        """A dataset's page, or one version's (its stable address)."""
+        page = f"{self.base}/datasets/{quote(stable_id, safe='')}"
+        return page if version is None else f"{page}/v{version}"

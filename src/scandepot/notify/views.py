@@ -35,6 +35,22 @@ ADVICE = {
     "failed": "Open the job's page for its log; launch it again once the cause is fixed.",
 }
 
+# How a dataset's step reads in a message: "version 2 was {released}".
+STEPS = {
+    "created": "created",
+    "released": "released",
+    "validation_finished": "checked by the automatic validation",
+    "validated": "validated by a curator",
+    "sent_back": "sent back by a curator",
+    "published": "published",
+    "withdrawn": "withdrawn",
+    "version_created": "started as a new draft",
+    "owners_changed": "given other owners",
+    "access_requested": "asked for by a user",
+    "access_decided": "the subject of an access decision",
+    "access_revoked": "the subject of a revoked access",
+}
+
 
 def view(db: DBSession, links: Links, notice: Notice) -> View:
     """The notice as its message's template reads it."""
@@ -51,6 +67,9 @@ def view(db: DBSession, links: Links, notice: Notice) -> View:
         _staged(db, links, data)
     if notice.kind == "SessionStuck":
         data["since"] = _when(data.get("last_received_at"))
+    if notice.kind == "DatasetChanged":
+        data["link"] = links.dataset(str(data.get("dataset")), data.get("version"))
+        data["step"] = STEPS.get(str(data.get("action")), str(data.get("action", "")))
     if notice.kind == "SessionNeedsAttention":
         problem = "unassigned" if data.get("project") is None else data.get("status")
         data["advice"] = ADVICE.get(str(problem), "")
@@ -120,6 +139,11 @@ def subject(topic: str, views: list[View]) -> str:
         return f"{len(views)} sessions archived in {where}"
     if topic == "attention":
         return "Needs attention: " + (_case(one) if one else f"{len(views)} cases in {where}")
+    if topic == "dataset":
+        if one is not None:
+            name, number = one.get("name", ""), one.get("version", "")
+            return f"Dataset {name} version {number} {one.get('step', '')}"
+        return f"{len(views)} dataset updates"
     if topic == "stuck":
         return "Stuck: " + (_case(one) if one else f"{len(views)} cases")
     if one is not None:

@@ -39,7 +39,7 @@ from scandepot.notify.outbox import Attempt
 ANSWER_SHOWN = 300  # characters of a refusing receiver's answer kept in the log
 
 # What a webhook may ask for: the journal's events that name a project.
-EVENTS = tuple(kind for kind in JOURNALLED if kind != "ReceiverSilent")
+EVENTS = tuple(kind for kind in JOURNALLED if kind not in ("ReceiverSilent", "DatasetChanged"))
 
 # The outbox's topic of a delivery (the event's own name is in its body and its subject).
 _TOPICS = {

@@ -21,7 +21,7 @@ from scandepot.context import Context
 
 # Jobs on no session: they read what to do from their parameters and change the catalog
 # themselves, through the context they are handed (JobRun.ctx).
-SITE_TASKS = frozenset({"transfer", "push"})
+SITE_TASKS = frozenset({"transfer", "push", "dataset_validation"})
 
 
 class PipelineError(Exception):

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access import audit
 from scandepot.access.actors import SYSTEM, Actor
 from scandepot.access.audit import AuditAction
-from scandepot.archive import layout, resources, shared
+from scandepot.archive import holds, layout, resources, shared
 from scandepot.catalog import journal as event_journal
 from scandepot.catalog.archive import ConflictPolicy, File, Project, Scan, Session, Subject
 from scandepot.catalog.ids import next_stable_id
@@ -283,7 +283,7 @@ def _into_archive(
             out.left_out.append(item["id"])
             continue
         owner = layout.Owner(project, subject, session, _scan(db, session, item))
-        folders.add(_file_scan(ctx, db, changes, staged, owner, item, overwrite, out))
+        folders.add(_file_scan(ctx, db, changes, staged, owner, item, overwrite, out, actor))
     if not merged or out.files:  # a merge that added files made by another script, or none
         session.deid = deid
     changes.sync_folders(sorted(folders))
@@ -343,6 +343,7 @@ def _file_scan(
     item: dict[str, Any],
     overwrite: bool,
     out: Archived,
+    actor: Actor,
 ) -> Path:
     """Link (or, with overwrite, replace) one staged series' files at their archive
     names and catalogue them; returns the folder, which the caller fsyncs."""
@@ -362,6 +363,9 @@ def _file_scan(
     # are flushed once per scan, not once per instance.
     archived = {f.path: f for f in db.scalars(select(File).where(File.resource_id == resource.id))}
     links, replacements = _sort(ctx, instances, archived, item["id"], overwrite, out)
+    if replacements:  # other bytes for a file a released dataset holds: refused
+        chosen = holds.files(record.id for _inst, record in replacements)
+        holds.refuse_held(db, actor, chosen, doing=f"replace files of scan {item['id']}")
     data = ctx.store.data_dir
     # First what each instance needs, then the changes (written down before they are made).
     changes.replace([(data / str(i.spool_path), folder / str(r.path)) for i, r in replacements])

@@ -4,6 +4,7 @@ changes are refused (SSH_FX_PERMISSION_DENIED); a file becomes visible on its cl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import NoReturn
@@ -58,7 +59,11 @@ class DropServer(asyncssh.SFTPServer):
         try:
             await file_obj.write(offset, data)
         except ScandepotError as exc:
-            await file_obj.drain()  # the thread ends; the upload has ended already
+            # Refused (over the quota, out of order, a write failed): the partial file
+            # goes once its thread has stopped writing.
+            with contextlib.suppress(ScandepotError, OSError):
+                await file_obj.drain()
+            file_obj.upload.abort()
             raise to_sftp(exc) from None
         return len(data)
 

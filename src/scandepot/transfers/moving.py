@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
-from scandepot.archive import layout
+from scandepot.archive import holds, layout
 from scandepot.catalog.archive import Resource, Scan, Session, Subject
 from scandepot.catalog.transfers import ItemStatus, TransferItem
 from scandepot.context import Context
@@ -28,6 +28,8 @@ def delete_source(ctx: Context, actor: Actor, item: TransferItem, *, project: st
     with Changes(ctx.store) as changes, ctx.db.write() as db:
         session = db.get(Session, item.source_session_id) if item.source_session_id else None
         if session is not None:
+            chosen = holds.of_session(session.id)
+            holds.refuse_held(db, actor, chosen, doing=f"move session '{session.label}'")
             kept = _delete_in(ctx, db, changes, session, copied)
             if not kept:
                 changes.set_aside(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import Actor
 from scandepot.access.permissions import Action, Level, level_on, load_project
+from scandepot.archive import holds
 from scandepot.catalog.archive import (
     File,
     Project,
@@ -135,6 +136,10 @@ def make(db: DBSession, actor: Actor, request: TransferRequest) -> Plan:
             else f"Only an owner of '{dest.label}' may send sessions past its prearchive.",
         )
     found = _sessions(db, plan, source, request)
+    for moved in found if request.kind is TransferKind.MOVE else ():
+        doing = f"move session '{moved.label}'"
+        if why := holds.held(db, actor, holds.of_session(moved.id), doing=doing):
+            plan.problem("held", why, moved.label)
     if not found and not plan.problems:
         raise Invalid("Name at least one session or subject to transfer.", field="sessions")
     _map(db, plan, source, dest, request, found)

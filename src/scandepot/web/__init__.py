@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from scandepot.web import (
     admin,
     auth,
+    catalogue,
     clinical,
     deid,
     notifications,
@@ -48,6 +49,7 @@ for _module in (
     webhooks,
     deid,
     clinical,
+    catalogue,
 ):
     router.include_router(_module.router)
 

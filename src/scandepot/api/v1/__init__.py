@@ -7,7 +7,10 @@ from fastapi import APIRouter
 from scandepot.api.v1 import (
     audit,
     auth,
+    catalogue,
     clinical,
+    dataset_access,
+    datasets,
     deid,
     dicom_nodes,
     downloads,
@@ -63,5 +66,8 @@ for sub in (
     downloads.router,
     transfers.router,
     push_destinations.router,
+    catalogue.router,
+    dataset_access.router,
+    datasets.router,
 ):
     router.include_router(sub)

@@ -17,6 +17,7 @@ class UserOut(BaseModel):
     email: str
     enabled: bool
     site_admin: bool
+    curator: bool = False  # the site's curator role (datasets)
     created_at: dt.datetime
 
 
@@ -65,6 +66,7 @@ def user_out(u: User) -> UserOut:
         email=u.email,
         enabled=u.enabled,
         site_admin=u.is_site_admin,
+        curator=u.is_curator,
         created_at=u.created_at,
     )
 
