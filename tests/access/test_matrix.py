@@ -938,9 +938,9 @@ def build_world(ctx: Context, accessibility: str) -> None:
     add_deid(ctx)
     add_clinical(ctx)
     add_selection(ctx)
-    add_drops(ctx)
     dataset_world.add_dataset(ctx)
     add_datasets(ctx)
+    add_drops(ctx)
 
 
 def add_drops(ctx: Context) -> None:

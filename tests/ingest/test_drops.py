@@ -39,6 +39,7 @@ from scandepot.ingest.drop_matching import DropRuleSet
 from scandepot.ingest.drops import QuotaExceeded
 from scandepot.ingest.sftp_signin import DropPrincipal
 from scandepot.sftp import hostkey
+from scandepot.storage.changes import Changes
 from scandepot.storage.store import file_digest
 from tests.conftest import PASSWORD
 
@@ -266,6 +267,11 @@ def test_what_retention_calls(ctx: Context, project: str, who: DropPrincipal) ->
     second = _drop(ctx, who, "new.log", b"1")
     with pytest.raises(Forbidden):
         drops.delete_drop(ctx, second, actor=_actor(ctx, "member"), project=project)
+    with Changes(ctx.store) as changes, ctx.db.write() as db:  # as retention runs
+        assert drops.discard(ctx, db, changes, second)
+        assert not drops.discard(ctx, db, changes, second)
+    assert not (drops.project_dir(ctx, project) / "new.log").exists()
+    assert drops.unmatched_drops(ctx) == []
 
 
 def test_a_researcher_sees_their_projects_read_only(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
 from scandepot.access.actors import SYSTEM, Actor
@@ -32,6 +33,7 @@ from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, Invalid, NotFound, ScandepotError
 from scandepot.ingest.sftp_signin import DropPrincipal
+from scandepot.storage.changes import Changes
 from scandepot.storage.store import StagedFile, fsync_dir, make_dirs
 
 FOLDER = "drops"
@@ -317,6 +319,34 @@ def list_unmatched(ctx: Context, actor: Actor, project: str) -> list[UnmatchedDr
     with ctx.db.read() as db:
         load_project(db, actor, project, Action.PREARCHIVE)
     return unmatched_drops(ctx, project=project)
+
+
+def discard(ctx: Context, db: DBSession, changes: Changes, drop_id: int) -> bool:
+    """Remove the unmatched drop ``drop_id`` in the caller's transaction (``db``), its
+    file set aside through ``changes`` (put back if the transaction fails), audited as
+    the system's; False when it is gone or matched. For retention, which deletes many
+    in one run."""
+    row = db.execute(
+        select(DropItem, Project)
+        .join(Project, Project.id == DropItem.project_id)
+        .where(DropItem.id == drop_id, DropItem.state == DropState.UNMATCHED.value)
+    ).first()
+    if row is None:
+        return False
+    item, found = row
+    db.delete(item)
+    audit.record(
+        db,
+        SYSTEM,
+        AuditAction.DROP_DELETED,
+        project=found.label,
+        target=f"drop/{item.path}",
+        size=item.size,
+    )
+    path = project_dir(ctx, found.label) / item.path
+    if path.exists():
+        changes.set_aside(path)
+    return True
 
 
 def delete_drop(
