@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), zip, curl, git-annex, Orthanc, Debian's
+# Make sure what the test suite talks to is there: dcmtk (storescu, echoscu), OpenSSH's sftp, zip, curl, git-annex, Orthanc, Debian's
 # headless Chromium (the browser tests drive /usr/bin/chromium with Playwright), PostgreSQL
 # (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379, the Celery broker of the pipeline
 # tests). Installs and starts them when absent; the suite fails, never skips, when one
@@ -10,6 +10,22 @@ set -euo pipefail
 if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk
+fi
+
+# OpenSSH's sftp client (the SFTP server's real peer in the suite), and sshd with its
+# sftp-server (the peer bench/sftp.py measures against), installed as programs: policy-rc.d
+# keeps the package from starting its daemon while it installs.
+if [ ! -x /usr/bin/sftp ] || [ ! -x /usr/lib/openssh/sftp-server ] || [ ! -x /usr/sbin/sshd ]; then
+    apt-get update -qq
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client openssh-sftp-server \
+        openssh-server
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # zip and unzip: the upload tests make and read archives with the standard tools.

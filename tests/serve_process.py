@@ -59,7 +59,11 @@ class Serve:
         self.start()
 
     def start(self) -> None:
-        env = {**self.env, "SCANDEPOT_DICOM_PORT": str(self.dicom_port)}
+        env = {
+            **self.env,
+            "SCANDEPOT_DICOM_PORT": str(self.dicom_port),
+            "SCANDEPOT_SFTP_ENABLED": "false",  # tests/sftp prove it
+        }
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "scandepot", "serve", "--port", str(self.port)],

@@ -118,7 +118,7 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
 # Interfaces do not use each other, except to wire the process together.
 INTERFACE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "__main__": frozenset({"cli"}),
-    "cli": frozenset({"app", "dimse"}),  # `scandepot serve` runs the HTTP app and DICOM
+    "cli": frozenset({"app", "dimse", "sftp"}),  # `scandepot serve` runs HTTP, DICOM, SFTP
     "app": frozenset({"api", "web"}),  # the one ASGI app mounts both
 }
 

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         description="What a calling AE title that is no DICOM node's may query and retrieve "
         "(C-FIND, C-GET, C-MOVE): public projects, as anonymous visitors; or nothing.",
     )
+    sftp_enabled: bool = Field(
+        default=True,
+        description="Whether `scandepot serve` runs the SFTP server (drop accounts and "
+        "researchers' read-only project folders).",
+    )
+    sftp_host: str = Field(default="127.0.0.1", description="Address the SFTP server binds.")
+    sftp_port: int = Field(default=2222, ge=0, le=65535, description="SFTP server port.")
     prearchive_quiet_s: float = Field(
         default=10,
         ge=0,

@@ -36,6 +36,7 @@ from scandepot.catalog.datasets import (
 )
 from scandepot.catalog.deid import DeidKey, DeidScript, Pseudonym
 from scandepot.catalog.dicom_nodes import DicomNode
+from scandepot.catalog.drops import DropAccount, DropItem, DropRule, SshKey
 from scandepot.catalog.notify import Choice, OutboxMessage, Recipient, Topic, Webhook
 from scandepot.catalog.pipelines import Job, PipelineConfig
 from scandepot.catalog.prearchive import Instance, StagedSession
@@ -207,6 +208,7 @@ DS = "/api/v1/datasets"
 D1 = {"dataset": "D1", "number": 1}
 D3 = {"dataset": "D3", "number": 1}
 NODE = "https://node.example/dw"
+WORLD_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC2PnFcpnnSpVb4XuuV33FyKHZRl8QYZtoKQ8AbJ+ZZm"
 
 
 ROUTES: dict[tuple[str, str], Row] = {
@@ -371,6 +373,28 @@ ROUTES: dict[tuple[str, str], Row] = {
         "manage", 200, body=lambda a: {"topics": ["process"]}
     ),
     ("DELETE", P + "/notifications/recipients/{recipient_id}"): Row("manage", 204),
+    # -- the SFTP drop (docs/sftp.md): one's SSH keys, a project's drop accounts (its
+    # owners), its matching rule and what waits unmatched (those who see its prearchive)
+    ("GET", "/api/v1/auth/ssh-keys"): Row("signed_in", 200),
+    ("POST", "/api/v1/auth/ssh-keys"): Row(
+        "signed_in", 201, body=lambda a: {"public_key": f"{WORLD_SSH_KEY} {a}@host"}
+    ),
+    ("DELETE", "/api/v1/auth/ssh-keys/{key_id}"): Row("signed_in", 204),
+    ("GET", P + "/drop-accounts"): Row("manage", 200),
+    ("POST", P + "/drop-accounts"): Row(
+        "manage", 201, body=lambda a: {"name": f"d_{a}", "password": PASSWORD}
+    ),
+    ("PATCH", P + "/drop-accounts/{name}"): Row(
+        "manage", 200, body=lambda a: {"enabled": False}, params={"name": "scanner"}
+    ),
+    ("DELETE", P + "/drop-accounts/{name}"): Row("manage", 204, params={"name": "scanner"}),
+    ("GET", P + "/drops"): Row("write", 200),
+    ("GET", P + "/drops/rule"): Row("write", 200),
+    ("PUT", P + "/drops/rule"): Row("manage", 200, body=lambda a: {"rule": "path"}),
+    ("POST", P + "/drops/match"): Row(
+        "write", 200, body=lambda a: {"entry": "physio", "session": "E1"}
+    ),
+    ("DELETE", P + "/drops/{drop_id}"): Row("manage", 204),
     ("GET", "/api/v1/projects"): Row("public", 200),
     ("GET", "/api/v1/prearchive"): Row("signed_in", 200),
     ("GET", "/api/v1/prearchive/{staged_id}"): Row("staged_write", 200),
@@ -945,6 +969,26 @@ def build_world(ctx: Context, accessibility: str) -> None:
     add_selection(ctx)
     add_datasets(ctx)
     dataset_world.add_dataset(ctx)
+    add_drops(ctx)
+
+
+def add_drops(ctx: Context) -> None:
+    """P's drop account 'scanner' and a folder it dropped, physio/, unmatched."""
+    from scandepot.catalog.drops import DropAccount
+    from scandepot.ingest import drop_accounts, drops
+    from scandepot.ingest.drop_accounts import DropAccountCreate
+    from scandepot.ingest.sftp_signin import DropPrincipal
+
+    data = DropAccountCreate(name="scanner", password=PASSWORD)
+    drop_accounts.create(ctx, SYSTEM, "P", data)
+    with ctx.db.read() as db:
+        account = db.scalar(select(DropAccount))
+        assert account is not None
+        who = DropPrincipal(account.id, account.project_id, "P", account.username, None)
+    drops.make_folder(ctx, who, ("physio",))
+    upload = drops.begin(ctx, who, ("physio", "resp.log"))
+    upload.write(0, b"breathing")
+    upload.finish()
 
 
 def add_datasets(ctx: Context) -> None:
@@ -1237,6 +1281,9 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
                 DeidScript,
                 DeidKey,
                 Pseudonym,
+                DropAccount,
+                DropItem,
+                SshKey,
                 Dataset,
                 DatasetVersion,
                 DatasetMember,
@@ -1254,6 +1301,9 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         notes = tuple(db.scalars(select(Session.note).order_by(Session.id)))
         notes += tuple(db.execute(select(Scan.quality, Scan.note).order_by(Scan.id)))
         notes += tuple(db.execute(select(User.full_name, User.enabled).order_by(User.id)))
+        notes += tuple(db.execute(select(DropAccount.username, DropAccount.enabled)))
+        notes += tuple(db.execute(select(DropRule.rule, DropRule.quota_bytes)))
+        notes += tuple(db.execute(select(DropItem.state, DropItem.session_id)))
         staged = tuple(db.scalars(select(StagedSession.subject)))
         staged += tuple(
             db.execute(
@@ -1468,6 +1518,13 @@ def url_values(ctx: Context, template: str, params: dict[str, Any], name: str) -
     if "{message_id}" in template:
         with ctx.db.read() as db:
             values["message_id"] = db.scalar(select(func.max(OutboxMessage.id)))
+    if "{drop_id}" in template:
+        values["drop_id"] = newest(ctx, DropItem.id)
+    if "{key_id}" in template:
+        from scandepot.ingest import ssh_keys
+
+        owner = {"anonymous": "spare"}.get(name, name)
+        values["key_id"] = ssh_keys.add_key(ctx, SYSTEM, owner, f"{WORLD_SSH_KEY} k").id
     if "{dataset}" in template:
         values.setdefault("dataset", "world")
         values.setdefault("version", 1)
@@ -1778,6 +1835,9 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ),
     ("GET", "/prearchive"): (Page("signed_in"),),
     ("GET", "/prearchive/{staged_id}"): (Page("staged_write"),),
+    ("POST", "/prearchive/drops/{project}/match"): (
+        Page("write", 303, form={"entry": "physio", "session": "E1"}, spends=True),
+    ),
     ("POST", "/prearchive/{staged_id}/{what}"): (
         Page("staged_write", 303, form={}, params={"what": "rebuild"}),
         Page("staged_write", 303, form={"subject": "S_{actor}"}, params={"what": "relabel"}),

@@ -36,8 +36,12 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"serve-{self.port}.log"
-        self.dicom_port = free_port()
-        env = {**env, "SCANDEPOT_DICOM_PORT": str(self.dicom_port)}
+        self.dicom_port, self.sftp_port = free_port(), free_port()
+        env = {
+            **env,
+            "SCANDEPOT_DICOM_PORT": str(self.dicom_port),
+            "SCANDEPOT_SFTP_PORT": str(self.sftp_port),
+        }
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [*SCANDEPOT, "serve", "--port", str(self.port), *args],
@@ -68,7 +72,8 @@ class Server:
 @pytest.fixture
 def env() -> Iterator[dict[str, str]]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SCANDEPOT_")}
-    yield clean
+    # One SFTP server in this module, the test's that is about it.
+    yield {**clean, "SCANDEPOT_SFTP_ENABLED": "false"}
 
 
 def test_first_start_with_no_arguments(tmp_path: Path, env: dict[str, str]) -> None:
@@ -417,3 +422,28 @@ def test_the_children_of_a_sigkilled_serve_end_on_their_own(
     finally:
         for pid in living(children):  # not to leave them to the next test
             os.kill(pid, signal.SIGKILL)
+
+
+def test_serve_runs_the_sftp_server_with_the_same_host_key(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The SFTP server in `serve`: its host key made at the first start (owner-only) and the
+    same after a restart; a researcher signs in with the scandepot password (paramiko)."""
+    import paramiko
+
+    env = {**env, "SCANDEPOT_ADMIN_PASSWORD": "sftp-test-pass", "SCANDEPOT_SFTP_ENABLED": "true"}
+    keys = []
+    for _ in range(2):
+        server = Server(tmp_path, env)
+        try:
+            assert f"SFTP on 127.0.0.1:{server.sftp_port}" in server.output()
+            key = tmp_path / "scandepot-data" / "sftp_host_key"
+            assert key.stat().st_mode & 0o777 == 0o600
+            with paramiko.Transport(("127.0.0.1", server.sftp_port)) as transport:
+                transport.connect(username="admin", password="sftp-test-pass")
+                keys.append(transport.get_remote_server_key().get_base64())
+                channel = paramiko.SFTPClient.from_transport(transport)
+                assert channel is not None and channel.listdir("/") == []
+        finally:
+            assert server.stop() == 0
+    assert keys[0] == keys[1]

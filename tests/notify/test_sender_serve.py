@@ -29,7 +29,11 @@ class Serve:
 
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         port = free_port()
-        env = {**env, "SCANDEPOT_DICOM_PORT": str(free_port())}
+        env = {
+            **env,
+            "SCANDEPOT_DICOM_PORT": str(free_port()),
+            "SCANDEPOT_SFTP_ENABLED": "false",  # tests/sftp prove it
+        }
         self.log = cwd / f"serve-{port}.log"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(

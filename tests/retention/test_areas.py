@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.access.actors import SYSTEM
 from scandepot.catalog.archive import File, Scan, Session
 from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.catalog.prearchive import Instance
@@ -196,3 +197,34 @@ def test_serve_runs_retention_on_its_own(ctx: Context) -> None:
     finally:
         keeper.stop()
     assert not old.exists() and len(audited(ctx)) == 1
+
+
+def test_the_sites_own_unmatched_sftp_drops_go_by_default(
+    ctx: Context, make_project: Callable[..., str]
+) -> None:
+    from scandepot.catalog.drops import DropAccount, DropItem
+    from scandepot.ingest import drop_accounts, drops
+    from scandepot.ingest.drop_accounts import DropAccountCreate
+    from scandepot.ingest.sftp_signin import DropPrincipal
+
+    pilot = make_project(label="PILOT")
+    drop_accounts.create(ctx, SYSTEM, pilot, DropAccountCreate(name="console", password="x" * 16))
+    with ctx.db.read() as db:
+        account = db.scalars(select(DropAccount)).one()
+        who = DropPrincipal(account.id, account.project_id, pilot, account.username, None)
+    drops.make_folder(ctx, who, ("physio",))
+    upload = drops.begin(ctx, who, ("physio", "resp.log"))
+    upload.write(0, b"breathing")
+    upload.finish()
+    (waiting,) = drops.unmatched_drops(ctx)
+    assert waiting.size == len(b"breathing")
+    on_disk = [p for p in drops.root(ctx).rglob("*") if p.is_file()]
+    assert on_disk
+    schedule(ctx, "drops", age_hours=1)
+    done = run_once(ctx, now=utcnow() + 2 * H)  # no source handed in: the site's own
+    assert done.deleted == 1
+    assert drops.unmatched_drops(ctx) == [] and not any(p.exists() for p in on_disk)
+    with ctx.db.read() as db:
+        assert db.scalar(select(func.count(DropItem.id))) == 0
+    (entry,) = audited(ctx)
+    assert (entry.project, entry.detail["area"]) == (pilot, AreaName.DROPS.value)

@@ -106,6 +106,14 @@ class AuditAction(enum.StrEnum):
     RETENTION_RELEASED = "retention.released"
     RETENTION_SCHEDULE_SAVED = "retention.schedule_saved"
     RETENTION_SCHEDULE_REMOVED = "retention.schedule_removed"
+    DROP_ACCOUNT_CREATED = "drop.account_created"
+    DROP_ACCOUNT_CHANGED = "drop.account_changed"
+    DROP_ACCOUNT_REMOVED = "drop.account_removed"
+    DROP_RULE_SET = "drop.rule_set"
+    DROP_MATCHED = "drop.matched"
+    DROP_DELETED = "drop.deleted"
+    SSH_KEY_ADDED = "ssh_key.added"
+    SSH_KEY_REMOVED = "ssh_key.removed"
 
 
 def record(

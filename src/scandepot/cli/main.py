@@ -20,6 +20,7 @@ from scandepot.cli import (
     dataset_access,
     deid_remote,
     dicom_nodes,
+    drop_account,
     mail,
     pipelines,
     push,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from scandepot.dimse import Receiver
     from scandepot.prearchive.worker import Builder
     from scandepot.settings import Settings
+    from scandepot.sftp.server import SftpServer
 
 # The server's parts (FastAPI, the web pages, the receiver, the pipelines) are imported
 # by the commands that run them: `scandepot upload` and the other client commands start
@@ -116,17 +118,19 @@ def _serve(ctx: Context) -> None:
     settings = ctx.settings
     app_ = create_app(ctx=ctx, install_pipelines=False)
     stopping.exit_on_signals()
-    receiver, builder, executor, sender, keeper = None, None, None, None, None
+    receiver, builder, executor, sender, keeper, sftp = None, None, None, None, None, None
     try:
         # Before anything can be archived; runs jobs here under the local executor.
         executor = wiring.install(ctx, pipelines=runnable.jobs())
         receiver, builder = _start_dicom(ctx)
         keeper = Keeper(ctx).start()  # retention, beside the builder
+        sftp = _start_sftp(ctx) if settings.sftp_enabled else None
         sender = Sender(ctx, echo=True).start()  # this process runs a receiver to C-ECHO
         typer.echo(
             f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
             f"serving on http://{settings.http_host}:{settings.http_port}/, "
             f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
+            + (f", SFTP on {settings.sftp_host}:{sftp.port}" if sftp is not None else "")
         )
         config = server.config(
             app_,
@@ -142,6 +146,8 @@ def _serve(ctx: Context) -> None:
             sender.stop()
         if keeper is not None:
             keeper.stop()
+        if sftp is not None:
+            sftp.stop()
         if receiver is not None:
             receiver.stop()
         if builder is not None:
@@ -165,6 +171,38 @@ def _start_dicom(ctx: Context) -> tuple[Receiver, Builder]:
         )
         raise typer.Exit(2) from None
     return receiver, Builder(ctx).start()
+
+
+def _start_sftp(ctx: Context) -> SftpServer:
+    from scandepot.sftp.server import SftpServer
+
+    try:
+        return SftpServer(ctx).start()
+    except OSError as exc:
+        ctx.close()
+        s = ctx.settings
+        typer.echo(f"error: cannot listen for SFTP on {s.sftp_host}:{s.sftp_port}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def sftp(
+    data_dir: Path | None = DataDirOption,
+    database_url: str | None = DatabaseUrlOption,
+    port: int | None = typer.Option(None, "--port", help="SFTP port (env SCANDEPOT_SFTP_PORT)."),
+) -> None:
+    """Run only the SFTP server (drop accounts and researchers' read-only folders)."""
+    settings = load_settings(data_dir=data_dir, database_url=database_url, sftp_port=port)
+    _log_to_stderr(settings)
+    ctx = open_context(settings)
+    server = _start_sftp(ctx)
+    typer.echo(f"SFTP on {settings.sftp_host}:{server.port}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    ctx.close()
 
 
 @app.command()
@@ -272,6 +310,8 @@ app.command("deid")(deid_cli.deid)
 app.add_typer(deid_remote.script_app, name="deid-script")
 app.add_typer(deid_remote.pseudonym_app, name="pseudonym")
 app.add_typer(clinical.app, name="clinical")
+app.add_typer(drop_account.app, name="drop-account")
+app.add_typer(drop_account.keys_app, name="ssh-key")
 app.add_typer(dataset_access.app, name="dataset-access")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(datalad.app, name="datalad")

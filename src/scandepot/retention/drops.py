@@ -2,7 +2,7 @@
 rule attached to a session (ingest/drops.py keeps them).
 
 The area is written against :class:`DropSource`, the few calls it needs of the drops'
-service; :func:`scandepot.retention.registry.areas` adds it when a source is handed in.
+service: :class:`IngestDrops` is the site's (ingest/drops.py); tests hand in their own.
 An item is one unmatched drop, its time beginning when it was dropped; its uploader is
 the drop account's project's people (a drop account is no person), so the project's
 owners and members are warned.
@@ -17,6 +17,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.context import Context
+from scandepot.ingest import drops
 from scandepot.retention.areas import TITLES, AreaName, Item
 from scandepot.storage.changes import Changes
 
@@ -63,3 +64,18 @@ class DropsArea:
 
     def remove(self, ctx: Context, db: DBSession, changes: Changes, item: Item) -> bool:
         return self.source.discard(ctx, db, changes, item.key)
+
+
+class IngestDrops:
+    """The site's unmatched drops, as ingest/drops.py keeps them."""
+
+    def unmatched(self, ctx: Context) -> list[UnmatchedDrop]:
+        return [
+            UnmatchedDrop(str(d.id), d.project, d.path, d.dropped_at, d.size)
+            for d in drops.unmatched_drops(ctx)
+        ]
+
+    def discard(self, ctx: Context, db: DBSession, changes: Changes, key: str) -> bool:
+        if not key.isdigit():
+            return False
+        return drops.discard(ctx, db, changes, int(key))

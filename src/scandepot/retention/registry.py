@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from scandepot.errors import NotFound
 from scandepot.retention.areas import Area, AreaName
-from scandepot.retention.drops import DropsArea, DropSource
+from scandepot.retention.drops import DropsArea, DropSource, IngestDrops
 from scandepot.retention.files import ScratchArea, TemporaryArea
 from scandepot.retention.staged import StagedArea
 
 
 def areas(*, drops: DropSource | None = None) -> tuple[Area, ...]:
-    """Every area; the unmatched drops only when their source is given (the SFTP side)."""
+    """Every area; the unmatched drops from ``drops`` (the site's own, ingest's, unless
+    another source is given)."""
     found: list[Area] = [
         StagedArea(unassigned=False),
         StagedArea(unassigned=True),
         TemporaryArea(),
         ScratchArea(),
     ]
-    if drops is not None:
-        found.append(DropsArea(drops))
+    found.append(DropsArea(drops if drops is not None else IngestDrops()))
     return tuple(found)
 
 

@@ -12,6 +12,7 @@ from scandepot.access.permissions import require_signed_in
 from scandepot.catalog.paging import PageRequest
 from scandepot.catalog.prearchive import Status
 from scandepot.errors import Invalid, NotFound, ScandepotError
+from scandepot.ingest import drop_matching, drops
 from scandepot.prearchive import operations
 from scandepot.prearchive.operations import Relabel
 from scandepot.web.deps import CtxDep, PostedDep, VisitorDep
@@ -51,6 +52,27 @@ def staged_list(
         found=found,
         params={"project": project, "status": status},
         statuses=list(Status),
+        dropped=drops.unmatched_entries(ctx, visitor.actor, project=project or None),
+    )
+
+
+@router.post("/prearchive/drops/{project}/match")
+def match_drop(ctx: CtxDep, form: PostedDep, project: str) -> Response:
+    """Attach a dropped file or folder to a session by hand (the "dropped, not matched"
+    list of the prearchive page)."""
+    try:
+        count = drop_matching.match_by_hand(
+            ctx,
+            form.actor,
+            project,
+            form.text("entry") or "",
+            form.text("session") or "",
+            resource=form.text("resource"),
+        )
+    except (ScandepotError, ValidationError) as exc:
+        return back_to_form("/prearchive", exc)
+    return redirect(
+        "/prearchive", ok=f"Attached {count} file(s) to session {form.text('session')}."
     )
 
 

@@ -14,6 +14,7 @@ from scandepot.api.v1 import (
     deid,
     dicom_nodes,
     downloads,
+    drops,
     imports,
     members,
     notifications,
@@ -28,6 +29,7 @@ from scandepot.api.v1 import (
     selections,
     sessions,
     shares,
+    ssh_keys,
     subjects,
     transfers,
     users,
@@ -37,6 +39,7 @@ from scandepot.api.v1 import (
 router = APIRouter(prefix="/api/v1")
 for sub in (
     auth.router,
+    ssh_keys.router,
     users.router,
     audit.router,
     dicom_nodes.router,
@@ -47,6 +50,8 @@ for sub in (
     members.router,
     notifications.recipients_router,
     prearchive.router,
+    drops.accounts_router,
+    drops.router,
     imports.router,
     subjects.router,
     sessions.router,

@@ -1,7 +1,7 @@
 """Retention: schedules, holds and warnings of the staging areas
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-06 15:19:03.487587
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import scandepot.db.base
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,385 @@
+"""The drop folder: files written by drop accounts, one folder per project
+(``drops/{project}/`` in the data folder), each file catalogued as a :class:`DropItem`.
+
+An upload is staged (storage/: a temporary name in ``tmp/``, hashed as it is written),
+fsynced and given its name in the drop folder only when the client closes it; only then
+is it catalogued and offered to the project's matching rule. An upload that ends any
+other way (the client killed, the connection lost, the quota reached) leaves nothing.
+
+The project's quota bounds the bytes that wait unmatched: an upload that would pass it is
+refused as it passes it, and its partial file removed. Uploads running at once each see
+the room left when they began.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DBSession
+
+from scandepot.access import audit
+from scandepot.access.actors import SYSTEM, Actor
+from scandepot.access.audit import AuditAction
+from scandepot.access.permissions import Action, load_project, permission_clause
+from scandepot.catalog.archive import Project
+from scandepot.catalog.drops import DropItem, DropRule, DropState, MatchRule
+from scandepot.catalog.labels import check_file_path
+from scandepot.context import Context
+from scandepot.db.base import utcnow
+from scandepot.errors import Conflict, Invalid, NotFound, ScandepotError
+from scandepot.ingest.sftp_signin import DropPrincipal
+from scandepot.storage.changes import Changes
+from scandepot.storage.store import StagedFile, fsync_dir, make_dirs
+
+FOLDER = "drops"
+# Where a closing upload's fsync runs while its folder's runs on the caller's thread.
+_SYNCS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-fsync")
+
+
+class QuotaExceeded(ScandepotError):
+    code = "quota_exceeded"
+    status = 413
+
+    def __init__(self, project: str, quota: int) -> None:
+        super().__init__(
+            f"Project '{project}' has no room left for drops (quota {quota} bytes).",
+            field="quota_bytes",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedDrop:
+    """A dropped file waiting to be matched, as retention and the prearchive pages see it."""
+
+    id: int
+    project: str
+    path: str
+    size: int
+    dropped_at: dt.datetime
+    age_s: float
+
+
+def root(ctx: Context) -> Path:
+    return ctx.store.data_dir / FOLDER
+
+
+def project_dir(ctx: Context, project: str) -> Path:
+    return root(ctx) / project
+
+
+def drop_path(parts: tuple[str, ...]) -> str:
+    """The checked, normalised path of ``parts`` inside a drop folder."""
+    return check_file_path("/".join(parts))
+
+
+def make_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> None:
+    """Make a folder (and the folders above it) in the account's drop folder; one that
+    exists already is no error (the account cannot look to see it)."""
+    path = drop_path(parts)
+    target = project_dir(ctx, who.project) / path
+    if target.exists() and not target.is_dir():
+        raise Conflict(f"'{path}' is a file, not a folder.", field="path")
+    make_dirs(target)
+
+
+def is_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> bool:
+    if not parts:
+        return True
+    target = project_dir(ctx, who.project) / drop_path(parts)
+    return target.is_dir() and not target.is_symlink()
+
+
+def _room(ctx: Context, project_id: int) -> tuple[int | None, int, str]:
+    """The project's quota, the bytes that wait unmatched (counted only under a quota),
+    and its matching rule."""
+    with ctx.db.read() as db:
+        row = db.execute(
+            select(DropRule.quota_bytes, DropRule.rule).where(DropRule.project_id == project_id)
+        ).first()
+        quota, rule = (row[0], row[1]) if row is not None else (None, MatchRule.NONE.value)
+        if quota is None:
+            return None, 0, rule
+        used = db.scalar(
+            select(func.coalesce(func.sum(DropItem.size), 0)).where(
+                DropItem.project_id == project_id,
+                DropItem.state == DropState.UNMATCHED.value,
+            )
+        )
+    return quota, int(used or 0), rule
+
+
+class Upload:
+    """One file being dropped: bytes in order, then :meth:`finish` or :meth:`abort`."""
+
+    def __init__(
+        self, ctx: Context, who: DropPrincipal, path: str, quota: int | None, used: int
+    ) -> None:
+        self.ctx, self.who, self.path = ctx, who, path
+        self._quota, self._used = quota, used
+        self._accepted = 0
+        self._refused = False
+        self.rule = MatchRule.NONE.value  # the project's matching rule as it began
+        self._staged: StagedFile | None = ctx.store.stage()
+
+    @property
+    def ended(self) -> bool:
+        """Finished, or aborted (the quota reached, the client gone)."""
+        return self._staged is None
+
+    @property
+    def size(self) -> int:
+        """The bytes accepted so far."""
+        return self._accepted
+
+    def accept(self, offset: int, length: int) -> None:
+        """Check that ``length`` bytes at ``offset`` may come next (in order, within the
+        quota) before they are written. Over the quota the upload is refused from then on;
+        the caller aborts it once no byte is being written."""
+        if self._staged is None or self._refused:
+            raise Invalid("This upload has ended.", field="handle")
+        if offset != self._accepted:
+            raise Invalid("Bytes must be written in order, from the start.", field="offset")
+        if self._quota is not None and self._used + self._accepted + length > self._quota:
+            self._refused = True
+            raise QuotaExceeded(self.who.project, self._quota)
+        self._accepted += length
+
+    def put(self, data: bytes) -> None:
+        """Write bytes :meth:`accept` let through (from any one thread at a time)."""
+        staged = self._staged
+        if staged is None:
+            raise Invalid("This upload has ended.", field="handle")
+        staged.write(data)
+
+    def write(self, offset: int, data: bytes) -> None:
+        """:meth:`accept` and :meth:`put` in one; over the quota the upload is aborted."""
+        try:
+            self.accept(offset, len(data))
+        except QuotaExceeded:
+            self.abort()
+            raise
+        self.put(data)
+
+    def abort(self) -> None:
+        if self._staged is not None:
+            self._staged.discard()
+            self._staged = None
+
+    def finish(self) -> int:
+        """Make the file visible and catalogue it; returns its drop item's id.
+
+        The name is linked before the file's fsync, as the DICOM receiver files instances
+        (storage/store.py), and the file's fsync and its folder's run at once: the name
+        and the bytes go in one journal commit. The catalog's commit follows both, and
+        the close is answered after it."""
+        staged, self._staged = self._staged, None
+        if staged is None:
+            raise Invalid("This upload has ended.", field="handle")
+        dest = project_dir(self.ctx, self.who.project) / self.path
+        with staged:
+            staged.end()
+            staged.link(dest)  # a name taken meanwhile: Conflict, and the file goes
+            try:
+                staged.sync_in(_SYNCS)  # the file's fsync and its folder's, at once
+                fsync_dir(dest.parent)
+                digest = staged.finish()
+                with self.ctx.db.write() as db:
+                    item = DropItem(
+                        project_id=self.who.project_id,
+                        account_id=self.who.account_id,
+                        path=self.path,
+                        size=digest.size,
+                        md5=digest.md5,
+                        sha256=digest.sha256,
+                    )
+                    db.add(item)
+                    db.flush()
+                    return item.id
+            except BaseException:
+                self.ctx.store.remove_file(dest)
+                raise
+
+
+def begin(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Upload:
+    """Start an upload to ``parts`` in the account's drop folder: its folder must exist,
+    its name must be free, and the project must have room."""
+    path = drop_path(parts)
+    folder = project_dir(ctx, who.project)
+    parent = (folder / path).parent
+    if parent != folder and not (parent.is_dir() and not parent.is_symlink()):
+        raise NotFound("The folder to write in does not exist.", field="path")
+    if (folder / path).exists():
+        raise Conflict(f"'{path}' was dropped already.", field="path")
+    quota, used, rule = _room(ctx, who.project_id)
+    if quota is not None and used >= quota:
+        raise QuotaExceeded(who.project, quota)
+    upload = Upload(ctx, who, path, quota, used)
+    upload.rule = rule
+    return upload
+
+
+def sweep(ctx: Context, *, older_than_s: float = 24 * 3600) -> int:
+    """Remove files of the drop folders that no unmatched drop names and that are older
+    than ``older_than_s``: those a server killed between a file's name and its catalog
+    row left behind (the client was never told it was kept). Returns how many."""
+    base = root(ctx)
+    if not base.is_dir():
+        return 0
+    with ctx.db.read() as db:
+        known = {
+            f"{label}/{path}"
+            for path, label in db.execute(
+                select(DropItem.path, Project.label)
+                .join(Project, Project.id == DropItem.project_id)
+                .where(DropItem.state == DropState.UNMATCHED.value)
+            )
+        }
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in base.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+            if path.relative_to(base).as_posix() not in known:
+                ctx.store.remove_file(path)
+                removed += 1
+    return removed
+
+
+def _unmatched(project: Project, item: DropItem, now: dt.datetime) -> UnmatchedDrop:
+    age = (now - item.dropped_at).total_seconds()
+    return UnmatchedDrop(item.id, project.label, item.path, item.size, item.dropped_at, age)
+
+
+def unmatched_drops(ctx: Context, *, project: str | None = None) -> list[UnmatchedDrop]:
+    """Every unmatched drop (of one project, or all), oldest first, with its age: for
+    retention, which runs as the system."""
+    now = utcnow()
+    stmt = (
+        select(DropItem, Project)
+        .join(Project, Project.id == DropItem.project_id)
+        .where(DropItem.state == DropState.UNMATCHED.value)
+        .order_by(DropItem.dropped_at, DropItem.id)
+    )
+    if project is not None:
+        stmt = stmt.where(Project.label == project)
+    with ctx.db.read() as db:
+        return [_unmatched(p, item, now) for item, p in db.execute(stmt).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class DropEntry:
+    """What was dropped at the top of a drop folder and waits: a file, or a folder and
+    the files in it."""
+
+    project: str
+    entry: str
+    is_folder: bool
+    files: int
+    size: int
+    dropped_at: dt.datetime  # its first file's
+
+
+def unmatched_entries(ctx: Context, actor: Actor, *, project: str | None = None) -> list[DropEntry]:
+    """The unmatched drops of the projects whose prearchive ``actor`` sees, by entry."""
+    stmt = (
+        select(DropItem, Project.label)
+        .join(Project, Project.id == DropItem.project_id)
+        .where(
+            DropItem.state == DropState.UNMATCHED.value,
+            permission_clause(actor, Action.PREARCHIVE.level),
+        )
+        .order_by(Project.label, DropItem.path)
+    )
+    if project is not None:
+        stmt = stmt.where(Project.label == project)
+    found: dict[tuple[str, str], DropEntry] = {}
+    with ctx.db.read() as db:
+        for item, label in db.execute(stmt).all():
+            top = item.path.split("/", 1)[0]
+            was = found.get((label, top))
+            if was is None:
+                was = DropEntry(label, top, "/" in item.path, 0, 0, item.dropped_at)
+            found[label, top] = DropEntry(
+                label,
+                top,
+                was.is_folder,
+                was.files + 1,
+                was.size + item.size,
+                min(was.dropped_at, item.dropped_at),
+            )
+    return list(found.values())
+
+
+def list_unmatched(ctx: Context, actor: Actor, project: str) -> list[UnmatchedDrop]:
+    """The project's unmatched drops, for those who may see its prearchive."""
+    with ctx.db.read() as db:
+        load_project(db, actor, project, Action.PREARCHIVE)
+    return unmatched_drops(ctx, project=project)
+
+
+def discard(ctx: Context, db: DBSession, changes: Changes, drop_id: int) -> bool:
+    """Remove the unmatched drop ``drop_id`` in the caller's transaction (``db``), its
+    file set aside through ``changes`` (put back if the transaction fails), audited as
+    the system's; False when it is gone or matched. For retention, which deletes many
+    in one run."""
+    row = db.execute(
+        select(DropItem, Project)
+        .join(Project, Project.id == DropItem.project_id)
+        .where(DropItem.id == drop_id, DropItem.state == DropState.UNMATCHED.value)
+    ).first()
+    if row is None:
+        return False
+    item, found = row
+    db.delete(item)
+    audit.record(
+        db,
+        SYSTEM,
+        AuditAction.DROP_DELETED,
+        project=found.label,
+        target=f"drop/{item.path}",
+        size=item.size,
+    )
+    path = project_dir(ctx, found.label) / item.path
+    if path.exists():
+        changes.set_aside(path)
+    return True
+
+
+def delete_drop(
+    ctx: Context, drop_id: int, *, actor: Actor = SYSTEM, project: str | None = None
+) -> bool:
+    """Delete an unmatched drop (of ``project``, when given): its file and its row,
+    audited. False when there is no such unmatched drop (deleted or matched meanwhile).
+    Site work (retention) passes SYSTEM; anyone else must be allowed to archive into the
+    project."""
+    with ctx.db.write() as db:
+        if project is not None:
+            load_project(db, actor, project, Action.ARCHIVE)
+        stmt = (
+            select(DropItem, Project)
+            .join(Project, Project.id == DropItem.project_id)
+            .where(DropItem.id == drop_id, DropItem.state == DropState.UNMATCHED.value)
+        )
+        if project is not None:
+            stmt = stmt.where(Project.label == project)
+        row = db.execute(stmt).first()
+        if row is None:
+            return False
+        item, found = row
+        load_project(db, actor, found.label, Action.ARCHIVE)
+        db.delete(item)
+        audit.record(
+            db,
+            actor,
+            AuditAction.DROP_DELETED,
+            project=found.label,
+            target=f"drop/{item.path}",
+            size=item.size,
+        )
+        path = project_dir(ctx, found.label) / item.path
+    ctx.store.remove_file(path)
+    return True
