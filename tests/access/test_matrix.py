@@ -1197,8 +1197,14 @@ def _png() -> bytes:
 
 
 def job_id(ctx: Context, status: str) -> int:
+    """Project P's newest job in ``status`` (the datasets' validations run in DS)."""
     with ctx.db.read() as db:
-        found = db.scalar(select(Job.id).where(Job.status == status).order_by(Job.id.desc()))
+        found = db.scalar(
+            select(Job.id)
+            .join(Project, Project.id == Job.project_id)
+            .where(Job.status == status, Project.label == "P")
+            .order_by(Job.id.desc())
+        )
     assert found is not None
     return found
 
