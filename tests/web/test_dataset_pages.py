@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from scandepot.catalog.datasets import DatasetAccess, DatasetVersion
 from scandepot.datasets import drafts, members, release
 from scandepot.datasets.drafts import DatasetCreate
 from scandepot.datasets.members import MemberChange
+from scandepot.datasets.validation_report import Tally
 from tests.conftest import PASSWORD
 from tests.datasets.conftest import World, validation_passes, world
 from tests.web.test_pages import _signed_in
@@ -223,5 +224,20 @@ def test_a_page_for_a_dataset_not_yours(world: World, client: TestClient) -> Non
     r = client.get(f"/my-datasets/{ref}", auth=auth("curator"))
     assert r.status_code == 200 and "Release version" not in r.text
     assert "Validation:" in r.text  # the report, for the curator
+    checks = {
+        name: Tally(checked=2).to_json(name, done=True)
+        for name in ("deidentified", "clinical", "images")
+    }
+    failed = Tally(checked=2)
+    failed.problem(path="A/S1/E1/scans/1/DICOM/0.dcm", reason="size differs")
+    checks["checksums"] = failed.to_json("checksums", done=True)
+    with world.ctx.db.write() as db:
+        db.execute(
+            update(DatasetVersion).values(
+                validation="failed", validation_report={"state": "failed", "checks": checks}
+            )
+        )
+    r = client.get("/curation", auth=auth("curator"))
+    assert "Files match the manifest" in r.text and "reason: size differs" in r.text
     r = client.get(f"/my-datasets/{ref}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
