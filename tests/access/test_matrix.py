@@ -80,6 +80,8 @@ SITE = {
     "dataset_edit": (401, 403, 403, 403, OK, OK),
     "dataset_private": (401, 404, 404, 404, OK, OK),
     "dataset_curate": (401, 404, 404, 404, 403, OK),
+    # The curators' queue, site-wide: the site's administrator is the only curator.
+    "dataset_curate_queue": (401, 403, 403, 403, 403, OK),
 }
 PROJECT = {
     ("private", "see"): (401, 404, OK, OK, OK, OK),
@@ -1594,6 +1596,7 @@ def _actor_of(ctx: Context, login: str) -> Any:
 LOGIN = "login"
 LOGIN_TOKEN = "matrix-login-form"  # the sign-in form's token, as its cookie repeats it
 W = "/projects/{project}"
+MY = "/my-datasets"
 
 
 @dataclass(frozen=True)
@@ -1674,6 +1677,63 @@ PAGES: dict[tuple[str, str], tuple[Page, ...]] = {
     ("GET", "/datasets/{dataset}/v{number:int}"): (
         Page("public"),
         Page("unpublished", params={"number": 2}),
+    ),
+    # -- datasets for signed-in people (web/my_datasets.py, web/dataset_steps.py): the world's
+    # datasets as their API rows (D1 published, its v2 a draft, owned by owner and spare; D2
+    # a draft; D3 released, its validation passed; D4 validated; world published, its v2 a
+    # draft, spare's request pending). A step refused for what was typed (a second release,
+    # a step the state does not allow) goes back to the page, as a success does: 303.
+    ("GET", MY): (Page("signed_in"),),
+    ("POST", MY): (Page("signed_in", 303, form={"name": "ds_{actor}", "title": "T"}),),
+    ("GET", MY + "/{dataset}"): (Page("dataset_edit"), Page("dataset_private", params=D3)),
+    ("POST", MY + "/{dataset}/metadata"): (
+        Page("dataset_edit", 303, form={"title": "By {actor}", "keywords": "a\nb"}),
+    ),
+    ("POST", MY + "/{dataset}/members"): (
+        Page("dataset_edit", 303, form={"add_sessions": "DS/E9"}, params=D1),
+    ),
+    ("POST", MY + "/{dataset}/owners"): (Page("dataset_edit", 303, form={"login": "spare"}),),
+    ("POST", MY + "/{dataset}/owners/{login}/remove"): (
+        Page("dataset_edit", 303, form={}, params=D1),
+    ),
+    ("POST", MY + "/{dataset}/delete"): (
+        Page("dataset_private", 303, form={}, params={"dataset": "D2"}, spends=True),
+    ),
+    ("POST", MY + "/{dataset}/release"): (Page("dataset_edit", 303, form={}, params=D1),),
+    ("POST", MY + "/{dataset}/new-version"): (Page("dataset_private", 303, form={}, params=D3),),
+    ("POST", MY + "/{dataset}/v{number:int}/{step}"): (
+        Page("dataset_curate", 303, form={}, params={**D3, "step": "validate"}),
+        Page("dataset_curate", 303, form={"comment": "More."}, params={**D3, "step": "send-back"}),
+        Page(
+            "dataset_private",
+            303,
+            form={},
+            params={"dataset": "D4", "number": 1, "step": "publish"},
+        ),
+        Page("dataset_edit", 303, form={"comment": "Gone."}, params={**D1, "step": "withdraw"}),
+        Page("dataset_private", 303, form={}, params={**D3, "step": "revalidate"}),
+    ),
+    ("POST", MY + "/{dataset}/v{number:int}/requests/{request_id}/{decision}"): (
+        Page(
+            "dataset_edit",
+            303,
+            form={"comment": "Yes."},
+            params={"decision": "approve"},
+            spends=True,  # the next actor needs a pending request
+        ),
+        Page("dataset_edit", 303, form={}, params={"decision": "refuse"}, spends=True),
+        Page("dataset_edit", 303, form={}, params={"decision": "revoke", **APPROVED}, spends=True),
+    ),
+    ("GET", "/curation"): (Page("dataset_curate_queue"),),
+    ("POST", "/datasets/{dataset}/v{number:int}/access"): (
+        # Any signed-in user but the owner and the member, whose refusals (they own it,
+        # they hold access) go back to the page, told why.
+        Page(
+            "dataset_ask",
+            303,
+            form={"purpose": "Training a model of brains."},
+            outcomes=(401, 303, 303, 303, 303, 303),
+        ),
     ),
     ("POST", "/projects"): (Page("signed_in", 303, form={"id": "NEW_{actor}"}),),
     ("GET", W): (

@@ -59,6 +59,15 @@ def is_curator(db: DBSession, actor: Actor) -> bool:
     return bool(db.scalar(select(User.is_curator).where(User.id == actor.user_id)))
 
 
+def require_curator(db: DBSession, actor: Actor) -> None:
+    """Fail closed: a site-wide step of curators (their queue): 401 anonymous, 403 others."""
+    if is_curator(db, actor):
+        return
+    if actor.is_anonymous:
+        raise Unauthorized()
+    raise Forbidden(_refusal(DatasetAction.CURATE))
+
+
 def approved(db: DBSession, actor: Actor, version: DatasetVersion) -> bool:
     """Whether ``actor`` holds approved access to ``version`` and it is still published."""
     if actor.user_id is None or version.state != VersionState.PUBLISHED:

@@ -60,6 +60,15 @@ class AccessView:
     decision_comment: str
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a signed-in user stands with a version: for its public page."""
+
+    owner: bool  # they own the dataset: no request, the files are theirs
+    request: AccessView | None  # their newest request of this version
+    download: bool  # they may read its files now
+
+
 def _view(row: DatasetAccess, dataset: Dataset, number: int, login: str) -> AccessView:
     return AccessView(
         row.id,
@@ -155,6 +164,26 @@ def request(ctx: Context, actor: Actor, ref: str, number: int, purpose: str) -> 
             details={"request": row.id, "purpose": text},
         )
         return _view(row, dataset, version.number, actor.login)
+
+
+def standing(ctx: Context, actor: Actor, ref: str, number: int) -> Standing:
+    """Whether ``actor`` owns the dataset, their newest request of the version, and whether
+    they may download it now (anonymous visitors: nothing)."""
+    with ctx.db.read() as db:
+        dataset, version = load_version(db, actor, ref, number, DatasetAction.VIEW)
+        if actor.user_id is None:
+            return Standing(owner=False, request=None, download=False)
+        row = db.scalar(
+            select(DatasetAccess)
+            .where(DatasetAccess.version_id == version.id, DatasetAccess.user_id == actor.user_id)
+            .order_by(DatasetAccess.id.desc())
+            .limit(1)
+        )
+        return Standing(
+            owner=is_owner(db, actor, dataset),
+            request=None if row is None else _view(row, dataset, version.number, actor.login),
+            download=may(db, actor, DatasetAction.DOWNLOAD, dataset, version),
+        )
 
 
 def _owned_request(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session as DBSession
 from scandepot.access import audit
 from scandepot.access.actors import Actor
 from scandepot.access.audit import AuditAction
-from scandepot.access.datasets import DatasetAction, load_dataset, load_version
+from scandepot.access.datasets import DatasetAction, load_dataset, load_version, require_curator
 from scandepot.catalog import journal
 from scandepot.catalog.datasets import (
     Dataset,
@@ -133,6 +133,19 @@ def get_version(ctx: Context, actor: Actor, ref: str, number: int) -> VersionVie
     with ctx.db.read() as db:
         dataset, version = load_version(db, actor, ref, number, DatasetAction.VIEW)
         return version_view(db, actor, dataset, version)
+
+
+def waiting(ctx: Context, actor: Actor) -> list[VersionView]:
+    """The curators' queue: every released version awaiting its curator, oldest first."""
+    with ctx.db.read() as db:
+        require_curator(db, actor)
+        rows = db.execute(
+            select(Dataset, DatasetVersion)
+            .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
+            .where(DatasetVersion.state == VersionState.RELEASED)
+            .order_by(DatasetVersion.released_at, DatasetVersion.id)
+        ).all()
+        return [version_view(db, actor, dataset, version) for dataset, version in rows]
 
 
 def validate(ctx: Context, actor: Actor, ref: str, number: int, comment: str = "") -> VersionView:

@@ -15,7 +15,9 @@ from scandepot.web import (
     auth,
     catalogue,
     clinical,
+    dataset_steps,
     deid,
+    my_datasets,
     notifications,
     prearchive,
     projects,
@@ -52,6 +54,8 @@ for _module in (
     deid,
     clinical,
     catalogue,
+    my_datasets,
+    dataset_steps,
 ):
     router.include_router(_module.router)
 

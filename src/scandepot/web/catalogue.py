@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from scandepot.catalog.paging import PageRequest
-from scandepot.datasets import catalogue, feed
+from scandepot.datasets import access_requests, catalogue, feed
 from scandepot.datasets.catalogue import PublicVersion, Search
 from scandepot.web.deps import CtxDep, Visitor, VisitorDep
 from scandepot.web.render import page
@@ -71,10 +71,14 @@ def _version_page(request: Request, ctx: CtxDep, visitor: Visitor, view: PublicV
     # With every "<" escaped (JSON reads \u003c as "<"), nothing in the metadata can end
     # the script element early or open a comment in it.
     described = json.dumps(feed.schema_org(ctx, view), ensure_ascii=False).replace("<", "\\u003c")
+    standing = None
+    if visitor.signed_in:  # the visitor's request, download and owner's link
+        standing = access_requests.standing(ctx, visitor.actor, view.stable_id, view.number)
     return page(
         request,
         visitor,
         "dataset_version.html",
+        standing=standing,
         title=str(view.meta.get("title") or view.name),
         v=view,
         canonical=feed.page_url(ctx, view.stable_id, view.number),
