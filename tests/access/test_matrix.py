@@ -1036,6 +1036,7 @@ def add_datasets(ctx: Context) -> None:
     lifecycle.validate(ctx, SYSTEM, "D1", 1)
     lifecycle.publish(ctx, owner, "D1", 1)
     lifecycle.new_version(ctx, owner, "D1")
+    roles.set_role(ctx, SYSTEM, "DS", "spare", Role.COLLABORATOR)  # owners read the data
     owners.add(ctx, owner, "D1", "spare")
     lifecycle.validate(ctx, SYSTEM, "D4", 1)
     drafts.create(ctx, owner, DatasetCreate(name="D2", metadata={"title": "T"}))

@@ -77,10 +77,10 @@ def test_sessions_the_creator_may_not_read_are_refused_naming_only_what_was_give
 def test_a_co_owner_cannot_release_sessions_they_may_not_read(world: World) -> None:
     ctx = world.ctx
     view = drafts.create(ctx, world["owner"], DatasetCreate(name="mixed", metadata=META))
-    members.change(ctx, world["owner"], view.stable_id, MemberChange(add_sessions=["C/E4"]))
     from scandepot.datasets import owners
 
-    owners.add(ctx, world["owner"], view.stable_id, "member")
+    owners.add(ctx, world["owner"], view.stable_id, "member")  # before C's session is in
+    members.change(ctx, world["owner"], view.stable_id, MemberChange(add_sessions=["C/E4"]))
     with pytest.raises(Forbidden) as refused:
         release.release(ctx, world["member"], view.stable_id)
     assert "E4" not in refused.value.message and "C" not in refused.value.message.split()

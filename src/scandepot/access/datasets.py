@@ -125,12 +125,16 @@ def require_dataset(
     action: DatasetAction,
     dataset: Dataset,
     version: DatasetVersion | None = None,
+    *,
+    ref: str | None = None,
 ) -> None:
-    """Fail closed: 404 (401 anonymous) for what the actor may not view, 403 otherwise."""
+    """Fail closed: 404 (401 anonymous) for what the actor may not view, 403 otherwise.
+    The 404 names ``ref``, as asked: the same answer as for a dataset that does not exist
+    (naming its site-wide ID would tell that a draft of that name exists)."""
     if may(db, actor, action, dataset, version):
         return
     if action is DatasetAction.VIEW or not may(db, actor, DatasetAction.VIEW, dataset, version):
-        raise Unauthorized() if actor.is_anonymous else dataset_not_found(dataset.stable_id)
+        raise Unauthorized() if actor.is_anonymous else dataset_not_found(ref or dataset.stable_id)
     if actor.is_anonymous:
         raise Unauthorized()
     raise Forbidden(_refusal(action))
@@ -155,25 +159,36 @@ def load_dataset(db: DBSession, actor: Actor, ref: str, action: DatasetAction) -
     """The dataset named by its site-wide ID (``SD_D00001``) or its name, ignoring case,
     if ``actor`` may do ``action`` on it; fails closed."""
     dataset = _find(db, actor, ref)
-    require_dataset(db, actor, action, dataset)
+    require_dataset(db, actor, action, dataset, ref=ref)
     return dataset
 
 
 def load_version(
-    db: DBSession, actor: Actor, ref: str, number: int, action: DatasetAction
+    db: DBSession,
+    actor: Actor,
+    ref: str,
+    number: int,
+    action: DatasetAction,
+    *,
+    lock: bool = False,
 ) -> tuple[Dataset, DatasetVersion]:
-    """Version ``number`` of dataset ``ref``, if ``actor`` may do ``action`` on it."""
+    """Version ``number`` of dataset ``ref``, if ``actor`` may do ``action`` on it. A step
+    that changes the version (``action`` edit or curate, or ``lock``) holds its row until
+    the transaction ends, so that two steps at once see each other's outcome."""
     dataset = _find(db, actor, ref)
-    version = db.scalar(
-        select(DatasetVersion).where(
-            DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == number
-        )
+    if not may(db, actor, DatasetAction.VIEW, dataset):
+        raise Unauthorized() if actor.is_anonymous else dataset_not_found(ref)
+    stmt = select(DatasetVersion).where(
+        DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == number
     )
+    if lock or action in (DatasetAction.EDIT, DatasetAction.CURATE):
+        stmt = stmt.with_for_update()
+    version = db.scalar(stmt)
     if version is None or not may(db, actor, DatasetAction.VIEW, dataset, version):
         if actor.is_anonymous:
             raise Unauthorized()
         raise NotFound(f"Dataset '{ref}' has no version {number}.", field="version")
-    require_dataset(db, actor, action, dataset, version)
+    require_dataset(db, actor, action, dataset, version, ref=ref)
     return dataset, version
 
 

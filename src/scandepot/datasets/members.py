@@ -58,9 +58,16 @@ def change(ctx: Context, actor: Actor, ref: str, data: MemberChange) -> list[Mem
         readable = permission_clause(actor, Level.READ)
         add_subjects = _resolve(db, Subject, data.add_subjects, "add_subjects", readable)
         add_sessions = _resolve(db, Session, data.add_sessions, "add_sessions", readable)
-        everywhere = Project.id.is_not(None)  # taking out needs no read: it is their draft
-        out_subjects = _resolve(db, Subject, data.remove_subjects, "remove_subjects", everywhere)
-        out_sessions = _resolve(db, Session, data.remove_sessions, "remove_sessions", everywhere)
+        # Taken out: looked up among the draft's members only (it is their draft), so that
+        # naming others tells nothing of projects the owner may not read.
+        in_draft = select(DatasetMember.subject_id).where(DatasetMember.version_id == draft.id)
+        out_subjects = _resolve(
+            db, Subject, data.remove_subjects, "remove_subjects", Subject.id.in_(in_draft)
+        )
+        in_draft = select(DatasetMember.session_id).where(DatasetMember.version_id == draft.id)
+        out_sessions = _resolve(
+            db, Session, data.remove_sessions, "remove_sessions", Session.id.in_(in_draft)
+        )
         _take_out(db, draft, DatasetMember.subject_id, out_subjects)
         _take_out(db, draft, DatasetMember.session_id, out_sessions)
         added = _put_in(db, draft, DatasetMember.subject_id, add_subjects, "subject_id")
@@ -92,7 +99,8 @@ def _resolve(
         what = "subjects" if kind is Subject else "sessions"
         shown = ", ".join(missing[:SHOWN]) + (" ..." if len(missing) > SHOWN else "")
         raise Invalid(
-            f"{len(missing)} of the {what} named are not {what} of a project you may read: "
+            f"{len(missing)} of the {what} named are not {what} of a project you may read"
+            f"{' (or not in the draft, to take out)' if field.startswith('remove') else ''}: "
             f"{shown}. Nothing was changed.",
             field=field,
         )

@@ -230,7 +230,7 @@ def again(ctx: Context, actor: Actor, ref: str, number: int) -> dict[str, Any]:
     job was cancelled or failed, or once the archive's files or the clinical records were
     put right. Not while it runs, nor once a curator decided."""
     with ctx.db.write() as db:
-        dataset, version = load_version(db, actor, ref, number, DatasetAction.VIEW)
+        dataset, version = load_version(db, actor, ref, number, DatasetAction.VIEW, lock=True)
         _may_read(db, actor, dataset, version)
         if version.state != VersionState.RELEASED:
             raise Conflict(

@@ -26,6 +26,7 @@ from scandepot.catalog.datasets import (
     DatasetOwner,
     DatasetVersion,
 )
+from scandepot.datasets import search_terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class VersionView:
     byte_count: int | None
     manifest_sha256: str | None
     aggregates: dict[str, Any] | None
-    created_by: str
+    created_by: str | None
     created_at: dt.datetime
     released_at: dt.datetime | None
     published_at: dt.datetime | None
@@ -91,18 +92,24 @@ def version_view(
             select(func.count(DatasetMember.id)).where(DatasetMember.version_id == version.id)
         )
         inside = Inside(int(members or 0), version.validation_report, version.curator_comment)
+    # The manifest's exact totals and who made the version are for those who see inside
+    # or read the files; the public has the catalogue's figures, small counts suppressed.
+    full = inside is not None or may(db, actor, DatasetAction.DOWNLOAD, dataset, version)
+    figures = version.aggregates
+    if figures is not None:
+        figures = {k: v for k, v in figures.items() if k != search_terms.KEY}
     return VersionView(
         dataset=dataset.stable_id,
         name=dataset.name,
         number=version.number,
         state=version.state,
         metadata=dict(version.meta),
-        validation=version.validation,
-        file_count=version.file_count,
-        byte_count=version.byte_count,
-        manifest_sha256=version.manifest_sha256,
-        aggregates=version.aggregates,
-        created_by=version.created_by,
+        validation=version.validation if full else None,
+        file_count=version.file_count if full else None,
+        byte_count=version.byte_count if full else None,
+        manifest_sha256=version.manifest_sha256 if full else None,
+        aggregates=figures,
+        created_by=version.created_by if full else None,
         created_at=version.created_at,
         released_at=version.released_at,
         published_at=version.published_at,

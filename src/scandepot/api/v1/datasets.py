@@ -39,7 +39,7 @@ class VersionOut(BaseModel):
     byte_count: int | None
     manifest_sha256: str | None
     aggregates: dict[str, Any] | None
-    created_by: str
+    created_by: str | None  # those who see inside or read the files
     created_at: dt.datetime
     released_at: dt.datetime | None
     published_at: dt.datetime | None
