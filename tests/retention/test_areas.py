@@ -228,3 +228,35 @@ def test_the_sites_own_unmatched_sftp_drops_go_by_default(
         assert db.scalar(select(func.count(DropItem.id))) == 0
     (entry,) = audited(ctx)
     assert (entry.project, entry.detail["area"]) == (pilot, AreaName.DROPS.value)
+
+
+def test_a_drop_key_never_passes_to_a_later_drop_with_the_same_id(
+    ctx: Context, make_project: Callable[..., str]
+) -> None:
+    from scandepot.catalog.drops import DropAccount
+    from scandepot.ingest import drop_accounts, drops
+    from scandepot.ingest.drop_accounts import DropAccountCreate
+    from scandepot.ingest.sftp_signin import DropPrincipal
+    from scandepot.retention.drops import IngestDrops
+
+    pilot = make_project(label="PILOT")
+    drop_accounts.create(ctx, SYSTEM, pilot, DropAccountCreate(name="console", password="x" * 16))
+    with ctx.db.read() as db:
+        account = db.scalars(select(DropAccount)).one()
+        who = DropPrincipal(account.id, account.project_id, pilot, account.username, None)
+
+    def dropped(name: str) -> None:
+        upload = drops.begin(ctx, who, (name,))
+        upload.write(0, b"d")
+        upload.finish()
+
+    source = IngestDrops()
+    dropped("first.log")
+    (old,) = source.unmatched(ctx)
+    drops.delete_drop(ctx, int(old.key.split(":")[0]))
+    dropped("second.log")
+    (new,) = source.unmatched(ctx)
+    assert new.key != old.key  # whatever id the new one got
+    with Changes(ctx.store) as changes, ctx.db.write() as db:
+        assert source.discard(ctx, db, changes, old.key) is False  # planned for the first
+    assert [d.path for d in drops.unmatched_drops(ctx)] == ["second.log"]

@@ -14,8 +14,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.catalog.drops import DropItem
 from scandepot.context import Context
 from scandepot.ingest import drops
 from scandepot.retention.areas import TITLES, AreaName, Item
@@ -67,15 +69,25 @@ class DropsArea:
 
 
 class IngestDrops:
-    """The site's unmatched drops, as ingest/drops.py keeps them."""
+    """The site's unmatched drops, as ingest/drops.py keeps them. An item's key is the
+    drop's id and the instant it was dropped: a hold or a plan never passes to another
+    drop that comes to have the same id (SQLite hands out a deleted row's id again)."""
 
     def unmatched(self, ctx: Context) -> list[UnmatchedDrop]:
         return [
-            UnmatchedDrop(str(d.id), d.project, d.path, d.dropped_at, d.size)
+            UnmatchedDrop(_key(d.id, d.dropped_at), d.project, d.path, d.dropped_at, d.size)
             for d in drops.unmatched_drops(ctx)
         ]
 
     def discard(self, ctx: Context, db: DBSession, changes: Changes, key: str) -> bool:
-        if not key.isdigit():
+        drop_id, _sep, _when = key.partition(":")
+        if not drop_id.isdigit():
             return False
-        return drops.discard(ctx, db, changes, int(key))
+        dropped_at = db.scalar(select(DropItem.dropped_at).where(DropItem.id == int(drop_id)))
+        if dropped_at is None or _key(int(drop_id), dropped_at) != key:
+            return False  # gone, or another drop since
+        return drops.discard(ctx, db, changes, int(drop_id))
+
+
+def _key(drop_id: int, dropped_at: dt.datetime) -> str:
+    return f"{drop_id}:{dropped_at.astimezone(dt.UTC):%Y%m%dT%H%M%S.%fZ}"
