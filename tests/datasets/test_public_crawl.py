@@ -96,7 +96,13 @@ def crawl(client: TestClient, auth: Any = None) -> dict[str, str]:
 
 
 def leaks(seen: dict[str, str], secrets: set[str]) -> list[tuple[str, str]]:
-    return [(url, s) for url, text in seen.items() for s in secrets if s in text]
+    """Each secret found as a whole token (not inside a longer run of letters and digits:
+    a birth year such as 1953 must not be found in the microseconds of a timestamp)."""
+    found = []
+    for s in secrets:
+        token = re.compile(rf"(?<![0-9A-Za-z]){re.escape(s)}(?![0-9A-Za-z])")
+        found += [(url, s) for url, text in seen.items() if token.search(text)]
+    return found
 
 
 def test_nothing_of_an_individual_is_reachable_anonymously(

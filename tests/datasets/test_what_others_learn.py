@@ -65,3 +65,23 @@ def test_the_public_sees_no_exact_totals_of_a_version(world: World) -> None:
     assert public.created_by is None and "search" not in public.aggregates
     own = drafts.get(ctx, world["member"], ref).versions[0]
     assert own.file_count == 7 and own.manifest_sha256
+
+
+def test_only_the_newest_published_version_shows_figures_to_the_public(world: World) -> None:
+    from scandepot.datasets import catalogue
+
+    ctx = world.ctx
+    ref = made(world)
+    for number in (1, 2):
+        if number == 2:
+            lifecycle.new_version(ctx, world["member"], ref)
+        release.release(ctx, world["member"], ref)
+        validation_passes(ctx, ref, number)
+        lifecycle.validate(ctx, world["curator"], ref, number)
+        lifecycle.publish(ctx, world["member"], ref, number)
+    first, second = (catalogue.version(ctx, ANONYMOUS, ref, n) for n in (1, 2))
+    assert first.aggregates is None and second.aggregates is not None
+    public = {v.number: v.aggregates for v in drafts.get(ctx, ANONYMOUS, ref).versions}
+    assert public[1] is None and public[2] is not None
+    own = {v.number: v.aggregates for v in drafts.get(ctx, world["member"], ref).versions}
+    assert own[1] is not None  # the owners still see every version's

@@ -25,7 +25,7 @@ from scandepot.access.datasets import DatasetAction
 from scandepot.catalog.datasets import Dataset, DatasetVersion, VersionState
 from scandepot.catalog.paging import Page, PageRequest, like, paginate
 from scandepot.context import Context
-from scandepot.datasets import search_terms
+from scandepot.datasets import public_figures, search_terms
 from scandepot.errors import Invalid, NotFound, Unauthorized
 
 PUBLISHED = VersionState.PUBLISHED.value
@@ -58,7 +58,8 @@ class VersionRef:
 
 @dataclass(frozen=True, slots=True)
 class PublicVersion:
-    """One version as the public sees it; ``aggregates`` is None once withdrawn."""
+    """One version as the public sees it; ``aggregates`` is None once withdrawn or once a
+    newer version is published (datasets/public_figures.py)."""
 
     stable_id: str
     name: str
@@ -224,23 +225,18 @@ def _public(db: DBSession, dataset: Dataset, found: DatasetVersion) -> PublicVer
             .order_by(DatasetVersion.number)
         )
     ]
-    withdrawn = found.state == WITHDRAWN
     return PublicVersion(
         stable_id=dataset.stable_id,
         name=dataset.name,
         number=found.number,
         state=found.state,
         meta=dict(found.meta or {}),
-        aggregates=None if withdrawn else public_aggregates(found.aggregates),
+        aggregates=public_figures.shown(db, found),
         released_at=found.released_at,
         published_at=found.published_at,
         versions=versions,
     )
 
-
-def public_aggregates(stored: dict[str, Any] | None) -> dict[str, Any]:
-    """The stored aggregates without the catalogue's own search terms."""
-    return {k: v for k, v in (stored or {}).items() if k != search_terms.KEY}
 
 
 def cast_text(column: Any) -> ColumnElement[str]:

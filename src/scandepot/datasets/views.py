@@ -26,7 +26,7 @@ from scandepot.catalog.datasets import (
     DatasetOwner,
     DatasetVersion,
 )
-from scandepot.datasets import search_terms
+from scandepot.datasets import public_figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,10 @@ def version_view(
     # The manifest's exact totals and who made the version are for those who see inside
     # or read the files; the public has the catalogue's figures, small counts suppressed.
     full = inside is not None or may(db, actor, DatasetAction.DOWNLOAD, dataset, version)
-    figures = version.aggregates
-    if figures is not None:
-        figures = {k: v for k, v in figures.items() if k != search_terms.KEY}
+    if full:
+        figures = public_figures.without_search(version.aggregates)
+    else:
+        figures = public_figures.shown(db, version)
     return VersionView(
         dataset=dataset.stable_id,
         name=dataset.name,
