@@ -293,6 +293,19 @@ def test_a_deleted_projects_drops_reach_no_later_project_of_its_label(
     assert not stale.exists() and (drops.project_dir(ctx, project) / "eye.edf").exists()
 
 
+def test_drops_kept_by_label_before_move_to_their_project_folder(
+    ctx: Context, project: str, who: DropPrincipal
+) -> None:
+    _drop(ctx, who, "physio/resp.log", b"resp")
+    now = drops.project_dir(ctx, project)
+    before = drops.root(ctx) / project
+    now.rename(before)
+    (before / "left.log").write_bytes(b"never catalogued")
+    drops.sweep(ctx)
+    assert (now / "physio" / "resp.log").read_bytes() == b"resp"
+    assert not (now / "left.log").exists() and (before / "left.log").exists()
+
+
 def test_matching_by_path_and_by_time(ctx: Context, project: str, who: DropPrincipal) -> None:
     drop_matching.set_rule(ctx, SYSTEM, project, DropRuleSet(rule=MatchRule.PATH))
     assert drop_matching.on_arrival(ctx, _drop(ctx, who, "SUB1/MR1/resp.log", b"resp"))

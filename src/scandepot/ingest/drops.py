@@ -298,6 +298,24 @@ def begin(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Upload:
     return upload
 
 
+def _adopt_label_folders(ctx: Context, base: Path) -> None:
+    """Move the files of unmatched drops from ``drops/{label}/``, where drops were kept
+    before, into their project's folder. Only files a catalog row names: one that a
+    deleted project of the same label left was never catalogued for the later one (its
+    name was taken), and stays behind for the sweep."""
+    with ctx.db.read() as db:
+        rows = db.execute(
+            select(DropItem.path, Project)
+            .join(Project, Project.id == DropItem.project_id)
+            .where(DropItem.state == DropState.UNMATCHED.value)
+        ).all()
+    for path, project in rows:
+        old = base / project.label / path
+        new = folder(ctx, project) / path
+        if old.is_file() and not old.is_symlink() and not new.exists():
+            ctx.store.move_tree(old, new)
+
+
 def sweep(ctx: Context, *, older_than_s: float = 24 * 3600) -> int:
     """Remove what the drop folders hold and the catalog does not: the folder of a
     project that no longer exists, whatever its age (a project's delete forgets its
@@ -308,6 +326,7 @@ def sweep(ctx: Context, *, older_than_s: float = 24 * 3600) -> int:
     base = root(ctx)
     if not base.is_dir():
         return 0
+    _adopt_label_folders(ctx, base)
     # A project made as this runs may not be read below yet: only folders of projects
     # made well before are judged.
     settled = utcnow() - dt.timedelta(hours=1)
