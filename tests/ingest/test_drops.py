@@ -36,7 +36,7 @@ from scandepot.ingest import (
 )
 from scandepot.ingest.drop_accounts import DropAccountCreate, DropAccountUpdate
 from scandepot.ingest.drop_matching import DropRuleSet
-from scandepot.ingest.drops import QuotaExceeded
+from scandepot.ingest.drop_quota import QuotaExceeded
 from scandepot.ingest.sftp_signin import DropPrincipal
 from scandepot.sftp import hostkey
 from scandepot.storage.changes import Changes
@@ -198,6 +198,112 @@ def test_the_quota_refuses_as_it_is_passed(ctx: Context, project: str, who: Drop
     _drop(ctx, who, "c.raw", b"c" * 400)  # exactly full
     with pytest.raises(QuotaExceeded):
         drops.begin(ctx, who, ("d.raw",))
+
+
+def test_parallel_uploads_share_the_quota(ctx: Context, project: str, who: DropPrincipal):
+    drop_matching.set_rule(ctx, SYSTEM, project, DropRuleSet(quota_bytes=1000))
+    first, second = drops.begin(ctx, who, ("a.raw",)), drops.begin(ctx, who, ("b.raw",))
+    first.write(0, b"a" * 600)
+    with pytest.raises(QuotaExceeded):  # the first one's bytes count as they arrive
+        second.write(0, b"b" * 600)
+    third = drops.begin(ctx, who, ("c.raw",))
+    third.write(0, b"c" * 400)
+    with pytest.raises(QuotaExceeded):  # nor may one begin while the room is taken
+        drops.begin(ctx, who, ("e.raw",))
+    third.abort()
+    first.finish()
+    late = drops.begin(ctx, who, ("d.raw",))
+    late.write(0, b"d" * 400)  # exactly full
+    # Another process catalogues a file meanwhile (its bytes not counted here): the last
+    # check, in the catalog's transaction, refuses this one and removes its file.
+    with ctx.db.write() as db:
+        db.add(DropItem(project_id=who.project_id, path="x.raw", size=1, md5="", sha256=""))
+    with pytest.raises(QuotaExceeded):
+        late.finish()
+    assert not (drops.project_dir(ctx, project) / "d.raw").exists()
+    assert sorted(d.path for d in drops.unmatched_drops(ctx)) == ["a.raw", "x.raw"]
+    assert list(ctx.store.tmp.iterdir()) == []
+    assert drops.begin(ctx, who, ("d.raw",)).size == 0  # the name was not taken
+
+
+def test_a_taken_name_is_refused_as_any_write(ctx: Context, project: str, who: DropPrincipal):
+    _drop(ctx, who, "run1/a.log", b"a")
+    refusals = []
+    for attempt in (
+        lambda: drops.make_folder(ctx, who, ("run1", "a.log")),
+        lambda: drops.make_folder(ctx, who, ("run1", "a.log", "deeper")),
+        lambda: drops.begin(ctx, who, ("run1", "a.log")),
+        lambda: drops.begin(ctx, who, ("run1",)),
+    ):
+        with pytest.raises(Conflict) as refused:
+            attempt()
+        refusals.append(refused.value.message)
+    assert set(refusals) == {drops.REFUSED}
+    drops.make_folder(ctx, who, ("run1",))  # a folder that is there: no error
+    drop_accounts.update(ctx, SYSTEM, project, "scanner", DropAccountUpdate(enabled=False))
+    with pytest.raises(Forbidden) as gone:
+        drops.begin(ctx, who, ("b.log",))
+    assert gone.value.message == drops.REFUSED
+
+
+def test_a_deleted_projects_drops_reach_no_later_project_of_its_label(
+    ctx: Context, project: str, who: DropPrincipal
+) -> None:
+    _drop(ctx, who, "physio/resp.log", b"private data")
+    _drop(ctx, who, "eye.edf", b"private eye")
+    old_folder = drops.project_dir(ctx, project)
+    projects.delete(ctx, SYSTEM, project, recursive=True)
+    assert (old_folder / "eye.edf").exists()  # left on disk: the catalog forgot it
+    projects.create(ctx, SYSTEM, ProjectCreate(id=project, accessibility="public"))
+    outsider = _actor(ctx, "outsider")
+    assert drop_browse.listing(ctx, outsider, (project, "drop")) == []
+    for path in (("eye.edf",), ("physio",), ("physio", "resp.log")):
+        with pytest.raises(NotFound):
+            drop_browse.resolve(ctx, outsider, (project, "drop", *path))
+        with pytest.raises(NotFound):
+            drop_browse.open_file(ctx, outsider, (project, "drop", *path))
+    # The new project's drop account may take the same names.
+    drop_accounts.create(
+        ctx, SYSTEM, project, DropAccountCreate(name="scanner2", password="p" * 12)
+    )
+    again = sftp_signin.by_password(ctx, f"{project}+scanner2", "p" * 12, address=None)
+    assert isinstance(again, DropPrincipal)
+    assert not drops.is_folder(ctx, again, ("physio",))
+    _drop(ctx, again, "physio/resp.log", b"new")
+    _drop(ctx, again, "eye.edf", b"new eye")
+    # The old account's session, if still open, writes nowhere.
+    with pytest.raises(Forbidden):
+        drops.begin(ctx, who, ("late.log",))
+    # What is not catalogued is not shown, even in the new project's own folder.
+    (drops.project_dir(ctx, project) / "stray.log").write_bytes(b"not catalogued")
+    names = [e.name for e in drop_browse.listing(ctx, outsider, (project, "drop"))]
+    assert names == ["eye.edf", "physio"]
+    with pytest.raises(NotFound):
+        drop_browse.open_file(ctx, outsider, (project, "drop", "stray.log"))
+    fd = drop_browse.open_file(ctx, outsider, (project, "drop", "eye.edf"))
+    try:
+        assert os.read(fd, 100) == b"new eye"
+    finally:
+        os.close(fd)
+    # The dead folder goes when the sweep finds it (once its project is an hour old).
+    made = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    stale = drops.root(ctx) / drops.folder_name(999_999, made)
+    old_folder.rename(stale)
+    assert drops.sweep(ctx) == 2
+    assert not stale.exists() and (drops.project_dir(ctx, project) / "eye.edf").exists()
+
+
+def test_drops_kept_by_label_before_move_to_their_project_folder(
+    ctx: Context, project: str, who: DropPrincipal
+) -> None:
+    _drop(ctx, who, "physio/resp.log", b"resp")
+    now = drops.project_dir(ctx, project)
+    before = drops.root(ctx) / project
+    now.rename(before)
+    (before / "left.log").write_bytes(b"never catalogued")
+    drops.sweep(ctx)
+    assert (now / "physio" / "resp.log").read_bytes() == b"resp"
+    assert not (now / "left.log").exists() and (before / "left.log").exists()
 
 
 def test_matching_by_path_and_by_time(ctx: Context, project: str, who: DropPrincipal) -> None:

@@ -132,7 +132,84 @@ def test_drop_account_status_codes_and_bad_paths(
         with pytest.raises(OSError):  # a folder that does not exist
             channel.open("/nowhere/a.log", "wb").close()
     assert [i.path for i in _items(ctx)] == ["a.log"]
-    assert sorted(p.name for p in drops.root(ctx).rglob("*")) == [PROJECT, "a.log"]
+    folder = drops.project_dir(ctx, PROJECT).name
+    assert sorted(p.name for p in drops.root(ctx).rglob("*")) == [folder, "a.log"]
+
+
+def test_a_taken_name_is_refused_as_any_write(
+    sftp: SftpServer, ctx: Context, drop_account: str
+) -> None:
+    with paramiko_client(sftp, drop_account, password=DROP_PASSWORD) as client:
+        channel = client.open_sftp()
+        channel.mkdir("/run1")
+        with channel.open("/run1/a.log", "wb") as fh:
+            fh.write(b"abc")
+        messages = set()
+        for attempt in (
+            lambda: channel.mkdir("/run1/a.log"),
+            lambda: channel.mkdir("/run1/a.log/deeper"),
+            lambda: channel.open("/run1/a.log", "wb").close(),
+            lambda: channel.open("/run1", "wb").close(),
+        ):
+            with pytest.raises(PermissionError) as refused:
+                attempt()
+            messages.add(refused.value.strerror)
+        channel.mkdir("/run1")  # a folder that is there: no error, as before
+    assert messages == {"Writing is not allowed here."}
+    assert [i.path for i in _items(ctx)] == ["run1/a.log"]
+
+
+def test_uploads_at_once_never_pass_the_quota(
+    sftp: SftpServer, ctx: Context, drop_account: str
+) -> None:
+    drop_matching.set_rule(ctx, SYSTEM, PROJECT, DropRuleSet(quota_bytes=100_000))
+    with paramiko_client(sftp, drop_account, password=DROP_PASSWORD) as client:
+        channel = client.open_sftp()
+        handles = [channel.open(f"/part{n}.raw", "wb") for n in range(4)]
+        failed = 0
+        for chunk in range(4):  # each file 40,000 bytes, sent side by side
+            for fh in handles:
+                try:
+                    fh.write(bytes([chunk]) * 10_000)
+                    fh.flush()
+                except OSError:
+                    failed += 1
+        for fh in handles:
+            try:
+                fh.close()
+            except OSError:
+                failed += 1
+    assert failed > 0
+    items = _items(ctx)
+    assert sum(i.size for i in items) <= 100_000
+    assert [i.size for i in items] == [40_000] * len(items) and len(items) == 2
+    on_disk = sorted(p.name for p in drops.project_dir(ctx, PROJECT).iterdir())
+    assert on_disk == [i.path for i in items]
+    assert list(ctx.store.tmp.iterdir()) == []
+
+
+def test_a_deleted_projects_drops_reach_no_later_project_of_its_label(
+    sftp: SftpServer, ctx: Context, drop_account: str, keys: dict[str, Key], tmp_path: Path
+) -> None:
+    with paramiko_client(sftp, drop_account, password=DROP_PASSWORD) as client:
+        channel = client.open_sftp()
+        channel.mkdir("/physio")
+        for name in ("/physio/resp.log", "/eye.edf"):
+            with channel.open(name, "wb") as fh:
+                fh.write(b"private")
+    projects.delete(ctx, SYSTEM, PROJECT, recursive=True)
+    projects.create(ctx, SYSTEM, ProjectCreate(id=PROJECT, accessibility="public"))
+    here = tmp_path / "got"
+    here.mkdir()
+    seen = run_sftp(sftp, "outsider", keys["outsider"], f"ls /{PROJECT}/drop\n", cwd=here)
+    assert seen.returncode == 0, seen.stderr
+    assert "eye.edf" not in seen.stdout and "physio" not in seen.stdout
+    for path in ("eye.edf", "physio/resp.log"):
+        got = run_sftp(
+            sftp, "outsider", keys["outsider"], f"get /{PROJECT}/drop/{path}\n", cwd=here
+        )
+        assert got.returncode == 1, got.stdout
+    assert list(here.iterdir()) == []
 
 
 def test_drop_account_never_reaches_another_project(

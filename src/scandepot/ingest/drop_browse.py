@@ -3,6 +3,10 @@ holding the project's drop folder (``drop/``, what waits to be matched) and the 
 own folders in the archive layout (``subjects/.../sessions/.../scans/.../resources/...``,
 ``resources/``), so that any SFTP client can download them.
 
+``drop/`` shows what the catalog holds for the project (its unmatched drop rows), never
+what a folder on disk happens to hold: a file not catalogued (one being published, one a
+killed server left) is not there, nor is anything a deleted project left behind.
+
 Each request is checked again through archive's loader (the one check, READ): a role
 taken away takes the folder away at once. Symbolic links are never followed or shown,
 nor are hidden names (a file being published has a hidden side name for a moment).
@@ -15,7 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from scandepot.access import audit
 from scandepot.access.actors import Actor
@@ -23,6 +27,7 @@ from scandepot.access.audit import AuditAction
 from scandepot.access.permissions import Level, permission_clause
 from scandepot.archive import projects
 from scandepot.catalog.archive import Project
+from scandepot.catalog.drops import DropItem, DropState
 from scandepot.context import Context
 from scandepot.errors import NotFound
 from scandepot.ingest import drops
@@ -46,10 +51,16 @@ class Node:
     path: Path | None
     is_dir: bool
     project: str | None = None
+    # In drop/: the project's id and the folder's path there ('' at the top), for a
+    # folder; what the catalog says, for a file.
+    drop: tuple[int, str] | None = None
+    entry: Entry | None = None
 
 
 def entry_of(node: Node) -> Entry:
     """What a listing shows of ``node``."""
+    if node.entry is not None:
+        return node.entry
     if node.path is None:
         return Entry("", True, 0, 0)
     info = node.path.stat()
@@ -71,28 +82,73 @@ def _missing(parts: tuple[str, ...]) -> NotFound:
     return NotFound(f"'/{'/'.join(parts)}' does not exist.", field="path")
 
 
+def _unmatched(project_id: int) -> list[ColumnElement[bool]]:
+    return [DropItem.project_id == project_id, DropItem.state == DropState.UNMATCHED.value]
+
+
+def _drop_node(ctx: Context, label: str, parts: tuple[str, ...]) -> Node:
+    """A place in the project's drop/, as its catalog rows have it."""
+    rest = parts[2:]
+    with ctx.db.read() as db:
+        project = db.scalar(select(Project).where(Project.label == label))
+        if project is None:
+            raise _missing(parts)
+        if not rest:
+            return Node(None, True, label, drop=(project.id, ""))
+        path = "/".join(rest)
+        where = _unmatched(project.id)
+        item = db.execute(
+            select(DropItem.size, DropItem.dropped_at).where(*where, DropItem.path == path)
+        ).first()
+        if item is not None:
+            entry = Entry(rest[-1], False, item[0], item[1].timestamp())
+            return Node(drops.folder(ctx, project) / path, False, label, entry=entry)
+        inside = select(DropItem.id).where(
+            *where, DropItem.path.startswith(path + "/", autoescape=True)
+        )
+        if db.scalar(inside.limit(1)) is None:
+            raise _missing(parts)
+    return Node(None, True, label, drop=(project.id, path))
+
+
 def resolve(ctx: Context, actor: Actor, parts: tuple[str, ...]) -> Node:
     if not parts:
         return Node(None, True)
     label = projects.readable(ctx, actor, parts[0])
     if len(parts) == 1:
         return Node(None, True, label)
-    if parts[1] == DROP:
-        base, rest = drops.project_dir(ctx, label), parts[2:]
-    else:
-        base, rest = ctx.store.archive / label, parts[1:]
-    if any(p.startswith(".") for p in rest):
+    if any(p.startswith(".") for p in parts[1:]):
         raise _missing(parts)
-    path = base.joinpath(*rest)
+    if parts[1] == DROP:
+        return _drop_node(ctx, label, parts)
+    path = (ctx.store.archive / label).joinpath(*parts[1:])
     try:
         mode = path.lstat().st_mode
     except OSError:
-        if parts[1] == DROP and not rest:
-            return Node(None, True, label)  # nothing dropped yet
         raise _missing(parts) from None
     if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
         raise _missing(parts)
     return Node(path, stat.S_ISDIR(mode), label)
+
+
+def _drop_entries(ctx: Context, project_id: int, folder: str) -> list[Entry]:
+    """What the catalog holds in ``folder`` of a project's drop/: its files, and the
+    folders that hold files."""
+    stmt = select(DropItem.path, DropItem.size, DropItem.dropped_at).where(*_unmatched(project_id))
+    if folder:
+        stmt = stmt.where(DropItem.path.startswith(folder + "/", autoescape=True))
+    skip = len(folder) + 1 if folder else 0
+    found: dict[str, Entry] = {}
+    with ctx.db.read() as db:
+        for path, size, dropped_at in db.execute(stmt):
+            name, _, deeper = path[skip:].partition("/")
+            if name.startswith("."):
+                continue
+            if deeper:
+                found.setdefault(name, Entry(name, True, 0, dropped_at.timestamp()))
+            else:
+                found[name] = Entry(name, False, size, dropped_at.timestamp())
+    return sorted(found.values(), key=lambda e: e.name)
 
 
 def _entries(folder: Path) -> list[Entry]:
@@ -120,6 +176,8 @@ def listing(ctx: Context, actor: Actor, parts: tuple[str, ...]) -> list[Entry]:
         assert node.project is not None
         inside = _entries(ctx.store.archive / node.project)
         return [Entry(DROP, True, 0, 0), *(e for e in inside if e.name != DROP)]
+    if node.drop is not None:
+        return _drop_entries(ctx, *node.drop)
     return [] if node.path is None else _entries(node.path)
 
 
@@ -128,10 +186,16 @@ def open_file(ctx: Context, actor: Actor, parts: tuple[str, ...]) -> int:
     node = resolve(ctx, actor, parts)
     if node.is_dir or node.path is None:
         raise NotFound(f"'/{'/'.join(parts)}' is not a file.", field="path")
-    fd = os.open(node.path, os.O_RDONLY | os.O_NOFOLLOW)
-    # Named as HTTP downloads name it: its path in the archive (or in the drop folder).
-    where = node.path.relative_to(ctx.store.data_dir)
-    target = str(where.relative_to("archive")) if where.parts[0] == "archive" else str(where)
+    try:
+        fd = os.open(node.path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        raise NotFound(f"'/{'/'.join(parts)}' is not a file.", field="path") from None
+    # Named as HTTP downloads name it: its path in the archive; as drops are named in the
+    # audit log, drop/{path}, in the drop folder.
+    if node.entry is not None:
+        target = "/".join(parts[1:])
+    else:
+        target = str(node.path.relative_to(ctx.store.archive))
     audit.record_now(ctx, actor, AuditAction.FILE_DOWNLOADED, project=node.project, target=target)
     return fd
 

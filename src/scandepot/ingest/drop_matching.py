@@ -181,11 +181,11 @@ def by_time(db: DBSession, project: Project, window_min: int, item: DropItem) ->
     return None if best is None else Target(best[1], {item.id: item.path})
 
 
-def _copy(ctx: Context, item: DropItem, project: str) -> StagedFile:
+def _copy(ctx: Context, item: DropItem, project: Project) -> StagedFile:
     """A staged copy of the dropped file (checksummed again as it is copied)."""
     staged = ctx.store.stage()
     try:
-        with open(drops.project_dir(ctx, project) / item.path, "rb") as source:
+        with open(drops.folder(ctx, project) / item.path, "rb") as source:
             while chunk := source.read(CHUNK):
                 staged.write(chunk)
     except BaseException:
@@ -208,7 +208,7 @@ def attach(
     session = target.session
     project = session.project.label
     ref = OwnerRef(project, session.subject.label, session.label)
-    staged = [(target.paths[i.id], _copy(ctx, i, project)) for i in items]
+    staged = [(target.paths[i.id], _copy(ctx, i, session.project)) for i in items]
     try:
         files.commit_uploads(ctx, actor, ref, resource, staged)
     finally:
@@ -224,7 +224,7 @@ def attach(
             row.resource, row.matched_path = resource, target.paths[item.id]
             row.matched_by = matched_by
     for item in items:
-        ctx.store.remove_file(drops.project_dir(ctx, project) / item.path)
+        ctx.store.remove_file(drops.folder(ctx, session.project) / item.path)
 
 
 def on_arrival(ctx: Context, drop_id: int) -> bool:

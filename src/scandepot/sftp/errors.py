@@ -19,7 +19,8 @@ from scandepot.errors import (
     ScandepotError,
     Unauthorized,
 )
-from scandepot.ingest.drops import QuotaExceeded
+from scandepot.ingest.drop_quota import QuotaExceeded
+from scandepot.ingest.drops import NameTaken
 
 log = logging.getLogger("scandepot.sftp")
 P = ParamSpec("P")
@@ -31,6 +32,9 @@ def refused(what: str) -> asyncssh.SFTPPermissionDenied:
 
 
 def to_sftp(exc: ScandepotError) -> asyncssh.SFTPError:
+    if isinstance(exc, NameTaken):
+        # Said as any refused write: a drop account learns nothing of what is there.
+        return refused("Writing")
     if isinstance(exc, QuotaExceeded):
         return asyncssh.SFTPQuotaExceeded(exc.message)
     if isinstance(exc, OutOfSpace):
