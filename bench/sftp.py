@@ -37,7 +37,7 @@ from scandepot.archive.projects import ProjectCreate
 from scandepot.catalog.drops import DropItem
 from scandepot.cli.common import open_context
 from scandepot.context import Context
-from scandepot.ingest import drop_accounts
+from scandepot.ingest import drop_accounts, drops
 from scandepot.ingest.drop_accounts import DropAccountCreate
 from scandepot.settings import Settings
 from scandepot.sftp.server import SftpServer
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace, root: Path) -> dict[str, list[float]]:
     peer_dir.mkdir()
     sshd, port, peer_key = _sshd(root, peer_dir)
     sides = {
-        "scandepot": (_ssh_command(server.port, key, user), ctx.store.data_dir / "drops" / "BENCH"),
+        "scandepot": (_ssh_command(server.port, key, user), drops.project_dir(ctx, "BENCH")),
         "sshd": (_ssh_command(port, peer_key, getpass.getuser()), peer_dir),
         "pipe": ([SFTP, "-q", "-b", "-", "-D", f"{PEER} -d {peer_dir}"], peer_dir),
     }
