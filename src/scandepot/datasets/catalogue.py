@@ -238,7 +238,6 @@ def _public(db: DBSession, dataset: Dataset, found: DatasetVersion) -> PublicVer
     )
 
 
-
 def cast_text(column: Any) -> ColumnElement[str]:
     """A JSON column's text as stored (json on PostgreSQL keeps it as given)."""
     return sql_cast(column, Text)
