@@ -256,6 +256,25 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium through Playwright, one per test process for every folder that
+    drives it: a second sync Playwright in the same process would find the first one's
+    event loop running, and fail (as would every asyncio.run after it)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium_path = "/usr/bin/chromium"
+    if not Path(chromium_path).exists():
+        pytest.fail(f"{chromium_path} is needed; scripts/ensure-services.sh installs it")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
 def live_server(app: Any) -> Iterator[LiveServer]:
     """The app behind a real uvicorn on a loopback port, for concurrency and wire tests."""

@@ -222,6 +222,36 @@ def test_failed_sign_ins_are_limited_per_account_and_lift(
     assert client.get(f"{API}/auth/me", auth=("member", PASSWORD)).status_code == 200
 
 
+def test_guesses_at_once_are_limited_as_guesses_one_after_another(
+    ctx: Context, users: object
+) -> None:
+    """Twenty wrong passwords at once: no more are checked than the limit allows, since
+    a sign-in holds its login from the count's check to the record of its outcome."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scandepot.access import users as accounts
+    from scandepot.access.throttle import TooManyAttempts
+    from scandepot.errors import Unauthorized
+
+    limit = ctx.settings.login_failures_per_account
+
+    def guess(n: int) -> str:
+        try:
+            accounts.sign_in(ctx, "member", f"guess{n}", address=f"10.0.0.{n}")
+        except TooManyAttempts:
+            return "limited"
+        except Unauthorized:
+            return "checked"
+        return "in"
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(guess, range(20)))
+    assert outcomes.count("checked") == limit and outcomes.count("limited") == 20 - limit
+    with ctx.db.read() as db:
+        failed = db.scalars(select(AuditEvent).where(AuditEvent.action == "auth.login_failed"))
+        assert len(list(failed)) == limit
+
+
 def test_failed_sign_ins_are_limited_per_address(
     client: TestClient, ctx: Context, users: object
 ) -> None:

@@ -19,7 +19,6 @@ import pytest
 from scandepot.dicom.synthetic import Series, Study
 from tests.datalad.peers import datalad, datalad_env, study_zip
 from tests.serve_process import PASSWORD, Serve, free_port, serve_env
-from tests.web.conftest import browser  # noqa: F401 - the shared browser
 
 pytestmark = pytest.mark.interop
 

@@ -12,10 +12,10 @@ import pytest
 from scandepot.context import Context
 from tests.datasets import published
 from tests.datasets.conftest import Cohort
-from tests.web.conftest import browser, page, screenshot
+from tests.web.conftest import page, screenshot
 
 pytestmark = pytest.mark.interop
-__all__ = ["browser", "page"]  # the browser fixtures, shared with tests/web
+__all__ = ["page"]  # the page fixture, shared with tests/web (the browser is the root conftest's)
 
 
 @pytest.fixture

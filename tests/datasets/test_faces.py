@@ -115,9 +115,9 @@ def test_site_administrators_give_and_take_the_curator_role(
     with world.ctx.db.read() as db:
         told = list(
             db.execute(
-                select(AuditEvent.target, AuditEvent.detail).where(
-                    AuditEvent.action == "user.curator"
-                )
+                select(AuditEvent.target, AuditEvent.detail)
+                .where(AuditEvent.action == "user.curator")
+                .order_by(AuditEvent.id)
             ).all()
         )
         assert db.scalar(select(User.is_curator).where(User.login == "member")) is False

@@ -23,24 +23,10 @@ from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import worker
 from tests.conftest import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(
     os.environ.get("SCANDEPOT_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")
 )
 VIEWPORT = {"width": 1366, "height": 800}  # a laptop screen
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is needed; scripts/ensure-services.sh installs it")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
+import zlib
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session as DBSession
@@ -22,6 +24,17 @@ from scandepot.settings import Settings
 FAILED = AuditAction.AUTH_LOGIN_FAILED
 SUCCEEDED = AuditAction.AUTH_LOGIN
 PASSWORD_CHANGED = AuditAction.AUTH_PASSWORD_CHANGED
+
+
+# One sign-in of a login at a time in this process, from the check of the count to the
+# record of its outcome: attempts at once would otherwise all pass the check before any
+# failure is written. Striped, so that the locks do not grow with the logins tried.
+_STRIPES = tuple(threading.Lock() for _ in range(64))
+
+
+def one_at_a_time(login: str) -> threading.Lock:
+    """The lock that sign-ins of ``login`` hold from :func:`check` to their record."""
+    return _STRIPES[zlib.crc32(login.lower().encode()) % len(_STRIPES)]
 
 
 class TooManyAttempts(ScandepotError):

@@ -113,18 +113,19 @@ def sign_in(
     that way): a proven password is remembered for a few minutes (access/passwords.py),
     and only a fresh proof is logged as a sign-in.
     """
-    with ctx.db.read() as db:
-        throttle.check(db, ctx.settings, login=login[:64], address=address)
-        user = db.scalar(select(User).where(User.login == login))
-    fresh = user is None or not is_remembered(user.password_hash, password)
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.enabled:
-        attempt = Actor(user_id=None, login=login[:64], address=address)
-        audit.record_now(ctx, attempt, throttle.FAILED, method=method)
-        raise Unauthorized("Invalid credentials.")
-    actor = actor_for(user, address=address, via="password")
-    if fresh and method == "basic":
-        audit.record_now(ctx, actor, throttle.SUCCEEDED, method=method)
+    with throttle.one_at_a_time(login[:64]):
+        with ctx.db.read() as db:
+            throttle.check(db, ctx.settings, login=login[:64], address=address)
+            user = db.scalar(select(User).where(User.login == login))
+        fresh = user is None or not is_remembered(user.password_hash, password)
+        ok = verify_password(user.password_hash if user else None, password)
+        if user is None or not ok or not user.enabled:
+            attempt = Actor(user_id=None, login=login[:64], address=address)
+            audit.record_now(ctx, attempt, throttle.FAILED, method=method)
+            raise Unauthorized("Invalid credentials.")
+        actor = actor_for(user, address=address, via="password")
+        if fresh and method == "basic":
+            audit.record_now(ctx, actor, throttle.SUCCEEDED, method=method)
     return actor
 
 

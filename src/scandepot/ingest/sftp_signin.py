@@ -67,14 +67,15 @@ def by_password(ctx: Context, username: str, password: str, *, address: str | No
         actor = users.sign_in(ctx, username, password, address=address, method="sftp")
         signed_in(ctx, actor, "sftp")
         return actor
-    with ctx.db.read() as db:
-        throttle.check(db, ctx.settings, login=username[:64], address=address)
-        found = _drop_account(db, username)
-    ok = verify_password(found[0].password_hash if found else None, password)
-    if found is None or not ok:
-        attempt = Actor(user_id=None, login=username[:64], address=address)
-        audit.record_now(ctx, attempt, throttle.FAILED, method="sftp")
-        raise Unauthorized("Invalid credentials.")
+    with throttle.one_at_a_time(username[:64]):
+        with ctx.db.read() as db:
+            throttle.check(db, ctx.settings, login=username[:64], address=address)
+            found = _drop_account(db, username)
+        ok = verify_password(found[0].password_hash if found else None, password)
+        if found is None or not ok:
+            attempt = Actor(user_id=None, login=username[:64], address=address)
+            audit.record_now(ctx, attempt, throttle.FAILED, method="sftp")
+            raise Unauthorized("Invalid credentials.")
     principal = _principal(*found, address)
     signed_in(ctx, principal, "sftp")
     return principal
