@@ -87,6 +87,7 @@ def test_a_range_is_those_bytes_of_the_whole(ctx: Context, visit: Archived) -> N
 def _sent_as_files(part: tarball.VisitTar) -> bytes:
     """What a server that sends files itself sends: bytes, and slices of opened files."""
     import asyncio
+    import concurrent.futures
 
     async def gather() -> bytes:
         out = []
@@ -97,7 +98,10 @@ def _sent_as_files(part: tarball.VisitTar) -> bytes:
                 out.append(piece)
         return b"".join(out)
 
-    return asyncio.run(gather())
+    # In a thread of its own: a test process whose browser (a sync Playwright) is open
+    # has an event loop running in its main thread, where asyncio.run refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, gather()).result()
 
 
 def test_the_metadata_are_the_utilities_format_from_the_catalog(
