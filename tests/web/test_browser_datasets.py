@@ -18,9 +18,7 @@ from scandepot.catalog.datasets import DatasetVersion
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Study
 from tests.datasets.released import archive_script, archive_study, run_jobs
-from tests.web.conftest import browser, page, screenshot, sign_in
-
-__all__ = ["browser", "page"]
+from tests.web.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.interop
 
