@@ -14,6 +14,7 @@ from scandepot.context import Context
 from scandepot.ingest import drop_browse, drop_paths
 from scandepot.ingest.drop_browse import Entry, Node
 from scandepot.sftp.errors import call, now, refused
+from scandepot.sftp.refusals import NoChanges
 
 FOLDER_MODE = 0o40555
 FILE_MODE = 0o100444
@@ -41,7 +42,7 @@ class Download:
         self.fd = fd
 
 
-class BrowseServer(asyncssh.SFTPServer):
+class BrowseServer(NoChanges):
     def __init__(self, chan: asyncssh.SSHServerChannel[bytes], ctx: Context, actor: Actor):
         super().__init__(chan)
         self.ctx, self.actor = ctx, actor
@@ -95,35 +96,6 @@ class BrowseServer(asyncssh.SFTPServer):
 
     def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> NoReturn:
         raise refused("Making folders")
-
-    def remove(self, path: bytes) -> NoReturn:
-        raise refused("Deleting")
-
-    def rmdir(self, path: bytes) -> NoReturn:
-        raise refused("Deleting")
-
-    def rename(self, oldpath: bytes, newpath: bytes) -> NoReturn:
-        raise refused("Renaming")
-
-    posix_rename = rename
-
-    def symlink(self, oldpath: bytes, newpath: bytes) -> NoReturn:
-        raise refused("Making links")
-
-    def link(self, oldpath: bytes, newpath: bytes) -> NoReturn:
-        raise refused("Making links")
-
-    def readlink(self, path: bytes) -> NoReturn:
-        raise refused("Reading links")
-
-    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> NoReturn:
-        raise refused("Changing attributes")
-
-    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> NoReturn:
-        raise refused("Changing attributes")
-
-    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> NoReturn:
-        raise refused("Changing attributes")
 
     def fsync(self, file_obj: object) -> None:
         return None

@@ -19,13 +19,14 @@ from scandepot.ingest.sftp_signin import DropPrincipal
 from scandepot.sftp import interrupted
 from scandepot.sftp.errors import call, now, refused, to_sftp
 from scandepot.sftp.feeder import Feeder
+from scandepot.sftp.refusals import NoChanges
 
 log = logging.getLogger("scandepot.sftp")
 
 FOLDER = asyncssh.SFTPAttrs(type=asyncssh.FILEXFER_TYPE_DIRECTORY, permissions=0o40333)
 
 
-class DropServer(asyncssh.SFTPServer):
+class DropServer(NoChanges):
     def __init__(self, chan: asyncssh.SSHServerChannel[bytes], ctx: Context, who: DropPrincipal):
         super().__init__(chan)
         self.ctx, self.who = ctx, who
@@ -111,35 +112,6 @@ class DropServer(asyncssh.SFTPServer):
 
     def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
         raise refused("Listing")
-
-    def remove(self, path: bytes) -> NoReturn:
-        raise refused("Deleting")
-
-    def rmdir(self, path: bytes) -> NoReturn:
-        raise refused("Deleting")
-
-    def rename(self, oldpath: bytes, newpath: bytes) -> NoReturn:
-        raise refused("Renaming")
-
-    posix_rename = rename
-
-    def symlink(self, oldpath: bytes, newpath: bytes) -> NoReturn:
-        raise refused("Making links")
-
-    def link(self, oldpath: bytes, newpath: bytes) -> NoReturn:
-        raise refused("Making links")
-
-    def readlink(self, path: bytes) -> NoReturn:
-        raise refused("Reading links")
-
-    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> NoReturn:
-        raise refused("Changing attributes")
-
-    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> NoReturn:
-        raise refused("Changing attributes")
-
-    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> NoReturn:
-        raise refused("Changing attributes")
 
     def statvfs(self, path: bytes) -> NoReturn:
         raise asyncssh.SFTPOpUnsupported("statvfs is not offered.")
