@@ -77,7 +77,9 @@ def test_csv_and_json(ctx: Context, project: str, users: dict[str, User]) -> Non
     assert sessions == [["subject", "session", "mmse", "visit_date"], ["S1", "E1", "29", ""]]
     with ctx.db.read() as db:
         events = db.scalars(
-            select(AuditEvent).where(AuditEvent.action == "clinical.exported")
+            select(AuditEvent)
+            .where(AuditEvent.action == "clinical.exported")
+            .order_by(AuditEvent.id)
         ).all()
     assert [(e.actor_login, e.target, e.detail) for e in events][0] == (
         "collaborator",

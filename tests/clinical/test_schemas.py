@@ -143,7 +143,9 @@ def test_versions_audit_and_conformance(
     assert schemas.in_force(ctx, owner, project, "subject").version == 2
     with ctx.db.read() as db:
         events = db.scalars(
-            select(AuditEvent).where(AuditEvent.action == "clinical.schema_saved")
+            select(AuditEvent)
+            .where(AuditEvent.action == "clinical.schema_saved")
+            .order_by(AuditEvent.id)
         ).all()
     assert [(e.target, e.detail["variables"], e.actor_login) for e in events] == [
         ("subject v1", 6, "owner"),

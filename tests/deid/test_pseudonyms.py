@@ -36,7 +36,11 @@ def table(ctx: Context, project: str) -> set[tuple[str, str, str]]:
 
 def audit(ctx: Context, action: str) -> list[AuditEvent]:
     with ctx.db.read() as db:
-        return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(
+            db.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+            )
+        )
 
 
 @pytest.fixture

@@ -131,7 +131,9 @@ def test_a_saved_selection_adds_its_sessions_to_those_named(world: World) -> Non
     only = _ask(world, sessions=[], subjects=["S2"], selection="batch")
     assert only.request["sessions"] == ["E2", "E3"]
     with world.ctx.db.read() as db:
-        events = db.scalars(select(AuditEvent).where(AuditEvent.action == "push.started")).all()
+        events = db.scalars(
+            select(AuditEvent).where(AuditEvent.action == "push.started").order_by(AuditEvent.id)
+        ).all()
     assert [e.detail.get("selection") for e in events] == ["BATCH", "batch"]
     with pytest.raises(NotFound, match="Selection 'nope' not found"):
         _ask(world, selection="nope")
