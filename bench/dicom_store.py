@@ -7,8 +7,10 @@ run (only its loopback is up): Orthanc 1.10 listens on every interface. Run as r
 
 Prints instances per second for one association (130 KB MR instances), four concurrent
 associations, 9 KB instances, and four associations over two scandepot receiving processes
-(SCANDEPOT_DICOM_PROCESSES=2); each case runs on Orthanc and right after on scandepot, and
-the ratio to Orthanc is printed for each; the time from the last
+(SCANDEPOT_DICOM_PROCESSES=2), on SQLite and on PostgreSQL (a database of its own per run
+on the PostgreSQL of 127.0.0.1:5432, reached from the namespace through its Unix socket in
+--pg-socket, dropped after the run); each case runs on Orthanc and right after on
+scandepot, and the ratio to Orthanc's 4 associations is printed for each; the time from the last
 instance of a session to that session being archived (auto-archive, default quiet time);
 and the receiver's resident memory while it takes in --memory-instances small instances.
 """
@@ -16,16 +18,19 @@ and the receiver's resident memory while it takes in --memory-instances small in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from statistics import median
 
+import psycopg
 from orthanc import ORTHANC_PORT, Namespace, start_orthanc, wait_echo
 
 from scandepot.access.actors import SYSTEM
@@ -117,7 +122,9 @@ class Scratch:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_scandepot(ns: Namespace, data: Path, processes: int = 1) -> subprocess.Popen[bytes]:
+def start_scandepot(
+    ns: Namespace, data: Path, processes: int = 1, database_url: str | None = None
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         ns.cmd(
             [
@@ -131,7 +138,11 @@ def start_scandepot(ns: Namespace, data: Path, processes: int = 1) -> subprocess
                 str(SCANDEPOT_PORT),
             ]
         ),
-        env={**os.environ, "SCANDEPOT_DICOM_PROCESSES": str(processes)},
+        env={
+            **os.environ,
+            "SCANDEPOT_DICOM_PROCESSES": str(processes),
+            **({"SCANDEPOT_DATABASE_URL": database_url} if database_url else {}),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -139,13 +150,28 @@ def start_scandepot(ns: Namespace, data: Path, processes: int = 1) -> subprocess
     return proc
 
 
-def prepare_catalog(data: Path) -> Context:
-    ctx = Context.from_settings(Settings(data_dir=data))
+def prepare_catalog(data: Path, database_url: str | None = None) -> Context:
+    ctx = Context.from_settings(Settings(data_dir=data, database_url=database_url))
     data.mkdir(parents=True)
     ctx.store.ensure()
     upgrade(ctx.db)
     projects.create(ctx, SYSTEM, ProjectCreate(id="BENCH", upload_destination="archive"))
     return ctx
+
+
+@contextlib.contextmanager
+def postgres(socket: Path) -> Iterator[str]:
+    """A database of its own on the PostgreSQL behind ``socket``: its URL, then dropped.
+    A Unix socket is no network's: the receivers reach it from inside the namespace."""
+    name = f"sdbench_{os.getpid()}_{time.monotonic_ns()}"
+    admin = f"host={socket} user=postgres dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+psycopg://postgres@/{name}?host={socket}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def rss_kib(pid: int) -> int:
@@ -181,6 +207,17 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs of each case on each peer; medians shown"
     )
     parser.add_argument(
+        "--pg-socket",
+        type=Path,
+        default=Path("/var/run/postgresql"),
+        help="folder of the PostgreSQL server's Unix socket (user postgres, trust)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only the cases whose label holds this text (e.g. PostgreSQL)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="only the first case (1 association, 130 KB), without the archive and memory runs",
@@ -197,45 +234,52 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {}
     with Namespace() as ns, closing(Scratch(args.scratch)) as scratch:
         print(f"creating a file between fsyncs in {scratch.root}: {scratch.create_us():.0f} us")
+        four = f"4 associations, {size_big} KB"
+        # label, files, associations, scandepot's processes, on PostgreSQL
         cases = [
-            (f"1 association, {size_big} KB", big, 1, 1),
-            (f"4 associations, {size_big} KB", big, 4, 1),
-            (f"1 association, {size_small} KB", small, 1, 1),
-            # scandepot only, against Orthanc's figure for 4 associations.
-            (f"4 associations, {size_big} KB, 2 processes", big, 4, 2),
+            (f"1 association, {size_big} KB", big, 1, 1, False),
+            (four, big, 4, 1, False),
+            (f"1 association, {size_small} KB", small, 1, 1, False),
+            (f"{four}, 2 processes", big, 4, 2, False),
+            (f"{four}, 2 processes, PostgreSQL", big, 4, 2, True),
         ]
         if args.quick:
             del cases[1:]
+        cases = [c for c in cases if args.only in c[0]]
         # Each case on Orthanc then at once on scandepot, --repeat times: the machine's
         # other load changes less between the two figures of a pair than over the run.
-        for label, files, assocs, processes in cases:
+        # The cases of two scandepot processes run Orthanc again (4 associations): pairs of
+        # their own, each run right after the other.
+        for label, files, assocs, processes, pg in cases:
             for _round in range(args.repeat):
                 for peer in ("orthanc", "scandepot"):
-                    if peer == "orthanc" and processes > 1:
-                        continue
                     run = scratch.run()
-                    if peer == "orthanc":
-                        proc = start_orthanc(run, ns)
-                        port, aet = ORTHANC_PORT, "ORTHANC"
-                    else:
-                        prepare_catalog(run / "data").close()
-                        proc = start_scandepot(ns, run / "data", processes)
-                        port, aet = SCANDEPOT_PORT, "SCANDEPOT"
-                    try:
-                        seconds = send(ns, port, aet, files, assocs)
-                    finally:
-                        stop(proc)
+                    with contextlib.ExitStack() as stack:
+                        url = None
+                        if pg and peer == "scandepot":
+                            url = stack.enter_context(postgres(args.pg_socket))
+                        if peer == "orthanc":
+                            proc = start_orthanc(run, ns)
+                            port, aet = ORTHANC_PORT, "ORTHANC"
+                        else:
+                            prepare_catalog(run / "data", url).close()
+                            proc = start_scandepot(ns, run / "data", processes, url)
+                            port, aet = SCANDEPOT_PORT, "SCANDEPOT"
+                        try:
+                            seconds = send(ns, port, aet, files, assocs)
+                        finally:
+                            stop(proc)
                     results.setdefault(peer, {}).setdefault(label, []).append(n / seconds)
-                    print(f"{peer:10s} {label:40s} {n / seconds:8.1f} instances/s", flush=True)
+                    print(f"{peer:10s} {label:50s} {n / seconds:8.1f} instances/s", flush=True)
         print()
         print(f"medians of {args.repeat} (ratio: of the pairs, each run right after the other)")
-        print(f"{'':40s} {'scandepot':>10s} {'Orthanc':>10s} {'ratio':>7s}  ratios")
+        print(f"{'':50s} {'scandepot':>10s} {'Orthanc':>10s} {'ratio':>7s}  ratios")
         for label, ours in results["scandepot"].items():
-            theirs = results["orthanc"][label.removesuffix(", 2 processes")]
+            theirs = results["orthanc"][label]
             ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
             listed = " ".join(f"{r:.2f}" for r in ratios)
             print(
-                f"{label:40s} {median(ours):10.1f} {median(theirs):10.1f} "
+                f"{label:50s} {median(ours):10.1f} {median(theirs):10.1f} "
                 f"{median(ratios):7.2f}  {listed}"
             )
         if args.quick:

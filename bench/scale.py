@@ -80,8 +80,8 @@ class Loopback:
 
 
 @contextlib.contextmanager
-def database() -> Iterator[str]:
-    name = f"sdscale_{os.getpid()}"
+def database(suffix: str) -> Iterator[str]:
+    name = f"sdscale_{os.getpid()}_{suffix}"
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
     try:
@@ -149,13 +149,27 @@ def archived(conn: psycopg.Connection[Any], study: str, timeout: float = 300) ->
     raise RuntimeError(f"study {study} not archived within {timeout} s")
 
 
-class Bench:
-    def __init__(self, args: argparse.Namespace, work: Path, db: str) -> None:
-        self.args, self.work = args, work
+class Catalog:
+    """A database and data folder of the bench, prepared; with a connection to watch it."""
+
+    def __init__(self, db: str, data: Path) -> None:
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
         self.conn = psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db}")
-        self.data = work / "data"
-        self.bulk = prepare(self.data, self.url)
+        self.data = data
+        self.bulk = prepare(data, self.url)
+
+
+class Bench:
+    """``full`` is filled level by level; ``zero`` stays empty: each ingest run into the
+    full catalog is paired with one into the empty catalog right before it, so that the
+    ratio of the two rates sees about the same load from the rest of the machine."""
+
+    def __init__(self, args: argparse.Namespace, work: Path, full: str, zero: str) -> None:
+        self.args, self.work = args, work
+        self.full = Catalog(full, work / "data")
+        self.zero = Catalog(zero, work / "zero")
+        self.url, self.conn, self.data = self.full.url, self.full.conn, self.full.data
+        self.bulk = self.full.bulk
         self.runs = 0
         self.received: list[str] = []  # session labels in BENCH
         self.figures: dict[str, dict[int, str]] = {}
@@ -177,38 +191,56 @@ class Bench:
         return files, uid, label
 
     def ingest(self, level: int) -> None:
-        port = free_port()
-        proc = receiver(self.data, self.url, port, self.args.quiet)
-        rates, waits = [], []
+        ports = {"zero": free_port(), "full": free_port()}
+        procs = {}
+        rates: dict[str, list[float]] = {"zero": [], "full": []}
+        waits: dict[str, list[float]] = {"zero": [], "full": []}
+        catalogs = {"zero": self.zero, "full": self.full}
         try:
-            # Not timed: the receiver's first association and archive (connections,
+            for name, catalog in catalogs.items():
+                procs[name] = receiver(catalog.data, catalog.url, ports[name], self.args.quiet)
+            # Not timed: each receiver's first association and archive (connections,
             # prepared statements, imports).
             files, uid, _label = self.study_files(20)
-            send(Loopback(), port, "SCANDEPOT", files)  # type: ignore[arg-type]
-            archived(self.conn, uid)
+            for name, catalog in catalogs.items():
+                send(Loopback(), ports[name], "SCANDEPOT", files)  # type: ignore[arg-type]
+                archived(catalog.conn, uid)
             for _ in range(self.args.runs):
                 files, uid, label = self.study_files()
-                before = table_sizes(self.conn)
-                self.conn.commit()
-                seconds = send(Loopback(), port, "SCANDEPOT", files)  # type: ignore[arg-type]
-                waits.append(archived(self.conn, uid))
-                rates.append(len(files) / seconds)
+                for name, catalog in catalogs.items():
+                    before = table_sizes(catalog.conn)
+                    catalog.conn.commit()
+                    seconds = send(Loopback(), ports[name], "SCANDEPOT", files)  # type: ignore[arg-type]
+                    waits[name].append(archived(catalog.conn, uid))
+                    rates[name].append(len(files) / seconds)
                 self.received.append(label)
                 if self.loader is None:
                     self.templates(before)
-                print(f"  run {label}: {rates[-1]:.1f} instances/s, archived after {waits[-1]:.2f} s")
+                print(
+                    f"  run {label}: {rates['full'][-1]:.1f} instances/s, archived after "
+                    f"{waits['full'][-1]:.2f} s; empty catalog: {rates['zero'][-1]:.1f}, "
+                    f"{waits['zero'][-1]:.2f} s"
+                )
         finally:
-            stop(proc)
-        self.note("C-STORE, 1 association, 130 KB (instances/s)", level, _spread(rates, "{:.1f}"))
+            for proc in procs.values():
+                stop(proc)
+        self.note(
+            "C-STORE, 1 association, 130 KB (instances/s)", level, _spread(rates["full"], "{:.1f}")
+        )
+        ratios = [a / b for a, b in zip(rates["full"], rates["zero"], strict=True)]
+        self.note("  ratio to the empty catalog, same minute", level, _spread(ratios, "{:.2f}"))
         quiet = f"last instance to archived, s (quiet time {self.args.quiet:g} s)"
-        self.note(quiet, level, _spread(waits, "{:.2f}"))
+        self.note(quiet, level, _spread(waits["full"], "{:.2f}"))
+        self.note("  in the empty catalog, same minute", level, _spread(waits["zero"], "{:.2f}"))
 
     def templates(self, before: dict[str, int]) -> None:
         time.sleep(2)  # what follows an archive (pictures, metadata) has written its rows
         self.conn.commit()
         grown = {}
         for table, last in table_sizes(self.conn).items():
-            rows = added(self.conn, table, before.get(table, 0)) if last > before.get(table, 0) else []
+            rows = (
+                added(self.conn, table, before.get(table, 0)) if last > before.get(table, 0) else []
+            )
             if rows:
                 grown[table] = rows
         self.conn.commit()
@@ -247,7 +279,11 @@ class Bench:
             names = [d.name for d in cur.description or ()]
             bulk = non_null([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
             real = non_null(self.real[table])
-            same = "same" if bulk == real else f"differ: real only {real - bulk}, bulk only {bulk - real}"
+            same = (
+                "same"
+                if bulk == real
+                else f"differ: real only {real - bulk}, bulk only {bulk - real}"
+            )
             print(f"  {table:15s} non-null columns: {same}")
         self.conn.commit()
         self.real = {}
@@ -260,15 +296,16 @@ class Bench:
         )
         with serve(self.data, env) as (_server, base):
             admin, reader = _token(base, "admin", PASSWORD), _token(base, "reader", READER_PASSWORD)
+            xnat = "/data/projects/{}/experiments?format=json"
             timed = [
                 ("native: projects", reader, "/api/v1/projects"),
                 ("native: sessions of SCALE001", reader, "/api/v1/projects/SCALE001/sessions"),
                 ("native: sessions of BENCH", reader, "/api/v1/projects/BENCH/sessions"),
                 ("XNAT: projects", reader, "/data/projects?format=json"),
-                ("XNAT: experiments of SCALE001", reader, "/data/projects/SCALE001/experiments?format=json"),
-                ("XNAT: experiments of BENCH", reader, "/data/projects/BENCH/experiments?format=json"),
+                ("XNAT: experiments of SCALE001", reader, xnat.format("SCALE001")),
+                ("XNAT: experiments of BENCH", reader, xnat.format("BENCH")),
                 ("QIDO-RS: studies, every project", admin, f"/dicomweb/studies?{QIDO}"),
-            ]  # fmt: skip
+            ]
             with httpx.Client(base_url=base, timeout=120) as client:
                 for name, token, path in timed:
                     ms, size = _median_ms(client, token, path, self.args.repeat)
@@ -276,10 +313,13 @@ class Bench:
             label = self.received[-1]
             path = f"/api/v1/projects/BENCH/sessions/{label}/download?format=zip"
             ttfb = [_first_byte(base, admin, path) for _ in range(5)]
-            self.note("session download, time to first byte, ms", level, f"{statistics.median(ttfb):.1f}")
+            self.note(
+                "session download, time to first byte, ms", level, f"{statistics.median(ttfb):.1f}"
+            )
 
     def close(self) -> None:
-        self.conn.close()
+        self.full.conn.close()
+        self.zero.conn.close()
 
 
 def _token(base: str, login: str, password: str) -> str:
@@ -344,8 +384,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sdscale-", dir="/var/tmp"))
     print(f"host: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; data in {work}")
     try:
-        with database() as db:
-            bench = Bench(args, work, db)
+        with database("full") as full, database("zero") as zero:
+            bench = Bench(args, work, full, zero)
             try:
                 for level in levels:
                     if level:

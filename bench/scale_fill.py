@@ -194,7 +194,9 @@ class _Study:
             patient_id=f"PID{self.number:07d}",
             accession_number=f"A{self.number:07d}",
             timezone_offset_from_utc=rng.choice(ZONES),
-            modality=modalities[0] if len(set(modalities)) == 1 else "/".join(sorted(set(modalities))),
+            modality=modalities[0]
+            if len(set(modalities)) == 1
+            else "/".join(sorted(set(modalities))),
             modalities_in_study="\\".join(sorted(set(modalities))),
             **stamp,
         )
@@ -212,8 +214,14 @@ class _Study:
         )
 
     def _series(
-        self, project_id: int, subject: int, session: int, k: int, modality: str,
-        begun: dt.datetime, n: int,
+        self,
+        project_id: int,
+        subject: int,
+        session: int,
+        k: int,
+        modality: str,
+        begun: dt.datetime,
+        n: int,
     ) -> None:
         scan, resource, series = self._id("scan"), self._id("resource"), f"{self.uid}.{k}"
         description = f"{modality} series {k}"
