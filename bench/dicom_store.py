@@ -215,7 +215,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="run only the cases whose label holds this text (e.g. PostgreSQL)",
+        help="run only the cases whose label holds this text (e.g. PostgreSQL), without the "
+        "archive and memory runs",
     )
     parser.add_argument(
         "--quick",
@@ -282,7 +283,7 @@ def main() -> None:
                 f"{label:50s} {median(ours):10.1f} {median(theirs):10.1f} "
                 f"{median(ratios):7.2f}  {listed}"
             )
-        if args.quick:
+        if args.quick or args.only:
             return
 
         # Last instance to archived, with the default quiet time.

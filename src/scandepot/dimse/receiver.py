@@ -115,13 +115,26 @@ class Receiver:
     def start(self) -> Receiver:
         settings = self.settings
         reuse = settings.reuse_port or settings.processes > 1
-        listener = socket.create_server((settings.host, settings.port), reuse_port=reuse)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            listener.bind((settings.host, settings.port))
+            self._listener = listener  # bound: its port is known (when 0 was asked)
+            # The further processes listen first: the kernel gives each new connection
+            # to one of the sockets listening at that moment, so one that listened alone
+            # while the others started would keep every association opened meanwhile.
+            for _ in range(settings.processes - 1):
+                self._workers.append(_Worker.start(self.ctx, settings, self.port))
+            listener.listen()
+        except BaseException:
+            listener.close()
+            self.stop()
+            raise
         listener.settimeout(0.5)
-        self._listener = listener
         self._thread = threading.Thread(target=self._accept_loop, name="dicom-accept", daemon=True)
         self._thread.start()
-        for _ in range(settings.processes - 1):
-            self._workers.append(_Worker.start(self.ctx, settings, self.port))
         log.info(
             "DICOM receiver %s listening on %s:%d in %d process(es) (pynetdicom %s for "
             "negotiation)",

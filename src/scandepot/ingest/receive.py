@@ -232,10 +232,16 @@ class _Filing:
 
 
 def _file_one(
-    ctx: Context, conn: Connection, cursor: Any, sql: Statements, item: Incoming, now: dt.datetime
+    ctx: Context,
+    conn: Connection,
+    cursor: Any,
+    sql: Statements,
+    item: Incoming,
+    now: dt.datetime,
+    touched: dict[int, bool],
 ) -> None:
     size = item.staged.end()  # hashed here only if a copy must be compared: see digests
-    filing = _find_place(ctx, conn, cursor, sql, item, now)
+    filing = _find_place(ctx, conn, cursor, sql, item, now, touched)
     if filing is None:  # the project holds this very instance archived
         item.result = Received(None, duplicate=True)
         return
@@ -252,7 +258,13 @@ def _file_one(
 
 
 def _find_place(
-    ctx: Context, conn: Connection, cursor: Any, sql: Statements, item: Incoming, now: dt.datetime
+    ctx: Context,
+    conn: Connection,
+    cursor: Any,
+    sql: Statements,
+    item: Incoming,
+    now: dt.datetime,
+    touched: dict[int, bool],
 ) -> _Filing | None:
     """The staged session ``item`` goes into, its row touched in this transaction; None
     when the project holds this very instance archived. A remembered placement whose row
@@ -278,7 +290,7 @@ def _find_place(
             # clean series is made again if the entry proves stale (the touch below).
             return None
         filing = _compare_held(ctx, cursor, sql, item, place)
-        if _touch(cursor, sql, filing, study, now):
+        if _touch(cursor, sql, filing, study, now, touched):
             return filing
         placements.drop(routed.project, study)
         place = None
@@ -303,9 +315,23 @@ def _compare_held(
     return _Filing(place, held, name, known)
 
 
-def _touch(cursor: Any, sql: Statements, filing: _Filing, study: str, now: dt.datetime) -> bool:
-    """Stamp the staged session as receiving, if its row is still the one placed."""
+def _touch(
+    cursor: Any,
+    sql: Statements,
+    filing: _Filing,
+    study: str,
+    now: dt.datetime,
+    touched: dict[int, bool],
+) -> bool:
+    """Stamp the staged session as receiving, if its row is still the one placed.
+
+    ``touched`` holds the staged sessions this transaction stamped already (True: as
+    receiving): their rows cannot change before it ends (the row is locked on PostgreSQL,
+    the writer is alone on SQLite), so a batch stamps each once, not once per instance."""
     place = filing.place
+    done = touched.get(place.staged_id)
+    if done or (done is not None and filing.known):
+        return True
     touch = sql.touch if filing.known else sql.touch_receiving
     owner = {
         "staged_id": place.staged_id,
@@ -315,7 +341,10 @@ def _touch(cursor: Any, sql: Statements, filing: _Filing, study: str, now: dt.da
         "now": now,
         "now2": now,
     }
-    return bool(touch.run(cursor, owner).rowcount == 1)
+    if touch.run(cursor, owner).rowcount != 1:
+        return False
+    touched[place.staged_id] = not filing.known
+    return True
 
 
 def _link(cursor: Any, sql: Statements, item: Incoming, filing: _Filing, dest: Path) -> None:
@@ -380,7 +409,7 @@ def _note_arrived_again(conn: Connection, staged_id: int, sop: str) -> None:
 
 
 def file_batch(ctx: Context, batch: list[Incoming]) -> None:
-    """File instances in one catalog transaction, each in a savepoint of its own.
+    """File instances in one catalog transaction.
 
     Every instance's spool name is linked first, then the files and their folders are
     fsynced, then the transaction commits (one fsync of the catalog for the batch).
@@ -388,23 +417,41 @@ def file_batch(ctx: Context, batch: list[Incoming]) -> None:
     batch as a whole fails (the commit, an fsync) the exception propagates and nothing
     of the batch stays linked or catalogued. The callers discard the staged files (their
     temporary names) afterwards.
+
+    A batch is first filed as a whole, without savepoints (on PostgreSQL each is two
+    round trips more per instance); only when one of its instances fails is it filed
+    again, each instance in a savepoint of its own.
     """
+    if len(batch) > 1:
+        try:
+            _file_batch(ctx, batch, savepoints=False)
+            return
+        except Exception:
+            for item in batch:
+                item.result, item.error = None, None
+    _file_batch(ctx, batch, savepoints=len(batch) > 1)
+
+
+def _file_batch(ctx: Context, batch: list[Incoming], *, savepoints: bool) -> None:
     now = utcnow()
+    touched: dict[int, bool] = {}
     try:
         with ctx.db.write_connection() as conn:
             sql = statements.on(conn)
             cursor = prepared.cursor(conn)
-            single = len(batch) == 1
             # One order for every batch: PostgreSQL row locks are then taken in one order.
             for item in sorted(batch, key=lambda i: i.header.StudyInstanceUID):
-                if single:
-                    _file_one(ctx, conn, cursor, sql, item, now)
+                if not savepoints:
+                    _file_one(ctx, conn, cursor, sql, item, now, touched)
                     continue
                 savepoint = conn.begin_nested()
+                rolled_back = dict(touched)
                 try:
-                    _file_one(ctx, conn, cursor, sql, item, now)
+                    _file_one(ctx, conn, cursor, sql, item, now, touched)
                 except Exception as exc:
                     savepoint.rollback()
+                    touched.clear()
+                    touched.update(rolled_back)  # a stamp undone with the savepoint
                     _unlink(item)
                     item.result, item.error = None, exc
                 else:
