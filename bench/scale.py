@@ -124,6 +124,26 @@ def receiver(data: Path, url: str, port: int, quiet: float) -> subprocess.Popen[
     return proc
 
 
+def cpu_s(conn: psycopg.Connection[Any], proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds used so far by a receiver and by the PostgreSQL backends serving its
+    catalog (those of the bench's own connection aside): less swayed than a rate by what
+    else the machine runs."""
+    backends = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()"
+    ).fetchall()
+    conn.commit()
+    return sum(_cpu_of(pid) for pid in [proc.pid, *(int(p) for (p,) in backends)])
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # a backend gone meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -194,6 +214,7 @@ class Bench:
         ports = {"zero": free_port(), "full": free_port()}
         procs = {}
         rates: dict[str, list[float]] = {"zero": [], "full": []}
+        cpu: dict[str, list[float]] = {"zero": [], "full": []}
         waits: dict[str, list[float]] = {"zero": [], "full": []}
         catalogs = {"zero": self.zero, "full": self.full}
         try:
@@ -210,9 +231,12 @@ class Bench:
                 for name, catalog in catalogs.items():
                     before = table_sizes(catalog.conn)
                     catalog.conn.commit()
+                    used = cpu_s(catalog.conn, procs[name])
                     seconds = send(Loopback(), ports[name], "SCANDEPOT", files)  # type: ignore[arg-type]
                     waits[name].append(archived(catalog.conn, uid))
                     rates[name].append(len(files) / seconds)
+                    # From the first instance to archived: the archiver's work included.
+                    cpu[name].append((cpu_s(catalog.conn, procs[name]) - used) / len(files) * 1000)
                 self.received.append(label)
                 if self.loader is None:
                     self.templates(before)
@@ -229,9 +253,14 @@ class Bench:
         )
         ratios = [a / b for a, b in zip(rates["full"], rates["zero"], strict=True)]
         self.note("  ratio to the empty catalog, same minute", level, _spread(ratios, "{:.2f}"))
+        per = "receiver + PostgreSQL CPU per instance, ms (received to archived)"
+        self.note(per, level, _spread(cpu["full"], "{:.2f}"))
+        self.note("  CPU in the empty catalog, same minute", level, _spread(cpu["zero"], "{:.2f}"))
         quiet = f"last instance to archived, s (quiet time {self.args.quiet:g} s)"
         self.note(quiet, level, _spread(waits["full"], "{:.2f}"))
-        self.note("  in the empty catalog, same minute", level, _spread(waits["zero"], "{:.2f}"))
+        self.note(
+            "  archived in the empty catalog, same minute", level, _spread(waits["zero"], "{:.2f}")
+        )
 
     def templates(self, before: dict[str, int]) -> None:
         time.sleep(2)  # what follows an archive (pictures, metadata) has written its rows
@@ -368,8 +397,8 @@ def _spread(values: list[float], fmt: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", default="0,100000,1000000")
-    parser.add_argument("--instances", type=int, default=500, help="per ingest run")
-    parser.add_argument("--runs", type=int, default=3, help="ingest runs (studies) per level")
+    parser.add_argument("--instances", type=int, default=300, help="per ingest run")
+    parser.add_argument("--runs", type=int, default=7, help="ingest runs (studies) per level")
     parser.add_argument("--repeat", type=int, default=20, help="requests per listing")
     parser.add_argument("--quiet", type=float, default=2.0, help="prearchive quiet time, s")
     parser.add_argument("--batch", type=int, default=1000, help="bulk studies per COPY")
