@@ -8,8 +8,13 @@ processes on loopback:
 
 - C-STORE ingest: ``--runs`` studies of ``--instances`` 130 KB instances, each over one
   association of dcmtk's storescu into a ``scandepot dicom`` receiver on that catalog,
-  projects archiving on their own; instances per second, and the time from the last
-  instance to the session archived (quiet time ``--quiet`` s included);
+  projects archiving on their own; instances per second, the time from the last
+  instance to the session archived (quiet time ``--quiet`` s included), and the CPU time
+  the receiver and the PostgreSQL backends serving it spent per instance from the first
+  instance to archived. Each run is paired with the same study sent right before into
+  a twin catalog that stays empty (a second database and receiver), and the ratio of
+  each pair's rates is printed: the machine's other load changes less within a pair
+  than between levels;
 - through a ``scandepot serve`` on the same catalog, the median of ``--repeat`` requests:
   the project listing and a project's session listing in the native API (``/api/v1``)
   and the XNAT API (``/data``), as a collaborator of two projects; the QIDO-RS study
