@@ -10,9 +10,11 @@ associations, 9 KB instances, and four associations over two scandepot receiving
 (SCANDEPOT_DICOM_PROCESSES=2), on SQLite and on PostgreSQL (a database of its own per run
 on the PostgreSQL of 127.0.0.1:5432, reached from the namespace through its Unix socket in
 --pg-socket, dropped after the run); each case runs on Orthanc and right after on
-scandepot, and the ratio to Orthanc's 4 associations is printed for each; the time from the last
-instance of a session to that session being archived (auto-archive, default quiet time);
-and the receiver's resident memory while it takes in --memory-instances small instances.
+scandepot (Orthanc in one process, with as many associations), and the ratio of each
+pair is printed; the time from the last instance of a session to that session being
+archived (auto-archive, default quiet time); and the receiver's resident memory while it
+takes in --memory-instances small instances. ``--only TEXT`` runs only the cases whose
+label holds TEXT, without the last two.
 """
 
 from __future__ import annotations
