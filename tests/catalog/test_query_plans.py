@@ -5,7 +5,7 @@ A PostgreSQL catalog is bulk-loaded once for the module (bench/catalog_fill.py: 
 archiving writes), then each path in :data:`PATHS` is asked through the application (or
 the C-FIND service) while its SQL is captured; each SELECT is explained and judged by
 :mod:`.plan_check`. A new listing joins :data:`PATHS`. ``SCANDEPOT_PLAN_STUDIES`` makes
-the catalog bigger (default 400 studies of 5 series of 8 instances).
+the catalog bigger (default 1,000 studies of 5 series of 8 instances, in 10 projects).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from tests.conftest import PASSWORD, PG_SERVER
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.catalog_fill import UID_ROOT, fill  # noqa: E402
 
-STUDIES = int(os.environ.get("SCANDEPOT_PLAN_STUDIES", "400"))
+STUDIES = int(os.environ.get("SCANDEPOT_PLAN_STUDIES", "1000"))
 PROJECT = "FILL0001"
 SUBJECT = "sub-000001"
 SESSION = "ses-0000001"
@@ -76,7 +76,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
     db = Database(url)
     try:
         upgrade(db)
-        fill(db.engine, STUDIES, 8, series_per_study=5, studies_per_project=100)
+        fill(db.engine, STUDIES, 8, series_per_study=5, studies_per_project=STUDIES // 10)
         data = tmp_path_factory.mktemp("plans")
         settings = Settings(data_dir=data, database_url=url, admin_password=PASSWORD)
         ctx = Context(settings, db, FileStore(data))
