@@ -25,7 +25,7 @@ import argparse
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy import Connection, Engine, create_engine, insert, text
 
 from scandepot.catalog.archive import Project
 
@@ -106,7 +106,15 @@ def fill(
             text("UPDATE counter SET value = value + :n WHERE name = 'session'"),
             {"n": studies},
         )
-        for table in ("subject", "session", "scan", "resource", "file", "dicom_instance", "audit_event"):
+        for table in (
+            "subject",
+            "session",
+            "scan",
+            "resource",
+            "file",
+            "dicom_instance",
+            "audit_event",
+        ):
             conn.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -127,7 +135,7 @@ def fill(
     )
 
 
-def _bases(conn: object) -> dict[str, int]:
+def _bases(conn: Connection) -> dict[str, int]:
     """Where the numbers of this call start: after every row already there."""
     query = """
         SELECT
@@ -141,7 +149,7 @@ def _bases(conn: object) -> dict[str, int]:
           (SELECT coalesce(max(id), 0) FROM file) AS file_id,
           (SELECT coalesce(max(id), 0) FROM dicom_instance) AS instance_id
     """
-    row = conn.execute(text(query)).mappings().one()  # type: ignore[attr-defined]
+    row = conn.execute(text(query)).mappings().one()
     return {k: int(v) for k, v in row.items()}
 
 
@@ -283,9 +291,7 @@ def main() -> None:
     parser.add_argument("--instances-per-series", type=int, default=10)
     args = parser.parse_args()
     engine = create_engine(args.database_url)
-    done = fill(
-        engine, args.studies, args.instances_per_series, series_per_study=args.series
-    )
+    done = fill(engine, args.studies, args.instances_per_series, series_per_study=args.series)
     print(
         f"added {done.studies} studies, {done.series} series, {done.instances} instances "
         f"in {done.seconds:.1f} s (projects {done.projects[0]}..{done.projects[-1]})"

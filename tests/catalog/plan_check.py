@@ -105,7 +105,9 @@ def faults(plan: Mapping[str, Any], sizes: Mapping[str, float]) -> list[str]:
     return found
 
 
-def _walk(node: Mapping[str, Any], sizes: Mapping[str, float], found: list[str], *, limited: bool) -> None:
+def _walk(
+    node: Mapping[str, Any], sizes: Mapping[str, float], found: list[str], *, limited: bool
+) -> None:
     kind = str(node["Node Type"])
     table = node.get("Relation Name")
     rows = float(node.get("Plan Rows", 0))

@@ -5,8 +5,8 @@ A PostgreSQL catalog is bulk-loaded once for the module (bench/catalog_fill.py: 
 archiving writes), then each path in :data:`PATHS` is asked through the application (or
 the C-FIND service) while its SQL is captured; each SELECT is explained and judged by
 :mod:`.plan_check`. A new listing joins :data:`PATHS`. ``SCANDEPOT_PLAN_STUDIES`` makes
-the catalog bigger (default 10,000 studies of 2 series of 2 instances, in 20 projects: as many sessions
-as a million instances come in, which is what the planner weighs for most listings).
+the catalog bigger (default 10,000 studies of 2 series of 2 instances in 20 projects: as
+many sessions as a million instances come in, which is what most listings' plans weigh).
 """
 
 from __future__ import annotations
@@ -181,7 +181,9 @@ PATHS: dict[str, Callable[[Catalog], None]] = {
     "xnat site experiments": _get("/data/experiments?format=json"),
     "xnat experiment": _get(f"/data/experiments/{SESSION_ID}?format=json"),
     "xnat scans": _get(f"/data/experiments/{SESSION_ID}/scans?format=json"),
-    "xnat scan files": _get(f"/data/experiments/{SESSION_ID}/scans/1/resources/DICOM/files?format=json"),
+    "xnat scan files": _get(
+        f"/data/experiments/{SESSION_ID}/scans/1/resources/DICOM/files?format=json"
+    ),
     "xnat session files": _get(f"/data/experiments/{SESSION_ID}/files?format=json"),
     "xnat prearchive": _get("/data/prearchive/projects?format=json"),
     "xnat search sessions of a project": _search(
@@ -238,10 +240,7 @@ KNOWN = {
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN[p])) if p in KNOWN else p
-        for p in PATHS
-    ],
+    [pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN[p])) if p in KNOWN else p for p in PATHS],
 )
 def test_plan_reads_no_big_table_whole(catalog: Catalog, path: str) -> None:
     engine = catalog.ctx.db.engine

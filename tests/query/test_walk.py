@@ -34,9 +34,7 @@ def copies(ctx: Context, make_project: Callable[..., str]) -> list[str]:
         for number, session_id in enumerate(ids[:4]):
             later = dt.date(2030, 1, 1) + dt.timedelta(days=number % 2)  # two share a day
             db.execute(update(Session).where(Session.id == session_id).values(date=later))
-        undated = db.scalars(
-            select(Session.StudyInstanceUID).where(Session.id.in_(ids[-3:]))
-        ).all()
+        undated = db.scalars(select(Session.StudyInstanceUID).where(Session.id.in_(ids[-3:]))).all()
         db.execute(update(Session).where(Session.StudyInstanceUID.in_(undated)).values(date=None))
         rows = db.execute(select(Session.StudyInstanceUID, Session.date)).all()
     latest: dict[str, dt.date | None] = {}

@@ -58,7 +58,7 @@ def page(
     return [(uid, first[uid]) for uid in found], more
 
 
-def _sorted(column: Any, descending: bool) -> ColumnElement[Any]:
+def _sorted(column: InstrumentedAttribute[Any], descending: bool) -> ColumnElement[Any]:
     return column.desc() if descending else column.asc()
 
 
