@@ -111,8 +111,10 @@ def _single_counts(db: DBSession, session_ids: list[int]) -> list[tuple[int, int
             .where(Instance.scan_id.in_(scans[start : start + _CHUNK]))
             .group_by(Instance.scan_id)
         ):
-            series, held = counted.get(session_of[scan_id], (0, 0))
-            counted[session_of[scan_id]] = (series + 1, held + int(instances))
+            assert scan_id is not None  # asked by ID
+            session_id = session_of[scan_id]
+            series, held = counted.get(session_id, (0, 0))
+            counted[session_id] = (series + 1, held + int(instances))
     return [(session_id, series, held) for session_id, (series, held) in counted.items()]
 
 
