@@ -20,9 +20,6 @@ from scandepot.catalog.archive import Project, Scan, Session
 from scandepot.catalog.prearchive import Instance
 from scandepot.query.scope import Scope
 
-# Scans asked about at once (an IN list each database takes without fuss).
-_CHUNK = 1000
-
 
 @dataclass
 class StudyStats:
@@ -36,19 +33,23 @@ class StudyStats:
 # indexes on scan.session_id and dicom_instance.scan_id.
 
 
+# Made once: making ORM aliases costs more than running the conditions they are in.
+_SCAN, _INSTANCE = aliased(Scan, name="held_scan"), aliased(Instance, name="held_instance")
+_SCAN_INSTANCE = aliased(Instance, name="scan_instance")
+_COUNTED = aliased(Instance, name="counted_instance")
+
+
 def has_instances() -> ColumnElement[bool]:
     """A session holds an archived DICOM instance (the correlated condition)."""
-    scan, instance = aliased(Scan), aliased(Instance)
     return exists(
-        select(instance.id)
-        .join(scan, scan.id == instance.scan_id)
-        .where(scan.session_id == Session.id)
+        select(_INSTANCE.id)
+        .join(_SCAN, _SCAN.id == _INSTANCE.scan_id)
+        .where(_SCAN.session_id == Session.id)
     )
 
 
 def scan_has_instances() -> ColumnElement[bool]:
-    instance = aliased(Instance)
-    return exists(select(instance.id).where(instance.scan_id == Scan.id))
+    return exists(select(_SCAN_INSTANCE.id).where(_SCAN_INSTANCE.scan_id == Scan.id))
 
 
 def _copies(db: DBSession, scope: Scope, uids: list[str]) -> dict[str, list[int]]:
@@ -94,28 +95,18 @@ def studies(db: DBSession, scope: Scope, uids: list[str]) -> dict[str, StudyStat
 
 def _single_counts(db: DBSession, session_ids: list[int]) -> list[tuple[int, int, int]]:
     """Series (scans holding an instance) and instances of each session: its scans
-    through the index on scan.session_id, then their instances counted on the index on
-    dicom_instance.scan_id alone (one join of the two reads every scan of the site on
-    PostgreSQL, which takes the sessions' scans for a small share of the table)."""
+    through the index on scan.session_id, each scan's instances counted on the index on
+    dicom_instance.scan_id alone (a join of the two had PostgreSQL read every scan of the
+    site to hash them)."""
     if not session_ids:
         return []
-    session_of = dict(
-        db.execute(select(Scan.id, Scan.session_id).where(Scan.session_id.in_(session_ids))).all()
-    )
-    counted: dict[int, tuple[int, int]] = {}
-    scans = list(session_of)
-    for start in range(0, len(scans), _CHUNK):
-        for scan_id, instances in db.execute(
-            # count(*): the index on scan_id alone answers it (an index-only scan).
-            select(Instance.scan_id, func.count())
-            .where(Instance.scan_id.in_(scans[start : start + _CHUNK]))
-            .group_by(Instance.scan_id)
-        ):
-            assert scan_id is not None  # asked by ID
-            session_id = session_of[scan_id]
-            series, held = counted.get(session_id, (0, 0))
-            counted[session_id] = (series + 1, held + int(instances))
-    return [(session_id, series, held) for session_id, (series, held) in counted.items()]
+    instances = select(func.count()).where(_COUNTED.scan_id == Scan.id).scalar_subquery()
+    rows = db.execute(
+        select(Scan.session_id, func.count(), func.sum(instances))
+        .where(Scan.session_id.in_(session_ids), scan_has_instances())
+        .group_by(Scan.session_id)
+    ).all()
+    return [(int(session_id), int(series), int(held)) for session_id, series, held in rows]
 
 
 def _union_counts(db: DBSession, session_ids: list[int]) -> list[tuple[str, int, int]]:
