@@ -50,6 +50,7 @@ def test_pages_across_batches_hold_each_study_once_in_order(
     ctx: Context, copies: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(walk, "BATCH", 2)
+    monkeypatch.setattr(walk, "MAX_BATCH", 2)
     site = Scope(SYSTEM)
     every = [str(ds.StudyInstanceUID) for ds in search(ctx, site, Query(Level.STUDY))]
     assert every == copies
@@ -65,6 +66,7 @@ def test_series_pages_across_batches_in_order(
     ctx: Context, copies: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(walk, "BATCH", 2)
+    monkeypatch.setattr(walk, "MAX_BATCH", 2)
     with ctx.db.read() as db:
         rows = db.execute(select(Scan.SeriesNumber, Scan.SeriesInstanceUID)).all()
     lowest: dict[str, int] = {}

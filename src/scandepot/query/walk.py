@@ -21,8 +21,11 @@ from sqlalchemy import ColumnElement, Select, func, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DBSession
 
-# Rows read at a time past the first batch (which is sized to the page).
+# Rows read by the first batch when the page is unbounded, and the most any batch reads;
+# a bounded page's first batch reads up to its end (offset and all), and each batch after
+# the first reads twice as many rows as the one before (copies met again take room).
 BATCH = 500
+MAX_BATCH = 20_000
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,10 @@ def _walk(db: DBSession, matches: Select[Any], order: Order, wanted: int | None)
     rows_of = matches.with_only_columns(
         order.attribute, order.uid, order.id, maintain_column_froms=True
     )
-    batch = BATCH if wanted is None else min(wanted + 16, 5 * BATCH)
+    first = BATCH if wanted is None else min(wanted + 16, MAX_BATCH)
     # First the rows with the attribute, then those without (by UID).
     for keys in ((order.attribute, order.uid, order.id), (order.uid, order.id)):
-        with_it = len(keys) == 3
+        with_it, batch = len(keys) == 3, first
         part = rows_of.where(
             order.attribute.is_not(None) if with_it else order.attribute.is_(None)
         ).order_by(*(_sorted(k, order.descending) for k in keys))
@@ -85,7 +88,7 @@ def _walk(db: DBSession, matches: Select[Any], order: Order, wanted: int | None)
             if len(rows) < batch:
                 break
             after = tuple(rows[-1]) if with_it else tuple(rows[-1])[1:]
-            batch = BATCH
+            batch = min(2 * batch, MAX_BATCH)
 
 
 def _first_copies(
