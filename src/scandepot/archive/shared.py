@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, and_, or_, select, union_all
 from sqlalchemy.orm import Session as DBSession
 from sqlalchemy.orm import aliased, with_expression
 from sqlalchemy.sql.base import ExecutableOption
@@ -94,7 +94,21 @@ def subject_share_join(project_id: int) -> ColumnElement[bool]:
 
 def in_project(column: Any, project_id: int) -> ColumnElement[bool]:
     """Rows of ``project_id``'s own, or shared into it (with :class:`Share` outer-joined
-    by :func:`session_share_join` or :func:`subject_share_join`)."""
+    by :func:`session_share_join` or :func:`subject_share_join`).
+
+    Sessions and subjects are picked by ID from the union of the project's own and those
+    shared into it: both halves are read through an index, where "own OR joined share"
+    would read every session of the site to test each."""
+    owner = getattr(column, "class_", None)
+    if owner is Session or owner is Subject:
+        key, kind = (
+            (Share.session_id, ShareKind.SESSION)
+            if owner is Session
+            else (Share.subject_id, ShareKind.SUBJECT)
+        )
+        own = select(owner.id).where(column == project_id)
+        into = select(key).where(Share.project_id == project_id, Share.kind == kind.value)
+        return owner.id.in_(union_all(own, into))
     return or_(column == project_id, Share.id.is_not(None))
 
 

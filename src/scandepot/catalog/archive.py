@@ -176,6 +176,8 @@ class Session(Base):
         # DICOM queries: patients by ID (C-FIND's Patient Root), names by their start.
         Index("ix_session_patient_id", "patient_id"),
         Index("ix_session_patient_name", "patient_name"),
+        # Study searches walk it backwards, newest first (query.studies); date ranges too.
+        Index("ix_session_date_study", "date", "study_instance_uid", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -190,7 +192,7 @@ class Session(Base):
     )
     label: Mapped[str] = mapped_column(String(LABEL_LENGTH), nullable=False)
     modality: Mapped[str | None] = mapped_column(String(16), index=True)
-    date: Mapped[date | None] = mapped_column(Date, index=True)  # (0008,0020) local, as given
+    date: Mapped[date | None] = mapped_column(Date)  # (0008,0020) local, as given
     time: Mapped[time | None] = mapped_column(Time)  # (0008,0030) local, as given
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
     # The de-identification script that made its files as they were archived: "archive
@@ -250,7 +252,11 @@ class Scan(Base):
     """One acquisition in a session; one DICOM series in the usual case."""
 
     __tablename__ = "scan"
-    __table_args__ = (UniqueConstraint("session_id", "label"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "label"),
+        # Series searches walk it in the order of their results (query.walk).
+        Index("ix_scan_series_order", "series_number", "series_instance_uid", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from scandepot.catalog.archive import Project, Scan, Session
 from scandepot.catalog.prearchive import Instance
-from scandepot.query import matching, results, stats
+from scandepot.query import matching, results, stats, walk
 from scandepot.query.attributes import ATTRIBUTES, Level
 from scandepot.query.request import Query
 from scandepot.query.scope import Scope
@@ -24,10 +24,12 @@ def find(
 ) -> tuple[list[Dataset], bool]:
     """One page of results of ``query`` and whether more remain."""
     conditions = _conditions(query, dialect)
+    if query.level in (Level.STUDY, Level.SERIES):
+        matches, order = _WALKED[query.level](scope, query, conditions)
+        found, more = walk.page(db, matches, order, query.offset, limit)
+        return results.build(db, scope, query, [tuple(row) for row in found]), more
     finder = {
         Level.PATIENT: _patients,
-        Level.STUDY: _studies,
-        Level.SERIES: _series,
         Level.IMAGE: _instances,
     }[query.level]
     statement: Select[*tuple[Any, ...]] = finder(scope, query, conditions)
@@ -89,28 +91,32 @@ def _patients(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[Any
     )
 
 
-def _studies(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[Any, ...]]:
-    return (
-        select(Session.StudyInstanceUID, func.min(Session.id))
+def _studies(scope: Scope, query: Query, where: list[Any]) -> tuple[Select[Any], walk.Order]:
+    """Studies newest first: by Study Date, then Study Instance UID, both descending (the
+    index on session (date, study_instance_uid, id) read backwards)."""
+    matches = (
+        select(Session.id)
         .join(Project, Project.id == Session.project_id)
         .where(*_in_scope(scope), stats.has_instances(), *where)
-        .group_by(Session.StudyInstanceUID)
-        .order_by(func.max(Session.date).desc().nulls_last(), Session.StudyInstanceUID)
     )
+    return matches, walk.Order(Session.date, Session.StudyInstanceUID, Session.id, True)
 
 
-def _series(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[Any, ...]]:
-    statement = (
-        select(Scan.SeriesInstanceUID, func.min(Scan.id))
+def _series(scope: Scope, query: Query, where: list[Any]) -> tuple[Select[Any], walk.Order]:
+    """Series by Series Number, then Series Instance UID (the index on scan
+    (series_number, series_instance_uid, id))."""
+    matches = (
+        select(Scan.id)
         .join(Session, Session.id == Scan.session_id)
         .join(Project, Project.id == Session.project_id)
         .where(*_in_scope(scope), stats.scan_has_instances(), *where)
     )
     if query.study is not None:
-        statement = statement.where(Session.StudyInstanceUID == query.study)
-    return statement.group_by(Scan.SeriesInstanceUID).order_by(
-        func.min(Scan.SeriesNumber).nulls_last(), Scan.SeriesInstanceUID
-    )
+        matches = matches.where(Session.StudyInstanceUID == query.study)
+    return matches, walk.Order(Scan.SeriesNumber, Scan.SeriesInstanceUID, Scan.id, False)
+
+
+_WALKED = {Level.STUDY: _studies, Level.SERIES: _series}
 
 
 def _instances(scope: Scope, query: Query, where: list[Any]) -> Select[*tuple[Any, ...]]:
