@@ -4,7 +4,7 @@ one, else the middle frame of the middle instance of the scan's DICOM.
 A picture is drawn once, on its first view, and kept under ``thumbnails/`` in the data
 folder (written through storage/), named by the SHA-256 of the file it is drawn from:
 later views read the PNG, and browsers keep it until that file changes. Drawing decodes
-one frame only (a 400-frame JPEG instance once took a gigabyte to draw, issue 14), from
+one frame only (a 400-frame JPEG instance once took a gigabyte to draw), from
 an instance within :data:`MAX_SOURCE_BYTES` and :data:`MAX_FRAME_PIXELS`, and at most
 :data:`DRAWING_AT_ONCE` pictures are drawn at a time.
 """

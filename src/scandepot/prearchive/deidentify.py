@@ -1,5 +1,5 @@
 """A project's archive script, run on every instance of a staged session as it is archived
-(issue 20; docs/deid.md, "As sessions are archived").
+(docs/deid.md, "As sessions are archived").
 
 The spool keeps the originals; the archive gets only what the script made of them:
 
