@@ -307,8 +307,9 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(
         default=300,
         ge=0,
-        description="How often `scandepot serve` runs retention (warnings and deletions of "
-        "the staging areas); 0: never on its own, only `scandepot retention run`.",
+        description="How often `scandepot serve` and each `scandepot worker` run retention "
+        "(warnings and deletions of the staging areas; one run at a time site-wide); 0: never "
+        "on its own, only `scandepot retention run`.",
     )
 
     @field_validator("site_timezone")
