@@ -43,10 +43,19 @@ REDIS = "redis://127.0.0.1:6379/0"
 # What each kind runs besides the subscribers (Following), in start order.
 RUNS = {
     "serve": ["Following", "Builder", "Receiver", "Keeper", "SftpServer", "Sender"],
+    "serve --no-dicom": ["Following", "Keeper", "SftpServer", "Sender"],
     "dicom": ["Following", "Builder", "Receiver", "Sender"],
     "worker": ["Following", "Sweeper", "Sender", "Keeper"],
     "sftp": ["Following", "SftpServer"],
     "web": ["Following"],
+}
+START: dict[str, Callable[[Context, processes.Parts], object]] = {
+    "serve": processes.serve,
+    "serve --no-dicom": lambda ctx, parts: processes.serve(ctx, parts, with_dicom=False),
+    "dicom": processes.dicom,
+    "worker": processes.worker,
+    "sftp": processes.sftp,
+    "web": processes.web,
 }
 
 
@@ -57,7 +66,7 @@ def installed(kind: str, ctx: Context) -> Iterator[Context]:
     if kind in RUNS:
         parts = processes.Parts()
         try:
-            getattr(processes, kind)(ctx, parts)
+            START[kind](ctx, parts)
             assert parts.running == RUNS[kind]
             yield ctx
         finally:

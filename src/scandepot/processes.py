@@ -8,10 +8,10 @@ subscribers every process with a catalog needs, and each kind adds the parts it 
 ============  =====================================================================
 process       runs, besides what :func:`follow` installs
 ============  =====================================================================
-serve         HTTP, the DICOM receiver, the prearchive builder, the job pool (local
-              executor), retention, notifications (and the receiver's self-check),
-              SFTP when enabled
-web           HTTP (``create_app``)
+serve         HTTP, the DICOM receiver and the prearchive builder (not with
+              ``--no-dicom``), the job pool (local executor), retention,
+              notifications (and the receiver's self-check), SFTP when enabled
+web           HTTP (``create_app``: a web server without the ``serve`` command)
 dicom         the DICOM receiver, the prearchive builder, notifications with the
               receiver's self-check
 worker        Celery jobs (every job kind: :func:`jobs`), the queue's sweep,
@@ -183,15 +183,12 @@ class Served:
 
 def serve(ctx: Context, parts: Parts, *, with_dicom: bool = True) -> Served:
     """``scandepot serve``: every part in one process; jobs run in its local pool (or
-    are sent to Celery workers). ``with_dicom=False``: no receiver (the builder still
-    runs). Raises OSError when a port cannot be bound."""
+    are sent to Celery workers). ``with_dicom=False`` (``--no-dicom``, a web server
+    beside ``scandepot dicom`` processes): no receiver and no builder, theirs. Raises
+    OSError when a port cannot be bound."""
     following = follow(ctx, pipelines=jobs())  # before anything can be archived
     parts.add(following, following.stop)
-    if with_dicom:
-        receiver = _receive(ctx, parts)
-    else:
-        receiver = None
-        _build(ctx, parts)
+    receiver = _receive(ctx, parts) if with_dicom else None
     _retention(ctx, parts)
     server = _sftp(ctx, parts) if ctx.settings.sftp_enabled else None
     _notify(ctx, parts, echo=with_dicom)

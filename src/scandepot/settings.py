@@ -112,6 +112,16 @@ class Settings(BaseSettings):
         description="Processes receiving DICOM on the one port (SO_REUSEPORT), each with "
         "its own catalog connections; worth more than 1 with PostgreSQL.",
     )
+    dicom_reuse_port: bool = Field(
+        default=False,
+        description="Whether the receiver shares its port with other receiving processes "
+        "started on their own (SO_REUSEPORT), such as several `scandepot dicom` on one host.",
+    )
+    dicom_enabled: bool = Field(
+        default=True,
+        description="Whether `scandepot serve` receives DICOM and runs the prearchive builder; "
+        "false for web servers beside `scandepot dicom` processes.",
+    )
     dicom_timeout_s: float = Field(
         default=60, gt=0, description="How long a silent association is kept open."
     )

@@ -66,11 +66,21 @@ def serve(
         None, "--host", help="Address to bind (env SCANDEPOT_HTTP_HOST)."
     ),
     port: int | None = typer.Option(None, "--port", help="HTTP port (env SCANDEPOT_HTTP_PORT)."),
+    no_dicom: bool = typer.Option(
+        False,
+        "--no-dicom",
+        help="Neither receive DICOM nor build the prearchive: a web server beside "
+        "`scandepot dicom` processes (env SCANDEPOT_DICOM_ENABLED=false).",
+    ),
 ) -> None:
-    """Run the archive: migrate the catalog, create the admin account, serve HTTP and run
-    pipeline jobs (with the local executor)."""
+    """Run the archive: migrate the catalog, create the admin account, serve HTTP, receive
+    DICOM and run pipeline jobs (with the local executor)."""
     settings = load_settings(
-        data_dir=data_dir, database_url=database_url, http_host=host, http_port=port
+        data_dir=data_dir,
+        database_url=database_url,
+        http_host=host,
+        http_port=port,
+        dicom_enabled=False if no_dicom else None,
     )
     _log_to_stderr(settings)
     ctx = open_context(settings)
@@ -105,7 +115,10 @@ def _ensure_admin(ctx: Context) -> None:
 
 def _serve(ctx: Context) -> None:
     """Serve HTTP, run pipeline jobs and receive DICOM until a signal ends the process;
-    then stop every part and close ``ctx``."""
+    then stop every part and close ``ctx``. Without DICOM (a web server beside
+    ``scandepot dicom`` processes) the receiver and the prearchive builder are theirs; the
+    executor is still the one the settings choose: under Celery it only sends jobs to the
+    broker, under the local executor this process runs them."""
     import uvicorn
 
     from scandepot import processes
@@ -118,12 +131,16 @@ def _serve(ctx: Context) -> None:
     parts = processes.Parts()
     try:
         with _listening(ctx):
-            served = processes.serve(ctx, parts)
-        assert served.receiver is not None
+            served = processes.serve(ctx, parts, with_dicom=settings.dicom_enabled)
+        receiver = served.receiver
         typer.echo(
             f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
-            f"serving on http://{settings.http_host}:{settings.http_port}/, "
-            f"DICOM {settings.ae_title} on {settings.dicom_host}:{served.receiver.port}"
+            f"serving on http://{settings.http_host}:{settings.http_port}/"
+            + (
+                f", DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
+                if receiver is not None
+                else ", no DICOM"
+            )
             + (f", SFTP on {settings.sftp_host}:{served.sftp.port}" if served.sftp else "")
         )
         config = server.config(
