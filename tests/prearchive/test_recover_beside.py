@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
@@ -62,13 +62,18 @@ def test_a_session_whose_builder_died_is_built_again(ctx: Context, pilot: str) -
     assert staged(ctx) == (staged_id, Status.READY)
 
 
-def test_a_fresh_spool_folder_stays_and_an_old_one_goes(ctx: Context) -> None:
-    fresh = spool.folder(ctx.store, 424242)  # no staged session committed for it (yet)
+def test_a_spool_folder_goes_once_its_session_is_surely_gone(ctx: Context, pilot: str) -> None:
+    upload(ctx, pilot, "S1", "E1")
+    archived, _ = staged(ctx)
+    with ctx.db.write() as db:  # archived by a process killed before it removed the spool
+        db.execute(delete(StagedSession))
+    fresh = spool.folder(ctx.store, archived + 1)  # a number not drawn by a commit (yet)
     fresh.mkdir(parents=True)
     (fresh / "one.dcm").write_bytes(b"acknowledged once its row commits")
-    old = spool.folder(ctx.store, 434343)
+    old = spool.folder(ctx.store, archived + 2)  # and one nothing was written to for long
     old.mkdir(parents=True)
     past = time.time() - worker.SPOOL_GRACE_S - 60
     os.utime(old, (past, past))
     worker.recover(ctx)
+    assert not spool.folder(ctx.store, archived).exists()
     assert (fresh / "one.dcm").is_file() and not old.exists()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import SYSTEM
 from scandepot.catalog import journal as event_journal
-from scandepot.catalog.archive import Project
+from scandepot.catalog.archive import Counter, Project
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.db.base import utcnow
@@ -250,22 +250,27 @@ SPOOL_GRACE_S = 3600.0  # longer than any transaction that stages a session's fi
 
 
 def _remove_spools_left(ctx: Context) -> None:
-    """Spool folders of staged sessions that are gone; not one written to a moment ago,
-    which may be another process's session not committed yet."""
+    """Spool folders of staged sessions that are gone. A folder is named by its session's
+    number, drawn in the transaction that stages its first instance: a number up to the
+    counter's committed value belongs to a session that was committed, so unknown now it
+    is gone for good; a higher one may be another process's session not committed yet,
+    and is removed only once nothing was written to it for :data:`SPOOL_GRACE_S`."""
     root = spool.root(ctx.store)
     if not root.is_dir():
         return
     with ctx.db.read() as db:
+        drawn = db.scalar(select(Counter.value).where(Counter.name == "prearchive")) or 0
         known = {str(i) for i in db.scalars(select(StagedSession.id))}
     recent = time.time() - SPOOL_GRACE_S
     for folder in root.iterdir():
         if folder.name in known or not folder.is_dir():
             continue
-        try:
-            if folder.stat().st_mtime >= recent:
-                continue
-        except FileNotFoundError:
-            continue  # archived and removed meanwhile
+        if folder.name.isdigit() and int(folder.name) > drawn:
+            try:
+                if folder.stat().st_mtime >= recent:
+                    continue
+            except FileNotFoundError:
+                continue  # removed meanwhile
         shutil.rmtree(folder, ignore_errors=True)
 
 
