@@ -4,7 +4,7 @@ Every ``import`` under src/scandepot is read with :mod:`ast`, those inside funct
 ``if TYPE_CHECKING:`` blocks included: an import deferred into a function is still a
 dependency, only a hidden one. Top to bottom::
 
-    interfaces   __main__, cli, app, api (v1, xnat, dicomweb), web, dimse, sftp
+    interfaces   __main__, cli, app, api (v1, xnat, dicomweb), web, dimse, sftp, processes
     http         what api and web share
     services     ingest, prearchive, archive, access, export, pipelines, ...
     context      the bundle every service is handed (settings, catalog, file store, events)
@@ -34,7 +34,10 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "scandepot"
 
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("interfaces", frozenset({"__main__", "cli", "app", "api", "web", "dimse", "sftp"})),
+    (
+        "interfaces",
+        frozenset({"__main__", "cli", "app", "api", "web", "dimse", "sftp", "processes"}),
+    ),
     ("http", frozenset({"http"})),
     (
         "services",
@@ -118,8 +121,10 @@ SERVICE_DEPENDENCIES: dict[str, frozenset[str]] = {
 # Interfaces do not use each other, except to wire the process together.
 INTERFACE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "__main__": frozenset({"cli"}),
-    "cli": frozenset({"app", "dimse", "sftp"}),  # `scandepot serve` runs HTTP, DICOM, SFTP
-    "app": frozenset({"api", "web"}),  # the one ASGI app mounts both
+    "cli": frozenset({"app", "processes"}),  # `scandepot serve` runs HTTP, DICOM, SFTP
+    "app": frozenset({"api", "web", "processes"}),  # the one ASGI app mounts both
+    # What each kind of process runs: the receiver, the SFTP server, and the rest.
+    "processes": frozenset({"dimse", "sftp"}),
 }
 
 # Crossings between interfaces that are known and may not grow; delete an entry once the

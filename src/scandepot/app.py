@@ -13,14 +13,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from scandepot import __version__, web
+from scandepot import __version__, processes, web
 from scandepot.api import datalad, dicomweb, health, v1, xnat
-from scandepot.archive import thumbnail_drawer
 from scandepot.context import Context
 from scandepot.http import errors
 from scandepot.http.limits import RequestLimits
-from scandepot.pipelines import wiring
-from scandepot.retrieve import warming
 from scandepot.settings import Settings
 from scandepot.web.errors import render as error_page
 
@@ -32,7 +29,8 @@ def create_app(
     install_pipelines: bool = True,
 ) -> FastAPI:
     """The ASGI application. Pass ``ctx`` to share a context (and its engine) with the
-    caller; pass ``install_pipelines=False`` when the caller wires pipelines to it itself."""
+    caller; pass ``install_pipelines=False`` when the caller installs what the process
+    follows itself (:mod:`scandepot.processes`: ``scandepot serve``)."""
     settings = settings or (ctx.settings if ctx else Settings())
     context = ctx or Context.from_settings(settings)
 
@@ -69,12 +67,13 @@ def create_app(
 
 
 def attach(app: FastAPI, context: Context, *, install_pipelines: bool = True) -> None:
-    """Point ``app`` at ``context``: the services its routes call, and the pipelines,
-    scan pictures and DICOMweb metadata that follow its archived sessions."""
+    """Point ``app`` at ``context``: the services its routes call, and what follows its
+    events as in every process (:func:`scandepot.processes.follow`: the pipelines, scan
+    pictures and DICOMweb metadata of its archived sessions)."""
     app.state.ctx = context
-    if install_pipelines:
-        wiring.install(context)
-    app.state.thumbnails = thumbnail_drawer.install(context)
-    app.state.metadata = warming.install(context)  # series metadata for DICOMweb
     # What runs on threads of its own after an archive, for callers that wait for it.
-    app.state.after_archive = (app.state.thumbnails, app.state.metadata)
+    app.state.after_archive = ()
+    if install_pipelines:
+        following = processes.follow(context)
+        app.state.thumbnails, app.state.metadata = following.after_archive
+        app.state.after_archive = following.after_archive

@@ -112,6 +112,16 @@ class Settings(BaseSettings):
         description="Processes receiving DICOM on the one port (SO_REUSEPORT), each with "
         "its own catalog connections; worth more than 1 with PostgreSQL.",
     )
+    dicom_reuse_port: bool = Field(
+        default=False,
+        description="Whether the receiver shares its port with other receiving processes "
+        "started on their own (SO_REUSEPORT), such as several `scandepot dicom` on one host.",
+    )
+    dicom_enabled: bool = Field(
+        default=True,
+        description="Whether `scandepot serve` receives DICOM and runs the prearchive builder; "
+        "false for web servers beside `scandepot dicom` processes.",
+    )
     dicom_timeout_s: float = Field(
         default=60, gt=0, description="How long a silent association is kept open."
     )
@@ -307,8 +317,9 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(
         default=300,
         ge=0,
-        description="How often `scandepot serve` runs retention (warnings and deletions of "
-        "the staging areas); 0: never on its own, only `scandepot retention run`.",
+        description="How often `scandepot serve` and each `scandepot worker` run retention "
+        "(warnings and deletions of the staging areas; one run at a time site-wide); 0: never "
+        "on its own, only `scandepot retention run`.",
     )
 
     @field_validator("site_timezone")

@@ -4,6 +4,7 @@ administrators, with what was found; a receiver that answers again clears its ca
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -146,3 +147,20 @@ def test_a_receiver_that_does_not_answer_is_told_once_and_cleared_when_it_answer
     assert f"The DICOM receiver SCANDEPOT at 127.0.0.1:{port} did not answer its own C-ECHO" in (
         mail.text
     )
+
+
+def test_receivers_of_several_hosts_are_cases_of_their_own(
+    ctx: Context, users: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each `scandepot dicom` host checks its own receiver, bound to every address: one
+    silent and one answering are two cases, not one raised and cleared in turn."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there once closed
+    ctx.settings.dicom_host, ctx.settings.dicom_port = "0.0.0.0", port
+    t0 = dt.datetime.now(dt.UTC)
+    for n, host in enumerate(("dicom-a", "dicom-b")):
+        monkeypatch.setattr(stuck.socket, "gethostname", lambda host=host: host)
+        assert stuck.run(ctx, now=t0 + dt.timedelta(seconds=n), echo=True) == 1
+    assert alerts(ctx) == [(f"receiver:dicom-a:{port}", None), (f"receiver:dicom-b:{port}", None)]
+    assert [e["address"] for e in silent_events(ctx)] == [f"dicom-a:{port}", f"dicom-b:{port}"]

@@ -227,3 +227,17 @@ def test_warnings_long_past_are_forgotten(ctx: Context, pilot: str) -> None:
     run_once(ctx, now=scanned + 48 * H + dt.timedelta(days=31))
     with ctx.db.read() as db:
         assert db.scalars(select(RetentionWarning)).all() == []
+
+
+def test_an_item_found_long_after_its_time_is_warned_once_then_deleted(
+    ctx: Context, pilot: str
+) -> None:
+    """A schedule made for what waited for months: its warning is kept until the
+    deletion it announces, not forgotten at once for a due time long past."""
+    stage(ctx, pilot, scanned="20260302 100000")
+    schedule(ctx, "prearchive", age_hours=48, warn_hours=12)
+    found = utc("2026-03-02 10:00") + dt.timedelta(days=90)
+    assert run_once(ctx, now=found).warned == 1
+    assert run_once(ctx, now=found + H).warned == 0
+    done = run_once(ctx, now=found + 12 * H)
+    assert (done.warned, done.deleted) == (0, 1) and len(audited(ctx)) == 1

@@ -98,10 +98,18 @@ def test_clean_removes_stale_temporary_files_only(store: FileStore) -> None:
     fresh = store.tmp / "new.part"
     fresh.write_bytes(b"y")
     (store.trash / "leftover").mkdir()
-    assert store.clean() == 2
+    assert store.clean(trash_older_than_s=0) == 2
     assert not stale.exists()
     assert fresh.exists()
     assert list(store.trash.iterdir()) == []
+
+
+def test_clean_leaves_what_another_process_set_aside_just_now(store: FileStore) -> None:
+    """A server starting beside others on one data folder: a folder another process moved
+    into the trash until its catalog commits stays, so that a failed commit can put it
+    back."""
+    (store.trash / "aside").mkdir()
+    assert store.clean() == 0 and (store.trash / "aside").is_dir()
 
 
 def test_clean_removes_work_folders_of_killed_jobs(store: FileStore) -> None:

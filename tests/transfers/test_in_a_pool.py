@@ -1,5 +1,5 @@
 """A transfer run by the server's own executor, in a process of its pool, with the jobs
-a serving process takes (cli/runnable.py): the pipelines and the site tasks."""
+a serving process takes (processes.py): the pipelines and the site tasks."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from scandepot import processes
 from scandepot.access.users import actor_for
 from scandepot.catalog.transfers import TransferKind
-from scandepot.cli import runnable
 from scandepot.context import Context
 from scandepot.pipelines.executors import LocalExecutor
 from scandepot.transfers import service
@@ -26,7 +26,7 @@ def test_the_local_executor_runs_a_transfer_in_its_pool(
     archive.session("S1", "E1", (1,))
     ctx.settings = ctx.settings.model_copy(update={"pipeline_poll_s": 0.2})
     owner = actor_for(users["owner"])
-    executor = LocalExecutor(ctx, pipelines=runnable.jobs(), workers=1)
+    executor = LocalExecutor(ctx, pipelines=processes.jobs(), workers=1)
     executor.start()
     try:
         request = TransferRequest(

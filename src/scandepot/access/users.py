@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit, throttle
@@ -92,14 +93,24 @@ def ensure_admin(ctx: Context) -> str | None:
         configured = ctx.settings.admin_password
         password = configured.get_secret_value() if configured else generate_password()
         check_password(password, field="SCANDEPOT_ADMIN_PASSWORD")
-        db.add(
-            User(
-                login=ADMIN_LOGIN,
-                full_name="Site administrator",
-                password_hash=hash_password(password),
-                is_site_admin=True,
-            )
-        )
+        try:
+            with db.begin_nested():
+                db.add(
+                    User(
+                        login=ADMIN_LOGIN,
+                        full_name="Site administrator",
+                        password_hash=hash_password(password),
+                        is_site_admin=True,
+                    )
+                )
+                db.flush()
+        except IntegrityError:  # another server's first start made it just now?
+            if db.scalar(select(func.count(User.id)).where(User.is_site_admin.is_(True))):
+                return None
+            raise Conflict(
+                f"No site administrator, and the login '{ADMIN_LOGIN}' is taken by an "
+                "account that is not one; make it one with `scandepot user`."
+            ) from None
     return None if configured else password
 
 

@@ -88,6 +88,23 @@ def open_existing(settings: Settings) -> Context:
     return ctx
 
 
+@contextmanager
+def followed(ctx: Context) -> Iterator[Context]:
+    """For a command whose work publishes events (an archive queues its pipeline jobs):
+    ``ctx`` follows them as every process does (scandepot/processes.py), and the command
+    waits for the work they started before the context is closed."""
+    from scandepot import processes
+
+    following = processes.follow(ctx)
+    try:
+        with service_errors():
+            yield ctx
+    finally:
+        following.wait()
+        following.stop()
+        ctx.close()
+
+
 def open_context(settings: Settings, *, migrate: bool = True) -> Context:
     """Create the data folder and file store, bring the schema up to date."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)

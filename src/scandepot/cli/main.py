@@ -6,6 +6,8 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,10 +48,8 @@ from scandepot.errors import ScandepotError
 
 if TYPE_CHECKING:
     from scandepot.context import Context
-    from scandepot.dimse import Receiver
-    from scandepot.prearchive.worker import Builder
+    from scandepot.processes import Parts
     from scandepot.settings import Settings
-    from scandepot.sftp.server import SftpServer
 
 # The server's parts (FastAPI, the web pages, the receiver, the pipelines) are imported
 # by the commands that run them: `scandepot upload` and the other client commands start
@@ -66,11 +66,21 @@ def serve(
         None, "--host", help="Address to bind (env SCANDEPOT_HTTP_HOST)."
     ),
     port: int | None = typer.Option(None, "--port", help="HTTP port (env SCANDEPOT_HTTP_PORT)."),
+    no_dicom: bool = typer.Option(
+        False,
+        "--no-dicom",
+        help="Neither receive DICOM nor build the prearchive: a web server beside "
+        "`scandepot dicom` processes (env SCANDEPOT_DICOM_ENABLED=false).",
+    ),
 ) -> None:
-    """Run the archive: migrate the catalog, create the admin account, serve HTTP and run
-    pipeline jobs (with the local executor)."""
+    """Run the archive: migrate the catalog, create the admin account, serve HTTP, receive
+    DICOM and run pipeline jobs (with the local executor)."""
     settings = load_settings(
-        data_dir=data_dir, database_url=database_url, http_host=host, http_port=port
+        data_dir=data_dir,
+        database_url=database_url,
+        http_host=host,
+        http_port=port,
+        dicom_enabled=False if no_dicom else None,
     )
     _log_to_stderr(settings)
     ctx = open_context(settings)
@@ -105,32 +115,33 @@ def _ensure_admin(ctx: Context) -> None:
 
 def _serve(ctx: Context) -> None:
     """Serve HTTP, run pipeline jobs and receive DICOM until a signal ends the process;
-    then stop every part and close ``ctx``."""
+    then stop every part and close ``ctx``. Without DICOM (a web server beside
+    ``scandepot dicom`` processes) the receiver and the prearchive builder are theirs; the
+    executor is still the one the settings choose: under Celery it only sends jobs to the
+    broker, under the local executor this process runs them."""
     import uvicorn
 
+    from scandepot import processes
     from scandepot.app import create_app
-    from scandepot.cli import runnable
     from scandepot.http import server
-    from scandepot.notify.sender import Sender
-    from scandepot.pipelines import wiring
-    from scandepot.retention.run import Keeper
 
     settings = ctx.settings
-    app_ = create_app(ctx=ctx, install_pipelines=False)
+    app_ = create_app(ctx=ctx, install_pipelines=False)  # processes.serve installs it
     stopping.exit_on_signals()
-    receiver, builder, executor, sender, keeper, sftp = None, None, None, None, None, None
+    parts = processes.Parts()
     try:
-        # Before anything can be archived; runs jobs here under the local executor.
-        executor = wiring.install(ctx, pipelines=runnable.jobs())
-        receiver, builder = _start_dicom(ctx)
-        keeper = Keeper(ctx).start()  # retention, beside the builder
-        sftp = _start_sftp(ctx) if settings.sftp_enabled else None
-        sender = Sender(ctx, echo=True).start()  # this process runs a receiver to C-ECHO
+        with _listening(ctx):
+            served = processes.serve(ctx, parts, with_dicom=settings.dicom_enabled)
+        receiver = served.receiver
         typer.echo(
             f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
-            f"serving on http://{settings.http_host}:{settings.http_port}/, "
-            f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
-            + (f", SFTP on {settings.sftp_host}:{sftp.port}" if sftp is not None else "")
+            f"serving on http://{settings.http_host}:{settings.http_port}/"
+            + (
+                f", DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
+                if receiver is not None
+                else ", no DICOM"
+            )
+            + (f", SFTP on {settings.sftp_host}:{served.sftp.port}" if served.sftp else "")
         )
         config = server.config(
             app_,
@@ -142,47 +153,31 @@ def _serve(ctx: Context) -> None:
         )
         uvicorn.Server(config).run()
     finally:
-        if sender is not None:
-            sender.stop()
-        if keeper is not None:
-            keeper.stop()
-        if sftp is not None:
-            sftp.stop()
-        if receiver is not None:
-            receiver.stop()
-        if builder is not None:
-            builder.stop()
-        if executor is not None:
-            executor.stop()  # ends the pool's processes
+        parts.stop()
         ctx.close()
 
 
-def _start_dicom(ctx: Context) -> tuple[Receiver, Builder]:
-    from scandepot.dimse import Receiver
-    from scandepot.prearchive.worker import Builder
-
+@contextmanager
+def _listening(ctx: Context) -> Iterator[None]:
+    """A port that cannot be bound ends the command with one line and exit code 2 (the
+    caller stops what was started)."""
     try:
-        receiver = Receiver(ctx).start()
+        yield
     except OSError as exc:
-        ctx.close()
-        s = ctx.settings
-        typer.echo(
-            f"error: cannot listen for DICOM on {s.dicom_host}:{s.dicom_port}: {exc}", err=True
-        )
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    return receiver, Builder(ctx).start()
 
 
-def _start_sftp(ctx: Context) -> SftpServer:
-    from scandepot.sftp.server import SftpServer
-
+def _until_signalled(parts: Parts, ctx: Context) -> None:
+    """Wait for SIGINT or SIGTERM, then stop ``parts`` and close ``ctx``."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        return SftpServer(ctx).start()
-    except OSError as exc:
+        stop.wait()
+    finally:
+        parts.stop()
         ctx.close()
-        s = ctx.settings
-        typer.echo(f"error: cannot listen for SFTP on {s.sftp_host}:{s.sftp_port}: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -192,17 +187,21 @@ def sftp(
     port: int | None = typer.Option(None, "--port", help="SFTP port (env SCANDEPOT_SFTP_PORT)."),
 ) -> None:
     """Run only the SFTP server (drop accounts and researchers' read-only folders)."""
+    from scandepot import processes
+
     settings = load_settings(data_dir=data_dir, database_url=database_url, sftp_port=port)
     _log_to_stderr(settings)
     ctx = open_context(settings)
-    server = _start_sftp(ctx)
+    parts = processes.Parts()
+    try:
+        with _listening(ctx):
+            server = processes.sftp(ctx, parts)
+    except BaseException:
+        parts.stop()
+        ctx.close()
+        raise
     typer.echo(f"SFTP on {settings.sftp_host}:{server.port}")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    server.stop()
-    ctx.close()
+    _until_signalled(parts, ctx)
 
 
 @app.command()
@@ -211,26 +210,23 @@ def dicom(
     database_url: str | None = DatabaseUrlOption,
     port: int | None = typer.Option(None, "--port", help="DICOM port (env SCANDEPOT_DICOM_PORT)."),
 ) -> None:
-    """Run only the DICOM receiver and the prearchive builder (to scale out receiving)."""
-    from scandepot.archive import thumbnail_drawer
-    from scandepot.pipelines import wiring
-    from scandepot.retrieve import warming
+    """Run only the DICOM receiver and the prearchive builder (to scale out receiving);
+    what it archives has the effects it has in ``serve``."""
+    from scandepot import processes
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, dicom_port=port)
     _log_to_stderr(settings)
     ctx = open_context(settings)
-    wiring.install(ctx)  # sessions archived here queue their pipeline jobs
-    thumbnail_drawer.install(ctx)  # and get their scans' pictures
-    warming.install(ctx)  # and their series' DICOMweb metadata
-    receiver, builder = _start_dicom(ctx)
+    parts = processes.Parts()
+    try:
+        with _listening(ctx):
+            receiver = processes.dicom(ctx, parts)
+    except BaseException:
+        parts.stop()
+        ctx.close()
+        raise
     typer.echo(f"DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    receiver.stop()
-    builder.stop()
-    ctx.close()
+    _until_signalled(parts, ctx)
 
 
 @app.command()

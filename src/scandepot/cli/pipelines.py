@@ -26,7 +26,7 @@ from scandepot.cli.common import (
     service_errors,
 )
 from scandepot.context import Context
-from scandepot.pipelines import config, jobs, wiring
+from scandepot.pipelines import config, jobs
 from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.pipelines.records import job_record
@@ -36,8 +36,10 @@ job_app = typer.Typer(help="Pipeline jobs: list, show, log, re-run, cancel.", no
 
 
 def _context(data_dir: Path | None, database_url: str | None, **settings: Any) -> Context:
+    from scandepot import processes
+
     ctx = existing_context(data_dir, database_url, **settings)
-    wiring.install(ctx)  # so that a job launched here reaches Celery workers when configured
+    processes.follow(ctx)  # so that a job launched here reaches Celery workers when configured
     return ctx
 
 
@@ -228,10 +230,10 @@ def worker(
         None, "--concurrency", min=1, help="Jobs at once (env SCANDEPOT_PIPELINE_WORKERS)."
     ),
 ) -> None:
-    """Run pipeline jobs from the Celery queue, against the shared catalog and file store."""
-    from scandepot.cli import runnable
-    from scandepot.notify.sender import Sender
-    from scandepot.pipelines.celery_worker import Sweeper, worker_app
+    """Run every kind of background job from the Celery queue (pipelines, transfers,
+    pushes, DataLad, validations), notifications and retention, against the shared
+    catalog and file store."""
+    from scandepot import processes
 
     settings = load_settings(
         data_dir=data_dir,
@@ -244,15 +246,13 @@ def worker(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     ctx = open_existing(settings)
-    app = worker_app(ctx, pipelines=runnable.jobs())
-    sweeper = Sweeper(ctx, app)
-    sweeper.start()
-    sender = Sender(ctx).start()  # with the others: each row is claimed by one sender
-    typer.echo(
-        f"scandepot worker: queue '{settings.celery_queue}' on {settings.celery_broker_url}, "
-        f"{settings.pipeline_workers} job(s) at once"
-    )
+    parts = processes.Parts()
     try:
+        app = processes.worker(ctx, parts)
+        typer.echo(
+            f"scandepot worker: queue '{settings.celery_queue}' on "
+            f"{settings.celery_broker_url}, {settings.pipeline_workers} job(s) at once"
+        )
         # Threads, not forked children: each job's heavy work runs in dcm2niix or numpy,
         # and one process keeps one pool of catalog connections.
         app.Worker(
@@ -265,6 +265,5 @@ def worker(
             without_heartbeat=True,
         ).start()
     finally:
-        sender.stop()
-        sweeper.done.set()
+        parts.stop()
         ctx.close()

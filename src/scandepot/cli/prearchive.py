@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,9 +15,8 @@ from scandepot.catalog.prearchive import Status
 from scandepot.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
-    load_settings,
-    open_existing,
-    service_errors,
+    existing_context,
+    followed,
 )
 from scandepot.context import Context
 from scandepot.prearchive import operations
@@ -29,8 +27,7 @@ T = TypeVar("T")
 
 
 def _run(data_dir: Path | None, database_url: str | None, work: Callable[[Context], T]) -> T:
-    ctx = open_existing(load_settings(data_dir=data_dir, database_url=database_url))
-    with closing(ctx), service_errors():
+    with followed(existing_context(data_dir, database_url)) as ctx:
         return work(ctx)
 
 

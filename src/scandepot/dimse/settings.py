@@ -35,6 +35,7 @@ class DimseSettings:
             max_associations=s.dicom_max_associations,
             timeout_s=s.dicom_timeout_s,
             processes=s.dicom_processes,
+            reuse_port=s.dicom_reuse_port,
             unmapped_peers=s.dicom_unmapped_peers,
             find_limit=s.dicom_find_limit,
         )

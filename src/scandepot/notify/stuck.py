@@ -8,8 +8,9 @@ it from there). A second pass, or a second sender, finds the row and adds nothin
   instance: ``stuck:<staged id>:<last instance time>``, so more instances arriving and
   the session sticking again is a new case.
 - With ``echo`` (the process that runs the receiver), at most once a minute a C-ECHO to
-  the site's own receiver: no answer raises ``receiver:<host>:<port>``; an answer clears
-  it, so that a later outage is a new case.
+  the site's own receiver: no answer raises ``receiver:<host>:<port>`` (the machine's
+  name for a receiver bound to every address); an answer clears it, so that a later
+  outage is a new case.
 """
 
 from __future__ import annotations
@@ -129,8 +130,15 @@ def _echo_due(ctx: Context, now: dt.datetime) -> bool:
         return True
 
 
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+
 def _address(ctx: Context) -> str:
-    return f"{ctx.settings.dicom_host}:{ctx.settings.dicom_port}"
+    """The receiver's address as its case is named: a receiver bound to every address is
+    named by its host, so that receivers of several hosts (each checking its own) are
+    cases of their own, not one case raised by one and cleared by another."""
+    host = ctx.settings.dicom_host
+    return f"{socket.gethostname() if host in WILDCARDS else host}:{ctx.settings.dicom_port}"
 
 
 def _receiver(ctx: Context, now: dt.datetime) -> int:
@@ -161,7 +169,7 @@ def echo(host: str, port: int, ae_title: str) -> str | None:
     """C-ECHO the receiver at ``host:port`` as ``ae_title`` calling itself: None when it
     answers (an association rejected is an answer too: something listens), else what was
     found."""
-    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # WILDCARDS
     try:  # first a plain connection: what the network says, in its own words
         socket.create_connection((target, port), timeout=ECHO_TIMEOUT_S).close()
     except OSError as exc:

@@ -120,7 +120,7 @@ PIPELINES: dict[str, PipelineInfo] = {
         SnapshotParameters,
         after=("dcm2niix",),
     ),
-    # Run by datalad/ (its job is wired in by the processes that run jobs, cli/runnable.py).
+    # Run by datalad/ (its job is wired in by the processes that run jobs, processes.py).
     "datalad": PipelineInfo(
         "datalad",
         "DataLad dataset",

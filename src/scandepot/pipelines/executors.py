@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol
 
@@ -50,11 +51,20 @@ _child: tuple[Context, Pipelines] | None = None
 PARENT_POLL_S = 1.0
 
 
-def _child_init(settings: Settings, pipelines: Pipelines, parent: int) -> None:
+def _child_init(
+    settings: Settings,
+    pipelines: Pipelines,
+    parent: int,
+    prepare: Callable[[Context], object] | None = None,
+) -> None:
     """Each pool process opens its own catalog connections (never shared across fork),
-    and ends when the server that started it is gone."""
+    follows events as its server does (``prepare``), and ends when the server that
+    started it is gone."""
     global _child
-    _child = (Context.from_settings(settings), pipelines)
+    ctx = Context.from_settings(settings)
+    if prepare is not None:
+        prepare(ctx)
+    _child = (ctx, pipelines)
     threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
 
 
@@ -78,8 +88,16 @@ def _child_run(job_id: int, token: str) -> str:
 
 
 class LocalExecutor:
-    def __init__(self, ctx: Context, *, pipelines: Pipelines, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        pipelines: Pipelines,
+        workers: int | None = None,
+        prepare: Callable[[Context], object] | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.prepare = prepare  # a module-level function: pickled by name
         # A plain dict of module-level functions: pickled by name into each pool process.
         self.pipelines = dict(pipelines)
         self.workers = workers or ctx.settings.pipeline_workers
@@ -159,7 +177,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_init,
-            initargs=(self.ctx.settings, self.pipelines, os.getpid()),
+            initargs=(self.ctx.settings, self.pipelines, os.getpid(), self.prepare),
         )
 
     def stop(self) -> None:

@@ -305,8 +305,12 @@ def requeue_stale(ctx: Context) -> list[int]:
     requeued: list[int] = []
     ended: list[tuple[str, list[Job]]] = []
     with ctx.db.write() as db:
+        # Every worker sweeps: a job another sweep holds is its to end (or queue again),
+        # so that two at once never record one interruption twice.
         stale = db.scalars(
-            select(Job).where(Job.status == JobStatus.RUNNING.value, Job.heartbeat_at < cutoff)
+            select(Job)
+            .where(Job.status == JobStatus.RUNNING.value, Job.heartbeat_at < cutoff)
+            .with_for_update(skip_locked=True)
         ).all()
         for job in stale:
             note = f"Interrupted (no heartbeat from {job.worker} since {job.heartbeat_at})."

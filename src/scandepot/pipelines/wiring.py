@@ -1,10 +1,11 @@
 """Connect pipelines to the rest: auto-launch on "session archived", and the executor the
-settings choose. Called where a context is built for serving (create_app, ``scandepot
-serve``, ``scandepot dicom``) and by the pipeline commands; never at import time."""
+settings choose. Called by what every process installs (scandepot/processes.py); never at
+import time."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from scandepot.context import Context
 from scandepot.events import SessionArchived
@@ -15,10 +16,16 @@ from scandepot.pipelines.jobrun import Pipelines
 log = logging.getLogger("scandepot.pipelines")
 
 
-def install(ctx: Context, *, pipelines: Pipelines | None = None) -> Executor | None:
+Prepare = Callable[[Context], object]
+
+
+def install(
+    ctx: Context, *, pipelines: Pipelines | None = None, prepare: Prepare | None = None
+) -> Executor | None:
     """Queue the auto-launched jobs of each archived session, and start the executor;
     returns it for the caller to stop. ``pipelines`` are given by a process that runs jobs
-    itself (``scandepot serve``)."""
+    itself (``scandepot serve``); ``prepare`` (a module-level function) is called on the
+    context of each process of its pool as it starts."""
 
     def on_archived(event: SessionArchived) -> None:
         launched = autolaunch.auto_launch(ctx, event)
@@ -31,13 +38,15 @@ def install(ctx: Context, *, pipelines: Pipelines | None = None) -> Executor | N
             )
 
     ctx.events.subscribe(SessionArchived, on_archived)
-    executor = choose(ctx, pipelines=pipelines)
+    executor = choose(ctx, pipelines=pipelines, prepare=prepare)
     if executor is not None:
         executor.start()
     return executor
 
 
-def choose(ctx: Context, *, pipelines: Pipelines | None) -> Executor | None:
+def choose(
+    ctx: Context, *, pipelines: Pipelines | None, prepare: Prepare | None = None
+) -> Executor | None:
     """The one place ``pipeline_executor`` is read. Under ``celery`` every process that
     queues jobs sends them to the broker; under ``local`` the process given ``pipelines``
     runs them in its pool, and any other leaves them to that process's poll."""
@@ -48,5 +57,5 @@ def choose(ctx: Context, *, pipelines: Pipelines | None) -> Executor | None:
 
         return CeleryExecutor(ctx)
     if pipelines is not None:
-        return LocalExecutor(ctx, pipelines=pipelines)
+        return LocalExecutor(ctx, pipelines=pipelines, prepare=prepare)
     return None

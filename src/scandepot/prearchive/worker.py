@@ -8,15 +8,16 @@ import datetime as dt
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import SYSTEM
 from scandepot.catalog import journal as event_journal
-from scandepot.catalog.archive import Project
+from scandepot.catalog.archive import Counter, Project
 from scandepot.catalog.prearchive import UNASSIGNED, Instance, StagedSession, Status
 from scandepot.context import Context
 from scandepot.db.base import utcnow
@@ -30,6 +31,7 @@ from scandepot.prearchive import (
     journal,
     problems,
     settle,
+    working,
 )
 from scandepot.prearchive.destination import AUTOMATIC, archives_after_build, overwrites
 from scandepot.storage import spool
@@ -181,16 +183,19 @@ def run_once(ctx: Context, *, clock: Clock = utcnow) -> int:
         ).all()
     handled = 0
     for staged_id in due:
-        if not _claim(ctx, staged_id, cutoff):
-            continue
-        try:
-            outcome = build_one(ctx, staged_id)
-            log.info("staged session %d: %s", staged_id, outcome)
-        except Exception as exc:
-            log.exception("building staged session %d failed", staged_id)
-            _fail(ctx, staged_id, f"Building failed: {type(exc).__name__}: {exc}")
-        finally:
-            settle.let_go()
+        # Held from before the claim to the end of the archive: another process's
+        # recovery leaves it alone meanwhile (working.py).
+        with working.on(ctx, staged_id) as mine:
+            if not mine or not _claim(ctx, staged_id, cutoff):
+                continue
+            try:
+                outcome = build_one(ctx, staged_id)
+                log.info("staged session %d: %s", staged_id, outcome)
+            except Exception as exc:
+                log.exception("building staged session %d failed", staged_id)
+                _fail(ctx, staged_id, f"Building failed: {type(exc).__name__}: {exc}")
+            finally:
+                settle.let_go()
         handled += 1
     return handled
 
@@ -199,7 +204,11 @@ def recover(ctx: Context) -> None:
     """After a crash: archives that did not commit are undone (:mod:`journal`), whatever
     the status of their staged session; sessions caught mid-build, and sessions ready in
     a project that archives on its own (an archive that was under way), are built and
-    archived again; spool folders whose session was archived (or deleted) are removed."""
+    archived again; spool folders whose session was archived (or deleted) are removed.
+    What another live process is working on is left to it: an archive under way holds
+    its staged session's row, a build its lock (:mod:`working`), and a spool folder
+    written a moment ago may belong to a session whose first instance is not committed
+    yet."""
     with ctx.db.read() as db:
         existing = set(db.scalars(select(StagedSession.id)))
     for staged_id in journal.pending(ctx):
@@ -215,27 +224,54 @@ def recover(ctx: Context) -> None:
                 "staged session %d: an interrupted archive undone (%d files)", staged_id, undone
             )
     automatic = select(Project.label).where(Project.upload_destination.in_(AUTOMATIC))
-    with ctx.db.write() as db:
-        db.execute(
-            update(StagedSession)
-            .where(StagedSession.status.in_(settle.BUSY))
-            .values(status=Status.RECEIVING)
-        )
-        db.execute(
-            update(StagedSession)
-            .where(
-                StagedSession.status == Status.READY,
-                StagedSession.hold.is_(False),
-                StagedSession.project_key.in_(automatic),
-            )
-            .values(status=Status.RECEIVING)
-        )
-        known = {str(i) for i in db.scalars(select(StagedSession.id))}
+    interrupted = or_(
+        StagedSession.status.in_(settle.BUSY),
+        and_(
+            StagedSession.status == Status.READY,
+            StagedSession.hold.is_(False),
+            StagedSession.project_key.in_(automatic),
+        ),
+    )
+    with ctx.db.read() as db:
+        found = db.scalars(select(StagedSession.id).where(interrupted)).all()
+    for staged_id in found:
+        with working.on(ctx, staged_id) as abandoned:
+            if abandoned:  # no live builder holds it
+                with ctx.db.write() as db:
+                    db.execute(
+                        update(StagedSession)
+                        .where(StagedSession.id == staged_id, interrupted)
+                        .values(status=Status.RECEIVING)
+                    )
+    _remove_spools_left(ctx)
+
+
+SPOOL_GRACE_S = 3600.0  # longer than any transaction that stages a session's first file
+
+
+def _remove_spools_left(ctx: Context) -> None:
+    """Spool folders of staged sessions that are gone. A folder is named by its session's
+    number, drawn in the transaction that stages its first instance: a number up to the
+    counter's committed value belongs to a session that was committed, so unknown now it
+    is gone for good; a higher one may be another process's session not committed yet,
+    and is removed only once nothing was written to it for :data:`SPOOL_GRACE_S`."""
     root = spool.root(ctx.store)
-    if root.is_dir():
-        for folder in root.iterdir():
-            if folder.is_dir() and folder.name not in known:
-                shutil.rmtree(folder, ignore_errors=True)
+    if not root.is_dir():
+        return
+    with ctx.db.read() as db:
+        drawn = db.scalar(select(Counter.value).where(Counter.name == "prearchive")) or 0
+        known = {str(i) for i in db.scalars(select(StagedSession.id))}
+    recent = time.time() - SPOOL_GRACE_S
+    for folder in root.iterdir():
+        if folder.name in known or not folder.is_dir():
+            continue
+        if folder.name.isdigit() and int(folder.name) > drawn:
+            try:
+                if folder.stat().st_mtime >= recent:
+                    continue
+            except FileNotFoundError:
+                continue  # removed meanwhile
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Builder:

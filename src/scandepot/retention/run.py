@@ -95,9 +95,11 @@ def run_once(
 
 
 def prune(ctx: Context, *, now: dt.datetime) -> None:
-    """Forget warnings whose deletion time is long past (the item went, or was held and
-    is warned of again once released)."""
-    old = RetentionWarning.due_at < now - KEEP_WARNINGS
+    """Forget warnings sent long ago (the item went, or was held and is warned of again
+    once released). By when they were sent, not by the item's due time: an item found
+    long after it was due (a schedule made for what waited for years) is warned of now,
+    and that warning must be kept until the deletion it announces."""
+    old = RetentionWarning.warned_at < now - KEEP_WARNINGS
     with ctx.db.read() as db:
         if db.scalar(select(RetentionWarning.id).where(old).limit(1)) is None:
             return  # nothing to forget: no write lock taken

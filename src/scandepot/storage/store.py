@@ -395,11 +395,14 @@ class FileStore:
             fsync_dir(folder)
         return len(changed)
 
-    def clean(self, *, older_than_s: float = 24 * 3600) -> int:
+    def clean(self, *, older_than_s: float = 24 * 3600, trash_older_than_s: float = 3600) -> int:
         """Remove temporary files and work folders (pipeline jobs) left by killed writers,
-        and anything in the trash."""
+        and what was put in the trash a while ago. Not what is fresh: in a data folder
+        shared by several processes, another one may be writing it, or may have set it
+        aside until its catalog commits (and put it back if the commit fails)."""
         removed = 0
         cutoff = time.time() - older_than_s
+        trash_cutoff = time.time() - trash_older_than_s
         if self.tmp.exists():
             for entry in self.tmp.iterdir():
                 if entry.stat().st_mtime >= cutoff:
@@ -412,6 +415,8 @@ class FileStore:
                     removed += 1
         if self.trash.exists():
             for entry in self.trash.iterdir():
+                if entry.lstat().st_ctime >= trash_cutoff:  # a rename sets it: when put there
+                    continue
                 shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
                 removed += 1
         return removed

@@ -30,7 +30,6 @@ from scandepot.catalog.transfers import (
 )
 from scandepot.context import Context
 from scandepot.db.base import utcnow
-from scandepot.pipelines import autolaunch
 from scandepot.pipelines.jobrun import Cancelled, JobRun, PipelineError
 from scandepot.transfers import (
     copying,
@@ -84,8 +83,8 @@ def _run(ctx: Context, job: JobRun, transfer_id: int) -> None:
             else:
                 copied = copying.copy_item(ctx, transfer, item)
             job.log(f"{_names(item)}: {copied.files} files copied")
-            if copied.event is not None:  # the destination's pipelines, as on any archive
-                autolaunch.auto_launch(ctx, copied.event)
+            if copied.event is not None:  # pipelines, pictures: as on any archive
+                ctx.events.publish(copied.event)
     items = _items(ctx, transfer_id)
     move = request.kind is TransferKind.MOVE
     failed = _verify(ctx, job, items, read_bytes=move, deid=request.deidentify)

@@ -1,0 +1,79 @@
+"""A builder starting beside others on one catalog (``scandepot dicom`` on several hosts):
+its recovery takes back only what no live builder holds, and leaves a spool folder
+written a moment ago, which may be another process's session not committed yet."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from scandepot.catalog.prearchive import StagedSession, Status
+from scandepot.context import Context
+from scandepot.prearchive import worker, working
+from scandepot.storage import spool
+from tests.notify.world import upload
+
+
+def staged(ctx: Context) -> tuple[int, str]:
+    with ctx.db.read() as db:
+        row = db.scalars(select(StagedSession)).one()
+        return row.id, row.status
+
+
+def claimed_by_a_builder(ctx: Context, project: str) -> int:
+    """A staged session a builder claimed (BUILDING), as its claim leaves it."""
+    upload(ctx, project, "S1", "E1")
+    staged_id, _ = staged(ctx)
+    with ctx.db.write() as db:
+        db.execute(update(StagedSession).values(status=Status.BUILDING))
+    return staged_id
+
+
+@pytest.fixture
+def pilot(make_project: Callable[..., str]) -> str:
+    return make_project("private", label="PILOT", upload_destination="prearchive")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_session_another_builder_holds_is_left_to_it(ctx: Context, pilot: str) -> None:
+    staged_id = claimed_by_a_builder(ctx, pilot)
+    with working.on(ctx, staged_id) as held:  # a live builder, on a connection of its own
+        assert held
+        worker.recover(ctx)  # another process starting
+        assert staged(ctx) == (staged_id, Status.BUILDING)
+        with working.on(ctx, staged_id) as again:
+            assert not again  # a second builder cannot take it either
+        ctx.settings.prearchive_quiet_s = 0
+        assert worker.run_once(ctx) == 0
+    worker.recover(ctx)  # the builder is gone, and its lock with it
+    assert staged(ctx) == (staged_id, Status.RECEIVING)
+
+
+def test_a_session_whose_builder_died_is_built_again(ctx: Context, pilot: str) -> None:
+    staged_id = claimed_by_a_builder(ctx, pilot)
+    worker.recover(ctx)
+    assert staged(ctx) == (staged_id, Status.RECEIVING)
+    ctx.settings.prearchive_quiet_s = 0
+    assert worker.run_once(ctx) == 1
+    assert staged(ctx) == (staged_id, Status.READY)
+
+
+def test_a_spool_folder_goes_once_its_session_is_surely_gone(ctx: Context, pilot: str) -> None:
+    upload(ctx, pilot, "S1", "E1")
+    archived, _ = staged(ctx)
+    with ctx.db.write() as db:  # archived by a process killed before it removed the spool
+        db.execute(delete(StagedSession))
+    fresh = spool.folder(ctx.store, archived + 1)  # a number not drawn by a commit (yet)
+    fresh.mkdir(parents=True)
+    (fresh / "one.dcm").write_bytes(b"acknowledged once its row commits")
+    old = spool.folder(ctx.store, archived + 2)  # and one nothing was written to for long
+    old.mkdir(parents=True)
+    past = time.time() - worker.SPOOL_GRACE_S - 60
+    os.utime(old, (past, past))
+    worker.recover(ctx)
+    assert not spool.folder(ctx.store, archived).exists()
+    assert (fresh / "one.dcm").is_file() and not old.exists()
