@@ -47,14 +47,19 @@ def write_studies(folder: Path, count: int, *, slices: int = SLICES) -> dict[str
     return written
 
 
-def make_project(ctx: Context, label: str = PROJECT, *, pipelines: tuple[str, ...] = ()) -> None:
-    """A project that archives what arrives at once and auto-launches ``pipelines``."""
+def make_project(
+    ctx: Context,
+    label: str = PROJECT,
+    *,
+    pipelines: tuple[str, ...] = (),
+    destination: Destination = Destination.ARCHIVE,
+) -> None:
+    """A project that archives what arrives at once (unless ``destination`` says
+    otherwise) and auto-launches ``pipelines`` as soon as a session is archived."""
     projects.create(
         ctx,
         SYSTEM,
-        ProjectCreate(
-            id=label, upload_destination=Destination.ARCHIVE, session_complete_after_min=0
-        ),
+        ProjectCreate(id=label, upload_destination=destination, session_complete_after_min=0),
     )
     for name in pipelines:
         config.configure(ctx, SYSTEM, label, name, ConfigUpdate(enabled=True, auto_launch=True))
