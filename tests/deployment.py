@@ -26,6 +26,7 @@ from pathlib import Path
 
 import redis
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from scandepot.access.users import ensure_admin
 from scandepot.cli.common import open_context
@@ -45,7 +46,8 @@ START_WITHIN_S = 180
 def fresh_database(server: str = PG_SERVER) -> Iterator[str]:
     """A new, empty database on ``server`` (a URL without database name), dropped after."""
     name = f"scandepot_scale_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    # No pool: a connection kept from the creation would be gone after a restart.
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))

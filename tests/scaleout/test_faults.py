@@ -7,9 +7,13 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -25,7 +29,16 @@ from scandepot.errors import ScandepotError
 from scandepot.events import SessionArchived
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import operations, worker
-from tests.scaleout.common import PROJECT, duplicated_instances, make_project
+from tests.deployment import ADMIN, Cluster, Deployment, ae_projects, fresh_database
+from tests.scaleout.common import (
+    PROJECT,
+    archived,
+    duplicated_instances,
+    make_project,
+    storescu,
+    wait_for,
+    write_studies,
+)
 
 pytestmark = pytest.mark.postgresql
 
@@ -137,3 +150,120 @@ def _thread(failed: list[BaseException], run: Callable[..., None], *args: Any) -
     t = threading.Thread(target=guarded)
     t.start()
     return t
+
+
+@dataclass
+class Answer:
+    at: float  # seconds since the load began
+    took: float
+    status: int | None  # None: no answer (a timeout or a refused connection)
+    body: str
+
+
+class Load(threading.Thread):
+    """Requests one after another to ``urls`` in turn, each given ``timeout`` seconds,
+    until stopped; every answer kept."""
+
+    def __init__(self, urls: list[str], *, timeout: float = 10) -> None:
+        super().__init__(daemon=True)
+        self.urls, self.timeout = urls, timeout
+        self.answers: list[Answer] = []
+        self.done = threading.Event()
+        self.began = time.monotonic()
+
+    def run(self) -> None:
+        with httpx.Client(auth=ADMIN, timeout=self.timeout) as client:
+            n = 0
+            while not self.done.is_set():
+                url = self.urls[n % len(self.urls)]
+                n += 1
+                sent = time.monotonic()
+                try:
+                    r = client.get(url)
+                    status, body = r.status_code, r.text
+                except httpx.HTTPError as exc:
+                    status, body = None, repr(exc)
+                self.answers.append(
+                    Answer(sent - self.began, time.monotonic() - sent, status, body)
+                )
+                time.sleep(0.02)
+
+    def since(self, at: float) -> list[Answer]:
+        return [a for a in self.answers if a.at >= at]
+
+
+def test_database_restarted_under_load_fails_cleanly_and_recovers(tmp_path: Path) -> None:
+    """A PostgreSQL server of the test's own, stopped and started again while a web server
+    answers a stream of requests and a receiver is sent a study: during the outage the
+    web server answers at once with 503 and a clear message (never a hang, never a
+    traceback), the receiver refuses instances as a transient failure; afterwards both
+    work again, neither restarted."""
+    cluster = Cluster()
+    try:
+        with fresh_database(cluster.server) as url:
+            routes = ae_projects(SCALE=PROJECT)
+            running = Deployment(tmp_path, url, webs=1, receivers=1, workers=0, ae_projects=routes)
+            try:
+                _restart_under_load(running, cluster, tmp_path)
+            finally:
+                running.close()
+    finally:
+        cluster.close()
+
+
+def _restart_under_load(running: Deployment, cluster: Cluster, tmp_path: Path) -> None:
+    with running.context() as ctx:
+        make_project(ctx)
+    web = running.webs[0]
+    [receiver] = running.receivers
+    pids = (web.proc.pid if web.proc else None, receiver.pid)
+    urls = [
+        f"{web.url}/api/v1/projects/{PROJECT}/sessions",
+        f"{web.url}/data/projects/{PROJECT}/experiments?format=json",
+        f"{web.url}/dicomweb/studies",
+    ]
+    load = Load(urls)
+    load.start()
+    try:
+        wait_for("answers", lambda: len(load.answers) >= 6 or None)
+        down_at = time.monotonic() - load.began
+        cluster.stop("fast")
+        wait_for("answers during the outage", lambda: len(load.since(down_at)) >= 10 or None)
+        during = write_studies(tmp_path / "during", 1, slices=3)
+        refused = storescu(running.dicom_port, next(iter(during.values())))
+        refused_out = refused.communicate(timeout=120)[0]
+        up_at = time.monotonic() - load.began
+        cluster.start()
+        wait_for(
+            "a good answer after the restart",
+            lambda: any(a.status == 200 for a in load.since(up_at)) or None,
+            timeout=60,
+        )
+        recovered_at = time.monotonic() - load.began
+        wait_for("answers after it", lambda: len(load.since(recovered_at)) >= 10 or None)
+    finally:
+        load.done.set()
+        load.join(timeout=30)
+    before = [a for a in load.answers if a.at < down_at]
+    outage = [a for a in load.answers if down_at <= a.at < up_at]
+    after = load.since(recovered_at + 0.5)
+    assert before and all(a.status == 200 for a in before), before
+    assert outage, "no request during the outage"
+    for a in outage:
+        assert a.status in (200, 503), a  # 200: answered before the server went
+        assert a.took < 5, a
+        assert "Traceback" not in a.body and "psycopg" not in a.body, a
+    failed = [a for a in outage if a.status == 503]
+    assert failed, outage
+    assert all("catalog" in a.body for a in failed), failed[0]
+    assert after and all(a.status == 200 for a in after), [a for a in after if a.status != 200]
+    # The receiver said "not stored" for each instance during the outage (a failure the
+    # sender may retry: Out of Resources), and stores the same study now.
+    assert "Received Store Response (Success)" not in refused_out, refused_out
+    again = storescu(running.dicom_port, next(iter(during.values())))
+    again_out = again.communicate(timeout=120)[0]
+    assert again.returncode == 0 and again_out.count("(Success)") == 3, again_out
+    with running.context() as ctx:
+        wait_for("the study archived", lambda: archived(ctx, 1, 3) or None, explain=running.logs)
+    assert (web.proc.pid if web.proc else None, receiver.pid) == pids
+    assert web.proc is not None and web.proc.poll() is None and receiver.running()
