@@ -10,6 +10,7 @@ database (the shared one on 127.0.0.1:5432 is never restarted)."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -116,6 +117,25 @@ class Process:
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def connections(self, port: int) -> int:
+        """Established TCP connections this process holds on its local ``port`` (the
+        associations a receiver is serving), from /proc."""
+        inodes = set()
+        for fd in Path(f"/proc/{self.pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        held = 0
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                established = state == "01"
+                if established and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                    held += 1
+        return held
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         assert self.proc is not None

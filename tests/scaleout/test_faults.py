@@ -15,6 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
+from pynetdicom import AE
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -267,3 +270,119 @@ def _restart_under_load(running: Deployment, cluster: Cluster, tmp_path: Path) -
         wait_for("the study archived", lambda: archived(ctx, 1, 3) or None, explain=running.logs)
     assert (web.proc.pid if web.proc else None, receiver.pid) == pids
     assert web.proc is not None and web.proc.poll() is None and receiver.running()
+
+
+class Scanner(threading.Thread):
+    """A scanner sending one study over C-STORE (pynetdicom as the SCU), an instance every
+    ``pause`` seconds, and sending again what was not acknowledged on a new association
+    when one breaks, as scanners do. Knows each instance the receiver acknowledged."""
+
+    def __init__(self, port: int, name: str, instances: list[Dataset], *, pause: float) -> None:
+        super().__init__(daemon=True)
+        self.port, self.name, self.pause = port, name, pause
+        self.instances = instances
+        self.acknowledged: list[str] = []
+        self.broken = 0  # associations that broke under it
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._send()
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            self.error = exc
+
+    def _send(self) -> None:
+        ae = AE(ae_title=self.name)
+        ae.add_requested_context(MRImageStorage, ExplicitVRLittleEndian)
+        waiting = list(self.instances)
+        for _attempt in range(20):
+            if not waiting:
+                return
+            assoc = ae.associate("127.0.0.1", self.port, ae_title=PROJECT)
+            # pynetdicom skips closing a socket whose peer reset it (its shutdown raises
+            # first): closed here, whatever became of the association.
+            raw = assoc.dul.socket.socket if assoc.dul.socket is not None else None
+            try:
+                self._over(assoc, waiting)
+            finally:
+                if raw is not None:
+                    raw.close()
+        assert not waiting, f"{len(waiting)} never stored"
+
+    def _over(self, assoc: Any, waiting: list[Dataset]) -> None:
+        """Send what is ``waiting`` over ``assoc`` until it is all sent or it breaks."""
+        if not assoc.is_established:
+            time.sleep(0.2)
+            return
+        while waiting and assoc.is_established:
+            status = assoc.send_c_store(waiting[0])
+            if not status:  # no answer: the association broke under the request
+                assoc.abort()
+                break
+            if status.Status != 0x0000:
+                raise AssertionError(f"refused: {status}")
+            self.acknowledged.append(waiting.pop(0).SOPInstanceUID)
+            time.sleep(self.pause)
+        if waiting:
+            self.broken += 1
+        else:
+            assoc.release()
+
+
+def test_a_receiver_killed_mid_ingest_loses_no_acknowledged_instance(tmp_path: Path) -> None:
+    """Four scanners send at once into the port two receivers share; the receiver that
+    serves more of them is SIGKILLed a third of the way in. Every instance it had
+    acknowledged is archived, and the scanners' new associations go to the other one."""
+    studies, per_study = 4, 48
+    routes = ae_projects(SCALE=PROJECT)
+    with fresh_database() as url:
+        running = Deployment(tmp_path, url, webs=0, receivers=2, workers=0, ae_projects=routes)
+        try:
+            with running.context() as ctx:
+                make_project(ctx)
+            scanners = []
+            for n in range(1, studies + 1):
+                study, series = Study(PatientName=f"SUBJ{n}", PatientID=f"SESS{n}"), Series()
+                sent = [
+                    mr_instance(study, series, i, rows=128, columns=128)
+                    for i in range(1, per_study + 1)
+                ]
+                scanners.append(Scanner(running.dicom_port, f"SCANNER{n}", sent, pause=0.03))
+            for scanner in scanners:
+                scanner.start()
+            total = studies * per_study
+            wait_for(
+                "a third of the instances stored",
+                lambda: sum(len(s.acknowledged) for s in scanners) >= total // 3 or None,
+            )
+            serving = [r.connections(running.dicom_port) for r in running.receivers]
+            victim = running.receivers[serving.index(max(serving))]
+            survivor = next(r for r in running.receivers if r is not victim)
+            victim.kill()
+            acknowledged_at_kill = sum(len(s.acknowledged) for s in scanners)
+            for scanner in scanners:
+                scanner.join(timeout=120)
+            assert [s.error for s in scanners] == [None] * studies
+            assert sum(s.broken for s in scanners) >= 1, serving  # the kill cut associations
+            assert acknowledged_at_kill < total
+            acknowledged = {uid for s in scanners for uid in s.acknowledged}
+            assert len(acknowledged) == total
+            with running.context() as ctx:
+                wait_for(
+                    "every study archived",
+                    lambda: archived(ctx, studies, total) or None,
+                    explain=running.logs,
+                )
+                with ctx.db.read() as db:
+                    filed = set(
+                        db.scalars(
+                            select(Instance.SOPInstanceUID).where(Instance.scan_id.is_not(None))
+                        )
+                    )
+                assert filed == acknowledged
+                assert duplicated_instances(ctx) == []
+                code, report = scandepot_check(ctx)
+                assert code == 0 and report["checked"] == total, report
+            assert survivor.running()
+        finally:
+            running.close()
