@@ -239,6 +239,7 @@ class Deployment:
         return Settings(
             data_dir=self.data_dir,
             database_url=self.database_url,
+            pipeline_executor="celery",
             celery_broker_url=REDIS,
             celery_queue=self.queue,
             admin_password=PASSWORD,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 from scandepot.access.actors import SYSTEM
 from scandepot.catalog.archive import File, Session
 from scandepot.catalog.archive import UploadDestination as Destination
+from scandepot.catalog.pipelines import Job
 from scandepot.catalog.prearchive import Instance, StagedSession
 from scandepot.cli.main import app as cli
 from scandepot.context import Context
@@ -31,6 +33,9 @@ from scandepot.dicom.synthetic import Series, Study, mr_instance
 from scandepot.errors import ScandepotError
 from scandepot.events import SessionArchived
 from scandepot.ingest.receive import Source, receive
+from scandepot.pipelines import config, jobs, wiring
+from scandepot.pipelines.config import ConfigUpdate
+from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.prearchive import operations, worker
 from tests.deployment import ADMIN, Cluster, Deployment, ae_projects, fresh_database
 from tests.scaleout.common import (
@@ -57,13 +62,15 @@ def scandepot_check(ctx: Context) -> tuple[int, dict[str, Any]]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def stage(ctx: Context, study: Study, instances: int) -> None:
-    """One study received as a scanner's would be, into the project's prearchive."""
+def stage(ctx: Context, study: Study, instances: int, *, size: int = 32) -> None:
+    """One study received as a scanner's would be, into the project's prearchive: a
+    phantom head of ``instances`` slices of ``size`` x ``size`` pixels."""
     series = Series()
     source = Source("dicom", called_ae=PROJECT, calling_ae="SCANNER1", default_project=PROJECT)
     for n in range(1, instances + 1):
         buffer = io.BytesIO()
-        mr_instance(study, series, n, rows=32, columns=32).save_as(buffer, enforce_file_format=True)
+        ds = mr_instance(study, series, n, rows=size, columns=size, phantom_slices=instances)
+        ds.save_as(buffer, enforce_file_format=True)
         with ctx.store.stage() as staged:
             staged.write(buffer.getvalue())
             receive(ctx, staged, source)
@@ -386,3 +393,60 @@ def test_a_receiver_killed_mid_ingest_loses_no_acknowledged_instance(tmp_path: P
             assert survivor.running()
         finally:
             running.close()
+
+
+def test_a_worker_killed_mid_job_leaves_the_job_to_another(tmp_path: Path) -> None:
+    """dcm2niix on a session, through the Celery queue: the worker running it is SIGKILLed
+    while the job runs; a second worker, started after, takes the job again once its
+    heartbeat is stale, and finishes it. The record tells both attempts."""
+    with fresh_database() as url:
+        running = Deployment(
+            tmp_path, url, webs=0, receivers=0, workers=1, pipeline_stale_after_s="3"
+        )
+        try:
+            _kill_a_worker_mid_job(running)
+        finally:
+            running.close()
+
+
+def _kill_a_worker_mid_job(running: Deployment) -> None:
+    host = socket.gethostname()
+    first = running.workers[0]
+    with running.context() as ctx:
+        make_project(ctx)
+        config.configure(ctx, SYSTEM, PROJECT, "dcm2niix", ConfigUpdate(enabled=True))
+        # Big enough that dcm2niix and the publishing of its outputs take a moment.
+        stage(ctx, Study(PatientName="SUBJ1", PatientID="SESS1"), 160, size=256)
+        ctx.settings.prearchive_quiet_s = 0
+        assert worker.run_once(ctx) == 1
+        wiring.install(ctx)  # the launch is sent to the deployment's Celery queue
+        job = jobs.launch(ctx, SYSTEM, PROJECT, "SESS1", LaunchRequest("dcm2niix"))
+
+        def record() -> Job:
+            with ctx.db.read() as db:
+                found = db.get(Job, job.id)
+            assert found is not None
+            return found
+
+        wait_for("the job to run", lambda: record().status == "running" or None, timeout=60)
+        first.kill()
+        at_kill = record()
+        assert (at_kill.status, at_kill.worker) == ("running", f"celery:{host}:{first.pid}")
+        assert at_kill.finished_at is None and at_kill.attempts == 1
+        second = running.add_worker()
+        done = wait_for(
+            "the job finished",
+            lambda: (r := record()).finished_at is not None and r or None,
+            explain=running.logs,
+        )
+    assert (done.status, done.worker, done.attempts) == (
+        "succeeded",
+        f"celery:{host}:{second.pid}",
+        2,
+    ), (done.message, done.log)
+    assert "(attempt 2)" in done.log
+    with running.context() as ctx:
+        code, report = scandepot_check(ctx)
+    assert code == 0, report
+    nifti = running.data_dir / "archive" / PROJECT / "subjects/SUBJ1/sessions/SESS1/scans/1"
+    assert len(list((nifti / "resources/NIFTI/files").glob("*.nii.gz"))) == 1
