@@ -48,6 +48,7 @@ from tests.scaleout.common import (
     write_studies,
 )
 
+# Each on PostgreSQL; those that start processes are interop tests too.
 pytestmark = pytest.mark.postgresql
 
 
@@ -202,6 +203,7 @@ class Load(threading.Thread):
         return [a for a in self.answers if a.at >= at]
 
 
+@pytest.mark.interop  # scandepot's own processes, dcmtk, Celery
 def test_database_restarted_under_load_fails_cleanly_and_recovers(tmp_path: Path) -> None:
     """A PostgreSQL server of the test's own, stopped and started again while a web server
     answers a stream of requests and a receiver is sent a study: during the outage the
@@ -336,6 +338,7 @@ class Scanner(threading.Thread):
             assoc.release()
 
 
+@pytest.mark.interop  # scandepot's own processes, dcmtk, Celery
 def test_a_receiver_killed_mid_ingest_loses_no_acknowledged_instance(tmp_path: Path) -> None:
     """Four scanners send at once into the port two receivers share; the receiver that
     serves more of them is SIGKILLed a third of the way in. Every instance it had
@@ -395,6 +398,7 @@ def test_a_receiver_killed_mid_ingest_loses_no_acknowledged_instance(tmp_path: P
             running.close()
 
 
+@pytest.mark.interop  # scandepot's own processes, dcmtk, Celery
 def test_a_worker_killed_mid_job_leaves_the_job_to_another(tmp_path: Path) -> None:
     """dcm2niix on a session, through the Celery queue: the worker running it is SIGKILLed
     while the job runs; a second worker, started after, takes the job again once its

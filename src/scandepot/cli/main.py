@@ -141,16 +141,7 @@ def _serve(ctx: Context) -> None:
         sftp = _start_sftp(ctx) if settings.sftp_enabled else None
         # With a receiver of its own, the sender C-ECHOes it as a stuck-case check.
         sender = Sender(ctx, echo=receiver is not None).start()
-        typer.echo(
-            f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
-            f"serving on http://{settings.http_host}:{settings.http_port}/"
-            + (
-                f", DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
-                if receiver is not None
-                else ", no DICOM"
-            )
-            + (f", SFTP on {settings.sftp_host}:{sftp.port}" if sftp is not None else "")
-        )
+        _announce(settings, receiver, sftp)
         config = server.config(
             app_,
             host=settings.http_host,
@@ -174,6 +165,20 @@ def _serve(ctx: Context) -> None:
         if executor is not None:
             executor.stop()  # ends the pool's processes
         ctx.close()
+
+
+def _announce(settings: Settings, receiver: Receiver | None, sftp: SftpServer | None) -> None:
+    """Where the data is and what the server listens on."""
+    typer.echo(
+        f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
+        f"serving on http://{settings.http_host}:{settings.http_port}/"
+        + (
+            f", DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
+            if receiver is not None
+            else ", no DICOM"
+        )
+        + (f", SFTP on {settings.sftp_host}:{sftp.port}" if sftp is not None else "")
+    )
 
 
 def _start_dicom(ctx: Context) -> tuple[Receiver, Builder]:
