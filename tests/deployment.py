@@ -182,9 +182,10 @@ class Deployment:
             sftp_enabled="false",
             log_level="info",
             **{
-                # Quick enough for tests: sessions built a second after their last
-                # instance, jobs taken again a few seconds after their worker died.
-                "prearchive_quiet_s": "1",
+                # Quick enough for tests: sessions built seconds after their last
+                # instance (long enough that a sender slowed by a busy machine is not
+                # cut in two), jobs taken again seconds after their worker died.
+                "prearchive_quiet_s": "3",
                 "pipeline_poll_s": "0.5",
                 "pipeline_heartbeat_s": "1",
                 "pipeline_stale_after_s": "8",

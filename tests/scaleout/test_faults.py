@@ -175,7 +175,7 @@ class Load(threading.Thread):
     """Requests one after another to ``urls`` in turn, each given ``timeout`` seconds,
     until stopped; every answer kept."""
 
-    def __init__(self, urls: list[str], *, timeout: float = 10) -> None:
+    def __init__(self, urls: list[str], *, timeout: float = 30) -> None:
         super().__init__(daemon=True)
         self.urls, self.timeout = urls, timeout
         self.answers: list[Answer] = []
@@ -256,18 +256,23 @@ def _restart_under_load(running: Deployment, cluster: Cluster, tmp_path: Path) -
     finally:
         load.done.set()
         load.join(timeout=30)
-    before = [a for a in load.answers if a.at < down_at]
-    outage = [a for a in load.answers if down_at <= a.at < up_at]
+    # By when each was answered: before the stop, during the outage, after the recovery
+    # (requests under way at a boundary may go either way).
+    before = [a for a in load.answers if a.at + a.took < down_at]
+    outage = [a for a in load.answers if down_at <= a.at and a.at + a.took < up_at]
     after = load.since(recovered_at + 0.5)
+    unanswered = [a for a in load.answers if a.status is None]
+    assert unanswered == []
     assert before and all(a.status == 200 for a in before), before
     assert outage, "no request during the outage"
     for a in outage:
         assert a.status in (200, 503), a  # 200: answered before the server went
-        assert a.took < 5, a
         assert "Traceback" not in a.body and "psycopg" not in a.body, a
     failed = [a for a in outage if a.status == 503]
     assert failed, outage
     assert all("catalog" in a.body for a in failed), failed[0]
+    # At once, not after a connection timeout (a busy machine answers in a few seconds).
+    assert max(a.took for a in failed) < 10, failed
     assert after and all(a.status == 200 for a in after), [a for a in after if a.status != 200]
     # The receiver said "not stored" for each instance during the outage (a failure the
     # sender may retry: Out of Resources), and stores the same study now.
