@@ -48,17 +48,21 @@ class Serve:
         *,
         start_within_s: float = 60,
         port: int | None = None,
+        args: tuple[str, ...] = (),
+        wait: bool = True,
     ) -> None:
-        """``port``: the HTTP port, when the caller must know it first (a public_url)."""
-        self.cwd, self.env = cwd, env
+        """``port``: the HTTP port, when the caller must know it first (a public_url);
+        ``args``: more options of `scandepot serve`; ``wait``: whether to wait here until
+        it answers (else :meth:`wait_healthy` does, for servers started side by side)."""
+        self.cwd, self.env, self.args = cwd, env, args
         self.port, self.dicom_port = port or free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"serve-{self.port}.log"
         self.start_within_s = start_within_s
         self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
+        self.start(wait=wait)
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
         env = {
             **self.env,
             "SCANDEPOT_DICOM_PORT": str(self.dicom_port),
@@ -66,12 +70,17 @@ class Serve:
         }
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "scandepot", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "scandepot", "serve", "--port", str(self.port), *self.args],
                 cwd=self.cwd,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + self.start_within_s
         while not self.healthy():
             if self.proc.poll() is not None or time.monotonic() > deadline:

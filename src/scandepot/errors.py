@@ -91,6 +91,14 @@ class Unsupported(ScandepotError):
     status = 415
 
 
+class Unavailable(ScandepotError):
+    """A part the server stands on (the catalog database) cannot be reached for now:
+    nothing was changed, and the same request can succeed shortly (HTTP 503)."""
+
+    code = "unavailable"
+    status = 503
+
+
 class OutOfSpace(ScandepotError):
     """The file store's disk (or the service account's quota) is full: nothing was kept,
     and the same request can succeed once space is freed (HTTP 507, RFC 4918 §11.5)."""

@@ -48,8 +48,10 @@ from scandepot.errors import ScandepotError
 
 if TYPE_CHECKING:
     from scandepot.context import Context
+    from scandepot.dimse import Receiver
     from scandepot.processes import Parts
     from scandepot.settings import Settings
+    from scandepot.sftp.server import SftpServer
 
 # The server's parts (FastAPI, the web pages, the receiver, the pipelines) are imported
 # by the commands that run them: `scandepot upload` and the other client commands start
@@ -132,17 +134,7 @@ def _serve(ctx: Context) -> None:
     try:
         with _listening(ctx):
             served = processes.serve(ctx, parts, with_dicom=settings.dicom_enabled)
-        receiver = served.receiver
-        typer.echo(
-            f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
-            f"serving on http://{settings.http_host}:{settings.http_port}/"
-            + (
-                f", DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
-                if receiver is not None
-                else ", no DICOM"
-            )
-            + (f", SFTP on {settings.sftp_host}:{served.sftp.port}" if served.sftp else "")
-        )
+        _announce(settings, served.receiver, served.sftp)
         config = server.config(
             app_,
             host=settings.http_host,
@@ -155,6 +147,20 @@ def _serve(ctx: Context) -> None:
     finally:
         parts.stop()
         ctx.close()
+
+
+def _announce(settings: Settings, receiver: Receiver | None, sftp: SftpServer | None) -> None:
+    """Where the data is and what the server listens on."""
+    typer.echo(
+        f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
+        f"serving on http://{settings.http_host}:{settings.http_port}/"
+        + (
+            f", DICOM {settings.ae_title} on {settings.dicom_host}:{receiver.port}"
+            if receiver is not None
+            else ", no DICOM"
+        )
+        + (f", SFTP on {settings.sftp_host}:{sftp.port}" if sftp is not None else "")
+    )
 
 
 @contextmanager

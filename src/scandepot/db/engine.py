@@ -5,6 +5,11 @@ and :meth:`Database.write`, the ORM over it): on SQLite one writer at
 a time (a process-wide lock, then ``BEGIN IMMEDIATE`` so that writers in other processes
 queue on the database lock instead of failing half-way with "database is locked"); on
 PostgreSQL writers run side by side and take row locks where they need them.
+
+A PostgreSQL server that is gone (stopped, restarting, the network cut) is
+:class:`~scandepot.errors.Unavailable` to the caller, whichever unit of work met it; the
+pool tests each connection before lending it (``pool_pre_ping``), so that the first unit
+of work after the server is back gets a new connection instead of a dead one.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from scandepot.errors import OutOfSpace
+from scandepot.errors import OutOfSpace, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -40,19 +45,23 @@ class Database:
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._writer = sessionmaker(expire_on_commit=False)
         self._write_connection: Connection | None = None  # SQLite: see write_connection
+        # The driver's own OperationalError: the receiver's raw statements raise it as is.
+        self._driver_operational: type[Exception] = (
+            self.engine.dialect.loaded_dbapi.OperationalError
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A unit of work that is never committed. Objects loaded in it stay readable after
         the block (closing detaches them; the pool rolls the connection back)."""
-        with self._reader() as session:
+        with self._reader() as session, self._server_conditions():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A unit of work committed at the end of the block, rolled back on any error: the
         ORM's face of :meth:`write_connection`, on the same writer."""
-        with self._writer_connection() as connection, _full_as_out_of_space():
+        with self._server_conditions(), self._writer_connection() as connection:
             with self._writer(bind=connection) as session, session.begin():
                 yield session
 
@@ -61,7 +70,7 @@ class Database:
         """The one way to write: a transaction on the writer's connection, committed at the
         end of the block. :meth:`write` runs an ORM session on it; the receiver's hot path
         runs statements compiled once (:mod:`scandepot.db.prepared`) on its cursor."""
-        with self._writer_connection() as connection, _full_as_out_of_space():
+        with self._server_conditions(), self._writer_connection() as connection:
             with connection.begin():
                 yield connection
 
@@ -81,6 +90,25 @@ class Database:
                 yield kept
             finally:
                 _end_transaction(kept)
+
+    @contextmanager
+    def _server_conditions(self) -> Iterator[None]:
+        """The database's own conditions, which are not the caller's doing, as the domain
+        errors that say so: its disk full, its server unreachable."""
+        try:
+            yield
+        except Exception as exc:
+            if _is_full(exc):
+                raise OutOfSpace(
+                    "The server is out of storage space for its catalog; nothing was stored. "
+                    "The same request will succeed once space is freed."
+                ) from exc
+            if not self.is_sqlite and _is_unreachable(exc, self._driver_operational):
+                raise Unavailable(
+                    "The catalog database cannot be reached; nothing was changed. "
+                    "Try again shortly."
+                ) from exc
+            raise
 
     def dispose(self) -> None:
         with self._write_lock:
@@ -110,19 +138,6 @@ _SQLITE_FULL = 13
 _PG_DISK_FULL = "53100"
 
 
-@contextmanager
-def _full_as_out_of_space() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        if _is_full(exc):
-            raise OutOfSpace(
-                "The server is out of storage space for its catalog; nothing was stored. "
-                "The same request will succeed once space is freed."
-            ) from exc
-        raise
-
-
 def _is_full(exc: BaseException) -> bool:
     """Whether the driver said the disk is full, here or in what led to ``exc`` (the
     receiver's raw statements raise the driver's own errors, and SQLite may roll the
@@ -136,6 +151,32 @@ def _is_full(exc: BaseException) -> bool:
             return True
         if getattr(error, "sqlstate", None) == _PG_DISK_FULL:
             return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+# PostgreSQL's connection exceptions (class 08) and its shutdowns (57P01 admin shutdown,
+# 57P02 crash shutdown, 57P03 cannot connect now: starting up or shutting down).
+_PG_GONE_CLASS = "08"
+_PG_GONE = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _is_unreachable(exc: BaseException, driver_operational: type[Exception]) -> bool:
+    """Whether ``exc``, or what led to it, says the database server is gone rather than
+    that a statement failed: a connection found dead (SQLAlchemy invalidates it), a
+    connection refused or cut (the driver gives no SQLSTATE then), or the server's word
+    that it is shutting down or starting up."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        error = current.orig if isinstance(current, DBAPIError) else current
+        if isinstance(error, driver_operational):
+            state = getattr(error, "sqlstate", None)
+            if state is None or state.startswith(_PG_GONE_CLASS) or state in _PG_GONE:
+                return True
         current = current.__cause__ or current.__context__
     return False
 

@@ -16,7 +16,7 @@ from scandepot.dicom.headers import read_header, read_header_bytes
 from scandepot.dimse import commands
 from scandepot.dimse.acse import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
 from scandepot.dimse.service import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS
-from scandepot.errors import OutOfSpace, ScandepotError
+from scandepot.errors import OutOfSpace, ScandepotError, Unavailable
 from scandepot.ingest.group import GroupCommit
 from scandepot.ingest.receive import Incoming, Placements, Source
 from scandepot.storage.store import StagedFile
@@ -83,7 +83,7 @@ class PrearchiveStore:
                 staged.tmp_path
             )
             self.group.file(Incoming(staged, self.source, header, self.placements))
-        except OutOfSpace as exc:  # the server's condition: the sender tries again later
+        except (OutOfSpace, Unavailable) as exc:  # the server's condition: try again later
             log.error("could not file an instance from %s: %s", self.source.calling_ae, exc)
             return OUT_OF_RESOURCES
         except ScandepotError as exc:  # NotDicom, or a refusal: sending again cannot help

@@ -25,6 +25,7 @@ from scandepot import errors
 from scandepot.access.throttle import TooManyAttempts
 
 log = logging.getLogger("scandepot.http")
+RETRY_UNAVAILABLE_S = 5  # what a 503 (the catalog database unreachable) asks clients to wait
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -39,6 +40,7 @@ _HTTP_CODES = {
     416: "range_not_satisfiable",
     422: "invalid",
     431: "headers_too_large",
+    503: "unavailable",
     507: "insufficient_storage",
 }
 
@@ -72,6 +74,8 @@ def _domain(exc: errors.ScandepotError) -> Problem:
         headers = {"retry-after": str(exc.retry_after_s)}
     elif exc.status == 401:
         headers = {"www-authenticate": 'Basic realm="scandepot"'}
+    elif isinstance(exc, errors.Unavailable):
+        headers = {"retry-after": str(RETRY_UNAVAILABLE_S)}
     return Problem(exc.status, exc.code, exc.message, exc.field, headers, exc.details)
 
 

@@ -1,0 +1,83 @@
+"""A PostgreSQL server that is gone is the caller's :class:`Unavailable` (HTTP 503), in
+reads and writes alike, and the next unit of work after it is back gets a live
+connection: nothing in the process needs a restart."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from scandepot.db.engine import Database
+from scandepot.errors import Unavailable
+from scandepot.http import errors as http_errors
+from tests.conftest import PG_SERVER
+from tests.serve_process import free_port
+
+pytestmark = pytest.mark.postgresql
+
+
+def test_a_server_that_refuses_connections_is_unavailable() -> None:
+    db = Database(f"{PG_SERVER.rsplit(':', 1)[0]}:{free_port()}/nowhere")
+    try:
+        with pytest.raises(Unavailable, match="catalog database cannot be reached"):
+            with db.read() as session:
+                session.execute(text("SELECT 1"))
+        with pytest.raises(Unavailable):
+            with db.write() as session:
+                session.execute(text("SELECT 1"))
+        with pytest.raises(Unavailable):
+            with db.write_connection() as connection:
+                connection.execute(text("SELECT 1"))
+    finally:
+        db.dispose()
+
+
+def _terminate(pid: int) -> None:
+    admin = create_engine(f"{PG_SERVER}/postgres", poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+def test_a_connection_cut_mid_work_is_unavailable_and_the_next_work_reconnects(
+    pg_url: str,
+) -> None:
+    db = Database(pg_url)
+    try:
+        with pytest.raises(Unavailable):
+            with db.write() as session:
+                _terminate(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                session.execute(text("SELECT 1"))
+        # The pool kept others of the same age: each is tested before it is lent.
+        with db.read() as first, db.read() as second:
+            backend = text("SELECT pg_backend_pid()")
+            pids = [s.execute(backend).scalar_one() for s in (first, second)]
+        for pid in pids:
+            _terminate(pid)
+        with db.read() as session:
+            assert session.execute(text("SELECT 1")).scalar_one() == 1
+        with db.write() as session:
+            assert session.execute(text("SELECT 2")).scalar_one() == 2
+    finally:
+        db.dispose()
+
+
+def test_unavailable_is_a_503_that_says_when_to_try_again() -> None:
+    app = FastAPI()
+    http_errors.install(app)
+
+    @app.get("/x")
+    def gone() -> None:
+        raise Unavailable("The catalog database cannot be reached; nothing was changed.")
+
+    r = TestClient(app).get("/x")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == str(http_errors.RETRY_UNAVAILABLE_S)
+    assert r.json()["error"] == {
+        "code": "unavailable",
+        "message": "The catalog database cannot be reached; nothing was changed.",
+        "field": None,
+    }
