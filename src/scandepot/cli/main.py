@@ -48,10 +48,8 @@ from scandepot.errors import ScandepotError
 
 if TYPE_CHECKING:
     from scandepot.context import Context
-    from scandepot.dimse import Receiver
-    from scandepot.processes import Parts
+    from scandepot.processes import Parts, Served
     from scandepot.settings import Settings
-    from scandepot.sftp.server import SftpServer
 
 # The server's parts (FastAPI, the web pages, the receiver, the pipelines) are imported
 # by the commands that run them: `scandepot upload` and the other client commands start
@@ -134,7 +132,7 @@ def _serve(ctx: Context) -> None:
     try:
         with _listening(ctx):
             served = processes.serve(ctx, parts, with_dicom=settings.dicom_enabled)
-        _announce(settings, served.receiver, served.sftp)
+        _announce(settings, served)
         config = server.config(
             app_,
             host=settings.http_host,
@@ -149,8 +147,9 @@ def _serve(ctx: Context) -> None:
         ctx.close()
 
 
-def _announce(settings: Settings, receiver: Receiver | None, sftp: SftpServer | None) -> None:
+def _announce(settings: Settings, served: Served) -> None:
     """Where the data is and what the server listens on."""
+    receiver, sftp = served.receiver, served.sftp
     typer.echo(
         f"scandepot {__version__}: data in {settings.data_dir.resolve()}, "
         f"serving on http://{settings.http_host}:{settings.http_port}/"
