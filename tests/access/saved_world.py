@@ -2,9 +2,11 @@
 saved, and put back for each later test that needs it, in a few milliseconds instead of
 a build's quarter second on SQLite and most of a second on PostgreSQL.
 
-SQLite: a copy of the catalog file by SQLite's backup API. PostgreSQL: every table's
-rows, put back in dependency order after the rows there are removed, and each table's ID
-sequence set past its rows. Both: a copy of the data folder.
+SQLite: a copy of the catalog file by SQLite's backup API. PostgreSQL: a copy of every
+table in a schema of its own in the same database, put back in dependency order after the
+rows there are removed, and each table's ID sequence set past its rows, all in one round
+trip (rows fetched into Python and inserted back took half a second a test). Both: a copy
+of the data folder.
 
 What is put back is the whole catalog: whatever a write made anywhere (an account, a
 token, a project) goes with it, which is what a fresh world means."""
@@ -15,11 +17,8 @@ import shutil
 import sqlite3
 import tempfile
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import text
 
 from scandepot.catalog.schema import metadata
 from scandepot.context import Context
@@ -28,7 +27,7 @@ from scandepot.context import Context
 @dataclass
 class Saved:
     folder: Path  # the data folder's copy, and on SQLite the catalog's
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # PostgreSQL
+    schema: str = ""  # PostgreSQL: where the tables' copies are
 
 
 _saved: dict[str, Saved] = {}
@@ -62,9 +61,15 @@ def save(ctx: Context, name: str) -> None:
     if catalog is not None:
         _copy(catalog, folder / "catalog.db")
     else:
-        with ctx.db.read() as db:
-            for table in metadata.sorted_tables:
-                saved.rows[table.name] = [dict(r._mapping) for r in db.execute(table.select())]
+        saved.schema = f"saved_{key.replace('-', '_')}"
+        statements = [f'DROP SCHEMA IF EXISTS "{saved.schema}" CASCADE']
+        statements.append(f'CREATE SCHEMA "{saved.schema}"')
+        statements += [
+            f'CREATE TABLE "{saved.schema}"."{table.name}" AS SELECT * FROM "{table.name}"'
+            for table in metadata.sorted_tables
+        ]
+        with ctx.db.write_connection() as conn:
+            conn.exec_driver_sql("; ".join(statements))
     _saved[key] = saved
 
 
@@ -77,7 +82,7 @@ def restore(ctx: Context, name: str) -> bool:
     if catalog is not None:
         _copy(saved.folder / "catalog.db", catalog)
     else:
-        _put_rows(ctx, saved.rows)
+        _put_rows(ctx, saved.schema)
     data = ctx.settings.data_dir
     for child in data.iterdir():
         if child.is_dir() and not child.is_symlink():
@@ -88,17 +93,15 @@ def restore(ctx: Context, name: str) -> bool:
     return True
 
 
-def _put_rows(ctx: Context, rows: dict[str, list[dict[str, Any]]]) -> None:
-    with ctx.db.write() as db:
-        for table in reversed(metadata.sorted_tables):
-            db.execute(table.delete())
-        for table in metadata.sorted_tables:
-            if rows[table.name]:
-                db.execute(table.insert(), rows[table.name])
-            if "id" in table.c and table.c.id.autoincrement is not False:
-                db.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                        f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
-                    )
-                )
+def _put_rows(ctx: Context, schema: str) -> None:
+    statements = [f'DELETE FROM "{table.name}"' for table in reversed(metadata.sorted_tables)]
+    for table in metadata.sorted_tables:
+        # The copy's columns are the table's, in its order (CREATE TABLE AS SELECT *).
+        statements.append(f'INSERT INTO "{table.name}" SELECT * FROM "{schema}"."{table.name}"')
+        if "id" in table.c and table.c.id.autoincrement is not False:
+            statements.append(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
+            )
+    with ctx.db.write_connection() as conn:
+        conn.exec_driver_sql("; ".join(statements))
