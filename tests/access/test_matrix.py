@@ -51,7 +51,8 @@ from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.settings import Settings
 from scandepot.transfers.requests import TransferRequest
-from tests.access import dataset_world, saved_world
+from tests import saved_world
+from tests.access import dataset_world
 from tests.conftest import ACTOR_NAMES, PASSWORD
 from tests.helpers import after_archive
 
