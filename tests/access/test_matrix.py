@@ -7,6 +7,7 @@ a row in ROUTES or PAGES fails the test. A refused request must change nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -869,9 +870,15 @@ for (_method, _path), _row in list(ROUTES.items()):
         ROUTES[_method, _path] = replace(_row, per_actor=True)
 
 
+@functools.cache
+def route_table() -> Any:
+    """An app for its route table alone, built once: the tests of the table read it."""
+    return create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+
+
 def app_routes() -> set[tuple[str, str]]:
     """The app's route table: every operation of its OpenAPI document, and HEAD twins."""
-    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    app = route_table()
     found = set()
     for path, operations in app.openapi()["paths"].items():
         for method in operations:
@@ -889,7 +896,7 @@ def app_routes() -> set[tuple[str, str]]:
 def test_the_data_roots_other_names_serve_its_routes() -> None:
     """``/REST`` (XNAT's older name of ``/data``), ``/data/archive`` and ``/REST/archive``
     (the longer names xnatpy uses): the same routes as ``/data``, every one."""
-    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    app = route_table()
     roots = ("/data", *xnat.ALIASES)
     under: dict[str, set[tuple[str, str]]] = {root: set() for root in roots}
     for route in iter_route_contexts(app.routes):
@@ -1436,6 +1443,7 @@ def on_catalogs(
             yield pytest.param(case, backend, id=f"{backend}-{case_id(case)}")
 
 
+@pytest.mark.usefixtures("viewer")
 @pytest.mark.parametrize(("case", "backend"), list(on_catalogs(ROUTES)), indirect=["backend"])
 def test_route(
     case: tuple[tuple[str, str], tuple[str, ...]],
@@ -1931,7 +1939,7 @@ NOT_PAGES = ("/api/", "/healthz", "/readyz", DW, "/datalad/", *XNAT_ROOTS, *XNAT
 def page_routes() -> set[tuple[str, str]]:
     """The app's pages: the routes its OpenAPI document leaves out (read the way FastAPI
     reads them for that document), but for the API's HEAD routes, which ROUTES holds."""
-    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    app = route_table()
     return {
         (method, route.path)
         for route in iter_route_contexts(app.routes)
@@ -1942,7 +1950,7 @@ def page_routes() -> set[tuple[str, str]]:
     }
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def viewer(ctx: Context, tmp_path: Any) -> None:
     from tests.web.test_viewer_files import fake_viewer
 
@@ -1975,6 +1983,7 @@ def page_answer(r: Any) -> int | str:
     return int(r.status_code)
 
 
+@pytest.mark.usefixtures("viewer")
 @pytest.mark.parametrize(("case", "backend"), list(on_catalogs(PAGES)), indirect=["backend"])
 def test_page(
     case: tuple[tuple[str, str], tuple[str, ...]],
