@@ -23,9 +23,14 @@ _forkserver.set_forkserver_preload(["scandepot.cli.main", "scandepot.cli.client"
 
 
 def _command(
-    args: list[str], env: dict[str, str], cwd: str | None, streams: tuple[str, str, str]
+    args: list[str],
+    env: dict[str, str],
+    cwd: str | None,
+    streams: tuple[str, str, str],
+    code_text: str | None = None,
 ) -> None:
-    """In the child: the process's environment, folder and streams, then the command."""
+    """In the child: the process's environment, folder and streams, then the command (or,
+    given ``code_text``, that program, as ``python -c``)."""
     os.environ.clear()
     os.environ.update(env)
     if cwd is not None:
@@ -39,12 +44,15 @@ def _command(
     sys.stdin = open(0, closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-    sys.argv = ["scandepot", *args]
+    sys.argv = ["scandepot" if code_text is None else "-c", *args]
     code: object = 0
     try:
-        from scandepot.cli.entry import main
+        if code_text is None:
+            from scandepot.cli.entry import main
 
-        main()
+            main()
+        else:
+            exec(compile(code_text, "<string>", "exec"), {"__name__": "__main__"})
     except SystemExit as exc:
         code = exc.code
     finally:
@@ -67,6 +75,32 @@ def run(
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """``scandepot *args``, as ``subprocess.run(..., capture_output=True, text=True)``."""
+    return _run(list(args), None, env=env, cwd=cwd, input=input, timeout=timeout)
+
+
+def run_code(
+    code_text: str,
+    args: list[str] | tuple[str, ...],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code_text *args`` with the command line's modules imported already, as
+    ``subprocess.run(..., capture_output=True, text=True)``: for programs that kill
+    themselves half-way through the work they import."""
+    return _run(list(args), code_text, env=env, cwd=None, input=None, timeout=timeout)
+
+
+def _run(
+    args: list[str],
+    code_text: str | None,
+    *,
+    env: Mapping[str, str] | None,
+    cwd: str | Path | None,
+    input: str | None,  # noqa: A002
+    timeout: float,
+) -> subprocess.CompletedProcess[str]:
+    shown = ["scandepot", *args] if code_text is None else ["python", "-c", "...", *args]
     with tempfile.TemporaryDirectory(prefix="sd-command-") as folder:
         streams = tuple(str(Path(folder) / name) for name in ("in", "out", "err"))
         Path(streams[0]).write_text(input or "")
@@ -75,10 +109,11 @@ def run(
         child = _forkserver.Process(
             target=_command,
             args=(
-                list(args),
+                args,
                 dict(os.environ if env is None else env),
                 None if cwd is None else str(cwd),
                 streams,
+                code_text,
             ),
         )
         child.start()
@@ -86,10 +121,7 @@ def run(
         if child.exitcode is None:
             child.kill()
             child.join()
-            raise subprocess.TimeoutExpired(["scandepot", *args], timeout)
+            raise subprocess.TimeoutExpired(shown, timeout)
         return subprocess.CompletedProcess(
-            ["scandepot", *args],
-            child.exitcode,
-            Path(streams[1]).read_text(),
-            Path(streams[2]).read_text(),
+            shown, child.exitcode, Path(streams[1]).read_text(), Path(streams[2]).read_text()
         )
