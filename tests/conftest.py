@@ -102,23 +102,36 @@ def shared_database(url: str) -> Database:
     return _ENGINES[url]
 
 
+SEED_COUNTERS = (
+    "INSERT INTO counter (name, value) "
+    "VALUES ('subject', 0), ('session', 0), ('prearchive', 0), ('dataset', 0)"
+)
+
+
 def empty_catalog(db: Database) -> None:
-    """Remove every row, then seed what the migrations seed."""
-    tables = list(reversed(metadata.sorted_tables))
-    with db.write() as session:
-        for table in tables:
-            session.execute(table.delete())
-        if not db.is_sqlite:
-            # DELETE and setval: a TRUNCATE of every table costs ten times as much, per test.
-            session.execute(
-                text("SELECT setval(oid::regclass, 1, false) FROM pg_class WHERE relkind = 'S'")
+    """Remove every row, then seed what the migrations seed.
+
+    PostgreSQL: every DELETE and the sequences' reset in one round trip (a TRUNCATE of
+    every table costs ten times as much, per test; a round trip per table, three times).
+    SQLite: DELETE only from the tables that hold a row, found in one query."""
+    tables = [table.name for table in reversed(metadata.sorted_tables)]
+    with db.write_connection() as conn:
+        if db.is_sqlite:
+            probe = " UNION ALL ".join(
+                f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")" for name in tables
             )
-        session.execute(
-            text(
-                "INSERT INTO counter (name, value) "
-                "VALUES ('subject', 0), ('session', 0), ('prearchive', 0), ('dataset', 0)"
-            )
-        )
+            holding = set(conn.exec_driver_sql(probe).scalars())
+            for name in tables:
+                if name in holding:
+                    conn.exec_driver_sql(f'DELETE FROM "{name}"')
+            conn.exec_driver_sql(SEED_COUNTERS)
+            return
+        statements = [f'DELETE FROM "{name}"' for name in tables]
+        statements += [
+            "SELECT setval(oid::regclass, 1, false) FROM pg_class WHERE relkind = 'S'",
+            SEED_COUNTERS,
+        ]
+        conn.exec_driver_sql("; ".join(statements))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,6 +7,7 @@ a row in ROUTES or PAGES fails the test. A refused request must change nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -51,7 +52,8 @@ from scandepot.pipelines.config import ConfigUpdate
 from scandepot.pipelines.jobs import LaunchRequest
 from scandepot.settings import Settings
 from scandepot.transfers.requests import TransferRequest
-from tests.access import dataset_world, saved_world
+from tests import saved_world
+from tests.access import dataset_world
 from tests.conftest import ACTOR_NAMES, PASSWORD
 from tests.helpers import after_archive
 
@@ -868,9 +870,15 @@ for (_method, _path), _row in list(ROUTES.items()):
         ROUTES[_method, _path] = replace(_row, per_actor=True)
 
 
+@functools.cache
+def route_table() -> Any:
+    """An app for its route table alone, built once: the tests of the table read it."""
+    return create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+
+
 def app_routes() -> set[tuple[str, str]]:
     """The app's route table: every operation of its OpenAPI document, and HEAD twins."""
-    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    app = route_table()
     found = set()
     for path, operations in app.openapi()["paths"].items():
         for method in operations:
@@ -888,7 +896,7 @@ def app_routes() -> set[tuple[str, str]]:
 def test_the_data_roots_other_names_serve_its_routes() -> None:
     """``/REST`` (XNAT's older name of ``/data``), ``/data/archive`` and ``/REST/archive``
     (the longer names xnatpy uses): the same routes as ``/data``, every one."""
-    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    app = route_table()
     roots = ("/data", *xnat.ALIASES)
     under: dict[str, set[tuple[str, str]]] = {root: set() for root in roots}
     for route in iter_route_contexts(app.routes):
@@ -1265,42 +1273,49 @@ def staged_id(ctx: Context) -> int:
     return found
 
 
+# What a refused request must not change the number of.
+COUNTED = (
+    Project,
+    Subject,
+    Session,
+    Scan,
+    Resource,
+    File,
+    ProjectRole,
+    User,
+    StagedSession,
+    Instance,
+    DicomNode,
+    Webhook,
+    OutboxMessage,
+    Share,
+    Transfer,
+    TransferItem,
+    DeidScript,
+    DeidKey,
+    Pseudonym,
+    DropAccount,
+    DropItem,
+    SshKey,
+    Dataset,
+    DatasetVersion,
+    DatasetMember,
+    DatasetOwner,
+    DatasetFile,
+    RetentionSchedule,
+    RetentionHold,
+)
+
+
 def snapshot(ctx: Context) -> tuple[Any, ...]:
     """What a refused request must not change."""
     with ctx.db.read() as db:
+        # One statement for every count: a round trip each took most of the matrix's time
+        # on its writes, which take a snapshot before and after each refused request.
         counts = tuple(
-            db.scalar(select(func.count()).select_from(model))
-            for model in (
-                Project,
-                Subject,
-                Session,
-                Scan,
-                Resource,
-                File,
-                ProjectRole,
-                User,
-                StagedSession,
-                Instance,
-                DicomNode,
-                Webhook,
-                OutboxMessage,
-                Share,
-                Transfer,
-                TransferItem,
-                DeidScript,
-                DeidKey,
-                Pseudonym,
-                DropAccount,
-                DropItem,
-                SshKey,
-                Dataset,
-                DatasetVersion,
-                DatasetMember,
-                DatasetOwner,
-                DatasetFile,
-                RetentionSchedule,
-                RetentionHold,
-            )
+            db.execute(
+                select(*(select(func.count()).select_from(m).scalar_subquery() for m in COUNTED))
+            ).one()
         )
         project = db.scalar(select(Project).where(Project.label == "P"))
         described = (project.name, project.description, project.accessibility) if project else None
@@ -1428,6 +1443,7 @@ def on_catalogs(
             yield pytest.param(case, backend, id=f"{backend}-{case_id(case)}")
 
 
+@pytest.mark.usefixtures("viewer")
 @pytest.mark.parametrize(("case", "backend"), list(on_catalogs(ROUTES)), indirect=["backend"])
 def test_route(
     case: tuple[tuple[str, str], tuple[str, ...]],
@@ -1923,7 +1939,7 @@ NOT_PAGES = ("/api/", "/healthz", "/readyz", DW, "/datalad/", *XNAT_ROOTS, *XNAT
 def page_routes() -> set[tuple[str, str]]:
     """The app's pages: the routes its OpenAPI document leaves out (read the way FastAPI
     reads them for that document), but for the API's HEAD routes, which ROUTES holds."""
-    app = create_app(Settings(data_dir="/nonexistent-scandepot-route-table"))
+    app = route_table()
     return {
         (method, route.path)
         for route in iter_route_contexts(app.routes)
@@ -1934,7 +1950,7 @@ def page_routes() -> set[tuple[str, str]]:
     }
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def viewer(ctx: Context, tmp_path: Any) -> None:
     from tests.web.test_viewer_files import fake_viewer
 
@@ -1967,6 +1983,7 @@ def page_answer(r: Any) -> int | str:
     return int(r.status_code)
 
 
+@pytest.mark.usefixtures("viewer")
 @pytest.mark.parametrize(("case", "backend"), list(on_catalogs(PAGES)), indirect=["backend"])
 def test_page(
     case: tuple[tuple[str, str], tuple[str, ...]],

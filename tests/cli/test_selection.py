@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -19,6 +18,7 @@ from scandepot.archive.sessions import SessionCreate
 from scandepot.archive.subjects import SubjectCreate
 from scandepot.catalog.access import User
 from scandepot.context import Context
+from tests import command
 from tests.conftest import LiveServer
 
 # The command is a client of the API: what it shows does not depend on the catalog's kind.
@@ -40,8 +40,8 @@ def test_a_selection_through_the_command(
     def run(who: str, *args: str) -> subprocess.CompletedProcess[str]:
         actor = actor_for(users[who])
         env["SCANDEPOT_TOKEN"] = tokens.create(ctx, actor, TokenCreate(name="cli")).token
-        argv = [sys.executable, "-m", "scandepot", "selection", *args, "--url", live_server.url]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        argv = ["selection", *args, "--url", live_server.url]
+        return command.run(argv, env=env, timeout=120)
 
     saved = run("member", "save", project, "base", "--session", "E1,E2", "--description", "t0")
     assert saved.returncode == 0, saved.stderr

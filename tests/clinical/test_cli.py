@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from scandepot.access.tokens import TokenCreate
 from scandepot.access.users import actor_for
 from scandepot.catalog.access import User
 from scandepot.context import Context
+from tests import command
 from tests.clinical.world import SCHEMA, make_subjects
 from tests.conftest import LiveServer
 
@@ -27,13 +27,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.parametrize("backend", ["sqlite"]
 def _run(server: LiveServer, token: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCANDEPOT_")}
     env["SCANDEPOT_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "scandepot", "clinical", *args, "--url", server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return command.run(["clinical", *args, "--url", server.url], env=env, timeout=120)
 
 
 def test_schema_import_show_export(

@@ -37,6 +37,7 @@ from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import worker
+from tests import saved_world
 from tests.datasets import published as published_rows
 from tests.datasets.released import Released, archive_script, archive_study, release
 from tests.notify.mailserver import MailServer
@@ -96,7 +97,12 @@ def receive_study(
 
 @pytest.fixture
 def cohort(ctx: Context, make_project: Callable[..., str]) -> Cohort:
+    """Built once per test process and catalog, then put back (tests/saved_world.py)."""
     ctx.settings.prearchive_quiet_s = 0
+    return saved_world.kept(ctx, "datasets-cohort", lambda: build_cohort(ctx, make_project))
+
+
+def build_cohort(ctx: Context, make_project: Callable[..., str]) -> Cohort:
     make_project("private", label=PROJECT, upload_destination="archive")
     secrets = [PROJECT, STUDY_DATE, "2024-03-01", "1990", "1980", "1953"]
     for n, (sex, birth) in PEOPLE.items():
@@ -124,6 +130,11 @@ def cohort(ctx: Context, make_project: Callable[..., str]) -> Cohort:
 
 @pytest.fixture
 def published(ctx: Context, make_project: Any) -> Released:
+    """Built once per test process and catalog, then put back (tests/saved_world.py)."""
+    return saved_world.kept(ctx, "datasets-published", lambda: publish(ctx, make_project))
+
+
+def publish(ctx: Context, make_project: Any) -> Released:
     project = make_project()
     archive_script(ctx, project)
     sessions = [
@@ -173,6 +184,14 @@ def fill(ctx: Context, project: str, subject: str, session: str, count: int = 2)
 def world(
     ctx: Context, users: dict[str, User], make_project: Callable[..., str], password_hash: str
 ) -> World:
+    """Built once per test process and catalog, then put back (tests/saved_world.py)."""
+    saved_world.kept(ctx, "datasets-world", lambda: build_world(ctx, make_project, password_hash))
+    with ctx.db.read() as db:
+        people = {u.login: actor_for(u) for u in db.scalars(select(User))}
+    return World(ctx, people)
+
+
+def build_world(ctx: Context, make_project: Callable[..., str], password_hash: str) -> None:
     for label in ("A", "B"):
         make_project(label=label)
     projects.create(ctx, SYSTEM, ProjectCreate(id="C"))
@@ -191,9 +210,6 @@ def world(
                 is_curator=True,
             )
         )
-    with ctx.db.read() as db:
-        people = {u.login: actor_for(u) for u in db.scalars(select(User))}
-    return World(ctx, people)
 
 
 def validation_passes(ctx: Context, dataset: str, number: int) -> None:

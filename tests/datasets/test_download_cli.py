@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from scandepot.catalog.access import User
 from scandepot.catalog.datasets import DatasetVersion
 from scandepot.context import Context
 from scandepot.datasets import validation
+from tests import command
 from tests.conftest import LiveServer
 from tests.datasets.released import Released, run_jobs
 
@@ -45,11 +45,8 @@ def test_request_approve_download_revoke_through_the_command(
     def run(who: str, *args: Any) -> subprocess.CompletedProcess[str]:
         actor = actor_for(users[who])
         env["SCANDEPOT_TOKEN"] = tokens.create(ctx, actor, TokenCreate(name="cli")).token
-        argv = [sys.executable, "-m", "scandepot", "dataset-access", *map(str, args)]
-        argv += ["--url", live_server.url]
-        return subprocess.run(
-            argv, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
-        )
+        argv = ["dataset-access", *map(str, args), "--url", live_server.url]
+        return command.run(argv, env=env, timeout=120, cwd=tmp_path)
 
     d = published.dataset
     asked = run("member", "request", d, 1, "--purpose", PURPOSE)

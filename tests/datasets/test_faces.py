@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +17,7 @@ from scandepot.access import tokens
 from scandepot.access.tokens import TokenCreate
 from scandepot.catalog.access import AuditEvent, User
 from scandepot.datasets import release
+from tests import command
 from tests.conftest import PASSWORD, LiveServer
 from tests.datasets.conftest import World, validation_passes
 from tests.datasets.test_lifecycle import META, made
@@ -32,8 +32,7 @@ def test_a_dataset_through_the_command(world: World, live_server: LiveServer) ->
 
     def run(who: str, *args: str) -> subprocess.CompletedProcess[str]:
         env["SCANDEPOT_TOKEN"] = tokens.create(world.ctx, world[who], TokenCreate(name="c")).token
-        argv = [sys.executable, "-m", "scandepot", "dataset", *args, "--url", live_server.url]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        return command.run(["dataset", *args, "--url", live_server.url], env=env, timeout=120)
 
     sets = [f"--set={k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in META.items()]
     made_ = run("member", "create", "cohort", *sets)

@@ -15,6 +15,7 @@ from scandepot.catalog.datasets import DatasetEvent, DatasetVersion
 from scandepot.context import Context
 from scandepot.datasets import validation
 from scandepot.dicom.synthetic import Study
+from tests import saved_world
 from tests.datasets.released import (
     Archived,
     Released,
@@ -40,7 +41,12 @@ def _validate(ctx: Context, made: Released) -> dict[str, Any]:
 
 @pytest.fixture
 def clean(ctx: Context, make_project: Any) -> list[Archived]:
-    """Two de-identified sessions of two subjects in project P001 (archive script)."""
+    """Two de-identified sessions of two subjects in project P001 (archive script); built
+    once per test process and catalog, then put back (tests/saved_world.py)."""
+    return saved_world.kept(ctx, "datasets-clean", lambda: archive_two(ctx, make_project))
+
+
+def archive_two(ctx: Context, make_project: Any) -> list[Archived]:
     project = make_project()
     archive_script(ctx, project)
     return [
@@ -71,7 +77,9 @@ def _check(found: dict[str, Any], name: str) -> dict[str, Any]:
 def test_an_instance_not_deidentified_fails(
     ctx: Context, clean: list[Archived], make_project: Any
 ) -> None:
-    raw = archive_study(ctx, make_project(), Study(PatientName="Roe^Richard", PatientID="RR1"))
+    raw = archive_study(
+        ctx, make_project(label="RAW"), Study(PatientName="Roe^Richard", PatientID="RR1")
+    )
     found = _validate(ctx, release(ctx, [*clean, raw]))
     assert found["validation"] == "failed"
     deid = _check(found, "deidentified")

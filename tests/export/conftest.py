@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import pytest
 from fastapi.testclient import TestClient
 
+from scandepot.context import Context
+from tests import saved_world
 from tests.helpers import ADMIN, API
 
 BASE = f"{API}/projects/P1"
@@ -48,7 +50,13 @@ def put(client: TestClient, url: str, body: bytes) -> None:
 
 
 @pytest.fixture
-def world(client: TestClient, users: object) -> World:
+def world(ctx: Context, client: TestClient, users: object) -> World:
+    """Built once per test process and catalog through the API, then put back
+    (tests/saved_world.py)."""
+    return saved_world.kept(ctx, "export", lambda: build(client))
+
+
+def build(client: TestClient) -> World:
     w = World()
     assert client.post(f"{API}/projects", json={"id": "P1"}, auth=ADMIN).status_code == 201
     sessions = {"E1": ("S1", "2024-03-01"), "E2": ("S1", "2024-04-01"), "E3": ("S2", "2024-05-01")}

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from scandepot.context import Context
 from scandepot.export.archives import Format, Member, SourceChanged, stream
+from tests import saved_world
 from tests.conftest import LiveServer
 from tests.helpers import ADMIN, API
 
@@ -129,7 +130,13 @@ class Opens:
 
 
 @pytest.fixture
-def big_session(client: TestClient, users: object) -> None:
+def big_session(ctx: Context, client: TestClient, users: object) -> None:
+    """Built once per test process and catalog through the API, then put back
+    (tests/saved_world.py)."""
+    saved_world.kept(ctx, "export-big-session", lambda: put_big_session(client))
+
+
+def put_big_session(client: TestClient) -> None:
     assert client.post(f"{API}/projects", json={"id": "P1"}, auth=ADMIN).status_code == 201
     base = f"{API}/projects/P1"
     client.post(f"{base}/subjects", json={"label": "S1"}, auth=ADMIN)

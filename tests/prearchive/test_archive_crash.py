@@ -24,6 +24,7 @@ from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import archiver, builder, journal, operations, worker
+from tests import command
 
 pytestmark = pytest.mark.interop
 
@@ -111,14 +112,8 @@ CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
 
 def archive_and_die(ctx: Context, staged: int, where: str, n: int, *, overwrite: bool) -> int:
-    child = subprocess.run(
-        child_args(ctx, staged, where, n, overwrite=overwrite),
-        env=CHILD_ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return child.returncode
+    argv = child_args(ctx, staged, where, n, overwrite=overwrite)
+    return command.run_code(CHILD, argv[3:], env=CHILD_ENV).returncode
 
 
 def files_of(ctx: Context) -> int:

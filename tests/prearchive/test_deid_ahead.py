@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from scandepot.db.base import utcnow
 from scandepot.dicom.synthetic import Study, to_bytes
 from scandepot.prearchive import archiver, deid_ahead, operations, worker
 from scandepot.prearchive.deidentify import DeidFailed
+from tests import command
 from tests.ingest.test_stow import actor, instance, multipart, run
 from tests.prearchive import deid_script
 from tests.prearchive.test_deid_archive import archived_files, assert_deidentified, sha256, staged
@@ -251,13 +250,9 @@ def test_kill_9_while_making_copies_leaves_none_in_use(
 ) -> None:
     staged_id, parts, label = waiting
     assert ctx.settings.database_url is not None
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ctx.store.data_dir), ctx.settings.database_url]
-        + [str(staged_id), where, str(n)],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    child = command.run_code(
+        CHILD,
+        [str(ctx.store.data_dir), ctx.settings.database_url, str(staged_id), where, str(n)],
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
     assert [p.name for p in deid_ahead.folder(ctx, staged_id).glob("*.part")] != []

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import signal
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +35,7 @@ from scandepot.prearchive import archiver, journal, operations, worker
 from scandepot.prearchive.deidentify import DeidFailed
 from scandepot.transfers import service
 from scandepot.transfers.requests import TransferRequest
+from tests import command
 from tests.helpers import ADMIN, API, after_archive, write_study
 from tests.ingest.test_stow import actor, instance, multipart, referenced, run
 from tests.ingest.test_upload import zip_dir
@@ -592,13 +591,9 @@ def staged_study(
 
 def kill_9(ctx: Context, staged_id: int, where: str, n: int) -> None:
     assert ctx.settings.database_url is not None
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ctx.store.data_dir), ctx.settings.database_url]
-        + [str(staged_id), where, str(n)],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    child = command.run_code(
+        CHILD,
+        [str(ctx.store.data_dir), ctx.settings.database_url, str(staged_id), where, str(n)],
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
 

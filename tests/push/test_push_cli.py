@@ -12,6 +12,7 @@ import pytest
 
 from scandepot.access import tokens
 from scandepot.access.tokens import TokenCreate
+from tests import command
 from tests.conftest import LiveServer
 from tests.push.conftest import Peer, World, run_pushes, use_peer
 
@@ -30,7 +31,7 @@ def _command(world: World, server: LiveServer, *args: str) -> tuple[list[str], d
 
 def run(world: World, server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
     argv, env = _command(world, server, *args)
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    return command.run(argv[len(SCANDEPOT) - 1 :], env=env, timeout=120)
 
 
 def test_a_push_is_queued_followed_and_reported(
