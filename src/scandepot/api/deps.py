@@ -20,8 +20,16 @@ def page_request(
         str | None,
         Query(max_length=200, description="Fields to sort by, comma-separated; '-' descends."),
     ] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=4096,
+            description="The next of the page before: the page after it, read through the "
+            "sort's index however deep (offset reads every row it skips).",
+        ),
+    ] = None,
 ) -> PageRequest:
-    return PageRequest(limit=limit, offset=offset, sort=sort)
+    return PageRequest(limit=limit, offset=offset, sort=sort, after=after)
 
 
 PageDep = Annotated[PageRequest, Depends(page_request)]

@@ -162,7 +162,7 @@ def list_projects(
             tiebreak=Project.id,
         )
         items = [_view(db, actor, row) for row in result.items]
-    return Page(items=items, total=result.total, limit=result.limit, offset=result.offset)
+    return result.with_items(items)
 
 
 def visible(ctx: Context, actor: Actor) -> list[Project]:

@@ -9,9 +9,11 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session as DBSession
 
+from scandepot.catalog import keyset
 from scandepot.errors import Invalid
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 MAX_LIMIT = 1000
 MAX_OFFSET = 2**63 - 1  # OFFSET is a signed 64-bit integer in SQLite and PostgreSQL
@@ -22,8 +24,11 @@ class PageRequest:
     limit: int = 100
     offset: int = 0
     sort: str | None = None
+    after: str | None = None  # a cursor: the page after the row it names (catalog/keyset.py)
 
     def __post_init__(self) -> None:
+        if self.after is not None and self.offset:
+            raise Invalid("Give after or offset, not both.", field="after")
         if not 1 <= self.limit <= MAX_LIMIT:
             raise Invalid(f"limit must be between 1 and {MAX_LIMIT}.", field="limit")
         if not 0 <= self.offset <= MAX_OFFSET:
@@ -36,13 +41,21 @@ class Page(Generic[T]):
     total: int
     limit: int
     offset: int
+    next: str | None = None  # the cursor of the page after this one, when it is full
+
+    def with_items(self, items: Sequence[U]) -> Page[U]:
+        """This page with its rows made into ``items`` (views of them)."""
+        return Page(
+            items=items, total=self.total, limit=self.limit, offset=self.offset, next=self.next
+        )
 
 
-def order_by(
+def sort_keys(
     sort: str | None, fields: Mapping[str, SQLColumnExpression[Any]], default: str
-) -> list[ColumnElement[Any]]:
-    """``sort`` is a comma-separated list of field names, each with '-' for descending."""
-    order: list[ColumnElement[Any]] = []
+) -> list[keyset.Key]:
+    """``sort`` is a comma-separated list of field names, each with '-' for descending:
+    the columns it names, each with whether it descends."""
+    keys: list[keyset.Key] = []
     for raw in (sort or default).split(","):
         name = raw.strip()
         descending = name.startswith("-")
@@ -50,9 +63,15 @@ def order_by(
         if name not in fields:
             allowed = ", ".join(sorted(fields))
             raise Invalid(f"Cannot sort by '{name}'; choose from: {allowed}.", field="sort")
-        column = fields[name]
-        order.append(column.desc() if descending else column.asc())
-    return order
+        keys.append((fields[name], descending))
+    return keys
+
+
+def order_by(
+    sort: str | None, fields: Mapping[str, SQLColumnExpression[Any]], default: str
+) -> list[ColumnElement[Any]]:
+    """The ORDER BY of ``sort`` (see :func:`sort_keys`)."""
+    return [c.desc() if d else c.asc() for c, d in sort_keys(sort, fields, default)]
 
 
 def paginate(
@@ -65,10 +84,20 @@ def paginate(
     tiebreak: SQLColumnExpression[Any],
 ) -> Page[Any]:
     total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    ordered = stmt.order_by(*order_by(page.sort, sort_fields, default_sort), tiebreak)
+    sort = page.sort or default_sort
+    keys = [*sort_keys(sort, sort_fields, default_sort), (tiebreak, False)]
+    width = len(stmt.column_descriptions)  # entities and columns, as rows hold them
+    ordered = stmt.add_columns(*(c for c, _ in keys)).order_by(
+        *(c.desc() if d else c.asc() for c, d in keys)
+    )
+    if page.after is not None:
+        values = keyset.decode(page.after, sort, keys)
+        nulls_high = db.get_bind().dialect.name == "postgresql"
+        ordered = ordered.where(keyset.after(keys, values, nulls_high=nulls_high))
     rows = db.execute(ordered.limit(page.limit).offset(page.offset)).all()
-    items = [row[0] if len(row) == 1 else row for row in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    items = [row[0] if width == 1 else tuple(row[:width]) for row in rows]
+    following = keyset.encode(sort, rows[-1][width:]) if len(rows) == page.limit else None
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset, next=following)
 
 
 def like(column: SQLColumnExpression[Any], pattern: str) -> ColumnElement[bool]:

@@ -299,7 +299,7 @@ def _page(db: DBSession, stmt: Select[Any], page: PageRequest) -> Page[AccessVie
     found = paginate(
         db, stmt, page, sort_fields=SORTS, default_sort="-id", tiebreak=DatasetAccess.id.desc()
     )
-    return Page(_views(db, list(found.items)), found.total, found.limit, found.offset)
+    return found.with_items(_views(db, list(found.items)))
 
 
 def get(ctx: Context, actor: Actor, ref: str, number: int, request_id: int) -> AccessView:

@@ -121,7 +121,7 @@ def search(ctx: Context, actor: Actor, find: Search, page: PageRequest) -> Page[
             tiebreak=v.id,
         )
     items = [_entry(version, dataset) for version, dataset in found.items]
-    return Page(items=items, total=found.total, limit=found.limit, offset=found.offset)
+    return found.with_items(items)
 
 
 def _latest(v: Any) -> ColumnElement[bool]:

@@ -93,7 +93,7 @@ def list_failures(
             tiebreak=OutboxMessage.id,
         )
         items = [_view(row, label) for row, label in found.items]
-    return Page(items=items, total=found.total, limit=found.limit, offset=found.offset)
+    return found.with_items(items)
 
 
 def counts(ctx: Context, actor: Actor) -> dict[str, int]:

@@ -150,7 +150,7 @@ def list_staged(
             tiebreak=StagedSession.id,
         )
         items = [_view(db, s) for s in found.items]
-    return Page(items=items, total=found.total, limit=found.limit, offset=found.offset)
+    return found.with_items(items)
 
 
 def list_every(ctx: Context, actor: Actor, *, project: str | None = None) -> list[StagedView]:

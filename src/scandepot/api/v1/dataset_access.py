@@ -72,6 +72,7 @@ class RequestPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next: str | None = None
 
 
 def request_out(view: AccessView) -> RequestOut:
@@ -97,6 +98,7 @@ def _page(found: Page[AccessView]) -> RequestPage:
         total=found.total,
         limit=found.limit,
         offset=found.offset,
+        next=found.next,
     )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from scandepot.api.deps import ActorDep, CtxDep, PageDep
-from scandepot.api.v1.schemas import API, PageOut
+from scandepot.api.v1.schemas import API, PageOut, page_out
 from scandepot.catalog.pipelines import Job, JobStatus
 from scandepot.pipelines import config, jobs
 from scandepot.pipelines.config import ConfigUpdate, ConfigView, PipelineInfo
@@ -167,12 +167,7 @@ def list_jobs(
     found = jobs.list_jobs(
         ctx, actor, project, page, status=status, pipeline=pipeline, session=session
     )
-    return PageOut(
-        items=[job_out(project, j) for j in found.items],
-        total=found.total,
-        limit=found.limit,
-        offset=found.offset,
-    )
+    return page_out(found, lambda j: job_out(project, j))
 
 
 @router.get(P + "/jobs/{job}", response_model=JobOut)

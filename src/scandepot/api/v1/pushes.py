@@ -38,6 +38,7 @@ def list_pushes(ctx: CtxDep, actor: ActorDep, project: str, page: PageDep) -> di
         "total": found.total,
         "limit": found.limit,
         "offset": found.offset,
+        "next": found.next,
     }
 
 
@@ -63,6 +64,7 @@ def list_instances(
         "total": found.total,
         "limit": found.limit,
         "offset": found.offset,
+        "next": found.next,
     }
 
 

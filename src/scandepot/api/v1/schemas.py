@@ -25,6 +25,7 @@ class PageOut(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+    next: str | None = None  # give it as ``after`` for the next page; null on the last
 
 
 class Counts(BaseModel):
@@ -292,6 +293,7 @@ def page_out(page: Page[Any], convert: Callable[[Any], T]) -> PageOut[T]:
         total=page.total,
         limit=page.limit,
         offset=page.offset,
+        next=page.next,
     )
 
 

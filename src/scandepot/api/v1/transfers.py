@@ -64,6 +64,7 @@ def list_transfers(
         "total": found.total,
         "limit": found.limit,
         "offset": found.offset,
+        "next": found.next,
     }
 
 
