@@ -108,6 +108,19 @@ def _get(url: str, auth: tuple[str, str] = MEMBER) -> Callable[[Catalog], None]:
     return run
 
 
+def _follow(url: str, pages: int = 3) -> Callable[[Catalog], None]:
+    """A listing paged by its cursor: each page read after the one before."""
+
+    def run(catalog: Catalog) -> None:
+        after = ""
+        for _ in range(pages):
+            r = catalog.client.get(url + after, auth=MEMBER)
+            assert r.status_code == 200 and r.json()["next"], f"{url}: {r.text[:300]}"
+            after = f"&after={r.json()['next']}"
+
+    return run
+
+
 def _search(body: bytes, auth: tuple[str, str] = MEMBER) -> Callable[[Catalog], None]:
     def run(catalog: Catalog) -> None:
         r = catalog.client.post("/data/search", params={"format": "json"}, content=body, auth=auth)
@@ -152,10 +165,13 @@ PATHS: dict[str, Callable[[Catalog], None]] = {
     "v1 project": _get(P),
     "v1 subjects": _get(f"{P}/subjects"),
     "v1 subjects deep page": _get(f"{P}/subjects?offset=150&limit=20"),
+    "v1 subjects by cursor": _follow(f"{P}/subjects?limit=20"),
     "v1 subject": _get(f"{P}/subjects/{SUBJECT}"),
     "v1 sessions": _get(f"{P}/sessions"),
     "v1 sessions by date": _get(f"{P}/sessions?sort=-date&limit=20"),
     "v1 sessions deep page": _get(f"{P}/sessions?offset=90&limit=10"),
+    "v1 sessions by cursor": _follow(f"{P}/sessions?limit=10"),
+    "v1 sessions by date by cursor": _follow(f"{P}/sessions?sort=-date&limit=10"),
     "v1 sessions of a subject": _get(f"{P}/sessions?subject={SUBJECT}"),
     "v1 session": _get(S),
     "v1 scans": _get(f"{S}/scans"),

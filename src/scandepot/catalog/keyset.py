@@ -22,12 +22,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, or_, true, tuple_
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from scandepot.errors import Invalid
 
 Key = tuple[SQLColumnExpression[Any], bool]  # a sort column, and whether it descends
 
 MAX_CURSOR = 4096  # characters: a cursor holds a handful of values
+
+
+def key(expression: SQLColumnExpression[Any]) -> Key:
+    """The sort key of an ORDER BY term: ``x.desc()`` is x descending, ``x`` ascending."""
+    if isinstance(expression, UnaryExpression) and expression.modifier in (
+        operators.desc_op,
+        operators.asc_op,
+    ):
+        return expression.element, expression.modifier is operators.desc_op
+    return expression, False
 
 
 def _plain(value: Any) -> Any:

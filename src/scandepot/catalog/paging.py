@@ -85,7 +85,7 @@ def paginate(
 ) -> Page[Any]:
     total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     sort = page.sort or default_sort
-    keys = [*sort_keys(sort, sort_fields, default_sort), (tiebreak, False)]
+    keys = [*sort_keys(sort, sort_fields, default_sort), keyset.key(tiebreak)]
     width = len(stmt.column_descriptions)  # entities and columns, as rows hold them
     ordered = stmt.add_columns(*(c for c, _ in keys)).order_by(
         *(c.desc() if d else c.asc() for c, d in keys)
