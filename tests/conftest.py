@@ -16,7 +16,6 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from scandepot.access import roles
 from scandepot.access.actors import SYSTEM
@@ -44,8 +42,8 @@ from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 from tests.helpers import after_archive
 from tests.orthanc_peer import StartOrthanc, orthanc_starter
+from tests.pg import fresh_database
 
-PG_SERVER = os.environ.get("SCANDEPOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PASSWORD = "correct-horse-battery"
 ROLES = ("owner", "member", "collaborator")
 ACTOR_NAMES = ("anonymous", "outsider", "collaborator", "member", "owner", "admin")
@@ -70,25 +68,13 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
-    name = f"scandepot_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-            # A test database outlives no crash: its commits need not wait for the disk.
-            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is needed and cannot be reached: {exc}")
-    url = f"{PG_SERVER}/{name}"
-    db = Database(url)
-    upgrade(db)
-    db.dispose()
-    yield url
-    for engine in list(_ENGINES.values()):
-        engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(durable=False) as url:
+        db = Database(url)
+        upgrade(db)
+        db.dispose()
+        yield url
+        for engine in list(_ENGINES.values()):
+            engine.dispose()
 
 
 # One Database (engine, pool and compiled-statement cache) per catalog for the whole run:

@@ -26,14 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
 from scandepot.access.users import ensure_admin
 from scandepot.cli.common import open_context
 from scandepot.context import Context
 from scandepot.settings import Settings
-from tests.conftest import PG_SERVER
+from tests.pg import fresh_database
 from tests.serve_process import PASSWORD, Serve, free_port, serve_env
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -41,22 +39,6 @@ ADMIN = ("admin", PASSWORD)
 AE_TITLE = "SCANDEPOT"
 # Generous: processes started side by side on two busy cores take their time to import.
 START_WITHIN_S = 180
-
-
-@contextmanager
-def fresh_database(server: str = PG_SERVER) -> Iterator[str]:
-    """A new, empty database on ``server`` (a URL without database name), dropped after."""
-    name = f"scandepot_scale_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    # No pool: a connection kept from the creation would be gone after a restart.
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield f"{server}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class Process:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydicom import Dataset
-from sqlalchemy import create_engine, text
 
 from scandepot.access import roles, users
 from scandepot.access.actors import SYSTEM, Actor
@@ -38,7 +36,8 @@ from scandepot.query.search import from_identifier, search
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
 from tests.catalog import plan_check
-from tests.conftest import PASSWORD, PG_SERVER
+from tests.conftest import PASSWORD
+from tests.pg import fresh_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.catalog_fill import UID_ROOT, fill  # noqa: E402
@@ -65,39 +64,28 @@ class Catalog:
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
-    name = f"scandepot_plans_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is needed and cannot be reached: {exc}")
-    url = f"{PG_SERVER}/{name}"
-    db = Database(url)
-    try:
-        upgrade(db)
-        fill(db.engine, STUDIES, 2, series_per_study=2, studies_per_project=STUDIES // 20)
-        data = tmp_path_factory.mktemp("plans")
-        settings = Settings(data_dir=data, database_url=url, admin_password=PASSWORD)
-        ctx = Context(settings, db, FileStore(data))
-        ctx.store.ensure()
-        made = {}
-        for login in ("member", "admin"):
-            made[login], _ = users.create(
-                ctx,
-                SYSTEM,
-                UserCreate(login=login, password=PASSWORD, site_admin=login == "admin"),
-            )
-        roles.set_role(ctx, SYSTEM, PROJECT, "member", Role.MEMBER)
-        member = Actor(user_id=made["member"].id, login="member")
-        with TestClient(create_app(ctx=ctx, install_pipelines=False)) as client:
-            yield Catalog(ctx, client, member, plan_check.table_rows(db.engine))
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("scandepot_plans", durable=False) as url:
+        db = Database(url)
+        try:
+            upgrade(db)
+            fill(db.engine, STUDIES, 2, series_per_study=2, studies_per_project=STUDIES // 20)
+            data = tmp_path_factory.mktemp("plans")
+            settings = Settings(data_dir=data, database_url=url, admin_password=PASSWORD)
+            ctx = Context(settings, db, FileStore(data))
+            ctx.store.ensure()
+            made = {}
+            for login in ("member", "admin"):
+                made[login], _ = users.create(
+                    ctx,
+                    SYSTEM,
+                    UserCreate(login=login, password=PASSWORD, site_admin=login == "admin"),
+                )
+            roles.set_role(ctx, SYSTEM, PROJECT, "member", Role.MEMBER)
+            member = Actor(user_id=made["member"].id, login="member")
+            with TestClient(create_app(ctx=ctx, install_pipelines=False)) as client:
+                yield Catalog(ctx, client, member, plan_check.table_rows(db.engine))
+        finally:
+            db.dispose()
 
 
 def _get(url: str, auth: tuple[str, str] = MEMBER) -> Callable[[Catalog], None]:
