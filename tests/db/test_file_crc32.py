@@ -29,7 +29,7 @@ from scandepot.db.engine import Database
 from scandepot.db.migrate import MIGRATIONS, upgrade
 from scandepot.settings import Settings
 from scandepot.storage.store import FileStore
-from tests.conftest import PG_SERVER
+from tests.pg import PG_SERVER
 
 
 @pytest.fixture

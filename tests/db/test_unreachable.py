@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 from scandepot.db.engine import Database
 from scandepot.errors import Unavailable
 from scandepot.http import errors as http_errors
-from tests.conftest import PG_SERVER
+from tests.pg import PG_SERVER
 from tests.serve_process import free_port
 
 pytestmark = pytest.mark.postgresql
