@@ -44,7 +44,9 @@ def test_ask_approve_revoke(ctx: Context, published: Released, people: dict[str,
     assert revoked.state == "revoked"
     assert not _may_download(ctx, people["member"], published)
     with ctx.db.read() as db:
-        steps = db.execute(select(DatasetEvent.action, DatasetEvent.login)).all()
+        steps = db.execute(
+            select(DatasetEvent.action, DatasetEvent.login).order_by(DatasetEvent.id)
+        ).all()
         audited = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert steps == [
         ("access_requested", "member"),
