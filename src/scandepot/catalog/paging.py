@@ -67,13 +67,6 @@ def sort_keys(
     return keys
 
 
-def order_by(
-    sort: str | None, fields: Mapping[str, SQLColumnExpression[Any]], default: str
-) -> list[ColumnElement[Any]]:
-    """The ORDER BY of ``sort`` (see :func:`sort_keys`)."""
-    return [c.desc() if d else c.asc() for c, d in sort_keys(sort, fields, default)]
-
-
 def paginate(
     db: DBSession,
     stmt: Select[Any],
