@@ -7,9 +7,11 @@ ratio is scandepot's rate over the peer's. Figures for docs/benchmarks.md ("SFTP
     .venv/bin/python bench/sftp.py [--big-mib 1024] [--small 2000] [--small-kib 16] [--runs 3]
 
 scandepot's side does what a drop always does: each file staged, hashed (MD5, SHA-256,
-CRC-32), fsynced, published and catalogued (SQLite in a temporary data folder) before its
-close is answered. sftp-server writes the bytes and nothing else, unless the client asks
-for an fsync after each file (``put -f``, fsync@openssh.com): both are measured. Needs
+CRC-32) and given its name before its close is answered, then fsynced and catalogued
+(SQLite in a temporary data folder) by the settler in batches: the time until the last
+file is catalogued is measured too ("settled"). sftp-server writes the bytes and nothing
+else. Both fsync each file before answering when the client asks (``put -f``,
+fsync@openssh.com): measured as well. Needs
 Debian's openssh-server (sshd, not started as a service: scripts/ensure-services.sh) and
 root (sshd signs in the user running it with a key made here). Not part of the test
 suite; only loopback addresses are used.
@@ -155,9 +157,12 @@ def _run(args: argparse.Namespace, root: Path) -> dict[str, list[float]]:
                     ("small", f"mkdir s{run}\ncd s{run}\nlcd small\nput *\n"),
                     ("small fsync", f"mkdir f{run}\ncd f{run}\nlcd small\nput -f *\n"),
                 ):
-                    if name == "scandepot" and what == "small fsync":
-                        continue  # every file is fsynced, asked or not
+                    start = time.perf_counter()
                     times.setdefault(f"{name} {what}", []).append(_timed(command, script, source))
+                    if name == "scandepot":
+                        assert server.settler.wait(timeout=600), "the settler did not finish"
+                        settled = time.perf_counter() - start
+                        times.setdefault(f"{name} {what} settled", []).append(settled)
                 _forget_drops(ctx)
                 _clear(where)
     finally:
@@ -189,19 +194,24 @@ def main() -> None:
     print(
         f"{args.runs} run(s), medians: 1 file of {big_mib} MiB; {n} files of {args.small_kib} KiB"
     )
-    ours_big = statistics.median(times["scandepot big"])
-    ours_small = statistics.median(times["scandepot small"])
-    ours = f"big {big_mib / ours_big:7.1f} MiB/s   small {n / ours_small:7.1f} files/s"
-    print(f"{'scandepot':20} {ours}")
-    for peer in ("sshd", "pipe"):
-        big = statistics.median(times[f"{peer} big"])
-        for what in ("small", "small fsync"):
-            small = statistics.median(times[f"{peer} {what}"])
-            label = f"{peer}{' put -f' if 'fsync' in what else ''}"
-            print(
-                f"{label:20} big {big_mib / big:7.1f} MiB/s   small {n / small:7.1f} files/s"
-                f"   ratio big {big / ours_big:.2f} small {small / ours_small:.2f}"
-            )
+
+    def rates(name: str) -> tuple[float, float, float]:
+        big, small, synced = (
+            statistics.median(times[f"{name} {what}"]) for what in ("big", "small", "small fsync")
+        )
+        return big_mib / big, n / small, n / synced
+
+    ours = rates("scandepot")
+    settled = n / statistics.median(times["scandepot small settled"])
+    print(f"{'':24} {'1 file MiB/s':>14} {'small files/s':>14} {'put -f files/s':>15}")
+    for name in ("scandepot", "sshd", "pipe"):
+        big, small, synced = rates(name)
+        print(f"{name:24} {big:14.1f} {small:14.1f} {synced:15.1f}")
+    print(f"{'scandepot, catalogued':24} {'':14} {settled:14.1f}")
+    peer = rates("sshd")
+    ratios = [f"{a / b:.2f}" for a, b in zip(ours, peer, strict=True)]
+    print(f"{'ratio scandepot / sshd':24} {ratios[0]:>14} {ratios[1]:>14} {ratios[2]:>15}")
+    print(f"{'ratio catalogued / sshd':24} {'':14} {settled / peer[1]:14.2f}")
 
 
 if __name__ == "__main__":

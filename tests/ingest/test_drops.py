@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,8 @@ from sqlalchemy import select
 from scandepot.access.actors import SYSTEM, Actor
 from scandepot.access.audit import AuditAction
 from scandepot.access.throttle import TooManyAttempts
-from scandepot.archive import projects, sessions, subjects
+from scandepot.archive import projects
 from scandepot.archive.projects import ProjectCreate
-from scandepot.archive.sessions import SessionCreate
-from scandepot.archive.subjects import SubjectCreate
 from scandepot.catalog.access import AuditEvent, User
 from scandepot.catalog.archive import File, Resource
 from scandepot.catalog.drops import DropAccount, DropItem, MatchRule
@@ -42,9 +39,9 @@ from scandepot.sftp import hostkey
 from scandepot.storage.changes import Changes
 from scandepot.storage.store import file_digest
 from tests.conftest import PASSWORD
+from tests.ingest.conftest import DROP_PASSWORD
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC2PnFcpnnSpVb4XuuV33FyKHZRl8QYZtoKQ8AbJ+ZZm"
-DROP_PASSWORD = "drop-password-1"
 
 
 @pytest.mark.parametrize(
@@ -77,24 +74,6 @@ def test_public_keys_are_read_and_fingerprinted_as_ssh_keygen_does() -> None:
     for bad in ("", "ssh-ed25519", "ssh-dss AAAA", "ssh-rsa " + KEY.split()[1], "ssh-ed25519 !!"):
         with pytest.raises(Invalid):
             ssh_keys.parse(bad)
-
-
-@pytest.fixture
-def project(ctx: Context, make_project: Callable[..., str]) -> str:
-    label = make_project()
-    subjects.create(ctx, SYSTEM, label, SubjectCreate(label="SUB1"))
-    when = {"date": dt.date(2026, 12, 6), "time": dt.time(10, 0)}
-    sessions.create(ctx, SYSTEM, label, SessionCreate(label="MR1", subject="SUB1", **when))
-    return label
-
-
-@pytest.fixture
-def who(ctx: Context, project: str) -> DropPrincipal:
-    data = DropAccountCreate(name="scanner", password=DROP_PASSWORD)
-    drop_accounts.create(ctx, SYSTEM, project, data)
-    found = sftp_signin.by_password(ctx, f"{project}+scanner", DROP_PASSWORD, address="10.9.8.7")
-    assert isinstance(found, DropPrincipal)
-    return found
 
 
 def _actor(ctx: Context, login: str) -> Actor:

@@ -40,7 +40,9 @@ pytestmark = pytest.mark.interop
 PROJECT = "P001"
 
 
-def _items(ctx: Context) -> list[DropItem]:
+def _items(sftp: SftpServer, ctx: Context) -> list[DropItem]:
+    """The catalogued drops, once every close the server answered is settled."""
+    assert sftp.settler.wait(timeout=30)
     with ctx.db.read() as db:
         return list(db.scalars(select(DropItem).order_by(DropItem.path)))
 
@@ -66,7 +68,7 @@ def test_drop_account_puts_files_and_folders(
     (tmp_path / "eye.edf").write_bytes(b"e" * 100_000)
     done = run_sftp(sftp, drop_account, keys["drop"], "put eye.edf\nput -r physio\n", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    items = _items(ctx)
+    items = _items(sftp, ctx)
     assert [(i.path, i.size, i.state) for i in items] == [
         ("eye.edf", 100_000, "unmatched"),
         ("physio/puls.log", 2000, "unmatched"),
@@ -75,6 +77,44 @@ def test_drop_account_puts_files_and_folders(
     folder = drops.project_dir(ctx, PROJECT)
     assert (folder / "physio" / "resp.log").read_bytes() == b"r" * 3000
     assert list(ctx.store.tmp.iterdir()) == []
+
+
+def test_put_f_is_answered_after_the_files_fsync(
+    sftp: SftpServer,
+    ctx: Context,
+    drop_account: str,
+    keys: dict[str, Key],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fsync@openssh.com (``put -f``) fsyncs the file before it is answered, and the
+    settler does not again; a plain put's file is fsynced by the settler."""
+    asked: list[str] = []
+    settled: list[str] = []
+    real_sync, real_fsync = drops.Upload.sync, drops._fsync_file
+
+    def sync(upload: drops.Upload) -> None:
+        asked.append(upload.path)
+        real_sync(upload)
+
+    def fsync_file(path: Path) -> bool:
+        settled.append(path.name)
+        return real_fsync(path)
+
+    monkeypatch.setattr(drops.Upload, "sync", sync)
+    monkeypatch.setattr(drops, "_fsync_file", fsync_file)
+    big = os.urandom(1_500_000)  # past what is written on the loop: the thread's bytes too
+    (tmp_path / "big.raw").write_bytes(big)
+    (tmp_path / "small.raw").write_bytes(b"s" * 100)
+    script = "put -f big.raw\nput small.raw\n"
+    done = run_sftp(sftp, drop_account, keys["drop"], script, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [(i.path, i.size) for i in _items(sftp, ctx)] == [
+        ("big.raw", 1_500_000),
+        ("small.raw", 100),
+    ]
+    assert (asked, settled) == (["big.raw"], ["small.raw"])
+    assert (drops.project_dir(ctx, PROJECT) / "big.raw").read_bytes() == big
 
 
 @pytest.mark.parametrize(
@@ -106,7 +146,7 @@ def test_drop_account_is_refused_the_rest(
     assert refused.returncode == (0 if command == "ls" else 1), refused.stderr
     assert "Permission denied" in refused.stderr or "not found" in refused.stderr
     assert (drops.project_dir(ctx, PROJECT) / "eye.edf").read_bytes() == b"e" * 10
-    assert [i.path for i in _items(ctx)] == ["eye.edf"]
+    assert [i.path for i in _items(sftp, ctx)] == ["eye.edf"]
 
 
 def test_drop_account_status_codes_and_bad_paths(
@@ -131,7 +171,7 @@ def test_drop_account_status_codes_and_bad_paths(
                 channel.open(bad, "wb").close()
         with pytest.raises(OSError):  # a folder that does not exist
             channel.open("/nowhere/a.log", "wb").close()
-    assert [i.path for i in _items(ctx)] == ["a.log"]
+    assert [i.path for i in _items(sftp, ctx)] == ["a.log"]
     folder = drops.project_dir(ctx, PROJECT).name
     assert sorted(p.name for p in drops.root(ctx).rglob("*")) == [folder, "a.log"]
 
@@ -156,7 +196,7 @@ def test_a_taken_name_is_refused_as_any_write(
             messages.add(refused.value.strerror)
         channel.mkdir("/run1")  # a folder that is there: no error, as before
     assert messages == {"Writing is not allowed here."}
-    assert [i.path for i in _items(ctx)] == ["run1/a.log"]
+    assert [i.path for i in _items(sftp, ctx)] == ["run1/a.log"]
 
 
 def test_uploads_at_once_never_pass_the_quota(
@@ -180,7 +220,7 @@ def test_uploads_at_once_never_pass_the_quota(
             except OSError:
                 failed += 1
     assert failed > 0
-    items = _items(ctx)
+    items = _items(sftp, ctx)
     assert sum(i.size for i in items) <= 100_000
     assert [i.size for i in items] == [40_000] * len(items) and len(items) == 2
     on_disk = sorted(p.name for p in drops.project_dir(ctx, PROJECT).iterdir())
@@ -222,7 +262,7 @@ def test_drop_account_never_reaches_another_project(
             with pytest.raises(OSError):
                 channel.open(path, "wb").close()
     assert not drops.project_dir(ctx, other).exists()
-    assert _items(ctx) == []
+    assert _items(sftp, ctx) == []
 
 
 def test_researcher_reads_exactly_their_projects(
@@ -277,7 +317,7 @@ def test_matching_by_path_as_the_file_closes(
     (tmp_path / "SUB1" / "MR9" / "lost.log").write_bytes(b"no such session")
     done = run_sftp(sftp, drop_account, keys["drop"], "put -r SUB1\n", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    states = {i.path: (i.state, i.resource, i.matched_path) for i in _items(ctx)}
+    states = {i.path: (i.state, i.resource, i.matched_path) for i in _items(sftp, ctx)}
     assert states == {
         "SUB1/MR1/run1/resp.log": ("matched", "PHYSIO", "run1/resp.log"),
         "SUB1/MR9/lost.log": ("unmatched", None, None),
@@ -302,7 +342,7 @@ def test_matching_by_time_as_the_file_closes(
     commands = "put Eye_20261206_103000.edf\nput Eye_20261206_150000.edf\n"
     done = run_sftp(sftp, drop_account, keys["drop"], commands, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert {i.path: (i.state, i.resource) for i in _items(ctx)} == {
+    assert {i.path: (i.state, i.resource) for i in _items(sftp, ctx)} == {
         "Eye_20261206_103000.edf": (DropState.MATCHED.value, "EYE"),
         "Eye_20261206_150000.edf": (DropState.UNMATCHED.value, None),
     }
@@ -348,7 +388,7 @@ def test_killed_upload_leaves_nothing(
         time.sleep(0.05)
     assert list(ctx.store.tmp.iterdir()) == []
     assert not (drops.project_dir(ctx, PROJECT) / "half.raw").exists()
-    assert _items(ctx) == []
+    assert _items(sftp, ctx) == []
 
 
 def test_over_quota_is_refused_and_the_partial_file_removed(
@@ -362,7 +402,7 @@ def test_over_quota_is_refused_and_the_partial_file_removed(
         with pytest.raises(OSError, match="quota|room"):
             with channel.open("/too-big.raw", "wb") as fh:
                 fh.write(b"y" * 60_000)
-    assert [i.path for i in _items(ctx)] == ["fits.raw"]
+    assert [i.path for i in _items(sftp, ctx)] == ["fits.raw"]
     assert not (drops.project_dir(ctx, PROJECT) / "too-big.raw").exists()
     assert list(ctx.store.tmp.iterdir()) == []
 

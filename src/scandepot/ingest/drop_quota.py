@@ -62,13 +62,18 @@ class InFlight:
 IN_FLIGHT = InFlight()
 
 
-def room(db: DBSession, project_id: int) -> tuple[int | None, int, str]:
-    """The project's quota, the bytes that wait unmatched (counted only under a quota),
-    and its matching rule."""
+def quota_and_rule(db: DBSession, project_id: int) -> tuple[int | None, str]:
+    """The project's quota and its matching rule."""
     row = db.execute(
         select(DropRule.quota_bytes, DropRule.rule).where(DropRule.project_id == project_id)
     ).first()
-    quota, rule = (row[0], row[1]) if row is not None else (None, MatchRule.NONE.value)
+    return (row[0], row[1]) if row is not None else (None, MatchRule.NONE.value)
+
+
+def room(db: DBSession, project_id: int) -> tuple[int | None, int, str]:
+    """The project's quota, the bytes that wait unmatched (counted only under a quota),
+    and its matching rule."""
+    quota, rule = quota_and_rule(db, project_id)
     if quota is None:
         return None, 0, rule
     return quota, waiting(db, project_id), rule

@@ -2,10 +2,13 @@
 (``drops/{id}-{created}/`` in the data folder: see :func:`folder_name`), each file
 catalogued as a :class:`DropItem`.
 
-An upload is staged (storage/: a temporary name in ``tmp/``, hashed as it is written),
-fsynced and given its name in the drop folder only when the client closes it; only then
-is it catalogued and offered to the project's matching rule. An upload that ends any
-other way (the client killed, the connection lost, the quota reached) leaves nothing.
+An upload is staged (storage/: a temporary name in ``tmp/``, hashed as it is written)
+and given its name in the drop folder only when the client closes it (:meth:`Upload.close`,
+the file marked pending: ingest/drop_pending.py); then it is fsynced and catalogued
+(:func:`settle`), and only then offered to the project's matching rule and shown to
+anyone. An upload that ends any other way (the client killed, the connection lost, the
+quota reached) leaves nothing. A pending file whose process died before its catalog row
+is settled at the next start (:func:`recover`).
 
 The project's quota bounds the bytes that wait unmatched: an upload that would pass it is
 refused as it passes it, and its partial file removed. Uploads running at once in this
@@ -20,13 +23,14 @@ file or by a folder, is refused as any write is (:class:`NameTaken`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
@@ -39,10 +43,19 @@ from scandepot.catalog.labels import check_file_path
 from scandepot.context import Context
 from scandepot.db.base import utcnow
 from scandepot.errors import Conflict, Forbidden, Invalid, NotFound
-from scandepot.ingest.drop_quota import IN_FLIGHT, QuotaExceeded, last_check, room
+from scandepot.ingest import drop_pending
+from scandepot.ingest.drop_quota import (
+    IN_FLIGHT,
+    QuotaExceeded,
+    last_check,
+    quota_and_rule,
+    waiting,
+)
 from scandepot.ingest.sftp_signin import DropPrincipal
 from scandepot.storage.changes import Changes
-from scandepot.storage.store import StagedFile, fsync_dir, make_dirs
+from scandepot.storage.store import StagedFile, StoredDigest, fsync_dir, make_dirs
+
+log = logging.getLogger("scandepot.drops")
 
 FOLDER = "drops"
 # Where a closing upload's fsync runs while its folder's runs on the caller's thread.
@@ -171,6 +184,7 @@ class Upload:
         self._folder, self.dest = folder, folder / path
         self._quota, self._used = quota, used
         self._accepted = 0
+        self._synced_at = -1  # the bytes accepted at the last sync()
         self._reserved = 0  # counted in IN_FLIGHT
         self._refused = False
         self.rule = MatchRule.NONE.value  # the project's matching rule as it began
@@ -203,7 +217,9 @@ class Upload:
             self._reserved += length
         self._accepted += length
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Stop counting this upload's bytes as in flight (its row counts them now, or
+        nothing does)."""
         if self._reserved:
             IN_FLIGHT.give_back(self.who.project_id, self._reserved)
             self._reserved = 0
@@ -224,68 +240,235 @@ class Upload:
             raise
         self.put(data)
 
+    def sync(self) -> None:
+        """fsync the bytes written so far (the client asked: fsync@openssh.com)."""
+        staged = self._staged
+        if staged is None:
+            raise Invalid("This upload has ended.", field="handle")
+        staged.sync()
+        self._synced_at = self._accepted
+
     def abort(self) -> None:
         if self._staged is not None:
             self._staged.discard()
             self._staged = None
-        self._release()
+        self.release()
 
-    def finish(self) -> int:
-        """Make the file visible and catalogue it; returns its drop item's id.
-
-        The name is linked before the file's fsync, as the DICOM receiver files instances
-        (storage/store.py), and the file's fsync and its folder's run at once: the name
-        and the bytes go in one journal commit. The catalog's commit follows both, and
-        the close is answered after it; the quota is checked a last time in it, and a
-        file it has no room for is removed, as is one whose account went meanwhile."""
+    def close(self) -> Closed:
+        """The client's close: no more bytes, and the file takes its name in the drop
+        folder (a name taken meanwhile is refused, and the file goes), marked pending
+        (ingest/drop_pending.py). Nothing is fsynced or catalogued yet: :func:`settle`
+        does both, for one closed file (:meth:`finish`) or a batch of them (the SFTP
+        server's settler, after the close is answered). The bytes stay counted against
+        the quota until then."""
         staged, self._staged = self._staged, None
         if staged is None:
             raise Invalid("This upload has ended.", field="handle")
-        dest = self.dest
         try:
             with staged:
-                staged.end()
+                digest = staged.seal()
                 try:
-                    staged.link(dest)  # a name taken meanwhile: refused, the file goes
+                    staged.link(self.dest)
                 except Conflict:
                     raise NameTaken() from None
                 try:
-                    return self._catalogue(staged, dest)
+                    drop_pending.mark(self.dest, digest, self.who.account_id)
                 except BaseException:
-                    self.ctx.store.remove_file(dest)
+                    self.ctx.store.remove_file(self.dest)
                     raise
-        finally:
-            self._release()
+        except BaseException:
+            self.release()
+            raise
+        synced = self._synced_at == self._accepted
+        return Closed(self.ctx, self.who, self._folder, self.path, digest, self.rule, self, synced)
 
-    def _catalogue(self, staged: StagedFile, dest: Path) -> int:
-        staged.sync_in(_SYNCS)  # the file's fsync and its folder's, at once
-        fsync_dir(dest.parent)
-        digest = staged.finish()
-        with self.ctx.db.write() as db:
-            if _account_folder(self.ctx, db, self.who) != self._folder:
-                raise _gone()  # the project was made again since (SQLite gives ids again)
-            last_check(db, self.who.project_id, self.who.project, digest.size)
-            item = DropItem(
-                project_id=self.who.project_id,
-                account_id=self.who.account_id,
-                path=self.path,
-                size=digest.size,
-                md5=digest.md5,
-                sha256=digest.sha256,
-            )
-            db.add(item)
-            db.flush()
-            return item.id
+    def finish(self) -> int:
+        """Close, fsync and catalogue at once; returns the drop item's id. Refused after
+        the name is taken (the quota's last check, the account gone) the file goes."""
+        drop_id = settle([self.close()], strict=True)[0]
+        assert drop_id is not None, "a strict settle refuses rather than removes"
+        return drop_id
 
 
-def begin(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Upload:
-    """Start an upload to ``parts`` in the account's drop folder: its folder must exist,
-    its name must be free, and the project must have room (counting the bytes of its
-    uploads running here)."""
-    path = drop_path(parts)
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """An upload its client has closed: named in the drop folder, not yet settled."""
+
+    ctx: Context
+    who: DropPrincipal
+    folder: Path
+    path: str
+    digest: StoredDigest
+    rule: str  # the project's matching rule as the upload began
+    upload: Upload | None  # whose bytes count against the quota until the row is committed
+    synced: bool  # fsynced after its last byte (fsync@openssh.com): its folder's is left
+
+    @property
+    def dest(self) -> Path:
+        return self.folder / self.path
+
+
+def _sync(batch: list[Closed]) -> set[Path]:
+    """fsync the files of ``batch`` (at once, on the pool), then their folders; returns
+    the files that are no longer there (removed by hand, their folder gone)."""
+    syncing = {c.dest: _SYNCS.submit(_fsync_file, c.dest) for c in batch if not c.synced}
+    missing = {path for path, done in syncing.items() if not done.result()}
+    missing |= {c.dest for c in batch if c.synced and not c.dest.exists()}
+    for parent in dict.fromkeys(c.dest.parent for c in batch if c.dest not in missing):
+        fsync_dir(parent)
+    return missing
+
+
+def _fsync_file(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def settle(batch: list[Closed], *, strict: bool) -> list[int | None]:
+    """Make closed uploads durable and catalogue them in one transaction (one context
+    for the whole batch); returns their drop items' ids, in order (None for a file
+    that went).
+
+    ``strict`` (a close not yet answered): the account must still be there and enabled
+    and the quota's last check must pass, or the file goes and the error is raised.
+    Otherwise (closes answered already) nothing the client was told is kept is undone:
+    a file the quota's last check finds no room for (uploads in several processes at
+    once) is kept with a warning; only the files of a project deleted meanwhile go,
+    as its other drops did."""
+    if not batch:
+        return []
+    ctx = batch[0].ctx
+    assert all(c.ctx is ctx for c in batch), "one context a batch"
+    try:
+        missing = _sync(batch)
+        if strict and missing:
+            raise Invalid("The file went before it was kept.", field="path")
+        kept = [c for c in batch if c.dest not in missing]
+        catalogued = dict(zip(map(id, kept), _catalogue(ctx, kept, strict=strict), strict=True))
+    except BaseException:
+        if strict:  # refused: the client is told, and nothing stays
+            for closed in batch:
+                ctx.store.remove_file(closed.dest)
+                if closed.upload is not None:
+                    closed.upload.release()
+        raise  # else the caller tries again: the files and their quota stay as they are
+    ids: list[int | None] = []
+    for closed in batch:
+        drop_id = catalogued.get(id(closed))
+        if closed.dest in missing:
+            log.warning("drop %s of %s gone before it was kept", closed.path, closed.who.project)
+        elif drop_id is None:
+            log.warning("drop %s of %s removed: project gone", closed.path, closed.who.project)
+            ctx.store.remove_file(closed.dest)
+        else:
+            drop_pending.unmark(closed.dest)
+        if closed.upload is not None:
+            closed.upload.release()
+        ids.append(drop_id)
+    return ids
+
+
+def _catalogue(ctx: Context, batch: list[Closed], *, strict: bool) -> list[int | None]:
+    """The rows of ``batch`` in one transaction, one statement; ids in order (None for a
+    file of a project gone). The quota's last check is one per project, for the bytes of
+    all its files here."""
+    by_project: dict[int, list[Closed]] = {}
+    for closed in batch:
+        by_project.setdefault(closed.who.project_id, []).append(closed)
+    with ctx.db.write() as db:
+        kept: list[Closed] = []
+        for project_id, closed_ in by_project.items():
+            who = closed_[0].who
+            live: Path | None
+            if strict:
+                live = _account_folder(ctx, db, who)
+            else:
+                live = _project_folder(ctx, db, project_id)
+            # A folder not the project's: it was made again since (SQLite gives ids again).
+            if strict and any(c.folder != live for c in closed_):
+                raise _gone()
+            closed_ = [c for c in closed_ if c.folder == live]
+            if not closed_:
+                continue
+            try:
+                last_check(db, project_id, who.project, sum(c.digest.size for c in closed_))
+            except QuotaExceeded:
+                if strict:
+                    raise
+                log.warning(
+                    "%d drops of %s kept over the quota: their closes were answered already",
+                    len(closed_),
+                    who.project,
+                )
+            kept.extend(closed_)
+        if not kept:
+            return [None] * len(batch)
+        rows = [
+            {
+                "project_id": c.who.project_id,
+                "account_id": c.who.account_id,
+                "path": c.path,
+                "size": c.digest.size,
+                "md5": c.digest.md5,
+                "sha256": c.digest.sha256,
+            }
+            for c in kept
+        ]
+        insert_rows = insert(DropItem).returning(DropItem.id, sort_by_parameter_order=True)
+        ids = dict(zip(map(id, kept), db.scalars(insert_rows, rows).all(), strict=True))
+    return [ids.get(id(c)) for c in batch]
+
+
+def _project_folder(ctx: Context, db: DBSession, project_id: int) -> Path | None:
+    row = db.execute(select(Project.id, Project.created_at).where(Project.id == project_id)).first()
+    return None if row is None else root(ctx) / folder_name(row[0], row[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Where a drop account writes and under what quota and rule, as read at ``read_at``
+    (``time.monotonic()``): a session may keep it a moment (:func:`begin`)."""
+
+    folder: Path
+    quota: int | None
+    rule: str
+    read_at: float
+
+
+def grant(ctx: Context, who: DropPrincipal) -> Grant:
+    """The account's grant, while the account is there and enabled."""
     with ctx.db.read() as db:
         folder = _account_folder(ctx, db, who)
-        quota, used, rule = room(db, who.project_id)
+        quota, rule = quota_and_rule(db, who.project_id)
+    return Grant(folder, quota, rule, time.monotonic())
+
+
+def begin(
+    ctx: Context, who: DropPrincipal, parts: tuple[str, ...], granted: Grant | None = None
+) -> Upload:
+    """Start an upload to ``parts`` in the account's drop folder: its folder must exist,
+    its name must be free, and the project must have room (counting the bytes of its
+    uploads running here).
+
+    ``granted``: the account's :func:`grant` as the caller read it a moment ago (an
+    SFTP session, for the files a client sends one after the other), else read here.
+    The bytes that wait are read here in either case when the project has a quota; a
+    project without one reads nothing from the catalog."""
+    path = drop_path(parts)
+    if granted is None:
+        granted = grant(ctx, who)
+    folder, quota, rule = granted.folder, granted.quota, granted.rule
+    used = 0
+    if quota is not None:
+        with ctx.db.read() as db:
+            used = waiting(db, who.project_id)
     parent = (folder / path).parent
     if parent != folder and not (parent.is_dir() and not parent.is_symlink()):
         raise NotFound("The folder to write in does not exist.", field="path")

@@ -1,20 +1,23 @@
 """What a drop account may do over SFTP: make folders and write files in its project's
 drop folder, nothing else. Listing, reading, renaming, deleting, links and attribute
-changes are refused (SSH_FX_PERMISSION_DENIED); a file becomes visible on its close."""
+changes are refused (SSH_FX_PERMISSION_DENIED). A file's close is answered once it has
+its name; the settler (ingest/drop_settler.py) fsyncs and catalogues it, and only then
+does scandepot see it. fsync@openssh.com is answered after an fsync."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import NoReturn
 
 import asyncssh
 
-from scandepot.catalog.drops import MatchRule
 from scandepot.context import Context
 from scandepot.errors import ScandepotError
-from scandepot.ingest import drop_matching, drop_paths, drops
+from scandepot.ingest import drop_paths, drops
+from scandepot.ingest.drop_settler import Settler
 from scandepot.ingest.sftp_signin import DropPrincipal
 from scandepot.sftp import interrupted
 from scandepot.sftp.errors import call, now, refused, to_sftp
@@ -23,13 +26,24 @@ from scandepot.sftp.refusals import NoChanges
 
 log = logging.getLogger("scandepot.sftp")
 
+# How long a session writes on what it read of its account (enabled, its project's
+# folder, quota and rule) before reading it again: a client sends many files in a row.
+GRANT_KEPT_S = 1.0
+
 FOLDER = asyncssh.SFTPAttrs(type=asyncssh.FILEXFER_TYPE_DIRECTORY, permissions=0o40333)
 
 
 class DropServer(NoChanges):
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], ctx: Context, who: DropPrincipal):
+    def __init__(
+        self,
+        chan: asyncssh.SSHServerChannel[bytes],
+        ctx: Context,
+        who: DropPrincipal,
+        settler: Settler,
+    ) -> None:
         super().__init__(chan)
-        self.ctx, self.who = ctx, who
+        self.ctx, self.who, self.settler = ctx, who, settler
+        self._granted: drops.Grant | None = None
 
     def _parts(self, path: bytes) -> tuple[str, ...]:
         return now(drop_paths.parts, path)
@@ -53,7 +67,13 @@ class DropServer(NoChanges):
             raise refused("Reading or appending")
         if not pflags & asyncssh.FXF_WRITE:
             raise refused("Opening without writing")
-        return Feeder(await call(drops.begin, self.ctx, self.who, self._parts(path)))
+        parts = self._parts(path)
+        granted = self._granted
+        if granted is None or time.monotonic() - granted.read_at > GRANT_KEPT_S:
+            granted = self._granted = await call(drops.grant, self.ctx, self.who)
+        if granted.quota is None:  # nothing to read from the catalog: no wait
+            return Feeder(now(drops.begin, self.ctx, self.who, parts, granted))
+        return Feeder(await call(drops.begin, self.ctx, self.who, parts, granted))
 
     async def write(self, file_obj: object, offset: int, data: bytes) -> int:
         assert isinstance(file_obj, Feeder)
@@ -74,8 +94,13 @@ class DropServer(NoChanges):
             type=asyncssh.FILEXFER_TYPE_REGULAR, size=file_obj.upload.size, permissions=0o100200
         )
 
-    def fsync(self, file_obj: object) -> None:
-        return None  # every file is fsynced as it closes
+    async def fsync(self, file_obj: object) -> None:
+        assert isinstance(file_obj, Feeder)
+        try:
+            await file_obj.flush()
+            await call(file_obj.upload.sync)
+        except ScandepotError as exc:
+            raise to_sftp(exc) from None
 
     async def close(self, file_obj: object) -> None:
         assert isinstance(file_obj, Feeder)
@@ -94,14 +119,7 @@ class DropServer(NoChanges):
             upload.abort()
             log.info("SFTP upload of %s by %s interrupted", upload.path, self.who.username)
             return
-        drop_id = await call(upload.finish)
-        if upload.rule == MatchRule.NONE.value:
-            return
-        try:
-            await call(drop_matching.on_arrival, self.ctx, drop_id)
-        except (asyncssh.SFTPError, ScandepotError, OSError) as exc:
-            # The file is safe in the drop folder; it waits to be matched by hand.
-            log.warning("drop %s of %s not matched: %s", drop_id, self.who.project, exc)
+        self.settler.submit(now(upload.close))  # a link and an attribute: no wait
 
     def exit(self) -> None:
         return None

@@ -12,7 +12,7 @@ import asyncssh
 
 from scandepot.access.actors import Actor
 from scandepot.context import Context
-from scandepot.ingest import drops
+from scandepot.ingest import drop_settler, drops
 from scandepot.sftp import hostkey
 from scandepot.sftp.browse_server import BrowseServer
 from scandepot.sftp.drop_server import DropServer
@@ -30,16 +30,15 @@ CIPHERS = (
     "aes192-ctr",
     "aes256-ctr",
 )
-
-
-def _sftp_for(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
-    """A drop account's write-only view, or a researcher's read-only one."""
-    owner = chan.get_connection().get_owner()
-    if not isinstance(owner, Signin) or owner.principal is None:
-        raise asyncssh.SFTPPermissionDenied("Not signed in.")
-    if isinstance(owner.principal, Actor):
-        return BrowseServer(chan, owner.ctx, owner.principal)
-    return DropServer(chan, owner.ctx, owner.principal)
+# With AES-CTR, HMAC-SHA2 (OpenSSL, in C) and not UMAC, which asyncssh computes through
+# ctypes a packet at a time; offered at all, it would be chosen, as OpenSSH's clients list
+# it first. Every SFTP client in use has HMAC-SHA2.
+MACS = (
+    "hmac-sha2-256-etm@openssh.com",
+    "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha2-256",
+    "hmac-sha2-512",
+)
 
 
 class SftpServer:
@@ -53,6 +52,16 @@ class SftpServer:
         self._thread = threading.Thread(target=self._loop.run_forever, name="sftp", daemon=True)
         self._server: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
+        self.settler = drop_settler.Settler()
+
+    def _sftp_for(self, chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+        """A drop account's write-only view, or a researcher's read-only one."""
+        owner = chan.get_connection().get_owner()
+        if not isinstance(owner, Signin) or owner.principal is None:
+            raise asyncssh.SFTPPermissionDenied("Not signed in.")
+        if isinstance(owner.principal, Actor):
+            return BrowseServer(chan, owner.ctx, owner.principal)
+        return DropServer(chan, owner.ctx, owner.principal, self.settler)
 
     async def _listen(self) -> asyncssh.SSHAcceptor:
         return await asyncssh.create_server(
@@ -60,9 +69,10 @@ class SftpServer:
             self.host,
             self.port,
             server_host_keys=[hostkey.load_or_create(self.ctx)],
-            sftp_factory=_sftp_for,
+            sftp_factory=self._sftp_for,
             sftp_version=3,
             encryption_algs=list(CIPHERS),
+            mac_algs=list(MACS),
             allow_scp=False,
             agent_forwarding=False,
             x11_forwarding=False,
@@ -70,7 +80,9 @@ class SftpServer:
         )
 
     def start(self) -> SftpServer:
-        drops.sweep(self.ctx)  # what a killed server left half-catalogued
+        drop_settler.recover(self.ctx)  # what a killed server answered, not catalogued
+        drops.sweep(self.ctx)  # what it left and never answered
+        self.settler.start()
         self._thread.start()
         future: Future[asyncssh.SSHAcceptor] = asyncio.run_coroutine_threadsafe(
             self._listen(), self._loop
@@ -102,6 +114,7 @@ class SftpServer:
                 await asyncio.gather(*others, return_exceptions=True)
 
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=30)
+        self.settler.stop()  # what was answered, catalogued before the process ends
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
         self._loop.close()
