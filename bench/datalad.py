@@ -10,7 +10,8 @@ visit against ``curl`` downloading the same tarball from the same server, in one
    dataset deposited, ``scandepot serve`` on 127.0.0.1; ``curl`` of the tarball to a
    file, then ``datalad clone`` and ``datalad get .`` (the tarball through uncurl, each
    file out of it through archivist, every checksum checked). The ratio is the get's rate
-   over curl's. Target: at least 0.5.
+   over curl's. Target: at least 0.5. Then the same get by ``git annex get --debug .`` in
+   a second clone, its log cut into steps: where the time goes.
 
     .venv/bin/python bench/datalad.py [--files 2000] [--big-mb 260] [--only retrieval] [--jobs 2]
 
