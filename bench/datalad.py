@@ -10,7 +10,8 @@ visit against ``curl`` downloading the same tarball from the same server, in one
    dataset deposited, ``scandepot serve`` on 127.0.0.1; ``curl`` of the tarball to a
    file, then ``datalad clone`` and ``datalad get .`` (the tarball through uncurl, each
    file out of it through archivist, every checksum checked). The ratio is the get's rate
-   over curl's. Target: at least 0.5.
+   over curl's. Target: at least 0.5. Then the same get by ``git annex get --debug .`` in
+   a second clone, its log cut into steps: where the time goes.
 
     .venv/bin/python bench/datalad.py [--files 2000] [--big-mb 260] [--only retrieval] [--jobs 2]
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -141,11 +143,78 @@ def retrieval(big_mb: int, jobs: int) -> None:
             parallel = ["-J", str(jobs)] if jobs > 1 else []
             datalad("get", *parallel, ".", cwd=root / "visit", env=clone_env)
             get_s = time.perf_counter() - began
+            # Where the time goes: the same get by git-annex alone, in a clone of its own,
+            # with git-annex's timestamped debug log.
+            datalad("clone", clone_url, "traced", cwd=root, env=clone_env)
+            traced = subprocess.run(
+                ["git", "annex", "get", "--debug", "."],
+                cwd=root / "traced",
+                env=clone_env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
         mb = size / 1e6
         print(f"retrieval of a {mb:.0f} MB visit ({files} files) from scandepot serve:")
         print(f"  curl of the tarball   {curl_s:6.2f} s  {mb / curl_s:7.1f} MB/s")
         print(f"  datalad get -J {jobs} .    {get_s:6.2f} s  {mb / get_s:7.1f} MB/s")
         print(f"  ratio get / curl      {curl_s / get_s:6.2f}   (target >= 0.5)")
+        print("where git annex get . spends its time (its --debug log, another clone):")
+        for label, seconds in breakdown(traced.stderr):
+            print(f"  {label:<58} {seconds:6.2f} s")
+
+
+# A line of git-annex's --debug log: its time, then what it says.
+DEBUG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d (\d\d):(\d\d):(\d\d(?:\.\d+)?)\] (.*)$")
+TRANSFER = re.compile(
+    r"git-annex-remote-(\w+)\[\d+\] (<--|-->) TRANSFER(?:-SUCCESS|-FAILURE)? RETRIEVE"
+)
+
+
+def breakdown(log: str) -> list[tuple[str, float]]:
+    """The steps of ``git annex get .`` from its --debug log: the requests to each
+    special remote's program (``TRANSFER RETRIEVE`` and its answer) and what lies
+    between them."""
+    stamped: list[tuple[float, str]] = []
+    for line in log.splitlines():
+        found = DEBUG_LINE.match(line)
+        if found:
+            hours, minutes, seconds, text = found.groups()
+            at = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            if stamped and at < stamped[-1][0] - 3600:  # past midnight
+                at += 86400
+            stamped.append((at, text))
+    # (remote, asked at, answered at), in order
+    transfers: list[tuple[str, float, float]] = []
+    for at, text in stamped:
+        found = TRANSFER.search(text)
+        if found and found.group(2) == "<--":
+            transfers.append((found.group(1), at, at))
+        elif found and transfers:
+            remote, asked, _ = transfers[-1]
+            transfers[-1] = (remote, asked, at)
+    members = [t for t in transfers if t[0] == "archivist"]
+    tarball = [t for t in transfers if t[0] == "uncurl"]
+    if not members:
+        return [("no file came through archivist", 0.0)]
+    first, rest = members[0], members[1:]
+    start, end = stamped[0][0], stamped[-1][0]
+    steps = [
+        ("start: git-annex, the special remotes' programs", first[1] - start),
+        ("1st file: archivist gets the tarball (uncurl), MD5, file", first[2] - first[1]),
+    ]
+    if rest:
+        in_archivist = sum(done - asked for _, asked, done in rest)
+        between = sum(b[1] - a[2] for a, b in zip(members, rest, strict=False))
+        steps += [
+            (f"{len(rest)} more files: archivist, out of the local tarball", in_archivist),
+            ("  before each: git-annex's MD5 of the last, bookkeeping", between),
+        ]
+    for _, asked, done in tarball:
+        steps.append(("the tarball again, through uncurl (there already: dropped)", done - asked))
+    last = max(done for _, _, done in transfers)
+    steps += [("end: git-annex branch commit, stop", end - last), ("all", end - start)]
+    return steps
 
 
 def main() -> None:

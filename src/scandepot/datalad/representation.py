@@ -9,8 +9,9 @@ the INM-ICF utilities' ``deposit_visit_dataset``:
 3. the ``archivist`` special remote (datalad-next), and each DICOM file added by
    ``addurls`` with a ``dl+archive:{tarball key}#path=...&size=...`` URL, its MD5 key and
    its acquisition headers as git-annex metadata, marked present there;
-4. ``datalad push`` of the dataset (no content: there is none) to a ``datalad-annex::``
-   remote in a folder, which writes the two files.
+4. a push of the dataset's branch and its git-annex branch (no content: there is none) to
+   a ``datalad-annex::`` remote in a folder, whose helper (DataLad's
+   ``git-remote-datalad-annex``) writes the two files.
 
 Run as a program of its own (``python -m scandepot.datalad.representation``), so that
 DataLad's process-wide state and git's environment stay out of the server, and so that a
@@ -41,10 +42,14 @@ def annex_url(prefix: str) -> str:
 
 
 def _special_remote(repo: Any, name: str) -> str:
-    """The UUID of the special remote ``name``, set up first when the dataset lacks it."""
-    try:
-        return str(repo.call_annex_records(["info", name])[0]["uuid"])
-    except Exception:  # noqa: BLE001 - git-annex answers an unknown name with an error
+    """The UUID of the special remote ``name``, set up first when the dataset lacks it.
+
+    Read from git's configuration (``remote.NAME.annex-uuid``, which ``initremote`` and
+    the autoenable of a clone write), not ``git annex info NAME``, which starts the
+    remote's program only to answer it."""
+    repo.config.reload(force=True)
+    uuid = repo.config.get(f"remote.{name}.annex-uuid")
+    if not uuid:
         repo.call_annex(
             [
                 "initremote",
@@ -55,7 +60,11 @@ def _special_remote(repo: Any, name: str) -> str:
                 "autoenable=true",
             ]
         )
-        return str(repo.call_annex_records(["info", name])[0]["uuid"])
+        repo.config.reload(force=True)
+        uuid = repo.config.get(f"remote.{name}.annex-uuid")
+    if not uuid:
+        raise RuntimeError(f"git-annex did not set up the special remote {name!r}")
+    return str(uuid)
 
 
 def _set_present(path: Path, keys: list[str], uuid: str) -> None:
@@ -157,10 +166,16 @@ def build(
     _set_metadata(work, [(by_path[path], found) for path, found in fields.items()])
     ds.save(message=message, result_renderer="disabled")
     repo.call_git(["remote", "add", "deposit", annex_url(f"file://{out_prefix}")])
-    # As the utilities do: ask git-annex once, so that it commits what was recorded above.
-    if keys:
-        repo.call_annex(["whereis", "--key", keys[0]])
-    ds.push(to="deposit", data="nothing", result_renderer="disabled")
+    # The git-annex branch must hold all that was recorded above before it is pushed:
+    # ``git annex merge`` commits git-annex's journal explicitly, and starts no special
+    # remote's program (``whereis`` would start them all).
+    repo.call_annex(["merge"])
+    # DataLad's git-remote-datalad-annex writes the two files; one git push of the branch
+    # and the git-annex branch is what ``datalad push --data nothing`` amounts to here
+    # (there is no content to copy, and the deposit is new), without its dry-run push and
+    # its fetch of the deposit's git-annex branch, each a run of that helper (seconds).
+    branch = repo.get_active_branch()
+    repo.call_git(["push", "deposit", f"refs/heads/{branch}", "refs/heads/git-annex"])
 
 
 def _key(results: list[dict[str, Any]], dspath: str) -> str:
