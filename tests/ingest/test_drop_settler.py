@@ -190,3 +190,13 @@ def test_a_pending_mark_says_what_the_close_saw(tmp_path: Path) -> None:
     assert drop_pending.read(path) is None
     os.setxattr(path, drop_pending.NAME, b"not json")
     assert drop_pending.read(path) is None
+
+
+def test_settling_again_what_was_committed_adds_no_row(
+    ctx: Context, project: str, who: DropPrincipal
+) -> None:
+    """A try whose commit went through though its answer was lost is tried again."""
+    closed = _upload(ctx, who, "once.raw", b"o" * 10).close()
+    first = drops.settle([closed], strict=False)
+    assert drops.settle([closed], strict=False) == first
+    assert list(_rows(ctx)) == ["once.raw"]

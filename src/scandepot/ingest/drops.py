@@ -382,6 +382,7 @@ def _catalogue(ctx: Context, batch: list[Closed], *, strict: bool) -> list[int |
     by_project: dict[int, list[Closed]] = {}
     for closed in batch:
         by_project.setdefault(closed.who.project_id, []).append(closed)
+    done: dict[int, int] = {}
     with ctx.db.write() as db:
         kept: list[Closed] = []
         for project_id, closed_ in by_project.items():
@@ -395,6 +396,12 @@ def _catalogue(ctx: Context, batch: list[Closed], *, strict: bool) -> list[int |
             if strict and any(c.folder != live for c in closed_):
                 raise _gone()
             closed_ = [c for c in closed_ if c.folder == live]
+            if not strict:
+                # Catalogued already: a try whose commit went through though its answer
+                # was lost, or recovery after a process that died past its commit.
+                found = _unmatched_ids(db, project_id, [c.path for c in closed_])
+                done |= {id(c): found[c.path] for c in closed_ if c.path in found}
+                closed_ = [c for c in closed_ if c.path not in found]
             if not closed_:
                 continue
             try:
@@ -409,7 +416,7 @@ def _catalogue(ctx: Context, batch: list[Closed], *, strict: bool) -> list[int |
                 )
             kept.extend(closed_)
         if not kept:
-            return [None] * len(batch)
+            return [done.get(id(c)) for c in batch]
         rows = [
             {
                 "project_id": c.who.project_id,
@@ -422,8 +429,19 @@ def _catalogue(ctx: Context, batch: list[Closed], *, strict: bool) -> list[int |
             for c in kept
         ]
         insert_rows = insert(DropItem).returning(DropItem.id, sort_by_parameter_order=True)
-        ids = dict(zip(map(id, kept), db.scalars(insert_rows, rows).all(), strict=True))
-    return [ids.get(id(c)) for c in batch]
+        done |= dict(zip(map(id, kept), db.scalars(insert_rows, rows).all(), strict=True))
+    return [done.get(id(c)) for c in batch]
+
+
+def _unmatched_ids(db: DBSession, project_id: int, paths: list[str]) -> dict[str, int]:
+    rows = db.execute(
+        select(DropItem.path, DropItem.id).where(
+            DropItem.project_id == project_id,
+            DropItem.state == DropState.UNMATCHED.value,
+            DropItem.path.in_(paths),
+        )
+    )
+    return {path: drop_id for path, drop_id in rows}
 
 
 def _project_folder(ctx: Context, db: DBSession, project_id: int) -> Path | None:
