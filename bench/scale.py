@@ -431,9 +431,14 @@ def main() -> None:
                 bench.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'':58s}" + "".join(f"{level:>22,}" for level in levels))
-    for measure, by_level in bench.figures.items():
-        print(f"{measure:58s}" + "".join(f"{by_level.get(v, '-'):>22s}" for v in levels))
+    # Columns as wide as their widest figure (a median with its runs in brackets).
+    cells = [[by_level.get(v, "-") for v in levels] for by_level in bench.figures.values()]
+    widths = [
+        max([len(f"{v:,}"), *(len(row[i]) for row in cells)]) + 3 for i, v in enumerate(levels)
+    ]
+    print(f"\n{'':58s}" + "".join(f"{v:>{w},}" for v, w in zip(levels, widths, strict=True)))
+    for measure, row in zip(bench.figures, cells, strict=True):
+        print(f"{measure:58s}" + "".join(f"{c:>{w}s}" for c, w in zip(row, widths, strict=True)))
 
 
 if __name__ == "__main__":
