@@ -985,7 +985,7 @@ def build_world(ctx: Context, accessibility: str) -> None:
 def add_drops(ctx: Context) -> None:
     """P's drop account 'scanner' and a folder it dropped, physio/, unmatched."""
     from scandepot.catalog.drops import DropAccount
-    from scandepot.ingest import drop_accounts, drops
+    from scandepot.ingest import drop_accounts, drop_settler, drops
     from scandepot.ingest.drop_accounts import DropAccountCreate
     from scandepot.ingest.sftp_signin import DropPrincipal
 
@@ -998,7 +998,7 @@ def add_drops(ctx: Context) -> None:
     drops.make_folder(ctx, who, ("physio",))
     upload = drops.begin(ctx, who, ("physio", "resp.log"))
     upload.write(0, b"breathing")
-    upload.finish()
+    drop_settler.finish(upload)
 
 
 def add_datasets(ctx: Context) -> None:

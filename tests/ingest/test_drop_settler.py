@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from scandepot.catalog.drops import DropItem
 from scandepot.context import Context
 from scandepot.ingest import drop_matching, drop_pending, drop_settler, drops
 from scandepot.ingest.drop_matching import DropRuleSet
+from scandepot.ingest.drop_quota import QuotaExceeded
 from scandepot.ingest.drops import Closed, Upload
 from scandepot.ingest.sftp_signin import DropPrincipal
 from scandepot.storage.store import file_digest
@@ -35,7 +37,7 @@ def _rows(ctx: Context) -> dict[str, DropItem]:
 
 
 @pytest.fixture
-def settler() -> drop_settler.Settler:
+def settler() -> Iterator[drop_settler.Settler]:
     running = drop_settler.Settler().start()
     yield running
     running.stop()
@@ -68,7 +70,6 @@ def test_a_batch_settles_the_rest_when_files_or_projects_went(
     ctx: Context,
     project: str,
     who: DropPrincipal,
-    make_project: object,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     first = _upload(ctx, who, "a.raw", b"a" * 10).close()
@@ -76,7 +77,7 @@ def test_a_batch_settles_the_rest_when_files_or_projects_went(
     third = _upload(ctx, who, "c.raw", b"c" * 10).close()
     removed.dest.unlink()  # removed by hand before it was kept
     with caplog.at_level(logging.WARNING, logger="scandepot.drops"):
-        ids = drops.settle([first, removed, third], strict=False)
+        ids = drop_settler.settle([first, removed, third], strict=False)
     assert ids[1] is None and None not in (ids[0], ids[2])
     assert sorted(_rows(ctx)) == ["a.raw", "c.raw"]
     assert "b.raw" in caplog.text
@@ -84,7 +85,7 @@ def test_a_batch_settles_the_rest_when_files_or_projects_went(
     # other drops did; nothing of it is catalogued.
     late = _upload(ctx, who, "late.raw", b"l" * 10).close()
     projects.delete(ctx, SYSTEM, project, recursive=True)
-    assert drops.settle([late], strict=False) == [None]
+    assert drop_settler.settle([late], strict=False) == [None]
     assert not late.dest.exists()
     assert _rows(ctx) == {}
 
@@ -99,12 +100,12 @@ def test_over_the_quota_after_the_answer_the_file_is_kept(
     with ctx.db.write() as db:
         db.add(DropItem(project_id=who.project_id, path="theirs.raw", size=600, md5="", sha256=""))
     with caplog.at_level(logging.WARNING, logger="scandepot.drops"):
-        [drop_id] = drops.settle([closed], strict=False)
+        [drop_id] = drop_settler.settle([closed], strict=False)
     assert drop_id is not None and closed.dest.exists()
     assert "over the quota" in caplog.text
     # A close not yet answered is refused instead, and its file goes.
-    with pytest.raises(drops.QuotaExceeded):
-        refused.finish()
+    with pytest.raises(QuotaExceeded):
+        drop_settler.finish(refused)
     assert not (closed.folder / "next.raw").exists()
 
 
@@ -115,7 +116,7 @@ def test_the_settler_tries_again_while_the_catalog_fails(
     settler: drop_settler.Settler,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = drops._catalogue
+    real = drop_settler._catalogue
     failures = []
 
     def failing_twice(ctx: Context, batch: list[Closed], *, strict: bool) -> list[int | None]:
@@ -124,7 +125,7 @@ def test_the_settler_tries_again_while_the_catalog_fails(
             raise OperationalError("INSERT", {}, Exception("the catalog is away"))
         return real(ctx, batch, strict=strict)
 
-    monkeypatch.setattr(drops, "_catalogue", failing_twice)
+    monkeypatch.setattr(drop_settler, "_catalogue", failing_twice)
     closed = _upload(ctx, who, "resp.log", b"r" * 100).close()
     settler.submit(closed)
     assert settler.wait(timeout=30)
@@ -168,7 +169,7 @@ def test_the_next_start_settles_what_a_dead_process_answered(
     assert "cut.raw" in caplog.text and "lost" in caplog.text
     assert drop_pending.read(mine.dest) is not None
     # Catalogued, but the mark still there (the process died between): not twice.
-    drops.settle([mine], strict=False)
+    drop_settler.settle([mine], strict=False)
     drop_pending.mark(mine.dest, file_digest(mine.dest), who.account_id)
     os.utime(mine.dest, (0, 0))  # long past the time a live process is given
     assert drop_settler.recover(ctx) == 0
@@ -197,6 +198,6 @@ def test_settling_again_what_was_committed_adds_no_row(
 ) -> None:
     """A try whose commit went through though its answer was lost is tried again."""
     closed = _upload(ctx, who, "once.raw", b"o" * 10).close()
-    first = drops.settle([closed], strict=False)
-    assert drops.settle([closed], strict=False) == first
+    first = drop_settler.settle([closed], strict=False)
+    assert drop_settler.settle([closed], strict=False) == first
     assert list(_rows(ctx)) == ["once.raw"]

@@ -27,6 +27,8 @@ from scandepot.ingest import (
     drop_browse,
     drop_matching,
     drop_paths,
+    drop_settler,
+    drop_sweep,
     drops,
     sftp_signin,
     ssh_keys,
@@ -89,7 +91,7 @@ def _drop(ctx: Context, who: DropPrincipal, path: str, data: bytes) -> int:
         drops.make_folder(ctx, who, parts[:i])
     upload = drops.begin(ctx, who, parts)
     upload.write(0, data)
-    return upload.finish()
+    return drop_settler.finish(upload)
 
 
 def _actions(ctx: Context) -> list[str]:
@@ -190,7 +192,7 @@ def test_parallel_uploads_share_the_quota(ctx: Context, project: str, who: DropP
     with pytest.raises(QuotaExceeded):  # nor may one begin while the room is taken
         drops.begin(ctx, who, ("e.raw",))
     third.abort()
-    first.finish()
+    drop_settler.finish(first)
     late = drops.begin(ctx, who, ("d.raw",))
     late.write(0, b"d" * 400)  # exactly full
     # Another process catalogues a file meanwhile (its bytes not counted here): the last
@@ -198,7 +200,7 @@ def test_parallel_uploads_share_the_quota(ctx: Context, project: str, who: DropP
     with ctx.db.write() as db:
         db.add(DropItem(project_id=who.project_id, path="x.raw", size=1, md5="", sha256=""))
     with pytest.raises(QuotaExceeded):
-        late.finish()
+        drop_settler.finish(late)
     assert not (drops.project_dir(ctx, project) / "d.raw").exists()
     assert sorted(d.path for d in drops.unmatched_drops(ctx)) == ["a.raw", "x.raw"]
     assert list(ctx.store.tmp.iterdir()) == []
@@ -268,7 +270,7 @@ def test_a_deleted_projects_drops_reach_no_later_project_of_its_label(
     made = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     stale = drops.root(ctx) / drops.folder_name(999_999, made)
     old_folder.rename(stale)
-    assert drops.sweep(ctx) == 2
+    assert drop_sweep.sweep(ctx) == 2
     assert not stale.exists() and (drops.project_dir(ctx, project) / "eye.edf").exists()
 
 
@@ -280,7 +282,7 @@ def test_drops_kept_by_label_before_move_to_their_project_folder(
     before = drops.root(ctx) / project
     now.rename(before)
     (before / "left.log").write_bytes(b"never catalogued")
-    drops.sweep(ctx)
+    drop_sweep.sweep(ctx)
     assert (now / "physio" / "resp.log").read_bytes() == b"resp"
     assert not (now / "left.log").exists() and (before / "left.log").exists()
 
@@ -408,5 +410,5 @@ def test_sweep_removes_only_old_files_no_drop_names(
     old = time.time() - 2 * 24 * 3600
     for path in (orphan, folder / "kept.log"):
         os.utime(path, (old, old))
-    assert drops.sweep(ctx) == 1
+    assert drop_sweep.sweep(ctx) == 1
     assert sorted(p.name for p in folder.iterdir()) == ["fresh.log", "kept.log"]

@@ -203,7 +203,7 @@ def test_the_sites_own_unmatched_sftp_drops_go_by_default(
     ctx: Context, make_project: Callable[..., str]
 ) -> None:
     from scandepot.catalog.drops import DropAccount, DropItem
-    from scandepot.ingest import drop_accounts, drops
+    from scandepot.ingest import drop_accounts, drop_settler, drops
     from scandepot.ingest.drop_accounts import DropAccountCreate
     from scandepot.ingest.sftp_signin import DropPrincipal
 
@@ -215,7 +215,7 @@ def test_the_sites_own_unmatched_sftp_drops_go_by_default(
     drops.make_folder(ctx, who, ("physio",))
     upload = drops.begin(ctx, who, ("physio", "resp.log"))
     upload.write(0, b"breathing")
-    upload.finish()
+    drop_settler.finish(upload)
     (waiting,) = drops.unmatched_drops(ctx)
     assert waiting.size == len(b"breathing")
     on_disk = [p for p in drops.root(ctx).rglob("*") if p.is_file()]
@@ -234,7 +234,7 @@ def test_a_drop_key_never_passes_to_a_later_drop_with_the_same_id(
     ctx: Context, make_project: Callable[..., str]
 ) -> None:
     from scandepot.catalog.drops import DropAccount
-    from scandepot.ingest import drop_accounts, drops
+    from scandepot.ingest import drop_accounts, drop_settler, drops
     from scandepot.ingest.drop_accounts import DropAccountCreate
     from scandepot.ingest.sftp_signin import DropPrincipal
     from scandepot.retention.drops import IngestDrops
@@ -248,7 +248,7 @@ def test_a_drop_key_never_passes_to_a_later_drop_with_the_same_id(
     def dropped(name: str) -> None:
         upload = drops.begin(ctx, who, (name,))
         upload.write(0, b"d")
-        upload.finish()
+        drop_settler.finish(upload)
 
     source = IngestDrops()
     dropped("first.log")

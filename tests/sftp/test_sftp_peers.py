@@ -30,7 +30,7 @@ from scandepot.archive.subjects import SubjectCreate
 from scandepot.catalog.archive import File, Resource
 from scandepot.catalog.drops import DropItem, DropState, MatchRule
 from scandepot.context import Context
-from scandepot.ingest import drop_matching, drops
+from scandepot.ingest import drop_matching, drop_settler, drops
 from scandepot.ingest.drop_matching import DropRuleSet
 from scandepot.sftp.server import SftpServer
 from tests.sftp.conftest import DROP_PASSWORD, Key, paramiko_client, run_sftp
@@ -91,7 +91,7 @@ def test_put_f_is_answered_after_the_files_fsync(
     settler does not again; a plain put's file is fsynced by the settler."""
     asked: list[str] = []
     settled: list[str] = []
-    real_sync, real_fsync = drops.Upload.sync, drops._fsync_file
+    real_sync, real_fsync = drops.Upload.sync, drop_settler._fsync_file
 
     def sync(upload: drops.Upload) -> None:
         asked.append(upload.path)
@@ -102,7 +102,7 @@ def test_put_f_is_answered_after_the_files_fsync(
         return real_fsync(path)
 
     monkeypatch.setattr(drops.Upload, "sync", sync)
-    monkeypatch.setattr(drops, "_fsync_file", fsync_file)
+    monkeypatch.setattr(drop_settler, "_fsync_file", fsync_file)
     big = os.urandom(1_500_000)  # past what is written on the loop: the thread's bytes too
     (tmp_path / "big.raw").write_bytes(big)
     (tmp_path / "small.raw").write_bytes(b"s" * 100)

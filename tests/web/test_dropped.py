@@ -16,7 +16,7 @@ from scandepot.archive.subjects import SubjectCreate
 from scandepot.catalog.archive import File
 from scandepot.catalog.drops import DropAccount
 from scandepot.context import Context
-from scandepot.ingest import drop_accounts, drops
+from scandepot.ingest import drop_accounts, drop_settler, drops
 from scandepot.ingest.drop_accounts import DropAccountCreate
 from scandepot.ingest.sftp_signin import DropPrincipal
 
@@ -38,7 +38,7 @@ def test_dropped_files_are_listed_and_attached_by_hand(
     drops.make_folder(ctx, who, ("physio",))
     upload = drops.begin(ctx, who, ("physio", "resp.log"))
     upload.write(0, b"breathing")
-    upload.finish()
+    drop_settler.finish(upload)
 
     seen = client.get("/prearchive", auth=actors["member"])
     assert seen.status_code == 200

@@ -5,6 +5,7 @@ real uvicorn, with the viewer that `make install` fetched (SCANDEPOT_VIEWER_DIR)
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -86,10 +87,19 @@ LOADED = 60_000  # ms: OHIF's first start parses 17 MB of scripts, slow on a bus
 
 
 def dismiss_notices(page: Any) -> None:
-    """OHIF's first-visit notices, answered as a first-time user would."""
-    confirm = page.get_by_role("button", name="Confirm and hide")  # investigational use
-    confirm.click(timeout=LOADED)
-    page.get_by_text("Skip all").click()  # the guided tour
+    """OHIF's first-visit notices, answered as a first-time user would: the notice of
+    investigational use and the guided tour, in whichever order they come up. The tour
+    goes first when both are up: its overlay covers the notice's button."""
+    waiting = {
+        "tour": page.get_by_text("Skip all"),
+        "notice": page.get_by_role("button", name="Confirm and hide"),
+    }
+    while waiting:
+        either = functools.reduce(lambda a, b: a.or_(b), waiting.values())
+        either.first.wait_for(state="visible", timeout=LOADED)
+        up = [n for n in ("tour", "notice") if n in waiting and waiting[n].is_visible()]
+        if up:  # else it went again as it was looked at: wait once more
+            waiting.pop(up[0]).click()
 
 
 def grey(png: bytes, box: dict[str, float]) -> np.ndarray[Any, Any]:

@@ -19,22 +19,25 @@ had not written is lost then.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session as DBSession
 
 from scandepot.catalog.archive import Project
-from scandepot.catalog.drops import DropItem, MatchRule
+from scandepot.catalog.drops import DropItem, DropState, MatchRule
 from scandepot.context import Context
-from scandepot.errors import ScandepotError
+from scandepot.errors import Invalid, ScandepotError
 from scandepot.ingest import drop_matching, drop_pending, drops
-from scandepot.ingest.drop_quota import room
-from scandepot.ingest.drops import Closed
+from scandepot.ingest.drop_quota import QuotaExceeded, last_check, room
+from scandepot.ingest.drops import Closed, Upload
 from scandepot.ingest.sftp_signin import DropPrincipal
-from scandepot.storage.store import file_digest
+from scandepot.storage.store import file_digest, fsync_dir
 
 log = logging.getLogger("scandepot.drops")
 
@@ -45,10 +48,164 @@ TRIES = 6  # a batch that fails (the catalog away) is tried again, then left to 
 TAKE_OVER_AFTER_S = 3600.0
 
 
+# Where a closing upload's fsync runs while its folder's runs on the caller's thread.
+_SYNCS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-fsync")
+
+
+def _sync(batch: list[Closed]) -> set[Path]:
+    """fsync the files of ``batch`` (at once, on the pool), then their folders; returns
+    the files that are no longer there (removed by hand, their folder gone)."""
+    syncing = {c.dest: _SYNCS.submit(_fsync_file, c.dest) for c in batch if not c.synced}
+    missing = {path for path, done in syncing.items() if not done.result()}
+    missing |= {c.dest for c in batch if c.synced and not c.dest.exists()}
+    for parent in dict.fromkeys(c.dest.parent for c in batch if c.dest not in missing):
+        fsync_dir(parent)
+    return missing
+
+
+def _fsync_file(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def settle(batch: list[Closed], *, strict: bool) -> list[int | None]:
+    """Make closed uploads durable and catalogue them in one transaction (one context
+    for the whole batch); returns their drop items' ids, in order (None for a file
+    that went).
+
+    ``strict`` (a close not yet answered): the account must still be there and enabled
+    and the quota's last check must pass, or the file goes and the error is raised.
+    Otherwise (closes answered already) nothing the client was told is kept is undone:
+    a file the quota's last check finds no room for (uploads in several processes at
+    once) is kept with a warning; only the files of a project deleted meanwhile go,
+    as its other drops did."""
+    if not batch:
+        return []
+    ctx = batch[0].ctx
+    assert all(c.ctx is ctx for c in batch), "one context a batch"
+    try:
+        missing = _sync(batch)
+        if strict and missing:
+            raise Invalid("The file went before it was kept.", field="path")
+        kept = [c for c in batch if c.dest not in missing]
+        catalogued = dict(zip(map(id, kept), _catalogue(ctx, kept, strict=strict), strict=True))
+    except BaseException:
+        if strict:  # refused: the client is told, and nothing stays
+            for closed in batch:
+                ctx.store.remove_file(closed.dest)
+                if closed.upload is not None:
+                    closed.upload.release()
+        raise  # else the caller tries again: the files and their quota stay as they are
+    ids: list[int | None] = []
+    for closed in batch:
+        drop_id = catalogued.get(id(closed))
+        if closed.dest in missing:
+            log.warning("drop %s of %s gone before it was kept", closed.path, closed.who.project)
+        elif drop_id is None:
+            log.warning("drop %s of %s removed: project gone", closed.path, closed.who.project)
+            ctx.store.remove_file(closed.dest)
+        else:
+            drop_pending.unmark(closed.dest)
+        if closed.upload is not None:
+            closed.upload.release()
+        ids.append(drop_id)
+    return ids
+
+
+def _catalogue(ctx: Context, batch: list[Closed], *, strict: bool) -> list[int | None]:
+    """The rows of ``batch`` in one transaction, one statement; ids in order (None for a
+    file of a project gone). The quota's last check is one per project, for the bytes of
+    all its files here."""
+    by_project: dict[int, list[Closed]] = {}
+    for closed in batch:
+        by_project.setdefault(closed.who.project_id, []).append(closed)
+    done: dict[int, int] = {}
+    with ctx.db.write() as db:
+        kept: list[Closed] = []
+        for project_id, closed_ in by_project.items():
+            who = closed_[0].who
+            live: Path | None
+            if strict:
+                live = drops.account_folder(ctx, db, who)
+            else:
+                live = _project_folder(ctx, db, project_id)
+            # A folder not the project's: it was made again since (SQLite gives ids again).
+            if strict and any(c.folder != live for c in closed_):
+                raise drops.gone()
+            closed_ = [c for c in closed_ if c.folder == live]
+            if not strict:
+                # Catalogued already: a try whose commit went through though its answer
+                # was lost, or recovery after a process that died past its commit.
+                found = _unmatched_ids(db, project_id, [c.path for c in closed_])
+                done |= {id(c): found[c.path] for c in closed_ if c.path in found}
+                closed_ = [c for c in closed_ if c.path not in found]
+            if not closed_:
+                continue
+            try:
+                last_check(db, project_id, who.project, sum(c.digest.size for c in closed_))
+            except QuotaExceeded:
+                if strict:
+                    raise
+                log.warning(
+                    "%d drops of %s kept over the quota: their closes were answered already",
+                    len(closed_),
+                    who.project,
+                )
+            kept.extend(closed_)
+        if not kept:
+            return [done.get(id(c)) for c in batch]
+        rows = [
+            {
+                "project_id": c.who.project_id,
+                "account_id": c.who.account_id,
+                "path": c.path,
+                "size": c.digest.size,
+                "md5": c.digest.md5,
+                "sha256": c.digest.sha256,
+            }
+            for c in kept
+        ]
+        insert_rows = insert(DropItem).returning(DropItem.id, sort_by_parameter_order=True)
+        done |= dict(zip(map(id, kept), db.scalars(insert_rows, rows).all(), strict=True))
+    return [done.get(id(c)) for c in batch]
+
+
+def _unmatched_ids(db: DBSession, project_id: int, paths: list[str]) -> dict[str, int]:
+    rows = db.execute(
+        select(DropItem.path, DropItem.id).where(
+            DropItem.project_id == project_id,
+            DropItem.state == DropState.UNMATCHED.value,
+            DropItem.path.in_(paths),
+        )
+    )
+    return {path: drop_id for path, drop_id in rows}
+
+
+def _project_folder(ctx: Context, db: DBSession, project_id: int) -> Path | None:
+    row = db.execute(select(Project.id, Project.created_at).where(Project.id == project_id)).first()
+    return None if row is None else drops.root(ctx) / drops.folder_name(row[0], row[1])
+
+
+def finish(upload: Upload) -> int:
+    """Close, fsync and catalogue one upload at once (its close not yet answered);
+    returns the drop item's id. Refused after the name is taken (the quota's last check,
+    the account gone), the file goes."""
+    drop_id = settle([upload.close()], strict=True)[0]
+    assert drop_id is not None, "a strict settle refuses rather than removes"
+    return drop_id
+
+
 def settle_and_match(batch: list[Closed]) -> None:
     """Settle ``batch`` (answered closes: nothing is refused), then try each file's
     project rule on it; a file that does not match waits to be matched by hand."""
-    ids = drops.settle(batch, strict=False)
+    ids = settle(batch, strict=False)
     for closed, drop_id in zip(batch, ids, strict=True):
         if drop_id is None or closed.rule == MatchRule.NONE.value:
             continue

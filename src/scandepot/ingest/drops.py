@@ -5,10 +5,10 @@ catalogued as a :class:`DropItem`.
 An upload is staged (storage/: a temporary name in ``tmp/``, hashed as it is written)
 and given its name in the drop folder only when the client closes it (:meth:`Upload.close`,
 the file marked pending: ingest/drop_pending.py); then it is fsynced and catalogued
-(:func:`settle`), and only then offered to the project's matching rule and shown to
+(ingest/drop_settler.py), and only then offered to the project's matching rule and shown to
 anyone. An upload that ends any other way (the client killed, the connection lost, the
 quota reached) leaves nothing. A pending file whose process died before its catalog row
-is settled at the next start (:func:`recover`).
+is settled at the next start (drop_settler.recover).
 
 The project's quota bounds the bytes that wait unmatched: an upload that would pass it is
 refused as it passes it, and its partial file removed. Uploads running at once in this
@@ -26,11 +26,10 @@ import datetime as dt
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access import audit
@@ -47,19 +46,16 @@ from scandepot.ingest import drop_pending
 from scandepot.ingest.drop_quota import (
     IN_FLIGHT,
     QuotaExceeded,
-    last_check,
     quota_and_rule,
     waiting,
 )
 from scandepot.ingest.sftp_signin import DropPrincipal
 from scandepot.storage.changes import Changes
-from scandepot.storage.store import StagedFile, StoredDigest, fsync_dir, make_dirs
+from scandepot.storage.store import StagedFile, StoredDigest, make_dirs
 
 log = logging.getLogger("scandepot.drops")
 
 FOLDER = "drops"
-# Where a closing upload's fsync runs while its folder's runs on the caller's thread.
-_SYNCS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-fsync")
 # What every refused write says, whatever the reason: a drop account learns nothing.
 REFUSED = "Writing is not allowed here."
 
@@ -72,7 +68,7 @@ class NameTaken(Conflict):
         super().__init__(REFUSED, field="path")
 
 
-def _gone() -> Forbidden:
+def gone() -> Forbidden:
     """The drop account or its project no longer exists (or the account was disabled)."""
     return Forbidden(REFUSED)
 
@@ -100,16 +96,6 @@ def folder_name(project_id: int, created_at: dt.datetime) -> str:
     return f"{project_id}-{created_at.astimezone(dt.UTC):%Y%m%dT%H%M%S%f}"
 
 
-def _made_at(name: str) -> dt.datetime | None:
-    """When the project of the drop folder ``name`` was made; None for another name."""
-    project_id, _, made = name.partition("-")
-    try:
-        int(project_id)
-        return dt.datetime.strptime(made, "%Y%m%dT%H%M%S%f").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
-
-
 def folder(ctx: Context, project: Project) -> Path:
     return root(ctx) / folder_name(project.id, project.created_at)
 
@@ -123,7 +109,7 @@ def project_dir(ctx: Context, project: str) -> Path:
         return folder(ctx, found)
 
 
-def _account_folder(ctx: Context, db: DBSession, who: DropPrincipal) -> Path:
+def account_folder(ctx: Context, db: DBSession, who: DropPrincipal) -> Path:
     """The drop folder of ``who``'s project, while the account is there and enabled."""
     row = db.execute(
         select(Project.id, Project.created_at)
@@ -136,7 +122,7 @@ def _account_folder(ctx: Context, db: DBSession, who: DropPrincipal) -> Path:
         )
     ).first()
     if row is None:
-        raise _gone()
+        raise gone()
     return root(ctx) / folder_name(row[0], row[1])
 
 
@@ -150,7 +136,7 @@ def make_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Non
     exists already is no error (the account cannot look to see it)."""
     path = drop_path(parts)
     with ctx.db.read() as db:
-        target = _account_folder(ctx, db, who) / path
+        target = account_folder(ctx, db, who) / path
     if target.exists() and not target.is_dir():
         raise NameTaken()
     try:
@@ -161,7 +147,7 @@ def make_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> Non
 
 def is_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> bool:
     with ctx.db.read() as db:
-        base = _account_folder(ctx, db, who)
+        base = account_folder(ctx, db, who)
     if not parts:
         return True
     target = base / drop_path(parts)
@@ -169,7 +155,8 @@ def is_folder(ctx: Context, who: DropPrincipal, parts: tuple[str, ...]) -> bool:
 
 
 class Upload:
-    """One file being dropped: bytes in order, then :meth:`finish` or :meth:`abort`."""
+    """One file being dropped: bytes in order, then :meth:`close` (and settling:
+    ingest/drop_settler.py, ``finish`` for one file at once) or :meth:`abort`."""
 
     def __init__(
         self,
@@ -257,8 +244,8 @@ class Upload:
     def close(self) -> Closed:
         """The client's close: no more bytes, and the file takes its name in the drop
         folder (a name taken meanwhile is refused, and the file goes), marked pending
-        (ingest/drop_pending.py). Nothing is fsynced or catalogued yet: :func:`settle`
-        does both, for one closed file (:meth:`finish`) or a batch of them (the SFTP
+        (ingest/drop_pending.py). Nothing is fsynced or catalogued yet: drop_settler.settle
+        does both, for one closed file (drop_settler.finish) or a batch of them (the SFTP
         server's settler, after the close is answered). The bytes stay counted against
         the quota until then."""
         staged, self._staged = self._staged, None
@@ -282,13 +269,6 @@ class Upload:
         synced = self._synced_at == self._accepted
         return Closed(self.ctx, self.who, self._folder, self.path, digest, self.rule, self, synced)
 
-    def finish(self) -> int:
-        """Close, fsync and catalogue at once; returns the drop item's id. Refused after
-        the name is taken (the quota's last check, the account gone) the file goes."""
-        drop_id = settle([self.close()], strict=True)[0]
-        assert drop_id is not None, "a strict settle refuses rather than removes"
-        return drop_id
-
 
 @dataclass(frozen=True, slots=True)
 class Closed:
@@ -308,147 +288,6 @@ class Closed:
         return self.folder / self.path
 
 
-def _sync(batch: list[Closed]) -> set[Path]:
-    """fsync the files of ``batch`` (at once, on the pool), then their folders; returns
-    the files that are no longer there (removed by hand, their folder gone)."""
-    syncing = {c.dest: _SYNCS.submit(_fsync_file, c.dest) for c in batch if not c.synced}
-    missing = {path for path, done in syncing.items() if not done.result()}
-    missing |= {c.dest for c in batch if c.synced and not c.dest.exists()}
-    for parent in dict.fromkeys(c.dest.parent for c in batch if c.dest not in missing):
-        fsync_dir(parent)
-    return missing
-
-
-def _fsync_file(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return True
-
-
-def settle(batch: list[Closed], *, strict: bool) -> list[int | None]:
-    """Make closed uploads durable and catalogue them in one transaction (one context
-    for the whole batch); returns their drop items' ids, in order (None for a file
-    that went).
-
-    ``strict`` (a close not yet answered): the account must still be there and enabled
-    and the quota's last check must pass, or the file goes and the error is raised.
-    Otherwise (closes answered already) nothing the client was told is kept is undone:
-    a file the quota's last check finds no room for (uploads in several processes at
-    once) is kept with a warning; only the files of a project deleted meanwhile go,
-    as its other drops did."""
-    if not batch:
-        return []
-    ctx = batch[0].ctx
-    assert all(c.ctx is ctx for c in batch), "one context a batch"
-    try:
-        missing = _sync(batch)
-        if strict and missing:
-            raise Invalid("The file went before it was kept.", field="path")
-        kept = [c for c in batch if c.dest not in missing]
-        catalogued = dict(zip(map(id, kept), _catalogue(ctx, kept, strict=strict), strict=True))
-    except BaseException:
-        if strict:  # refused: the client is told, and nothing stays
-            for closed in batch:
-                ctx.store.remove_file(closed.dest)
-                if closed.upload is not None:
-                    closed.upload.release()
-        raise  # else the caller tries again: the files and their quota stay as they are
-    ids: list[int | None] = []
-    for closed in batch:
-        drop_id = catalogued.get(id(closed))
-        if closed.dest in missing:
-            log.warning("drop %s of %s gone before it was kept", closed.path, closed.who.project)
-        elif drop_id is None:
-            log.warning("drop %s of %s removed: project gone", closed.path, closed.who.project)
-            ctx.store.remove_file(closed.dest)
-        else:
-            drop_pending.unmark(closed.dest)
-        if closed.upload is not None:
-            closed.upload.release()
-        ids.append(drop_id)
-    return ids
-
-
-def _catalogue(ctx: Context, batch: list[Closed], *, strict: bool) -> list[int | None]:
-    """The rows of ``batch`` in one transaction, one statement; ids in order (None for a
-    file of a project gone). The quota's last check is one per project, for the bytes of
-    all its files here."""
-    by_project: dict[int, list[Closed]] = {}
-    for closed in batch:
-        by_project.setdefault(closed.who.project_id, []).append(closed)
-    done: dict[int, int] = {}
-    with ctx.db.write() as db:
-        kept: list[Closed] = []
-        for project_id, closed_ in by_project.items():
-            who = closed_[0].who
-            live: Path | None
-            if strict:
-                live = _account_folder(ctx, db, who)
-            else:
-                live = _project_folder(ctx, db, project_id)
-            # A folder not the project's: it was made again since (SQLite gives ids again).
-            if strict and any(c.folder != live for c in closed_):
-                raise _gone()
-            closed_ = [c for c in closed_ if c.folder == live]
-            if not strict:
-                # Catalogued already: a try whose commit went through though its answer
-                # was lost, or recovery after a process that died past its commit.
-                found = _unmatched_ids(db, project_id, [c.path for c in closed_])
-                done |= {id(c): found[c.path] for c in closed_ if c.path in found}
-                closed_ = [c for c in closed_ if c.path not in found]
-            if not closed_:
-                continue
-            try:
-                last_check(db, project_id, who.project, sum(c.digest.size for c in closed_))
-            except QuotaExceeded:
-                if strict:
-                    raise
-                log.warning(
-                    "%d drops of %s kept over the quota: their closes were answered already",
-                    len(closed_),
-                    who.project,
-                )
-            kept.extend(closed_)
-        if not kept:
-            return [done.get(id(c)) for c in batch]
-        rows = [
-            {
-                "project_id": c.who.project_id,
-                "account_id": c.who.account_id,
-                "path": c.path,
-                "size": c.digest.size,
-                "md5": c.digest.md5,
-                "sha256": c.digest.sha256,
-            }
-            for c in kept
-        ]
-        insert_rows = insert(DropItem).returning(DropItem.id, sort_by_parameter_order=True)
-        done |= dict(zip(map(id, kept), db.scalars(insert_rows, rows).all(), strict=True))
-    return [done.get(id(c)) for c in batch]
-
-
-def _unmatched_ids(db: DBSession, project_id: int, paths: list[str]) -> dict[str, int]:
-    rows = db.execute(
-        select(DropItem.path, DropItem.id).where(
-            DropItem.project_id == project_id,
-            DropItem.state == DropState.UNMATCHED.value,
-            DropItem.path.in_(paths),
-        )
-    )
-    return {path: drop_id for path, drop_id in rows}
-
-
-def _project_folder(ctx: Context, db: DBSession, project_id: int) -> Path | None:
-    row = db.execute(select(Project.id, Project.created_at).where(Project.id == project_id)).first()
-    return None if row is None else root(ctx) / folder_name(row[0], row[1])
-
-
 @dataclass(frozen=True, slots=True)
 class Grant:
     """Where a drop account writes and under what quota and rule, as read at ``read_at``
@@ -463,7 +302,7 @@ class Grant:
 def grant(ctx: Context, who: DropPrincipal) -> Grant:
     """The account's grant, while the account is there and enabled."""
     with ctx.db.read() as db:
-        folder = _account_folder(ctx, db, who)
+        folder = account_folder(ctx, db, who)
         quota, rule = quota_and_rule(db, who.project_id)
     return Grant(folder, quota, rule, time.monotonic())
 
@@ -497,65 +336,6 @@ def begin(
     upload = Upload(ctx, who, folder, path, quota, used)
     upload.rule = rule
     return upload
-
-
-def _adopt_label_folders(ctx: Context, base: Path) -> None:
-    """Move the files of unmatched drops from ``drops/{label}/``, where drops were kept
-    before, into their project's folder. Only files a catalog row names: one that a
-    deleted project of the same label left was never catalogued for the later one (its
-    name was taken), and stays behind for the sweep."""
-    with ctx.db.read() as db:
-        rows = db.execute(
-            select(DropItem.path, Project)
-            .join(Project, Project.id == DropItem.project_id)
-            .where(DropItem.state == DropState.UNMATCHED.value)
-        ).all()
-    for path, project in rows:
-        old = base / project.label / path
-        new = folder(ctx, project) / path
-        if old.is_file() and not old.is_symlink() and not new.exists():
-            ctx.store.move_tree(old, new)
-
-
-def sweep(ctx: Context, *, older_than_s: float = 24 * 3600) -> int:
-    """Remove what the drop folders hold and the catalog does not: the folder of a
-    project that no longer exists, whatever its age (a project's delete forgets its
-    drops, and no later project can reach its folder), and files no unmatched drop
-    names older than ``older_than_s``, which a server killed between a file's name and
-    its catalog row left behind (the client was never told it was kept). Returns how
-    many files went."""
-    base = root(ctx)
-    if not base.is_dir():
-        return 0
-    _adopt_label_folders(ctx, base)
-    # A project made as this runs may not be read below yet: only folders of projects
-    # made well before are judged.
-    settled = utcnow() - dt.timedelta(hours=1)
-    with ctx.db.read() as db:
-        live = {folder_name(i, at) for i, at in db.execute(select(Project.id, Project.created_at))}
-        known = {
-            f"{folder_name(project_id, created)}/{path}"
-            for path, project_id, created in db.execute(
-                select(DropItem.path, Project.id, Project.created_at)
-                .join(Project, Project.id == DropItem.project_id)
-                .where(DropItem.state == DropState.UNMATCHED.value)
-            )
-        }
-    removed = 0
-    for entry in base.iterdir():
-        made = _made_at(entry.name)
-        if made is None or made > settled or entry.name in live:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            removed += sum(1 for p in entry.rglob("*") if p.is_file())
-            ctx.store.remove_tree(entry)
-    cutoff = time.time() - older_than_s
-    for path in base.rglob("*"):
-        if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
-            if path.relative_to(base).as_posix() not in known:
-                ctx.store.remove_file(path)
-                removed += 1
-    return removed
 
 
 def _unmatched(project: Project, item: DropItem, now: dt.datetime) -> UnmatchedDrop:

@@ -12,7 +12,7 @@ import asyncssh
 
 from scandepot.access.actors import Actor
 from scandepot.context import Context
-from scandepot.ingest import drop_settler, drops
+from scandepot.ingest import drop_settler, drop_sweep
 from scandepot.sftp import hostkey
 from scandepot.sftp.browse_server import BrowseServer
 from scandepot.sftp.drop_server import DropServer
@@ -81,7 +81,7 @@ class SftpServer:
 
     def start(self) -> SftpServer:
         drop_settler.recover(self.ctx)  # what a killed server answered, not catalogued
-        drops.sweep(self.ctx)  # what it left and never answered
+        drop_sweep.sweep(self.ctx)  # what it left and never answered
         self.settler.start()
         self._thread.start()
         future: Future[asyncssh.SSHAcceptor] = asyncio.run_coroutine_threadsafe(
