@@ -14,6 +14,9 @@ Nothing answered is lost when the process dies: a pending file is settled by the
 start (:func:`recover`), and one cut short by a crash of the machine (its bytes never
 reached the disk) is removed with an error in the log, as any file the operating system
 had not written is lost then.
+
+:func:`finish` settles one upload whose close is not yet answered, refusing it (and
+removing its file) when the account went or the quota has no room.
 """
 
 from __future__ import annotations
@@ -42,13 +45,11 @@ from scandepot.storage.store import file_digest, fsync_dir
 log = logging.getLogger("scandepot.drops")
 
 BATCH = 256  # closed files settled together at most
-GATHER_S = 0.1
+GATHER_S = 0.1  # after a close, how long the settler waits for more to settle with it
 TRIES = 6  # a batch that fails (the catalog away) is tried again, then left to recover()
 # A pending file whose process still looks alive is taken over after this long.
 TAKE_OVER_AFTER_S = 3600.0
-
-
-# Where a closing upload's fsync runs while its folder's runs on the caller's thread.
+# Where the files of a batch are fsynced, at once.
 _SYNCS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-fsync")
 
 
