@@ -10,6 +10,7 @@ storage of the test's own.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -22,6 +23,8 @@ import httpx
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 ORTHANC = "/usr/sbin/Orthanc"
 AE_TITLE = "REFERENCE"
+TRIES = 3  # starts on fresh ports when another process took one first
+LISTEN = "0A"  # the state of a listening socket in /proc/net/tcp
 
 
 def free_port() -> int:
@@ -89,27 +92,31 @@ def orthanc_starter(tmp_path: Path) -> Iterator[StartOrthanc]:
         modalities: dict[str, list[Any]] | None = None,
         **extra: Any,
     ) -> Orthanc:
-        folder = tmp_path / f"orthanc{len(running)}"
-        folder.mkdir()
-        port, dicom_port = free_port(), free_port() if dicom else None
-        config = orthanc_config(folder, port, servers or {}, dicom_port, modalities or {}, extra)
-        path = folder / "orthanc.json"
-        path.write_text(json.dumps(config))
-        log = (folder / "orthanc.log").open("wb")
-        try:
-            proc = subprocess.Popen(
-                [ORTHANC, str(path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
+        for attempt in range(1, TRIES + 1):
+            folder = tmp_path / f"orthanc{len(running)}-{attempt}"
+            folder.mkdir()
+            port, dicom_port = free_port(), free_port() if dicom else None
+            config = orthanc_config(
+                folder, port, servers or {}, dicom_port, modalities or {}, extra
             )
-        except OSError:  # not installed: this test fails, and leaves no open file behind
-            log.close()
-            raise
-        client = Orthanc(port, dicom_port=dicom_port, folder=folder)
-        running.append((proc, client, log))
-        _wait_up(proc, client, folder / "orthanc.log")
-        return client
+            path = folder / "orthanc.json"
+            path.write_text(json.dumps(config))
+            log = (folder / "orthanc.log").open("wb")
+            try:
+                proc = subprocess.Popen(
+                    [ORTHANC, str(path)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
+                )
+            except OSError:  # not installed: this test fails, and leaves no open file behind
+                log.close()
+                raise
+            client = Orthanc(port, dicom_port=dicom_port, folder=folder)
+            running.append((proc, client, log))
+            if _wait_up(proc, client, folder / "orthanc.log", last=attempt == TRIES):
+                return client
+        raise AssertionError("unreachable")  # the last attempt raises
 
     yield start
     for proc, client, log in running:
@@ -119,15 +126,43 @@ def orthanc_starter(tmp_path: Path) -> Iterator[StartOrthanc]:
         log.close()
 
 
-def _wait_up(proc: subprocess.Popen[bytes], client: Orthanc, log: Path) -> None:
+def _wait_up(proc: subprocess.Popen[bytes], client: Orthanc, log: Path, *, last: bool) -> bool:
+    """Whether Orthanc came up on its ports: its HTTP server answers and, with a DICOM
+    server, Orthanc itself listens on that port. A port picked free can be taken by
+    another test's process before Orthanc binds it (Orthanc then stops); False lets the
+    caller start again on other ports, unless this was the ``last`` try."""
     deadline = time.monotonic() + 30
     while True:
-        assert proc.poll() is None, log.read_text()
+        if proc.poll() is not None:
+            assert not last, log.read_text()
+            return False
         try:
             # 401: up, and asking for the credentials a test configured.
-            if client.get("/system").status_code in (200, 401):
-                return
+            up = client.get("/system").status_code in (200, 401)
         except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "Orthanc did not start"
+            up = False
+        if up and (client.dicom_port is None or _listens(proc.pid, client.dicom_port)):
+            return True
+        if time.monotonic() > deadline:
+            assert not last, f"Orthanc did not start:\n{log.read_text()}"
+            proc.kill()
+            return False
         time.sleep(0.1)
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a TCP socket listening on ``port`` (from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{inode}]")
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd) in inodes for fd in fds.iterdir())
+    except FileNotFoundError:  # the process ended meanwhile
+        return False
