@@ -144,7 +144,7 @@ class DimseSender:
                     f"{rejection.source_str}: {rejection.reason_str}"
                 )
             return f"{where} rejected the association"
-        if assoc.is_established is False and assoc.accepted_contexts == []:
+        if any(getattr(a, "result", None) == 0 for a in answers):  # A-ASSOCIATE-AC heard
             return f"{where} accepted none of the presentation contexts proposed"
         return f"{where} aborted the association or did not answer"
 
