@@ -281,6 +281,7 @@ def test_researcher_reads_exactly_their_projects(
     with paramiko_client(sftp, drop_account, password=DROP_PASSWORD) as client:
         with client.open_sftp().open("/dropped.log", "wb") as fh:
             fh.write(b"dropped")
+    assert sftp.settler.wait(timeout=30)  # shown once catalogued, a moment after its close
     listing = run_sftp(
         sftp,
         "collaborator",
