@@ -78,7 +78,9 @@ def test_a_rejected_association_is_unreachable_with_the_peers_reason(
     sender = DimseSender(DimsePeer("NOT_ORTHANC", "127.0.0.1", orthanc.dicom_port, CALLING))
     with pytest.raises(Unreachable, match="rejected the association.*Called AE title"):
         sender.send(study_batch(1))
-    with pytest.raises(Unreachable, match="rejected the association"):
+    # Orthanc 1.10 under load has been seen to end a second such association without
+    # its A-ASSOCIATE-RJ (aborted, or no answer): unreachable either way.
+    with pytest.raises(Unreachable, match="rejected the association|aborted the association"):
         sender.check()
     assert orthanc.get("/instances").json() == []
 
