@@ -33,6 +33,7 @@ from scandepot.context import Context
 from scandepot.ingest import drop_matching, drop_settler, drops
 from scandepot.ingest.drop_matching import DropRuleSet
 from scandepot.sftp.server import SftpServer
+from scandepot.storage.store import Disk
 from tests.sftp.conftest import DROP_PASSWORD, Key, paramiko_client, run_sftp
 
 pytestmark = pytest.mark.interop
@@ -97,9 +98,9 @@ def test_put_f_is_answered_after_the_files_fsync(
         asked.append(upload.path)
         real_sync(upload)
 
-    def fsync_file(path: Path) -> bool:
+    def fsync_file(disk: Disk, path: Path) -> bool:
         settled.append(path.name)
-        return real_fsync(path)
+        return real_fsync(disk, path)
 
     monkeypatch.setattr(drops.Upload, "sync", sync)
     monkeypatch.setattr(drop_settler, "_fsync_file", fsync_file)

@@ -70,15 +70,6 @@ def quota_and_rule(db: DBSession, project_id: int) -> tuple[int | None, str]:
     return (row[0], row[1]) if row is not None else (None, MatchRule.NONE.value)
 
 
-def room(db: DBSession, project_id: int) -> tuple[int | None, int, str]:
-    """The project's quota, the bytes that wait unmatched (counted only under a quota),
-    and its matching rule."""
-    quota, rule = quota_and_rule(db, project_id)
-    if quota is None:
-        return None, 0, rule
-    return quota, waiting(db, project_id), rule
-
-
 def waiting(db: DBSession, project_id: int) -> int:
     """The bytes of the project's unmatched drops."""
     used = db.scalar(

@@ -37,10 +37,10 @@ from scandepot.catalog.drops import DropItem, DropState, MatchRule
 from scandepot.context import Context
 from scandepot.errors import Invalid, ScandepotError
 from scandepot.ingest import drop_matching, drop_pending, drops
-from scandepot.ingest.drop_quota import QuotaExceeded, last_check, room
+from scandepot.ingest.drop_quota import QuotaExceeded, last_check, quota_and_rule
 from scandepot.ingest.drops import Closed, Upload
 from scandepot.ingest.sftp_signin import DropPrincipal
-from scandepot.storage.store import file_digest, fsync_dir
+from scandepot.storage.store import Disk, file_digest, fsync_dir
 
 log = logging.getLogger("scandepot.drops")
 
@@ -56,7 +56,8 @@ _SYNCS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-fsync")
 def _sync(batch: list[Closed]) -> set[Path]:
     """fsync the files of ``batch`` (at once, on the pool), then their folders; returns
     the files that are no longer there (removed by hand, their folder gone)."""
-    syncing = {c.dest: _SYNCS.submit(_fsync_file, c.dest) for c in batch if not c.synced}
+    disk = batch[0].ctx.store.disk
+    syncing = {c.dest: _SYNCS.submit(_fsync_file, disk, c.dest) for c in batch if not c.synced}
     missing = {path for path, done in syncing.items() if not done.result()}
     missing |= {c.dest for c in batch if c.synced and not c.dest.exists()}
     for parent in dict.fromkeys(c.dest.parent for c in batch if c.dest not in missing):
@@ -64,13 +65,15 @@ def _sync(batch: list[Closed]) -> set[Path]:
     return missing
 
 
-def _fsync_file(path: Path) -> bool:
+def _fsync_file(disk: Disk, path: Path) -> bool:
+    """fsync ``path`` through the store's disk, as the store fsyncs its files; False when
+    it is not there."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except (FileNotFoundError, NotADirectoryError):
         return False
     try:
-        os.fsync(fd)
+        disk.fsync(fd)
     finally:
         os.close(fd)
     return True
@@ -328,7 +331,7 @@ def _pending_in(ctx: Context, folder: Path, project_id: int, label: str) -> list
     cutoff = time.time() - TAKE_OVER_AFTER_S
     batch: list[Closed] = []
     with ctx.db.read() as db:
-        rule = room(db, project_id)[2]
+        rule = quota_and_rule(db, project_id)[1]
         known = set(db.scalars(select(DropItem.path).where(DropItem.project_id == project_id)))
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or path.is_symlink():
