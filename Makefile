@@ -10,8 +10,11 @@ serve: $(STAMP)
 	$(BIN)/scandepot serve
 
 # One test worker more than cores: a third of the run waits on disks, databases and peers.
+# Then the tests over the network again, through a scaled-out deployment (docs/operations.md,
+# "Testing a scaled-out deployment").
 test: $(STAMP) services lint
 	$(BIN)/pytest -n $$(( $$(nproc) + 1 ))
+	$(BIN)/pytest -n $$(( $$(nproc) + 1 )) --through-deployment
 
 # Checks against reference files that are not ours to ship, found by the paths their tests
 # name (docs/deid-ctp.md); the last -m wins over the default's "not reference".

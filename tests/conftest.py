@@ -43,6 +43,14 @@ from scandepot.storage.store import FileStore
 from tests.helpers import after_archive
 from tests.orthanc_peer import StartOrthanc, orthanc_starter
 from tests.pg import fresh_database
+from tests.served_deployment import (  # noqa: F401
+    ServedDeployment,
+    Through,
+    keep_only_through_deployment,
+    pytest_addoption,
+    served_deployment,
+    through_deployment,
+)
 
 PASSWORD = "correct-horse-battery"
 ROLES = ("owner", "member", "collaborator")
@@ -127,10 +135,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
+    if through_deployment(request):
+        served: ServedDeployment = request.getfixturevalue("served_deployment")
+        empty_catalog(shared_database(served.deployment.database_url))
+        return served.settings_for_test(PASSWORD)
     url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
     empty_catalog(shared_database(url))
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
     return Settings(data_dir=data_dir, database_url=url, admin_password=PASSWORD)
 
 
@@ -215,7 +227,8 @@ INTEROP_FIXTURES = frozenset({"storescu", "browser", "page", "xnat_server"})
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep_only_through_deployment(config, items)
     unmarked = [
         item.nodeid
         for item in items
@@ -275,8 +288,14 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def live_server(app: Any) -> Iterator[LiveServer]:
-    """The app behind a real uvicorn on a loopback port, for concurrency and wire tests."""
+def live_server(app: Any, request: pytest.FixtureRequest) -> Iterator[LiveServer | Through]:
+    """The app behind a real uvicorn on a loopback port, for concurrency and wire tests; on
+    PostgreSQL, with ``--through-deployment``, the scaled-out deployment's web servers
+    behind a load balancer instead (tests/served_deployment.py)."""
+    if through_deployment(request):
+        served: ServedDeployment = request.getfixturevalue("served_deployment")
+        yield served.through(app)
+        return
     with LiveServer(app) as server:
         yield server
 
@@ -288,8 +307,13 @@ def http(live_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def receiver(ctx: Context) -> Iterator[Receiver]:
-    """The DICOM receiver on a loopback port of its own; AE title MRI_PILOT routes to PILOT."""
+def receiver(ctx: Context, request: pytest.FixtureRequest) -> Iterator[Receiver | Through]:
+    """The DICOM receiver on a loopback port of its own; AE title MRI_PILOT routes to PILOT.
+    On PostgreSQL, with ``--through-deployment``, the deployment's two receivers (one port)."""
+    if through_deployment(request):
+        served: ServedDeployment = request.getfixturevalue("served_deployment")
+        yield served.through(ctx)
+        return
     settings = DimseSettings.from_context(ctx)
     settings.port = 0
     settings.ae_projects = {"MRI_PILOT": "PILOT"}
@@ -299,7 +323,7 @@ def receiver(ctx: Context) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def storescu(receiver: Receiver) -> Callable[..., subprocess.CompletedProcess[str]]:
+def storescu(receiver: Receiver | Through) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Send files to ``receiver`` with dcmtk's storescu, in one association."""
 
     def send(

@@ -15,6 +15,7 @@ token, a project) goes with it, which is what a fresh world means."""
 from __future__ import annotations
 
 import atexit
+import hashlib
 import shutil
 import sqlite3
 import tempfile
@@ -46,7 +47,11 @@ def _sqlite_file(ctx: Context) -> Path | None:
 
 
 def _key(ctx: Context, name: str) -> str:
-    return f"{'sqlite' if ctx.db.is_sqlite else 'postgresql'}-{name}"
+    """``name`` on this catalog: a test process may have more than one of a kind (the
+    scaled-out deployment's, tests/served_deployment.py)."""
+    url = (ctx.settings.database_url or "").encode()
+    kind = "sqlite" if ctx.db.is_sqlite else "pg"
+    return f"{kind}_{hashlib.sha1(url).hexdigest()[:8]}-{name}"
 
 
 def _copy(source: Path, target: Path) -> None:

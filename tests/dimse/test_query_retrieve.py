@@ -143,6 +143,7 @@ def test_a_peer_sees_what_its_title_may_read(
     assert sorted(a["PatientID"] for a in answers) == seen
 
 
+@pytest.mark.in_process("sets the receiver's answer limit")
 def test_find_answers_at_most_the_limit(world: World, receiver: Receiver, tmp_path: Path) -> None:
     receiver.settings.find_limit = 3
     answers = find(receiver, tmp_path, "QueryRetrieveLevel=IMAGE", "SOPInstanceUID")
@@ -151,6 +152,7 @@ def test_find_answers_at_most_the_limit(world: World, receiver: Receiver, tmp_pa
     assert {a["SOPInstanceUID"] for a in answers} < every
 
 
+@pytest.mark.in_process("sets the receiver's rule for unmapped peers")
 def test_unmapped_peers_refused_when_the_site_says_so(
     world: World, receiver: Receiver, tmp_path: Path
 ) -> None:

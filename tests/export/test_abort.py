@@ -148,6 +148,7 @@ def put_big_session(client: TestClient) -> None:
         assert client.put(url, content=chunk, auth=ADMIN).status_code == 201
 
 
+@pytest.mark.in_process("sets how far ahead the server opens files")
 @pytest.mark.parametrize("fmt", ["zip", "tar"])
 @pytest.mark.parametrize("change", ["delete", "relabel"])
 def test_session_deleted_or_moved_mid_download(
@@ -182,6 +183,7 @@ def test_session_deleted_or_moved_mid_download(
     assert 0 < received < BIG * 1024 * 1024
 
 
+@pytest.mark.in_process("sets how far ahead the server opens files")
 def test_a_client_that_leaves_stops_the_tar(
     big_session: None, live_server: LiveServer, ctx: Context
 ) -> None:

@@ -265,6 +265,7 @@ def test_access_is_checked_first(client: TestClient, actors: dict[str, Any], pro
     assert r.status_code == 404
 
 
+@pytest.mark.in_process("the server's export script is patched in")
 @pytest.mark.interop
 def test_the_command_line_unpacks_and_checks(
     ctx: Context,

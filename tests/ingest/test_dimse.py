@@ -95,6 +95,7 @@ def test_same_uid_other_bytes_is_kept_and_flagged(
     assert any("arrived again with other bytes" in p for p in session.problems)
 
 
+@pytest.mark.in_process("sets the receiver's allowed calling titles")
 def test_calling_and_called_titles(
     ctx: Context, receiver: Receiver, storescu: Send, tmp_path: Path
 ) -> None:

@@ -298,6 +298,7 @@ def test_upload_size_limit(
     nothing_left(ctx)
 
 
+@pytest.mark.in_process("reads the server's log")
 def test_upload_cut_off_mid_body(
     ctx: Context,
     live_server: Any,

@@ -110,6 +110,7 @@ def silent_events(ctx: Context) -> list[dict[str, object]]:
         )
 
 
+@pytest.mark.in_process("stops the receiver")
 def test_a_receiver_that_does_not_answer_is_told_once_and_cleared_when_it_answers(
     ctx: Context, receiver: Receiver, users: dict[str, User]
 ) -> None:

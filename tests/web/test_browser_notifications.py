@@ -37,6 +37,9 @@ def test_a_member_chooses_the_export_process_emails_of_one_project(
     assert choices.get(ctx, actor_for(users["member"])).projects[0].own["process"] is None
 
 
+@pytest.mark.in_process(
+    "looks at the message before a sender takes it, and the deployment runs senders"
+)
 def test_an_administrator_sends_a_refused_email_again(
     page: Any, ctx: Context, users: dict[str, User], make_project: Callable[..., str]
 ) -> None:

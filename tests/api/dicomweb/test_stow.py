@@ -212,6 +212,7 @@ def test_a_bad_study_in_the_path_and_a_truncated_body_are_400(
     assert list(ctx.store.tmp.iterdir()) == []
 
 
+@pytest.mark.in_process("changes the server's upload limit")
 def test_stow_is_not_held_to_the_small_request_limit_but_to_the_upload_limit(
     client: TestClient, ctx: Context, live_server: LiveServer, project: str
 ) -> None:
