@@ -68,6 +68,21 @@ if [ ! -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
 
+# The HTTP load balancer the suite puts in front of a scaled-out deployment's web servers
+# (tests/balancer.py runs its own, on a loopback port): the package's own service, which
+# would listen on port 80 of every interface, is kept from starting (policy-rc.d).
+if [ ! -x /usr/sbin/nginx ]; then
+    apt-get update -qq
+    made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 
 wait_for() {

@@ -1,39 +1,94 @@
-"""A round-robin TCP load balancer on a loopback port, for tests that reach several web
-servers as one address, the way an operator's HTTP load balancer would put them behind
-one: each new connection goes to the next server in turn, and bytes are relayed both ways
-until either side closes."""
+"""nginx in front of several web servers, as an operator puts them behind one address:
+the site file the repository ships (deploy/nginx/scandepot.conf) with the test's ports,
+run by Debian's nginx in the foreground with a prefix folder of its own. Each request
+goes to the next server in turn; the access log says which server answered each."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import threading
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
 from types import TracebackType
+
+SITE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "scandepot.conf"
+NGINX = "/usr/sbin/nginx"
+START_WITHIN_S = 30
+
+
+def site(port: int, servers: list[tuple[str, int]]) -> str:
+    """The shipped site file, listening on loopback ``port`` and sending to ``servers``."""
+    text = SITE.read_text()
+    listed = "".join(f"    server {host}:{p};\n" for host, p in servers)
+    text, upstreams = re.subn(r"(?m)^    server 127\.0\.0\.1:\d+;\n", "", text)
+    assert upstreams, f"{SITE} lists no upstream server"
+    text = text.replace("    keepalive ", listed + "    keepalive ", 1)
+    text, listens = re.subn(r"(?m)^    listen 80;$", f"    listen 127.0.0.1:{port};", text)
+    assert listens == 1, f"{SITE} has no 'listen 80;'"
+    return text
 
 
 class Balancer:
-    """``with Balancer([(host, port), ...]) as lb: lb.url``; :attr:`connections` counts the
-    connections each server was given."""
+    """``with Balancer(folder, [(host, port), ...]) as lb: lb.url``."""
 
-    def __init__(self, servers: list[tuple[str, int]]) -> None:
-        assert servers, "a balancer needs a server"
-        self.servers = servers
-        self.connections = [0] * len(servers)
-        self._next = itertools.cycle(range(len(servers)))
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self.port = 0
+    def __init__(self, folder: Path, servers: list[tuple[str, int]]) -> None:
+        if not Path(NGINX).exists():
+            raise AssertionError(f"{NGINX} is needed; scripts/ensure-services.sh installs it")
+        self.folder, self.servers = folder, servers
+        folder.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        (folder / "site.conf").write_text(site(self.port, servers))
+        temp = " ".join(
+            f"{kind}_temp_path {folder / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        user = "user root;\n" if os.geteuid() == 0 else ""  # its folders are root's alone
+        (folder / "nginx.conf").write_text(
+            f"{user}daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\n"
+            f"error_log {folder / 'error.log'} warn;\nevents {{ worker_connections 1024; }}\n"
+            "http {\n"
+            "  log_format upstream '$request $status $upstream_addr';\n"
+            f"  access_log {folder / 'access.log'} upstream;\n  {temp}\n"
+            f"  include {folder / 'site.conf'};\n}}\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def answered_by(self) -> list[str]:
+        """The server (host:port) that answered each request so far, in order."""
+        log = self.folder / "access.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [line.rsplit(" ", 1)[1] for line in lines]
+
     def __enter__(self) -> Balancer:
-        self._thread.start()
-        started = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
-        self.port = started.result(timeout=10)
+        out = open(self.folder / "nginx.out", "ab")  # noqa: SIM115 - the process keeps it
+        args = [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf")]
+        args += ["-e", str(self.folder / "error.log")]
+        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        deadline = time.monotonic() + START_WITHIN_S
+        while not _listening(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise AssertionError(f"nginx did not start:\n{self.logs()}")
+            time.sleep(0.05)
         return self
+
+    def logs(self) -> str:
+        return "\n".join(
+            (self.folder / name).read_text(errors="replace")
+            for name in ("nginx.out", "error.log")
+            if (self.folder / name).exists()
+        )
 
     def __exit__(
         self,
@@ -41,48 +96,17 @@ class Balancer:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    async def _listen(self) -> int:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def _close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in asyncio.all_tasks():
-            if task is not asyncio.current_task():
-                task.cancel()
-
-    async def _relay(
-        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
-    ) -> None:
-        chosen = next(self._next)
-        self.connections[chosen] += 1
-        try:
-            server_in, server_out = await asyncio.open_connection(*self.servers[chosen])
-        except OSError:
-            client_out.close()  # the client sees the connection refused, as it would
-            return
-        await asyncio.gather(
-            _pipe(client_in, server_out), _pipe(server_in, client_out), return_exceptions=True
-        )
-        server_out.close()
-        client_out.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # nginx's graceful stop
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        for kind_ in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            shutil.rmtree(self.folder / kind_, ignore_errors=True)
 
 
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    """Copy until ``source`` ends, then end ``sink``'s writing half (a half-close, as TCP
-    allows: an HTTP client may end its request before the answer comes); a side that
-    fails ends both."""
-    try:
-        while chunk := await source.read(256 * 1024):
-            sink.write(chunk)
-            await sink.drain()
-        if sink.can_write_eof():
-            sink.write_eof()
-    except ConnectionError:
-        sink.close()
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -5,12 +5,12 @@ On PostgreSQL, a test that talks to scandepot over the network (``live_server`` 
 builds on it: ``http``, ``xnat_server``, ``page``; ``receiver`` and ``storescu``) then
 reaches, instead of the app on a uvicorn or the receiver in the test process, a deployment
 of separate processes (tests/deployment.py): two web servers (`scandepot serve
---no-dicom`) behind a round-robin load balancer (tests/balancer.py), two DICOM receivers
-(`scandepot dicom`) sharing one port, and a Celery worker on Redis, over a PostgreSQL
-catalog of its own and one data folder. The test's ``ctx`` is a context on that catalog
-and folder: what a test sets up through it, the deployment serves, and what the
-deployment does, the test sees. With the option, only those tests run: the rest ran
-without it.
+--no-dicom`) behind nginx with the site file the repository ships (tests/balancer.py),
+two DICOM receivers (`scandepot dicom`) sharing one port, and a Celery worker on Redis,
+over a PostgreSQL catalog of its own and one data folder. The test's ``ctx`` is a context
+on that catalog and folder: what a test sets up through it, the deployment serves, and
+what the deployment does, the test sees. With the option, only those tests run: the rest
+ran without it.
 
 One deployment per test process, started at its first such test. Between tests the
 catalog is emptied as for any test, and the data folder too, once the worker has ended
@@ -145,7 +145,7 @@ def served_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
         root, prearchive_quiet_s="3600", ae_projects=ae_projects(MRI_PILOT="PILOT")
     ) as running:
         servers = [("127.0.0.1", web.port) for web in running.webs]
-        with Balancer(servers) as balancer:
+        with Balancer(root / "nginx", servers) as balancer:
             served = ServedDeployment(running, balancer)
             yield served
             served.db.dispose()
