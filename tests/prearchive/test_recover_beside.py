@@ -1,6 +1,7 @@
 """A builder starting beside others on one catalog (``scandepot dicom`` on several hosts):
 its recovery takes back only what no live builder holds, and leaves a spool folder
-written a moment ago, which may be another process's session not committed yet."""
+written a moment ago, which may be another process's session not committed yet. A
+running builder takes back, every so often, what a builder that died left mid-build."""
 
 from __future__ import annotations
 
@@ -77,3 +78,31 @@ def test_a_spool_folder_goes_once_its_session_is_surely_gone(ctx: Context, pilot
     worker.recover(ctx)
     assert not spool.folder(ctx.store, archived).exists()
     assert (fresh / "one.dcm").is_file() and not old.exists()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_running_builder_takes_back_what_a_dead_one_left(ctx: Context, pilot: str) -> None:
+    ctx.settings.prearchive_quiet_s = 0
+    builder = worker.Builder(ctx, interval=0.05, take_back_every=0.1).start()
+    try:
+        staged_id = claimed_by_a_builder(ctx, pilot)  # after this builder's start
+        with working.on(ctx, staged_id) as held:  # its builder alive: left to it
+            assert held
+            time.sleep(1)  # ten looks
+            assert staged(ctx) == (staged_id, Status.BUILDING)
+        # Its builder gone, and its lock with it: taken back, built by this one.
+        deadline = time.monotonic() + 30
+        while staged(ctx)[1] != Status.READY:
+            assert time.monotonic() < deadline, staged(ctx)
+            time.sleep(0.05)
+    finally:
+        builder.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_on_sqlite_only_a_start_takes_back(ctx: Context, pilot: str) -> None:
+    """One machine's processes share the catalog file, with no lock to tell a live
+    builder by: a running builder leaves a BUILDING session to a start's recovery."""
+    staged_id = claimed_by_a_builder(ctx, pilot)
+    assert worker.take_back_abandoned(ctx) == []
+    assert staged(ctx) == (staged_id, Status.BUILDING)

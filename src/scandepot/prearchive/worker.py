@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session as DBSession
 
 from scandepot.access.actors import SYSTEM
@@ -232,18 +232,44 @@ def recover(ctx: Context) -> None:
             StagedSession.project_key.in_(automatic),
         ),
     )
+    _take_back(ctx, interrupted)
+    _remove_spools_left(ctx)
+
+
+def take_back_abandoned(ctx: Context) -> list[int]:
+    """While builders run (PostgreSQL): sessions left ``BUILDING`` by a builder that is
+    gone (a ``scandepot dicom`` killed, or its host down once PostgreSQL has noticed its
+    connection dropped) are put back to be built again by any live builder, without
+    waiting for a builder's start. A live builder holds its session's lock from the claim
+    to the end of the archive, and only a builder's claim makes a session ``BUILDING``
+    (an archive's ``ARCHIVING`` never outlives its transaction); so a ``BUILDING``
+    session whose lock can be taken has no builder. Returns those put back."""
+    if ctx.db.is_sqlite:  # no lock to tell a live builder by: a start recovers
+        return []
+    taken = _take_back(ctx, StagedSession.status.in_(settle.BUSY))
+    for staged_id in taken:
+        log.warning("staged session %d: its builder is gone; it is built again", staged_id)
+    return taken
+
+
+def _take_back(ctx: Context, condition: ColumnElement[bool]) -> list[int]:
+    """Put back to ``RECEIVING`` the staged sessions that meet ``condition`` and that no
+    live builder holds."""
     with ctx.db.read() as db:
-        found = db.scalars(select(StagedSession.id).where(interrupted)).all()
+        found = db.scalars(select(StagedSession.id).where(condition)).all()
+    taken = []
     for staged_id in found:
         with working.on(ctx, staged_id) as abandoned:
             if abandoned:  # no live builder holds it
                 with ctx.db.write() as db:
-                    db.execute(
+                    done: CursorResult[Any] = db.execute(  # type: ignore[assignment]
                         update(StagedSession)
-                        .where(StagedSession.id == staged_id, interrupted)
+                        .where(StagedSession.id == staged_id, condition)
                         .values(status=Status.RECEIVING)
                     )
-    _remove_spools_left(ctx)
+                if done.rowcount:
+                    taken.append(staged_id)
+    return taken
 
 
 SPOOL_GRACE_S = 3600.0  # longer than any transaction that stages a session's first file
@@ -274,12 +300,20 @@ def _remove_spools_left(ctx: Context) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class Builder:
-    """Runs :func:`run_once` every ``interval`` seconds on a thread of its own."""
+# How often a running builder looks for sessions a builder that died left (PostgreSQL).
+TAKE_BACK_EVERY_S = 30.0
 
-    def __init__(self, ctx: Context, *, interval: float = 1.0) -> None:
+
+class Builder:
+    """Runs :func:`run_once` every ``interval`` seconds on a thread of its own, and
+    :func:`take_back_abandoned` every ``take_back_every`` seconds."""
+
+    def __init__(
+        self, ctx: Context, *, interval: float = 1.0, take_back_every: float = TAKE_BACK_EVERY_S
+    ) -> None:
         self.ctx = ctx
         self.interval = interval
+        self.take_back_every = take_back_every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="prearchive-builder", daemon=True)
 
@@ -289,8 +323,12 @@ class Builder:
         return self
 
     def _loop(self) -> None:
+        looked = time.monotonic()
         while not self._stop.wait(self.interval):
             try:
+                if time.monotonic() - looked >= self.take_back_every:
+                    looked = time.monotonic()
+                    take_back_abandoned(self.ctx)
                 run_once(self.ctx)
             except Exception:
                 log.exception("prearchive builder pass failed")
