@@ -47,6 +47,16 @@ class GroupCommit:
         self._busy = False
         self.batches = 0  # transactions run, for tests and logs
         self.largest = 0
+        self._senders = 0  # associations (or other callers) filing through it now
+
+    def join(self) -> None:
+        """A sender starts filing through this group (an association opened)."""
+        with self._cv:
+            self._senders += 1
+
+    def leave(self) -> None:
+        with self._cv:
+            self._senders -= 1
 
     @property
     def queued(self) -> int:
@@ -55,7 +65,12 @@ class GroupCommit:
             return len(self._queue)
 
     def start_sync(self, staged: StagedFile) -> None:
-        """Start the fsync of an instance's bytes (all written) now."""
+        """Start the fsync of an instance's bytes (all written) now, when this is the one
+        sender: handing it to a thread costs more of the interpreter's time (a queue, a
+        thread woken) than the overlap saves once other senders keep the cores busy, and
+        then filing fsyncs it, outside the interpreter lock."""
+        if self._senders > 1:
+            return
         try:
             staged.sync_in(self._syncer)
         except RuntimeError:  # closed, the receiver stopping: filing fsyncs it inline
