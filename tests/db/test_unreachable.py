@@ -107,3 +107,25 @@ def test_unavailable_is_a_503_that_says_when_to_try_again() -> None:
         "message": "The catalog database cannot be reached; nothing was changed.",
         "field": None,
     }
+
+
+def test_the_kept_writer_is_one_connection_tested_when_idle(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer kept for the receiver's group commit is one connection across
+    transactions; idle for a second, it is tested first and replaced when dead."""
+    db = Database(pg_url)
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        with db.write_connection(kept=True) as connection:
+            pid = connection.execute(backend).scalar_one()
+        with db.write_connection(kept=True) as connection:
+            assert connection.execute(backend).scalar_one() == pid
+        with db.write_connection() as connection:  # other writers: their own
+            assert connection.execute(backend).scalar_one() != pid
+        _terminate(pid)
+        monkeypatch.setattr(engine, "PING_IDLE_S", 0.0)  # idle long enough, however quick
+        with db.write_connection(kept=True) as connection:
+            assert connection.execute(backend).scalar_one() != pid
+    finally:
+        db.dispose()

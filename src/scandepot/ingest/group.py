@@ -26,15 +26,21 @@ MAX_BATCH = 64
 SYNC_THREADS = 8
 
 
+def file_kept(ctx: Context, batch: list[Incoming]) -> None:
+    """:func:`file_batch` on the catalog writer's kept connection: a group files one batch
+    at a time."""
+    file_batch(ctx, batch, kept=True)
+
+
 class GroupCommit:
-    """``filing`` files a batch in one transaction (:func:`file_batch`; a test hands one
+    """``filing`` files a batch in one transaction (:func:`file_kept`; a test hands one
     that holds a batch back, to see the next one gather)."""
 
     def __init__(
         self,
         ctx: Context,
         *,
-        filing: Callable[[Context, list[Incoming]], None] = file_batch,
+        filing: Callable[[Context, list[Incoming]], None] = file_kept,
     ) -> None:
         self.ctx = ctx
         self.filing = filing
