@@ -71,11 +71,13 @@ class GroupCommit:
             return len(self._queue)
 
     def start_sync(self, staged: StagedFile) -> None:
-        """Start the fsync of an instance's bytes (all written) now, when this is the one
-        sender: handing it to a thread costs more of the interpreter's time (a queue, a
-        thread woken) than the overlap saves once other senders keep the cores busy, and
-        then filing fsyncs it, outside the interpreter lock."""
+        """Start the fsync of an instance's bytes (all written) now. With other senders it
+        is made at once on the caller's thread (outside the interpreter lock, and outside
+        any transaction and its locks): handing it to a thread costs more of the
+        interpreter's time (a queue, a thread woken) than the overlap saves once other
+        senders keep the cores busy."""
         if self._senders > 1:
+            staged.sync()
             return
         try:
             staged.sync_in(self._syncer)
