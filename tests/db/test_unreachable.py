@@ -4,13 +4,16 @@ connection: nothing in the process needs a restart."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from scandepot.db.engine import Database
+from scandepot.db import engine
+from scandepot.db.engine import PING_IDLE_S, Database
 from scandepot.errors import Unavailable
 from scandepot.http import errors as http_errors
 from tests.pg import PG_SERVER
@@ -51,16 +54,39 @@ def test_a_connection_cut_mid_work_is_unavailable_and_the_next_work_reconnects(
             with db.write() as session:
                 _terminate(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
                 session.execute(text("SELECT 1"))
-        # The pool kept others of the same age: each is tested before it is lent.
+        # The pool kept others of the same age: each idle for a second is tested before
+        # it is lent, and replaced.
         with db.read() as first, db.read() as second:
             backend = text("SELECT pg_backend_pid()")
             pids = [s.execute(backend).scalar_one() for s in (first, second)]
         for pid in pids:
             _terminate(pid)
+        time.sleep(PING_IDLE_S)
         with db.read() as session:
             assert session.execute(text("SELECT 1")).scalar_one() == 1
         with db.write() as session:
             assert session.execute(text("SELECT 2")).scalar_one() == 2
+    finally:
+        db.dispose()
+
+
+def test_a_connection_given_back_a_moment_ago_is_lent_untested(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One given back less than a second ago is lent without a round trip: if it died
+    meanwhile, that unit of work is Unavailable, and the next one gets a new one."""
+    monkeypatch.setattr(engine, "PING_IDLE_S", 60.0)  # "a moment" however busy the machine
+    db = Database(pg_url)
+    try:
+        backend = text("SELECT pg_backend_pid()")
+        with db.read() as session:
+            pid = session.execute(backend).scalar_one()
+        _terminate(pid)
+        with pytest.raises(Unavailable):
+            with db.read() as session:
+                session.execute(backend)
+        with db.read() as session:
+            assert session.execute(backend).scalar_one() != pid
     finally:
         db.dispose()
 
@@ -81,3 +107,25 @@ def test_unavailable_is_a_503_that_says_when_to_try_again() -> None:
         "message": "The catalog database cannot be reached; nothing was changed.",
         "field": None,
     }
+
+
+def test_the_kept_writer_is_one_connection_tested_when_idle(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer kept for the receiver's group commit is one connection across
+    transactions; idle for a second, it is tested first and replaced when dead."""
+    db = Database(pg_url)
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        with db.write_connection(kept=True) as connection:
+            pid = connection.execute(backend).scalar_one()
+        with db.write_connection(kept=True) as connection:
+            assert connection.execute(backend).scalar_one() == pid
+        with db.write_connection() as connection:  # other writers: their own
+            assert connection.execute(backend).scalar_one() != pid
+        _terminate(pid)
+        monkeypatch.setattr(engine, "PING_IDLE_S", 0.0)  # idle long enough, however quick
+        with db.write_connection(kept=True) as connection:
+            assert connection.execute(backend).scalar_one() != pid
+    finally:
+        db.dispose()

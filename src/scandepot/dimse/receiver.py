@@ -1,12 +1,18 @@
 """The listening socket: a thread per association, and further receiving processes.
 
 Associations beyond the configured number are rejected as transient (acse). With
-several processes, each listens on the same port (SO_REUSEPORT) and the kernel spreads
-the connections among them.
+several processes, the first one accepts every connection and hands each to the process
+serving the fewest associations at that moment, itself included (the socket goes over a
+Unix socket pair, SCM_RIGHTS). Each association's C-STORE work is Python work under its
+process's one interpreter lock, so how evenly the associations are spread is how many
+cores they get: the kernel's own spreading among sockets listening on one port
+(SO_REUSEPORT) hashes each connection's addresses, which put three of four concurrent
+associations in one process half the time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -14,7 +20,6 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from pynetdicom import __version__ as pynetdicom_version
@@ -47,6 +52,8 @@ class Receiver:
         self._stopping = threading.Event()
         self.group = GroupCommit(ctx)
         self._workers: list[_Worker] = []
+        self._serving = 0  # associations handed to this process's threads, not yet over
+        self._ended: Callable[[], None] | None = None  # tells the first process, in a worker
 
     @property
     def port(self) -> int:
@@ -91,6 +98,15 @@ class Receiver:
         )
 
     def _serve_one(self, sock: socket.socket, address: str) -> None:
+        try:
+            self._associate(sock, address)
+        finally:
+            with self._lock:
+                self._serving -= 1
+            if self._ended is not None:
+                self._ended()
+
+    def _associate(self, sock: socket.socket, address: str) -> None:
         admitted = [False]
 
         def admit() -> bool:
@@ -114,19 +130,15 @@ class Receiver:
 
     def start(self) -> Receiver:
         settings = self.settings
-        reuse = settings.reuse_port or settings.processes > 1
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse:
+        if settings.reuse_port:  # other `scandepot dicom` commands on this port
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             listener.bind((settings.host, settings.port))
             self._listener = listener  # bound: its port is known (when 0 was asked)
-            # The further processes listen first: the kernel gives each new connection
-            # to one of the sockets listening at that moment, so one that listened alone
-            # while the others started would keep every association opened meanwhile.
             for _ in range(settings.processes - 1):
-                self._workers.append(_Worker.start(self.ctx, settings, self.port))
+                self._workers.append(_Worker.start(self.ctx, settings))
             listener.listen()
         except BaseException:
             listener.close()
@@ -157,12 +169,54 @@ class Receiver:
                 if self._stopping.is_set():
                     return
                 raise
-            threading.Thread(
-                target=self._serve_one,
-                args=(sock, peer[0]),
-                name=f"dicom-{peer[0]}:{peer[1]}",
-                daemon=True,
-            ).start()
+            self._dispatch(sock, peer[0], peer[1])
+
+    def _dispatch(self, sock: socket.socket, address: str, port: int) -> None:
+        """Serve ``sock`` in the process with the fewest associations (a further process
+        first when they tie: this one also runs the prearchive builder)."""
+        with self._lock:
+            ours = self._serving
+        live = [w for w in self._workers if w.settle()]
+        target = min(live, key=lambda w: w.serving, default=None)
+        if target is not None and target.serving <= ours and target.hand(sock):
+            return
+        self._take(sock, address, port)
+
+    def _take(self, sock: socket.socket, address: str, port: int) -> None:
+        with self._lock:
+            self._serving += 1
+        threading.Thread(
+            target=self._serve_one,
+            args=(sock, address),
+            name=f"dicom-{address}:{port}",
+            daemon=True,
+        ).start()
+
+    def serve_handed(self, channel: socket.socket) -> None:
+        """In a further process: serve the connections the first process hands over
+        ``channel``, telling it of each association's end, until it closes its end."""
+        lock = threading.Lock()
+
+        def ended() -> None:
+            with lock, contextlib.suppress(OSError):
+                channel.sendall(_ENDED)
+
+        self._ended = ended
+        while not self._stopping.is_set():
+            try:
+                _, fds, _, _ = socket.recv_fds(channel, 16, 1)
+            except OSError:
+                return
+            if not fds:
+                return  # the first process closed its end (or is gone)
+            sock = socket.socket(fileno=fds[0])
+            try:
+                address, port = sock.getpeername()[:2]
+            except OSError:  # the sender is gone already
+                sock.close()
+                ended()
+                continue
+            self._take(sock, address, port)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -175,50 +229,93 @@ class Receiver:
         self.group.close()
 
 
-class _Worker:
-    """A further receiving process on the same port (SO_REUSEPORT): its own interpreter,
-    catalog engine and group commit; no prearchive builder. It ends when told to, or when
-    the process that started it is gone (its end of the pipe closes)."""
+_ENDED = b"."  # a further process to the first: one of its associations is over
 
-    def __init__(self, process: BaseProcess, pipe: Connection) -> None:
+
+class _Worker:
+    """A further receiving process: its own interpreter, catalog engine and group commit;
+    no prearchive builder. It serves the connections handed over its channel (a Unix
+    socket pair) and says over it when each association ends; it ends when the first
+    process closes its end of the channel, or is gone."""
+
+    def __init__(self, process: BaseProcess, channel: socket.socket) -> None:
         self.process = process
-        self.pipe = pipe
+        self.channel = channel
+        self.serving = 0  # associations handed to it and not yet over
+        self.alive = True
 
     @classmethod
-    def start(cls, ctx: Context, settings: DimseSettings, port: int) -> _Worker:
+    def start(cls, ctx: Context, settings: DimseSettings) -> _Worker:
         mp = multiprocessing.get_context("spawn")
-        ours, theirs = mp.Pipe()
-        child = replace(settings, port=port, processes=1, reuse_port=True)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        child = replace(settings, processes=1, reuse_port=False)
         process = mp.Process(
             target=_worker_main, args=(ctx.settings, child, theirs), name="dicom-worker"
         )
-        process.start()
-        theirs.close()
-        if not ours.poll(30) or ours.recv() != "listening":
+        try:
+            process.start()
+        finally:
+            theirs.close()
+        ours.settimeout(30)
+        try:
+            ready = ours.recv(1)
+        except OSError:
+            ready = b""
+        if ready != _READY:
             process.kill()
+            ours.close()
             raise OSError("a DICOM receiving process did not start")
+        ours.setblocking(False)
         return cls(process, ours)
 
+    def settle(self) -> bool:
+        """Count the associations it said are over; whether it still serves."""
+        while self.alive:
+            try:
+                said = self.channel.recv(4096)
+            except BlockingIOError:
+                break
+            except OSError:
+                said = b""
+            if not said:
+                self.alive = False  # gone: its associations went with it
+                break
+            self.serving -= len(said)
+        return self.alive
+
+    def hand(self, sock: socket.socket) -> bool:
+        """Hand a connection over (this process's copy is closed); False if it cannot
+        be, the worker being gone."""
+        try:
+            socket.send_fds(self.channel, [b"c"], [sock.fileno()])
+        except OSError:  # BlockingIOError too: a worker that stopped reading
+            self.alive = False
+            return False
+        sock.close()
+        self.serving += 1
+        return True
+
     def stop(self) -> None:
-        self.pipe.close()  # the worker sees the end of the pipe and stops
+        self.channel.close()  # the worker sees the end of its channel and stops
         self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=5)
 
 
-def _worker_main(app_settings: Settings, settings: DimseSettings, pipe: Connection) -> None:
+_READY = b"r"
+
+
+def _worker_main(app_settings: Settings, settings: DimseSettings, channel: socket.socket) -> None:
     logging.basicConfig(
         level=app_settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C goes to the parent
     ctx = Context.from_settings(app_settings)
-    receiver = Receiver(ctx, settings).start()
-    pipe.send("listening")
+    receiver = Receiver(ctx, settings)
     try:
-        pipe.recv()
-    except (EOFError, OSError):
-        pass
+        channel.sendall(_READY)
+        receiver.serve_handed(channel)
     finally:
         receiver.stop()
         ctx.close()

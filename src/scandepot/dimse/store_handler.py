@@ -39,6 +39,8 @@ class PrearchiveStore:
         self._syntax = ""
         self._head = bytearray()  # the data set's first bytes, to read its header from memory
         self._next: StagedFile | None = None  # the next instance's temporary file
+        self._joined = True
+        group.join()
 
     def begin(self, sop_class: str, sop_instance: str, transfer_syntax: str) -> None:
         self._discard()  # an instance the sender never finished
@@ -103,6 +105,9 @@ class PrearchiveStore:
         if self._next is not None:  # nothing of ours left in tmp/ once released
             self._next.discard()
             self._next = None
+        if self._joined:
+            self._joined = False
+            self.group.leave()
 
     def _discard(self) -> None:
         self._head.clear()

@@ -26,15 +26,21 @@ MAX_BATCH = 64
 SYNC_THREADS = 8
 
 
+def file_kept(ctx: Context, batch: list[Incoming]) -> None:
+    """:func:`file_batch` on the catalog writer's kept connection: a group files one batch
+    at a time."""
+    file_batch(ctx, batch, kept=True)
+
+
 class GroupCommit:
-    """``filing`` files a batch in one transaction (:func:`file_batch`; a test hands one
+    """``filing`` files a batch in one transaction (:func:`file_kept`; a test hands one
     that holds a batch back, to see the next one gather)."""
 
     def __init__(
         self,
         ctx: Context,
         *,
-        filing: Callable[[Context, list[Incoming]], None] = file_batch,
+        filing: Callable[[Context, list[Incoming]], None] = file_kept,
     ) -> None:
         self.ctx = ctx
         self.filing = filing
@@ -47,6 +53,16 @@ class GroupCommit:
         self._busy = False
         self.batches = 0  # transactions run, for tests and logs
         self.largest = 0
+        self._senders = 0  # associations (or other callers) filing through it now
+
+    def join(self) -> None:
+        """A sender starts filing through this group (an association opened)."""
+        with self._cv:
+            self._senders += 1
+
+    def leave(self) -> None:
+        with self._cv:
+            self._senders -= 1
 
     @property
     def queued(self) -> int:
@@ -55,7 +71,14 @@ class GroupCommit:
             return len(self._queue)
 
     def start_sync(self, staged: StagedFile) -> None:
-        """Start the fsync of an instance's bytes (all written) now."""
+        """Start the fsync of an instance's bytes (all written) now. With other senders it
+        is made at once on the caller's thread (outside the interpreter lock, and outside
+        any transaction and its locks): handing it to a thread costs more of the
+        interpreter's time (a queue, a thread woken) than the overlap saves once other
+        senders keep the cores busy."""
+        if self._senders > 1:
+            staged.sync()
+            return
         try:
             staged.sync_in(self._syncer)
         except RuntimeError:  # closed, the receiver stopping: filing fsyncs it inline

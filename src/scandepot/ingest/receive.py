@@ -408,8 +408,9 @@ def _note_arrived_again(conn: Connection, staged_id: int, sop: str) -> None:
             )
 
 
-def file_batch(ctx: Context, batch: list[Incoming]) -> None:
-    """File instances in one catalog transaction.
+def file_batch(ctx: Context, batch: list[Incoming], *, kept: bool = False) -> None:
+    """File instances in one catalog transaction (on the writer's kept connection with
+    ``kept``, for a caller that files one batch at a time: see ``write_connection``).
 
     Every instance's spool name is linked first, then the files and their folders are
     fsynced, then the transaction commits (one fsync of the catalog for the batch).
@@ -424,19 +425,19 @@ def file_batch(ctx: Context, batch: list[Incoming]) -> None:
     """
     if len(batch) > 1:
         try:
-            _file_batch(ctx, batch, savepoints=False)
+            _file_batch(ctx, batch, savepoints=False, kept=kept)
             return
         except Exception:
             for item in batch:
                 item.result, item.error = None, None
-    _file_batch(ctx, batch, savepoints=len(batch) > 1)
+    _file_batch(ctx, batch, savepoints=len(batch) > 1, kept=kept)
 
 
-def _file_batch(ctx: Context, batch: list[Incoming], *, savepoints: bool) -> None:
+def _file_batch(ctx: Context, batch: list[Incoming], *, savepoints: bool, kept: bool) -> None:
     now = utcnow()
     touched: dict[int, bool] = {}
     try:
-        with ctx.db.write_connection() as conn:
+        with ctx.db.write_connection(kept=kept) as conn:
             sql = statements.on(conn)
             cursor = prepared.cursor(conn)
             # One order for every batch: PostgreSQL row locks are then taken in one order.

@@ -15,6 +15,7 @@ delivery ID.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import multiprocessing
@@ -42,6 +43,11 @@ PER_PASS = THREADS * PER_CONNECTION  # rows claimed by one pass
 # Round trips with the mail server: to connect (TCP, EHLO, STARTTLS, EHLO, AUTH and a
 # margin), and for each message (MAIL, RCPT, DATA, the body and its reply).
 CONNECT_STEPS, MESSAGE_STEPS = 8, 5
+# How much lower the sender's scheduling priority is than its starter's (nice): what it
+# does can wait a moment, while the receiver and the web server beside it answer senders
+# and people. It matters most at start, when its imports (a second of a core and more)
+# would otherwise take that core from a receiver already taking associations.
+NICER = 10
 
 
 @dataclass
@@ -169,6 +175,10 @@ class Sender:
     def start(self) -> Sender:
         self._process.start()
         self._theirs.close()  # the sender holds its own copy
+        pid = self._process.pid
+        if pid is not None:  # before its imports are done: threads it starts inherit it
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0) + NICER)
         return self
 
     def stop(self) -> None:
