@@ -7,7 +7,7 @@ time it costs per instance rather than by a rate that the machine's other work m
 
 Prints the rate, the machine's busy and idle time, and per instance: storescu's time,
 the receiver's processes (each), its PostgreSQL backends and the busiest other
-processes (someone else's work shows there). Run as root, like dicom_store.py.
+processes (other work on the machine shows there). Run as root, like dicom_store.py.
 """
 
 from __future__ import annotations
