@@ -82,15 +82,19 @@ def test_a_spool_folder_goes_once_its_session_is_surely_gone(ctx: Context, pilot
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_running_builder_takes_back_what_a_dead_one_left(ctx: Context, pilot: str) -> None:
-    ctx.settings.prearchive_quiet_s = 0
+    ctx.settings.prearchive_quiet_s = 3600  # nothing built but what is taken back
     builder = worker.Builder(ctx, interval=0.05, take_back_every=0.1).start()
     try:
-        staged_id = claimed_by_a_builder(ctx, pilot)  # after this builder's start
-        with working.on(ctx, staged_id) as held:  # its builder alive: left to it
+        upload(ctx, pilot, "S1", "E1")
+        staged_id, _ = staged(ctx)
+        with working.on(ctx, staged_id) as held:  # another builder, alive, claims it
             assert held
-            time.sleep(1)  # ten looks
+            with ctx.db.write() as db:
+                db.execute(update(StagedSession).values(status=Status.BUILDING))
+            time.sleep(1)  # ten looks of the running builder: left to its holder
             assert staged(ctx) == (staged_id, Status.BUILDING)
-        # Its builder gone, and its lock with it: taken back, built by this one.
+            ctx.settings.prearchive_quiet_s = 0
+        # Its builder gone, and its lock with it: taken back, built by the running one.
         deadline = time.monotonic() + 30
         while staged(ctx)[1] != Status.READY:
             assert time.monotonic() < deadline, staged(ctx)
