@@ -18,6 +18,7 @@ from types import TracebackType
 SITE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "scandepot.conf"
 NGINX = "/usr/sbin/nginx"
 START_WITHIN_S = 30
+TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # nginx's spool folders
 
 
 def site(port: int, servers: list[tuple[str, int]]) -> str:
@@ -44,10 +45,7 @@ class Balancer:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         (folder / "site.conf").write_text(site(self.port, servers))
-        temp = " ".join(
-            f"{kind}_temp_path {folder / kind};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
+        temp = " ".join(f"{kind}_temp_path {folder / kind};" for kind in TEMP_KINDS)
         user = "user root;\n" if os.geteuid() == 0 else ""  # its folders are root's alone
         (folder / "nginx.conf").write_text(
             f"{user}daemon off;\nworker_processes 1;\npid {folder / 'nginx.pid'};\n"
@@ -103,8 +101,8 @@ class Balancer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        for kind_ in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            shutil.rmtree(self.folder / kind_, ignore_errors=True)
+        for spool in TEMP_KINDS:
+            shutil.rmtree(self.folder / spool, ignore_errors=True)
 
 
 def _listening(port: int) -> bool:

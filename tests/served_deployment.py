@@ -38,7 +38,7 @@ from scandepot.catalog.pipelines import Job
 from scandepot.db.engine import Database
 from scandepot.settings import Settings
 from tests.balancer import Balancer
-from tests.deployment import REDIS, Deployment, ae_projects, deployment
+from tests.deployment import Deployment, ae_projects, deployment
 
 OPTION = "--through-deployment"
 # What a test over the network needs of a server: a fixture in this set.
@@ -123,14 +123,7 @@ class ServedDeployment:
             else:
                 entry.unlink()
         data_dir.mkdir(exist_ok=True)
-        return Settings(
-            data_dir=data_dir,
-            database_url=self.deployment.database_url,
-            admin_password=admin_password,
-            pipeline_executor="celery",
-            celery_broker_url=REDIS,
-            celery_queue=self.deployment.queue,
-        )
+        return self.deployment.settings.model_copy(update={"admin_password": admin_password})
 
     def through(self, app: Any) -> Through:
         return Through(self.url, self.deployment.dicom_port, app)
