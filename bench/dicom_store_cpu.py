@@ -4,6 +4,11 @@ associations case of dicom_store.py, with the processor time of every process re
 time it costs per instance rather than by a rate that the machine's other work moves.
 
     .venv/bin/python bench/dicom_store_cpu.py [--peer orthanc] [--processes 2] [--sqlite]
+                                               [--without-flushes]
+
+``--without-flushes`` runs the receiver with libeatmydata preloaded (Debian's
+``eatmydata``), so that its fsync and fdatasync calls return at once: what the flushes
+cost, measured rather than guessed. PostgreSQL's own flushes of its log stay.
 
 Prints the rate, the machine's busy and idle time, and per instance: storescu's time,
 the receiver's processes (each), its PostgreSQL backends and the busiest other
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes.util
 import os
 import resource
 import subprocess
@@ -72,12 +78,18 @@ def main() -> None:
     parser.add_argument("--peer", choices=("scandepot", "orthanc"), default="scandepot")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--sqlite", action="store_true", help="the SQLite catalog")
+    parser.add_argument("--without-flushes", action="store_true", help="the receiver's fsyncs off")
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/sdbench"))
     parser.add_argument("--scratch", type=Path, default=Path("/var/tmp"))
     parser.add_argument("--pg-socket", type=Path, default=Path("/var/run/postgresql"))
     args = parser.parse_args()
     n = args.instances
+    if args.without_flushes:
+        preload = ctypes.util.find_library("eatmydata")
+        if preload is None:
+            raise SystemExit("--without-flushes needs libeatmydata: apt-get install eatmydata")
+        os.environ["LD_PRELOAD"] = preload  # the receiver inherits it, storescu too (unused)
     study = Study(StudyDescription="xnat://BENCH/s1/e1")
     files = make_instances(args.work / "big", n, 256, study)
     with (
@@ -106,7 +118,9 @@ def main() -> None:
         finally:
             stop(proc)
     ms = 1000 / n
-    print(f"{args.peer}: {n / seconds:.1f} instances/s in {seconds:.2f} s (load before: {load})")
+    flushes = " without its flushes" if args.without_flushes else ""
+    rate = f"{n / seconds:.1f} instances/s in {seconds:.2f} s"
+    print(f"{args.peer}{flushes}: {rate} (load before: {load})")
     spent = [b - a for a, b in zip(machine_before, machine_after, strict=False)]
     busy = sum(spent[:8]) - spent[3] - spent[4]
     print(f"machine: busy {busy:.2f} s, idle {spent[3]:.2f} s, iowait {spent[4]:.2f} s")
