@@ -19,12 +19,13 @@ from sqlalchemy import func, select
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.check import check
 from scandepot.catalog.archive import File, Session
-from scandepot.catalog.prearchive import StagedSession, Status
+from scandepot.catalog.prearchive import StagedSession
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
-from scandepot.prearchive import archiver, builder, journal, operations, worker
+from scandepot.prearchive import archiver, journal, operations, worker
 from tests import command
+from tests.prearchive.states import ready
 
 pytestmark = pytest.mark.interop
 
@@ -130,15 +131,6 @@ def study(ctx: Context, make_project: Callable[..., str]) -> tuple[Study, list[S
     ]
 
 
-def ready(ctx: Context, staged: int) -> None:
-    """Built, as the builder leaves a session before it archives it."""
-    with ctx.db.write() as db:
-        row = db.get(StagedSession, staged)
-        assert row is not None
-        builder.build(db, row)
-        assert row.status == Status.READY
-
-
 # Each point on one catalog, the first and last of each kind on both (a child process
 # per case: the points are many, the catalog matters little to where files are).
 KILL_POINTS = [
@@ -165,6 +157,28 @@ def test_kill_9_while_archiving_then_restart(
     worker.recover(ctx)  # what a restart does first
     assert check(ctx).ok, check(ctx)
     worker.run_once(ctx)  # the builder: a READY session of an auto-archiving project
+    with ctx.db.read() as db:
+        assert db.scalar(select(func.count()).select_from(StagedSession)) == 0
+        assert db.scalar(select(func.count()).select_from(Session)) == 1
+    assert files_of(ctx) == SERIES * PER_SERIES
+    report = check(ctx)
+    assert report.ok, report
+    assert journal.pending(ctx) == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_running_builder_undoes_and_archives_what_a_killed_archive_left(
+    ctx: Context, study: tuple[Study, list[Series]]
+) -> None:
+    """The archiving process killed while other builders run on (scaled out): one of
+    them, without a restart, undoes the archive's files and archives the session."""
+    staged = stage(ctx, *study)
+    ready(ctx, staged)
+    assert archive_and_die(ctx, staged, "link", 7, overwrite=False) == -signal.SIGKILL
+    assert journal.pending(ctx) == [staged]
+    assert worker.take_back_abandoned(ctx) == [staged]  # a running builder's look
+    assert check(ctx).ok, check(ctx)
+    worker.run_once(ctx)
     with ctx.db.read() as db:
         assert db.scalar(select(func.count()).select_from(StagedSession)) == 0
         assert db.scalar(select(func.count()).select_from(Session)) == 1

@@ -1,22 +1,26 @@
 """A builder starting beside others on one catalog (``scandepot dicom`` on several hosts):
 its recovery takes back only what no live builder holds, and leaves a spool folder
 written a moment ago, which may be another process's session not committed yet. A
-running builder takes back, every so often, what a builder that died left mid-build."""
+running builder takes back, every so often, what a builder that died left: a session
+mid-build, or built and not archived in a project that archives on its own."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
+from scandepot.catalog.archive import Project, Session
 from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
 from scandepot.prearchive import worker, working
 from scandepot.storage import spool
 from tests.notify.world import upload
+from tests.prearchive.states import ready
 
 
 def staged(ctx: Context) -> tuple[int, str]:
@@ -110,3 +114,62 @@ def test_on_sqlite_only_a_start_takes_back(ctx: Context, pilot: str) -> None:
     staged_id = claimed_by_a_builder(ctx, pilot)
     assert worker.take_back_abandoned(ctx) == []
     assert staged(ctx) == (staged_id, Status.BUILDING)
+
+
+def archived(ctx: Context) -> tuple[int, int]:
+    """Staged sessions and archived sessions."""
+    with ctx.db.read() as db:
+        staged_left = db.scalar(select(func.count()).select_from(StagedSession))
+        sessions = db.scalar(select(func.count()).select_from(Session))
+    return int(staged_left or 0), int(sessions or 0)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_session_built_and_never_archived_is_archived_by_a_running_builder(
+    ctx: Context, make_project: Callable[..., str]
+) -> None:
+    """Its builder died between the build and the archive, in a project that archives on
+    its own: a running builder's look archives it, unless its builder is alive, or an
+    archive asked for by hand holds its row (left at once, not waited for)."""
+    auto = make_project("private", label="AUTO", upload_destination="archive")
+    ctx.settings.prearchive_quiet_s = 3600
+    upload(ctx, auto, "S1", "E1")
+    staged_id, _ = staged(ctx)
+    ready(ctx, staged_id)
+    with working.on(ctx, staged_id) as held:  # its builder, alive, about to archive it
+        assert held
+        assert worker.take_back_abandoned(ctx) == []
+    with ctx.db.engine.connect() as archiving:  # an archive by hand: the row held
+        archiving.execute(
+            select(StagedSession.id).where(StagedSession.id == staged_id).with_for_update()
+        )
+        looks: list[list[int]] = []
+        look = threading.Thread(target=lambda: looks.append(worker.take_back_abandoned(ctx)))
+        look.start()
+        look.join(timeout=10)
+        archiving.rollback()  # the archive ends (a look that waited for it goes on now)
+        look.join()
+        assert looks == [[]], "the look waited for the archive's row, or took it back"
+    assert staged(ctx) == (staged_id, Status.READY)
+    assert worker.take_back_abandoned(ctx) == [staged_id]
+    ctx.settings.prearchive_quiet_s = 0
+    assert worker.run_once(ctx) == 1
+    assert archived(ctx) == (0, 1)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_ready_session_held_for_an_archive_request_stays(ctx: Context, pilot: str) -> None:
+    """What is not a builder's to archive is not taken back: a session held for an
+    explicit archive request, and one of a project that keeps sessions in the
+    prearchive."""
+    upload(ctx, pilot, "S1", "E1")
+    staged_id, _ = staged(ctx)
+    ready(ctx, staged_id)
+    assert worker.take_back_abandoned(ctx) == []
+    with ctx.db.write() as db:
+        db.execute(
+            update(Project).where(Project.label == pilot).values(upload_destination="archive")
+        )
+        db.execute(update(StagedSession).values(hold=True))
+    assert worker.take_back_abandoned(ctx) == []
+    assert staged(ctx) == (staged_id, Status.READY)

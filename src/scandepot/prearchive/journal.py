@@ -60,21 +60,24 @@ def pending(ctx: Context) -> list[int]:
     )
 
 
-def undo(ctx: Context, staged_id: int) -> int:
+def undo(ctx: Context, staged_id: int, *, wait: bool = True) -> int:
     """Take back what an archive that did not commit changed; returns how many files.
 
     The undo holds the staged session as an archive does (its row locked, and on SQLite
     the one writer's lock) for as long as it changes files, so it never undoes an archive
     that another process is running now: that one holds the lock until it commits (and
     the staged session is gone: nothing to undo) or rolls back (and undoes itself).
+    Without ``wait``, a row locked now is left at once (PostgreSQL), rather than waited
+    for while that archive runs: a running builder's look must not stall behind it.
     Only a link that is the spool file itself is removed (the same inode): a file that
     was in the archive before is never touched, and a backup is put back only over the
     name it was taken from."""
     journal = path(ctx, staged_id)
+    locking: bool | dict[str, bool] = True if wait else {"skip_locked": True}
     with ctx.db.write() as db:
-        staged = db.get(StagedSession, staged_id, with_for_update=True)
+        staged = db.get(StagedSession, staged_id, with_for_update=locking)
         if staged is None or not journal.is_file():
-            return 0  # committed meanwhile, or undone by the archive itself
+            return 0  # committed meanwhile, undone by the archive itself, or being archived
         try:
             return undo_journal(ctx.store, journal)
         except OSError as exc:

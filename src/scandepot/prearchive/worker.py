@@ -212,19 +212,43 @@ def recover(ctx: Context) -> None:
     with ctx.db.read() as db:
         existing = set(db.scalars(select(StagedSession.id)))
     for staged_id in journal.pending(ctx):
-        if staged_id not in existing:
-            continue  # archived: the spool folder and its journal go below
-        try:
-            undone = journal.undo(ctx, staged_id)
-        except Exception:  # the catalog busy for long: the next start tries again
-            log.exception("staged session %d: an interrupted archive not undone", staged_id)
-            continue
-        if undone:
-            log.warning(
-                "staged session %d: an interrupted archive undone (%d files)", staged_id, undone
-            )
+        if staged_id in existing:  # else archived: the spool folder and its journal go below
+            _undo(ctx, staged_id, wait=True)
+    _take_back(ctx, _interrupted())
+    _remove_spools_left(ctx)
+
+
+def take_back_abandoned(ctx: Context) -> list[int]:
+    """While builders run (PostgreSQL): what a builder that is gone left (a ``scandepot
+    dicom`` killed, or its host down once PostgreSQL has noticed its connection dropped)
+    is put back to be built and archived again by any live builder, without waiting for
+    a builder's start, as :func:`recover` does: a session mid-build (``BUILDING``), or
+    built and not archived in a project that archives on its own (``READY``), the files
+    of an archive that did not commit first put back.
+
+    A live builder holds its session's lock from the claim to the end of the archive,
+    and only a builder's claim makes a session ``BUILDING`` (an archive's ``ARCHIVING``
+    never outlives its transaction); so such a session whose lock can be taken has no
+    builder. An archive asked for by hand holds the session's row instead while it runs:
+    a row locked now is left to it, not waited for. Returns the sessions put back."""
+    if ctx.db.is_sqlite:  # no lock to tell a live builder by: a start recovers
+        return []
+    for staged_id in journal.pending(ctx):
+        with working.on(ctx, staged_id) as abandoned:
+            if abandoned:
+                _undo(ctx, staged_id, wait=False)
+    taken = _take_back(ctx, _interrupted())
+    for staged_id in taken:
+        log.warning("staged session %d: its builder is gone; it is built again", staged_id)
+    return taken
+
+
+def _interrupted() -> ColumnElement[bool]:
+    """Staged sessions a builder leaves only while it works on them: mid-build, or built
+    and not yet archived in a project that archives on its own (and not held for an
+    explicit archive request)."""
     automatic = select(Project.label).where(Project.upload_destination.in_(AUTOMATIC))
-    interrupted = or_(
+    return or_(
         StagedSession.status.in_(settle.BUSY),
         and_(
             StagedSession.status == Status.READY,
@@ -232,42 +256,42 @@ def recover(ctx: Context) -> None:
             StagedSession.project_key.in_(automatic),
         ),
     )
-    _take_back(ctx, interrupted)
-    _remove_spools_left(ctx)
 
 
-def take_back_abandoned(ctx: Context) -> list[int]:
-    """While builders run (PostgreSQL): sessions left ``BUILDING`` by a builder that is
-    gone (a ``scandepot dicom`` killed, or its host down once PostgreSQL has noticed its
-    connection dropped) are put back to be built again by any live builder, without
-    waiting for a builder's start. A live builder holds its session's lock from the claim
-    to the end of the archive, and only a builder's claim makes a session ``BUILDING``
-    (an archive's ``ARCHIVING`` never outlives its transaction); so a ``BUILDING``
-    session whose lock can be taken has no builder. Returns those put back."""
-    if ctx.db.is_sqlite:  # no lock to tell a live builder by: a start recovers
-        return []
-    taken = _take_back(ctx, StagedSession.status.in_(settle.BUSY))
-    for staged_id in taken:
-        log.warning("staged session %d: its builder is gone; it is built again", staged_id)
-    return taken
+def _undo(ctx: Context, staged_id: int, *, wait: bool) -> None:
+    try:
+        undone = journal.undo(ctx, staged_id, wait=wait)
+    except Exception:  # the catalog busy for long: the next start or look tries again
+        log.exception("staged session %d: an interrupted archive not undone", staged_id)
+        return
+    if undone:
+        log.warning(
+            "staged session %d: an interrupted archive undone (%d files)", staged_id, undone
+        )
 
 
 def _take_back(ctx: Context, condition: ColumnElement[bool]) -> list[int]:
-    """Put back to ``RECEIVING`` the staged sessions that meet ``condition`` and that no
-    live builder holds."""
+    """Put back to ``RECEIVING`` the staged sessions that meet ``condition``, that no
+    live builder holds and whose row no archive holds now."""
     with ctx.db.read() as db:
         found = db.scalars(select(StagedSession.id).where(condition)).all()
     taken = []
     for staged_id in found:
         with working.on(ctx, staged_id) as abandoned:
-            if abandoned:  # no live builder holds it
-                with ctx.db.write() as db:
-                    done: CursorResult[Any] = db.execute(  # type: ignore[assignment]
+            if not abandoned:  # a live builder holds it
+                continue
+            with ctx.db.write() as db:
+                free = db.scalar(
+                    select(StagedSession.id)
+                    .where(StagedSession.id == staged_id, condition)
+                    .with_for_update(skip_locked=True)
+                )
+                if free is not None:
+                    db.execute(
                         update(StagedSession)
-                        .where(StagedSession.id == staged_id, condition)
+                        .where(StagedSession.id == staged_id)
                         .values(status=Status.RECEIVING)
                     )
-                if done.rowcount:
                     taken.append(staged_id)
     return taken
 

@@ -1,0 +1,16 @@
+"""Staged sessions put in the states a builder leaves them in."""
+
+from __future__ import annotations
+
+from scandepot.catalog.prearchive import StagedSession, Status
+from scandepot.context import Context
+from scandepot.prearchive import builder
+
+
+def ready(ctx: Context, staged_id: int) -> None:
+    """Built, as the builder leaves a session before it archives it."""
+    with ctx.db.write() as db:
+        row = db.get(StagedSession, staged_id)
+        assert row is not None
+        builder.build(db, row)
+        assert row.status == Status.READY
