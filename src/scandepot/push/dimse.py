@@ -18,6 +18,7 @@ study's SOP Instance UIDs.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
@@ -28,6 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
@@ -92,6 +94,17 @@ def contexts_for(batch: Sequence[Outgoing]) -> list[PresentationContext]:
     return [build_context(sop, ts) for sop, ts in syntaxes.items()]
 
 
+# The reasons of an A-ABORT PDU from the service provider (PS3.8 Table 9-26).
+_PROVIDER_REASONS = {
+    0: "reason not specified",
+    1: "unrecognized PDU",
+    2: "unexpected PDU",
+    4: "unrecognized PDU parameter",
+    5: "unexpected PDU parameter",
+    6: "invalid PDU parameter value",
+}
+
+
 class DimseSender:
     """A :class:`~scandepot.push.sending.Sender` to a DICOM C-STORE peer; thread-safe
     (each batch on an association of its own)."""
@@ -111,6 +124,10 @@ class DimseSender:
         def heard(event: evt.Event) -> None:
             answers.append(getattr(event, "primitive", None))
 
+        def aborted(event: evt.Event) -> None:  # an A-ABORT PDU the peer sent
+            if isinstance(event.pdu, A_ABORT_RQ):
+                answers.append(event.pdu)
+
         # Reached first by a plain connection: a refusal is told in the system's words,
         # and pynetdicom 3.0 leaves the socket of a refused connection open.
         where = f"{self.peer.ae_title}@{self.peer.host}:{self.peer.port}"
@@ -119,22 +136,23 @@ class DimseSender:
                 pass
         except OSError as exc:
             raise Unreachable(f"{where}: {exc.strerror or exc}") from None
+        began = time.monotonic()
         assoc = self._ae().associate(
             self.peer.host,
             self.peer.port,
             contexts=contexts,
             ae_title=self.peer.ae_title,
-            evt_handlers=[(evt.EVT_ACSE_RECV, heard)],
+            evt_handlers=[(evt.EVT_ACSE_RECV, heard), (evt.EVT_PDU_RECV, aborted)],
         )
         if assoc.is_established:
             return assoc
-        why = self._why_not(assoc, answers)
+        why = self._why_not(assoc, answers, time.monotonic() - began)
         # The peer answered A-ASSOCIATE-AC (result 0) but took none of the contexts.
         if any(getattr(a, "result", None) == 0 for a in answers) and not assoc.accepted_contexts:
             raise NoContext(why)
         raise Unreachable(why)
 
-    def _why_not(self, assoc: Association, answers: list[Any]) -> str:
+    def _why_not(self, assoc: Association, answers: list[Any], took: float) -> str:
         where = f"{self.peer.ae_title}@{self.peer.host}:{self.peer.port}"
         if assoc.is_rejected:
             rejection = next((a for a in answers if hasattr(a, "reason_str")), None)
@@ -146,7 +164,21 @@ class DimseSender:
             return f"{where} rejected the association"
         if any(getattr(a, "result", None) == 0 for a in answers):  # A-ASSOCIATE-AC heard
             return f"{where} accepted none of the presentation contexts proposed"
-        return f"{where} aborted the association or did not answer"
+        # An A-ABORT PDU (PS3.8 9.3.8) by its source; pynetdicom also tells of a closed
+        # connection as an abort by the provider, so the PDU itself is what counts.
+        for answer in answers:
+            if isinstance(answer, A_ABORT_RQ):
+                if answer.source != 2:
+                    return f"{where} aborted the association (its service user)"
+                reason = _PROVIDER_REASONS.get(
+                    answer.reason_diagnostic or 0, "reason not specified"
+                )
+                return f"{where} aborted the association (its service provider: {reason})"
+        if took >= self.peer.timeout_s:
+            return (
+                f"{where} did not answer the association request within {self.peer.timeout_s:g} s"
+            )
+        return f"{where} closed the connection without answering the association request"
 
     def check(self) -> None:
         assoc = self._associate([build_context(Verification)])
