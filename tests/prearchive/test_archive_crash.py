@@ -131,6 +131,19 @@ def study(ctx: Context, make_project: Callable[..., str]) -> tuple[Study, list[S
     ]
 
 
+def archived_once(ctx: Context) -> None:
+    """The builder's next pass archives the session taken back (a READY session of an
+    auto-archiving project): once, every file, nothing left staged or journalled."""
+    worker.run_once(ctx)
+    with ctx.db.read() as db:
+        assert db.scalar(select(func.count()).select_from(StagedSession)) == 0
+        assert db.scalar(select(func.count()).select_from(Session)) == 1
+    assert files_of(ctx) == SERIES * PER_SERIES
+    report = check(ctx)
+    assert report.ok, report
+    assert journal.pending(ctx) == []
+
+
 # Each point on one catalog, the first and last of each kind on both (a child process
 # per case: the points are many, the catalog matters little to where files are).
 KILL_POINTS = [
@@ -156,14 +169,7 @@ def test_kill_9_while_archiving_then_restart(
 
     worker.recover(ctx)  # what a restart does first
     assert check(ctx).ok, check(ctx)
-    worker.run_once(ctx)  # the builder: a READY session of an auto-archiving project
-    with ctx.db.read() as db:
-        assert db.scalar(select(func.count()).select_from(StagedSession)) == 0
-        assert db.scalar(select(func.count()).select_from(Session)) == 1
-    assert files_of(ctx) == SERIES * PER_SERIES
-    report = check(ctx)
-    assert report.ok, report
-    assert journal.pending(ctx) == []
+    archived_once(ctx)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
@@ -178,14 +184,7 @@ def test_a_running_builder_undoes_and_archives_what_a_killed_archive_left(
     assert journal.pending(ctx) == [staged]
     assert worker.take_back_abandoned(ctx) == [staged]  # a running builder's look
     assert check(ctx).ok, check(ctx)
-    worker.run_once(ctx)
-    with ctx.db.read() as db:
-        assert db.scalar(select(func.count()).select_from(StagedSession)) == 0
-        assert db.scalar(select(func.count()).select_from(Session)) == 1
-    assert files_of(ctx) == SERIES * PER_SERIES
-    report = check(ctx)
-    assert report.ok, report
-    assert journal.pending(ctx) == []
+    archived_once(ctx)
 
 
 @pytest.mark.parametrize("n", [0, 17])
