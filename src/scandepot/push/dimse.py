@@ -124,9 +124,11 @@ class DimseSender:
         def heard(event: evt.Event) -> None:
             answers.append(getattr(event, "primitive", None))
 
-        def aborted(event: evt.Event) -> None:  # an A-ABORT PDU the peer sent
+        aborts: list[A_ABORT_RQ] = []  # the A-ABORT PDUs the peer sent
+
+        def aborted(event: evt.Event) -> None:
             if isinstance(event.pdu, A_ABORT_RQ):
-                answers.append(event.pdu)
+                aborts.append(event.pdu)
 
         # Reached first by a plain connection: a refusal is told in the system's words,
         # and pynetdicom 3.0 leaves the socket of a refused connection open.
@@ -146,13 +148,15 @@ class DimseSender:
         )
         if assoc.is_established:
             return assoc
-        why = self._why_not(assoc, answers, time.monotonic() - began)
+        why = self._why_not(assoc, answers, aborts, time.monotonic() - began)
         # The peer answered A-ASSOCIATE-AC (result 0) but took none of the contexts.
         if any(getattr(a, "result", None) == 0 for a in answers) and not assoc.accepted_contexts:
             raise NoContext(why)
         raise Unreachable(why)
 
-    def _why_not(self, assoc: Association, answers: list[Any], took: float) -> str:
+    def _why_not(
+        self, assoc: Association, answers: list[Any], aborts: list[A_ABORT_RQ], took: float
+    ) -> str:
         where = f"{self.peer.ae_title}@{self.peer.host}:{self.peer.port}"
         if assoc.is_rejected:
             rejection = next((a for a in answers if hasattr(a, "reason_str")), None)
@@ -166,14 +170,12 @@ class DimseSender:
             return f"{where} accepted none of the presentation contexts proposed"
         # An A-ABORT PDU (PS3.8 9.3.8) by its source; pynetdicom also tells of a closed
         # connection as an abort by the provider, so the PDU itself is what counts.
-        for answer in answers:
-            if isinstance(answer, A_ABORT_RQ):
-                if answer.source != 2:
-                    return f"{where} aborted the association (its service user)"
-                reason = _PROVIDER_REASONS.get(
-                    answer.reason_diagnostic or 0, "reason not specified"
-                )
-                return f"{where} aborted the association (its service provider: {reason})"
+        if aborts and aborts[0].source != 2:
+            return f"{where} aborted the association (its service user)"
+        if aborts:
+            code = aborts[0].reason_diagnostic or 0
+            reason = _PROVIDER_REASONS.get(code, "reason not specified")
+            return f"{where} aborted the association (its service provider: {reason})"
         if took >= self.peer.timeout_s:
             return (
                 f"{where} did not answer the association request within {self.peer.timeout_s:g} s"
