@@ -31,7 +31,7 @@ from scandepot.context import Context
 from scandepot.dimse import Receiver
 from scandepot.dimse.messages import command_set, encode_data_set
 from tests.dimse.conftest import World
-from tests.ingest.test_dimse_wire import associate_rq
+from tests.ingest.test_dimse_wire import associate_rq, read_pdu
 
 STUDY_FIND = StudyRootQueryRetrieveInformationModelFind
 
@@ -271,15 +271,6 @@ def _pdv(control: int, data: bytes) -> bytes:
     return struct.pack(">IBB", len(data) + 2, 1, control) + data
 
 
-def _read_pdu(sock: socket.socket) -> bytes:
-    data = b""
-    while len(data) < 6 or len(data) < 6 + struct.unpack(">I", data[2:6])[0]:
-        got = sock.recv(65536)
-        assert got, "connection closed"
-        data += got
-    return data
-
-
 def _status(pdu: bytes) -> int:
     at = pdu.index(struct.pack("<HHI", 0, 0x0900, 2))
     return int(struct.unpack_from("<H", pdu, at + 8)[0])
@@ -302,11 +293,11 @@ def test_c_cancel_ends_a_c_find(world: World, receiver: Receiver) -> None:
     )
     with socket.create_connection(("127.0.0.1", receiver.port), timeout=30) as sock:
         sock.sendall(associate_rq(calling="WS_OWNER", abstract_syntax=STUDY_FIND))
-        assert _read_pdu(sock)[0] == 0x02
+        assert read_pdu(sock)[0] == 0x02
         sock.sendall(struct.pack(">BBI", 0x04, 0, len(body)) + body)
-        assert _status(_read_pdu(sock)) == 0xFE00  # cancelled before the first match
+        assert _status(read_pdu(sock)) == 0xFE00  # cancelled before the first match
         sock.sendall(b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00")
-        assert _read_pdu(sock)[0] == 0x06
+        assert read_pdu(sock)[0] == 0x06
 
 
 @pytest.mark.parametrize(

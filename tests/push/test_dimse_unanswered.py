@@ -13,21 +13,8 @@ import pytest
 
 from scandepot.push.dimse import DimsePeer, DimseSender
 from scandepot.push.sending import Unreachable
+from tests.ingest.test_dimse_wire import read_pdu
 from tests.push.outgoing import study_batch
-
-
-def _read_pdu(conn: socket.socket) -> bytes:
-    head = b""
-    while len(head) < 6:
-        got = conn.recv(6 - len(head))
-        if not got:
-            return b""  # the sender's first, plain connection: opened and closed
-        head += got
-    (length,) = struct.unpack(">I", head[2:6])
-    body = b""
-    while len(body) < length:
-        body += conn.recv(length - len(body))
-    return head + body
 
 
 @pytest.fixture
@@ -46,7 +33,10 @@ def peer(request: pytest.FixtureRequest) -> Iterator[int]:
             except OSError:
                 return
             held.append(conn)
-            if not _read_pdu(conn) or behaviour == "silent":
+            if not conn.recv(1, socket.MSG_PEEK):
+                continue  # the sender's first, plain connection: opened and closed
+            read_pdu(conn)  # the A-ASSOCIATE-RQ
+            if behaviour == "silent":
                 continue
             if behaviour != "close":
                 _, source, reason = behaviour
