@@ -18,14 +18,13 @@ from sqlalchemy import func, select
 
 from scandepot.access.actors import SYSTEM
 from scandepot.archive.check import check
-from scandepot.catalog.archive import File, Session
-from scandepot.catalog.prearchive import StagedSession
+from scandepot.catalog.archive import File
 from scandepot.context import Context
 from scandepot.dicom.synthetic import Series, Study, mr_instance, to_bytes
 from scandepot.ingest.receive import Source, receive
 from scandepot.prearchive import archiver, journal, operations, worker
 from tests import command
-from tests.prearchive.states import ready
+from tests.prearchive.states import ready, staged_and_archived
 
 pytestmark = pytest.mark.interop
 
@@ -135,9 +134,7 @@ def archived_once(ctx: Context) -> None:
     """The builder's next pass archives the session taken back (a READY session of an
     auto-archiving project): once, every file, nothing left staged or journalled."""
     worker.run_once(ctx)
-    with ctx.db.read() as db:
-        assert db.scalar(select(func.count()).select_from(StagedSession)) == 0
-        assert db.scalar(select(func.count()).select_from(Session)) == 1
+    assert staged_and_archived(ctx) == (0, 1)
     assert files_of(ctx) == SERIES * PER_SERIES
     report = check(ctx)
     assert report.ok, report

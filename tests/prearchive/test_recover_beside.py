@@ -12,15 +12,15 @@ import time
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
-from scandepot.catalog.archive import Project, Session
+from scandepot.catalog.archive import Project
 from scandepot.catalog.prearchive import StagedSession, Status
 from scandepot.context import Context
 from scandepot.prearchive import worker, working
 from scandepot.storage import spool
 from tests.notify.world import upload
-from tests.prearchive.states import ready
+from tests.prearchive.states import ready, staged_and_archived
 
 
 def staged(ctx: Context) -> tuple[int, str]:
@@ -116,14 +116,6 @@ def test_on_sqlite_only_a_start_takes_back(ctx: Context, pilot: str) -> None:
     assert staged(ctx) == (staged_id, Status.BUILDING)
 
 
-def archived(ctx: Context) -> tuple[int, int]:
-    """Staged sessions and archived sessions."""
-    with ctx.db.read() as db:
-        staged_left = db.scalar(select(func.count()).select_from(StagedSession))
-        sessions = db.scalar(select(func.count()).select_from(Session))
-    return int(staged_left or 0), int(sessions or 0)
-
-
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_session_built_and_never_archived_is_archived_by_a_running_builder(
     ctx: Context, make_project: Callable[..., str]
@@ -154,7 +146,7 @@ def test_a_session_built_and_never_archived_is_archived_by_a_running_builder(
     assert worker.take_back_abandoned(ctx) == [staged_id]
     ctx.settings.prearchive_quiet_s = 0
     assert worker.run_once(ctx) == 1
-    assert archived(ctx) == (0, 1)
+    assert staged_and_archived(ctx) == (0, 1)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
